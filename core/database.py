@@ -1,0 +1,241 @@
+"""Tables built from the registry, and keeping the database in step with it.
+
+``schema_for(registry)`` gives the SQLAlchemy ``MetaData`` the registry implies: the
+kernel's own ``crbm_*`` tables plus one table per module and one per many-to-many link.
+``check`` and ``sync`` let Alembic compare that with the live database and apply the
+difference. Sync only ever *adds and widens*; dropping a column or table loses data, so
+it is listed and left alone unless the caller passes ``allow_drop``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata, produce_migrations
+from alembic.migration import MigrationContext
+from alembic.operations import Operations, ops
+
+from core.fields import UTCDateTime
+from core.registry import ModuleDef, Registry
+
+ID = sa.String(36)
+
+
+def kernel_tables(metadata: sa.MetaData) -> None:
+    """The tables every site has, whatever plugins are installed."""
+    sa.Table(
+        "crbm_users", metadata,
+        sa.Column("id", ID, primary_key=True),
+        sa.Column("username", sa.String(60), nullable=False, unique=True),
+        sa.Column("password_hash", sa.String(255)),
+        sa.Column("display_name", sa.String(120)),
+        sa.Column("email", sa.String(255)),
+        sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
+        sa.Column("active", sa.Boolean, nullable=False, default=True),
+        sa.Column("must_change_password", sa.Boolean, nullable=False, default=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("modified_at", UTCDateTime(), nullable=False),
+    )
+    sa.Table(
+        "crbm_sequences", metadata,
+        sa.Column("name", sa.String(60), primary_key=True),
+        sa.Column("prefix", sa.String(40), nullable=False, default=""),
+        sa.Column("next_value", sa.BigInteger, nullable=False),
+    )
+    sa.Table(
+        "crbm_change_log", metadata,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                  primary_key=True, autoincrement=True),
+        sa.Column("module", sa.String(60), nullable=False),
+        sa.Column("record_id", ID, nullable=False),
+        sa.Column("field", sa.String(64), nullable=False),
+        sa.Column("old_value", sa.Text),
+        sa.Column("new_value", sa.Text),
+        sa.Column("changed_at", UTCDateTime(), nullable=False),
+        sa.Column("changed_by", ID),
+        sa.Index("ix_crbm_change_log_record", "module", "record_id"),
+    )
+    sa.Table(  # the "site" layer of the registry: studio customizations
+        "crbm_customizations", metadata,
+        sa.Column("kind", sa.String(20), primary_key=True),  # "module" or "dropdowns"
+        sa.Column("name", sa.String(60), primary_key=True),
+        sa.Column("body", sa.Text, nullable=False),  # JSON overlay document
+        sa.Column("modified_at", UTCDateTime(), nullable=False),
+        sa.Column("modified_by", ID),
+    )
+    sa.Table(
+        "crbm_settings", metadata,
+        sa.Column("key", sa.String(100), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),  # JSON
+    )
+
+
+def module_table(module: ModuleDef, metadata: sa.MetaData) -> sa.Table:
+    columns, indexes = [], []
+    sequence_field = module.features.get("sequence", {}).get("field")
+    for f in module.stored_fields:
+        if f.name == "id":
+            columns.append(sa.Column("id", ID, primary_key=True))
+            continue
+        col_type = f.type.column_type(f.spec)
+        not_null = f.name in ("created_at", "modified_at", "deleted", "version")
+        columns.append(sa.Column(f.name, col_type, nullable=not not_null))
+        unique = f.spec.get("unique") or f.name == sequence_field
+        if unique or f.type.name in ("related", "user") and f.name not in ("created_by", "modified_by") \
+                or f.spec.get("indexed") or f.type.name == "name":
+            indexes.append(sa.Index(f"ix_{module.table}_{f.name}", f.name, unique=bool(unique)))
+    return sa.Table(module.table, metadata, *columns, *indexes)
+
+
+def link_columns(module: ModuleDef, relationship: str) -> tuple[str, str]:
+    """(column for this side, column for the other side) of a many-to-many link table."""
+    other = module.relationships[relationship]["module"]
+    if other == module.name:
+        return f"{module.name}_id", "related_id"
+    return f"{module.name}_id", f"{other}_id"
+
+
+def link_table(module: ModuleDef, relationship: str, metadata: sa.MetaData) -> sa.Table:
+    name = module.link_table(relationship)
+    if name in metadata.tables:  # both sides may declare the same link
+        return metadata.tables[name]
+    mine, theirs = sorted(link_columns(module, relationship))
+    return sa.Table(
+        name, metadata,
+        sa.Column(mine, ID, primary_key=True),
+        sa.Column(theirs, ID, primary_key=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_by", ID),
+        sa.Index(f"ix_{name}_{theirs}", theirs),
+    )
+
+
+def schema_for(registry: Registry) -> sa.MetaData:
+    metadata = sa.MetaData()
+    kernel_tables(metadata)
+    for module in registry.modules.values():
+        module_table(module, metadata)
+    for module in registry.modules.values():
+        for rel_name, rel in module.relationships.items():
+            if rel["kind"] == "many_to_many":
+                link_table(module, rel_name, metadata)
+    return metadata
+
+
+# -- check and sync ------------------------------------------------------------------------
+
+DESTRUCTIVE = (ops.DropTableOp, ops.DropColumnOp)
+
+
+@dataclass
+class SchemaDiff:
+    """What ``sync`` would do: ``pending`` additive changes, ``destructive`` ones held back."""
+
+    pending: list[str]
+    destructive: list[str]
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.pending and not self.destructive
+
+
+def _context(connection: sa.Connection, metadata: sa.MetaData) -> MigrationContext:
+    ours = set(metadata.tables)
+
+    def include_object(obj, name, type_, reflected, compare_to):
+        # Only our tables: a database shared with other software stays untouched.
+        table = obj if type_ == "table" else getattr(obj, "table", None)
+        return table is None or table.name in ours
+
+    return MigrationContext.configure(connection, opts={
+        "compare_type": True, "include_object": include_object,
+        "render_as_batch": True,
+    })
+
+
+def _describe(op: ops.MigrateOperation) -> str:
+    match op:
+        case ops.CreateTableOp():
+            return f"create table {op.table_name}"
+        case ops.DropTableOp():
+            return f"drop table {op.table_name}"
+        case ops.AddColumnOp():
+            return f"add column {op.table_name}.{op.column.name} ({op.column.type})"
+        case ops.DropColumnOp():
+            return f"drop column {op.table_name}.{op.column_name}"
+        case ops.AlterColumnOp():
+            change = []
+            if op.modify_type is not None:
+                change.append(f"type {op.existing_type} -> {op.modify_type}")
+            if op.modify_nullable is not None:
+                change.append("nullable" if op.modify_nullable else "not null")
+            return f"alter column {op.table_name}.{op.column_name} ({', '.join(change)})"
+        case ops.CreateIndexOp():
+            return f"create index {op.index_name} on {op.table_name}"
+        case ops.DropIndexOp():
+            return f"drop index {op.index_name} on {op.table_name}"
+        case _:
+            return type(op).__name__
+
+
+def _plan(connection: sa.Connection, metadata: sa.MetaData):
+    script = produce_migrations(_context(connection, metadata), metadata)
+    plan = []  # (table name or None, op)
+    for op in script.upgrade_ops.ops:
+        if isinstance(op, ops.ModifyTableOps):
+            plan.extend((op.table_name, sub) for sub in op.ops)
+        else:
+            plan.append((None, op))
+    return plan
+
+
+def check(engine: sa.Engine, registry: Registry) -> SchemaDiff:
+    with engine.connect() as connection:
+        plan = _plan(connection, schema_for(registry))
+    return SchemaDiff([_describe(op) for _, op in plan if not isinstance(op, DESTRUCTIVE)],
+                      [_describe(op) for _, op in plan if isinstance(op, DESTRUCTIVE)])
+
+
+def sync(engine: sa.Engine, registry: Registry, allow_drop: bool = False) -> SchemaDiff:
+    """Apply the difference. Returns what was applied, and what was held back."""
+    metadata = schema_for(registry)
+    applied, held = [], []
+    with engine.begin() as connection:
+        plan = _plan(connection, metadata)
+        operations = Operations(_context(connection, metadata))
+        by_table: dict[str, list] = {}
+        for table, op in plan:
+            if isinstance(op, DESTRUCTIVE) and not allow_drop:
+                held.append(_describe(op))
+                continue
+            applied.append(_describe(op))
+            if table is None:
+                operations.invoke(op)
+            else:
+                by_table.setdefault(table, []).append(op)
+        for table, table_ops in by_table.items():
+            # Batch mode: SQLite rebuilds the table (data copied); others ALTER in place.
+            with operations.batch_alter_table(table) as batch:
+                for op in table_ops:
+                    batch.invoke(op)
+    return SchemaDiff(applied, held)
+
+
+def engine_for(url: str, **kwargs) -> sa.Engine:
+    """An engine with the settings CRBM relies on for each database."""
+    url_obj = sa.make_url(url)
+    if url_obj.get_backend_name() == "sqlite":
+        engine = sa.create_engine(url, **kwargs)
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.close()
+
+        return engine
+    if url_obj.get_backend_name() in ("mysql", "mariadb"):
+        kwargs.setdefault("pool_recycle", 3600)
+        url_obj = url_obj.update_query_dict({"charset": "utf8mb4"})
+    return sa.create_engine(url_obj, pool_pre_ping=True, **kwargs)

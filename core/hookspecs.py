@@ -1,0 +1,83 @@
+"""Every hook a CRBM plugin can implement, in one place.
+
+A plugin is a Python module (``plugins/<name>/plugin.py``, or one registered under the
+``crbm.plugins`` entry-point group) whose functions carry ``@hookimpl`` and are named like
+the specs below. Its folder may also hold ``modules/*.yaml`` and ``dropdowns/*.yaml``,
+which the kernel reads without any hook.
+
+Record lifecycle hooks are *batch* hooks: they are called once per write operation with
+every record of that operation (one record for a form save, thousands for an import), so
+a pluggy call is never paid per row.
+"""
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("crbm")
+hookimpl = pluggy.HookimplMarker("crbm")
+
+
+# -- metadata contribution -----------------------------------------------------------------
+
+@hookspec
+def crbm_field_types():
+    """Contribute field types beyond the kernel's.
+
+    Called once when the registry is built. Return a list of ``core.fields.FieldType``
+    instances; each ``name`` becomes usable as ``type:`` in module YAML.
+    """
+
+
+@hookspec
+def crbm_metadata_dirs():
+    """Contribute extra folders holding ``modules/*.yaml`` and ``dropdowns/*.yaml``.
+
+    A plugin's own folder is read without this hook; use it for generated or shared
+    definitions. Return a list of ``pathlib.Path``.
+    """
+
+
+# -- record lifecycle ----------------------------------------------------------------------
+
+@hookspec
+def crbm_before_save(module, batch, user, connection):
+    """Called inside the transaction, after validation and before the write.
+
+    ``module`` is the merged ``ModuleDef``; ``batch`` a list of ``RecordChange`` (``.record``
+    the full values about to be written, ``.changes`` {field: (old, new)}, ``.is_new``);
+    ``user`` the acting ``User``; ``connection`` the operation's SQLAlchemy connection, for
+    queries that must see (and be part of) the same transaction. A hook may adjust
+    ``change.record`` values, or raise ``core.errors.VetoError`` (or ``ValidationError``)
+    to refuse the whole operation. Implementations may omit arguments they do not use.
+    """
+
+
+@hookspec
+def crbm_after_save(module, batch, user, connection):
+    """Called inside the transaction after the write and the change log.
+
+    Raising here rolls the write back. Same arguments as ``crbm_before_save``.
+    """
+
+
+@hookspec
+def crbm_before_delete(module, records, user, connection):
+    """Called before a (soft) delete with the list of record dicts; may raise ``VetoError``."""
+
+
+@hookspec
+def crbm_after_delete(module, records, user, connection):
+    """Called after a (soft) delete, inside the transaction."""
+
+
+# -- site life -----------------------------------------------------------------------------
+
+@hookspec
+def crbm_demo_data(site, user, size, rng, progress):
+    """Load demo records for this plugin's modules.
+
+    ``size`` is the number of primary records wanted (e.g. accounts); ``rng`` a seeded
+    ``random.Random``; ``progress(n)`` advances the CLI's progress bar by n records. Write
+    through ``site.records`` (batch ``create_many``). Plugins whose data refers to
+    another plugin's records use ``@hookimpl(trylast=True)``.
+    """

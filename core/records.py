@@ -1,0 +1,611 @@
+"""RecordService: the one way records are read and written.
+
+UI, API, import, workflows and integrations all come through here, so every write gets
+the same treatment, in one transaction:
+
+    normalize + validate (every bad field reported at once) -> calculated fields
+    -> sequence numbers -> crbm_before_save -> write -> change log -> crbm_after_save
+
+Updates are optimistic: a caller passes the record as it read it (``base``), and if
+someone saved in between, a ``ConflictError`` names the fields they changed instead of
+overwriting them. Deletes are soft (``deleted`` flag).
+
+Reads select only the fields asked for and join what a row needs (related names,
+related values) in the same query; visibility is a SQL predicate, never a Python loop.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import sqlalchemy as sa
+
+from core import formula, sequences
+from core.database import link_columns
+from core.errors import ConflictError, NotFoundError, ValidationError
+from core.fields import UTC, FieldError
+from core.registry import FieldDef, ModuleDef, Registry
+
+
+@dataclass(frozen=True)
+class User:
+    """Who is acting. Access control (roles, teams) hangs off the id."""
+
+    id: str
+    username: str
+    is_admin: bool = False
+
+
+SYSTEM_USER = User(id="00000000-0000-0000-0000-000000000000", username="system", is_admin=True)
+
+
+@dataclass
+class RecordChange:
+    """One record in a write, as the lifecycle hooks see it."""
+
+    record: dict  # every value the row will hold after the write
+    changes: dict[str, tuple[Any, Any]]  # field -> (old, new)
+    is_new: bool
+
+
+@dataclass
+class Query:
+    """What a list shows: filters, quick search, sort, page."""
+
+    filters: Sequence[tuple[str, str, Any]] | Mapping[str, Any] = ()
+    search: str | None = None
+    sort: str | None = None  # "name" or "-name", comma separated
+    limit: int | None = 50
+    offset: int = 0
+    fields: Sequence[str] | None = None  # None: every field
+    labels: bool = False  # add "<field>__label" for related and user fields
+
+
+OPERATORS = {
+    "eq": lambda c, v: c.is_(None) if v is None else c == v,
+    "ne": lambda c, v: c.is_not(None) if v is None else sa.or_(c != v, c.is_(None)),
+    "lt": lambda c, v: c < v, "lte": lambda c, v: c <= v,
+    "gt": lambda c, v: c > v, "gte": lambda c, v: c >= v,
+    "in": lambda c, v: c.in_(v),
+    "starts": lambda c, v: c.ilike(_like_escape(v) + "%", escape="\\"),
+    "contains": lambda c, v: c.ilike("%" + _like_escape(v) + "%", escape="\\"),
+    "empty": lambda c, v: c.is_(None),
+    "not_empty": lambda c, v: c.is_not(None),
+}
+
+
+def _like_escape(text: str) -> str:
+    return str(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+class RecordService:
+    def __init__(self, engine: sa.Engine, registry: Registry, tables: sa.MetaData, hook,
+                 access=None):
+        self.engine = engine
+        self.registry = registry
+        self.tables = tables
+        self.hook = hook  # pluggy's pm.hook
+        self.access = access  # compiles (user, module, action) to a SQL predicate
+        self._formulas: dict[tuple[str, str], formula.Formula] = {}
+        self._plans: dict[str, _Plan] = {}
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def table(self, module: ModuleDef) -> sa.Table:
+        return self.tables.tables[module.table]
+
+    def _visible(self, module: ModuleDef, table: sa.Table, user: User, action: str):
+        clause = table.c.deleted.is_(False)
+        if self.access is not None:
+            clause = sa.and_(clause, self.access.predicate(user, module, action, table))
+        return clause
+
+    def _formula(self, module: ModuleDef, f: FieldDef) -> formula.Formula:
+        key = (module.name, f.name)
+        if key not in self._formulas:
+            self._formulas[key] = formula.parse(f.spec["formula"])
+        return self._formulas[key]
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get(self, module_name: str, record_id: str, user: User, *, labels: bool = False,
+            connection: sa.Connection | None = None) -> dict:
+        module = self.registry.module(module_name)
+        stmt, _ = self._select(module, user, Query(limit=None, labels=labels), "view")
+        stmt = stmt.where(self.table(module).c.id == str(record_id))
+        with self._reading(connection) as conn:
+            row = conn.execute(stmt).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no {module.label_singular} with id {record_id}")
+        return dict(row)
+
+    def list(self, module_name: str, user: User, query: Query | None = None) -> list[dict]:
+        module = self.registry.module(module_name)
+        stmt, _ = self._select(module, user, query or Query(), "list")
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(stmt).mappings()]
+
+    def count(self, module_name: str, user: User, query: Query | None = None,
+              cap: int | None = None) -> int:
+        """How many records match. With ``cap``, stops counting at cap + 1 ("1,000+")."""
+        module = self.registry.module(module_name)
+        query = query or Query()
+        stmt, table = self._select(module, user, Query(query.filters, query.search, limit=None,
+                                                       fields=["id"]), "list")
+        if cap is not None:
+            stmt = stmt.limit(cap + 1)
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar()
+
+    def related(self, module_name: str, record_id: str, relationship: str, user: User,
+                query: Query | None = None) -> list[dict]:
+        """Records of the other module in a relationship (a subpanel)."""
+        module = self.registry.module(module_name)
+        if relationship not in module.relationships:
+            raise NotFoundError(f"{module.label} has no relationship {relationship!r}")
+        rel = module.relationships[relationship]
+        other = self.registry.module(rel["module"])
+        query = query or Query()
+        stmt, other_table = self._select(other, user, query, "list")
+        if rel["kind"] == "one_to_many":
+            stmt = stmt.where(other_table.c[rel["field"]] == str(record_id))
+        else:
+            link = self.tables.tables[module.link_table(relationship)]
+            mine, theirs = link_columns(module, relationship)
+            stmt = stmt.join(link, link.c[theirs] == other_table.c.id) \
+                .where(link.c[mine] == str(record_id))
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(stmt).mappings()]
+
+    def change_log(self, module_name: str, record_id: str) -> list[dict]:
+        log = self.tables.tables["crbm_change_log"]
+        stmt = sa.select(log).where(log.c.module == module_name, log.c.record_id == str(record_id)) \
+            .order_by(log.c.changed_at, log.c.id)
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(stmt).mappings()]
+
+    def _reading(self, connection):
+        if connection is not None:
+            return _Borrowed(connection)
+        return self.engine.connect()
+
+    def _select(self, module: ModuleDef, user: User, query: Query, action: str):
+        table = self.table(module)
+        names = list(query.fields) if query.fields is not None else list(module.fields)
+        if "id" not in names:
+            names.insert(0, "id")
+        columns, joins = [], []
+        for name in names:
+            f = module.fields.get(name)
+            if f is None:
+                raise ValidationError({name: f"{module.label} has no field {name!r}"})
+            if f.stored:
+                columns.append(table.c[name])
+            elif f.type.name == "related_value":
+                link = module.fields[f.spec["related_field"]]
+                target = self.registry.module(link.spec["module"])
+                alias = self.table(target).alias(f"rv_{name}")
+                joins.append((alias, alias.c.id == table.c[link.name]))
+                columns.append(alias.c[f.spec["source_field"]].label(name))
+            if query.labels and f.type.name in ("related", "user") and "modules" not in f.spec:
+                label, join = self._label_join(table, f, name)
+                if label is not None:
+                    columns.append(label)
+                    joins.append(join)
+        stmt = sa.select(*columns).select_from(table)
+        for alias, on in joins:
+            stmt = stmt.outerjoin(alias, on)
+        stmt = stmt.where(self._visible(module, table, user, action))
+        stmt = stmt.where(*self._filters(module, table, query.filters))
+        if query.search:
+            stmt = stmt.where(self._search(module, table, query.search))
+        stmt = stmt.order_by(*self._order(module, table, query.sort))
+        if query.limit is not None:
+            stmt = stmt.limit(query.limit).offset(query.offset)
+        return stmt, table
+
+    def _label_join(self, table: sa.Table, f: FieldDef, name: str):
+        if f.type.name == "user":
+            users = self.tables.tables["crbm_users"].alias(f"lbl_{name}")
+            label = sa.func.coalesce(users.c.display_name, users.c.username)
+            return label.label(f"{name}__label"), (users, users.c.id == table.c[name])
+        target = self.registry.module(f.spec["module"])
+        if target.name_field is None:
+            return None, None
+        alias = self.table(target).alias(f"lbl_{name}")
+        return alias.c[target.name_field].label(f"{name}__label"), \
+            (alias, alias.c.id == table.c[name])
+
+    def _filters(self, module: ModuleDef, table: sa.Table, filters) -> list:
+        items = filters.items() if isinstance(filters, Mapping) else filters
+        clauses, errors = [], {}
+        for item in items:
+            name, op, value = (item[0], "eq", item[1]) if len(item) == 2 else item
+            f = module.fields.get(name)
+            if f is None or not f.stored:
+                errors[name] = "no such field to filter on"
+                continue
+            if op not in OPERATORS:
+                errors[name] = f"unknown operator {op!r}"
+                continue
+            column = table.c[name]
+            try:
+                if f.type.name == "multiselect" and op in ("eq", "contains"):
+                    text = sa.type_coerce(column, sa.Text)  # match the stored ^a^,^b^ text
+                    clauses.append(text.like(f"%^{_like_escape(value)}^%", escape="\\"))
+                    continue
+                if op == "in":
+                    value = [f.type.normalize(v, f.spec) for v in value]
+                elif op not in ("empty", "not_empty", "starts", "contains") and value is not None:
+                    value = f.type.normalize(value, f.spec)
+            except FieldError as exc:
+                errors[name] = str(exc)
+                continue
+            clauses.append(OPERATORS[op](column, value))
+        if errors:
+            raise ValidationError(errors)
+        return clauses
+
+    def _search(self, module: ModuleDef, table: sa.Table, text: str):
+        names = module.layouts.get("list", {}).get("search") or \
+            ([module.name_field] if module.name_field else [])
+        pattern = _like_escape(text.strip()) + "%"
+        return sa.or_(*(table.c[n].ilike(pattern, escape="\\") for n in names
+                        if n in table.c)) if names else sa.true()
+
+    def _order(self, module: ModuleDef, table: sa.Table, sort: str | None) -> list:
+        sort = sort or module.layouts.get("list", {}).get("sort") or module.name_field or "-created_at"
+        order = []
+        for key in filter(None, (s.strip() for s in sort.split(","))):
+            name = key.lstrip("-")
+            f = module.fields.get(name)
+            if f is None or not f.stored:
+                raise ValidationError({name: "no such field to sort by"})
+            order.append(table.c[name].desc() if key.startswith("-") else table.c[name].asc())
+        order.append(table.c.id)  # a stable order, so pages never overlap
+        return order
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def create(self, module_name: str, values: Mapping[str, Any], user: User) -> dict:
+        module = self.registry.module(module_name)
+        with self.engine.begin() as conn:
+            [record_id] = self._insert(conn, module, [values], user)
+            return self.get(module_name, record_id, user, connection=conn)
+
+    def create_many(self, module_name: str, rows: Iterable[Mapping[str, Any]], user: User) -> list[str]:
+        """Create many records in one transaction (imports, demo data). All or nothing."""
+        module = self.registry.module(module_name)
+        rows = list(rows)
+        if not rows:
+            return []
+        with self.engine.begin() as conn:
+            return self._insert(conn, module, rows, user)
+
+    def update(self, module_name: str, record_id: str, values: Mapping[str, Any], user: User,
+               *, base: Mapping[str, Any] | None = None) -> dict:
+        """Change some fields. ``base`` is the record as the caller read it (with its
+        ``version``); if it is stale, nothing is written and ``ConflictError`` says why."""
+        module = self.registry.module(module_name)
+        table = self.table(module)
+        with self.engine.begin() as conn:
+            current = self._current(conn, module, record_id, user)
+            if base is not None and "version" in base and base["version"] != current["version"]:
+                raise ConflictError(str(record_id), _differences(module, base, current))
+            record, changes = self._prepare(conn, module, [values], user, [current])[0]
+            if changes:
+                batch = [RecordChange(record, changes, is_new=False)]
+                self.hook.crbm_before_save(module=module, batch=batch, user=user, connection=conn)
+                changes = {k: v for k, v in _diff(module, current, record).items()}
+                stamp = {"modified_at": now(), "modified_by": user.id,
+                         "version": current["version"] + 1}
+                written = conn.execute(
+                    table.update()
+                    .where(table.c.id == current["id"], table.c.version == current["version"])
+                    .values(**{k: record[k] for k in changes}, **stamp))
+                if written.rowcount != 1:  # someone committed between our read and write
+                    latest = self._current(conn, module, record_id, user)
+                    raise ConflictError(str(record_id), _differences(module, current, latest))
+                record.update(stamp)
+                self._log_changes(conn, module, [(record["id"], changes)], user)
+                self.hook.crbm_after_save(module=module, batch=batch, user=user, connection=conn)
+            return self.get(module_name, record_id, user, connection=conn)
+
+    def delete(self, module_name: str, record_id: str, user: User) -> None:
+        """Soft delete: the record disappears from every read but stays in the table."""
+        module = self.registry.module(module_name)
+        table = self.table(module)
+        with self.engine.begin() as conn:
+            current = self._current(conn, module, record_id, user, action="delete")
+            self.hook.crbm_before_delete(module=module, records=[current], user=user, connection=conn)
+            conn.execute(table.update().where(table.c.id == current["id"]).values(
+                deleted=True, modified_at=now(), modified_by=user.id,
+                version=current["version"] + 1))
+            self.hook.crbm_after_delete(module=module, records=[current], user=user, connection=conn)
+
+    def link(self, module_name: str, record_id: str, relationship: str, other_id: str,
+             user: User) -> None:
+        """Add a many-to-many link (linking twice is harmless)."""
+        module, link, mine, theirs = self._link_parts(module_name, relationship)
+        other = self.registry.module(module.relationships[relationship]["module"])
+        with self.engine.begin() as conn:
+            self._current(conn, module, record_id, user, action="edit")
+            self._current(conn, other, other_id, user, action="view")
+            exists = conn.execute(sa.select(sa.literal(1)).where(
+                link.c[mine] == str(record_id), link.c[theirs] == str(other_id))).first()
+            if not exists:
+                conn.execute(link.insert().values({mine: str(record_id), theirs: str(other_id),
+                                                   "created_at": now(), "created_by": user.id}))
+
+    def unlink(self, module_name: str, record_id: str, relationship: str, other_id: str,
+               user: User) -> None:
+        module, link, mine, theirs = self._link_parts(module_name, relationship)
+        with self.engine.begin() as conn:
+            self._current(conn, module, record_id, user, action="edit")
+            conn.execute(link.delete().where(link.c[mine] == str(record_id),
+                                             link.c[theirs] == str(other_id)))
+
+    def _link_parts(self, module_name: str, relationship: str):
+        module = self.registry.module(module_name)
+        rel = module.relationships.get(relationship)
+        if rel is None or rel["kind"] != "many_to_many":
+            raise NotFoundError(f"{module.label} has no many-to-many relationship {relationship!r}")
+        mine, theirs = link_columns(module, relationship)
+        return module, self.tables.tables[module.link_table(relationship)], mine, theirs
+
+    def _current(self, conn, module: ModuleDef, record_id: str, user: User,
+                 action: str = "edit") -> dict:
+        table = self.table(module)
+        row = conn.execute(sa.select(*(table.c[f.name] for f in module.stored_fields))
+                           .where(table.c.id == str(record_id),
+                                  self._visible(module, table, user, action))).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no {module.label_singular} with id {record_id}")
+        return dict(row)
+
+    def _insert(self, conn, module: ModuleDef, rows: list, user: User) -> list[str]:
+        prepared = self._prepare(conn, module, rows, user, None)
+        stamp = now()
+        records = []
+        for record, _ in prepared:
+            record.setdefault("id", None)
+            record["id"] = record["id"] or str(uuid.uuid4())
+            record.update(created_at=stamp, created_by=user.id, modified_at=stamp,
+                          modified_by=user.id, deleted=False, version=1)
+            records.append(record)
+        self._number(conn, module, records, stamp.date())
+        batch = [RecordChange(record, changes, True) for record, changes in prepared]
+        self.hook.crbm_before_save(module=module, batch=batch, user=user, connection=conn)
+        conn.execute(self.table(module).insert(), records)
+        self.hook.crbm_after_save(module=module, batch=batch, user=user, connection=conn)
+        return [r["id"] for r in records]
+
+    def _number(self, conn, module: ModuleDef, records: list[dict], today: dt.date) -> None:
+        spec = module.features.get("sequence")
+        if not spec:
+            return
+        needing = [r for r in records if not r.get(spec["field"])]
+        if not needing:
+            return
+        counters = self.tables.tables["crbm_sequences"]
+        sequences.ensure(conn, counters, module.name, spec.get("prefix", ""), spec.get("start", 1))
+        numbers = sequences.take(conn, counters, module.name, len(needing), today,
+                                 spec.get("digits", 1))
+        for record, number in zip(needing, numbers):
+            record[spec["field"]] = number
+
+    # -- validation ------------------------------------------------------------------------
+
+    def _prepare(self, conn, module: ModuleDef, rows: list, user: User,
+                 currents: list[dict] | None) -> list[tuple[dict, dict]]:
+        """Normalize and validate every row; raise one ValidationError for the lot.
+
+        Returns (record, changes) per row: the full values to write and what changed.
+        """
+        if module.name not in self._plans:
+            self._plans[module.name] = _plan_for(module, self.registry)
+        plan = self._plans[module.name]
+        out, errors = [], {}
+        for index, values in enumerate(rows):
+            current = currents[index] if currents else None
+            record, row_errors = self._normalize(module, plan, values, current)
+            # Whole-record rules run even when some fields failed, so the user sees every
+            # problem at once; formulas only run on clean input.
+            row_errors = self._derive(module, plan, record, formulas=not row_errors) | row_errors
+            for name, message in row_errors.items():
+                errors[name if len(rows) == 1 else f"row {index + 1}: {name}"] = message
+            changes = _diff(module, current or {}, record) if current else \
+                {k: (None, v) for k, v in record.items() if v is not None}
+            out.append((record, changes))
+        if not errors:
+            errors = self._check_references(conn, module, plan, [r for r, _ in out], len(rows))
+        if errors:
+            raise ValidationError(errors)
+        return out
+
+    def _normalize(self, module: ModuleDef, plan: "_Plan", values: Mapping, current: dict | None):
+        errors = {}
+        record = dict(current) if current else dict(plan.defaults)
+        for name, value in values.items():
+            f = plan.writable.get(name)
+            if f is None:
+                if name == "id" and current is None:
+                    try:
+                        record["id"] = str(uuid.UUID(str(value)))
+                    except ValueError:
+                        errors["id"] = f"{value!r} is not a UUID"
+                elif current is None or name not in module.fields or record.get(name) != value:
+                    errors[name] = "no such field" if name not in module.fields else "is read-only"
+                continue
+            try:
+                record[name] = f.type.normalize(value, f.spec)
+            except FieldError as exc:
+                errors[name] = str(exc)
+        return record, errors
+
+    def _derive(self, module: ModuleDef, plan: "_Plan", record: dict, formulas: bool) -> dict:
+        """Options, dependencies, required, names and formulas, on the merged record."""
+        errors = {}
+        for f, allowed in plan.options:
+            value = record.get(f.name)
+            if value is None:
+                continue
+            bad = [v for v in value if v not in allowed] if isinstance(value, list) else \
+                ([] if value in allowed else [value])
+            if bad:
+                errors[f.name] = f"{', '.join(map(repr, bad))} is not an option of {f.spec['options']}"
+        hidden = set()
+        for f, control, shown_for, conditional in plan.dependent:
+            control_value = record.get(control)
+            if control_value not in shown_for:
+                record[f.name] = None  # hidden fields hold nothing
+                hidden.add(f.name)
+            elif conditional is not None and record.get(f.name) is not None:
+                offered = conditional.get(control_value, ())
+                if record[f.name] not in offered:
+                    errors[f.name] = f"{record[f.name]!r} is not offered when {control} is {control_value!r}"
+        for f in plan.names:
+            record[f.name] = " ".join(str(record[p]) for p in f.spec["parts"] if record.get(p)) or None
+        for f in plan.required:
+            if f.name not in hidden and record.get(f.name) in (None, [], ""):
+                errors[f.name] = "is required"
+        for f in plan.calculated if formulas else ():
+            try:
+                value = self._formula(module, f).evaluate(record)
+                record[f.name] = f.type.normalize(value, f.spec)
+            except (formula.FormulaEvalError, FieldError) as exc:
+                errors[f.name] = f"cannot be calculated: {exc}"
+        return errors
+
+    def _check_references(self, conn, module: ModuleDef, plan: "_Plan", records: list[dict],
+                          count: int) -> dict:
+        """Related ids must name live records: one query per target module, not per row."""
+        errors = {}
+        wanted: dict[str, set[str]] = {}
+        for f in plan.links:
+            for record in records:
+                value = record.get(f.name)
+                if value is None:
+                    continue
+                if "modules" in f.spec:
+                    target = record.get(f.spec["type_field"])
+                    if target is None:
+                        errors[f.spec["type_field"]] = f"is required when {f.name} is set"
+                        continue
+                else:
+                    target = f.spec.get("module", "crbm_users")
+                wanted.setdefault(target, set()).add(value)
+        found: dict[str, set[str]] = {}
+        for target, ids in wanted.items():
+            if target == "crbm_users":
+                table = self.tables.tables["crbm_users"]
+                alive = table.c.active.is_(True)
+            else:
+                table = self.table(self.registry.module(target))
+                alive = table.c.deleted.is_(False)
+            found[target] = set(conn.execute(
+                sa.select(table.c.id).where(table.c.id.in_(ids), alive)).scalars())
+        for f in plan.links:
+            for index, record in enumerate(records):
+                value = record.get(f.name)
+                target = record.get(f.spec.get("type_field")) if "modules" in f.spec else \
+                    f.spec.get("module", "crbm_users")
+                if value is not None and target in found and value not in found[target]:
+                    what = "user" if target == "crbm_users" else \
+                        self.registry.module(target).label_singular
+                    key = f.name if count == 1 else f"row {index + 1}: {f.name}"
+                    errors[key] = f"no {what} with id {value}"
+        return errors
+
+    def _log_changes(self, conn, module: ModuleDef, changed: list[tuple[str, dict]], user: User):
+        if not module.features.get("audited"):
+            return
+        stamp = now()
+        rows = [{"module": module.name, "record_id": record_id, "field": name,
+                 "old_value": module.fields[name].type.to_text(old),
+                 "new_value": module.fields[name].type.to_text(new),
+                 "changed_at": stamp, "changed_by": user.id}
+                for record_id, changes in changed
+                for name, (old, new) in changes.items() if module.fields[name].audited]
+        if rows:
+            conn.execute(self.tables.tables["crbm_change_log"].insert(), rows)
+
+
+# -- per-module plans: work out once what each write must check ----------------------------
+
+@dataclass
+class _Plan:
+    writable: dict[str, FieldDef]
+    defaults: dict[str, Any]
+    options: list[tuple[FieldDef, frozenset]] = field(default_factory=list)
+    dependent: list[tuple[FieldDef, str, frozenset, dict | None]] = field(default_factory=list)
+    names: list[FieldDef] = field(default_factory=list)
+    required: list[FieldDef] = field(default_factory=list)
+    calculated: list[FieldDef] = field(default_factory=list)
+    links: list[FieldDef] = field(default_factory=list)
+
+
+def _plan_for(module: ModuleDef, registry: Registry) -> _Plan:
+    derived = {"calculated", "related_value"}
+    writable = {n: f for n, f in module.fields.items()
+                if (not f.system or n == "assigned_user_id") and f.type.name not in derived
+                and not (f.type.name == "name" and "parts" in f.spec)}
+    defaults = {}
+    for f in module.stored_fields:
+        if f.system:
+            continue
+        if "default" in f.spec and f.type.name != "calculated":
+            defaults[f.name] = f.type.normalize(f.spec["default"], f.spec)
+        elif f.type.name == "checkbox":
+            defaults[f.name] = False
+        else:
+            defaults[f.name] = None
+    plan = _Plan(writable, defaults)
+    for f in module.fields.values():
+        if f.system and f.name != "assigned_user_id":
+            continue
+        kind = f.type.name
+        if kind in ("dropdown", "status", "multiselect"):
+            plan.options.append((f, registry.option_values(f.spec["options"])))
+        if "depends_on" in f.spec:
+            dep = f.spec["depends_on"]
+            shown = frozenset(dep["values"])
+            plan.dependent.append((f, dep["field"], shown, f.spec.get("conditional_options")))
+        if kind == "name" and "parts" in f.spec:
+            plan.names.append(f)
+        if f.required:
+            plan.required.append(f)
+        if kind == "calculated":
+            plan.calculated.append(f)
+        if kind in ("related", "user"):
+            plan.links.append(f)
+    return plan
+
+
+def _diff(module: ModuleDef, old: Mapping, new: Mapping) -> dict[str, tuple[Any, Any]]:
+    return {f.name: (old.get(f.name), new.get(f.name)) for f in module.stored_fields
+            if not f.system and old.get(f.name) != new.get(f.name)}
+
+
+def _differences(module: ModuleDef, before: Mapping, after: Mapping) -> list[str]:
+    return [f.name for f in module.stored_fields
+            if not f.system and f.name in before and before.get(f.name) != after.get(f.name)]
+
+
+class _Borrowed:
+    """Use a caller's connection in a ``with`` without closing it."""
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    def __enter__(self):
+        return self.connection
+
+    def __exit__(self, *exc):
+        return False

@@ -1,0 +1,447 @@
+"""The metadata registry: every module definition, merged, checked, and ready to use.
+
+Layers are merged in a fixed order — plugin base, then installed packs, then the site's
+own customizations (stored in the database) — and the merged result is the only thing
+the rest of CRBM reads. Building is all-or-nothing: every problem in every file is
+collected and raised together as one ``MetadataError``; a registry is never half-built.
+
+A base layer holds whole definitions. Later layers hold *overlays*: partial definitions
+deep-merged onto the module of the same name (mappings merge, lists replace, ``null``
+removes a key), or whole new modules.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+import yaml
+
+from core import formula
+from core.errors import MetadataError, MetadataProblem, NotFoundError
+from core.fields import INTERNAL_TYPES, KERNEL_TYPES, FieldError, FieldType
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "metadata" / "schema"
+
+# Columns every module table has; YAML may not define them.
+SYSTEM_FIELDS: dict[str, dict] = {
+    "id": {"type": "id", "label": "ID"},
+    "created_at": {"type": "datetime", "label": "Date created"},
+    "created_by": {"type": "user", "label": "Created by"},
+    "modified_at": {"type": "datetime", "label": "Date modified"},
+    "modified_by": {"type": "user", "label": "Modified by"},
+    "deleted": {"type": "checkbox", "label": "Deleted"},
+    "version": {"type": "integer", "label": "Version"},
+}
+ASSIGNED_USER = {"type": "user", "label": "Assigned to", "mass_update": True, "indexed": True,
+                 "audited": True}  # logged wherever the module is audited
+OPTION_TYPES = ("dropdown", "status", "multiselect")
+
+
+def load_schema(name: str) -> dict:
+    return json.loads((SCHEMA_DIR / f"{name}.json").read_text())
+
+
+def _overlay_schema(full: dict) -> dict:
+    """The module schema with nothing required but ``name``; a field may be ``null``."""
+    schema = copy.deepcopy(full)
+    schema["required"] = ["name"]
+    schema["$defs"]["field"].pop("required")
+    schema["properties"]["fields"]["additionalProperties"] = {
+        "anyOf": [{"$ref": "#/$defs/field"}, {"type": "null"}]}
+    schema["properties"]["fields"].pop("minProperties")
+    return schema
+
+
+MODULE_SCHEMA = load_schema("module")
+DROPDOWNS_SCHEMA = load_schema("dropdowns")
+VALIDATORS = {
+    "module": jsonschema.Draft202012Validator(MODULE_SCHEMA),
+    "overlay": jsonschema.Draft202012Validator(_overlay_schema(MODULE_SCHEMA)),
+    "dropdowns": jsonschema.Draft202012Validator(DROPDOWNS_SCHEMA),
+}
+
+
+# -- the merged model ----------------------------------------------------------------------
+
+@dataclass
+class FieldDef:
+    name: str
+    type: FieldType
+    spec: dict
+    system: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.spec.get("label") or self.name.replace("_", " ").capitalize()
+
+    @property
+    def required(self) -> bool:
+        return bool(self.spec.get("required"))
+
+    @property
+    def group(self) -> str | None:
+        """The composite field (address, currency, parent) this one was expanded from."""
+        return self.spec.get("group")
+
+    @property
+    def stored(self) -> bool:
+        return self.type.stored
+
+    @property
+    def audited(self) -> bool:
+        return bool(self.spec.get("audited"))
+
+
+@dataclass
+class ModuleDef:
+    name: str
+    definition: dict  # the merged YAML document, as written
+    fields: dict[str, FieldDef]
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.definition["label"]
+
+    @property
+    def label_singular(self) -> str:
+        return self.definition.get("label_singular", self.label)
+
+    @property
+    def table(self) -> str:
+        return self.definition.get("table", self.name)
+
+    @property
+    def features(self) -> dict:
+        return self.definition.get("features", {})
+
+    @property
+    def relationships(self) -> dict:
+        return self.definition.get("relationships", {})
+
+    @property
+    def layouts(self) -> dict:
+        return self.definition.get("layouts", {})
+
+    @cached_property
+    def stored_fields(self) -> list[FieldDef]:
+        return [f for f in self.fields.values() if f.stored]
+
+    @cached_property
+    def name_field(self) -> str | None:
+        return next((f.name for f in self.fields.values() if f.type.name == "name"), None)
+
+    def link_table(self, relationship: str) -> str:
+        rel = self.relationships[relationship]
+        return rel.get("link_table") or "_".join(sorted([self.name, rel["module"]])) + "_links"
+
+
+@dataclass
+class Registry:
+    modules: dict[str, ModuleDef]
+    dropdowns: dict[str, list[dict]]
+    field_types: dict[str, FieldType]
+
+    def module(self, name: str) -> ModuleDef:
+        try:
+            return self.modules[name]
+        except KeyError:
+            raise NotFoundError(f"no module named {name!r}") from None
+
+    @cached_property
+    def _option_sets(self) -> dict[str, frozenset[str]]:
+        return {name: frozenset(o["value"] for o in opts) for name, opts in self.dropdowns.items()}
+
+    def option_values(self, dom: str) -> frozenset[str]:
+        return self._option_sets[dom]
+
+
+# -- reading layers ------------------------------------------------------------------------
+
+@dataclass
+class Document:
+    source: str  # where it came from, for error messages
+    kind: str  # "module" or "dropdowns"
+    body: dict
+
+
+@dataclass
+class Layer:
+    name: str  # "plugins", "packs", "site"
+    documents: list[Document] = field(default_factory=list)
+
+
+def read_yaml_file(path: Path, kind: str, problems: list[MetadataProblem]) -> Document | None:
+    try:
+        body = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "$"
+        reason = getattr(exc, "problem", None) or str(exc)
+        problems.append(MetadataProblem(str(path), where, f"YAML syntax error: {reason}"))
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(MetadataProblem(str(path), "$", f"cannot read: {exc}"))
+        return None
+    if not isinstance(body, dict):
+        problems.append(MetadataProblem(str(path), "$", "must be a mapping"))
+        return None
+    return Document(str(path), kind, body)
+
+
+def read_folder(folder: Path, problems: list[MetadataProblem]) -> list[Document]:
+    """``modules/*.yaml`` (one module each) and ``dropdowns/*.yaml`` below ``folder``."""
+    documents = []
+    for kind, sub in (("dropdowns", "dropdowns"), ("module", "modules")):
+        for path in sorted((folder / sub).glob("*.yaml")):
+            document = read_yaml_file(path, kind, problems)
+            if document:
+                documents.append(document)
+    return documents
+
+
+def json_path(parts: Iterable[Any]) -> str:
+    out = "$"
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def schema_problems(document: Document, validator: str) -> list[MetadataProblem]:
+    errors = sorted(VALIDATORS[validator].iter_errors(document.body),
+                    key=lambda e: list(map(str, e.absolute_path)))
+    return [MetadataProblem(document.source, json_path(e.absolute_path), e.message)
+            for e in errors]
+
+
+def deep_merge(base: dict, overlay: dict) -> dict:
+    merged = dict(base)
+    for key, value in overlay.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+# -- building ------------------------------------------------------------------------------
+
+def build_registry(layers: list[Layer], extra_types: Iterable[FieldType] = ()) -> Registry:
+    """Merge the layers in order and check the result. Raises ``MetadataError``."""
+    problems: list[MetadataProblem] = []
+    types = dict(KERNEL_TYPES)
+    for ftype in extra_types:
+        types[ftype.name] = ftype
+
+    merged: dict[str, dict] = {}
+    sources: dict[str, list[str]] = {}
+    dropdowns: dict[str, list[dict]] = {}
+    dropdown_source: dict[str, str] = {}
+    for index, layer in enumerate(layers):
+        is_base = index == 0
+        for doc in layer.documents:
+            if doc.kind == "dropdowns":
+                found = schema_problems(doc, "dropdowns")
+                problems += found
+                if found:
+                    continue
+                for name, options in doc.body.items():
+                    if is_base and name in dropdowns:
+                        problems.append(MetadataProblem(doc.source, f"$.{name}",
+                                        f"dropdown list already defined in {dropdown_source[name]}"))
+                    dropdowns[name] = options
+                    dropdown_source[name] = doc.source
+                continue
+            name = doc.body.get("name")
+            extending = not is_base and name in merged
+            found = schema_problems(doc, "overlay" if extending else "module")
+            problems += found
+            if found:
+                continue
+            if is_base and name in merged:
+                problems.append(MetadataProblem(doc.source, "$.name",
+                                f"module {name!r} already defined in {sources[name][0]}"))
+                continue
+            merged[name] = deep_merge(merged[name], doc.body) if extending else doc.body
+            sources.setdefault(name, []).append(doc.source)
+
+    modules = {}
+    for name, body in merged.items():
+        source = sources[name][-1] if len(sources[name]) == 1 else " + ".join(sources[name])
+        if len(sources[name]) > 1:  # an overlay may have broken what the base had right
+            found = schema_problems(Document(source, "module", body), "module")
+            problems += found
+            if found:
+                continue
+        modules[name] = ModuleDef(name, body, _expand_fields(body, types, source, problems),
+                                  sources[name])
+
+    registry = Registry(modules, dropdowns, types)
+    for module in modules.values():
+        problems += _check_module(module, registry)
+    if problems:
+        raise MetadataError(problems)
+    return registry
+
+
+def _expand_fields(body: dict, types: dict[str, FieldType], source: str,
+                   problems: list[MetadataProblem]) -> dict[str, FieldDef]:
+    fields = {name: FieldDef(name, types[spec["type"]], spec, system=True)
+              for name, spec in SYSTEM_FIELDS.items()}
+    if body.get("features", {}).get("assignable"):
+        fields["assigned_user_id"] = FieldDef("assigned_user_id", types["user"], ASSIGNED_USER,
+                                              system=True)
+    for name, spec in body["fields"].items():
+        path = f"$.fields.{name}"
+        if name in fields:
+            problems.append(MetadataProblem(source, path, f"{name!r} is a system field; "
+                                            "every module has it already"))
+            continue
+        type_name = spec["type"]
+        if type_name not in types or type_name in INTERNAL_TYPES:
+            known = ", ".join(sorted(t for t in types if t not in INTERNAL_TYPES))
+            problems.append(MetadataProblem(source, path + ".type",
+                                            f"unknown field type {type_name!r} (known: {known})"))
+            continue
+        for sub_name, sub_spec in types[type_name].expand(name, spec):
+            if sub_name in fields:
+                problems.append(MetadataProblem(source, path, f"field {sub_name!r} defined twice"))
+            fields[sub_name] = FieldDef(sub_name, types[sub_spec["type"]], sub_spec)
+    return fields
+
+
+def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem]:
+    """Cross-references a JSON Schema cannot see: targets, lists, formulas, layouts."""
+    problems: list[MetadataProblem] = []
+    source = " + ".join(module.sources)
+
+    def problem(path: str, reason: str) -> None:
+        problems.append(MetadataProblem(source, path, reason))
+
+    fields = module.fields
+    if module.table.startswith("crbm_"):
+        problem("$.table", "table names starting with crbm_ are reserved for the kernel")
+    for f in fields.values():
+        if f.system or f.group:
+            continue
+        path = f"$.fields.{f.name}"
+        spec, kind = f.spec, f.type.name
+        if kind in OPTION_TYPES:
+            if "options" not in spec:
+                problem(path, f"a {kind} field needs 'options' (a dropdown list name)")
+            elif spec["options"] not in registry.dropdowns:
+                problem(path + ".options", f"no dropdown list named {spec['options']!r}")
+        if kind == "related":
+            targets = spec.get("modules") or ([spec["module"]] if "module" in spec else [])
+            if not targets:
+                problem(path, "a related field needs 'module' (or 'modules' for a parent link)")
+            for target in targets:
+                if target not in registry.modules:
+                    problem(path, f"related module {target!r} does not exist")
+        if kind == "related_value":
+            link = fields.get(spec.get("related_field", ""))
+            if link is None or link.type.name != "related" or "module" not in link.spec:
+                problem(path + ".related_field",
+                        "must name a related field of this module with a fixed 'module'")
+            else:
+                target = registry.modules.get(link.spec["module"])
+                if target and spec.get("source_field") not in target.fields:
+                    problem(path + ".source_field",
+                            f"module {target.name!r} has no field {spec.get('source_field')!r}")
+        if kind == "calculated":
+            if "formula" not in spec:
+                problem(path, "a calculated field needs a 'formula'")
+            else:
+                try:
+                    parsed = formula.parse(spec["formula"])
+                except formula.FormulaError as exc:
+                    problem(path + ".formula", f"formula error: {exc}")
+                else:
+                    for used in sorted(parsed.fields - set(fields)):
+                        problem(path + ".formula", f"formula uses unknown field {used!r}")
+        if kind == "name":
+            for part in spec.get("parts", []):
+                if part not in fields:
+                    problem(path + ".parts", f"no field {part!r} in this module")
+        if "depends_on" in spec:
+            control = fields.get(spec["depends_on"]["field"])
+            if control is None or control.type.name not in ("dropdown", "status"):
+                problem(path + ".depends_on.field", "must name a dropdown field of this module")
+            elif "options" in control.spec and control.spec["options"] in registry.dropdowns:
+                allowed = registry.option_values(control.spec["options"])
+                for value in spec["depends_on"]["values"]:
+                    if value not in allowed:
+                        problem(path + ".depends_on.values",
+                                f"{value!r} is not an option of {control.name!r}")
+                own = (registry.option_values(spec["options"])
+                       if spec.get("options") in registry.dropdowns else frozenset())
+                for key, values in spec.get("conditional_options", {}).items():
+                    if key not in allowed:
+                        problem(path + f".conditional_options.{key}",
+                                f"{key!r} is not an option of {control.name!r}")
+                    for value in values:
+                        if value not in own:
+                            problem(path + f".conditional_options.{key}",
+                                    f"{value!r} is not an option of this field")
+        elif "conditional_options" in spec:
+            problem(path + ".conditional_options", "needs depends_on")
+        if "default" in spec and kind not in ("calculated",):
+            try:
+                value = f.type.normalize(spec["default"], spec)
+            except FieldError as exc:
+                problem(path + ".default", f"invalid default: {exc}")
+            else:
+                if kind in ("dropdown", "status") and spec.get("options") in registry.dropdowns \
+                        and value not in registry.option_values(spec["options"]):
+                    problem(path + ".default", f"{value!r} is not in {spec['options']}")
+
+    sequence = module.features.get("sequence")
+    if sequence:
+        target = fields.get(sequence["field"])
+        if target is None or target.type.name != "item_number":
+            problem("$.features.sequence.field", "must name an item_number field of this module")
+
+    for rel_name, rel in module.relationships.items():
+        path = f"$.relationships.{rel_name}"
+        other = registry.modules.get(rel["module"])
+        if other is None:
+            problem(path + ".module", f"module {rel['module']!r} does not exist")
+            continue
+        if rel["kind"] == "one_to_many":
+            link = other.fields.get(rel.get("field", ""))
+            if link is None or link.type.name != "related" or \
+                    module.name not in (link.spec.get("modules") or [link.spec.get("module")]):
+                problem(path + ".field", f"must name a related field of {other.name!r} "
+                        f"that points to {module.name!r}")
+
+    usable = set(fields) | {f.group for f in fields.values() if f.group}
+    layouts = module.layouts
+    for view in ("detail", "edit"):
+        for s, section in enumerate(layouts.get(view, [])):
+            for r, row in enumerate(section["rows"]):
+                for c, name in enumerate(row):
+                    if name is not None and name not in usable:
+                        problem(f"$.layouts.{view}[{s}].rows[{r}][{c}]", f"no field {name!r}")
+    simple = [("quick_create", layouts.get("quick_create", [])),
+              ("filters", layouts.get("filters", [])),
+              ("list.columns", layouts.get("list", {}).get("columns", [])),
+              ("list.search", layouts.get("list", {}).get("search", []))]
+    for where, names in simple:
+        for i, name in enumerate(names):
+            if name not in usable:
+                problem(f"$.layouts.{where}[{i}]", f"no field {name!r}")
+    sort = layouts.get("list", {}).get("sort", "").lstrip("-")
+    if sort and sort not in fields:
+        problem("$.layouts.list.sort", f"no field {sort!r}")
+    for i, name in enumerate(layouts.get("subpanels", [])):
+        if name not in module.relationships:
+            problem(f"$.layouts.subpanels[{i}]", f"no relationship {name!r}")
+    return problems
+

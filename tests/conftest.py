@@ -1,0 +1,104 @@
+"""Shared fixtures: a booted site on a fresh database.
+
+SQLite by default. Set CRBM_TEST_DATABASE_URL to a PostgreSQL or MariaDB server URL
+(e.g. postgresql+psycopg://postgres@127.0.0.1/postgres) and the suite makes its own
+database there for the session and drops it afterwards.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from core import database
+from core.site import Site, create_site
+from core.users import create_user
+from tests.plugins.kitchen_sink import plugin as kitchen_sink
+
+SERVER_URL = os.environ.get("CRBM_TEST_DATABASE_URL")
+
+
+def pytest_report_header(config):
+    return f"CRBM database: {SERVER_URL or 'SQLite (per test)'}"
+
+
+def pytest_collection_modifyitems(config, items):
+    if SERVER_URL:
+        return
+    skip = pytest.mark.skip(reason="needs CRBM_TEST_DATABASE_URL (PostgreSQL or MariaDB)")
+    for item in items:
+        if "server_db" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def server_database():
+    """A database of our own on the server named by CRBM_TEST_DATABASE_URL."""
+    if not SERVER_URL:
+        yield None
+        return
+    admin_url = sa.make_url(SERVER_URL)
+    name = f"crbm_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    yield admin_url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        if admin_url.get_backend_name() == "postgresql":
+            conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+        else:
+            conn.exec_driver_sql(f"DROP DATABASE {name}")
+    admin.dispose()
+
+
+@pytest.fixture
+def database_url(server_database, tmp_path):
+    if server_database is None:
+        yield f"sqlite:///{tmp_path / 'crbm.db'}"
+        return
+    yield server_database
+    engine = database.engine_for(server_database)  # leave the database empty for the next test
+    reflected = sa.MetaData()
+    reflected.reflect(engine)
+    reflected.drop_all(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def make_site(tmp_path, database_url):
+    """Boot a site (shipped plugins + the kitchen_sink test plugin), schema synced."""
+    sites = []
+
+    def make(folder_name: str = "site", sync: bool = True, **kwargs) -> Site:
+        folder = tmp_path / folder_name
+        if not (folder / "site.yaml").exists():
+            create_site(folder, database_url)
+        site = Site(folder, extra_plugins=[kitchen_sink], **kwargs)
+        if sync:
+            site.sync_schema()
+        sites.append(site)
+        return site
+
+    yield make
+    for site in sites:
+        site.close()
+
+
+@pytest.fixture
+def site(make_site):
+    kitchen_sink.RECORDER.reset()
+    return make_site()
+
+
+@pytest.fixture
+def admin(site):
+    return create_user(site, "admin", "correct horse battery", is_admin=True)
+
+
+@pytest.fixture
+def recorder():
+    kitchen_sink.RECORDER.reset()
+    yield kitchen_sink.RECORDER
+    kitchen_sink.RECORDER.reset()

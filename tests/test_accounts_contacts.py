@@ -1,0 +1,228 @@
+"""The accounts and contacts plugins: what a 1CRM user expects of the two modules."""
+import random
+import uuid
+
+import pytest
+
+from core.errors import ValidationError
+from core.records import Query
+
+GUIDE_ACCOUNT_TYPES = ["Analyst", "Competitor", "Customer", "Integrator", "Investor", "Partner",
+                       "Press", "Prospect", "Reseller", "Other"]
+
+
+@pytest.fixture
+def acme(site, admin):
+    return site.records.create("accounts", {
+        "name": "Acme Corporation", "account_type": "customer", "industry": "manufacturing",
+        "phone_office": "+1 212 555 0100", "email1": "info@acme.example", "website": "acme.example",
+        "billing_address_street": "1 Main Street", "billing_address_city": "Springfield",
+        "billing_address_state": "IL", "billing_address_postal_code": "62701",
+        "billing_address_country": "United States",
+        "shipping_address_city": "Shelbyville", "shipping_address_country": "United States",
+        "annual_revenue": "1250000", "annual_revenue_currency": "EUR", "employees": 120,
+    }, admin)
+
+
+# -- definitions ---------------------------------------------------------------------------
+
+def test_account_type_offers_the_guides_ten_options(site):
+    field = site.registry.module("accounts").fields["account_type"]
+    options = site.registry.dropdowns[field.spec["options"]]
+    assert field.spec["options"] == "account_type_dom"
+    assert [o["label"] for o in options] == GUIDE_ACCOUNT_TYPES
+
+
+def test_dropdowns_users_expect(site):
+    labels = {name: [o["label"] for o in opts] for name, opts in site.registry.dropdowns.items()}
+    assert labels["salutation_dom"] == ["Mr.", "Ms.", "Mrs.", "Miss", "Dr.", "Prof."]
+    assert {"Cold Call", "Trade Show", "Web Site", "Word of mouth", "Other"} <= set(
+        labels["lead_source_dom"])
+    assert len(labels["industry_dom"]) >= 25
+
+
+def test_modules_as_registered(site):
+    accounts, contacts = site.registry.module("accounts"), site.registry.module("contacts")
+    assert (accounts.label, accounts.label_singular) == ("Accounts", "Account")
+    assert accounts.features == {"assignable": True, "team_owned": True, "audited": True,
+                                 "importable": True}
+    assert contacts.features["personal_data"] is True
+    # composite fields arrive flat
+    assert {"billing_address_city", "shipping_address_country", "annual_revenue_currency",
+            "assigned_user_id"} <= set(accounts.fields)
+    assert {"primary_address_street", "alt_address_postal_code"} <= set(contacts.fields)
+    assert contacts.fields["birthdate"].spec["personal"] is True
+    assert contacts.fields["alt_address_city"].spec["personal"] is True
+    assert accounts.fields["email1"].spec.get("personal") is False
+    assert accounts.layouts["subpanels"] == ["contacts", "members"]
+    assert accounts.layouts["quick_create"] == ["name", "account_type", "phone_office", "email1",
+                                                "website"]
+
+
+# -- accounts ------------------------------------------------------------------------------
+
+def test_create_account_with_addresses(acme):
+    assert acme["name"] == "Acme Corporation"
+    assert acme["website"] == "https://acme.example"
+    assert acme["billing_address_city"] == "Springfield"
+    assert acme["shipping_address_city"] == "Shelbyville"
+    assert acme["annual_revenue"] == 1250000
+    assert acme["annual_revenue_currency"] == "EUR"
+    assert acme["email_opt_out"] is False
+
+
+def test_every_bad_account_field_is_named(site, admin):
+    with pytest.raises(ValidationError) as caught:
+        site.records.create("accounts", {
+            "email1": "not-an-email", "phone_office": "call me", "account_type": "friend",
+            "industry": "alchemy", "employees": -3, "website": "nowhere",
+            "billing_address_postal_code": "9" * 21,
+        }, admin)
+    assert set(caught.value.errors) == {"name", "email1", "phone_office", "account_type",
+                                        "industry", "employees", "website",
+                                        "billing_address_postal_code"}
+    assert caught.value.errors["name"] == "is required"
+
+
+def test_account_name_changes_are_audited(site, admin, acme):
+    site.records.update("accounts", acme["id"], {"name": "Acme Corp.", "rating": "Hot"}, admin)
+    logged = {row["field"]: row for row in site.records.change_log("accounts", acme["id"])}
+    assert logged["name"]["old_value"] == "Acme Corporation"
+    assert logged["name"]["new_value"] == "Acme Corp."
+    assert "rating" not in logged
+
+
+def test_account_list_search_and_sort(site, admin, acme):
+    site.records.create("accounts", {"name": "Zenith Ltd", "phone_office": "+44 20 7946 0000"},
+                        admin)
+    site.records.create("accounts", {"name": "Acorn Partners"}, admin)
+    assert [r["name"] for r in site.records.list("accounts", admin)] == \
+        ["Acme Corporation", "Acorn Partners", "Zenith Ltd"]
+    found = site.records.list("accounts", admin, Query(search="ac"))
+    assert {r["name"] for r in found} == {"Acme Corporation", "Acorn Partners"}
+    assert [r["name"] for r in site.records.list("accounts", admin, Query(search="info@"))] == \
+        ["Acme Corporation"]
+    assert [r["name"] for r in site.records.list("accounts", admin, Query(search="+44"))] == \
+        ["Zenith Ltd"]
+
+
+def test_members_subpanel(site, admin, acme):
+    branch = site.records.create("accounts", {"name": "Acme Europe", "member_of_id": acme["id"]},
+                                 admin)
+    members = site.records.related("accounts", acme["id"], "members", admin)
+    assert [m["id"] for m in members] == [branch["id"]]
+    assert site.records.related("accounts", branch["id"], "members", admin) == []
+    with pytest.raises(ValidationError) as caught:
+        site.records.create("accounts", {"name": "Orphan", "member_of_id": str(uuid.uuid4())},
+                            admin)
+    assert "member_of_id" in caught.value.errors
+    with pytest.raises(ValidationError) as caught:
+        site.records.update("accounts", acme["id"], {"member_of_id": acme["id"]}, admin)
+    assert "member_of_id" in caught.value.errors
+
+
+# -- contacts ------------------------------------------------------------------------------
+
+def test_contact_name_is_composed_from_its_parts(site, admin):
+    ada = site.records.create("contacts", {"salutation": "Dr.", "first_name": "Ada",
+                                           "last_name": "Lovelace"}, admin)
+    assert ada["name"] == "Dr. Ada Lovelace"
+    ada = site.records.update("contacts", ada["id"], {"salutation": None}, admin)
+    assert ada["name"] == "Ada Lovelace"
+    plain = site.records.create("contacts", {"last_name": "Babbage"}, admin)
+    assert plain["name"] == "Babbage"
+
+
+def test_contact_needs_a_last_name_and_valid_values(site, admin):
+    with pytest.raises(ValidationError) as caught:
+        site.records.create("contacts", {"first_name": "Ada", "email1": "ada(at)example.org",
+                                         "phone_mobile": "mobile", "birthdate": "31/12/1815"},
+                            admin)
+    assert set(caught.value.errors) == {"last_name", "email1", "phone_mobile", "birthdate"}
+    assert caught.value.errors["last_name"] == "is required"
+    with pytest.raises(ValidationError) as caught:
+        site.records.create("contacts", {"last_name": "Lovelace", "salutation": "Sir"}, admin)
+    assert set(caught.value.errors) == {"salutation"}
+
+
+def test_contact_shows_its_accounts_phone(site, admin, acme):
+    wile = site.records.create("contacts", {"first_name": "Wile E.", "last_name": "Coyote",
+                                            "account_id": acme["id"]}, admin)
+    assert wile["account_phone"] == "+1 212 555 0100"
+    site.records.update("accounts", acme["id"], {"phone_office": "+1 212 555 0199"}, admin)
+    assert site.records.get("contacts", wile["id"], admin)["account_phone"] == "+1 212 555 0199"
+    labelled = site.records.get("contacts", wile["id"], admin, labels=True)
+    assert labelled["account_id__label"] == "Acme Corporation"
+    with pytest.raises(ValidationError):
+        site.records.update("contacts", wile["id"], {"account_phone": "+1 000 000 0000"}, admin)
+
+
+def test_contacts_subpanel_of_an_account(site, admin, acme):
+    other = site.records.create("accounts", {"name": "Globex"}, admin)
+    ids = site.records.create_many("contacts", [
+        {"first_name": "Wile E.", "last_name": "Coyote", "account_id": acme["id"]},
+        {"first_name": "Road", "last_name": "Runner", "account_id": acme["id"]},
+        {"first_name": "Hank", "last_name": "Scorpio", "account_id": other["id"]},
+    ], admin)
+    panel = site.records.related("accounts", acme["id"], "contacts", admin)
+    assert [c["name"] for c in panel] == ["Wile E. Coyote", "Road Runner"]  # list sort: last_name
+    site.records.delete("contacts", ids[0], admin)
+    assert [c["id"] for c in site.records.related("accounts", acme["id"], "contacts", admin)] == \
+        [ids[1]]
+
+
+def test_contact_search(site, admin):
+    site.records.create_many("contacts", [
+        {"first_name": "Ada", "last_name": "Lovelace", "email1": "ada@analytical.example"},
+        {"first_name": "Charles", "last_name": "Babbage", "email1": "cb@analytical.example"},
+    ], admin)
+    assert [r["last_name"] for r in site.records.list("contacts", admin, Query(search="lov"))] \
+        == ["Lovelace"]
+    assert [r["last_name"] for r in site.records.list("contacts", admin, Query(search="cha"))] \
+        == ["Babbage"]
+    assert [r["last_name"] for r in site.records.list("contacts", admin, Query(search="ada@"))] \
+        == ["Lovelace"]
+
+
+# -- demo data -----------------------------------------------------------------------------
+
+def test_demo_data(site, admin):
+    advanced = []
+    site.hook.crbm_demo_data(site=site, user=admin, size=50, rng=random.Random(1),
+                             progress=advanced.append)
+    accounts = site.records.list("accounts", admin, Query(limit=None))
+    contacts = site.records.list("contacts", admin, Query(limit=None))
+    assert len(accounts) == 50
+    assert len(contacts) == 100
+    assert sum(advanced) == 150 and len(advanced) == 2  # one call per batch
+
+    by_id = {a["id"]: a for a in accounts}
+    assert {c["account_id"] for c in contacts} == set(by_id)  # every account has someone
+    members = [a for a in accounts if a["member_of_id"]]
+    assert 1 <= len(members) <= 15
+    assert all(m["member_of_id"] in by_id for m in members)
+    assert len({a["name"] for a in accounts}) >= 45
+    assert {a["account_type"] for a in accounts} <= {"analyst", "competitor", "customer",
+                                                      "integrator", "investor", "partner",
+                                                      "press", "prospect", "reseller", "other"}
+    assert len({a["billing_address_country"] for a in accounts}) >= 3
+    for contact in contacts:
+        account = by_id[contact["account_id"]]
+        domain = account["website"].split("://www.", 1)[1]
+        assert contact["email1"].endswith("@" + domain)
+        assert contact["name"].endswith(contact["last_name"])
+        assert contact["assigned_user_id"] == admin.id
+    assert any(c["birthdate"] for c in contacts)
+    assert not all(c["birthdate"] for c in contacts)
+
+
+def test_demo_data_is_reproducible():
+    from plugins.accounts.plugin import account_row, build_pools
+
+    def rows(seed):
+        rng = random.Random(seed)
+        pools = build_pools(rng, scale=50)
+        return [account_row(rng, pools, ["A company."], "u") for _ in range(20)]
+
+    assert rows(7) == rows(7)
+    assert rows(7) != rows(8)

@@ -1,0 +1,66 @@
+"""`db check` and `db sync`: the database follows the registry, and data survives."""
+import textwrap
+
+from core.registry import Layer, read_folder
+
+
+def add_pack(site, name, text):
+    folder = site.folder / "packs" / name / "modules"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "widgets.yaml").write_text(textwrap.dedent(text))
+    site.reload()
+
+
+def test_a_new_site_is_in_sync_after_sync(site):
+    assert site.check_schema().in_sync
+
+
+def test_check_detects_an_added_field_and_sync_applies_it_keeping_data(site, admin):
+    widget = site.records.create("widgets", {"name": "Keep me", "color": "red"}, admin)
+    add_pack(site, "extra", """\
+        name: widgets
+        fields:
+          weight: {type: decimal, precision: 8, scale: 2}
+          color: {type: text, max_size: 400}
+        """)
+    diff = site.check_schema()
+    assert "add column widgets.weight (NUMERIC(8, 2))" in diff.pending
+    assert any(p.startswith("alter column widgets.color (type VARCHAR(255) -> VARCHAR(400)")
+               for p in diff.pending)
+    applied = site.sync_schema()
+    assert applied.pending == diff.pending
+    assert site.check_schema().in_sync
+    kept = site.records.get("widgets", widget["id"], admin)
+    assert kept["name"] == "Keep me" and kept["color"] == "red" and kept["weight"] is None
+    site.records.update("widgets", widget["id"], {"weight": "2.5", "color": "r" * 400}, admin)
+    assert site.records.get("widgets", widget["id"], admin)["weight"] == 2.5
+
+
+def test_removing_a_field_is_held_back_unless_drops_are_allowed(site, admin):
+    add_pack(site, "extra", "name: widgets\nfields: {weight: {type: integer}}\n")
+    site.sync_schema()
+    site.records.create("widgets", {"name": "W", "weight": 3}, admin)
+    add_pack(site, "extra", "name: widgets\nfields: {weight: null}\n")
+    held = site.sync_schema()
+    assert held.destructive == ["drop column widgets.weight"] and held.pending == []
+    assert site.check_schema().destructive == ["drop column widgets.weight"]
+    dropped = site.sync_schema(allow_drop=True)
+    assert dropped.pending == ["drop column widgets.weight"]
+    assert site.check_schema().in_sync
+    assert site.records.list("widgets", admin)[0]["name"] == "W"
+
+
+def test_other_software_tables_are_left_alone(site):
+    with site.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE someone_elses (x INTEGER)")
+    assert site.check_schema().in_sync
+    site.sync_schema(allow_drop=True)
+    with site.engine.connect() as conn:
+        conn.exec_driver_sql("SELECT x FROM someone_elses")
+
+
+def test_layers_helper_reads_plugin_folders(site):
+    problems = []
+    documents = read_folder(site.plugins[0].folder, problems)
+    assert not problems and documents
+    assert isinstance(site.layers()[0], Layer)
