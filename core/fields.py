@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import nh3
@@ -29,7 +29,7 @@ class FieldError(ValueError):
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 PHONE_RE = re.compile(r"^\+?[0-9 ().\-/]{3,40}(\s*(x|ext\.?)\s*[0-9]{1,8})?$", re.IGNORECASE)
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class UTCDateTime(sa.TypeDecorator):
@@ -270,8 +270,8 @@ class CurrencyCodeType(FieldType):
 
 class CheckboxType(FieldType):
     name = "checkbox"
-    TRUE = {"1", "true", "yes", "on", "y", "t"}
-    FALSE = {"0", "false", "no", "off", "n", "f", ""}
+    TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
+    FALSE = frozenset({"0", "false", "no", "off", "n", "f", ""})
 
     def column_type(self, spec):
         return sa.Boolean()
@@ -378,7 +378,7 @@ class RelatedType(FieldType):
     def expand(self, name, spec):
         if "modules" not in spec:
             return [(name, spec)]
-        base = name[:-3] if name.endswith("_id") else name
+        base = name.removesuffix("_id")
         type_spec = {"type": "parent_type", "label": f"{spec.get('label', name)} type",
                      "allowed": list(spec["modules"]), "group": name}
         return [(name, {**spec, "type_field": f"{base}_type"}), (f"{base}_type", type_spec)]
@@ -412,7 +412,7 @@ class CalculatedType(FieldType):
     """Computed from ``formula`` on every save and stored in the column of its ``format``."""
 
     name = "calculated"
-    FORMATS = {"text": "text", "integer": "integer", "decimal": "decimal",
+    FORMATS: ClassVar[dict[str, str]] = {"text": "text", "integer": "integer", "decimal": "decimal",
                "percentage": "percentage", "currency": "decimal", "checkbox": "checkbox",
                "date": "date"}
 
@@ -430,7 +430,7 @@ class AddressType(FieldType):
     """Street, city, state, postal code and country sub-fields."""
 
     name = "address"
-    PARTS = (("street", "textarea", 500), ("city", "text", 100), ("state", "text", 100),
+    PARTS: ClassVar = (("street", "textarea", 500), ("city", "text", 100), ("state", "text", 100),
              ("postal_code", "text", 20), ("country", "text", 100))
 
     def expand(self, name, spec):

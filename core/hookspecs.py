@@ -76,8 +76,9 @@ def crbm_after_delete(module, records, user, connection):
 def crbm_demo_data(site, user, size, rng, progress):
     """Load demo records for this plugin's modules.
 
-    ``size`` is the number of primary records wanted (e.g. accounts); ``rng`` a seeded
-    ``random.Random``; ``progress(n)`` advances the CLI's progress bar by n records. Write
-    through ``site.records`` (batch ``create_many``). Plugins whose data refers to
-    another plugin's records use ``@hookimpl(trylast=True)``.
+    ``size`` says how much to make: the number of records of the site's main module
+    (each plugin scales its own modules from it); ``rng`` is a seeded ``random.Random``;
+    ``progress(done, total)`` reports this plugin's records written so far out of its total,
+    for the CLI's progress bar. Write through ``site.records`` (batch ``create_many``).
+    Plugins whose data refers to another plugin's records use ``@hookimpl(trylast=True)``.
     """

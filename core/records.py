@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -136,7 +137,7 @@ class RecordService:
         """How many records match. With ``cap``, stops counting at cap + 1 ("1,000+")."""
         module = self.registry.module(module_name)
         query = query or Query()
-        stmt, table = self._select(module, user, Query(query.filters, query.search, limit=None,
+        stmt, _ = self._select(module, user, Query(query.filters, query.search, limit=None,
                                                        fields=["id"]), "list")
         if cap is not None:
             stmt = stmt.limit(cap + 1)
@@ -429,7 +430,7 @@ class RecordService:
             raise ValidationError(errors)
         return out
 
-    def _normalize(self, module: ModuleDef, plan: "_Plan", values: Mapping, current: dict | None):
+    def _normalize(self, module: ModuleDef, plan: _Plan, values: Mapping, current: dict | None):
         errors = {}
         record = dict(current) if current else dict(plan.defaults)
         for name, value in values.items():
@@ -449,7 +450,7 @@ class RecordService:
                 errors[name] = str(exc)
         return record, errors
 
-    def _derive(self, module: ModuleDef, plan: "_Plan", record: dict, formulas: bool) -> dict:
+    def _derive(self, module: ModuleDef, plan: _Plan, record: dict, formulas: bool) -> dict:
         """Options, dependencies, required, names and formulas, on the merged record."""
         errors = {}
         for f, allowed in plan.options:
@@ -483,7 +484,7 @@ class RecordService:
                 errors[f.name] = f"cannot be calculated: {exc}"
         return errors
 
-    def _check_references(self, conn, module: ModuleDef, plan: "_Plan", records: list[dict],
+    def _check_references(self, conn, module: ModuleDef, plan: _Plan, records: list[dict],
                           count: int) -> dict:
         """Related ids must name live records: one query per target module, not per row."""
         errors = {}

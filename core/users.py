@@ -89,3 +89,14 @@ def get_user(site, username: str) -> User:
     if row is None:
         raise NotFoundError(f"no user {username!r}")
     return User(row.id, row.username, row.is_admin)
+
+
+def first_admin(site) -> User:
+    """The oldest active administrator (owner of demo data and the like)."""
+    table = site.tables.tables["crbm_users"]
+    with site.engine.connect() as conn:
+        row = conn.execute(sa.select(table).where(table.c.is_admin.is_(True), table.c.active.is_(True))
+                           .order_by(table.c.created_at).limit(1)).first()
+    if row is None:
+        raise NotFoundError("the site has no active administrator (crbm user create NAME --admin)")
+    return User(row.id, row.username, row.is_admin)

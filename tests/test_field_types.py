@@ -7,7 +7,7 @@ import pytest
 from core.errors import ValidationError
 from core.fields import GUIDE_TYPES, KERNEL_TYPES
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_the_guides_21_types_and_the_kernel_types_exist():

@@ -158,7 +158,7 @@ def test_a_plugin_can_veto_a_save_and_nothing_is_written(site, admin, recorder):
 def test_sequence_numbers_use_prefix_codes(site, admin):
     first = site.records.create("gadgets", {"name": "A"}, admin)
     ids = site.records.create_many("gadgets", [{"name": "B"}, {"name": "C"}], admin)
-    year = dt.datetime.now(dt.timezone.utc).strftime("%y")
+    year = dt.datetime.now(dt.UTC).strftime("%y")
     numbers = [first["gadget_number"]] + [site.records.get("gadgets", i, admin)["gadget_number"]
                                           for i in ids]
     assert numbers == [f"G{year}-00100", f"G{year}-00101", f"G{year}-00102"]

@@ -283,4 +283,4 @@ def crbm_demo_data(site, user, size, rng, progress):
             rows = [account_row(rng, pools, descriptions, user.id, parent=rng.choice(parents))
                     for _ in range(members)]
             site.records.create_many("accounts", rows, user)
-        progress(count)
+        progress(start + count, size)

@@ -133,4 +133,4 @@ def crbm_demo_data(site, user, size, rng, progress):
         batch = [contact_row(rng, pools, account, user.id)
                  for account in chosen[start:start + BATCH]]
         site.records.create_many("contacts", batch, user)
-        progress(len(batch))
+        progress(start + len(batch), total)

@@ -1,0 +1,259 @@
+"""The ``crbm`` command.
+
+Every sub-command takes ``--site DIR`` (or the CRBM_SITE environment variable; default
+``./crbm-site``). Errors meant for a user are printed plainly, without a stack trace,
+and exit with status 1; usage errors exit with 2 (click's convention).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import random
+import sys
+from pathlib import Path
+
+import click
+
+from core import __version__
+from core.errors import CrbmError, MetadataError
+from core.plugins import hooks_implemented
+from core.site import Site, create_site
+from core.users import create_user, first_admin, generate_password, get_user, set_password
+
+DEFAULT_SITE = "crbm-site"
+DEFAULT_DEMO_SIZE = 200
+
+
+def friendly_errors(command):
+    """Show CRBM errors as a message and exit 1, never as a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except MetadataError as exc:
+            click.secho("The module definitions are invalid; nothing was changed:", fg="red",
+                        err=True)
+            for problem in exc.problems:
+                click.echo(f"  {problem}", err=True)
+            sys.exit(1)
+        except CrbmError as exc:
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--site", "site_dir", envvar="CRBM_SITE", default=DEFAULT_SITE, show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="The site folder (env CRBM_SITE).")
+@click.version_option(__version__, prog_name="crbm")
+@click.pass_context
+def main(ctx, site_dir):
+    """CRBM: open-source, self-hosted CRM and business management."""
+    ctx.obj = site_dir
+
+
+def open_site(ctx) -> Site:
+    return Site(ctx.obj)
+
+
+# -- site set-up ---------------------------------------------------------------------------
+
+@main.command()
+@click.option("--database-url", help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db "
+              "(default: SQLite inside the site folder).")
+@click.option("--admin", "admin_name", default="admin", show_default=True,
+              help="User name of the first administrator.")
+@click.option("--demo/--no-demo", default=False, help="Load demo data too.")
+@click.option("--demo-size", default=DEFAULT_DEMO_SIZE, show_default=True,
+              help="How many demo accounts (with --demo).")
+@click.pass_context
+@friendly_errors
+def init(ctx, database_url, admin_name, demo, demo_size):
+    """Create a new site: folder, database tables and the first administrator."""
+    initialize(ctx.obj, database_url, admin_name, demo_size if demo else 0)
+
+
+def initialize(folder: Path, database_url: str | None, admin_name: str, demo_size: int) -> Site:
+    folder = create_site(folder, database_url)
+    try:
+        site = Site(folder)
+        site.sync_schema()
+        password = generate_password()
+        create_user(site, admin_name, password, is_admin=True, must_change_password=True)
+    except Exception:
+        (folder / "site.yaml").unlink(missing_ok=True)  # let the user simply try again
+        raise
+    click.echo(f"Created site {folder} ({site.engine.url.render_as_string(hide_password=True)})")
+    if demo_size:
+        load_demo(site, get_user(site, admin_name), demo_size, seed=1)
+    click.secho("\n  Administrator login\n", bold=True)
+    click.echo(f"    user name: {admin_name}\n    password:  {password}\n")
+    return site
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--demo-size", default=DEFAULT_DEMO_SIZE, show_default=True,
+              help="Demo accounts loaded when this creates a new site.")
+@click.pass_context
+@friendly_errors
+def serve(ctx, host, port, demo_size):
+    """Serve the web application (creates the site with demo data on first run)."""
+    import uvicorn
+
+    from core.web import create_app
+
+    if (Path(ctx.obj) / "site.yaml").exists():
+        site = open_site(ctx)
+    else:
+        site = initialize(ctx.obj, None, "admin", demo_size)
+    diff = site.check_schema()
+    if diff.pending:
+        raise CrbmError("the database is behind the module definitions; run `crbm db check` "
+                        "to see the difference and `crbm db sync` to apply it")
+    click.echo(f"Serving CRBM on http://{host}:{port}/  (Ctrl+C to stop)")
+    uvicorn.run(create_app(site), host=host, port=port, log_level="warning")
+
+
+# -- database ------------------------------------------------------------------------------
+
+@main.group()
+def db():
+    """Compare the database with the module definitions, and bring it in step."""
+
+
+@db.command("check")
+@click.pass_context
+@friendly_errors
+def db_check(ctx):
+    """Print what `db sync` would change. Exit status 1 when anything differs."""
+    diff = open_site(ctx.parent).check_schema()
+    if diff.in_sync:
+        click.echo("The database matches the module definitions.")
+        return
+    for line in diff.pending:
+        click.echo(f"  + {line}")
+    for line in diff.destructive:
+        click.echo(f"  - {line}   (would lose data: only with `db sync --allow-drop`)")
+    sys.exit(1)
+
+
+@db.command("sync")
+@click.option("--allow-drop", is_flag=True,
+              help="Also drop columns and tables no module defines any more (loses their data).")
+@click.pass_context
+@friendly_errors
+def db_sync(ctx, allow_drop):
+    """Apply the difference between the module definitions and the database."""
+    diff = open_site(ctx.parent).sync_schema(allow_drop=allow_drop)
+    for line in diff.pending:
+        click.echo(f"  applied: {line}")
+    for line in diff.destructive:
+        click.echo(f"  kept:    {line}   (use --allow-drop to apply; loses data)")
+    click.echo("Nothing to do." if diff.in_sync else "Done.")
+
+
+# -- plugins -------------------------------------------------------------------------------
+
+@main.command("plugins")
+@click.pass_context
+@friendly_errors
+def list_plugins(ctx):
+    """List plugins with their version, modules and the hooks they implement."""
+    site = open_site(ctx)
+    for plugin in site.plugins:
+        modules = sorted(m.name for m in site.registry.modules.values()
+                         if any(str(plugin.folder) in s for s in m.sources[:1]))
+        click.secho(f"{plugin.name} {plugin.version}", bold=True, nl=False)
+        click.echo(f"  ({plugin.source})")
+        click.echo(f"    modules: {', '.join(modules) or '-'}")
+        click.echo(f"    hooks:   {', '.join(hooks_implemented(site.plugin_manager, plugin)) or '-'}")
+
+
+# -- users ---------------------------------------------------------------------------------
+
+@main.group()
+def user():
+    """Create users and set passwords."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--admin", "is_admin", is_flag=True, help="Make the user an administrator.")
+@click.option("--email")
+@click.option("--name", "display_name", help="Full name shown in the application.")
+@click.option("--password", help="Leave out to be prompted (recommended: keeps it out of "
+              "your shell history).")
+@click.pass_context
+@friendly_errors
+def user_create(ctx, username, is_admin, email, display_name, password):
+    """Create a user."""
+    site = open_site(ctx.parent)
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    create_user(site, username, password, is_admin=is_admin, email=email,
+                display_name=display_name)
+    click.echo(f"Created {'administrator' if is_admin else 'user'} {username}.")
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.option("--password", help="Leave out to be prompted.")
+@click.option("--must-change", is_flag=True, help="Ask for a new password at the next login.")
+@click.pass_context
+@friendly_errors
+def user_passwd(ctx, username, password, must_change):
+    """Set a user's password."""
+    site = open_site(ctx.parent)
+    if password is None:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    set_password(site, username, password, must_change=must_change)
+    click.echo(f"Password of {username} changed.")
+
+
+# -- demo data -----------------------------------------------------------------------------
+
+@main.command()
+@click.option("--size", default=DEFAULT_DEMO_SIZE, show_default=True,
+              help="How many accounts; other modules scale from it.")
+@click.option("--seed", default=1, show_default=True, help="Same seed, same data.")
+@click.option("--as", "username", default=None,
+              help="User who owns the data (default: the first administrator).")
+@click.pass_context
+@friendly_errors
+def demo(ctx, size, seed, username):
+    """Load realistic demo data."""
+    if size < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--size")
+    site = open_site(ctx)
+    load_demo(site, get_user(site, username) if username else first_admin(site), size, seed)
+
+
+def load_demo(site: Site, owner, size: int, seed: int) -> None:
+    """Run each plugin's demo hook in turn, with a progress bar per plugin."""
+    rng = random.Random(seed)
+    hook = site.hook.crbm_demo_data
+    for impl in reversed(hook.get_hookimpls()):  # pluggy's call order
+        bar = None
+
+        def progress(done, total, _name=impl.plugin_name):
+            nonlocal bar
+            if bar is None:
+                bar = click.progressbar(length=total, label=f"  {_name:<12}", show_pos=True,
+                                        file=sys.stderr)
+                bar.__enter__()
+            bar.update(done - bar.pos)
+
+        arguments = {"site": site, "user": owner, "size": size, "rng": rng, "progress": progress}
+        impl.function(*(arguments[name] for name in impl.argnames))
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(f"Demo data loaded ({size} accounts and what goes with them).")
+
+
+if __name__ == "__main__":
+    main(prog_name=os.path.basename(sys.argv[0]))

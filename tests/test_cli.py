@@ -1,0 +1,110 @@
+"""The `crbm` command as an administrator uses it."""
+import re
+
+import pytest
+from click.testing import CliRunner
+
+import cli
+from core.site import Site
+from core.users import authenticate, first_admin
+
+
+@pytest.fixture
+def crbm(tmp_path, database_url):
+    runner = CliRunner()
+    folder = tmp_path / "cli-site"
+
+    def run(*args, input=None):
+        return runner.invoke(cli.main, ["--site", str(folder), *args], input=input)
+
+    run.folder = folder
+    run.database_url = database_url
+    return run
+
+
+def walk(group, path=()):
+    yield path
+    for name, command in getattr(group, "commands", {}).items():
+        yield from walk(command, path + (name,))
+
+
+@pytest.mark.parametrize("path", list(walk(cli.main)), ids=lambda p: " ".join(p) or "crbm")
+def test_every_command_has_help(path):
+    result = CliRunner().invoke(cli.main, [*path, "--help"])
+    assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_init_prints_a_working_admin_login(crbm):
+    result = crbm("init", "--database-url", crbm.database_url)
+    assert result.exit_code == 0, result.output
+    password = re.search(r"password:\s+(\S+)", result.output).group(1)
+    site = Site(crbm.folder)
+    admin = authenticate(site, "admin", password)
+    assert admin is not None and admin.is_admin
+    assert authenticate(site, "admin", "wrong password") is None
+    again = crbm("init", "--database-url", crbm.database_url)
+    assert again.exit_code == 1 and "already holds a site" in again.output
+
+
+def test_demo_loads_the_size_asked_for(crbm):
+    crbm("init", "--database-url", crbm.database_url)
+    result = crbm("demo", "--size", "120")
+    assert result.exit_code == 0, result.output
+    site = Site(crbm.folder)
+    owner = first_admin(site)
+    assert site.records.count("accounts", owner) == 120
+    assert site.records.count("contacts", owner) == 240
+    assert crbm("demo", "--size", "0").exit_code == 2
+
+
+def test_db_check_and_sync_after_a_pack_adds_a_field(crbm):
+    crbm("init", "--database-url", crbm.database_url)
+    assert crbm("db", "check").exit_code == 0
+    pack = crbm.folder / "packs" / "loyalty" / "modules"
+    pack.mkdir(parents=True)
+    (pack / "accounts.yaml").write_text("name: accounts\nfields: {loyalty_points: {type: integer}}\n")
+    check = crbm("db", "check")
+    assert check.exit_code == 1
+    assert "+ add column accounts.loyalty_points (BIGINT)" in check.output
+    sync = crbm("db", "sync")
+    assert sync.exit_code == 0 and "applied: add column accounts.loyalty_points" in sync.output
+    assert crbm("db", "check").exit_code == 0
+
+
+def test_invalid_metadata_is_reported_without_a_traceback(crbm):
+    crbm("init", "--database-url", crbm.database_url)
+    pack = crbm.folder / "packs" / "broken" / "modules"
+    pack.mkdir(parents=True)
+    (pack / "accounts.yaml").write_text("name: accounts\nfields: {x: {type: sparkles}}\n")
+    result = crbm("db", "check")
+    assert result.exit_code == 1
+    assert "broken/modules/accounts.yaml: $.fields.x.type: unknown field type 'sparkles'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_plugins_lists_versions_modules_and_hooks(crbm):
+    crbm("init", "--database-url", crbm.database_url)
+    result = crbm("plugins")
+    assert result.exit_code == 0
+    assert "accounts 0.1.0" in result.output and "modules: accounts" in result.output
+    assert "crbm_demo_data" in result.output
+
+
+def test_user_create_and_passwd(crbm):
+    crbm("init", "--database-url", crbm.database_url)
+    created = crbm("user", "create", "dana", "--email", "dana@example.com",
+                   input="s3cret-pass\ns3cret-pass\n")
+    assert created.exit_code == 0, created.output
+    assert crbm("user", "create", "dana", "--password", "another-pass").exit_code == 1
+    assert "at least 8" in crbm("user", "create", "eve", "--password", "short").output
+    assert crbm("user", "passwd", "dana", "--password", "n3w-password").exit_code == 0
+    site = Site(crbm.folder)
+    assert authenticate(site, "dana", "n3w-password").username == "dana"
+    assert authenticate(site, "dana", "s3cret-pass") is None
+    missing = crbm("user", "passwd", "nobody", "--password", "whatever1")
+    assert missing.exit_code == 1 and "no user 'nobody'" in missing.output
+
+
+def test_commands_on_a_missing_site_say_what_to_do(crbm):
+    result = crbm("plugins")
+    assert result.exit_code == 1 and "run `crbm init` first" in result.output
