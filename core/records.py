@@ -444,6 +444,9 @@ class RecordService:
                 elif current is None or name not in module.fields or record.get(name) != value:
                     errors[name] = "no such field" if name not in module.fields else "is read-only"
                 continue
+            if value is None:  # blank in every type; the commonest value in imports
+                record[name] = None
+                continue
             try:
                 record[name] = f.type.normalize(value, f.spec)
             except FieldError as exc:
