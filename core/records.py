@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,9 +173,8 @@ class RecordService:
             return [dict(row) for row in conn.execute(stmt).mappings()]
 
     def _reading(self, connection):
-        if connection is not None:
-            return _Borrowed(connection)
-        return self.engine.connect()
+        """The caller's connection (left open), or a new one."""
+        return nullcontext(connection) if connection is not None else self.engine.connect()
 
     def _select(self, module: ModuleDef, user: User, query: Query, action: str):
         table = self.table(module)
@@ -303,7 +303,7 @@ class RecordService:
             if changes:
                 batch = [RecordChange(record, changes, is_new=False)]
                 self.hook.crbm_before_save(module=module, batch=batch, user=user, connection=conn)
-                changes = {k: v for k, v in _diff(module, current, record).items()}
+                changes = _diff(module, current, record)  # hooks may have adjusted values
                 stamp = {"modified_at": now(), "modified_by": user.id,
                          "version": current["version"] + 1}
                 written = conn.execute(
@@ -436,13 +436,16 @@ class RecordService:
         for name, value in values.items():
             f = plan.writable.get(name)
             if f is None:
-                if name == "id" and current is None:
+                if name == "id" and current is None:  # imports and syncs keep their ids
                     try:
                         record["id"] = str(uuid.UUID(str(value)))
                     except ValueError:
                         errors["id"] = f"{value!r} is not a UUID"
-                elif current is None or name not in module.fields or record.get(name) != value:
-                    errors[name] = "no such field" if name not in module.fields else "is read-only"
+                elif name not in module.fields:
+                    errors[name] = "no such field"
+                elif current is None or current.get(name) != value:
+                    # read-only fields may come back unchanged (a whole record re-posted)
+                    errors[name] = "is read-only"
                 continue
             if value is None:  # blank in every type; the commonest value in imports
                 record[name] = None
@@ -600,16 +603,3 @@ def _diff(module: ModuleDef, old: Mapping, new: Mapping) -> dict[str, tuple[Any,
 def _differences(module: ModuleDef, before: Mapping, after: Mapping) -> list[str]:
     return [f.name for f in module.stored_fields
             if not f.system and f.name in before and before.get(f.name) != after.get(f.name)]
-
-
-class _Borrowed:
-    """Use a caller's connection in a ``with`` without closing it."""
-
-    def __init__(self, connection):
-        self.connection = connection
-
-    def __enter__(self):
-        return self.connection
-
-    def __exit__(self, *exc):
-        return False

@@ -89,7 +89,9 @@ class Site:
         layer = Layer("site")
         if not sa.inspect(self.engine).has_table("crbm_customizations"):
             return layer  # a new database: nothing customized yet
-        table = database.schema_for(Registry({}, {}, {})).tables["crbm_customizations"]
+        kernel = sa.MetaData()
+        database.kernel_tables(kernel)
+        table = kernel.tables["crbm_customizations"]
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(table).order_by(table.c.kind.desc(), table.c.name))
             for row in rows:

@@ -121,6 +121,20 @@ def test_members_subpanel(site, admin, acme):
     assert "member_of_id" in caught.value.errors
 
 
+def test_member_of_hierarchy_refuses_loops(site, admin, acme):
+    europe = site.records.create("accounts", {"name": "Acme Europe", "member_of_id": acme["id"]},
+                                 admin)
+    paris = site.records.create("accounts", {"name": "Acme Paris", "member_of_id": europe["id"]},
+                                admin)
+    with pytest.raises(ValidationError) as caught:  # Acme under its own grandchild
+        site.records.update("accounts", acme["id"], {"member_of_id": paris["id"]}, admin)
+    assert "one of its own members" in caught.value.errors["member_of_id"]
+    assert site.records.get("accounts", acme["id"], admin)["member_of_id"] is None
+    other = site.records.create("accounts", {"name": "Other Holdings"}, admin)
+    moved = site.records.update("accounts", acme["id"], {"member_of_id": other["id"]}, admin)
+    assert moved["member_of_id"] == other["id"]  # a loop-free move is fine
+
+
 # -- contacts ------------------------------------------------------------------------------
 
 def test_contact_name_is_composed_from_its_parts(site, admin):

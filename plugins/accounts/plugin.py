@@ -16,6 +16,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
 from faker import Faker
 
 from core.errors import ValidationError
@@ -28,14 +29,23 @@ MEMBER_SHARE = 0.10  # accounts that are a member (subsidiary, branch) of anothe
 
 
 @hookimpl
-def crbm_before_save(module, batch, user):
-    """An account cannot be a member of itself."""
+def crbm_before_save(module, batch, user, connection):
+    """The "Member of" hierarchy has no loops: an account is never its own ancestor."""
     if module.name != "accounts":
         return
+    table = sa.table(module.table, sa.column("id"), sa.column("member_of_id"))
     for change in batch:
-        if change.record.get("member_of_id") and \
-                change.record["member_of_id"] == change.record["id"]:
-            raise ValidationError({"member_of_id": "an account cannot be a member of itself"})
+        record_id, parent = change.record["id"], change.record.get("member_of_id")
+        if parent is None or (change.is_new and parent != record_id):
+            continue  # a new account has no members yet, so it cannot close a loop
+        seen = set()
+        while parent is not None and parent not in seen:
+            if parent == record_id:
+                raise ValidationError({"member_of_id": "an account cannot be a member of "
+                                       "itself or of one of its own members"})
+            seen.add(parent)
+            parent = connection.execute(sa.select(table.c.member_of_id)
+                                        .where(table.c.id == parent)).scalar()
 
 
 # -- demo data helpers (also used by plugins.contacts) -------------------------------------
