@@ -35,6 +35,29 @@ def kernel_tables(metadata: sa.MetaData) -> None:
         sa.Column("must_change_password", sa.Boolean, nullable=False, default=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("modified_at", UTCDateTime(), nullable=False),
+        # login protection: failures since the last success, and the lock they earned
+        sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("locked_until", UTCDateTime()),
+        sa.Column("last_login_at", UTCDateTime()),
+        # bumped on password change / deactivation: every older session cookie stops working
+        sa.Column("session_epoch", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("preferences", sa.Text),  # JSON: language, timezone, formats
+    )
+    sa.Table(
+        "crbm_password_resets", metadata,
+        sa.Column("token_hash", sa.String(64), primary_key=True),  # sha256 of the emailed token
+        sa.Column("user_id", ID, nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=False),
+        sa.Column("used_at", UTCDateTime()),
+    )
+    sa.Table(
+        "crbm_recent_items", metadata,
+        sa.Column("user_id", ID, primary_key=True),
+        sa.Column("module", sa.String(60), primary_key=True),
+        sa.Column("record_id", ID, primary_key=True),
+        sa.Column("viewed_at", UTCDateTime(), nullable=False),
+        sa.Index("ix_crbm_recent_items_user", "user_id", "viewed_at"),
     )
     sa.Table(
         "crbm_sequences", metadata,

@@ -100,6 +100,27 @@ class Site:
                                                 kind, json.loads(row.body)))
         return layer
 
+    # -- settings (stored in the database, so every worker sees the same) ------------------
+
+    @property
+    def settings(self) -> dict:
+        """Site settings as a dict of JSON values ({} before the first sync)."""
+        table = self.tables.tables["crbm_settings"]
+        try:
+            with self.engine.connect() as conn:
+                return {row.key: json.loads(row.value) for row in conn.execute(sa.select(table))}
+        except sa.exc.OperationalError:
+            return {}  # tables not created yet
+        except sa.exc.ProgrammingError:
+            return {}
+
+    def set_setting(self, key: str, value) -> None:
+        table = self.tables.tables["crbm_settings"]
+        with self.engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.key == key))
+            if value is not None:
+                conn.execute(table.insert().values(key=key, value=json.dumps(value)))
+
     # -- schema ----------------------------------------------------------------------------
 
     def check_schema(self) -> database.SchemaDiff:

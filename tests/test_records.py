@@ -181,3 +181,25 @@ def test_a_failed_create_gives_its_sequence_number_back(site, admin, recorder):
 ])
 def test_prefix_codes(prefix, expected):
     assert format_prefix(prefix, dt.date(2027, 1, 1)) == expected
+
+
+def test_mass_update_changes_every_selected_record_in_one_batch(site, admin, gadgets, recorder):
+    toys = site.records.list("gadgets", admin, Query(filters={"kind": "toy"}, limit=None))
+    recorder.reset()
+    changed = site.records.update_many("gadgets", [t["id"] for t in toys], {"status": "retired"},
+                                       admin)
+    assert changed == 10
+    assert site.records.count("gadgets", admin, Query(filters={"status": "retired"})) == 10
+    assert [c[0] for c in recorder.calls] == ["before_save", "after_save"]  # once per batch
+    after = site.records.get("gadgets", toys[0]["id"], admin)
+    assert after["version"] == 2 and after["modified_by"] == admin.id
+    assert site.records.update_many("gadgets", [t["id"] for t in toys], {"status": "retired"},
+                                    admin) == 0  # nothing left to change
+
+
+def test_mass_update_validates_and_writes_nothing_when_invalid(site, admin, gadgets):
+    ids = [g["id"] for g in site.records.list("gadgets", admin, Query(limit=5))]
+    with pytest.raises(ValidationError) as caught:
+        site.records.update_many("gadgets", ids, {"kind": "spaceship"}, admin)
+    assert any("kind" in key for key in caught.value.errors)
+    assert site.records.count("gadgets", admin, Query(filters={"kind": "spaceship"})) == 0

@@ -1,0 +1,383 @@
+"""Locale layer: one user's language, time zone and formats, and the message catalogs.
+
+``Preferences`` is what a user chooses; ``Formatter`` turns stored Python values (aware-UTC
+datetimes, Decimals, lists...) into the text that user reads, with Babel/CLDR doing the
+locale work. Catalogs are plain ``.po`` files read at run time (no compiled ``.mo`` in
+the repository): ``<dir>/<language>/LC_MESSAGES/crbm.po`` in each of ``LOCALE_DIRS``.
+
+Templates: ``install_jinja(env)`` once, then render with the user's ``Formatter`` as ``fmt``
+in the context; ``{% trans %}``/``_()`` and ``fmt.date(...)`` etc. then speak that user's
+language, while one shared ``Environment`` serves everybody.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+import functools
+import io
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from gettext import NullTranslations
+from pathlib import Path
+from zoneinfo import ZoneInfo, available_timezones
+
+from babel import Locale, UnknownLocaleError, dates, numbers
+from babel.messages import frontend
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir, extract_from_file
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po, write_po
+from babel.support import Translations
+from jinja2 import pass_context
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCALE_DIRS: list[Path] = [Path(__file__).resolve().parent / "locale"]
+DOMAIN = "crbm"
+STYLES = ("short", "medium", "long", "full")
+AVAILABLE_TIMEZONES: list[str] = sorted(available_timezones() | {"UTC"})
+_TIMEZONES = frozenset(AVAILABLE_TIMEZONES)
+# CLDR pattern letters that belong to a date, and to a time of day.
+_DATE_LETTERS, _TIME_LETTERS = set("GyYuUQqMLlwWdDFgEec"), set("abBhHKkmsSAzZOvVXx")
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction only; whoever shows it translates it."""
+    return message
+
+
+# --- preferences -------------------------------------------------------------------------
+
+def _locale_name(text) -> str | None:
+    """Canonical Babel name ("en-gb" -> "en_GB"), or None when CLDR does not know it."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        return str(Locale.parse(text.strip().replace("-", "_")))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return None
+
+
+def _pattern_ok(text, letters: set[str]) -> bool:
+    """A Babel style name, or a CLDR pattern using only ``letters`` (quoted text aside)."""
+    if text in STYLES:
+        return True
+    if not isinstance(text, str) or not 0 < len(text) <= 64 or text.count("'") % 2:
+        return False
+    bare = re.sub(r"'[^']*'", "", text)
+    if not any(c.isascii() and c.isalpha() for c in bare):
+        return False
+    if any(c.isascii() and c.isalpha() and c not in letters for c in bare):
+        return False  # Babel would print unknown letters literally: almost surely a typo
+    fields = [value for kind, value in dates.tokenize_pattern(text) if kind == "field"]
+    # e.g. "ddd": Babel would raise when formatting
+    return all(not dates.PATTERN_CHARS[c] or n in dates.PATTERN_CHARS[c] for c, n in fields)
+
+
+_CHECKS = {
+    "language": (lambda v: _locale_name(v) is not None, N_("Unknown language or locale")),
+    "timezone": (lambda v: v in _TIMEZONES, N_("Unknown time zone")),
+    "date_format": (lambda v: _pattern_ok(v, _DATE_LETTERS), N_("Not a valid date format")),
+    "time_format": (lambda v: _pattern_ok(v, _TIME_LETTERS), N_("Not a valid time format")),
+    "number_locale": (lambda v: v in (None, "") or _locale_name(v) is not None,
+                      N_("Unknown language or locale")),
+}
+
+
+def validate_preferences(data: Mapping) -> dict[str, str]:
+    """Field -> message (English, marked for translation) for each bad value in ``data``."""
+    return {key: message for key, (ok, message) in _CHECKS.items()
+            if key in data and not ok(data[key])}
+
+
+@dataclass(frozen=True)
+class Preferences:
+    language: str = "en"
+    timezone: str = "UTC"
+    date_format: str = "medium"
+    time_format: str = "short"
+    number_locale: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping | None) -> Preferences:
+        """Unknown keys are ignored; a bad value falls back to its default (never raises)."""
+        data = data if isinstance(data, Mapping) else {}
+        good = {k: data[k] for k in _CHECKS if k in data and _CHECKS[k][0](data[k])}
+        for key in ("language", "number_locale"):
+            if key in good:
+                good[key] = _locale_name(good[key])  # None for "" number_locale
+        return cls(**good)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_SAMPLE = dt.datetime(2026, 11, 23, 14, 30)
+
+
+def date_format_choices(language: str = "en") -> list[tuple[str, str]]:
+    """(value, example) pairs for a preferences form, examples in ``language``."""
+    return [(p, dates.format_date(_SAMPLE, p, locale=language)) for p in
+            ("short", "medium", "long", "dd/MM/yyyy", "MM/dd/yyyy", "dd.MM.yyyy", "yyyy-MM-dd")]
+
+
+def time_format_choices(language: str = "en") -> list[tuple[str, str]]:
+    return [(p, dates.format_time(_SAMPLE.time(), p, locale=language))
+            for p in ("short", "medium", "HH:mm", "h:mm a")]
+
+
+DATE_FORMAT_CHOICES = date_format_choices()
+TIME_FORMAT_CHOICES = time_format_choices()
+
+
+# --- catalogs ----------------------------------------------------------------------------
+
+def _language_chain(language: str) -> list[str]:
+    """"zh_Hant_TW" -> ["zh_Hant_TW", "zh_Hant", "zh"]: most specific catalog first."""
+    parts = language.replace("-", "_").split("_")
+    return ["_".join(parts[:n]) for n in range(len(parts), 0, -1)]
+
+
+def _load(language: str, dirs: Sequence[Path]) -> Translations | None:
+    """Every dir's catalog for exactly ``language``, merged; later dirs override earlier."""
+    merged = None
+    for folder in dirs:
+        po = Path(folder) / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+        if not po.is_file():
+            continue
+        with po.open("rb") as f:
+            catalog = read_po(f, locale=language, domain=DOMAIN)
+        buf = io.BytesIO()
+        write_mo(buf, catalog)  # compiled in memory: .po files are the only source
+        buf.seek(0)
+        loaded = Translations(buf, domain=DOMAIN)
+        merged = loaded if merged is None else merged.merge(loaded)
+    return merged
+
+
+@functools.lru_cache(maxsize=64)
+def _translations(language: str, dirs: tuple[Path, ...]):
+    result = NullTranslations()
+    for code in reversed(_language_chain(language)):  # build "fr" first, "fr_CA" on top
+        loaded = _load(code, dirs)
+        if loaded is not None:
+            loaded.add_fallback(result)
+            result = loaded
+    return result
+
+
+def translations(language: str, extra_dirs: Sequence[Path] = ()) -> Translations | NullTranslations:
+    """The catalog for ``language`` from LOCALE_DIRS + ``extra_dirs`` (later dirs override
+    earlier ones); unknown text stays as is. Cached: see ``reload_translations``."""
+    return _translations(language, tuple(Path(d) for d in (*LOCALE_DIRS, *extra_dirs)))
+
+
+def reload_translations() -> None:
+    """Forget loaded catalogs, e.g. after a pack with .po files is installed."""
+    _translations.cache_clear()
+
+
+def gettext_for(prefs: Preferences, extra_dirs: Sequence[Path] = ()):
+    """The translations object (``.gettext``, ``.ngettext``, ``.pgettext``...) for ``prefs``."""
+    return translations(prefs.language, extra_dirs)
+
+
+def available_languages(extra_dirs: Sequence[Path] = ()) -> list[tuple[str, str]]:
+    """[("de", "Deutsch"), ("en", "English"), ...]: English plus every language with a catalog."""
+    codes = {"en"}
+    for folder in (*LOCALE_DIRS, *extra_dirs):
+        codes.update(p.parent.parent.name for p in Path(folder).glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+    names = {code: Locale.parse(code).get_display_name(code) for code in codes if _locale_name(code)}
+    return sorted(names.items())
+
+
+def install_jinja(env, key: str = "fmt") -> None:
+    """Enable ``{% trans %}`` and ``_()`` in ``env``: they translate with the Formatter
+    found under ``key`` in the render context (English without one). Macros imported
+    without context cannot see it: use ``{% import ... with context %}``."""
+    env.add_extension("jinja2.ext.i18n")
+    env.policies["ext.i18n.trimmed"] = True  # babel.cfg extracts with trimmed = true too
+
+    def catalog(context):
+        fmt = context.get(key)
+        return fmt.translations if isinstance(fmt, Formatter) else NullTranslations()
+
+    env.install_gettext_callables(
+        pass_context(lambda c, s: catalog(c).gettext(s)),
+        pass_context(lambda c, s, p, n: catalog(c).ngettext(s, p, n)),
+        newstyle=True,
+        pgettext=pass_context(lambda c, ctx, s: catalog(c).pgettext(ctx, s)),
+        npgettext=pass_context(lambda c, ctx, s, p, n: catalog(c).npgettext(ctx, s, p, n)),
+    )
+
+
+def extract_messages(output: Path, sources: Sequence[Path] | None = None) -> int:
+    """Write a .pot of every marked message in ``sources`` (default core/, plugins/, cli.py)
+    using the method map in babel.cfg; returns how many messages it holds."""
+    with (ROOT / "babel.cfg").open(encoding="utf-8") as f:
+        parse = getattr(frontend, "parse_mapping_cfg", None) or frontend.parse_mapping  # Babel 2.14
+        method_map, options_map = parse(f)
+    catalog = Catalog(project="CRBM", domain=DOMAIN, charset="utf-8")
+    for source in sources or (ROOT / "core", ROOT / "plugins", ROOT / "cli.py"):
+        source = Path(source)
+        if source.is_dir():
+            found = ((source / name, *rest) for name, *rest in
+                     extract_from_dir(source, method_map, options_map, comment_tags=("TRANSLATORS:",),
+                                      strip_comment_tags=True))
+        elif source.is_file():
+            found = ((source, *rest) for rest in
+                     extract_from_file("python", source, comment_tags=("TRANSLATORS:",),
+                                       strip_comment_tags=True))
+        else:
+            continue
+        for path, lineno, message, comments, context in found:
+            where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+            catalog.add(message, None, [(where.as_posix(), lineno)], auto_comments=comments,
+                        context=context)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("wb") as f:
+        write_po(f, catalog, width=88, sort_by_file=True)
+    return len(catalog)
+
+
+# --- formatting --------------------------------------------------------------------------
+
+def _plain(value: Decimal) -> Decimal:
+    """Drop trailing zeros (stored 12.5000 -> 12.5) without going to 1E+2."""
+    value = value.normalize()
+    return value.quantize(Decimal(1)) if value.as_tuple().exponent > 0 else value
+
+
+def _round(value, digits: int) -> Decimal:
+    """Half up, as fields.py stores them (Babel alone rounds half to even: 0.5 -> 0)."""
+    return Decimal(str(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+class Formatter:
+    """Everything a template needs to show values to one user."""
+
+    def __init__(self, prefs: Preferences, extra_dirs: Sequence[Path] = ()):
+        prefs = Preferences.from_dict(prefs.to_dict())  # a hand-built bad value falls back too
+        self.prefs = prefs
+        self.locale = Locale.parse(prefs.language)
+        self.number_locale = Locale.parse(prefs.number_locale or prefs.language)
+        self.tz = ZoneInfo(prefs.timezone)
+        self.translations = translations(prefs.language, extra_dirs)
+        self.gettext, self.ngettext = self.translations.gettext, self.translations.ngettext
+        # Resolve styles to CLDR patterns once, so date and time styles can differ in a datetime.
+        style = prefs.date_format if prefs.date_format in STYLES else "short"
+        self._date = self._pattern(prefs.date_format, self.locale.date_formats)
+        self._time = self._pattern(prefs.time_format, self.locale.time_formats)
+        glue = str(self.locale.datetime_formats.get(style, "{1} {0}"))
+        self._datetime = glue.replace("{1}", self._date).replace("{0}", self._time)
+
+    @staticmethod
+    def _pattern(fmt: str, styles) -> str:
+        return styles[fmt].pattern if fmt in STYLES else fmt
+
+    def date(self, value: dt.date | dt.datetime | None) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, dt.datetime):  # the day it is for the user, not in UTC
+            value = _utc(value).astimezone(self.tz).date()
+        return dates.format_date(value, self._date, locale=self.locale)
+
+    def datetime(self, value: dt.datetime | None) -> str:
+        if value is None:
+            return ""
+        return dates.format_datetime(_utc(value).astimezone(self.tz), self._datetime, locale=self.locale)
+
+    def time(self, value: dt.time | dt.datetime | None) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, dt.datetime):
+            value = _utc(value).astimezone(self.tz)
+        return dates.format_time(value, self._time, locale=self.locale)
+
+    def number(self, value: Decimal | float | None, digits: int | None = None) -> str:
+        if value is None:
+            return ""
+        value = value if isinstance(value, int | Decimal) else Decimal(str(value))
+        pattern = self.number_locale.decimal_formats[None]
+        if digits is None:  # every significant digit, however many
+            value = _plain(value) if isinstance(value, Decimal) else value
+            return pattern.apply(value, self.number_locale, decimal_quantization=False)
+        pattern = copy.copy(pattern)  # the locale's own grouping, with fixed fraction digits
+        pattern.frac_prec = (digits, digits)
+        return pattern.apply(_round(value, digits), self.number_locale)
+
+    def percent(self, value: Decimal | float | None) -> str:
+        if value is None:
+            return ""
+        share = _plain(Decimal(str(value)) / 100)  # stored 12.5 means 12.5 %
+        return numbers.format_percent(share, locale=self.number_locale, decimal_quantization=False)
+
+    def currency(self, value: Decimal | float | None, code: str) -> str:
+        if value is None:
+            return ""
+        code = code or "USD"
+        value = _round(value, self.currency_digits(code))
+        return numbers.format_currency(value, code, locale=self.number_locale)
+
+    def currency_digits(self, code: str) -> int:
+        return numbers.get_currency_precision(code)
+
+    def field(self, field_def, value, record: Mapping | None = None, *,
+              options: Mapping[str, str] | None = None) -> str:
+        """Display text (not HTML-escaped) for any field type; ``options`` maps dropdown
+        values to labels."""
+        spec = field_def.spec
+        kind = field_def.type.name
+        if kind == "calculated":
+            kind = spec.get("format", "text")
+        code = (record or {}).get(f"{field_def.name}_currency") or spec.get("currency") or "USD"
+        return self._show(kind, value, spec, code, options or {})
+
+    def _show(self, kind: str, value, spec: dict, code: str, options: Mapping[str, str]) -> str:
+        if value is None or value == "" or value == []:
+            return ""
+        if kind == "checkbox" or isinstance(value, bool):
+            return self.gettext("Yes") if value else self.gettext("No")
+        if kind in ("dropdown", "status"):
+            return str(options.get(value, value))
+        if kind == "multiselect" or isinstance(value, list):
+            return ", ".join(str(options.get(v, v)) for v in value)
+        if kind == "currency":
+            return self.currency(value, code)
+        if kind == "date":
+            return self.date(value)
+        if kind == "datetime":
+            return self.datetime(value)
+        if kind == "percentage":
+            return self.percent(value)
+        if kind in ("integer", "decimal") or isinstance(value, int | float | Decimal):
+            return self.number(value, spec.get("scale") if kind == "decimal" else None)
+        if isinstance(value, dt.datetime):
+            return self.datetime(value)
+        if isinstance(value, dt.date):
+            return self.date(value)
+        return str(value)
+
+    def to_local_input(self, value: dt.datetime | None) -> str:
+        """``2026-03-01T10:30`` on the user's clock, for ``<input type="datetime-local">``."""
+        return "" if value is None else _utc(value).astimezone(self.tz).strftime("%Y-%m-%dT%H:%M")
+
+    def from_local_input(self, text: str) -> dt.datetime | None:
+        """The user's wall-clock time -> aware UTC. A time skipped by a DST change (02:30 on
+        a spring-forward night) is read with the offset before the change, i.e. one hour
+        later on the new clock; a repeated time means its first occurrence."""
+        if text is None or not str(text).strip():
+            return None
+        try:
+            value = dt.datetime.fromisoformat(str(text).strip())
+        except ValueError:
+            raise ValueError(f"{text!r} is not a date and time") from None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=self.tz, fold=0)
+        return value.astimezone(dt.UTC)

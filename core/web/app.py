@@ -1,0 +1,63 @@
+"""Assembling the Starlette application for a site."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from core import __version__
+from core.errors import NotFoundError
+from core.web import auth, views
+from core.web.security import SecurityHeadersMiddleware
+from core.web.templating import Templates
+
+STATIC = Path(__file__).parent / "static"
+SESSION_DAYS = 14
+
+
+def create_app(site) -> Starlette:
+    https = bool(site.config.get("https", False))
+
+    async def health(request: Request):
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    async def http_error(request: Request, exc: HTTPException):
+        return await _error_page(request, exc.status_code, exc.detail)
+
+    async def not_found(request: Request, exc: NotFoundError):
+        return await _error_page(request, 404, str(exc))
+
+    app = Starlette(
+        routes=[
+            Route("/health", health),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+            *auth.routes,
+            *views.routes,
+        ],
+        middleware=[
+            Middleware(SecurityHeadersMiddleware, https=https),
+            Middleware(SessionMiddleware, secret_key=site.config["secret_key"],
+                       session_cookie="crbm_session", max_age=SESSION_DAYS * 86400,
+                       same_site="lax", https_only=https),
+        ],
+        exception_handlers={HTTPException: http_error, NotFoundError: not_found},
+    )
+    app.state.site = site
+    app.state.templates = Templates(site)
+    app.state.check_ip = bool(site.settings.get("validate_ip", False))
+    return app
+
+
+async def _error_page(request: Request, status: int, message: str):
+    templates = request.app.state.templates
+    if "session" not in request.scope:  # failed before the session existed
+        return JSONResponse({"error": message}, status_code=status)
+    return templates.render(request, "error.html", status=status, status_code=status,
+                            message=message)

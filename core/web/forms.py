@@ -1,0 +1,138 @@
+"""Between HTML forms and records: which fields a layout shows, and reading them back.
+
+Only fields the form actually shows are read, so a crafted request cannot set a field the
+layout hides. Composite fields (an address, a currency amount, a parent link) appear in
+layouts under their group name and are read as their sub-fields.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+from starlette.datastructures import UploadFile
+
+from core.fields import FieldError
+from core.registry import FieldDef, ModuleDef
+
+DERIVED = ("calculated", "related_value")
+MAX_UPLOAD = 20 * 1024 * 1024
+
+
+def expand(module: ModuleDef, name: str) -> list[FieldDef]:
+    """The concrete fields behind a layout entry (a field, or a composite's sub-fields)."""
+    if name in module.fields and not module.fields[name].group:
+        subs = [f for f in module.fields.values() if f.group == name]
+        return [module.fields[name], *subs]
+    return [f for f in module.fields.values() if f.group == name]
+
+
+def default_sections(module: ModuleDef) -> list[dict]:
+    """Two fields a row, every user field: for modules without a layout."""
+    names = [f.name for f in module.fields.values() if not f.system and not f.group]
+    rows = [names[i:i + 2] for i in range(0, len(names), 2)]
+    return [{"label": "", "rows": rows}]
+
+
+def sections(module: ModuleDef, view: str) -> list[dict]:
+    layouts = module.layouts
+    return layouts.get(view) or layouts.get("detail") or layouts.get("edit") or \
+        default_sections(module)
+
+
+def quick_sections(module: ModuleDef) -> list[dict]:
+    names = module.layouts.get("quick_create") or \
+        [f.name for f in module.fields.values() if f.required and not f.system and not f.group]
+    return [{"label": "", "rows": [names[i:i + 2] for i in range(0, len(names), 2)]}]
+
+
+def form_fields(module: ModuleDef, layout: list[dict]) -> list[FieldDef]:
+    """Editable fields on a layout, in order, composites expanded."""
+    out, seen = [], set()
+    for section in layout:
+        for row in section["rows"]:
+            for name in row:
+                if name is None:
+                    continue
+                for f in expand(module, name):
+                    if f.name not in seen and not f.system and f.type.name not in DERIVED \
+                            and not (f.type.name == "name" and "parts" in f.spec):
+                        seen.add(f.name)
+                        out.append(f)
+    return out
+
+
+def read_form(form, fields: list[FieldDef], fmt, files_dir: Path) -> tuple[dict, dict]:
+    """(values for the record service, errors found while reading) from a submitted form."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for f in fields:
+        kind = f.type.name
+        if kind == "checkbox":
+            values[f.name] = "1" in form.getlist(f.name)
+        elif kind == "multiselect":
+            values[f.name] = [v for v in form.getlist(f.name) if v]
+        elif kind in ("file", "image"):
+            upload = form.get(f.name)
+            if isinstance(upload, UploadFile) and upload.filename:
+                try:
+                    values[f.name] = store_upload(upload, files_dir)
+                except FieldError as exc:
+                    errors[f.name] = str(exc)
+        elif kind == "datetime":
+            text = str(form.get(f.name, "")).strip()
+            try:
+                values[f.name] = fmt.from_local_input(text) if text else None
+            except ValueError as exc:
+                errors[f.name] = str(exc)
+        elif f.name in form:
+            values[f.name] = form.get(f.name)
+    return values, errors
+
+
+def store_upload(upload: UploadFile, files_dir: Path) -> str:
+    """Save an uploaded file under a random key; the key is what the field stores."""
+    name = Path(upload.filename).name.replace("/", "_")[:100] or "file"
+    data = upload.file.read(MAX_UPLOAD + 1)
+    if len(data) > MAX_UPLOAD:
+        raise FieldError(f"is larger than {MAX_UPLOAD // (1024 * 1024)} MB")
+    key = f"{secrets.token_hex(8)}/{name}"
+    target = files_dir / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    return key
+
+
+def form_state(record: dict, fields: list[FieldDef], fmt) -> dict[str, Any]:
+    """What each input shows for a stored record (datetimes in the user's time zone)."""
+    state = {}
+    for f in fields:
+        value = record.get(f.name)
+        if f.type.name == "datetime":
+            state[f.name] = fmt.to_local_input(value)
+        elif f.type.name in ("checkbox", "multiselect"):
+            state[f.name] = value
+        else:
+            state[f.name] = "" if value is None else str(value)
+    return state
+
+
+def base_snapshot(record: dict, fields: list[FieldDef]) -> str:
+    """The edited values as the user first saw them, carried in the form so a conflicting
+    save can name what someone else changed meanwhile."""
+    return json.dumps({"version": record["version"],
+                       "values": {f.name: f.type.to_text(record.get(f.name)) for f in fields}})
+
+
+def read_snapshot(text: str, module: ModuleDef) -> dict | None:
+    try:
+        data = json.loads(text)
+        base = {"version": int(data["version"])}
+        for name, value in data["values"].items():
+            f = module.fields[name]
+            base[name] = f.type.normalize(value, f.spec) if value != "" else \
+                ([] if f.type.name == "multiselect" else None)
+        return base
+    except (ValueError, KeyError, TypeError, FieldError):
+        return None

@@ -1,0 +1,85 @@
+"""The ``page`` decorator every web handler goes through.
+
+Handlers are plain (synchronous) functions ``handler(request, form)`` run in the thread
+pool, because the database layer is synchronous. The decorator does, for every route:
+read the form (verifying its CSRF token on any state-changing method), find the signed-in
+user, and enforce login, the forced first-login password change and the IP check. A
+handler cannot forget any of these.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+
+from core import i18n
+from core.records import User
+from core.web.security import checked_form
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@dataclass(frozen=True)
+class WebUser(User):
+    display_name: str = ""
+    email: str | None = None
+    must_change_password: bool = False
+    preferences: i18n.Preferences = field(default_factory=i18n.Preferences)
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def load_user(request: Request) -> WebUser | None:
+    """The user this session belongs to, if the session is still valid."""
+    uid = request.session.get("uid")
+    if not uid:
+        return None
+    site = request.app.state.site
+    users = site.tables.tables["crbm_users"]
+    with site.engine.connect() as conn:
+        row = conn.execute(sa.select(users).where(users.c.id == uid)).first()
+    if row is None or not row.active or row.session_epoch != request.session.get("epoch"):
+        request.session.clear()  # deactivated, or password changed since this login
+        return None
+    if request.app.state.check_ip and request.session.get("ip") != client_ip(request):
+        request.session.clear()
+        request.session["ended"] = "ip"  # the login page says why
+        return None
+    prefs = i18n.Preferences.from_dict(json.loads(row.preferences) if row.preferences else None)
+    return WebUser(row.id, row.username, row.is_admin, display_name=row.display_name or row.username,
+                   email=row.email, must_change_password=row.must_change_password,
+                   preferences=prefs)
+
+
+def page(*, public: bool = False, allow_password_change: bool = False):
+    """Wrap a sync handler ``fn(request, form)`` into a Starlette endpoint."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        async def endpoint(request: Request):
+            form = None if request.method in SAFE_METHODS else await checked_form(request)
+            return await run_in_threadpool(_run, fn, request, form, public, allow_password_change)
+
+        return endpoint
+
+    return decorate
+
+
+def _run(fn, request: Request, form, public: bool, allow_password_change: bool):
+    user = load_user(request)
+    request.state.user = user
+    if not public:
+        if user is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        if user.must_change_password and not allow_password_change:
+            return RedirectResponse("/password/change", status_code=303)
+    return fn(request, form)

@@ -1,0 +1,180 @@
+// CRBM: small progressive enhancements. Every form also works (and is checked again)
+// on the server; this only makes the pages livelier.
+"use strict";
+
+document.addEventListener("DOMContentLoaded", () => {
+  dependentFields(document);
+  pickers(document);
+  listSelection(document);
+  confirmations(document);
+  htmlEditors(document);
+  passwordStrength(document);
+});
+
+// Fields with depends-on show only while their controlling dropdown has one of the values;
+// dropdowns with conditional options offer only the options allowed for that value.
+function dependentFields(root) {
+  const form = root.querySelector("form.record-form");
+  if (!form) return;
+  const conditional = [...form.querySelectorAll("select[data-conditional]")].map((select) => ({
+    select, all: [...select.options].map((o) => o.cloneNode(true)),
+    allowed: JSON.parse(select.dataset.conditional),
+  }));
+  const update = () => {
+    form.querySelectorAll("[data-depends-on]").forEach((field) => {
+      const control = form.elements[field.dataset.dependsOn];
+      const values = JSON.parse(field.dataset.dependsValues || "[]");
+      const shown = control && values.includes(control.value);
+      field.toggleAttribute("data-hidden", !shown);
+    });
+    conditional.forEach(({ select, all, allowed }) => {
+      const field = select.closest("[data-depends-on]");
+      const control = field && form.elements[field.dataset.dependsOn];
+      const offered = control ? allowed[control.value] : null;
+      const current = select.value;
+      select.replaceChildren(...all.filter((o) => !o.value || !offered || offered.includes(o.value))
+        .map((o) => o.cloneNode(true)));
+      select.value = [...select.options].some((o) => o.value === current) ? current : "";
+    });
+  };
+  form.addEventListener("change", update);
+  update();
+}
+
+// Related-record pickers: type to search, pick with click or Enter.
+function pickers(root) {
+  root.querySelectorAll("[data-picker]").forEach((picker) => {
+    const hidden = picker.querySelector("input[type=hidden]");
+    const text = picker.querySelector("input[type=search]");
+    const list = picker.querySelector(".picker-results");
+    let timer = null, active = -1;
+    const source = () => {
+      const typeField = picker.dataset.typeField;
+      if (!typeField) return picker.dataset.source;
+      const select = picker.closest("form").elements[typeField];
+      return select && select.value ? `/m/${select.value}/pick` : picker.dataset.source;
+    };
+    const choose = (item) => {
+      hidden.value = item.dataset.id;
+      text.value = item.textContent;
+      list.hidden = true;
+      if (picker.hasAttribute("data-submit")) picker.closest("form").submit();
+    };
+    const search = async () => {
+      const response = await fetch(`${source()}?q=${encodeURIComponent(text.value)}`,
+                                   { headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      const items = await response.json();
+      list.replaceChildren(...items.map((item) => {
+        const li = document.createElement("li");
+        li.textContent = item.label;
+        li.dataset.id = item.id;
+        li.setAttribute("role", "option");
+        li.addEventListener("mousedown", (e) => { e.preventDefault(); choose(li); });
+        return li;
+      }));
+      active = -1;
+      list.hidden = items.length === 0;
+    };
+    text.addEventListener("input", () => {
+      if (!text.value) hidden.value = "";
+      clearTimeout(timer);
+      timer = setTimeout(search, 150);
+    });
+    text.addEventListener("focus", () => { if (!hidden.value) search(); });
+    text.addEventListener("blur", () => setTimeout(() => { list.hidden = true; }, 100));
+    text.addEventListener("keydown", (e) => {
+      const items = [...list.children];
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        active = (active + (e.key === "ArrowDown" ? 1 : -1) + items.length) % items.length;
+        items.forEach((li, i) => li.setAttribute("aria-selected", i === active));
+      } else if (e.key === "Enter" && !list.hidden && items.length) {
+        e.preventDefault();
+        choose(items[Math.max(active, 0)]);
+      }
+    });
+  });
+}
+
+// List selection: "select all on this page", then offer "all matching".
+function listSelection(root) {
+  const all = root.querySelector("[data-select-page]");
+  if (!all) return;
+  const boxes = [...root.querySelectorAll("input[name=ids]")];
+  const matching = root.querySelector(".select-all-matching");
+  all.addEventListener("change", () => {
+    boxes.forEach((box) => { box.checked = all.checked; });
+    if (matching) {
+      matching.hidden = !all.checked;
+      if (!all.checked) matching.querySelector("input").checked = false;
+    }
+  });
+}
+
+function confirmations(root) {
+  root.querySelectorAll("[data-confirm]").forEach((button) => {
+    button.addEventListener("click", (e) => {
+      if (!window.confirm(button.dataset.confirm)) e.preventDefault();
+    });
+  });
+}
+
+// A minimal rich-text editor over a textarea (the server sanitizes whatever arrives).
+function htmlEditors(root) {
+  root.querySelectorAll("textarea[data-html-editor]").forEach((area) => {
+    const box = document.createElement("div");
+    box.className = "html-editor";
+    const bar = document.createElement("div");
+    bar.className = "toolbar";
+    const editor = document.createElement("div");
+    editor.contentEditable = "true";
+    editor.setAttribute("role", "textbox");
+    editor.setAttribute("aria-multiline", "true");
+    editor.innerHTML = area.value;
+    [["B", "bold"], ["I", "italic"], ["• List", "insertUnorderedList"], ["Link", "createLink"]]
+      .forEach(([label, command]) => {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = label;
+        button.addEventListener("click", () => {
+          const value = command === "createLink" ? window.prompt("URL") : null;
+          if (command !== "createLink" || value) document.execCommand(command, false, value);
+          editor.focus();
+        });
+        bar.append(button);
+      });
+    box.append(bar, editor);
+    area.hidden = true;
+    area.after(box);
+    area.form.addEventListener("submit", () => { area.value = editor.innerHTML; });
+  });
+}
+
+// Live password strength: length and variety, with common patterns penalized.
+function passwordStrength(root) {
+  root.querySelectorAll("input[data-strength]").forEach((input) => {
+    const meter = document.getElementById(input.dataset.strength);
+    const label = meter && document.getElementById(`${input.dataset.strength}-label`);
+    input.addEventListener("input", () => {
+      const score = strengthScore(input.value);
+      meter.dataset.score = score;
+      meter.firstElementChild.style.width = `${score * 25}%`;
+      if (label) label.textContent = (label.dataset.words || "").split("|")[score] || "";
+    });
+  });
+}
+
+function strengthScore(password) {
+  if (!password) return 0;
+  let score = 0;
+  if (password.length >= 8) score++;
+  if (password.length >= 12) score++;
+  const kinds = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((re) => re.test(password)).length;
+  if (kinds >= 3) score++;
+  if (password.length >= 16 || (kinds === 4 && password.length >= 10)) score++;
+  if (/^(password|qwerty|123456|letmein|welcome|admin)/i.test(password) || /(.)\1{3,}/.test(password)) {
+    score = Math.min(score, 1);
+  }
+  return Math.min(score, 4);
+}

@@ -1,0 +1,59 @@
+"""Templates: lookup order, the Jinja environment, and the context every page gets.
+
+A template name is looked up in the site's own ``templates/`` folder, then the active
+theme, then each plugin's ``templates/``, then the kernel's — so a plugin or theme pack
+overrides one template (or ``static/crbm.css``) without copying the rest.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from core import i18n
+from core.web.security import csrf_token
+
+CORE_TEMPLATES = Path(__file__).parent / "templates"
+
+
+def template_dirs(site) -> list[Path]:
+    dirs = [site.folder / "templates"]
+    theme = site.settings.get("theme")
+    if theme:
+        dirs.append(site.folder / "packs" / theme / "templates")
+    dirs += [p.folder / "templates" for p in site.plugins]
+    dirs.append(CORE_TEMPLATES)
+    return [d for d in dirs if d.is_dir()]
+
+
+class Templates:
+    def __init__(self, site):
+        self.site = site
+        self.env = Environment(
+            loader=ChoiceLoader([FileSystemLoader(str(d)) for d in template_dirs(site)]),
+            autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
+        i18n.install_jinja(self.env)  # {% trans %} and _() follow each request's `fmt`
+        self.env.filters["nl2br"] = lambda text: Markup("<br>").join((text or "").splitlines())
+
+    def render(self, request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+        user = getattr(request.state, "user", None)
+        prefs = user.preferences if user else i18n.Preferences()
+        context.update(request=request, user=user, csrf=csrf_token(request),
+                       fmt=i18n.Formatter(prefs), nav=self.navigation() if user else [],
+                       flash=request.session.pop("flash", None))
+        return HTMLResponse(self.env.get_template(name).render(context), status_code=status)
+
+    def navigation(self) -> list[tuple[str, list]]:
+        """Tab groups, each with its modules, in registry order."""
+        groups: dict[str, list] = {}
+        for module in self.site.registry.modules.values():
+            groups.setdefault(module.definition.get("tab_group", "Other"), []).append(module)
+        return list(groups.items())
+
+
+def flash(request: Request, message: str, kind: str = "info") -> None:
+    """A one-time message shown on the next page."""
+    request.session["flash"] = {"message": message, "kind": kind}

@@ -1,0 +1,469 @@
+"""Generic screens for every module, driven only by the merged metadata.
+
+List (search, filters, sort, pages, select, mass update, export, delete), detail (summary,
+sections, subpanels, change log), edit / create / quick create, and the JSON pickers the
+related-record widgets use. No module has a template of its own unless a plugin or theme
+overrides one.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
+from starlette.routing import Route
+
+from core import i18n
+from core.errors import ConflictError, NotFoundError, ValidationError, VetoError
+from core.records import Query, now
+from core.registry import ModuleDef
+from core.web import forms
+from core.web.pages import page
+from core.web.templating import flash
+
+COUNT_CAP = 1000
+PAGE_SIZES = (10, 20, 50, 100)
+RECENT_ITEMS = 10
+
+
+def _module(request: Request) -> ModuleDef:
+    try:
+        return request.app.state.site.registry.module(request.path_params["module"])
+    except NotFoundError:
+        raise HTTPException(404, "There is no such module.") from None
+
+
+def _service(request: Request):
+    return request.app.state.site.records
+
+
+def _fmt(request: Request) -> i18n.Formatter:
+    return i18n.Formatter(request.state.user.preferences)
+
+
+def _render(request: Request, name: str, status: int = 200, **context):
+    return request.app.state.templates.render(request, name, status=status, **context)
+
+
+def _options(request: Request, f) -> list[tuple[str, str]]:
+    """(value, label) choices of a dropdown-like field."""
+    registry = request.app.state.site.registry
+    if f.type.name == "parent_type":
+        return [(m, registry.module(m).label_singular) for m in f.spec["allowed"]]
+    if "options" in f.spec:
+        return [(o["value"], o["label"]) for o in registry.dropdowns[f.spec["options"]]]
+    return []
+
+
+def _labels(request: Request, module: ModuleDef) -> dict[str, dict[str, str]]:
+    """value -> label per dropdown field, for showing stored values."""
+    return {f.name: dict(_options(request, f)) for f in module.fields.values()
+            if "options" in f.spec or f.type.name == "parent_type"}
+
+
+# -- home ----------------------------------------------------------------------------------
+
+@page()
+def home(request: Request, form):
+    site = request.app.state.site
+    recent = site.tables.tables["crbm_recent_items"]
+    with site.engine.connect() as conn:
+        rows = conn.execute(sa.select(recent).where(recent.c.user_id == request.state.user.id)
+                            .order_by(recent.c.viewed_at.desc()).limit(RECENT_ITEMS)).all()
+    by_module: dict[str, list[str]] = {}
+    for row in rows:
+        by_module.setdefault(row.module, []).append(row.record_id)
+    names = {}
+    for module_name, ids in by_module.items():  # one query per module, not per item
+        module = site.registry.modules.get(module_name)
+        if module is None:
+            continue
+        fields = [module.name_field] if module.name_field else []
+        for record in site.records.list(module_name, request.state.user, Query(
+                filters=[("id", "in", ids)], fields=fields, limit=None)):
+            names[(module_name, record["id"])] = record.get(module.name_field) or record["id"]
+    items = [(site.registry.modules[r.module], r.record_id, names[(r.module, r.record_id)])
+             for r in rows if (r.module, r.record_id) in names]
+    return _render(request, "home.html", recent=items)
+
+
+def _remember(request: Request, module: ModuleDef, record_id: str) -> None:
+    site = request.app.state.site
+    recent = site.tables.tables["crbm_recent_items"]
+    key = (recent.c.user_id == request.state.user.id) & (recent.c.module == module.name) & \
+        (recent.c.record_id == record_id)
+    with site.engine.begin() as conn:
+        if conn.execute(recent.update().where(key).values(viewed_at=now())).rowcount == 0:
+            conn.execute(recent.insert().values(user_id=request.state.user.id, module=module.name,
+                                                record_id=record_id, viewed_at=now()))
+
+
+# -- list ----------------------------------------------------------------------------------
+
+def _list_columns(module: ModuleDef) -> list[str]:
+    columns = module.layouts.get("list", {}).get("columns")
+    if columns:
+        return [f.name for name in columns for f in forms.expand(module, name)
+                if f.stored or f.type.name == "related_value"][:12]
+    return [n for n in [module.name_field] if n] or ["created_at"]
+
+
+def _list_query(request: Request, module: ModuleDef, params) -> tuple[Query, dict]:
+    """The list's Query from URL (or form) parameters, and the filter values shown."""
+    filters, shown = [], {}
+    for name in module.layouts.get("filters", []):
+        for f in forms.expand(module, name):
+            value = str(params.get(f"f_{f.name}", "")).strip()
+            if not value:
+                continue
+            shown[f.name] = value
+            if f.type.name in ("dropdown", "status", "parent_type", "user", "related",
+                               "checkbox", "multiselect", "date", "integer", "decimal"):
+                filters.append((f.name, "eq", value))
+            else:
+                filters.append((f.name, "starts", value))
+    sort = str(params.get("sort", "")) or None
+    if sort and sort.lstrip("-") not in {f.name for f in module.stored_fields}:
+        sort = None
+    return Query(filters=filters, search=str(params.get("q", "")).strip() or None, sort=sort), shown
+
+
+@page()
+def list_view(request: Request, form):
+    module = _module(request)
+    user = request.state.user
+    params = request.query_params
+    query, shown = _list_query(request, module, params)
+    size = int(params["size"]) if params.get("size", "").isdigit() and \
+        int(params["size"]) in PAGE_SIZES else 20
+    number = max(1, int(params["page"])) if params.get("page", "").isdigit() else 1
+    columns = _list_columns(module)
+    query.fields, query.limit, query.offset, query.labels = columns, size, (number - 1) * size, True
+    try:
+        rows = _service(request).list(module.name, user, query)
+        exact = params.get("count") == "exact"
+        total = _service(request).count(module.name, user, query, cap=None if exact else COUNT_CAP)
+    except ValidationError as exc:
+        rows, total, exact = [], 0, True
+        flash(request, f"Cannot list: {exc}", "error")
+    keep = {k: v for k, v in params.items() if k not in ("page",)}
+    return _render(
+        request, "list.html", module=module, rows=rows, columns=[module.fields[c] for c in columns],
+        labels=_labels(request, module), total=total, capped=not exact and total > COUNT_CAP,
+        page=number, size=size, sizes=PAGE_SIZES, pages=max(1, -(-min(total, COUNT_CAP if not exact else total) // size)),
+        query=query, filter_fields=[f for n in module.layouts.get("filters", [])
+                                    for f in forms.expand(module, n)],
+        filter_values=shown, options=lambda f: _options(request, f),
+        mass_fields=[f for f in module.fields.values() if f.spec.get("mass_update")],
+        keep=keep, urlencode=urlencode)
+
+
+def _selected_ids(request: Request, module: ModuleDef, form) -> list[str]:
+    """The rows the user ticked, or every row matching the list's filters."""
+    if form.get("all") == "1":
+        query, _ = _list_query(request, module, form)
+        query.fields, query.limit = ["id"], None
+        return [r["id"] for r in _service(request).list(module.name, request.state.user, query)]
+    return [str(i) for i in form.getlist("ids")]
+
+
+@page()
+def list_action(request: Request, form):
+    module = _module(request)
+    user = request.state.user
+    back = f"/m/{module.name}?" + str(form.get("back", ""))
+    ids = _selected_ids(request, module, form)
+    action = form.get("action")
+    if not ids:
+        flash(request, "Select at least one record first.", "error")
+        return RedirectResponse(back, 303)
+    if action == "export":
+        return _export(request, module, ids)
+    if action == "delete":
+        for record_id in ids:
+            _service(request).delete(module.name, record_id, user)
+        flash(request, f"Deleted {len(ids)} records.")
+        return RedirectResponse(back, 303)
+    if action == "update":
+        allowed = [f for f in module.fields.values() if f.spec.get("mass_update")]
+        values = {f.name: form.get(f"mass_{f.name}") for f in allowed
+                  if str(form.get(f"mass_{f.name}", "")) != ""}
+        if not values:
+            flash(request, "Choose at least one value to set.", "error")
+            return RedirectResponse(back, 303)
+        try:
+            changed = _service(request).update_many(module.name, ids, values, user)
+        except (ValidationError, VetoError) as exc:
+            flash(request, f"Nothing was changed: {_mass_error(exc)}", "error")
+            return RedirectResponse(back, 303)
+        flash(request, f"Updated {changed} of {len(ids)} selected records.")
+        return RedirectResponse(back, 303)
+    raise HTTPException(400, "Unknown action.")
+
+
+def _mass_error(exc) -> str:
+    """One line per distinct problem (the same error on 30 rows is said once)."""
+    if isinstance(exc, ValidationError):
+        problems = {f"{key.split(': ', 1)[-1]}: {msg}" for key, msg in exc.errors.items()}
+        return "; ".join(sorted(problems))
+    return str(exc)
+
+
+def _export(request: Request, module: ModuleDef, ids: list[str]):
+    """CSV of the selected records, the list's columns, values as a person reads them."""
+    columns = _list_columns(module)
+    fields = [module.fields[c] for c in columns]
+    labels = _labels(request, module)
+    fmt = _fmt(request)
+    rows = []
+    for start in range(0, len(ids), 500):  # IN lists stay a sane size
+        rows += _service(request).list(module.name, request.state.user, Query(
+            filters=[("id", "in", ids[start:start + 500])], fields=columns, labels=True,
+            limit=None))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([f.label for f in fields])
+    for row in rows:
+        writer.writerow([_cell(fmt, f, row, labels) for f in fields])
+    filename = f"{module.name}.csv"
+    return StreamingResponse(iter([buffer.getvalue()]), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _cell(fmt, f, row: dict, labels: dict) -> str:
+    if f"{f.name}__label" in row:
+        return row[f"{f.name}__label"] or ""
+    return fmt.field(f, row.get(f.name), row, options=labels.get(f.name))
+
+
+# -- detail --------------------------------------------------------------------------------
+
+@page()
+def detail_view(request: Request, form):
+    module = _module(request)
+    user = request.state.user
+    record_id = request.path_params["record_id"]
+    record = _service(request).get(module.name, record_id, user, labels=True)
+    _remember(request, module, record_id)
+    subpanels = []
+    registry = request.app.state.site.registry
+    for rel_name in module.layouts.get("subpanels") or list(module.relationships):
+        rel = module.relationships[rel_name]
+        other = registry.module(rel["module"])
+        columns = _list_columns(other)[:4]
+        rows = _service(request).related(module.name, record_id, rel_name, user,
+                                         Query(fields=columns, labels=True, limit=50))
+        subpanels.append({"name": rel_name, "rel": rel, "module": other, "rows": rows,
+                          "columns": [other.fields[c] for c in columns],
+                          "labels": _labels(request, other)})
+    log = _service(request).change_log(module.name, record_id) \
+        if module.features.get("audited") else []
+    image = next((f for f in module.fields.values() if f.type.name == "image"), None)
+    return _render(request, "detail.html", module=module, record=record,
+                   sections=forms.sections(module, "detail"), labels=_labels(request, module),
+                   subpanels=subpanels, log=log, image=image, expand=forms.expand,
+                   user_names=_user_names(request, {e["changed_by"] for e in log}))
+
+
+def _user_names(request: Request, ids: set) -> dict[str, str]:
+    if not ids:
+        return {}
+    site = request.app.state.site
+    users = site.tables.tables["crbm_users"]
+    with site.engine.connect() as conn:
+        return {r.id: r.display_name or r.username for r in conn.execute(
+            sa.select(users.c.id, users.c.display_name, users.c.username)
+            .where(users.c.id.in_(ids)))}
+
+
+# -- edit / create -------------------------------------------------------------------------
+
+def _edit_context(request: Request, module: ModuleDef, layout, values, errors, **extra):
+    return dict(module=module, sections=layout, values=values, errors=errors,
+                options=lambda f: _options(request, f), expand=forms.expand,
+                fields=forms.form_fields(module, layout), **extra)
+
+
+def _return_to(request: Request, params, default: str) -> str:
+    target = str(params.get("return", ""))
+    return target if target.startswith("/") and not target.startswith("//") else default
+
+
+@page()
+def create_view(request: Request, form):
+    module = _module(request)
+    quick = (form or request.query_params).get("_layout") == "quick"
+    layout = forms.quick_sections(module) if quick else forms.sections(module, "edit")
+    fields = forms.form_fields(module, layout)
+    fmt = _fmt(request)
+    if form is None:  # a blank form, prefilled from the URL (e.g. "create in context")
+        values = {key: request.query_params[key] for f in fields
+                  for key in (f.name, f"{f.name}__label") if key in request.query_params}
+        return _render(request, "edit.html", **_edit_context(
+            request, module, layout, values, {}, record=None, quick=quick,
+            link=request.query_params.get("_link", ""),
+            back=_return_to(request, request.query_params, f"/m/{module.name}")))
+    values, errors = forms.read_form(form, fields, fmt, request.app.state.site.folder / "files")
+    if not errors:
+        try:
+            record = _service(request).create(module.name, values, request.state.user)
+        except (ValidationError, VetoError) as exc:
+            errors = getattr(exc, "errors", {"": str(exc)})
+        else:
+            _link_after_create(request, form.get("_link", ""), module, record["id"])
+            flash(request, f"{module.label_singular} {record.get(module.name_field) or ''} created.")
+            return RedirectResponse(_return_to(request, form, f"/m/{module.name}/{record['id']}"), 303)
+    return _render(request, "edit.html", status=422, **_edit_context(
+        request, module, layout, _submitted(form, fields), errors, record=None, quick=quick,
+        link=form.get("_link", ""), back=_return_to(request, form, f"/m/{module.name}")))
+
+
+def _link_after_create(request: Request, link: str, module: ModuleDef, record_id: str) -> None:
+    """"Create" in a many-to-many subpanel: link the new record to the one we came from."""
+    if not link:
+        return
+    owner_module, owner_id, relationship = (link.split(":") + ["", "", ""])[:3]
+    try:
+        _service(request).link(owner_module, owner_id, relationship, record_id, request.state.user)
+    except NotFoundError:
+        flash(request, "Created, but could not link it back.", "error")
+
+
+def _submitted(form, fields) -> dict:
+    """The user's input as typed, to show again beside the errors."""
+    return {f.name: (form.getlist(f.name) if f.type.name == "multiselect" else
+                     "1" in form.getlist(f.name) if f.type.name == "checkbox" else
+                     form.get(f.name, "")) for f in fields
+            if f.type.name not in ("file", "image")}
+
+
+@page()
+def edit_view(request: Request, form):
+    module = _module(request)
+    record_id = request.path_params["record_id"]
+    layout = forms.sections(module, "edit")
+    fields = forms.form_fields(module, layout)
+    fmt = _fmt(request)
+    record = _service(request).get(module.name, record_id, request.state.user, labels=True)
+    back = f"/m/{module.name}/{record_id}"
+    if form is None:
+        return _render(request, "edit.html", **_edit_context(
+            request, module, layout, forms.form_state(record, fields, fmt), {}, record=record,
+            snapshot=forms.base_snapshot(record, fields), back=back))
+    values, errors = forms.read_form(form, fields, fmt, request.app.state.site.folder / "files")
+    base = forms.read_snapshot(str(form.get("_base", "")), module)
+    conflict = None
+    if not errors:
+        try:
+            _service(request).update(module.name, record_id, values, request.state.user, base=base)
+        except (ValidationError, VetoError) as exc:
+            errors = getattr(exc, "errors", {"": str(exc)})
+        except ConflictError as exc:
+            conflict = exc
+        else:
+            flash(request, "Saved.")
+            return RedirectResponse(back, 303)
+    if conflict:  # show the latest values: the user re-applies their edit knowingly
+        latest = _service(request).get(module.name, record_id, request.state.user, labels=True)
+        return _render(request, "edit.html", status=409, **_edit_context(
+            request, module, layout, _submitted(form, fields), {}, record=latest,
+            snapshot=forms.base_snapshot(latest, fields), back=back,
+            conflict=[module.fields[n].label for n in conflict.fields]))
+    return _render(request, "edit.html", status=422, **_edit_context(
+        request, module, layout, _submitted(form, fields), errors, record=record,
+        snapshot=str(form.get("_base", "")), back=back))
+
+
+@page()
+def delete_view(request: Request, form):
+    module = _module(request)
+    _service(request).delete(module.name, request.path_params["record_id"], request.state.user)
+    flash(request, f"{module.label_singular} deleted.")
+    return RedirectResponse(f"/m/{module.name}", 303)
+
+
+# -- relationships and pickers -------------------------------------------------------------
+
+@page()
+def link_view(request: Request, form):
+    module = _module(request)
+    record_id = request.path_params["record_id"]
+    other_id = str(form.get("other_id", ""))
+    if other_id:
+        _service(request).link(module.name, record_id, request.path_params["relationship"],
+                               other_id, request.state.user)
+    return RedirectResponse(f"/m/{module.name}/{record_id}", 303)
+
+
+@page()
+def unlink_view(request: Request, form):
+    module = _module(request)
+    record_id = request.path_params["record_id"]
+    _service(request).unlink(module.name, record_id, request.path_params["relationship"],
+                             request.path_params["other_id"], request.state.user)
+    return RedirectResponse(f"/m/{module.name}/{record_id}", 303)
+
+
+@page()
+def pick_view(request: Request, form):
+    """Type-ahead for related-record pickers: [{id, label}], name starts with ``q``."""
+    module = _module(request)
+    fields = [module.name_field] if module.name_field else []
+    rows = _service(request).list(module.name, request.state.user, Query(
+        search=request.query_params.get("q", "").strip() or None, fields=fields, limit=20))
+    return JSONResponse([{"id": r["id"], "label": r.get(module.name_field) or r["id"]}
+                         for r in rows])
+
+
+@page()
+def pick_user_view(request: Request, form):
+    site = request.app.state.site
+    users = site.tables.tables["crbm_users"]
+    text = request.query_params.get("q", "").strip().lower()
+    stmt = sa.select(users.c.id, users.c.username, users.c.display_name) \
+        .where(users.c.active.is_(True)).order_by(users.c.display_name).limit(20)
+    if text:
+        stmt = stmt.where(sa.or_(sa.func.lower(users.c.username).startswith(text, autoescape=True),
+                                 sa.func.lower(users.c.display_name).startswith(text, autoescape=True)))
+    with site.engine.connect() as conn:
+        return JSONResponse([{"id": r.id, "label": r.display_name or r.username}
+                             for r in conn.execute(stmt)])
+
+
+@page()
+def file_view(request: Request, form):
+    """A file or image field's content, for users who can see the record."""
+    module = _module(request)
+    name = request.path_params["field"]
+    f = module.fields.get(name)
+    if f is None or f.type.name not in ("file", "image"):
+        raise HTTPException(404, "There is no such file.")
+    record = _service(request).get(module.name, request.path_params["record_id"],
+                                   request.state.user)
+    files = (request.app.state.site.folder / "files").resolve()
+    path = (files / (record.get(name) or "")).resolve()
+    if not record.get(name) or files not in path.parents or not path.is_file():
+        raise HTTPException(404, "There is no such file.")
+    return FileResponse(path, filename=path.name,
+                        content_disposition_type="inline" if f.type.name == "image" else "attachment")
+
+
+routes = [
+    Route("/", home),
+    Route("/users/pick", pick_user_view),
+    Route("/m/{module}", list_view),
+    Route("/m/{module}/action", list_action, methods=["POST"]),
+    Route("/m/{module}/new", create_view, methods=["GET", "POST"]),
+    Route("/m/{module}/pick", pick_view),
+    Route("/m/{module}/{record_id}", detail_view),
+    Route("/m/{module}/{record_id}/edit", edit_view, methods=["GET", "POST"]),
+    Route("/m/{module}/{record_id}/delete", delete_view, methods=["POST"]),
+    Route("/m/{module}/{record_id}/link/{relationship}", link_view, methods=["POST"]),
+    Route("/m/{module}/{record_id}/unlink/{relationship}/{other_id}", unlink_view,
+          methods=["POST"]),
+    Route("/m/{module}/{record_id}/file/{field}", file_view),
+]

@@ -1,0 +1,240 @@
+"""The locale layer with real Babel/CLDR data: exact strings, per locale."""
+import datetime as dt
+from decimal import Decimal
+
+import jinja2
+import pytest
+
+from core import i18n
+from core.fields import KERNEL_TYPES
+from core.i18n import Formatter, Preferences, translations, validate_preferences
+from core.registry import FieldDef
+
+NNBSP, NBSP = "\u202f", "\xa0"  # CLDR's narrow and plain no-break spaces
+LATE = dt.datetime(2026, 3, 1, 23, 30, tzinfo=dt.UTC)  # already 2 March in Sydney
+
+
+def fmt(language="en", **prefs):
+    return Formatter(Preferences(language=language, **prefs))
+
+
+@pytest.mark.parametrize(("language", "date", "datetime"), [
+    ("en", "Mar 1, 2026", f"Mar 1, 2026, 11:30{NNBSP}PM"),
+    ("en_GB", "1 Mar 2026", "1 Mar 2026, 23:30"),
+    ("de_DE", "01.03.2026", "01.03.2026, 23:30"),
+    ("fr", "1 mars 2026", "1 mars 2026, 23:30"),
+])
+def test_dates_per_locale(language, date, datetime):
+    f = fmt(language)
+    assert f.date(LATE.date()) == date
+    assert f.datetime(LATE) == datetime
+    assert f.datetime(LATE.replace(tzinfo=None)) == datetime  # naive is UTC
+
+
+def test_datetimes_are_shown_in_the_users_timezone():
+    sydney = fmt("en_GB", timezone="Australia/Sydney")
+    assert sydney.datetime(LATE) == "2 Mar 2026, 10:30"
+    assert sydney.date(LATE) == "2 Mar 2026"  # the day it is for the user
+    assert sydney.time(LATE) == "10:30"
+    assert fmt("en", timezone="America/New_York").datetime(LATE) == f"Mar 1, 2026, 6:30{NNBSP}PM"
+
+
+def test_explicit_patterns_and_styles():
+    f = fmt("en", date_format="dd/MM/yyyy", time_format="HH:mm", timezone="Europe/Paris")
+    assert f.date(dt.date(2026, 11, 23)) == "23/11/2026"
+    assert f.datetime(LATE) == "02/03/2026, 00:30"
+    assert f.time(dt.time(9, 5)) == "09:05"
+    assert fmt("de_DE", date_format="yyyy-MM-dd").date(dt.date(2026, 11, 23)) == "2026-11-23"
+    assert fmt("en", date_format="long", time_format="h:mm a").datetime(LATE) == "March 1, 2026, 11:30 PM"
+    assert fmt("fr", date_format="short").datetime(LATE) == "01/03/2026 23:30"  # fr's own glue
+
+
+@pytest.mark.parametrize(("language", "number", "fixed", "percent"), [
+    ("en", "1,234,567.891", "1,234,567.89", "12.5%"),
+    ("en_GB", "1,234,567.891", "1,234,567.89", "12.5%"),
+    ("de_DE", "1.234.567,891", "1.234.567,89", f"12,5{NBSP}%"),
+    ("fr", f"1{NNBSP}234{NNBSP}567,891", f"1{NNBSP}234{NNBSP}567,89", f"12,5{NBSP}%"),
+])
+def test_numbers_per_locale(language, number, fixed, percent):
+    f = fmt(language)
+    assert f.number(Decimal("1234567.891")) == number
+    assert f.number(1234567.891) == number
+    assert f.number(Decimal("1234567.891"), digits=2) == fixed
+    assert f.percent(Decimal("12.5000")) == percent  # 12.5 means 12.5 %, trailing zeros dropped
+
+
+def test_number_details():
+    f = fmt("en")
+    assert f.number(1234) == "1,234"
+    assert f.number(Decimal("100.0000")) == "100"
+    assert f.number(Decimal("0.000001")) == "0.000001"  # not rounded to 3 places
+    assert f.number(Decimal(2), digits=3) == "2.000"
+    assert f.number(None) == f.percent(None) == f.currency(None, "USD") == f.date(None) == ""
+    assert fmt("en", number_locale="de_DE").number(Decimal("1234.56")) == "1.234,56"
+    assert fmt("en", number_locale="de_DE").date(LATE) == "Mar 1, 2026"  # dates stay English
+
+
+@pytest.mark.parametrize(("language", "usd", "eur", "jpy", "bhd"), [
+    ("en", "$1,234.50", "€1,234.50", "¥1,235", "BHD1,234.500"),
+    ("en_GB", "US$1,234.50", "€1,234.50", "JP¥1,235", "BHD1,234.500"),
+    ("de_DE", f"1.234,50{NBSP}$", f"1.234,50{NBSP}€", f"1.235{NBSP}¥", f"1.234,500{NBSP}BHD"),
+    ("fr", f"1{NNBSP}234,50{NBSP}$US", f"1{NNBSP}234,50{NBSP}€", f"1{NNBSP}235{NBSP}JPY",
+     f"1{NNBSP}234,500{NBSP}BHD"),
+])
+def test_currency_per_locale(language, usd, eur, jpy, bhd):
+    f = fmt(language)
+    amount = Decimal("1234.5")
+    assert [f.currency(amount, c) for c in ("USD", "EUR", "JPY", "BHD")] == [usd, eur, jpy, bhd]
+
+
+def test_currency_digits():
+    f = fmt()
+    assert [f.currency_digits(c) for c in ("JPY", "USD", "EUR", "BHD")] == [0, 2, 2, 3]
+
+
+def test_local_input_round_trip():
+    f = fmt(timezone="Europe/Paris")
+    assert f.to_local_input(LATE) == "2026-03-02T00:30"
+    assert f.from_local_input("2026-03-02T00:30") == LATE
+    assert f.from_local_input("2026-03-02T00:30:00") == LATE
+    assert f.from_local_input("  ") is None and f.to_local_input(None) == ""
+    with pytest.raises(ValueError, match="is not a date and time"):
+        f.from_local_input("tomorrow-ish")
+
+
+def test_local_input_across_new_york_spring_forward():
+    f = fmt(timezone="America/New_York")  # 2026-03-08: 02:00 EST jumps to 03:00 EDT
+    before = f.from_local_input("2026-03-08T01:59")
+    assert before == dt.datetime(2026, 3, 8, 6, 59, tzinfo=dt.UTC)
+    assert f.to_local_input(before) == "2026-03-08T01:59"
+    after = f.from_local_input("2026-03-08T03:00")
+    assert after == dt.datetime(2026, 3, 8, 7, 0, tzinfo=dt.UTC)
+    assert f.to_local_input(after) == "2026-03-08T03:00"
+    # 02:30 does not exist that night: read with the old offset, i.e. 03:30 on the new clock
+    gap = f.from_local_input("2026-03-08T02:30")
+    assert gap == dt.datetime(2026, 3, 8, 7, 30, tzinfo=dt.UTC)
+    assert f.to_local_input(gap) == "2026-03-08T03:30"
+
+
+def test_preferences_fall_back_and_validate():
+    garbage = {"language": "xx_YY", "timezone": "Mars/Olympus", "date_format": "Jj",
+               "time_format": "'unclosed", "number_locale": 42, "colour": "blue"}
+    assert Preferences.from_dict(garbage) == Preferences()
+    assert Preferences.from_dict(None) == Preferences()
+    assert validate_preferences(garbage) == {
+        "language": "Unknown language or locale", "timezone": "Unknown time zone",
+        "date_format": "Not a valid date format", "time_format": "Not a valid time format",
+        "number_locale": "Unknown language or locale"}
+    good = {"language": "de-ch", "timezone": "Europe/Zurich", "date_format": "dd.MM.yyyy",
+            "time_format": "HH:mm 'Uhr'", "number_locale": ""}
+    assert validate_preferences(good) == {}
+    prefs = Preferences.from_dict(good)
+    assert prefs == Preferences("de_CH", "Europe/Zurich", "dd.MM.yyyy", "HH:mm 'Uhr'", None)
+    assert Preferences.from_dict(prefs.to_dict()) == prefs
+    assert validate_preferences({"date_format": "HH:mm"}) == {"date_format": "Not a valid date format"}
+    assert validate_preferences({"date_format": "ddd"}) == {"date_format": "Not a valid date format"}
+    assert Formatter(Preferences(timezone="Nowhere")).tz.key == "UTC"  # hand-built too
+
+
+def test_choices_and_timezones():
+    assert ("dd/MM/yyyy", "23/11/2026") in i18n.DATE_FORMAT_CHOICES
+    assert ("HH:mm", "14:30") in i18n.TIME_FORMAT_CHOICES
+    assert "Europe/Paris" in i18n.AVAILABLE_TIMEZONES and "UTC" in i18n.AVAILABLE_TIMEZONES
+    assert i18n.AVAILABLE_TIMEZONES == sorted(i18n.AVAILABLE_TIMEZONES)
+
+
+def write_po(folder, language, pairs):
+    path = folder / language / "LC_MESSAGES" / "crbm.po"
+    path.parent.mkdir(parents=True)
+    body = "".join(f'msgid "{k}"\nmsgstr "{v}"\n\n' for k, v in pairs.items())
+    path.write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n' + body,
+                    encoding="utf-8")
+
+
+def test_translations_from_po_files(tmp_path):
+    write_po(tmp_path, "fr", {"Log in": "Se connecter", "Yes": "Oui"})
+    assert translations("fr", [tmp_path]).gettext("Log in") == "Se connecter"
+    assert translations("fr_CA", [tmp_path]).gettext("Log in") == "Se connecter"  # falls back
+    assert translations("fr", [tmp_path]).gettext("Unknown") == "Unknown"
+    assert translations("de", [tmp_path]).gettext("Log in") == "Log in"
+    assert i18n.available_languages([tmp_path]) == [("en", "English"), ("fr", "français")]
+
+    later = tmp_path / "pack"
+    write_po(later, "fr", {"Log in": "Connexion"})
+    write_po(later, "fr_CA", {"Yes": "Ouais"})
+    both = translations("fr_CA", [tmp_path, later])
+    assert both.gettext("Log in") == "Connexion"  # later dirs override earlier ones
+    assert both.gettext("Yes") == "Ouais"  # the regional catalog wins over the language's
+    assert translations("fr", [tmp_path, later]).gettext("Yes") == "Oui"
+
+
+def test_jinja_templates_translate_per_render(tmp_path):
+    write_po(tmp_path, "fr", {"Log in": "Se connecter", "Hello %(name)s": "Bonjour %(name)s"})
+    env = jinja2.Environment(autoescape=True)
+    i18n.install_jinja(env)
+    page = env.from_string("{% trans %}Log in{% endtrans %}|{{ _('Log in') }}|"
+                           "{% trans name=who %}Hello {{ name }}{% endtrans %}")
+    french = Formatter(Preferences(language="fr"), extra_dirs=[tmp_path])
+    assert page.render(fmt=french, who="<Zoé>") == "Se connecter|Se connecter|Bonjour &lt;Zoé&gt;"
+    assert page.render(who="Al") == "Log in|Log in|Hello Al"  # no formatter: English
+
+    po = tmp_path / "fr" / "LC_MESSAGES" / "crbm.po"
+    plural = ('msgid "%(num)s record"\nmsgid_plural "%(num)s records"\n'
+              'msgstr[0] "%(num)s fiche"\nmsgstr[1] "%(num)s fiches"\n')
+    po.write_text(po.read_text(encoding="utf-8") + plural, encoding="utf-8")
+    i18n.reload_translations()
+    french = Formatter(Preferences(language="fr"), extra_dirs=[tmp_path])
+    count = env.from_string("{% trans num=n %}{{ num }} record{% pluralize %}{{ num }} records{% endtrans %}")
+    assert [count.render(fmt=french, n=n) for n in (1, 3)] == ["1 fiche", "3 fiches"]
+
+
+def field(name, type_name, **spec):
+    return FieldDef(name, KERNEL_TYPES[type_name], {"type": type_name, **spec})
+
+
+def test_field_display(tmp_path):
+    write_po(tmp_path, "fr", {"Yes": "Oui", "No": "Non"})
+    en, fr = fmt("en", timezone="Australia/Sydney"), Formatter(Preferences("fr"), [tmp_path])
+    check = field("do_not_call", "checkbox")
+    assert (en.field(check, True), en.field(check, False), fr.field(check, True)) == ("Yes", "No", "Oui")
+    stage = field("stage", "dropdown", options="stage_dom")
+    labels = {"won": "Closed won", "lost": "Closed lost"}
+    assert en.field(stage, "won", options=labels) == "Closed won"
+    assert en.field(stage, "won") == "won"
+    assert en.field(field("tags", "multiselect"), ["won", "new"], options=labels) == "Closed won, new"
+    price = field("price", "currency", currency="EUR")
+    assert en.field(price, Decimal("1234.500000"), {"price_currency": "JPY"}) == "¥1,235"
+    assert en.field(price, Decimal("1234.5")) == "€1,234.50"
+    assert en.field(field("cost", "currency"), Decimal(3)) == "$3.00"
+    assert en.field(field("total", "calculated", format="currency"), Decimal(5)) == "$5.00"
+    assert en.field(field("ratio", "calculated", format="percentage"), Decimal("7.5")) == "7.5%"
+    assert en.field(field("n", "calculated", format="integer"), 12000) == "12,000"
+    assert en.field(field("amount", "decimal", scale=2), Decimal("1234.5")) == "1,234.50"
+    assert en.field(field("amount", "decimal"), Decimal("1234.5000")) == "1,234.5"
+    assert en.field(field("share", "percentage"), Decimal("12.5000")) == "12.5%"
+    assert en.field(field("when", "date"), dt.date(2026, 3, 1)) == "Mar 1, 2026"
+    assert en.field(field("at", "datetime"), LATE) == f"Mar 2, 2026, 10:30{NNBSP}AM"
+    assert en.field(field("note", "html"), "<b>hi</b>") == "<b>hi</b>"  # templates escape
+    assert en.field(field("name", "name"), "Acme") == "Acme"
+    for type_name in ("text", "checkbox", "dropdown", "multiselect", "date", "currency"):
+        assert en.field(field("x", type_name), None) == ""
+    assert en.field(field("x", "multiselect"), []) == ""
+
+
+def test_extract_messages_from_the_repository(tmp_path):
+    pot = tmp_path / "crbm.pot"
+    assert i18n.extract_messages(pot) > 0
+    assert 'msgid "Yes"' in pot.read_text(encoding="utf-8")
+
+
+def test_extract_messages_from_given_sources(tmp_path):
+    src = tmp_path / "src"
+    (src / "templates").mkdir(parents=True)
+    (src / "sample.py").write_text('_("Hello")\nN_("Later")\n', encoding="utf-8")
+    (src / "templates" / "page.html").write_text(
+        "<p>{% trans %}\n  Hi\n{% endtrans %}</p><button>{{ _('Save') }}</button>", encoding="utf-8")
+    pot = tmp_path / "out" / "crbm.pot"
+    assert i18n.extract_messages(pot, [src]) == 4
+    text = pot.read_text(encoding="utf-8")
+    for message in ("Hello", "Later", "Hi", "Save"):  # "Hi" trimmed, as install_jinja renders it
+        assert f'msgid "{message}"' in text
