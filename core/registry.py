@@ -78,7 +78,8 @@ class FieldDef:
 
     @property
     def label(self) -> str:
-        return self.spec.get("label") or self.name.replace("_", " ").capitalize()
+        # "widget_id" reads as "Widget": the id is how it is stored, not what it is
+        return self.spec.get("label") or self.name.removesuffix("_id").replace("_", " ").capitalize()
 
     @property
     def required(self) -> bool:

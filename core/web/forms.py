@@ -28,7 +28,7 @@ def expand(module: ModuleDef, name: str) -> list[FieldDef]:
 
 def default_sections(module: ModuleDef) -> list[dict]:
     """Two fields a row, every user field: for modules without a layout."""
-    names = [f.name for f in module.fields.values() if not f.system and not f.group]
+    names = list(dict.fromkeys(f.group or f.name for f in module.fields.values() if not f.system))
     rows = [names[i:i + 2] for i in range(0, len(names), 2)]
     return [{"label": "", "rows": rows}]
 
