@@ -8,6 +8,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def N_(message: str) -> str:
+    """Mark a message for translation (Babel extracts N_ calls); it stays English here."""
+    return message
+
+
+class Message(str):
+    """A user-facing message that can still be translated.
+
+    It is plain English wherever a str is used (logs, CLI, tests); ``template`` and
+    ``params`` let the web UI say it in the user's language."""
+
+    template: str
+    params: dict
+
+    def __new__(cls, template: str, **params):
+        message = super().__new__(cls, template % params if params else template)
+        message.template, message.params = template, params
+        return message
+
+
 class CrbmError(Exception):
     """Base of every error meant for a user."""
 

@@ -22,9 +22,15 @@ import nh3
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
+from core.errors import N_, Message
+
 
 class FieldError(ValueError):
-    """The message shown beside the field."""
+    """The message shown beside the field (a translatable ``Message``)."""
+
+    @property
+    def message(self) -> str:
+        return self.args[0]
 
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
@@ -86,7 +92,8 @@ class FieldType:
         text = str(value).strip()
         limit = spec.get("max_size", self.default_size)
         if limit and len(text) > limit:
-            raise FieldError(f"is {len(text)} characters long; at most {limit} allowed")
+            raise FieldError(Message(N_("is %(length)s characters long; at most %(limit)s allowed"),
+                                     length=len(text), limit=limit))
         return self.check_text(text, spec)
 
     def check_text(self, text: str, spec: dict) -> Any:
@@ -112,7 +119,7 @@ class PhoneType(FieldType):
 
     def check_text(self, text, spec):
         if not PHONE_RE.match(text):
-            raise FieldError(f"{text!r} is not a phone number")
+            raise FieldError(Message(N_("%(value)s is not a phone number"), value=repr(text)))
         return text
 
 
@@ -121,7 +128,7 @@ class EmailType(FieldType):
 
     def check_text(self, text, spec):
         if not EMAIL_RE.match(text):
-            raise FieldError(f"{text!r} is not an email address")
+            raise FieldError(Message(N_("%(value)s is not an email address"), value=repr(text)))
         return text
 
 
@@ -133,7 +140,7 @@ class UrlType(FieldType):
             text = "https://" + text  # people type "example.com"
         parts = urlsplit(text)
         if parts.scheme not in ("http", "https", "ftp") or "." not in parts.netloc:
-            raise FieldError(f"{text!r} is not a web address")
+            raise FieldError(Message(N_("%(value)s is not a web address"), value=repr(text)))
         return text
 
 
@@ -150,7 +157,8 @@ class TextAreaType(FieldType):
         text = str(value)
         limit = spec.get("max_size")
         if limit and len(text) > limit:
-            raise FieldError(f"is {len(text)} characters long; at most {limit} allowed")
+            raise FieldError(Message(N_("is %(length)s characters long; at most %(limit)s allowed"),
+                                     length=len(text), limit=limit))
         return text
 
 
@@ -184,9 +192,9 @@ class NumberType(FieldType):
 
     def check_range(self, number, spec):
         if "min" in spec and number < spec["min"]:
-            raise FieldError(f"must be at least {spec['min']}")
+            raise FieldError(Message(N_("must be at least %(min)s"), min=spec["min"]))
         if "max" in spec and number > spec["max"]:
-            raise FieldError(f"must be at most {spec['max']}")
+            raise FieldError(Message(N_("must be at most %(max)s"), max=spec["max"]))
         return number
 
 
@@ -200,15 +208,15 @@ class IntegerType(NumberType):
         if _blank(value):
             return None
         if isinstance(value, bool):
-            raise FieldError("must be a whole number")
+            raise FieldError(Message(N_("must be a whole number")))
         if isinstance(value, int):
             return self.check_range(value, spec)
         try:
             number = Decimal(str(value).strip().replace(",", ""))
         except InvalidOperation:
-            raise FieldError(f"{value!r} is not a whole number") from None
+            raise FieldError(Message(N_("%(value)s is not a whole number"), value=repr(value))) from None
         if number != number.to_integral_value():
-            raise FieldError(f"{value!r} is not a whole number")
+            raise FieldError(Message(N_("%(value)s is not a whole number"), value=repr(value)))
         return self.check_range(int(number), spec)
 
 
@@ -223,18 +231,20 @@ class DecimalType(NumberType):
         if _blank(value):
             return None
         if isinstance(value, bool):
-            raise FieldError("must be a number")
+            raise FieldError(Message(N_("must be a number")))
         try:
             number = value if isinstance(value, Decimal) else Decimal(str(value).strip().replace(",", ""))
         except InvalidOperation:
-            raise FieldError(f"{value!r} is not a number") from None
+            raise FieldError(Message(N_("%(value)s is not a number"), value=repr(value))) from None
         if not number.is_finite():
-            raise FieldError("must be a finite number")
+            raise FieldError(Message(N_("must be a finite number")))
         scale = spec.get("scale", self.scale)
         number = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
         digits = spec.get("precision", self.precision) - scale
         if abs(number) >= Decimal(10) ** digits:
-            raise FieldError(f"is too large (at most {digits} digits before the decimal point)")
+            raise FieldError(Message(
+                N_("is too large (at most %(digits)s digits before the decimal point)"),
+                digits=digits))
         return self.check_range(number, spec)
 
 
@@ -264,7 +274,8 @@ class CurrencyCodeType(FieldType):
             return None
         text = str(value).strip().upper()
         if not re.fullmatch(r"[A-Z]{3}", text):
-            raise FieldError(f"{text!r} is not an ISO 4217 currency code")
+            raise FieldError(Message(N_("%(value)s is not an ISO 4217 currency code"),
+                                     value=repr(text)))
         return text
 
 
@@ -286,7 +297,7 @@ class CheckboxType(FieldType):
             return True
         if text in self.FALSE:
             return False
-        raise FieldError(f"{value!r} is not yes or no")
+        raise FieldError(Message(N_("%(value)s is not yes or no"), value=repr(value)))
 
 
 class DropdownType(FieldType):
@@ -337,7 +348,8 @@ class DateType(FieldType):
         try:
             return dt.date.fromisoformat(str(value).strip())
         except ValueError:
-            raise FieldError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+            raise FieldError(Message(N_("%(value)s is not a date (YYYY-MM-DD)"),
+                                     value=repr(value))) from None
 
     def to_text(self, value):
         return "" if value is None else value.isoformat()
@@ -361,7 +373,8 @@ class DateTimeType(FieldType):
                 try:
                     value = dt.datetime.fromisoformat(str(value).strip())
                 except ValueError:
-                    raise FieldError(f"{value!r} is not a date and time (ISO 8601)") from None
+                    raise FieldError(Message(
+                        N_("%(value)s is not a date and time (ISO 8601)"), value=repr(value))) from None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     def to_text(self, value):
@@ -390,7 +403,8 @@ class ParentTypeType(FieldType):
 
     def check_text(self, text, spec):
         if text not in spec["allowed"]:
-            raise FieldError(f"{text!r} is not one of: {', '.join(spec['allowed'])}")
+            raise FieldError(Message(N_("%(value)s is not one of: %(allowed)s"), value=repr(text),
+                                     allowed=", ".join(spec["allowed"])))
         return text
 
 

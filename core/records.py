@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from core import formula, sequences
 from core.database import link_columns
-from core.errors import ConflictError, NotFoundError, ValidationError
+from core.errors import N_, ConflictError, Message, NotFoundError, ValidationError
 from core.fields import UTC, FieldError
 from core.registry import FieldDef, ModuleDef, Registry
 
@@ -185,7 +185,8 @@ class RecordService:
         for name in names:
             f = module.fields.get(name)
             if f is None:
-                raise ValidationError({name: f"{module.label} has no field {name!r}"})
+                raise ValidationError({name: Message(N_("%(module)s has no field %(field)s"),
+                                                     module=module.label, field=repr(name))})
             if f.stored:
                 columns.append(table.c[name])
             elif f.type.name == "related_value":
@@ -230,10 +231,10 @@ class RecordService:
             name, op, value = (item[0], "eq", item[1]) if len(item) == 2 else item
             f = module.fields.get(name)
             if f is None or not f.stored:
-                errors[name] = "no such field to filter on"
+                errors[name] = Message(N_("no such field to filter on"))
                 continue
             if op not in OPERATORS:
-                errors[name] = f"unknown operator {op!r}"
+                errors[name] = Message(N_("unknown operator %(op)s"), op=repr(op))
                 continue
             column = table.c[name]
             try:
@@ -246,7 +247,7 @@ class RecordService:
                 elif op not in ("empty", "not_empty", "starts", "contains") and value is not None:
                     value = f.type.normalize(value, f.spec)
             except FieldError as exc:
-                errors[name] = str(exc)
+                errors[name] = exc.message
                 continue
             clauses.append(OPERATORS[op](column, value))
         if errors:
@@ -267,7 +268,7 @@ class RecordService:
             name = key.lstrip("-")
             f = module.fields.get(name)
             if f is None or not f.stored:
-                raise ValidationError({name: "no such field to sort by"})
+                raise ValidationError({name: Message(N_("no such field to sort by"))})
             order.append(table.c[name].desc() if key.startswith("-") else table.c[name].asc())
         order.append(table.c.id)  # a stable order, so pages never overlap
         return order
@@ -484,12 +485,12 @@ class RecordService:
                     try:
                         record["id"] = str(uuid.UUID(str(value)))
                     except ValueError:
-                        errors["id"] = f"{value!r} is not a UUID"
+                        errors["id"] = Message(N_("%(value)s is not a UUID"), value=repr(value))
                 elif name not in module.fields:
-                    errors[name] = "no such field"
+                    errors[name] = Message(N_("no such field"))
                 elif current is None or current.get(name) != value:
                     # read-only fields may come back unchanged (a whole record re-posted)
-                    errors[name] = "is read-only"
+                    errors[name] = Message(N_("is read-only"))
                 continue
             if value is None:  # blank in every type; the commonest value in imports
                 record[name] = None
@@ -497,7 +498,7 @@ class RecordService:
             try:
                 record[name] = f.type.normalize(value, f.spec)
             except FieldError as exc:
-                errors[name] = str(exc)
+                errors[name] = exc.message
         return record, errors
 
     def _derive(self, module: ModuleDef, plan: _Plan, record: dict, formulas: bool) -> dict:
@@ -510,7 +511,8 @@ class RecordService:
             bad = [v for v in value if v not in allowed] if isinstance(value, list) else \
                 ([] if value in allowed else [value])
             if bad:
-                errors[f.name] = f"{', '.join(map(repr, bad))} is not an option of {f.spec['options']}"
+                errors[f.name] = Message(N_("%(values)s is not an option of %(list)s"),
+                                         values=", ".join(map(repr, bad)), list=f.spec["options"])
         hidden = set()
         for f, control, shown_for, conditional in plan.dependent:
             control_value = record.get(control)
@@ -520,18 +522,21 @@ class RecordService:
             elif conditional is not None and record.get(f.name) is not None:
                 offered = conditional.get(control_value, ())
                 if record[f.name] not in offered:
-                    errors[f.name] = f"{record[f.name]!r} is not offered when {control} is {control_value!r}"
+                    errors[f.name] = Message(
+                        N_("%(value)s is not offered when %(control)s is %(control_value)s"),
+                        value=repr(record[f.name]), control=control,
+                        control_value=repr(control_value))
         for f in plan.names:
             record[f.name] = " ".join(str(record[p]) for p in f.spec["parts"] if record.get(p)) or None
         for f in plan.required:
             if f.name not in hidden and record.get(f.name) in (None, [], ""):
-                errors[f.name] = "is required"
+                errors[f.name] = Message(N_("is required"))
         for f in plan.calculated if formulas else ():
             try:
                 value = self._formula(module, f).evaluate(record)
                 record[f.name] = f.type.normalize(value, f.spec)
             except (formula.FormulaEvalError, FieldError) as exc:
-                errors[f.name] = f"cannot be calculated: {exc}"
+                errors[f.name] = Message(N_("cannot be calculated: %(reason)s"), reason=str(exc))
         return errors
 
     def _check_references(self, conn, module: ModuleDef, plan: _Plan, records: list[dict],
@@ -547,7 +552,8 @@ class RecordService:
                 if "modules" in f.spec:
                     target = record.get(f.spec["type_field"])
                     if target is None:
-                        errors[f.spec["type_field"]] = f"is required when {f.name} is set"
+                        errors[f.spec["type_field"]] = Message(
+                            N_("is required when %(field)s is set"), field=f.name)
                         continue
                 else:
                     target = f.spec.get("module", "crbm_users")
@@ -571,7 +577,7 @@ class RecordService:
                     what = "user" if target == "crbm_users" else \
                         self.registry.module(target).label_singular
                     key = f.name if count == 1 else f"row {index + 1}: {f.name}"
-                    errors[key] = f"no {what} with id {value}"
+                    errors[key] = Message(N_("no %(what)s with id %(id)s"), what=what, id=value)
         return errors
 
     def _log_changes(self, conn, module: ModuleDef, changed: list[tuple[str, dict]], user: User):

@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.datastructures import UploadFile
 
+from core.errors import N_, Message
 from core.fields import FieldError
 from core.registry import FieldDef, ModuleDef
 
@@ -77,13 +78,13 @@ def read_form(form, fields: list[FieldDef], fmt, files_dir: Path) -> tuple[dict,
                 try:
                     values[f.name] = store_upload(upload, files_dir)
                 except FieldError as exc:
-                    errors[f.name] = str(exc)
+                    errors[f.name] = exc.message
         elif kind == "datetime":
             text = str(form.get(f.name, "")).strip()
             try:
                 values[f.name] = fmt.from_local_input(text) if text else None
-            except ValueError as exc:
-                errors[f.name] = str(exc)
+            except ValueError:
+                errors[f.name] = Message(N_("%(value)s is not a date and time"), value=repr(text))
         elif f.name in form:
             values[f.name] = form.get(f.name)
     return values, errors
@@ -94,7 +95,7 @@ def store_upload(upload: UploadFile, files_dir: Path) -> str:
     name = Path(upload.filename).name.replace("/", "_")[:100] or "file"
     data = upload.file.read(MAX_UPLOAD + 1)
     if len(data) > MAX_UPLOAD:
-        raise FieldError(f"is larger than {MAX_UPLOAD // (1024 * 1024)} MB")
+        raise FieldError(Message(N_("is larger than %(size)s MB"), size=MAX_UPLOAD // 2**20))
     key = f"{secrets.token_hex(8)}/{name}"
     target = files_dir / key
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,8 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from core.errors import N_, Message
+
 MAX_FORM_FILES = 20
 MAX_FORM_FIELDS = 5000  # mass-update forms carry one checkbox per selected row
 SECURITY_HEADERS = {
@@ -40,8 +42,8 @@ async def checked_form(request: Request) -> FormData:
     sent = form.get("_csrf") or request.headers.get("x-csrf-token") or ""
     expected = request.session.get("csrf") or ""
     if not expected or not hmac.compare_digest(str(sent), expected):
-        raise HTTPException(403, "The form has expired or did not come from this site. "
-                                 "Reload the page and try again.")
+        raise HTTPException(403, Message(N_("The form has expired or did not come from this "
+                                            "site. Reload the page and try again.")))
     return form
 
 

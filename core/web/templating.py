@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, pass_context, select_autoescape
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from core import i18n
+from core.errors import Message
 from core.web.security import csrf_token
 
 CORE_TEMPLATES = Path(__file__).parent / "templates"
@@ -37,6 +38,7 @@ class Templates:
             autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
         i18n.install_jinja(self.env)  # {% trans %} and _() follow each request's `fmt`
         self.env.filters["nl2br"] = lambda text: Markup("<br>").join((text or "").splitlines())
+        self.env.globals["tr"] = translate
 
     def render(self, request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
         user = getattr(request.state, "user", None)
@@ -54,6 +56,18 @@ class Templates:
         return list(groups.items())
 
 
+@pass_context
+def translate(context, message) -> str:
+    """A kernel ``Message`` in the user's language (other text as it is)."""
+    if isinstance(message, Message):
+        return context["fmt"].gettext(message.template) % message.params
+    if isinstance(message, dict) and "template" in message:  # a flash, kept in the session
+        return context["fmt"].gettext(message["template"]) % message["params"]
+    return "" if message is None else str(message)
+
+
 def flash(request: Request, message: str, kind: str = "info") -> None:
-    """A one-time message shown on the next page."""
-    request.session["flash"] = {"message": message, "kind": kind}
+    """A one-time message shown on the next page (a ``Message`` is translated there)."""
+    params = getattr(message, "params", {})
+    request.session["flash"] = {"message": {"template": getattr(message, "template", message),
+                                            "params": params}, "kind": kind}

@@ -18,7 +18,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, St
 from starlette.routing import Route
 
 from core import i18n
-from core.errors import ConflictError, NotFoundError, ValidationError, VetoError
+from core.errors import N_, ConflictError, Message, NotFoundError, ValidationError, VetoError
 from core.records import Query, now
 from core.registry import ModuleDef
 from core.web import forms
@@ -34,7 +34,7 @@ def _module(request: Request) -> ModuleDef:
     try:
         return request.app.state.site.registry.module(request.path_params["module"])
     except NotFoundError:
-        raise HTTPException(404, "There is no such module.") from None
+        raise HTTPException(404, Message(N_("There is no such module."))) from None
 
 
 def _service(request: Request):
@@ -149,7 +149,7 @@ def list_view(request: Request, form):
         total = _service(request).count(module.name, user, query, cap=None if exact else COUNT_CAP)
     except ValidationError as exc:
         rows, total, exact = [], 0, True
-        flash(request, f"Cannot list: {exc}", "error")
+        flash(request, Message(N_("Cannot list: %(reason)s"), reason=str(exc)), "error")
     keep = {k: v for k, v in params.items() if k not in ("page",)}
     return _render(
         request, "list.html", module=module, rows=rows, columns=[module.fields[c] for c in columns],
@@ -179,30 +179,32 @@ def list_action(request: Request, form):
     ids = _selected_ids(request, module, form)
     action = form.get("action")
     if not ids:
-        flash(request, "Select at least one record first.", "error")
+        flash(request, Message(N_("Select at least one record first.")), "error")
         return RedirectResponse(back, 303)
     if action == "export":
         return _export(request, module, ids)
     if action == "delete":
         for record_id in ids:
             _service(request).delete(module.name, record_id, user)
-        flash(request, f"Deleted {len(ids)} records.")
+        flash(request, Message(N_("Deleted %(count)s records."), count=len(ids)))
         return RedirectResponse(back, 303)
     if action == "update":
         allowed = [f for f in module.fields.values() if f.spec.get("mass_update")]
         values = {f.name: form.get(f"mass_{f.name}") for f in allowed
                   if str(form.get(f"mass_{f.name}", "")) != ""}
         if not values:
-            flash(request, "Choose at least one value to set.", "error")
+            flash(request, Message(N_("Choose at least one value to set.")), "error")
             return RedirectResponse(back, 303)
         try:
             changed = _service(request).update_many(module.name, ids, values, user)
         except (ValidationError, VetoError) as exc:
-            flash(request, f"Nothing was changed: {_mass_error(exc)}", "error")
+            flash(request, Message(N_("Nothing was changed: %(reason)s"), reason=_mass_error(exc)),
+                  "error")
             return RedirectResponse(back, 303)
-        flash(request, f"Updated {changed} of {len(ids)} selected records.")
+        flash(request, Message(N_("Updated %(changed)s of %(selected)s selected records."),
+                               changed=changed, selected=len(ids)))
         return RedirectResponse(back, 303)
-    raise HTTPException(400, "Unknown action.")
+    raise HTTPException(400, Message(N_("Unknown action.")))
 
 
 def _mass_error(exc) -> str:
@@ -315,7 +317,8 @@ def create_view(request: Request, form):
             errors = getattr(exc, "errors", {"": str(exc)})
         else:
             _link_after_create(request, form.get("_link", ""), module, record["id"])
-            flash(request, f"{module.label_singular} {record.get(module.name_field) or ''} created.")
+            flash(request, Message(N_("%(what)s %(name)s created."), what=module.label_singular,
+                                   name=record.get(module.name_field) or ""))
             return RedirectResponse(_return_to(request, form, f"/m/{module.name}/{record['id']}"), 303)
     return _render(request, "edit.html", status=422, **_edit_context(
         request, module, layout, _submitted(form, fields), errors, record=None, quick=quick,
@@ -330,7 +333,7 @@ def _link_after_create(request: Request, link: str, module: ModuleDef, record_id
     try:
         _service(request).link(owner_module, owner_id, relationship, record_id, request.state.user)
     except NotFoundError:
-        flash(request, "Created, but could not link it back.", "error")
+        flash(request, Message(N_("Created, but could not link it back.")), "error")
 
 
 def _submitted(form, fields) -> dict:
@@ -365,7 +368,7 @@ def edit_view(request: Request, form):
         except ConflictError as exc:
             conflict = exc
         else:
-            flash(request, "Saved.")
+            flash(request, Message(N_("Saved.")))
             return RedirectResponse(back, 303)
     if conflict:  # show the latest values: the user re-applies their edit knowingly
         latest = _service(request).get(module.name, record_id, request.state.user, labels=True)
@@ -382,7 +385,7 @@ def edit_view(request: Request, form):
 def delete_view(request: Request, form):
     module = _module(request)
     _service(request).delete(module.name, request.path_params["record_id"], request.state.user)
-    flash(request, f"{module.label_singular} deleted.")
+    flash(request, Message(N_("%(what)s deleted."), what=module.label_singular))
     return RedirectResponse(f"/m/{module.name}", 303)
 
 
@@ -441,13 +444,13 @@ def file_view(request: Request, form):
     name = request.path_params["field"]
     f = module.fields.get(name)
     if f is None or f.type.name not in ("file", "image"):
-        raise HTTPException(404, "There is no such file.")
+        raise HTTPException(404, Message(N_("There is no such file.")))
     record = _service(request).get(module.name, request.path_params["record_id"],
                                    request.state.user)
     files = (request.app.state.site.folder / "files").resolve()
     path = (files / (record.get(name) or "")).resolve()
     if not record.get(name) or files not in path.parents or not path.is_file():
-        raise HTTPException(404, "There is no such file.")
+        raise HTTPException(404, Message(N_("There is no such file.")))
     return FileResponse(path, filename=path.name,
                         content_disposition_type="inline" if f.type.name == "image" else "attachment")
 
