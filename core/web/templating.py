@@ -60,10 +60,13 @@ class Templates:
 def translate(context, message) -> str:
     """A kernel ``Message`` in the user's language (other text as it is)."""
     if isinstance(message, Message):
-        return context["fmt"].gettext(message.template) % message.params
-    if isinstance(message, dict) and "template" in message:  # a flash, kept in the session
-        return context["fmt"].gettext(message["template"]) % message["params"]
-    return "" if message is None else str(message)
+        template, params = message.template, message.params
+    elif isinstance(message, dict) and "template" in message:  # a flash, kept in the session
+        template, params = message["template"], message["params"]
+    else:
+        return "" if message is None else str(message)
+    text = context["fmt"].gettext(template)
+    return text % params if params else text
 
 
 def flash(request: Request, message: str, kind: str = "info") -> None:
