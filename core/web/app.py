@@ -1,8 +1,6 @@
 """Assembling the Starlette application for a site."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -10,15 +8,13 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from core import __version__
 from core.errors import NotFoundError
 from core.web import auth, views
 from core.web.security import SecurityHeadersMiddleware
-from core.web.templating import Templates
+from core.web.templating import LayeredStaticFiles, Templates, lookup_dirs
 
-STATIC = Path(__file__).parent / "static"
 SESSION_DAYS = 14
 
 
@@ -37,7 +33,7 @@ def create_app(site) -> Starlette:
     app = Starlette(
         routes=[
             Route("/health", health),
-            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+            Mount("/static", LayeredStaticFiles(lookup_dirs(site, "static")), name="static"),
             *auth.routes,
             *views.routes,
         ],

@@ -1,8 +1,8 @@
 """Templates: lookup order, the Jinja environment, and the context every page gets.
 
-A template name is looked up in the site's own ``templates/`` folder, then the active
-theme, then each plugin's ``templates/``, then the kernel's — so a plugin or theme pack
-overrides one template (or ``static/crbm.css``) without copying the rest.
+A template (or static file) is looked up in the site's own ``templates/`` (``static/``)
+folder, then the active theme pack's, then each plugin's, then the kernel's — so a
+plugin or theme overrides one template or ``crbm.css`` without copying the rest.
 """
 from __future__ import annotations
 
@@ -12,29 +12,37 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, pass_context, se
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
 
 from core import i18n
 from core.errors import Message
 from core.web.security import csrf_token
 
-CORE_TEMPLATES = Path(__file__).parent / "templates"
 
-
-def template_dirs(site) -> list[Path]:
-    dirs = [site.folder / "templates"]
+def lookup_dirs(site, kind: str) -> list[Path]:
+    """Where ``kind`` ("templates" or "static") files are looked for, first match wins."""
+    dirs = [site.folder / kind]
     theme = site.settings.get("theme")
     if theme:
-        dirs.append(site.folder / "packs" / theme / "templates")
-    dirs += [p.folder / "templates" for p in site.plugins]
-    dirs.append(CORE_TEMPLATES)
+        dirs.append(site.folder / "packs" / theme / kind)
+    dirs += [p.folder / kind for p in site.plugins]
+    dirs.append(Path(__file__).parent / kind)
     return [d for d in dirs if d.is_dir()]
+
+
+class LayeredStaticFiles(StaticFiles):
+    """Static files with the same lookup order as templates."""
+
+    def __init__(self, directories: list[Path]):
+        super().__init__(directory=directories[-1])
+        self.all_directories = [str(d) for d in directories]
 
 
 class Templates:
     def __init__(self, site):
         self.site = site
         self.env = Environment(
-            loader=ChoiceLoader([FileSystemLoader(str(d)) for d in template_dirs(site)]),
+            loader=ChoiceLoader([FileSystemLoader(str(d)) for d in lookup_dirs(site, "templates")]),
             autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
         i18n.install_jinja(self.env)  # {% trans %} and _() follow each request's `fmt`
         self.env.filters["nl2br"] = lambda text: Markup("<br>").join((text or "").splitlines())
