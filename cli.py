@@ -7,6 +7,7 @@ and exit with status 1; usage errors exit with 2 (click's convention).
 from __future__ import annotations
 
 import functools
+import json
 import os
 import random
 import sys
@@ -18,7 +19,14 @@ from core import __version__
 from core.errors import CrbmError, MetadataError
 from core.plugins import hooks_implemented
 from core.site import Site, create_site
-from core.users import create_user, first_admin, generate_password, get_user, set_password
+from core.users import (
+    create_user,
+    first_admin,
+    generate_password,
+    get_user,
+    set_active,
+    set_password,
+)
 
 DEFAULT_SITE = "crbm-site"
 DEFAULT_DEMO_SIZE = 200
@@ -178,7 +186,7 @@ def list_plugins(ctx):
 
 @main.group()
 def user():
-    """Create users and set passwords."""
+    """Create users, set passwords, deactivate and activate users."""
 
 
 @user.command("create")
@@ -213,6 +221,130 @@ def user_passwd(ctx, username, password, must_change):
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
     set_password(site, username, password, must_change=must_change)
     click.echo(f"Password of {username} changed.")
+
+
+@user.command("deactivate")
+@click.argument("username")
+@click.pass_context
+@friendly_errors
+def user_deactivate(ctx, username):
+    """Stop a user from logging in and end their sessions (users are never deleted)."""
+    set_active(open_site(ctx.parent), username, False)
+    click.echo(f"Deactivated {username}; their sessions have ended.")
+
+
+@user.command("activate")
+@click.argument("username")
+@click.pass_context
+@friendly_errors
+def user_activate(ctx, username):
+    """Let a deactivated user log in again."""
+    set_active(open_site(ctx.parent), username, True)
+    click.echo(f"Activated {username}.")
+
+
+# -- site settings -------------------------------------------------------------------------
+
+SECRET_SETTING_WORDS = ("password", "secret", "token", "api_key")
+
+
+def _is_secret(key: str) -> bool:
+    return any(word in key.rsplit(".", 1)[-1].lower() for word in SECRET_SETTING_WORDS)
+
+
+def _masked(key: str, value):
+    if isinstance(value, dict):
+        return {k: _masked(f"{key}.{k}", v) for k, v in value.items()}
+    return "***" if _is_secret(key) and value not in (None, "") else value
+
+
+def _flatten(key: str, value):
+    if isinstance(value, dict) and value:
+        for k, v in value.items():
+            yield from _flatten(f"{key}.{k}", v)
+    else:
+        yield key, value
+
+
+def _show(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _lookup(values: dict, key: str):
+    """(parent dict, last part) of a dotted key; parts that are missing are created."""
+    *parents, last = key.split(".")
+    if not last or not all(parents):
+        raise CrbmError(f"{key!r} is not a valid setting name")
+    node = values
+    for depth, part in enumerate(parents):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise CrbmError(f"{'.'.join(parents[:depth + 1])} is not a group of settings")
+        node = child
+    return node, last
+
+
+@main.group()
+def settings():
+    """Show and change site settings (nested keys with dots, e.g. smtp.host)."""
+
+
+@settings.command("get")
+@click.argument("key", required=False)
+@click.pass_context
+@friendly_errors
+def settings_get(ctx, key):
+    """Print one setting, or all of them. Secrets (passwords...) show as ***."""
+    values = open_site(ctx.parent).settings
+    if key:
+        node, last = _lookup(values, key)
+        if last not in node:
+            raise CrbmError(f"no setting {key!r}")
+        value = _masked(key, node[last])
+        if not isinstance(value, dict):
+            click.echo(_show(value))
+            return
+        values = {key: node[last]}
+    for top, value in sorted(values.items()):
+        for name, leaf in _flatten(top, value):
+            click.echo(f"{name} = {_show(_masked(name, leaf))}")
+
+
+@settings.command("set")
+@click.argument("key")
+@click.argument("value")
+@click.pass_context
+@friendly_errors
+def settings_set(ctx, key, value):
+    """Set KEY to VALUE (read as JSON when it parses: true, 25, {"a": 1}; else text)."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = value
+    site = open_site(ctx.parent)
+    values = site.settings
+    node, last = _lookup(values, key)
+    node[last] = parsed
+    top = key.split(".")[0]
+    site.set_setting(top, values[top])
+    click.echo(f"{key} = {_show(_masked(key, parsed))}")
+
+
+@settings.command("unset")
+@click.argument("key")
+@click.pass_context
+@friendly_errors
+def settings_unset(ctx, key):
+    """Remove a setting (and everything under it)."""
+    site = open_site(ctx.parent)
+    values = site.settings
+    node, last = _lookup(values, key)
+    if last not in node:
+        raise CrbmError(f"no setting {key!r}")
+    del node[last]
+    top = key.split(".")[0]
+    site.set_setting(top, values.get(top))
+    click.echo(f"Removed {key}.")
 
 
 # -- demo data -----------------------------------------------------------------------------

@@ -1,23 +1,49 @@
 """Users are kernel records (every module refers to them), with argon2-hashed passwords.
 
 Users are never deleted, only made inactive, so history keeps its authors.
+
+Login protection lives here too: the progressive lockout (``LOCKOUT_MINUTES``), the
+session epoch (bumped whenever old sessions must end) and single-use password-reset
+tokens (only their sha256 is stored). ``clock()`` is the one source of "now" for all of
+it, so tests can move time.
 """
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import hashlib
+import json
 import re
 import secrets
 import uuid
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from core.errors import CrbmError, NotFoundError
+from core.i18n import N_
 from core.records import User, now
 
 HASHER = PasswordHasher()
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,59}$")
-MIN_PASSWORD = 8
+MIN_PASSWORD = 10
+
+# Lockout: after LOCKOUT_AFTER consecutive failed passwords the account is locked for the
+# first period; every further failure (during or after a lock, with no success between)
+# moves to the next period; the last one repeats. A success resets it all.
+LOCKOUT_AFTER = 5
+LOCKOUT_MINUTES = (1, 2, 4, 8, 15, 30, 60)
+RESET_TOKEN_MINUTES = 60
+
+TOO_SHORT = N_("The password must be at least %(min)d characters long.")
+SAME_AS_USERNAME = N_("The password must not be the same as the user name.")
+
+
+def clock() -> dt.datetime:
+    """The current time (aware UTC). Tests replace it to move time."""
+    return now()
 
 
 class UserError(CrbmError):
@@ -28,9 +54,28 @@ def generate_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def check_password_rules(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"password must be at least {MIN_PASSWORD} characters")
+def password_problem(password: str, username: str | None = None) -> str | None:
+    """What is wrong with ``password`` (an English message marked for translation, with a
+    ``%(min)d`` placeholder), or None."""
+    if len(password or "") < MIN_PASSWORD:
+        return TOO_SHORT
+    if username and password.strip().lower() == username.strip().lower():
+        return SAME_AS_USERNAME
+    return None
+
+
+def check_password_rules(password: str, username: str | None = None) -> None:
+    problem = password_problem(password, username)
+    if problem:
+        raise UserError(problem % {"min": MIN_PASSWORD})
+
+
+def _table(site) -> sa.Table:
+    return site.tables.tables["crbm_users"]
+
+
+def _by_name(table: sa.Table, username: str):
+    return sa.func.lower(table.c.username) == (username or "").lower()
 
 
 def create_user(site, username: str, password: str, *, is_admin: bool = False,
@@ -39,11 +84,10 @@ def create_user(site, username: str, password: str, *, is_admin: bool = False,
     if not USERNAME_RE.match(username or ""):
         raise UserError(f"{username!r} is not a valid user name "
                         "(letters, digits, . _ @ -; at most 60)")
-    check_password_rules(password)
-    table = site.tables.tables["crbm_users"]
+    check_password_rules(password, username)
+    table = _table(site)
     with site.engine.begin() as conn:
-        taken = conn.execute(sa.select(table.c.id).where(
-            sa.func.lower(table.c.username) == username.lower())).first()
+        taken = conn.execute(sa.select(table.c.id).where(_by_name(table, username))).first()
         if taken:
             raise UserError(f"user {username!r} already exists")
         user_id = str(uuid.uuid4())
@@ -56,34 +100,60 @@ def create_user(site, username: str, password: str, *, is_admin: bool = False,
     return User(user_id, username, is_admin)
 
 
-def set_password(site, username: str, password: str, *, must_change: bool = False) -> None:
-    check_password_rules(password)
-    table = site.tables.tables["crbm_users"]
+def _store_password(site, conn, user_id: str, password: str, must_change: bool) -> int:
+    """New hash; ends every session (epoch + 1), clears the lockout, drops unused reset
+    links. Returns the new session epoch."""
+    table = _table(site)
+    conn.execute(table.update().where(table.c.id == user_id).values(
+        password_hash=HASHER.hash(password), must_change_password=must_change,
+        failed_logins=0, locked_until=None, session_epoch=table.c.session_epoch + 1,
+        modified_at=now()))
+    resets = site.tables.tables["crbm_password_resets"]
+    conn.execute(resets.delete().where(resets.c.user_id == user_id, resets.c.used_at.is_(None)))
+    return conn.execute(sa.select(table.c.session_epoch).where(table.c.id == user_id)).scalar_one()
+
+
+def set_password(site, username: str, password: str, *, must_change: bool = False) -> int:
+    """Set a password (administrators, CLI). Ends the user's sessions and unlocks the
+    account. Returns the new session epoch."""
+    table = _table(site)
     with site.engine.begin() as conn:
-        result = conn.execute(table.update().where(table.c.username == username).values(
-            password_hash=HASHER.hash(password), must_change_password=must_change,
-            modified_at=now()))
-        if result.rowcount != 1:
+        row = conn.execute(sa.select(table.c.id, table.c.username)
+                           .where(_by_name(table, username))).first()
+        if row is None:
             raise NotFoundError(f"no user {username!r}")
+        check_password_rules(password, row.username)
+        return _store_password(site, conn, row.id, password, must_change)
 
 
-def authenticate(site, username: str, password: str) -> User | None:
-    """The active user with this name and password, or None."""
-    table = site.tables.tables["crbm_users"]
-    with site.engine.connect() as conn:
-        row = conn.execute(sa.select(table).where(table.c.username == username)).first()
-    if row is None or not row.active or not row.password_hash:
-        HASHER.hash(password)  # same work either way: no user-name probing by timing
-        return None
-    try:
-        HASHER.verify(row.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return None
-    return User(row.id, row.username, row.is_admin)
+def change_password(site, user_id: str, password: str) -> int:
+    """A user's own new password (rules checked). Returns the new session epoch, which
+    the caller puts in the current session so that only the other sessions end."""
+    table = _table(site)
+    with site.engine.begin() as conn:
+        username = conn.execute(sa.select(table.c.username)
+                                .where(table.c.id == user_id)).scalar_one_or_none()
+        if username is None:
+            raise NotFoundError("no such user")
+        check_password_rules(password, username)
+        return _store_password(site, conn, user_id, password, False)
+
+
+def set_active(site, username: str, active: bool) -> None:
+    """(De)activate a user. Either way their sessions and unused reset links end at once."""
+    table = _table(site)
+    with site.engine.begin() as conn:
+        user_id = conn.execute(sa.select(table.c.id).where(_by_name(table, username))).scalar()
+        if user_id is None:
+            raise NotFoundError(f"no user {username!r}")
+        conn.execute(table.update().where(table.c.id == user_id).values(
+            active=active, session_epoch=table.c.session_epoch + 1, modified_at=now()))
+        resets = site.tables.tables["crbm_password_resets"]
+        conn.execute(resets.delete().where(resets.c.user_id == user_id, resets.c.used_at.is_(None)))
 
 
 def get_user(site, username: str) -> User:
-    table = site.tables.tables["crbm_users"]
+    table = _table(site)
     with site.engine.connect() as conn:
         row = conn.execute(sa.select(table).where(table.c.username == username)).first()
     if row is None:
@@ -93,10 +163,187 @@ def get_user(site, username: str) -> User:
 
 def first_admin(site) -> User:
     """The oldest active administrator (owner of demo data and the like)."""
-    table = site.tables.tables["crbm_users"]
+    table = _table(site)
     with site.engine.connect() as conn:
         row = conn.execute(sa.select(table).where(table.c.is_admin.is_(True), table.c.active.is_(True))
                            .order_by(table.c.created_at).limit(1)).first()
     if row is None:
         raise NotFoundError("the site has no active administrator (crbm user create NAME --admin)")
     return User(row.id, row.username, row.is_admin)
+
+
+def save_preferences(site, user_id: str, preferences: dict) -> None:
+    table = _table(site)
+    with site.engine.begin() as conn:
+        conn.execute(table.update().where(table.c.id == user_id).values(
+            preferences=json.dumps(preferences), modified_at=now()))
+
+
+# -- signing in ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: User | None = None  # None: refused
+    locked_minutes: int = 0  # refused because the account is locked for this many minutes
+    must_change_password: bool = False
+    session_epoch: int = 0
+
+
+def lock_minutes(failures: int) -> int:
+    """How long ``failures`` consecutive failed passwords lock an account (0: not at all)."""
+    if failures < LOCKOUT_AFTER:
+        return 0
+    return LOCKOUT_MINUTES[min(failures - LOCKOUT_AFTER, len(LOCKOUT_MINUTES) - 1)]
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return HASHER.hash(secrets.token_urlsafe(16))
+
+
+def _same_work(password: str) -> None:
+    """An argon2 verification whose answer is ignored: an unknown, inactive or locked
+    account costs the same time as a real check."""
+    try:
+        HASHER.verify(_dummy_hash(), password)
+    except (VerificationError, InvalidHashError):
+        pass
+
+
+def _record_failure(site, user_id: str) -> int:
+    """Count one failure (one atomic UPDATE) and lock when due; the lock's minutes."""
+    table = _table(site)
+    with site.engine.begin() as conn:
+        conn.execute(table.update().where(table.c.id == user_id)
+                     .values(failed_logins=table.c.failed_logins + 1))
+        failures = conn.execute(sa.select(table.c.failed_logins)
+                                .where(table.c.id == user_id)).scalar_one()
+        minutes = lock_minutes(failures)
+        if minutes:
+            conn.execute(table.update().where(table.c.id == user_id).values(
+                locked_until=clock() + dt.timedelta(minutes=minutes)))
+    return minutes
+
+
+def _check(site, row, password: str, *, login: bool) -> LoginResult:
+    if row is None or not row.active or not row.password_hash:
+        _same_work(password)  # no user-name probing by timing
+        return LoginResult()
+    if row.locked_until is not None and row.locked_until > clock():
+        _same_work(password)  # not even checked: right or wrong, the answer is the same
+        return LoginResult(locked_minutes=_record_failure(site, row.id))
+    try:
+        HASHER.verify(row.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return LoginResult(locked_minutes=_record_failure(site, row.id))
+    table = _table(site)
+    values = {"failed_logins": 0, "locked_until": None}
+    if login:
+        values["last_login_at"] = clock()
+    if HASHER.check_needs_rehash(row.password_hash):
+        values["password_hash"] = HASHER.hash(password)
+    with site.engine.begin() as conn:
+        conn.execute(table.update().where(table.c.id == row.id).values(**values))
+    return LoginResult(User(row.id, row.username, row.is_admin),
+                       must_change_password=row.must_change_password,
+                       session_epoch=row.session_epoch)
+
+
+def check_login(site, username: str, password: str) -> LoginResult:
+    """Try a user name and password, counting failures and enforcing the lockout."""
+    table = _table(site)
+    with site.engine.connect() as conn:
+        row = conn.execute(sa.select(table).where(_by_name(table, username))).first()
+    return _check(site, row, password, login=True)
+
+
+def check_current_password(site, user_id: str, password: str) -> LoginResult:
+    """Re-check a signed-in user's password (e.g. before changing it), with the same
+    failure counting and lockout as a login."""
+    table = _table(site)
+    with site.engine.connect() as conn:
+        row = conn.execute(sa.select(table).where(table.c.id == user_id)).first()
+    return _check(site, row, password, login=False)
+
+
+def authenticate(site, username: str, password: str) -> User | None:
+    """The active, unlocked user with this name and password, or None."""
+    return check_login(site, username, password).user
+
+
+# -- password reset links ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ResetTarget:
+    id: str
+    username: str
+    email: str
+    preferences: dict
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def reset_targets(site, name_or_email: str) -> list[ResetTarget]:
+    """Active users with an email address whose user name or email is ``name_or_email``."""
+    key = (name_or_email or "").strip().lower()
+    if not key:
+        return []
+    table = _table(site)
+    with site.engine.connect() as conn:
+        rows = conn.execute(sa.select(table).where(
+            table.c.active.is_(True), table.c.email.is_not(None), table.c.email != "",
+            sa.or_(sa.func.lower(table.c.username) == key, sa.func.lower(table.c.email) == key))
+            .order_by(table.c.username)).all()
+    return [ResetTarget(r.id, r.username, r.email,
+                        json.loads(r.preferences) if r.preferences else {}) for r in rows]
+
+
+def issue_reset_token(site, user_id: str) -> str:
+    """A new single-use reset token for the user; only its sha256 is stored."""
+    token = secrets.token_urlsafe(32)
+    stamp = clock()
+    resets = site.tables.tables["crbm_password_resets"]
+    with site.engine.begin() as conn:
+        conn.execute(resets.insert().values(
+            token_hash=_token_hash(token), user_id=user_id, created_at=stamp,
+            expires_at=stamp + dt.timedelta(minutes=RESET_TOKEN_MINUTES)))
+    return token
+
+
+def discard_reset_token(site, token: str) -> None:
+    resets = site.tables.tables["crbm_password_resets"]
+    with site.engine.begin() as conn:
+        conn.execute(resets.delete().where(resets.c.token_hash == _token_hash(token)))
+
+
+def _valid_token(resets: sa.Table, token: str):
+    return sa.and_(resets.c.token_hash == _token_hash(token or ""), resets.c.used_at.is_(None),
+                   resets.c.expires_at > clock())
+
+
+def reset_token_user(site, token: str) -> User | None:
+    """The (active) user an unused, unexpired token belongs to, or None."""
+    resets, table = site.tables.tables["crbm_password_resets"], _table(site)
+    with site.engine.connect() as conn:
+        row = conn.execute(sa.select(table).join(resets, resets.c.user_id == table.c.id)
+                           .where(_valid_token(resets, token), table.c.active.is_(True))).first()
+    return None if row is None else User(row.id, row.username, row.is_admin)
+
+
+def reset_password(site, token: str, password: str) -> User | None:
+    """Use a reset token: set the password (rules checked), end every session, clear the
+    lockout. None when the token is unknown, used or expired (nothing changes)."""
+    user = reset_token_user(site, token)
+    if user is None:
+        return None
+    check_password_rules(password, user.username)
+    resets = site.tables.tables["crbm_password_resets"]
+    with site.engine.begin() as conn:
+        used = conn.execute(resets.update().where(_valid_token(resets, token))
+                            .values(used_at=clock()))
+        if used.rowcount != 1:  # used meanwhile by another request
+            return None
+        _store_password(site, conn, user.id, password, False)
+    return user

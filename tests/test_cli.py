@@ -96,7 +96,7 @@ def test_user_create_and_passwd(crbm):
                    input="s3cret-pass\ns3cret-pass\n")
     assert created.exit_code == 0, created.output
     assert crbm("user", "create", "dana", "--password", "another-pass").exit_code == 1
-    assert "at least 8" in crbm("user", "create", "eve", "--password", "short").output
+    assert "at least 10" in crbm("user", "create", "eve", "--password", "short").output
     assert crbm("user", "passwd", "dana", "--password", "n3w-password").exit_code == 0
     site = Site(crbm.folder)
     assert authenticate(site, "dana", "n3w-password").username == "dana"

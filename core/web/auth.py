@@ -1,44 +1,99 @@
-"""Signing in and out."""
+"""Signing in and out, passwords (change, forgotten, reset) and personal preferences.
+
+Messages are English marked with ``N_`` and translated when the page is rendered, in the
+language of whoever reads it (the signed-in user, or English on signed-out pages; a
+reset email goes out in its recipient's language). Flashes are stored untranslated and
+translated by the page that shows them.
+"""
 from __future__ import annotations
 
-import sqlalchemy as sa
+import logging
+
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core.records import now
-from core.users import authenticate
+from core import i18n, users
+from core.i18n import N_
+from core.mail import MailError, send_mail
 from core.web.pages import client_ip, page
+from core.web.templating import flash
+
+log = logging.getLogger(__name__)
+
+WRONG_LOGIN = N_("Wrong user name or password.")
+WRONG_CURRENT = N_("That is not your current password.")
+MISMATCH = N_("The two new passwords are not the same.")
+UNCHANGED = N_("The new password must be different from the current one.")
+REQUIRED = N_("Required")
+PREFERENCE_FIELDS = ("language", "timezone", "date_format", "time_format", "number_locale")
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def safe_next(target: str | None) -> str:
     """Only local paths: a login link must not send anyone to another site."""
-    if not target or not target.startswith("/") or target.startswith("//"):
+    if (not target or not target.startswith("/") or target.startswith(("//", "/\\"))
+            or any(ord(c) < 32 for c in target)):
         return "/"
     return target
 
 
+def translator(request: Request):
+    """The reader's translations: the signed-in user's language, else English."""
+    user = getattr(request.state, "user", None)
+    return i18n.gettext_for(user.preferences if user else i18n.Preferences())
+
+
+def locked_message(tr, minutes: int) -> str:
+    return tr.ngettext("This account is locked after too many failed attempts. "
+                       "Try again in %(num)d minute.",
+                       "This account is locked after too many failed attempts. "
+                       "Try again in %(num)d minutes.", minutes) % {"num": minutes}
+
+
+def password_errors(tr, username: str, new: str, confirm: str) -> dict[str, str]:
+    """Field -> translated message for the new-password pair."""
+    problem = users.password_problem(new, username)
+    if problem:
+        return {"new": tr.gettext(problem) % {"min": users.MIN_PASSWORD}}
+    if new != confirm:
+        return {"confirm": tr.gettext(MISMATCH)}
+    return {}
+
+
+def render(request: Request, name: str, status: int = 200, **context):
+    response = request.app.state.templates.render(request, name, status=status,
+                                                  min_password=users.MIN_PASSWORD, **context)
+    response.headers.update(NO_STORE)
+    return response
+
+
+# -- log in / out --------------------------------------------------------------------------
+
 @page(public=True)
 def login(request: Request, form):
-    templates = request.app.state.templates
     if request.method == "GET":
         if request.state.user:
             return RedirectResponse(safe_next(request.query_params.get("next")), 303)
         ended = request.session.pop("ended", None)
-        return templates.render(request, "login.html", next=request.query_params.get("next", ""),
-                                ended=ended)
+        return render(request, "login.html", next=request.query_params.get("next", ""),
+                      ended=ended)
     site = request.app.state.site
     username = str(form.get("username", "")).strip()
-    user = authenticate(site, username, str(form.get("password", "")))
-    if user is None:
-        return templates.render(request, "login.html", status=401, username=username,
-                                next=form.get("next", ""), error="Wrong user name or password.")
-    users = site.tables.tables["crbm_users"]
-    with site.engine.begin() as conn:
-        conn.execute(users.update().where(users.c.id == user.id).values(last_login_at=now()))
-        epoch = conn.execute(sa.select(users.c.session_epoch).where(users.c.id == user.id)).scalar()
+    result = users.check_login(site, username, str(form.get("password", "")))
+    if result.user is None:
+        tr = translator(request)
+        if result.locked_minutes:
+            return render(request, "login.html", status=429, username=username,
+                          next=form.get("next", ""),
+                          error=locked_message(tr, result.locked_minutes))
+        return render(request, "login.html", status=401, username=username,
+                      next=form.get("next", ""), error=tr.gettext(WRONG_LOGIN))
     request.session.clear()  # a fresh session: no fixation
-    request.session.update(uid=user.id, epoch=epoch, ip=client_ip(request))
+    request.session.update(uid=result.user.id, epoch=result.session_epoch, ip=client_ip(request))
+    if result.must_change_password:
+        return RedirectResponse("/password/change", 303)
     return RedirectResponse(safe_next(form.get("next")), 303)
 
 
@@ -48,7 +103,125 @@ def logout(request: Request, form):
     return RedirectResponse("/login", 303)
 
 
+# -- passwords -----------------------------------------------------------------------------
+
+@page(allow_password_change=True)
+def password_change(request: Request, form):
+    user = request.state.user
+    if request.method == "GET":
+        return render(request, "password_change.html", errors={})
+    site, tr = request.app.state.site, translator(request)
+    current, new = str(form.get("current", "")), str(form.get("new", ""))
+    errors = password_errors(tr, user.username, new, str(form.get("confirm", "")))
+    if not current:
+        errors["current"] = tr.gettext(REQUIRED)
+    else:
+        check = users.check_current_password(site, user.id, current)
+        if check.user is None:
+            errors["current"] = (locked_message(tr, check.locked_minutes)
+                                 if check.locked_minutes else tr.gettext(WRONG_CURRENT))
+        elif not errors and new == current:
+            errors["new"] = tr.gettext(UNCHANGED)
+    if errors:
+        return render(request, "password_change.html", status=400, errors=errors)
+    request.session["epoch"] = users.change_password(site, user.id, new)  # others end, this stays
+    flash(request, N_("Your password was changed."), "info")
+    return RedirectResponse("/", 303)
+
+
+def send_reset_mail(site, target: users.ResetTarget, token: str, base_url: str) -> None:
+    """Runs after the response is sent: the page looks and takes the same either way."""
+    tr = i18n.gettext_for(i18n.Preferences.from_dict(target.preferences))
+    link = f"{base_url.rstrip('/')}/password/reset/{token}"
+    text = tr.gettext(
+        "Hello %(username)s,\n\n"
+        "someone (hopefully you) asked to reset your CRBM password. To choose a new one, "
+        "open this link within %(minutes)d minutes:\n\n%(link)s\n\n"
+        "The link works only once. If you did not ask for it, ignore this message: "
+        "your password stays as it is.\n") % {
+        "username": target.username, "minutes": users.RESET_TOKEN_MINUTES, "link": link}
+    try:
+        send_mail(site, target.email, tr.gettext("Reset your CRBM password"), text)
+    except MailError as exc:
+        users.discard_reset_token(site, token)
+        log.warning("password reset mail for user %r not sent: %s", target.username, exc)
+
+
+def send_reset_mails(site, mails: list[tuple[users.ResetTarget, str]], base_url: str) -> None:
+    for target, token in mails:
+        send_reset_mail(site, target, token, base_url)
+
+
+@page(public=True)
+def password_forgot(request: Request, form):
+    if request.method == "GET":
+        return render(request, "password_forgot.html")
+    site = request.app.state.site
+    base_url = site.settings.get("base_url") or str(request.base_url)
+    targets = users.reset_targets(site, str(form.get("login", "")))
+    mails = [(target, users.issue_reset_token(site, target.id)) for target in targets]
+    response = render(request, "password_forgot.html", sent=True,
+                      reset_minutes=users.RESET_TOKEN_MINUTES)
+    if mails:
+        response.background = BackgroundTask(send_reset_mails, site, mails, base_url)
+    return response
+
+
+@page(public=True)
+def password_reset(request: Request, form):
+    site, tr = request.app.state.site, translator(request)
+    token = request.path_params["token"]
+    target = users.reset_token_user(site, token)
+    if target is None:
+        return render(request, "password_reset.html", status=410, invalid=True)
+    if request.method == "GET":
+        return render(request, "password_reset.html", target=target, errors={})
+    new = str(form.get("new", ""))
+    errors = password_errors(tr, target.username, new, str(form.get("confirm", "")))
+    if errors:
+        return render(request, "password_reset.html", status=400, target=target, errors=errors)
+    if users.reset_password(site, token, new) is None:  # used meanwhile
+        return render(request, "password_reset.html", status=410, invalid=True)
+    request.session.clear()
+    flash(request, N_("Your password was changed. Log in with the new one."), "info")
+    return RedirectResponse("/login", 303)
+
+
+# -- preferences ---------------------------------------------------------------------------
+
+def _choices(current: str, choices: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Keep a hand-set pattern selectable."""
+    return choices if any(v == current for v, _ in choices) else [(current, current), *choices]
+
+
+@page()
+def preferences(request: Request, form):
+    user = request.state.user
+    if request.method == "GET":
+        values, errors, status = user.preferences.to_dict(), {}, 200
+    else:
+        values = {k: str(form.get(k, "")).strip() for k in PREFERENCE_FIELDS}
+        values["number_locale"] = values["number_locale"] or None
+        problems = i18n.validate_preferences(values)
+        if not problems:
+            saved = i18n.Preferences.from_dict(values)
+            users.save_preferences(request.app.state.site, user.id, saved.to_dict())
+            flash(request, N_("Preferences saved."), "info")
+            return RedirectResponse("/preferences", 303)
+        tr = translator(request)
+        errors, status = {k: tr.gettext(m) for k, m in problems.items()}, 400
+    language = user.preferences.language
+    return render(request, "preferences.html", status=status, values=values, errors=errors,
+                  languages=i18n.available_languages(), timezones=i18n.AVAILABLE_TIMEZONES,
+                  date_formats=_choices(values["date_format"], i18n.date_format_choices(language)),
+                  time_formats=_choices(values["time_format"], i18n.time_format_choices(language)))
+
+
 routes = [
     Route("/login", login, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"]),
+    Route("/password/change", password_change, methods=["GET", "POST"]),
+    Route("/password/forgot", password_forgot, methods=["GET", "POST"]),
+    Route("/password/reset/{token}", password_reset, methods=["GET", "POST"]),
+    Route("/preferences", preferences, methods=["GET", "POST"]),
 ]

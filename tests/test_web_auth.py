@@ -1,0 +1,545 @@
+"""Logging in and staying safe, through real HTTP requests and a real SMTP server:
+lockout, inactive users, forced and voluntary password changes, reset links, the IP
+check, preferences, logout, and the `crbm settings` / `crbm user (de)activate` commands."""
+import datetime as dt
+import email
+import hashlib
+import html
+import json
+import logging
+import re
+import socket
+from email import policy
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from argon2 import PasswordHasher
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+
+import cli
+from core import users
+from core.records import now
+from core.users import authenticate, create_user, set_active
+from core.web import create_app
+
+PASSWORD = "correct horse battery"
+NEW_PASSWORD = "a much better passphrase"
+WRONG = "Wrong user name or password."
+
+
+def csrf_of(page_html: str) -> str:
+    return re.search(r'name="_csrf" value="([^"]+)"', page_html).group(1)
+
+
+def text_of(response) -> str:
+    return html.unescape(response.text)
+
+
+def alert(response) -> str:
+    """The error message at the top of a page."""
+    found = re.search(r'<p class="flash error"[^>]*>(.*?)</p>', response.text, re.DOTALL)
+    return html.unescape(found.group(1)) if found else ""
+
+
+def log_in(client, username="admin", password=PASSWORD, next_=""):
+    page = client.get("/login")
+    return client.post("/login", follow_redirects=False, data={
+        "_csrf": csrf_of(page.text), "username": username, "password": password, "next": next_})
+
+
+def post(client, path, data, page=None):
+    """Submit a form the way a browser does: CSRF token from the page the form is on."""
+    token = csrf_of(client.get(page or path).text)
+    return client.post(path, data={"_csrf": token, **data}, follow_redirects=False)
+
+
+def signed_in(client) -> bool:
+    return client.get("/", follow_redirects=False).status_code == 200
+
+
+def user_row(site, username):
+    table = site.tables.tables["crbm_users"]
+    with site.engine.connect() as conn:
+        return conn.execute(sa.select(table).where(table.c.username == username)).first()
+
+
+@pytest.fixture(autouse=True)
+def quick_hashes(monkeypatch):
+    """Cheap argon2 parameters: the tests log in hundreds of times (same code path)."""
+    monkeypatch.setattr(users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                        parallelism=1))
+    users._dummy_hash.cache_clear()
+    yield
+    users._dummy_hash.cache_clear()
+
+
+class Clock:
+    """users.clock, moved by hand."""
+
+    def __init__(self):
+        self.now = now()
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, minutes):
+        self.now += dt.timedelta(minutes=minutes)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = Clock()
+    monkeypatch.setattr(users, "clock", fake)
+    return fake
+
+
+@pytest.fixture
+def app(site, admin):
+    return create_app(site)
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def dana(site):
+    return create_user(site, "dana", "dana's long password", email="Dana@Example.com")
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def inbox(site):
+    """A real SMTP server on localhost, and the site configured to use it."""
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    site.set_setting("smtp", {"host": "127.0.0.1", "port": controller.port, "username": "",
+                              "password": "", "starttls": False, "ssl": False,
+                              "from_address": "crm@example.com"})
+    yield box
+    controller.stop()
+
+
+def reset_link(message) -> str:
+    return re.search(r"https?://\S+/password/reset/\S+", message.get_content()).group(0)
+
+
+# -- logging in ----------------------------------------------------------------------------
+
+def test_login_goes_to_next_but_never_to_another_site(client):
+    page = client.get("/login")
+    assert 'href="/password/forgot"' in page.text and "Forgot your password?" in page.text
+    response = log_in(client, next_="/m/widgets?page=2")
+    assert response.status_code == 303 and response.headers["location"] == "/m/widgets?page=2"
+    for evil in ("https://evil.example/", "//evil.example/", "/\\evil.example/"):
+        client.cookies.clear()
+        response = log_in(client, next_=evil)
+        assert response.status_code == 303 and response.headers["location"] == "/"
+
+
+def test_a_protected_page_sends_to_login_and_back(client):
+    response = client.get("/m/widgets", follow_redirects=False)
+    assert response.headers["location"] == "/login?next=/m/widgets"
+    assert log_in(client, next_="/m/widgets").headers["location"] == "/m/widgets"
+
+
+def test_wrong_password_and_unknown_user_get_the_same_answer(client, monkeypatch):
+    calls = []
+    real = users.HASHER
+
+    class CountingHasher:
+        def verify(self, hash_, password):
+            calls.append(password)
+            return real.verify(hash_, password)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    monkeypatch.setattr(users, "HASHER", CountingHasher())
+    wrong = log_in(client, "admin", "not my password")
+    unknown = log_in(client, "nobody", "not my password")
+    assert wrong.status_code == unknown.status_code == 401
+    assert alert(wrong) == alert(unknown) == WRONG
+    assert 'value="nobody"' in unknown.text  # the user name stays in the form
+    assert len(calls) == 2  # one argon2 verification each: no probing by timing
+    assert not signed_in(client)
+
+
+def test_five_failures_lock_the_account_even_for_the_right_password(site, client, dana):
+    create_user(site, "erin", "erin's long password")
+    for attempt in range(4):
+        response = log_in(client, "dana", "wrong password")
+        assert response.status_code == 401 and alert(response) == WRONG
+        log_in(client, "erin", "wrong password")
+    fifth = log_in(client, "dana", "wrong password")
+    log_in(client, "erin", "wrong password")
+    assert fifth.status_code == 429
+    assert alert(fifth) == ("This account is locked after too many failed attempts. "
+                            "Try again in 1 minute.")
+    # Right or wrong password, a locked account gets the very same answer.
+    right = log_in(client, "dana", "dana's long password")
+    wrong = log_in(client, "erin", "wrong password")
+    assert right.status_code == wrong.status_code == 429
+    assert alert(right) == alert(wrong)
+    assert "locked" in alert(right) and "Try again in 2 minutes." in alert(right)
+    assert not signed_in(client)
+
+
+def test_the_schedule_is_a_constant():
+    assert users.LOCKOUT_AFTER == 5
+    assert users.LOCKOUT_MINUTES == (1, 2, 4, 8, 15, 30, 60)
+    assert [users.lock_minutes(n) for n in range(13)] == [0, 0, 0, 0, 0, 1, 2, 4, 8, 15, 30, 60, 60]
+
+
+def test_each_further_failure_doubles_the_lock_up_to_an_hour(client, dana, clock):
+    for _ in range(4):
+        log_in(client, "dana", "wrong password")
+    seen = []
+    for _ in range(8):
+        response = log_in(client, "dana", "wrong password")
+        seen.append(int(re.search(r"Try again in (\d+) minute", alert(response)).group(1)))
+        clock.advance(seen[-1] + 1)  # the lock has run out before the next try
+    assert seen == [1, 2, 4, 8, 15, 30, 60, 60]
+    # Once the lock has run out, the right password works and starts the count afresh.
+    assert log_in(client, "dana", "dana's long password").status_code == 303
+    assert user_row(client.app.state.site, "dana").failed_logins == 0
+    client.cookies.clear()
+    for _ in range(4):
+        assert log_in(client, "dana", "wrong password").status_code == 401
+    assert "Try again in 1 minute." in alert(log_in(client, "dana", "wrong password"))
+
+
+def test_a_success_resets_the_count(client, dana):
+    for _ in range(4):
+        log_in(client, "dana", "wrong password")
+    assert log_in(client, "dana", "dana's long password").status_code == 303
+    client.cookies.clear()
+    for _ in range(4):
+        response = log_in(client, "dana", "wrong password")
+    assert response.status_code == 401 and alert(response) == WRONG
+
+
+def test_a_locked_account_waits_it_out(client, dana, clock):
+    for _ in range(5):
+        log_in(client, "dana", "wrong password")
+    clock.advance(0.5)
+    assert log_in(client, "dana", "dana's long password").status_code == 429
+    clock.advance(3)  # past the 2 minutes that try earned
+    assert log_in(client, "dana", "dana's long password").status_code == 303
+
+
+def test_an_inactive_user_cannot_log_in_and_their_session_ends(site, client, dana):
+    assert log_in(client, "dana", "dana's long password").status_code == 303
+    assert signed_in(client)
+    set_active(site, "dana", False)
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/login")
+    refused = log_in(client, "dana", "dana's long password")
+    assert refused.status_code == 401 and alert(refused) == WRONG
+    set_active(site, "dana", True)
+    assert log_in(client, "dana", "dana's long password").status_code == 303
+
+
+# -- changing passwords --------------------------------------------------------------------
+
+def test_first_login_forces_a_password_change(site, app):
+    create_user(site, "newcomer01", "first password!", must_change_password=True)
+    with TestClient(app) as other, TestClient(app) as client:
+        assert log_in(other, "newcomer01", "first password!").status_code == 303
+        response = log_in(client, "newcomer01", "first password!", next_="/m/widgets")
+        assert response.headers["location"] == "/password/change"
+        for path in ("/", "/m/widgets", "/preferences"):
+            response = client.get(path, follow_redirects=False)
+            assert response.status_code == 303 and response.headers["location"] == "/password/change"
+        page = client.get("/password/change")
+        assert page.status_code == 200
+        assert 'data-strength="pw-meter"' in page.text and 'id="pw-meter"' in page.text
+        assert "Please choose a new password before you continue." in text_of(page)
+
+        def change(current, new, confirm=None):
+            return post(client, "/password/change",
+                        {"current": current, "new": new, "confirm": new if confirm is None else confirm})
+
+        cases = [
+            (("not it at all", NEW_PASSWORD), "That is not your current password."),
+            (("first password!", "short"), "The password must be at least 10 characters long."),
+            (("first password!", "NewComer01"), "The password must not be the same as the user name."),
+            (("first password!", NEW_PASSWORD, NEW_PASSWORD + "x"), "The two new passwords are not the same."),
+            (("first password!", "first password!"), "The new password must be different from the current one."),
+        ]
+        for args, message in cases:
+            response = change(*args)
+            assert response.status_code == 400
+            assert '<p class="error-text"' in response.text and message in text_of(response)
+        assert authenticate(site, "newcomer01", "first password!") is not None  # unchanged so far
+
+        response = change("first password!", NEW_PASSWORD)
+        assert response.status_code == 303 and response.headers["location"] == "/"
+        home = client.get("/")
+        assert home.status_code == 200 and "Your password was changed." in text_of(home)
+        assert not user_row(site, "newcomer01").must_change_password
+        # Every other session has ended; this one goes on.
+        response = other.get("/", follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"].startswith("/login")
+        assert signed_in(client)
+        assert authenticate(site, "newcomer01", "first password!") is None
+        assert authenticate(site, "newcomer01", NEW_PASSWORD) is not None
+
+
+def test_the_password_can_be_changed_any_time(site, app):
+    with TestClient(app) as other, TestClient(app) as client:
+        log_in(other), log_in(client)
+        home = client.get("/")
+        assert 'href="/password/change"' in home.text
+        page = client.get("/password/change")
+        assert page.status_code == 200 and "before you continue" not in page.text
+        response = post(client, "/password/change",
+                        {"current": PASSWORD, "new": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+        assert response.headers["location"] == "/"
+        assert signed_in(client) and not signed_in(other)
+
+
+def test_changing_the_password_needs_csrf(client):
+    log_in(client)
+    response = client.post("/password/change", data={"current": PASSWORD, "new": NEW_PASSWORD,
+                                                     "confirm": NEW_PASSWORD})
+    assert response.status_code == 403
+
+
+# -- forgotten passwords -------------------------------------------------------------------
+
+NEUTRAL = "If the account exists and has an email address, we sent a link to it."
+
+
+def forgot(client, login):
+    return post(client, "/password/forgot", {"login": login})
+
+
+def test_forgot_password_mails_a_link_that_works_once(site, app, dana, inbox):
+    with TestClient(app) as other, TestClient(app) as client:
+        assert log_in(other, "dana", "dana's long password").status_code == 303
+        for _ in range(5):
+            log_in(client, "dana", "wrong password")  # locked out, too
+        response = forgot(client, "dana@example.COM")
+        assert response.status_code == 200 and NEUTRAL in text_of(response)
+        assert len(inbox.messages) == 1
+        message = inbox.messages[0]
+        assert message["To"] == "Dana@Example.com" and message["From"] == "crm@example.com"
+        assert message["Subject"] == "Reset your CRBM password"
+        link = reset_link(message)
+        assert link.startswith("http://testserver/password/reset/")
+        token = link.rsplit("/", 1)[1]
+        resets = site.tables.tables["crbm_password_resets"]
+        with site.engine.connect() as conn:
+            stored = conn.execute(sa.select(resets.c.token_hash)).scalars().all()
+        assert stored == [hashlib.sha256(token.encode()).hexdigest()]  # never the token itself
+
+        path = link.removeprefix("http://testserver")
+        page = client.get(path)
+        assert page.status_code == 200 and 'data-strength="pw-meter"' in page.text
+        assert "Choose a new password for the user dana." in text_of(page)
+        for new, confirm, message_text in [
+                ("short", "short", "at least 10 characters"),
+                ("DANA", "DANA", "at least 10 characters"),
+                (NEW_PASSWORD, "something else", "The two new passwords are not the same.")]:
+            response = post(client, path, {"new": new, "confirm": confirm})
+            assert response.status_code == 400 and message_text in text_of(response)
+        response = post(client, path, {"new": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+        assert response.status_code == 303 and response.headers["location"] == "/login"
+        assert "Your password was changed." in text_of(client.get("/login"))
+
+        assert not signed_in(other)  # the session from before the reset has ended
+        assert log_in(client, "dana", NEW_PASSWORD).status_code == 303  # and the lock is gone
+        assert authenticate(site, "dana", "dana's long password") is None
+
+        client.cookies.clear()
+        again = client.get(path)
+        assert again.status_code == 410
+        assert "This link is not valid any more" in text_of(again)
+        assert 'href="/password/forgot"' in again.text
+        assert post(client, path, {"new": "yet another passphrase", "confirm": "yet another passphrase"},
+                    page="/login").status_code == 410
+        assert authenticate(site, "dana", NEW_PASSWORD) is not None
+
+
+def test_a_reset_link_expires_after_an_hour(site, client, dana, inbox, clock):
+    site.set_setting("base_url", "https://crm.example.com/")
+    forgot(client, "dana")
+    link = reset_link(inbox.messages[0])
+    assert link.startswith("https://crm.example.com/password/reset/")
+    path = link.removeprefix("https://crm.example.com")
+    clock.advance(59)
+    assert client.get(path).status_code == 200
+    clock.advance(2)
+    response = client.get(path)
+    assert response.status_code == 410 and "This link is not valid any more" in text_of(response)
+    assert client.get("/password/reset/made-up-token").status_code == 410
+
+
+def test_unknown_users_get_the_same_answer_and_no_mail(site, client, dana, inbox):
+    create_user(site, "nomail", "a password without mail")
+    known = forgot(client, "dana")
+    assert len(inbox.messages) == 1
+    for login in ("nobody", "nobody@example.com", "nomail"):
+        response = forgot(client, login)
+        assert response.status_code == known.status_code == 200
+        assert response.text == known.text
+    assert len(inbox.messages) == 1
+
+
+def test_an_inactive_user_gets_no_link(site, client, dana, inbox):
+    set_active(site, "dana", False)
+    assert NEUTRAL in text_of(forgot(client, "dana"))
+    assert inbox.messages == []
+
+
+def test_without_smtp_the_answer_is_the_same_and_the_log_has_no_token(site, client, dana,
+                                                                     monkeypatch, caplog):
+    token = "the-secret-token-that-must-not-be-logged"
+    monkeypatch.setattr(users, "secrets", SimpleNamespace(token_urlsafe=lambda n: token))
+    with caplog.at_level(logging.WARNING):
+        response = forgot(client, "dana")
+    assert response.status_code == 200 and NEUTRAL in text_of(response)
+    assert "password reset mail for user 'dana' not sent" in caplog.text
+    assert "mail is not configured" in caplog.text
+    assert token not in caplog.text
+    assert client.get(f"/password/reset/{token}").status_code == 410  # the unsent link is void
+
+
+# -- IP check ------------------------------------------------------------------------------
+
+def test_a_session_used_from_another_ip_address_ends_when_checked(site, admin):
+    with TestClient(create_app(site)) as client:  # off by default
+        log_in(client)
+        with TestClient(client.app, client=("10.0.0.2", 123), cookies=client.cookies) as moved:
+            assert signed_in(moved)
+    site.set_setting("validate_ip", True)
+    app = create_app(site)
+    with TestClient(app) as client:
+        log_in(client)
+        assert signed_in(client)
+        with TestClient(app, client=("10.0.0.2", 123), cookies=client.cookies) as moved:
+            response = moved.get("/m/widgets")
+            assert response.url.path == "/login"
+            assert ("Your session was ended because your IP address changed. "
+                    "Please log in again.") in text_of(response)
+            assert not signed_in(moved)
+        assert signed_in(client)  # from where it started, the session still works
+
+
+# -- preferences ---------------------------------------------------------------------------
+
+def test_preferences_are_saved_and_checked(site, client, admin):
+    log_in(client)
+    page = client.get("/preferences")
+    assert page.status_code == 200
+    assert '<option selected>UTC</option>' in page.text and "Europe/Oslo" in page.text
+    values = {"language": "en", "timezone": "Europe/Oslo", "date_format": "yyyy-MM-dd",
+              "time_format": "HH:mm", "number_locale": "de_CH"}
+    response = post(client, "/preferences", values)
+    assert response.status_code == 303 and response.headers["location"] == "/preferences"
+    page = client.get("/preferences")
+    assert "Preferences saved." in text_of(page)
+    assert '<option selected>Europe/Oslo</option>' in page.text
+    assert json.loads(user_row(site, "admin").preferences) == values
+
+    response = post(client, "/preferences", {**values, "timezone": "Mars/Olympus_Mons",
+                                             "date_format": "dd/qq/zz"})
+    assert response.status_code == 400
+    fields = text_of(response)
+    assert re.search(r'name="timezone".*?Unknown time zone', fields, re.DOTALL)
+    assert re.search(r'name="date_format".*?Not a valid date format', fields, re.DOTALL)
+    assert json.loads(user_row(site, "admin").preferences)["timezone"] == "Europe/Oslo"
+
+
+def test_preferences_need_a_login(client):
+    response = client.get("/preferences", follow_redirects=False)
+    assert response.headers["location"] == "/login?next=/preferences"
+
+
+# -- logging out ---------------------------------------------------------------------------
+
+def test_logout_is_a_post_with_csrf(client):
+    log_in(client)
+    assert client.post("/logout").status_code == 403
+    assert client.get("/logout").status_code == 405
+    assert signed_in(client)
+    response = post(client, "/logout", {}, page="/")
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+    assert not signed_in(client)
+
+
+# -- command line --------------------------------------------------------------------------
+
+@pytest.fixture
+def crbm(site):
+    runner = CliRunner()
+
+    def run(*args):
+        return runner.invoke(cli.main, ["--site", str(site.folder), *args])
+
+    return run
+
+
+def test_settings_set_get_unset(site, crbm):
+    assert crbm("settings", "set", "smtp.host", "mail.example.com").exit_code == 0
+    assert crbm("settings", "set", "smtp.port", "587").exit_code == 0
+    assert crbm("settings", "set", "smtp.starttls", "true").exit_code == 0
+    result = crbm("settings", "set", "smtp.password", "hunter2 secret")
+    assert result.exit_code == 0 and "hunter2" not in result.output
+    assert crbm("settings", "set", "validate_ip", "true").exit_code == 0
+    assert site.settings["smtp"] == {"host": "mail.example.com", "port": 587, "starttls": True,
+                                     "password": "hunter2 secret"}
+    assert site.settings["validate_ip"] is True
+
+    assert crbm("settings", "get", "smtp.port").output == "587\n"
+    assert crbm("settings", "get", "smtp.host").output == "mail.example.com\n"
+    assert crbm("settings", "get", "smtp.password").output == "***\n"
+    everything = crbm("settings", "get").output
+    assert "smtp.host = mail.example.com" in everything and "smtp.password = ***" in everything
+    assert "validate_ip = true" in everything and "hunter2" not in everything
+    assert "hunter2" not in crbm("settings", "get", "smtp").output
+
+    assert crbm("settings", "unset", "smtp.password").exit_code == 0
+    assert "password" not in site.settings["smtp"]
+    assert crbm("settings", "unset", "validate_ip").exit_code == 0
+    assert "validate_ip" not in site.settings
+    missing = crbm("settings", "unset", "smtp.nothing")
+    assert missing.exit_code == 1 and "no setting 'smtp.nothing'" in missing.output
+    assert crbm("settings", "get", "nothing").exit_code == 1
+    bad = crbm("settings", "set", "smtp.host.name", "x")
+    assert bad.exit_code == 1 and "smtp.host is not a group of settings" in bad.output
+    assert "Traceback" not in bad.output
+
+
+def test_user_deactivate_and_activate(site, app, crbm, dana):
+    with TestClient(app) as client:
+        log_in(client, "dana", "dana's long password")
+        result = crbm("user", "deactivate", "dana")
+        assert result.exit_code == 0 and "Deactivated dana" in result.output
+        assert not signed_in(client)
+        assert log_in(client, "dana", "dana's long password").status_code == 401
+        assert crbm("user", "activate", "dana").exit_code == 0
+        assert log_in(client, "dana", "dana's long password").status_code == 303
+    missing = crbm("user", "deactivate", "nobody")
+    assert missing.exit_code == 1 and "no user 'nobody'" in missing.output
