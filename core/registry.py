@@ -138,6 +138,20 @@ class ModuleDef:
     def name_field(self) -> str | None:
         return next((f.name for f in self.fields.values() if f.type.name == "name"), None)
 
+    @cached_property
+    def _groups(self) -> dict[str, list[FieldDef]]:
+        groups: dict[str, list[FieldDef]] = {}
+        for f in self.fields.values():
+            if f.group:
+                groups.setdefault(f.group, []).append(f)
+        return groups
+
+    def expand(self, name: str) -> list[FieldDef]:
+        """The concrete fields behind a layout entry: a field (with its sub-fields, e.g. a
+        currency's code), or a composite's group name (an address's parts)."""
+        subs = self._groups.get(name, [])
+        return [self.fields[name], *subs] if name in self.fields else list(subs)
+
     def link_table(self, relationship: str) -> str:
         rel = self.relationships[relationship]
         return rel.get("link_table") or "_".join(sorted([self.name, rel["module"]])) + "_links"
@@ -161,6 +175,24 @@ class Registry:
 
     def option_values(self, dom: str) -> frozenset[str]:
         return self._option_sets[dom]
+
+    def choices(self, f: FieldDef) -> list[tuple[str, str]]:
+        """(value, label) pairs a dropdown-like field offers, in list order."""
+        if f.type.name == "parent_type":
+            return [(m, self.modules[m].label_singular) for m in f.spec["allowed"]]
+        if "options" in f.spec:
+            return [(o["value"], o["label"]) for o in self.dropdowns[f.spec["options"]]]
+        return []
+
+    @cached_property
+    def _option_labels(self) -> dict[str, dict[str, dict[str, str]]]:
+        return {m.name: {f.name: dict(self.choices(f)) for f in m.fields.values()
+                         if "options" in f.spec or f.type.name == "parent_type"}
+                for m in self.modules.values()}
+
+    def option_labels(self, module: str) -> dict[str, dict[str, str]]:
+        """field -> {stored value: label}, for showing a module's dropdown values."""
+        return self._option_labels[module]
 
 
 # -- reading layers ------------------------------------------------------------------------

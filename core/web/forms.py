@@ -22,9 +22,8 @@ MAX_UPLOAD = 20 * 1024 * 1024
 
 
 def expand(module: ModuleDef, name: str) -> list[FieldDef]:
-    """The concrete fields behind a layout entry (a field, or a composite's sub-fields)."""
-    subs = [f for f in module.fields.values() if f.group == name]
-    return [module.fields[name], *subs] if name in module.fields else subs
+    """The concrete fields behind a layout entry (see ``ModuleDef.expand``)."""
+    return module.expand(name)
 
 
 def default_sections(module: ModuleDef) -> list[dict]:

@@ -45,7 +45,10 @@ def load_user(request: Request) -> WebUser | None:
     site = request.app.state.site
     users = site.tables.tables["crbm_users"]
     with site.engine.connect() as conn:
-        row = conn.execute(sa.select(users).where(users.c.id == uid)).first()
+        row = conn.execute(sa.select(
+            users.c.id, users.c.username, users.c.is_admin, users.c.display_name, users.c.email,
+            users.c.active, users.c.session_epoch, users.c.must_change_password,
+            users.c.preferences).where(users.c.id == uid)).first()
     if row is None or not row.active or row.session_epoch != request.session.get("epoch"):
         request.session.clear()  # deactivated, or password changed since this login
         return None

@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from core import i18n
 from core.errors import Message
+from core.web import display
 from core.web.security import csrf_token
 
 
@@ -47,12 +48,14 @@ class Templates:
         i18n.install_jinja(self.env)  # {% trans %} and _() follow each request's `fmt`
         self.env.filters["nl2br"] = lambda text: Markup("<br>").join((text or "").splitlines())
         self.env.globals["tr"] = translate
+        self.env.globals["show"] = display.show
 
     def render(self, request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
         user = getattr(request.state, "user", None)
         prefs = user.preferences if user else i18n.Preferences()
         context.update(request=request, user=user, csrf=csrf_token(request),
-                       fmt=i18n.Formatter(prefs), nav=self.navigation() if user else [],
+                       fmt=getattr(request.state, "fmt", None) or i18n.Formatter(prefs),
+                       nav=self.navigation() if user else [],
                        flash=request.session.pop("flash", None))
         return HTMLResponse(self.env.get_template(name).render(context), status_code=status)
 

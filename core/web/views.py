@@ -12,6 +12,7 @@ import io
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
+from markupsafe import escape
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
@@ -21,7 +22,7 @@ from core import i18n
 from core.errors import N_, ConflictError, Message, NotFoundError, ValidationError, VetoError
 from core.records import Query, now
 from core.registry import ModuleDef
-from core.web import forms
+from core.web import display, forms
 from core.web.pages import page
 from core.web.templating import flash
 
@@ -42,7 +43,10 @@ def _service(request: Request):
 
 
 def _fmt(request: Request) -> i18n.Formatter:
-    return i18n.Formatter(request.state.user.preferences)
+    """The user's formatter, made once per request (templating reuses it)."""
+    if getattr(request.state, "fmt", None) is None:
+        request.state.fmt = i18n.Formatter(request.state.user.preferences)
+    return request.state.fmt
 
 
 def _render(request: Request, name: str, status: int = 200, **context):
@@ -51,18 +55,12 @@ def _render(request: Request, name: str, status: int = 200, **context):
 
 def _options(request: Request, f) -> list[tuple[str, str]]:
     """(value, label) choices of a dropdown-like field."""
-    registry = request.app.state.site.registry
-    if f.type.name == "parent_type":
-        return [(m, registry.module(m).label_singular) for m in f.spec["allowed"]]
-    if "options" in f.spec:
-        return [(o["value"], o["label"]) for o in registry.dropdowns[f.spec["options"]]]
-    return []
+    return request.app.state.site.registry.choices(f)
 
 
 def _labels(request: Request, module: ModuleDef) -> dict[str, dict[str, str]]:
     """value -> label per dropdown field, for showing stored values."""
-    return {f.name: dict(_options(request, f)) for f in module.fields.values()
-            if "options" in f.spec or f.type.name == "parent_type"}
+    return request.app.state.site.registry.option_labels(module.name)
 
 
 # -- home ----------------------------------------------------------------------------------
@@ -151,9 +149,14 @@ def list_view(request: Request, form):
         rows, total, exact = [], 0, True
         flash(request, Message(N_("Cannot list: %(reason)s"), reason=str(exc)), "error")
     keep = {k: v for k, v in params.items() if k not in ("page",)}
+    fields = [module.fields[c] for c in columns]
+    labels = _labels(request, module)
+    fmt = _fmt(request)
+    cells = [[display.value_html(fmt, module, f, row, labels) for f in fields] for row in rows]
     return _render(
-        request, "list.html", module=module, rows=rows, columns=[module.fields[c] for c in columns],
-        labels=_labels(request, module), total=total, capped=not exact and total > COUNT_CAP,
+        request, "list.html", module=module, rows=list(zip(rows, cells)), columns=fields,
+        column_labels=[escape(f.label) for f in fields],
+        total=total, capped=not exact and total > COUNT_CAP,
         page=number, size=size, sizes=PAGE_SIZES, pages=max(1, -(-min(total, COUNT_CAP if not exact else total) // size)),
         query=query, filter_fields=[f for n in module.layouts.get("filters", [])
                                     for f in forms.expand(module, n)],
