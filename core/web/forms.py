@@ -54,7 +54,9 @@ def form_fields(module: ModuleDef, layout: list[dict]) -> list[FieldDef]:
                 if name is None:
                     continue
                 for f in expand(module, name):
-                    if f.name not in seen and not f.system and f.type.name not in DERIVED \
+                    editable_system = f.name == "assigned_user_id"
+                    if f.name not in seen and (not f.system or editable_system) \
+                            and f.type.name not in DERIVED \
                             and not (f.type.name == "name" and "parts" in f.spec):
                         seen.add(f.name)
                         out.append(f)

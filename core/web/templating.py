@@ -55,7 +55,7 @@ class Templates:
         prefs = user.preferences if user else i18n.Preferences()
         context.update(request=request, user=user, csrf=csrf_token(request),
                        fmt=getattr(request.state, "fmt", None) or i18n.Formatter(prefs),
-                       nav=self.navigation() if user else [],
+                       nav=self.navigation() if user and not user.must_change_password else [],
                        flash=request.session.pop("flash", None))
         return HTMLResponse(self.env.get_template(name).render(context), status_code=status)
 

@@ -155,7 +155,7 @@ def list_view(request: Request, form):
     cells = [[display.value_html(fmt, module, f, row, labels) for f in fields] for row in rows]
     return _render(
         request, "list.html", module=module, rows=list(zip(rows, cells)), columns=fields,
-        column_labels=[escape(f.label) for f in fields],
+        column_labels=[escape(f.label) for f in fields], empty=display.EMPTY,
         total=total, capped=not exact and total > COUNT_CAP,
         page=number, size=size, sizes=PAGE_SIZES, pages=max(1, -(-min(total, COUNT_CAP if not exact else total) // size)),
         query=query, filter_fields=[f for n in module.layouts.get("filters", [])
@@ -308,10 +308,14 @@ def create_view(request: Request, form):
     if form is None:  # a blank form, prefilled from the URL (e.g. "create in context")
         values = {key: request.query_params[key] for f in fields
                   for key in (f.name, f"{f.name}__label") if key in request.query_params}
+        if "assigned_user_id" in module.fields:  # new records are yours unless you say
+            values.setdefault("assigned_user_id", request.state.user.id)
+        params = request.query_params
         return _render(request, "edit.html", **_edit_context(
             request, module, layout, values, {}, record=None, quick=quick,
-            link=request.query_params.get("_link", ""),
-            back=_return_to(request, request.query_params, f"/m/{module.name}")))
+            link=params.get("_link", ""), return_to=_return_to(request, params, ""),
+            back=_return_to(request, params, f"/m/{module.name}"),
+            quick_query=urlencode({**params, "_layout": "quick"})))
     values, errors = forms.read_form(form, fields, fmt, request.app.state.site.folder / "files")
     if not errors:
         try:
@@ -325,7 +329,8 @@ def create_view(request: Request, form):
             return RedirectResponse(_return_to(request, form, f"/m/{module.name}/{record['id']}"), 303)
     return _render(request, "edit.html", status=422, **_edit_context(
         request, module, layout, _submitted(form, fields), errors, record=None, quick=quick,
-        link=form.get("_link", ""), back=_return_to(request, form, f"/m/{module.name}")))
+        link=form.get("_link", ""), return_to=_return_to(request, form, ""),
+        back=_return_to(request, form, f"/m/{module.name}")))
 
 
 def _link_after_create(request: Request, link: str, module: ModuleDef, record_id: str) -> None:

@@ -60,11 +60,14 @@ function pickers(root) {
       list.hidden = true;
       if (picker.hasAttribute("data-submit")) picker.closest("form").submit();
     };
+    let latest = 0;  // replies can arrive out of order: only the newest search counts
     const search = async () => {
+      const ticket = ++latest;
       const response = await fetch(`${source()}?q=${encodeURIComponent(text.value)}`,
                                    { headers: { Accept: "application/json" } });
-      if (!response.ok) return;
+      if (!response.ok || ticket !== latest) return;
       const items = await response.json();
+      if (ticket !== latest) return;
       list.replaceChildren(...items.map((item) => {
         const li = document.createElement("li");
         li.textContent = item.label;
@@ -99,17 +102,17 @@ function pickers(root) {
 
 // List selection: "select all on this page", then offer "all matching".
 function listSelection(root) {
-  const all = root.querySelector("[data-select-page]");
-  if (!all) return;
+  const toggles = [...root.querySelectorAll("[data-select-page]")];  // table header, phone toolbar
   const boxes = [...root.querySelectorAll("input[name=ids]")];
   const matching = root.querySelector(".select-all-matching");
-  all.addEventListener("change", () => {
+  toggles.forEach((all) => all.addEventListener("change", () => {
+    toggles.forEach((other) => { other.checked = all.checked; });
     boxes.forEach((box) => { box.checked = all.checked; });
     if (matching) {
       matching.hidden = !all.checked;
       if (!all.checked) matching.querySelector("input").checked = false;
     }
-  });
+  }));
 }
 
 function confirmations(root) {
