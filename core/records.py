@@ -96,6 +96,7 @@ class RecordService:
         self.access = access  # compiles (user, module, action) to a SQL predicate
         self._formulas: dict[tuple[str, str], formula.Formula] = {}
         self._plans: dict[str, _Plan] = {}
+        self._aliases: dict[tuple[str, str], sa.Alias] = {}
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -107,6 +108,13 @@ class RecordService:
         if self.access is not None:
             clause = sa.and_(clause, self.access.predicate(user, module, action, table))
         return clause
+
+    def _alias(self, table: sa.Table, name: str):
+        """A named alias of a table, made once (making one copies every column)."""
+        key = (table.name, name)
+        if key not in self._aliases:
+            self._aliases[key] = table.alias(name)
+        return self._aliases[key]
 
     def _formula(self, module: ModuleDef, f: FieldDef) -> formula.Formula:
         key = (module.name, f.name)
@@ -193,7 +201,7 @@ class RecordService:
             elif f.type.name == "related_value":
                 link = module.fields[f.spec["related_field"]]
                 target = self.registry.module(link.spec["module"])
-                alias = self.table(target).alias(f"rv_{name}")
+                alias = self._alias(self.table(target), f"rv_{name}")
                 joins.append((alias, alias.c.id == table.c[link.name]))
                 columns.append(alias.c[f.spec["source_field"]].label(name))
             if query.labels and f.type.name in ("related", "user") and "modules" not in f.spec:
@@ -215,13 +223,13 @@ class RecordService:
 
     def _label_join(self, table: sa.Table, f: FieldDef, name: str):
         if f.type.name == "user":
-            users = self.tables.tables["crbm_users"].alias(f"lbl_{name}")
+            users = self._alias(self.tables.tables["crbm_users"], f"lbl_{name}")
             label = sa.func.coalesce(users.c.display_name, users.c.username)
             return label.label(f"{name}__label"), (users, users.c.id == table.c[name])
         target = self.registry.module(f.spec["module"])
         if target.name_field is None:
             return None, None
-        alias = self.table(target).alias(f"lbl_{name}")
+        alias = self._alias(self.table(target), f"lbl_{name}")
         return alias.c[target.name_field].label(f"{name}__label"), \
             (alias, alias.c.id == table.c[name])
 

@@ -37,18 +37,23 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
+@functools.lru_cache(maxsize=8)
+def _user_query(users: sa.Table):
+    """Built once: this runs on every request."""
+    return sa.select(users.c.id, users.c.username, users.c.is_admin, users.c.display_name,
+                     users.c.email, users.c.active, users.c.session_epoch,
+                     users.c.must_change_password, users.c.preferences) \
+        .where(users.c.id == sa.bindparam("uid"))
+
+
 def load_user(request: Request) -> WebUser | None:
     """The user this session belongs to, if the session is still valid."""
     uid = request.session.get("uid")
     if not uid:
         return None
     site = request.app.state.site
-    users = site.tables.tables["crbm_users"]
     with site.engine.connect() as conn:
-        row = conn.execute(sa.select(
-            users.c.id, users.c.username, users.c.is_admin, users.c.display_name, users.c.email,
-            users.c.active, users.c.session_epoch, users.c.must_change_password,
-            users.c.preferences).where(users.c.id == uid)).first()
+        row = conn.execute(_user_query(site.tables.tables["crbm_users"]), {"uid": uid}).first()
     if row is None or not row.active or row.session_epoch != request.session.get("epoch"):
         request.session.clear()  # deactivated, or password changed since this login
         return None

@@ -49,6 +49,7 @@ class Templates:
         self.env.filters["nl2br"] = lambda text: Markup("<br>").join((text or "").splitlines())
         self.env.globals["tr"] = translate
         self.env.globals["show"] = display.show
+        self.env.globals["option_tags"] = display.option_tags
 
     def render(self, request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
         user = getattr(request.state, "user", None)

@@ -12,7 +12,6 @@ import io
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from markupsafe import escape
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
@@ -150,12 +149,11 @@ def list_view(request: Request, form):
         flash(request, Message(N_("Cannot list: %(reason)s"), reason=str(exc)), "error")
     keep = {k: v for k, v in params.items() if k not in ("page",)}
     fields = [module.fields[c] for c in columns]
-    labels = _labels(request, module)
     fmt = _fmt(request)
-    cells = [[display.value_html(fmt, module, f, row, labels) for f in fields] for row in rows]
+    row_html = display.list_rows(module, fields, rows, _labels(request, module), fmt,
+                                 fmt.gettext("Select"))
     return _render(
-        request, "list.html", module=module, rows=list(zip(rows, cells)), columns=fields,
-        column_labels=[escape(f.label) for f in fields], empty=display.EMPTY,
+        request, "list.html", module=module, rows=rows, row_html=row_html, columns=fields,
         total=total, capped=not exact and total > COUNT_CAP,
         page=number, size=size, sizes=PAGE_SIZES, pages=max(1, -(-min(total, COUNT_CAP if not exact else total) // size)),
         query=query, filter_fields=[f for n in module.layouts.get("filters", [])

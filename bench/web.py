@@ -1,0 +1,220 @@
+"""Benchmark: the Accounts list page over real HTTP, against a bare Starlette + Core page.
+
+    .venv/bin/python bench/web.py [--rows N] [--requests R] [--clients C] [--database-url URL]
+
+ours: GET /m/accounts?size=50&sort=name from ``core.web.create_app(site)``, signed in once.
+bare: one Starlette route, no middleware, whose sync endpoint (thread pool, like ours) runs
+the same SELECT in SQLAlchemy Core on the same engine (list columns, assigned user's name,
+not deleted, by name, id, 50 rows) and renders a plain autoescaped Jinja2 <table>.
+Each is served by uvicorn (one worker, same settings) in its own subprocess on a free
+127.0.0.1 port, one after the other; both must show the same 50 accounts in order. C client
+threads (own httpx.Client each) send W warm-up and then R measured requests between them.
+SQLite in a temp dir unless --database-url names an empty database (tables dropped after).
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import multiprocessing
+import random
+import re
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+import uvicorn
+from faker import Faker
+from jinja2 import Environment
+from starlette.applications import Starlette
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from core.site import Site, create_site
+from core.users import create_user
+from core.web import create_app
+from plugins.accounts.plugin import account_row, build_pools
+
+PATH = "/m/accounts?size=50&sort=name"
+USERNAME, PASSWORD = "bench", "bench-password-123"
+BATCH = 5_000
+NAME_LINK = re.compile(r'<a href="/m/accounts/([0-9a-f-]{36})">([^<]*)</a>')
+BARE_TEMPLATE = """<!doctype html><title>Accounts</title><table>
+{% for r in rows %}<tr><td><a href="/m/accounts/{{ r.id }}">{{ r.name }}</a></td>
+{%- for c in columns[1:] %}<td>{{ r[c] if r[c] is not none else "" }}</td>{% endfor %}</tr>
+{% endfor %}</table>"""
+
+
+def progress(message: str) -> None:
+    print(f".. {message}", file=sys.stderr, flush=True)
+
+
+def demo_rows(n: int, user_id: str, seed: int) -> list[dict]:
+    """Realistic accounts from the accounts plugin's demo helpers (as bench/records.py)."""
+    rng = random.Random(seed)
+    pools = build_pools(rng, scale=min(1000, max(200, n // 20)))
+    fake = Faker()
+    fake.seed_instance(seed)
+    descriptions = [fake.catch_phrase() + "." for _ in range(200)]
+    return [account_row(rng, pools, descriptions, user_id) for _ in range(n)]
+
+
+def bare_app(site: Site) -> Starlette:
+    """The same rows with nothing else: what the list page costs at the very least."""
+    accounts = site.tables.tables["accounts"]
+    users = site.tables.tables["crbm_users"].alias("lbl_assigned_user_id")
+    columns = list(site.registry.module("accounts").layouts["list"]["columns"])
+    shown = [c + "__label" if c == "assigned_user_id" else c for c in columns]
+    template = Environment(autoescape=True).from_string(BARE_TEMPLATE)
+
+    def accounts_list(request):  # sync, so Starlette runs it in the thread pool too
+        stmt = (sa.select(accounts.c.id, *(accounts.c[c] for c in columns),
+                          sa.func.coalesce(users.c.display_name, users.c.username)
+                          .label("assigned_user_id__label"))
+                .select_from(accounts.outerjoin(users, users.c.id == accounts.c.assigned_user_id))
+                .where(accounts.c.deleted.is_(False))
+                .order_by(accounts.c.name, accounts.c.id).limit(50))
+        with site.engine.connect() as conn:
+            rows = [dict(row) for row in conn.execute(stmt).mappings()]
+        return HTMLResponse(template.render(rows=rows, columns=shown))
+
+    return Starlette(routes=[Route("/m/accounts", accounts_list)])
+
+
+def serve(kind: str, folder: str, port: int) -> None:
+    """Subprocess body: one app, one uvicorn worker, until terminated."""
+    site = Site(Path(folder))
+    app = create_app(site) if kind == "ours" else bare_app(site)
+    uvicorn.run(app, host="127.0.0.1", port=port, workers=1, log_level="warning")
+
+
+def start_server(kind: str, folder: Path) -> tuple[multiprocessing.Process, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = multiprocessing.get_context("spawn").Process(target=serve, args=(kind, str(folder), port))
+    proc.start()
+    deadline = time.perf_counter() + 60
+    while time.perf_counter() < deadline and proc.is_alive():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    proc.terminate()
+    sys.exit(f"the {kind} server did not start")
+
+
+def login(base: str) -> httpx.Cookies:
+    with httpx.Client(base_url=base, http2=False) as client:
+        token = re.search(r'name="_csrf" value="([^"]+)"', client.get("/login").text).group(1)
+        reply = client.post("/login", data={"_csrf": token, "username": USERNAME,
+                                             "password": PASSWORD})
+        if reply.status_code != 303 or reply.headers["location"] != "/":
+            sys.exit(f"login failed: {reply.status_code}")
+        return client.cookies
+
+
+def page_accounts(base: str, cookies) -> list[tuple[str, str]]:
+    """(id, name) of the accounts the page links to, in order."""
+    with httpx.Client(base_url=base, cookies=cookies, http2=False) as client:
+        reply = client.get(PATH)
+    reply.raise_for_status()
+    return [(i, html.unescape(name)) for i, name in NAME_LINK.findall(reply.text)]
+
+
+def measure(base: str, cookies, args) -> tuple[float, float, float, int]:
+    """requests/s, p50 ms, p95 ms, requests done: C clients share W warm-up and R requests."""
+    latencies: list[float] = []
+    start = [0.0]
+    ready = threading.Barrier(args.clients, action=lambda: start.__setitem__(0, time.perf_counter()))
+
+    def client(i: int) -> None:
+        share = lambda total: total // args.clients + (i < total % args.clients)
+        with httpx.Client(base_url=base, cookies=cookies, http2=False, timeout=10) as http:
+            for _ in range(share(args.warmup)):
+                http.get(PATH).raise_for_status()
+            ready.wait()
+            deadline = start[0] + args.time_limit
+            for _ in range(share(args.requests)):
+                if time.perf_counter() > deadline:
+                    return
+                t0 = time.perf_counter()
+                reply = http.get(PATH)
+                latencies.append(time.perf_counter() - t0)
+                if reply.status_code != 200:
+                    raise RuntimeError(f"{base}{PATH} answered {reply.status_code}")
+
+    with ThreadPoolExecutor(args.clients) as pool:
+        list(pool.map(client, range(args.clients)))
+    elapsed = time.perf_counter() - start[0]
+    cuts = statistics.quantiles(latencies, n=100)
+    return len(latencies) / elapsed, cuts[49] * 1000, cuts[94] * 1000, len(latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="accounts to create (100,000)")
+    parser.add_argument("--requests", type=int, default=500, help="measured requests per app (500)")
+    parser.add_argument("--warmup", type=int, default=50, help="warm-up requests per app (50)")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent client threads (4)")
+    parser.add_argument("--time-limit", type=float, default=120, help="seconds per app at most (120)")
+    parser.add_argument("--database-url", help="an empty PostgreSQL/MariaDB database "
+                        "(default: SQLite in a temp dir)")
+    parser.add_argument("--seed", type=int, default=1, help="demo data seed (1)")
+    args = parser.parse_args()
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="crbm-bench-") as tmp:
+        folder = create_site(Path(tmp) / "site", args.database_url)
+        site = Site(folder)
+        if sa.inspect(site.engine).get_table_names():
+            sys.exit(f"{site.database_url} is not empty: give the benchmark a database of its own")
+        try:
+            progress("creating schema")
+            site.sync_schema()
+            user = create_user(site, USERNAME, PASSWORD, is_admin=True, must_change_password=False)
+            progress(f"creating {args.rows:,} demo accounts, {BATCH:,} per create_many")
+            rows = demo_rows(args.rows, user.id, args.seed)
+            for start in range(0, len(rows), BATCH):
+                site.records.create_many("accounts", rows[start:start + BATCH], user)
+            seen = {}
+            for kind in ("ours", "bare"):
+                progress(f"{kind}: starting uvicorn")
+                proc, base = start_server(kind, folder)
+                try:
+                    cookies = login(base) if kind == "ours" else None
+                    seen[kind] = page_accounts(base, cookies)
+                    if len(seen[kind]) != 50 or seen[kind] != seen["ours"]:
+                        sys.exit(f"{kind}: not the same 50 accounts in the same order as ours")
+                    progress(f"{kind}: {args.warmup} warm-up + {args.requests} requests, "
+                             f"{args.clients} clients")
+                    results[kind] = measure(base, cookies, args)
+                finally:
+                    proc.terminate()
+                    proc.join()
+        finally:
+            if args.database_url:  # leave the server database as we found it
+                site.tables.drop_all(site.engine, checkfirst=True)
+            site.close()
+
+    dialect = site.engine.dialect
+    backend = "mariadb" if getattr(dialect, "is_mariadb", False) else dialect.name
+    print(f"CRBM bench/web.py — accounts list, 50 of {args.rows:,} rows sorted by name, {backend}, "
+          f"{args.requests} requests by {args.clients} clients")
+    for kind, label in (("ours", "/m/accounts"), ("bare", "Starlette + Core")):
+        rate, p50, p95, done = results[kind]
+        short = f"   (only {done} in {args.time_limit:g} s)" if done < args.requests else ""
+        print(f"{kind}  {label:<18} {rate:>6,.0f} req/s   p50 {p50:5.1f} ms   p95 {p95:5.1f} ms{short}")
+    ratio = results["ours"][0] / results["bare"][0]
+    print(f"ratio ours/bare {ratio:.2f} (aim >= 0.5)")
+
+
+if __name__ == "__main__":
+    main()
