@@ -154,6 +154,27 @@ class RecordService:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar()
 
+    def page(self, module_name: str, user: User, query: Query, cap: int | None = None
+             ) -> tuple[list[dict], int]:
+        """One list page and how many records match (up to cap + 1), in one statement."""
+        module = self.registry.module(module_name)
+        stmt, _ = self._select(module, user, query, "list")
+        counting, _ = self._select(module, user, Query(query.filters, query.search, limit=None,
+                                                       fields=["id"]), "list")
+        counting = counting.order_by(None)
+        if cap is not None:
+            counting = counting.limit(cap + 1)
+        total = sa.select(sa.func.count()).select_from(counting.subquery()).scalar_subquery()
+        with self.engine.connect() as conn:
+            rows = [dict(row) for row in conn.execute(stmt.add_columns(total.label("__total")))
+                    .mappings()]
+        if not rows:  # past the last page: the count still matters ("0 of 12")
+            return rows, self.count(module_name, user, query, cap)
+        matched = rows[0]["__total"]
+        for row in rows:
+            del row["__total"]
+        return rows, matched
+
     def related(self, module_name: str, record_id: str, relationship: str, user: User,
                 query: Query | None = None) -> list[dict]:
         """Records of the other module in a relationship (a subpanel)."""

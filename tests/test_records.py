@@ -203,3 +203,14 @@ def test_mass_update_validates_and_writes_nothing_when_invalid(site, admin, gadg
         site.records.update_many("gadgets", ids, {"kind": "spaceship"}, admin)
     assert any("kind" in key for key in caught.value.errors)
     assert site.records.count("gadgets", admin, Query(filters={"kind": "spaceship"})) == 0
+
+
+def test_a_page_comes_with_its_capped_count_in_one_statement(site, admin, gadgets):
+    rows, total = site.records.page("gadgets", admin, Query(sort="name", limit=5), cap=None)
+    assert [r["name"] for r in rows] == [f"Gadget {i:02d}" for i in range(1, 6)] and total == 30
+    assert "__total" not in rows[0]
+    assert site.records.page("gadgets", admin, Query(limit=5), cap=10)[1] == 11  # "10+"
+    toys = site.records.page("gadgets", admin, Query(filters={"kind": "toy"}, limit=3), cap=100)
+    assert toys[1] == 10 and len(toys[0]) == 3
+    past_the_end = site.records.page("gadgets", admin, Query(limit=5, offset=100), cap=100)
+    assert past_the_end == ([], 30)

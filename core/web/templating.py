@@ -6,6 +6,7 @@ plugin or theme overrides one template or ``crbm.css`` without copying the rest.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, pass_context, select_autoescape
@@ -39,12 +40,21 @@ class LayeredStaticFiles(StaticFiles):
         self.all_directories = [str(d) for d in directories]
 
 
+@lru_cache(maxsize=256)
+def formatter(prefs: i18n.Preferences) -> i18n.Formatter:
+    """One Formatter per distinct set of preferences (they are immutable)."""
+    return i18n.Formatter(prefs)
+
+
 class Templates:
     def __init__(self, site):
         self.site = site
         self.env = Environment(
             loader=ChoiceLoader([FileSystemLoader(str(d)) for d in lookup_dirs(site, "templates")]),
-            autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
+            autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True,
+            # templates change with a deploy or a pack install, which rebuild the app: no
+            # need to stat every template file on every page
+            auto_reload=False)
         i18n.install_jinja(self.env)  # {% trans %} and _() follow each request's `fmt`
         self.env.filters["nl2br"] = lambda text: Markup("<br>").join((text or "").splitlines())
         self.env.globals["tr"] = translate
@@ -55,7 +65,7 @@ class Templates:
         user = getattr(request.state, "user", None)
         prefs = user.preferences if user else i18n.Preferences()
         context.update(request=request, user=user, csrf=csrf_token(request),
-                       fmt=getattr(request.state, "fmt", None) or i18n.Formatter(prefs),
+                       fmt=getattr(request.state, "fmt", None) or formatter(prefs),
                        nav=self.navigation() if user and not user.must_change_password else [],
                        flash=request.session.pop("flash", None))
         return HTMLResponse(self.env.get_template(name).render(context), status_code=status)

@@ -23,7 +23,7 @@ from core.records import Query, now
 from core.registry import ModuleDef
 from core.web import display, forms
 from core.web.pages import page
-from core.web.templating import flash
+from core.web.templating import flash, formatter
 
 COUNT_CAP = 1000
 PAGE_SIZES = (10, 20, 50, 100)
@@ -44,7 +44,7 @@ def _service(request: Request):
 def _fmt(request: Request) -> i18n.Formatter:
     """The user's formatter, made once per request (templating reuses it)."""
     if getattr(request.state, "fmt", None) is None:
-        request.state.fmt = i18n.Formatter(request.state.user.preferences)
+        request.state.fmt = formatter(request.state.user.preferences)
     return request.state.fmt
 
 
@@ -141,9 +141,9 @@ def list_view(request: Request, form):
     columns = _list_columns(module)
     query.fields, query.limit, query.offset, query.labels = columns, size, (number - 1) * size, True
     try:
-        rows = _service(request).list(module.name, user, query)
         exact = params.get("count") == "exact"
-        total = _service(request).count(module.name, user, query, cap=None if exact else COUNT_CAP)
+        rows, total = _service(request).page(module.name, user, query,
+                                             cap=None if exact else COUNT_CAP)
     except ValidationError as exc:
         rows, total, exact = [], 0, True
         flash(request, Message(N_("Cannot list: %(reason)s"), reason=str(exc)), "error")
