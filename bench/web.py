@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import html
 import multiprocessing
-import random
 import re
 import socket
 import statistics
@@ -30,8 +29,8 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 import uvicorn
-from faker import Faker
 from jinja2 import Environment
+from records import demo_rows, progress  # bench/records.py, beside this file
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
@@ -39,7 +38,6 @@ from starlette.routing import Route
 from core.site import Site, create_site
 from core.users import create_user
 from core.web import create_app
-from plugins.accounts.plugin import account_row, build_pools
 
 PATH = "/m/accounts?size=50&sort=name"
 USERNAME, PASSWORD = "bench", "bench-password-123"
@@ -49,20 +47,6 @@ BARE_TEMPLATE = """<!doctype html><title>Accounts</title><table>
 {% for r in rows %}<tr><td><a href="/m/accounts/{{ r.id }}">{{ r.name }}</a></td>
 {%- for c in columns[1:] %}<td>{{ r[c] if r[c] is not none else "" }}</td>{% endfor %}</tr>
 {% endfor %}</table>"""
-
-
-def progress(message: str) -> None:
-    print(f".. {message}", file=sys.stderr, flush=True)
-
-
-def demo_rows(n: int, user_id: str, seed: int) -> list[dict]:
-    """Realistic accounts from the accounts plugin's demo helpers (as bench/records.py)."""
-    rng = random.Random(seed)
-    pools = build_pools(rng, scale=min(1000, max(200, n // 20)))
-    fake = Faker()
-    fake.seed_instance(seed)
-    descriptions = [fake.catch_phrase() + "." for _ in range(200)]
-    return [account_row(rng, pools, descriptions, user_id) for _ in range(n)]
 
 
 def bare_app(site: Site) -> Starlette:
