@@ -156,6 +156,16 @@ def test_parent_link_needs_its_type(site, admin, widget):
 
 
 def test_calculated_field_reports_evaluation_errors(site, admin):
-    # the text formula concatenates the name; a 40-char name plus "!" still fits (text 255)
-    got = site.records.create("gadgets", {"name": "n" * 40}, admin)
-    assert got["shout"] == "N" * 40 + "!"
+    pack = site.folder / "packs" / "bad-formula" / "modules"
+    pack.mkdir(parents=True)
+    (pack / "gadgets.yaml").write_text(
+        'name: gadgets\nfields: {ratio: {type: calculated, format: decimal, '
+        'formula: "divide(quantity, summary)"}}\n')
+    site.reload()
+    site.sync_schema()
+    ok = site.records.create("gadgets", {"name": "Even", "quantity": 6, "summary": "3"}, admin)
+    assert ok["ratio"] == 2
+    with pytest.raises(ValidationError) as caught:  # "abc" is no number: the save is refused
+        site.records.create("gadgets", {"name": "Odd", "quantity": 6, "summary": "abc"}, admin)
+    assert caught.value.errors["ratio"].startswith("cannot be calculated: divide()")
+    assert site.records.count("gadgets", admin) == 1

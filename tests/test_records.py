@@ -214,3 +214,15 @@ def test_a_page_comes_with_its_capped_count_in_one_statement(site, admin, gadget
     assert toys[1] == 10 and len(toys[0]) == 3
     past_the_end = site.records.page("gadgets", admin, Query(limit=5, offset=100), cap=100)
     assert past_the_end == ([], 30)
+
+
+def test_deleting_many_is_one_batch_and_skips_what_is_gone(site, admin, gadgets, recorder):
+    ids = [g["id"] for g in site.records.list("gadgets", admin, Query(sort="name", limit=5))]
+    site.records.delete("gadgets", ids[0], admin)
+    recorder.reset()
+    assert site.records.delete_many("gadgets", ids + ["no-such-id"], admin) == 4
+    assert [c[0] for c in recorder.calls] == ["before_delete", "after_delete"]
+    assert len(recorder.calls[0][1]) == 4
+    assert site.records.count("gadgets", admin) == 25
+    with pytest.raises(NotFoundError):
+        site.records.delete("gadgets", ids[1], admin)  # already gone

@@ -174,6 +174,11 @@ def test_list_counts_past_the_cap_only_on_request(client, site, admin):
     assert "1–20" in page and "1,000+" in page and "count exactly" in page
     exact = client.get("/m/widgets?count=exact").text
     assert "1,005" in exact and "1,000+" not in exact
+    # past the cap the page count is unknown: Next follows full pages
+    assert 'rel="next"' in client.get("/m/widgets?page=50").text
+    last = client.get("/m/widgets?page=51").text
+    assert "1001–1005" in last
+    assert 'rel="next"' not in last
 
 
 def test_list_search_filter_sort_and_pages(client, site, admin):

@@ -21,11 +21,6 @@ DERIVED = ("calculated", "related_value")
 MAX_UPLOAD = 20 * 1024 * 1024
 
 
-def expand(module: ModuleDef, name: str) -> list[FieldDef]:
-    """The concrete fields behind a layout entry (see ``ModuleDef.expand``)."""
-    return module.expand(name)
-
-
 def default_sections(module: ModuleDef) -> list[dict]:
     """Two fields a row, every user field: for modules without a layout."""
     names = list(dict.fromkeys(f.group or f.name for f in module.fields.values() if not f.system))
@@ -53,7 +48,7 @@ def form_fields(module: ModuleDef, layout: list[dict]) -> list[FieldDef]:
             for name in row:
                 if name is None:
                     continue
-                for f in expand(module, name):
+                for f in module.expand(name):
                     editable_system = f.name == "assigned_user_id"
                     if f.name not in seen and (not f.system or editable_system) \
                             and f.type.name not in DERIVED \

@@ -104,7 +104,7 @@ def _remember(request: Request, module: ModuleDef, record_id: str) -> None:
 def _list_columns(module: ModuleDef) -> list[str]:
     columns = module.layouts.get("list", {}).get("columns")
     if columns:
-        return [f.name for name in columns for f in forms.expand(module, name)
+        return [f.name for name in columns for f in module.expand(name)
                 if f.stored or f.type.name == "related_value"][:12]
     return [n for n in [module.name_field] if n] or ["created_at"]
 
@@ -113,7 +113,7 @@ def _list_query(request: Request, module: ModuleDef, params) -> tuple[Query, dic
     """The list's Query from URL (or form) parameters, and the filter values shown."""
     filters, shown = [], {}
     for name in module.layouts.get("filters", []):
-        for f in forms.expand(module, name):
+        for f in module.expand(name):
             value = str(params.get(f"f_{f.name}", "")).strip()
             if not value:
                 continue
@@ -147,6 +147,7 @@ def list_view(request: Request, form):
     except ValidationError as exc:
         rows, total, exact = [], 0, True
         flash(request, Message(N_("Cannot list: %(reason)s"), reason=str(exc)), "error")
+    capped = not exact and total > COUNT_CAP  # past the cap the page count is unknown
     keep = {k: v for k, v in params.items() if k not in ("page",)}
     fields = [module.fields[c] for c in columns]
     fmt = _fmt(request)
@@ -154,10 +155,10 @@ def list_view(request: Request, form):
                                  fmt.gettext("Select"))
     return _render(
         request, "list.html", module=module, rows=rows, row_html=row_html, columns=fields,
-        total=total, capped=not exact and total > COUNT_CAP,
-        page=number, size=size, sizes=PAGE_SIZES, pages=max(1, -(-min(total, COUNT_CAP if not exact else total) // size)),
+        total=total, capped=capped,
+        page=number, size=size, sizes=PAGE_SIZES, has_next=len(rows) == size and (capped or number * size < total),
         query=query, filter_fields=[f for n in module.layouts.get("filters", [])
-                                    for f in forms.expand(module, n)],
+                                    for f in module.expand(n)],
         filter_values=shown, options=lambda f: _options(request, f),
         mass_fields=[f for f in module.fields.values() if f.spec.get("mass_update")],
         keep=keep, urlencode=urlencode)
@@ -185,9 +186,8 @@ def list_action(request: Request, form):
     if action == "export":
         return _export(request, module, ids)
     if action == "delete":
-        for record_id in ids:
-            _service(request).delete(module.name, record_id, user)
-        flash(request, Message(N_("Deleted %(count)s records."), count=len(ids)))
+        deleted = _service(request).delete_many(module.name, ids, user)
+        flash(request, Message(N_("Deleted %(count)s records."), count=deleted))
         return RedirectResponse(back, 303)
     if action == "update":
         allowed = [f for f in module.fields.values() if f.spec.get("mass_update")]
@@ -268,7 +268,7 @@ def detail_view(request: Request, form):
     image = next((f for f in module.fields.values() if f.type.name == "image"), None)
     return _render(request, "detail.html", module=module, record=record,
                    sections=forms.sections(module, "detail"), labels=_labels(request, module),
-                   subpanels=subpanels, log=log, image=image, expand=forms.expand,
+                   subpanels=subpanels, log=log, image=image,
                    user_names=_user_names(request, {e["changed_by"] for e in log}))
 
 
@@ -287,7 +287,7 @@ def _user_names(request: Request, ids: set) -> dict[str, str]:
 
 def _edit_context(request: Request, module: ModuleDef, layout, values, errors, **extra):
     return dict(module=module, sections=layout, values=values, errors=errors,
-                options=lambda f: _options(request, f), expand=forms.expand,
+                options=lambda f: _options(request, f),
                 fields=forms.form_fields(module, layout), **extra)
 
 
