@@ -42,7 +42,12 @@ def kernel_tables(metadata: sa.MetaData) -> None:
         # bumped on password change / deactivation: every older session cookie stops working
         sa.Column("session_epoch", sa.Integer, nullable=False, server_default="0"),
         sa.Column("preferences", sa.Text),  # JSON: language, timezone, formats
+        # "local" (password here) or the directory that vouches for them ("ldap")
+        sa.Column("auth_source", sa.String(20), nullable=False, server_default="local"),
+        # delegation (guide 7.3): a non-admin who may assign roles and teams to users
+        sa.Column("can_assign_access", sa.Boolean, nullable=False, server_default=sa.false()),
     )
+    access_tables(metadata)
     sa.Table(
         "crbm_password_resets", metadata,
         sa.Column("token_hash", sa.String(64), primary_key=True),  # sha256 of the emailed token
@@ -90,6 +95,86 @@ def kernel_tables(metadata: sa.MetaData) -> None:
         "crbm_settings", metadata,
         sa.Column("key", sa.String(100), primary_key=True),
         sa.Column("value", sa.Text, nullable=False),  # JSON
+    )
+
+
+def access_tables(metadata: sa.MetaData) -> None:
+    """Teams, roles and who has them; which teams a record belongs to; record denies.
+
+    The model of the implementation guide 7.3; ``core.access`` turns it into SQL.
+    """
+    sa.Table(
+        "crbm_teams", metadata,
+        sa.Column("id", ID, primary_key=True),
+        sa.Column("name", sa.String(100), nullable=False, unique=True),
+        sa.Column("description", sa.Text),
+        # a non-inheritable team is never copied onto new records by the inheritance rules
+        sa.Column("non_inheritable", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("modified_at", UTCDateTime(), nullable=False),
+    )
+    sa.Table(
+        "crbm_team_members", metadata,
+        sa.Column("team_id", ID, primary_key=True),
+        sa.Column("user_id", ID, primary_key=True),
+        sa.Index("ix_crbm_team_members_user", "user_id"),
+    )
+    sa.Table(
+        "crbm_roles", metadata,
+        sa.Column("id", ID, primary_key=True),
+        sa.Column("name", sa.String(100), nullable=False, unique=True),
+        sa.Column("description", sa.Text),
+        sa.Column("builtin", sa.String(20), unique=True),  # "default", "dpm" or NULL
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("modified_at", UTCDateTime(), nullable=False),
+    )
+    rule_columns = [sa.Column(action, sa.String(10), nullable=False) for action in
+                    ("view", "list", "edit", "delete", "export", "import", "report",
+                     "approve", "personal")]
+    sa.Table(  # one row per role and module; a module without a row has the defaults
+        "crbm_role_rules", metadata,
+        sa.Column("role_id", ID, primary_key=True),
+        sa.Column("module", sa.String(60), primary_key=True),
+        sa.Column("access", sa.String(10), nullable=False),
+        *rule_columns,
+    )
+    sa.Table(
+        "crbm_role_users", metadata,
+        sa.Column("role_id", ID, primary_key=True),
+        sa.Column("user_id", ID, primary_key=True),
+        sa.Index("ix_crbm_role_users_user", "user_id"),
+    )
+    sa.Table(
+        "crbm_role_teams", metadata,
+        sa.Column("role_id", ID, primary_key=True),
+        sa.Column("team_id", ID, primary_key=True),
+        sa.Index("ix_crbm_role_teams_team", "team_id"),
+    )
+    sa.Table(  # the teams a record belongs to (any number)
+        "crbm_record_teams", metadata,
+        sa.Column("module", sa.String(60), primary_key=True),
+        sa.Column("team_id", ID, primary_key=True),
+        sa.Column("record_id", ID, primary_key=True),
+        # (module, team_id, record_id) serves "records of my teams"; this one "teams of a record"
+        sa.Index("ix_crbm_record_teams_record", "module", "record_id"),
+    )
+    sa.Table(  # one record hidden from one user or one team, whatever their roles say
+        "crbm_record_denies", metadata,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                  primary_key=True, autoincrement=True),
+        sa.Column("module", sa.String(60), nullable=False),
+        sa.Column("record_id", ID, nullable=False),
+        sa.Column("user_id", ID),
+        sa.Column("team_id", ID),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_by", ID),
+        sa.Index("ix_crbm_record_denies_record", "module", "record_id"),
+    )
+    sa.Table(  # one row; bumped by every change to the tables above but record teams,
+        # so each worker knows when its cached grants are stale
+        "crbm_access_epoch", metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("epoch", sa.Integer, nullable=False),
     )
 
 

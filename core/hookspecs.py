@@ -82,3 +82,36 @@ def crbm_demo_data(site, user, size, rng, progress):
     for the CLI's progress bar. Write through ``site.records`` (batch ``create_many``).
     Plugins whose data refers to another plugin's records use ``@hookimpl(trylast=True)``.
     """
+
+
+# -- sign-in and web -----------------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def crbm_authenticate(site, username, password):
+    """Check a user name and password against an outside directory (LDAP, ...).
+
+    Called when someone signs in with a name that has no local password: an unknown
+    name, or a user whose ``auth_source`` is not ``"local"``. Return a
+    ``core.users.ExternalIdentity`` when the directory accepts the pair; ``None`` when
+    this backend is switched off, does not know the name, or the password is wrong.
+    Raise ``core.users.AuthUnavailable`` (with a message for the user) when the
+    directory cannot be reached. The first backend to answer wins. Never log the password.
+    """
+
+
+@hookspec
+def crbm_web_routes(site):
+    """Contribute web pages: return a list of Starlette routes.
+
+    Wrap handlers with ``core.web.pages.page`` so they get the signed-in user, CSRF
+    checks and the login redirect like every kernel page. Templates are looked up in
+    the plugin's ``templates/`` folder.
+    """
+
+
+@hookspec
+def crbm_admin_links(site):
+    """Contribute entries to the administration page: a list of ``(label, url)``.
+
+    Labels are English, marked with ``core.errors.N_`` so they are translated.
+    """

@@ -24,7 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core import formula, sequences
+from core import access, formula, sequences
 from core.database import link_columns
 from core.errors import N_, ConflictError, Message, NotFoundError, ValidationError
 from core.fields import UTC, FieldError
@@ -38,6 +38,8 @@ class User:
     id: str
     username: str
     is_admin: bool = False
+    # the access epoch read with the user (web requests); None: access control reads it
+    access_epoch: int | None = None
 
 
 SYSTEM_USER = User(id="00000000-0000-0000-0000-000000000000", username="system", is_admin=True)
@@ -88,12 +90,13 @@ def now() -> dt.datetime:
 
 class RecordService:
     def __init__(self, engine: sa.Engine, registry: Registry, tables: sa.MetaData, hook,
-                 access=None):
+                 access_control: access.AccessControl | None = None, settings=dict):
         self.engine = engine
         self.registry = registry
         self.tables = tables
         self.hook = hook  # pluggy's pm.hook
-        self.access = access  # compiles (user, module, action) to a SQL predicate
+        self.access = access_control  # compiles (user, module, action) to a SQL predicate
+        self._settings = settings  # () -> the site settings (team inheritance rules)
         self._formulas: dict[tuple[str, str], formula.Formula] = {}
         self._plans: dict[str, _Plan] = {}
         self._aliases: dict[tuple[str, str], sa.Alias] = {}
@@ -105,7 +108,7 @@ class RecordService:
 
     def _visible(self, module: ModuleDef, table: sa.Table, user: User, action: str):
         clause = table.c.deleted.is_(False)
-        if self.access is not None:
+        if self.access is not None and action is not None:  # None: the caller has checked
             clause = sa.and_(clause, self.access.predicate(user, module, action, table))
         return clause
 
@@ -125,9 +128,11 @@ class RecordService:
     # -- reads -----------------------------------------------------------------------------
 
     def get(self, module_name: str, record_id: str, user: User, *, labels: bool = False,
-            connection: sa.Connection | None = None) -> dict:
+            connection: sa.Connection | None = None, action: str = "view") -> dict:
+        """One record, if the user may ``action`` it (NotFoundError otherwise: whether a
+        record exists is not told to someone who may not see it)."""
         module = self.registry.module(module_name)
-        stmt, _ = self._select(module, user, Query(limit=None, labels=labels), "view")
+        stmt, _ = self._select(module, user, Query(limit=None, labels=labels), action)
         stmt = stmt.where(self.table(module).c.id == str(record_id))
         with self._reading(connection) as conn:
             row = conn.execute(stmt).mappings().first()
@@ -135,9 +140,11 @@ class RecordService:
             raise NotFoundError(f"no {module.label_singular} with id {record_id}")
         return dict(row)
 
-    def list(self, module_name: str, user: User, query: Query | None = None) -> list[dict]:
+    def list(self, module_name: str, user: User, query: Query | None = None,
+             action: str = "list") -> list[dict]:
+        """Records the user may ``action`` ("list"; "export" and "report" for those)."""
         module = self.registry.module(module_name)
-        stmt, _ = self._select(module, user, query or Query(), "list")
+        stmt, _ = self._select(module, user, query or Query(), action)
         with self.engine.connect() as conn:
             return [dict(row) for row in conn.execute(stmt).mappings()]
 
@@ -195,6 +202,70 @@ class RecordService:
         with self.engine.connect() as conn:
             return [dict(row) for row in conn.execute(stmt).mappings()]
 
+    def allowed(self, module_name: str, record_ids: Sequence[str], user: User, action: str
+                ) -> set[str]:
+        """Which of these (live) records the user may ``action``: one query."""
+        module = self.registry.module(module_name)
+        table = self.table(module)
+        ids = [str(i) for i in record_ids]
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                found |= set(conn.execute(sa.select(table.c.id).where(
+                    table.c.id.in_(ids[start:start + 500]),
+                    self._visible(module, table, user, action))).scalars())
+        return found
+
+    def permissions(self, module_name: str, record_id: str, user: User,
+                    actions: Sequence[str] = ("edit", "delete")) -> dict[str, bool]:
+        """action -> whether the user may do it to this record (which buttons to show),
+        in one query."""
+        module = self.registry.module(module_name)
+        table = self.table(module)
+        columns = [sa.case((self._visible(module, table, user, a), 1), else_=0).label(a)
+                   for a in actions]
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(*columns).where(table.c.id == str(record_id))).first()
+        return {a: bool(row and row._mapping[a]) for a in actions}
+
+    def teams_of(self, module_name: str, record_ids: Sequence[str]) -> dict[str, list[str]]:
+        """record id -> ids of the teams it belongs to."""
+        with self.engine.connect() as conn:
+            return access.record_teams(conn, self.tables, module_name, record_ids)
+
+    def set_teams(self, module_name: str, record_ids: Sequence[str], user: User, *,
+                  add: Sequence[str] = (), remove: Sequence[str] = ()) -> int:
+        """Add records to teams and take them out of others ("Teams: mass assign"), for the
+        records among ``record_ids`` the user may edit. Returns how many that was."""
+        module = self.registry.module(module_name)
+        if not module.features.get("team_owned"):
+            raise ValidationError({"teams": Message(N_("%(module)s records have no teams"),
+                                                    module=module.label)})
+        self._check_teams(add)
+        table = self.table(module)
+        ids = [str(i) for i in record_ids]
+        with self.engine.begin() as conn:
+            editable = []
+            for start in range(0, len(ids), 500):
+                editable += conn.execute(sa.select(table.c.id).where(
+                    table.c.id.in_(ids[start:start + 500]),
+                    self._visible(module, table, user, "edit"))).scalars().all()
+            access.add_record_teams(conn, self.tables, module.name, editable, add)
+            if remove:
+                access.remove_record_teams(conn, self.tables, module.name, editable, remove)
+        return len(editable)
+
+    def _check_teams(self, team_ids: Sequence[str]) -> None:
+        if not team_ids:
+            return
+        teams = self.tables.tables["crbm_teams"]
+        with self.engine.connect() as conn:
+            found = set(conn.execute(sa.select(teams.c.id)
+                                     .where(teams.c.id.in_(list(team_ids)))).scalars())
+        missing = [t for t in team_ids if t not in found]
+        if missing:
+            raise ValidationError({"teams": Message(N_("no team with id %(id)s"), id=missing[0])})
+
     def change_log(self, module_name: str, record_id: str) -> list[dict]:
         log = self.tables.tables["crbm_change_log"]
         stmt = sa.select(log).where(log.c.module == module_name, log.c.record_id == str(record_id)) \
@@ -223,10 +294,11 @@ class RecordService:
                 link = module.fields[f.spec["related_field"]]
                 target = self.registry.module(link.spec["module"])
                 alias = self._alias(self.table(target), f"rv_{name}")
-                joins.append((alias, alias.c.id == table.c[link.name]))
+                joins.append((alias, sa.and_(alias.c.id == table.c[link.name],
+                                             self._visible(target, alias, user, "view"))))
                 columns.append(alias.c[f.spec["source_field"]].label(name))
             if query.labels and f.type.name in ("related", "user") and "modules" not in f.spec:
-                label, join = self._label_join(table, f, name)
+                label, join = self._label_join(table, f, name, user)
                 if label is not None:
                     columns.append(label)
                     joins.append(join)
@@ -242,7 +314,9 @@ class RecordService:
             stmt = stmt.limit(query.limit).offset(query.offset)
         return stmt, table
 
-    def _label_join(self, table: sa.Table, f: FieldDef, name: str):
+    def _label_join(self, table: sa.Table, f: FieldDef, name: str, user: User):
+        """The name of the record a related field points to — only if the user may see
+        that record (a name is data too)."""
         if f.type.name == "user":
             users = self._alias(self.tables.tables["crbm_users"], f"lbl_{name}")
             label = sa.func.coalesce(users.c.display_name, users.c.username)
@@ -252,7 +326,8 @@ class RecordService:
             return None, None
         alias = self._alias(self.table(target), f"lbl_{name}")
         return alias.c[target.name_field].label(f"{name}__label"), \
-            (alias, alias.c.id == table.c[name])
+            (alias, sa.and_(alias.c.id == table.c[name],
+                            self._visible(target, alias, user, "view")))
 
     def _filters(self, module: ModuleDef, table: sa.Table, filters) -> list:
         items = filters.items() if isinstance(filters, Mapping) else filters
@@ -305,11 +380,16 @@ class RecordService:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def create(self, module_name: str, values: Mapping[str, Any], user: User) -> dict:
+    def create(self, module_name: str, values: Mapping[str, Any], user: User, *,
+               teams: Sequence[str] = ()) -> dict:
+        """A new record. Team-owned records get ``teams`` plus those the inheritance rules
+        give them. Returns the record as stored."""
         module = self.registry.module(module_name)
+        self._check_teams(teams)
         with self.engine.begin() as conn:
-            [record_id] = self._insert(conn, module, [values], user)
-            return self.get(module_name, record_id, user, connection=conn)
+            [record_id] = self._insert(conn, module, [values], user, teams)
+            # what they just wrote, even if their rights will not show it to them again
+            return self.get(module_name, record_id, user, connection=conn, action=None)
 
     def create_many(self, module_name: str, rows: Iterable[Mapping[str, Any]], user: User) -> list[str]:
         """Create many records in one transaction (imports, demo data). All or nothing."""
@@ -321,13 +401,24 @@ class RecordService:
             return self._insert(conn, module, rows, user)
 
     def update(self, module_name: str, record_id: str, values: Mapping[str, Any], user: User,
-               *, base: Mapping[str, Any] | None = None) -> dict:
+               *, base: Mapping[str, Any] | None = None,
+               teams: Sequence[str] | None = None) -> dict:
         """Change some fields. ``base`` is the record as the caller read it (with its
-        ``version``); if it is stale, nothing is written and ``ConflictError`` says why."""
+        ``version``); if it is stale, nothing is written and ``ConflictError`` says why.
+        ``teams``, when given, become the record's teams in the same transaction."""
         module = self.registry.module(module_name)
         table = self.table(module)
+        if teams is not None:
+            self._check_teams(teams)
         with self.engine.begin() as conn:
             current = self._current(conn, module, record_id, user)
+            if teams is not None and module.features.get("team_owned"):
+                had = set(access.record_teams(conn, self.tables, module.name,
+                                              [current["id"]]).get(current["id"], ()))
+                access.add_record_teams(conn, self.tables, module.name, [current["id"]],
+                                        sorted(set(teams) - had))
+                access.remove_record_teams(conn, self.tables, module.name, [current["id"]],
+                                           sorted(had - set(teams)))
             if base is not None and "version" in base and base["version"] != current["version"]:
                 raise ConflictError(str(record_id), _differences(module, base, current))
             record, changes = self._prepare(conn, module, [values], user, [current])[0]
@@ -459,7 +550,8 @@ class RecordService:
             raise NotFoundError(f"no {module.label_singular} with id {record_id}")
         return dict(row)
 
-    def _insert(self, conn, module: ModuleDef, rows: list, user: User) -> list[str]:
+    def _insert(self, conn, module: ModuleDef, rows: list, user: User,
+                teams: Sequence[str] = ()) -> list[str]:
         prepared = self._prepare(conn, module, rows, user, None)
         stamp = now()
         records = []
@@ -473,8 +565,24 @@ class RecordService:
         batch = [RecordChange(record, changes, True) for record, changes in prepared]
         self.hook.crbm_before_save(module=module, batch=batch, user=user, connection=conn)
         conn.execute(self.table(module).insert(), records)
+        if module.features.get("team_owned"):
+            self._give_teams(conn, module, records, user, teams)
         self.hook.crbm_after_save(module=module, batch=batch, user=user, connection=conn)
         return [r["id"] for r in records]
+
+    def _give_teams(self, conn, module: ModuleDef, records: list[dict], user: User,
+                    teams: Sequence[str]) -> None:
+        """New records' teams: those asked for, plus what the inheritance rules give."""
+        settings = access.settings_of(self._settings())
+        inherited = access.inherited_teams(conn, self.tables, self.registry, module, records,
+                                           user.id, settings)
+        by_teams: dict[frozenset, list[str]] = {}
+        for record in records:  # one insert per distinct team set, not per record
+            wanted = frozenset(inherited.get(record["id"], ())) | frozenset(teams)
+            if wanted:
+                by_teams.setdefault(wanted, []).append(record["id"])
+        for wanted, ids in by_teams.items():
+            access.add_record_teams(conn, self.tables, module.name, ids, sorted(wanted))
 
     def _number(self, conn, module: ModuleDef, records: list[dict], today: dt.date) -> None:
         spec = module.features.get("sequence")

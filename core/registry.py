@@ -362,6 +362,14 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
     fields = module.fields
     if module.table.startswith("crbm_"):
         problem("$.table", "table names starting with crbm_ are reserved for the kernel")
+    inherit = module.features.get("inherit_teams_from")
+    if inherit:
+        link = fields.get(inherit)
+        if link is None or link.type.name != "related" or "module" not in link.spec:
+            problem("$.features.inherit_teams_from",
+                    "must name a related field of this module with a fixed 'module'")
+        elif not module.features.get("team_owned"):
+            problem("$.features.inherit_teams_from", "only team-owned modules have teams")
     for f in fields.values():
         if f.system or f.group:
             continue

@@ -17,7 +17,8 @@ from types import ModuleType
 import sqlalchemy as sa
 import yaml
 
-from core import database, plugins, sequences
+from core import access_admin, database, plugins, sequences
+from core.access import AccessControl
 from core.errors import CrbmError, MetadataProblem
 from core.records import RecordService
 from core.registry import Document, Layer, MetadataError, Registry, build_registry, read_folder
@@ -65,7 +66,9 @@ class Site:
         registry = build_registry(self.layers(), self._extra_field_types())
         self.registry: Registry = registry
         self.tables = database.schema_for(registry)
-        self.records = RecordService(self.engine, registry, self.tables, self.hook)
+        self.access = AccessControl(self.engine, self.tables, lambda: self.settings)
+        self.records = RecordService(self.engine, registry, self.tables, self.hook, self.access,
+                                     settings=lambda: self.settings)
 
     def _extra_field_types(self):
         return [t for types in self.hook.crbm_field_types() for t in types]
@@ -129,6 +132,7 @@ class Site:
     def sync_schema(self, allow_drop: bool = False) -> database.SchemaDiff:
         diff = database.sync(self.engine, self.registry, allow_drop=allow_drop)
         self._ensure_sequences()
+        access_admin.ensure_builtins(self)
         return diff
 
     def _ensure_sequences(self) -> None:
