@@ -31,6 +31,9 @@ def value_html(fmt, module, f, record: dict, labels: dict) -> Markup:
         return escape(labels.get(f.name, {}).get(value, value))
     if kind == "related":
         target = f.spec.get("module") or record.get(f.spec["type_field"])
+        if f"{f.name}__label" in record and record[f"{f.name}__label"] is None:
+            # the record exists but the reader may not see it: neither name nor link
+            return Markup('<span class="muted">{}</span>').format(fmt.gettext("(no access)"))
         label = record.get(f"{f.name}__label") or value
         return Markup(f'<a href="/m/{escape(target)}/{escape(value)}">{escape(label)}</a>')
     if kind == "user":

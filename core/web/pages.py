@@ -30,6 +30,7 @@ class WebUser(User):
     display_name: str = ""
     email: str | None = None
     must_change_password: bool = False
+    can_assign_access: bool = False  # delegation: may give users roles and teams
     preferences: i18n.Preferences = field(default_factory=i18n.Preferences)
 
 
@@ -38,11 +39,14 @@ def client_ip(request: Request) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _user_query(users: sa.Table):
-    """Built once: this runs on every request."""
+def _user_query(users: sa.Table, epoch: sa.Table):
+    """Built once: this runs on every request. The access epoch comes along, so access
+    control knows without another round trip whether its cached grants are current."""
+    access_epoch = sa.select(epoch.c.epoch).where(epoch.c.id == 1).scalar_subquery()
     return sa.select(users.c.id, users.c.username, users.c.is_admin, users.c.display_name,
                      users.c.email, users.c.active, users.c.session_epoch,
-                     users.c.must_change_password, users.c.preferences) \
+                     users.c.must_change_password, users.c.preferences,
+                     users.c.can_assign_access, access_epoch.label("access_epoch")) \
         .where(users.c.id == sa.bindparam("uid"))
 
 
@@ -53,7 +57,9 @@ def load_user(request: Request) -> WebUser | None:
         return None
     site = request.app.state.site
     with site.engine.connect() as conn:
-        row = conn.execute(_user_query(site.tables.tables["crbm_users"]), {"uid": uid}).first()
+        row = conn.execute(_user_query(site.tables.tables["crbm_users"],
+                                       site.tables.tables["crbm_access_epoch"]),
+                           {"uid": uid}).first()
     if row is None or not row.active or row.session_epoch != request.session.get("epoch"):
         request.session.clear()  # deactivated, or password changed since this login
         return None
@@ -62,9 +68,10 @@ def load_user(request: Request) -> WebUser | None:
         request.session["ended"] = "ip"  # the login page says why
         return None
     prefs = i18n.Preferences.from_dict(json.loads(row.preferences) if row.preferences else None)
-    return WebUser(row.id, row.username, row.is_admin, display_name=row.display_name or row.username,
-                   email=row.email, must_change_password=row.must_change_password,
-                   preferences=prefs)
+    return WebUser(row.id, row.username, row.is_admin, access_epoch=row.access_epoch or 0,
+                   display_name=row.display_name or row.username, email=row.email,
+                   must_change_password=row.must_change_password,
+                   can_assign_access=row.can_assign_access, preferences=prefs)
 
 
 def page(*, public: bool = False, allow_password_change: bool = False):

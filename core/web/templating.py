@@ -66,14 +66,16 @@ class Templates:
         prefs = user.preferences if user else i18n.Preferences()
         context.update(request=request, user=user, csrf=csrf_token(request),
                        fmt=getattr(request.state, "fmt", None) or formatter(prefs),
-                       nav=self.navigation() if user and not user.must_change_password else [],
+                       nav=self.navigation(user) if user and not user.must_change_password else [],
                        flash=request.session.pop("flash", None))
         return HTMLResponse(self.env.get_template(name).render(context), status_code=status)
 
-    def navigation(self) -> list[tuple[str, list]]:
-        """Tab groups, each with its modules, in registry order."""
+    def navigation(self, user) -> list[tuple[str, list]]:
+        """Tab groups, each with the modules the user has access to, in registry order."""
         groups: dict[str, list] = {}
         for module in self.site.registry.modules.values():
+            if self.site.access.mode(user, module) == "disabled":
+                continue
             groups.setdefault(module.definition.get("tab_group", "Other"), []).append(module)
         return list(groups.items())
 

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from starlette.routing import Route
 
-from core import i18n
+from core import access_admin, i18n
 from core.errors import N_, ConflictError, Message, NotFoundError, ValidationError, VetoError
 from core.records import Query, now
 from core.registry import ModuleDef
@@ -31,10 +31,31 @@ RECENT_ITEMS = 10
 
 
 def _module(request: Request) -> ModuleDef:
+    """The module in the URL, if it exists and the user's roles do not disable it."""
+    site = request.app.state.site
     try:
-        return request.app.state.site.registry.module(request.path_params["module"])
+        module = site.registry.module(request.path_params["module"])
     except NotFoundError:
         raise HTTPException(404, Message(N_("There is no such module."))) from None
+    if site.access.mode(request.state.user, module) == "disabled":
+        raise HTTPException(403, Message(N_("You do not have access to %(module)s."),
+                                         module=module.label))
+    return module
+
+
+def _can(request: Request, module: ModuleDef, action: str) -> bool:
+    """Whether the user may ``action`` any record of the module (which buttons to show)."""
+    return request.app.state.site.access.can(request.state.user, module, action)
+
+
+def _refuse(what: str):
+    return HTTPException(403, Message(N_("You are not allowed to %(what)s here."), what=what))
+
+
+def _team_choices(request: Request, module: ModuleDef) -> list[tuple[str, str]]:
+    if not module.features.get("team_owned"):
+        return []
+    return [(t["id"], t["name"]) for t in access_admin.teams(request.app.state.site)]
 
 
 def _service(request: Request):
@@ -161,6 +182,8 @@ def list_view(request: Request, form):
                                     for f in module.expand(n)],
         filter_values=shown, options=lambda f: _options(request, f),
         mass_fields=[f for f in module.fields.values() if f.spec.get("mass_update")],
+        can={a: _can(request, module, a) for a in ("edit", "delete", "export")},
+        team_choices=_team_choices(request, module) if _can(request, module, "edit") else [],
         keep=keep, urlencode=urlencode)
 
 
@@ -184,10 +207,30 @@ def list_action(request: Request, form):
         flash(request, Message(N_("Select at least one record first.")), "error")
         return RedirectResponse(back, 303)
     if action == "export":
+        if not _can(request, module, "export"):
+            raise _refuse(N_("export"))
         return _export(request, module, ids)
     if action == "delete":
         deleted = _service(request).delete_many(module.name, ids, user)
-        flash(request, Message(N_("Deleted %(count)s records."), count=deleted))
+        _flash_done(request, N_("Deleted %(done)s of %(selected)s selected records."),
+                    N_("Deleted %(done)s of %(selected)s selected records; %(skipped)s were "
+                       "skipped: you may not delete them."), deleted, len(ids))
+        return RedirectResponse(back, 303)
+    if action == "teams":
+        teams = [str(t) for t in form.getlist("mass_teams")]
+        if not teams:
+            flash(request, Message(N_("Choose at least one team.")), "error")
+            return RedirectResponse(back, 303)
+        mode = "remove" if form.get("teams_mode") == "remove" else "add"
+        try:
+            done = _service(request).set_teams(module.name, ids, user, **{mode: teams})
+        except ValidationError as exc:
+            flash(request, Message(N_("Nothing was changed: %(reason)s"), reason=_mass_error(exc)),
+                  "error")
+            return RedirectResponse(back, 303)
+        _flash_done(request, N_("Teams changed on %(done)s of %(selected)s selected records."),
+                    N_("Teams changed on %(done)s of %(selected)s selected records; "
+                       "%(skipped)s were skipped: you may not edit them."), done, len(ids))
         return RedirectResponse(back, 303)
     if action == "update":
         allowed = [f for f in module.fields.values() if f.spec.get("mass_update")]
@@ -196,16 +239,26 @@ def list_action(request: Request, form):
         if not values:
             flash(request, Message(N_("Choose at least one value to set.")), "error")
             return RedirectResponse(back, 303)
+        editable = len(_service(request).allowed(module.name, ids, user, "edit"))
         try:
             changed = _service(request).update_many(module.name, ids, values, user)
         except (ValidationError, VetoError) as exc:
             flash(request, Message(N_("Nothing was changed: %(reason)s"), reason=_mass_error(exc)),
                   "error")
             return RedirectResponse(back, 303)
-        flash(request, Message(N_("Updated %(changed)s of %(selected)s selected records."),
-                               changed=changed, selected=len(ids)))
+        message = N_("Updated %(done)s of %(selected)s selected records; %(skipped)s were "
+                     "skipped: you may not edit them.") if editable < len(ids) else \
+            N_("Updated %(done)s of %(selected)s selected records.")
+        flash(request, Message(message, done=changed, selected=len(ids),
+                               skipped=len(ids) - editable))
         return RedirectResponse(back, 303)
     raise HTTPException(400, Message(N_("Unknown action.")))
+
+
+def _flash_done(request: Request, plain: str, with_skips: str, done: int, selected: int):
+    """"Did 10 of 10", or "Did 8 of 10; 2 were skipped: you may not ..."."""
+    flash(request, Message(with_skips if selected > done else plain, done=done,
+                           selected=selected, skipped=selected - done))
 
 
 def _mass_error(exc) -> str:
@@ -226,7 +279,7 @@ def _export(request: Request, module: ModuleDef, ids: list[str]):
     for start in range(0, len(ids), 500):  # IN lists stay a sane size
         rows += _service(request).list(module.name, request.state.user, Query(
             filters=[("id", "in", ids[start:start + 500])], fields=columns, labels=True,
-            limit=None))
+            limit=None), action="export")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([f.label for f in fields])
@@ -252,24 +305,68 @@ def detail_view(request: Request, form):
     record_id = request.path_params["record_id"]
     record = _service(request).get(module.name, record_id, user, labels=True)
     _remember(request, module, record_id)
+    site = request.app.state.site
+    rights = _service(request).permissions(module.name, record_id, user, ("edit", "delete"))
     subpanels = []
-    registry = request.app.state.site.registry
+    registry = site.registry
     for rel_name in module.layouts.get("subpanels") or list(module.relationships):
         rel = module.relationships[rel_name]
         other = registry.module(rel["module"])
+        if site.access.mode(user, other) == "disabled":
+            continue  # a module the user's roles disable is gone from subpanels too
         columns = _list_columns(other)[:4]
         rows = _service(request).related(module.name, record_id, rel_name, user,
                                          Query(fields=columns, labels=True, limit=50))
         subpanels.append({"name": rel_name, "rel": rel, "module": other, "rows": rows,
                           "columns": [other.fields[c] for c in columns],
-                          "labels": _labels(request, other)})
+                          "labels": _labels(request, other),
+                          "can_create": site.access.can(user, other, "edit")})
     log = _service(request).change_log(module.name, record_id) \
         if module.features.get("audited") else []
     image = next((f for f in module.fields.values() if f.type.name == "image"), None)
+    team_names = dict(_team_choices(request, module))
+    teams = sorted(team_names.get(t, "") for t in
+                   _service(request).teams_of(module.name, [record_id]).get(record_id, ()))
+    denies = access_admin.denies_of(site, module.name, record_id) if user.is_admin else []
     return _render(request, "detail.html", module=module, record=record,
                    sections=forms.sections(module, "detail"), labels=_labels(request, module),
-                   subpanels=subpanels, log=log, image=image,
+                   subpanels=subpanels, log=log, image=image, rights=rights, teams=teams,
+                   denies=denies, team_choices=list(team_names.items()) if user.is_admin else [],
                    user_names=_user_names(request, {e["changed_by"] for e in log}))
+
+
+@page()
+def deny_view(request: Request, form):
+    """Hide this record from one user or one team (administrators only)."""
+    module = _module(request)
+    record_id = request.path_params["record_id"]
+    if not request.state.user.is_admin:
+        raise _refuse(N_("deny access to records"))
+    site = request.app.state.site
+    _service(request).get(module.name, record_id, request.state.user)  # 404 if not there
+    try:
+        access_admin.add_deny(site, module.name, record_id,
+                              user_id=str(form.get("who_user", "")) or None,
+                              team_id=str(form.get("who_team", "")) or None,
+                              by=request.state.user.id)
+    except (ValidationError, NotFoundError):
+        flash(request, Message(N_("Choose a user or a team to deny.")), "error")
+    else:
+        flash(request, Message(N_("Access denied to this record.")))
+    return RedirectResponse(f"/m/{module.name}/{record_id}", 303)
+
+
+@page()
+def undeny_view(request: Request, form):
+    module = _module(request)
+    record_id = request.path_params["record_id"]
+    if not request.state.user.is_admin:
+        raise _refuse(N_("deny access to records"))
+    site = request.app.state.site
+    denies = {str(d["id"]) for d in access_admin.denies_of(site, module.name, record_id)}
+    if request.path_params["deny_id"] in denies:
+        access_admin.remove_deny(site, int(request.path_params["deny_id"]))
+    return RedirectResponse(f"/m/{module.name}/{record_id}", 303)
 
 
 def _user_names(request: Request, ids: set) -> dict[str, str]:
@@ -287,8 +384,15 @@ def _user_names(request: Request, ids: set) -> dict[str, str]:
 
 def _edit_context(request: Request, module: ModuleDef, layout, values, errors, **extra):
     return dict(module=module, sections=layout, values=values, errors=errors,
-                options=lambda f: _options(request, f),
+                options=lambda f: _options(request, f), team_choices=_team_choices(request, module),
                 fields=forms.form_fields(module, layout), **extra)
+
+
+def _chosen_teams(module: ModuleDef, form) -> list[str] | None:
+    """The teams ticked on a record form (None: the form has no teams field)."""
+    if not module.features.get("team_owned") or form.get("_teams_shown") != "1":
+        return None
+    return [str(t) for t in form.getlist("_teams")]
 
 
 def _return_to(request: Request, params, default: str) -> str:
@@ -299,6 +403,8 @@ def _return_to(request: Request, params, default: str) -> str:
 @page()
 def create_view(request: Request, form):
     module = _module(request)
+    if not _can(request, module, "edit"):
+        raise _refuse(N_("create records"))
     quick = (form or request.query_params).get("_layout") == "quick"
     layout = forms.quick_sections(module) if quick else forms.sections(module, "edit")
     fields = forms.form_fields(module, layout)
@@ -310,23 +416,29 @@ def create_view(request: Request, form):
             values.setdefault("assigned_user_id", request.state.user.id)
         params = request.query_params
         return _render(request, "edit.html", **_edit_context(
-            request, module, layout, values, {}, record=None, quick=quick,
+            request, module, layout, values, {}, record=None, quick=quick, teams=[],
             link=params.get("_link", ""), return_to=_return_to(request, params, ""),
             back=_return_to(request, params, f"/m/{module.name}"),
             quick_query=urlencode({**params, "_layout": "quick"})))
     values, errors = forms.read_form(form, fields, fmt, request.app.state.site.folder / "files")
     if not errors:
         try:
-            record = _service(request).create(module.name, values, request.state.user)
+            record = _service(request).create(module.name, values, request.state.user,
+                                              teams=_chosen_teams(module, form) or ())
         except (ValidationError, VetoError) as exc:
             errors = getattr(exc, "errors", {"": str(exc)})
         else:
             _link_after_create(request, form.get("_link", ""), module, record["id"])
             flash(request, Message(N_("%(what)s %(name)s created."), what=module.label_singular,
                                    name=record.get(module.name_field) or ""))
-            return RedirectResponse(_return_to(request, form, f"/m/{module.name}/{record['id']}"), 303)
+            target = f"/m/{module.name}/{record['id']}"
+            if not _service(request).allowed(module.name, [record["id"]], request.state.user,
+                                             "view"):
+                target = f"/m/{module.name}"  # saved, but their rights do not show it to them
+            return RedirectResponse(_return_to(request, form, target), 303)
     return _render(request, "edit.html", status=422, **_edit_context(
         request, module, layout, _submitted(form, fields), errors, record=None, quick=quick,
+        teams=_chosen_teams(module, form) or [],
         link=form.get("_link", ""), return_to=_return_to(request, form, ""),
         back=_return_to(request, form, f"/m/{module.name}")))
 
@@ -357,18 +469,21 @@ def edit_view(request: Request, form):
     layout = forms.sections(module, "edit")
     fields = forms.form_fields(module, layout)
     fmt = _fmt(request)
-    record = _service(request).get(module.name, record_id, request.state.user, labels=True)
+    record = _service(request).get(module.name, record_id, request.state.user, labels=True,
+                                   action="edit")
     back = f"/m/{module.name}/{record_id}"
     if form is None:
+        teams = _service(request).teams_of(module.name, [record_id]).get(record_id, [])
         return _render(request, "edit.html", **_edit_context(
             request, module, layout, forms.form_state(record, fields, fmt), {}, record=record,
-            snapshot=forms.base_snapshot(record, fields), back=back))
+            snapshot=forms.base_snapshot(record, fields), back=back, teams=teams))
     values, errors = forms.read_form(form, fields, fmt, request.app.state.site.folder / "files")
     base = forms.read_snapshot(str(form.get("_base", "")), module)
     conflict = None
     if not errors:
         try:
-            _service(request).update(module.name, record_id, values, request.state.user, base=base)
+            _service(request).update(module.name, record_id, values, request.state.user, base=base,
+                                     teams=_chosen_teams(module, form))
         except (ValidationError, VetoError) as exc:
             errors = getattr(exc, "errors", {"": str(exc)})
         except ConflictError as exc:
@@ -381,10 +496,11 @@ def edit_view(request: Request, form):
         return _render(request, "edit.html", status=409, **_edit_context(
             request, module, layout, _submitted(form, fields), {}, record=latest,
             snapshot=forms.base_snapshot(latest, fields), back=back,
+            teams=_chosen_teams(module, form) or [],
             conflict=[module.fields[n].label for n in conflict.fields]))
     return _render(request, "edit.html", status=422, **_edit_context(
         request, module, layout, _submitted(form, fields), errors, record=record,
-        snapshot=str(form.get("_base", "")), back=back))
+        snapshot=str(form.get("_base", "")), back=back, teams=_chosen_teams(module, form) or []))
 
 
 @page()
@@ -475,4 +591,6 @@ routes = [
     Route("/m/{module}/{record_id}/unlink/{relationship}/{other_id}", unlink_view,
           methods=["POST"]),
     Route("/m/{module}/{record_id}/file/{field}", file_view),
+    Route("/m/{module}/{record_id}/deny", deny_view, methods=["POST"]),
+    Route("/m/{module}/{record_id}/deny/{deny_id}/remove", undeny_view, methods=["POST"]),
 ]
