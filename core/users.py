@@ -6,6 +6,11 @@ Login protection lives here too: the progressive lockout (``LOCKOUT_MINUTES``), 
 session epoch (bumped whenever old sessions must end) and single-use password-reset
 tokens (only their sha256 is stored). ``clock()`` is the one source of "now" for all of
 it, so tests can move time.
+
+A user's ``auth_source`` says who checks their password: ``"local"`` (the argon2 hash
+here) or a directory (``"ldap"``), asked through the ``crbm_authenticate`` hook, which
+answers with an ``ExternalIdentity`` or raises ``AuthUnavailable``. Directory users have
+no password hash; lockout and deactivation apply to them all the same.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import logging
 import re
 import secrets
 import uuid
@@ -25,6 +31,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from core.errors import CrbmError, NotFoundError
 from core.i18n import N_
 from core.records import User, now
+
+log = logging.getLogger(__name__)
 
 HASHER = PasswordHasher()
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,59}$")
@@ -48,6 +56,26 @@ def clock() -> dt.datetime:
 
 class UserError(CrbmError):
     """A user could not be created or changed (the message says why)."""
+
+
+class AuthUnavailable(CrbmError):
+    """The directory that checks this sign-in cannot be asked right now (down, timing
+    out, misconfigured). Its str is a message safe to show the user (English, marked for
+    translation); the details belong in the log."""
+
+
+@dataclass(frozen=True)
+class ExternalIdentity:
+    """A directory's word that a user name and password are right (``crbm_authenticate``).
+
+    ``username`` is the directory's spelling of the name (it becomes the CRBM user name
+    when the user is created); ``auto_create`` says whether a user unknown to CRBM may be
+    created at their first sign-in."""
+
+    username: str
+    display_name: str | None = None
+    email: str | None = None
+    auto_create: bool = False
 
 
 def generate_password() -> str:
@@ -78,26 +106,53 @@ def _by_name(table: sa.Table, username: str):
     return sa.func.lower(table.c.username) == (username or "").lower()
 
 
-def create_user(site, username: str, password: str, *, is_admin: bool = False,
-                display_name: str | None = None, email: str | None = None,
-                must_change_password: bool = False) -> User:
+def _check_username(username: str) -> None:
     if not USERNAME_RE.match(username or ""):
         raise UserError(f"{username!r} is not a valid user name "
                         "(letters, digits, . _ @ -; at most 60)")
-    check_password_rules(password, username)
+
+
+def _insert_user(site, username: str, **values) -> User:
     table = _table(site)
-    with site.engine.begin() as conn:
-        taken = conn.execute(sa.select(table.c.id).where(_by_name(table, username))).first()
-        if taken:
-            raise UserError(f"user {username!r} already exists")
-        user_id = str(uuid.uuid4())
-        stamp = now()
-        conn.execute(table.insert().values(
-            id=user_id, username=username, password_hash=HASHER.hash(password),
-            display_name=display_name or username, email=email, is_admin=is_admin,
-            active=True, must_change_password=must_change_password,
-            created_at=stamp, modified_at=stamp))
-    return User(user_id, username, is_admin)
+    try:
+        with site.engine.begin() as conn:
+            taken = conn.execute(sa.select(table.c.id).where(_by_name(table, username))).first()
+            if taken:
+                raise UserError(f"user {username!r} already exists")
+            user_id = str(uuid.uuid4())
+            stamp = now()
+            conn.execute(table.insert().values(id=user_id, username=username, active=True,
+                                               created_at=stamp, modified_at=stamp, **values))
+    except sa.exc.IntegrityError:  # created at the same moment by another request
+        raise UserError(f"user {username!r} already exists") from None
+    return User(user_id, username, values.get("is_admin", False))
+
+
+def create_user(site, username: str, password: str, *, is_admin: bool = False,
+                display_name: str | None = None, email: str | None = None,
+                must_change_password: bool = False) -> User:
+    """A local user: the password is checked here (argon2 hash)."""
+    _check_username(username)
+    check_password_rules(password, username)
+    return _insert_user(site, username, password_hash=HASHER.hash(password),
+                        display_name=display_name or username, email=email, is_admin=is_admin,
+                        must_change_password=must_change_password, auth_source="local")
+
+
+def create_directory_user(site, username: str, *, auth_source: str = "ldap",
+                          is_admin: bool = False, display_name: str | None = None,
+                          email: str | None = None) -> User:
+    """A user whose password a directory checks (``auth_source``, e.g. "ldap"): no
+    password hash here. Used by the first sign-in when the directory allows it, and by
+    administrators who set up directory users ahead of time."""
+    _check_username(username)
+    if auth_source == "local":
+        raise UserError("a local user needs a password (create_user)")
+    if email and len(email) > 255:
+        email = None
+    return _insert_user(site, username, password_hash=None,
+                        display_name=(display_name or username)[:120], email=email or None,
+                        is_admin=is_admin, must_change_password=False, auth_source=auth_source)
 
 
 def _store_password(site, conn, user_id: str, password: str, must_change: bool) -> int:
@@ -187,6 +242,10 @@ class LoginResult:
     locked_minutes: int = 0  # refused because the account is locked for this many minutes
     must_change_password: bool = False
     session_epoch: int = 0
+    # refused: the directory accepted the password but the user is not set up in CRBM
+    not_provisioned: bool = False
+    # refused: the directory could not be asked; a message for the user (AuthUnavailable)
+    unavailable: str = ""
 
 
 def lock_minutes(failures: int) -> int:
@@ -225,36 +284,108 @@ def _record_failure(site, user_id: str) -> int:
     return minutes
 
 
+def _is_locked(row) -> bool:
+    return row.locked_until is not None and row.locked_until > clock()
+
+
+def _signed_in(site, row, values: dict) -> LoginResult:
+    """Reset the failure count (and store ``values``); the successful result."""
+    table = _table(site)
+    with site.engine.begin() as conn:
+        conn.execute(table.update().where(table.c.id == row.id)
+                     .values(failed_logins=0, locked_until=None, **values))
+    return LoginResult(User(row.id, row.username, row.is_admin),
+                       must_change_password=row.must_change_password,
+                       session_epoch=row.session_epoch)
+
+
 def _check(site, row, password: str, *, login: bool) -> LoginResult:
-    if row is None or not row.active or not row.password_hash:
+    """The local check: only an active local user with a password hash here can pass."""
+    if not _is_local(row) or not row.active or not row.password_hash:
         _same_work(password)  # no user-name probing by timing
         return LoginResult()
-    if row.locked_until is not None and row.locked_until > clock():
+    if _is_locked(row):
         _same_work(password)  # not even checked: right or wrong, the answer is the same
         return LoginResult(locked_minutes=_record_failure(site, row.id))
     try:
         HASHER.verify(row.password_hash, password)
     except (VerificationError, InvalidHashError):
         return LoginResult(locked_minutes=_record_failure(site, row.id))
-    table = _table(site)
-    values = {"failed_logins": 0, "locked_until": None}
+    values = {}
     if login:
         values["last_login_at"] = clock()
     if HASHER.check_needs_rehash(row.password_hash):
         values["password_hash"] = HASHER.hash(password)
-    with site.engine.begin() as conn:
-        conn.execute(table.update().where(table.c.id == row.id).values(**values))
-    return LoginResult(User(row.id, row.username, row.is_admin),
-                       must_change_password=row.must_change_password,
-                       session_epoch=row.session_epoch)
+    return _signed_in(site, row, values)
+
+
+def _is_local(row) -> bool:
+    return row is not None and row.auth_source == "local"
+
+
+def _user_row(site, username: str):
+    table = _table(site)
+    with site.engine.connect() as conn:
+        return conn.execute(sa.select(table).where(_by_name(table, username))).first()
+
+
+def _check_external(site, row, username: str, password: str) -> LoginResult:
+    """Ask the directories (``crbm_authenticate``) about a name that is not a local user.
+
+    ``row`` is the (directory) user with that name, if any. Inactive and locked users
+    are refused before the directory is asked, as a local user would be; a refused
+    password counts as a failure against the row. Whatever the directory says, it never
+    signs anyone in to a local user."""
+    if row is not None and not row.active:
+        _same_work(password)
+        return LoginResult()
+    if row is not None and _is_locked(row):
+        _same_work(password)
+        return LoginResult(locked_minutes=_record_failure(site, row.id))
+    try:
+        identity = site.hook.crbm_authenticate(site=site, username=username, password=password)
+    except AuthUnavailable as exc:
+        return LoginResult(unavailable=str(exc))
+    if identity is None:
+        _same_work(password)  # a refusal costs what a local wrong password costs
+        if row is None:
+            return LoginResult()
+        return LoginResult(locked_minutes=_record_failure(site, row.id))
+    if row is None or row.username.lower() != identity.username.lower():
+        row = _user_row(site, identity.username)  # the directory's spelling is the CRBM name
+    if row is None:
+        if not identity.auto_create:
+            return LoginResult(not_provisioned=True)
+        try:
+            create_directory_user(site, identity.username, display_name=identity.display_name,
+                                  email=identity.email)
+            log.info("directory user %r created at their first sign-in", identity.username)
+        except UserError as exc:  # an unusable name, or created meanwhile by another sign-in
+            log.warning("directory user %r not created: %s", identity.username, exc)
+        row = _user_row(site, identity.username)
+        if row is None:
+            return LoginResult(not_provisioned=True)
+    if _is_local(row):
+        log.warning("sign-in refused: a directory vouched for %r, which is a local user",
+                    row.username)
+        return LoginResult()
+    if not row.active:
+        return LoginResult()
+    if _is_locked(row):
+        return LoginResult(locked_minutes=_record_failure(site, row.id))
+    return _signed_in(site, row, {"last_login_at": clock()})
 
 
 def check_login(site, username: str, password: str) -> LoginResult:
-    """Try a user name and password, counting failures and enforcing the lockout."""
-    table = _table(site)
-    with site.engine.connect() as conn:
-        row = conn.execute(sa.select(table).where(_by_name(table, username))).first()
-    return _check(site, row, password, login=True)
+    """Try a user name and password, counting failures and enforcing the lockout.
+
+    A local user (``auth_source`` "local") is checked here against their password hash;
+    any other name (unknown here, or a directory user) is handed to the directories
+    through ``crbm_authenticate``."""
+    row = _user_row(site, username)
+    if _is_local(row):
+        return _check(site, row, password, login=True)
+    return _check_external(site, row, username, password)
 
 
 def check_current_password(site, user_id: str, password: str) -> LoginResult:
@@ -286,14 +417,16 @@ def _token_hash(token: str) -> str:
 
 
 def reset_targets(site, name_or_email: str) -> list[ResetTarget]:
-    """Active users with an email address whose user name or email is ``name_or_email``."""
+    """Active local users with an email address whose user name or email is
+    ``name_or_email`` (a directory user's password is reset in the directory)."""
     key = (name_or_email or "").strip().lower()
     if not key:
         return []
     table = _table(site)
     with site.engine.connect() as conn:
         rows = conn.execute(sa.select(table).where(
-            table.c.active.is_(True), table.c.email.is_not(None), table.c.email != "",
+            table.c.active.is_(True), table.c.auth_source == "local",
+            table.c.email.is_not(None), table.c.email != "",
             sa.or_(sa.func.lower(table.c.username) == key, sa.func.lower(table.c.email) == key))
             .order_by(table.c.username)).all()
     return [ResetTarget(r.id, r.username, r.email,

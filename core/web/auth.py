@@ -23,6 +23,7 @@ from core.web.templating import flash
 log = logging.getLogger(__name__)
 
 WRONG_LOGIN = N_("Wrong user name or password.")
+NOT_PROVISIONED = N_("Your directory account is not set up in CRBM; ask an administrator.")
 WRONG_CURRENT = N_("That is not your current password.")
 MISMATCH = N_("The two new passwords are not the same.")
 UNCHANGED = N_("The new password must be different from the current one.")
@@ -85,11 +86,15 @@ def login(request: Request, form):
     if result.user is None:
         tr = translator(request)
         if result.locked_minutes:
-            return render(request, "login.html", status=429, username=username,
-                          next=form.get("next", ""),
-                          error=locked_message(tr, result.locked_minutes))
-        return render(request, "login.html", status=401, username=username,
-                      next=form.get("next", ""), error=tr.gettext(WRONG_LOGIN))
+            status, error = 429, locked_message(tr, result.locked_minutes)
+        elif result.unavailable:  # the directory could not be asked
+            status, error = 503, tr.gettext(result.unavailable)
+        elif result.not_provisioned:  # the directory said yes; CRBM has no such user
+            status, error = 403, tr.gettext(NOT_PROVISIONED)
+        else:
+            status, error = 401, tr.gettext(WRONG_LOGIN)
+        return render(request, "login.html", status=status, username=username,
+                      next=form.get("next", ""), error=error)
     request.session.clear()  # a fresh session: no fixation
     request.session.update(uid=result.user.id, epoch=result.session_epoch, ip=client_ip(request))
     if result.must_change_password:

@@ -1,0 +1,1 @@
+"""LDAP sign-in (see plugin.py)."""
