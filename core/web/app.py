@@ -11,7 +11,7 @@ from starlette.routing import Mount, Route
 
 from core import __version__
 from core.errors import NotFoundError
-from core.web import auth, views
+from core.web import admin, auth, views
 from core.web.security import SecurityHeadersMiddleware
 from core.web.templating import LayeredStaticFiles, Templates, lookup_dirs
 
@@ -30,11 +30,16 @@ def create_app(site) -> Starlette:
     async def not_found(request: Request, exc: NotFoundError):
         return await _error_page(request, 404, str(exc))
 
+    # plugin pages (crbm_web_routes) come after the kernel's own, before the generic views
+    plugin_routes = [route for routes in site.hook.crbm_web_routes(site=site)
+                     for route in routes or ()]
     app = Starlette(
         routes=[
             Route("/health", health),
             Mount("/static", LayeredStaticFiles(lookup_dirs(site, "static")), name="static"),
             *auth.routes,
+            *admin.routes,
+            *plugin_routes,
             *views.routes,
         ],
         middleware=[
