@@ -1,4 +1,5 @@
-"""Helpers for the browser tests (tests/test_browser.py): a live server, Chromium, screenshots.
+"""Helpers and fixtures for the browser tests (tests/test_browser*.py): a live server,
+Chromium, screenshots. The fixtures are made available to every test through conftest.py.
 
 The site is served by a real uvicorn in a background thread; Chromium is Debian's
 (/usr/bin/chromium), driven by Playwright. Nothing here downloads a browser.
@@ -6,6 +7,7 @@ The site is served by a real uvicorn in a background thread; Chromium is Debian'
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
@@ -13,13 +15,16 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import uvicorn
+from playwright.sync_api import expect, sync_playwright
 
 from core.web import create_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+PASSWORD = "correct horse battery"  # the conftest admin's
 TIMEOUT_MS = 10_000  # every wait (locators, expect, navigation): a page that needs more is broken
 
 # name -> Playwright context options
@@ -81,3 +86,57 @@ def screenshot(page, flow: str, viewport: str) -> Path:
 
 def in_ci() -> bool:
     return bool(os.environ.get("CI"))
+
+
+# -- fixtures ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def browser():
+    reason = chromium_missing_reason()
+    if reason:
+        if in_ci():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                             args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def viewport(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def server(site):
+    with live_server(site) as base:
+        yield base
+
+
+@pytest.fixture
+def page(browser, viewport, server):
+    context = browser.new_context(base_url=server, accept_downloads=True, **VIEWPORTS[viewport])
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+def at(server: str, path: str) -> re.Pattern:
+    """The page URL is exactly ``path`` (a regex fragment) on the test server."""
+    return re.compile("^" + re.escape(server) + path + "$")
+
+
+def log_in(page, username: str = "admin", password: str = PASSWORD) -> None:
+    page.goto("/login")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from core import database
 from core.site import Site, create_site
 from core.users import create_user
+from tests.browser import browser, page, server, viewport  # noqa: F401  (browser fixtures)
 from tests.plugins.kitchen_sink import plugin as kitchen_sink
 
 SERVER_URL = os.environ.get("CRBM_TEST_DATABASE_URL")

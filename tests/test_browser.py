@@ -12,72 +12,18 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from core.records import Query
 from core.users import create_user
 from tests import browser as helpers
-from tests.browser import VIEWPORTS, live_server, screenshot
+from tests.browser import PASSWORD, at, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=helpers.TIMEOUT_MS)
 
-PASSWORD = "correct horse battery"  # the conftest admin's
-
-
-# -- fixtures ------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def browser():
-    reason = helpers.chromium_missing_reason()
-    if reason:
-        if helpers.in_ci():
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=helpers.CHROMIUM,
-                                             args=helpers.CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(params=list(VIEWPORTS))
-def viewport(request) -> str:
-    return request.param
-
-
-@pytest.fixture
-def server(site):
-    with live_server(site) as base:
-        yield base
-
-
-@pytest.fixture
-def page(browser, viewport, server):
-    context = browser.new_context(base_url=server, accept_downloads=True, **VIEWPORTS[viewport])
-    context.set_default_timeout(helpers.TIMEOUT_MS)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
-
 
 # -- helpers -------------------------------------------------------------------------------
-
-def at(server: str, path: str) -> re.Pattern:
-    """The page URL is exactly ``path`` (a regex fragment) on the test server."""
-    return re.compile("^" + re.escape(server) + path + "$")
-
-
-def log_in(page, username: str = "admin", password: str = PASSWORD) -> None:
-    page.goto("/login")
-    page.get_by_label("User name").fill(username)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
-
 
 def flash(page):
     return page.get_by_role("status")

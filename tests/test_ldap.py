@@ -165,6 +165,17 @@ def test_a_directory_user_signs_in_by_search_then_bind(site, client, ldap_on):
     assert signed_in_as(client) == "Alice (set up by hand)" and user_count(site) == 2
 
 
+def test_a_directory_user_changes_their_password_in_the_directory(site, client, ldap_on):
+    create_directory_user(site, "alice")
+    assert log_in(client, "alice", ALICE_PW).status_code == 303
+    home = client.get("/")
+    assert 'href="/password/change"' not in home.text
+    response = client.get("/password/change")
+    assert response.status_code == 200 and "managed by your organisation&#39;s directory" in \
+        response.text
+    assert 'name="current"' not in response.text
+
+
 def test_a_wrong_password_is_refused_counted_and_locks_like_a_local_one(site, client, ldap_on):
     create_directory_user(site, "alice")
     response = log_in(client, "alice", "not alice's password")

@@ -113,6 +113,10 @@ def logout(request: Request, form):
 @page(allow_password_change=True)
 def password_change(request: Request, form):
     user = request.state.user
+    if user.auth_source != "local":  # the directory owns this password
+        flash(request, N_("Your password is managed by your organisation's directory "
+                          "(LDAP); change it there."), "error")
+        return RedirectResponse("/", 303)
     if request.method == "GET":
         return render(request, "password_change.html", errors={})
     site, tr = request.app.state.site, translator(request)

@@ -31,6 +31,7 @@ class WebUser(User):
     email: str | None = None
     must_change_password: bool = False
     can_assign_access: bool = False  # delegation: may give users roles and teams
+    auth_source: str = "local"  # "local": their password is ours to change
     preferences: i18n.Preferences = field(default_factory=i18n.Preferences)
 
 
@@ -46,7 +47,8 @@ def _user_query(users: sa.Table, epoch: sa.Table):
     return sa.select(users.c.id, users.c.username, users.c.is_admin, users.c.display_name,
                      users.c.email, users.c.active, users.c.session_epoch,
                      users.c.must_change_password, users.c.preferences,
-                     users.c.can_assign_access, access_epoch.label("access_epoch")) \
+                     users.c.can_assign_access, users.c.auth_source,
+                     access_epoch.label("access_epoch")) \
         .where(users.c.id == sa.bindparam("uid"))
 
 
@@ -71,7 +73,8 @@ def load_user(request: Request) -> WebUser | None:
     return WebUser(row.id, row.username, row.is_admin, access_epoch=row.access_epoch or 0,
                    display_name=row.display_name or row.username, email=row.email,
                    must_change_password=row.must_change_password,
-                   can_assign_access=row.can_assign_access, preferences=prefs)
+                   can_assign_access=row.can_assign_access, auth_source=row.auth_source,
+                   preferences=prefs)
 
 
 def page(*, public: bool = False, allow_password_change: bool = False):
