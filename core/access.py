@@ -82,7 +82,7 @@ def check_rule(access: str, levels: Mapping[str, str]) -> Rule:
     """A rule as the guide allows it, or ValidationError naming each bad cell.
 
     Limited access forces report/import/export/edit/delete to admin; an action whose
-    prerequisite is none (or admin) falls to the same.
+    prerequisite is none is none too.
     """
     errors = {}
     if access not in ACCESS_MODES:
@@ -105,9 +105,10 @@ def check_rule(access: str, levels: Mapping[str, str]) -> Rule:
             clean[action] = "admin" if clean[action] != "none" else "none"
     for action in ACTIONS:  # ACTIONS lists each prerequisite before what needs it
         needed = PREREQUISITE.get(action)
-        if needed and clean[needed] in ("none", "admin") and \
-                LEVELS.index(clean[action]) > LEVELS.index(clean[needed]):
-            clean[action] = clean[needed]
+        # (an admin-only prerequisite is left to evaluation: for an administrator in an
+        # hr module "admin" admits everything, so it must not raise or lower the action)
+        if needed and clean[needed] == "none":
+            clean[action] = "none"
     return Rule(access, clean)
 
 

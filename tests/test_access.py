@@ -307,3 +307,17 @@ def test_names_are_checked_and_builtins_stay(site):
                                                 "nonsense": ("enabled", {})})
     assert set(exc.value.errors) == {"accounts.edit", "nonsense"}
     assert aa.role_rules(site, default["id"]) == {}
+
+
+def test_an_admin_only_prerequisite_does_not_widen_an_action_for_admins(site, admin):
+    """Found by the property test: in an hr module with View Admin and Delete Owner, an
+    administrator may view every payslip but delete only their own."""
+    mine = site.records.create("payslips", {"name": "Mine", "assigned_user_id": admin.id}, admin)
+    other = site.records.create("payslips", {"name": "Theirs"}, admin)
+    default = next(r["id"] for r in aa.roles(site) if r["builtin"] == "default")
+    stored = aa.set_role_rules(site, default, {"payslips": ("enabled", {
+        "view": "admin", "list": "admin", "delete": "owner"})})
+    assert stored["payslips"].level("delete") == "owner"
+    ids = [mine["id"], other["id"]]
+    assert site.records.allowed("payslips", ids, admin, "view") == set(ids)
+    assert site.records.allowed("payslips", ids, admin, "delete") == {mine["id"]}
