@@ -8,6 +8,7 @@ with delegation may only assign roles and teams).
 """
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 
@@ -69,41 +70,43 @@ def _exists(conn, table: sa.Table, row_id: str, what: str) -> sa.Row:
     return row
 
 
+def _save_named(site, table_name: str, what: str, row_id: str | None, name: str,
+                description: str | None, **values) -> str:
+    """Create (``row_id`` None) or update a team or a role: the name is required and
+    unique (in any letter case); the access epoch moves on. Returns the id."""
+    table = _t(site, table_name)
+    errors: dict = {}
+    name = _name(name, errors)
+    with site.engine.begin() as conn:
+        if row_id is not None:
+            _exists(conn, table, row_id, what)
+        if not errors:
+            _unique(conn, table, name, errors, row_id)
+        if errors:
+            raise ValidationError(errors)
+        values.update(name=name, description=description or None, modified_at=now())
+        if row_id is None:
+            row_id = str(uuid.uuid4())
+            conn.execute(table.insert().values(id=row_id, created_at=values["modified_at"],
+                                               **values))
+        else:
+            conn.execute(table.update().where(table.c.id == row_id).values(**values))
+        bump_epoch(conn, site.tables)
+    return row_id
+
+
 # -- teams ---------------------------------------------------------------------------------
 
 def create_team(site, name: str, description: str | None = None,
                 non_inheritable: bool = False) -> str:
-    teams = _t(site, "crbm_teams")
-    errors: dict = {}
-    name = _name(name, errors)
-    with site.engine.begin() as conn:
-        if not errors:
-            _unique(conn, teams, name, errors)
-        if errors:
-            raise ValidationError(errors)
-        team_id, stamp = str(uuid.uuid4()), now()
-        conn.execute(teams.insert().values(id=team_id, name=name, description=description or None,
-                                           non_inheritable=bool(non_inheritable),
-                                           created_at=stamp, modified_at=stamp))
-        bump_epoch(conn, site.tables)
-    return team_id
+    return _save_named(site, "crbm_teams", "team", None, name, description,
+                       non_inheritable=bool(non_inheritable))
 
 
 def update_team(site, team_id: str, *, name: str, description: str | None,
                 non_inheritable: bool) -> None:
-    teams = _t(site, "crbm_teams")
-    errors: dict = {}
-    name = _name(name, errors)
-    with site.engine.begin() as conn:
-        _exists(conn, teams, team_id, "team")
-        if not errors:
-            _unique(conn, teams, name, errors, team_id)
-        if errors:
-            raise ValidationError(errors)
-        conn.execute(teams.update().where(teams.c.id == team_id).values(
-            name=name, description=description or None, non_inheritable=bool(non_inheritable),
-            modified_at=now()))
-        bump_epoch(conn, site.tables)
+    _save_named(site, "crbm_teams", "team", team_id, name, description,
+                non_inheritable=bool(non_inheritable))
 
 
 def delete_team(site, team_id: str) -> None:
@@ -128,6 +131,14 @@ def teams(site) -> list[dict]:
             sa.select(teams, count.label("member_count")).order_by(teams.c.name)).mappings()]
 
 
+def team_names(site) -> list[tuple[str, str]]:
+    """(id, name) of every team, by name: for pickers on record pages (no counts)."""
+    teams = _t(site, "crbm_teams")
+    with site.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(
+            sa.select(teams.c.id, teams.c.name).order_by(teams.c.name))]
+
+
 def get_team(site, team_id: str) -> dict:
     with site.engine.connect() as conn:
         return dict(_exists(conn, _t(site, "crbm_teams"), team_id, "team")._mapping)
@@ -136,34 +147,11 @@ def get_team(site, team_id: str) -> dict:
 # -- roles ---------------------------------------------------------------------------------
 
 def create_role(site, name: str, description: str | None = None) -> str:
-    roles = _t(site, "crbm_roles")
-    errors: dict = {}
-    name = _name(name, errors)
-    with site.engine.begin() as conn:
-        if not errors:
-            _unique(conn, roles, name, errors)
-        if errors:
-            raise ValidationError(errors)
-        role_id, stamp = str(uuid.uuid4()), now()
-        conn.execute(roles.insert().values(id=role_id, name=name, description=description or None,
-                                           created_at=stamp, modified_at=stamp))
-        bump_epoch(conn, site.tables)
-    return role_id
+    return _save_named(site, "crbm_roles", "role", None, name, description)
 
 
 def update_role(site, role_id: str, *, name: str, description: str | None) -> None:
-    roles = _t(site, "crbm_roles")
-    errors: dict = {}
-    name = _name(name, errors)
-    with site.engine.begin() as conn:
-        _exists(conn, roles, role_id, "role")
-        if not errors:
-            _unique(conn, roles, name, errors, role_id)
-        if errors:
-            raise ValidationError(errors)
-        conn.execute(roles.update().where(roles.c.id == role_id).values(
-            name=name, description=description or None, modified_at=now()))
-        bump_epoch(conn, site.tables)
+    _save_named(site, "crbm_roles", "role", role_id, name, description)
 
 
 def delete_role(site, role_id: str) -> None:
@@ -398,8 +386,10 @@ def save_settings(site, values: Mapping[str, bool]) -> dict:
         raise ValidationError({k: Message(N_("no such setting")) for k in sorted(unknown)})
     merged = {**DEFAULT_SETTINGS, **(site.settings.get(SETTINGS_KEY) or {}),
               **{k: bool(v) for k, v in values.items()}}
-    site.set_setting(SETTINGS_KEY, merged)
-    with site.engine.begin() as conn:
+    settings = _t(site, "crbm_settings")
+    with site.engine.begin() as conn:  # the setting and the epoch move together
+        conn.execute(settings.delete().where(settings.c.key == SETTINGS_KEY))
+        conn.execute(settings.insert().values(key=SETTINGS_KEY, value=json.dumps(merged)))
         bump_epoch(conn, site.tables)
     return merged
 

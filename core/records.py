@@ -217,15 +217,19 @@ class RecordService:
     def allowed(self, module_name: str, record_ids: Sequence[str], user: User, action: str
                 ) -> set[str]:
         """Which of these (live) records the user may ``action``: one query."""
-        module = self.registry.module(module_name)
+        with self.engine.connect() as conn:
+            return self._allowed(conn, self.registry.module(module_name), record_ids, user,
+                                 action)
+
+    def _allowed(self, conn, module: ModuleDef, record_ids: Sequence[str], user: User,
+                 action: str) -> set[str]:
         table = self.table(module)
         ids = [str(i) for i in record_ids]
         found: set[str] = set()
-        with self.engine.connect() as conn:
-            for start in range(0, len(ids), 500):
-                found |= set(conn.execute(sa.select(table.c.id).where(
-                    table.c.id.in_(ids[start:start + 500]),
-                    self._visible(module, table, user, action))).scalars())
+        for start in range(0, len(ids), 500):  # IN lists stay a sane size
+            found |= set(conn.execute(sa.select(table.c.id).where(
+                table.c.id.in_(ids[start:start + 500]),
+                self._visible(module, table, user, action))).scalars())
         return found
 
     def permissions(self, module_name: str, record_id: str, user: User,
@@ -254,14 +258,8 @@ class RecordService:
             raise ValidationError({"teams": Message(N_("%(module)s records have no teams"),
                                                     module=module.label)})
         self._check_teams(add)
-        table = self.table(module)
-        ids = [str(i) for i in record_ids]
         with self.engine.begin() as conn:
-            editable = []
-            for start in range(0, len(ids), 500):
-                editable += conn.execute(sa.select(table.c.id).where(
-                    table.c.id.in_(ids[start:start + 500]),
-                    self._visible(module, table, user, "edit"))).scalars().all()
+            editable = sorted(self._allowed(conn, module, record_ids, user, "edit"))
             access.add_record_teams(conn, self.tables, module.name, editable, add)
             if remove:
                 access.remove_record_teams(conn, self.tables, module.name, editable, remove)

@@ -55,7 +55,7 @@ def _refuse(what: str):
 def _team_choices(request: Request, module: ModuleDef) -> list[tuple[str, str]]:
     if not module.features.get("team_owned"):
         return []
-    return [(t["id"], t["name"]) for t in access_admin.teams(request.app.state.site)]
+    return access_admin.team_names(request.app.state.site)
 
 
 def _service(request: Request):
