@@ -17,6 +17,7 @@ import click
 
 from core import __version__
 from core.errors import CrbmError, MetadataError
+from core.pack_archive import PackError, build, check_offline
 from core.plugins import hooks_implemented
 from core.site import Site, create_site
 from core.users import (
@@ -180,6 +181,226 @@ def list_plugins(ctx):
         click.echo(f"  ({plugin.source})")
         click.echo(f"    modules: {', '.join(modules) or '-'}")
         click.echo(f"    hooks:   {', '.join(hooks_implemented(site.plugin_manager, plugin)) or '-'}")
+
+
+# -- packs ---------------------------------------------------------------------------------
+
+@main.group()
+def pack():
+    """Build, install and remove packs (modules, languages, themes, holidays, personalities)."""
+
+
+def _pack_user(site: Site, username: str | None):
+    """The administrator a pack operation is recorded against (None: the command line)."""
+    if username is None:
+        return None
+    found = get_user(site, username)
+    if found is None:
+        raise CrbmError(f"no user named {username!r}")
+    return found
+
+
+def _show_report(report) -> None:
+    for step in report.steps:
+        mark = click.style("ok", fg="green") if step.ok else click.style("FAILED", fg="red")
+        detail = f": {step.detail}" if step.detail and step.ok else ""
+        click.echo(f"  {mark} {step.name}{detail}")
+    if report.changes:
+        click.echo("  changes:")
+        for line in report.changes:
+            click.echo(f"    - {line}")
+    for problem in report.problems:
+        click.secho(f"  ! {problem}", fg="red", err=True)
+
+
+def _pack_refused(exc: PackError) -> None:
+    report = getattr(exc, "report", None)
+    if report is not None:
+        _show_report(report)
+    else:
+        for problem in exc.problems:
+            click.secho(f"  ! {problem}", fg="red", err=True)
+    click.secho(f"Refused at step {exc.step}; nothing was changed.", fg="red", err=True)
+    sys.exit(1)
+
+
+@pack.command("build")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Where to write the zip (a folder, or a file name). Default: here.")
+@friendly_errors
+def pack_build(folder, output):
+    """Check the pack in FOLDER and zip it as NAME-VERSION.zip."""
+    try:
+        path = build(folder, output)
+    except PackError as exc:
+        _pack_refused(exc)
+    click.echo(f"Built {path}")
+
+
+@pack.command("install")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Only run the checks and list the changes.")
+@click.option("--overwrite-newer", is_flag=True,
+              help="Personality packs: replace customizations changed on this site after the "
+              "pack's version of them.")
+@click.option("--as", "username", help="Record the install against this administrator.")
+@click.pass_context
+@friendly_errors
+def pack_install(ctx, files, dry_run, overwrite_newer, username):
+    """Install (or upgrade) the packs in FILES, each after the packs it requires."""
+    site = open_site(ctx.parent)
+    user = _pack_user(site, username)
+    sources = [(path.read_bytes(), path.name) for path in files]
+    if dry_run:
+        failed = False
+        for data, name in sources:
+            report = site.packs.check(data, user, name)
+            click.secho(f"{name}:", bold=True)
+            _show_report(report)
+            failed = failed or bool(report.problems)
+        sys.exit(1 if failed else 0)
+    try:
+        if len(sources) == 1:
+            data, name = sources[0]
+            reports = [site.packs.install(data, user, name, overwrite_newer=overwrite_newer)]
+        else:
+            reports = site.packs.install_many(sources, user)
+    except PackError as exc:
+        _pack_refused(exc)
+    for report in reports:
+        click.secho(f"Installed {report.manifest}", bold=True)
+        _show_report(report)
+
+
+def _removal(ctx, name: str, mode: str, dry_run: bool, yes: bool, username) -> None:
+    site = open_site(ctx.parent)
+    plan = site.packs.plan_removal(name, mode)
+    click.secho(f"{mode.capitalize()} {name} would:", bold=True)
+    _show_report(plan)
+    if plan.problems:
+        click.secho("Refused; nothing was changed.", fg="red", err=True)
+        sys.exit(1)
+    if dry_run:
+        return
+    if not yes and not click.confirm("Go ahead?", default=False):
+        click.echo("Nothing was changed.")
+        sys.exit(1)
+    try:
+        report = site.packs.remove(name, mode, _pack_user(site, username))
+    except PackError as exc:
+        _pack_refused(exc)
+    if report.export:
+        click.echo(f"Data exported to {report.export}")
+    click.echo("Done.")
+
+
+@pack.command("uninstall")
+@click.argument("name")
+@click.option("--purge", is_flag=True, help="Also export the pack's data to a zip, then drop "
+              "its tables and columns.")
+@click.option("--dry-run", is_flag=True, help="Only list what would change.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--as", "username", help="Record it against this administrator.")
+@click.pass_context
+@friendly_errors
+def pack_uninstall(ctx, name, purge, dry_run, yes, username):
+    """Remove a pack's code and metadata, keeping its data (or, with --purge, not)."""
+    _removal(ctx, name, "purge" if purge else "uninstall", dry_run, yes, username)
+
+
+@pack.command("disable")
+@click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Only list what would change.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--as", "username", help="Record it against this administrator.")
+@click.pass_context
+@friendly_errors
+def pack_disable(ctx, name, dry_run, yes, username):
+    """Unhook a pack, keeping its files, schema and data."""
+    _removal(ctx, name, "disable", dry_run, yes, username)
+
+
+@pack.command("enable")
+@click.argument("name")
+@click.option("--as", "username", help="Record it against this administrator.")
+@click.pass_context
+@friendly_errors
+def pack_enable(ctx, name, username):
+    """Turn a disabled pack back on."""
+    site = open_site(ctx.parent)
+    try:
+        site.packs.enable(name, _pack_user(site, username))
+    except PackError as exc:
+        _pack_refused(exc)
+    click.echo(f"Enabled {name}.")
+
+
+@pack.command("list")
+@click.option("--all", "show_all", is_flag=True,
+              help="Include uninstalled packs whose data is kept.")
+@click.pass_context
+@friendly_errors
+def pack_list(ctx, show_all):
+    """List installed packs."""
+    packs = open_site(ctx.parent).packs.installed(include_uninstalled=show_all)
+    if not packs:
+        click.echo("No packs installed.")
+    for p in packs:
+        click.echo(f"{p.name:<24} {p.version:<10} {p.kind:<12} {p.status:<12} {p.title}")
+
+
+@pack.command("history")
+@click.option("--limit", default=50, show_default=True)
+@click.pass_context
+@friendly_errors
+def pack_history(ctx, limit):
+    """Every upload, install, removal and failure, newest first."""
+    for row in open_site(ctx.parent).packs.history(limit):
+        click.echo(f"{row['at']:%Y-%m-%d %H:%M:%S}  {row['username'] or '-':<14} "
+                   f"{row['action']:<10} {row['pack']} {row['version'] or ''}  "
+                   f"{row['outcome']}  {row['detail'] or ''}".rstrip())
+
+
+@pack.command("export-personality")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Zip file to write.")
+@click.option("--name", default="site_personality", show_default=True, help="The pack's name.")
+@click.option("--version", "version", help="The pack's version (default: the time now).")
+@click.option("--title", default="Site personality", show_default=True)
+@click.option("--bundle", multiple=True, help="An installed pack to carry along (repeatable).")
+@click.pass_context
+@friendly_errors
+def pack_export_personality(ctx, output, name, version, title, bundle):
+    """Export this site's customizations (and chosen packs) as a personality pack."""
+    import datetime as dt
+
+    from core import personality
+
+    site = open_site(ctx.parent)
+    version = version or dt.datetime.now(dt.UTC).strftime("%Y.%m.%d.%H%M")
+    try:
+        data = personality.export(site, name, version, title, list(bundle))
+    except PackError as exc:
+        _pack_refused(exc)
+    path = output or Path(f"{name}-{version}.zip")
+    path.write_bytes(data)
+    click.echo(f"Exported {path}")
+
+
+@main.command("validate")
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@friendly_errors
+def validate(target):
+    """Check a pack or plugin folder, or a pack zip, offline. Exit status 1 on problems."""
+    problems = check_offline(target)
+    if not problems:
+        click.echo(f"{target}: no problems found.")
+        return
+    for problem in problems:
+        click.echo(f"  {problem}", err=True)
+    click.secho(f"{target}: {len(problems)} problem(s).", fg="red", err=True)
+    sys.exit(1)
 
 
 # -- users ---------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ it is listed and left alone unless the caller passes ``allow_drop``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from alembic.autogenerate import produce_migrations
@@ -48,6 +49,7 @@ def kernel_tables(metadata: sa.MetaData) -> None:
         sa.Column("can_assign_access", sa.Boolean, nullable=False, server_default=sa.false()),
     )
     access_tables(metadata)
+    pack_tables(metadata)
     sa.Table(
         "crbm_password_resets", metadata,
         sa.Column("token_hash", sa.String(64), primary_key=True),  # sha256 of the emailed token
@@ -95,6 +97,58 @@ def kernel_tables(metadata: sa.MetaData) -> None:
         "crbm_settings", metadata,
         sa.Column("key", sa.String(100), primary_key=True),
         sa.Column("value", sa.Text, nullable=False),  # JSON
+    )
+
+
+@functools.cache
+def kernel_table(name: str) -> sa.Table:
+    """One kernel table, for code that runs before (or without) a registry."""
+    metadata = sa.MetaData()
+    kernel_tables(metadata)
+    return metadata.tables[name]
+
+
+def pack_tables(metadata: sa.MetaData) -> None:
+    """Installed packs, what each one owns, and the history of every pack operation.
+
+    ``crbm_pack_objects`` has one row per object (table, column, field, layout, dropdown,
+    template, translation...) keyed by the object alone, so the database itself refuses
+    two packs owning one object. ``core.packs`` reads and writes these.
+    """
+    sa.Table(
+        "crbm_packs", metadata,
+        sa.Column("name", sa.String(60), primary_key=True),
+        sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("version", sa.String(40), nullable=False),
+        sa.Column("title", sa.String(200), nullable=False),
+        # "enabled", "disabled" (files, schema, data kept; unhooked) or "uninstalled"
+        # (code and metadata gone, data kept until a purge)
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("manifest", sa.Text, nullable=False),  # JSON
+        sa.Column("digest", sa.String(64), nullable=False),  # sha256 of the archive
+        sa.Column("installed_at", UTCDateTime(), nullable=False),
+        sa.Column("installed_by", ID),
+    )
+    sa.Table(
+        "crbm_pack_objects", metadata,
+        sa.Column("kind", sa.String(20), primary_key=True),
+        sa.Column("name", sa.String(200), primary_key=True),
+        sa.Column("pack", sa.String(60), nullable=False),
+        sa.Column("version", sa.String(40), nullable=False),
+        sa.Index("ix_crbm_pack_objects_pack", "pack"),
+    )
+    sa.Table(
+        "crbm_pack_history", metadata,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                  primary_key=True, autoincrement=True),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("user_id", ID),
+        sa.Column("username", sa.String(60)),
+        sa.Column("action", sa.String(20), nullable=False),
+        sa.Column("pack", sa.String(60), nullable=False),
+        sa.Column("version", sa.String(40)),
+        sa.Column("outcome", sa.String(20), nullable=False),  # "ok", "failed", "refused"
+        sa.Column("detail", sa.Text),
     )
 
 
@@ -241,6 +295,9 @@ class SchemaDiff:
 
     pending: list[str]
     destructive: list[str]
+    # what sync made, so a failed pack install can take exactly that back
+    created_tables: list[str] = field(default_factory=list)
+    added_columns: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def in_sync(self) -> bool:
@@ -308,6 +365,7 @@ def sync(engine: sa.Engine, registry: Registry, allow_drop: bool = False) -> Sch
     """Apply the difference. Returns what was applied, and what was held back."""
     metadata = schema_for(registry)
     applied, held = [], []
+    created, added = [], []
     with engine.begin() as connection:
         plan = _plan(connection, metadata)
         operations = Operations(_context(connection, metadata))
@@ -317,6 +375,10 @@ def sync(engine: sa.Engine, registry: Registry, allow_drop: bool = False) -> Sch
                 held.append(_describe(op))
                 continue
             applied.append(_describe(op))
+            if isinstance(op, ops.CreateTableOp):
+                created.append(op.table_name)
+            elif isinstance(op, ops.AddColumnOp):
+                added.append((op.table_name, op.column.name))
             if table is None:
                 operations.invoke(op)
             else:
@@ -326,7 +388,32 @@ def sync(engine: sa.Engine, registry: Registry, allow_drop: bool = False) -> Sch
             with operations.batch_alter_table(table) as batch:
                 for op in table_ops:
                     batch.invoke(op)
-    return SchemaDiff(applied, held)
+    return SchemaDiff(applied, held, created, added)
+
+
+def drop(engine: sa.Engine, tables: list[str] = (), columns: list[tuple[str, str]] = ()) -> list[str]:
+    """Drop exactly these tables and columns (a purge, or undoing a failed install);
+    ones already gone are skipped. Returns what was dropped."""
+    dropped = []
+    with engine.begin() as connection:
+        inspector = sa.inspect(connection)
+        existing = set(inspector.get_table_names())
+        operations = Operations(MigrationContext.configure(connection))
+        by_table: dict[str, list[str]] = {}
+        for table, column in columns:
+            if table in existing and table not in tables and \
+                    column in {c["name"] for c in inspector.get_columns(table)}:
+                by_table.setdefault(table, []).append(column)
+        for table, names in by_table.items():
+            with operations.batch_alter_table(table) as batch:
+                for name in names:
+                    batch.drop_column(name)
+                    dropped.append(f"drop column {table}.{name}")
+        for table in tables:
+            if table in existing:
+                operations.drop_table(table)
+                dropped.append(f"drop table {table}")
+    return dropped
 
 
 def engine_for(url: str, **kwargs) -> sa.Engine:

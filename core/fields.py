@@ -260,7 +260,8 @@ class CurrencyType(DecimalType):
     precision, scale = 26, 6
 
     def expand(self, name, spec):
-        code_spec = {"type": "currency_code", "label": f"{spec.get('label', name)} currency",
+        code_spec = {"type": "currency_code", **_part_label(N_("%(label)s currency"),
+                                                            spec.get("label", name)),
                      "default": spec.get("currency", "USD"), "group": name}
         return [(name, spec), (f"{name}_currency", code_spec)]
 
@@ -392,7 +393,8 @@ class RelatedType(FieldType):
         if "modules" not in spec:
             return [(name, spec)]
         base = name.removesuffix("_id")
-        type_spec = {"type": "parent_type", "label": f"{spec.get('label', name)} type",
+        type_spec = {"type": "parent_type", **_part_label(N_("%(label)s type"),
+                                                          spec.get("label", name)),
                      "allowed": list(spec["modules"]), "group": name}
         return [(name, {**spec, "type_field": f"{base}_type"}), (f"{base}_type", type_spec)]
 
@@ -440,18 +442,28 @@ class CalculatedType(FieldType):
         return self.result_type(spec).normalize(value, spec)
 
 
+def _part_label(label_format: str, label: str) -> dict:
+    """A sub-field's label: English in ``label``; ``label_format`` and ``label_of`` let
+    FieldDef.label say it in the reader's language ("%(label)s: city" % "Billing address")."""
+    return {"label": label_format % {"label": label}, "label_format": label_format,
+            "label_of": label}
+
+
 class AddressType(FieldType):
     """Street, city, state, postal code and country sub-fields."""
 
     name = "address"
-    PARTS: ClassVar = (("street", "textarea", 500), ("city", "text", 100), ("state", "text", 100),
-             ("postal_code", "text", 20), ("country", "text", 100))
+    PARTS: ClassVar = (("street", "textarea", 500, N_("%(label)s: street")),
+                       ("city", "text", 100, N_("%(label)s: city")),
+                       ("state", "text", 100, N_("%(label)s: state")),
+                       ("postal_code", "text", 20, N_("%(label)s: postal code")),
+                       ("country", "text", 100, N_("%(label)s: country")))
 
     def expand(self, name, spec):
         label = spec.get("label", name.replace("_", " ").capitalize())
         subs = []
-        for part, type_name, size in self.PARTS:
-            sub = {"type": type_name, "label": f"{label}: {part.replace('_', ' ')}",
+        for part, type_name, size, label_format in self.PARTS:
+            sub = {"type": type_name, **_part_label(label_format, label),
                    "max_size": size, "group": name}
             for flag in ("audited", "personal", "mass_update"):
                 if flag in spec:

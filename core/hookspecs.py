@@ -84,6 +84,26 @@ def crbm_demo_data(site, user, size, rng, progress):
     """
 
 
+# -- packs ---------------------------------------------------------------------------------
+
+@hookspec
+def crbm_pack_installed(site, pack, connection):
+    """Called when a pack has been installed (or upgraded or re-enabled), as the last step
+    before its history record, inside the transaction that records the install.
+
+    ``pack`` is the ``core.pack_archive.Manifest``; ``connection`` the transaction's
+    connection (the new tables exist). Write the pack's starting data here. Raising makes
+    the whole install fail and rolls everything back (files, registry, schema, data).
+    A code pack's own ``plugin.py`` is registered by then, so it can answer for itself.
+    """
+
+
+@hookspec
+def crbm_pack_removing(site, pack, mode, connection):
+    """Called before a pack is disabled, uninstalled or purged (``mode`` says which),
+    inside the transaction that records it; raising refuses the removal."""
+
+
 # -- sign-in and web -----------------------------------------------------------------------
 
 @hookspec(firstresult=True)

@@ -78,3 +78,22 @@ def load_plugins(extra: list[ModuleType] = ()) -> tuple[pluggy.PluginManager, li
 def hooks_implemented(pm: pluggy.PluginManager, plugin: Plugin) -> list[str]:
     callers = pm.get_hookcallers(plugin.module) or []
     return sorted(c.name for c in callers)
+
+
+def import_pack_plugin(name: str, folder: Path) -> ModuleType:
+    """Import an installed code pack's ``plugin.py`` under a name of its own
+    (``crbm_packs.<name>``), fresh each time so an upgraded pack's new code is used."""
+    import importlib.util
+    import sys
+
+    module_name = f"crbm_packs.{name}"
+    spec = importlib.util.spec_from_file_location(module_name, folder / "plugin.py",
+                                                  submodule_search_locations=[str(folder)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception:
+        sys.modules.pop(module_name, None)
+        raise
+    return module

@@ -22,24 +22,26 @@ from typing import Any
 import jsonschema
 import yaml
 
-from core import formula
-from core.errors import MetadataError, MetadataProblem, NotFoundError
+from core import formula, i18n
+from core.errors import N_, MetadataError, MetadataProblem, NotFoundError
 from core.fields import INTERNAL_TYPES, KERNEL_TYPES, FieldError, FieldType
 
+# libyaml's loader when PyYAML has it: the registry is rebuilt on every pack change
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "metadata" / "schema"
 
 # Columns every module table has; YAML may not define them.
 SYSTEM_FIELDS: dict[str, dict] = {
-    "id": {"type": "id", "label": "ID"},
-    "created_at": {"type": "datetime", "label": "Date created"},
-    "created_by": {"type": "user", "label": "Created by"},
-    "modified_at": {"type": "datetime", "label": "Date modified"},
-    "modified_by": {"type": "user", "label": "Modified by"},
-    "deleted": {"type": "checkbox", "label": "Deleted"},
-    "version": {"type": "integer", "label": "Version"},
+    "id": {"type": "id", "label": N_("ID")},
+    "created_at": {"type": "datetime", "label": N_("Date created")},
+    "created_by": {"type": "user", "label": N_("Created by")},
+    "modified_at": {"type": "datetime", "label": N_("Date modified")},
+    "modified_by": {"type": "user", "label": N_("Modified by")},
+    "deleted": {"type": "checkbox", "label": N_("Deleted")},
+    "version": {"type": "integer", "label": N_("Version")},
 }
-ASSIGNED_USER = {"type": "user", "label": "Assigned to", "mass_update": True, "indexed": True,
-                 "audited": True}  # logged wherever the module is audited
+ASSIGNED_USER = {"type": "user", "label": N_("Assigned to"), "mass_update": True,
+                 "indexed": True, "audited": True}  # logged wherever the module is audited
 OPTION_TYPES = ("dropdown", "status", "multiselect")
 
 
@@ -68,6 +70,26 @@ VALIDATORS = {
 
 
 # -- the merged model ----------------------------------------------------------------------
+# Labels are English in the YAML; the properties below return them in the language active
+# for this request (core.i18n.label). Names, values and ``definition`` never change.
+
+def default_label(name: str) -> str:
+    """The label of a field without one: "widget_id" reads as "Widget" (the id is how it is
+    stored, not what it is)."""
+    return name.removesuffix("_id").replace("_", " ").capitalize()
+
+
+def _per_language(cache: dict) -> dict:
+    """The part of ``cache`` for the active catalog (a catalog object is the language key:
+    loaded once, shared by every request in that language)."""
+    catalog = i18n.active()
+    found = cache.get(catalog)
+    if found is None:
+        if len(cache) > 32:  # catalogs reloaded many times: forget the old ones
+            cache.clear()
+        found = cache[catalog] = {}
+    return found
+
 
 @dataclass
 class FieldDef:
@@ -78,8 +100,14 @@ class FieldDef:
 
     @property
     def label(self) -> str:
-        # "widget_id" reads as "Widget": the id is how it is stored, not what it is
-        return self.spec.get("label") or self.name.removesuffix("_id").replace("_", " ").capitalize()
+        spec = self.spec
+        if "label_format" in spec:  # a composite's part, e.g. "%(label)s: city"
+            whole = {"label": i18n.label(spec["label_of"])}
+            try:
+                return i18n.label(spec["label_format"]) % whole
+            except (KeyError, ValueError, TypeError):  # a pack's catalog broke the placeholder
+                return spec["label_format"] % whole
+        return i18n.label(spec.get("label") or default_label(self.name))
 
     @property
     def required(self) -> bool:
@@ -108,11 +136,15 @@ class ModuleDef:
 
     @property
     def label(self) -> str:
-        return self.definition["label"]
+        return i18n.label(self.definition["label"])
 
     @property
     def label_singular(self) -> str:
-        return self.definition.get("label_singular", self.label)
+        return i18n.label(self.definition.get("label_singular", self.definition["label"]))
+
+    @property
+    def tab_group(self) -> str:
+        return i18n.label(self.definition.get("tab_group") or N_("Other"))
 
     @property
     def table(self) -> str:
@@ -124,11 +156,27 @@ class ModuleDef:
 
     @property
     def relationships(self) -> dict:
-        return self.definition.get("relationships", {})
+        """As defined, with each ``label`` in the active language."""
+        relationships = self.definition.get("relationships", {})
+        if not i18n.translating():
+            return relationships
+        return {name: {**rel, "label": i18n.label(rel["label"])} if rel.get("label") else rel
+                for name, rel in relationships.items()}
 
     @property
     def layouts(self) -> dict:
-        return self.definition.get("layouts", {})
+        """As defined, with the section titles of detail and edit in the active language
+        (a shallow copy: the rows are the definition's own)."""
+        layouts = self.definition.get("layouts", {})
+        if not i18n.translating():
+            return layouts
+        layouts = dict(layouts)
+        for view in ("detail", "edit"):
+            if view in layouts:
+                layouts[view] = [{**section, "label": i18n.label(section["label"])}
+                                 if section.get("label") else section
+                                 for section in layouts[view]]
+        return layouts
 
     @cached_property
     def stored_fields(self) -> list[FieldDef]:
@@ -162,6 +210,7 @@ class Registry:
     modules: dict[str, ModuleDef]
     dropdowns: dict[str, list[dict]]
     field_types: dict[str, FieldType]
+    _translated: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def module(self, name: str) -> ModuleDef:
         try:
@@ -177,22 +226,29 @@ class Registry:
         return self._option_sets[dom]
 
     def choices(self, f: FieldDef) -> list[tuple[str, str]]:
-        """(value, label) pairs a dropdown-like field offers, in list order."""
+        """(value, label) pairs a dropdown-like field offers, in list order, labels in the
+        active language (translated once per language, not per row)."""
         if f.type.name == "parent_type":
-            return [(m, self.modules[m].label_singular) for m in f.spec["allowed"]]
-        if "options" in f.spec:
-            return [(o["value"], o["label"]) for o in self.dropdowns[f.spec["options"]]]
-        return []
-
-    @cached_property
-    def _option_labels(self) -> dict[str, dict[str, dict[str, str]]]:
-        return {m.name: {f.name: dict(self.choices(f)) for f in m.fields.values()
-                         if "options" in f.spec or f.type.name == "parent_type"}
-                for m in self.modules.values()}
+            key = tuple(f.spec["allowed"])
+        elif "options" in f.spec:
+            key = f.spec["options"]
+        else:
+            return []
+        cache = _per_language(self._translated).setdefault("choices", {})
+        if key not in cache:
+            cache[key] = [(m, self.modules[m].label_singular) for m in key] \
+                if isinstance(key, tuple) else \
+                [(o["value"], i18n.label(o["label"])) for o in self.dropdowns[key]]
+        return cache[key]
 
     def option_labels(self, module: str) -> dict[str, dict[str, str]]:
         """field -> {stored value: label}, for showing a module's dropdown values."""
-        return self._option_labels[module]
+        cache = _per_language(self._translated).setdefault("labels", {})
+        if module not in cache:
+            cache[module] = {f.name: dict(self.choices(f))
+                             for f in self.modules[module].fields.values()
+                             if "options" in f.spec or f.type.name == "parent_type"}
+        return cache[module]
 
 
 # -- reading layers ------------------------------------------------------------------------
@@ -212,7 +268,7 @@ class Layer:
 
 def read_yaml_file(path: Path, kind: str, problems: list[MetadataProblem]) -> Document | None:
     try:
-        body = yaml.safe_load(path.read_text(encoding="utf-8"))
+        body = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "$"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 
@@ -18,12 +20,21 @@ import sqlalchemy as sa
 import yaml
 
 from core import access_admin, database, plugins, sequences
+from core import customizations as site_customizations
 from core.access import AccessControl
 from core.errors import CrbmError, MetadataProblem
 from core.records import RecordService
-from core.registry import Document, Layer, MetadataError, Registry, build_registry, read_folder
+from core.registry import Layer, MetadataError, Registry, build_registry, read_folder
 
 CONFIG = "site.yaml"
+
+
+@dataclass(frozen=True)
+class EnabledPack:
+    name: str
+    kind: str
+    manifest: dict  # the validated pack.yaml
+    folder: Path  # where its files are: <site>/packs/<name>
 
 
 class SiteError(CrbmError):
@@ -61,19 +72,43 @@ class Site:
         self.hook = self.plugin_manager.hook
         self.reload()
 
-    def reload(self) -> None:
-        """Rebuild the registry from all layers; on error the old one stays in place."""
-        registry = build_registry(self.layers(), self._extra_field_types())
+    def reload(self, packs: list[EnabledPack] | None = None,
+               customizations: list | None = None) -> None:
+        """Rebuild the registry from all layers; on error the old one stays in place.
+
+        ``packs`` and ``customizations`` replace what the database says, so the pack
+        installer can build (and check) the registry a change would give before making it."""
+        enabled = self._read_enabled_packs() if packs is None else list(packs)
+        before = getattr(self, "enabled_packs", [])
+        self._hook_pack_plugins(enabled)  # their field types and metadata count from now
+        try:
+            registry = build_registry(self.layers(enabled, customizations),
+                                      self._extra_field_types())
+        except Exception:
+            self._hook_pack_plugins(before)
+            raise
+        self.enabled_packs = enabled
         self.registry: Registry = registry
         self.tables = database.schema_for(registry)
         self.access = AccessControl(self.engine, self.tables, lambda: self.settings)
         self.records = RecordService(self.engine, registry, self.tables, self.hook, self.access,
                                      settings=lambda: self.settings)
 
+    def state(self) -> tuple:
+        """What ``reload`` replaces, to put back with ``restore`` (a pack installer trying
+        a registry, or undoing a failed change, without rebuilding the old one)."""
+        return (self.registry, self.tables, self.access, self.records, self.enabled_packs)
+
+    def restore(self, state: tuple) -> None:
+        self.registry, self.tables, self.access, self.records, packs = state
+        self._hook_pack_plugins(packs)
+        self.enabled_packs = packs
+
     def _extra_field_types(self):
         return [t for types in self.hook.crbm_field_types() for t in types]
 
-    def layers(self) -> list[Layer]:
+    def layers(self, packs: list[EnabledPack] | None = None,
+               customizations: list | None = None) -> list[Layer]:
         problems: list[MetadataProblem] = []
         base = Layer("plugins")
         for plugin in self.plugins:
@@ -81,27 +116,55 @@ class Site:
         for folders in self.hook.crbm_metadata_dirs():
             for folder in folders:
                 base.documents += read_folder(Path(folder), problems)
-        packs = Layer("packs")
-        for pack in sorted(p for p in (self.folder / "packs").glob("*") if p.is_dir()):
-            packs.documents += read_folder(pack, problems)
+        packs_layer = Layer("packs")
+        for pack in self.enabled_packs if packs is None else packs:
+            packs_layer.documents += read_folder(pack.folder, problems)
         if problems:
             raise MetadataError(problems)
-        return [base, packs, self._customizations()]
+        site_items = customizations if customizations is not None else \
+            site_customizations.read(self.engine)
+        return [base, packs_layer, site_customizations.layer(site_items)]
 
-    def _customizations(self) -> Layer:
-        layer = Layer("site")
-        if not sa.inspect(self.engine).has_table("crbm_customizations"):
-            return layer  # a new database: nothing customized yet
-        kernel = sa.MetaData()
-        database.kernel_tables(kernel)
-        table = kernel.tables["crbm_customizations"]
+    # -- installed packs (core.packs installs them; these are what the rest reads) ----------
+
+    def _read_enabled_packs(self) -> list[EnabledPack]:
+        if not sa.inspect(self.engine).has_table("crbm_packs"):
+            return []
+        table = database.kernel_table("crbm_packs")
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(table).order_by(table.c.kind.desc(), table.c.name))
-            for row in rows:
-                kind = "module" if row.kind == "module" else "dropdowns"
-                layer.documents.append(Document(f"site customization: {row.kind} {row.name}",
-                                                kind, json.loads(row.body)))
-        return layer
+            rows = conn.execute(sa.select(table.c.name, table.c.kind, table.c.manifest)
+                                .where(table.c.status == "enabled").order_by(table.c.name)).all()
+        return [EnabledPack(r.name, r.kind, json.loads(r.manifest), self.pack_folder(r.name))
+                for r in rows]
+
+    def _hook_pack_plugins(self, enabled: list[EnabledPack]) -> None:
+        """Register the ``plugin.py`` of each enabled code pack; unregister the others."""
+        wanted = {f"pack:{p.name}": p for p in enabled if (p.folder / "plugin.py").is_file()}
+        for name, module in list(self.plugin_manager.list_name_plugin()):
+            if name.startswith("pack:") and name not in wanted:
+                self.plugin_manager.unregister(module, name)
+        for name, pack in wanted.items():
+            if not self.plugin_manager.has_plugin(name):
+                self.plugin_manager.register(plugins.import_pack_plugin(pack.name, pack.folder),
+                                             name)
+
+    @cached_property
+    def packs(self):
+        """Installing and removing packs (``core.packs.Packs``)."""
+        from core.packs import Packs  # core.packs builds on this module
+        return Packs(self)
+
+    def pack_folder(self, name: str) -> Path:
+        return self.folder / "packs" / name
+
+    def packs_of_kind(self, kind: str) -> list[EnabledPack]:
+        return [p for p in self.enabled_packs if p.kind == kind]
+
+    @property
+    def locale_dirs(self) -> tuple[Path, ...]:
+        """Catalog folders of enabled packs (language packs, module packs with locale/)."""
+        return tuple(p.folder / "locale" for p in self.enabled_packs
+                     if (p.folder / "locale").is_dir())
 
     # -- settings (stored in the database, so every worker sees the same) ------------------
 
@@ -131,9 +194,13 @@ class Site:
 
     def sync_schema(self, allow_drop: bool = False) -> database.SchemaDiff:
         diff = database.sync(self.engine, self.registry, allow_drop=allow_drop)
+        self.after_sync()
+        return diff
+
+    def after_sync(self) -> None:
+        """What a new module needs beyond its table: its counter, the built-in roles."""
         self._ensure_sequences()
         access_admin.ensure_builtins(self)
-        return diff
 
     def _ensure_sequences(self) -> None:
         """Counters exist before the first record, so creators never race to make one."""
