@@ -23,6 +23,7 @@ from starlette.routing import Route
 from core import access, access_admin, users
 from core.errors import N_, Message, ValidationError
 from core.fields import KERNEL_TYPES, FieldError
+from core.web import admin_packs
 from core.web.pages import page
 from core.web.templating import flash
 
@@ -168,7 +169,10 @@ def index(request: Request, form):
     if user.is_admin:
         links += [(N_("Roles"), "/admin/roles", N_("What each role may do in each module.")),
                   (N_("Access control settings"), "/admin/access",
-                   N_("Additive rights and team inheritance."))]
+                   N_("Additive rights and team inheritance.")),
+                  (N_("Upgrades & Customization"), "/admin/packs",
+                   N_("Install, upgrade and remove packs: modules, languages, themes, "
+                      "holidays."))]
         site = _site(request)
         for contributed in site.hook.crbm_admin_links(site=site):
             plugin_links.extend((label, url) for label, url in contributed or ())
@@ -622,4 +626,5 @@ routes = [
     Route("/admin/roles/{id}/teams", role_teams, methods=["POST"]),
     Route("/admin/roles/{id}/delete", role_delete, methods=["POST"]),
     Route("/admin/access", access_settings, methods=["GET", "POST"]),
+    *admin_packs.routes,
 ]

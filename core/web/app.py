@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -11,9 +12,10 @@ from starlette.routing import Mount, Route
 
 from core import __version__
 from core.errors import NotFoundError
-from core.web import admin, auth, views
+from core.web import admin, auth, calendar, views
+from core.web.pages import load_user
 from core.web.security import SecurityHeadersMiddleware
-from core.web.templating import LayeredStaticFiles, Templates, lookup_dirs
+from core.web.templating import LayeredStaticFiles, Templates, ThemeFiles, lookup_dirs
 
 SESSION_DAYS = 14
 
@@ -37,8 +39,11 @@ def create_app(site) -> Starlette:
         routes=[
             Route("/health", health),
             Mount("/static", LayeredStaticFiles(lookup_dirs(site, "static")), name="static"),
+            # theme packs come and go while the site runs: looked up on each request
+            Mount("/theme/{name}", ThemeFiles(site), name="theme"),
             *auth.routes,
             *admin.routes,
+            *calendar.routes,
             *plugin_routes,
             *views.routes,
         ],
@@ -60,5 +65,7 @@ async def _error_page(request: Request, status: int, message: str):
     templates = request.app.state.templates
     if "session" not in request.scope:  # failed before the session existed
         return JSONResponse({"error": message}, status_code=status)
+    if not hasattr(request.state, "user"):  # failed before a page() loaded the user
+        request.state.user = await run_in_threadpool(load_user, request)  # their theme
     return templates.render(request, "error.html", status=status, status_code=status,
                             message=message)

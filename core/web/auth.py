@@ -1,12 +1,13 @@
 """Signing in and out, passwords (change, forgotten, reset) and personal preferences.
 
 Messages are English marked with ``N_`` and translated when the page is rendered, in the
-language of whoever reads it (the signed-in user, or English on signed-out pages; a
-reset email goes out in its recipient's language). Flashes are stored untranslated and
-translated by the page that shows them.
+language of whoever reads it (the signed-in user; on signed-out pages the language chosen
+on the login page, else English; a reset email goes out in its recipient's language).
+Flashes are stored untranslated and translated by the page that shows them.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from starlette.background import BackgroundTask
@@ -14,11 +15,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core import i18n, users
+from core import holidays, i18n, users
 from core.i18n import N_
 from core.mail import MailError, send_mail
-from core.web.pages import client_ip, page
-from core.web.templating import flash
+from core.web.pages import client_ip, load_user, page
+from core.web.templating import enabled_theme, flash, signed_out_preferences, theme_label
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,10 @@ WRONG_CURRENT = N_("That is not your current password.")
 MISMATCH = N_("The two new passwords are not the same.")
 UNCHANGED = N_("The new password must be different from the current one.")
 REQUIRED = N_("Required")
-PREFERENCE_FIELDS = ("language", "timezone", "date_format", "time_format", "number_locale")
+THEME_NOT_INSTALLED = N_("That theme is not installed on this site.")
+HOLIDAYS_NOT_INSTALLED = N_("That holiday calendar is not installed on this site.")
+PREFERENCE_FIELDS = ("language", "timezone", "date_format", "time_format", "number_locale",
+                     "theme", "holidays")
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -41,9 +45,39 @@ def safe_next(target: str | None) -> str:
 
 
 def translator(request: Request):
-    """The reader's translations: the signed-in user's language, else English."""
+    """The reader's translations: the signed-in user's language, else the one chosen on
+    the login page, else English."""
     user = getattr(request.state, "user", None)
-    return i18n.gettext_for(user.preferences if user else i18n.Preferences())
+    prefs = user.preferences if user else signed_out_preferences(request)
+    return i18n.gettext_for(prefs, request.app.state.site.locale_dirs)
+
+
+def login_languages(site) -> list[tuple[str, str]]:
+    """The languages the login page offers: the site's, when it has more than English."""
+    languages = i18n.available_languages(site.locale_dirs)
+    return languages if len(languages) > 1 else []
+
+
+def _choose_language(request: Request, form, languages: list[tuple[str, str]]) -> str | None:
+    """The language picked on the login form (kept in the session for the signed-out
+    pages), or None when none was picked. An unknown code counts as none."""
+    if "language" not in form:
+        return None
+    chosen = str(form.get("language", "")).strip()
+    if chosen and chosen in dict(languages):
+        request.session["language"] = chosen
+        return chosen
+    if not chosen:  # "as in my preferences"
+        request.session.pop("language", None)
+    return None
+
+
+def _save_language(request: Request, language: str) -> None:
+    """Make the language chosen on the login page the signed-in user's own."""
+    user = load_user(request)
+    if user is not None and user.preferences.language != language:
+        prefs = dataclasses.replace(user.preferences, language=language)
+        users.save_preferences(request.app.state.site, user.id, prefs.to_dict())
 
 
 def locked_message(tr, minutes: int) -> str:
@@ -79,9 +113,15 @@ def login(request: Request, form):
             return RedirectResponse(safe_next(request.query_params.get("next")), 303)
         ended = request.session.pop("ended", None)
         return render(request, "login.html", next=request.query_params.get("next", ""),
-                      ended=ended)
+                      ended=ended, languages=login_languages(request.app.state.site),
+                      language=request.session.get("language", ""))
     site = request.app.state.site
     username = str(form.get("username", "")).strip()
+    languages = login_languages(site)
+    language = _choose_language(request, form, languages)
+    if form.get("switch_language"):  # "Change": the same page in that language, no sign-in
+        return render(request, "login.html", username=username, next=form.get("next", ""),
+                      languages=languages, language=language or "")
     result = users.check_login(site, username, str(form.get("password", "")))
     if result.user is None:
         tr = translator(request)
@@ -94,9 +134,12 @@ def login(request: Request, form):
         else:
             status, error = 401, tr.gettext(WRONG_LOGIN)
         return render(request, "login.html", status=status, username=username,
-                      next=form.get("next", ""), error=error)
+                      next=form.get("next", ""), error=error, languages=languages,
+                      language=language or "")
     request.session.clear()  # a fresh session: no fixation
     request.session.update(uid=result.user.id, epoch=result.session_epoch, ip=client_ip(request))
+    if language:
+        _save_language(request, language)
     if result.must_change_password:
         return RedirectResponse("/password/change", 303)
     return RedirectResponse(safe_next(form.get("next")), 303)
@@ -140,7 +183,7 @@ def password_change(request: Request, form):
 
 def send_reset_mail(site, target: users.ResetTarget, token: str, base_url: str) -> None:
     """Runs after the response is sent: the page looks and takes the same either way."""
-    tr = i18n.gettext_for(i18n.Preferences.from_dict(target.preferences))
+    tr = i18n.gettext_for(i18n.Preferences.from_dict(target.preferences), site.locale_dirs)
     link = f"{base_url.rstrip('/')}/password/reset/{token}"
     text = tr.gettext(
         "Hello %(username)s,\n\n"
@@ -203,15 +246,28 @@ def _choices(current: str, choices: list[tuple[str, str]]) -> list[tuple[str, st
     return choices if any(v == current for v, _ in choices) else [(current, current), *choices]
 
 
+def _theme_choices(request: Request) -> dict:
+    """The enabled themes (name, label) and the label of the site's default look."""
+    site, templates = request.app.state.site, request.app.state.templates
+    default = enabled_theme(site, templates.site_theme())
+    return {"themes": [(p.name, theme_label(p)) for p in site.packs_of_kind("theme")],
+            "default_theme": theme_label(default) if default else None}
+
+
 @page()
 def preferences(request: Request, form):
     user = request.state.user
+    holiday_sets = holidays.choices(request.app.state.site)  # (pack name, label)
     if request.method == "GET":
         values, errors, status = user.preferences.to_dict(), {}, 200
     else:
         values = {k: str(form.get(k, "")).strip() for k in PREFERENCE_FIELDS}
         values["number_locale"] = values["number_locale"] or None
         problems = i18n.validate_preferences(values)
+        if values["theme"] and enabled_theme(request.app.state.site, values["theme"]) is None:
+            problems["theme"] = THEME_NOT_INSTALLED  # only the themes offered
+        if values["holidays"] and values["holidays"] not in dict(holiday_sets):
+            problems.setdefault("holidays", HOLIDAYS_NOT_INSTALLED)  # only the sets offered
         if not problems:
             saved = i18n.Preferences.from_dict(values)
             users.save_preferences(request.app.state.site, user.id, saved.to_dict())
@@ -221,7 +277,10 @@ def preferences(request: Request, form):
         errors, status = {k: tr.gettext(m) for k, m in problems.items()}, 400
     language = user.preferences.language
     return render(request, "preferences.html", status=status, values=values, errors=errors,
-                  languages=i18n.available_languages(), timezones=i18n.AVAILABLE_TIMEZONES,
+                  languages=_choices(values["language"],
+                                     i18n.available_languages(request.app.state.site.locale_dirs)),
+                  timezones=i18n.AVAILABLE_TIMEZONES, **_theme_choices(request),
+                  holiday_sets=holiday_sets,
                   date_formats=_choices(values["date_format"], i18n.date_format_choices(language)),
                   time_formats=_choices(values["time_format"], i18n.time_format_choices(language)))
 

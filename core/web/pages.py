@@ -4,7 +4,8 @@ Handlers are plain (synchronous) functions ``handler(request, form)`` run in the
 pool, because the database layer is synchronous. The decorator does, for every route:
 read the form (verifying its CSRF token on any state-changing method), find the signed-in
 user, and enforce login, the forced first-login password change and the IP check. A
-handler cannot forget any of these.
+handler cannot forget any of these. It also makes the user's language the one metadata
+labels (modules, fields, dropdown options, sections) are shown in while the handler runs.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from starlette.responses import RedirectResponse
 from core import i18n
 from core.records import User
 from core.web.security import checked_form
+from core.web.templating import formatter
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -100,4 +102,13 @@ def _run(fn, request: Request, form, public: bool, allow_password_change: bool):
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
         if user.must_change_password and not allow_password_change:
             return RedirectResponse("/password/change", status_code=303)
-    return fn(request, form)
+    if user is None:  # signed-out pages choose their language themselves (templating)
+        return fn(request, form)
+    request.state.fmt = formatter(user.preferences, request.app.state.site.locale_dirs)
+    # Labels a handler reads (module.label, choices...) follow; the worker thread runs in
+    # a copy of the request's context, and the token puts it back all the same.
+    token = i18n.activate(request.state.fmt.translations)
+    try:
+        return fn(request, form)
+    finally:
+        i18n.deactivate(token)

@@ -1,16 +1,23 @@
-"""Templates: lookup order, the Jinja environment, and the context every page gets.
+"""Templates: lookup order, the Jinja environments, and the context every page gets.
 
-A template (or static file) is looked up in the site's own ``templates/`` (``static/``)
-folder, then the active theme pack's, then each plugin's, then the kernel's — so a
-plugin or theme overrides one template or ``crbm.css`` without copying the rest.
+A template is looked up in the site's own ``templates/`` folder, then the page's theme
+pack's, then each plugin's, then the kernel's — so a plugin or theme overrides one
+template without copying the rest. Static files follow the same order without the theme
+(``/static/...``); a theme's own files are served under ``/theme/<pack>/...`` and its
+``static/theme.css`` is linked after ``crbm.css``.
+
+The theme of a page is the reader's choice (``Preferences.theme``) if that theme pack is
+enabled, else the site's ``theme`` setting if enabled, else none: the kernel's look.
 """
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, pass_context, select_autoescape
 from markupsafe import Markup
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
@@ -20,55 +27,157 @@ from core.errors import Message
 from core.web import display
 from core.web.security import csrf_token
 
+if TYPE_CHECKING:
+    from core.site import EnabledPack
 
-def lookup_dirs(site, kind: str) -> list[Path]:
-    """Where ``kind`` ("templates" or "static") files are looked for, first match wins."""
+_UNREAD = object()
+
+
+def lookup_dirs(site, kind: str, theme: EnabledPack | None = None) -> list[Path]:
+    """Where ``kind`` ("templates" or "static") files are looked for, first match wins:
+    the site's folder, ``theme`` (an enabled theme pack, or None), plugins, the kernel."""
     dirs = [site.folder / kind]
-    theme = site.settings.get("theme")
-    if theme:
-        dirs.append(site.folder / "packs" / theme / kind)
+    if theme is not None:
+        dirs.append(theme.folder / kind)
     dirs += [p.folder / kind for p in site.plugins]
     dirs.append(Path(__file__).parent / kind)
     return [d for d in dirs if d.is_dir()]
 
 
+def enabled_theme(site, name) -> EnabledPack | None:
+    """The enabled theme pack called ``name`` (an ``EnabledPack``), or None."""
+    if not name or not isinstance(name, str):
+        return None
+    return next((p for p in site.packs_of_kind("theme") if p.name == name), None)
+
+
+def theme_label(pack) -> str:
+    """What a theme is called in a preferences list (its manifest's label)."""
+    provided = (pack.manifest.get("provides") or {}).get("theme") or {}
+    return provided.get("label") or pack.manifest.get("title") or pack.name
+
+
 class LayeredStaticFiles(StaticFiles):
-    """Static files with the same lookup order as templates."""
+    """Static files with the same lookup order as templates (the theme aside)."""
 
     def __init__(self, directories: list[Path]):
         super().__init__(directory=directories[-1])
         self.all_directories = [str(d) for d in directories]
 
 
-@lru_cache(maxsize=256)
-def formatter(prefs: i18n.Preferences) -> i18n.Formatter:
-    """One Formatter per distinct set of preferences (they are immutable)."""
-    return i18n.Formatter(prefs)
+class ThemeFiles:
+    """``/theme/{name}/<path>``: the ``static/`` folder of an enabled theme pack.
+
+    Read at request time, so a theme installed or removed while the site runs is served
+    or refused at once. StaticFiles resolves the path and refuses one that leaves the
+    folder (``..``, symbolic links out of it)."""
+
+    def __init__(self, site):
+        self.site = site
+        self._served: dict[Path, StaticFiles] = {}
+
+    async def __call__(self, scope, receive, send):
+        pack = enabled_theme(self.site, scope.get("path_params", {}).get("name"))
+        folder = pack.folder / "static" if pack else None
+        if folder is None or not folder.is_dir():
+            raise HTTPException(404)
+        files = self._served.get(folder)
+        if files is None:
+            files = self._served[folder] = StaticFiles(directory=folder)
+        await files(scope, receive, send)
+
+
+def formatter(prefs: i18n.Preferences, locale_dirs=()) -> i18n.Formatter:
+    """The reader's Formatter with the site's pack catalogs (``site.locale_dirs``): one per
+    distinct (preferences, folders), both immutable; ``i18n.reload_translations`` renews it."""
+    return i18n.formatter(prefs, locale_dirs)
 
 
 class Templates:
+    """Renders pages: one Jinja environment per theme, built on first use and kept until
+    ``clear()`` (a pack install or removal calls it)."""
+
     def __init__(self, site):
         self.site = site
-        self.env = Environment(
-            loader=ChoiceLoader([FileSystemLoader(str(d)) for d in lookup_dirs(site, "templates")]),
+        self._environments: dict[str | None, Environment] = {}
+        self._stylesheets: dict[str, str | None] = {}
+        self._site_theme = _UNREAD  # the setting, read once (until clear())
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        """Forget the environments and the site's theme setting: after installing or
+        removing a pack, or changing the setting, the next page is built afresh."""
+        with self._lock:
+            self._environments = {}
+            self._stylesheets = {}
+            self._site_theme = _UNREAD
+
+    def site_theme(self) -> str | None:
+        """The site's ``theme`` setting (read from the database once, until ``clear()``)."""
+        if self._site_theme is _UNREAD:
+            value = self.site.settings.get("theme")
+            self._site_theme = value if isinstance(value, str) else None
+        return self._site_theme
+
+    def theme_for(self, user) -> EnabledPack | None:
+        """The theme pack of this reader's pages, or None for the kernel's look. Enabled
+        packs are read from ``site.enabled_packs`` each time, so a removed theme stops
+        applying at once (a preference naming it falls back to the site's theme)."""
+        chosen = user.preferences.theme if user is not None else None
+        return enabled_theme(self.site, chosen) or enabled_theme(self.site, self.site_theme())
+
+    def environment(self, theme: EnabledPack | None = None) -> Environment:
+        """The Jinja environment of ``theme`` (an enabled theme pack, or None)."""
+        key = theme.name if theme is not None else None
+        env = self._environments.get(key)
+        if env is None:
+            with self._lock:
+                env = self._environments.get(key)
+                if env is None:
+                    env = self._environments[key] = self._build(theme)
+        return env
+
+    def _build(self, theme: EnabledPack | None) -> Environment:
+        env = Environment(
+            loader=ChoiceLoader([FileSystemLoader(str(d))
+                                 for d in lookup_dirs(self.site, "templates", theme)]),
             autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True,
-            # templates change with a deploy or a pack install, which rebuild the app: no
+            # templates change with a deploy or a pack install (which calls clear()): no
             # need to stat every template file on every page
             auto_reload=False)
-        i18n.install_jinja(self.env)  # {% trans %} and _() follow each request's `fmt`
-        self.env.filters["nl2br"] = lambda text: Markup("<br>").join((text or "").splitlines())
-        self.env.globals["tr"] = translate
-        self.env.globals["show"] = display.show
-        self.env.globals["option_tags"] = display.option_tags
+        i18n.install_jinja(env)  # {% trans %} and _() follow each request's `fmt`
+        env.filters["nl2br"] = lambda text: Markup("<br>").join((text or "").splitlines())
+        env.globals["tr"] = translate
+        env.globals["show"] = display.show
+        env.globals["option_tags"] = display.option_tags
+        return env
+
+    def stylesheet(self, theme: EnabledPack | None) -> str | None:
+        """URL of the theme's ``static/theme.css`` (None without a theme or that file); the
+        version makes browsers fetch it anew after an upgrade."""
+        if theme is None:
+            return None
+        if theme.name not in self._stylesheets:
+            found = (theme.folder / "static" / "theme.css").is_file()
+            version = theme.manifest.get("version", "")
+            self._stylesheets[theme.name] = (
+                f"/theme/{theme.name}/theme.css?v={version}" if found else None)
+        return self._stylesheets[theme.name]
 
     def render(self, request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
         user = getattr(request.state, "user", None)
-        prefs = user.preferences if user else i18n.Preferences()
-        context.update(request=request, user=user, csrf=csrf_token(request),
-                       fmt=getattr(request.state, "fmt", None) or formatter(prefs),
+        prefs = user.preferences if user else signed_out_preferences(request)
+        theme = self.theme_for(user)
+        fmt = getattr(request.state, "fmt", None) or formatter(prefs, self.site.locale_dirs)
+        # module, field and section labels in the reader's language, on error pages too
+        # (rendered outside page()); the context is this request's own
+        i18n.activate(fmt.translations)
+        context.update(request=request, user=user, csrf=csrf_token(request), fmt=fmt,
                        nav=self.navigation(user) if user and not user.must_change_password else [],
-                       flash=request.session.pop("flash", None))
-        return HTMLResponse(self.env.get_template(name).render(context), status_code=status)
+                       flash=request.session.pop("flash", None),
+                       theme=theme, theme_css=self.stylesheet(theme))
+        template = self.environment(theme).get_template(name)
+        return HTMLResponse(template.render(context), status_code=status)
 
     def navigation(self, user) -> list[tuple[str, list]]:
         """Tab groups, each with the modules the user has access to, in registry order."""
@@ -76,7 +185,7 @@ class Templates:
         for module in self.site.registry.modules.values():
             if self.site.access.mode(user, module) == "disabled":
                 continue
-            groups.setdefault(module.definition.get("tab_group", "Other"), []).append(module)
+            groups.setdefault(module.tab_group, []).append(module)
         return list(groups.items())
 
 
@@ -91,6 +200,13 @@ def translate(context, message) -> str:
         return "" if message is None else str(message)
     text = context["fmt"].gettext(template)
     return text % params if params else text
+
+
+def signed_out_preferences(request: Request) -> i18n.Preferences:
+    """Someone not signed in reads pages in the language chosen on the login page (kept
+    in the session), else English."""
+    language = request.session.get("language") if "session" in request.scope else None
+    return i18n.Preferences.from_dict({"language": language} if language else None)
 
 
 def flash(request: Request, message: str, kind: str = "info") -> None:

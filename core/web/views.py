@@ -63,9 +63,11 @@ def _service(request: Request):
 
 
 def _fmt(request: Request) -> i18n.Formatter:
-    """The user's formatter, made once per request (templating reuses it)."""
+    """The user's formatter (page() made it, with the site's pack catalogs; templating
+    reuses it)."""
     if getattr(request.state, "fmt", None) is None:
-        request.state.fmt = formatter(request.state.user.preferences)
+        request.state.fmt = formatter(request.state.user.preferences,
+                                      request.app.state.site.locale_dirs)
     return request.state.fmt
 
 

@@ -9,6 +9,7 @@ document.addEventListener("DOMContentLoaded", () => {
   confirmations(document);
   htmlEditors(document);
   passwordStrength(document);
+  holidayHints(document);
 });
 
 // Fields with depends-on show only while their controlling dropdown has one of the values;
@@ -180,4 +181,44 @@ function strengthScore(password) {
     score = Math.min(score, 1);
   }
   return Math.min(score, 4);
+}
+
+
+// Date fields say "Holiday: <name>" when the chosen day is one of the reader's holidays (the
+// holiday set chosen in the preferences). <body> carries the JSON URL and the translated
+// text only when the reader has a set; each year's holidays are fetched once per page.
+function holidayHints(root) {
+  const { holidays: source, holidayText: text } = document.body.dataset;
+  if (!source || !text) return;
+  const years = new Map();  // "2027" -> Promise of Map("2027-07-01" -> "Canada Day")
+  const holidaysOf = (year) => {
+    if (!years.has(year)) {
+      years.set(year, fetch(`${source}?year=${year}`, { headers: { Accept: "application/json" } })
+        .then((response) => (response.ok ? response.json() : []))
+        .then((days) => new Map(days.map((day) => [day.date, day.name])))
+        .catch(() => new Map()));  // signed out meanwhile, offline...: no hint, no error
+    }
+    return years.get(year);
+  };
+  root.querySelectorAll("form input[type=date]").forEach((input, index) => {
+    const hint = document.createElement("small");
+    hint.className = "holiday-hint";
+    hint.id = `${input.id || `date-${index}`}-holiday`;
+    hint.setAttribute("aria-live", "polite");  // empty until a holiday is picked
+    input.after(hint);
+    input.setAttribute("aria-describedby",
+      [input.getAttribute("aria-describedby"), hint.id].filter(Boolean).join(" "));
+    let latest = 0;  // answers can arrive out of order: only the newest value counts
+    const update = async () => {
+      const ticket = ++latest;
+      const value = input.value;  // "YYYY-MM-DD", or "" while incomplete
+      const name = /^\d{4}-\d{2}-\d{2}$/.test(value)
+        ? (await holidaysOf(value.slice(0, 4))).get(value) : undefined;
+      if (ticket !== latest) return;
+      hint.textContent = name ? text.replace("{name}", () => name) : "";
+    };
+    input.addEventListener("input", update);
+    input.addEventListener("change", update);
+    update();
+  });
 }
