@@ -7,6 +7,7 @@ from click.testing import CliRunner
 import cli
 from core.site import Site
 from core.users import authenticate, first_admin
+from tests.pack_util import register
 
 
 @pytest.fixture
@@ -57,12 +58,20 @@ def test_demo_loads_the_size_asked_for(crbm):
     assert crbm("demo", "--size", "0").exit_code == 2
 
 
+def register_in(folder, name):
+    """Mark the pack folder written by hand as an enabled pack of the site."""
+    site = Site(folder)
+    register(site, {"name": name, "kind": "module", "version": "1.0", "title": name})
+    site.close()
+
+
 def test_db_check_and_sync_after_a_pack_adds_a_field(crbm):
     crbm("init", "--database-url", crbm.database_url)
     assert crbm("db", "check").exit_code == 0
     pack = crbm.folder / "packs" / "loyalty" / "modules"
     pack.mkdir(parents=True)
     (pack / "accounts.yaml").write_text("name: accounts\nfields: {loyalty_points: {type: integer}}\n")
+    register_in(crbm.folder, "loyalty")
     check = crbm("db", "check")
     assert check.exit_code == 1
     assert "+ add column accounts.loyalty_points (BIGINT)" in check.output
@@ -76,6 +85,7 @@ def test_invalid_metadata_is_reported_without_a_traceback(crbm):
     pack = crbm.folder / "packs" / "broken" / "modules"
     pack.mkdir(parents=True)
     (pack / "accounts.yaml").write_text("name: accounts\nfields: {x: {type: sparkles}}\n")
+    register_in(crbm.folder, "broken")
     result = crbm("db", "check")
     assert result.exit_code == 1
     assert "broken/modules/accounts.yaml: $.fields.x.type: unknown field type 'sparkles'" in result.output
@@ -108,3 +118,38 @@ def test_user_create_and_passwd(crbm):
 def test_commands_on_a_missing_site_say_what_to_do(crbm):
     result = crbm("plugins")
     assert result.exit_code == 1 and "run `crbm init` first" in result.output
+
+
+def test_pack_commands_build_install_list_history_uninstall(crbm, tmp_path):
+    crbm("init", "--database-url", crbm.database_url)
+    folder = tmp_path / "loyalty"
+    (folder / "modules").mkdir(parents=True)
+    (folder / "pack.yaml").write_text("name: loyalty\nkind: module\nversion: '1.0.0'\n"
+                                      "title: Loyalty\n")
+    (folder / "modules" / "rewards.yaml").write_text(
+        "name: rewards\nlabel: Rewards\nfields: {name: {type: name}}\n")
+    assert crbm("validate", str(folder)).exit_code == 0
+    built = crbm("pack", "build", str(folder), "-o", str(tmp_path))
+    assert built.exit_code == 0 and "loyalty-1.0.0.zip" in built.output
+    zip_path = str(tmp_path / "loyalty-1.0.0.zip")
+    dry = crbm("pack", "install", "--dry-run", zip_path)
+    assert dry.exit_code == 0 and "create table rewards" in dry.output
+    assert crbm("pack", "list").output.strip() == "No packs installed."
+    installed = crbm("pack", "install", zip_path)
+    assert installed.exit_code == 0 and "Installed loyalty 1.0.0" in installed.output
+    assert "ok history" in installed.output
+    again = crbm("pack", "install", zip_path)
+    assert again.exit_code == 1 and "version 1.0.0 is already installed" in again.output
+    assert "Refused at step compatibility; nothing was changed." in again.output
+    assert "loyalty" in crbm("pack", "list").output
+    plan = crbm("pack", "uninstall", "loyalty", "--purge", "--dry-run")
+    assert "drop table rewards (0 rows)" in plan.output
+    done = crbm("pack", "uninstall", "loyalty", "--purge", "--yes")
+    assert done.exit_code == 0 and "Data exported to" in done.output
+    history = crbm("pack", "history").output
+    assert "purge" in history and "refused" in history and "install" in history
+    (folder / "modules" / "rewards.yaml").write_text("name: rewards\nlabel: R\n"
+                                                     "fields: {name: {type: sparkles}}\n")
+    bad = crbm("validate", str(folder))
+    assert bad.exit_code == 1 and "unknown field type 'sparkles'" in bad.output
+    assert "Traceback" not in bad.output

@@ -6,6 +6,7 @@ import pytest
 
 from core.errors import ValidationError
 from core.fields import GUIDE_TYPES, KERNEL_TYPES
+from tests.pack_util import register
 
 UTC = dt.UTC
 
@@ -156,11 +157,12 @@ def test_parent_link_needs_its_type(site, admin, widget):
 
 
 def test_calculated_field_reports_evaluation_errors(site, admin):
-    pack = site.folder / "packs" / "bad-formula" / "modules"
+    pack = site.folder / "packs" / "bad_formula" / "modules"
     pack.mkdir(parents=True)
     (pack / "gadgets.yaml").write_text(
         'name: gadgets\nfields: {ratio: {type: calculated, format: decimal, '
         'formula: "divide(quantity, summary)"}}\n')
+    register(site, {"name": "bad_formula", "kind": "module", "version": "1.0", "title": "x"})
     site.reload()
     site.sync_schema()
     ok = site.records.create("gadgets", {"name": "Even", "quantity": 6, "summary": "3"}, admin)

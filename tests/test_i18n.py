@@ -1,14 +1,18 @@
 """The locale layer with real Babel/CLDR data: exact strings, per locale."""
 import datetime as dt
+import threading
 from decimal import Decimal
 
 import jinja2
 import pytest
+from babel.messages.pofile import read_po
 
 from core import i18n
 from core.fields import KERNEL_TYPES
 from core.i18n import Formatter, Preferences, translations, validate_preferences
 from core.registry import FieldDef
+
+ROOT = i18n.ROOT
 
 NNBSP, NBSP = "\u202f", "\xa0"  # CLDR's narrow and plain no-break spaces
 LATE = dt.datetime(2026, 3, 1, 23, 30, tzinfo=dt.UTC)  # already 2 March in Sydney
@@ -238,3 +242,105 @@ def test_extract_messages_from_given_sources(tmp_path):
     text = pot.read_text(encoding="utf-8")
     for message in ("Hello", "Later", "Hi", "Save"):  # "Hi" trimmed, as install_jinja renders it
         assert f'msgid "{message}"' in text
+
+
+def test_extraction_holds_the_labels_of_module_and_dropdown_yaml(tmp_path):
+    pot = tmp_path / "crbm.pot"
+    i18n.extract_messages(pot, [ROOT / "tests" / "plugins"])
+    with pot.open("rb") as f:
+        catalog = read_po(f)
+    where = {m.id: m.locations for m in catalog if m.id}
+
+    def line_of(path: str, text: str) -> tuple[str, int]:
+        lines = (ROOT / path).read_text(encoding="utf-8").splitlines()
+        return path, next(n for n, line in enumerate(lines, 1) if text in line)
+
+    # module and tab group labels, a field's label, one made from a field's name, a layout
+    # section, a dropdown option, each located in its file
+    module, dropdowns = ("tests/plugins/kitchen_sink/modules/gadgets.yaml",
+                         "tests/plugins/kitchen_sink/dropdowns/gadgets.yaml")
+    assert where["Gadgets"] == [line_of(module, "label: Gadgets")]
+    assert where["Tests"] == [line_of(module, "tab_group: Tests")]
+    assert line_of(module, "summary:") in where["Summary"]
+    assert "Widget" in where and "Overview" in where
+    assert where["Toy"] == [line_of(dropdowns, "label: Toy")]
+    assert "gadget_kind_dom" not in where and "tool" not in where  # names and values are not
+    assert "Date created" not in where  # the system fields' labels live in core/
+
+    i18n.extract_messages(pot)  # the default sources: core/, plugins/, cli.py
+    with pot.open("rb") as f:
+        catalog = read_po(f)
+    ids = {m.id for m in catalog}
+    assert {"Accounts", "Account name", "Customer", "Overview", "Date created", "Assigned to",
+            "%(label)s: city", "%(label)s currency"} <= ids
+    assert "Gadgets" not in ids  # the test plugin is not shipped
+
+
+def test_labels_follow_the_catalog_activated_in_this_context_only(tmp_path):
+    write_po(tmp_path, "fr", {"Accounts": "Comptes"})
+    french = i18n.translations("fr", [tmp_path])
+    assert i18n.label("Accounts") == "Accounts"  # nothing activated: English
+    token = i18n.activate(french)
+    try:
+        assert i18n.label("Accounts") == "Comptes"
+        assert i18n.label("") == ""  # not the catalog's header
+        seen = []
+        other = threading.Thread(target=lambda: seen.append(i18n.label("Accounts")))
+        other.start()
+        other.join()
+        assert seen == ["Accounts"]  # another thread has its own context
+    finally:
+        i18n.deactivate(token)
+    assert i18n.label("Accounts") == "Accounts"
+
+
+def test_registry_labels_options_and_sections_in_the_active_language(site, tmp_path):
+    write_po(tmp_path, "fr", {"Gadgets": "Bidules", "Gadget": "Bidule", "Tool": "Outil",
+                              "Overview": "Vue d'ensemble", "Summary": "Résumé",
+                              "Address": "Adresse", "%(label)s: city": "%(label)s : ville",
+                              "Tests": "Essais", "Widget": "Machin"})
+    gadgets = site.registry.module("gadgets")
+    kind, city = gadgets.fields["kind"], gadgets.fields["address_city"]
+    english = (gadgets.label, gadgets.fields["summary"].label, city.label,
+               site.registry.choices(kind)[0], gadgets.layouts["detail"][0]["label"])
+    assert english == ("Gadgets", "Summary", "Address: city", ("tool", "Tool"), "Overview")
+    token = i18n.activate(i18n.translations("fr", [tmp_path]))
+    try:
+        assert (gadgets.label, gadgets.label_singular, gadgets.tab_group) == \
+            ("Bidules", "Bidule", "Essais")
+        assert (gadgets.fields["summary"].label, city.label) == ("Résumé", "Adresse : ville")
+        assert gadgets.fields["widget_id"].label == "Machin"  # a label made from the name
+        assert site.registry.choices(kind)[0] == ("tool", "Outil")
+        assert site.registry.option_labels("gadgets")["kind"]["tool"] == "Outil"
+        assert site.registry.option_labels("gadgets")["parent_type"]["gadgets"] == "Bidule"
+        assert gadgets.layouts["detail"][0] == {**gadgets.definition["layouts"]["detail"][0],
+                                                "label": "Vue d'ensemble"}
+        assert gadgets.layouts["edit"][0]["rows"] == [["name", "kind"], ["toy_age", None]]
+    finally:
+        i18n.deactivate(token)
+    assert (gadgets.label, site.registry.choices(kind)[0]) == ("Gadgets", ("tool", "Tool"))
+    assert gadgets.definition["label"] == "Gadgets"  # the definition itself never changes
+
+
+def test_update_catalog_merges_new_messages_and_says_what_changed(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.py").write_text('_("Keep")\n_("Hello %(name)s!")\n_("Log out")\n',
+                              encoding="utf-8")
+    po = tmp_path / "fr" / "LC_MESSAGES" / "crbm.po"
+    assert i18n.update_catalog(po, [src]) == ["new: 'Keep'", "new: 'Hello %(name)s!'",
+                                              "new: 'Log out'"]
+    text = po.read_text(encoding="utf-8").replace('msgid "Keep"\nmsgstr ""',
+                                                  'msgid "Keep"\nmsgstr "Garder"')
+    text = text.replace('msgid "Hello %(name)s!"\nmsgstr ""',
+                        'msgid "Hello %(name)s!"\nmsgstr "Bonjour %(name)s !"')
+    po.write_text(text, encoding="utf-8")
+    assert i18n.catalog_problems(po, ["Keep", "Hello %(name)s!"]) == []
+
+    (src / "a.py").write_text('_("Keep")\n_("Hello %(name)s!!")\n_("New")\n', encoding="utf-8")
+    assert i18n.update_catalog(po, [src]) == [
+        "fuzzy (check the old translation): 'Hello %(name)s!!'", "new: 'New'",
+        "removed: 'Log out'"]
+    assert i18n.catalog_problems(po, i18n.extract_catalog([src])) == [
+        "fuzzy: 'Hello %(name)s!!'", "empty: 'New'"]
+    assert i18n.translations("fr", [tmp_path]).gettext("Keep") == "Garder"

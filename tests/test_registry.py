@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from core.errors import MetadataError
 from core.registry import SCHEMA_DIR, Layer, build_registry, read_folder
 from core.site import Site
+from tests.pack_util import register
 
 MODULE = """\
 name: things
@@ -189,6 +190,7 @@ def test_site_layers_plugins_packs_and_database_customizations(make_site, admin)
     site = make_site()
     pack = site.folder / "packs" / "sizes"
     write(pack, "modules/widgets.yaml", "name: widgets\nfields: {weight: {type: decimal}}\n")
+    register(site, {"name": "sizes", "kind": "module", "version": "1.0", "title": "Sizes"})
     customizations = site.tables.tables["crbm_customizations"]
     with site.engine.begin() as conn:
         conn.execute(customizations.insert().values(
@@ -208,6 +210,7 @@ def test_boot_stops_on_invalid_metadata_and_keeps_nothing_half_loaded(make_site)
     before = site.registry
     write(site.folder / "packs" / "broken", "modules/widgets.yaml",
           "name: widgets\nfields: {weight: {type: nonsense}}\n")
+    register(site, {"name": "broken", "kind": "module", "version": "1.0", "title": "Broken"})
     with pytest.raises(MetadataError, match=r"packs/broken/modules/widgets.yaml: \$.fields.weight.type"):
         site.reload()
     assert site.registry is before  # the running site keeps its last good registry

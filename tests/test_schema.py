@@ -2,12 +2,14 @@
 import textwrap
 
 from core.registry import Layer, read_folder
+from tests.pack_util import register
 
 
 def add_pack(site, name, text):
     folder = site.folder / "packs" / name / "modules"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "widgets.yaml").write_text(textwrap.dedent(text))
+    register(site, {"name": name, "kind": "module", "version": "1.0", "title": name})
     site.reload()
 
 

@@ -280,16 +280,15 @@ def test_pages_carry_security_headers_and_a_signed_session_cookie(client):
     assert client.get("/m/gadgets").url.path == "/login"
 
 
-def test_site_and_theme_override_one_template_or_stylesheet(site, admin):
+def test_site_overrides_one_template_or_stylesheet(site, admin):
+    # theme packs (templates, /theme/<pack>/ files): tests/test_themes.py
     (site.folder / "templates").mkdir()
     (site.folder / "templates" / "error.html").write_text(
         '{% extends "base.html" %}{% block content %}<p id="custom">{{ _("Lost?") }}</p>{% endblock %}')
-    theme = site.folder / "packs" / "midnight"
-    (theme / "static").mkdir(parents=True)
-    (theme / "static" / "crbm.css").write_text(":root { --color-bg: #000; }")
-    site.set_setting("theme", "midnight")
+    (site.folder / "static").mkdir()
+    (site.folder / "static" / "crbm.css").write_text(":root { --color-bg: #000; }")
     with TestClient(create_app(site)) as client:
         assert '<p id="custom">Lost?</p>' in client.get("/nowhere").text  # site override
-        assert client.get("/static/crbm.css").text == ":root { --color-bg: #000; }"  # theme
+        assert client.get("/static/crbm.css").text == ":root { --color-bg: #000; }"  # site
         assert "dependentFields" in client.get("/static/crbm.js").text  # the rest: core
         assert client.get("/static/../site.yaml").status_code == 404

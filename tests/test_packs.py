@@ -1,0 +1,354 @@
+"""The pack loader: atomic installs, ownership, removal, refusals of bad packs."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import stat
+import zipfile
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from core.pack_archive import PackError, build, check_offline
+from core.packs import APPLY_STEPS, CHECK_STEPS
+
+REWARDS = """
+name: rewards
+label: Rewards
+label_singular: Reward
+fields:
+  name: {type: name, required: true}
+  points: {type: integer}
+relationships: {}
+"""
+LOYALTY_TIER = "name: accounts\nfields:\n  loyalty_tier: {type: text, label: Loyalty tier}\n"
+
+
+def zip_of(files: dict[str, str | bytes], infos: list[zipfile.ZipInfo] = ()) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+        for info in infos:
+            archive.writestr(info, b"x")
+    return out.getvalue()
+
+
+def manifest(name="loyalty", kind="module", version="1.0.0", **extra) -> str:
+    return yaml.safe_dump({"name": name, "kind": kind, "version": version,
+                           "title": name.capitalize(), **extra})
+
+
+def module_pack(name="loyalty", version="1.0.0", files=None, **extra) -> bytes:
+    files = files if files is not None else {"modules/rewards.yaml": REWARDS,
+                                             "modules/accounts.yaml": LOYALTY_TIER}
+    return zip_of({"pack.yaml": manifest(name, "module", version, **extra), **files})
+
+
+# -- what "nothing changed" means: files, registry, schema and data ------------------------
+
+def snapshot(site) -> dict:
+    files = {}
+    for path in sorted(site.folder.rglob("*")):
+        rel = path.relative_to(site.folder).as_posix()
+        if path.is_file() and not rel.startswith(("crbm.db", "packs/.uploads", "packs/.exports")):
+            files[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    inspector = sa.inspect(site.engine)
+    schema, data = {}, {}
+    with site.engine.connect() as conn:
+        for table in sorted(inspector.get_table_names()):
+            columns = inspector.get_columns(table)
+            schema[table] = ([(c["name"], str(c["type"]), c["nullable"]) for c in columns],
+                             sorted((i["name"], tuple(i["column_names"]))
+                                    for i in inspector.get_indexes(table)))
+            if table != "crbm_pack_history":  # failures are recorded there, by design
+                rows = conn.execute(sa.text(f"SELECT * FROM {table}")).all()
+                data[table] = sorted(json.dumps(list(r), default=str) for r in rows)
+    registry = {name: m.definition for name, m in site.registry.modules.items()}
+    return {"files": files, "schema": schema, "data": data, "registry": registry,
+            "dropdowns": site.registry.dropdowns, "packs": [p.name for p in site.enabled_packs]}
+
+
+def assert_unchanged(site, before, ignore=()):
+    after = snapshot(site)
+    for table in ignore:
+        after["data"].pop(table, None)
+        before = {**before, "data": {k: v for k, v in before["data"].items() if k != table}}
+    for key in before:
+        assert after[key] == before[key], f"{key} changed"
+
+
+def last_history(site) -> dict:
+    return site.packs.history(1)[0]
+
+
+# -- a good pack, all the way round --------------------------------------------------------
+
+def test_install_then_uninstall_keeps_data_and_reinstall_restores_it(site, admin):
+    report = site.packs.install(module_pack(), admin, "loyalty-1.0.0.zip")
+    assert [s.name for s in report.steps] == [*CHECK_STEPS, *APPLY_STEPS, "cleanup"]
+    assert all(s.ok for s in report.steps)
+    assert "rewards" in site.registry.modules
+    assert "loyalty_tier" in site.registry.module("accounts").fields
+    reward = site.records.create("rewards", {"name": "Gold", "points": 500}, admin)
+    assert ("table", "rewards", "loyalty") in site.packs.objects()
+    assert ("column", "accounts.loyalty_tier", "loyalty") in site.packs.objects()
+
+    plan = site.packs.plan_removal("loyalty", "uninstall")
+    assert "keep table rewards and its data (restored on reinstall)" in plan.changes
+    site.packs.remove("loyalty", "uninstall", admin)
+    assert "rewards" not in site.registry.modules
+    assert not site.pack_folder("loyalty").exists()
+    assert "rewards" in sa.inspect(site.engine).get_table_names()
+
+    site.packs.install(module_pack(), admin, "loyalty-1.0.0.zip")
+    assert site.records.get("rewards", reward["id"], admin)["points"] == 500
+    actions = [(h["action"], h["outcome"]) for h in site.packs.history()]
+    assert actions == [("install", "ok"), ("uninstall", "ok"), ("install", "ok")]
+    assert site.packs.history()[0]["username"] == "admin"
+
+
+def test_purge_exports_the_data_then_drops_what_the_pack_owned(site, admin):
+    before = snapshot(site)
+    site.packs.install(module_pack(), admin, "loyalty.zip")
+    site.records.create("rewards", {"name": "Gold", "points": 500}, admin)
+    plan = site.packs.plan_removal("loyalty", "purge")
+    assert "drop table rewards (1 rows)" in plan.changes
+    assert "drop column accounts.loyalty_tier" in plan.changes
+    report = site.packs.remove("loyalty", "purge", admin)
+    with zipfile.ZipFile(report.export) as exported:
+        assert "Gold" in exported.read("rewards.csv").decode()
+        assert "loyalty_tier" in exported.read("accounts.loyalty_tier.csv").decode()
+    assert site.packs.objects("loyalty") == []
+    after = snapshot(site)
+    assert after["schema"] == before["schema"]
+    assert after["registry"] == before["registry"]
+    assert not site.pack_folder("loyalty").exists()
+
+
+def test_disable_hides_and_keeps_everything_enable_brings_it_back(site, admin):
+    site.packs.install(module_pack(), admin, "loyalty.zip")
+    site.records.create("rewards", {"name": "Gold"}, admin)
+    site.packs.remove("loyalty", "disable", admin)
+    assert "rewards" not in site.registry.modules
+    assert site.pack_folder("loyalty").is_dir()
+    assert site.packs.get("loyalty").status == "disabled"
+    site.packs.enable("loyalty", admin)
+    assert site.records.count("rewards", admin) == 1
+
+
+def test_upgrade_adds_and_a_downgrade_or_the_same_version_is_refused(site, admin):
+    site.packs.install(module_pack(), admin, "loyalty-1.0.0.zip")
+    newer = {"modules/rewards.yaml": REWARDS.replace("points: {type: integer}",
+                                                     "points: {type: integer}\n  expires: {type: date}"),
+             "modules/accounts.yaml": LOYALTY_TIER}
+    report = site.packs.install(module_pack(version="1.1.0", files=newer), admin, "loyalty-1.1.zip")
+    assert "add column rewards.expires (DATE)" in report.changes
+    assert "expires" in site.registry.module("rewards").fields
+    assert site.packs.history(1)[0]["action"] == "upgrade"
+    before = snapshot(site)
+    with pytest.raises(PackError, match="version 1.0.0 would downgrade the installed 1.1.0"):
+        site.packs.install(module_pack(), admin, "loyalty-1.0.0.zip")
+    with pytest.raises(PackError, match="version 1.1.0 is already installed"):
+        site.packs.install(module_pack(version="1.1.0", files=newer), admin, "again.zip")
+    assert_unchanged(site, before)
+
+
+def test_two_packs_claiming_one_object_the_second_is_refused_naming_the_owner(site, admin):
+    site.packs.install(module_pack(), admin, "loyalty.zip")
+    before = snapshot(site)
+    rival = module_pack("rival", files={"modules/accounts.yaml": LOYALTY_TIER})
+    with pytest.raises(PackError) as refused:
+        site.packs.install(rival, admin, "rival.zip")
+    assert "field accounts.loyalty_tier: already belongs to pack loyalty" in str(refused.value)
+    assert refused.value.step == "compatibility"
+    assert_unchanged(site, before)
+
+
+def test_a_pack_another_requires_cannot_be_removed(site, admin):
+    site.packs.install(module_pack(), admin, "loyalty.zip")
+    needs = module_pack("points", files={}, requires={"packs": {"loyalty": ">=1.0"}})
+    site.packs.install(needs, admin, "points.zip")
+    for mode in ("disable", "uninstall", "purge"):
+        plan = site.packs.plan_removal("loyalty", mode)
+        assert [str(p) for p in plan.problems] == ["loyalty: required by points; remove it first"]
+        with pytest.raises(PackError, match="required by points"):
+            site.packs.remove("loyalty", mode, admin)
+    assert site.packs.get("loyalty").status == "enabled"
+
+
+def test_only_administrators_install(site, admin):
+    from core.users import create_user
+    clerk = create_user(site, "clerk", "correct horse battery")
+    before = snapshot(site)
+    with pytest.raises(PackError, match="only administrators install packs") as refused:
+        site.packs.install(module_pack(), clerk, "loyalty.zip")
+    assert refused.value.step == "permission"
+    assert_unchanged(site, before)
+
+
+# -- fault injection: every step fails in turn, nothing changes ----------------------------
+
+@pytest.mark.parametrize("step", [*CHECK_STEPS, *APPLY_STEPS])
+def test_a_failure_at_any_step_leaves_the_site_exactly_as_before(site, admin, step):
+    site.packs.install(module_pack("base", files={"modules/accounts.yaml": LOYALTY_TIER}),
+                       admin, "base.zip")  # an upgrade below must restore this pack's files
+    site.records.create("accounts", {"name": "Acme", "loyalty_tier": "gold"}, admin)
+    before = snapshot(site)
+    upgrade = module_pack("base", "2.0.0", files={
+        "modules/accounts.yaml": LOYALTY_TIER + "  since: {type: date}\n",
+        "modules/rewards.yaml": REWARDS})
+    site.packs.fault = step
+    with pytest.raises(PackError) as failed:
+        site.packs.install(upgrade, admin, "base-2.0.0.zip")
+    site.packs.fault = None
+    assert failed.value.step == step
+    assert_unchanged(site, before)
+    record = last_history(site)
+    expected = ("base-2.0.0.zip", None) if step == "unpack" else ("base", "2.0.0")  # unread yet
+    assert (record["action"], record["pack"], record["version"]) == ("install", *expected)
+    assert record["outcome"] == ("refused" if step in CHECK_STEPS else "failed")
+    # and the site still works, and the same upgrade goes through afterwards
+    site.packs.install(upgrade, admin, "base-2.0.0.zip")
+    assert {"since", "loyalty_tier"} <= set(site.registry.module("accounts").fields)
+
+
+CODE_PACK_HOOK = '''
+from core.hookspecs import hookimpl
+
+
+@hookimpl
+def crbm_pack_installed(site, pack, connection):
+    if pack.name == "hooked":
+        from datetime import datetime
+
+        from sqlalchemy import text  # bound values so every database takes the boolean
+        connection.execute(text("INSERT INTO rewards (id, name, deleted, version, created_at, modified_at) "
+                                "VALUES ('r1', 'Seed', :no, 1, :at, :at)"),
+                           {"no": False, "at": datetime(2026, 1, 1)})
+        raise RuntimeError("the pack's own install hook failed")
+'''
+
+
+def test_a_code_pack_whose_install_hook_fails_is_rolled_back_and_unhooked(site, admin):
+    site.set_setting("allow_code_packs", True)
+    before = snapshot(site)
+    pack = module_pack("hooked", files={"modules/rewards.yaml": REWARDS, "plugin.py": CODE_PACK_HOOK})
+    with pytest.raises(PackError, match="the pack's own install hook failed") as failed:
+        site.packs.install(pack, admin, "hooked.zip")
+    assert failed.value.step == "hook"
+    assert_unchanged(site, before)
+    assert not site.plugin_manager.has_plugin("pack:hooked")
+
+
+# -- bad packs: each refused with a clear message, nothing changed -------------------------
+
+def symlink_entry() -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo("templates/evil.html")
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory) -> bytes:
+    """A pack whose one file inflates to 1 GB (about 1 MB zipped)."""
+    path = tmp_path_factory.mktemp("bomb") / "bomb.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        archive.writestr("pack.yaml", manifest("bomb", "theme", provides={"theme": {"label": "B"}}))
+        with archive.open("static/theme.css", "w", force_zip64=True) as stream:
+            block = b"\0" * 2**24
+            for _ in range(64):
+                stream.write(block)
+    return path.read_bytes()
+
+
+def bad_packs(bomb):
+    yield "path traversal", zip_of({"pack.yaml": manifest(), "../evil.yaml": "x"}), \
+        "../evil.yaml: refused: path goes outside the pack (..)"
+    yield "absolute path", zip_of({"pack.yaml": manifest(), "/etc/cron.d/x": "x"}), \
+        "refused: absolute path"
+    yield "symlink", zip_of({"pack.yaml": manifest("tt", "theme",
+                                                   provides={"theme": {"label": "T"}})},
+                            [symlink_entry()]), \
+        "templates/evil.html: refused: symbolic links are not allowed in packs"
+    yield "bomb", bomb, "compression bomb"
+    yield "missing manifest", zip_of({"modules/rewards.yaml": REWARDS}), \
+        "no pack.yaml at the root of the archive"
+    yield "not a zip", b"PK\x03\x04 not really", "not a zip file"
+    yield "unknown kind", zip_of({"pack.yaml": manifest(kind="plugin")}), \
+        "$.kind: 'plugin' is not one of ['module', 'language', 'theme', 'holiday', 'personality', 'upgrade']"
+    yield "unknown key", zip_of({"pack.yaml": manifest(licence="MIT")}), \
+        "unknown key 'licence'"
+    yield "bad version", zip_of({"pack.yaml": manifest(version="one")}), \
+        "'one' is not a PEP 440 version"
+    yield "file outside the kind", zip_of({"pack.yaml": manifest("tt", "theme",
+                                                                 provides={"theme": {"label": "T"}}),
+                                           "modules/x.yaml": REWARDS}), \
+        "modules/x.yaml: not allowed in a theme pack"
+    yield "unmet requirement", module_pack(requires={"packs": {"points": ">=2"}}), \
+        "needs pack points >=2, which is not installed"
+    yield "CRBM too old", module_pack(requires={"crbm": ">=99"}), \
+        "needs CRBM >=99; this is CRBM"
+    yield "code pack", module_pack(files={"plugin.py": "x = 1\n"}), \
+        ("contains Python code (plugin.py); this site does not accept code packs. An "
+         "administrator can allow them with the site setting allow_code_packs")
+    yield "invalid module", module_pack(files={"modules/rewards.yaml": "name: rewards\nlabel: R\n"
+                                               "fields: {name: {type: sparkles}}\n"}), \
+        "modules/rewards.yaml: $.fields.name.type: unknown field type 'sparkles'"
+
+
+@pytest.mark.parametrize("case", range(14))
+def test_bad_packs_are_refused_with_a_clear_message_and_nothing_changes(site, admin, bomb, case):
+    what, data, message = list(bad_packs(bomb))[case]
+    before = snapshot(site)
+    with pytest.raises(PackError) as refused:
+        site.packs.install(data, admin, f"{what}.zip")
+    assert message in str(refused.value), what
+    assert_unchanged(site, before)
+    assert last_history(site)["outcome"] == "refused"
+    assert not any(site.packs.store.glob(".staging/*/*"))  # staging cleaned up
+
+
+def test_a_dependency_cycle_is_refused_with_its_chain(site, admin):
+    a = module_pack("alpha", files={}, requires={"packs": {"beta": ""}})
+    b = module_pack("beta", files={}, requires={"packs": {"alpha": ""}})
+    with pytest.raises(PackError, match=r"dependency cycle: alpha -> beta -> alpha"):
+        site.packs.install_many([(a, "a.zip"), (b, "b.zip")], admin)
+    assert site.packs.installed() == []
+
+
+def test_a_missing_requirement_names_the_chain(site, admin):
+    a = module_pack("alpha", files={}, requires={"packs": {"beta": ""}})
+    b = module_pack("beta", files={}, requires={"packs": {"gamma": ">=1"}})
+    with pytest.raises(PackError, match=r"missing requirement: alpha -> beta -> gamma"):
+        site.packs.install_many([(a, "a.zip"), (b, "b.zip")], admin)
+    assert site.packs.installed() == []
+
+
+def test_packs_install_after_what_they_require(site, admin):
+    a = module_pack("alpha", files={}, requires={"packs": {"beta": ">=1"}})
+    b = module_pack("beta", files={"modules/rewards.yaml": REWARDS})
+    reports = site.packs.install_many([(a, "a.zip"), (b, "b.zip")], admin)
+    assert [str(r.manifest) for r in reports] == ["beta 1.0.0", "alpha 1.0.0"]
+
+
+# -- build and validate --------------------------------------------------------------------
+
+def test_build_is_deterministic_and_validate_reports_problems(tmp_path):
+    folder = tmp_path / "loyalty"
+    (folder / "modules").mkdir(parents=True)
+    (folder / "pack.yaml").write_text(manifest())
+    (folder / "modules" / "rewards.yaml").write_text(REWARDS)
+    first = build(folder, tmp_path).read_bytes()
+    assert build(folder, tmp_path).read_bytes() == first
+    assert check_offline(folder) == []
+    (folder / "modules" / "rewards.yaml").write_text(REWARDS.replace("relationships: {}",
+        "relationships: {owner: {kind: one_to_many, module: nowhere, field: x}}"))
+    problems = [str(p) for p in check_offline(folder)]
+    assert "modules/rewards.yaml: $.relationships.owner.module: module 'nowhere' does not exist" \
+        in problems
+    (folder / "modules" / "rewards.yaml").write_text(REWARDS + "colour: blue\n")
+    with pytest.raises(PackError, match="Additional properties are not allowed"):
+        build(folder, tmp_path)  # build checks the files first
