@@ -162,6 +162,8 @@ def _terms(grants: Grants, role: RoleGrant, module: ModuleDef, action: str) -> f
 
 def _dnf(grants: Grants, module: ModuleDef, action: str) -> list[frozenset]:
     """The user's right as OR of ANDs of terms; [] admits nothing, [frozenset()] all."""
+    if module.definition.get("access_level") == "fixed":
+        return []  # an administrators' module: no role opens it (admins bypass all this)
     per_role = [_terms(grants, role, module, action) for role in grants.roles]
     if grants.additive:
         alive = {t for t in per_role if NONE not in t}
@@ -257,6 +259,8 @@ class AccessControl:
         """The module's access for the user: enabled, limited or disabled."""
         if user.is_admin and not module.definition.get("hr"):
             return "enabled"
+        if module.definition.get("access_level") == "fixed":
+            return "disabled"
         grants = self.grants(user)
         modes = [ACCESS_MODES.index(r.rule(module.name).access) for r in grants.roles]
         best = min(modes) if grants.additive else max(modes)

@@ -58,16 +58,34 @@ def layer(items: list[Item]) -> Layer:
                           for i in ordered])
 
 
+def bump_epoch(conn: sa.Connection) -> None:
+    """Tell every worker the registry changed (they rebuild it on their next request)."""
+    epoch = database.kernel_table("crbm_metadata_epoch")
+    if conn.execute(epoch.update().where(epoch.c.id == 1)
+                    .values(epoch=epoch.c.epoch + 1)).rowcount == 0:
+        conn.execute(epoch.insert().values(id=1, epoch=1))
+
+
+def read_epoch(engine: sa.Engine) -> int:
+    if not sa.inspect(engine).has_table("crbm_metadata_epoch"):
+        return 0
+    epoch = database.kernel_table("crbm_metadata_epoch")
+    with engine.connect() as conn:
+        return conn.execute(sa.select(epoch.c.epoch).where(epoch.c.id == 1)).scalar() or 0
+
+
 def write(conn: sa.Connection, table: sa.Table, items: list[Item], removed: list[tuple[str, str]],
           user_id: str | None) -> None:
     """Upsert ``items`` and delete ``removed`` keys, inside the caller's transaction."""
     now = dt.datetime.now(dt.UTC)
+    bump_epoch(conn)
     for kind, name in removed:
         conn.execute(table.delete().where(table.c.kind == kind, table.c.name == name))
     for item in items:
         conn.execute(table.delete().where(table.c.kind == item.kind, table.c.name == item.name))
         conn.execute(table.insert().values(kind=item.kind, name=item.name,
-                                           body=json.dumps(item.body, sort_keys=True),
+                                           # key order kept: fields in the order added
+                                           body=json.dumps(item.body),
                                            modified_at=item.modified_at or now,
                                            modified_by=user_id))
 

@@ -230,6 +230,36 @@ def access_tables(metadata: sa.MetaData) -> None:
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("epoch", sa.Integer, nullable=False),
     )
+    # Moves on with every change to the registry's pack or site layer (Studio, packs), so
+    # every worker sharing the database rebuilds its registry on its next request.
+    sa.Table(
+        "crbm_metadata_epoch", metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("epoch", sa.Integer, nullable=False),
+    )
+    # The Studio's audit trail: who changed what in the metadata, and when.
+    sa.Table(
+        "crbm_studio_log", metadata,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                  primary_key=True, autoincrement=True),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("user_id", ID),
+        sa.Column("username", sa.String(60)),
+        sa.Column("action", sa.String(40), nullable=False),
+        sa.Column("target", sa.String(130), nullable=False),
+        sa.Column("detail", sa.Text, nullable=False),
+    )
+    # Fields and modules removed in the Studio, restorable while their data is kept.
+    sa.Table(
+        "crbm_studio_removed", metadata,
+        sa.Column("id", ID, primary_key=True),
+        sa.Column("kind", sa.String(20), nullable=False),  # "field" or "module"
+        sa.Column("module", sa.String(60), nullable=False),
+        sa.Column("name", sa.String(70), nullable=False),
+        sa.Column("body", sa.Text, nullable=False),  # JSON: what restoring puts back
+        sa.Column("removed_at", UTCDateTime(), nullable=False),
+        sa.Column("removed_by", ID),
+    )
 
 
 def module_table(module: ModuleDef, metadata: sa.MetaData) -> sa.Table:

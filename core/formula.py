@@ -31,7 +31,7 @@ from typing import Any
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
-__all__ = ["FUNCTIONS", "Formula", "FormulaError", "FormulaEvalError", "Function", "parse"]
+__all__ = ["EXAMPLES", "FUNCTIONS", "Formula", "FormulaError", "FormulaEvalError", "Function", "parse"]
 
 
 class FormulaError(ValueError):
@@ -182,6 +182,21 @@ def _substring(text: Any, offset: Any, *length: Any) -> str | None:
 def _text_function(convert: Callable[[str], Any]) -> Callable[[Any], Any]:
     return lambda value: None if value is None else convert(_text(value))
 
+
+# What the Studio's formula editor shows next to each function (the guide's examples).
+EXAMPLES: Mapping[str, str] = MappingProxyType({
+    "add": "add(2, 1, 3) = 6", "subtract": "subtract(10, 5, 2) = 3",
+    "multiply": "multiply(2, 1, 3) = 6", "divide": "divide(8, 2) = 4", "pow": "pow(2, 3) = 8",
+    "max": "max(2, 4, 7) = 7", "min": "min(2, 4, 7) = 2", "floor": "floor(4.3) = 4",
+    "ceil": "ceil(4.3) = 5", "abs": "abs(-2.5) = 2.5", "log": "log(100, 10) = 2",
+    "exp": "exp(0) = 1", "negate": "negate(5) = -5", "round": "round(12256.24, 1) = 12256.2",
+    "equal": 'equal("hi", "hi") = true', "ifElse": 'ifElse(true, "A", "B") = "A"',
+    "ifNull": "ifNull(null, 0) = 0", "strlen": 'strlen("Hello!") = 6',
+    "concat": 'concat("Hello", " ", "world!") = "Hello world!"',
+    "stringToUpper": 'stringToUpper("Hello") = "HELLO"',
+    "stringToLower": 'stringToLower("Hello") = "hello"',
+    "substring": 'substring("Hello", 2, 1) = "e"',
+})
 
 FUNCTIONS: Mapping[str, Function] = MappingProxyType({f.name: f for f in [
     Function("add", 1, None, lambda *n: sum(n), numeric=True),

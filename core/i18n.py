@@ -186,6 +186,7 @@ def _translations(language: str, dirs: tuple[Path, ...]):
         if loaded is not None:
             loaded.add_fallback(result)
             result = loaded
+    result.crbm_language = language  # for the Studio's own per-language labels (language())
     return result
 
 
@@ -231,6 +232,11 @@ def active():
     """The catalog ``label()`` translates with here (English when none was activated)."""
     catalog = _ACTIVE.get()
     return _ENGLISH if catalog is None else catalog
+
+
+def language() -> str:
+    """The language code of the active catalog ("en" when none was activated)."""
+    return getattr(active(), "crbm_language", "en")
 
 
 def translating() -> bool:

@@ -38,6 +38,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from core import __version__ as CRBM_VERSION
+from core import customizations as site_customizations
 from core import database, i18n, personality
 from core.errors import CrbmError, MetadataError
 from core.pack_archive import (
@@ -166,6 +167,8 @@ class Packs:
 
     def _record(self, conn, action: str, pack: str, version: str | None, outcome: str,
                 detail: str, user) -> None:
+        if outcome == "ok":  # the change commits with this row: other workers reload
+            site_customizations.bump_epoch(conn)
         conn.execute(self._table("crbm_pack_history").insert().values(
             at=_now(), user_id=getattr(user, "id", None),
             username=getattr(user, "username", None) or "command line", action=action,

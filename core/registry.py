@@ -50,13 +50,20 @@ def load_schema(name: str) -> dict:
 
 
 def _overlay_schema(full: dict) -> dict:
-    """The module schema with nothing required but ``name``; a field may be ``null``."""
+    """The module schema with nothing required but ``name``; a field, a top-level key, a
+    feature or a field's key may be ``null`` (removed from what is below)."""
     schema = copy.deepcopy(full)
     schema["required"] = ["name"]
     schema["$defs"]["field"].pop("required")
     schema["properties"]["fields"]["additionalProperties"] = {
         "anyOf": [{"$ref": "#/$defs/field"}, {"type": "null"}]}
     schema["properties"]["fields"].pop("minProperties")
+    nullable = [(schema["properties"], {"name", "fields"}),
+                (schema["$defs"]["features"]["properties"], set()),
+                (schema["$defs"]["field"]["properties"], {"type"})]
+    for properties, keep in nullable:
+        for key in set(properties) - keep:
+            properties[key] = {"anyOf": [properties[key], {"type": "null"}]}
     return schema
 
 
@@ -134,13 +141,23 @@ class ModuleDef:
     fields: dict[str, FieldDef]
     sources: list[str] = field(default_factory=list)
 
+    def _renamed(self, key: str) -> str | None:
+        """The label the Studio gave this module in the active language, if any."""
+        translations = self.definition.get("translations")
+        if not translations:
+            return None
+        language = i18n.language()  # "fr_CA", then "fr"
+        own = translations.get(language) or translations.get(language.split("_")[0]) or {}
+        return own.get(key)
+
     @property
     def label(self) -> str:
-        return i18n.label(self.definition["label"])
+        return self._renamed("label") or i18n.label(self.definition["label"])
 
     @property
     def label_singular(self) -> str:
-        return i18n.label(self.definition.get("label_singular", self.definition["label"]))
+        return self._renamed("label_singular") or \
+            i18n.label(self.definition.get("label_singular", self.definition["label"]))
 
     @property
     def tab_group(self) -> str:
@@ -200,6 +217,29 @@ class ModuleDef:
         subs = self._groups.get(name, [])
         return [self.fields[name], *subs] if name in self.fields else list(subs)
 
+    def sections(self, view: str) -> list[dict]:
+        """The ``detail`` or ``edit`` layout: the view's own, else the other one, else two
+        fields a row of every user field (a module without layouts)."""
+        layouts = self.layouts
+        return layouts.get(view) or layouts.get("detail") or layouts.get("edit") or \
+            self.default_sections()
+
+    def default_sections(self) -> list[dict]:
+        """Two fields a row, every user field, composites by their group name."""
+        names = list(dict.fromkeys(f.group or f.name for f in self.fields.values()
+                                   if not f.system))
+        return [{"label": "", "rows": [names[i:i + 2] for i in range(0, len(names), 2)]}]
+
+    def quick_create_fields(self) -> list[str]:
+        """The quick-create layout, else the required user fields."""
+        return self.layouts.get("quick_create") or \
+            [f.name for f in self.fields.values() if f.required and not f.system and not f.group]
+
+    def list_columns(self) -> list[str]:
+        """The list layout's columns as written (composites by name), else the name field."""
+        return self.layouts.get("list", {}).get("columns") or \
+            [n for n in [self.name_field] if n] or ["created_at"]
+
     def link_table(self, relationship: str) -> str:
         rel = self.relationships[relationship]
         return rel.get("link_table") or "_".join(sorted([self.name, rel["module"]])) + "_links"
@@ -210,6 +250,7 @@ class Registry:
     modules: dict[str, ModuleDef]
     dropdowns: dict[str, list[dict]]
     field_types: dict[str, FieldType]
+    protected_dropdowns: frozenset[str] = frozenset()  # lists the Studio may not edit
     _translated: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def module(self, name: str) -> ModuleDef:
@@ -238,7 +279,7 @@ class Registry:
         if key not in cache:
             cache[key] = [(m, self.modules[m].label_singular) for m in key] \
                 if isinstance(key, tuple) else \
-                [(o["value"], i18n.label(o["label"])) for o in self.dropdowns[key]]
+                [(o["value"], _option_label(o)) for o in self.dropdowns[key]]
         return cache[key]
 
     def option_labels(self, module: str) -> dict[str, dict[str, str]]:
@@ -249,6 +290,12 @@ class Registry:
                              for f in self.modules[module].fields.values()
                              if "options" in f.spec or f.type.name == "parent_type"}
         return cache[module]
+
+
+def _option_label(option: dict) -> str:
+    """An option's display value in the active language: the Studio's own, else the catalog's."""
+    own = option.get("labels")
+    return (own and own.get(i18n.language())) or i18n.label(option["label"])
 
 
 # -- reading layers ------------------------------------------------------------------------
@@ -334,6 +381,7 @@ def build_registry(layers: list[Layer], extra_types: Iterable[FieldType] = ()) -
     sources: dict[str, list[str]] = {}
     dropdowns: dict[str, list[dict]] = {}
     dropdown_source: dict[str, str] = {}
+    protected: set[str] = set()
     for index, layer in enumerate(layers):
         is_base = index == 0
         for doc in layer.documents:
@@ -343,6 +391,10 @@ def build_registry(layers: list[Layer], extra_types: Iterable[FieldType] = ()) -
                 if found:
                     continue
                 for name, options in doc.body.items():
+                    if name == "protected":
+                        if is_base:  # only the shipped definitions decide what is protected
+                            protected.update(options)
+                        continue
                     if is_base and name in dropdowns:
                         problems.append(MetadataProblem(doc.source, f"$.{name}",
                                         f"dropdown list already defined in {dropdown_source[name]}"))
@@ -373,7 +425,7 @@ def build_registry(layers: list[Layer], extra_types: Iterable[FieldType] = ()) -
         modules[name] = ModuleDef(name, body, _expand_fields(body, types, source, problems),
                                   sources[name])
 
-    registry = Registry(modules, dropdowns, types)
+    registry = Registry(modules, dropdowns, types, frozenset(protected & set(dropdowns)))
     for module in modules.values():
         problems += _check_module(module, registry)
     if problems:
@@ -541,5 +593,15 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
     for i, name in enumerate(layouts.get("subpanels", [])):
         if name not in module.relationships:
             problem(f"$.layouts.subpanels[{i}]", f"no relationship {name!r}")
+    for rel_name, columns in layouts.get("subpanel_columns", {}).items():
+        rel = module.relationships.get(rel_name)
+        other = registry.modules.get(rel["module"]) if rel else None
+        if other is None:
+            problem(f"$.layouts.subpanel_columns.{rel_name}", f"no relationship {rel_name!r}")
+            continue
+        for i, name in enumerate(columns):
+            if name not in other.fields:
+                problem(f"$.layouts.subpanel_columns.{rel_name}[{i}]",
+                        f"module {other.name!r} has no field {name!r}")
     return problems
 

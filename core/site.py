@@ -10,7 +10,9 @@ record service. A registry error stops boot before anything is served.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -27,6 +29,7 @@ from core.records import RecordService
 from core.registry import Layer, MetadataError, Registry, build_registry, read_folder
 
 CONFIG = "site.yaml"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class Site:
         self.engine = engine or database.engine_for(self.database_url)
         self.plugin_manager, self.plugins = plugins.load_plugins(list(extra_plugins))
         self.hook = self.plugin_manager.hook
+        self._refresh_lock = threading.Lock()
         self.reload()
 
     def reload(self, packs: list[EnabledPack] | None = None,
@@ -78,6 +82,7 @@ class Site:
 
         ``packs`` and ``customizations`` replace what the database says, so the pack
         installer can build (and check) the registry a change would give before making it."""
+        epoch = site_customizations.read_epoch(self.engine)  # before reading what it covers
         enabled = self._read_enabled_packs() if packs is None else list(packs)
         before = getattr(self, "enabled_packs", [])
         self._hook_pack_plugins(enabled)  # their field types and metadata count from now
@@ -88,11 +93,28 @@ class Site:
             self._hook_pack_plugins(before)
             raise
         self.enabled_packs = enabled
+        self.metadata_epoch = epoch
         self.registry: Registry = registry
         self.tables = database.schema_for(registry)
         self.access = AccessControl(self.engine, self.tables, lambda: self.settings)
         self.records = RecordService(self.engine, registry, self.tables, self.hook, self.access,
                                      settings=lambda: self.settings)
+
+    def refresh(self, epoch: int) -> bool:
+        """Rebuild the registry if another worker changed it (``epoch`` read from the
+        database is not the one this registry was built at). Returns whether it did."""
+        if epoch == self.metadata_epoch:
+            return False
+        with self._refresh_lock:  # one thread rebuilds; the others find it done
+            if epoch == self.metadata_epoch:
+                return False
+            try:
+                self.reload()
+            except Exception:  # the writer checked it; keep serving the old registry
+                log.exception("registry reload for metadata epoch %s failed", epoch)
+                self.metadata_epoch = epoch  # not again on every request
+                return False
+        return True
 
     def state(self) -> tuple:
         """What ``reload`` replaces, to put back with ``restore`` (a pack installer trying
@@ -147,6 +169,12 @@ class Site:
             if not self.plugin_manager.has_plugin(name):
                 self.plugin_manager.register(plugins.import_pack_plugin(pack.name, pack.folder),
                                              name)
+
+    @cached_property
+    def studio(self):
+        """Administrators reshaping the metadata in the browser (``core.studio.Studio``)."""
+        from core.studio import Studio  # core.studio builds on this module
+        return Studio(self)
 
     @cached_property
     def packs(self):

@@ -55,12 +55,11 @@ def form_values(widget_id: str, admin_id: str) -> dict:
 @pytest.fixture
 def full_layout(site):
     """Put every gadget field on the edit and detail layouts (the YAML shows only a few)."""
-    from core.web import forms
     module = site.registry.module("gadgets")
     names = [f.name for f in module.fields.values() if not f.system and not f.group] + \
         ["assigned_user_id"]
     for view in ("edit", "detail"):
-        module.definition["layouts"][view] = forms.default_sections(module)
+        module.definition["layouts"][view] = module.default_sections()
         module.definition["layouts"][view][0]["rows"].append(["assigned_user_id", None])
     return names
 

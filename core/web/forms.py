@@ -21,22 +21,12 @@ DERIVED = ("calculated", "related_value")
 MAX_UPLOAD = 20 * 1024 * 1024
 
 
-def default_sections(module: ModuleDef) -> list[dict]:
-    """Two fields a row, every user field: for modules without a layout."""
-    names = list(dict.fromkeys(f.group or f.name for f in module.fields.values() if not f.system))
-    rows = [names[i:i + 2] for i in range(0, len(names), 2)]
-    return [{"label": "", "rows": rows}]
-
-
 def sections(module: ModuleDef, view: str) -> list[dict]:
-    layouts = module.layouts
-    return layouts.get(view) or layouts.get("detail") or layouts.get("edit") or \
-        default_sections(module)
+    return module.sections(view)
 
 
 def quick_sections(module: ModuleDef) -> list[dict]:
-    names = module.layouts.get("quick_create") or \
-        [f.name for f in module.fields.values() if f.required and not f.system and not f.group]
+    names = module.quick_create_fields()
     return [{"label": "", "rows": [names[i:i + 2] for i in range(0, len(names), 2)]}]
 
 

@@ -42,15 +42,18 @@ def client_ip(request: Request) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _user_query(users: sa.Table, epoch: sa.Table):
-    """Built once: this runs on every request. The access epoch comes along, so access
-    control knows without another round trip whether its cached grants are current."""
+def _user_query(users: sa.Table, epoch: sa.Table, metadata: sa.Table):
+    """Built once: this runs on every request. The access and metadata epochs come along,
+    so access control and the registry know without another round trip whether they are
+    current (another worker may have changed roles, the Studio or the packs)."""
     access_epoch = sa.select(epoch.c.epoch).where(epoch.c.id == 1).scalar_subquery()
+    metadata_epoch = sa.select(metadata.c.epoch).where(metadata.c.id == 1).scalar_subquery()
     return sa.select(users.c.id, users.c.username, users.c.is_admin, users.c.display_name,
                      users.c.email, users.c.active, users.c.session_epoch,
                      users.c.must_change_password, users.c.preferences,
                      users.c.can_assign_access, users.c.auth_source,
-                     access_epoch.label("access_epoch")) \
+                     access_epoch.label("access_epoch"),
+                     metadata_epoch.label("metadata_epoch")) \
         .where(users.c.id == sa.bindparam("uid"))
 
 
@@ -62,7 +65,8 @@ def load_user(request: Request) -> WebUser | None:
     site = request.app.state.site
     with site.engine.connect() as conn:
         row = conn.execute(_user_query(site.tables.tables["crbm_users"],
-                                       site.tables.tables["crbm_access_epoch"]),
+                                       site.tables.tables["crbm_access_epoch"],
+                                       site.tables.tables["crbm_metadata_epoch"]),
                            {"uid": uid}).first()
     if row is None or not row.active or row.session_epoch != request.session.get("epoch"):
         request.session.clear()  # deactivated, or password changed since this login
@@ -71,6 +75,9 @@ def load_user(request: Request) -> WebUser | None:
         request.session.clear()
         request.session["ended"] = "ip"  # the login page says why
         return None
+    if site.refresh(row.metadata_epoch or 0):  # the Studio or a pack changed, elsewhere
+        i18n.reload_translations()
+        request.app.state.templates.clear()
     prefs = i18n.Preferences.from_dict(json.loads(row.preferences) if row.preferences else None)
     return WebUser(row.id, row.username, row.is_admin, access_epoch=row.access_epoch or 0,
                    display_name=row.display_name or row.username, email=row.email,

@@ -180,10 +180,14 @@ class Templates:
         return HTMLResponse(template.render(context), status_code=status)
 
     def navigation(self, user) -> list[tuple[str, list]]:
-        """Tab groups, each with the modules the user has access to, in registry order."""
+        """Tab groups, each with the modules the user has access to, in the Studio's tab
+        order (modules without one follow in registry order); hidden modules left out."""
         groups: dict[str, list] = {}
-        for module in self.site.registry.modules.values():
-            if self.site.access.mode(user, module) == "disabled":
+        modules = sorted(self.site.registry.modules.values(),
+                         key=lambda m: m.definition.get("tab_order", 1_000_000))
+        for module in modules:
+            if module.definition.get("hidden") or \
+                    self.site.access.mode(user, module) == "disabled":
                 continue
             groups.setdefault(module.tab_group, []).append(module)
         return list(groups.items())

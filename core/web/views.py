@@ -316,7 +316,8 @@ def detail_view(request: Request, form):
         other = registry.module(rel["module"])
         if site.access.mode(user, other) == "disabled":
             continue  # a module the user's roles disable is gone from subpanels too
-        columns = _list_columns(other)[:4]
+        columns = module.layouts.get("subpanel_columns", {}).get(rel_name) or \
+            _list_columns(other)[:4]
         rows = _service(request).related(module.name, record_id, rel_name, user,
                                          Query(fields=columns, labels=True, limit=50))
         subpanels.append({"name": rel_name, "rel": rel, "module": other, "rows": rows,
