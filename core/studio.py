@@ -52,6 +52,8 @@ RESERVED = frozenset(["add", "all", "alter", "and", "any", "as", "asc", "between
     "order", "outer", "primary", "references", "right", "rows", "select", "set", "table",
     "then", "to", "true", "union", "unique", "update", "user", "using", "values", "when",
     "where", "with"]) | frozenset(SYSTEM_FIELDS) | {"assigned_user_id"}
+# "new" is the Studio's own page for creating a module (/admin/studio/modules/new).
+RESERVED_MODULES = frozenset({"new"})
 FORBIDDEN_IN_VALUES = '"<>&'
 DERIVED_TYPES = ("calculated", "related_value")  # computed: no default, never required
 
@@ -270,7 +272,7 @@ class Studio:
                                     "letters, digits or underscores (at most 41 characters)"))
         elif name in self.registry.modules:
             problems.append(Problem("name", f"a module named {name!r} exists already"))
-        elif name.startswith("crbm_") or name in RESERVED:
+        elif name.startswith("crbm_") or name in RESERVED or name in RESERVED_MODULES:
             problems.append(Problem("name", f"{name!r} is reserved"))
         elif self._owned_by_pack(name):
             problems.append(Problem("name", f"{name!r} belongs to the pack "
@@ -328,6 +330,8 @@ class Studio:
                 out["fields"] = {"number": {"type": "item_number", "label": "Number",
                                             "read_only": True}}
             flags["sequence"] = {"field": number, "prefix": str(prefix)}
+        else:
+            flags["sequence"] = None  # numbering off (the number field and its values stay)
         out["features"] = flags
         return out
 
@@ -353,23 +357,9 @@ class Studio:
             raise refuse("module", f"{name!r} is not a Studio module; packs and plugins "
                          "remove their own modules")
         items = self._items()
-        # relationships other modules' overlays have to it go with it (and come back with it)
-        others = {}
-        for key, item in items.items():
-            if key[0] != "module" or key[1] == name:
-                continue
-            rels = {r: v for r, v in item.body.get("relationships", {}).items()
-                    if v and v.get("module") == name}
-            fields = {f: v for f, v in item.body.get("fields", {}).items()
-                      if v and (v.get("module") == name or name in v.get("modules", []))}
-            if rels or fields:
-                body = copy.deepcopy(item.body)
-                for r in rels:
-                    body["relationships"].pop(r)
-                for f in fields:
-                    body["fields"].pop(f)
-                self._scrub_layouts(body, key[1], set(rels), set(fields))
-                others[key[1]] = (item.body, body)
+        others = self._detach(items, lambda m, rel: rel.get("module") == name,
+                              lambda m, spec: spec.get("module") == name or
+                              name in spec.get("modules", []), skip=name)
         tables = [module.table] + [module.link_table(r) for r, rel in module.relationships.items()
                                    if rel["kind"] == "many_to_many"]
         body = {"module": items[("module", name)].body,
@@ -384,6 +374,46 @@ class Studio:
         if purge:
             self._purge(f"studio_{name}", tables, [], forget=[name])
         return change
+
+    def _detach(self, items: dict, rel_goes, field_goes, skip: str) -> dict:
+        """What other modules' site overlays lose with a removed field or module: the
+        relationships and related fields (``rel_goes(module, rel)``, ``field_goes(module,
+        spec)``) that point to it, and their places in layouts. Returns {module: (overlay
+        before, overlay after)}; the "before" goes into the removed row, so a restore brings
+        them back."""
+        others = {}
+        for (kind, module), item in items.items():
+            if kind != "module" or module == skip:
+                continue
+            rels = [r for r, v in item.body.get("relationships", {}).items()
+                    if v and rel_goes(module, v)]
+            fields = [f for f, v in item.body.get("fields", {}).items()
+                      if v and v.get("type") == "related" and field_goes(module, v)]
+            if rels or fields:
+                body = copy.deepcopy(item.body)
+                for r in rels:
+                    body["relationships"].pop(r)
+                for f in fields:
+                    body["fields"].pop(f)
+                self._scrub_layouts(body, module, set(rels), set(fields))
+                others[module] = (item.body, body)
+        return others
+
+    def _reattach(self, items: dict, others: dict) -> list[Item]:
+        """The overlays that put back what ``_detach`` took (for modules still here)."""
+        out = []
+        for other, old in others.items():
+            if other not in self.registry.modules:
+                continue
+            overlay = self._overlay(items, other)
+            for key in ("relationships", "fields"):
+                for k, v in old.get(key, {}).items():
+                    overlay.setdefault(key, {}).setdefault(k, v)
+            subpanels = old.get("layouts", {}).get("subpanels")
+            if subpanels:
+                overlay.setdefault("layouts", {})["subpanels"] = subpanels
+            out.append(Item("module", other, overlay))
+        return out
 
     # -- fields ----------------------------------------------------------------------------
 
@@ -444,11 +474,28 @@ class Studio:
             old = module.fields.get(name)
             if new or not old or not old.required or old.spec.get("default") != spec["default"]:
                 backfill = [(module_name, name)]
+        changed = [Item("module", module_name, overlay)]
+        target = self.registry.modules.get(spec.get("module", ""))
+        if new and ftype == "related" and target is not None and target.name != module_name:
+            # the guide's rule: a related field makes a one-to-many relationship, with its
+            # subpanel on the module it points to
+            changed.append(self._one_side(items, target, module, name, None, True)[0])
         verb = "added" if new else "changed"
         return self._apply(user, "add field" if new else "edit field", f"{module_name}.{name}",
                            f"{verb} field {name} ({ftype}) of {module_name}",
-                           items=[Item("module", module_name, overlay)], backfill=backfill,
-                           warnings=warnings)
+                           items=changed, backfill=backfill, warnings=warnings)
+
+    def _one_side(self, items: dict, one: ModuleDef, many: ModuleDef, field_name: str,
+                  label: str | None, subpanel: bool) -> tuple[Item, str]:
+        """The overlay giving ``one`` a one-to-many relationship (and subpanel) to the
+        records of ``many`` whose ``field_name`` points at it."""
+        rel_name = self._free_relationship(one, many.name, field_name)
+        overlay = self._overlay(items, one.name)
+        overlay.setdefault("relationships", {})[rel_name] = {
+            "kind": "one_to_many", "module": many.name, "field": field_name,
+            **({"label": label.strip()} if (label or "").strip() else {})}
+        self._show_subpanel(overlay, one, rel_name, subpanel)
+        return Item("module", one.name, overlay), rel_name
 
     def _name_problems(self, module: ModuleDef, name: str, spec: dict) -> list[Problem]:
         if not name or not NAME.fullmatch(name) or len(name) > 60:
@@ -476,14 +523,19 @@ class Studio:
         overlay = self._overlay(items, module_name)
         spec = overlay["fields"].pop(name)
         self._scrub_layouts(overlay, module_name, set(), {name})
+        # the one-to-many relationships this related field makes on other modules go too
+        others = self._detach(items, lambda m, rel: rel.get("module") == module_name and
+                              rel.get("field") == name, lambda m, spec: False, skip=module_name)
         columns = [(module.table, f.name) for f in module.expand(name) if f.stored]
         detail = f"removed field {name} of {module_name}" + (
             " and purged its data" if purge else " (its column and data are kept)")
         change = self._apply(
             user, "remove field", f"{module_name}.{name}", detail,
-            items=[Item("module", module_name, overlay)],
+            items=[Item("module", module_name, overlay),
+                   *(Item("module", m, new) for m, (_, new) in others.items())],
             trash=None if purge else {"kind": "field", "module": module_name, "name": name,
-                                      "body": json.dumps({"spec": spec})})
+                                      "body": json.dumps({"spec": spec, "others": {
+                                          m: old for m, (old, _) in others.items()}})})
         if purge:
             self._purge(f"studio_{module_name}_{name}", [], columns)
         return change
@@ -562,16 +614,7 @@ class Studio:
             if row.name in self.registry.modules:
                 raise refuse("name", f"a module named {row.name!r} exists again")
             new_items = [Item("module", row.name, body["module"])]
-            for other, old in body.get("others", {}).items():
-                if other in self.registry.modules:
-                    overlay = self._overlay(items, other)
-                    for key in ("relationships", "fields"):
-                        for k, v in old.get(key, {}).items():
-                            overlay.setdefault(key, {}).setdefault(k, v)
-                    subpanels = old.get("layouts", {}).get("subpanels")
-                    if subpanels:
-                        overlay.setdefault("layouts", {})["subpanels"] = subpanels
-                    new_items.append(Item("module", other, overlay))
+        new_items += self._reattach(items, body.get("others", {}))
         return self._apply(user, f"restore {row.kind}", f"{row.module}.{row.name}"
                            if row.kind == "field" else row.name,
                            f"restored {row.kind} {row.name}", items=new_items, trash_done=row.id)
@@ -640,15 +683,10 @@ class Studio:
             problems = self._name_problems(module, field_name, spec)
             if problems:
                 raise StudioError([Problem("field_name", p.reason) for p in problems])
-            rel_name = self._free_relationship(other, module.name, field_name)
             many = self._overlay(items, module.name)
             many.setdefault("fields", {})[field_name] = spec
-            one = self._overlay(items, other.name)
-            one.setdefault("relationships", {})[rel_name] = {
-                "kind": "one_to_many", "module": module.name, "field": field_name,
-                **({"label": label.strip()} if (label or "").strip() else {})}
-            self._show_subpanel(one, other, rel_name, subpanel)
-            changed = [Item("module", module.name, many), Item("module", other.name, one)]
+            one, rel_name = self._one_side(items, other, module, field_name, label, subpanel)
+            changed = [Item("module", module.name, many), one]
             detail = (f"related {module.name}.{field_name} to {other.name} "
                       f"(subpanel {rel_name} on {other.name})")
         elif kind == "many_to_many":
@@ -745,8 +783,9 @@ class Studio:
         """What the pages show now (a module's defaults where it has no layout)."""
         module = self._module(module_name)
         layouts = module.definition.get("layouts", {})
-        if view in ("detail", "edit"):
-            return copy.deepcopy(module.sections(view))
+        if view in ("detail", "edit"):  # as written: section names untranslated
+            written = layouts.get(view) or layouts.get("detail") or layouts.get("edit")
+            return copy.deepcopy(written or module.default_sections())
         if view == "quick_create":
             return list(module.quick_create_fields())
         if view == "filters":
@@ -775,9 +814,10 @@ class Studio:
             if view in ("edit", "quick_create") and f.system and f.name != "assigned_user_id":
                 continue
             placeable.append((f.name, f.label, f.name in custom))
-        # composites are placed by their group name (an address's parts)
+        # composites are placed by their group name (an address's parts), except as a
+        # subpanel's columns, which are single fields
         for group, parts in module._groups.items():
-            if group not in module.fields and parts:
+            if group not in module.fields and parts and not view.startswith("subpanel:"):
                 placeable.append((group, default_label(group), group in custom))
         return sorted(placeable, key=lambda p: (not p[2], p[1].lower()))
 

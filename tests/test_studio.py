@@ -270,6 +270,24 @@ def test_a_removed_module_keeps_its_table_and_its_relationships_come_back(site, 
     assert list((site.folder / "packs" / ".exports").glob("studio_vehicles-*.zip"))
 
 
+def test_a_related_field_makes_a_subpanel_on_its_target_which_goes_and_returns_with_it(
+        site, admin):
+    vehicles(site, admin)
+    site.studio.save_field(admin, "vehicles", "fleet_owner_id",
+                           {"type": "related", "module": "accounts"}, new=True)
+    rel = site.registry.module("accounts").relationships["vehicles"]
+    assert (rel["kind"], rel["field"]) == ("one_to_many", "fleet_owner_id")
+    site.studio.remove_field(admin, "vehicles", "fleet_owner_id")
+    assert "vehicles" not in site.registry.module("accounts").relationships
+    site.studio.restore(admin, site.studio.removed()[0].id)
+    assert site.registry.module("accounts").relationships["vehicles"]["field"] == "fleet_owner_id"
+
+
+def test_a_module_named_like_a_studio_page_is_refused(site, admin):
+    with pytest.raises(StudioError, match="'new' is reserved"):
+        site.studio.create_module(admin, "new", "New things")
+
+
 def test_plugin_modules_cannot_be_removed_in_the_studio(site, admin):
     with pytest.raises(StudioError, match="not a Studio module"):
         site.studio.remove_module(admin, "accounts")

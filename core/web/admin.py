@@ -170,6 +170,9 @@ def index(request: Request, form):
         links += [(N_("Roles"), "/admin/roles", N_("What each role may do in each module.")),
                   (N_("Access control settings"), "/admin/access",
                    N_("Additive rights and team inheritance.")),
+                  (N_("Studio"), "/admin/studio",
+                   N_("Modules, fields, layouts, dropdowns and tabs, shaped in the "
+                      "browser.")),
                   (N_("Upgrades & Customization"), "/admin/packs",
                    N_("Install, upgrade and remove packs: modules, languages, themes, "
                       "holidays."))]

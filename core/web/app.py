@@ -12,7 +12,7 @@ from starlette.routing import Mount, Route
 
 from core import __version__
 from core.errors import NotFoundError
-from core.web import admin, auth, calendar, views
+from core.web import admin, auth, calendar, studio, studio_layout, studio_lists, views
 from core.web.pages import load_user
 from core.web.security import SecurityHeadersMiddleware
 from core.web.templating import LayeredStaticFiles, Templates, ThemeFiles, lookup_dirs
@@ -43,6 +43,7 @@ def create_app(site) -> Starlette:
             Mount("/theme/{name}", ThemeFiles(site), name="theme"),
             *auth.routes,
             *admin.routes,
+            *studio.routes, *studio_layout.routes, *studio_lists.routes,
             *calendar.routes,
             *plugin_routes,
             *views.routes,
