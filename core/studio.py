@@ -28,18 +28,20 @@ import sqlalchemy as sa
 
 from core import customizations, database, formula, i18n
 from core.customizations import Item
-from core.errors import CrbmError, MetadataError
+from core.errors import N_, CrbmError, MetadataError
 from core.registry import SYSTEM_FIELDS, ModuleDef, Registry, build_registry, default_label
 
 # The 21 custom field types of the guide (7.5.2), in its order, with their English names.
 FIELD_TYPES: list[tuple[str, str]] = [
-    ("text", "Text"), ("textarea", "Text Area"), ("integer", "Integer"),
-    ("decimal", "Decimal"), ("percentage", "Percentage"), ("checkbox", "Checkbox"),
-    ("email", "Email"), ("phone", "Phone Number"), ("item_number", "Item Number"),
-    ("dropdown", "Dropdown"), ("status", "Status"), ("multiselect", "Multiselect List"),
-    ("date", "Date"), ("datetime", "Date & Time"), ("url", "Web Link"), ("html", "HTML"),
-    ("calculated", "Calculated"), ("related", "Related Record"),
-    ("related_value", "Value From Related Record"), ("currency", "Currency"), ("name", "Name"),
+    ("text", N_("Text")), ("textarea", N_("Text Area")), ("integer", N_("Integer")),
+    ("decimal", N_("Decimal")), ("percentage", N_("Percentage")), ("checkbox", N_("Checkbox")),
+    ("email", N_("Email")), ("phone", N_("Phone Number")), ("item_number", N_("Item Number")),
+    ("dropdown", N_("Dropdown")), ("status", N_("Status")),
+    ("multiselect", N_("Multiselect List")), ("date", N_("Date")),
+    ("datetime", N_("Date & Time")), ("url", N_("Web Link")), ("html", N_("HTML")),
+    ("calculated", N_("Calculated")), ("related", N_("Related Record")),
+    ("related_value", N_("Value From Related Record")), ("currency", N_("Currency")),
+    ("name", N_("Name")),
 ]
 LAYOUT_VIEWS = ("detail", "edit", "quick_create", "list", "filters")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -662,6 +664,17 @@ class Studio:
                         self.registry.modules[rel["module"]].label,
                         "subpanel": name in shown if shown is not None else True,
                         "custom": base is None or name not in base.relationships})
+        # the many-to-one side: this module's related fields that another module's
+        # one-to-many relationship (its subpanel) goes through
+        custom_fields = {f.name for f in self.fields(module_name) if f.custom}
+        for other in self.registry.modules.values():
+            for rel_name, rel in other.definition.get("relationships", {}).items():
+                if rel["kind"] == "one_to_many" and rel["module"] == module_name:
+                    out.append({"name": rel["field"], "kind": "many_to_one",
+                                "module": other.name, "field": rel["field"],
+                                "label": rel.get("label") or module.label, "subpanel": False,
+                                "custom": rel["field"] in custom_fields,
+                                "other_relationship": rel_name})
         return out
 
     def add_relationship(self, user, module_name: str, kind: str, other_name: str,
@@ -738,6 +751,8 @@ class Studio:
         if rel is None or not rel["custom"]:
             raise refuse("relationship", f"{name!r} is not a Studio relationship of "
                          f"{module_name!r}")
+        if rel["kind"] == "many_to_one":  # the related field is the relationship (and data)
+            return self.remove_field(user, module_name, name)
         items = self._items()
         changed = []
         this = self._overlay(items, module_name)

@@ -458,7 +458,8 @@ def _rename_rows(request: Request, language: str) -> list[tuple[str, str, str]]:
             module = site.registry.modules.get(name)
             if module is None:
                 continue
-            original = catalog.gettext(module.definition["label"])
+            defined = module.definition["label"]  # a variable: not a message to extract
+            original = catalog.gettext(defined)
             current = tabs_now["labels"].get(name, {}).get(language) or original
             rows.append((name, original, current))
     return rows
