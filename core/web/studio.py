@@ -23,13 +23,14 @@ import re
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from core.errors import N_, Message
 from core.registry import MODULE_SCHEMA
 from core.studio import FIELD_TYPES, StudioError
-from core.web.admin import _admin_only
+from core.web import admin
+from core.web.admin import _admin_only, _redirect, _site
 from core.web.pages import page
 from core.web.templating import flash
 
@@ -97,23 +98,12 @@ LABELS = {"types": TYPE_LABELS, "flags": FLAG_LABELS, "flag_hints": FLAG_HINTS,
 
 # -- helpers ------------------------------------------------------------------------------
 
-def _site(request: Request):
-    return request.app.state.site
-
-
 def _studio(request: Request):
     return request.app.state.site.studio
 
 
 def _render(request: Request, name: str, status: int = 200, **context):
-    response = request.app.state.templates.render(request, name, status=status, labels=LABELS,
-                                                  **context)
-    response.headers.update(NO_STORE)
-    return response
-
-
-def _redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
+    return admin._render(request, name, status, labels=LABELS, **context)
 
 
 def _text(form, name: str) -> str:

@@ -25,16 +25,14 @@ from urllib.parse import quote
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from core.errors import N_, Message
 from core.studio import StudioError
+from core.web.admin import _admin_only, _redirect, _render
 from core.web.pages import page
 from core.web.templating import flash
 
-NO_STORE = {"Cache-Control": "no-store"}
-FORBIDDEN = N_("You are not allowed to open this page.")
 SECTION_VIEWS = ("detail", "edit")
 LIST_VIEWS = ("quick_create", "list", "filters")
 MAX_SECTIONS = 50
@@ -81,25 +79,8 @@ class LayoutInputError(Exception):
 
 # -- helpers ------------------------------------------------------------------------------
 
-def _admin_only(request: Request):
-    user = request.state.user
-    if not user.is_admin:
-        raise HTTPException(403, Message(FORBIDDEN))
-    return user
-
-
 def _studio(request: Request):
     return request.app.state.site.studio
-
-
-def _render(request: Request, name: str, status: int = 200, **context):
-    response = request.app.state.templates.render(request, name, status=status, **context)
-    response.headers.update(NO_STORE)
-    return response
-
-
-def _redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
 
 
 def editor_url(module: str, view: str) -> str:
