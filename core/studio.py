@@ -783,11 +783,9 @@ class Studio:
         for name, text in labels.items():
             text = (text or "").strip()
             if text and text != module.relationships[name].get("label"):
-                overlay.setdefault("relationships", {}).setdefault(name, {})["label"] = text
-                if name not in (self._base.modules.get(module_name) or module).relationships \
-                        or module_name not in self._base.modules:
-                    overlay["relationships"][name] = {
-                        **module.definition["relationships"][name], "label": text}
+                # whole, as a relationship overlay must name its kind and module
+                overlay.setdefault("relationships", {})[name] = {
+                    **module.definition["relationships"][name], "label": text}
         return self._apply(user, "edit subpanels", module_name,
                            f"subpanels of {module_name}: {', '.join(shown) or 'none'}",
                            items=[Item("module", module_name, overlay)])

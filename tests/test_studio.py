@@ -306,6 +306,14 @@ def test_many_to_many_relationships_link_both_ways_and_can_be_removed(site, admi
     assert sa.inspect(site.engine).has_table("contacts_vehicles_links")  # data kept
 
 
+def test_a_standard_subpanel_can_be_renamed_and_hidden(site, admin):
+    site.studio.save_subpanels(admin, "accounts", ["contacts"], {"contacts": "People here"})
+    accounts = site.registry.module("accounts")
+    assert accounts.layouts["subpanels"] == ["contacts"]
+    assert accounts.relationships["contacts"]["label"] == "People here"
+    assert accounts.relationships["contacts"]["field"] == "account_id"
+
+
 def test_tabs_groups_hidden_modules_and_renamed_tabs(site, admin):
     from core import i18n
     vehicles(site, admin)
