@@ -846,9 +846,17 @@ class Studio:
             return view.split(":", 1)[1] in layouts.get("subpanel_columns", {})
         return key in layouts
 
-    def save_layout(self, user, module_name: str, view: str, value) -> Change:
+    def save_layout(self, user, module_name: str, view: str, value,
+                    labels: dict[str, str] | None = None) -> Change:
+        """A layout, and the labels of fields changed on it (one change: both or neither)."""
         module = self._module(module_name)
         overlay = self._overlay(self._items(), module_name)
+        for name, label in (labels or {}).items():
+            f = module.fields.get(name)
+            if f is None or f.system or f.group or not (label or "").strip():
+                raise refuse(f"labels.{name}", f"no field {name!r} to label, or an empty label")
+            fields = overlay.setdefault("fields", {})
+            fields[name] = {**(fields.get(name) or {}), "label": label.strip()}
         layouts = overlay.setdefault("layouts", {})
         if view in ("detail", "edit", "quick_create", "filters"):
             layouts[view] = value
@@ -862,8 +870,9 @@ class Studio:
             layouts.setdefault("subpanel_columns", {})[rel] = value
         else:
             raise refuse("view", f"unknown layout {view!r}")
+        relabelled = f" (labels: {', '.join(sorted(labels))})" if labels else ""
         return self._apply(user, "edit layout", f"{module_name}.{view}",
-                           f"saved the {view} layout of {module_name}",
+                           f"saved the {view} layout of {module_name}{relabelled}",
                            items=[Item("module", module_name, overlay)])
 
     def restore_layout(self, user, module_name: str, view: str) -> Change:

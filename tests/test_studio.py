@@ -306,6 +306,20 @@ def test_many_to_many_relationships_link_both_ways_and_can_be_removed(site, admi
     assert sa.inspect(site.engine).has_table("contacts_vehicles_links")  # data kept
 
 
+def test_a_layout_and_its_labels_are_saved_together_or_not_at_all(site, admin):
+    layout = [{"label": "Firm", "rows": [["name", "industry"]]}]
+    before = snapshot(site)
+    with pytest.raises(StudioError, match="labels.nothing"):
+        site.studio.save_layout(admin, "accounts", "detail", layout,
+                                labels={"industry": "Sector", "nothing": "X"})
+    assert snapshot(site) == before
+    site.studio.save_layout(admin, "accounts", "detail", layout, labels={"industry": "Sector"})
+    accounts = site.registry.module("accounts")
+    assert accounts.layouts["detail"] == layout
+    assert accounts.fields["industry"].label == "Sector"
+    assert accounts.fields["industry"].spec["options"] == "industry_dom"  # the rest is kept
+
+
 def test_a_standard_subpanel_can_be_renamed_and_hidden(site, admin):
     site.studio.save_subpanels(admin, "accounts", ["contacts"], {"contacts": "People here"})
     accounts = site.registry.module("accounts")

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from core import i18n
 from core.errors import N_, Message
 from core.registry import MODULE_SCHEMA
 from core.studio import FIELD_TYPES, StudioError
@@ -558,7 +559,10 @@ def _field_context(request: Request, module: str) -> dict:
     studio = _studio(request)
     registry = _site(request).registry
     lists = [d.name for d in studio.dropdowns()]
-    options = {name: [(o["value"], o["label"]) for o in studio.dropdown(name)] for name in lists}
+    # (value, label in the admin's language): the Studio's own per-language value, else
+    # the catalog's, as the record forms show them
+    options = {name: [(o["value"], o["labels"].get(i18n.language()) or i18n.label(o["label"]))
+                      for o in studio.dropdown(name)] for name in lists}
     fields = [f for f in studio.fields(module) if not f.system]
     controls = [f for f in fields if f.type in ("dropdown", "status") and f.spec.get("options")]
     related = [f for f in fields if f.type == "related" and f.spec.get("module")]

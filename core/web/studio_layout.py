@@ -12,7 +12,8 @@ or ``subpanel:<relationship>`` (ordered lists of field names). The page keeps th
 layout in the browser (static/studio_layout.js) and posts it as JSON in the hidden input
 ``layout``; detail and edit also post ``labels``, the field labels changed in the page
 ({name: label}). The layout sections hold field names only, so a label is the field's own
-label (``site.studio.save_field``), the same everywhere the module shows that field.
+label, the same everywhere the module shows that field; the service saves the layout and
+the labels as one change.
 
 The posted JSON is checked here (its shape, known fields, no field twice) before the
 service checks it again against the registry's schemas; any refusal re-renders the editor
@@ -62,7 +63,6 @@ BAD_LABEL = N_("The label of %(name)s must be 1 to %(max)s characters.")
 LABEL_FIXED = N_("The label of %(name)s cannot be changed here.")
 NOTHING_SAVED = N_("Nothing was saved.")
 REFUSED = N_("The layout was not saved:")
-LABEL_REFUSED = N_("The layout was saved, but a label was not:")
 SAVED = N_("The layout was saved.")
 SAVED_WITH = N_("The layout was saved. Note: %(warnings)s")
 UNCHANGED = N_("Nothing to save: the layout is as it was.")
@@ -333,21 +333,12 @@ def _save(request: Request, form, module, view: str):
     except LayoutInputError as exc:
         return _editor(request, module, view, 422, errors=[*exc.messages, Message(NOTHING_SAVED)])
     warnings: list[str] = []
-    if layout != current:
-        try:
-            change = studio.save_layout(user, module.name, view, layout)
+    if layout != current or labels:
+        try:  # the layout and its labels in one change: both saved or neither
+            change = studio.save_layout(user, module.name, view, layout, labels=labels)
         except StudioError as exc:
             return _editor(request, module, view, 422, layout=layout, labels=labels,
                            errors=[Message(REFUSED)], problems=_problems(exc))
-        warnings += change.warnings
-    for name, label in labels.items():
-        try:
-            change = studio.save_field(user, module.name, name, {**editable[name], "label": label})
-        except StudioError as exc:
-            module = request.app.state.site.registry.modules[module.name]
-            return _editor(request, module, view, 422, labels=labels,
-                           errors=[Message(LABEL_REFUSED if layout != current else REFUSED)],
-                           problems=_problems(exc))
         warnings += change.warnings
     if layout == current and not labels:
         flash(request, Message(UNCHANGED))
