@@ -12,7 +12,6 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from core import database
 from core.site import Site, create_site
 from core.users import create_user
 from tests.browser import browser, page, server, viewport  # noqa: F401  (browser fixtures)
@@ -60,10 +59,23 @@ def database_url(server_database, tmp_path):
         yield f"sqlite:///{tmp_path / 'crbm.db'}"
         return
     yield server_database
-    engine = database.engine_for(server_database)  # leave the database empty for the next test
-    reflected = sa.MetaData()
-    reflected.reflect(engine)
-    reflected.drop_all(engine)
+    empty_database(server_database)  # for the next test
+
+
+def empty_database(url: str) -> None:
+    """Drop everything in the test database at once (much faster than reflecting and
+    dropping each table, which every server test would otherwise pay for)."""
+    url = sa.make_url(url)
+    if url.get_backend_name() == "postgresql":
+        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+            conn.exec_driver_sql("CREATE SCHEMA public")
+    else:
+        engine = sa.create_engine(url.set(database=""), isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE {url.database}")
+            conn.exec_driver_sql(f"CREATE DATABASE {url.database}")
     engine.dispose()
 
 
