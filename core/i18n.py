@@ -589,6 +589,8 @@ class Formatter:
             return self.datetime(value)
         if kind == "percentage":
             return self.percent(value)
+        if kind == "integer" and spec.get("plain_number"):
+            return str(value)  # a year or a code: 2019, not 2,019
         if kind in ("integer", "decimal") or isinstance(value, int | float | Decimal):
             return self.number(value, spec.get("scale") if kind == "decimal" else None)
         if isinstance(value, dt.datetime):

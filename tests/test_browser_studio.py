@@ -76,7 +76,13 @@ def test_an_admin_designs_vehicles_and_a_user_works_with_them(page, server, site
     # -- the fields -----------------------------------------------------------------------
     create_field(page, "make", "text", "Make")
     create_field(page, "model", "text", "Model")
-    create_field(page, "year", "integer", "Year")
+    page.goto("/admin/studio/modules/vehicles/fields/new")  # a year: no thousands separator
+    page.get_by_label("Data type").select_option("integer")
+    page.get_by_label("Field name").fill("year")
+    page.get_by_label("Field label").fill("Year")
+    page.get_by_label("Plain number").check()
+    page.get_by_role("button", name="Create field").click()
+    expect(page.locator("#fields")).to_contain_text("Year")
     create_field(page, "vin", "item_number", "VIN")
     create_field(page, "purchase_date", "date", "Purchase date")
     create_field(page, "price", "currency", "Price")
@@ -193,6 +199,8 @@ def test_an_admin_designs_vehicles_and_a_user_works_with_them(page, server, site
     expect(main).to_contain_text("Age")
     age = main.locator(".field-view", has=page.locator("dt", has_text=re.compile("^Age$")))
     expect(age.locator("dd")).to_have_text("7")
+    year = main.locator(".field-view", has=page.locator("dt", has_text=re.compile("^Year$")))
+    expect(year.locator("dd")).to_have_text("2019")
     expect(main).to_contain_text("Acme Haulage")
     screenshot(page, "studio-accept-vehicle", viewport)
 

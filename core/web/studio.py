@@ -71,6 +71,7 @@ DYNAMIC = "_dynamic"
 # which inputs each type shows besides the common ones (studio.js shows/hides the same)
 PARTS = {
     "max_size": {"text", "textarea", "name", "item_number", "phone", "email", "url"},
+    "plain_number": {"integer"},
     "options": {"dropdown", "status", "multiselect"},
     "related": {"related"},
     "related_value": {"related_value"},
@@ -84,9 +85,9 @@ PARTS = {
 # expansion adds (a dynamic related field's type_field), which are not written back
 SPEC_KEYS = frozenset(MODULE_SCHEMA["$defs"]["field"]["properties"])
 # the spec keys the field form governs; others a field has (min, max, precision...) stay
-FORM_KEYS = {"type", "label", "default", "help", "max_size", "options", "module", "modules",
-             "related_field", "source_field", "currency", "parts", "formula", "format",
-             "depends_on", "conditional_options", *FLAGS}
+FORM_KEYS = {"type", "label", "default", "help", "max_size", "plain_number", "options", "module",
+             "modules", "related_field", "source_field", "currency", "parts", "formula",
+             "format", "depends_on", "conditional_options", *FLAGS}
 REQUIRED = N_("is required")
 NOT_WHOLE = N_("%(value)s is not a whole number")
 CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
@@ -451,6 +452,7 @@ def _field_values(form, ftype: str) -> dict:
     values["modules"] = [str(v) for v in form.getlist("modules")]
     for flag in FLAGS:
         values[flag] = _checked(form, flag)
+    values["plain_number"] = _checked(form, "plain_number")
     control = values["depends_on"]
     values["depends_values"] = [str(v) for v in form.getlist(f"depends_values.{control}")]
     values["conditional"] = {key[len("cond."):]: [str(v) for v in form.getlist(key)]
@@ -479,6 +481,8 @@ def _spec_from_form(request: Request, module: str, form, ftype: str, existing: d
     help_text = _raw(form, "help")
     if help_text:
         spec["help"] = help_text
+    if ftype in PARTS["plain_number"] and _checked(form, "plain_number"):
+        spec["plain_number"] = True
     if ftype in PARTS["max_size"]:
         size = _whole(form, "max_size", errors)
         if size is not None:
@@ -594,6 +598,7 @@ def _values_of(info) -> dict:
                                (spec.get("conditional_options") or {}).items()})
     for flag in FLAGS:
         values[flag] = bool(spec.get(flag))
+    values["plain_number"] = bool(spec.get("plain_number"))
     return values
 
 
