@@ -2,9 +2,9 @@
 
 Each item is an overlay document — a module overlay (``kind="module"``: new fields,
 layout changes, a renamed tab, a tab group) or a dropdown edit (``kind="dropdowns"``:
-``{list_name: [options]}``) — keyed by (kind, name). Studio and personality packs write
-them through ``save``, which checks the merged registry first and changes nothing when
-it would be invalid.
+``{list_name: [options]}``) — keyed by (kind, name). The Studio (``core.studio``, whose
+``save_items`` checks the merged registry first and changes nothing when it would be
+invalid) and personality packs write them through ``write``.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from core import database
-from core.registry import Document, Layer, build_registry
+from core.registry import Document, Layer
 
 KINDS = ("module", "dropdowns")
 
@@ -88,19 +88,3 @@ def write(conn: sa.Connection, table: sa.Table, items: list[Item], removed: list
                                            body=json.dumps(item.body),
                                            modified_at=item.modified_at or now,
                                            modified_by=user_id))
-
-
-def save(site, items: list[Item], removed: list[tuple[str, str]] = (), user_id: str | None = None):
-    """Apply customizations atomically: the registry they make is checked first (raises
-    ``MetadataError``, nothing changed), then written, reloaded and the schema synced."""
-    current = {i.key: i for i in read(site.engine)}
-    for key in removed:
-        current.pop(key, None)
-    for item in items:
-        current[item.key] = item
-    build_registry(site.layers(customizations=list(current.values())), site._extra_field_types())
-    table = site.tables.tables["crbm_customizations"]
-    with site.engine.begin() as conn:
-        write(conn, table, items, list(removed), user_id)
-    site.reload()
-    site.sync_schema()

@@ -224,6 +224,13 @@ class Studio:
         site.reload()
         return Change(detail, list(warnings))
 
+    def save_items(self, user, items: list[Item], removed: list[tuple[str, str]] = ()) -> Change:
+        """Whole overlay documents, as written (what the pages above build for the admin;
+        scripts and tests may hand them over directly)."""
+        names = ", ".join(f"{i.kind} {i.name}" for i in items) or "nothing"
+        return self._apply(user, "save customizations", names[:130], f"saved {names}",
+                           items=list(items), removed=list(removed))
+
     def _log(self, conn, user, action: str, target: str, detail: str) -> None:
         conn.execute(self.site.tables.tables["crbm_studio_log"].insert().values(
             at=_now(), user_id=getattr(user, "id", None),
@@ -276,9 +283,8 @@ class Studio:
             problems.append(Problem("name", f"a module named {name!r} exists already"))
         elif name.startswith("crbm_") or name in RESERVED or name in RESERVED_MODULES:
             problems.append(Problem("name", f"{name!r} is reserved"))
-        elif self._owned_by_pack(name):
-            problems.append(Problem("name", f"{name!r} belongs to the pack "
-                                    f"{self._owned_by_pack(name)!r}"))
+        elif owner := self._owned_by_pack(name):
+            problems.append(Problem("name", f"{name!r} belongs to the pack {owner!r}"))
         if not (label or "").strip():
             problems.append(Problem("label", "a label is required"))
         if problems:

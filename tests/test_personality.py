@@ -18,7 +18,7 @@ def customize(site, when: dt.datetime | None = None) -> None:
     columns = [*accounts.layouts["list"]["columns"], "vip_since"]
     options = [*site.registry.dropdowns["account_type_dom"],
                {"value": "franchise", "label": "Franchise"}]
-    customizations.save(site, [
+    site.studio.save_items(None, [
         Item("module", "accounts", {"name": "accounts", "label": "Clients",
                                     "fields": {"vip_since": {"type": "date", "label": "VIP since"}},
                                     "layouts": {"list": {"columns": columns}}}, when),
@@ -68,7 +68,7 @@ def test_import_updates_and_removes_to_match_and_refuses_to_overwrite_newer_chan
     customize(site, when=old)
     data = personality.export(site, "acme_style", "1.0.0", "Acme")
     # the target changed accounts after the pack's version, and has an item the pack lacks
-    customizations.save(fresh_site, [
+    fresh_site.studio.save_items(None, [
         Item("module", "accounts", {"name": "accounts", "label": "Customers"}),
         Item("module", "contacts", {"name": "contacts", "label": "People"}),
     ])
@@ -88,7 +88,7 @@ def test_import_updates_and_removes_to_match_and_refuses_to_overwrite_newer_chan
 def test_bundled_packs_travel_with_the_personality(site, fresh_site, admin):
     from tests.test_packs import module_pack
     site.packs.install(module_pack(), admin, "loyalty.zip")
-    customizations.save(site, [Item("module", "rewards", {"name": "rewards", "label": "Perks"})])
+    site.studio.save_items(None, [Item("module", "rewards", {"name": "rewards", "label": "Perks"})])
     data = personality.export(site, "acme_style", "1.0.0", "Acme", bundle=["loyalty"])
     report = fresh_site.packs.install(data, None, "acme.zip")
     assert "installed bundled pack loyalty 1.0.0" in report.changes

@@ -300,7 +300,7 @@ def test_a_removal_another_pack_needs_is_refused(client, site, tmp_path):
 
 
 def test_personality_conflicts_need_an_explicit_overwrite(client, site, tmp_path):
-    customizations.save(site, [customizations.Item(
+    site.studio.save_items(None, [customizations.Item(
         "module", "accounts", {"name": "accounts", "label": "Companies"})])
     old = dt.datetime(2020, 1, 1, tzinfo=dt.UTC).isoformat()
     pack = pack_zip(tmp_path, name="brand", kind="personality", files={

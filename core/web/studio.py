@@ -31,7 +31,7 @@ from core.errors import N_, Message
 from core.registry import MODULE_SCHEMA
 from core.studio import FIELD_TYPES, StudioError
 from core.web import admin
-from core.web.admin import _admin_only, _redirect, _site
+from core.web.admin import _admin_only, _checked, _redirect, _site, _text
 from core.web.pages import page
 from core.web.templating import flash
 
@@ -108,18 +108,9 @@ def _render(request: Request, name: str, status: int = 200, **context):
     return admin._render(request, name, status, labels=LABELS, **context)
 
 
-def _text(form, name: str) -> str:
-    """A one-line input, spaces collapsed."""
-    return " ".join(str(form.get(name, "") or "").split())
-
-
 def _raw(form, name: str) -> str:
     """A multi-line input (help, formula), only trimmed."""
     return str(form.get(name, "") or "").strip()
-
-
-def _checked(form, name: str) -> bool:
-    return str(form.get(name, "")) in ("1", "on", "true")
 
 
 def _whole(form, name: str, errors: dict) -> int | None:
@@ -258,13 +249,19 @@ def module_new(request: Request, form):
     except StudioError as exc:
         errors, problems = _sorted_problems(exc, MODULE_INPUTS)
         return _new_module_page(request, values, status=422, errors=errors, problems=problems)
-    _flash_change(request, Message(N_("Module %(label)s was created."), label=values["label"]),
+    flash_change(request, Message(N_("Module %(label)s was created."), label=values["label"]),
                   change)
     return _redirect(f"/admin/studio/modules/{values['name']}")
 
 
-def _flash_change(request: Request, done: Message, change) -> None:
-    """The change's confirmation, with the service's warnings when it has some."""
+def problem_lines(exc: StudioError) -> list[str]:
+    """A refusal's reasons as lines, each naming where ("where: reason")."""
+    return [str(p) for p in exc.problems] or [str(exc)]
+
+
+def flash_change(request: Request, done: Message, change) -> None:
+    """The change's confirmation, with the service's warnings when it has some (every
+    Studio page confirms this way)."""
     warnings = list(getattr(change, "warnings", None) or ())
     if warnings:
         flash(request, Message(N_("%(done)s Warning: %(warnings)s"), done=done,
@@ -332,7 +329,7 @@ def module_settings(request: Request, form):
             errors, problems = _sorted_problems(exc, MODULE_INPUTS)
             return _designer(request, module, status=422, section="settings", errors=errors,
                              problems=problems, values=values)
-        _flash_change(request, Message(N_("The settings of %(label)s were saved."),
+        flash_change(request, Message(N_("The settings of %(label)s were saved."),
                                        label=values["label"]),
                       change)
         return _redirect(f"/admin/studio/modules/{module}")
@@ -349,7 +346,7 @@ def module_remove(request: Request, form):
         change = _studio(request).remove_module(user, module, purge=purge)
     except StudioError as exc:
         return _designer(request, module, status=422, section="remove", problems=exc.problems)
-    _flash_change(request, Message(N_("Module %(name)s was removed and its data deleted.")
+    flash_change(request, Message(N_("Module %(name)s was removed and its data deleted.")
                                    if purge else N_("Module %(name)s was removed; its data "
                                                     "is kept and it can be restored."),
                                    name=module), change)
@@ -383,7 +380,7 @@ def relationship_add(request: Request, form):
             errors, problems = _sorted_problems(exc, REL_INPUTS, {"module": "other"})
             return _designer(request, module, status=422, section="relationships",
                              errors=errors, problems=problems, values=values)
-        _flash_change(request, Message(N_("The relationship was added.")), change)
+        flash_change(request, Message(N_("The relationship was added.")), change)
         return _redirect(f"/admin/studio/modules/{module}#relationships")
     return _designer(request, module, status=422, section="relationships", errors=errors,
                      values=values)
@@ -399,7 +396,7 @@ def relationship_remove(request: Request, form):
     except StudioError as exc:
         return _designer(request, module, status=422, section="relationships",
                          problems=exc.problems)
-    _flash_change(request, Message(N_("Relationship %(name)s was removed."), name=name), change)
+    flash_change(request, Message(N_("Relationship %(name)s was removed."), name=name), change)
     return _redirect(f"/admin/studio/modules/{module}#relationships")
 
 
@@ -417,7 +414,7 @@ def subpanels_save(request: Request, form):
     except StudioError as exc:
         return _designer(request, module, status=422, section="subpanels",
                          problems=exc.problems)
-    _flash_change(request, Message(N_("The subpanels were saved.")), change)
+    flash_change(request, Message(N_("The subpanels were saved.")), change)
     return _redirect(f"/admin/studio/modules/{module}#subpanels")
 
 
@@ -431,7 +428,7 @@ def filters_save(request: Request, form):
                                               list(dict.fromkeys(chosen)))
     except StudioError as exc:
         return _designer(request, module, status=422, section="filters", problems=exc.problems)
-    _flash_change(request, Message(N_("The list filters were saved.")), change)
+    flash_change(request, Message(N_("The list filters were saved.")), change)
     return _redirect(f"/admin/studio/modules/{module}#filters")
 
 
@@ -647,7 +644,7 @@ def _save_field(request: Request, module: str, form, info):
         return _field_page(request, module, values, info, status=422, errors=inline,
                            problems=general, formula_position=_position(exc.problems)
                            if "formula" in inline else None)
-    _flash_change(request, Message(N_("Field %(name)s was saved."), name=name), change)
+    flash_change(request, Message(N_("Field %(name)s was saved."), name=name), change)
     return _redirect(f"/admin/studio/modules/{module}#fields")
 
 
@@ -684,7 +681,7 @@ def field_remove(request: Request, form):
     except StudioError as exc:
         return _field_page(request, module, _values_of(info), info, status=422,
                            problems=exc.problems)
-    _flash_change(request, Message(N_("Field %(name)s was removed and its data deleted.")
+    flash_change(request, Message(N_("Field %(name)s was removed and its data deleted.")
                                    if purge else N_("Field %(name)s was removed; its data is "
                                                     "kept and it can be restored."),
                                    name=info.name), change)
@@ -735,7 +732,7 @@ def restore(request: Request, form):
     except StudioError as exc:
         return _removed_page(request, status=422, problems=exc.problems)
     what = f"{item.module}.{item.name}" if item.kind == "field" else item.name
-    _flash_change(request, Message(N_("%(what)s was restored."), what=what), change)
+    flash_change(request, Message(N_("%(what)s was restored."), what=what), change)
     return _redirect("/admin/studio/removed")
 
 

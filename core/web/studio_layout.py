@@ -32,6 +32,7 @@ from core.errors import N_, Message
 from core.studio import StudioError
 from core.web.admin import _admin_only, _redirect, _render
 from core.web.pages import page
+from core.web.studio import problem_lines
 from core.web.templating import flash
 
 SECTION_VIEWS = ("detail", "edit")
@@ -158,12 +159,6 @@ def _view_label(request: Request, view: str) -> Message:
                     if r["name"] == rel_name), {})
         return Message(N_("Subpanel: %(name)s"), name=rel.get("label") or rel_name)
     return Message(VIEW_LABELS[view])
-
-
-def _problems(exc) -> list[str]:
-    """A StudioError's problems as lines: "where: reason"."""
-    problems = getattr(exc, "problems", None) or []
-    return [f"{p.where}: {p.reason}" if p.where else p.reason for p in problems] or [str(exc)]
 
 
 def _editable_labels(request: Request, module) -> dict[str, dict]:
@@ -338,7 +333,7 @@ def _save(request: Request, form, module, view: str):
             change = studio.save_layout(user, module.name, view, layout, labels=labels)
         except StudioError as exc:
             return _editor(request, module, view, 422, layout=layout, labels=labels,
-                           errors=[Message(REFUSED)], problems=_problems(exc))
+                           errors=[Message(REFUSED)], problems=problem_lines(exc))
         warnings += change.warnings
     if layout == current and not labels:
         flash(request, Message(UNCHANGED))
@@ -356,7 +351,7 @@ def restore_page(request: Request, form):
         _studio(request).restore_layout(request.state.user, module.name, view)
     except StudioError as exc:
         return _editor(request, module, view, 422, errors=[Message(REFUSED)],
-                       problems=_problems(exc))
+                       problems=problem_lines(exc))
     flash(request, Message(RESTORED))
     return _redirect(editor_url(module.name, view))
 

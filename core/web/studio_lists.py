@@ -29,6 +29,7 @@ from core.errors import N_, Message
 from core.studio import StudioError
 from core.web.admin import _admin_only, _redirect, _render, _site
 from core.web.pages import page
+from core.web.studio import flash_change, problem_lines
 from core.web.templating import flash
 
 FORBIDDEN_CHARS = '"<>&'
@@ -76,26 +77,6 @@ def _language(request: Request, form=None) -> str:
     return wanted if wanted in dict(_languages(request)) else "en"
 
 
-def _problems(exc: StudioError) -> list[str]:
-    """A refusal's reasons, each naming where (as the service words it)."""
-    problems = getattr(exc, "problems", None) or []
-    out = []
-    for problem in problems:
-        where = getattr(problem, "where", "")
-        reason = getattr(problem, "reason", str(problem))
-        out.append(f"{where}: {reason}" if where else str(reason))
-    return out or [str(exc)]
-
-
-def _flash_change(request: Request, message: Message, change) -> None:
-    warnings = list(getattr(change, "warnings", None) or [])
-    if warnings:
-        flash(request, Message(N_("%(done)s Note: %(warnings)s"), done=message,
-                               warnings=" ".join(map(str, warnings))))
-    else:
-        flash(request, message)
-
-
 # -- dropdown lists -------------------------------------------------------------------------
 
 def _summaries(request: Request) -> dict:
@@ -132,8 +113,8 @@ def dropdown_reset_all(request: Request, form):
     try:
         change = _studio(request).reset_all_dropdowns(user)
     except StudioError as exc:
-        return _list_page(request, status=422, reset_error="; ".join(_problems(exc)))
-    _flash_change(request, Message(N_("Every dropdown list has its default options again.")),
+        return _list_page(request, status=422, reset_error="; ".join(problem_lines(exc)))
+    flash_change(request, Message(N_("Every dropdown list has its default options again.")),
                   change)
     return _redirect("/admin/studio/dropdowns")
 
@@ -262,8 +243,8 @@ def _save_rows(request: Request, form, name: str, summary, create: bool):
                                                 create=create)
     except StudioError as exc:
         return _editor(request, name, summary, language, rows=rows, status=422,
-                       errors=_problems(exc), create=create)
-    _flash_change(request, Message(N_("The dropdown list %(name)s was saved."), name=name),
+                       errors=problem_lines(exc), create=create)
+    flash_change(request, Message(N_("The dropdown list %(name)s was saved."), name=name),
                   change)
     suffix = "" if language == "en" else f"?language={language}"
     return _redirect(f"/admin/studio/dropdowns/{name}{suffix}")
@@ -312,8 +293,8 @@ def dropdown_reset(request: Request, form):
     try:
         change = _studio(request).reset_dropdown(user, name)
     except StudioError as exc:
-        return _editor(request, name, summary, language, status=422, errors=_problems(exc))
-    _flash_change(request, Message(N_("The dropdown list %(name)s has its default options "
+        return _editor(request, name, summary, language, status=422, errors=problem_lines(exc))
+    flash_change(request, Message(N_("The dropdown list %(name)s has its default options "
                                       "again."), name=name), change)
     suffix = "" if language == "en" else f"?language={language}"
     return _redirect(f"/admin/studio/dropdowns/{name}{suffix}")
@@ -438,8 +419,8 @@ def tabs(request: Request, form):
     try:
         change = _studio(request).save_tabs(user, kept, sorted(hidden))
     except StudioError as exc:
-        return _tabs_page(request, known, groups, hidden, status=422, errors=_problems(exc))
-    _flash_change(request, Message(N_("The tab groups were saved.")), change)
+        return _tabs_page(request, known, groups, hidden, status=422, errors=problem_lines(exc))
+    flash_change(request, Message(N_("The tab groups were saved.")), change)
     return _redirect("/admin/studio/tabs")
 
 
@@ -513,8 +494,8 @@ def rename(request: Request, form):
             change = _studio(request).rename_tabs(user, language, changes)
         except StudioError as exc:
             return _rename_page(request, language, status=422, posted=posted,
-                                errors=_problems(exc))
-        _flash_change(request, Message(N_("The tab names were saved.")), change)
+                                errors=problem_lines(exc))
+        flash_change(request, Message(N_("The tab names were saved.")), change)
     else:
         flash(request, N_("No tab name was changed."))
     suffix = "" if language == "en" else f"?language={language}"
