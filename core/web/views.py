@@ -125,11 +125,9 @@ def _remember(request: Request, module: ModuleDef, record_id: str) -> None:
 # -- list ----------------------------------------------------------------------------------
 
 def _list_columns(module: ModuleDef) -> list[str]:
-    columns = module.layouts.get("list", {}).get("columns")
-    if columns:
-        return [f.name for name in columns for f in module.expand(name)
-                if f.stored or f.type.name == "related_value"][:12]
-    return [n for n in [module.name_field] if n] or ["created_at"]
+    """The list layout's columns, composites expanded into their parts."""
+    return [f.name for name in module.list_columns() for f in module.expand(name)
+            if f.stored or f.type.name == "related_value"][:12]
 
 
 def _list_query(request: Request, module: ModuleDef, params) -> tuple[Query, dict]:
