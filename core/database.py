@@ -16,6 +16,7 @@ from alembic.autogenerate import produce_migrations
 from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
 
+from core import line_items
 from core.fields import UTCDateTime
 from core.registry import ModuleDef, Registry
 
@@ -307,6 +308,8 @@ def schema_for(registry: Registry) -> sa.MetaData:
     kernel_tables(metadata)
     for module in registry.modules.values():
         module_table(module, metadata)
+        if module.features.get("line_items") is not None:
+            line_items.tables(module.table, metadata)
     for module in registry.modules.values():
         for rel_name, rel in module.relationships.items():
             if rel["kind"] == "many_to_many":

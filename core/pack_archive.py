@@ -416,18 +416,16 @@ def _reference_problems(folder: Path, manifest: Manifest | None) -> list[Problem
     """Build the registry the shipped plugins plus this folder would give."""
     from core import plugins
     from core.errors import MetadataError
-    from core.registry import Layer, build_registry
+    from core.registry import Layer, build_registry, plugin_layers
 
     manager, shipped = plugins.load_plugins()
     types = [t for found_types in manager.hook.crbm_field_types() for t in found_types]
-    base = Layer("plugins")
     found: list[MetadataProblem] = []
-    for plugin in shipped:
-        if plugin.folder.resolve() != folder.resolve():
-            base.documents += read_folder(plugin.folder, found)
-    own = read_folder(folder, found)
-    layers = [base, Layer("packs", own)] if manifest is not None else \
-        [Layer("plugins", base.documents + own)]
+    others = [p.folder for p in shipped if p.folder.resolve() != folder.resolve()]
+    if manifest is not None:
+        layers = plugin_layers(others, found) + [Layer("packs", read_folder(folder, found))]
+    else:  # a plugin's own folder, checked as one of the shipped plugins
+        layers = plugin_layers(others + [folder], found)
     if found:
         return []  # syntax problems are reported by check_folder already
     try:

@@ -24,7 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core import access, formula, sequences
+from core import access, formula, line_items, sequences
 from core.database import link_columns
 from core.errors import N_, ConflictError, Message, NotFoundError, ValidationError
 from core.fields import UTC, FieldError
@@ -52,6 +52,9 @@ class RecordChange:
     record: dict  # every value the row will hold after the write
     changes: dict[str, tuple[Any, Any]]  # field -> (old, new)
     is_new: bool
+    # modules with line items: the lines this write gives the record, with their totals
+    # (None when the write leaves the lines as they were)
+    line_items: line_items.LineItems | None = None
 
 
 @dataclass
@@ -90,7 +93,9 @@ def now() -> dt.datetime:
 
 class RecordService:
     def __init__(self, engine: sa.Engine, registry: Registry, tables: sa.MetaData, hook,
-                 access_control: access.AccessControl | None = None, settings=dict):
+                 access_control: access.AccessControl | None = None, settings=dict,
+                 site=None):
+        self.site = site  # passed to the hooks that take it (tax rates, currency digits)
         self.engine = engine
         self.registry = registry
         self.tables = tables
@@ -432,9 +437,9 @@ class RecordService:
                                            sorted(had - set(teams)))
             if base is not None and "version" in base and base["version"] != current["version"]:
                 raise ConflictError(str(record_id), _differences(module, base, current))
-            record, changes = self._prepare(conn, module, [values], user, [current])[0]
-            if changes:
-                batch = [RecordChange(record, changes, is_new=False)]
+            record, changes, items = self._prepare(conn, module, [values], user, [current])[0]
+            if changes or items is not None:
+                batch = [RecordChange(record, changes, is_new=False, line_items=items)]
                 self.hook.crbm_before_save(module=module, batch=batch, user=user, connection=conn)
                 changes = _diff(module, current, record)  # hooks may have adjusted values
                 stamp = {"modified_at": now(), "modified_by": user.id,
@@ -447,6 +452,8 @@ class RecordService:
                     latest = self._current(conn, module, record_id, user)
                     raise ConflictError(str(record_id), _differences(module, current, latest))
                 record.update(stamp)
+                if items is not None:
+                    line_items.write(conn, self.tables, module.table, record["id"], items)
                 self._log_changes(conn, module, [(record["id"], changes)], user)
                 self.hook.crbm_after_save(module=module, batch=batch, user=user, connection=conn)
             return self.get(module_name, record_id, user, connection=conn)
@@ -468,7 +475,7 @@ class RecordService:
                 .order_by(table.c.id).with_for_update()).mappings()]
             prepared = self._prepare(conn, module, [values] * len(currents), user, currents)
             batch = [RecordChange(record, changes, is_new=False)
-                     for record, changes in prepared if changes]
+                     for record, changes, _ in prepared if changes]
             if not batch:
                 return 0
             self.hook.crbm_before_save(module=module, batch=batch, user=user, connection=conn)
@@ -566,16 +573,20 @@ class RecordService:
         prepared = self._prepare(conn, module, rows, user, None)
         stamp = now()
         records = []
-        for record, _ in prepared:
+        for record, _, _ in prepared:
             record.setdefault("id", None)
             record["id"] = record["id"] or str(uuid.uuid4())
             record.update(created_at=stamp, created_by=user.id, modified_at=stamp,
                           modified_by=user.id, deleted=False, version=1)
             records.append(record)
         self._number(conn, module, records, stamp.date())
-        batch = [RecordChange(record, changes, True) for record, changes in prepared]
+        batch = [RecordChange(record, changes, True, items) for record, changes, items in prepared]
         self.hook.crbm_before_save(module=module, batch=batch, user=user, connection=conn)
         conn.execute(self.table(module).insert(), records)
+        for change in batch:
+            if change.line_items is not None:
+                line_items.write(conn, self.tables, module.table, change.record["id"],
+                                 change.line_items)
         if module.features.get("team_owned"):
             self._give_teams(conn, module, records, user, teams)
         self.hook.crbm_after_save(module=module, batch=batch, user=user, connection=conn)
@@ -612,18 +623,28 @@ class RecordService:
     # -- validation ------------------------------------------------------------------------
 
     def _prepare(self, conn, module: ModuleDef, rows: list, user: User,
-                 currents: list[dict] | None) -> list[tuple[dict, dict]]:
+                 currents: list[dict] | None) -> list[tuple[dict, dict, Any]]:
         """Normalize and validate every row; raise one ValidationError for the lot.
 
-        Returns (record, changes) per row: the full values to write and what changed.
+        Returns (record, changes, line items) per row: the full values to write, what
+        changed, and the lines to write (None: leave them as they are).
         """
         if module.name not in self._plans:
             self._plans[module.name] = _plan_for(module, self.registry)
         plan = self._plans[module.name]
+        has_lines = module.features.get("line_items") is not None
+        given_lines = [None] * len(rows)
+        if has_lines:  # the lines are not a field: take them out before normalizing
+            rows = [dict(values) for values in rows]
+            given_lines = [values.pop("line_items", None) for values in rows]
+        normalized = [self._normalize(module, plan, values, currents[i] if currents else None)
+                      for i, values in enumerate(rows)]
+        documents = [None] * len(rows)
+        if has_lines:
+            documents = self._line_items(conn, module, given_lines, normalized, currents)
         out, errors = [], {}
-        for index, values in enumerate(rows):
+        for index, (record, row_errors) in enumerate(normalized):
             current = currents[index] if currents else None
-            record, row_errors = self._normalize(module, plan, values, current)
             # Whole-record rules run even when some fields failed, so the user sees every
             # problem at once; formulas only run on clean input.
             row_errors = self._derive(module, plan, record, formulas=not row_errors) | row_errors
@@ -631,12 +652,82 @@ class RecordService:
                 errors[name if len(rows) == 1 else f"row {index + 1}: {name}"] = message
             changes = _diff(module, current or {}, record) if current else \
                 {k: (None, v) for k, v in record.items() if v is not None}
-            out.append((record, changes))
+            out.append((record, changes, documents[index]))
         if not errors:
-            errors = self._check_references(conn, module, plan, [r for r, _ in out], len(rows))
+            errors = self._check_references(conn, module, plan, [r for r, _, _ in out],
+                                            len(rows))
         if errors:
             raise ValidationError(errors)
         return out
+
+    def _line_items(self, conn, module: ModuleDef, given: list, normalized: list,
+                    currents: list[dict] | None) -> list:
+        """Parse the lines each row gives, price them with one tax-rate lookup for the lot,
+        and put the totals into the records. A row that gives no lines keeps its stored
+        ones; they are priced again only when the document's currency changes."""
+        feature = module.features["line_items"]
+        negative = bool(feature.get("negative_quantities"))
+        groups_of: list = [None] * len(given)
+        for index, data in enumerate(given):
+            record, row_errors = normalized[index]
+            current = currents[index] if currents else None
+            code = record.get(line_items.CURRENCY_FIELD) or "USD"
+            if data is None and current is not None and \
+                    code != current.get(line_items.CURRENCY_FIELD):
+                data = self._stored_lines(conn, module, current).as_input()
+            if data is None:
+                if current is None:  # a new record without lines: all totals are zero
+                    record.update(line_items.compute([], {}, code, 0).total_values())
+                continue
+            groups, problems = line_items.parse(data, negative_quantities=negative)
+            row_errors.update(problems)
+            groups_of[index] = groups
+        codes = set().union(*(line_items.tax_codes_of(g) for g in groups_of if g))
+        rates = (self.hook.crbm_tax_rates(site=self.site, tax_code_ids=codes, connection=conn)
+                 or {}) if codes else {}
+        documents = []
+        for index, groups in enumerate(groups_of):
+            record, row_errors = normalized[index]
+            if groups is None:
+                documents.append(None)
+                continue
+            row_errors.update(line_items.unknown_tax_codes(groups, rates))
+            code = record.get(line_items.CURRENCY_FIELD) or "USD"
+            items = line_items.compute(groups, rates, code, self.currency_digits(code))
+            current = currents[index] if currents else None
+            if current is not None and not row_errors and \
+                    code == current.get(line_items.CURRENCY_FIELD) and \
+                    items.as_input() == self._stored_lines(conn, module, current).as_input():
+                documents.append(None)  # the same lines posted again: nothing to write
+                continue
+            record.update(items.total_values())
+            documents.append(items)
+        return documents
+
+    def currency_digits(self, code: str) -> int:
+        answer = self.hook.crbm_currency_digits(site=self.site, code=code)
+        return line_items.currency_digits(code, answer)
+
+    def _stored_lines(self, conn, module: ModuleDef, record: Mapping) -> line_items.LineItems:
+        code = record.get(line_items.CURRENCY_FIELD) or "USD"
+        return line_items.read(conn, self.tables, module.table, record["id"], code,
+                               self.currency_digits(code))
+
+    def line_items(self, module_name: str, record_id: str, user: User, *,
+                   connection=None, action: str | None = "view") -> line_items.LineItems:
+        """A record's groups and lines with their totals, if ``user`` may ``action`` it."""
+        module = self.registry.module(module_name)
+        if module.features.get("line_items") is None:
+            raise NotFoundError(f"{module.label} have no line items")
+        table = self.table(module)
+        with self._reading(connection) as conn:
+            row = conn.execute(sa.select(table.c.id, table.c[line_items.CURRENCY_FIELD])
+                               .where(table.c.id == str(record_id),
+                                      self._visible(module, table, user, action))
+                               ).mappings().first()
+            if row is None:
+                raise NotFoundError(f"no {module.label_singular} with id {record_id}")
+            return self._stored_lines(conn, module, row)
 
     def _normalize(self, module: ModuleDef, plan: _Plan, values: Mapping, current: dict | None):
         errors = {}
@@ -775,7 +866,8 @@ def _plan_for(module: ModuleDef, registry: Registry) -> _Plan:
     derived = {"calculated", "related_value"}
     writable = {n: f for n, f in module.fields.items()
                 if (not f.system or n == "assigned_user_id") and f.type.name not in derived
-                and not (f.type.name == "name" and "parts" in f.spec)}
+                and not (f.type.name == "name" and "parts" in f.spec)
+                and "computed_by" not in f.spec}  # line-item totals: only their lines set them
     defaults = {}
     for f in module.stored_fields:
         if f.system:

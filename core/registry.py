@@ -22,7 +22,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from core import formula, i18n
+from core import formula, i18n, line_items
 from core.errors import N_, MetadataError, MetadataProblem, NotFoundError
 from core.fields import INTERNAL_TYPES, KERNEL_TYPES, FieldError, FieldType
 
@@ -342,6 +342,22 @@ def read_folder(folder: Path, problems: list[MetadataProblem]) -> list[Document]
     return documents
 
 
+def read_extensions(folder: Path, problems: list[MetadataProblem]) -> list[Document]:
+    """``extends/*.yaml`` below a plugin's ``folder``: overlays on other plugins' modules
+    (a plugin adding a field or a subpanel to a module it does not define)."""
+    return [document for path in sorted((folder / "extends").glob("*.yaml"))
+            if (document := read_yaml_file(path, "module", problems))]
+
+
+def plugin_layers(folders: Iterable[Path], problems: list[MetadataProblem]) -> list[Layer]:
+    """The plugins' whole definitions, then their overlays on each other's modules."""
+    base, extensions = Layer("plugins"), Layer("plugin extensions")
+    for folder in folders:
+        base.documents += read_folder(folder, problems)
+        extensions.documents += read_extensions(folder, problems)
+    return [base, extensions]
+
+
 def json_path(parts: Iterable[Any]) -> str:
     out = "$"
     for part in parts:
@@ -440,6 +456,13 @@ def _expand_fields(body: dict, types: dict[str, FieldType], source: str,
     if body.get("features", {}).get("assignable"):
         fields["assigned_user_id"] = FieldDef("assigned_user_id", types["user"], ASSIGNED_USER,
                                               system=True)
+    if body.get("features", {}).get("line_items") is not None:
+        for name, label in line_items.TOTAL_FIELDS.items():
+            spec = {"type": "currency", "label": label, "computed_by": "line_items"}
+            for sub_name, sub_spec in types["currency"].expand(name, spec):
+                if sub_name != line_items.CURRENCY_FIELD:
+                    sub_spec = {**sub_spec, "computed_by": "line_items"}
+                fields[sub_name] = FieldDef(sub_name, types[sub_spec["type"]], sub_spec)
     for name, spec in body["fields"].items():
         path = f"$.fields.{name}"
         if name in fields:
@@ -478,6 +501,10 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
                     "must name a related field of this module with a fixed 'module'")
         elif not module.features.get("team_owned"):
             problem("$.features.inherit_teams_from", "only team-owned modules have teams")
+    for key in ("catalog", "tax_codes"):
+        target = (module.features.get("line_items") or {}).get(key)
+        if target and target not in registry.modules:
+            problem(f"$.features.line_items.{key}", f"module {target!r} does not exist")
     for f in fields.values():
         if f.system or f.group:
             continue

@@ -26,7 +26,7 @@ from core import customizations as site_customizations
 from core.access import AccessControl
 from core.errors import CrbmError, MetadataProblem
 from core.records import RecordService
-from core.registry import Layer, MetadataError, Registry, build_registry, read_folder
+from core.registry import Layer, MetadataError, Registry, build_registry, plugin_layers, read_folder
 
 CONFIG = "site.yaml"
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class Site:
         self.tables = database.schema_for(registry)
         self.access = AccessControl(self.engine, self.tables, lambda: self.settings)
         self.records = RecordService(self.engine, registry, self.tables, self.hook, self.access,
-                                     settings=lambda: self.settings)
+                                     settings=lambda: self.settings, site=self)
 
     def refresh(self, epoch: int) -> bool:
         """Rebuild the registry if another worker changed it (``epoch`` read from the
@@ -132,12 +132,8 @@ class Site:
     def layers(self, packs: list[EnabledPack] | None = None,
                customizations: list | None = None) -> list[Layer]:
         problems: list[MetadataProblem] = []
-        base = Layer("plugins")
-        for plugin in self.plugins:
-            base.documents += read_folder(plugin.folder, problems)
-        for folders in self.hook.crbm_metadata_dirs():
-            for folder in folders:
-                base.documents += read_folder(Path(folder), problems)
+        extra = [Path(folder) for folders in self.hook.crbm_metadata_dirs() for folder in folders]
+        base, extensions = plugin_layers([p.folder for p in self.plugins] + extra, problems)
         packs_layer = Layer("packs")
         for pack in self.enabled_packs if packs is None else packs:
             packs_layer.documents += read_folder(pack.folder, problems)
@@ -145,7 +141,7 @@ class Site:
             raise MetadataError(problems)
         site_items = customizations if customizations is not None else \
             site_customizations.read(self.engine)
-        return [base, packs_layer, site_customizations.layer(site_items)]
+        return [base, extensions, packs_layer, site_customizations.layer(site_items)]
 
     # -- installed packs (core.packs installs them; these are what the rest reads) ----------
 
