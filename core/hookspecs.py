@@ -135,3 +135,46 @@ def crbm_admin_links(site):
 
     Labels are English, marked with ``core.errors.N_`` so they are translated.
     """
+
+
+# -- documents: line items, printing, mail -------------------------------------------------
+
+@hookspec(firstresult=True)
+def crbm_tax_rates(site, tax_code_ids, connection):
+    """The rates of each tax code used by line items (``features.line_items``).
+
+    ``tax_code_ids`` is a set of ids of the module named by the feature's ``tax_codes``.
+    Return ``{code_id: [core.line_items.TaxRate, ...]}`` with the rates in the order they
+    apply (a compound rate is charged on the net amount plus the taxes before it). An id
+    missing from the answer is refused as an unknown tax code. ``connection`` is the saving
+    transaction's, so rates read here are the ones the saved lines keep.
+    """
+
+
+@hookspec(firstresult=True)
+def crbm_currency_digits(site, code):
+    """How many digits after the decimal separator amounts in currency ``code`` keep.
+
+    Return an int (a site's own currency settings), or ``None`` to use the ISO 4217
+    figure Babel knows (0 for JPY, 3 for BHD, 2 for most).
+    """
+
+
+@hookspec
+def crbm_before_output(site, module, record, action, user):
+    """Called before a record is printed to PDF (``action`` "print") or sent by mail
+    ("email"). Raise ``core.errors.VetoError`` with the reason to refuse it (a quote
+    waiting for approval, say)."""
+
+
+@hookspec
+def crbm_record_actions(site, module, record, user):
+    """Buttons for a record's detail page: return a list of ``core.web.actions.Action``
+    (label marked with ``N_``, url, and whether it posts). Called once per detail page."""
+
+
+@hookspec
+def crbm_mail_sent(site, mail, user, module, record_id):
+    """A message about a record was sent (``core.mail.SentMail``: to, cc, subject, text,
+    attachments, message id, time). Keep it in the record's history (the emails plugin
+    files it as an email record). ``module``/``record_id`` may be ``None``."""

@@ -396,13 +396,18 @@ class RecordService:
 
     # -- writes ----------------------------------------------------------------------------
 
+    def _writing(self, connection):
+        """The caller's transaction (several writes that stand or fall together, like a
+        conversion), or a new one."""
+        return nullcontext(connection) if connection is not None else self.engine.begin()
+
     def create(self, module_name: str, values: Mapping[str, Any], user: User, *,
-               teams: Sequence[str] = ()) -> dict:
+               teams: Sequence[str] = (), connection=None) -> dict:
         """A new record. Team-owned records get ``teams`` plus those the inheritance rules
         give them. Returns the record as stored."""
         module = self.registry.module(module_name)
         self._check_teams(teams)
-        with self.engine.begin() as conn:
+        with self._writing(connection) as conn:
             [record_id] = self._insert(conn, module, [values], user, teams)
             # what they just wrote, even if their rights will not show it to them again
             return self.get(module_name, record_id, user, connection=conn, action=None)
@@ -418,7 +423,7 @@ class RecordService:
 
     def update(self, module_name: str, record_id: str, values: Mapping[str, Any], user: User,
                *, base: Mapping[str, Any] | None = None,
-               teams: Sequence[str] | None = None) -> dict:
+               teams: Sequence[str] | None = None, connection=None) -> dict:
         """Change some fields. ``base`` is the record as the caller read it (with its
         ``version``); if it is stale, nothing is written and ``ConflictError`` says why.
         ``teams``, when given, become the record's teams in the same transaction."""
@@ -426,7 +431,7 @@ class RecordService:
         table = self.table(module)
         if teams is not None:
             self._check_teams(teams)
-        with self.engine.begin() as conn:
+        with self._writing(connection) as conn:
             current = self._current(conn, module, record_id, user)
             if teams is not None and module.features.get("team_owned"):
                 had = set(access.record_teams(conn, self.tables, module.name,

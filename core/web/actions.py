@@ -1,0 +1,24 @@
+"""Buttons a plugin puts on a record's detail page (``crbm_record_actions``).
+
+A convert, approve or print button belongs to the plugin that knows what it means; the
+detail page only draws what the hook returns, as a link or as a small form that posts
+(with the page's CSRF token) when the action changes something.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Action:
+    label: str  # English, marked with core.errors.N_; translated when drawn
+    url: str
+    post: bool = False  # changes something: drawn as a form button, sent with POST
+    primary: bool = False  # the one thing a user most likely does next
+    confirm: str | None = None  # asked before posting (N_ marked), e.g. "Approve this quote?"
+
+
+def record_actions(site, module, record: dict, user) -> list[Action]:
+    """Every plugin's buttons for this record, in plugin order."""
+    return [action for actions in site.hook.crbm_record_actions(
+        site=site, module=module, record=record, user=user) for action in actions or ()]
