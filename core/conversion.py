@@ -48,7 +48,7 @@ def convert(site, user: User, source_name: str, record_id: str, target_name: str
 
     ``values`` are set over the copied fields; ``lines`` turns the source's ``LineItems``
     into the groups to copy (partial invoicing keeps only what is left to invoice); by
-    default every line is copied. ``connection``: the caller's transaction.
+    default every line is copied, each remembering its source line (``source_line_id``). ``connection``: the caller's transaction.
     """
     registry = site.registry
     source, target = registry.module(source_name), registry.module(target_name)
@@ -57,5 +57,5 @@ def convert(site, user: User, source_name: str, record_id: str, target_name: str
     if source.features.get("line_items") is not None and \
             target.features.get("line_items") is not None:
         items = site.records.line_items(source_name, record_id, user, connection=connection)
-        new_values["line_items"] = lines(items) if lines else items.as_input()
+        new_values["line_items"] = lines(items) if lines else items.as_copy()
     return site.records.create(target_name, new_values, user, connection=connection)

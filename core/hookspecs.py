@@ -40,12 +40,13 @@ def crbm_metadata_dirs():
 # -- record lifecycle ----------------------------------------------------------------------
 
 @hookspec
-def crbm_before_save(module, batch, user, connection):
+def crbm_before_save(site, module, batch, user, connection):
     """Called inside the transaction, after validation and before the write.
 
     ``module`` is the merged ``ModuleDef``; ``batch`` a list of ``RecordChange`` (``.record``
     the full values about to be written, ``.changes`` {field: (old, new)}, ``.is_new``);
-    ``user`` the acting ``User``; ``connection`` the operation's SQLAlchemy connection, for
+    ``user`` the acting ``User``; ``site`` the site (its settings, registry, tables);
+    ``connection`` the operation's SQLAlchemy connection, for
     queries that must see (and be part of) the same transaction. A hook may adjust
     ``change.record`` values, or raise ``core.errors.VetoError`` (or ``ValidationError``)
     to refuse the whole operation. Implementations may omit arguments they do not use.
@@ -53,7 +54,7 @@ def crbm_before_save(module, batch, user, connection):
 
 
 @hookspec
-def crbm_after_save(module, batch, user, connection):
+def crbm_after_save(site, module, batch, user, connection):
     """Called inside the transaction after the write and the change log.
 
     Raising here rolls the write back. Same arguments as ``crbm_before_save``.
@@ -61,12 +62,12 @@ def crbm_after_save(module, batch, user, connection):
 
 
 @hookspec
-def crbm_before_delete(module, records, user, connection):
+def crbm_before_delete(site, module, records, user, connection):
     """Called before a (soft) delete with the list of record dicts; may raise ``VetoError``."""
 
 
 @hookspec
-def crbm_after_delete(module, records, user, connection):
+def crbm_after_delete(site, module, records, user, connection):
     """Called after a (soft) delete, inside the transaction."""
 
 

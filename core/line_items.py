@@ -94,6 +94,9 @@ class Line:
     product_id: str | None = None
     part_number: str | None = None
     description: str | None = None
+    # the line this one was converted from (an order's line, on its invoice): conversions
+    # count what is left to invoice or ship by it
+    source_line_id: str | None = None
     id: str | None = None
     # worked out by compute()
     ext_price: Decimal = ZERO
@@ -109,9 +112,14 @@ class Line:
         """The line as ``parse`` takes it (to copy lines into another record)."""
         return {k: getattr(self, k) for k in INPUT_FIELDS}
 
+    def as_copy(self) -> dict:
+        """The line as input for another record, remembering where it came from."""
+        return self.as_input() | {"source_line_id": self.id}
+
 
 INPUT_FIELDS = ("kind", "name", "quantity", "unit_price", "list_price", "cost", "discount_kind",
-                "discount_value", "tax_code_id", "product_id", "part_number", "description")
+                "discount_value", "tax_code_id", "product_id", "part_number", "description",
+                "source_line_id")
 
 
 @dataclass
@@ -176,6 +184,12 @@ class LineItems:
 
     def as_input(self) -> list[dict]:
         return [group.as_input() for group in self.groups]
+
+    def as_copy(self) -> list[dict]:
+        """The groups as input for another record (a conversion), lines remembering their
+        source line."""
+        return [group.as_input() | {"lines": [line.as_copy() for line in group.lines]}
+                for group in self.groups]
 
     def total_values(self) -> dict:
         """The record's total fields, as the capability writes them."""
@@ -347,7 +361,8 @@ def _parse_line(raw, where: str, negative_quantities: bool, errors: dict) -> Lin
     line = Line(kind=kind, name=_text(raw.get("name"), 255), id=_id(raw.get("id")),
                 description=_text(raw.get("description"), 10_000),
                 part_number=_text(raw.get("part_number"), 100),
-                product_id=_id(raw.get("product_id")), tax_code_id=_id(raw.get("tax_code_id")))
+                product_id=_id(raw.get("product_id")), tax_code_id=_id(raw.get("tax_code_id")),
+                source_line_id=_id(raw.get("source_line_id")))
     if kind == "comment":
         if not line.name and not line.description:
             errors[f"{where}.name"] = Message(N_("a comment line needs some text"))
@@ -433,6 +448,7 @@ def tables(module_table: str, metadata: sa.MetaData) -> None:
         sa.Column("position", sa.Integer, nullable=False),
         sa.Column("kind", sa.String(10), nullable=False),
         sa.Column("product_id", sa.String(36), index=True),
+        sa.Column("source_line_id", sa.String(36), index=True),
         sa.Column("name", sa.String(255)),
         sa.Column("part_number", sa.String(100)),
         sa.Column("description", sa.Text),

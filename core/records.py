@@ -445,7 +445,8 @@ class RecordService:
             record, changes, items = self._prepare(conn, module, [values], user, [current])[0]
             if changes or items is not None:
                 batch = [RecordChange(record, changes, is_new=False, line_items=items)]
-                self.hook.crbm_before_save(module=module, batch=batch, user=user, connection=conn)
+                self.hook.crbm_before_save(site=self.site, module=module, batch=batch,
+                    user=user, connection=conn)
                 changes = _diff(module, current, record)  # hooks may have adjusted values
                 stamp = {"modified_at": now(), "modified_by": user.id,
                          "version": current["version"] + 1}
@@ -460,7 +461,8 @@ class RecordService:
                 if items is not None:
                     line_items.write(conn, self.tables, module.table, record["id"], items)
                 self._log_changes(conn, module, [(record["id"], changes)], user)
-                self.hook.crbm_after_save(module=module, batch=batch, user=user, connection=conn)
+                self.hook.crbm_after_save(site=self.site, module=module, batch=batch,
+                    user=user, connection=conn)
             return self.get(module_name, record_id, user, connection=conn)
 
     def update_many(self, module_name: str, record_ids: Sequence[str],
@@ -483,7 +485,8 @@ class RecordService:
                      for record, changes, _ in prepared if changes]
             if not batch:
                 return 0
-            self.hook.crbm_before_save(module=module, batch=batch, user=user, connection=conn)
+            self.hook.crbm_before_save(site=self.site, module=module, batch=batch,
+                user=user, connection=conn)
             by_id = {c["id"]: c for c in currents}
             changed = [(c.record["id"], _diff(module, by_id[c.record["id"]], c.record))
                        for c in batch]
@@ -504,7 +507,8 @@ class RecordService:
                                 table.c.version == sa.bindparam("b_version"))
                          .values({c: sa.bindparam(f"v_{c}") for c in targets}), params)
             self._log_changes(conn, module, changed, user)
-            self.hook.crbm_after_save(module=module, batch=batch, user=user, connection=conn)
+            self.hook.crbm_after_save(site=self.site, module=module, batch=batch,
+                user=user, connection=conn)
             return len(batch)
 
     def delete(self, module_name: str, record_id: str, user: User) -> None:
@@ -526,11 +530,13 @@ class RecordService:
                 .order_by(table.c.id).with_for_update()).mappings()]
             if not records:
                 return 0
-            self.hook.crbm_before_delete(module=module, records=records, user=user, connection=conn)
+            self.hook.crbm_before_delete(site=self.site, module=module, records=records,
+                user=user, connection=conn)
             conn.execute(table.update().where(table.c.id.in_([r["id"] for r in records]))
                          .values(deleted=True, modified_at=now(), modified_by=user.id,
                                  version=table.c.version + 1))
-            self.hook.crbm_after_delete(module=module, records=records, user=user, connection=conn)
+            self.hook.crbm_after_delete(site=self.site, module=module, records=records,
+                user=user, connection=conn)
             return len(records)
 
     def link(self, module_name: str, record_id: str, relationship: str, other_id: str,
@@ -586,7 +592,8 @@ class RecordService:
             records.append(record)
         self._number(conn, module, records, stamp.date())
         batch = [RecordChange(record, changes, True, items) for record, changes, items in prepared]
-        self.hook.crbm_before_save(module=module, batch=batch, user=user, connection=conn)
+        self.hook.crbm_before_save(site=self.site, module=module, batch=batch,
+            user=user, connection=conn)
         conn.execute(self.table(module).insert(), records)
         for change in batch:
             if change.line_items is not None:
@@ -594,7 +601,8 @@ class RecordService:
                                  change.line_items)
         if module.features.get("team_owned"):
             self._give_teams(conn, module, records, user, teams)
-        self.hook.crbm_after_save(module=module, batch=batch, user=user, connection=conn)
+        self.hook.crbm_after_save(site=self.site, module=module, batch=batch,
+            user=user, connection=conn)
         return [r["id"] for r in records]
 
     def _give_teams(self, conn, module: ModuleDef, records: list[dict], user: User,
