@@ -1,0 +1,110 @@
+"""Emails: the messages the CRM sent, kept in the history of what they were about.
+
+Provides the ``emails`` module (modules/emails.yaml: subject, from, to, cc, body, date sent,
+status, direction, message id, the record it was about in ``parent_id``, its account, the
+first attachment as a file), the ``email_status_dom`` and ``email_direction_dom`` lists,
+and the account's "History" subpanel (extends/accounts.yaml).
+
+Every message sent with ``core.mail.send_record_mail`` reaches ``crbm_mail_sent`` here and
+becomes an email record with status "sent":
+- ``parent_id`` is the record the mail was about, when its module is one the field allows;
+- ``account_id`` is the record itself for an account, else the record's own ``account_id``
+  when its module has one (a contact's, a quote's...), so the account's History shows
+  the mail whichever of its records it was sent from.
+
+The modules whose records CRBM mails (the shipped order documents) are listed in
+``parent_id``'s ``modules``; a pack that mails records of its own overlays that list.
+Purchase documents go to a supplier: their account is their ``supplier_id``.
+"""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from core.errors import NotFoundError
+from core.hookspecs import hookimpl
+
+__version__ = "0.1.0"
+
+MODULE = "emails"
+ACCOUNTS = "accounts"
+
+
+@hookimpl
+def crbm_mail_sent(site, mail, user, module, record_id):
+    """File a sent message as an email record of the record it was about."""
+    emails = site.registry.modules.get(MODULE)
+    if emails is None or user is None:
+        return  # the module was removed, or nobody to file it as
+    values = {
+        "name": _fit(emails, "name", mail.subject) or "-",
+        "from_address": _fit(emails, "from_address", mail.from_address),
+        "to_addresses": ", ".join(mail.to),
+        "cc_addresses": ", ".join(mail.cc) or None,
+        "body": mail.text,
+        "date_sent": mail.sent_at,
+        "status": "sent",
+        "direction": "outbound",
+        "message_id": mail.message_id,
+        "assigned_user_id": user.id,
+    }
+    if module and record_id:
+        values.update(_links(site, emails, user, module, record_id))
+    files_dir, key = site.folder / "files", None
+    if mail.attachments:
+        first = mail.attachments[0]
+        key = values["attachment"] = store_file(files_dir, first.filename, first.content)
+    try:
+        site.records.create(MODULE, values, user)
+    except Exception:
+        if key:  # no record points at the file: do not leave it behind
+            (files_dir / key).unlink(missing_ok=True)
+            (files_dir / key).parent.rmdir()
+        raise
+
+
+def _fit(emails, field: str, text: str) -> str:
+    """``text`` cut to the field's size (a long subject is still filed)."""
+    size = emails.fields[field].spec.get("max_size")
+    return text[:size] if size else text
+
+
+# the field naming a record's account: a customer's, else a supplier's
+ACCOUNT_FIELDS = ("account_id", "supplier_id")
+
+
+def _links(site, emails, user, module: str, record_id: str) -> dict:
+    """parent_id/parent_type and account_id for a mail about ``module``/``record_id``."""
+    links = {}
+    parent = emails.fields.get("parent_id")
+    type_field = parent.spec.get("type_field") if parent else None
+    if type_field and module in emails.fields[type_field].spec["allowed"]:
+        links.update({"parent_id": record_id, type_field: module})
+    if module == ACCOUNTS:
+        links["account_id"] = record_id
+        return links
+    source = site.registry.modules.get(module)
+    field = next((name for name in ACCOUNT_FIELDS if source and name in source.fields), None)
+    account_field = source.fields[field] if field else None
+    if account_field and account_field.type.name == "related" \
+            and account_field.spec.get("module") == ACCOUNTS:
+        # The sender was allowed to mail this record (the caller checked), so its link to
+        # the account is read without the view check.
+        try:
+            record = site.records.get(module, record_id, user, action=None)
+        except NotFoundError:
+            return links  # deleted meanwhile: the mail is still filed, without its account
+        if record.get(field):
+            links["account_id"] = record[field]
+    return links
+
+
+def store_file(files_dir: Path, filename: str, content: bytes) -> str:
+    """Save bytes under a random key in the site's file store; the key is what a file
+    field stores (as ``core.web.forms.store_upload`` does for uploads)."""
+    name = PureWindowsPath(PurePosixPath(filename).name).name[:100] or "file"
+    key = f"{secrets.token_hex(8)}/{name}"
+    target = files_dir / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+    return key
