@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.errors import N_
+
 
 @dataclass(frozen=True)
 class Action:
@@ -19,6 +21,14 @@ class Action:
 
 
 def record_actions(site, module, record: dict, user) -> list[Action]:
-    """Every plugin's buttons for this record, in plugin order."""
-    return [action for actions in site.hook.crbm_record_actions(
+    """Print and email buttons for the PDF forms meant for this module, then every
+    plugin's buttons for this record, in plugin order."""
+    from core.printing import forms_for  # printing reads records; keep this module light
+
+    out = []
+    for form in forms_for(site, module.name):
+        base = f"/m/{module.name}/{record['id']}"
+        out += [Action(N_("Print PDF"), f"{base}/pdf/{form.name}"),
+                Action(N_("Email PDF"), f"{base}/email/{form.name}")]
+    return out + [action for actions in site.hook.crbm_record_actions(
         site=site, module=module, record=record, user=user) for action in actions or ()]

@@ -17,11 +17,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from starlette.routing import Route
 
-from core import access_admin, i18n
+from core import access_admin, i18n, line_items
 from core.errors import N_, ConflictError, Message, NotFoundError, ValidationError, VetoError
 from core.records import Query, now
 from core.registry import ModuleDef
-from core.web import display, forms
+from core.web import display, forms, line_items_form
+from core.web.actions import record_actions
 from core.web.pages import page
 from core.web.templating import flash, formatter
 
@@ -329,7 +330,10 @@ def detail_view(request: Request, form):
     teams = sorted(team_names.get(t, "") for t in
                    _service(request).teams_of(module.name, [record_id]).get(record_id, ()))
     denies = access_admin.denies_of(site, module.name, record_id) if user.is_admin else []
-    return _render(request, "detail.html", module=module, record=record,
+    lines = line_items_form.table(site, module, record, user, _fmt(request)) \
+        if line_items_form.enabled(module) else None
+    return _render(request, "detail.html", module=module, record=record, lines=lines,
+                   actions=record_actions(site, module, record, user),
                    sections=forms.sections(module, "detail"), labels=_labels(request, module),
                    subpanels=subpanels, log=log, image=image, rights=rights, teams=teams,
                    denies=denies, team_choices=list(team_names.items()) if user.is_admin else [],
@@ -386,7 +390,21 @@ def _user_names(request: Request, ids: set) -> dict[str, str]:
 def _edit_context(request: Request, module: ModuleDef, layout, values, errors, **extra):
     return dict(module=module, sections=layout, values=values, errors=errors,
                 options=lambda f: _options(request, f), team_choices=_team_choices(request, module),
-                fields=forms.form_fields(module, layout), **extra)
+                fields=_form_fields(module, layout), **extra)
+
+
+def _form_fields(module: ModuleDef, layout) -> list:
+    """The layout's inputs; totals only line items write are shown, never edited."""
+    return [f for f in forms.form_fields(module, layout) if "computed_by" not in f.spec]
+
+
+def _line_editor(request: Request, module: ModuleDef, fields, groups, errors=None,
+                 currency=None, saved=None):
+    """The line-items editor of a record form (None for modules without line items)."""
+    if not line_items_form.enabled(module):
+        return None
+    return line_items_form.editor(request.app.state.site, module, request.state.user, fields,
+                                  groups, errors, currency, saved)
 
 
 def _chosen_teams(module: ModuleDef, form) -> list[str] | None:
@@ -408,20 +426,33 @@ def create_view(request: Request, form):
         raise _refuse(N_("create records"))
     quick = (form or request.query_params).get("_layout") == "quick"
     layout = forms.quick_sections(module) if quick else forms.sections(module, "edit")
-    fields = forms.form_fields(module, layout)
+    fields = _form_fields(module, layout)
     fmt = _fmt(request)
     if form is None:  # a blank form, prefilled from the URL (e.g. "create in context")
         values = {key: request.query_params[key] for f in fields
                   for key in (f.name, f"{f.name}__label") if key in request.query_params}
         if "assigned_user_id" in module.fields:  # new records are yours unless you say
             values.setdefault("assigned_user_id", request.state.user.id)
+        for f in fields:  # what the record would get anyway (a quote's stage starts Draft)
+            if "default" in f.spec:
+                values.setdefault(f.name, f.spec["default"])
         params = request.query_params
+        if line_items_form.enabled(module):  # the document currency starts as the default
+            values.setdefault(line_items.CURRENCY_FIELD,
+                              params.get(line_items.CURRENCY_FIELD) or _default_currency(module))
+        line_editor = None if quick else _line_editor(
+            request, module, fields, line_items_form.blank(),
+            currency=values.get(line_items.CURRENCY_FIELD))
         return _render(request, "edit.html", **_edit_context(
             request, module, layout, values, {}, record=None, quick=quick, teams=[],
+            line_editor=line_editor,
             link=params.get("_link", ""), return_to=_return_to(request, params, ""),
             back=_return_to(request, params, f"/m/{module.name}"),
             quick_query=urlencode({**params, "_layout": "quick"})))
     values, errors = forms.read_form(form, fields, fmt, request.app.state.site.folder / "files")
+    posted = line_items_form.read_into(values, form, module, fields)
+    if errors:
+        errors |= line_items_form.check(module, posted)
     if not errors:
         try:
             record = _service(request).create(module.name, values, request.state.user,
@@ -440,6 +471,7 @@ def create_view(request: Request, form):
     return _render(request, "edit.html", status=422, **_edit_context(
         request, module, layout, _submitted(form, fields), errors, record=None, quick=quick,
         teams=_chosen_teams(module, form) or [],
+        line_editor=_posted_lines_editor(request, module, fields, posted, errors, form),
         link=form.get("_link", ""), return_to=_return_to(request, form, ""),
         back=_return_to(request, form, f"/m/{module.name}")))
 
@@ -468,7 +500,7 @@ def edit_view(request: Request, form):
     module = _module(request)
     record_id = request.path_params["record_id"]
     layout = forms.sections(module, "edit")
-    fields = forms.form_fields(module, layout)
+    fields = _form_fields(module, layout)
     fmt = _fmt(request)
     record = _service(request).get(module.name, record_id, request.state.user, labels=True,
                                    action="edit")
@@ -477,8 +509,12 @@ def edit_view(request: Request, form):
         teams = _service(request).teams_of(module.name, [record_id]).get(record_id, [])
         return _render(request, "edit.html", **_edit_context(
             request, module, layout, forms.form_state(record, fields, fmt), {}, record=record,
-            snapshot=forms.base_snapshot(record, fields), back=back, teams=teams))
+            snapshot=forms.base_snapshot(record, fields), back=back, teams=teams,
+            line_editor=_saved_lines_editor(request, module, fields, record)))
     values, errors = forms.read_form(form, fields, fmt, request.app.state.site.folder / "files")
+    posted = line_items_form.read_into(values, form, module, fields)
+    if errors:
+        errors |= line_items_form.check(module, posted)
     base = forms.read_snapshot(str(form.get("_base", "")), module)
     conflict = None
     if not errors:
@@ -498,10 +534,36 @@ def edit_view(request: Request, form):
             request, module, layout, _submitted(form, fields), {}, record=latest,
             snapshot=forms.base_snapshot(latest, fields), back=back,
             teams=_chosen_teams(module, form) or [],
+            line_editor=_posted_lines_editor(request, module, fields, posted, {}, form),
             conflict=[module.fields[n].label for n in conflict.fields]))
     return _render(request, "edit.html", status=422, **_edit_context(
         request, module, layout, _submitted(form, fields), errors, record=record,
-        snapshot=str(form.get("_base", "")), back=back, teams=_chosen_teams(module, form) or []))
+        snapshot=str(form.get("_base", "")), back=back, teams=_chosen_teams(module, form) or [],
+        line_editor=_posted_lines_editor(request, module, fields, posted, errors, form)))
+
+
+def _posted_lines_editor(request: Request, module: ModuleDef, fields, posted, errors, form):
+    """The editor again with the lines as the user sent them, problems on their rows."""
+    if posted is None:
+        return None
+    return _line_editor(request, module, fields, posted, errors,
+                        str(form.get(line_items.CURRENCY_FIELD, "")))
+
+
+def _saved_lines_editor(request: Request, module: ModuleDef, fields, record: dict):
+    """The editor holding a record's saved lines (an empty group when it has none)."""
+    if not line_items_form.enabled(module):
+        return None
+    saved = _service(request).line_items(module.name, record["id"], request.state.user,
+                                         action="edit")
+    groups = line_items_form.state_of(saved) or line_items_form.blank()
+    return _line_editor(request, module, fields, groups,
+                        currency=record.get(line_items.CURRENCY_FIELD), saved=saved)
+
+
+def _default_currency(module: ModuleDef) -> str:
+    f = module.fields.get(line_items.CURRENCY_FIELD)
+    return (f.spec.get("default") if f else None) or ""
 
 
 @page()

@@ -10,6 +10,7 @@ document.addEventListener("DOMContentLoaded", () => {
   htmlEditors(document);
   passwordStrength(document);
   holidayHints(document);
+  lineItems(document);
 });
 
 // Fields with depends-on show only while their controlling dropdown has one of the values;
@@ -59,6 +60,8 @@ function pickers(root) {
       hidden.value = item.dataset.id;
       text.value = item.textContent;
       list.hidden = true;
+      picker.dispatchEvent(new CustomEvent("picker:chosen", { bubbles: true,
+        detail: { id: item.dataset.id, label: item.textContent } }));
       if (picker.hasAttribute("data-submit")) picker.closest("form").submit();
     };
     let latest = 0;  // replies can arrive out of order: only the newest search counts
@@ -220,5 +223,119 @@ function holidayHints(root) {
     input.addEventListener("input", update);
     input.addEventListener("change", update);
     update();
+  });
+}
+
+
+// Line items editor (templates/_line_items.html): add, remove and move groups and lines.
+// New rows are cloned from the editor's <template>s with fresh indexes; the server reads
+// rows in the order the form sends them, so moving a row only moves its nodes. Picking a
+// catalog product fills the line from the catalog's price URL when it has one.
+function lineItems(root) {
+  root.querySelectorAll("[data-line-items]").forEach((editor) => {
+    let next = Number(editor.dataset.next || 0);  // never reuse a removed row's index
+    const clone = (name, group, line) => {
+      const node = editor.querySelector(`template[data-li-template="${name}"]`)
+        .content.firstElementChild.cloneNode(true);
+      node.querySelectorAll("[name], [id], [for], [aria-describedby]").forEach((el) => {
+        ["name", "id", "for", "aria-describedby"].forEach((attr) => {
+          const value = el.getAttribute(attr);
+          if (value) el.setAttribute(attr, value.replace("__G__", group).replace("__L__", line));
+        });
+      });
+      return node;
+    };
+    const groupIndex = (group) => group.querySelector("[name]").name.split("-")[1];
+    const addLine = (group, kind) => {
+      const line = clone(kind === "comment" ? "comment" : "line", groupIndex(group), next++);
+      group.querySelector("[data-li-lines]").append(line);
+      setUpLine(line);
+      if (kind === "comment") expand(line, true);
+      line.querySelector(kind === "comment" ? "textarea" : "input[name$='-name']").focus();
+    };
+    const expand = (line, open) => {
+      line.classList.toggle("li-collapsed", !open);
+      line.querySelector("[data-li=more]").setAttribute("aria-expanded", String(open));
+    };
+    const setUpLine = (line) => {
+      pickers(line);
+      const extra = line.classList.contains("li-has-extra") || line.dataset.kind === "comment";
+      expand(line, extra || line.querySelector(".li-extra .invalid") !== null);
+    };
+    editor.querySelectorAll("[data-li-groups] [data-li-line]").forEach(setUpLine);
+
+    editor.addEventListener("change", (e) => {
+      if (e.target.matches("[data-li-kind]")) {
+        const line = e.target.closest("[data-li-line]");
+        line.dataset.kind = e.target.value;
+        if (e.target.value === "comment") expand(line, true);
+      }
+    });
+    editor.addEventListener("click", (e) => {
+      const button = e.target.closest("button[data-li]");
+      if (!button) return;
+      const group = button.closest("[data-li-group]");
+      const row = button.closest("[data-li-line]") || group;
+      switch (button.dataset.li) {
+        case "add-group": {
+          const added = clone("group", next++, "");
+          editor.querySelector("[data-li-groups]").append(added);
+          addLine(added, "line");
+          added.querySelector("input").focus();
+          break;
+        }
+        case "add-line": addLine(group, "line"); break;
+        case "add-comment": addLine(group, "comment"); break;
+        case "more": expand(row, row.classList.contains("li-collapsed")); break;
+        case "remove": row.remove(); break;
+        case "up": {
+          const before = row.previousElementSibling;
+          if (before) before.before(row);
+          button.focus();
+          break;
+        }
+        case "down": {
+          const after = row.nextElementSibling;
+          if (after) after.after(row);
+          button.focus();
+          break;
+        }
+        default: break;
+      }
+    });
+
+    const priceUrl = editor.dataset.priceUrl;
+    editor.addEventListener("picker:chosen", async (e) => {
+      const line = e.target.closest("[data-li-line]");
+      if (!line || !priceUrl) return;
+      const form = editor.closest("form");
+      const params = new URLSearchParams({ product_id: e.detail.id });
+      (editor.dataset.priceContext || "").split(" ").filter(Boolean).forEach((name) => {
+        const input = form.elements[name];
+        if (input && input.value) params.set(name, input.value);
+      });
+      let price = null;
+      try {
+        const response = await fetch(`${priceUrl}?${params}`, { headers: { Accept: "application/json" } });
+        if (response.ok) price = await response.json();
+      } catch (error) {
+        price = null;  // offline, or no price service: the name is filled already
+      }
+      if (!price) return;
+      const set = (field, value) => {
+        const input = line.querySelector(`[name$="-${field}"]`);
+        if (!input || value === null || value === undefined) return;
+        if (input.tagName === "SELECT" && ![...input.options].some((o) => o.value === String(value))) return;
+        input.value = value;
+      };
+      ["name", "part_number", "description", "unit_price", "list_price", "cost"]
+        .forEach((field) => set(field, price[field]));
+      set("tax_code_id", price.tax_code_id);
+      if (price.kind === "product" || price.kind === "service") {
+        set("kind", price.kind);
+        line.dataset.kind = price.kind;
+      }
+      if (price.part_number || price.description) expand(line, true);
+    });
   });
 }
