@@ -179,3 +179,10 @@ def crbm_mail_sent(site, mail, user, module, record_id):
     """A message about a record was sent (``core.mail.SentMail``: to, cc, subject, text,
     attachments, message id, time). Keep it in the record's history (the emails plugin
     files it as an email record). ``module``/``record_id`` may be ``None``."""
+
+
+@hookspec
+def crbm_pdf_context(site, module, record, context, user, fmt):
+    """Add to what a PDF form reads about ``record`` (``core.printing.record_context``):
+    change ``context`` in place, with values formatted by ``fmt`` (the reader's
+    ``core.i18n.Formatter``). The company's details, a statement's invoices, ..."""

@@ -12,7 +12,8 @@ from starlette.routing import Mount, Route
 
 from core import __version__
 from core.errors import NotFoundError
-from core.web import admin, auth, calendar, studio, studio_layout, studio_lists, views
+from core.web import (admin, auth, calendar, documents, studio, studio_layout, studio_lists,
+                      views)
 from core.web.pages import load_user
 from core.web.security import SecurityHeadersMiddleware
 from core.web.templating import LayeredStaticFiles, Templates, ThemeFiles, lookup_dirs
@@ -45,6 +46,7 @@ def create_app(site) -> Starlette:
             *admin.routes,
             *studio.routes, *studio_layout.routes, *studio_lists.routes,
             *calendar.routes,
+            *documents.routes,
             *plugin_routes,
             *views.routes,
         ],
