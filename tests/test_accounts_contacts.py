@@ -54,7 +54,8 @@ def test_modules_as_registered(site):
     assert contacts.fields["birthdate"].spec["personal"] is True
     assert contacts.fields["alt_address_city"].spec["personal"] is True
     assert accounts.fields["email1"].spec.get("personal") is False
-    assert accounts.layouts["subpanels"] == ["contacts", "members"]
+    assert accounts.layouts["subpanels"][:2] == ["contacts", "members"]
+    assert {"quotes", "invoices", "emails"} <= set(accounts.layouts["subpanels"])
     assert accounts.layouts["quick_create"] == ["name", "account_type", "phone_office", "email1",
                                                 "website"]
 
@@ -208,7 +209,8 @@ def test_demo_data(site, admin):
     contacts = site.records.list("contacts", admin, Query(limit=None))
     assert len(accounts) == 50
     assert len(contacts) == 100
-    assert advanced == [(50, 50), (100, 100)]  # accounts, then contacts: one call per batch
+    # accounts, then contacts: one call per batch (other plugins report their own totals)
+    assert [a for a in advanced if a in {(50, 50), (100, 100)}] == [(50, 50), (100, 100)]
 
     by_id = {a["id"]: a for a in accounts}
     assert {c["account_id"] for c in contacts} == set(by_id)  # every account has someone

@@ -1,0 +1,569 @@
+"""The purchase ledger: what each bill still owes, what each bill payment has left to
+allocate and what the company owes each supplier, and the rules that keep them true.
+
+The figures (currency fields that no form, import or API may set):
+
+- bill: ``amount_paid`` = Σ its allocations; ``amount_due`` = amount − amount_paid, or 0
+  when it is cancelled;
+- bill payment: ``unallocated`` = amount − Σ its allocations;
+- account: ``balance_payable`` = Σ amount due of its bills − Σ unallocated of its bill
+  payments (money paid but not allocated yet lowers what the company owes).
+
+Deleted records count for nothing. Each figure is written by one set-based
+``UPDATE ... SET x = (SELECT SUM ...)`` for just the affected rows, on the saving
+transaction's connection, so it is right the moment the write commits and gone with it
+if the write rolls back. Not through ``site.records.update``: a record write would run
+the lifecycle hooks again (recursion), need the acting user's right to edit the bill (a
+clerk allocating a payment may only see the bill), bump its version (a false conflict for
+whoever has it open) and log the figures as if someone had typed them.
+
+After the UPDATEs the figures are read back and a negative one refuses the write: the
+rules (no over-allocation of a payment or a bill) are enforced on what the database
+holds, whatever wrote it. The payments and bills involved are locked first, so two people
+allocating to one bill are checked one after the other.
+
+**One currency per balance**, as for the invoices plugin's balance receivable: amounts are
+never converted, so an account's balance payable is kept in the currency of its first
+bill (the oldest created; with none, of its first bill payment), and documents in other
+currencies are left out of it; their own amount due and unallocated stay exact.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from core.errors import N_, Message, ValidationError, VetoError
+from core.line_items import CURRENCY_FIELD, money
+from core.records import Query
+from plugins.pricing.settings import due_date, parse_amount
+
+BILLS, PAYMENTS, ALLOCATIONS = "bills", "bill_payments", "bill_payment_allocations"
+ORDERS, ACCOUNTS = "purchase_orders", "accounts"
+ZERO = Decimal(0)
+# Figures this module keeps; no form, import or API may set them.
+DERIVED = {BILLS: ("amount_paid", "amount_due"), PAYMENTS: ("unallocated",),
+           ACCOUNTS: ("balance_payable",)}
+
+
+def table(site, module_name: str) -> sa.Table:
+    return site.tables.tables[site.registry.module(module_name).table]
+
+
+def today() -> dt.date:
+    return dt.date.today()
+
+
+# -- amounts -------------------------------------------------------------------------------
+
+def decimal(value) -> Decimal:
+    """A stored number as a Decimal (SQLite may hand back floats); None is 0."""
+    if value is None:
+        return ZERO
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def amount_text(site, value, code: str | None) -> str:
+    """``120.00 USD``: rounded to the currency's digits, as the messages show amounts."""
+    code = code or "USD"
+    return f"{money(decimal(value), site.records.currency_digits(code))} {code}"
+
+
+
+
+def amount_problem(site, amount: Decimal | None, code: str | None) -> Message | None:
+    """An amount of money paid or allocated: more than 0, in the currency's digits."""
+    if amount is None:
+        return None  # "is required" comes from the field
+    if amount <= 0:
+        return Message(N_("must be more than 0"))
+    code = code or "USD"
+    digits = site.records.currency_digits(code)
+    if amount != money(amount, digits):
+        return Message(N_("has more decimals than %(currency)s allows (%(digits)s)"),
+                       currency=code, digits=digits)
+    return None
+
+
+def _key(batch: list, name: str, record: dict) -> str:
+    """Error keys: the field, or "BILL-0003: field" when a write has several records."""
+    return name if len(batch) == 1 else f"{record.get('number') or record['id']}: {name}"
+
+
+def refuse_derived(module, batch) -> None:
+    names = DERIVED.get(module.name, ())
+    errors = {_key(batch, name, c.record): Message(N_("is worked out by CRBM and cannot be set"))
+              for c in batch for name in names if name in c.changes}
+    if errors:
+        raise ValidationError(errors)
+
+
+# -- dates and terms -----------------------------------------------------------------------
+
+
+
+def supplier_terms(site, connection, supplier_ids: Iterable[str]) -> dict[str, str | None]:
+    """Supplier id -> the terms of its new documents: the account's own, else the site's
+    default terms (the pricing plugin's order settings). One query, on the saving
+    connection."""
+    registry = site.registry
+    allowed = registry.option_values("terms_dom") if "terms_dom" in registry.dropdowns else ()
+    try:
+        from plugins.pricing.settings import order_settings
+        default = order_settings(site).default_terms
+    except ImportError:  # the pricing plugin is not installed: no site default
+        default = None
+    ids = sorted({i for i in supplier_ids if i})
+    own: dict[str, str | None] = {}
+    accounts = registry.modules.get(ACCOUNTS)
+    if ids and accounts is not None and "terms" in accounts.fields:
+        t = table(site, ACCOUNTS)
+        own = dict(connection.execute(sa.select(t.c.id, t.c.terms).where(t.c.id.in_(ids))).all())
+    return {i: t if t in allowed else None
+            for i, t in ((i, own.get(i) or default) for i in ids)}
+
+
+def fill_dates_and_terms(site, connection, batch, date_field: str,
+                         due_field: str | None = None) -> None:
+    """A document's defaults: ``date_field`` today; a new one's terms, its supplier's;
+    the due date from the terms when it is left empty."""
+    needing_terms = [c for c in batch
+                     if c.is_new and "terms" in c.record and not c.record["terms"]]
+    if needing_terms:
+        terms = supplier_terms(site, connection,
+                               (c.record.get("supplier_id") for c in needing_terms))
+        for change in needing_terms:
+            change.record["terms"] = terms.get(change.record.get("supplier_id"))
+    for change in batch:
+        record = change.record
+        if record.get(date_field) is None:
+            record[date_field] = today()
+        if due_field is not None and record.get(due_field) is None:
+            record[due_field] = due_date(record[date_field], record.get("terms"))
+
+
+# -- reading and locking -------------------------------------------------------------------
+
+def current(connection, stmt):
+    """``stmt`` as a read of the latest committed rows. MariaDB's repeatable read would
+    answer a plain SELECT from the snapshot the transaction started with, missing what
+    another writer committed while we waited for a row lock; a locking read sees it.
+    PostgreSQL (read committed) and SQLite (one writer) need nothing."""
+    if connection.dialect.name in ("mysql", "mariadb"):
+        return stmt.with_for_update(read=True)
+    return stmt
+
+
+def lock(connection, t: sa.Table, ids: Iterable[str], *columns: str) -> dict[str, dict]:
+    """Rows of ``t`` by id, locked until the transaction ends (in id order, so two writers
+    never wait on each other crosswise; SQLite has one writer and ignores it)."""
+    wanted = sorted({str(i) for i in ids if i})
+    if not wanted:
+        return {}
+    stmt = sa.select(t.c.id, *(t.c[c] for c in columns)).where(t.c.id.in_(wanted)) \
+        .order_by(t.c.id).with_for_update()
+    return {row["id"]: dict(row) for row in connection.execute(stmt).mappings()}
+
+
+def allocation_names(site, connection, column: str, ids: Iterable[str]
+                     ) -> dict[str, list[str]]:
+    """Bill (or payment) id -> the names of its live allocations ("BPAY-0001 > BILL-0003")."""
+    ids = sorted({i for i in ids if i})
+    if not ids:
+        return {}
+    a = table(site, ALLOCATIONS)
+    out: dict[str, list[str]] = {}
+    for owner, name in connection.execute(
+            sa.select(a.c[column], a.c.name)
+            .where(a.c[column].in_(ids), a.c.deleted.is_(False)).order_by(a.c.name)):
+        out.setdefault(owner, []).append(name)
+    return out
+
+
+# -- keeping the figures -------------------------------------------------------------------
+
+def _sum_of(amount: sa.Column, *where) -> sa.ColumnElement:
+    return sa.func.coalesce(sa.select(sa.func.sum(amount)).where(*where).scalar_subquery(), 0)
+
+
+def _exact(value: sa.ColumnElement) -> sa.ColumnElement:
+    """Rounded to the columns' 6 decimals: SQLite sums floats (0.1 + 0.2 - 0.3 is not 0
+    there), and a residue of 1e-17 below zero must not read as an overdrawn bill."""
+    return sa.func.round(value, 6)
+
+
+def refresh_bills(site, connection, ids: Iterable[str]) -> None:
+    ids = sorted({i for i in ids if i})
+    if not ids:
+        return
+    bills, a = table(site, BILLS), table(site, ALLOCATIONS)
+    paid = _sum_of(a.c.amount, a.c.bill_id == bills.c.id, a.c.deleted.is_(False))
+    connection.execute(bills.update().where(bills.c.id.in_(ids)).values(
+        amount_paid=_exact(paid), amount_paid_currency=bills.c.amount_currency,
+        amount_due=sa.case((bills.c.cancelled.is_(True), 0),
+                           else_=_exact(sa.func.coalesce(bills.c.amount, 0) - paid)),
+        amount_due_currency=bills.c.amount_currency))
+
+
+def refresh_payments(site, connection, ids: Iterable[str]) -> None:
+    ids = sorted({i for i in ids if i})
+    if not ids:
+        return
+    payments, a = table(site, PAYMENTS), table(site, ALLOCATIONS)
+    allocated = _sum_of(a.c.amount, a.c.bill_payment_id == payments.c.id,
+                        a.c.deleted.is_(False))
+    connection.execute(payments.update().where(payments.c.id.in_(ids)).values(
+        unallocated=_exact(sa.func.coalesce(payments.c.amount, 0) - allocated),
+        unallocated_currency=payments.c.amount_currency))
+
+
+def refresh_balances(site, connection, ids: Iterable[str]) -> None:
+    """Two statements: the balance's currency first (see the module's docstring), then
+    the balance in it (one statement could not read the currency it sets on every
+    database alike)."""
+    ids = sorted({i for i in ids if i})
+    if not ids or ACCOUNTS not in site.registry.modules:
+        return
+    accounts, bills, payments = table(site, ACCOUNTS), table(site, BILLS), table(site, PAYMENTS)
+
+    def first_currency(t: sa.Table):
+        return sa.select(t.c.amount_currency).where(
+            t.c.supplier_id == accounts.c.id, t.c.deleted.is_(False)
+        ).order_by(t.c.created_at, t.c.id).limit(1).scalar_subquery()
+
+    connection.execute(accounts.update().where(accounts.c.id.in_(ids)).values(
+        balance_payable_currency=sa.func.coalesce(
+            first_currency(bills), first_currency(payments),
+            accounts.c.balance_payable_currency)))
+    owed = _sum_of(bills.c.amount_due, bills.c.supplier_id == accounts.c.id,
+                   bills.c.deleted.is_(False),
+                   bills.c.amount_currency == accounts.c.balance_payable_currency)
+    unapplied = _sum_of(payments.c.unallocated, payments.c.supplier_id == accounts.c.id,
+                        payments.c.deleted.is_(False),
+                        payments.c.amount_currency == accounts.c.balance_payable_currency)
+    connection.execute(accounts.update().where(accounts.c.id.in_(ids)).values(
+        balance_payable=_exact(owed - unapplied)))
+
+
+def suppliers_of(site, connection, bill_ids=(), payment_ids=()) -> set[str]:
+    """The suppliers of these bills and payments (one query each)."""
+    found: set[str] = set()
+    for name, ids in ((BILLS, bill_ids), (PAYMENTS, payment_ids)):
+        ids = sorted({i for i in ids if i})
+        if ids:
+            t = table(site, name)
+            found |= set(connection.execute(sa.select(t.c.supplier_id).distinct()
+                                            .where(t.c.id.in_(ids))).scalars())
+    return found - {None}
+
+
+def _overdrawn(site, connection, name: str, figure: str, ids: Iterable[str]) -> list[dict]:
+    """The records among ``ids`` whose ``figure`` fell below 0."""
+    ids = sorted({i for i in ids if i})
+    if not ids:
+        return []
+    t = table(site, name)
+    stmt = sa.select(t.c.id, t.c.number, t.c.amount, t.c[figure], t.c.amount_currency) \
+        .where(t.c.id.in_(ids), t.c[figure] < 0).order_by(t.c.number)
+    return [dict(row) for row in connection.execute(stmt).mappings()]
+
+
+# -- bills and payments --------------------------------------------------------------------
+
+def refuse_allocated_changes(site, connection, module, batch) -> None:
+    """A bill or payment with allocations keeps its supplier and currency (the
+    allocations would join two suppliers or currencies), and a bill with allocations is
+    not cancelled (it would owe nothing yet hold payments)."""
+    bills = module.name == BILLS
+    watched = [c for c in batch if not c.is_new and (
+        {"supplier_id", CURRENCY_FIELD} & set(c.changes)
+        or (bills and "cancelled" in c.changes and c.record.get("cancelled")))]
+    if not watched:
+        return
+    column = "bill_id" if bills else "bill_payment_id"
+    allocated = allocation_names(site, connection, column, (c.record["id"] for c in watched))
+    errors = {}
+    for change in watched:
+        record = change.record
+        names = allocated.get(record["id"])
+        if not names:
+            continue
+        number = record.get("number") or record["id"]
+        if bills and "cancelled" in change.changes and record.get("cancelled"):
+            errors[_key(batch, "cancelled", record)] = Message(
+                N_("%(number)s has payments allocated to it (%(allocations)s): remove them "
+                   "first"), number=number, allocations=", ".join(names))
+        for name in ("supplier_id", CURRENCY_FIELD):
+            if name in change.changes:
+                errors[_key(batch, name, record)] = Message(
+                    N_("%(number)s has payment allocations (%(allocations)s); remove them "
+                       "before changing its supplier or currency"), number=number,
+                    allocations=", ".join(names))
+    if errors:
+        raise ValidationError(errors)
+
+
+def settle_bills(site, connection, batch) -> None:
+    """After bills were written: their figures, then their suppliers' balances. A total
+    below what was paid on a bill is refused."""
+    ids = [c.record["id"] for c in batch]
+    refresh_bills(site, connection, ids)
+    errors = {}
+    for bill in _overdrawn(site, connection, BILLS, "amount_due", ids):
+        code = bill["amount_currency"]
+        errors[_key(batch, "line_items", bill)] = Message(
+            N_("%(number)s's total %(total)s is less than the %(paid)s already paid on it"),
+            number=bill["number"], total=amount_text(site, bill["amount"], code),
+            paid=amount_text(site, decimal(bill["amount"]) - decimal(bill["amount_due"]),
+                             code))
+    if errors:
+        raise ValidationError(errors)
+    refresh_balances(site, connection, _suppliers(batch))
+
+
+def check_payments(site, batch) -> None:
+    """A payment pays more than 0, in its currency's digits; its date is today and its
+    name its number unless given."""
+    errors = {}
+    for change in batch:
+        record = change.record
+        if not record.get("name"):
+            record["name"] = record.get("number")
+        problem = amount_problem(site, record.get("amount"), record.get(CURRENCY_FIELD))
+        if problem:
+            errors[_key(batch, "amount", record)] = problem
+    if errors:
+        raise ValidationError(errors)
+
+
+def settle_payments(site, connection, batch) -> None:
+    """After payments were written: their unallocated amounts, then the balances. An
+    amount below what was allocated from a payment is refused."""
+    ids = [c.record["id"] for c in batch]
+    refresh_payments(site, connection, ids)
+    errors = {}
+    for payment in _overdrawn(site, connection, PAYMENTS, "unallocated", ids):
+        code = payment["amount_currency"]
+        errors[_key(batch, "amount", payment)] = Message(
+            N_("%(number)s's amount %(amount)s is less than the %(allocated)s already "
+               "allocated from it"), number=payment["number"],
+            amount=amount_text(site, payment["amount"], code),
+            allocated=amount_text(site, decimal(payment["amount"])
+                                  - decimal(payment["unallocated"]), code))
+    if errors:
+        raise ValidationError(errors)
+    refresh_balances(site, connection, _suppliers(batch))
+
+
+def _suppliers(batch) -> set:
+    """The suppliers a write concerns: each record's, and the one it had before."""
+    return {c.record.get("supplier_id") for c in batch} | \
+        {c.changes["supplier_id"][0] for c in batch if "supplier_id" in c.changes}
+
+
+def refuse_deleting_allocated(site, connection, module_name: str, records: list[dict]) -> None:
+    """A bill with payments, or a payment allocated to bills, keeps the other's figures
+    right only while it exists: remove the allocations first."""
+    if module_name == BILLS:
+        column = "bill_id"
+        message = N_("%(numbers)s: remove the payments of a bill before deleting it")
+    else:
+        column = "bill_payment_id"
+        message = N_("%(numbers)s: remove the allocations of a payment before deleting it")
+    busy = allocation_names(site, connection, column, (r["id"] for r in records))
+    if busy:
+        raise VetoError(Message(message, numbers=", ".join(sorted(
+            r.get("number") or r["id"] for r in records if r["id"] in busy))))
+
+
+# -- allocations ---------------------------------------------------------------------------
+
+PAYMENT_COLUMNS = ("number", "supplier_id", "amount_currency", "unallocated", "deleted")
+BILL_COLUMNS = ("number", "supplier_id", "amount_currency", "amount_due", "cancelled",
+                "deleted")
+
+
+def party_problem(payment: Mapping | None, bill: Mapping | None) -> tuple[str, Message] | None:
+    """Why ``payment`` may not pay ``bill`` at all (field, message), or None."""
+    if payment is None or payment["deleted"]:
+        return "bill_payment_id", Message(N_("no such bill payment"))
+    if bill is None or bill["deleted"]:
+        return "bill_id", Message(N_("no such bill"))
+    names = {"payment": payment["number"], "bill": bill["number"]}
+    if bill["supplier_id"] != payment["supplier_id"]:
+        return "bill_id", Message(N_("%(bill)s is another supplier's bill: %(payment)s pays "
+                                     "only its own supplier's bills"), **names)
+    if bill["amount_currency"] != payment["amount_currency"]:
+        return "bill_id", Message(
+            N_("%(bill)s is in %(theirs)s but %(payment)s is in %(ours)s: a payment pays "
+               "only bills in its own currency"), theirs=bill["amount_currency"],
+            ours=payment["amount_currency"], **names)
+    if bill["cancelled"]:
+        return "bill_id", Message(N_("%(bill)s is cancelled: it owes nothing"), **names)
+    return None
+
+
+def over_bill(site, amount, bill: Mapping, due) -> Message:
+    code = bill["amount_currency"]
+    return Message(N_("allocating %(amount)s to %(bill)s is more than its amount due, "
+                      "%(due)s"), amount=amount_text(site, amount, code), bill=bill["number"],
+                   due=amount_text(site, due, code))
+
+
+def over_payment(site, amount, payment: Mapping, left) -> Message:
+    code = payment["amount_currency"]
+    return Message(N_("allocating %(amount)s from %(payment)s is more than its unallocated "
+                      "amount, %(left)s"), amount=amount_text(site, amount, code),
+                   payment=payment["number"], left=amount_text(site, left, code))
+
+
+def before_allocations(site, connection, batch) -> None:
+    """Each allocation: a live payment and bill of one supplier and currency, the bill
+    not cancelled, an amount more than 0. Named after both, in the payment's currency.
+    (The sums are checked after the write, on the refreshed figures.)"""
+    errors = {}
+    for change in batch:
+        if not change.is_new and ({"bill_payment_id", "bill_id"} & set(change.changes)):
+            errors[_key(batch, "bill_id", change.record)] = Message(
+                N_("an allocation cannot move to another payment or bill: delete it and "
+                   "allocate again"))
+    if errors:
+        raise ValidationError(errors)
+    records = [c.record for c in batch]
+    payments = lock(connection, table(site, PAYMENTS),
+                    (r.get("bill_payment_id") for r in records), *PAYMENT_COLUMNS)
+    bills = lock(connection, table(site, BILLS), (r.get("bill_id") for r in records),
+                 *BILL_COLUMNS)
+    for index, record in enumerate(records):
+        payment, bill = payments.get(record.get("bill_payment_id")), bills.get(record.get("bill_id"))
+        problem = party_problem(payment, bill)
+        if problem is None:
+            amount = amount_problem(site, record.get("amount"), payment["amount_currency"])
+            problem = ("amount", amount) if amount else None
+        if problem:
+            errors[problem[0] if len(batch) == 1 else f"row {index + 1}: {problem[0]}"] = \
+                problem[1]
+            continue
+        record[CURRENCY_FIELD] = payment["amount_currency"]
+        record["name"] = f"{payment['number']} > {bill['number']}"
+    if errors:
+        raise ValidationError(errors)
+
+
+def settle_allocations(site, connection, moves: list[tuple[dict | None, dict | None]]) -> None:
+    """After allocations were written or deleted: refresh the figures they move, refuse
+    what overdraws a bill or a payment, refresh the balances. ``moves``: (allocation as
+    written, or None when deleted; as it was, or None when new), each a dict with
+    bill_id, bill_payment_id and amount."""
+    sides = [side for move in moves for side in move if side is not None]
+    bill_ids = {side["bill_id"] for side in sides}
+    payment_ids = {side["bill_payment_id"] for side in sides}
+    refresh_bills(site, connection, bill_ids)
+    refresh_payments(site, connection, payment_ids)
+    to_bill, from_payment = _added(moves, "bill_id"), _added(moves, "bill_payment_id")
+    messages = [over_bill(site, to_bill.get(bill["id"], ZERO), bill,
+                          decimal(bill["amount_due"]) + to_bill.get(bill["id"], ZERO))
+                for bill in _overdrawn(site, connection, BILLS, "amount_due", bill_ids)]
+    messages += [over_payment(site, from_payment.get(p["id"], ZERO), p,
+                              decimal(p["unallocated"]) + from_payment.get(p["id"], ZERO))
+                 for p in _overdrawn(site, connection, PAYMENTS, "unallocated", payment_ids)]
+    if messages:
+        raise ValidationError({"amount": "; ".join(messages)})
+    refresh_balances(site, connection, suppliers_of(site, connection, bill_ids, payment_ids))
+
+
+def _added(moves, column: str) -> dict[str, Decimal]:
+    """What the moves add per bill (or payment): new amounts less those they replace."""
+    added: dict[str, Decimal] = {}
+    for new, old in moves:
+        if new is not None:
+            added[new[column]] = added.get(new[column], ZERO) + decimal(new["amount"])
+        if old is not None:
+            added[old[column]] = added.get(old[column], ZERO) - decimal(old["amount"])
+    return added
+
+
+# -- allocating a payment ------------------------------------------------------------------
+
+def allocate_bill_payment(site, user, payment_id: str, amounts: Mapping[str, object]
+                          ) -> list[dict]:
+    """Allocate parts of bill payment ``payment_id`` to bills: ``amounts`` maps a bill id
+    to the amount (in the payment's currency) to allocate to it. Returns the allocation
+    records, in the order given.
+
+    All or nothing, in one transaction: every amount is checked first (a number more than
+    0 in the currency's digits, at most what the payment has left and what each bill
+    still owes, same supplier and currency, bill not cancelled) and a ``ValidationError``
+    keyed by bill id ("amounts" for the request as a whole) lists every problem, with
+    nothing written. The user must be allowed to edit the payment and see the bills.
+    """
+    errors: dict[str, Message] = {}
+    rows: list[tuple[str, Decimal | None]] = []
+    for bill_id, value in amounts.items():
+        amount = parse_amount(value)
+        if amount is None:
+            errors[str(bill_id)] = Message(N_("%(value)s is not an amount"), value=repr(value))
+        rows.append((str(bill_id), amount))
+    if not rows:
+        raise ValidationError({"amounts": Message(N_("give at least one bill and an amount "
+                                                     "to allocate to it"))})
+    bills_t = table(site, BILLS)
+    with site.engine.begin() as connection:
+        # locks first: a concurrent allocation waits here, and then is seen
+        locked = lock(connection, table(site, PAYMENTS), [payment_id], *PAYMENT_COLUMNS)
+        bills = lock(connection, bills_t, (b for b, _ in rows), *BILL_COLUMNS)
+        # NotFoundError unless the user may edit the payment
+        site.records.get(PAYMENTS, payment_id, user, connection=connection, action="edit")
+        payment = locked[str(payment_id)]
+        visible = set(connection.execute(sa.select(bills_t.c.id).where(
+            bills_t.c.id.in_(list(bills)), *_may(site, user, BILLS, bills_t, "view")))
+            .scalars()) if bills else set()
+        left = decimal(payment["unallocated"])
+        for bill_id, amount in rows:
+            bill = bills.get(bill_id) if bill_id in visible else None
+            if bill_id in errors:
+                continue
+            problem = party_problem(payment, bill)
+            message = problem[1] if problem else \
+                amount_problem(site, amount, payment["amount_currency"])
+            if message is None and amount > decimal(bill["amount_due"]):
+                message = over_bill(site, amount, bill, bill["amount_due"])
+            if message is None and amount > left:
+                message = over_payment(site, amount, payment, left)
+            if message is not None:
+                errors[bill_id] = message
+                continue
+            left -= amount
+            bill["amount_due"] = decimal(bill["amount_due"]) - amount  # the same bill twice
+        if errors:
+            raise ValidationError(errors)
+        # one create per bill (a payment pays a handful): each runs the same checks and
+        # refreshes as any other writer's allocation
+        return [site.records.create(ALLOCATIONS, {
+            "bill_payment_id": payment["id"], "bill_id": bill_id, "amount": amount,
+            CURRENCY_FIELD: payment["amount_currency"]}, user, connection=connection)
+            for bill_id, amount in rows]
+
+
+def _may(site, user, module_name: str, t: sa.Table, action: str) -> list:
+    """The access predicate for ``action`` on ``module_name``'s rows, as a WHERE clause
+    (on the caller's connection: ``site.records.allowed`` opens its own)."""
+    access = site.records.access
+    if access is None:
+        return [t.c.deleted.is_(False)]
+    return [t.c.deleted.is_(False),
+            access.predicate(user, site.registry.module(module_name), action, t)]
+
+
+def open_bills(site, user, supplier_id: str, currency: str | None = None) -> list[dict]:
+    """The supplier's bills that still owe something (not cancelled), oldest due first."""
+    filters = [("supplier_id", "eq", supplier_id), ("cancelled", "ne", True),
+               ("amount_due", "gt", 0)]
+    if currency:
+        filters.append(("amount_currency", "eq", currency))
+    return site.records.list(BILLS, user, Query(
+        filters=filters, sort="due_date,number", limit=None,
+        fields=["id", "number", "name", "supplier_invoice_no", "bill_date", "due_date",
+                "amount", "amount_currency", "amount_due", "amount_due_currency"]))

@@ -1,0 +1,118 @@
+"""The purchase pages: buttons on detail pages and the pages behind them.
+
+- a purchase order: "Create bill" (a quantity per line, prefilled with what is left to
+  bill; saving makes the bill) while the order is not cancelled and has something left;
+- a bill payment: "Allocate" (the supplier's open bills in the payment's currency, an
+  amount box each; saving allocates them all or, if any is refused, nothing).
+
+Every refusal is shown beside what caused it, with nothing saved.
+"""
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+from starlette.routing import Route
+
+from core.errors import N_, Message, NotFoundError, ValidationError, VetoError
+from core.web.actions import Action
+from core.web.pages import page
+from core.web.templating import flash
+from plugins.purchases import billing, ledger
+from plugins.purchases.ledger import ALLOCATIONS, BILLS, ORDERS, PAYMENTS, decimal
+
+
+def record_actions(site, module, record: dict, user) -> list[Action]:
+    registry = site.registry
+    if module.name == ORDERS:
+        if record.get("status") == "cancelled" or \
+                not site.access.can(user, registry.module(BILLS), "edit"):
+            return []
+        with site.engine.connect() as connection:
+            left = billing.left_to_bill(site, connection, record["id"])
+        if any(quantity > 0 for quantity in left.values()):
+            return [Action(N_("Create bill"), f"/purchase_orders/{record['id']}/bill",
+                           primary=True)]
+    elif module.name == PAYMENTS and decimal(record.get("unallocated")) > 0 and \
+                site.access.can(user, registry.module(ALLOCATIONS), "edit"):
+        return [Action(N_("Allocate"), f"/bill_payments/{record['id']}/allocate",
+                       primary=True)]
+    return []
+
+
+def _render(request: Request, name: str, status: int = 200, **context):
+    return request.app.state.templates.render(request, name, status=status, **context)
+
+
+@page()
+def bill_view(request: Request, form):
+    site, user = request.app.state.site, request.state.user
+    order_id = request.path_params["record_id"]
+    order = site.records.get(ORDERS, order_id, user, labels=True)
+    if not site.access.can(user, site.registry.module(BILLS), "edit"):
+        raise HTTPException(403, Message(N_("You are not allowed to create bills.")))
+    if order.get("status") == "cancelled":
+        flash(request, Message(N_("%(order)s is cancelled: it cannot be billed"),
+                               order=order["number"]), "error")
+        return RedirectResponse(f"/m/{ORDERS}/{order_id}", 303)
+    items = site.records.line_items(ORDERS, order_id, user)
+    with site.engine.connect() as connection:
+        quantities = billing.billed_quantities(site, connection, order_id)
+    left = {line_id: max(ordered - billed, ledger.ZERO)
+            for line_id, (ordered, billed) in quantities.items()}
+    errors, posted = {}, {}
+    if form is not None:
+        posted = {line_id: str(form.get(f"qty-{line_id}", "")).strip() for line_id in left}
+        try:
+            bill = billing.bill_from_order(site, user, order_id, posted)
+        except ValidationError as exc:
+            errors = exc.errors
+        except VetoError as exc:
+            errors = {"": exc.args[0]}
+        else:
+            flash(request, Message(N_("%(number)s created from %(order)s."),
+                                   number=bill["number"], order=order["number"]))
+            return RedirectResponse(f"/m/{BILLS}/{bill['id']}", 303)
+    general = [message for key, message in errors.items() if key not in left]
+    return _render(request, "purchases_bill.html", status=422 if errors else 200,
+                   order=order, items=items, left=left, posted=posted, errors=errors,
+                   general=general, plain=billing.plain)
+
+
+@page()
+def allocate_view(request: Request, form):
+    site, user = request.app.state.site, request.state.user
+    payment_id = request.path_params["record_id"]
+    payment = site.records.get(PAYMENTS, payment_id, user, labels=True)
+    bills = ledger.open_bills(site, user, payment["supplier_id"], payment["amount_currency"])
+    errors, posted = {}, {}
+    if form is not None:
+        posted = {bill["id"]: str(form.get(f"amount-{bill['id']}", "")).strip()
+                  for bill in bills}
+        # an empty box or a 0 leaves that bill alone
+        amounts = {i: text for i, text in posted.items()
+                   if text and ledger.parse_amount(text) != 0}
+        if not amounts:
+            errors[""] = Message(N_("Type an amount for at least one bill."))
+        else:
+            try:
+                made = ledger.allocate_bill_payment(site, user, payment_id, amounts)
+            except ValidationError as exc:
+                errors = exc.errors
+            except NotFoundError:
+                errors[""] = Message(N_("You are not allowed to change this payment."))
+            else:
+                flash(request, Message(N_("%(payment)s allocated to %(count)s bills."),
+                                       payment=payment["number"], count=len(made)))
+                return RedirectResponse(f"/m/{PAYMENTS}/{payment_id}", 303)
+    rows = {bill["id"] for bill in bills}
+    general = [message for key, message in errors.items() if key not in rows]
+    return _render(request, "purchases_allocate.html", status=422 if errors else 200,
+                   payment=payment, bills=bills, posted=posted, errors=errors,
+                   general=general)
+
+
+routes = [
+    Route("/purchase_orders/{record_id}/bill", bill_view, methods=["GET", "POST"]),
+    Route("/bill_payments/{record_id}/allocate", allocate_view, methods=["GET", "POST"]),
+]

@@ -1,0 +1,182 @@
+"""Quotes: priced offers to an account, approved when the company asks for it, converted
+into a sales order or an invoice.
+
+Provides the ``quotes`` module (modules/quotes.yaml, with line items), its protected stage
+and approval lists, and:
+
+- **approval** (implementation guide 7.1.1, section 3): with "Approve quotes" on in the
+  order settings, a quote over the value threshold or under the margin threshold waits
+  for approval; it cannot be printed or emailed (``crbm_before_output``) until a user
+  with the Approve right approves it. Any change of its lines afterwards asks again.
+- **conversion** to a sales order or an invoice ("smart convert": same-named fields, the
+  lines), in one transaction with the quote's move to Closed Accepted. A closed lost or
+  dead quote is cancelled and is not converted.
+- the detail page's buttons and the two POST routes behind them.
+"""
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+
+from starlette.responses import RedirectResponse
+from starlette.routing import Route
+
+from core import conversion
+from core.errors import N_, CrbmError, Message, NotFoundError, ValidationError, VetoError
+from core.hookspecs import hookimpl
+from core.web.actions import Action
+from core.web.pages import page
+from core.web.templating import flash
+
+__version__ = "0.1.0"
+
+CANCELLED_STAGES = frozenset({"closed_lost", "closed_dead"})
+APPROVAL_FIELDS = ("approval_status", "approved_by", "approved_at")
+CONVERSIONS = {"sales_orders": N_("Convert to sales order"), "invoices": N_("Convert to invoice")}
+
+# Set while approve() writes, so the save hook lets the approval fields change.
+_approving = contextvars.ContextVar("approving", default=False)
+
+
+class QuoteError(CrbmError):
+    """A quote action was refused (the message says why)."""
+
+
+# -- approval ------------------------------------------------------------------------------
+
+def needs_approval(site, amount, margin_percent) -> bool:
+    """Whether a quote of this total and gross margin waits for approval."""
+    from plugins.pricing.settings import order_settings  # the order settings live there
+
+    settings = order_settings(site)
+    if not settings.approve_quotes:
+        return False
+    over = settings.approval_threshold is not None and amount is not None \
+        and amount > settings.approval_threshold
+    under = settings.margin_threshold is not None and margin_percent is not None \
+        and margin_percent < settings.margin_threshold
+    return over or under
+
+
+@hookimpl
+def crbm_before_save(site, module, batch, user, connection):
+    if module.name != "quotes":
+        return
+    for change in batch:
+        record, changes = change.record, change.changes
+        if not _approving.get() and any(f in changes for f in APPROVAL_FIELDS) \
+                and not change.is_new:
+            raise ValidationError({"approval_status": Message(
+                N_("changes only by approving the quote"))})
+        if not (change.is_new or change.line_items is not None or "amount" in changes):
+            continue
+        totals = change.line_items.totals if change.line_items is not None else None
+        margin = totals.margin_percent if totals is not None else None
+        # priced again: any approval given before is void
+        record.update(approval_status="pending" if needs_approval(
+            site, record.get("amount"), margin) else "not_required",
+            approved_by=None, approved_at=None)
+
+
+def approve(site, user, quote_id: str) -> dict:
+    """Approve a quote waiting for approval; needs the Approve right on it."""
+    quote = site.records.get("quotes", quote_id, user)
+    if not site.records.allowed("quotes", [quote_id], user, "approve"):
+        raise QuoteError(Message(N_("You may not approve %(number)s."), number=quote["number"]))
+    if quote["approval_status"] != "pending":
+        raise QuoteError(Message(N_("%(number)s is not waiting for approval."),
+                                 number=quote["number"]))
+    token = _approving.set(True)
+    try:
+        return site.records.update("quotes", quote_id, {
+            "approval_status": "approved", "approved_by": user.id,
+            "approved_at": dt.datetime.now(dt.UTC)}, user, base=quote)
+    finally:
+        _approving.reset(token)
+
+
+@hookimpl
+def crbm_before_output(module, record, action):
+    if module.name == "quotes" and record.get("approval_status") == "pending":
+        what = N_("printed") if action == "print" else N_("emailed")
+        raise VetoError(Message(N_("%(number)s waits for approval: it cannot be %(what)s "
+                                   "until someone approves it."),
+                                number=record.get("number"), what=Message(what)))
+
+
+# -- conversion ----------------------------------------------------------------------------
+
+def convert(site, user, quote_id: str, target: str) -> dict:
+    """A sales order or an invoice from a quote; the quote becomes Closed Accepted.
+
+    All in one transaction: if the new record is refused, the quote stays as it was."""
+    if target not in CONVERSIONS:
+        raise NotFoundError(f"quotes do not convert to {target}")
+    quote = site.records.get("quotes", quote_id, user)
+    if quote["stage"] in CANCELLED_STAGES:
+        stage = dict(site.registry.choices(site.registry.module("quotes").fields["stage"]))
+        raise QuoteError(Message(N_("%(number)s is %(stage)s: a cancelled quote cannot be "
+                                    "converted."), number=quote["number"],
+                                 stage=stage.get(quote["stage"], quote["stage"])))
+    link = {"sales_orders": {"quote_id": quote_id, "order_date": dt.date.today()},
+            "invoices": {"quote_id": quote_id}}[target]
+    with site.engine.begin() as conn:
+        created = conversion.convert(site, user, "quotes", quote_id, target, values=link,
+                                     connection=conn)
+        if quote["stage"] != "closed_accepted":
+            site.records.update("quotes", quote_id, {"stage": "closed_accepted"}, user,
+                                base=quote, connection=conn)
+    return created
+
+
+# -- web -----------------------------------------------------------------------------------
+
+@hookimpl
+def crbm_record_actions(site, module, record, user):
+    if module.name != "quotes":
+        return []
+    actions = []
+    if record.get("approval_status") == "pending" and \
+            site.records.allowed("quotes", [record["id"]], user, "approve"):
+        actions.append(Action(N_("Approve"), f"/quotes/{record['id']}/approve", post=True,
+                              primary=True))
+    if record.get("stage") not in CANCELLED_STAGES:
+        for target, label in CONVERSIONS.items():
+            if site.access.can(user, site.registry.module(target), "edit"):
+                actions.append(Action(label, f"/quotes/{record['id']}/convert/{target}",
+                                      post=True))
+    return actions
+
+
+def _done(request, message, kind="info", to: str | None = None):
+    flash(request, message, kind)
+    return RedirectResponse(to or f"/m/quotes/{request.path_params['record_id']}", 303)
+
+
+@page()
+def approve_view(request, form):
+    site, user = request.app.state.site, request.state.user
+    try:
+        quote = approve(site, user, request.path_params["record_id"])
+    except (QuoteError, ValidationError) as exc:
+        return _done(request, exc.args[0] if exc.args else str(exc), "error")
+    return _done(request, Message(N_("%(number)s approved."), number=quote["number"]))
+
+
+@page()
+def convert_view(request, form):
+    site, user = request.app.state.site, request.state.user
+    target = request.path_params["target"]
+    try:
+        created = convert(site, user, request.path_params["record_id"], target)
+    except (QuoteError, ValidationError, VetoError) as exc:
+        return _done(request, exc.args[0] if exc.args else str(exc), "error")
+    return _done(request, Message(N_("%(number)s created from the quote."),
+                                  number=created.get("number") or created["id"]),
+                 to=f"/m/{target}/{created['id']}")
+
+
+@hookimpl
+def crbm_web_routes(site):
+    return [Route("/quotes/{record_id}/approve", approve_view, methods=["POST"]),
+            Route("/quotes/{record_id}/convert/{target}", convert_view, methods=["POST"])]
