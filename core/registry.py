@@ -12,6 +12,7 @@ removes a key), or whole new modules.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -366,6 +367,22 @@ def json_path(parts: Iterable[Any]) -> str:
 
 
 def schema_problems(document: Document, validator: str) -> list[MetadataProblem]:
+    # The registry is rebuilt often (every worker on every metadata change, every pack
+    # check) from mostly the same documents: their verdicts are remembered by content.
+    try:
+        key = (validator, document.source, json.dumps(document.body, sort_keys=True))
+    except (TypeError, ValueError):  # not JSON-able (a date in YAML): the schema says why
+        return _schema_problems(document, validator)
+    return list(_cached_problems(key))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_problems(key: tuple) -> tuple[MetadataProblem, ...]:
+    validator, source, body = key
+    return tuple(_schema_problems(Document(source, "", json.loads(body)), validator))
+
+
+def _schema_problems(document: Document, validator: str) -> list[MetadataProblem]:
     errors = sorted(VALIDATORS[validator].iter_errors(document.body),
                     key=lambda e: list(map(str, e.absolute_path)))
     return [MetadataProblem(document.source, json_path(e.absolute_path), e.message)

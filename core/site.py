@@ -217,7 +217,8 @@ class Site:
         return database.check(self.engine, self.registry)
 
     def sync_schema(self, allow_drop: bool = False) -> database.SchemaDiff:
-        diff = database.sync(self.engine, self.registry, allow_drop=allow_drop)
+        diff = database.sync(self.engine, self.registry, allow_drop=allow_drop,
+                             metadata=self.tables)
         self.after_sync()
         return diff
 

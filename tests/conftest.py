@@ -7,7 +7,9 @@ database there for the session and drops it afterwards.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +18,7 @@ from core.site import Site, create_site
 from core.users import create_user
 from tests.browser import browser, page, server, viewport  # noqa: F401  (browser fixtures)
 from tests.plugins.kitchen_sink import plugin as kitchen_sink
+from tests.server_baseline import Baseline
 
 SERVER_URL = os.environ.get("CRBM_TEST_DATABASE_URL")
 
@@ -53,13 +56,25 @@ def server_database():
     admin.dispose()
 
 
+class ServerState:
+    baseline = Baseline()  # the server database as a fresh site's sync leaves it
+    at_baseline = False  # the database is in that state now (else it is empty)
+
+
 @pytest.fixture
-def database_url(server_database, tmp_path):
+def database_url(server_database, tmp_path, request):
     if server_database is None:
         yield f"sqlite:///{tmp_path / 'crbm.db'}"
         return
+    if ServerState.at_baseline and "make_site" not in request.fixturenames:
+        empty_database(server_database)  # this test makes its own database from nothing
+        ServerState.at_baseline = False
     yield server_database
-    empty_database(server_database)  # for the next test
+    # for the next test: the synced baseline if this one kept its schema, else empty
+    ServerState.at_baseline = ServerState.baseline.captured and \
+        ServerState.baseline.restore(server_database)
+    if not ServerState.at_baseline:
+        empty_database(server_database)
 
 
 def empty_database(url: str) -> None:
@@ -79,8 +94,20 @@ def empty_database(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def synced_sqlite(tmp_path_factory):
+    """A SQLite database file as a fresh site's sync leaves it, made once per session:
+    each test's site starts from a copy (creating ~60 tables for every test would cost
+    the suite minutes). Server databases are synced per test."""
+    folder = create_site(tmp_path_factory.mktemp("template") / "site")
+    site = Site(folder, extra_plugins=[kitchen_sink])
+    site.sync_schema()
+    site.close()  # the last connection checkpoints the WAL into the file
+    return folder / "crbm.db"
+
+
 @pytest.fixture
-def make_site(tmp_path, database_url):
+def make_site(tmp_path, database_url, request):
     """Boot a site (shipped plugins + the kitchen_sink test plugin), schema synced."""
     sites = []
 
@@ -88,9 +115,24 @@ def make_site(tmp_path, database_url):
         folder = tmp_path / folder_name
         if not (folder / "site.yaml").exists():
             create_site(folder, database_url)
+        default, capture = sync and not kwargs, False
+        if SERVER_URL is None:
+            database_file = Path(sa.make_url(database_url).database or "")
+            if default and not database_file.exists():
+                shutil.copyfile(request.getfixturevalue("synced_sqlite"), database_file)
+                sync = False  # it is the synced database already
+        elif not sites:  # the test's first site decides what its database starts as
+            if ServerState.at_baseline and default:
+                sync = False  # synced already
+            elif ServerState.at_baseline:
+                empty_database(database_url)
+                ServerState.at_baseline = False
+            capture = default and not ServerState.baseline.captured
         site = Site(folder, extra_plugins=[kitchen_sink], **kwargs)
         if sync:
             site.sync_schema()
+        if capture:
+            ServerState.baseline.capture(site.engine)
         sites.append(site)
         return site
 
