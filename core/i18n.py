@@ -286,7 +286,8 @@ def install_jinja(env, key: str = "fmt") -> None:
 def extract_catalog(sources: Sequence[Path] | None = None) -> Catalog:
     """Every marked message in ``sources`` (default core/, plugins/, cli.py): Python and
     templates by the method map in babel.cfg, plus the labels of module and dropdown YAML
-    files (``modules/*.yaml``, ``dropdowns/*.yaml`` in a source folder or its subfolders)."""
+    files (``modules/*.yaml``, ``extends/*.yaml``, ``dropdowns/*.yaml`` in a source folder
+    or its subfolders)."""
     with (ROOT / "babel.cfg").open(encoding="utf-8") as f:
         parse = getattr(frontend, "parse_mapping_cfg", None) or frontend.parse_mapping  # Babel 2.14
         method_map, options_map = parse(f)
@@ -304,8 +305,11 @@ def extract_catalog(sources: Sequence[Path] | None = None) -> Catalog:
                                                 comment_tags=("TRANSLATORS:",),
                                                 strip_comment_tags=True):
                 add(source / name, *rest)
-            for kind in ("modules", "dropdowns"):
-                for path in sorted({*source.glob(f"{kind}/*.yaml"), *source.glob(f"*/{kind}/*.yaml")}):
+            # a plugin's extends/ holds module overlays: labels like its modules/
+            for folder, kind in (("modules", "modules"), ("extends", "modules"),
+                                 ("dropdowns", "dropdowns")):
+                for path in sorted({*source.glob(f"{folder}/*.yaml"),
+                                    *source.glob(f"*/{folder}/*.yaml")}):
                     for lineno, message in yaml_labels(path, kind):
                         add(path, lineno, message)
         elif source.is_file():

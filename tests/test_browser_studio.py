@@ -216,7 +216,7 @@ def test_an_admin_designs_vehicles_and_a_user_works_with_them(page, server, site
 
     # edited
     page.get_by_role("link", name=re.compile("Volvo|YV2RT|FH16")).first.click()
-    page.get_by_role("link", name="Edit").first.click()
+    page.get_by_role("link", name="Edit", exact=True).first.click()
     page.get_by_label("Model").fill("FH16 750")
     page.get_by_role("button", name="Save").click()
     expect(page.locator("main")).to_contain_text("FH16 750")

@@ -2,8 +2,8 @@
 import re
 from pathlib import Path
 
-from core.plugins import SHIPPED_PLUGINS
-from core.registry import Layer, build_registry, read_folder
+from core.plugins import SHIPPED_PLUGINS, discover_shipped
+from core.registry import build_registry, plugin_layers, read_folder
 
 
 def test_the_plugin_guide_example_builds(tmp_path):
@@ -13,10 +13,11 @@ def test_the_plugin_guide_example_builds(tmp_path):
     (tmp_path / "modules" / "assets.yaml").write_text(blocks[0])
     (tmp_path / "dropdowns" / "assets.yaml").write_text(blocks[1])
     problems = []
-    documents = read_folder(tmp_path, problems)
-    for plugin in ("accounts", "contacts"):
-        documents += read_folder(SHIPPED_PLUGINS / plugin, problems)
-    registry = build_registry([Layer("plugins", documents)])
+    # beside the shipped plugins (the example relates to accounts and contacts)
+    shipped = [SHIPPED_PLUGINS / name for name, _ in discover_shipped()]
+    base, extensions = plugin_layers(shipped, problems)
+    base.documents += read_folder(tmp_path, problems)
+    registry = build_registry([base, extensions])
     assert not problems
     assets = registry.module("assets")
     assert {"cost_currency", "location_city", "account_phone"} <= set(assets.fields)

@@ -336,7 +336,7 @@ def test_tabs_groups_hidden_modules_and_renamed_tabs(site, admin):
                           hidden=["contacts"])
     tabs = site.studio.tabs()
     assert tabs["groups"][:2] == [("Fleet", ["vehicles", "accounts"]), ("People", ["contacts"])]
-    assert tabs["hidden"] == ["contacts"]
+    assert "contacts" in tabs["hidden"] and "vehicles" not in tabs["hidden"]
     site.studio.rename_tabs(admin, "fr", {"vehicles": "Véhicules"})
     site.studio.rename_tabs(admin, "en", {"vehicles": "Cars"})
     token = i18n.activate(i18n.translations("fr"))

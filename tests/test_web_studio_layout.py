@@ -130,7 +130,8 @@ def test_the_editor_shows_the_sections_their_fields_and_the_available_fields(sit
     response = client.get(editor("detail"))
     assert response.status_code == 200
     page = response.text
-    assert section_names(page) == ["Overview", "Addresses", "More information"]
+    assert section_names(page) == ["Overview", "Addresses", "More information",
+                                   "Sales terms"]
     assert placed(page)[:4] == ["name", "assigned_user_id", "account_type", "industry"]
     assert 'data-slot="s0r0c0"' in page and 'data-slot="s2r3c1"' in page  # description's row
     # the empty position of that row offers the unplaced fields
@@ -235,7 +236,8 @@ def test_a_bad_layout_is_refused_and_nothing_is_saved(site, client, case):
     assert response.status_code == 422
     assert message in alerts(response)
     assert "Nothing was saved." in alerts(response)
-    assert section_names(response.text) == ["Overview", "Addresses", "More information"]
+    assert section_names(response.text) == ["Overview", "Addresses", "More information",
+                                   "Sales terms"]
     assert snapshot(site) == before
     assert not site.studio.layout_customized("accounts", "detail")
 

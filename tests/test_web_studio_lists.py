@@ -153,7 +153,8 @@ def test_the_list_shows_every_list_with_its_size_and_marks(site, admin_client):
     row = re.search(r'<tr data-list="account_type_dom".*?</tr>', page, re.DOTALL).group(0)
     assert ">10<" in row and "modified" not in row and "*" not in row
     protected = [s.name for s in site.studio.dropdowns() if s.protected]
-    assert protected == ["gadget_status_dom"]  # declared by the kitchen_sink test plugin
+    assert "gadget_status_dom" in protected  # declared by the kitchen_sink test plugin
+    assert "account_type_dom" not in protected
     row = re.search(r'<tr data-list="gadget_status_dom".*?</tr>', page, re.DOTALL).group(0)
     assert "protected" in words(row)
     # resetting everything needs a box ticked, and it is not ticked to begin with
@@ -413,9 +414,9 @@ def tabs_form(page_html: str, **changes) -> dict:
 
 def test_moving_a_module_to_a_new_group_changes_the_navigation(site, admin_client,
                                                               user_client):
-    assert nav_groups(user_client.get("/").text) == {
-        "Sales": ["accounts", "contacts"], "Tests": ["gadgets"], "Other": ["payslips",
-                                                                           "widgets"]}
+    groups = nav_groups(user_client.get("/").text)
+    assert groups["Sales"][:2] == ["accounts", "contacts"]
+    assert (groups["Tests"], groups["Other"]) == (["gadgets"], ["payslips", "widgets"])
     page = admin_client.get("/admin/studio/tabs").text
     assert 'name="label_new"' in page
     form = tabs_form(page, label_new="Customers", group_accounts="new")
@@ -423,8 +424,9 @@ def test_moving_a_module_to_a_new_group_changes_the_navigation(site, admin_clien
     response = post(admin_client, "/admin/studio/tabs", form)
     assert response.status_code == 303, text_of(response)
     groups = nav_groups(user_client.get("/").text)
-    assert groups == {"Sales": ["contacts"], "Tests": ["gadgets"],
-                      "Other": ["widgets", "payslips"], "Customers": ["accounts"]}
+    assert groups["Sales"][0] == "contacts" and "accounts" not in groups["Sales"]
+    assert (groups["Tests"], groups["Other"], groups["Customers"]) == (
+        ["gadgets"], ["widgets", "payslips"], ["accounts"])
     home = text_of(user_client.get("/"))
     assert "Customers : Accounts" in home
     # the page shows it as saved; renaming a group renames it in the navigation
@@ -478,7 +480,8 @@ def test_module_buttons_reorder_without_javascript(site, admin_client):
     assert site.studio.tabs() == before
     assert post(admin_client, "/admin/studio/tabs",
                 tabs_form(response.text)).status_code == 303
-    assert site.studio.tabs()["groups"][0] == ("Sales", ["contacts", "accounts"])
+    group, modules = site.studio.tabs()["groups"][0]
+    assert (group, modules[:2]) == ("Sales", ["contacts", "accounts"])
 
 
 # -- renaming tabs --------------------------------------------------------------------------
@@ -605,6 +608,8 @@ def test_arranging_tabs_in_the_browser(page, server, admin, site, viewport):
     new_box = page.locator("fieldset[data-group=new]")
     new_box.get_by_label("New group").fill("Customers")
     if viewport == "desktop":
+        # every shipped module is listed: a tall window keeps both ends of the drag in view
+        page.set_viewport_size({"width": 1440, "height": 2400})
         accounts.locator("[data-drag-handle]").drag_to(new_box.locator("ul"), force=True)
     else:
         accounts.get_by_label("Group of Accounts").select_option(label="Customers")
@@ -617,7 +622,7 @@ def test_arranging_tabs_in_the_browser(page, server, admin, site, viewport):
     page.get_by_role("button", name="Save", exact=True).last.click()
     expect(page.get_by_role("status")).to_contain_text("The tab groups were saved.")
     assert ("Customers", ["accounts"]) in site.studio.tabs()["groups"]
-    assert site.studio.tabs()["hidden"] == ["contacts"]
+    assert "contacts" in site.studio.tabs()["hidden"]
     page.goto("/")
     nav = nav_groups(page.content())
     assert nav["Customers"] == ["accounts"] and "contacts" not in in_nav(page.content())
