@@ -25,7 +25,6 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-import sqlalchemy as sa
 from fpdf import FPDF
 
 from core import line_items, printing

@@ -162,6 +162,13 @@ def crbm_currency_digits(site, code):
 
 
 @hookspec
+def crbm_line_item_defaults(site, module):
+    """Values a new group of lines starts with in the editor of ``module`` (a dict; e.g.
+    ``{"shipping_tax_code_id": ...}`` when the company taxes shipping). Merged in plugin
+    order."""
+
+
+@hookspec
 def crbm_before_output(site, module, record, action, user):
     """Called before a record is printed to PDF (``action`` "print") or sent by mail
     ("email"). Raise ``core.errors.VetoError`` with the reason to refuse it (a quote

@@ -534,3 +534,21 @@ def test_the_new_modules_work_in_the_generic_screens(site, boss, catalog, signed
     assert cable["image"].endswith("/cable.png")
     detail = client.get(f"/m/products/{product_id}")
     assert detail.status_code == 200 and "Cable" in detail.text
+
+
+def test_order_settings_shape_new_lines_and_groups(site, boss, catalog, signed_in):
+    """"Add comment lines": a picked product's description comes as a comment line;
+    "Shipping is taxed": a new group's shipping starts with the default tax code."""
+    gst = make(site, boss, "tax_codes", name="GST")
+    site.set_setting("orders", {"add_comment_lines": "products", "shipping_taxed": True,
+                                "shipping_tax_code_id": gst["id"]})
+    client = signed_in("boss")
+    answer = client.get(f"/products/price?product_id={catalog['widget']['id']}").json()
+    assert answer["comment_line"] == "A fine widget" and "description" not in answer
+    page = client.get("/m/quotes/new").text
+    shipping_code = re.search(r'<select[^>]*name="li-0-shipping_tax_code_id"[^>]*>(.*?)</select>',
+                              page, re.DOTALL).group(1)
+    assert re.search(rf'<option value="{gst["id"]}" selected', shipping_code)
+    site.set_setting("orders", {"add_comment_lines": "none"})
+    answer = client.get(f"/products/price?product_id={catalog['widget']['id']}").json()
+    assert answer["description"] == "A fine widget" and "comment_line" not in answer

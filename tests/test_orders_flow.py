@@ -154,6 +154,14 @@ def test_quote_to_cash(site, admin, shop):
     assert second["number"] in text and "$1,184.65" in text  # open, with its payment
     assert payment["number"] in text and first["number"] not in text  # paid: not listed
 
+    supplier = records.create("accounts", {"name": "東京支店 Components KK"}, admin)
+    order_out = records.create("purchase_orders", {
+        "name": "Docks restock", "supplier_id": supplier["id"],
+        "line_items": [{"lines": [{"name": "Dock", "quantity": "10", "unit_price": "95.00",
+                                   "tax_code_id": shop["gst"]}]}]}, admin)
+    text = printed("purchase_orders", order_out["id"], "purchase_order")
+    assert order_out["number"] in text and "東京支店" in text and "$997.50" in text
+
     # after approval, a change of the lines asks for approval again
     changed = quote_lines(shop)
     changed[1]["lines"][0]["quantity"] = "4"

@@ -12,8 +12,7 @@ from starlette.routing import Mount, Route
 
 from core import __version__
 from core.errors import NotFoundError
-from core.web import (admin, auth, calendar, documents, studio, studio_layout, studio_lists,
-                      views)
+from core.web import admin, auth, calendar, documents, studio, studio_layout, studio_lists, views
 from core.web.pages import load_user
 from core.web.security import SecurityHeadersMiddleware
 from core.web.templating import LayeredStaticFiles, Templates, ThemeFiles, lookup_dirs

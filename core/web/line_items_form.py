@@ -131,13 +131,25 @@ class Editor:
     currency: str
     next_index: int  # the first index the page's script gives a new row
     saved: line_items.LineItems | None = None
+    group_defaults: dict = field(default_factory=dict)  # what a group added here starts with
     labels: dict = field(default_factory=lambda: LABELS)
     kinds: dict = field(default_factory=lambda: KIND_LABELS)
 
 
-def blank() -> list[dict]:
-    """A new record's editor: one group with one empty line (typing works without script)."""
-    return [{"name": "", "shipping": "", "lines": [{"kind": "product", "quantity": "1"}]}]
+def blank(defaults: dict | None = None) -> list[dict]:
+    """A new record's editor: one group with one empty line (typing works without script),
+    starting with the plugins' group defaults (``group_defaults``)."""
+    return [{"name": "", "shipping": "", **(defaults or {}),
+             "lines": [{"kind": "product", "quantity": "1"}]}]
+
+
+def group_defaults(site, module) -> dict:
+    """What a new group starts with (``crbm_line_item_defaults``: the shipping tax code
+    when the company taxes shipping)."""
+    out = {}
+    for answer in site.hook.crbm_line_item_defaults(site=site, module=module):
+        out.update(answer or {})
+    return {k: v for k, v in out.items() if k in GROUP_FIELDS}
 
 
 def state_of(items: line_items.LineItems) -> list[dict]:
@@ -169,7 +181,7 @@ def editor(site, module, user, fields, groups: list[dict], errors: dict | None =
         currency_input=_currency_input(fields),
         currency=currency or "",
         next_index=max([len(groups)] + [len(g["lines"]) for g in groups]),
-        saved=saved)
+        saved=saved, group_defaults=group_defaults(site, module))
 
 
 def _place_errors(groups: list[dict], errors: dict) -> list[dict]:

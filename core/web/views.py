@@ -441,7 +441,8 @@ def create_view(request: Request, form):
             values.setdefault(line_items.CURRENCY_FIELD,
                               params.get(line_items.CURRENCY_FIELD) or _default_currency(module))
         line_editor = None if quick else _line_editor(
-            request, module, fields, line_items_form.blank(),
+            request, module, fields, line_items_form.blank(
+                line_items_form.group_defaults(request.app.state.site, module)),
             currency=values.get(line_items.CURRENCY_FIELD))
         return _render(request, "edit.html", **_edit_context(
             request, module, layout, values, {}, record=None, quick=quick, teams=[],
@@ -556,7 +557,8 @@ def _saved_lines_editor(request: Request, module: ModuleDef, fields, record: dic
         return None
     saved = _service(request).line_items(module.name, record["id"], request.state.user,
                                          action="edit")
-    groups = line_items_form.state_of(saved) or line_items_form.blank()
+    groups = line_items_form.state_of(saved) or line_items_form.blank(
+        line_items_form.group_defaults(request.app.state.site, module))
     return _line_editor(request, module, fields, groups,
                         currency=record.get(line_items.CURRENCY_FIELD), saved=saved)
 

@@ -158,6 +158,15 @@ def crbm_pdf_context(site, context):
         context["record"].setdefault("terms_text", context["record"]["terms"])
 
 
+@hookimpl
+def crbm_line_item_defaults(site):
+    """Shipping is taxed: a new group's shipping starts with the default shipping tax code."""
+    settings = order_settings(site)
+    if settings.shipping_taxed and settings.shipping_tax_code_id:
+        return {"shipping_tax_code_id": settings.shipping_tax_code_id}
+    return {}
+
+
 # -- web -----------------------------------------------------------------------------------
 
 @hookimpl

@@ -194,6 +194,12 @@ def _uuid(text: str | None) -> str | None:
         return None
 
 
+def _adds_comment_lines(site) -> bool:
+    from plugins.pricing.settings import order_settings  # the settings live there
+
+    return order_settings(site).add_comment_lines in ("products", "both")
+
+
 @page(public=True)
 def product_price(request: Request, form):
     """``GET /products/price?product_id=..[&account_id=..]`` -> the ProductPrice as JSON."""
@@ -214,7 +220,11 @@ def product_price(request: Request, form):
         found = price_for(site, product_id, account_id, user)
     except NotFoundError:
         return _error(404, f"no product with id {product_id}")
-    response = JSONResponse(found.as_json())
+    answer = found.as_json()
+    # "Add comment lines" (order settings): the description follows as a comment line
+    if found.description and _adds_comment_lines(site):
+        answer["comment_line"] = answer.pop("description")
+    response = JSONResponse(answer)
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -336,6 +336,13 @@ function lineItems(root) {
         line.dataset.kind = price.kind;
       }
       if (price.part_number || price.description) expand(line, true);
+      if (price.comment_line) {  // the site adds the description as a comment line after it
+        const comment = clone("comment", groupIndex(line.closest("[data-li-group]")), next++);
+        line.after(comment);
+        setUpLine(comment);
+        expand(comment, true);
+        comment.querySelector("textarea").value = price.comment_line;
+      }
     });
   });
 }
