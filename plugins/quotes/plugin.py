@@ -11,7 +11,8 @@ and approval lists, and:
 - **conversion** to a sales order or an invoice ("smart convert": same-named fields, the
   lines), in one transaction with the quote's move to Closed Accepted. A closed lost or
   dead quote is cancelled and is not converted.
-- the detail page's buttons and the two POST routes behind them.
+- the detail page's buttons and the two POST routes behind them;
+- demo quotes (demo.py), some converted to sales orders.
 """
 from __future__ import annotations
 
@@ -174,6 +175,14 @@ def convert_view(request, form):
     return _done(request, Message(N_("%(number)s created from the quote."),
                                   number=created.get("number") or created["id"]),
                  to=f"/m/{target}/{created['id']}")
+
+
+@hookimpl(trylast=True)
+def crbm_demo_data(site, user, rng, progress):
+    """A few quotes in each stage, after the accounts and the catalog."""
+    from plugins.quotes import demo  # only the demo needs it
+
+    demo.load(site, user, rng, progress)
 
 
 @hookimpl
