@@ -25,6 +25,7 @@ LABELS = {
     "account": N_("Account"),
     "amount_applied": N_("Amount applied"),
     "amount_due": N_("Amount due"),
+    "amount_credited": N_("Credited"),
     "amount_paid": N_("Paid"),
     "amount_received": N_("Received"),
     "applied_to": N_("Applied to"),

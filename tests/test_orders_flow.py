@@ -144,6 +144,7 @@ def test_quote_to_cash(site, admin, shop):
     printed("quotes", quote["id"], "quote", "flow-quote")
     text = printed("invoices", second["id"], "invoice", "flow-invoice")
     assert second["number"] in text and "$1,596.00" in text and "$1,184.65" in text
+    assert "Paid $327.35" in text and "Credited $84.00" in text  # so the amount due adds up
     assert "Société Générale de Café" in text and "Setup" in text
     text = printed("sales_orders", order["id"], "sales_order")
     assert order["number"] in text and "$3,268.65" in text and "Dock" in text

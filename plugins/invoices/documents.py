@@ -1,4 +1,4 @@
-"""What the statement and receipt forms read (pdf/statement.yaml, pdf/receipt.yaml).
+"""What the invoice, statement and receipt forms read beyond the record (pdf/*.yaml).
 
 A statement is printed from an account: its open invoices, each with the payments applied
 to it, and the balance. A receipt is printed from a payment: the invoices it paid. Three
@@ -13,6 +13,14 @@ from core.records import Query
 
 def _ids(rows, field: str) -> list[str]:
     return sorted({row[field] for row in rows if row.get(field)})
+
+
+def invoice(record: dict, context: dict) -> None:
+    """Paid and credited print only when there is something to say (an unpaid invoice
+    has no "Paid $0.00" row)."""
+    for name in ("amount_paid", "amount_credited"):
+        if not record.get(name):
+            context["record"][name] = ""
 
 
 def statement(site, record: dict, context: dict, user, fmt) -> None:

@@ -104,7 +104,9 @@ def crbm_web_routes(site):
 
 @hookimpl
 def crbm_pdf_context(site, module, record, context, user, fmt):
-    if module.name == "accounts":
+    if module.name == "invoices":
+        documents.invoice(record, context)
+    elif module.name == "accounts":
         documents.statement(site, record, context, user, fmt)
     elif module.name == "payments":
         documents.receipt(site, record, context, user, fmt)
