@@ -59,6 +59,7 @@ def server_database():
 class ServerState:
     baseline = Baseline()  # the server database as a fresh site's sync leaves it
     at_baseline = False  # the database is in that state now (else it is empty)
+    shape: tuple | None = None  # the baseline's tables and columns (schema_shape)
 
 
 @pytest.fixture
@@ -102,8 +103,16 @@ def synced_sqlite(tmp_path_factory):
     folder = create_site(tmp_path_factory.mktemp("template") / "site")
     site = Site(folder, extra_plugins=[kitchen_sink])
     site.sync_schema()
+    shape = schema_shape(site.tables)
     site.close()  # the last connection checkpoints the WAL into the file
-    return folder / "crbm.db"
+    return folder / "crbm.db", shape
+
+
+def schema_shape(metadata: sa.MetaData) -> tuple:
+    """The tables and their columns: a site whose plugins differ (a test installs one)
+    has another shape, and its copied database must be synced after all."""
+    return tuple(sorted((t.name, tuple(sorted(t.columns.keys())))
+                        for t in metadata.tables.values()))
 
 
 @pytest.fixture
@@ -115,24 +124,26 @@ def make_site(tmp_path, database_url, request):
         folder = tmp_path / folder_name
         if not (folder / "site.yaml").exists():
             create_site(folder, database_url)
-        default, capture = sync and not kwargs, False
+        default, capture, copied = sync and not kwargs, False, None
         if SERVER_URL is None:
             database_file = Path(sa.make_url(database_url).database or "")
             if default and not database_file.exists():
-                shutil.copyfile(request.getfixturevalue("synced_sqlite"), database_file)
+                template, copied = request.getfixturevalue("synced_sqlite")
+                shutil.copyfile(template, database_file)
                 sync = False  # it is the synced database already
         elif not sites:  # the test's first site decides what its database starts as
             if ServerState.at_baseline and default:
-                sync = False  # synced already
+                sync, copied = False, ServerState.shape  # synced already
             elif ServerState.at_baseline:
                 empty_database(database_url)
                 ServerState.at_baseline = False
             capture = default and not ServerState.baseline.captured
         site = Site(folder, extra_plugins=[kitchen_sink], **kwargs)
-        if sync:
+        if sync or (copied is not None and schema_shape(site.tables) != copied):
             site.sync_schema()
         if capture:
             ServerState.baseline.capture(site.engine)
+            ServerState.shape = schema_shape(site.tables)
         sites.append(site)
         return site
 
