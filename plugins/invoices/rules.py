@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from core.errors import N_, Message, ValidationError, VetoError
 from core.line_items import CURRENCY_FIELD, TOTAL_FIELDS, money
-from plugins.pricing.settings import due_date
+from plugins.pricing.settings import amount_problem, amount_text, due_date
 
 from . import figures
 from .figures import ZERO, decimal
@@ -33,12 +33,6 @@ DERIVED = {"invoices": ("amount_paid", "amount_credited", "amount_due"),
 
 def today() -> dt.date:
     return dt.date.today()
-
-
-def amount_text(site, value, code: str | None) -> str:
-    """``120.00 USD``: rounded to the currency's digits, as the messages show amounts."""
-    code = code or "USD"
-    return f"{money(decimal(value), site.records.currency_digits(code))} {code}"
 
 
 def _key(batch: list, name: str, record: dict) -> str:
@@ -61,7 +55,6 @@ def refuse_derived(module, batch) -> None:
 
 
 # -- invoices ------------------------------------------------------------------------------
-
 
 
 def default_terms(site, conn, account_id: str | None) -> str | None:
@@ -127,19 +120,6 @@ def before_invoices(site, batch, conn) -> None:
 
 # -- payments ------------------------------------------------------------------------------
 
-def _amount_problem(site, amount, code: str | None) -> Message | None:
-    """An amount of money received or applied: more than zero, in the currency's digits."""
-    if amount is None:
-        return None  # "is required" comes from the field
-    if amount <= 0:
-        return Message(N_("must be more than 0"))
-    code = code or "USD"
-    digits = site.records.currency_digits(code)
-    if amount != money(amount, digits):
-        return Message(N_("has more decimals than %(currency)s allows (%(digits)s)"),
-                       currency=code, digits=digits)
-    return None
-
 
 def before_payments(site, batch, conn) -> None:
     errors = {}
@@ -149,7 +129,7 @@ def before_payments(site, batch, conn) -> None:
             record["payment_date"] = today()
         if not record.get("name"):
             record["name"] = record.get("number")
-        problem = _amount_problem(site, record.get("amount"), record.get(CURRENCY_FIELD))
+        problem = amount_problem(site, record.get("amount"), record.get(CURRENCY_FIELD))
         if problem:
             errors[_key(batch, "amount", record)] = problem
     existing = [c for c in batch if not c.is_new]
@@ -230,7 +210,7 @@ def _allocation_problem(site, payment, invoice, amount, from_payment, to_invoice
     if invoice is None or invoice["deleted"]:
         return "invoice_id", Message(N_("no such invoice"))
     code = payment["amount_currency"]
-    problem = _amount_problem(site, amount, code)
+    problem = amount_problem(site, amount, code)
     if problem:
         return "amount", problem
     names = {"payment": payment["number"], "invoice": invoice["number"]}

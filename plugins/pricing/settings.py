@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from core import i18n
 from core.errors import N_, Message
 from core.fields import KERNEL_TYPES, FieldError
+from core.line_items import money
 from core.records import Query
 
 ORDERS = "orders"
@@ -272,3 +273,26 @@ def parse_amount(value) -> Decimal | None:
     except (InvalidOperation, ValueError):
         return None
     return number if number.is_finite() else None
+
+
+def amount_text(site, value, code: str | None) -> str:
+    """``120.00 USD``: rounded to the currency's digits, as refusals show amounts."""
+    code = code or "USD"
+    if isinstance(value, float):
+        value = repr(value)
+    number = Decimal(0) if value is None else Decimal(value)
+    return f"{money(number, site.records.currency_digits(code))} {code}"
+
+
+def amount_problem(site, amount: Decimal | None, code: str | None) -> Message | None:
+    """An amount of money paid or allocated: more than 0, in the currency's digits."""
+    if amount is None:
+        return None  # "is required" comes from the field
+    if amount <= 0:
+        return Message(N_("must be more than 0"))
+    code = code or "USD"
+    digits = site.records.currency_digits(code)
+    if amount != money(amount, digits):
+        return Message(N_("has more decimals than %(currency)s allows (%(digits)s)"),
+                       currency=code, digits=digits)
+    return None

@@ -36,9 +36,9 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from core.errors import N_, Message, ValidationError, VetoError
-from core.line_items import CURRENCY_FIELD, money
+from core.line_items import CURRENCY_FIELD
 from core.records import Query
-from plugins.pricing.settings import due_date, parse_amount
+from plugins.pricing.settings import amount_problem, amount_text, due_date, parse_amount
 
 BILLS, PAYMENTS, ALLOCATIONS = "bills", "bill_payments", "bill_payment_allocations"
 ORDERS, ACCOUNTS = "purchase_orders", "accounts"
@@ -65,28 +65,6 @@ def decimal(value) -> Decimal:
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
 
-def amount_text(site, value, code: str | None) -> str:
-    """``120.00 USD``: rounded to the currency's digits, as the messages show amounts."""
-    code = code or "USD"
-    return f"{money(decimal(value), site.records.currency_digits(code))} {code}"
-
-
-
-
-def amount_problem(site, amount: Decimal | None, code: str | None) -> Message | None:
-    """An amount of money paid or allocated: more than 0, in the currency's digits."""
-    if amount is None:
-        return None  # "is required" comes from the field
-    if amount <= 0:
-        return Message(N_("must be more than 0"))
-    code = code or "USD"
-    digits = site.records.currency_digits(code)
-    if amount != money(amount, digits):
-        return Message(N_("has more decimals than %(currency)s allows (%(digits)s)"),
-                       currency=code, digits=digits)
-    return None
-
-
 def _key(batch: list, name: str, record: dict) -> str:
     """Error keys: the field, or "BILL-0003: field" when a write has several records."""
     return name if len(batch) == 1 else f"{record.get('number') or record['id']}: {name}"
@@ -101,7 +79,6 @@ def refuse_derived(module, batch) -> None:
 
 
 # -- dates and terms -----------------------------------------------------------------------
-
 
 
 def supplier_terms(site, connection, supplier_ids: Iterable[str]) -> dict[str, str | None]:
