@@ -18,59 +18,34 @@ from core.errors import N_, NotFoundError
 from core.registry import ModuleDef
 
 ADDRESS_PARTS = ("street", "city", "state", "postal_code", "country")
-# Words the standard forms print around the figures, translated for the reader. Keys a
-# form words its own way ("Invoice #", "Order #") are left to each form.
+# Words every standard form prints around the figures, translated for the reader;
+# plugins add their documents' own words (crbm_pdf_context). Keys a form words its own
+# way ("Invoice #", "Order #") are left to each form.
 LABELS = {
-    "accepted_by": N_("Accepted by (name, signature)"),
-    "account": N_("Account"),
-    "amount_applied": N_("Amount applied"),
-    "amount_due": N_("Amount due"),
-    "amount_credited": N_("Credited"),
-    "amount_paid": N_("Paid"),
-    "amount_received": N_("Received"),
-    "applied_to": N_("Applied to"),
-    "balance_due": N_("Balance due"),
-    "bill_to": N_("Bill to"),
-    "date": N_("Date"),
-    "discount": N_("Discount"),
-    "due_date": N_("Due date"),
-    "expected_date": N_("Expected by"),
-    "ext_price": N_("Amount"),
-    "invoice": N_("Invoice"),
     "item": N_("Item"),
-    "list_price": N_("List price"),
-    "net": N_("Net"),
-    "nothing_due": N_("Nothing is due. Thank you!"),
-    "open_invoices": N_("Open invoices"),
-    "order_date": N_("Order date"),
-    "page_of": N_("Page {page} of {pages}"),
-    "payment": N_("Payment"),
-    "payment_date": N_("Payment date"),
-    "payment_method": N_("Method"),
-    "purchase_order": N_("Your PO"),
     "quantity": N_("Qty"),
-    "quote_date": N_("Date"),
-    "receipt": N_("Receipt"),
-    "receipt_thanks": N_("We have received your payment. Thank you."),
-    "received_from": N_("Received from"),
-    "ship_to": N_("Ship to"),
-    "shipping": N_("Shipping"),
-    "statement": N_("Statement"),
-    "statement_date": N_("Date"),
-    "statement_for": N_("Statement for"),
-    "statement_note": N_("Please pay the balance by its due dates. If you have already "
-                         "paid, thank you: please disregard this statement."),
+    "unit_price": N_("Unit price"),
+    "list_price": N_("List price"),
+    "discount": N_("Discount"),
+    "ext_price": N_("Amount"),
     "subtotal": N_("Subtotal"),
-    "supplier": N_("Supplier"),
+    "net": N_("Net"),
+    "shipping": N_("Shipping"),
     "tax": N_("Tax"),
+    "total": N_("Total"),
+    "page_of": N_("Page {page} of {pages}"),
+    "date": N_("Date"),
     "terms": N_("Terms"),
     "terms_and_conditions": N_("Terms and conditions"),
-    "total": N_("Total"),
-    "total_received": N_("Total received"),
-    "unapplied": N_("Not applied to an invoice yet: held as a credit."),
-    "unit_price": N_("Unit price"),
-    "valid_until": N_("Valid until"),
+    "bill_to": N_("Bill to"),
+    "ship_to": N_("Ship to"),
+    "due_date": N_("Due date"),
 }
+
+
+def add_labels(context: dict, fmt, labels: dict[str, str]) -> None:
+    """A plugin's words for its forms (``labels``: key -> N_-marked English), translated."""
+    context["labels"].update({key: fmt.gettext(text) for key, text in labels.items()})
 
 
 def formatted(fmt, module: ModuleDef, record: dict, option_labels: dict) -> dict:

@@ -37,18 +37,21 @@ def pdf_view(request: Request, form):
 
 
 def _default_recipient(site, module, record: dict, user) -> str:
-    """The billing contact's email, else the account's (what a user would type)."""
-    for field, target in (("billing_contact_id", "email1"), ("contact_id", "email1"),
-                          ("account_id", "email1")):
-        f = module.fields.get(field)
-        if f is None or not record.get(field) or "module" not in f.spec:
+    """The email of the first related record (in the module's field order) that has one:
+    the customer a document is about, most often. The user may change it."""
+    for f in module.fields.values():
+        target = site.registry.modules.get(f.spec.get("module", "")) \
+            if f.type.name == "related" and record.get(f.name) else None
+        email = next((e for e, ef in (target.fields.items() if target else ())
+                      if ef.type.name == "email"), None)
+        if email is None:
             continue
         try:
-            other = site.records.get(f.spec["module"], record[field], user)
-        except NotFoundError:
+            other = site.records.get(target.name, record[f.name], user)
+        except NotFoundError:  # not theirs to see
             continue
-        if other.get(target):
-            return other[target]
+        if other.get(email):
+            return other[email]
     return ""
 
 

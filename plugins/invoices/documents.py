@@ -8,7 +8,35 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from core.errors import N_
 from core.records import Query
+
+PDF_LABELS = {  # what its documents print around the figures (core.printing.LABELS)
+    "amount_due": N_("Amount due"),
+    "amount_paid": N_("Paid"),
+    "amount_credited": N_("Credited"),
+    "invoice": N_("Invoice"),
+    "payment": N_("Payment"),
+    "payment_date": N_("Payment date"),
+    "payment_method": N_("Method"),
+    "receipt": N_("Receipt"),
+    "receipt_thanks": N_("We have received your payment. Thank you."),
+    "received_from": N_("Received from"),
+    "amount_received": N_("Received"),
+    "applied_to": N_("Applied to"),
+    "amount_applied": N_("Amount applied"),
+    "total_received": N_("Total received"),
+    "unapplied": N_("Not applied to an invoice yet: held as a credit."),
+    "statement": N_("Statement"),
+    "statement_date": N_("Date"),
+    "statement_for": N_("Statement for"),
+    "statement_note": N_("Please pay the balance by its due dates. If you have already "
+                         "paid, thank you: please disregard this statement."),
+    "open_invoices": N_("Open invoices"),
+    "nothing_due": N_("Nothing is due. Thank you!"),
+    "balance_due": N_("Balance due"),
+    "account": N_("Account"),
+}
 
 
 def _ids(rows, field: str) -> list[str]:

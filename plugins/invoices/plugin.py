@@ -25,6 +25,7 @@ How the pieces fit:
 """
 from __future__ import annotations
 
+from core import printing
 from core.hookspecs import hookimpl
 
 from . import demo, documents, figures, rules, web
@@ -104,6 +105,7 @@ def crbm_web_routes(site):
 
 @hookimpl
 def crbm_pdf_context(site, module, record, context, user, fmt):
+    printing.add_labels(context, fmt, documents.PDF_LABELS)
     if module.name == "invoices":
         documents.invoice(record, context)
     elif module.name == "accounts":

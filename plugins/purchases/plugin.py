@@ -18,7 +18,8 @@ writer (forms, imports, the API, the two functions above) goes through them. The
 """
 from __future__ import annotations
 
-from core.errors import ValidationError
+from core import printing
+from core.errors import N_, ValidationError
 from core.hookspecs import hookimpl
 from plugins.purchases import demo, ledger, web
 from plugins.purchases.billing import bill_from_order, left_to_bill, over_billed
@@ -107,6 +108,15 @@ def crbm_after_delete(site, module, records, connection):
 def crbm_record_actions(site, module, record, user):
     return web.record_actions(site, module, record, user)
 
+
+PDF_LABELS = {  # what its documents print around the figures (core.printing.LABELS)
+    "supplier": N_("Supplier"),
+    "expected_date": N_("Expected by"),
+}
+
+@hookimpl
+def crbm_pdf_context(context, fmt):
+    printing.add_labels(context, fmt, PDF_LABELS)
 
 @hookimpl
 def crbm_web_routes(site):

@@ -22,7 +22,7 @@ import datetime as dt
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core import conversion
+from core import conversion, printing
 from core.errors import N_, CrbmError, Message, NotFoundError, ValidationError, VetoError
 from core.hookspecs import hookimpl
 from core.web.actions import Action
@@ -184,6 +184,16 @@ def crbm_demo_data(site, user, rng, progress):
 
     demo.load(site, user, rng, progress)
 
+
+PDF_LABELS = {  # what its documents print around the figures (core.printing.LABELS)
+    "accepted_by": N_("Accepted by (name, signature)"),
+    "quote_date": N_("Date"),
+    "valid_until": N_("Valid until"),
+}
+
+@hookimpl
+def crbm_pdf_context(context, fmt):
+    printing.add_labels(context, fmt, PDF_LABELS)
 
 @hookimpl
 def crbm_web_routes(site):

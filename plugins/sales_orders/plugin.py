@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core import conversion
+from core import conversion, printing
 from core.errors import N_, CrbmError, Message, NotFoundError, ValidationError
 from core.hookspecs import hookimpl
 from core.web.actions import Action
@@ -198,6 +198,15 @@ def invoice_view(request, form):
         request, "sales_order_invoice.html", status=422 if errors else 200, order=order,
         items=items, left=left, posted=posted, errors=errors)
 
+
+PDF_LABELS = {  # what its documents print around the figures (core.printing.LABELS)
+    "order_date": N_("Order date"),
+    "purchase_order": N_("Your PO"),
+}
+
+@hookimpl
+def crbm_pdf_context(context, fmt):
+    printing.add_labels(context, fmt, PDF_LABELS)
 
 @hookimpl
 def crbm_web_routes(site):
