@@ -131,6 +131,15 @@ def crbm_web_routes(site):
 
 
 @hookspec
+def crbm_api_actions(site):
+    """Expose module actions through the REST API: a list of ``core.api.actions.ApiAction``.
+
+    Each becomes ``POST /api/v1/<module>/<id>/actions/<name>`` (and an operation in the
+    OpenAPI document), run as the calling user after their access to the record is checked.
+    """
+
+
+@hookspec
 def crbm_admin_links(site):
     """Contribute entries to the administration page: a list of ``(label, url)``.
 

@@ -175,7 +175,13 @@ def index(request: Request, form):
                       "browser.")),
                   (N_("Upgrades & Customization"), "/admin/packs",
                    N_("Install, upgrade and remove packs: modules, languages, themes, "
-                      "holidays."))]
+                      "holidays.")),
+                  (N_("API and OAuth settings"), "/admin/api",
+                   N_("Turn the REST API on or off, allowed sign-ins, signing keys.")),
+                  (N_("API clients"), "/admin/api/clients",
+                   N_("Applications allowed to use the API, their grants and secrets.")),
+                  (N_("Webhooks"), "/admin/webhooks",
+                   N_("Send record changes to other systems, and see each delivery."))]
         site = _site(request)
         for contributed in site.hook.crbm_admin_links(site=site):
             plugin_links.extend((label, url) for label, url in contributed or ())

@@ -10,9 +10,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from core import __version__
+from core import __version__, api
+from core.api.problems import ApiProblem
 from core.errors import NotFoundError
-from core.web import admin, auth, calendar, documents, studio, studio_layout, studio_lists, views
+from core.web import (admin, admin_api, admin_webhooks, auth, calendar, documents, oauth,
+                      studio, studio_layout, studio_lists, views)
 from core.web.pages import load_user
 from core.web.security import SecurityHeadersMiddleware
 from core.web.templating import LayeredStaticFiles, Templates, ThemeFiles, lookup_dirs
@@ -27,6 +29,8 @@ def create_app(site) -> Starlette:
         return JSONResponse({"status": "ok", "version": __version__})
 
     async def http_error(request: Request, exc: HTTPException):
+        if request.url.path.startswith("/api/"):  # API clients get problem objects, not pages
+            return ApiProblem(exc.status_code, str(exc.detail), headers=exc.headers).response()
         return await _error_page(request, exc.status_code, exc.detail)
 
     async def not_found(request: Request, exc: NotFoundError):
@@ -41,8 +45,10 @@ def create_app(site) -> Starlette:
             Mount("/static", LayeredStaticFiles(lookup_dirs(site, "static")), name="static"),
             # theme packs come and go while the site runs: looked up on each request
             Mount("/theme/{name}", ThemeFiles(site), name="theme"),
+            *api.routes,
+            *oauth.routes,
             *auth.routes,
-            *admin.routes,
+            *admin.routes, *admin_api.routes, *admin_webhooks.routes,
             *studio.routes, *studio_layout.routes, *studio_lists.routes,
             *calendar.routes,
             *documents.routes,
