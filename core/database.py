@@ -9,6 +9,7 @@ it is listed and left alone unless the caller passes ``allow_drop``.
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -172,6 +173,7 @@ def api_tables(metadata: sa.MetaData) -> None:
         sa.Column("user_id", ID, nullable=False),  # deliveries carry what this user may see
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("created_by", ID),
+        sa.Index("ix_crbm_webhooks_module", "module"),  # every save looks its module up
     )
     sa.Table(
         "crbm_webhook_deliveries", metadata,
@@ -421,8 +423,13 @@ class SchemaDiff:
         return not self.pending and not self.destructive
 
 
-def _context(connection: sa.Connection, metadata: sa.MetaData) -> MigrationContext:
-    ours = set(metadata.tables)
+def _context(connection: sa.Connection, metadata: sa.MetaData,
+             only: Collection[str] | None = None) -> MigrationContext:
+    ours = set(metadata.tables) if only is None else set(metadata.tables) & set(only)
+
+    def include_name(name, type_, parent_names):
+        # not even reflected: reading every table's shape is most of a comparison's cost
+        return type_ != "table" or name in ours
 
     def include_object(obj, name, type_, reflected, compare_to):
         # Only our tables: a database shared with other software stays untouched.
@@ -431,8 +438,25 @@ def _context(connection: sa.Connection, metadata: sa.MetaData) -> MigrationConte
 
     return MigrationContext.configure(connection, opts={
         "compare_type": True, "include_object": include_object,
-        "render_as_batch": True,
+        "include_name": include_name, "render_as_batch": True,
     })
+
+
+def changed_tables(before: sa.MetaData, after: sa.MetaData) -> set[str]:
+    """The tables of ``after`` that are new or differ from ``before`` in a column (name,
+    type, nullability, key) or an index: what a Studio change or a pack needs compared
+    with the database, instead of all of them."""
+    def shapes(metadata: sa.MetaData) -> dict[str, tuple]:
+        if "shapes" not in metadata.info:  # kept: the next change compares against these
+            metadata.info["shapes"] = {name: (
+                tuple((c.name, str(c.type), c.nullable, c.primary_key) for c in table.columns),
+                tuple(sorted((i.name or "", tuple(c.name for c in i.columns), i.unique)
+                             for i in table.indexes)))
+                for name, table in metadata.tables.items()}
+        return metadata.info["shapes"]
+
+    old, new = shapes(before), shapes(after)
+    return {name for name, shape in new.items() if old.get(name) != shape}
 
 
 def _describe(op: ops.MigrateOperation) -> str:
@@ -460,8 +484,9 @@ def _describe(op: ops.MigrateOperation) -> str:
             return type(op).__name__
 
 
-def _plan(connection: sa.Connection, metadata: sa.MetaData):
-    script = produce_migrations(_context(connection, metadata), metadata)
+def _plan(connection: sa.Connection, metadata: sa.MetaData,
+          only: Collection[str] | None = None):
+    script = produce_migrations(_context(connection, metadata, only), metadata)
     plan = []  # (table name or None, op)
     for op in script.upgrade_ops.ops:
         if isinstance(op, ops.ModifyTableOps):
@@ -479,9 +504,12 @@ def check(engine: sa.Engine, registry: Registry) -> SchemaDiff:
 
 
 def sync(engine: sa.Engine, registry: Registry, allow_drop: bool = False,
-         metadata: sa.MetaData | None = None) -> SchemaDiff:
+         metadata: sa.MetaData | None = None, only: Collection[str] | None = None
+         ) -> SchemaDiff:
     """Apply the difference. Returns what was applied, and what was held back.
-    ``metadata``: the registry's tables, when the caller has them already."""
+    ``metadata``: the registry's tables, when the caller has them already; ``only``: the
+    tables to compare (see ``changed_tables``), when the caller knows the others are as
+    they were."""
     metadata = metadata if metadata is not None else schema_for(registry)
     applied, held = [], []
     created, added = [], []
@@ -492,8 +520,8 @@ def sync(engine: sa.Engine, registry: Registry, allow_drop: bool = False,
             metadata.create_all(connection)
             names = list(metadata.tables)
             return SchemaDiff([f"create table {name}" for name in names], [], names, [])
-        plan = _plan(connection, metadata)
-        operations = Operations(_context(connection, metadata))
+        plan = _plan(connection, metadata, only)
+        operations = Operations(_context(connection, metadata, only))
         by_table: dict[str, list] = {}
         for table, op in plan:
             if isinstance(op, DESTRUCTIVE) and not allow_drop:

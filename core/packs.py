@@ -522,7 +522,8 @@ class Packs:
 
             step = "schema"
             self._fail_if_injected(step)
-            schema = database.sync(site.engine, site.registry, metadata=site.tables)
+            schema = database.sync(site.engine, site.registry, metadata=site.tables,
+                                   only=database.changed_tables(before[1], site.tables))
             # what the schema step created is the pack's, whatever made it (a module, a
             # personality's custom field): a purge can take exactly that away
             objects = sorted({*objects, *(("table", t) for t in schema.created_tables),
@@ -751,7 +752,8 @@ class Packs:
                            key=lambda p: p.name)
             plan = personality.plan(site, folder) if pack.kind == "personality" else None
             site.reload(packs=packs, customizations=plan.result() if plan else None)
-            schema = database.sync(site.engine, site.registry, metadata=site.tables)
+            schema = database.sync(site.engine, site.registry, metadata=site.tables,
+                                   only=database.changed_tables(before[1], site.tables))
             with site.engine.begin() as conn:
                 table = self._table("crbm_packs")
                 conn.execute(table.update().where(table.c.name == name).values(status="enabled"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -314,9 +315,26 @@ class Layer:
     documents: list[Document] = field(default_factory=list)
 
 
+# Parsed files by (path, modification time, size), pickled: every Studio change or pack
+# step rebuilds the registry from the same plugin files, and unpickling is many times
+# faster than parsing YAML again (each caller gets its own copy to merge into).
+_parsed: dict[str, tuple[tuple, bytes]] = {}
+
+
+def _load_yaml(path: Path):
+    stat = path.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _parsed.get(str(path))
+    if cached is not None and cached[0] == stamp:
+        return pickle.loads(cached[1])
+    body = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+    _parsed[str(path)] = (stamp, pickle.dumps(body))
+    return body
+
+
 def read_yaml_file(path: Path, kind: str, problems: list[MetadataProblem]) -> Document | None:
     try:
-        body = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+        body = _load_yaml(path)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "$"

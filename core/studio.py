@@ -201,7 +201,8 @@ class Studio:
         added_columns: list[tuple[str, str]] = []
         try:
             site.reload(customizations=candidate)
-            diff = database.sync(site.engine, site.registry, metadata=site.tables)
+            diff = database.sync(site.engine, site.registry, metadata=site.tables,
+                                 only=database.changed_tables(before[1], site.tables))
             created_tables, added_columns = diff.created_tables, diff.added_columns
             with site.engine.begin() as conn:
                 customizations.write(conn, site.tables.tables["crbm_customizations"],
