@@ -108,12 +108,16 @@ def initialize(folder: Path, database_url: str | None, admin_name: str, demo_siz
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--demo-size", default=DEFAULT_DEMO_SIZE, show_default=True,
               help="Demo accounts loaded when this creates a new site.")
+@click.option("--scheduler/--no-scheduler", default=True, show_default=True,
+              help="Run the background jobs (webhook deliveries) in this process; turn "
+              "off when `crbm scheduler run` runs them elsewhere.")
 @click.pass_context
 @friendly_errors
-def serve(ctx, host, port, demo_size):
+def serve(ctx, host, port, demo_size, scheduler):
     """Serve the web application (creates the site with demo data on first run)."""
     import uvicorn
 
+    from core import scheduler as jobs
     from core.web import create_app
 
     if (Path(ctx.obj) / "site.yaml").exists():
@@ -125,7 +129,33 @@ def serve(ctx, host, port, demo_size):
         raise CrbmError("the database is behind the module definitions; run `crbm db check` "
                         "to see the difference and `crbm db sync` to apply it")
     click.echo(f"Serving CRBM on http://{host}:{port}/  (Ctrl+C to stop)")
-    uvicorn.run(create_app(site), host=host, port=port, log_level="warning")
+    background = jobs.start(site) if scheduler else None
+    try:
+        uvicorn.run(create_app(site), host=host, port=port, log_level="warning")
+    finally:
+        if background is not None:
+            jobs.stop(background, wait=False)
+
+
+@main.group("scheduler")
+def scheduler_group():
+    """Background jobs: sending webhook deliveries, pruning their log."""
+
+
+@scheduler_group.command("run")
+@click.option("--interval", type=float, default=None,
+              help="Seconds between webhook delivery runs (default: the site setting "
+              "webhooks_interval_seconds, else 5).")
+@click.pass_context
+@friendly_errors
+def scheduler_run(ctx, interval):
+    """Run the background jobs in the foreground until Ctrl+C (for deployments whose web
+    servers run with --no-scheduler)."""
+    from core import scheduler as jobs
+
+    site = open_site(ctx.parent)
+    click.echo("Running the CRBM scheduler (Ctrl+C to stop)")
+    jobs.run(site, interval)
 
 
 # -- database ------------------------------------------------------------------------------
@@ -606,6 +636,63 @@ def load_demo(site: Site, owner, size: int, seed: int) -> None:
         if bar is not None:
             bar.__exit__(None, None, None)
     click.echo(f"Demo data loaded ({size} accounts and what goes with them).")
+
+
+# -- API clients (docs/security.md, "API authentication") ------------------------------------
+
+@main.group("api-client")
+def api_client():
+    """List and create API clients, set their secrets (as /admin/api/clients does)."""
+
+
+@api_client.command("list")
+@click.pass_context
+@friendly_errors
+def api_client_list(ctx):
+    """The API clients: id, kind, enabled, grant types, user, name."""
+    from core import oauth_clients
+    for client, username in oauth_clients.list_clients(open_site(ctx.parent)):
+        click.echo("\t".join([client.id, "public" if client.is_public else "private",
+                              "enabled" if client.enabled else "disabled",
+                              ",".join(client.grant_types) or "-", username or "-",
+                              client.name]))
+
+
+@api_client.command("create")
+@click.argument("name")
+@click.option("--publisher", default="")
+@click.option("--public", is_flag=True, help="Cannot keep a secret (PKCE instead).")
+@click.option("--grant", "grants", multiple=True, show_default=True,
+              type=click.Choice(["authorization_code", "client_credentials", "refresh_token"]),
+              default=["authorization_code", "refresh_token"])
+@click.option("--user", "username", help="Whom client credentials act as.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True)
+@click.pass_context
+@friendly_errors
+def api_client_create(ctx, name, publisher, public, grants, username, redirect_uris):
+    """Create a client; a private one gets its secret, printed this once."""
+    from core import oauth_clients
+    site = open_site(ctx.parent)
+    values, errors = oauth_clients.check_values(site, {
+        "name": name, "publisher": publisher, "is_public": public, "enabled": True,
+        "grant_types": list(grants), "redirect_uris": "\n".join(redirect_uris),
+        "user_id": get_user(site, username).id if username else None})
+    if errors:
+        raise CrbmError("; ".join(f"{field}: {message}" for field, message in errors.items()))
+    client = oauth_clients.create_client(site, values)
+    click.echo(f"client_id:     {client.id}")
+    if not client.is_public:
+        click.echo(f"client_secret: {oauth_clients.set_secret(site, client.id)}  (shown once)")
+
+
+@api_client.command("secret")
+@click.argument("client_id")
+@click.pass_context
+@friendly_errors
+def api_client_secret(ctx, client_id):
+    """Set or rotate a private client's secret (printed once; the old one stops)."""
+    from core import oauth_clients
+    click.echo(oauth_clients.set_secret(open_site(ctx.parent), client_id))
 
 
 if __name__ == "__main__":

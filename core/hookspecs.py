@@ -57,7 +57,8 @@ def crbm_before_save(site, module, batch, user, connection):
 def crbm_after_save(site, module, batch, user, connection):
     """Called inside the transaction after the write and the change log.
 
-    Raising here rolls the write back. Same arguments as ``crbm_before_save``.
+    Raising here rolls the write back. Same arguments as ``crbm_before_save``. The kernel
+    implements it too (``core.webhooks``: the webhook outbox), called after every plugin's.
     """
 
 
@@ -68,7 +69,7 @@ def crbm_before_delete(site, module, records, user, connection):
 
 @hookspec
 def crbm_after_delete(site, module, records, user, connection):
-    """Called after a (soft) delete, inside the transaction."""
+    """Called after a (soft) delete, inside the transaction (the webhook outbox too)."""
 
 
 # -- site life -----------------------------------------------------------------------------

@@ -17,6 +17,9 @@ import pluggy
 from core import hookspecs
 
 ENTRY_POINT_GROUP = "crbm.plugins"
+# kernel modules that implement hooks themselves (the webhook outbox), registered before
+# every plugin so pluggy calls them last
+KERNEL_HOOKS = ("core.webhooks",)
 SHIPPED_PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 
 
@@ -52,6 +55,8 @@ def load_plugins(extra: list[ModuleType] = ()) -> tuple[pluggy.PluginManager, li
     pm = pluggy.PluginManager("crbm")
     pm.add_hookspecs(hookspecs)
     found: list[Plugin] = []
+    for import_path in KERNEL_HOOKS:
+        pm.register(importlib.import_module(import_path), name=f"kernel:{import_path}")
 
     for name, import_path in discover_shipped():
         module = importlib.import_module(import_path)

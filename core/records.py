@@ -68,6 +68,9 @@ class Query:
     offset: int = 0
     fields: Sequence[str] | None = None  # None: every field
     labels: bool = False  # add "<field>__label" for related and user fields
+    # keyset pagination: only the rows after this one (its sort fields' values and id) in
+    # the list's order — pages that stay put while records are added (the API's cursors)
+    after: Mapping[str, Any] | None = None
 
 
 OPERATORS = {
@@ -325,6 +328,8 @@ class RecordService:
         stmt = stmt.where(*self._filters(module, table, query.filters))
         if query.search:
             stmt = stmt.where(self._search(module, table, query.search))
+        if query.after is not None:
+            stmt = stmt.where(self._after(module, table, query.sort, query.after))
         stmt = stmt.order_by(*self._order(module, table, query.sort))
         if query.limit is not None:
             stmt = stmt.limit(query.limit).offset(query.offset)
@@ -382,17 +387,45 @@ class RecordService:
         return sa.or_(*(table.c[n].ilike(pattern, escape="\\") for n in names
                         if n in table.c)) if names else sa.true()
 
-    def _order(self, module: ModuleDef, table: sa.Table, sort: str | None) -> list:
+    def sort_keys(self, module: ModuleDef, sort: str | None) -> list[tuple[str, bool]]:
+        """(field, descending) per sort key, the module's default order when none."""
         sort = sort or module.layouts.get("list", {}).get("sort") or module.name_field or "-created_at"
-        order = []
+        keys = []
         for key in filter(None, (s.strip() for s in sort.split(","))):
             name = key.lstrip("-")
             f = module.fields.get(name)
             if f is None or not f.stored:
                 raise ValidationError({name: Message(N_("no such field to sort by"))})
-            order.append(table.c[name].desc() if key.startswith("-") else table.c[name].asc())
+            keys.append((name, key.startswith("-")))
+        return keys
+
+    def _order(self, module: ModuleDef, table: sa.Table, sort: str | None) -> list:
+        order = [table.c[name].desc() if desc else table.c[name].asc()
+                 for name, desc in self.sort_keys(module, sort)]
         order.append(table.c.id)  # a stable order, so pages never overlap
         return order
+
+    def _after(self, module: ModuleDef, table: sa.Table, sort: str | None, after: Mapping):
+        """Rows that come after ``after`` in the order ``_order`` gives: for each key, the
+        earlier keys tie and this one is beyond. NULLs sort where the database puts them
+        (PostgreSQL: last ascending; SQLite and MariaDB: first), so they are placed alike."""
+        nulls_high = self.engine.dialect.name == "postgresql"
+        beyond_any, ties = [], []
+        for name, desc in [*self.sort_keys(module, sort), ("id", False)]:
+            column, value = table.c[name], after.get(name)
+            nulls_last = nulls_high != desc
+            if value is None:
+                beyond = sa.false() if nulls_last else column.is_not(None)
+                tie = column.is_(None)
+            else:
+                value = sa.literal(value, column.type)  # a bind parameter (booleans too)
+                beyond = column < value if desc else column > value
+                if nulls_last:
+                    beyond = sa.or_(beyond, column.is_(None))
+                tie = column == value
+            beyond_any.append(sa.and_(*ties, beyond))
+            ties.append(tie)
+        return sa.or_(*beyond_any)
 
     # -- writes ----------------------------------------------------------------------------
 

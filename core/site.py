@@ -21,7 +21,7 @@ from types import ModuleType
 import sqlalchemy as sa
 import yaml
 
-from core import access_admin, database, plugins, sequences
+from core import access_admin, database, oauth, plugins, sequences
 from core import customizations as site_customizations
 from core.access import AccessControl
 from core.errors import CrbmError, MetadataProblem
@@ -223,9 +223,11 @@ class Site:
         return diff
 
     def after_sync(self) -> None:
-        """What a new module needs beyond its table: its counter, the built-in roles."""
+        """What a new module needs beyond its table: its counter, the built-in roles; and
+        the key pair that signs API access tokens (made at install)."""
         self._ensure_sequences()
         access_admin.ensure_builtins(self)
+        oauth.ensure_keys(self)
 
     def _ensure_sequences(self) -> None:
         """Counters exist before the first record, so creators never race to make one."""

@@ -54,8 +54,10 @@ RESERVED = frozenset(["add", "all", "alter", "and", "any", "as", "asc", "between
     "order", "outer", "primary", "references", "right", "rows", "select", "set", "table",
     "then", "to", "true", "union", "unique", "update", "user", "using", "values", "when",
     "where", "with"]) | frozenset(SYSTEM_FIELDS) | {"assigned_user_id"}
-# "new" is the Studio's own page for creating a module (/admin/studio/modules/new).
-RESERVED_MODULES = frozenset({"new"})
+# "new" is the Studio's own page for creating a module (/admin/studio/modules/new); the
+# others are the REST API's fixed paths (/api/v1/webhooks, /api/v1/docs) and the segments
+# after a record (.../line_items, .../actions), which relationships are named after.
+RESERVED_MODULES = frozenset({"new", "webhooks", "docs", "bulk", "actions", "line_items"})
 FORBIDDEN_IN_VALUES = '"<>&'
 DERIVED_TYPES = ("calculated", "related_value")  # computed: no default, never required
 

@@ -13,8 +13,19 @@ from starlette.routing import Mount, Route
 from core import __version__, api
 from core.api.problems import ApiProblem
 from core.errors import NotFoundError
-from core.web import (admin, admin_api, admin_webhooks, auth, calendar, documents, oauth,
-                      studio, studio_layout, studio_lists, views)
+from core.web import (
+    admin,
+    admin_api,
+    admin_webhooks,
+    auth,
+    calendar,
+    documents,
+    oauth,
+    studio,
+    studio_layout,
+    studio_lists,
+    views,
+)
 from core.web.pages import load_user
 from core.web.security import SecurityHeadersMiddleware
 from core.web.templating import LayeredStaticFiles, Templates, ThemeFiles, lookup_dirs

@@ -42,7 +42,7 @@ def client_ip(request: Request) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _user_query(users: sa.Table, epoch: sa.Table, metadata: sa.Table):
+def user_query(users: sa.Table, epoch: sa.Table, metadata: sa.Table):
     """Built once: this runs on every request. The access and metadata epochs come along,
     so access control and the registry know without another round trip whether they are
     current (another worker may have changed roles, the Studio or the packs)."""
@@ -71,7 +71,7 @@ def load_user(request: Request) -> WebUser | None:
         request.session.clear()
         request.session["ended"] = "ip"  # the login page says why
         return None
-    return _current(request.app, site, row)
+    return web_user(request.app, site, row)
 
 
 def load_user_by_id(app, uid: str) -> WebUser | None:
@@ -81,18 +81,20 @@ def load_user_by_id(app, uid: str) -> WebUser | None:
     row = _user_row(site, uid)
     if row is None or not row.active:
         return None
-    return _current(app, site, row)
+    return web_user(app, site, row)
 
 
 def _user_row(site, uid: str):
     with site.engine.connect() as conn:
-        return conn.execute(_user_query(site.tables.tables["crbm_users"],
+        return conn.execute(user_query(site.tables.tables["crbm_users"],
                                         site.tables.tables["crbm_access_epoch"],
                                         site.tables.tables["crbm_metadata_epoch"]),
                             {"uid": uid}).first()
 
 
-def _current(app, site, row) -> WebUser:
+def web_user(app, site, row) -> WebUser:
+    """The WebUser of a ``user_query`` row (first rebuilding the registry if another
+    worker changed the metadata)."""
     if site.refresh(row.metadata_epoch or 0):  # the Studio or a pack changed, elsewhere
         i18n.reload_translations()
         app.state.templates.clear()

@@ -62,8 +62,10 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + self.headers
+                headers = list(message.get("headers", []))
+                # a page may set its own (the OAuth consent page widens form-action)
+                have = {name.lower() for name, _ in headers}
+                message["headers"] = headers + [h for h in self.headers if h[0] not in have]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -117,3 +117,11 @@ def crbm_pdf_context(site, module, record, context, user, fmt):
 @hookimpl(trylast=True)
 def crbm_demo_data(site, user, size, rng, progress):
     demo.load(site, user, size, rng, progress)
+
+
+@hookimpl
+def crbm_api_actions(site):
+    """Actions on these records through the REST API (api_actions.py)."""
+    from . import api_actions
+
+    return api_actions.actions()

@@ -129,3 +129,11 @@ def crbm_demo_data(site, user, size, rng, progress):
     catalog exist."""
     if size > 0:
         demo.load(site, user, rng, progress)
+
+
+@hookimpl
+def crbm_api_actions(site):
+    """Actions on these records through the REST API (api_actions.py)."""
+    from plugins.purchases import api_actions
+
+    return api_actions.actions()

@@ -199,3 +199,11 @@ def crbm_pdf_context(context, fmt):
 def crbm_web_routes(site):
     return [Route("/quotes/{record_id}/approve", approve_view, methods=["POST"]),
             Route("/quotes/{record_id}/convert/{target}", convert_view, methods=["POST"])]
+
+
+@hookimpl
+def crbm_api_actions(site):
+    """Actions on these records through the REST API (api_actions.py)."""
+    from plugins.quotes import api_actions
+
+    return api_actions.actions()

@@ -211,3 +211,11 @@ def crbm_pdf_context(context, fmt):
 @hookimpl
 def crbm_web_routes(site):
     return [Route("/sales_orders/{record_id}/invoice", invoice_view, methods=["GET", "POST"])]
+
+
+@hookimpl
+def crbm_api_actions(site):
+    """Actions on these records through the REST API (api_actions.py)."""
+    from plugins.sales_orders import api_actions
+
+    return api_actions.actions()

@@ -1,0 +1,208 @@
+"""Benchmark: the REST API against a bare Starlette endpoint, in the same process.
+
+    .venv/bin/python bench/api.py [--rows N] [--requests R] [--url DATABASE_URL]
+
+list:   GET /api/v1/accounts?limit=50 from ``core.web.create_app(site)`` with a real bearer
+        token (an administrator, and a non-administrator whose role gives All on accounts),
+        vs a bare Starlette route (sync, thread pool, like ours) running the same SELECT of
+        the same columns (not deleted, the module's default order + id, 50 rows) and
+        JSON-encoding the rows. Both must return the same 50 ids in the same order.
+        Ours also counts the matches (capped at 10,000, meta.total), as the UI does.
+create: POST /api/v1/accounts (one account a request) vs a bare route that parses the JSON
+        and INSERTs the row.
+One httpx.AsyncClient over ASGITransport per app, sequential requests, a warm-up first.
+SQLite in a temp dir unless --url names an empty PostgreSQL/MariaDB database (its tables
+are dropped afterwards).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+from records import demo_rows, progress, raw_records  # bench/records.py, beside this file
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from core import access_admin, oauth
+from core.api.schemas import shapes
+from core.site import Site, create_site
+from core.users import create_user
+from core.web import create_app
+
+BATCH = 5_000
+LIMIT = 50
+
+
+def _plain(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def bare_app(site: Site, columns: list[str], order: list) -> Starlette:
+    """The same rows with nothing else: what a list or an insert costs at the very least."""
+    accounts = site.tables.tables["accounts"]
+    select = sa.select(*(accounts.c[c] for c in columns)) \
+        .where(accounts.c.deleted.is_(False)).order_by(*order).limit(LIMIT)
+
+    def listing(request: Request):  # sync, so Starlette runs it in the thread pool too
+        with site.engine.connect() as conn:
+            rows = [dict(row) for row in conn.execute(select).mappings()]
+        body = json.dumps({"data": rows}, default=_plain, separators=(",", ":"))
+        return Response(body, media_type="application/json")
+
+    async def create(request: Request):
+        values = json.loads(await request.body())
+
+        def insert():
+            stamp = dt.datetime.now(dt.UTC)
+            row = {**values, "id": str(uuid.uuid4()), "created_at": stamp,
+                   "modified_at": stamp, "deleted": False, "version": 1}
+            with site.engine.begin() as conn:
+                conn.execute(accounts.insert().values(**row))
+            return row
+
+        from starlette.concurrency import run_in_threadpool
+        row = await run_in_threadpool(insert)
+        return JSONResponse(json.loads(json.dumps(row, default=_plain)), status_code=201)
+
+    return Starlette(routes=[Route("/accounts", listing),
+                             Route("/accounts", create, methods=["POST"])])
+
+
+async def measure(app, method: str, path: str, headers: dict, requests: int, warmup: int,
+                  body=None) -> tuple[float, float, float, list]:
+    """requests/s, p50 ms, p95 ms and the last answer, sequential requests."""
+    transport = httpx.ASGITransport(app=app)
+    latencies = []
+    async with httpx.AsyncClient(transport=transport, base_url="https://bench") as client:
+        async def once(i: int):
+            payload = body(i) if callable(body) else body
+            reply = await client.request(method, path, headers=headers, json=payload)
+            if reply.status_code not in (200, 201):
+                sys.exit(f"{method} {path} answered {reply.status_code}: {reply.text[:300]}")
+            return reply
+        for i in range(warmup):
+            await once(-i - 1)
+        start = time.perf_counter()
+        for i in range(requests):
+            t0 = time.perf_counter()
+            last = await once(i)
+            latencies.append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - start
+    cuts = statistics.quantiles(latencies, n=100)
+    return requests / elapsed, cuts[49] * 1000, cuts[94] * 1000, last.json()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="accounts (100,000)")
+    parser.add_argument("--requests", type=int, default=400, help="measured requests (400)")
+    parser.add_argument("--warmup", type=int, default=40, help="warm-up requests (40)")
+    parser.add_argument("--url", help="an empty PostgreSQL/MariaDB database (default: SQLite)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="crbm-bench-") as tmp:
+        folder = create_site(Path(tmp) / "site", args.url)
+        site = Site(folder)
+        if sa.inspect(site.engine).get_table_names():
+            sys.exit(f"{site.database_url} is not empty: give the benchmark a database of its own")
+        try:
+            results = run(site, args)
+        finally:
+            if args.url:
+                site.tables.drop_all(site.engine, checkfirst=True)
+            site.close()
+    dialect = site.engine.dialect
+    backend = "mariadb" if getattr(dialect, "is_mariadb", False) else dialect.name
+    print(f"CRBM bench/api.py — {args.rows:,} accounts, {backend}, {args.requests} sequential "
+          f"requests after {args.warmup} warm-up, httpx over ASGI")
+    print(f"{'':34} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'ours/bare':>9}")
+    for group in (("list", "bare list"), ("create", "bare create")):
+        bare_rate = results[group[1]][0]
+        for label, (rate, p50, p95) in results.items():
+            if label.split(" (")[0] in group or label.startswith(group[0] + " ("):
+                ratio = f"{rate / bare_rate:9.2f}" if not label.startswith("bare") else ""
+                print(f"{label:34} {rate:7.0f} {p50:7.2f} {p95:7.2f} {ratio}")
+    print("aim: list ratio >= 0.6")
+
+
+def run(site: Site, args) -> dict:
+    progress("creating schema")
+    site.sync_schema()
+    admin = create_user(site, "bench-admin", "bench-password-123", is_admin=True)
+    clerk = create_user(site, "bench-clerk", "bench-password-123")
+    role = access_admin.create_role(site, "Accounts, all of them")
+    access_admin.set_role_rules(site, role, {"accounts": ("enabled", {
+        a: "all" for a in ("view", "list", "edit", "delete", "export", "report")})})
+    access_admin.set_role_users(site, role, add=[clerk.id])
+    for key, value in (("api_rate_limit_user", 10**9), ("api_rate_limit_client", 10**9),
+                       ("api_allow_http", True)):
+        site.set_setting(key, value)
+    progress(f"inserting {args.rows:,} accounts, {BATCH:,} per INSERT")
+    rows = raw_records(site, demo_rows(args.rows, admin.id, args.seed), admin.id)
+    accounts = site.tables.tables["accounts"]
+    with site.engine.begin() as conn:
+        for start in range(0, len(rows), BATCH):
+            conn.execute(accounts.insert(), rows[start:start + BATCH])
+
+    module = site.registry.module("accounts")
+    shape = shapes(site.registry, module)
+    stored = [n for n in shape.readable if module.fields[n].stored]
+    path = "/api/v1/accounts?limit=50"
+    if len(stored) != len(shape.readable):  # related values: a join the bare app has not
+        path += "&fields=" + ",".join(stored)
+    order = site.records._order(module, accounts, None)
+    ours, bare = create_app(site), bare_app(site, stored, order)
+    tokens = {who: {"Authorization": "Bearer " + oauth.issue_access_token(site, u.id)
+                    ["access_token"]} for who, u in (("admin", admin), ("clerk", clerk))}
+    results = {}
+    n, w = args.requests, args.warmup
+    loop = asyncio.new_event_loop()
+    try:
+        progress("list: ours (admin)")
+        *figures, body = loop.run_until_complete(measure(ours, "GET", path, tokens["admin"], n, w))
+        results["list (admin)"] = tuple(figures)
+        ours_ids = [r["id"] for r in body["data"]]
+        progress("list: ours (non-admin, All on accounts)")
+        *figures, _ = loop.run_until_complete(measure(ours, "GET", path, tokens["clerk"], n, w))
+        results["list (non-admin)"] = tuple(figures)
+        progress("list: bare")
+        *figures, body = loop.run_until_complete(measure(bare, "GET", "/accounts", {}, n, w))
+        results["bare list"] = tuple(figures)
+        if [r["id"] for r in body["data"]] != ours_ids or len(ours_ids) != LIMIT:
+            sys.exit("the bare list did not return the same 50 accounts in the same order")
+
+        def account(i):
+            return {"name": f"Bench account {i}", "industry": "banking", "employees": 12}
+        progress("create: ours (admin)")
+        *figures, _ = loop.run_until_complete(measure(
+            ours, "POST", "/api/v1/accounts", tokens["admin"], n, w, account))
+        results["create (admin)"] = tuple(figures)
+        progress("create: bare")
+        *figures, _ = loop.run_until_complete(measure(bare, "POST", "/accounts", {}, n, w,
+                                                      account))
+        results["bare create"] = tuple(figures)
+    finally:
+        loop.close()
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Webhook subscriptions through the REST API (core.webhooks does the work).
+
+    GET    /api/v1/webhooks                   the caller's subscriptions (administrators: all)
+    POST   /api/v1/webhooks                   subscribe: 201, with the secret (shown once)
+    GET    /api/v1/webhooks/{id}              one subscription
+    DELETE /api/v1/webhooks/{id}              unsubscribe: 204
+    GET    /api/v1/webhooks/{id}/deliveries   its delivery log, newest first (?limit=, max 100)
+
+Administrators may subscribe to any module; other users to modules they may list, and
+their deliveries carry only the records they may view. Someone else's subscription
+answers 404, like one that does not exist. These routes come before the generic
+``/api/v1/{module}`` ones (core.api includes them first). Endpoints go through the
+API's own ``core.api.endpoint.api`` wrapper (authentication, strict JSON, problems).
+"""
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from core import webhooks
+from core.api.endpoint import Call, api
+from core.api.problems import ApiProblem
+from core.api.schemas import to_json
+
+FIELDS = {"url": str, "module": str, "events": list, "fields": (list, type(None)),
+          "active": bool}
+TYPE_NAMES = {"url": "a string", "module": "a string", "events": "a list of event names",
+              "fields": "a list of field names or null", "active": "true or false"}
+
+
+def _subscription_json(sub: dict, secret: bool = False) -> dict:
+    out = to_json({key: sub[key] for key in ("id", "url", "module", "events", "fields",
+                                             "active", "user_id", "created_at",
+                                             "last_status", "last_delivery_at")})
+    if secret:
+        out["secret"] = sub["secret"]
+    return out
+
+
+def _delivery_json(row: dict) -> dict:
+    return to_json({key: row[key] for key in (
+        "id", "event", "module", "record_id", "status", "attempts", "next_attempt_at",
+        "last_status_code", "last_error", "created_at", "delivered_at")})
+
+
+def _checked(data) -> dict:
+    """The posted subscription: a JSON object with known keys of the right types."""
+    if not isinstance(data, dict):
+        raise ApiProblem(422, "The body must be a JSON object")
+    errors = {key: "unknown field" for key in data if key not in FIELDS}
+    for key, kind in FIELDS.items():
+        if key in data and not isinstance(data[key], kind):
+            errors[key] = f"must be {TYPE_NAMES[key]}"
+    for key in ("events", "fields"):
+        if isinstance(data.get(key), list) and not all(isinstance(v, str) for v in data[key]):
+            errors[key] = f"must be {TYPE_NAMES[key]}"
+    if errors:
+        raise ApiProblem(422, f"{len(errors)} field(s) are invalid", errors=errors)
+    return data
+
+
+def _mine(call: Call) -> dict:
+    """The subscription named in the path, if the caller may see it (else 404)."""
+    return webhooks.get_subscription(call.site, call.params["id"],
+                                     None if call.user.is_admin else call.user)
+
+
+@api(module=False)
+def list_subscriptions(call: Call):
+    subs = webhooks.subscriptions(call.site, None if call.user.is_admin else call.user)
+    return 200, {"data": [_subscription_json(s) for s in subs]}
+
+
+@api(body=True, module=False)
+def create_subscription(call: Call):
+    data = _checked(call.body)
+    sub = webhooks.subscribe(call.site, call.user, data.get("url", ""), data.get("module", ""),
+                             data.get("events"), data.get("fields"),
+                             active=data.get("active", True))
+    return 201, _subscription_json(sub, secret=True), \
+        {"Location": f"/api/v1/webhooks/{sub['id']}"}
+
+
+@api(module=False)
+def get_subscription(call: Call):
+    return 200, _subscription_json(_mine(call))
+
+
+@api(module=False)
+def delete_subscription(call: Call):
+    webhooks.delete_subscription(call.site, _mine(call)["id"])
+    return 204, None
+
+
+@api(module=False)
+def delivery_log(call: Call):
+    sub = _mine(call)
+    raw = call.request.query_params.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise ApiProblem(422, "limit must be a number from 1 to 100",
+                         errors={"limit": "must be a number from 1 to 100"})
+    rows = webhooks.deliveries(call.site, sub["id"], int(raw))
+    return 200, {"data": [_delivery_json(r) for r in rows]}
+
+
+routes = [
+    Route("/api/v1/webhooks", list_subscriptions, methods=["GET"]),
+    Route("/api/v1/webhooks", create_subscription, methods=["POST"]),
+    Route("/api/v1/webhooks/{id}", get_subscription, methods=["GET"]),
+    Route("/api/v1/webhooks/{id}", delete_subscription, methods=["DELETE"]),
+    Route("/api/v1/webhooks/{id}/deliveries", delivery_log, methods=["GET"]),
+]

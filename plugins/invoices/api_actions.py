@@ -1,0 +1,71 @@
+"""The invoices plugin's REST API actions (``crbm_api_actions``), over api.py:
+
+    POST /api/v1/invoices/{id}/actions/credit_note
+         {"quantities": {"<invoice line id>": "1"}}  (absent: the whole invoice) -> the note
+    POST /api/v1/invoices/{id}/actions/record_payment
+         {"amount": "10.00", "payment_date": "2025-01-31", "payment_method": ..,
+          "reference": ..}  (all optional: what it owes, today) -> the payment
+    POST /api/v1/payments/{id}/actions/allocate
+         {"amounts": {"<invoice id>": "10.00", ...}} -> {"allocations": [...]}
+"""
+from __future__ import annotations
+
+from core.api.actions import ApiAction
+from core.api.problems import ApiProblem
+
+from . import api
+
+AMOUNT = {"type": ["string", "number"], "pattern": r"^[0-9]{1,18}(\.[0-9]{1,6})?$",
+          "minimum": 0}
+
+
+def _may_create(site, user, module_name: str) -> None:
+    module = site.registry.module(module_name)
+    if not site.access.can(user, module, "edit"):
+        raise ApiProblem(403, f"You may not create {module.label}.")
+
+
+def _credit_note(site, user, record_id: str, body: dict) -> dict:
+    _may_create(site, user, "credit_notes")
+    lines = None
+    if body.get("quantities") is not None:
+        lines = api.credit_lines(site, user, record_id, body["quantities"])
+    return api.credit_invoice(site, user, record_id, lines)
+
+
+def _record_payment(site, user, record_id: str, body: dict) -> dict:
+    _may_create(site, user, "payments")
+    payment, _ = api.record_payment(site, user, record_id, body)
+    return payment
+
+
+def _allocate(site, user, record_id: str, body: dict) -> dict:
+    _may_create(site, user, "payment_allocations")
+    made = api.allocate(site, user, record_id, body["amounts"])
+    return {"allocations": made}
+
+
+def actions() -> list[ApiAction]:
+    return [
+        ApiAction("invoices", "credit_note", "A credit note for the whole invoice or chosen "
+                  "quantities of its lines", _credit_note,
+                  {"type": "object", "additionalProperties": False, "properties": {
+                      "quantities": {"type": "object", "minProperties": 1,
+                                     "maxProperties": 5000, "additionalProperties": AMOUNT}}},
+                  "credit_notes"),
+        ApiAction("invoices", "record_payment", "Record a payment of the invoice, allocated "
+                  "to it", _record_payment,
+                  {"type": "object", "additionalProperties": False, "properties": {
+                      "amount": AMOUNT,
+                      "payment_date": {"type": "string", "format": "date",
+                                       "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+                      "payment_method": {"type": ["string", "null"], "maxLength": 100},
+                      "reference": {"type": ["string", "null"], "maxLength": 100}}},
+                  "payments"),
+        ApiAction("payments", "allocate", "Allocate the payment across invoices, all or "
+                  "nothing", _allocate,
+                  {"type": "object", "additionalProperties": False, "required": ["amounts"],
+                   "properties": {"amounts": {"type": "object", "minProperties": 1,
+                                              "maxProperties": 500,
+                                              "additionalProperties": AMOUNT}}}),
+    ]
