@@ -29,7 +29,7 @@ from core.fields import UTC, FieldError
 from core.records import OPERATORS, Query
 from core.registry import ModuleDef
 
-LIST_PARAMS = frozenset({"fields", "sort", "q", "limit", "page", "cursor", "labels"})
+LIST_PARAMS = frozenset({"fields", "sort", "q", "limit", "page", "cursor", "labels", "count"})
 FILTER_KEY = re.compile(r"^filter\[([a-z][a-z0-9_]{0,62})\](?:\[([a-z_]{1,20})\])?$")
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 NUMBER = re.compile(r"^-?[0-9]{1,40}(\.[0-9]{1,40})?$")
@@ -44,6 +44,9 @@ class ListRequest:
     page: int | None  # page mode; None: cursor mode
     shown: list[str]  # the fields each record shows
     sort_keys: list[tuple[str, bool]] = field(default_factory=list)
+    # meta.total wanted: always in page mode (pages need it), on request with cursors —
+    # counting is most of what a list of a big module costs
+    count: bool = False
 
 
 def parse(params, module: ModuleDef, shapes: Shapes, records) -> ListRequest:
@@ -83,6 +86,9 @@ def parse(params, module: ModuleDef, shapes: Shapes, records) -> ListRequest:
     labels = params.get("labels", "0").lower()
     if labels not in TRUE | FALSE:
         errors["labels"] = "must be true or false (1 or 0)"
+    count = params.get("count", "0").lower()
+    if count not in TRUE | FALSE:
+        errors["count"] = "must be true or false (1 or 0)"
     search = params.get("q")
     if search is not None and len(search) > 200:
         errors["q"] = "is longer than 200 characters"
@@ -102,7 +108,8 @@ def parse(params, module: ModuleDef, shapes: Shapes, records) -> ListRequest:
     if not keys:  # the module's default order: the cursor needs its fields too
         keys = records.sort_keys(module, None)
         query.fields = list(dict.fromkeys([*selected, *(n for n, _ in keys)]))
-    return ListRequest(query, limit, page, shown, keys)
+    return ListRequest(query, limit, page, shown, keys,
+                       count=page is not None or count in TRUE)
 
 
 def _fields(text: str | None, shapes: Shapes, errors: dict) -> list[str]:

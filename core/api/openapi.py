@@ -95,6 +95,8 @@ def _list_parameters(module, shape) -> list[dict]:
         {"name": "cursor", "in": "query", "schema": {"type": "string", "maxLength": 2000},
          "description": "meta.next_cursor of the previous page (keyset pagination)"},
         LABELS,
+        {"name": "count", "in": "query", "schema": {"type": "boolean"},
+         "description": "add meta.total in cursor mode (page mode always has it)"},
         {"name": "filter", "in": "query", "style": "deepObject", "explode": True,
          "schema": {"type": "object", "additionalProperties": False,
                     "properties": {n: {"type": "string", "maxLength": 255} for n in stored}},
@@ -109,7 +111,8 @@ def _list_schema(record: str) -> dict:
         "data": {"type": "array", "items": _ref(record)},
         "meta": {"type": "object", "required": ["limit"], "properties": {
             "total": {"type": "integer", "description": "matching records, counted up to "
-                                                         f"{resources.COUNT_CAP:,}"},
+                                                         f"{resources.COUNT_CAP:,} (page "
+                                                         "mode, or count=1)"},
             "total_capped": {"type": "boolean", "description": "true: there are more"},
             "limit": {"type": "integer"}, "page": {"type": "integer"},
             "next_cursor": {"type": "string"}}},

@@ -159,8 +159,11 @@ def list_records(call: Call):
     request = listing.parse(call.request.query_params, module,
                             shapes(call.site.registry, module), call.site.records)
     try:
-        rows, total = call.site.records.page(module.name, call.user, request.query,
-                                             cap=COUNT_CAP)
+        if request.count:
+            rows, total = call.site.records.page(module.name, call.user, request.query,
+                                                 cap=COUNT_CAP)
+        else:
+            rows, total = call.site.records.list(module.name, call.user, request.query), None
     except ValidationError as exc:
         raise _bad_filters(exc) from None
     return 200, _page_of(call, module, rows, request, total)
