@@ -197,7 +197,7 @@ def test_admin_api_settings_keys_and_clients(site, admin):
         **new, "redirect_uris": "https://acme.example/cb\nhttp://localhost:8080/cb"})
     assert created.status_code == 200 and "API client Warehouse was created." in created.text
     client_id = re.search(r"<code>([^<]+)</code>", created.text).group(1)
-    secret = re.search(r'id="secret" value="([^"]+)"', created.text).group(1)
+    secret = re.search(r'id="secret"[^>]*>([^<]+)</textarea>', created.text).group(1)
     with site.engine.connect() as conn:
         row = conn.execute(sa.select(clients).where(clients.c.name == "Warehouse")).one()
     assert row.id == client_id and row.secret_hash.startswith("$argon2")
@@ -215,7 +215,7 @@ def test_admin_api_settings_keys_and_clients(site, admin):
 
     # rotate: the new secret once; the old one no longer works
     rotated = web.post(f"/admin/api/clients/{client_id}/secret", data={"_csrf": csrf})
-    new_secret = re.search(r'id="secret" value="([^"]+)"', rotated.text).group(1)
+    new_secret = re.search(r'id="secret"[^>]*>([^<]+)</textarea>', rotated.text).group(1)
     assert new_secret != secret
     assert web.post("/oauth/token", data={"grant_type": "client_credentials"},
                     auth=(client_id, secret)).status_code == 401
