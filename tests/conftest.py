@@ -27,8 +27,23 @@ def pytest_report_header(config):
     return f"CRBM database: {SERVER_URL or 'SQLite (per test)'}"
 
 
+# Modules whose subject does not depend on the database: PDF layout, formulas, the registry,
+# translations and catalogs, the docs, the shipped packs' contents, themes and holiday
+# calendars (their installs and the preferences they store go through the same pack and
+# user code that test_packs, test_web_packs and test_web_auth run on every database). They
+# run once, on SQLite: on a server they would only repeat themselves, and CI's two server
+# suites have a time budget.
+DATABASE_INDEPENDENT = {"test_pdf.py", "test_formula.py", "test_docs.py", "test_registry.py",
+                        "test_i18n.py", "test_i18n_templates.py", "test_lang_fr.py",
+                        "test_packs_shipped.py", "test_themes.py", "test_holidays.py"}
+
+
 def pytest_collection_modifyitems(config, items):
     if SERVER_URL:
+        once = pytest.mark.skip(reason="database-independent: runs on SQLite only")
+        for item in items:
+            if item.path.name in DATABASE_INDEPENDENT:
+                item.add_marker(once)
         return
     skip = pytest.mark.skip(reason="needs CRBM_TEST_DATABASE_URL (PostgreSQL or MariaDB)")
     for item in items:

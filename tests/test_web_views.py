@@ -9,7 +9,7 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from core.records import Query
+from core.records import SYSTEM_USER, Query
 from core.web import create_app
 
 PASSWORD = "correct horse battery"
@@ -122,7 +122,21 @@ def test_state_changing_routes_refuse_requests_without_csrf(client, site):
     posts = [r for r in create_app(site).routes
              if isinstance(r, Route) and "POST" in (r.methods or ())]
     assert len(posts) >= 7
-    for route in posts:
+    # Not cookie-authenticated, so not forgeable cross-site: the REST API (a session only
+    # when an admin enables it, and then with X-CSRF-Token: tests/test_api_auth.py) and
+    # the OAuth token and revocation endpoints (the client authenticates itself). A signed-in
+    # browser's cookie gets nothing done there either.
+    cookie_free = [r for r in posts
+                   if r.path.startswith("/api/") or r.path in ("/oauth/token", "/oauth/revoke")]
+    assert {"/api/v1/{module}", "/oauth/token"} <= {r.path for r in cookie_free}
+    site.set_setting("api_allow_http", True)  # so the cookie is what is judged, not http
+    for route in cookie_free:
+        url = re.sub(r"{(\w+)}", lambda m: {"module": "gadgets"}.get(m.group(1), "x"), route.path)
+        response = client.post(url, data={"name": "sneaky"})
+        assert response.status_code in (400, 401, 403), url
+        assert response.headers["content-type"].endswith("json"), url
+    assert site.records.count("gadgets", SYSTEM_USER) == 0
+    for route in (r for r in posts if r not in cookie_free):
         url = re.sub(r"{(\w+)}", lambda m: {"module": "gadgets"}.get(m.group(1), "x"), route.path)
         response = client.post(url, data={"name": "sneaky"})
         assert response.status_code == 403, url
