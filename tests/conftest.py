@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 
+from core import users
 from core.site import Site, create_site
 from core.users import create_user
 from tests.browser import browser, page, server, viewport  # noqa: F401  (browser fixtures)
@@ -49,6 +51,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "server_db" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def quick_hashes(monkeypatch):
+    """Cheap argon2 parameters (the same code path) for tests that sign in or set secrets
+    many times: ``pytestmark = pytest.mark.usefixtures("quick_hashes")``."""
+    monkeypatch.setattr(users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                        parallelism=1))
+    users._dummy_hash.cache_clear()
+    yield
+    users._dummy_hash.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
 from core import oauth, users
@@ -15,14 +14,7 @@ from core.api import ratelimit
 from core.users import create_user
 from tests.test_oauth import PASSWORD, app_for, bearer, make_client
 
-
-@pytest.fixture(autouse=True)
-def quick_hashes(monkeypatch):
-    monkeypatch.setattr(users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                        parallelism=1))
-    users._dummy_hash.cache_clear()
-    yield
-    users._dummy_hash.cache_clear()
+pytestmark = pytest.mark.usefixtures("quick_hashes")  # conftest: cheap argon2, many sign-ins
 
 
 def https_client(site) -> TestClient:

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
-from core import access_admin, users
+from core import access_admin
 from core.errors import NotFoundError, ValidationError
 from core.line_items import TaxRate
 from core.records import Query
@@ -298,14 +297,7 @@ def test_order_settings_have_defaults_and_types(site):
 
 # -- the web: Order management and the product picker --------------------------------------
 
-@pytest.fixture(autouse=True)
-def quick_hashes(monkeypatch):
-    """Cheap argon2 parameters: these tests sign in (same code path)."""
-    monkeypatch.setattr(users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                        parallelism=1))
-    users._dummy_hash.cache_clear()
-    yield
-    users._dummy_hash.cache_clear()
+pytestmark = pytest.mark.usefixtures("quick_hashes")  # conftest: cheap argon2, many sign-ins
 
 
 def csrf_of(page_html: str) -> str:

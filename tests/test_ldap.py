@@ -11,10 +11,8 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
-from core import users
 from core.users import create_directory_user, create_user, set_active
 from core.web import create_app
 from plugins.ldap_auth import plugin as ldap_plugin
@@ -94,13 +92,7 @@ def ldap_on(site, directory):
     return configure
 
 
-@pytest.fixture(autouse=True)
-def quick_hashes(monkeypatch):
-    monkeypatch.setattr(users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                        parallelism=1))
-    users._dummy_hash.cache_clear()
-    yield
-    users._dummy_hash.cache_clear()
+pytestmark = pytest.mark.usefixtures("quick_hashes")  # conftest: cheap argon2, many sign-ins
 
 
 @pytest.fixture

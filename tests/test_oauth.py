@@ -17,7 +17,6 @@ import httpx
 import pytest
 import sqlalchemy as sa
 import uvicorn
-from argon2 import PasswordHasher
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from starlette.concurrency import run_in_threadpool
@@ -34,14 +33,7 @@ PASSWORD = "correct horse battery"
 REDIRECT = "https://app.example/callback"
 
 
-@pytest.fixture(autouse=True)
-def quick_hashes(monkeypatch):
-    """Cheap argon2 parameters (same code path): passwords and client secrets."""
-    monkeypatch.setattr(users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                        parallelism=1))
-    users._dummy_hash.cache_clear()
-    yield
-    users._dummy_hash.cache_clear()
+pytestmark = pytest.mark.usefixtures("quick_hashes")  # conftest: cheap argon2, many sign-ins
 
 
 async def whoami(request):

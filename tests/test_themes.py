@@ -13,10 +13,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
-from core import users
 from core.users import create_user, save_preferences
 from core.web import create_app
 from tests.pack_util import install_folder
@@ -71,14 +69,7 @@ def disable(site, name: str, *, remove_files: bool = False) -> None:
     site.packs.remove(name, "uninstall" if remove_files else "disable")
 
 
-@pytest.fixture(autouse=True)
-def quick_hashes(monkeypatch):
-    """Cheap argon2 parameters: these tests sign in often (same code path)."""
-    monkeypatch.setattr(users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                        parallelism=1))
-    users._dummy_hash.cache_clear()
-    yield
-    users._dummy_hash.cache_clear()
+pytestmark = pytest.mark.usefixtures("quick_hashes")  # conftest: cheap argon2, many sign-ins
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
 from core import access_admin, users
@@ -20,14 +19,7 @@ from core.web import create_app
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(autouse=True)
-def quick_hashes(monkeypatch):
-    """Cheap argon2 parameters: the tests sign in many times (same code path)."""
-    monkeypatch.setattr(users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                        parallelism=1))
-    users._dummy_hash.cache_clear()
-    yield
-    users._dummy_hash.cache_clear()
+pytestmark = pytest.mark.usefixtures("quick_hashes")  # conftest: cheap argon2, many sign-ins
 
 
 def csrf_of(page_html: str) -> str:

@@ -15,7 +15,6 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
-from argon2 import PasswordHasher
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
@@ -66,14 +65,7 @@ def user_row(site, username):
         return conn.execute(sa.select(table).where(table.c.username == username)).first()
 
 
-@pytest.fixture(autouse=True)
-def quick_hashes(monkeypatch):
-    """Cheap argon2 parameters: the tests log in hundreds of times (same code path)."""
-    monkeypatch.setattr(users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                        parallelism=1))
-    users._dummy_hash.cache_clear()
-    yield
-    users._dummy_hash.cache_clear()
+pytestmark = pytest.mark.usefixtures("quick_hashes")  # conftest: cheap argon2, many sign-ins
 
 
 class Clock:
