@@ -1,5 +1,5 @@
 """schemathesis against the live OpenAPI document: generated requests (valid and not) for
-a Studio-made module, accounts and quotes must never get a 5xx, and every answer must
+a Studio-made module, accounts, quotes and webhook subscriptions must never get a 5xx, and every answer must
 match the document (status codes, content types, schemas).
 
 Bounded (few examples per operation) to stay within about a minute; SQLite only, since
@@ -29,7 +29,7 @@ from tests.api_util import bearer
 pytestmark = pytest.mark.skipif(os.environ.get("CRBM_TEST_DATABASE_URL") is not None,
                                 reason="the API layer is the same on every database: "
                                        "schemathesis runs on SQLite only (time)")
-MODULES = r"^/api/v1(/(boats|accounts|quotes)(/|$)|$)"
+MODULES = r"^/api/v1(/(boats|accounts|quotes|webhooks)(/|$)|$)"
 EXAMPLES = 8
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, negative_data_rejection]

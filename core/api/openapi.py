@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from core import __version__
-from core.api import listing, resources
+from core.api import listing, resources, webhooks_api
 from core.api.endpoint import Call, api
 from core.api.problems import PROBLEM_SCHEMA
 from core.api.schemas import (
@@ -260,6 +260,9 @@ def build(site, modules: list) -> dict:
     for module in site.registry.modules.values():  # targets of actions, relationships
         if module.name not in schemas:
             schemas[module.name] = shapes(site.registry, module).record
+    hook_paths, hook_schemas = webhooks_api.openapi(_problems, _json)
+    paths.update(hook_paths)
+    schemas.update(hook_schemas)
     document = {
         "openapi": "3.1.0",
         "info": {"title": "CRBM REST API", "version": __version__,
@@ -267,7 +270,8 @@ def build(site, modules: list) -> dict:
                                 "Errors are RFC 9457 problem objects. See docs/api.md."},
         "servers": [{"url": "/"}],
         "security": [{"oauth2": []}, {"bearer": []}, {"basic": []}],
-        "tags": [{"name": m.name, "description": str(m.label)} for m in modules],
+        "tags": [*({"name": m.name, "description": str(m.label)} for m in modules),
+                 {"name": "webhooks", "description": "Webhook subscriptions"}],
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": SECURITY},
     }

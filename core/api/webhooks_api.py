@@ -102,6 +102,79 @@ def delivery_log(call: Call):
     return 200, {"data": [_delivery_json(r) for r in rows]}
 
 
+# -- their part of the OpenAPI document (core.api.openapi adds it) ---------------------------
+
+NULLABLE_TEXT = {"type": ["string", "null"]}
+SUBSCRIPTION = {"type": "object", "required": ["id", "url", "module", "events", "active"],
+                "properties": {
+                    "id": {"type": "string"}, "url": {"type": "string"},
+                    "module": {"type": "string"},
+                    "events": {"type": "array", "items": {"enum": list(webhooks.EVENTS)}},
+                    "fields": {"type": ["array", "null"], "items": {"type": "string"}},
+                    "active": {"type": "boolean"}, "user_id": {"type": "string"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "last_status": NULLABLE_TEXT, "last_delivery_at": NULLABLE_TEXT,
+                    "secret": {"type": "string", "description": "only when subscribing"}}}
+SUBSCRIBE = {"type": "object", "additionalProperties": False,
+             "required": ["url", "module", "events"], "properties": {
+                 "url": {"type": "string", "maxLength": webhooks.MAX_URL,
+                         "description": "an absolute https:// (or http://) address"},
+                 "module": {"type": "string", "maxLength": 60},
+                 "events": {"type": "array", "minItems": 1,
+                            "items": {"enum": list(webhooks.EVENTS)}},
+                 "fields": {"type": ["array", "null"], "items": {"type": "string"},
+                            "description": "updates only when one of these changed"},
+                 "active": {"type": "boolean"}}}
+DELIVERY = {"type": "object", "required": ["id", "event", "status", "attempts"], "properties": {
+    "id": {"type": "string"}, "event": {"enum": list(webhooks.EVENTS)},
+    "module": {"type": "string"}, "record_id": {"type": "string"},
+    "status": {"type": "string"}, "attempts": {"type": "integer"},
+    "next_attempt_at": NULLABLE_TEXT, "last_status_code": {"type": ["integer", "null"]},
+    "last_error": NULLABLE_TEXT, "created_at": {"type": "string"},
+    "delivered_at": NULLABLE_TEXT}}
+
+
+def openapi(problems, content) -> tuple[dict, dict]:
+    """(paths, component schemas) of these endpoints, in the document's own terms:
+    ``problems(*codes)`` the problem responses, ``content(schema)`` a JSON body."""
+    ref = {"$ref": "#/components/schemas/Webhook"}
+    one = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    listed = {"type": "object", "required": ["data"],
+              "properties": {"data": {"type": "array", "items": ref}}}
+    tag = ["webhooks"]
+    paths = {
+        "/api/v1/webhooks": {
+            "get": {"operationId": "webhooks_list", "summary": "Your webhook subscriptions "
+                    "(administrators: all)", "tags": tag,
+                    "responses": {"200": {"description": "Subscriptions",
+                                          "content": content(listed)}, **problems()}},
+            "post": {"operationId": "webhooks_create", "summary": "Subscribe a URL to a "
+                     "module's record events", "tags": tag,
+                     "requestBody": {"required": True, "content": content(SUBSCRIBE)},
+                     "responses": {"201": {"description": "Subscribed (with its secret)",
+                                           "content": content(ref)},
+                                   **problems("400", "413", "415", "422")}}},
+        "/api/v1/webhooks/{id}": {
+            "get": {"operationId": "webhooks_get", "summary": "One subscription",
+                    "tags": tag, "parameters": [one],
+                    "responses": {"200": {"description": "The subscription",
+                                          "content": content(ref)}, **problems("404")}},
+            "delete": {"operationId": "webhooks_delete", "summary": "Unsubscribe",
+                       "tags": tag, "parameters": [one],
+                       "responses": {"204": {"description": "Deleted"}, **problems("404")}}},
+        "/api/v1/webhooks/{id}/deliveries": {
+            "get": {"operationId": "webhooks_deliveries", "summary": "The delivery log, "
+                    "newest first", "tags": tag,
+                    "parameters": [one, {"name": "limit", "in": "query", "schema": {
+                        "type": "integer", "minimum": 1, "maximum": 100, "default": 50}}],
+                    "responses": {"200": {"description": "Deliveries", "content": content({
+                        "type": "object", "required": ["data"], "properties": {
+                            "data": {"type": "array", "items": DELIVERY}}})},
+                        **problems("404", "422")}}},
+    }
+    return paths, {"Webhook": SUBSCRIPTION}
+
+
 routes = [
     Route("/api/v1/webhooks", list_subscriptions, methods=["GET"]),
     Route("/api/v1/webhooks", create_subscription, methods=["POST"]),
