@@ -218,7 +218,8 @@ def _row_values(values: dict) -> dict:
 def create_client(site, values: dict, *, created_by: str | None = None,
                   client_id: str | None = None) -> ApiClient:
     """A new client from ``check_values``' clean values (no secret yet)."""
-    client_id = client_id or secrets.token_urlsafe(18)
+    # hex: an id that starts with "-" would read as an option on a command line
+    client_id = client_id or secrets.token_hex(12)
     with site.engine.begin() as conn:
         conn.execute(_table(site).insert().values(id=client_id, created_at=now(),
                                                   created_by=created_by, **_row_values(values)))
