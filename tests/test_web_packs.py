@@ -18,13 +18,13 @@ from core.pack_archive import build
 from core.users import create_user
 from core.web import admin_packs
 from tests.pack_util import SHIPPED
-from tests.test_web_admin import (  # noqa: F401  (quick_hashes: an autouse fixture)
+from tests.test_web_admin import (
     PASSWORD,
-    csrf_of,
     open_client,
-    quick_hashes,
     text_of,
 )
+
+pytestmark = pytest.mark.usefixtures("quick_hashes")  # conftest: cheap argon2, many sign-ins
 
 VEHICLES = {"name": "vehicles", "label": "Vehicles", "label_singular": "Vehicle",
             "tab_group": "Fleet", "icon": "car",

@@ -16,14 +16,14 @@ import sqlalchemy as sa
 from core import customizations
 from core.studio import FIELD_TYPES
 from core.users import create_user
-from tests.test_web_admin import (  # noqa: F401  (quick_hashes: an autouse fixture)
+from tests.test_web_admin import (
     PASSWORD,
     alerts,
-    csrf_of,
     open_client,
-    quick_hashes,
     text_of,
 )
+
+pytestmark = pytest.mark.usefixtures("quick_hashes")  # conftest: cheap argon2, many sign-ins
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ import pytest
 
 from core import customizations
 from core.users import create_user
-from tests.test_web_admin import open_client, quick_hashes, text_of  # noqa: F401
+from tests.test_web_admin import open_client, text_of
+
+pytestmark = pytest.mark.usefixtures("quick_hashes")  # conftest: cheap argon2, many sign-ins
 
 EDITOR = "/admin/studio/modules/{module}/layouts/{view}"
 

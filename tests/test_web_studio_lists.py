@@ -18,10 +18,10 @@ from tests.test_web_admin import (  # noqa: F401  (fixtures)
     clients,
     csrf_of,
     open_client,
-    quick_hashes,
     text_of,
 )
 
+pytestmark = pytest.mark.usefixtures("quick_hashes")  # conftest: cheap argon2, many sign-ins
 ACCOUNT_TYPES = ["analyst", "competitor", "customer", "integrator", "investor", "partner",
                  "press", "prospect", "reseller", "other"]
 EDITOR = "/admin/studio/dropdowns/account_type_dom"
