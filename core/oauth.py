@@ -55,7 +55,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from core.oauth_clients import SCOPE, ApiClient, get_client
+from core.oauth_clients import SCOPE, ApiClient, create_client, get_client
 from core.records import now
 
 log = logging.getLogger(__name__)
@@ -333,12 +333,10 @@ def issue_access_token(site, user_id: str, client_id: str = "test", scope: str =
     grants: it exists for the tokens issued this way)."""
     client = get_client(site, client_id)
     if client is None:
-        table = site.tables.tables["crbm_api_clients"]
         try:
-            with site.engine.begin() as conn:
-                conn.execute(table.insert().values(
-                    id=client_id, name=client_id, is_public=False, enabled=True,
-                    grant_types="", created_at=now()))
+            create_client(site, {"name": client_id, "publisher": None, "is_public": False,
+                                 "enabled": True, "grant_types": [], "user_id": None,
+                                 "redirect_uris": []}, client_id=client_id)
         except sa.exc.IntegrityError:  # made meanwhile by another caller
             pass
         client = get_client(site, client_id)

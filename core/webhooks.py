@@ -344,17 +344,10 @@ def _matching(site, conn, module_name: str) -> list[dict]:
 
 def _viewable(site, conn, module, owner: User, ids: list[str]) -> set[str]:
     """Which of these records the owner may view, on the saving connection (so it sees
-    the write), one query per 500 ids. Deleted records count: a delete is announced to
-    whoever could see the record."""
+    the write). Deleted records count: a delete is announced to whoever could see it."""
     if not site.access.restricts(owner, module, "view"):
         return set(ids)
-    table = site.records.table(module)
-    predicate = site.access.predicate(owner, module, "view", table)
-    found: set[str] = set()
-    for start in range(0, len(ids), 500):
-        found |= set(conn.execute(sa.select(table.c.id).where(
-            table.c.id.in_(ids[start:start + 500]), predicate)).scalars())
-    return found
+    return site.records.allowed(module.name, ids, owner, "view", connection=conn, deleted=True)
 
 
 def enqueue(site, conn, module, events: Sequence[tuple[str, Mapping, list[str]]]) -> int:
