@@ -44,6 +44,7 @@ from babel.support import Translations
 from jinja2 import pass_context
 
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_LANGUAGE = "en"  # what the site speaks with no language pack
 LOCALE_DIRS: list[Path] = [Path(__file__).resolve().parent / "locale"]
 DOMAIN = "crbm"
 STYLES = ("short", "medium", "long", "full")
@@ -277,6 +278,7 @@ def reload_translations() -> None:
     """Forget loaded catalogs, e.g. after a pack with .po files is installed."""
     _translations.cache_clear()
     _formatter.cache_clear()
+    _installed.cache_clear()
 
 
 @functools.lru_cache(maxsize=256)
@@ -331,13 +333,35 @@ def gettext_for(prefs: Preferences, extra_dirs: Sequence[Path] = ()):
     return translations(prefs.language, extra_dirs)
 
 
+@functools.lru_cache(maxsize=64)
+def _installed(dirs: tuple[Path, ...]) -> frozenset[str]:
+    codes = {DEFAULT_LANGUAGE}
+    for folder in (*LOCALE_DIRS, *dirs):
+        codes.update(p.parent.parent.name for p in Path(folder).glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+    return frozenset(code for code in codes if _locale_name(code))
+
+
 def available_languages(extra_dirs: Sequence[Path] = ()) -> list[tuple[str, str]]:
     """[("de", "Deutsch"), ("en", "English"), ...]: English plus every language with a catalog."""
-    codes = {"en"}
-    for folder in (*LOCALE_DIRS, *extra_dirs):
-        codes.update(p.parent.parent.name for p in Path(folder).glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
-    names = {code: Locale.parse(code).get_display_name(code) for code in codes if _locale_name(code)}
-    return sorted(names.items())
+    codes = _installed(tuple(Path(d) for d in extra_dirs))
+    return sorted((code, Locale.parse(code).get_display_name(code)) for code in codes)
+
+
+def installed_language(language: str, extra_dirs: Sequence[Path] = ()) -> bool:
+    """Whether the site speaks ``language``: English, or a language with a catalog here
+    ("fr_CA" through "fr")."""
+    codes = _installed(tuple(Path(d) for d in extra_dirs))
+    return any(code in codes for code in _language_chain(language))
+
+
+def effective_preferences(prefs: Preferences, extra_dirs: Sequence[Path] = ()) -> Preferences:
+    """``prefs`` as the site can honour them. A language it no longer speaks (its pack was
+    removed or disabled) gives way to the site's default for everything that follows the
+    language — words, dates, numbers, amounts — rather than English words around French
+    dates; and whoever shows the preferences shows what is in effect."""
+    if installed_language(prefs.language, extra_dirs):
+        return prefs
+    return dataclasses.replace(prefs, language=DEFAULT_LANGUAGE)
 
 
 def install_jinja(env, key: str = "fmt") -> None:
