@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from gettext import NullTranslations
+from gettext import NullTranslations, c2py
 from pathlib import Path
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -37,18 +37,40 @@ from babel.messages import frontend
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir, extract_from_file
 from babel.messages.mofile import write_mo
+from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po, write_po
+from babel.plural import to_gettext
 from babel.support import Translations
 from jinja2 import pass_context
 
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_LANGUAGE = "en"  # what the site speaks with no language pack
 LOCALE_DIRS: list[Path] = [Path(__file__).resolve().parent / "locale"]
 DOMAIN = "crbm"
 STYLES = ("short", "medium", "long", "full")
 AVAILABLE_TIMEZONES: list[str] = sorted(available_timezones() | {"UTC"})
 _TIMEZONES = frozenset(AVAILABLE_TIMEZONES)
-# CLDR pattern letters that belong to a date, and to a time of day.
-_DATE_LETTERS, _TIME_LETTERS = set("GyYuUQqMLlwWdDFgEec"), set("abBhHKkmsSAzZOvVXx")
+# The fields a date or time format may use: CLDR's pattern letters (Unicode TR35, "Date
+# Field Symbol Table") with the widths CLDR defines for each, less the ones nobody shows a
+# person (Julian days, cyclic years...). Checked here rather than by asking Babel: Babel
+# accepts widths CLDR does not define (2.19 prints "ddd" as "023"), and that changes between
+# its releases.
+_W1_2, _W1_4, _W1_5 = range(1, 3), range(1, 5), range(1, 6)
+DATE_FIELDS: dict[str, range | tuple[int, ...]] = {
+    "G": _W1_5, "y": _W1_4, "Y": _W1_4, "u": _W1_4,  # era, year, week year, extended year
+    "Q": _W1_5, "q": _W1_5, "M": _W1_5, "L": _W1_5,  # quarter, month (format, stand-alone)
+    "w": _W1_2, "W": (1,), "d": _W1_2, "D": range(1, 4), "F": (1,),  # week, day
+    "E": range(1, 7), "e": range(1, 7), "c": (1, 3, 4, 5, 6),  # day of the week
+}
+TIME_FIELDS: dict[str, range | tuple[int, ...]] = {
+    "a": _W1_5, "b": _W1_5, "B": _W1_5,  # AM/PM, noon/midnight, "in the morning"
+    "h": _W1_2, "H": _W1_2, "K": _W1_2, "k": _W1_2, "m": _W1_2, "s": _W1_2,
+    "S": range(1, 10),  # fractions of a second
+    "z": _W1_4, "Z": _W1_5, "O": (1, 4), "v": (1, 4), "V": _W1_4, "X": _W1_5, "x": _W1_5,
+}
+# A CLDR pattern, piece by piece: quoted text ('' is a quote), a run of one letter (a
+# field), or other literal text. A lone ' (unclosed quote) matches nothing.
+_PATTERN_TOKEN = re.compile(r"'(?:[^']|'')*'|([A-Za-z])\1*|[^'A-Za-z]+")
 
 
 def N_(message: str) -> str:
@@ -68,27 +90,37 @@ def _locale_name(text) -> str | None:
         return None
 
 
-def _pattern_ok(text, letters: set[str]) -> bool:
-    """A Babel style name, or a CLDR pattern using only ``letters`` (quoted text aside)."""
+def _pattern_fields(text: str) -> list[str] | None:
+    """The fields of a CLDR date/time pattern ("dd.MM.yyyy" -> ["dd", "MM", "yyyy"]), or
+    None when it does not parse (an unclosed quote)."""
+    fields, at = [], 0
+    while at < len(text):
+        token = _PATTERN_TOKEN.match(text, at)
+        if token is None:
+            return None
+        if token.group(1):
+            fields.append(token.group(0))
+        at = token.end()
+    return fields
+
+
+def _pattern_ok(text, allowed: Mapping[str, Sequence[int]]) -> bool:
+    """A Babel style name, or a CLDR pattern whose every field is one of ``allowed`` at a
+    width CLDR defines for it (quoted text aside). An unknown letter would be printed as
+    it is, an odd width ("ddd") as whatever the installed Babel makes of it."""
     if text in STYLES:
         return True
-    if not isinstance(text, str) or not 0 < len(text) <= 64 or text.count("'") % 2:
+    if not isinstance(text, str) or not 0 < len(text) <= 64:
         return False
-    bare = re.sub(r"'[^']*'", "", text)
-    if not any(c.isascii() and c.isalpha() for c in bare):
-        return False
-    if any(c.isascii() and c.isalpha() and c not in letters for c in bare):
-        return False  # Babel would print unknown letters literally: almost surely a typo
-    fields = [value for kind, value in dates.tokenize_pattern(text) if kind == "field"]
-    # e.g. "ddd": Babel would raise when formatting
-    return all(not dates.PATTERN_CHARS[c] or n in dates.PATTERN_CHARS[c] for c, n in fields)
+    fields = _pattern_fields(text)
+    return bool(fields) and all(f[0] in allowed and len(f) in allowed[f[0]] for f in fields)
 
 
 _CHECKS = {
     "language": (lambda v: _locale_name(v) is not None, N_("Unknown language or locale")),
     "timezone": (lambda v: v in _TIMEZONES, N_("Unknown time zone")),
-    "date_format": (lambda v: _pattern_ok(v, _DATE_LETTERS), N_("Not a valid date format")),
-    "time_format": (lambda v: _pattern_ok(v, _TIME_LETTERS), N_("Not a valid time format")),
+    "date_format": (lambda v: _pattern_ok(v, DATE_FIELDS), N_("Not a valid date format")),
+    "time_format": (lambda v: _pattern_ok(v, TIME_FIELDS), N_("Not a valid time format")),
     "number_locale": (lambda v: v in (None, "") or _locale_name(v) is not None,
                       N_("Unknown language or locale")),
     # the pack names of a theme and a holiday set; whether that pack is installed is the
@@ -168,14 +200,60 @@ def _load(language: str, dirs: Sequence[Path]) -> Translations | None:
         po = Path(folder) / language / "LC_MESSAGES" / f"{DOMAIN}.po"
         if not po.is_file():
             continue
-        with po.open("rb") as f:
-            catalog = read_po(f, locale=language, domain=DOMAIN)
+        data = po.read_bytes()
+        catalog = read_po(io.BytesIO(data), locale=language, domain=DOMAIN)
+        rule = _plural_forms(catalog, language, declared=_declares_plural_forms(data))
+        if rule is not None:
+            catalog.mime_headers = [("Plural-Forms", rule)]
         buf = io.BytesIO()
         write_mo(buf, catalog)  # compiled in memory: .po files are the only source
         buf.seek(0)
         loaded = Translations(buf, domain=DOMAIN)
         merged = loaded if merged is None else merged.merge(loaded)
     return merged
+
+
+def _declares_plural_forms(po_data: bytes) -> bool:
+    """Whether the .po's header (its first entry, up to the first blank line) says how its
+    plurals are chosen."""
+    header = po_data.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+    return re.search(rb'^\s*"Plural-Forms:', header, re.MULTILINE) is not None
+
+
+def _plural_forms(catalog: Catalog, language: str, declared: bool) -> str | None:
+    """The Plural-Forms a catalog is compiled with, when its own header does not say
+    (None: keep what Babel chose).
+
+    A catalog's plural forms are numbered by the rule it was written for. Its header names
+    that rule; without one, Babel would take its own table's rule for the language, which
+    changes between Babel releases (2.19 gives French three forms) and then picks a form
+    the catalog does not have, so the English shows instead. So: the table's rule when the
+    catalog has as many forms as it, else for two forms CLDR's "one" against the rest
+    (French: 0 and 1 singular), for one form always that one."""
+    if declared:
+        return None
+    # read_po pads each plural to Babel's count with empty forms: count those written
+    forms = max((i + 1 for m in catalog if m.id and m.pluralizable
+                 and isinstance(m.string, tuple | list) for i, form in enumerate(m.string)
+                 if form), default=0)
+    if forms == 0:
+        return None
+    try:
+        if forms == get_plural(language).num_plurals:
+            return None
+        one = Locale.parse(language).plural_form.rules.get("one")
+    except (UnknownLocaleError, ValueError):
+        one = None
+    if forms == 1:
+        return "nplurals=1; plural=0;"
+    if forms == 2 and one:
+        rule = to_gettext({"one": one})
+        try:  # Python's gettext compiles it: it must use only n (CLDR's i is n here)
+            c2py(rule.split("plural=", 1)[1].rstrip(";"))
+        except (ValueError, SyntaxError):
+            return "nplurals=2; plural=(n != 1);"
+        return rule
+    return None
 
 
 @functools.lru_cache(maxsize=64)
@@ -200,6 +278,7 @@ def reload_translations() -> None:
     """Forget loaded catalogs, e.g. after a pack with .po files is installed."""
     _translations.cache_clear()
     _formatter.cache_clear()
+    _installed.cache_clear()
 
 
 @functools.lru_cache(maxsize=256)
@@ -254,13 +333,35 @@ def gettext_for(prefs: Preferences, extra_dirs: Sequence[Path] = ()):
     return translations(prefs.language, extra_dirs)
 
 
+@functools.lru_cache(maxsize=64)
+def _installed(dirs: tuple[Path, ...]) -> frozenset[str]:
+    codes = {DEFAULT_LANGUAGE}
+    for folder in (*LOCALE_DIRS, *dirs):
+        codes.update(p.parent.parent.name for p in Path(folder).glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+    return frozenset(code for code in codes if _locale_name(code))
+
+
 def available_languages(extra_dirs: Sequence[Path] = ()) -> list[tuple[str, str]]:
     """[("de", "Deutsch"), ("en", "English"), ...]: English plus every language with a catalog."""
-    codes = {"en"}
-    for folder in (*LOCALE_DIRS, *extra_dirs):
-        codes.update(p.parent.parent.name for p in Path(folder).glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
-    names = {code: Locale.parse(code).get_display_name(code) for code in codes if _locale_name(code)}
-    return sorted(names.items())
+    codes = _installed(tuple(Path(d) for d in extra_dirs))
+    return sorted((code, Locale.parse(code).get_display_name(code)) for code in codes)
+
+
+def installed_language(language: str, extra_dirs: Sequence[Path] = ()) -> bool:
+    """Whether the site speaks ``language``: English, or a language with a catalog here
+    ("fr_CA" through "fr")."""
+    codes = _installed(tuple(Path(d) for d in extra_dirs))
+    return any(code in codes for code in _language_chain(language))
+
+
+def effective_preferences(prefs: Preferences, extra_dirs: Sequence[Path] = ()) -> Preferences:
+    """``prefs`` as the site can honour them. A language it no longer speaks (its pack was
+    removed or disabled) gives way to the site's default for everything that follows the
+    language — words, dates, numbers, amounts — rather than English words around French
+    dates; and whoever shows the preferences shows what is in effect."""
+    if installed_language(prefs.language, extra_dirs):
+        return prefs
+    return dataclasses.replace(prefs, language=DEFAULT_LANGUAGE)
 
 
 def install_jinja(env, key: str = "fmt") -> None:

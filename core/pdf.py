@@ -23,9 +23,11 @@ Decoded images are kept too, by (file, modification time).
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import logging
 import threading
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -46,7 +48,7 @@ from fpdf.image_parsing import preload_image
 from fpdf.output import OutputProducer
 from jinja2.sandbox import SandboxedEnvironment
 
-from core.errors import CrbmError, MetadataProblem, NotFoundError
+from core.errors import N_, CrbmError, Message, MetadataProblem, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +57,32 @@ SCHEMA = json.loads(SCHEMA_PATH.read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
+
+
+def _package_folder(name: str) -> Path:
+    """Where an installed package's files are, found without importing it (a font package
+    is only files)."""
+    spec = importlib.util.find_spec(name)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]) if locations else Path("/nonexistent") / name
+
+
+# The fonts every document can use come with CRBM, not with the machine, so a document
+# prints the same wherever it is made: DejaVu Sans 2.37 (Latin, Greek, Cyrillic, Armenian,
+# Georgian, Hebrew... bundled in core/fonts/dejavu/ with its licence, 2.7 MB) and
+# WenQuanYi Micro Hei (Chinese, Japanese, Korean; from PyPI's paperang-p2-fonts-cjk, the
+# same file as Debian's fonts-wqy-microhei).
+DEJAVU = Path(__file__).resolve().parent / "fonts" / "dejavu"
+WENQUANYI = _package_folder("paperang_p2_fonts_cjk") / "fonts" / "wqy-microhei.ttc"
 BUILTIN_FAMILIES = {
     "dejavu": {"regular": DEJAVU / "DejaVuSans.ttf", "bold": DEJAVU / "DejaVuSans-Bold.ttf",
                "italic": DEJAVU / "DejaVuSans-Oblique.ttf",
                "bold_italic": DEJAVU / "DejaVuSans-BoldOblique.ttf"},
+    "wenquanyi": {"regular": WENQUANYI},
 }
+# Tried, after a form's own ``fallback`` families, for characters an element's font lacks.
+# A character none of them has stops the document (PdfTextError): no blanks in a document.
+BUILTIN_FALLBACK = ("dejavu", "wenquanyi")
 PAGE_SIZES = {"A4": (210.0, 297.0), "Letter": (215.9, 279.4), "Legal": (215.9, 355.6)}
 DEFAULT_MARGINS = {"top": 15.0, "right": 15.0, "bottom": 22.0, "left": 15.0}
 DEFAULT_STYLE = {"font": "dejavu", "size": 9.0, "style": "", "colour": "#000000",
@@ -81,6 +103,28 @@ class PdfFormError(CrbmError):
     def __init__(self, problems: list[MetadataProblem]):
         self.problems = problems
         super().__init__("invalid PDF form:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+class PdfTextError(CrbmError):
+    """Text that no available font can draw: the document is not made rather than made
+    with blanks where that text should be. ``message`` (a translatable Message) names the
+    characters, the text and the value of the context it came from (``field``)."""
+
+    def __init__(self, characters: list[str], text: str, field: str):
+        self.characters, self.text, self.field = characters, text, field
+        shown = ", ".join(f"“{c}” (U+{ord(c):04X} {unicodedata.name(c, 'unnamed')})"
+                          for c in characters[:5]) + (" …" if len(characters) > 5 else "")
+        excerpt = text if len(text) <= 60 else text[:57] + "..."
+        self.message = Message(N_("This document was not made: no font here can print "
+                                  "%(characters)s in “%(text)s” (%(field)s). Change that "
+                                  "text, or ask an administrator to add a font that has "
+                                  "these characters to the PDF form."),
+                               characters=shown, text=excerpt, field=field)
+        super().__init__(str(self.message))
+
+    def at(self, field: str) -> PdfTextError:
+        """The same error naming the value's place in the caller's words."""
+        return PdfTextError(self.characters, self.text, field)
 
 
 # -- expressions ---------------------------------------------------------------------------
@@ -497,6 +541,9 @@ class _Producer(OutputProducer):
         return super().bufferize()
 
 
+_WARNED: set[tuple[Path, str]] = set()  # (form, family) whose missing file was logged
+
+
 class _Document(FPDF):
     """One document being drawn: fpdf2 plus the form's elements. fpdf2's own page breaking
     is off; the body breaks pages itself (tables repeat their heading row)."""
@@ -518,8 +565,8 @@ class _Document(FPDF):
         self._files: dict[str, _FontFile] = {}  # fontkey -> its font file
         self._styles: dict[str, tuple[str, ...]] = {}  # family -> styles it has
         self.base = self._style_of(DEFAULT_STYLE, form.definition.get("default", {}))
-        fallback = [name for name in form.definition.get("fallback", [])
-                    if self._add_family(name, fallback=True)]
+        chain = dict.fromkeys([*form.definition.get("fallback", []), *BUILTIN_FALLBACK])
+        fallback = [name for name in chain if self._add_family(name, fallback=True)]
         self.fallback_fonts: list[str] = []  # fpdf2's ids of the fallback fonts, when any
         if fallback:
             self.set_fallback_fonts(fallback, exact_match=False)
@@ -548,7 +595,8 @@ class _Document(FPDF):
             self.fonts[fontkey] = font_file.instance(len(self.fonts) + 1, fontkey, style)
             self._files[fontkey] = font_file
             styles.append(style)
-        if fallback and not styles:
+        if fallback and not styles and (self.form.source, family) not in _WARNED:
+            _WARNED.add((self.form.source, family))  # once, not at every document
             log.warning("PDF form %s: fallback font family %s has no file on this machine",
                         self.form.source, family)
         self._styles[family] = tuple(styles)
@@ -651,7 +699,8 @@ class _Document(FPDF):
     def _line(self, line: str, x, y, w, height, align, link) -> None:
         """One line of text in a w x height box. Plain text (no link, no page count, no
         fallback font) goes straight to ``text()``: ``cell()`` costs several times more."""
-        if link or PAGES_ALIAS in line or self._fallback_if_needed(line):
+        fallback = self._fallback_if_needed(line.replace(PAGES_ALIAS, ""))
+        if link or PAGES_ALIAS in line or fallback:
             self.set_xy(x, y)
             self.cell(w, height, line, align=align, link=link)
             if self.fallback_fonts:
@@ -666,15 +715,44 @@ class _Document(FPDF):
 
     def _fallback_if_needed(self, text: str) -> bool:
         """Turn fpdf2's fallback fonts on only for text the current font cannot draw: its
-        character-by-character search for them is a quarter of the drawing time."""
+        character-by-character search for them is a quarter of the drawing time. Text
+        that no font has a glyph for raises PdfTextError (fpdf2 would leave it blank)."""
+        font_file = self._files.get(self.current_font.fontkey)
+        if text.isascii() and font_file is not None and font_file.covers_ascii:
+            lacking = None
+        else:
+            lacking = set(map(ord, text)) - self.current_font.cmap.keys()
+            if lacking:
+                self._check_printable(lacking, text)
         if not self.fallback_fonts:
             return False
-        font_file = self._files.get(self.current_font.fontkey)
-        covered = (text.isascii() and font_file is not None and font_file.covers_ascii) \
-            or self.current_font.cmap.keys() >= set(map(ord, text))
-        needed = not covered
-        self._fallback_font_ids = self.fallback_fonts if needed else []
-        return needed
+        self._fallback_font_ids = self.fallback_fonts if lacking else []
+        return bool(lacking)
+
+    def _check_printable(self, lacking: set[int], text: str) -> None:
+        """Raise PdfTextError for the characters of ``lacking`` no fallback font has
+        (invisible control and format characters aside)."""
+        missing = sorted(c for c in lacking
+                         if unicodedata.category(chr(c)) not in ("Cc", "Cf")
+                         and not any(c in self.fonts[f].cmap for f in self.fallback_fonts))
+        if missing:
+            characters = [chr(c) for c in missing]
+            raise PdfTextError(characters, text, self._field_of(characters[0]))
+
+    def _field_of(self, character: str) -> str:
+        """Where a character comes from: the path of the first context value holding it
+        ("account.name"), else the form itself."""
+        stack = [("", self.context)]
+        while stack:
+            path, value = stack.pop(0)
+            if isinstance(value, str):
+                if character in value:
+                    return path
+            elif isinstance(value, Mapping):
+                stack += [(f"{path}.{k}" if path else str(k), v) for k, v in value.items()]
+            elif isinstance(value, (list, tuple)):
+                stack += [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        return f"PDF form {self.form.name}"
 
     # -- pages -----------------------------------------------------------------------------
     @property
@@ -747,7 +825,7 @@ class _Document(FPDF):
         """Run a drawing step; any failure names the element it happened in."""
         try:
             return action(*args)
-        except PdfFormError:
+        except (PdfFormError, PdfTextError):
             raise
         except Exception as exc:  # Jinja (sandbox, filters), fpdf2 (no room for a character)
             log.debug("PDF form element failed", exc_info=True)
@@ -1191,12 +1269,13 @@ class _Table:
 
 def render(form: PdfForm, context: Mapping) -> bytes:
     """The PDF of ``form`` filled from ``context`` (display-ready values). Raises
-    PdfFormError naming the element at fault when something cannot be drawn."""
+    PdfFormError naming the element at fault when something cannot be drawn, PdfTextError
+    when the context holds a character no font has."""
     document = _Document(form, context)
     document.build()
     try:
         return bytes(document.output(output_producer_class=_Producer))
-    except PdfFormError:
+    except (PdfFormError, PdfTextError):
         raise
     except Exception as exc:
         log.debug("PDF output failed", exc_info=True)

@@ -151,6 +151,25 @@ def record_context(site, module_name: str, record_id: str, user, fmt) -> dict:
     return context
 
 
+def field_label(registry, module: ModuleDef, path: str) -> str:
+    """A context path as the user knows it: "record.name" -> "Name", "account.email1" ->
+    "Account: Email" (a related record's field); other paths stay as they are."""
+    found = re.match(r"(\w+)\.(\w+)", path)
+    if found is None:
+        return path
+    key, name = found.groups()
+    owner, prefix = module, ""
+    if key != "record":
+        link = module.fields.get(f"{key}_id")
+        target = link.spec.get("module") if link is not None else None
+        if not target or target not in registry.modules:
+            return path
+        owner = registry.module(target)
+        prefix = f"{owner.label_singular}: "
+    field = owner.fields.get(name) or owner.fields.get(name.removesuffix("_lines"))
+    return prefix + field.label if field is not None else path
+
+
 def _tax_code_names(site, module: ModuleDef, items: li.LineItems, user) -> dict[str, str]:
     codes_module = module.features["line_items"].get("tax_codes")
     codes = {line.tax_code_id for line in items.lines if line.tax_code_id}
@@ -175,7 +194,10 @@ def render_record(site, module_name: str, record_id: str, user, form_name: str, 
     site.hook.crbm_before_output(site=site, module=module, record=record, action=action,
                                  user=user)
     form = pdf.find_form(site, form_name)
-    content = pdf.render(form, record_context(site, module_name, record_id, user, fmt))
+    try:
+        content = pdf.render(form, record_context(site, module_name, record_id, user, fmt))
+    except pdf.PdfTextError as exc:  # name the field as the user knows it
+        raise exc.at(field_label(site.registry, module, exc.field)) from None
     stem = record.get((module.features.get("sequence") or {}).get("field", "")) or \
         record.get(module.name_field or "id") or record_id
     return f"{_safe(str(stem))}.pdf", content

@@ -271,6 +271,7 @@ def test_a_removed_pack_counts_as_no_choice(client, site, canada):
 
 
 def test_a_french_user_reads_french_names(client, site, admin, canada):
+    install_folder(site, "lang_fr")  # a user reads French once the site speaks it
     choose(site, admin, language="fr")
     text = text_of(client.get("/calendar/holidays?year=2027"))
     assert "Fête du Canada" in text and "Action de grâce" in text

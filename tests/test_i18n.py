@@ -2,9 +2,11 @@
 import datetime as dt
 import threading
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import jinja2
 import pytest
+from babel import dates
 from babel.messages.pofile import read_po
 
 from core import i18n
@@ -137,7 +139,30 @@ def test_preferences_fall_back_and_validate():
     assert Preferences.from_dict(prefs.to_dict()) == prefs
     assert validate_preferences({"date_format": "HH:mm"}) == {"date_format": "Not a valid date format"}
     assert validate_preferences({"date_format": "ddd"}) == {"date_format": "Not a valid date format"}
+    # only CLDR's fields at CLDR's widths, whatever the installed Babel makes of others
+    # (Babel 2.19 prints "ddd" as "023")
+    for bad in ("ddd", "dd.MM.yyyyy", "MMMMMM", "EEEEEEE", "dd.MM.yy ll", "UUUU", "yyyy-MM-dd'T'HH",
+                "'d'", "dd 'of MM", "HH:mm", "ggg"):
+        assert validate_preferences({"date_format": bad}) == \
+            {"date_format": "Not a valid date format"}, bad
+    for bad in ("HHH:mm", "HH:mmm", "h:mm aaaaaa", "dd HH:mm", "OO", "vv"):
+        assert validate_preferences({"time_format": bad}) == \
+            {"time_format": "Not a valid time format"}, bad
+    for good_date in ("d 'de' MMMM 'de' y", "yyyy年M月d日", "EEEE d MMMM y", "dd.MM.yy",
+                      "'Q'Q yyyy", "d MMM ''yy"):
+        assert validate_preferences({"date_format": good_date}) == {}, good_date
+    for good_time in ("h 'o''clock' a", "HH:mm:ss.SSS zzzz", "h:mm B", "HH:mm xxx"):
+        assert validate_preferences({"time_format": good_time}) == {}, good_time
     assert Formatter(Preferences(timezone="Nowhere")).tz.key == "UTC"  # hand-built too
+
+
+def test_every_field_a_format_may_use_formats_with_babel():
+    day = dt.datetime(2026, 11, 23, 14, 30, 5, tzinfo=ZoneInfo("Europe/Paris"))
+    for fields, show in ((i18n.DATE_FIELDS, dates.format_date),
+                         (i18n.TIME_FIELDS, dates.format_time)):
+        for letter, widths in fields.items():
+            for width in widths:
+                assert show(day, letter * width, locale="fr").strip(), letter * width
 
 
 def test_choices_and_timezones():
@@ -189,7 +214,42 @@ def test_jinja_templates_translate_per_render(tmp_path):
     i18n.reload_translations()
     french = Formatter(Preferences(language="fr"), extra_dirs=[tmp_path])
     count = env.from_string("{% trans num=n %}{{ num }} record{% pluralize %}{{ num }} records{% endtrans %}")
-    assert [count.render(fmt=french, n=n) for n in (1, 3)] == ["1 fiche", "3 fiches"]
+    # no Plural-Forms header: two forms are singular ("one" in CLDR: 0 and 1 in French)
+    # and plural, whatever Babel's own table says (2.19 gives French three forms)
+    assert [count.render(fmt=french, n=n) for n in (0, 1, 3, 1_000_000)] == \
+        ["0 fiche", "1 fiche", "3 fiches", "1000000 fiches"]
+
+
+PLURAL = ('msgid "%(num)s record"\nmsgid_plural "%(num)s records"\n'
+          'msgstr[0] "%(num)s fiche"\nmsgstr[1] "%(num)s fiches"\n')
+
+
+def record_counts(folder, language, header=""):
+    po = folder / language / "LC_MESSAGES" / "crbm.po"
+    po.parent.mkdir(parents=True)
+    po.write_text(f'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n{header}\n'
+                  + PLURAL, encoding="utf-8")
+    catalog = translations(language, [folder])
+    return [catalog.ngettext("%(num)s record", "%(num)s records", n) % {"num": n}
+            for n in (0, 1, 2, 5)]
+
+
+def test_plural_forms_follow_the_catalogs_header(tmp_path):
+    # the shipped French catalog says nplurals=2; plural=(n > 1)
+    shipped = translations("fr", [ROOT / "personality_packs" / "lang_fr" / "locale"])
+    locked = [f"This account is locked after too many failed attempts. Try again in "
+              f"%(num)d {word}." for word in ("minute", "minutes")]
+    assert [shipped.ngettext(*locked, n) % {"num": n} for n in (0, 1, 2)] == [
+        "Ce compte est verrouillé après trop de tentatives infructueuses. Réessayez dans "
+        f"{n} minute{'s' if n > 1 else ''}." for n in (0, 1, 2)]
+    # a header wins over any rule of the language's
+    header = '"Plural-Forms: nplurals=2; plural=(n != 1);\\n"\n'
+    assert record_counts(tmp_path / "a", "fr", header) == \
+        ["0 fiches", "1 fiche", "2 fiches", "5 fiches"]
+    # without one, the forms written decide: two are CLDR's "one" and the rest (Polish
+    # has four forms in CLDR, French three since Babel 2.19)
+    assert record_counts(tmp_path / "b", "fr") == ["0 fiche", "1 fiche", "2 fiches", "5 fiches"]
+    assert record_counts(tmp_path / "c", "pl") == ["0 fiches", "1 fiche", "2 fiches", "5 fiches"]
 
 
 def field(name, type_name, **spec):

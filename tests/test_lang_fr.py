@@ -3,10 +3,12 @@ sees once it is installed — while an English user of the same site keeps Engli
 import csv
 import html
 import io
+import json
 import re
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import yaml
 from starlette.testclient import TestClient
 
@@ -18,6 +20,7 @@ PACK = SHIPPED / "lang_fr"
 PO = PACK / "locale" / "fr" / "LC_MESSAGES" / "crbm.po"
 PASSWORD = "correct horse battery"
 NBSP = "\xa0"  # French puts a no-break space before ":" "?" "!" ";"
+NNBSP = "\u202f"  # and a narrow one between thousands
 
 
 def test_the_shipped_catalog_translates_every_message_of_a_fresh_extraction():
@@ -187,3 +190,47 @@ def test_a_french_user_works_in_french_on_a_phone_and_a_desktop(page, server, si
     expect(page.locator("dt").filter(has_text="Secteur d'activité")).to_be_visible()
     expect(page.get_by_text("Banque", exact=True)).to_be_visible()
     screenshot(page, "lang-fr-detail", viewport)
+
+
+def test_uninstalling_the_language_of_a_reader_falls_back_wholly(site, admin):
+    """Marie reads French; the pack goes. Her pages are then English throughout — words,
+    dates, amounts — her preferences say so, and saving them keeps no dead language."""
+    install_folder(site, "lang_fr")
+    marie = signed_in(site, "marie", "fr")
+    account = site.records.create("accounts", {"name": "Acme"}, admin)
+    quote = site.records.create("quotes", {
+        "name": "Fit-out", "account_id": account["id"], "valid_until": "2026-03-01",
+        "line_items": [{"name": "Work", "lines": [
+            {"kind": "product", "name": "Desk", "quantity": "1", "unit_price": "1234.50"}]}]},
+        admin)
+    page = text_of(marie.get("/m/quotes").text)
+    assert "1 mars 2026" in page and f"1{NNBSP}234,50{NBSP}$US" in page  # French first
+
+    site.packs.remove("lang_fr", "uninstall", admin)
+    page = text_of(marie.get("/m/quotes").text)
+    assert "Quotes" in page and "Devis" not in page
+    assert "Mar 1, 2026" in page and "$1,234.50" in page, page
+    assert "1 mars 2026" not in page and "234,50" not in page
+    detail = text_of(marie.get(f"/m/quotes/{quote['id']}").text)
+    assert "Mar 1, 2026" in detail and "$1,234.50" in detail
+
+    preferences = marie.get("/preferences").text
+    chosen = re.findall(r'<option value="([^"]*)" selected>', preferences)
+    assert chosen[0] == "en" and 'value="fr"' not in preferences
+    # saving the page as shown stores English; asking for the removed language is refused
+    form = {"_csrf": marie.csrf, "language": "en", "timezone": "UTC", "date_format": "medium",
+            "time_format": "short", "number_locale": "", "theme": "", "holidays": ""}
+    assert marie.post("/preferences", data=form).status_code == 200
+    assert stored_language(site, "marie") == "en"
+    refused = marie.post("/preferences", data={**form, "language": "fr"})
+    assert refused.status_code == 400 and "Unknown language or locale" in refused.text
+    assert stored_language(site, "marie") == "en"
+    marie.__exit__(None, None, None)
+
+
+def stored_language(site, username: str) -> str:
+    table = site.tables.tables["crbm_users"]
+    with site.engine.connect() as conn:
+        stored = conn.execute(sa.select(table.c.preferences)
+                              .where(table.c.username == username)).scalar_one()
+    return json.loads(stored)["language"]

@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 from core import pdf
 from core.errors import NotFoundError
 from core.plugins import SHIPPED_PLUGINS
+from tests.needs import missing
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("CRBM_ARTIFACTS", REPO / "test-artifacts")) / "pdf"
@@ -336,7 +337,7 @@ def test_the_statement_lists_open_invoices_with_their_payments(tmp_path):
 def test_the_quote_and_the_invoice_as_pictures(tmp_path):
     """For a person to look at: test-artifacts/pdf/{quote,invoice}-<page>.png."""
     if shutil.which("pdftoppm") is None:
-        pytest.skip("pdftoppm (poppler-utils) is not installed")
+        missing("pdftoppm is not installed: apt-get install poppler-utils (.ci/run does it)")
     quote = to_png(render_standard("quote", context(tmp_path, "Quote", lines=8,
                                                     number="QUO-0042")), "quote")
     invoice = to_png(render_standard("invoice", context(tmp_path, "Invoice", lines=40)),
@@ -355,6 +356,60 @@ def test_only_the_fonts_a_document_uses_are_embedded(tmp_path):
     for group in ctx["line_items"]["groups"]:
         group["name"] = "Services"
     assert not any("WenQuanYi" in name for name in fonts_in(render_standard("invoice", ctx)))
+
+
+# -- scripts: CRBM's own fonts, whatever the machine has -----------------------------------
+
+SUPPLIERS = {"Chinese": "北京华为技术有限公司", "Japanese": "株式会社トヨタ自動車 東京支店",
+             "Cyrillic": "ООО «Ромашка»", "Greek": "Ελληνικά Προϊόντα Α.Ε.",
+             "Korean": "삼성전자 주식회사"}
+
+
+def test_the_fonts_come_with_crbm_not_with_the_machine():
+    for family in pdf.BUILTIN_FAMILIES.values():
+        for path in family.values():
+            assert path.is_file() and not str(path).startswith("/usr/share/fonts"), path
+
+
+@pytest.mark.parametrize("script", sorted(SUPPLIERS))
+def test_a_supplier_name_in_any_supported_script_prints(tmp_path, script):
+    name = SUPPLIERS[script]
+    # the standard purchase order, its own CJK font file missing as on a machine without
+    # Debian's fonts-wqy-microhei: CRBM's fonts print the name all the same
+    text = STANDARD_FORMS["purchase_order"].read_text(encoding="utf-8")
+    text = re.sub(r"(cjk: \{regular: )[^,}]+", r"\1/nonexistent/wqy-microhei.ttc", text)
+    path = tmp_path / "purchase_order.yaml"
+    path.write_text(text, encoding="utf-8")
+    ctx = context(tmp_path, "Purchase order", number="PO-0311")
+    ctx["supplier"] = {"name": name, "billing_address_lines": [name, "Tokyo 100-0005"]}
+    printed = text_of(pdf.render(pdf.load_form(path), ctx))
+    assert printed.count(name) >= 2 and "PO-0311" in printed
+    # a form naming no font at all, bold and regular
+    path = write_form(tmp_path, """
+body:
+  - {type: text, text: "{{ supplier.name }}"}
+  - {type: field, label: "Supplier", value: "{{ supplier.name }}", style: B}
+""", "plain")
+    assert text_of(pdf.render(pdf.load_form(path), ctx)).count(name) == 2
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("Pharaoh 𓀀 Imports", "U+13000"),  # Egyptian hieroglyphs: no font of CRBM's has them
+    ("Acme \uf8ff Ltd", "U+F8FF"),  # a private-use character
+    ("บริษัท ไทย จำกัด", "U+0E1A"),  # Thai
+])
+def test_text_no_font_has_stops_the_document_naming_it(tmp_path, text, code):
+    ctx = context(tmp_path, "Purchase order", number="PO-0311")
+    ctx["supplier"] = {"name": text, "billing_address_lines": []}
+    with pytest.raises(pdf.PdfTextError) as caught:
+        render_standard("purchase_order", ctx)
+    message = str(caught.value)
+    assert code in message and f"“{text}”" in message and "(supplier.name)" in message
+    assert message.startswith("This document was not made: no font here can print")
+    # the form's own text too
+    path = write_form(tmp_path, f'body:\n  - {{type: text, text: "Hello {text}"}}\n')
+    with pytest.raises(pdf.PdfTextError, match=r"\(PDF form sample\)"):
+        pdf.render(pdf.load_form(path), {})
 
 
 # -- the engine -------------------------------------------------------------------------------

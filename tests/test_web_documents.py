@@ -1,6 +1,7 @@
 """Printing and mailing documents from their pages, through real HTTP requests: a quote
 waiting for approval is refused with the reason, approved with its button, then printed
 and mailed; bad requests get a clear answer and send nothing."""
+import html
 import re
 
 import pytest
@@ -100,3 +101,24 @@ def test_converting_from_the_page_and_refusing_a_cancelled_quote(site, admin,
     assert refused.status_code == 303 and refused.headers["location"] == f"/m/quotes/{lost['id']}"
     assert "a cancelled quote cannot be converted" in flash_of(client, f"/m/quotes/{lost['id']}")
     assert site.records.count("invoices", admin) == 0
+
+
+def test_text_no_font_can_print_is_refused_with_what_and_where(site, admin, shop,  # noqa: F811
+                                                               client, inbox):
+    account = site.records.create("accounts", {"name": "Pharaoh 𓀀 Imports",
+                                               "email1": "orders@pharaoh.example"}, admin)
+    quote = site.records.create("quotes", {"name": "Papyrus", "account_id": account["id"],
+                                           "line_items": quote_lines(shop)[1:]}, admin)
+    # not a PDF with a blank where the customer's name should be: back on the quote, saying
+    # which character of which text cannot be printed
+    refused = client.get(f"/m/quotes/{quote['id']}/pdf/quote", follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"] == f"/m/quotes/{quote['id']}"
+    said = html.unescape(flash_of(client, f"/m/quotes/{quote['id']}"))
+    assert said.startswith("This document was not made: no font here can print “𓀀” (U+13000")
+    assert "in “Pharaoh 𓀀 Imports” (Account)" in said
+    # nor is it mailed
+    answer = client.post(f"/m/quotes/{quote['id']}/email/quote", data={
+        "_csrf": client.csrf, "to": "orders@pharaoh.example", "subject": "Your quote",
+        "text": "Attached."})
+    assert answer.status_code == 422 and "U+13000" in answer.text
+    assert inbox.messages == []

@@ -264,6 +264,9 @@ def preferences(request: Request, form):
         values = {k: str(form.get(k, "")).strip() for k in PREFERENCE_FIELDS}
         values["number_locale"] = values["number_locale"] or None
         problems = i18n.validate_preferences(values)
+        if "language" not in problems and not i18n.installed_language(
+                values["language"], request.app.state.site.locale_dirs):
+            problems["language"] = N_("Unknown language or locale")  # only those offered
         if values["theme"] and enabled_theme(request.app.state.site, values["theme"]) is None:
             problems["theme"] = THEME_NOT_INSTALLED  # only the themes offered
         if values["holidays"] and values["holidays"] not in dict(holiday_sets):

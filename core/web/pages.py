@@ -99,6 +99,7 @@ def web_user(app, site, row) -> WebUser:
         i18n.reload_translations()
         app.state.templates.clear()
     prefs = i18n.Preferences.from_dict(json.loads(row.preferences) if row.preferences else None)
+    prefs = i18n.effective_preferences(prefs, site.locale_dirs)  # a removed language: default
     return WebUser(row.id, row.username, row.is_admin, access_epoch=row.access_epoch or 0,
                    display_name=row.display_name or row.username, email=row.email,
                    must_change_password=row.must_change_password,

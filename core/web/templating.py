@@ -210,7 +210,8 @@ def signed_out_preferences(request: Request) -> i18n.Preferences:
     """Someone not signed in reads pages in the language chosen on the login page (kept
     in the session), else English."""
     language = request.session.get("language") if "session" in request.scope else None
-    return i18n.Preferences.from_dict({"language": language} if language else None)
+    prefs = i18n.Preferences.from_dict({"language": language} if language else None)
+    return i18n.effective_preferences(prefs, request.app.state.site.locale_dirs)
 
 
 def flash(request: Request, message: str, kind: str = "info") -> None:
