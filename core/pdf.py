@@ -23,7 +23,6 @@ Decoded images are kept too, by (file, modification time).
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import logging
 import threading
@@ -59,21 +58,13 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 
-def _package_folder(name: str) -> Path:
-    """Where an installed package's files are, found without importing it (a font package
-    is only files)."""
-    spec = importlib.util.find_spec(name)
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    return Path(locations[0]) if locations else Path("/nonexistent") / name
-
-
 # The fonts every document can use come with CRBM, not with the machine, so a document
 # prints the same wherever it is made: DejaVu Sans 2.37 (Latin, Greek, Cyrillic, Armenian,
 # Georgian, Hebrew... bundled in core/fonts/dejavu/ with its licence, 2.7 MB) and
-# WenQuanYi Micro Hei (Chinese, Japanese, Korean; from PyPI's paperang-p2-fonts-cjk, the
-# same file as Debian's fonts-wqy-microhei).
+# WenQuanYi Micro Hei 0.2.0-beta (Chinese, Japanese, Korean; bundled in core/fonts/wqy/ with
+# its licence, 5 MB, the same file as Debian's fonts-wqy-microhei).
 DEJAVU = Path(__file__).resolve().parent / "fonts" / "dejavu"
-WENQUANYI = _package_folder("paperang_p2_fonts_cjk") / "fonts" / "wqy-microhei.ttc"
+WENQUANYI = Path(__file__).resolve().parent / "fonts" / "wqy" / "wqy-microhei.ttc"
 BUILTIN_FAMILIES = {
     "dejavu": {"regular": DEJAVU / "DejaVuSans.ttf", "bold": DEJAVU / "DejaVuSans-Bold.ttf",
                "italic": DEJAVU / "DejaVuSans-Oblique.ttf",
