@@ -336,6 +336,7 @@ def detail_view(request: Request, form):
                    actions=record_actions(site, module, record, user),
                    sections=forms.sections(module, "detail"), labels=_labels(request, module),
                    subpanels=subpanels, log=log, image=image, rights=rights, teams=teams,
+                   can_create=_can(request, module, "edit"),
                    denies=denies, team_choices=list(team_names.items()) if user.is_admin else [],
                    user_names=_user_names(request, {e["changed_by"] for e in log}))
 
@@ -431,6 +432,10 @@ def create_view(request: Request, form):
     if form is None:  # a blank form, prefilled from the URL (e.g. "create in context")
         values = {key: request.query_params[key] for f in fields
                   for key in (f.name, f"{f.name}__label") if key in request.query_params}
+        groups = None
+        if request.query_params.get("_duplicate"):  # "Duplicate": a copy of a record
+            values, groups = _duplicate(request, module, fields,
+                                        str(request.query_params["_duplicate"]))
         if "assigned_user_id" in module.fields:  # new records are yours unless you say
             values.setdefault("assigned_user_id", request.state.user.id)
         for f in fields:  # what the record would get anyway (a quote's stage starts Draft)
@@ -441,7 +446,7 @@ def create_view(request: Request, form):
             values.setdefault(line_items.CURRENCY_FIELD,
                               params.get(line_items.CURRENCY_FIELD) or _default_currency(module))
         line_editor = None if quick else _line_editor(
-            request, module, fields, line_items_form.blank(
+            request, module, fields, groups or line_items_form.blank(
                 line_items_form.group_defaults(request.app.state.site, module)),
             currency=values.get(line_items.CURRENCY_FIELD))
         return _render(request, "edit.html", **_edit_context(
@@ -459,7 +464,7 @@ def create_view(request: Request, form):
             record = _service(request).create(module.name, values, request.state.user,
                                               teams=_chosen_teams(module, form) or ())
         except (ValidationError, VetoError) as exc:
-            errors = getattr(exc, "errors", {"": str(exc)})
+            errors = _refusal(exc)
         else:
             _link_after_create(request, form.get("_link", ""), module, record["id"])
             flash(request, Message(N_("%(what)s %(name)s created."), what=module.label_singular,
@@ -475,6 +480,37 @@ def create_view(request: Request, form):
         line_editor=_posted_lines_editor(request, module, fields, posted, errors, form),
         link=form.get("_link", ""), return_to=_return_to(request, form, ""),
         back=_return_to(request, form, f"/m/{module.name}")))
+
+
+def _duplicate(request: Request, module: ModuleDef, fields, record_id: str):
+    """The create form's values (and lines) copied from a record the user may see: what
+    its form shows, but not its number, and dropdowns that have a default (a stage, a
+    status) start there — a copy is a new document, not one further along."""
+    record = _service(request).get(module.name, record_id, request.state.user, labels=True)
+    number = (module.features.get("sequence") or {}).get("field")
+    values = {name: value for name, value in forms.form_state(
+        record, fields, _fmt(request)).items() if name != number}
+    for f in fields:
+        if f.type.name in ("dropdown", "status") and "default" in f.spec:
+            values[f.name] = f.spec["default"]
+        elif f.type.name == "related" and record.get(f"{f.name}__label"):
+            values[f"{f.name}__label"] = record[f"{f.name}__label"]
+        elif f.type.name in ("file", "image"):
+            values.pop(f.name, None)  # a file belongs to its record; upload it again
+    if line_items.CURRENCY_FIELD in record:
+        values.setdefault(line_items.CURRENCY_FIELD, record[line_items.CURRENCY_FIELD])
+    groups = None
+    if line_items_form.enabled(module):
+        saved = _service(request).line_items(module.name, record_id, request.state.user)
+        groups = [{**group, "lines": [{**line, "source_line_id": ""} for line in group["lines"]]}
+                  for group in line_items_form.state_of(saved)] or None
+    return values, groups
+
+
+def _refusal(exc) -> dict:
+    """A refused save's errors for the form: the fields', or a plugin's reason (a
+    ``Message`` is kept, so the page says it in the reader's language)."""
+    return getattr(exc, "errors", None) or {"": exc.args[0] if exc.args else str(exc)}
 
 
 def _link_after_create(request: Request, link: str, module: ModuleDef, record_id: str) -> None:
@@ -523,7 +559,7 @@ def edit_view(request: Request, form):
             _service(request).update(module.name, record_id, values, request.state.user, base=base,
                                      teams=_chosen_teams(module, form))
         except (ValidationError, VetoError) as exc:
-            errors = getattr(exc, "errors", {"": str(exc)})
+            errors = _refusal(exc)
         except ConflictError as exc:
             conflict = exc
         else:
