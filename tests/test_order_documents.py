@@ -1,0 +1,65 @@
+"""Order documents as a customer and a sales person see them (issue 15, item 15): printed
+tax lines and discounts, amounts in subpanels, who Email PDF writes to, what a new
+document takes from its account, and whose contacts its billing-contact picker offers."""
+import re
+
+import pytest
+
+from core import printing
+from core.i18n import Preferences, formatter
+from tests.test_orders_flow import pdf_text, shop  # noqa: F401 (fixture)
+from tests.test_pdf import to_png
+from tests.test_web_documents import client  # noqa: F401 (fixture)
+
+FMT = formatter(Preferences())
+
+
+@pytest.fixture
+def named_rate(site, admin, shop):  # noqa: F811
+    """A tax code whose rate is named with its figure, as the tax rates' help suggests."""
+    rate = site.records.create("tax_rates", {"name": "GST 5%", "rate": "5"}, admin)
+    code = site.records.create("tax_codes", {"name": "GST (named)"}, admin)
+    site.records.link("tax_codes", code["id"], "rates", rate["id"], admin)
+    return code["id"]
+
+
+def summary_lines(text: str) -> list[str]:
+    """The totals block of a printed document, from "Subtotal" to "Total"."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Subtotal"))
+    end = next(i for i, line in enumerate(lines) if i > start and line.startswith("Total"))
+    return lines[start:end + 1]
+
+
+@pytest.mark.parametrize("module, form", [("quotes", "quote"), ("sales_orders", "sales_order"),
+                                          ("invoices", "invoice")])
+def test_tax_lines_name_their_rate_once_and_discounts_are_negative(site, admin, shop,  # noqa: F811
+                                                                   named_rate, module, form):
+    document = site.records.create(module, {"name": "Docks", "account_id": shop["account"],
+                                            "line_items": [{"name": "Hardware", "lines": [
+        # 2 x 150.00 = 300.00 - 10 % = 270.00; "GST 5%": 13.50
+        {"name": "Dock", "quantity": "2", "unit_price": "150.00", "discount_kind": "percent",
+         "discount_value": "10", "tax_code_id": named_rate},
+        # 80.00; GST 4.00 and PST 5.60 (rates named without their figure)
+        {"name": "Setup", "quantity": "1", "unit_price": "80.00",
+         "tax_code_id": shop["both"]}]}]}, admin)
+    _, content = printing.render_record(site, module, document["id"], admin, form, FMT)
+    if module == "quotes":
+        to_png(content, "orders-tax-lines")  # for a person to look at (test-artifacts/pdf)
+    assert summary_lines(pdf_text(content)) == [
+        "Subtotal $380.00", "Discount -$30.00", "GST 5% $13.50", "GST 5% $4.00",
+        "PST 7% $5.60", "Total $373.10"]
+
+
+def test_the_detail_page_names_tax_lines_like_the_pdf(site, admin, shop, named_rate,  # noqa: F811
+                                                      client):  # noqa: F811
+    quote = site.records.create("quotes", {"name": "Docks", "account_id": shop["account"],
+                                           "line_items": [{"lines": [
+        {"name": "Dock", "quantity": "2", "unit_price": "150.00", "tax_code_id": named_rate},
+        {"name": "Setup", "quantity": "1", "unit_price": "80.00",
+         "tax_code_id": shop["both"]}]}]}, admin)
+    page = client.get(f"/m/quotes/{quote['id']}").text
+    rows = [" ".join(re.sub(r"<[^>]+>", " ", row).split())
+            for row in re.findall(r"<tr\b.*?</tr>", page, re.DOTALL)]
+    assert "GST 5% $15.00" in rows and "GST 5% $4.00" in rows and "PST 7% $5.60" in rows
+    assert not any("5% 5%" in row for row in rows)
