@@ -63,3 +63,16 @@ def test_the_detail_page_names_tax_lines_like_the_pdf(site, admin, shop, named_r
             for row in re.findall(r"<tr\b.*?</tr>", page, re.DOTALL)]
     assert "GST 5% $15.00" in rows and "GST 5% $4.00" in rows and "PST 7% $5.60" in rows
     assert not any("5% 5%" in row for row in rows)
+
+
+def test_subpanels_show_amounts_in_their_currency(site, admin, shop, client):  # noqa: F811
+    for code, price in (("EUR", "1234.00"), ("JPY", "5000")):
+        site.records.create("quotes", {"name": f"In {code}", "account_id": shop["account"],
+                                       "amount_currency": code, "line_items": [{"lines": [
+                                           {"name": "Dock", "quantity": "1",
+                                            "unit_price": price}]}]}, admin)
+    page = client.get(f"/m/accounts/{shop['account']}").text
+    panel = re.search(r'id="sub-quotes".*?</section>', page, re.DOTALL).group(0)
+    cells = " ".join(re.sub(r"<[^>]+>", " ", panel).split())
+    assert "€1,234.00" in cells and "¥5,000" in cells
+    assert "$" not in cells

@@ -317,8 +317,11 @@ def detail_view(request: Request, form):
             continue  # a module the user's roles disable is gone from subpanels too
         columns = module.layouts.get("subpanel_columns", {}).get(rel_name) or \
             _list_columns(other)[:4]
+        # with each column's sub-fields (an amount's currency), so values show as in lists
+        wanted = list(dict.fromkeys(f.name for c in columns for f in other.expand(c)
+                                    if f.stored or f.type.name == "related_value"))
         rows = _service(request).related(module.name, record_id, rel_name, user,
-                                         Query(fields=columns, labels=True, limit=50))
+                                         Query(fields=wanted, labels=True, limit=50))
         subpanels.append({"name": rel_name, "rel": rel, "module": other, "rows": rows,
                           "columns": [other.fields[c] for c in columns],
                           "labels": _labels(request, other),
