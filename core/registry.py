@@ -536,6 +536,11 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
                     "must name a related field of this module with a fixed 'module'")
         elif not module.features.get("team_owned"):
             problem("$.features.inherit_teams_from", "only team-owned modules have teams")
+    for i, name in enumerate(module.features.get("email_to", [])):
+        link = fields.get(name)
+        if link is None or link.type.name != "related" or "module" not in link.spec:
+            problem(f"$.features.email_to[{i}]",
+                    "must name a related field of this module with a fixed 'module'")
     for key in ("catalog", "tax_codes"):
         target = (module.features.get("line_items") or {}).get(key)
         if target and target not in registry.modules:

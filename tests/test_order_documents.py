@@ -76,3 +76,31 @@ def test_subpanels_show_amounts_in_their_currency(site, admin, shop, client):  #
     cells = " ".join(re.sub(r"<[^>]+>", " ", panel).split())
     assert "€1,234.00" in cells and "¥5,000" in cells
     assert "$" not in cells
+
+
+def test_email_pdf_writes_to_the_billing_contact_first(site, admin, shop, client):  # noqa: F811
+    contact = site.records.create("contacts", {
+        "first_name": "Amélie", "last_name": "Durand", "account_id": shop["account"],
+        "email1": "amelie.durand@cafe.example"}, admin)
+    supplier = site.records.create("accounts", {"name": "Parts KK",
+                                                "email1": "sales@parts.example"}, admin)
+    buyer = site.records.create("contacts", {"first_name": "Kenji", "last_name": "Sato",
+                                             "account_id": supplier["id"],
+                                             "email1": "k.sato@parts.example"}, admin)
+
+    def recipient(module, form, values):
+        record = site.records.create(module, {"name": "Mailed", **values}, admin)
+        page = client.get(f"/m/{module}/{record['id']}/email/{form}").text
+        return re.search(r'name="to"[^>]*value="([^"]*)"', page).group(1)
+
+    for module, form in (("quotes", "quote"), ("sales_orders", "sales_order"),
+                         ("invoices", "invoice")):
+        assert recipient(module, form, {"account_id": shop["account"],
+                                        "billing_contact_id": contact["id"]}) == \
+            "amelie.durand@cafe.example", module
+        # no billing contact: the account's address, as before
+        assert recipient(module, form, {"account_id": shop["account"]}) == \
+            "achats@cafe.example", module
+    assert recipient("purchase_orders", "purchase_order",
+                     {"supplier_id": supplier["id"], "contact_id": buyer["id"]}) == \
+        "k.sato@parts.example"

@@ -121,6 +121,19 @@ def test_cross_reference_errors(base, field, path, reason):
     assert f"{source}: {path}: " in message and reason in message
 
 
+@pytest.mark.parametrize("extra,path,reason", [
+    ("features: {email_to: [size]}\n", "$.features.email_to[0]",
+     "must name a related field of this module"),
+    ("features: {email_to: [ghost_id]}\n", "$.features.email_to[0]",
+     "must name a related field of this module"),
+])
+def test_document_options_name_fields_that_exist(base, extra, path, reason):
+    source = write(base, "modules/things.yaml", MODULE.replace("{extra}", "").replace(
+        "fields:", extra + "fields:"))
+    message = refusal(base)
+    assert f"{source}: {path}: " in message and reason in message
+
+
 def test_layout_and_relationship_references_are_checked(base):
     source = write(base, "modules/things.yaml", MODULE.replace("{extra}", "").replace(
         "layouts:\n  list: {columns: [name, size]}\n",
