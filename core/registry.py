@@ -562,6 +562,19 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
             for target in targets:
                 if target not in registry.modules:
                     problem(path, f"related module {target!r} does not exist")
+        if kind == "related" and "filter_by" in spec:
+            target = registry.modules.get(spec.get("module", ""))
+            for theirs, mine in spec["filter_by"].items():
+                where = f"{path}.filter_by.{theirs}"
+                if "module" not in spec:
+                    problem(where, "only a related field with a fixed 'module' filters its picker")
+                    break
+                other = target.fields.get(theirs) if target else None
+                if target and (other is None or other.type.name not in ("related", "user")):
+                    problem(where, f"module {target.name!r} has no related or user field "
+                            f"{theirs!r} to filter on")
+                if mine not in fields:
+                    problem(where, f"no field {mine!r} in this module")
         if kind == "related_value":
             link = fields.get(spec.get("related_field", ""))
             if link is None or link.type.name != "related" or "module" not in link.spec:

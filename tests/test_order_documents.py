@@ -104,3 +104,45 @@ def test_email_pdf_writes_to_the_billing_contact_first(site, admin, shop, client
     assert recipient("purchase_orders", "purchase_order",
                      {"supplier_id": supplier["id"], "contact_id": buyer["id"]}) == \
         "k.sato@parts.example"
+
+
+@pytest.fixture
+def two_accounts(site, admin, shop):  # noqa: F811
+    """The shop's account with two contacts, another account with two."""
+    other = site.records.create("accounts", {"name": "Brasserie du Port"}, admin)
+    people = {}
+    for account, first, last in ((shop["account"], "Amélie", "Durand"),
+                                 (shop["account"], "Zoé", "Martin"),
+                                 (other["id"], "Paul", "Dupont"),
+                                 (other["id"], "Anne", "Bernard")):
+        people[last] = site.records.create("contacts", {
+            "first_name": first, "last_name": last, "account_id": account}, admin)["id"]
+    return {"shop": shop["account"], "other": other["id"], **people}
+
+
+def picked(http, url: str) -> list[str]:
+    response = http.get(url)
+    assert response.status_code == 200, response.text
+    return [item["label"] for item in response.json()]
+
+
+def test_the_billing_contact_picker_offers_the_accounts_contacts_first(two_accounts,
+                                                                       client):  # noqa: F811
+    shop_id = two_accounts["shop"]
+    for module in ("quotes", "sales_orders", "invoices", "credit_notes"):
+        page = client.get(f"/m/{module}/new").text
+        picker = re.search(r'<div class="picker"[^>]*>\s*<input type="hidden" '
+                           r'name="billing_contact_id"', page).group(0)
+        assert 'data-filter-by="{&#34;account_id&#34;: &#34;account_id&#34;}"' in picker, module
+    page = client.get("/m/purchase_orders/new").text
+    assert 'data-filter-by="{&#34;account_id&#34;: &#34;supplier_id&#34;}"' in page
+
+    # what the picker's script asks once an account is chosen: its contacts come first
+    labels = picked(client, f"/m/contacts/pick?q=&by_account_id={shop_id}")
+    assert labels[:2] == ["Amélie Durand", "Zoé Martin"]
+    assert set(labels[2:]) >= {"Paul Dupont", "Anne Bernard"}
+    labels = picked(client, f"/m/contacts/pick?q=Du&by_account_id={shop_id}")
+    assert labels == ["Amélie Durand", "Paul Dupont"]  # typed text: the account's first
+    assert picked(client, "/m/contacts/pick?q=Du")[0] == "Paul Dupont"  # no account: by name
+    assert client.get("/m/contacts/pick?q=&by_last_name=Dupont").status_code == 400
+    assert client.get("/m/contacts/pick?q=&by_nothing=1").status_code == 400

@@ -126,9 +126,17 @@ def test_cross_reference_errors(base, field, path, reason):
      "must name a related field of this module"),
     ("features: {email_to: [ghost_id]}\n", "$.features.email_to[0]",
      "must name a related field of this module"),
+    ("fields:\n  x: {type: related, module: things, filter_by: {size: name}}\n",
+     "$.fields.x.filter_by.size", "module 'things' has no related or user field 'size'"),
+    ("fields:\n  x: {type: related, module: things, filter_by: {created_by: ghost}}\n",
+     "$.fields.x.filter_by.created_by", "no field 'ghost' in this module"),
 ])
 def test_document_options_name_fields_that_exist(base, extra, path, reason):
-    source = write(base, "modules/things.yaml", MODULE.replace("{extra}", "").replace(
+    if extra.startswith("fields:"):  # a field of its own
+        extra, field = "", extra.split("\n", 1)[1]
+    else:
+        field = ""
+    source = write(base, "modules/things.yaml", MODULE.replace("{extra}", field).replace(
         "fields:", extra + "fields:"))
     message = refusal(base)
     assert f"{source}: {path}: " in message and reason in message

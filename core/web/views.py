@@ -639,11 +639,35 @@ def unlink_view(request: Request, form):
 
 @page()
 def pick_view(request: Request, form):
-    """Type-ahead for related-record pickers: [{id, label}], name starts with ``q``."""
+    """Type-ahead for related-record pickers: [{id, label}], name starts with ``q``.
+
+    ``by_<field>=<id>`` (a related field's ``filter_by``: a billing contact's account) puts
+    the records whose related or user ``field`` holds that id first, then the others: the
+    likely choices on top, without hiding the rest."""
     module = _module(request)
     fields = [module.name_field] if module.name_field else []
-    rows = _service(request).list(module.name, request.state.user, Query(
-        search=request.query_params.get("q", "").strip() or None, fields=fields, limit=20))
+    search = request.query_params.get("q", "").strip() or None
+    first = []
+    for key, value in request.query_params.items():
+        if not key.startswith("by_"):
+            continue
+        f = module.fields.get(key[3:])
+        if f is None or f.type.name not in ("related", "user"):
+            return JSONResponse({"error": f"cannot filter on {key[3:]!r}"}, status_code=400)
+        if value:
+            first.append((f.name, value))
+    try:
+        rows = _service(request).list(module.name, request.state.user, Query(
+            filters=[(name, "eq", value) for name, value in first], search=search,
+            fields=fields, limit=20))
+        if first and len(rows) < 20:  # then the others (read past the first ones)
+            seen = {r["id"] for r in rows}
+            rows += [r for r in _service(request).list(
+                module.name, request.state.user,
+                Query(search=search, fields=fields, limit=20 + len(rows)))
+                if r["id"] not in seen][:20 - len(rows)]
+    except ValidationError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
     return JSONResponse([{"id": r["id"], "label": r.get(module.name_field) or r["id"]}
                          for r in rows])
 

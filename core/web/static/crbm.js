@@ -64,10 +64,22 @@ function pickers(root) {
         detail: { id: item.dataset.id, label: item.textContent } }));
       if (picker.hasAttribute("data-submit")) picker.closest("form").submit();
     };
+    // filter_by: the records matching other fields of this form come first (a billing
+    // contact picker offers the chosen account's contacts): by_<their field>=<our value>
+    const filterBy = JSON.parse(picker.dataset.filterBy || "{}");
+    const query = () => {
+      const params = new URLSearchParams({ q: text.value });
+      const form = picker.closest("form");
+      Object.entries(filterBy).forEach(([theirs, ours]) => {
+        const input = form && form.elements[ours];
+        if (input && input.value) params.set(`by_${theirs}`, input.value);
+      });
+      return params;
+    };
     let latest = 0;  // replies can arrive out of order: only the newest search counts
     const search = async () => {
       const ticket = ++latest;
-      const response = await fetch(`${source()}?q=${encodeURIComponent(text.value)}`,
+      const response = await fetch(`${source()}?${query()}`,
                                    { headers: { Accept: "application/json" } });
       if (!response.ok || ticket !== latest) return;
       const items = await response.json();
