@@ -562,6 +562,9 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
             for target in targets:
                 if target not in registry.modules:
                     problem(path, f"related module {target!r} does not exist")
+        if kind == "related" and "fill" in spec:
+            problems += [MetadataProblem(source, f"{path}.fill.{mine}", reason)
+                         for mine, reason in _fill_problems(module, registry, spec)]
         if kind == "related" and "filter_by" in spec:
             target = registry.modules.get(spec.get("module", ""))
             for theirs, mine in spec["filter_by"].items():
@@ -685,3 +688,30 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
                         f"module {other.name!r} has no field {name!r}")
     return problems
 
+
+def _fill_problems(module: ModuleDef, registry: Registry, spec: dict) -> list[tuple[str, str]]:
+    """A related field's ``fill`` (core.fills): each pair names a field or composite group
+    on both sides, with the same parts, types and dropdown lists."""
+    target = registry.modules.get(spec.get("module", ""))
+    if "module" not in spec:
+        return [(next(iter(spec["fill"])), "only a related field with a fixed 'module' fills")]
+    if target is None:
+        return []  # the missing module is reported already
+    out = []
+    for mine, theirs in spec["fill"].items():
+        ours, others = module.expand(mine), target.expand(theirs)
+        if not ours:
+            out.append((mine, f"no field {mine!r} in this module"))
+            continue
+        if not others:
+            out.append((mine, f"module {target.name!r} has no field {theirs!r}"))
+            continue
+        shape = {f.name[len(mine):]: f for f in ours}
+        other_shape = {f.name[len(theirs):]: f for f in others}
+        if set(shape) != set(other_shape) or any(
+                f.type.name != other_shape[k].type.name
+                or f.spec.get("options") != other_shape[k].spec.get("options")
+                for k, f in shape.items()):
+            reason = f"{mine!r} and {target.name}.{theirs} differ in type, parts or dropdowns"
+            out.append((mine, reason))
+    return out

@@ -7,9 +7,12 @@ import pytest
 
 from core import printing
 from core.i18n import Preferences, formatter
+from tests.api_util import bearer
+from tests.api_util import client as api_client
 from tests.test_orders_flow import pdf_text, shop  # noqa: F401 (fixture)
 from tests.test_pdf import to_png
 from tests.test_web_documents import client  # noqa: F401 (fixture)
+from tests.test_web_line_items import form_values
 
 FMT = formatter(Preferences())
 
@@ -146,3 +149,78 @@ def test_the_billing_contact_picker_offers_the_accounts_contacts_first(two_accou
     assert picked(client, "/m/contacts/pick?q=Du")[0] == "Paul Dupont"  # no account: by name
     assert client.get("/m/contacts/pick?q=&by_last_name=Dupont").status_code == 400
     assert client.get("/m/contacts/pick?q=&by_nothing=1").status_code == 400
+
+
+ADDRESSES = {"billing_address_street": "12 rue du Port", "billing_address_city": "Montréal",
+             "billing_address_state": "QC", "billing_address_postal_code": "H2Y 1C6",
+             "billing_address_country": "Canada",
+             "shipping_address_street": "Quai 4, entrepôt B",
+             "shipping_address_city": "Longueuil", "shipping_address_country": "Canada"}
+
+
+@pytest.fixture
+def customer(site, admin, shop):  # noqa: F811
+    """The shop's account, with addresses and its own terms."""
+    site.records.update("accounts", shop["account"], {**ADDRESSES, "terms": "net_45"}, admin)
+    return shop["account"]
+
+
+def test_a_new_document_takes_the_accounts_addresses_and_terms(site, admin, customer):
+    """Through the API (the record service's save): empty fields are filled from the
+    account; what the caller gives is kept, an address whole."""
+    auth = bearer(site, admin)
+    with api_client(site) as api:
+        for module in ("quotes", "sales_orders", "invoices"):
+            made = api.post(f"/api/v1/{module}", headers=auth, json={
+                "name": "From the account", "account_id": customer})
+            assert made.status_code == 201, made.text
+            body = made.json()
+            assert {k: body[k] for k in ADDRESSES} == ADDRESSES, module
+            assert body["shipping_address_postal_code"] is None and body["terms"] == "net_45"
+            given = api.post(f"/api/v1/{module}", headers=auth, json={
+                "name": "Own", "account_id": customer, "terms": "cod",
+                "billing_address_city": "Laval"}).json()
+            assert (given["terms"], given["billing_address_city"],
+                    given["billing_address_street"]) == ("cod", "Laval", None), module
+            assert given["shipping_address_city"] == "Longueuil"
+    # an account without terms: the order settings' default terms, as invoices always had
+    site.set_setting("orders", {"default_terms": "net_15"})
+    bare = site.records.create("accounts", {"name": "No terms"}, admin)
+    for module in ("quotes", "sales_orders", "invoices"):
+        record = site.records.create(module, {"name": "Bare", "account_id": bare["id"]}, admin)
+        assert (record["terms"], record["billing_address_city"]) == ("net_15", None), module
+
+
+def test_changing_the_account_fills_only_what_is_empty(site, admin, customer, shop):  # noqa: F811
+    quote = site.records.create("quotes", {"name": "Later", "account_id": customer,
+                                           "billing_address_city": "Laval"}, admin)
+    other = site.records.create("accounts", {
+        "name": "Brasserie du Port", "billing_address_city": "Québec",
+        "shipping_address_city": "Lévis", "terms": "cod"}, admin)
+    site.records.update("quotes", quote["id"], {"shipping_address_street": None,
+                                                "shipping_address_city": None,
+                                                "shipping_address_country": None}, admin)
+    moved = site.records.update("quotes", quote["id"], {"account_id": other["id"]}, admin)
+    assert (moved["billing_address_city"], moved["shipping_address_city"], moved["terms"]) == \
+        ("Laval", "Lévis", "net_45")
+
+
+def test_the_create_form_fills_from_the_account(site, admin, customer, client):  # noqa: F811
+    # chosen in the picker: the page's script asks what to fill
+    answer = client.get(f"/m/quotes/fill/account_id?id={customer}")
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "billing_address": {k: v for k, v in ADDRESSES.items() if k.startswith("billing")},
+        "shipping_address": {
+            "shipping_address_street": "Quai 4, entrepôt B", "shipping_address_city": "Longueuil",
+            "shipping_address_state": "", "shipping_address_postal_code": "",
+            "shipping_address_country": "Canada"}, "terms": {"terms": "net_45"}}
+    page = client.get("/m/quotes/new").text
+    assert 'data-fill="/m/quotes/fill/account_id"' in page
+    # unknown, invisible or missing ids tell nothing
+    for bad in ("00000000-0000-0000-0000-00000000000f", "nonsense", ""):
+        assert client.get(f"/m/quotes/fill/account_id?id={bad}").json() == {}
+    assert client.get("/m/quotes/fill/name?id=1").status_code == 404
+    # opened from the account's page ("Create" in its Quotes subpanel): filled already
+    values = form_values(client.get(f"/m/quotes/new?account_id={customer}").text)
+    assert {k: values[k] for k in ADDRESSES} == ADDRESSES and values["terms"] == "net_45"

@@ -130,6 +130,15 @@ def test_cross_reference_errors(base, field, path, reason):
      "$.fields.x.filter_by.size", "module 'things' has no related or user field 'size'"),
     ("fields:\n  x: {type: related, module: things, filter_by: {created_by: ghost}}\n",
      "$.fields.x.filter_by.created_by", "no field 'ghost' in this module"),
+
+    ("fields:\n  x: {type: related, module: things, fill: {ghost: name}}\n",
+     "$.fields.x.fill.ghost", "no field 'ghost' in this module"),
+    ("fields:\n  x: {type: related, module: things, fill: {name: ghost}}\n",
+     "$.fields.x.fill.name", "module 'things' has no field 'ghost'"),
+    ("fields:\n  x: {type: related, module: things, fill: {name: size}}\n",
+     "$.fields.x.fill.name", "'name' and things.size differ in type, parts or dropdowns"),
+    (("fields:\n  x: {type: related, module: things, fill: {where: name}}\n  where: "
+      "{type: address}\n"), "$.fields.x.fill.where", "differ in type, parts or dropdowns"),
 ])
 def test_document_options_name_fields_that_exist(base, extra, path, reason):
     if extra.startswith("fields:"):  # a field of its own

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from starlette.routing import Route
 
-from core import access_admin, i18n, line_items
+from core import access_admin, fills, i18n, line_items
 from core.errors import N_, ConflictError, Message, NotFoundError, ValidationError, VetoError
 from core.records import Query, now
 from core.registry import ModuleDef
@@ -441,6 +442,7 @@ def create_view(request: Request, form):
                                         str(request.query_params["_duplicate"]))
         if "assigned_user_id" in module.fields:  # new records are yours unless you say
             values.setdefault("assigned_user_id", request.state.user.id)
+        values.update(_filled_from_links(request, module, fields, values))
         for f in fields:  # what the record would get anyway (a quote's stage starts Draft)
             if "default" in f.spec:
                 values.setdefault(f.name, f.spec["default"])
@@ -483,6 +485,31 @@ def create_view(request: Request, form):
         line_editor=_posted_lines_editor(request, module, fields, posted, errors, form),
         link=form.get("_link", ""), return_to=_return_to(request, form, ""),
         back=_return_to(request, form, f"/m/{module.name}")))
+
+
+def _filled_from_links(request: Request, module: ModuleDef, fields, values: dict) -> dict:
+    """What the form's links already given (an account, from its page) fill in its empty
+    inputs (a related field's ``fill``, core/fills.py), as the inputs show them."""
+    shown = {f.name for f in fields}
+    out = {}
+    site = request.app.state.site
+    for link in fills.fill_links(module):
+        if link.name not in shown or not _uuid(values.get(link.name)):
+            continue
+        with site.engine.connect() as conn:
+            found = fills.values_for(site, module, link, _uuid(values[link.name]),
+                                     request.state.user, conn, current=values)
+        for group in found.values():
+            out.update(forms.form_state(group, [module.fields[n] for n in group if n in shown],
+                                        _fmt(request)))
+    return out
+
+
+def _uuid(text) -> str | None:
+    try:
+        return str(uuid.UUID(str(text)))
+    except ValueError:
+        return None
 
 
 def _duplicate(request: Request, module: ModuleDef, fields, record_id: str):
@@ -673,6 +700,28 @@ def pick_view(request: Request, form):
 
 
 @page()
+def fill_view(request: Request, form):
+    """``GET /m/<module>/fill/<field>?id=<record>``: what choosing that record in the
+    field's picker fills (its ``fill``, core/fills.py), as {group: {input: value}} the way
+    the inputs show them. Nothing for a record the user may not see, or no such record."""
+    module = _module(request)
+    link = module.fields.get(request.path_params["field"])
+    if link is None or link.type.name != "related" or "fill" not in link.spec:
+        raise HTTPException(404, Message(N_("There is no such field.")))
+    record_id = _uuid(request.query_params.get("id", ""))
+    site = request.app.state.site
+    found = {}
+    if record_id:
+        with site.engine.connect() as conn:
+            found = fills.values_for(site, module, link, record_id, request.state.user, conn)
+    fmt = _fmt(request)
+    response = JSONResponse({group: forms.form_state(values, [module.fields[n] for n in values],
+                                                     fmt) for group, values in found.items()})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@page()
 def pick_user_view(request: Request, form):
     site = request.app.state.site
     users = site.tables.tables["crbm_users"]
@@ -712,6 +761,7 @@ routes = [
     Route("/m/{module}/action", list_action, methods=["POST"]),
     Route("/m/{module}/new", create_view, methods=["GET", "POST"]),
     Route("/m/{module}/pick", pick_view),
+    Route("/m/{module}/fill/{field}", fill_view),
     Route("/m/{module}/{record_id}", detail_view),
     Route("/m/{module}/{record_id}/edit", edit_view, methods=["GET", "POST"]),
     Route("/m/{module}/{record_id}/delete", delete_view, methods=["POST"]),
