@@ -17,9 +17,10 @@ import pluggy
 from core import hookspecs
 
 ENTRY_POINT_GROUP = "crbm.plugins"
-# kernel modules that implement hooks themselves (the webhook outbox), registered before
-# every plugin so pluggy calls them last
-KERNEL_HOOKS = ("core.webhooks",)
+# kernel modules that implement hooks themselves, registered before every plugin so pluggy
+# calls them last (the webhook outbox) unless they ask to run first (fills: a related
+# field's ``fill``, before the plugins' own defaults)
+KERNEL_HOOKS = ("core.webhooks", "core.fills")
 SHIPPED_PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 
 

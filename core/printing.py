@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal, InvalidOperation
 
 from core import line_items as li
 from core import mail, pdf
@@ -74,6 +75,25 @@ def address_lines(record: dict, name: str) -> list[str]:
     return [*street, *([town] if town else []), *([part["country"]] if part["country"] else [])]
 
 
+_FIGURE = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+def tax_label(fmt, name: str | None, percent) -> str:
+    """What a document calls a tax line: the rate's name, followed by its percentage
+    unless the name already gives that figure — "GST" prints as "GST 5%", and a rate
+    named "GST 5%" (as the tax rates' help suggests) stays "GST 5%", not "GST 5% 5%"."""
+    name = (name or "").strip()
+    if percent is None:
+        return name
+    for figure in _FIGURE.findall(name):
+        try:
+            if Decimal(figure.replace(",", ".")) == Decimal(percent):
+                return name
+        except InvalidOperation:  # pragma: no cover - the pattern only finds numbers
+            continue
+    return f"{name} {fmt.percent(percent)}".strip()
+
+
 def _money(fmt, value, code: str) -> str:
     return fmt.currency(value, code) if value is not None else ""
 
@@ -85,8 +105,12 @@ def items_context(fmt, items: li.LineItems, tax_code_names: dict[str, str]) -> d
         return _money(fmt, value, code)
 
     def taxes(rows):
-        return [{"name": t.name, "percent": fmt.percent(t.percent), "amount": money(t.amount)}
+        return [{"name": t.name, "percent": fmt.percent(t.percent),
+                 "label": tax_label(fmt, t.name, t.percent), "amount": money(t.amount)}
                 for t in rows]
+
+    def less(value):  # a discount is taken off: printed negative, "-$30.00"
+        return money(-value) if value else ""
 
     groups = []
     for group in items.groups:
@@ -108,13 +132,13 @@ def items_context(fmt, items: li.LineItems, tax_code_names: dict[str, str]) -> d
                 "net_price": money(line.net_price) if priced else "",
                 "tax_code": tax_code_names.get(line.tax_code_id, "") if priced else ""})
         groups.append({"name": group.name or "", "lines": lines, "subtotal": money(group.subtotal),
-                       "discount": money(group.discount) if group.discount else "",
+                       "discount": less(group.discount),
                        "shipping": money(group.shipping) if group.shipping else "",
                        "taxes": taxes(group.taxes), "total": money(group.total)})
     t = items.totals
     return {"groups": groups, "currency": code,
             "totals": {"subtotal": money(t.subtotal),
-                       "discount": money(t.discount) if t.discount else "",
+                       "discount": less(t.discount),
                        "net": money(t.net), "shipping": money(t.shipping) if t.shipping else "",
                        "taxes": taxes(t.taxes), "tax": money(t.tax), "total": money(t.total)},
             "show_list_prices": False, "show_pretax_totals": False}

@@ -536,6 +536,11 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
                     "must name a related field of this module with a fixed 'module'")
         elif not module.features.get("team_owned"):
             problem("$.features.inherit_teams_from", "only team-owned modules have teams")
+    for i, name in enumerate(module.features.get("email_to", [])):
+        link = fields.get(name)
+        if link is None or link.type.name != "related" or "module" not in link.spec:
+            problem(f"$.features.email_to[{i}]",
+                    "must name a related field of this module with a fixed 'module'")
     for key in ("catalog", "tax_codes"):
         target = (module.features.get("line_items") or {}).get(key)
         if target and target not in registry.modules:
@@ -557,6 +562,22 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
             for target in targets:
                 if target not in registry.modules:
                     problem(path, f"related module {target!r} does not exist")
+        if kind == "related" and "fill" in spec:
+            problems += [MetadataProblem(source, f"{path}.fill.{mine}", reason)
+                         for mine, reason in _fill_problems(module, registry, spec)]
+        if kind == "related" and "filter_by" in spec:
+            target = registry.modules.get(spec.get("module", ""))
+            for theirs, mine in spec["filter_by"].items():
+                where = f"{path}.filter_by.{theirs}"
+                if "module" not in spec:
+                    problem(where, "only a related field with a fixed 'module' filters its picker")
+                    break
+                other = target.fields.get(theirs) if target else None
+                if target and (other is None or other.type.name not in ("related", "user")):
+                    problem(where, f"module {target.name!r} has no related or user field "
+                            f"{theirs!r} to filter on")
+                if mine not in fields:
+                    problem(where, f"no field {mine!r} in this module")
         if kind == "related_value":
             link = fields.get(spec.get("related_field", ""))
             if link is None or link.type.name != "related" or "module" not in link.spec:
@@ -667,3 +688,30 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
                         f"module {other.name!r} has no field {name!r}")
     return problems
 
+
+def _fill_problems(module: ModuleDef, registry: Registry, spec: dict) -> list[tuple[str, str]]:
+    """A related field's ``fill`` (core.fills): each pair names a field or composite group
+    on both sides, with the same parts, types and dropdown lists."""
+    target = registry.modules.get(spec.get("module", ""))
+    if "module" not in spec:
+        return [(next(iter(spec["fill"])), "only a related field with a fixed 'module' fills")]
+    if target is None:
+        return []  # the missing module is reported already
+    out = []
+    for mine, theirs in spec["fill"].items():
+        ours, others = module.expand(mine), target.expand(theirs)
+        if not ours:
+            out.append((mine, f"no field {mine!r} in this module"))
+            continue
+        if not others:
+            out.append((mine, f"module {target.name!r} has no field {theirs!r}"))
+            continue
+        shape = {f.name[len(mine):]: f for f in ours}
+        other_shape = {f.name[len(theirs):]: f for f in others}
+        if set(shape) != set(other_shape) or any(
+                f.type.name != other_shape[k].type.name
+                or f.spec.get("options") != other_shape[k].spec.get("options")
+                for k, f in shape.items()):
+            reason = f"{mine!r} and {target.name}.{theirs} differ in type, parts or dropdowns"
+            out.append((mine, reason))
+    return out

@@ -163,11 +163,15 @@ def test_quote_to_cash(site, admin, shop):
     text = printed("purchase_orders", order_out["id"], "purchase_order")
     assert order_out["number"] in text and "東京支店" in text and "$997.50" in text
 
-    # after approval, a change of the lines asks for approval again
+    # after approval, a change of the lines asks for approval again (on a quote not yet
+    # converted: a converted one is final, tests/test_converted_quotes.py)
+    other = records.create("quotes", {"name": "Second fit-out", "account_id": shop["account"],
+                                      "line_items": quote_lines(shop)}, admin)
+    assert quotes.approve(site, admin, other["id"])["approval_status"] == "approved"
     changed = quote_lines(shop)
     changed[1]["lines"][0]["quantity"] = "4"
-    quote = records.update("quotes", quote["id"], {"line_items": changed}, admin)
-    assert quote["approval_status"] == "pending" and quote["approved_by"] is None
+    other = records.update("quotes", other["id"], {"line_items": changed}, admin)
+    assert other["approval_status"] == "pending" and other["approved_by"] is None
 
 
 def test_refusals_change_nothing(site, admin, shop):

@@ -100,7 +100,8 @@ def line_items(count: int) -> dict:
     return {"groups": groups, "show_list_prices": False, "show_pretax_totals": True,
             "totals": {"subtotal": money(total), "discount": "", "net": money(total),
                        "shipping": money(Decimal("45.00")),
-                       "taxes": [{"name": "VAT", "percent": "20%", "amount": money(tax_total)}],
+                       "taxes": [{"name": "VAT", "percent": "20%", "label": "VAT 20%",
+                                  "amount": money(tax_total)}],
                        "total": money(grand)}}
 
 

@@ -121,6 +121,36 @@ def test_cross_reference_errors(base, field, path, reason):
     assert f"{source}: {path}: " in message and reason in message
 
 
+@pytest.mark.parametrize("extra,path,reason", [
+    ("features: {email_to: [size]}\n", "$.features.email_to[0]",
+     "must name a related field of this module"),
+    ("features: {email_to: [ghost_id]}\n", "$.features.email_to[0]",
+     "must name a related field of this module"),
+    ("fields:\n  x: {type: related, module: things, filter_by: {size: name}}\n",
+     "$.fields.x.filter_by.size", "module 'things' has no related or user field 'size'"),
+    ("fields:\n  x: {type: related, module: things, filter_by: {created_by: ghost}}\n",
+     "$.fields.x.filter_by.created_by", "no field 'ghost' in this module"),
+
+    ("fields:\n  x: {type: related, module: things, fill: {ghost: name}}\n",
+     "$.fields.x.fill.ghost", "no field 'ghost' in this module"),
+    ("fields:\n  x: {type: related, module: things, fill: {name: ghost}}\n",
+     "$.fields.x.fill.name", "module 'things' has no field 'ghost'"),
+    ("fields:\n  x: {type: related, module: things, fill: {name: size}}\n",
+     "$.fields.x.fill.name", "'name' and things.size differ in type, parts or dropdowns"),
+    (("fields:\n  x: {type: related, module: things, fill: {where: name}}\n  where: "
+      "{type: address}\n"), "$.fields.x.fill.where", "differ in type, parts or dropdowns"),
+])
+def test_document_options_name_fields_that_exist(base, extra, path, reason):
+    if extra.startswith("fields:"):  # a field of its own
+        extra, field = "", extra.split("\n", 1)[1]
+    else:
+        field = ""
+    source = write(base, "modules/things.yaml", MODULE.replace("{extra}", field).replace(
+        "fields:", extra + "fields:"))
+    message = refusal(base)
+    assert f"{source}: {path}: " in message and reason in message
+
+
 def test_layout_and_relationship_references_are_checked(base):
     source = write(base, "modules/things.yaml", MODULE.replace("{extra}", "").replace(
         "layouts:\n  list: {columns: [name, size]}\n",

@@ -39,17 +39,21 @@ def pdf_view(request: Request, form):
 
 
 def _default_recipient(site, module, record: dict, user) -> str:
-    """The email of the first related record (in the module's field order) that has one:
-    the customer a document is about, most often. The user may change it."""
-    for f in module.fields.values():
+    """Who Email PDF writes to unless the user changes it: the email address of the first
+    record named by the module's ``features.email_to`` related fields that has one (a
+    document's billing contact, then its account); without that list, of the first related
+    record with an email address, in the module's field order."""
+    names = module.features.get("email_to") or list(module.fields)
+    for name in names:
+        f = module.fields.get(name)
         target = site.registry.modules.get(f.spec.get("module", "")) \
-            if f.type.name == "related" and record.get(f.name) else None
+            if f is not None and f.type.name == "related" and record.get(name) else None
         email = next((e for e, ef in (target.fields.items() if target else ())
                       if ef.type.name == "email"), None)
         if email is None:
             continue
         try:
-            other = site.records.get(target.name, record[f.name], user)
+            other = site.records.get(target.name, record[name], user)
         except NotFoundError:  # not theirs to see
             continue
         if other.get(email):

@@ -286,6 +286,12 @@ class Table:
             text += f" ({self.fmt.percent(line.discount_value)})"
         return text
 
+    def tax_label(self, tax) -> str:
+        """A tax line's name as printed documents give it ("GST 5%", rate shown once)."""
+        from core.printing import tax_label  # printing reads records; keep this light
+
+        return tax_label(self.fmt, tax.name, tax.percent)
+
     def tax_code(self, code: str | None) -> str:
         return self.tax_names.get(code, code) if code else ""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from starlette.routing import Route
 
-from core import access_admin, i18n, line_items
+from core import access_admin, fills, i18n, line_items
 from core.errors import N_, ConflictError, Message, NotFoundError, ValidationError, VetoError
 from core.records import Query, now
 from core.registry import ModuleDef
@@ -317,8 +318,11 @@ def detail_view(request: Request, form):
             continue  # a module the user's roles disable is gone from subpanels too
         columns = module.layouts.get("subpanel_columns", {}).get(rel_name) or \
             _list_columns(other)[:4]
+        # with each column's sub-fields (an amount's currency), so values show as in lists
+        wanted = list(dict.fromkeys(f.name for c in columns for f in other.expand(c)
+                                    if f.stored or f.type.name == "related_value"))
         rows = _service(request).related(module.name, record_id, rel_name, user,
-                                         Query(fields=columns, labels=True, limit=50))
+                                         Query(fields=wanted, labels=True, limit=50))
         subpanels.append({"name": rel_name, "rel": rel, "module": other, "rows": rows,
                           "columns": [other.fields[c] for c in columns],
                           "labels": _labels(request, other),
@@ -336,6 +340,7 @@ def detail_view(request: Request, form):
                    actions=record_actions(site, module, record, user),
                    sections=forms.sections(module, "detail"), labels=_labels(request, module),
                    subpanels=subpanels, log=log, image=image, rights=rights, teams=teams,
+                   can_create=_can(request, module, "edit"),
                    denies=denies, team_choices=list(team_names.items()) if user.is_admin else [],
                    user_names=_user_names(request, {e["changed_by"] for e in log}))
 
@@ -431,8 +436,13 @@ def create_view(request: Request, form):
     if form is None:  # a blank form, prefilled from the URL (e.g. "create in context")
         values = {key: request.query_params[key] for f in fields
                   for key in (f.name, f"{f.name}__label") if key in request.query_params}
+        groups = None
+        if request.query_params.get("_duplicate"):  # "Duplicate": a copy of a record
+            values, groups = _duplicate(request, module, fields,
+                                        str(request.query_params["_duplicate"]))
         if "assigned_user_id" in module.fields:  # new records are yours unless you say
             values.setdefault("assigned_user_id", request.state.user.id)
+        values.update(_filled_from_links(request, module, fields, values))
         for f in fields:  # what the record would get anyway (a quote's stage starts Draft)
             if "default" in f.spec:
                 values.setdefault(f.name, f.spec["default"])
@@ -441,7 +451,7 @@ def create_view(request: Request, form):
             values.setdefault(line_items.CURRENCY_FIELD,
                               params.get(line_items.CURRENCY_FIELD) or _default_currency(module))
         line_editor = None if quick else _line_editor(
-            request, module, fields, line_items_form.blank(
+            request, module, fields, groups or line_items_form.blank(
                 line_items_form.group_defaults(request.app.state.site, module)),
             currency=values.get(line_items.CURRENCY_FIELD))
         return _render(request, "edit.html", **_edit_context(
@@ -459,7 +469,7 @@ def create_view(request: Request, form):
             record = _service(request).create(module.name, values, request.state.user,
                                               teams=_chosen_teams(module, form) or ())
         except (ValidationError, VetoError) as exc:
-            errors = getattr(exc, "errors", {"": str(exc)})
+            errors = _refusal(exc)
         else:
             _link_after_create(request, form.get("_link", ""), module, record["id"])
             flash(request, Message(N_("%(what)s %(name)s created."), what=module.label_singular,
@@ -475,6 +485,62 @@ def create_view(request: Request, form):
         line_editor=_posted_lines_editor(request, module, fields, posted, errors, form),
         link=form.get("_link", ""), return_to=_return_to(request, form, ""),
         back=_return_to(request, form, f"/m/{module.name}")))
+
+
+def _filled_from_links(request: Request, module: ModuleDef, fields, values: dict) -> dict:
+    """What the form's links already given (an account, from its page) fill in its empty
+    inputs (a related field's ``fill``, core/fills.py), as the inputs show them."""
+    shown = {f.name for f in fields}
+    out = {}
+    site = request.app.state.site
+    for link in fills.fill_links(module):
+        if link.name not in shown or not _uuid(values.get(link.name)):
+            continue
+        with site.engine.connect() as conn:
+            found = fills.values_for(site, module, link, _uuid(values[link.name]),
+                                     request.state.user, conn, current=values)
+        for group in found.values():
+            out.update(forms.form_state(group, [module.fields[n] for n in group if n in shown],
+                                        _fmt(request)))
+    return out
+
+
+def _uuid(text) -> str | None:
+    try:
+        return str(uuid.UUID(str(text)))
+    except ValueError:
+        return None
+
+
+def _duplicate(request: Request, module: ModuleDef, fields, record_id: str):
+    """The create form's values (and lines) copied from a record the user may see: what
+    its form shows, but not its number, and dropdowns that have a default (a stage, a
+    status) start there — a copy is a new document, not one further along."""
+    record = _service(request).get(module.name, record_id, request.state.user, labels=True)
+    number = (module.features.get("sequence") or {}).get("field")
+    values = {name: value for name, value in forms.form_state(
+        record, fields, _fmt(request)).items() if name != number}
+    for f in fields:
+        if f.type.name in ("dropdown", "status") and "default" in f.spec:
+            values[f.name] = f.spec["default"]
+        elif f.type.name == "related" and record.get(f"{f.name}__label"):
+            values[f"{f.name}__label"] = record[f"{f.name}__label"]
+        elif f.type.name in ("file", "image"):
+            values.pop(f.name, None)  # a file belongs to its record; upload it again
+    if line_items.CURRENCY_FIELD in record:
+        values.setdefault(line_items.CURRENCY_FIELD, record[line_items.CURRENCY_FIELD])
+    groups = None
+    if line_items_form.enabled(module):
+        saved = _service(request).line_items(module.name, record_id, request.state.user)
+        groups = [{**group, "lines": [{**line, "source_line_id": ""} for line in group["lines"]]}
+                  for group in line_items_form.state_of(saved)] or None
+    return values, groups
+
+
+def _refusal(exc) -> dict:
+    """A refused save's errors for the form: the fields', or a plugin's reason (a
+    ``Message`` is kept, so the page says it in the reader's language)."""
+    return getattr(exc, "errors", None) or {"": exc.args[0] if exc.args else str(exc)}
 
 
 def _link_after_create(request: Request, link: str, module: ModuleDef, record_id: str) -> None:
@@ -523,7 +589,7 @@ def edit_view(request: Request, form):
             _service(request).update(module.name, record_id, values, request.state.user, base=base,
                                      teams=_chosen_teams(module, form))
         except (ValidationError, VetoError) as exc:
-            errors = getattr(exc, "errors", {"": str(exc)})
+            errors = _refusal(exc)
         except ConflictError as exc:
             conflict = exc
         else:
@@ -600,13 +666,59 @@ def unlink_view(request: Request, form):
 
 @page()
 def pick_view(request: Request, form):
-    """Type-ahead for related-record pickers: [{id, label}], name starts with ``q``."""
+    """Type-ahead for related-record pickers: [{id, label}], name starts with ``q``.
+
+    ``by_<field>=<id>`` (a related field's ``filter_by``: a billing contact's account) puts
+    the records whose related or user ``field`` holds that id first, then the others: the
+    likely choices on top, without hiding the rest."""
     module = _module(request)
     fields = [module.name_field] if module.name_field else []
-    rows = _service(request).list(module.name, request.state.user, Query(
-        search=request.query_params.get("q", "").strip() or None, fields=fields, limit=20))
+    search = request.query_params.get("q", "").strip() or None
+    first = []
+    for key, value in request.query_params.items():
+        if not key.startswith("by_"):
+            continue
+        f = module.fields.get(key[3:])
+        if f is None or f.type.name not in ("related", "user"):
+            return JSONResponse({"error": f"cannot filter on {key[3:]!r}"}, status_code=400)
+        if value:
+            first.append((f.name, value))
+    try:
+        rows = _service(request).list(module.name, request.state.user, Query(
+            filters=[(name, "eq", value) for name, value in first], search=search,
+            fields=fields, limit=20))
+        if first and len(rows) < 20:  # then the others (read past the first ones)
+            seen = {r["id"] for r in rows}
+            rows += [r for r in _service(request).list(
+                module.name, request.state.user,
+                Query(search=search, fields=fields, limit=20 + len(rows)))
+                if r["id"] not in seen][:20 - len(rows)]
+    except ValidationError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
     return JSONResponse([{"id": r["id"], "label": r.get(module.name_field) or r["id"]}
                          for r in rows])
+
+
+@page()
+def fill_view(request: Request, form):
+    """``GET /m/<module>/fill/<field>?id=<record>``: what choosing that record in the
+    field's picker fills (its ``fill``, core/fills.py), as {group: {input: value}} the way
+    the inputs show them. Nothing for a record the user may not see, or no such record."""
+    module = _module(request)
+    link = module.fields.get(request.path_params["field"])
+    if link is None or link.type.name != "related" or "fill" not in link.spec:
+        raise HTTPException(404, Message(N_("There is no such field.")))
+    record_id = _uuid(request.query_params.get("id", ""))
+    site = request.app.state.site
+    found = {}
+    if record_id:
+        with site.engine.connect() as conn:
+            found = fills.values_for(site, module, link, record_id, request.state.user, conn)
+    fmt = _fmt(request)
+    response = JSONResponse({group: forms.form_state(values, [module.fields[n] for n in values],
+                                                     fmt) for group, values in found.items()})
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @page()
@@ -649,6 +761,7 @@ routes = [
     Route("/m/{module}/action", list_action, methods=["POST"]),
     Route("/m/{module}/new", create_view, methods=["GET", "POST"]),
     Route("/m/{module}/pick", pick_view),
+    Route("/m/{module}/fill/{field}", fill_view),
     Route("/m/{module}/{record_id}", detail_view),
     Route("/m/{module}/{record_id}/edit", edit_view, methods=["GET", "POST"]),
     Route("/m/{module}/{record_id}/delete", delete_view, methods=["POST"]),

@@ -8,6 +8,8 @@ Also the ``terms_dom`` payment terms and ``discount_type_dom`` lists, and:
 
 - ``crbm_tax_rates``: a tax code's rates for line items, read in one query;
 - ``crbm_currency_digits``: the digits of the site's own currencies;
+- a new document without terms gets the order settings' default terms (an account's own
+  terms come first, through its related field's ``fill``);
 - the order settings and the company details (settings.py: ``order_settings``,
   ``terms_for``, ``company_details``), edited at ``/admin/orders`` (web.py);
 - demo tax rates and codes, currencies, shipping providers and discounts.
@@ -104,9 +106,25 @@ def crbm_currency_digits(site, code):
 # -- checks on save ------------------------------------------------------------------------
 
 @hookimpl
-def crbm_before_save(module, batch, connection):
+def crbm_before_save(site, module, batch, connection):
     if module.name == CURRENCIES:
         _check_currencies(module, batch, connection)
+    _default_terms(site, module, batch)
+
+
+def _default_terms(site, module, batch) -> None:
+    """A new document (a module with line items and ``terms`` on terms_dom) that has no
+    terms — none given, none from its account (a related field's ``fill``, which runs
+    before this) — gets the order settings' default terms."""
+    f = module.fields.get("terms")
+    if f is None or f.spec.get("options") != "terms_dom" or \
+            module.features.get("line_items") is None:
+        return
+    new = [c for c in batch if c.is_new and not c.record.get("terms")]
+    default = order_settings(site).default_terms if new else None
+    if default in site.registry.option_values("terms_dom"):
+        for change in new:
+            change.record["terms"] = default
 
 
 def _check_currencies(module, batch, connection) -> None:

@@ -11,6 +11,10 @@ and approval lists, and:
 - **conversion** to a sales order or an invoice ("smart convert": same-named fields, the
   lines), in one transaction with the quote's move to Closed Accepted. A closed lost or
   dead quote is cancelled and is not converted.
+- **a converted quote is final** (``converted_quote_rule``): a quote with a live sales order
+  or invoice made from it is not converted again (a second order for the same offer) and
+  its offer does not change (it would no longer match its order). Duplicating it, on the
+  web or through the API, is how an offer is made again differently.
 - the detail page's buttons and the two POST routes behind them;
 - demo quotes (demo.py), some converted to sales orders.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 
+import sqlalchemy as sa
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
@@ -64,11 +69,13 @@ def crbm_before_save(site, module, batch, user, connection):
     if module.name != "quotes":
         return
     for change in batch:
-        record, changes = change.record, change.changes
-        if not _approving.get() and any(f in changes for f in APPROVAL_FIELDS) \
+        if not _approving.get() and any(f in change.changes for f in APPROVAL_FIELDS) \
                 and not change.is_new:
             raise ValidationError({"approval_status": Message(
                 N_("changes only by approving the quote"))})
+    converted_quote_rule(site, batch, connection)
+    for change in batch:
+        record, changes = change.record, change.changes
         if not (change.is_new or change.line_items is not None or "amount" in changes):
             continue
         totals = change.line_items.totals if change.line_items is not None else None
@@ -110,7 +117,9 @@ def crbm_before_output(module, record, action):
 def convert(site, user, quote_id: str, target: str) -> dict:
     """A sales order or an invoice from a quote; the quote becomes Closed Accepted.
 
-    All in one transaction: if the new record is refused, the quote stays as it was."""
+    All in one transaction: if the new record is refused, the quote stays as it was. A
+    quote is converted once (``converted_quote_rule``): the quote's row is locked before
+    that is checked, so two people converting at once make one order."""
     if target not in CONVERSIONS:
         raise NotFoundError(f"quotes do not convert to {target}")
     quote = site.records.get("quotes", quote_id, user)
@@ -122,12 +131,74 @@ def convert(site, user, quote_id: str, target: str) -> dict:
     link = {"sales_orders": {"quote_id": quote_id, "order_date": dt.date.today()},
             "invoices": {"quote_id": quote_id}}[target]
     with site.engine.begin() as conn:
-        created = conversion.convert(site, user, "quotes", quote_id, target, values=link,
-                                     connection=conn)
-        if quote["stage"] != "closed_accepted":
-            site.records.update("quotes", quote_id, {"stage": "closed_accepted"}, user,
-                                base=quote, connection=conn)
-    return created
+        _lock_quote(site, quote_id, conn)
+        made = conversions_of(site, [quote_id], conn).get(quote_id)
+        if made:
+            raise QuoteError(Message(N_(
+                "%(number)s was already converted to %(documents)s. To convert it again, "
+                "duplicate it (Duplicate, on its page) and convert the copy."),
+                number=quote["number"], documents=", ".join(made)))
+        if quote["stage"] != "closed_accepted":  # before the order exists: still editable
+            quote = site.records.update("quotes", quote_id, {"stage": "closed_accepted"}, user,
+                                        base=quote, connection=conn)
+        return conversion.convert(site, user, "quotes", quote_id, target, values=link,
+                                  connection=conn)
+
+
+# -- a converted quote is final ------------------------------------------------------------
+# The one place that says what converting settles (a later issue moves status rules into
+# metadata). A quote is *converted* while a sales order or an invoice made from it exists
+# (``quote_id``, not deleted): it is not converted again, and its offer does not change.
+
+# what may still change on a converted quote: notes, and who follows it up
+EDITABLE_WHEN_CONVERTED = frozenset({"description", "assigned_user_id"})
+
+
+def conversions_of(site, quote_ids, connection) -> dict[str, list[str]]:
+    """Quote id -> the numbers of the live sales orders and invoices made from it: one
+    query per target module, on the caller's transaction, whoever may see them (the rule
+    holds for everyone)."""
+    out: dict[str, list[str]] = {}
+    ids = sorted({str(i) for i in quote_ids})
+    for target in CONVERSIONS:
+        module = site.registry.modules.get(target)
+        if module is None or "quote_id" not in module.fields or not ids:
+            continue
+        table = site.tables.tables[module.table]
+        number = table.c[(module.features.get("sequence") or {}).get("field", "id")]
+        rows = connection.execute(sa.select(table.c.quote_id, number.label("number"))
+                                  .where(table.c.quote_id.in_(ids), table.c.deleted.is_(False))
+                                  .order_by(number))
+        for row in rows:
+            out.setdefault(row.quote_id, []).append(row.number)
+    return out
+
+
+def converted_quote_rule(site, batch, connection) -> None:
+    """Refuse a write that changes the offer of a converted quote (crbm_before_save)."""
+    allowed = EDITABLE_WHEN_CONVERTED | (set(APPROVAL_FIELDS) if _approving.get() else set())
+    touched = [c for c in batch if not c.is_new
+               and (c.line_items is not None or set(c.changes) - allowed)]
+    if not touched:
+        return
+    made = conversions_of(site, [c.record["id"] for c in touched], connection)
+    for change in touched:
+        documents = made.get(change.record["id"])
+        if documents:
+            raise VetoError(Message(N_(
+                "%(number)s was converted to %(documents)s: it can no longer be changed. To "
+                "offer it again differently, duplicate it (Duplicate, on its page) and change "
+                "the copy."), number=change.record.get("number"),
+                documents=", ".join(documents)))
+
+
+def _lock_quote(site, quote_id: str, connection) -> None:
+    """Take the quote's row lock for the rest of the transaction: a write that changes
+    nothing, which locks on every database (SQLite has no SELECT ... FOR UPDATE, and its
+    driver starts a transaction only at the first write)."""
+    table = site.tables.tables[site.registry.module("quotes").table]
+    connection.execute(table.update().where(table.c.id == str(quote_id))
+                       .values(version=table.c.version))
 
 
 # -- web -----------------------------------------------------------------------------------
@@ -141,12 +212,17 @@ def crbm_record_actions(site, module, record, user):
             site.records.allowed("quotes", [record["id"]], user, "approve"):
         actions.append(Action(N_("Approve"), f"/quotes/{record['id']}/approve", post=True,
                               primary=True))
-    if record.get("stage") not in CANCELLED_STAGES:
+    if record.get("stage") not in CANCELLED_STAGES and not _converted(site, record["id"]):
         for target, label in CONVERSIONS.items():
             if site.access.can(user, site.registry.module(target), "edit"):
                 actions.append(Action(label, f"/quotes/{record['id']}/convert/{target}",
                                       post=True))
     return actions
+
+
+def _converted(site, quote_id: str) -> bool:
+    with site.engine.connect() as conn:
+        return bool(conversions_of(site, [quote_id], conn))
 
 
 def _done(request, message, kind="info", to: str | None = None):

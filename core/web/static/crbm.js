@@ -5,6 +5,7 @@
 document.addEventListener("DOMContentLoaded", () => {
   dependentFields(document);
   pickers(document);
+  fills(document);
   listSelection(document);
   confirmations(document);
   htmlEditors(document);
@@ -64,10 +65,22 @@ function pickers(root) {
         detail: { id: item.dataset.id, label: item.textContent } }));
       if (picker.hasAttribute("data-submit")) picker.closest("form").submit();
     };
+    // filter_by: the records matching other fields of this form come first (a billing
+    // contact picker offers the chosen account's contacts): by_<their field>=<our value>
+    const filterBy = JSON.parse(picker.dataset.filterBy || "{}");
+    const query = () => {
+      const params = new URLSearchParams({ q: text.value });
+      const form = picker.closest("form");
+      Object.entries(filterBy).forEach(([theirs, ours]) => {
+        const input = form && form.elements[ours];
+        if (input && input.value) params.set(`by_${theirs}`, input.value);
+      });
+      return params;
+    };
     let latest = 0;  // replies can arrive out of order: only the newest search counts
     const search = async () => {
       const ticket = ++latest;
-      const response = await fetch(`${source()}?q=${encodeURIComponent(text.value)}`,
+      const response = await fetch(`${source()}?${query()}`,
                                    { headers: { Accept: "application/json" } });
       if (!response.ok || ticket !== latest) return;
       const items = await response.json();
@@ -100,6 +113,38 @@ function pickers(root) {
         e.preventDefault();
         choose(items[Math.max(active, 0)]);
       }
+    });
+  });
+}
+
+// A related field with "fill" (core/fills.py): choosing a record fills the form's empty
+// fields from it (an account's addresses and terms on a quote). A group of inputs (an
+// address) is filled only when all of it is empty: what the user typed stays theirs.
+function fills(root) {
+  root.querySelectorAll("[data-picker][data-fill]").forEach((picker) => {
+    const form = picker.closest("form");
+    let latest = 0;
+    picker.addEventListener("picker:chosen", async (e) => {
+      const ticket = ++latest;
+      let found = {};
+      try {
+        const response = await fetch(`${picker.dataset.fill}?id=${encodeURIComponent(e.detail.id)}`,
+                                     { headers: { Accept: "application/json" } });
+        if (response.ok) found = await response.json();
+      } catch (error) {
+        found = {};  // offline: saving fills the empty fields all the same
+      }
+      if (ticket !== latest || !form) return;
+      Object.values(found).forEach((values) => {
+        const inputs = Object.keys(values).map((name) => form.elements[name]).filter(Boolean);
+        if (inputs.some((input) => input.value)) return;
+        inputs.forEach((input) => {
+          const value = values[input.name];
+          if (input.tagName === "SELECT" && ![...input.options].some((o) => o.value === value)) return;
+          input.value = value;
+          input.dispatchEvent(new Event("change", { bubbles: true }));
+        });
+      });
     });
   });
 }
