@@ -375,12 +375,8 @@ def test_the_fonts_come_with_crbm_not_with_the_machine():
 @pytest.mark.parametrize("script", sorted(SUPPLIERS))
 def test_a_supplier_name_in_any_supported_script_prints(tmp_path, script):
     name = SUPPLIERS[script]
-    # the standard purchase order, its own CJK font file missing as on a machine without
-    # Debian's fonts-wqy-microhei: CRBM's fonts print the name all the same
-    text = STANDARD_FORMS["purchase_order"].read_text(encoding="utf-8")
-    text = re.sub(r"(cjk: \{regular: )[^,}]+", r"\1/nonexistent/wqy-microhei.ttc", text)
-    path = tmp_path / "purchase_order.yaml"
-    path.write_text(text, encoding="utf-8")
+    # the standard purchase order names no font for these scripts: CRBM's own fonts print it
+    path = STANDARD_FORMS["purchase_order"]
     ctx = context(tmp_path, "Purchase order", number="PO-0311")
     ctx["supplier"] = {"name": name, "billing_address_lines": [name, "Tokyo 100-0005"]}
     printed = text_of(pdf.render(pdf.load_form(path), ctx))
