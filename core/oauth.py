@@ -408,12 +408,14 @@ def _signature_claims(site, token: str) -> dict | None:
 
 
 @functools.lru_cache(maxsize=8)
-def _bearer_query(users, access_epoch, metadata_epoch, tokens, clients, keys, settings):
-    """Built once per site schema: the query every bearer request runs."""
+def _bearer_query(users, access_epoch, metadata_epoch, sessions, tokens, clients, keys,
+                  settings):
+    """Built once per site schema: the query every bearer request runs (no web session:
+    its ``sid`` is bound to "")."""
     from core.web.pages import user_query  # the session's user query, extended
     values = [sa.select(settings.c.value).where(settings.c.key == key).scalar_subquery()
               .label(f"setting_{key}") for key in FOLDED_SETTINGS]
-    return (user_query(users, access_epoch, metadata_epoch)
+    return (user_query(users, access_epoch, metadata_epoch, sessions)
             .add_columns(tokens.c.revoked_at, clients.c.enabled.label("client_enabled"),
                          *values)
             .join(tokens, tokens.c.user_id == users.c.id)
@@ -441,11 +443,12 @@ def check_bearer(app, token: str) -> BearerCheck:
         return BearerCheck(stored_settings(site))
     tables = site.tables.tables
     query = _bearer_query(tables["crbm_users"], tables["crbm_access_epoch"],
-                          tables["crbm_metadata_epoch"], tables["crbm_oauth_tokens"],
+                          tables["crbm_metadata_epoch"], tables["crbm_sessions"],
+                          tables["crbm_oauth_tokens"],
                           tables["crbm_api_clients"], tables["crbm_api_keys"],
                           tables["crbm_settings"])
     with site.engine.connect() as conn:
-        row = conn.execute(query, {"uid": claims["sub"], "jti": claims["jti"],
+        row = conn.execute(query, {"uid": claims["sub"], "jti": claims["jti"], "sid": "",
                                    "kid": claims["kid"],
                                    "client_id": claims["client_id"]}).first()
     if row is None:  # unknown token, client or user, or a key no longer the site's

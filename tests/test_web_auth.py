@@ -1,6 +1,7 @@
 """Logging in and staying safe, through real HTTP requests and a real SMTP server:
 lockout, inactive users, forced and voluntary password changes, reset links, the IP
 check, preferences, logout, and the `crbm settings` / `crbm user (de)activate` commands."""
+import base64
 import datetime as dt
 import email
 import hashlib
@@ -480,6 +481,63 @@ def test_logout_is_a_post_with_csrf(client):
     response = post(client, "/logout", {}, page="/")
     assert response.status_code == 303 and response.headers["location"] == "/login"
     assert not signed_in(client)
+
+
+def copy_of(client) -> TestClient:
+    """Another browser holding a copy of ``client``'s session cookie (as a thief would)."""
+    return TestClient(client.app, cookies=dict(client.cookies))
+
+
+def test_logout_ends_the_session_for_a_copied_cookie_too(site, app, admin, dana):
+    with TestClient(app) as client, TestClient(app) as other:
+        log_in(client)
+        log_in(other, "dana", "dana's long password")
+        with copy_of(client) as thief:
+            assert signed_in(thief)
+            assert post(client, "/logout", {}, page="/").headers["location"] == "/login"
+            response = thief.get("/m/widgets")
+            assert response.url.path == "/login" and 'name="password"' in response.text
+            assert not signed_in(thief)
+        assert signed_in(other)  # someone else's session is not touched
+        assert log_in(client).status_code == 303 and signed_in(client)  # a new one works
+
+
+def test_log_out_everywhere_ends_every_session_of_the_user(site, app, admin, dana):
+    with TestClient(app) as browser_a, TestClient(app) as browser_b, \
+            TestClient(app) as other:
+        log_in(browser_a)
+        log_in(browser_b)
+        log_in(other, "dana", "dana's long password")
+        with copy_of(browser_b) as thief:
+            page = browser_a.get("/preferences")
+            assert "Log out everywhere" in text_of(page)
+            response = post(browser_a, "/logout/everywhere", {}, page="/preferences")
+            assert response.status_code == 303 and response.headers["location"] == "/login"
+            assert "You were logged out everywhere." in text_of(browser_a.get("/login"))
+            assert not signed_in(browser_a)  # this browser too
+            assert not signed_in(browser_b)
+            assert not signed_in(thief)
+        assert signed_in(other)
+        assert browser_a.post("/logout/everywhere").status_code == 403  # CSRF, as any form
+        assert log_in(browser_b).status_code == 303 and signed_in(browser_b)
+
+
+def test_a_session_unused_for_two_weeks_ends_and_use_keeps_it(site, client, admin, clock):
+    log_in(client)
+    sessions = site.tables.tables["crbm_sessions"]
+    with site.engine.connect() as conn:
+        [row] = conn.execute(sa.select(sessions)).all()
+    cookie = json.loads(base64.b64decode(client.cookies["crbm_session"].split(".")[0] + "=="))
+    assert row.id_hash == hashlib.sha256(cookie["sid"].encode()).hexdigest()  # not the id
+    clock.advance(13 * 24 * 60)
+    assert signed_in(client)  # used after 13 days: good for 14 more
+    clock.advance(13 * 24 * 60)
+    assert signed_in(client)
+    clock.advance(14 * 24 * 60 + 1)
+    assert not signed_in(client)
+    log_in(client)  # a new session; the ones idle too long are cleared out
+    with site.engine.connect() as conn:
+        assert len(conn.execute(sa.select(sessions)).all()) == 1
 
 
 # -- command line --------------------------------------------------------------------------

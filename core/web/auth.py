@@ -136,8 +136,10 @@ def login(request: Request, form):
         return render(request, "login.html", status=status, username=username,
                       next=form.get("next", ""), error=error, languages=languages,
                       language=language or "")
+    users.end_session(site, request.session.get("sid"))  # signing in again ends the old one
     request.session.clear()  # a fresh session: no fixation
-    request.session.update(uid=result.user.id, epoch=result.session_epoch, ip=client_ip(request))
+    request.session.update(uid=result.user.id, epoch=result.session_epoch, ip=client_ip(request),
+                           sid=users.start_session(site, result.user.id))
     if language:
         _save_language(request, language)
     if result.must_change_password:
@@ -147,7 +149,18 @@ def login(request: Request, form):
 
 @page(public=True)
 def logout(request: Request, form):
+    """End this session on the server too: a copy of the cookie is worth nothing after."""
+    users.end_session(request.app.state.site, request.session.get("sid"))
     request.session.clear()
+    return RedirectResponse("/login", 303)
+
+
+@page(allow_password_change=True)
+def logout_everywhere(request: Request, form):
+    """End every session of the user, in every browser, this one included (Preferences)."""
+    users.end_all_sessions(request.app.state.site, request.state.user.id)
+    request.session.clear()
+    flash(request, N_("You were logged out everywhere. Log in again to continue."), "info")
     return RedirectResponse("/login", 303)
 
 
@@ -234,6 +247,7 @@ def password_reset(request: Request, form):
         return render(request, "password_reset.html", status=400, target=target, errors=errors)
     if users.reset_password(site, token, new) is None:  # used meanwhile
         return render(request, "password_reset.html", status=410, invalid=True)
+    users.end_session(site, request.session.get("sid"))
     request.session.clear()
     flash(request, N_("Your password was changed. Log in with the new one."), "info")
     return RedirectResponse("/login", 303)
@@ -288,6 +302,7 @@ def preferences(request: Request, form):
 routes = [
     Route("/login", login, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"]),
+    Route("/logout/everywhere", logout_everywhere, methods=["POST"]),
     Route("/password/change", password_change, methods=["GET", "POST"]),
     Route("/password/forgot", password_forgot, methods=["GET", "POST"]),
     Route("/password/reset/{token}", password_reset, methods=["GET", "POST"]),
