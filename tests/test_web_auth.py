@@ -129,12 +129,21 @@ def inbox(site):
     site.set_setting("smtp", {"host": "127.0.0.1", "port": controller.port, "username": "",
                               "password": "", "starttls": False, "ssl": False,
                               "from_address": "crm@example.com"})
+    site.set_setting("base_url", SITE_URL)  # where reset links point (never the Host header)
     yield box
     controller.stop()
 
 
+SITE_URL = "https://crm.example.com"
+
+
 def reset_link(message) -> str:
     return re.search(r"https?://\S+/password/reset/\S+", message.get_content()).group(0)
+
+
+def path_of(link: str) -> str:
+    assert link.startswith(SITE_URL + "/password/reset/")
+    return link.removeprefix(SITE_URL)
 
 
 # -- logging in ----------------------------------------------------------------------------
@@ -340,14 +349,13 @@ def test_forgot_password_mails_a_link_that_works_once(site, app, dana, inbox):
         assert message["To"] == "Dana@Example.com" and message["From"] == "crm@example.com"
         assert message["Subject"] == "Reset your CRBM password"
         link = reset_link(message)
-        assert link.startswith("http://testserver/password/reset/")
         token = link.rsplit("/", 1)[1]
         resets = site.tables.tables["crbm_password_resets"]
         with site.engine.connect() as conn:
             stored = conn.execute(sa.select(resets.c.token_hash)).scalars().all()
         assert stored == [hashlib.sha256(token.encode()).hexdigest()]  # never the token itself
 
-        path = link.removeprefix("http://testserver")
+        path = path_of(link)
         page = client.get(path)
         assert page.status_code == 200 and 'data-strength="pw-meter"' in page.text
         assert "Choose a new password for the user dana." in text_of(page)
@@ -378,15 +386,37 @@ def test_forgot_password_mails_a_link_that_works_once(site, app, dana, inbox):
 def test_a_reset_link_expires_after_an_hour(site, client, dana, inbox, clock):
     site.set_setting("base_url", "https://crm.example.com/")
     forgot(client, "dana")
-    link = reset_link(inbox.messages[0])
-    assert link.startswith("https://crm.example.com/password/reset/")
-    path = link.removeprefix("https://crm.example.com")
+    path = path_of(reset_link(inbox.messages[0]))
     clock.advance(59)
     assert client.get(path).status_code == 200
     clock.advance(2)
     response = client.get(path)
     assert response.status_code == 410 and "This link is not valid any more" in text_of(response)
     assert client.get("/password/reset/made-up-token").status_code == 410
+
+
+UNAVAILABLE = ("Password reset by email is not available on this site. Ask an administrator "
+               "to set a new password for you.")
+
+
+def test_a_reset_link_is_never_built_from_the_host_header(site, app, dana, inbox, caplog):
+    with TestClient(app, base_url="http://attacker.example") as client:
+        response = forgot(client, "dana")  # Host: attacker.example
+        assert response.status_code == 200
+        assert path_of(reset_link(inbox.messages[0]))  # the configured address, not theirs
+
+        site.set_setting("base_url", None)  # no configured address: no link at all
+        with caplog.at_level(logging.WARNING):
+            response = post(client, "/password/forgot", {"login": "dana"}, page="/login")
+        assert response.status_code == 503 and UNAVAILABLE in text_of(response)
+        assert 'name="login"' not in response.text
+        assert len(inbox.messages) == 1
+        assert "base_url" in caplog.text  # the log tells the administrator what to set
+        page = client.get("/password/forgot")
+        assert UNAVAILABLE in text_of(page) and 'name="login"' not in page.text
+    resets = site.tables.tables["crbm_password_resets"]
+    with site.engine.connect() as conn:
+        assert len(conn.execute(sa.select(resets)).all()) == 1  # no token issued for it
 
 
 def test_unknown_users_get_the_same_answer_and_no_mail(site, client, dana, inbox):
@@ -410,6 +440,7 @@ def test_without_smtp_the_answer_is_the_same_and_the_log_has_no_token(site, clie
                                                                      monkeypatch, caplog):
     token = "the-secret-token-that-must-not-be-logged"
     monkeypatch.setattr(users, "secrets", SimpleNamespace(token_urlsafe=lambda n: token))
+    site.set_setting("base_url", SITE_URL)
     with caplog.at_level(logging.WARNING):
         response = forgot(client, "dana")
     assert response.status_code == 200 and NEUTRAL in text_of(response)

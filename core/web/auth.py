@@ -217,12 +217,31 @@ def send_reset_mails(site, mails: list[tuple[users.ResetTarget, str]], base_url:
         send_reset_mail(site, target, token, base_url)
 
 
+def reset_by_mail_problem(settings: dict) -> str | None:
+    """Why password reset by email cannot work on this site (for the log), or None.
+
+    A reset link must start with the configured ``base_url``: the address a request came
+    to is the client's choice (the Host header), and a link built from it would hand the
+    token to whoever chose it."""
+    if not settings.get("base_url"):
+        return ("the site's address is not set, so no reset link can be made "
+                "(crbm settings set base_url https://crm.example.com)")
+    return None
+
+
 @page(public=True)
 def password_forgot(request: Request, form):
+    site = request.app.state.site
+    settings = site.settings
+    problem = reset_by_mail_problem(settings)
+    if problem:  # say so, whoever asks: it tells nothing about any account
+        if request.method != "GET":
+            log.warning("password reset by email refused: %s", problem)
+        return render(request, "password_forgot.html", unavailable=True,
+                      status=200 if request.method == "GET" else 503)
     if request.method == "GET":
         return render(request, "password_forgot.html")
-    site = request.app.state.site
-    base_url = site.settings.get("base_url") or str(request.base_url)
+    base_url = settings["base_url"]
     targets = users.reset_targets(site, str(form.get("login", "")))
     mails = [(target, users.issue_reset_token(site, target.id)) for target in targets]
     response = render(request, "password_forgot.html", sent=True,
