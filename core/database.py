@@ -73,6 +73,15 @@ def kernel_tables(metadata: sa.MetaData) -> None:
         sa.Index("ix_crbm_sessions_user", "user_id"),
         sa.Index("ix_crbm_sessions_seen", "last_seen_at"),
     )
+    # Request counters shared by every worker (core.throttle): sign-in failures and reset
+    # requests per IP address, API requests per user and client; one row per key and window.
+    sa.Table(
+        "crbm_rate_counters", metadata,
+        sa.Column("key", sa.String(120), primary_key=True),
+        sa.Column("window_start", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("hits", sa.Integer, nullable=False),
+        sa.Index("ix_crbm_rate_counters_window", "window_start"),
+    )
     sa.Table(
         "crbm_recent_items", metadata,
         sa.Column("user_id", ID, primary_key=True),

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 import cli
-from core import users
+from core import throttle, users
 from core.records import now
 from core.users import authenticate, create_user, set_active
 from core.web import create_app
@@ -328,6 +328,79 @@ def test_changing_the_password_needs_csrf(client):
     assert response.status_code == 403
 
 
+# -- per-address throttles (shared by every worker through the database) ---------------
+
+class ThrottleClock:
+    """throttle.clock, moved by hand: the middle of a 15-minute window."""
+
+    def __init__(self):
+        self.now = 1_800_000_000.0 + 450  # 1_800_000_000 is a multiple of 900
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, minutes):
+        self.now += minutes * 60
+
+
+@pytest.fixture
+def throttle_clock(monkeypatch):
+    fake = ThrottleClock()
+    monkeypatch.setattr(throttle, "clock", fake)
+    return fake
+
+
+@pytest.fixture
+def workers(site, make_site):
+    """Two web applications on one database, as two worker processes (two Sites)."""
+    with TestClient(create_app(site)) as first, TestClient(create_app(make_site())) as second:
+        yield first, second
+
+
+TOO_MANY_SIGN_INS = "Too many failed sign-ins from your network address."
+
+
+def test_failed_sign_ins_from_one_address_are_throttled_by_every_worker(
+        site, admin, dana, workers, throttle_clock, caplog):
+    site.set_setting("login_rate_limit_ip", 3)
+    a, b = workers
+    with caplog.at_level(logging.WARNING):
+        for client in (a, b, a):
+            assert log_in(client, "dana", "wrong password").status_code == 401
+    assert "testclient" in caplog.text  # the address is logged once it is throttled
+    refused = log_in(b, "dana", "dana's long password")  # the right password: not even tried
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "750"
+    assert alert(refused) == TOO_MANY_SIGN_INS + " Try again in 13 minutes."
+    assert log_in(a).status_code == 429  # any account, from this address
+    assert user_row(site, "dana").failed_logins == 3  # throttled attempts reach no account
+    with TestClient(b.app, client=("10.0.0.9", 50000)) as elsewhere:
+        assert log_in(elsewhere, "dana", "dana's long password").status_code == 303
+    with TestClient(b.app, client=("2001:db8:1:2::7", 50000)) as v6, \
+            TestClient(a.app, client=("2001:db8:1:2::8", 50000)) as same_line:
+        for client in (v6, v6, same_line):  # an IPv6 /64 counts as one address
+            log_in(client, "nobody", "wrong password")
+        assert log_in(same_line).status_code == 429
+    throttle_clock.advance(13)
+    assert log_in(b, "dana", "dana's long password").status_code == 303
+
+
+def test_basic_authentication_failures_count_for_the_address_too(site, admin, workers,
+                                                                 throttle_clock):
+    site.set_setting("login_rate_limit_ip", 2)
+    site.set_setting("api_basic_auth", True)
+    site.set_setting("api_allow_http", True)
+    a, b = workers
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"admin:wrong").decode()}
+    right = {"Authorization": "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()}
+    assert a.get("/api/v1/widgets", headers=wrong).status_code == 401
+    assert log_in(b, "admin", "wrong password").status_code == 401
+    refused = a.get("/api/v1/widgets", headers=right)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert TOO_MANY_SIGN_INS in refused.json()["detail"]
+    throttle_clock.advance(15)
+    assert a.get("/api/v1/widgets", headers=right).status_code == 200
+
+
 # -- forgotten passwords -------------------------------------------------------------------
 
 NEUTRAL = "If the account exists and has an email address, we sent a link to it."
@@ -417,6 +490,25 @@ def test_a_reset_link_is_never_built_from_the_host_header(site, app, dana, inbox
     resets = site.tables.tables["crbm_password_resets"]
     with site.engine.connect() as conn:
         assert len(conn.execute(sa.select(resets)).all()) == 1  # no token issued for it
+
+
+def test_reset_requests_from_one_address_are_throttled_by_every_worker(
+        site, dana, inbox, workers, throttle_clock):
+    site.set_setting("reset_rate_limit_ip", 2)
+    a, b = workers
+    assert NEUTRAL in text_of(forgot(a, "dana")) and NEUTRAL in text_of(forgot(b, "nobody"))
+    refused = post(a, "/password/forgot", {"login": "dana"})
+    assert refused.status_code == 429
+    assert alert(refused) == ("Too many password reset requests from your network address. "
+                              "Try again in 15 minutes.")
+    assert len(inbox.messages) == 1
+    with TestClient(b.app, client=("10.0.0.9", 50000)) as elsewhere:
+        assert NEUTRAL in text_of(forgot(elsewhere, "dana"))
+    assert len(inbox.messages) == 2
+    throttle_clock.advance(14)
+    assert forgot(b, "dana").status_code == 429
+    throttle_clock.advance(1)
+    assert NEUTRAL in text_of(forgot(b, "dana"))
 
 
 def test_unknown_users_get_the_same_answer_and_no_mail(site, client, dana, inbox):

@@ -7,7 +7,8 @@ In order (1CRM guide 7.11.1):
    (X-Forwarded-Proto, which uvicorn's proxy headers turn into the request's scheme);
 3. ``Authorization: Bearer <access token>``, the normal way (``core.oauth``);
 4. ``Authorization: Basic`` user name and password, only when ``api_basic_auth`` is on
-   (off by default), checked as a sign-in is: lockout and directories apply;
+   (off by default), checked as a sign-in is: lockout, the per-address throttle on failed
+   sign-ins (``core.throttle``) and directories apply;
 5. the web session cookie, only when ``api_session_auth`` is on (off by default); then a
    state-changing request must carry the session's CSRF token in ``X-CSRF-Token``;
 6. otherwise 401 with ``WWW-Authenticate: Bearer``.
@@ -24,10 +25,11 @@ import binascii
 import hmac
 import ipaddress
 from dataclasses import dataclass, field
+from gettext import NullTranslations
 
 from starlette.requests import Request
 
-from core import oauth, users
+from core import oauth, throttle, users
 from core.api import ratelimit
 from core.api.problems import ApiProblem
 from core.records import User
@@ -112,7 +114,17 @@ def _basic_user(request: Request, settings: dict, credentials: str):
         username, password = decoded.split(":", 1)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise _unauthorized("Malformed basic credentials.") from None
-    result = users.check_login(request.app.state.site, username, password)
+    from core.web.auth import address_throttled, count_failure, failed_sign_in, too_many_sign_ins
+    site = request.app.state.site
+    address = throttle.ip_subject(request.client.host if request.client else "")
+    rule = throttle.login_rule(site.settings)  # the sign-in page's throttle, shared
+    throttled = address_throttled(site, rule, address)
+    if throttled:
+        raise ApiProblem(429, too_many_sign_ins(NullTranslations(), throttled),
+                         headers={"Retry-After": str(throttled)})
+    result = users.check_login(site, username, password)
+    if failed_sign_in(result):
+        count_failure(site, rule, address)
     if result.locked_minutes:
         raise ApiProblem(429, "This account is locked after too many failed attempts.",
                          headers={"Retry-After": str(result.locked_minutes * 60)})

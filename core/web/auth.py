@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core import holidays, i18n, users
+from core import holidays, i18n, throttle, users
 from core.i18n import N_
 from core.mail import MailError, send_mail
 from core.web.pages import client_ip, load_user, page
@@ -104,6 +104,50 @@ def render(request: Request, name: str, status: int = 200, **context):
     return response
 
 
+# -- the per-address throttles (core.throttle: counted by every worker alike) --------------
+
+def address_throttled(site, rule: throttle.Rule, address: str) -> int:
+    """Seconds until ``address`` may try again under ``rule`` (0: it may now)."""
+    verdict = throttle.counters(site).check(rule, address)
+    return 0 if verdict.allowed else verdict.retry_after
+
+
+def count_failure(site, rule: throttle.Rule, address: str) -> None:
+    """Count one event of ``address``; the log says when this one used up its allowance
+    (once, not at every refused attempt after it)."""
+    counters = throttle.counters(site)
+    if counters.check(rule, address).remaining <= 1:
+        log.warning("%s from %s reached the limit (%d in %d minutes): refused for a while",
+                    rule.name, address, rule.limit, rule.window // 60)
+    counters.record(rule, address)
+
+
+def failed_sign_in(result: users.LoginResult) -> bool:
+    """A refused password (or a locked account's attempt); not a directory outage, nor a
+    directory user CRBM does not know yet."""
+    return result.user is None and not result.unavailable and not result.not_provisioned
+
+
+def _minutes(seconds: int) -> int:
+    return max(1, -(-seconds // 60))
+
+
+def too_many_sign_ins(tr, seconds: int) -> str:
+    minutes = _minutes(seconds)
+    return tr.ngettext("Too many failed sign-ins from your network address. Try again in "
+                       "%(num)d minute.",
+                       "Too many failed sign-ins from your network address. Try again in "
+                       "%(num)d minutes.", minutes) % {"num": minutes}
+
+
+def too_many_resets(tr, seconds: int) -> str:
+    minutes = _minutes(seconds)
+    return tr.ngettext("Too many password reset requests from your network address. Try "
+                       "again in %(num)d minute.",
+                       "Too many password reset requests from your network address. Try "
+                       "again in %(num)d minutes.", minutes) % {"num": minutes}
+
+
 # -- log in / out --------------------------------------------------------------------------
 
 @page(public=True)
@@ -122,9 +166,20 @@ def login(request: Request, form):
     if form.get("switch_language"):  # "Change": the same page in that language, no sign-in
         return render(request, "login.html", username=username, next=form.get("next", ""),
                       languages=languages, language=language or "")
+    address, settings = throttle.ip_subject(client_ip(request)), site.settings
+    throttled = address_throttled(site, throttle.login_rule(settings), address)
+    if throttled:  # the password is not even checked: no account is tried, none locked
+        response = render(request, "login.html", status=429, username=username,
+                          next=form.get("next", ""), languages=languages,
+                          language=language or "",
+                          error=too_many_sign_ins(translator(request), throttled))
+        response.headers["Retry-After"] = str(throttled)
+        return response
     result = users.check_login(site, username, str(form.get("password", "")))
     if result.user is None:
         tr = translator(request)
+        if failed_sign_in(result):
+            count_failure(site, throttle.login_rule(settings), address)
         if result.locked_minutes:
             status, error = 429, locked_message(tr, result.locked_minutes)
         elif result.unavailable:  # the directory could not be asked
@@ -241,6 +296,14 @@ def password_forgot(request: Request, form):
                       status=200 if request.method == "GET" else 503)
     if request.method == "GET":
         return render(request, "password_forgot.html")
+    address, rule = throttle.ip_subject(client_ip(request)), throttle.reset_rule(settings)
+    throttled = address_throttled(site, rule, address)
+    if throttled:
+        response = render(request, "password_forgot.html", status=429,
+                          error=too_many_resets(translator(request), throttled))
+        response.headers["Retry-After"] = str(throttled)
+        return response
+    count_failure(site, rule, address)  # every request counts, whatever its answer
     base_url = settings["base_url"]
     targets = users.reset_targets(site, str(form.get("login", "")))
     mails = [(target, users.issue_reset_token(site, target.id)) for target in targets]
