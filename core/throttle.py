@@ -191,17 +191,22 @@ class Counters:
             at = clock()
             self._write({(rule.key(subject), _window(rule, at)): n}, at)
 
-    def take(self, rules: list[tuple[Rule, str]]) -> list[Verdict]:
+    def take(self, rules: list[tuple[Rule, str]], *, at: float | None = None,
+             stored: dict[tuple[str, int], int] | None = None) -> list[Verdict]:
         """One event under each (rule, subject) with a limit, or none at all if any of
         them refuses: a verdict for each (the refusing ones not ``allowed``). The hits
-        are written in batches (see the module docstring)."""
+        are written in batches (see the module docstring). ``stored``: the counts of the
+        rules' current and previous windows at ``at``, when the caller read them along
+        with something else (``hits_column``); else they are read here."""
         rules = [(rule, subject) for rule, subject in rules if rule.limit > 0]
         if not rules:
             return []
-        at = clock()
+        at = clock() if at is None or stored is None else at
         keyed = [(rule, rule.key(subject), _window(rule, at)) for rule, subject in rules]
-        stored = self._read([key for _, key, _ in keyed],
-                            [s for rule, _, start in keyed for s in (start, start - rule.window)])
+        if stored is None:
+            stored = self._read([key for _, key, _ in keyed],
+                                [s for rule, _, start in keyed
+                                 for s in (start, start - rule.window)])
         flush: dict[tuple[str, int], int] = {}
         with self._lock:
             seen = [self._counts(rule, key, start, stored) for rule, key, start in keyed]
@@ -238,6 +243,20 @@ class Counters:
 
 def _window(rule: Rule, at: float) -> int:
     return int(at // rule.window) * rule.window
+
+
+def windows(rule: Rule, at: float) -> tuple[int, int]:
+    """The starts of the current and the previous window at ``at``."""
+    start = _window(rule, at)
+    return start, start - rule.window
+
+
+def hits_column(table: sa.Table, key_param: str, start_param: str, label: str):
+    """A scalar subquery for the hits of one key and window (bound parameters), so that a
+    query run anyway can bring the counts along (the API's bearer-token query does)."""
+    return sa.select(table.c.hits).where(table.c.key == sa.bindparam(key_param),
+                                         table.c.window_start == sa.bindparam(start_param)) \
+        .scalar_subquery().label(label)
 
 
 _counters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

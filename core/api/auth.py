@@ -15,8 +15,9 @@ In order (1CRM guide 7.11.1):
 Then the rate limits (``core.api.ratelimit``): their headers go into
 ``Principal.headers``, for the endpoint to add to its response.
 
-A bearer request costs a signature check and one query (token, client, user and the
-settings together); the other ways read the settings with one query more.
+A bearer request costs a signature check and one query (token, client, user, the
+settings and the rate-limit counts together); the other ways read the settings and the
+counts with a query each.
 """
 from __future__ import annotations
 
@@ -85,7 +86,8 @@ def authenticate(request: Request) -> Principal:
         if found.user is None:
             raise _unauthorized("The access token is invalid, expired or revoked.",
                                 INVALID_TOKEN)
-        return _limited(app, found.settings, found.user, found.client_id, "bearer")
+        return _limited(app, found.settings, found.user, found.client_id, "bearer",
+                        found.counted)
     settings = oauth.stored_settings(app.state.site)
     _gate(request, settings)
     if scheme == "basic":
@@ -99,8 +101,9 @@ def authenticate(request: Request) -> Principal:
     raise _unauthorized("Sign in with an OAuth2 access token (Authorization: Bearer ...).")
 
 
-def _limited(app, settings: dict, user, client_id: str | None, via: str) -> Principal:
-    headers = ratelimit.check(app, settings, user.id, client_id)
+def _limited(app, settings: dict, user, client_id: str | None, via: str,
+             counted: tuple | None = None) -> Principal:
+    headers = ratelimit.check(app, settings, user.id, client_id, counted)
     return Principal(user, client_id, via, headers)
 
 
