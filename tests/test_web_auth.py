@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 import cli
-from core import throttle, users
+from core import crypto, throttle, users
 from core.records import now
 from core.users import authenticate, create_user, set_active
 from core.web import create_app
@@ -528,18 +528,37 @@ def test_an_inactive_user_gets_no_link(site, client, dana, inbox):
     assert inbox.messages == []
 
 
-def test_without_smtp_the_answer_is_the_same_and_the_log_has_no_token(site, client, dana,
-                                                                     monkeypatch, caplog):
+def test_when_the_mail_server_fails_the_answer_is_the_same_and_the_log_has_no_token(
+        site, client, dana, monkeypatch, caplog):
     token = "the-secret-token-that-must-not-be-logged"
     monkeypatch.setattr(users, "secrets", SimpleNamespace(token_urlsafe=lambda n: token))
     site.set_setting("base_url", SITE_URL)
+    port = free_port()  # nothing listens there
+    site.set_setting("smtp", {"host": "127.0.0.1", "port": port,
+                              "from_address": "crm@example.com"})
     with caplog.at_level(logging.WARNING):
         response = forgot(client, "dana")
     assert response.status_code == 200 and NEUTRAL in text_of(response)
     assert "password reset mail for user 'dana' not sent" in caplog.text
-    assert "mail is not configured" in caplog.text
+    assert f"Nothing answers at 127.0.0.1:{port}" in caplog.text
     assert token not in caplog.text
     assert client.get(f"/password/reset/{token}").status_code == 410  # the unsent link is void
+
+
+def test_without_a_mail_server_the_page_says_reset_by_email_is_not_available(
+        site, client, dana, caplog):
+    site.set_setting("base_url", SITE_URL)
+    page = client.get("/password/forgot")
+    assert page.status_code == 200 and UNAVAILABLE in text_of(page)
+    assert 'name="login"' not in page.text and "we sent a link" not in text_of(page)
+    with caplog.at_level(logging.WARNING):
+        response = post(client, "/password/forgot", {"login": "dana"}, page="/login")
+    assert response.status_code == 503 and UNAVAILABLE in text_of(response)
+    assert NEUTRAL not in text_of(response)
+    assert "mail is not configured" in caplog.text
+    for login in ("nobody", "dana"):  # the same for everyone: it tells nothing about accounts
+        answer = post(client, "/password/forgot", {"login": login}, page="/login")
+        assert answer.text == response.text
 
 
 # -- IP check ------------------------------------------------------------------------------
@@ -682,8 +701,11 @@ def test_settings_set_get_unset(site, crbm):
     result = crbm("settings", "set", "smtp.password", "hunter2 secret")
     assert result.exit_code == 0 and "hunter2" not in result.output
     assert crbm("settings", "set", "validate_ip", "true").exit_code == 0
-    assert site.settings["smtp"] == {"host": "mail.example.com", "port": 587, "starttls": True,
-                                     "password": "hunter2 secret"}
+    stored = site.settings["smtp"]
+    assert {k: stored[k] for k in ("host", "port", "starttls")} == {
+        "host": "mail.example.com", "port": 587, "starttls": True}
+    assert "hunter2" not in stored["password"]  # sealed (core.crypto)
+    assert crypto.unseal(site, stored["password"]) == "hunter2 secret"
     assert site.settings["validate_ip"] is True
 
     assert crbm("settings", "get", "smtp.port").output == "587\n"

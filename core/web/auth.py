@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from core import holidays, i18n, throttle, users
 from core.i18n import N_
-from core.mail import MailError, send_mail
+from core.mail import MailError, is_configured, send_mail
 from core.web.pages import client_ip, load_user, page
 from core.web.templating import enabled_theme, flash, signed_out_preferences, theme_label
 
@@ -273,14 +273,17 @@ def send_reset_mails(site, mails: list[tuple[users.ResetTarget, str]], base_url:
 
 
 def reset_by_mail_problem(settings: dict) -> str | None:
-    """Why password reset by email cannot work on this site (for the log), or None.
+    """Why password reset by email cannot work on this site (for the log), or None: no
+    mail server, or no site address.
 
     A reset link must start with the configured ``base_url``: the address a request came
     to is the client's choice (the Host header), and a link built from it would hand the
     token to whoever chose it."""
+    if not is_configured(settings):
+        return "mail is not configured (Admin → Outgoing mail: mail server, from address)"
     if not settings.get("base_url"):
-        return ("the site's address is not set, so no reset link can be made "
-                "(crbm settings set base_url https://crm.example.com)")
+        return ("the site's address (base_url) is not set, so no reset link can be made "
+                "(Admin → Outgoing mail: site address)")
     return None
 
 
