@@ -384,6 +384,15 @@ def test_failed_sign_ins_from_one_address_are_throttled_by_every_worker(
     assert log_in(b, "dana", "dana's long password").status_code == 303
 
 
+def test_a_throttle_set_to_zero_is_off(site, admin, client, throttle_clock, caplog):
+    site.set_setting("login_rate_limit_ip", 0)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(25):
+            assert log_in(client, "nobody", "wrong password").status_code == 401
+    assert caplog.text == ""
+    assert log_in(client).status_code == 303
+
+
 def test_basic_authentication_failures_count_for_the_address_too(site, admin, workers,
                                                                  throttle_clock):
     site.set_setting("login_rate_limit_ip", 2)

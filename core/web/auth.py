@@ -115,6 +115,8 @@ def address_throttled(site, rule: throttle.Rule, address: str) -> int:
 def count_failure(site, rule: throttle.Rule, address: str) -> None:
     """Count one event of ``address``; the log says when this one used up its allowance
     (once, not at every refused attempt after it)."""
+    if rule.limit <= 0:  # the throttle is off
+        return
     counters = throttle.counters(site)
     if counters.check(rule, address).remaining <= 1:
         log.warning("%s from %s reached the limit (%d in %d minutes): refused for a while",
