@@ -117,7 +117,7 @@ def _basic_user(request: Request, settings: dict, credentials: str):
         username, password = decoded.split(":", 1)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise _unauthorized("Malformed basic credentials.") from None
-    from core.web.auth import address_throttled, count_failure, failed_sign_in, too_many_sign_ins
+    from core.web.auth import address_throttled, count_event, failed_sign_in, too_many_sign_ins
     site = request.app.state.site
     address = throttle.ip_subject(request.client.host if request.client else "")
     rule = throttle.login_rule(site.settings)  # the sign-in page's throttle, shared
@@ -127,7 +127,7 @@ def _basic_user(request: Request, settings: dict, credentials: str):
                          headers={"Retry-After": str(throttled)})
     result = users.check_login(site, username, password)
     if failed_sign_in(result):
-        count_failure(site, rule, address)
+        count_event(site, rule, address)
     if result.locked_minutes:
         raise ApiProblem(429, "This account is locked after too many failed attempts.",
                          headers={"Retry-After": str(result.locked_minutes * 60)})

@@ -1,5 +1,10 @@
 """Signing in and out, passwords (change, forgotten, reset) and personal preferences.
 
+A sign-in starts a session with a server-side row (``core.users.start_session``); logging
+out deletes it, and "Log out everywhere" deletes all of the user's. Failed sign-ins and
+reset requests are throttled per client address (``core.throttle``, shared by every
+worker). Reset links are made only from the configured ``base_url``.
+
 Messages are English marked with ``N_`` and translated when the page is rendered, in the
 language of whoever reads it (the signed-in user; on signed-out pages the language chosen
 on the login page, else English; a reset email goes out in its recipient's language).
@@ -112,9 +117,9 @@ def address_throttled(site, rule: throttle.Rule, address: str) -> int:
     return 0 if verdict.allowed else verdict.retry_after
 
 
-def count_failure(site, rule: throttle.Rule, address: str) -> None:
-    """Count one event of ``address``; the log says when this one used up its allowance
-    (once, not at every refused attempt after it)."""
+def count_event(site, rule: throttle.Rule, address: str) -> None:
+    """Count one event (a failed sign-in, a reset request) of ``address``; the log says
+    when this one used up its allowance (once, not at every refused attempt after it)."""
     if rule.limit <= 0:  # the throttle is off
         return
     counters = throttle.counters(site)
@@ -181,7 +186,7 @@ def login(request: Request, form):
     if result.user is None:
         tr = translator(request)
         if failed_sign_in(result):
-            count_failure(site, throttle.login_rule(settings), address)
+            count_event(site, throttle.login_rule(settings), address)
         if result.locked_minutes:
             status, error = 429, locked_message(tr, result.locked_minutes)
         elif result.unavailable:  # the directory could not be asked
@@ -308,7 +313,7 @@ def password_forgot(request: Request, form):
                           error=too_many_resets(translator(request), throttled))
         response.headers["Retry-After"] = str(throttled)
         return response
-    count_failure(site, rule, address)  # every request counts, whatever its answer
+    count_event(site, rule, address)  # every request counts, whatever its answer
     base_url = settings["base_url"]
     targets = users.reset_targets(site, str(form.get("login", "")))
     mails = [(target, users.issue_reset_token(site, target.id)) for target in targets]
