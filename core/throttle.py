@@ -24,8 +24,11 @@ the key is within that many of its limit, or when its window has moved on. So mo
 requests only read, and never take SQLite's writer lock. The price, stated in
 docs/security.md: each *other* worker may hold up to ``batch_size - 1`` hits of a key not
 yet written, so with W workers a key may get up to ``limit + (W - 1) x (batch_size - 1)``
-requests in a window (one worker: exactly the limit). A worker that dies loses its
-unwritten hits (fewer than ``batch_size``).
+requests in a window; and a request running while another request of the same worker
+writes a batch may miss that batch (read before the write committed, counted after it
+left memory), so parallel requests on one worker may pass the limit by up to a batch too.
+Requests one after another on one worker get exactly the limit. A worker that dies loses
+its unwritten hits (fewer than ``batch_size``).
 
 Rows older than two hours are deleted now and then by the worker that writes (at most
 every ``SWEEP_SECONDS``). ``clock`` (wall-clock seconds, shared by all processes) is the
