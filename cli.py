@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from core import __version__
+from core import __version__, crypto
 from core.errors import CrbmError, MetadataError
 from core.pack_archive import PackError, build, check_offline
 from core.plugins import hooks_implemented
@@ -573,6 +573,8 @@ def settings_set(ctx, key, value):
     except ValueError:
         parsed = value
     site = open_site(ctx.parent)
+    if key in crypto.SEALED_SETTINGS and isinstance(parsed, str):
+        parsed = crypto.seal(site, parsed)  # a password we must send on: encrypted at rest
     values = site.settings
     node, last = _lookup(values, key)
     node[last] = parsed

@@ -61,6 +61,27 @@ def kernel_tables(metadata: sa.MetaData) -> None:
         sa.Column("expires_at", UTCDateTime(), nullable=False),
         sa.Column("used_at", UTCDateTime()),
     )
+    # One row per signed-in browser: the session cookie carries a random id, the row its
+    # sha256. Logging out deletes the row, so a copied cookie stops working at once.
+    sa.Table(
+        "crbm_sessions", metadata,
+        sa.Column("id_hash", sa.String(64), primary_key=True),
+        sa.Column("user_id", ID, nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        # touched at most once a day (core.users.SESSION_TOUCH): idle sessions expire
+        sa.Column("last_seen_at", UTCDateTime(), nullable=False),
+        sa.Index("ix_crbm_sessions_user", "user_id"),
+        sa.Index("ix_crbm_sessions_seen", "last_seen_at"),
+    )
+    # Request counters shared by every worker (core.throttle): sign-in failures and reset
+    # requests per IP address, API requests per user and client; one row per key and window.
+    sa.Table(
+        "crbm_rate_counters", metadata,
+        sa.Column("key", sa.String(120), primary_key=True),
+        sa.Column("window_start", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("hits", sa.Integer, nullable=False),
+        sa.Index("ix_crbm_rate_counters_window", "window_start"),
+    )
     sa.Table(
         "crbm_recent_items", metadata,
         sa.Column("user_id", ID, primary_key=True),

@@ -1,8 +1,11 @@
 """Sending mail through the site's SMTP server.
 
 Settings: ``site.settings["smtp"]`` = {host, port, username, password, starttls (bool),
-ssl (bool), from_address} (``crbm settings set smtp.host mail.example.com`` ...).
-Nothing here logs the SMTP password or a message's text (which may hold a secret link).
+ssl (bool), from_address, from_name}, set at *Admin → Outgoing mail* (core/web/admin_mail.py)
+or with ``crbm settings set smtp.host mail.example.com`` ... The password is stored sealed
+(``core.crypto``: encrypted with a key derived from the site's secret key) and unsealed
+here, just before use. Nothing here logs the SMTP password or a message's text (which may
+hold a secret link).
 
 ``send_mail`` sends one message (plain text, optional cc and attachments) and returns what
 left as a ``SentMail``. ``send_record_mail`` does the same for a message about a record and
@@ -19,6 +22,7 @@ import datetime as dt
 import logging
 import re
 import smtplib
+import socket
 import ssl as ssl_module
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,6 +30,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import PurePosixPath, PureWindowsPath
 
+from core import crypto
 from core.errors import N_, CrbmError, Message
 
 TIMEOUT_SECONDS = 30
@@ -110,12 +115,27 @@ def parse_addresses(value: str | Iterable[str] | None, field: str = "to") -> lis
 
 # -- sending -------------------------------------------------------------------------------
 
-def smtp_settings(site) -> dict:
-    smtp = site.settings.get("smtp")
-    if not isinstance(smtp, dict) or not smtp.get("host") or not smtp.get("from_address"):
-        raise MailError("mail is not configured: set smtp.host and smtp.from_address "
-                        "(crbm settings set smtp.host mail.example.com)")
-    return smtp
+def is_configured(settings: dict) -> bool:
+    """Whether the site settings name a mail server and a from address."""
+    smtp = settings.get("smtp")
+    return isinstance(smtp, dict) and bool(smtp.get("host")) and bool(smtp.get("from_address"))
+
+
+def smtp_settings(site, smtp: dict | None = None) -> dict:
+    """The SMTP settings to send with (the site's, or ``smtp``: settings being tried
+    before they are saved), their password unsealed."""
+    if smtp is None:
+        smtp = site.settings.get("smtp")
+    if not is_configured({"smtp": smtp}):
+        raise MailError(Message(N_("Mail is not configured: set the mail server and the from "
+                                   "address at Admin → Outgoing mail.")))
+    try:
+        password = crypto.unseal(site, smtp.get("password"))
+    except crypto.SealError:
+        raise MailError(Message(N_("The stored mail server password cannot be read (the "
+                                   "site's secret key changed?): enter it again at Admin → "
+                                   "Outgoing mail."))) from None
+    return {**smtp, "password": password}
 
 
 def _attach(message: EmailMessage, attachment: Attachment) -> None:
@@ -130,11 +150,13 @@ def _attach(message: EmailMessage, attachment: Attachment) -> None:
 
 
 def send_mail(site, to: str | Iterable[str], subject: str, text: str, *,
-              cc: str | Iterable[str] = (), attachments: Iterable[Attachment] = ()) -> SentMail:
+              cc: str | Iterable[str] = (), attachments: Iterable[Attachment] = (),
+              smtp: dict | None = None) -> SentMail:
     """Send one plain-text message (with ``attachments``, each with its MIME type) to
     ``to`` and ``cc``: a comma separated str or a list. Raises MailError saying what went
-    wrong; nothing is sent when an address or the settings are bad."""
-    smtp = smtp_settings(site)
+    wrong; nothing is sent when an address or the settings are bad. ``smtp``: settings
+    to try instead of the site's (the administration page's test message)."""
+    smtp = smtp_settings(site, smtp)
     recipients = parse_addresses(to, "to")
     copies = parse_addresses(cc, "cc")
     if not recipients:
@@ -146,7 +168,12 @@ def send_mail(site, to: str | Iterable[str], subject: str, text: str, *,
         port = int(smtp.get("port") or (465 if use_ssl else 25))
     except (TypeError, ValueError):
         raise MailError(f"smtp.port must be a number, not {smtp.get('port')!r}") from None
-    from_address = str(smtp["from_address"])
+    from_address = parse_addresses(str(smtp["from_address"]), "from")[:1]
+    if not from_address:
+        raise MailError(Message(N_("no from address: set one at Admin → Outgoing mail")))
+    from_address = from_address[0]
+    if smtp.get("from_name") and "<" not in from_address:
+        from_address = formataddr((str(smtp["from_name"]), from_address))
     subject = " ".join(str(subject).split())  # one header line, whatever a template made
     sent_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     message = EmailMessage()
@@ -156,7 +183,8 @@ def send_mail(site, to: str | Iterable[str], subject: str, text: str, *,
         message["Cc"] = ", ".join(copies)
     message["Subject"] = subject
     message["Date"] = format_datetime(sent_at)
-    message["Message-ID"] = make_msgid(domain=from_address.rpartition("@")[2] or None)
+    message["Message-ID"] = make_msgid(domain=from_address.rpartition("@")[2].rstrip(">")
+                                       or None)
     message.set_content(text)
     for attachment in attachments:
         _attach(message, attachment)
@@ -179,12 +207,61 @@ def _deliver(smtp: dict, host: str, port: int, use_ssl: bool, message: EmailMess
             if smtp.get("username"):
                 server.login(str(smtp["username"]), str(smtp.get("password") or ""))
             server.send_message(message)
-    except smtplib.SMTPAuthenticationError:
-        raise MailError(f"the mail server {host}:{port} refused the user name or password "
-                        "(smtp.username, smtp.password)") from None
+    except smtplib.SMTPAuthenticationError as exc:
+        raise MailError(Message(N_("The mail server %(server)s refused the user name or "
+                                   "password: %(reason)s"),
+                                server=f"{host}:{port}", reason=_reply(exc))) from None
     except (smtplib.SMTPException, OSError) as exc:
-        raise MailError(f"could not send mail through {host}:{port}: "
-                        f"{type(exc).__name__}: {exc}") from None
+        raise MailError(_explained(exc, f"{host}:{port}")) from None
+
+
+def _reply(exc: smtplib.SMTPResponseException) -> str:
+    text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) \
+        else str(exc.smtp_error)
+    return f"{exc.smtp_code} {text}".strip()
+
+
+def _explained(exc: Exception, server: str) -> Message:
+    """What went wrong, in words an administrator can act on (the server's own answer
+    or the system's error at the end)."""
+    reason = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return Message(N_("Nothing answers at %(server)s (connection refused): check the "
+                          "mail server's name and port."), server=server)
+    if isinstance(exc, socket.gaierror):
+        return Message(N_("The mail server's name in %(server)s cannot be found: %(reason)s"),
+                       server=server, reason=reason)
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return Message(N_("The mail server %(server)s did not answer within %(seconds)d "
+                          "seconds: check the name, the port and any firewall."),
+                       server=server, seconds=TIMEOUT_SECONDS)
+    if isinstance(exc, ssl_module.SSLError):
+        if "certificate" in reason.lower():
+            return Message(N_("The mail server %(server)s has a certificate this machine "
+                              "does not trust: %(reason)s"), server=server, reason=reason)
+        return Message(N_("The secure connection to %(server)s failed (%(reason)s): check "
+                          "the security setting and the port (SSL/TLS is usually port 465, "
+                          "STARTTLS 587)."), server=server, reason=reason)
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return Message(N_("The mail server %(server)s does not offer STARTTLS: choose "
+                          "another security setting."), server=server)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        refused = "; ".join(f"{address}: {code} {answer.decode(errors='replace')}"
+                            for address, (code, answer) in exc.recipients.items())
+        return Message(N_("The mail server %(server)s refused the recipient: %(reason)s"),
+                       server=server, reason=refused)
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return Message(N_("The mail server %(server)s refused the from address: %(reason)s"),
+                       server=server, reason=_reply(exc))
+    if isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionResetError):
+        return Message(N_("The mail server %(server)s closed the connection (%(reason)s): "
+                          "check the security setting and the port."),
+                       server=server, reason=reason)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return Message(N_("The mail server %(server)s answered: %(reason)s"),
+                       server=server, reason=_reply(exc))
+    return Message(N_("Could not send mail through %(server)s: %(reason)s"),
+                   server=server, reason=reason)
 
 
 def send_record_mail(site, user, module_name: str | None, record_id: str | None,

@@ -356,6 +356,7 @@ class BearerCheck:
     settings: dict
     user: object | None = None  # core.web.pages.WebUser
     client_id: str | None = None
+    counted: tuple | None = None  # (when, the rate-limit counts read with the token)
 
 
 _checked_signatures: dict[str, dict] = {}  # token -> its claims, once its signature held
@@ -408,14 +409,17 @@ def _signature_claims(site, token: str) -> dict | None:
 
 
 @functools.lru_cache(maxsize=8)
-def _bearer_query(users, access_epoch, metadata_epoch, tokens, clients, keys, settings):
-    """Built once per site schema: the query every bearer request runs."""
+def _bearer_query(users, access_epoch, metadata_epoch, sessions, tokens, clients, keys,
+                  settings, counters):
+    """Built once per site schema: the query every bearer request runs (no web session:
+    its ``sid`` is bound to ""), with the request's rate-limit counts."""
+    from core.api import ratelimit
     from core.web.pages import user_query  # the session's user query, extended
     values = [sa.select(settings.c.value).where(settings.c.key == key).scalar_subquery()
               .label(f"setting_{key}") for key in FOLDED_SETTINGS]
-    return (user_query(users, access_epoch, metadata_epoch)
+    return (user_query(users, access_epoch, metadata_epoch, sessions)
             .add_columns(tokens.c.revoked_at, clients.c.enabled.label("client_enabled"),
-                         *values)
+                         *values, *ratelimit.count_columns(counters))
             .join(tokens, tokens.c.user_id == users.c.id)
             .join(clients, clients.c.id == tokens.c.client_id)
             .where(tokens.c.id == sa.bindparam("jti"),
@@ -434,6 +438,8 @@ def check_bearer(app, token: str) -> BearerCheck:
     """The user and client a bearer token stands for (None if it is refused: bad
     signature, expired, revoked, old key, disabled client, inactive user), with the
     API settings read in the same query."""
+    from core import throttle
+    from core.api import ratelimit
     from core.web.pages import web_user
     site = app.state.site
     claims = _verified_claims(site, token, None) if len(token) < 4096 else None
@@ -441,13 +447,16 @@ def check_bearer(app, token: str) -> BearerCheck:
         return BearerCheck(stored_settings(site))
     tables = site.tables.tables
     query = _bearer_query(tables["crbm_users"], tables["crbm_access_epoch"],
-                          tables["crbm_metadata_epoch"], tables["crbm_oauth_tokens"],
+                          tables["crbm_metadata_epoch"], tables["crbm_sessions"],
+                          tables["crbm_oauth_tokens"],
                           tables["crbm_api_clients"], tables["crbm_api_keys"],
-                          tables["crbm_settings"])
+                          tables["crbm_settings"], tables["crbm_rate_counters"])
+    at = throttle.clock()
+    counts = ratelimit.count_params(claims["sub"], claims["client_id"], at)
     with site.engine.connect() as conn:
-        row = conn.execute(query, {"uid": claims["sub"], "jti": claims["jti"],
-                                   "kid": claims["kid"],
-                                   "client_id": claims["client_id"]}).first()
+        row = conn.execute(query, {"uid": claims["sub"], "jti": claims["jti"], "sid": "",
+                                   "kid": claims["kid"], "client_id": claims["client_id"],
+                                   **counts}).first()
     if row is None:  # unknown token, client or user, or a key no longer the site's
         return BearerCheck(stored_settings(site))
     stored = {key: json.loads(row._mapping[f"setting_{key}"]) for key in FOLDED_SETTINGS
@@ -456,7 +465,8 @@ def check_bearer(app, token: str) -> BearerCheck:
     if (row.revoked_at is not None or not row.client_enabled or not row.active
             or claims.get("iss") != issuer(stored) or claims.get("aud") != audience(stored)):
         return BearerCheck(settings)
-    return BearerCheck(settings, web_user(app, site, row), claims["client_id"])
+    return BearerCheck(settings, web_user(app, site, row), claims["client_id"],
+                       (at, ratelimit.counts_of(row, counts)))
 
 
 def verify_access_token(app, token: str):

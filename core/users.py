@@ -402,6 +402,73 @@ def authenticate(site, username: str, password: str) -> User | None:
     return check_login(site, username, password).user
 
 
+# -- sessions ------------------------------------------------------------------------------
+# A signed-in browser holds a random session id in its (signed) cookie; crbm_sessions keeps
+# the id's sha256. The web layer reads the row with the session user (no extra round trip):
+# no row, no session. So logging out (the row deleted) ends the session for every copy of
+# the cookie, and "log out everywhere" deletes every row of the user.
+
+SESSION_DAYS = 14  # a session unused this long has ended
+SESSION_TOUCH = dt.timedelta(days=1)  # last_seen_at is written at most this often
+
+
+def _session_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def start_session(site, user_id: str) -> str:
+    """A new session of the user: its id (for the cookie; only its sha256 is stored).
+    Sessions idle longer than ``SESSION_DAYS`` are cleared out on the way."""
+    session_id = secrets.token_urlsafe(32)
+    stamp = clock()
+    sessions = site.tables.tables["crbm_sessions"]
+    with site.engine.begin() as conn:
+        conn.execute(sessions.delete().where(
+            sessions.c.last_seen_at < stamp - dt.timedelta(days=SESSION_DAYS)))
+        conn.execute(sessions.insert().values(id_hash=_session_hash(session_id), user_id=user_id,
+                                              created_at=stamp, last_seen_at=stamp))
+    return session_id
+
+
+def session_alive(last_seen_at: dt.datetime | None) -> bool:
+    """Whether a session last seen then (None: no such session) is still valid."""
+    return last_seen_at is not None and \
+        last_seen_at > clock() - dt.timedelta(days=SESSION_DAYS)
+
+
+def touch_session(site, session_id: str, last_seen_at: dt.datetime) -> None:
+    """Note that the session is in use, when the row says otherwise for a day or more:
+    at most one write a day per session, not one per request."""
+    stamp = clock()
+    if stamp - last_seen_at < SESSION_TOUCH:
+        return
+    sessions = site.tables.tables["crbm_sessions"]
+    with site.engine.begin() as conn:
+        conn.execute(sessions.update().where(sessions.c.id_hash == _session_hash(session_id))
+                     .values(last_seen_at=stamp))
+
+
+def end_session(site, session_id: str | None) -> None:
+    """Log one session out: every copy of its cookie stops working."""
+    if not session_id:
+        return
+    sessions = site.tables.tables["crbm_sessions"]
+    with site.engine.begin() as conn:
+        conn.execute(sessions.delete().where(sessions.c.id_hash == _session_hash(session_id)))
+
+
+def end_all_sessions(site, user_id: str) -> int:
+    """Log the user out everywhere (every browser, this one too); how many ended."""
+    sessions = site.tables.tables["crbm_sessions"]
+    with site.engine.begin() as conn:
+        return conn.execute(sessions.delete().where(sessions.c.user_id == user_id)).rowcount
+
+
+def session_key(session_id: str):
+    """The bind value the web layer's user query matches ``crbm_sessions.id_hash`` with."""
+    return _session_hash(session_id) if session_id else ""
+
+
 # -- password reset links ------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -9,8 +9,7 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from core import oauth, users
-from core.api import ratelimit
+from core import oauth, throttle, users
 from core.users import create_user
 from tests.test_oauth import PASSWORD, app_for, bearer, make_client
 
@@ -100,8 +99,8 @@ def test_transport_basic_and_session_authentication(site, admin):
 
 
 def test_rate_limits_per_user_and_client(site, admin, monkeypatch):
-    now = [1000.0]
-    monkeypatch.setattr(ratelimit, "clock", lambda: now[0])
+    now = [1000.0]  # 40 s into a minute
+    monkeypatch.setattr(throttle, "clock", lambda: now[0])
     site.set_setting("api_rate_limit_user", 3)
     site.set_setting("api_rate_limit_client", 4)
     bob = create_user(site, "bob", PASSWORD)
@@ -111,20 +110,59 @@ def test_rate_limits_per_user_and_client(site, admin, monkeypatch):
     assert [r.headers["x-ratelimit-remaining"] for r in remaining] == ["2", "1", "0"]
     assert remaining[0].headers["x-ratelimit-limit"] == "3"
     over = api.get("/api/v1/_whoami", headers=bearer(mine))
-    assert over.status_code == 429 and over.headers["retry-after"] == "20"
+    assert over.status_code == 429 and over.headers["retry-after"] == "40"
     assert "at most 3 a minute" in detail(over)
     # another user of the same client has their own; then the client's limit (4) bites
     bobs = oauth.issue_access_token(site, bob.id, "app")["access_token"]
     assert api.get("/api/v1/_whoami", headers=bearer(bobs)).status_code == 200
     client_over = api.get("/api/v1/_whoami", headers=bearer(bobs))
     assert client_over.status_code == 429 and "at most 4 a minute" in detail(client_over)
-    now[0] += 20  # a token back for admin and the client
+    now[0] += 40  # a third of the last minute's requests has slid out of the window
     assert api.get("/api/v1/_whoami", headers=bearer(mine)).status_code == 200
     assert api.get("/api/v1/_whoami", headers=bearer(mine)).status_code == 429
     site.set_setting("api_rate_limit_user", 0)  # 0: no limit
     site.set_setting("api_rate_limit_client", 0)
     assert all(api.get("/api/v1/_whoami", headers=bearer(mine)).status_code == 200
                for _ in range(5))
+
+
+def stored_hits(site) -> int:
+    """The user's API requests written to the shared counters."""
+    counters = site.tables.tables["crbm_rate_counters"]
+    with site.engine.connect() as conn:
+        return sum(row.hits for row in conn.execute(sa.select(counters))
+                   if row.key.startswith("api-user:"))
+
+
+def test_rate_limits_are_shared_by_every_worker(site, make_site, admin, monkeypatch):
+    now = [1_800_000_030.0]  # half a minute into a minute
+    monkeypatch.setattr(throttle, "clock", lambda: now[0])
+    site.set_setting("api_rate_limit_user", 150)
+    token = oauth.issue_access_token(site, admin.id)["access_token"]
+    first = https_client(site)
+    second = TestClient(app_for(make_site()), base_url="https://testserver")  # another worker
+
+    answer = first.get("/api/v1/_whoami", headers=bearer(token))
+    assert answer.status_code == 200 and answer.headers["x-ratelimit-remaining"] == "149"
+    assert stored_hits(site) == 0  # a GET reads the counts; its hit is written in a batch
+    for _ in range(2):
+        first.get("/api/v1/_whoami", headers=bearer(token))
+    assert stored_hits(site) == 3  # ...of 3 (a 50th of the limit)
+    answer = second.get("/api/v1/_whoami", headers=bearer(token))
+    assert answer.headers["x-ratelimit-remaining"] == "146"  # it counts the first one's
+    for _ in range(146):
+        assert first.get("/api/v1/_whoami", headers=bearer(token)).status_code == 200
+    assert stored_hits(site) == 149  # near the limit every hit is written
+    # the second worker's one unwritten request is what batching costs: the documented
+    # bound is the limit + (batch - 1) per other worker; 151 here
+    assert first.get("/api/v1/_whoami", headers=bearer(token)).status_code == 200
+    assert first.get("/api/v1/_whoami", headers=bearer(token)).status_code == 429
+    refused = second.get("/api/v1/_whoami", headers=bearer(token))  # the budget is used up
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "31"
+    assert "at most 150 a minute" in detail(refused)
+    now[0] += 31  # the minute slid on
+    assert second.get("/api/v1/_whoami", headers=bearer(token)).status_code == 200
+    assert first.get("/api/v1/_whoami", headers=bearer(token)).status_code == 429
 
 
 def test_admin_api_settings_keys_and_clients(site, admin):

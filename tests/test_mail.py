@@ -184,14 +184,16 @@ def test_a_mail_needs_a_recipient(site, admin, inbox, acme):
 def test_a_server_that_does_not_answer_is_named_and_nothing_is_filed(site, admin, acme):
     port = free_port()  # nothing listens there
     use_smtp(site, port)
-    with pytest.raises(MailError, match=f"could not send mail through 127.0.0.1:{port}"):
+    with pytest.raises(MailError, match=f"Nothing answers at 127.0.0.1:{port} "
+                                        r"\(connection refused\): check the mail server's"):
         send_quote(site, admin, acme)
     assert emails_of(site, admin) == []
     assert not (site.folder / "files").exists() or not any((site.folder / "files").iterdir())
 
 
 def test_unconfigured_mail_says_which_settings_are_missing(site, admin, acme):
-    with pytest.raises(MailError, match="set smtp.host and smtp.from_address"):
+    with pytest.raises(MailError, match="Mail is not configured: set the mail server and the "
+                                        "from address at Admin → Outgoing mail."):
         send_quote(site, admin, acme)
     assert emails_of(site, admin) == []
 

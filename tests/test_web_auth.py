@@ -1,6 +1,7 @@
 """Logging in and staying safe, through real HTTP requests and a real SMTP server:
 lockout, inactive users, forced and voluntary password changes, reset links, the IP
 check, preferences, logout, and the `crbm settings` / `crbm user (de)activate` commands."""
+import base64
 import datetime as dt
 import email
 import hashlib
@@ -19,7 +20,7 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 import cli
-from core import users
+from core import crypto, throttle, users
 from core.records import now
 from core.users import authenticate, create_user, set_active
 from core.web import create_app
@@ -128,12 +129,21 @@ def inbox(site):
     site.set_setting("smtp", {"host": "127.0.0.1", "port": controller.port, "username": "",
                               "password": "", "starttls": False, "ssl": False,
                               "from_address": "crm@example.com"})
+    site.set_setting("base_url", SITE_URL)  # where reset links point (never the Host header)
     yield box
     controller.stop()
 
 
+SITE_URL = "https://crm.example.com"
+
+
 def reset_link(message) -> str:
     return re.search(r"https?://\S+/password/reset/\S+", message.get_content()).group(0)
+
+
+def path_of(link: str) -> str:
+    assert link.startswith(SITE_URL + "/password/reset/")
+    return link.removeprefix(SITE_URL)
 
 
 # -- logging in ----------------------------------------------------------------------------
@@ -318,6 +328,88 @@ def test_changing_the_password_needs_csrf(client):
     assert response.status_code == 403
 
 
+# -- per-address throttles (shared by every worker through the database) ---------------
+
+class ThrottleClock:
+    """throttle.clock, moved by hand: the middle of a 15-minute window."""
+
+    def __init__(self):
+        self.now = 1_800_000_000.0 + 450  # 1_800_000_000 is a multiple of 900
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, minutes):
+        self.now += minutes * 60
+
+
+@pytest.fixture
+def throttle_clock(monkeypatch):
+    fake = ThrottleClock()
+    monkeypatch.setattr(throttle, "clock", fake)
+    return fake
+
+
+@pytest.fixture
+def workers(site, make_site):
+    """Two web applications on one database, as two worker processes (two Sites)."""
+    with TestClient(create_app(site)) as first, TestClient(create_app(make_site())) as second:
+        yield first, second
+
+
+TOO_MANY_SIGN_INS = "Too many failed sign-ins from your network address."
+
+
+def test_failed_sign_ins_from_one_address_are_throttled_by_every_worker(
+        site, admin, dana, workers, throttle_clock, caplog):
+    site.set_setting("login_rate_limit_ip", 3)
+    a, b = workers
+    with caplog.at_level(logging.WARNING):
+        for client in (a, b, a):
+            assert log_in(client, "dana", "wrong password").status_code == 401
+    assert "testclient" in caplog.text  # the address is logged once it is throttled
+    refused = log_in(b, "dana", "dana's long password")  # the right password: not even tried
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "750"
+    assert alert(refused) == TOO_MANY_SIGN_INS + " Try again in 13 minutes."
+    assert log_in(a).status_code == 429  # any account, from this address
+    assert user_row(site, "dana").failed_logins == 3  # throttled attempts reach no account
+    with TestClient(b.app, client=("10.0.0.9", 50000)) as elsewhere:
+        assert log_in(elsewhere, "dana", "dana's long password").status_code == 303
+    with TestClient(b.app, client=("2001:db8:1:2::7", 50000)) as v6, \
+            TestClient(a.app, client=("2001:db8:1:2::8", 50000)) as same_line:
+        for client in (v6, v6, same_line):  # an IPv6 /64 counts as one address
+            log_in(client, "nobody", "wrong password")
+        assert log_in(same_line).status_code == 429
+    throttle_clock.advance(13)
+    assert log_in(b, "dana", "dana's long password").status_code == 303
+
+
+def test_a_throttle_set_to_zero_is_off(site, admin, client, throttle_clock, caplog):
+    site.set_setting("login_rate_limit_ip", 0)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(25):
+            assert log_in(client, "nobody", "wrong password").status_code == 401
+    assert caplog.text == ""
+    assert log_in(client).status_code == 303
+
+
+def test_basic_authentication_failures_count_for_the_address_too(site, admin, workers,
+                                                                 throttle_clock):
+    site.set_setting("login_rate_limit_ip", 2)
+    site.set_setting("api_basic_auth", True)
+    site.set_setting("api_allow_http", True)
+    a, b = workers
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"admin:wrong").decode()}
+    right = {"Authorization": "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()}
+    assert a.get("/api/v1/widgets", headers=wrong).status_code == 401
+    assert log_in(b, "admin", "wrong password").status_code == 401
+    refused = a.get("/api/v1/widgets", headers=right)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert TOO_MANY_SIGN_INS in refused.json()["detail"]
+    throttle_clock.advance(15)
+    assert a.get("/api/v1/widgets", headers=right).status_code == 200
+
+
 # -- forgotten passwords -------------------------------------------------------------------
 
 NEUTRAL = "If the account exists and has an email address, we sent a link to it."
@@ -339,14 +431,13 @@ def test_forgot_password_mails_a_link_that_works_once(site, app, dana, inbox):
         assert message["To"] == "Dana@Example.com" and message["From"] == "crm@example.com"
         assert message["Subject"] == "Reset your CRBM password"
         link = reset_link(message)
-        assert link.startswith("http://testserver/password/reset/")
         token = link.rsplit("/", 1)[1]
         resets = site.tables.tables["crbm_password_resets"]
         with site.engine.connect() as conn:
             stored = conn.execute(sa.select(resets.c.token_hash)).scalars().all()
         assert stored == [hashlib.sha256(token.encode()).hexdigest()]  # never the token itself
 
-        path = link.removeprefix("http://testserver")
+        path = path_of(link)
         page = client.get(path)
         assert page.status_code == 200 and 'data-strength="pw-meter"' in page.text
         assert "Choose a new password for the user dana." in text_of(page)
@@ -377,15 +468,56 @@ def test_forgot_password_mails_a_link_that_works_once(site, app, dana, inbox):
 def test_a_reset_link_expires_after_an_hour(site, client, dana, inbox, clock):
     site.set_setting("base_url", "https://crm.example.com/")
     forgot(client, "dana")
-    link = reset_link(inbox.messages[0])
-    assert link.startswith("https://crm.example.com/password/reset/")
-    path = link.removeprefix("https://crm.example.com")
+    path = path_of(reset_link(inbox.messages[0]))
     clock.advance(59)
     assert client.get(path).status_code == 200
     clock.advance(2)
     response = client.get(path)
     assert response.status_code == 410 and "This link is not valid any more" in text_of(response)
     assert client.get("/password/reset/made-up-token").status_code == 410
+
+
+UNAVAILABLE = ("Password reset by email is not available on this site. Ask an administrator "
+               "to set a new password for you.")
+
+
+def test_a_reset_link_is_never_built_from_the_host_header(site, app, dana, inbox, caplog):
+    with TestClient(app, base_url="http://attacker.example") as client:
+        response = forgot(client, "dana")  # Host: attacker.example
+        assert response.status_code == 200
+        assert path_of(reset_link(inbox.messages[0]))  # the configured address, not theirs
+
+        site.set_setting("base_url", None)  # no configured address: no link at all
+        with caplog.at_level(logging.WARNING):
+            response = post(client, "/password/forgot", {"login": "dana"}, page="/login")
+        assert response.status_code == 503 and UNAVAILABLE in text_of(response)
+        assert 'name="login"' not in response.text
+        assert len(inbox.messages) == 1
+        assert "base_url" in caplog.text  # the log tells the administrator what to set
+        page = client.get("/password/forgot")
+        assert UNAVAILABLE in text_of(page) and 'name="login"' not in page.text
+    resets = site.tables.tables["crbm_password_resets"]
+    with site.engine.connect() as conn:
+        assert len(conn.execute(sa.select(resets)).all()) == 1  # no token issued for it
+
+
+def test_reset_requests_from_one_address_are_throttled_by_every_worker(
+        site, dana, inbox, workers, throttle_clock):
+    site.set_setting("reset_rate_limit_ip", 2)
+    a, b = workers
+    assert NEUTRAL in text_of(forgot(a, "dana")) and NEUTRAL in text_of(forgot(b, "nobody"))
+    refused = post(a, "/password/forgot", {"login": "dana"})
+    assert refused.status_code == 429
+    assert alert(refused) == ("Too many password reset requests from your network address. "
+                              "Try again in 15 minutes.")
+    assert len(inbox.messages) == 1
+    with TestClient(b.app, client=("10.0.0.9", 50000)) as elsewhere:
+        assert NEUTRAL in text_of(forgot(elsewhere, "dana"))
+    assert len(inbox.messages) == 2
+    throttle_clock.advance(14)
+    assert forgot(b, "dana").status_code == 429
+    throttle_clock.advance(1)
+    assert NEUTRAL in text_of(forgot(b, "dana"))
 
 
 def test_unknown_users_get_the_same_answer_and_no_mail(site, client, dana, inbox):
@@ -405,17 +537,37 @@ def test_an_inactive_user_gets_no_link(site, client, dana, inbox):
     assert inbox.messages == []
 
 
-def test_without_smtp_the_answer_is_the_same_and_the_log_has_no_token(site, client, dana,
-                                                                     monkeypatch, caplog):
+def test_when_the_mail_server_fails_the_answer_is_the_same_and_the_log_has_no_token(
+        site, client, dana, monkeypatch, caplog):
     token = "the-secret-token-that-must-not-be-logged"
     monkeypatch.setattr(users, "secrets", SimpleNamespace(token_urlsafe=lambda n: token))
+    site.set_setting("base_url", SITE_URL)
+    port = free_port()  # nothing listens there
+    site.set_setting("smtp", {"host": "127.0.0.1", "port": port,
+                              "from_address": "crm@example.com"})
     with caplog.at_level(logging.WARNING):
         response = forgot(client, "dana")
     assert response.status_code == 200 and NEUTRAL in text_of(response)
     assert "password reset mail for user 'dana' not sent" in caplog.text
-    assert "mail is not configured" in caplog.text
+    assert f"Nothing answers at 127.0.0.1:{port}" in caplog.text
     assert token not in caplog.text
     assert client.get(f"/password/reset/{token}").status_code == 410  # the unsent link is void
+
+
+def test_without_a_mail_server_the_page_says_reset_by_email_is_not_available(
+        site, client, dana, caplog):
+    site.set_setting("base_url", SITE_URL)
+    page = client.get("/password/forgot")
+    assert page.status_code == 200 and UNAVAILABLE in text_of(page)
+    assert 'name="login"' not in page.text and "we sent a link" not in text_of(page)
+    with caplog.at_level(logging.WARNING):
+        response = post(client, "/password/forgot", {"login": "dana"}, page="/login")
+    assert response.status_code == 503 and UNAVAILABLE in text_of(response)
+    assert NEUTRAL not in text_of(response)
+    assert "mail is not configured" in caplog.text
+    for login in ("nobody", "dana"):  # the same for everyone: it tells nothing about accounts
+        answer = post(client, "/password/forgot", {"login": login}, page="/login")
+        assert answer.text == response.text
 
 
 # -- IP check ------------------------------------------------------------------------------
@@ -482,6 +634,63 @@ def test_logout_is_a_post_with_csrf(client):
     assert not signed_in(client)
 
 
+def copy_of(client) -> TestClient:
+    """Another browser holding a copy of ``client``'s session cookie (as a thief would)."""
+    return TestClient(client.app, cookies=dict(client.cookies))
+
+
+def test_logout_ends_the_session_for_a_copied_cookie_too(site, app, admin, dana):
+    with TestClient(app) as client, TestClient(app) as other:
+        log_in(client)
+        log_in(other, "dana", "dana's long password")
+        with copy_of(client) as thief:
+            assert signed_in(thief)
+            assert post(client, "/logout", {}, page="/").headers["location"] == "/login"
+            response = thief.get("/m/widgets")
+            assert response.url.path == "/login" and 'name="password"' in response.text
+            assert not signed_in(thief)
+        assert signed_in(other)  # someone else's session is not touched
+        assert log_in(client).status_code == 303 and signed_in(client)  # a new one works
+
+
+def test_log_out_everywhere_ends_every_session_of_the_user(site, app, admin, dana):
+    with TestClient(app) as browser_a, TestClient(app) as browser_b, \
+            TestClient(app) as other:
+        log_in(browser_a)
+        log_in(browser_b)
+        log_in(other, "dana", "dana's long password")
+        with copy_of(browser_b) as thief:
+            page = browser_a.get("/preferences")
+            assert "Log out everywhere" in text_of(page)
+            response = post(browser_a, "/logout/everywhere", {}, page="/preferences")
+            assert response.status_code == 303 and response.headers["location"] == "/login"
+            assert "You were logged out everywhere." in text_of(browser_a.get("/login"))
+            assert not signed_in(browser_a)  # this browser too
+            assert not signed_in(browser_b)
+            assert not signed_in(thief)
+        assert signed_in(other)
+        assert browser_a.post("/logout/everywhere").status_code == 403  # CSRF, as any form
+        assert log_in(browser_b).status_code == 303 and signed_in(browser_b)
+
+
+def test_a_session_unused_for_two_weeks_ends_and_use_keeps_it(site, client, admin, clock):
+    log_in(client)
+    sessions = site.tables.tables["crbm_sessions"]
+    with site.engine.connect() as conn:
+        [row] = conn.execute(sa.select(sessions)).all()
+    cookie = json.loads(base64.b64decode(client.cookies["crbm_session"].split(".")[0] + "=="))
+    assert row.id_hash == hashlib.sha256(cookie["sid"].encode()).hexdigest()  # not the id
+    clock.advance(13 * 24 * 60)
+    assert signed_in(client)  # used after 13 days: good for 14 more
+    clock.advance(13 * 24 * 60)
+    assert signed_in(client)
+    clock.advance(14 * 24 * 60 + 1)
+    assert not signed_in(client)
+    log_in(client)  # a new session; the ones idle too long are cleared out
+    with site.engine.connect() as conn:
+        assert len(conn.execute(sa.select(sessions)).all()) == 1
+
+
 # -- command line --------------------------------------------------------------------------
 
 @pytest.fixture
@@ -501,8 +710,11 @@ def test_settings_set_get_unset(site, crbm):
     result = crbm("settings", "set", "smtp.password", "hunter2 secret")
     assert result.exit_code == 0 and "hunter2" not in result.output
     assert crbm("settings", "set", "validate_ip", "true").exit_code == 0
-    assert site.settings["smtp"] == {"host": "mail.example.com", "port": 587, "starttls": True,
-                                     "password": "hunter2 secret"}
+    stored = site.settings["smtp"]
+    assert {k: stored[k] for k in ("host", "port", "starttls")} == {
+        "host": "mail.example.com", "port": 587, "starttls": True}
+    assert "hunter2" not in stored["password"]  # sealed (core.crypto)
+    assert crypto.unseal(site, stored["password"]) == "hunter2 secret"
     assert site.settings["validate_ip"] is True
 
     assert crbm("settings", "get", "smtp.port").output == "587\n"

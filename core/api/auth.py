@@ -7,15 +7,17 @@ In order (1CRM guide 7.11.1):
    (X-Forwarded-Proto, which uvicorn's proxy headers turn into the request's scheme);
 3. ``Authorization: Bearer <access token>``, the normal way (``core.oauth``);
 4. ``Authorization: Basic`` user name and password, only when ``api_basic_auth`` is on
-   (off by default), checked as a sign-in is: lockout and directories apply;
+   (off by default), checked as a sign-in is: lockout, the per-address throttle on failed
+   sign-ins (``core.throttle``) and directories apply;
 5. the web session cookie, only when ``api_session_auth`` is on (off by default); then a
    state-changing request must carry the session's CSRF token in ``X-CSRF-Token``;
 6. otherwise 401 with ``WWW-Authenticate: Bearer``.
 Then the rate limits (``core.api.ratelimit``): their headers go into
 ``Principal.headers``, for the endpoint to add to its response.
 
-A bearer request costs a signature check and one query (token, client, user and the
-settings together); the other ways read the settings with one query more.
+A bearer request costs a signature check and one query (token, client, user, the
+settings and the rate-limit counts together); the other ways read the settings and the
+counts with a query each.
 """
 from __future__ import annotations
 
@@ -24,10 +26,11 @@ import binascii
 import hmac
 import ipaddress
 from dataclasses import dataclass, field
+from gettext import NullTranslations
 
 from starlette.requests import Request
 
-from core import oauth, users
+from core import oauth, throttle, users
 from core.api import ratelimit
 from core.api.problems import ApiProblem
 from core.records import User
@@ -83,7 +86,8 @@ def authenticate(request: Request) -> Principal:
         if found.user is None:
             raise _unauthorized("The access token is invalid, expired or revoked.",
                                 INVALID_TOKEN)
-        return _limited(app, found.settings, found.user, found.client_id, "bearer")
+        return _limited(app, found.settings, found.user, found.client_id, "bearer",
+                        found.counted)
     settings = oauth.stored_settings(app.state.site)
     _gate(request, settings)
     if scheme == "basic":
@@ -97,8 +101,9 @@ def authenticate(request: Request) -> Principal:
     raise _unauthorized("Sign in with an OAuth2 access token (Authorization: Bearer ...).")
 
 
-def _limited(app, settings: dict, user, client_id: str | None, via: str) -> Principal:
-    headers = ratelimit.check(app, settings, user.id, client_id)
+def _limited(app, settings: dict, user, client_id: str | None, via: str,
+             counted: tuple | None = None) -> Principal:
+    headers = ratelimit.check(app, settings, user.id, client_id, counted)
     return Principal(user, client_id, via, headers)
 
 
@@ -112,7 +117,17 @@ def _basic_user(request: Request, settings: dict, credentials: str):
         username, password = decoded.split(":", 1)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise _unauthorized("Malformed basic credentials.") from None
-    result = users.check_login(request.app.state.site, username, password)
+    from core.web.auth import address_throttled, count_event, failed_sign_in, too_many_sign_ins
+    site = request.app.state.site
+    address = throttle.ip_subject(request.client.host if request.client else "")
+    rule = throttle.login_rule(site.settings)  # the sign-in page's throttle, shared
+    throttled = address_throttled(site, rule, address)
+    if throttled:
+        raise ApiProblem(429, too_many_sign_ins(NullTranslations(), throttled),
+                         headers={"Retry-After": str(throttled)})
+    result = users.check_login(site, username, password)
+    if failed_sign_in(result):
+        count_event(site, rule, address)
     if result.locked_minutes:
         raise ApiProblem(429, "This account is locked after too many failed attempts.",
                          headers={"Retry-After": str(result.locked_minutes * 60)})

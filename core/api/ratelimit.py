@@ -1,95 +1,74 @@
 """Rate limits for the API: requests per minute per user, and per API client.
 
-A token bucket per user and per client: it holds up to ``limit`` requests and refills at
-``limit`` per minute, so a client may burst up to its limit and then goes at the
-sustained rate. A request takes one token from the user's bucket and one from its
-client's (when the request has a client); if either is empty, nothing is taken and the
-answer is 429 with Retry-After (seconds until a token is back).
-
-The buckets live in this process: each worker process counts on its own, so with N
-workers a user may get up to N times the limit. (Counting across workers would cost a
-database round trip per request.) ``clock`` is the one source of time; tests replace it.
+A request counts once against its user's limit and once against its client's (when the
+request has a client); if either limit is used up, nothing is counted and the answer is
+429 with Retry-After (seconds until one more request is allowed). The limits are sliding
+windows of one minute, counted in the database by ``core.throttle`` so that every worker
+process shares them: a request reads the counts (a bearer request along with its token,
+in the same query; basic and session requests with one small SELECT) and the hits are
+written in batches, so most requests write nothing. The bound that batching costs
+(a few requests per extra worker) is in ``core.throttle`` and docs/security.md.
 """
 from __future__ import annotations
 
-import math
-import threading
-import time
-from dataclasses import dataclass
+import sqlalchemy as sa
 
+from core import throttle
 from core.api.problems import ApiProblem
 
-WINDOW = 60.0  # seconds: limits are per minute
+WINDOW = 60  # seconds: limits are per minute
+# the counts a bearer request reads along with its token (core.oauth.check_bearer):
+# (column label, whose, 0: the current window / 1: the previous one)
+COLUMNS = (("rl_user_now", "user", 0), ("rl_user_before", "user", 1),
+           ("rl_client_now", "client", 0), ("rl_client_before", "client", 1))
 
 
-def clock() -> float:
-    return time.monotonic()
+def _rule(whose: str, limit: int = 0) -> throttle.Rule:
+    return throttle.Rule(f"api-{whose}", limit, WINDOW)
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    stamp: float
+def count_columns(counters: sa.Table) -> list:
+    """The columns that bring this request's counts along in another query."""
+    return [throttle.hits_column(counters, f"{name}_key", f"{name}_start", name)
+            for name, _, _ in COLUMNS]
 
 
-class RateLimiter:
-    """Thread-safe buckets keyed by ("user", id) and ("client", id)."""
-
-    def __init__(self):
-        self._buckets: dict[tuple[str, str], _Bucket] = {}
-        self._lock = threading.Lock()
-
-    def _refilled(self, key: tuple[str, str], limit: int, at: float) -> _Bucket:
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = _Bucket(float(limit), at)
-        else:
-            bucket.tokens = min(float(limit), bucket.tokens + (at - bucket.stamp) * limit / WINDOW)
-            bucket.stamp = at
-        return bucket
-
-    def hit(self, limits: list[tuple[tuple[str, str], int]]) -> dict[str, str]:
-        """Take one request from each (key, per-minute limit); the rate-limit headers
-        (of the tightest bucket), or ApiProblem 429. A limit of 0 or less: no limit."""
-        limits = [(key, limit) for key, limit in limits if limit > 0]
-        if not limits:
-            return {}
-        at = clock()
-        with self._lock:
-            buckets = [(self._refilled(key, limit, at), limit) for key, limit in limits]
-            empty = [(bucket, limit) for bucket, limit in buckets if bucket.tokens < 1]
-            if empty:
-                wait = max((1 - bucket.tokens) * WINDOW / limit for bucket, limit in empty)
-                limit = min(limit for _, limit in empty)
-                raise ApiProblem(429, f"Too many requests: at most {limit} a minute. "
-                                      f"Try again in {math.ceil(wait)} seconds.",
-                                 headers={"Retry-After": str(max(1, math.ceil(wait))),
-                                          "X-RateLimit-Limit": str(limit),
-                                          "X-RateLimit-Remaining": "0"})
-            for bucket, _ in buckets:
-                bucket.tokens -= 1
-            tightest, limit = min(buckets, key=lambda pair: pair[0].tokens)
-            return {"X-RateLimit-Limit": str(limit),
-                    "X-RateLimit-Remaining": str(int(tightest.tokens))}
+def count_params(user_id: str, client_id: str | None, at: float) -> dict:
+    """The bound values of ``count_columns`` for this user and client at ``at``."""
+    keys = {"user": _rule("user").key(user_id), "client": _rule("client").key(client_id or "")}
+    starts = throttle.windows(_rule("user"), at)
+    params = {}
+    for name, whose, which in COLUMNS:
+        params[f"{name}_key"], params[f"{name}_start"] = keys[whose], starts[which]
+    return params
 
 
-_limiters_lock = threading.Lock()
+def counts_of(row, params: dict) -> dict[tuple[str, int], int]:
+    """The counts ``count_columns`` read, as ``throttle.Counters.take`` wants them."""
+    return {(params[f"{name}_key"], params[f"{name}_start"]): row._mapping[name] or 0
+            for name, _, _ in COLUMNS}
 
 
-def limiter_for(app) -> RateLimiter:
-    """The application's limiter (one per app, made on first use)."""
-    limiter = getattr(app.state, "rate_limiter", None)
-    if limiter is None:
-        with _limiters_lock:
-            limiter = getattr(app.state, "rate_limiter", None)
-            if limiter is None:
-                limiter = app.state.rate_limiter = RateLimiter()
-    return limiter
-
-
-def check(app, settings: dict, user_id: str, client_id: str | None) -> dict[str, str]:
-    """Count one API request of this user (and client); its headers, or 429."""
-    limits = [(("user", user_id), settings["api_rate_limit_user"])]
+def check(app, settings: dict, user_id: str, client_id: str | None,
+          counted: tuple[float, dict] | None = None) -> dict[str, str]:
+    """Count one API request of this user (and client); its headers (of the tighter
+    limit), or ApiProblem 429. A limit of 0 or less: no limit. ``counted``: (when, the
+    counts) read with the token (``count_columns``); else they are read here."""
+    rules = [(_rule("user", settings["api_rate_limit_user"]), user_id)]
     if client_id:
-        limits.append((("client", client_id), settings["api_rate_limit_client"]))
-    return limiter_for(app).hit(limits)
+        rules.append((_rule("client", settings["api_rate_limit_client"]), client_id))
+    at, stored = counted if counted is not None else (None, None)
+    verdicts = throttle.counters(app.state.site).take(rules, at=at, stored=stored)
+    if not verdicts:
+        return {}
+    refused = [verdict for verdict in verdicts if not verdict.allowed]
+    if refused:
+        wait = max(verdict.retry_after for verdict in refused)
+        limit = min(verdict.limit for verdict in refused)
+        raise ApiProblem(429, f"Too many requests: at most {limit} a minute. "
+                              f"Try again in {wait} seconds.",
+                         headers={"Retry-After": str(wait), "X-RateLimit-Limit": str(limit),
+                                  "X-RateLimit-Remaining": "0"})
+    tightest = min(verdicts, key=lambda verdict: verdict.remaining)
+    return {"X-RateLimit-Limit": str(tightest.limit),
+            "X-RateLimit-Remaining": str(max(0, tightest.remaining))}

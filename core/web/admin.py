@@ -181,7 +181,10 @@ def index(request: Request, form):
                   (N_("API clients"), "/admin/api/clients",
                    N_("Applications allowed to use the API, their grants and secrets.")),
                   (N_("Webhooks"), "/admin/webhooks",
-                   N_("Send record changes to other systems, and see each delivery."))]
+                   N_("Send record changes to other systems, and see each delivery.")),
+                  (N_("Outgoing mail"), "/admin/mail",
+                   N_("The mail server CRBM sends from, with a test message; the site's "
+                      "address for links in mails."))]
         site = _site(request)
         for contributed in site.hook.crbm_admin_links(site=site):
             plugin_links.extend((label, url) for label, url in contributed or ())

@@ -41,10 +41,10 @@ NUMBERS = {
                           N_("Clients renew their token with their refresh token "
                              "(good for %(days)d days)."), 1, 1440),
     "api_rate_limit_user": (N_("Requests per minute per user"),
-                            N_("0: no limit. Each server process counts on its own."),
+                            N_("0: no limit. Counted over all server processes together."),
                             0, 1_000_000),
     "api_rate_limit_client": (N_("Requests per minute per API client"),
-                              N_("0: no limit. Each server process counts on its own."),
+                              N_("0: no limit. Counted over all server processes together."),
                               0, 1_000_000),
 }
 assert set(SWITCHES) | set(NUMBERS) == set(oauth.SETTINGS)

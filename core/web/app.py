@@ -16,6 +16,7 @@ from core.errors import NotFoundError
 from core.web import (
     admin,
     admin_api,
+    admin_mail,
     admin_webhooks,
     auth,
     calendar,
@@ -59,7 +60,7 @@ def create_app(site) -> Starlette:
             *api.routes,
             *oauth.routes,
             *auth.routes,
-            *admin.routes, *admin_api.routes, *admin_webhooks.routes,
+            *admin.routes, *admin_api.routes, *admin_webhooks.routes, *admin_mail.routes,
             *studio.routes, *studio_layout.routes, *studio_lists.routes,
             *calendar.routes,
             *documents.routes,

@@ -1,5 +1,10 @@
 """Signing in and out, passwords (change, forgotten, reset) and personal preferences.
 
+A sign-in starts a session with a server-side row (``core.users.start_session``); logging
+out deletes it, and "Log out everywhere" deletes all of the user's. Failed sign-ins and
+reset requests are throttled per client address (``core.throttle``, shared by every
+worker). Reset links are made only from the configured ``base_url``.
+
 Messages are English marked with ``N_`` and translated when the page is rendered, in the
 language of whoever reads it (the signed-in user; on signed-out pages the language chosen
 on the login page, else English; a reset email goes out in its recipient's language).
@@ -15,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core import holidays, i18n, users
+from core import holidays, i18n, throttle, users
 from core.i18n import N_
-from core.mail import MailError, send_mail
+from core.mail import MailError, is_configured, send_mail
 from core.web.pages import client_ip, load_user, page
 from core.web.templating import enabled_theme, flash, signed_out_preferences, theme_label
 
@@ -104,6 +109,52 @@ def render(request: Request, name: str, status: int = 200, **context):
     return response
 
 
+# -- the per-address throttles (core.throttle: counted by every worker alike) --------------
+
+def address_throttled(site, rule: throttle.Rule, address: str) -> int:
+    """Seconds until ``address`` may try again under ``rule`` (0: it may now)."""
+    verdict = throttle.counters(site).check(rule, address)
+    return 0 if verdict.allowed else verdict.retry_after
+
+
+def count_event(site, rule: throttle.Rule, address: str) -> None:
+    """Count one event (a failed sign-in, a reset request) of ``address``; the log says
+    when this one used up its allowance (once, not at every refused attempt after it)."""
+    if rule.limit <= 0:  # the throttle is off
+        return
+    counters = throttle.counters(site)
+    if counters.check(rule, address).remaining <= 1:
+        log.warning("%s from %s reached the limit (%d in %d minutes): refused for a while",
+                    rule.name, address, rule.limit, rule.window // 60)
+    counters.record(rule, address)
+
+
+def failed_sign_in(result: users.LoginResult) -> bool:
+    """A refused password (or a locked account's attempt); not a directory outage, nor a
+    directory user CRBM does not know yet."""
+    return result.user is None and not result.unavailable and not result.not_provisioned
+
+
+def _minutes(seconds: int) -> int:
+    return max(1, -(-seconds // 60))
+
+
+def too_many_sign_ins(tr, seconds: int) -> str:
+    minutes = _minutes(seconds)
+    return tr.ngettext("Too many failed sign-ins from your network address. Try again in "
+                       "%(num)d minute.",
+                       "Too many failed sign-ins from your network address. Try again in "
+                       "%(num)d minutes.", minutes) % {"num": minutes}
+
+
+def too_many_resets(tr, seconds: int) -> str:
+    minutes = _minutes(seconds)
+    return tr.ngettext("Too many password reset requests from your network address. Try "
+                       "again in %(num)d minute.",
+                       "Too many password reset requests from your network address. Try "
+                       "again in %(num)d minutes.", minutes) % {"num": minutes}
+
+
 # -- log in / out --------------------------------------------------------------------------
 
 @page(public=True)
@@ -122,9 +173,20 @@ def login(request: Request, form):
     if form.get("switch_language"):  # "Change": the same page in that language, no sign-in
         return render(request, "login.html", username=username, next=form.get("next", ""),
                       languages=languages, language=language or "")
+    address, settings = throttle.ip_subject(client_ip(request)), site.settings
+    throttled = address_throttled(site, throttle.login_rule(settings), address)
+    if throttled:  # the password is not even checked: no account is tried, none locked
+        response = render(request, "login.html", status=429, username=username,
+                          next=form.get("next", ""), languages=languages,
+                          language=language or "",
+                          error=too_many_sign_ins(translator(request), throttled))
+        response.headers["Retry-After"] = str(throttled)
+        return response
     result = users.check_login(site, username, str(form.get("password", "")))
     if result.user is None:
         tr = translator(request)
+        if failed_sign_in(result):
+            count_event(site, throttle.login_rule(settings), address)
         if result.locked_minutes:
             status, error = 429, locked_message(tr, result.locked_minutes)
         elif result.unavailable:  # the directory could not be asked
@@ -136,8 +198,10 @@ def login(request: Request, form):
         return render(request, "login.html", status=status, username=username,
                       next=form.get("next", ""), error=error, languages=languages,
                       language=language or "")
+    users.end_session(site, request.session.get("sid"))  # signing in again ends the old one
     request.session.clear()  # a fresh session: no fixation
-    request.session.update(uid=result.user.id, epoch=result.session_epoch, ip=client_ip(request))
+    request.session.update(uid=result.user.id, epoch=result.session_epoch, ip=client_ip(request),
+                           sid=users.start_session(site, result.user.id))
     if language:
         _save_language(request, language)
     if result.must_change_password:
@@ -147,7 +211,18 @@ def login(request: Request, form):
 
 @page(public=True)
 def logout(request: Request, form):
+    """End this session on the server too: a copy of the cookie is worth nothing after."""
+    users.end_session(request.app.state.site, request.session.get("sid"))
     request.session.clear()
+    return RedirectResponse("/login", 303)
+
+
+@page(allow_password_change=True)
+def logout_everywhere(request: Request, form):
+    """End every session of the user, in every browser, this one included (Preferences)."""
+    users.end_all_sessions(request.app.state.site, request.state.user.id)
+    request.session.clear()
+    flash(request, N_("You were logged out everywhere. Log in again to continue."), "info")
     return RedirectResponse("/login", 303)
 
 
@@ -204,12 +279,42 @@ def send_reset_mails(site, mails: list[tuple[users.ResetTarget, str]], base_url:
         send_reset_mail(site, target, token, base_url)
 
 
+def reset_by_mail_problem(settings: dict) -> str | None:
+    """Why password reset by email cannot work on this site (for the log), or None: no
+    mail server, or no site address.
+
+    A reset link must start with the configured ``base_url``: the address a request came
+    to is the client's choice (the Host header), and a link built from it would hand the
+    token to whoever chose it."""
+    if not is_configured(settings):
+        return "mail is not configured (Admin → Outgoing mail: mail server, from address)"
+    if not settings.get("base_url"):
+        return ("the site's address (base_url) is not set, so no reset link can be made "
+                "(Admin → Outgoing mail: site address)")
+    return None
+
+
 @page(public=True)
 def password_forgot(request: Request, form):
+    site = request.app.state.site
+    settings = site.settings
+    problem = reset_by_mail_problem(settings)
+    if problem:  # say so, whoever asks: it tells nothing about any account
+        if request.method != "GET":
+            log.warning("password reset by email refused: %s", problem)
+        return render(request, "password_forgot.html", unavailable=True,
+                      status=200 if request.method == "GET" else 503)
     if request.method == "GET":
         return render(request, "password_forgot.html")
-    site = request.app.state.site
-    base_url = site.settings.get("base_url") or str(request.base_url)
+    address, rule = throttle.ip_subject(client_ip(request)), throttle.reset_rule(settings)
+    throttled = address_throttled(site, rule, address)
+    if throttled:
+        response = render(request, "password_forgot.html", status=429,
+                          error=too_many_resets(translator(request), throttled))
+        response.headers["Retry-After"] = str(throttled)
+        return response
+    count_event(site, rule, address)  # every request counts, whatever its answer
+    base_url = settings["base_url"]
     targets = users.reset_targets(site, str(form.get("login", "")))
     mails = [(target, users.issue_reset_token(site, target.id)) for target in targets]
     response = render(request, "password_forgot.html", sent=True,
@@ -234,6 +339,7 @@ def password_reset(request: Request, form):
         return render(request, "password_reset.html", status=400, target=target, errors=errors)
     if users.reset_password(site, token, new) is None:  # used meanwhile
         return render(request, "password_reset.html", status=410, invalid=True)
+    users.end_session(site, request.session.get("sid"))
     request.session.clear()
     flash(request, N_("Your password was changed. Log in with the new one."), "info")
     return RedirectResponse("/login", 303)
@@ -291,6 +397,7 @@ def preferences(request: Request, form):
 routes = [
     Route("/login", login, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"]),
+    Route("/logout/everywhere", logout_everywhere, methods=["POST"]),
     Route("/password/change", password_change, methods=["GET", "POST"]),
     Route("/password/forgot", password_forgot, methods=["GET", "POST"]),
     Route("/password/reset/{token}", password_reset, methods=["GET", "POST"]),

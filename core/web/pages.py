@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
-from core import i18n
+from core import i18n, users
 from core.records import User
 from core.web.security import checked_form
 from core.web.templating import formatter
@@ -42,35 +42,44 @@ def client_ip(request: Request) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def user_query(users: sa.Table, epoch: sa.Table, metadata: sa.Table):
+def user_query(user_table: sa.Table, epoch: sa.Table, metadata: sa.Table, sessions: sa.Table):
     """Built once: this runs on every request. The access and metadata epochs come along,
     so access control and the registry know without another round trip whether they are
-    current (another worker may have changed roles, the Studio or the packs)."""
+    current (another worker may have changed roles, the Studio or the packs); so does the
+    session's row (NULL: logged out, or no session asked about)."""
     access_epoch = sa.select(epoch.c.epoch).where(epoch.c.id == 1).scalar_subquery()
     metadata_epoch = sa.select(metadata.c.epoch).where(metadata.c.id == 1).scalar_subquery()
-    return sa.select(users.c.id, users.c.username, users.c.is_admin, users.c.display_name,
-                     users.c.email, users.c.active, users.c.session_epoch,
-                     users.c.must_change_password, users.c.preferences,
-                     users.c.can_assign_access, users.c.auth_source,
+    session_seen = sa.select(sessions.c.last_seen_at).where(
+        sessions.c.id_hash == sa.bindparam("sid"),
+        sessions.c.user_id == user_table.c.id).scalar_subquery()
+    c = user_table.c
+    return sa.select(c.id, c.username, c.is_admin, c.display_name, c.email, c.active,
+                     c.session_epoch, c.must_change_password, c.preferences,
+                     c.can_assign_access, c.auth_source,
                      access_epoch.label("access_epoch"),
-                     metadata_epoch.label("metadata_epoch")) \
-        .where(users.c.id == sa.bindparam("uid"))
+                     metadata_epoch.label("metadata_epoch"),
+                     session_seen.label("session_seen")) \
+        .where(c.id == sa.bindparam("uid"))
 
 
 def load_user(request: Request) -> WebUser | None:
-    """The user this session belongs to, if the session is still valid."""
-    uid = request.session.get("uid")
+    """The user this session belongs to, if the session is still valid: its row in
+    ``crbm_sessions`` exists (not logged out, not idle too long), the user is active and
+    the session epoch matches (no password change or deactivation since)."""
+    uid, sid = request.session.get("uid"), request.session.get("sid")
     if not uid:
         return None
     site = request.app.state.site
-    row = _user_row(site, uid)
-    if row is None or not row.active or row.session_epoch != request.session.get("epoch"):
-        request.session.clear()  # deactivated, or password changed since this login
+    row = _user_row(site, uid, sid) if sid else None
+    if (row is None or not row.active or row.session_epoch != request.session.get("epoch")
+            or not users.session_alive(row.session_seen)):
+        request.session.clear()  # logged out, deactivated, or password changed since
         return None
     if request.app.state.check_ip and request.session.get("ip") != client_ip(request):
-        request.session.clear()
+        request.session.clear()  # this copy only: from where it started it still works
         request.session["ended"] = "ip"  # the login page says why
         return None
+    users.touch_session(site, sid, row.session_seen)
     return web_user(request.app, site, row)
 
 
@@ -78,18 +87,18 @@ def load_user_by_id(app, uid: str) -> WebUser | None:
     """An active user by id, for callers that vouched for them another way (an API
     token): the same one query, the same registry refresh, no session."""
     site = app.state.site
-    row = _user_row(site, uid)
+    row = _user_row(site, uid, None)
     if row is None or not row.active:
         return None
     return web_user(app, site, row)
 
 
-def _user_row(site, uid: str):
+def _user_row(site, uid: str, sid: str | None):
+    tables = site.tables.tables
     with site.engine.connect() as conn:
-        return conn.execute(user_query(site.tables.tables["crbm_users"],
-                                        site.tables.tables["crbm_access_epoch"],
-                                        site.tables.tables["crbm_metadata_epoch"]),
-                            {"uid": uid}).first()
+        return conn.execute(user_query(tables["crbm_users"], tables["crbm_access_epoch"],
+                                       tables["crbm_metadata_epoch"], tables["crbm_sessions"]),
+                            {"uid": uid, "sid": users.session_key(sid)}).first()
 
 
 def web_user(app, site, row) -> WebUser:
