@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from starlette.routing import Route
 
-from core import access_admin, i18n, line_items
+from core import access_admin, i18n, line_items, uploads
 from core.errors import N_, ConflictError, Message, NotFoundError, ValidationError, VetoError
 from core.records import Query, now
 from core.registry import ModuleDef
@@ -626,7 +626,8 @@ def pick_user_view(request: Request, form):
 
 @page()
 def file_view(request: Request, form):
-    """A file or image field's content, for users who can see the record."""
+    """A file or image field's content, for users who can see the record, served so that
+    no browser runs it as a page or a script."""
     module = _module(request)
     name = request.path_params["field"]
     f = module.fields.get(name)
@@ -638,8 +639,11 @@ def file_view(request: Request, form):
     path = (files / (record.get(name) or "")).resolve()
     if not record.get(name) or files not in path.parents or not path.is_file():
         raise HTTPException(404, Message(N_("There is no such file.")))
-    return FileResponse(path, filename=path.name,
-                        content_disposition_type="inline" if f.type.name == "image" else "attachment")
+    # The type and disposition come from the content, never from the user-chosen name:
+    # only a raster image is shown inline; the rest is an opaque download (core/uploads.py).
+    media_type, disposition = uploads.served_as(path)
+    return FileResponse(path, media_type=media_type, filename=path.name,
+                        content_disposition_type=disposition, headers=uploads.FILE_HEADERS)
 
 
 routes = [
