@@ -7,7 +7,6 @@ overrides one.
 """
 from __future__ import annotations
 
-import csv
 import io
 from urllib.parse import urlencode
 
@@ -17,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from starlette.routing import Route
 
-from core import access_admin, i18n, line_items, uploads
+from core import access_admin, csv_export, i18n, line_items, uploads
 from core.errors import N_, ConflictError, Message, NotFoundError, ValidationError, VetoError
 from core.records import Query, now
 from core.registry import ModuleDef
@@ -282,7 +281,7 @@ def _export(request: Request, module: ModuleDef, ids: list[str]):
             filters=[("id", "in", ids[start:start + 500])], fields=columns, labels=True,
             limit=None), action="export")
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_export.writer(buffer)  # no cell a spreadsheet would run as a formula
     writer.writerow([f.label for f in fields])
     for row in rows:
         writer.writerow([_cell(fmt, f, row, labels) for f in fields])
@@ -294,7 +293,9 @@ def _export(request: Request, module: ModuleDef, ids: list[str]):
 def _cell(fmt, f, row: dict, labels: dict) -> str:
     if f"{f.name}__label" in row:
         return row[f"{f.name}__label"] or ""
-    return fmt.field(f, row.get(f.name), row, options=labels.get(f.name))
+    text = fmt.field(f, row.get(f.name), row, options=labels.get(f.name))
+    # a number stays a number a spreadsheet reads ("-12"): only text can carry a formula
+    return csv_export.Number(text) if csv_export.is_number(row.get(f.name)) else text
 
 
 # -- detail --------------------------------------------------------------------------------
