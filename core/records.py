@@ -128,6 +128,19 @@ class RecordService:
             self._aliases[key] = table.alias(name)
         return self._aliases[key]
 
+    def validate(self, module_name: str, values: Mapping[str, Any],
+                 current: Mapping[str, Any] | None = None) -> dict:
+        """field -> problem: what ``create`` (or, given the ``current`` record, ``update``)
+        would refuse in ``values``, found without writing anything (related ids are not
+        looked up). The API reports these beside what its JSON Schema refused, so a caller
+        learns every invalid field at once."""
+        module = self.registry.module(module_name)
+        if module.name not in self._plans:
+            self._plans[module.name] = _plan_for(module, self.registry)
+        plan = self._plans[module.name]
+        record, errors = self._normalize(module, plan, values, dict(current) if current else None)
+        return self._derive(module, plan, record, formulas=False) | errors
+
     def _formula(self, module: ModuleDef, f: FieldDef) -> formula.Formula:
         key = (module.name, f.name)
         if key not in self._formulas:

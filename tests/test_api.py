@@ -383,3 +383,31 @@ def test_line_items_actions_and_conversion_through_the_api(site, admin):
                         headers=auth, json={"amount": "40"})
         assert paid.status_code == 200 and Decimal(paid.json()["amount"]) == 40
     assert site.records.get("invoices", invoice.json()["id"], admin)["amount_due"] == 60
+
+
+def test_every_invalid_field_is_reported_at_once(site, admin):
+    """docs/api.md: "every invalid field at once" — what the schema refuses and what the
+    record service refuses, together, on create and on update; nothing written."""
+    with client(site) as api:
+        auth = bearer(site, admin)
+        # a wrong JSON type (the schema), a bad email and a bad phone (the record service)
+        wrong = problem(api.post("/api/v1/accounts", headers=auth, json={
+            "name": "X", "employees": "many", "email1": "not an email",
+            "phone_office": "call me!"}), 422)
+        assert fields_of(wrong) == {"employees", "email1", "phone_office"}
+        assert wrong["detail"] == "3 fields are invalid"
+        messages = {e["field"]: e["message"] for e in wrong["errors"]}
+        assert messages["employees"] == "must be an integer or null"
+        assert "is not an email address" in messages["email1"]
+        assert "is not a phone number" in messages["phone_office"]
+        # a missing required field beside them, and a dropdown value that is no option
+        wrong = problem(api.post("/api/v1/accounts", headers=auth, json={
+            "employees": "many", "email1": "not an email", "account_type": "Alien"}), 422)
+        assert fields_of(wrong) >= {"name", "employees", "email1", "account_type"}
+        assert site.records.count("accounts", admin) == 0
+        # the same on update
+        account = site.records.create("accounts", {"name": "Acme"}, admin)
+        wrong = problem(api.patch(f"/api/v1/accounts/{account['id']}", headers=auth, json={
+            "name": None, "employees": "many", "email1": "not an email"}), 422)
+        assert fields_of(wrong) == {"name", "employees", "email1"}
+        assert site.records.get("accounts", account["id"], admin)["name"] == "Acme"
