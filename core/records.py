@@ -86,6 +86,11 @@ OPERATORS = {
 }
 
 
+# dropdown-like fields store codes, not words a person types
+CHOICE_TYPES = ("dropdown", "status", "multiselect", "checkbox")
+MAX_SEARCH_WORDS = 8  # more words only make the query longer, not the answer better
+
+
 def _like_escape(text: str) -> str:
     return str(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -398,12 +403,39 @@ class RecordService:
             raise ValidationError(errors)
         return clauses
 
-    def _search(self, module: ModuleDef, table: sa.Table, text: str):
+    def search_fields(self, module: ModuleDef) -> list[str]:
+        """The columns quick search looks in: the list layout's ``search`` (else the name
+        field), a person's composed name standing for its text parts (first, last...)."""
         names = module.layouts.get("list", {}).get("search") or \
             ([module.name_field] if module.name_field else [])
-        pattern = _like_escape(text.strip()) + "%"
-        return sa.or_(*(table.c[n].ilike(pattern, escape="\\") for n in names
-                        if n in table.c)) if names else sa.true()
+        out = []
+        for name in names:
+            f = module.fields.get(name)
+            parts = f.spec.get("parts") if f is not None and not f.stored else None
+            for part in parts or [name]:
+                p = module.fields.get(part)
+                if p is not None and p.stored and p.type.name not in CHOICE_TYPES \
+                        and part not in out:
+                    out.append(part)
+        return out
+
+    def _search(self, module: ModuleDef, table: sa.Table, text: str):
+        """Quick search, set-based: the text starts one of the searched fields, or — more
+        than one word — every word starts one of them, in any order ("Elizabeth Hurley",
+        "hurley eliz" find first name Elizabeth, last name Hurley). Case-insensitive."""
+        columns = [table.c[n] for n in self.search_fields(module) if n in table.c]
+        if not columns:
+            return sa.true()
+
+        def starts(word: str):
+            pattern = _like_escape(word) + "%"
+            return sa.or_(*(c.ilike(pattern, escape="\\") for c in columns))
+
+        text = text.strip()
+        words = list(dict.fromkeys(text.split()))[:MAX_SEARCH_WORDS]
+        if len(words) < 2:
+            return starts(text)
+        return sa.or_(starts(text), sa.and_(*(starts(w) for w in words)))
 
     def sort_keys(self, module: ModuleDef, sort: str | None) -> list[tuple[str, bool]]:
         """(field, descending) per sort key, the module's default order when none."""
