@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from core import access, formula, line_items, sequences
-from core.database import link_columns
+from core.database import CaseFolded, case_folded, link_columns
 from core.errors import N_, ConflictError, Message, NotFoundError, ValidationError
 from core.fields import UTC, FieldError
 from core.registry import FieldDef, ModuleDef, Registry
@@ -89,6 +89,9 @@ OPERATORS = {
 # dropdown-like fields store codes, not words a person types
 CHOICE_TYPES = ("dropdown", "status", "multiselect", "checkbox")
 MAX_SEARCH_WORDS = 8  # more words only make the query longer, not the answer better
+
+
+_COLUMN = object()  # _sort_key: the column itself, not a value
 
 
 def _like_escape(text: str) -> str:
@@ -449,30 +452,44 @@ class RecordService:
             keys.append((name, key.startswith("-")))
         return keys
 
+    def _sort_key(self, module: ModuleDef, name: str, value):
+        """What rows are ordered by for field ``name``: its column, or ``value`` (a bind
+        parameter compared the same way); text regardless of case on every database
+        (``database.CaseFolded``, which is also the field's sort index)."""
+        column = self.table(module).c[name]
+        key = column if value is _COLUMN else value
+        return CaseFolded(key) if case_folded(module.fields[name], column) else key
+
     def _order(self, module: ModuleDef, table: sa.Table, sort: str | None) -> list:
-        order = [table.c[name].desc() if desc else table.c[name].asc()
-                 for name, desc in self.sort_keys(module, sort)]
+        order = []
+        for name, desc in self.sort_keys(module, sort):
+            key = self._sort_key(module, name, _COLUMN)
+            order.append(key.desc() if desc else key.asc())
         order.append(table.c.id)  # a stable order, so pages never overlap
         return order
 
     def _after(self, module: ModuleDef, table: sa.Table, sort: str | None, after: Mapping):
         """Rows that come after ``after`` in the order ``_order`` gives: for each key, the
-        earlier keys tie and this one is beyond. NULLs sort where the database puts them
-        (PostgreSQL: last ascending; SQLite and MariaDB: first), so they are placed alike."""
+        earlier keys tie and this one is beyond, compared as ``_order`` compares them (text
+        regardless of case). NULLs sort where the database puts them (PostgreSQL: last
+        ascending; SQLite and MariaDB: first), so they are placed alike."""
         nulls_high = self.engine.dialect.name == "postgresql"
         beyond_any, ties = [], []
         for name, desc in [*self.sort_keys(module, sort), ("id", False)]:
             column, value = table.c[name], after.get(name)
+            key = column if name == "id" else self._sort_key(module, name, _COLUMN)
             nulls_last = nulls_high != desc
             if value is None:
                 beyond = sa.false() if nulls_last else column.is_not(None)
                 tie = column.is_(None)
             else:
                 value = sa.literal(value, column.type)  # a bind parameter (booleans too)
-                beyond = column < value if desc else column > value
+                if name != "id":
+                    value = self._sort_key(module, name, value)
+                beyond = key < value if desc else key > value
                 if nulls_last:
                     beyond = sa.or_(beyond, column.is_(None))
-                tie = column == value
+                tie = key == value
             beyond_any.append(sa.and_(*ties, beyond))
             ties.append(tie)
         return sa.or_(*beyond_any)
