@@ -5,7 +5,7 @@
 ours: GET /m/accounts?size=50&sort=name from ``core.web.create_app(site)``, signed in once.
 bare: one Starlette route, no middleware, whose sync endpoint (thread pool, like ours) runs
 the same SELECT in SQLAlchemy Core on the same engine (list columns, assigned user's name,
-not deleted, by name, id, 50 rows) and renders a plain autoescaped Jinja2 <table>.
+not deleted, by name regardless of case, id, 50 rows) and renders a plain autoescaped Jinja2 <table>.
 Each is served by uvicorn (one worker, same settings) in its own subprocess on a free
 127.0.0.1 port, one after the other; both must show the same 50 accounts in order. C client
 threads (own httpx.Client each) send W warm-up and then R measured requests between them.
@@ -35,6 +35,7 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from core.database import CaseFolded  # lists sort names regardless of case
 from core.site import Site, create_site
 from core.users import create_user
 from core.web import create_app
@@ -63,7 +64,7 @@ def bare_app(site: Site) -> Starlette:
                           .label("assigned_user_id__label"))
                 .select_from(accounts.outerjoin(users, users.c.id == accounts.c.assigned_user_id))
                 .where(accounts.c.deleted.is_(False))
-                .order_by(accounts.c.name, accounts.c.id).limit(50))
+                .order_by(CaseFolded(accounts.c.name), accounts.c.id).limit(50))
         with site.engine.connect() as conn:
             rows = [dict(row) for row in conn.execute(stmt).mappings()]
         return HTMLResponse(template.render(rows=rows, columns=shown))

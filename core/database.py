@@ -5,23 +5,76 @@ kernel's own ``crbm_*`` tables plus one table per module and one per many-to-man
 ``check`` and ``sync`` let Alembic compare that with the live database and apply the
 difference. Sync only ever *adds and widens*; dropping a column or table loses data, so
 it is listed and left alone unless the caller passes ``allow_drop``.
+
+Lists sort text regardless of case (``CaseFolded``); each indexed text field also gets an
+index on that expression where the database needs one (SQLite, PostgreSQL). Alembic cannot
+compare expression indexes on SQLite, so ``check`` and ``sync`` look those up by name.
 """
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import sqlalchemy as sa
 from alembic.autogenerate import produce_migrations
 from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from core import line_items
 from core.fields import UTCDateTime
 from core.registry import ModuleDef, Registry
 
 ID = sa.String(36)
+
+
+# -- text ordered regardless of case -----------------------------------------------------------
+
+# ids and codes sort as stored: folding them would only cost their index
+EXACT_SORT_TYPES = ("id", "related", "user", "parent_type", "dropdown", "status",
+                    "multiselect", "currency_code", "item_number")
+FOLDED_ON = ("sqlite", "postgresql")  # MariaDB's default collations ignore case already
+
+
+class CaseFolded(sa.sql.expression.ColumnElement):
+    """A text column (or value) as lists order and compare it: regardless of case, alike on
+    every database ("apple" before "Zebra"). SQLite: ``x COLLATE NOCASE``; PostgreSQL,
+    whose databases are often made with the C collation: ``lower(x)``; MariaDB: ``x``.
+    The same expression is the sort index (``ix_<table>_<field>_ci``), so ordering by it
+    walks an index as ordering by the column did."""
+
+    inherit_cache = True
+    _traverse_internals: ClassVar = [("element", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, element):
+        self.element = element
+        self.type = element.type
+
+
+@compiles(CaseFolded)
+def _as_stored(folded, compiler, **kw):
+    return compiler.process(folded.element, **kw)
+
+
+@compiles(CaseFolded, "sqlite")
+def _nocase(folded, compiler, **kw):
+    return compiler.process(folded.element, **kw) + " COLLATE NOCASE"
+
+
+@compiles(CaseFolded, "postgresql")
+def _lower(folded, compiler, **kw):
+    return "lower(" + compiler.process(folded.element, **kw) + ")"
+
+
+def case_folded(f, column) -> bool:
+    """Whether field ``f`` (its ``column``) sorts regardless of case: text, but not ids,
+    codes or unique values (their index must stay exact)."""
+    return isinstance(column.type, sa.String) and f.type.name not in EXACT_SORT_TYPES \
+        and not f.spec.get("unique")
 
 
 def kernel_tables(metadata: sa.MetaData) -> None:
@@ -371,7 +424,7 @@ def access_tables(metadata: sa.MetaData) -> None:
 
 
 def module_table(module: ModuleDef, metadata: sa.MetaData) -> sa.Table:
-    columns, indexes = [], []
+    columns, indexes, sorted_by = [], [], []
     sequence_field = module.features.get("sequence", {}).get("field")
     for f in module.stored_fields:
         if f.name == "id":
@@ -384,7 +437,14 @@ def module_table(module: ModuleDef, metadata: sa.MetaData) -> sa.Table:
         if unique or f.type.name in ("related", "user") and f.name not in ("created_by", "modified_by") \
                 or f.spec.get("indexed") or f.type.name == "name":
             indexes.append(sa.Index(f"ix_{module.table}_{f.name}", f.name, unique=bool(unique)))
-    return sa.Table(module.table, metadata, *columns, *indexes)
+            if not unique:
+                sorted_by.append(f)
+    table = sa.Table(module.table, metadata, *columns, *indexes)
+    for f in sorted_by:  # lists sort text regardless of case: an index for that order too
+        if case_folded(f, table.c[f.name]):
+            sa.Index(f"ix_{module.table}_{f.name}_ci", CaseFolded(table.c[f.name]),
+                     info={"dialects": FOLDED_ON}).ddl_if(dialect=FOLDED_ON)
+    return table
 
 
 def link_columns(module: ModuleDef, relationship: str) -> tuple[str, str]:
@@ -452,7 +512,11 @@ def _context(connection: sa.Connection, metadata: sa.MetaData,
         # not even reflected: reading every table's shape is most of a comparison's cost
         return type_ != "table" or name in ours
 
+    folded = {index.name for index in _folded_indexes(metadata)}
+
     def include_object(obj, name, type_, reflected, compare_to):
+        if type_ == "index" and name in folded:
+            return False  # Alembic cannot compare them on SQLite: _missing_folded does
         # Only our tables: a database shared with other software stays untouched.
         table = obj if type_ == "table" else getattr(obj, "table", None)
         return table is None or table.name in ours
@@ -505,9 +569,39 @@ def _describe(op: ops.MigrateOperation) -> str:
             return type(op).__name__
 
 
+def _folded_indexes(metadata: sa.MetaData, dialect: str | None = None,
+                    only: Collection[str] | None = None) -> list[sa.Index]:
+    """The case-folded sort indexes (``CaseFolded``), those ``dialect`` has if given."""
+    return [index for table in metadata.tables.values() if only is None or table.name in only
+            for index in table.indexes if "dialects" in index.info
+            and (dialect is None or dialect in index.info["dialects"])]
+
+
+def _missing_folded(connection: sa.Connection, metadata: sa.MetaData,
+                    only: Collection[str] | None = None) -> list[sa.Index]:
+    """Sort indexes the database lacks (a new table or field, or a site made before
+    lists sorted regardless of case). Checked by name, outside Alembic, which cannot
+    compare expression indexes on SQLite."""
+    inspector = sa.inspect(connection)
+    tables = set(inspector.get_table_names())
+    have: dict[str, set[str]] = {}
+    missing = []
+    for index in _folded_indexes(metadata, connection.dialect.name, only):
+        name = index.table.name
+        if name not in have:
+            have[name] = {i["name"] for i in inspector.get_indexes(name)} if name in tables \
+                else set()
+        if index.name not in have[name]:
+            missing.append(index)
+    return missing
+
+
 def _plan(connection: sa.Connection, metadata: sa.MetaData,
           only: Collection[str] | None = None):
-    script = produce_migrations(_context(connection, metadata, only), metadata)
+    with warnings.catch_warnings():  # _missing_folded compares what Alembic cannot
+        warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified "
+                                "expression-based index")
+        script = produce_migrations(_context(connection, metadata, only), metadata)
     plan = []  # (table name or None, op)
     for op in script.upgrade_ops.ops:
         if isinstance(op, ops.ModifyTableOps):
@@ -518,9 +612,12 @@ def _plan(connection: sa.Connection, metadata: sa.MetaData,
 
 
 def check(engine: sa.Engine, registry: Registry) -> SchemaDiff:
+    metadata = schema_for(registry)
     with engine.connect() as connection:
-        plan = _plan(connection, schema_for(registry))
-    return SchemaDiff([_describe(op) for _, op in plan if not isinstance(op, DESTRUCTIVE)],
+        plan = _plan(connection, metadata)
+        folded = _missing_folded(connection, metadata)
+    return SchemaDiff([_describe(op) for _, op in plan if not isinstance(op, DESTRUCTIVE)]
+                      + [f"create index {i.name} on {i.table.name}" for i in folded],
                       [_describe(op) for _, op in plan if isinstance(op, DESTRUCTIVE)])
 
 
@@ -534,6 +631,7 @@ def sync(engine: sa.Engine, registry: Registry, allow_drop: bool = False,
     metadata = metadata if metadata is not None else schema_for(registry)
     applied, held = [], []
     created, added = [], []
+    rebuilt: set[str] = set()  # sort indexes made again after SQLite rebuilt their table
     with engine.begin() as connection:
         if not set(metadata.tables) & set(sa.inspect(connection).get_table_names()):
             # A new database: nothing to compare, so create everything in one pass
@@ -562,6 +660,14 @@ def sync(engine: sa.Engine, registry: Registry, allow_drop: bool = False,
             with operations.batch_alter_table(table) as batch:
                 for op in table_ops:
                     batch.invoke(op)
+            if connection.dialect.name == "sqlite":  # the rebuilt table's sort indexes came
+                for index in _folded_indexes(metadata, "sqlite", [table]):  # back exact
+                    connection.execute(sa.text(f'DROP INDEX IF EXISTS "{index.name}"'))
+                    rebuilt.add(index.name)
+        for index in _missing_folded(connection, metadata, only):
+            index.create(connection)
+            if index.name not in rebuilt:
+                applied.append(f"create index {index.name} on {index.table.name}")
     return SchemaDiff(applied, held, created, added)
 
 

@@ -21,7 +21,6 @@ object, and removal knows exactly what to take away.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -38,8 +37,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from core import __version__ as CRBM_VERSION
+from core import csv_export, database, i18n, personality
 from core import customizations as site_customizations
-from core import database, i18n, personality
 from core.errors import CrbmError, MetadataError
 from core.pack_archive import (
     MANIFEST,
@@ -808,8 +807,10 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _csv(result) -> str:
+    """Rows as CSV; text that a spreadsheet would run as a formula gets a leading ' (numbers
+    are written as they are: core/csv_export.py)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_export.writer(buffer)
     writer.writerow(result.keys())
     writer.writerows(result)
     return buffer.getvalue()

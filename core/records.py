@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from core import access, formula, line_items, sequences
-from core.database import link_columns
+from core.database import CaseFolded, case_folded, link_columns
 from core.errors import N_, ConflictError, Message, NotFoundError, ValidationError
 from core.fields import UTC, FieldError
 from core.registry import FieldDef, ModuleDef, Registry
@@ -86,6 +86,14 @@ OPERATORS = {
 }
 
 
+# dropdown-like fields store codes, not words a person types
+CHOICE_TYPES = ("dropdown", "status", "multiselect", "checkbox")
+MAX_SEARCH_WORDS = 8  # more words only make the query longer, not the answer better
+
+
+_COLUMN = object()  # _sort_key: the column itself, not a value
+
+
 def _like_escape(text: str) -> str:
     return str(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -127,6 +135,19 @@ class RecordService:
         if key not in self._aliases:
             self._aliases[key] = table.alias(name)
         return self._aliases[key]
+
+    def validate(self, module_name: str, values: Mapping[str, Any],
+                 current: Mapping[str, Any] | None = None) -> dict:
+        """field -> problem: what ``create`` (or, given the ``current`` record, ``update``)
+        would refuse in ``values``, found without writing anything (related ids are not
+        looked up). The API reports these beside what its JSON Schema refused, so a caller
+        learns every invalid field at once."""
+        module = self.registry.module(module_name)
+        if module.name not in self._plans:
+            self._plans[module.name] = _plan_for(module, self.registry)
+        plan = self._plans[module.name]
+        record, errors = self._normalize(module, plan, values, dict(current) if current else None)
+        return self._derive(module, plan, record, formulas=False) | errors
 
     def _formula(self, module: ModuleDef, f: FieldDef) -> formula.Formula:
         key = (module.name, f.name)
@@ -385,12 +406,39 @@ class RecordService:
             raise ValidationError(errors)
         return clauses
 
-    def _search(self, module: ModuleDef, table: sa.Table, text: str):
+    def search_fields(self, module: ModuleDef) -> list[str]:
+        """The columns quick search looks in: the list layout's ``search`` (else the name
+        field), a person's composed name standing for its text parts (first, last...)."""
         names = module.layouts.get("list", {}).get("search") or \
             ([module.name_field] if module.name_field else [])
-        pattern = _like_escape(text.strip()) + "%"
-        return sa.or_(*(table.c[n].ilike(pattern, escape="\\") for n in names
-                        if n in table.c)) if names else sa.true()
+        out = []
+        for name in names:
+            f = module.fields.get(name)
+            parts = f.spec.get("parts") if f is not None and not f.stored else None
+            for part in parts or [name]:
+                p = module.fields.get(part)
+                if p is not None and p.stored and p.type.name not in CHOICE_TYPES \
+                        and part not in out:
+                    out.append(part)
+        return out
+
+    def _search(self, module: ModuleDef, table: sa.Table, text: str):
+        """Quick search, set-based: the text starts one of the searched fields, or — more
+        than one word — every word starts one of them, in any order ("Elizabeth Hurley",
+        "hurley eliz" find first name Elizabeth, last name Hurley). Case-insensitive."""
+        columns = [table.c[n] for n in self.search_fields(module) if n in table.c]
+        if not columns:
+            return sa.true()
+
+        def starts(word: str):
+            pattern = _like_escape(word) + "%"
+            return sa.or_(*(c.ilike(pattern, escape="\\") for c in columns))
+
+        text = text.strip()
+        words = list(dict.fromkeys(text.split()))[:MAX_SEARCH_WORDS]
+        if len(words) < 2:
+            return starts(text)
+        return sa.or_(starts(text), sa.and_(*(starts(w) for w in words)))
 
     def sort_keys(self, module: ModuleDef, sort: str | None) -> list[tuple[str, bool]]:
         """(field, descending) per sort key, the module's default order when none."""
@@ -404,30 +452,44 @@ class RecordService:
             keys.append((name, key.startswith("-")))
         return keys
 
+    def _sort_key(self, module: ModuleDef, name: str, value):
+        """What rows are ordered by for field ``name``: its column, or ``value`` (a bind
+        parameter compared the same way); text regardless of case on every database
+        (``database.CaseFolded``, which is also the field's sort index)."""
+        column = self.table(module).c[name]
+        key = column if value is _COLUMN else value
+        return CaseFolded(key) if case_folded(module.fields[name], column) else key
+
     def _order(self, module: ModuleDef, table: sa.Table, sort: str | None) -> list:
-        order = [table.c[name].desc() if desc else table.c[name].asc()
-                 for name, desc in self.sort_keys(module, sort)]
+        order = []
+        for name, desc in self.sort_keys(module, sort):
+            key = self._sort_key(module, name, _COLUMN)
+            order.append(key.desc() if desc else key.asc())
         order.append(table.c.id)  # a stable order, so pages never overlap
         return order
 
     def _after(self, module: ModuleDef, table: sa.Table, sort: str | None, after: Mapping):
         """Rows that come after ``after`` in the order ``_order`` gives: for each key, the
-        earlier keys tie and this one is beyond. NULLs sort where the database puts them
-        (PostgreSQL: last ascending; SQLite and MariaDB: first), so they are placed alike."""
+        earlier keys tie and this one is beyond, compared as ``_order`` compares them (text
+        regardless of case). NULLs sort where the database puts them (PostgreSQL: last
+        ascending; SQLite and MariaDB: first), so they are placed alike."""
         nulls_high = self.engine.dialect.name == "postgresql"
         beyond_any, ties = [], []
         for name, desc in [*self.sort_keys(module, sort), ("id", False)]:
             column, value = table.c[name], after.get(name)
+            key = column if name == "id" else self._sort_key(module, name, _COLUMN)
             nulls_last = nulls_high != desc
             if value is None:
                 beyond = sa.false() if nulls_last else column.is_not(None)
                 tie = column.is_(None)
             else:
                 value = sa.literal(value, column.type)  # a bind parameter (booleans too)
-                beyond = column < value if desc else column > value
+                if name != "id":
+                    value = self._sort_key(module, name, value)
+                beyond = key < value if desc else key > value
                 if nulls_last:
                     beyond = sa.or_(beyond, column.is_(None))
-                tie = column == value
+                tie = key == value
             beyond_any.append(sa.and_(*ties, beyond))
             ties.append(tie)
         return sa.or_(*beyond_any)

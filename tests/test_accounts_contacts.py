@@ -199,6 +199,41 @@ def test_contact_search(site, admin):
         == ["Lovelace"]
 
 
+
+def test_full_name_search_finds_people_by_every_word(site, admin):
+    """Each word of the search must start one of the searched name parts (or email), in
+    any order and case: people are looked up by their full name."""
+    site.records.create_many("contacts", [
+        {"first_name": "Elizabeth", "last_name": "Hurley", "email1": "liz@example.com"},
+        {"first_name": "Elizabeth", "last_name": "Taylor"},
+        {"first_name": "Hugh", "last_name": "Grant"},
+        {"first_name": "Liz", "last_name": "Hurleyson"},
+    ], admin)
+
+    def found(text: str) -> list[str]:
+        rows = site.records.list("contacts", admin, Query(search=text, sort="last_name"))
+        return [r["name"] for r in rows]
+
+    assert found("Elizabeth Hurley") == ["Elizabeth Hurley"]
+    assert found("hurley eliz") == ["Elizabeth Hurley"]
+    assert found("  ELIZABETH   hurley ") == ["Elizabeth Hurley"]
+    assert found("Elizabeth") == ["Elizabeth Hurley", "Elizabeth Taylor"]
+    assert found("hurley") == ["Elizabeth Hurley", "Liz Hurleyson"]
+    assert found("Elizabeth Grant") == []
+    assert found("Elizabeth Smith") == []
+    assert found("liz@example.com Hurley") == ["Elizabeth Hurley"]
+    assert found("Eliz%") == [] and found("_lizabeth") == []  # LIKE wildcards are text
+    # the web list and the pickers search the same way
+    assert site.records.count("contacts", admin, Query(search="Hugh Grant")) == 1
+
+
+def test_a_multi_word_search_still_matches_a_field_from_its_start(site, admin, acme):
+    # "Acme Corp" starts the account's name: found as before, though "Corp" starts nothing
+    assert [r["name"] for r in site.records.list("accounts", admin,
+                                                 Query(search="Acme Corp"))] == \
+        ["Acme Corporation"]
+    assert site.records.list("accounts", admin, Query(search="Corp Acme")) == []
+
 # -- demo data -----------------------------------------------------------------------------
 
 def test_demo_data(site, admin):

@@ -383,3 +383,70 @@ def test_line_items_actions_and_conversion_through_the_api(site, admin):
                         headers=auth, json={"amount": "40"})
         assert paid.status_code == 200 and Decimal(paid.json()["amount"]) == 40
     assert site.records.get("invoices", invoice.json()["id"], admin)["amount_due"] == 60
+
+
+def test_every_invalid_field_is_reported_at_once(site, admin):
+    """docs/api.md: "every invalid field at once" — what the schema refuses and what the
+    record service refuses, together, on create and on update; nothing written."""
+    with client(site) as api:
+        auth = bearer(site, admin)
+        # a wrong JSON type (the schema), a bad email and a bad phone (the record service)
+        wrong = problem(api.post("/api/v1/accounts", headers=auth, json={
+            "name": "X", "employees": "many", "email1": "not an email",
+            "phone_office": "call me!"}), 422)
+        assert fields_of(wrong) == {"employees", "email1", "phone_office"}
+        assert wrong["detail"] == "3 fields are invalid"
+        messages = {e["field"]: e["message"] for e in wrong["errors"]}
+        assert messages["employees"] == "must be an integer or null"
+        assert "is not an email address" in messages["email1"]
+        assert "is not a phone number" in messages["phone_office"]
+        # a missing required field beside them, and a dropdown value that is no option
+        wrong = problem(api.post("/api/v1/accounts", headers=auth, json={
+            "employees": "many", "email1": "not an email", "account_type": "Alien"}), 422)
+        assert fields_of(wrong) >= {"name", "employees", "email1", "account_type"}
+        assert site.records.count("accounts", admin) == 0
+        # the same on update
+        account = site.records.create("accounts", {"name": "Acme"}, admin)
+        wrong = problem(api.patch(f"/api/v1/accounts/{account['id']}", headers=auth, json={
+            "name": None, "employees": "many", "email1": "not an email"}), 422)
+        assert fields_of(wrong) == {"name", "employees", "email1"}
+        assert site.records.get("accounts", account["id"], admin)["name"] == "Acme"
+
+
+MIXED_CASE = ["Zebra", "apple", "Mango", "banana", "Apple", "ZEBRA", "mango", "Banana split",
+              "cherry", "Cherry", "aardvark", "Äpple", "zebra crossing", "10 Downing"]
+
+
+def test_text_sorts_regardless_of_case_and_cursors_walk_it_once(site, admin):
+    """"apple" before "Zebra" on every database, ascending and descending; equal but for
+    case, the id decides; and a cursor walk over such names gives every record once, in
+    the list's order."""
+    site.records.create_many("accounts", [{"name": n} for n in MIXED_CASE], admin)
+    folded = lambda names: [n.lower() for n in names]
+    for sort in ("name", "-name"):
+        listed = [r["name"] for r in site.records.list("accounts", admin,
+                                                       Query(sort=sort, limit=None))]
+        ascii_names = [n for n in listed if n.isascii()]
+        assert folded(ascii_names) == sorted(folded(ascii_names), reverse=sort == "-name")
+        assert listed.index("apple") < listed.index("Zebra") if sort == "name" else \
+            listed.index("apple") > listed.index("Zebra")
+    with client(site) as api:
+        auth = bearer(site, admin)
+        for sort in ("name", "-name", "name,-created_at"):
+            order = [r["id"] for r in site.records.list("accounts", admin,
+                                                        Query(sort=sort, limit=None))]
+            seen, cursor = [], None
+            while True:
+                page = api.get("/api/v1/accounts", headers=auth, params={
+                    "sort": sort, "limit": 2, "fields": "name",
+                    **({"cursor": cursor} if cursor else {})}).json()
+                seen += [r["id"] for r in page["data"]]
+                cursor = page["meta"].get("next_cursor")
+                if cursor is None:
+                    break
+            assert seen == order, sort  # each exactly once, in the list's order
+        # the API's list and the web list show the same order
+        data = api.get("/api/v1/accounts", headers=auth,
+                       params={"sort": "name", "limit": 100, "fields": "name"}).json()["data"]
+        assert [r["id"] for r in data] == [r["id"] for r in site.records.list(
+            "accounts", admin, Query(sort="name", limit=None))]

@@ -384,6 +384,17 @@ def test_export_csv_of_the_selected_rows(page, server, site, admin, viewport):
     assert {row[labels.index("Type")] for row in table[1:]} <= {"Customer", "Partner",
                                                                  "Prospect", "Reseller"}
 
+    # nothing ticked: every record of the list, on all its pages; here with all fields
+    for name in picked:
+        rows(page).filter(has=page.get_by_role("link", name=name, exact=True)) \
+            .get_by_role("checkbox").uncheck()
+    page.get_by_label("Columns to export").select_option("all")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Export CSV").click()
+    table = list(csv.reader(io.StringIO(Path(info.value.path()).read_text("utf-8-sig"))))
+    assert len(table) == 1 + 25 and "Billing address: city" in table[0]
+    assert {row[table[0].index("Billing address: city")] for row in table[1:]} == {"Oslo"}
+
 
 # -- 10. related-record picker -------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from PIL import Image
 from starlette.testclient import TestClient
 
 from core import access_admin
@@ -23,7 +24,15 @@ from plugins.pricing import plugin as pricing
 from plugins.products import plugin as products
 
 PASSWORD = "correct horse battery"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(out, "PNG")  # image fields take only real images
+    return out.getvalue()
+
+
+PNG = _png()
 
 
 # -- helpers -------------------------------------------------------------------------------

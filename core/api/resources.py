@@ -99,8 +99,23 @@ def _if_match(call: Call) -> int | None:
     return int(match.group(2))
 
 
-def _input(call: Call, body, which: str) -> None:
-    errors = shapes(call.site.registry, call.module).input_errors(body, which)
+NOT_FIELDS = ("teams", "version", "line_items")  # in a body, but not a record's fields
+
+
+def _input(call: Call, body, which: str, module=None, current=None) -> None:
+    """422 naming every invalid field: what the schema refuses and, for the fields it lets
+    through, what the record service would refuse, so a caller fixes everything in one go
+    (docs/api.md). ``current``: () -> the record an update changes (read only when the
+    schema found something; None when the caller may not edit it: the schema's say)."""
+    module = module or call.module
+    errors = shapes(call.site.registry, module).input_errors(body, which)
+    if errors and which in ("create", "update") and isinstance(body, dict):
+        record = current() if current else None
+        if which == "create" or record is not None:
+            rest = {k: v for k, v in body.items() if k not in errors and k not in NOT_FIELDS}
+            for name, message in call.site.records.validate(module.name, rest,
+                                                            record).items():
+                errors.setdefault(name, str(message))
     if errors:
         raise ApiProblem(422, f"{len(errors)} field{'s are' if len(errors) > 1 else ' is'} "
                               "invalid", errors=errors)
@@ -205,7 +220,7 @@ def create_record(call: Call):
 def _create(call: Call, module, body) -> dict:
     if not isinstance(body, dict):
         raise ApiProblem(422, "The body must be a JSON object of field values.")
-    _input(call, body, "create")
+    _input(call, body, "create", module)
     values = dict(body)
     teams = values.pop("teams", None) or ()
     return call.site.records.create(module.name, values, call.user, teams=teams)
@@ -226,10 +241,18 @@ def update_record(call: Call):
     return 200, shapes(call.site.registry, call.module).record_json(record), _etag(record)
 
 
+def _current(call: Call, module, record_id: str) -> dict | None:
+    """The record as the caller may edit it, or None."""
+    try:
+        return call.site.records.get(module.name, record_id, call.user, action="edit")
+    except NotFoundError:
+        return None
+
+
 def _update(call: Call, module, record_id: str, body, if_match: int | None) -> dict:
     if not isinstance(body, dict):
         raise ApiProblem(422, "The body must be a JSON object of field values.")
-    _input(call, body, "update")
+    _input(call, body, "update", module, lambda: _current(call, module, record_id))
     values = dict(body)
     version = values.pop("version", None)
     teams = values.pop("teams", None)

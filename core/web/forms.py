@@ -7,18 +7,18 @@ layouts under their group name and are read as their sub-fields.
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 from typing import Any
 
 from starlette.datastructures import UploadFile
 
+from core import uploads
 from core.errors import N_, Message
 from core.fields import FieldError
 from core.registry import FieldDef, ModuleDef
 
 DERIVED = ("calculated", "related_value")
-MAX_UPLOAD = 20 * 1024 * 1024
+MAX_UPLOAD = uploads.MAX_UPLOAD
 
 
 def sections(module: ModuleDef, view: str) -> list[dict]:
@@ -62,7 +62,8 @@ def read_form(form, fields: list[FieldDef], fmt, files_dir: Path) -> tuple[dict,
             upload = form.get(f.name)
             if isinstance(upload, UploadFile) and upload.filename:
                 try:
-                    values[f.name] = store_upload(upload, files_dir)
+                    values[f.name] = store_upload(upload, files_dir, image=kind == "image",
+                                                  label=f.label)
                 except FieldError as exc:
                     errors[f.name] = exc.message
         elif kind == "datetime":
@@ -76,17 +77,12 @@ def read_form(form, fields: list[FieldDef], fmt, files_dir: Path) -> tuple[dict,
     return values, errors
 
 
-def store_upload(upload: UploadFile, files_dir: Path) -> str:
-    """Save an uploaded file under a random key; the key is what the field stores."""
-    name = Path(upload.filename).name.replace("/", "_")[:100] or "file"
-    data = upload.file.read(MAX_UPLOAD + 1)
-    if len(data) > MAX_UPLOAD:
-        raise FieldError(Message(N_("is larger than %(size)s MB"), size=MAX_UPLOAD // 2**20))
-    key = f"{secrets.token_hex(8)}/{name}"
-    target = files_dir / key
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
-    return key
+def store_upload(upload: UploadFile, files_dir: Path, *, image: bool = False,
+                 label: str = "") -> str:
+    """Save an uploaded file under a random key; the key is what the field stores. An image
+    field's upload must be a real raster image (core/uploads.py: FieldError otherwise)."""
+    data = uploads.read_upload(upload, image=image, label=label)
+    return uploads.store(files_dir, upload.filename, data)
 
 
 def form_state(record: dict, fields: list[FieldDef], fmt) -> dict[str, Any]:

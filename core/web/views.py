@@ -7,9 +7,10 @@ overrides one.
 """
 from __future__ import annotations
 
-import csv
 import io
+import itertools
 import uuid
+from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from starlette.routing import Route
 
-from core import access_admin, fills, i18n, line_items
+from core import access_admin, csv_export, fills, i18n, line_items, uploads
 from core.errors import N_, ConflictError, Message, NotFoundError, ValidationError, VetoError
 from core.records import Query, now
 from core.registry import ModuleDef
@@ -203,15 +204,15 @@ def list_action(request: Request, form):
     module = _module(request)
     user = request.state.user
     back = f"/m/{module.name}?" + str(form.get("back", ""))
-    ids = _selected_ids(request, module, form)
     action = form.get("action")
-    if not ids:
-        flash(request, Message(N_("Select at least one record first.")), "error")
-        return RedirectResponse(back, 303)
     if action == "export":
         if not _can(request, module, "export"):
             raise _refuse(N_("export"))
-        return _export(request, module, ids)
+        return _export(request, module, form, back)
+    ids = _selected_ids(request, module, form)
+    if not ids:
+        flash(request, Message(N_("Select at least one record first.")), "error")
+        return RedirectResponse(back, 303)
     if action == "delete":
         deleted = _service(request).delete_many(module.name, ids, user)
         _flash_done(request, N_("Deleted %(done)s of %(selected)s selected records."),
@@ -271,31 +272,88 @@ def _mass_error(exc) -> str:
     return str(exc)
 
 
-def _export(request: Request, module: ModuleDef, ids: list[str]):
-    """CSV of the selected records, the list's columns, values as a person reads them."""
-    columns = _list_columns(module)
-    fields = [module.fields[c] for c in columns]
+EXPORT_BATCH = 500
+NOT_EXPORTED = ("deleted", "version")  # bookkeeping, not data
+
+
+def _export_fields(module: ModuleDef, choice: str) -> list:
+    """The list's columns, or ("all") every field a record holds."""
+    if choice == "all":
+        return [f for f in module.fields.values() if f.name not in NOT_EXPORTED
+                and (f.stored or f.type.name == "related_value")]
+    return [module.fields[c] for c in _list_columns(module)]
+
+
+def _export(request: Request, module: ModuleDef, form, back: str):
+    """CSV of the ticked rows, or — nothing ticked, or "all matching" — of every record the
+    list shows across all its pages (its filters, search and order), as 1CRM does. The
+    list's columns or all fields; values as a person reads them. Only records the user may
+    export (the export action's SQL predicate); read in batches of EXPORT_BATCH and written
+    as they come, so a big export is never one big list in memory."""
+    fields = _export_fields(module, str(form.get("export_fields", "")))
+    ids = [str(i) for i in form.getlist("ids")]
+    batches = _ticked(request, module, ids, fields) if ids and form.get("all") != "1" else \
+        _matching(request, module, form, fields)
+    try:
+        first = next(batches, [])  # a bad filter or sort shows on the list, not in the file
+    except ValidationError as exc:
+        flash(request, Message(N_("Cannot export: %(reason)s"), reason=str(exc)), "error")
+        return RedirectResponse(back, 303)
     labels = _labels(request, module)
     fmt = _fmt(request)
-    rows = []
-    for start in range(0, len(ids), 500):  # IN lists stay a sane size
-        rows += _service(request).list(module.name, request.state.user, Query(
-            filters=[("id", "in", ids[start:start + 500])], fields=columns, labels=True,
-            limit=None), action="export")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([f.label for f in fields])
-    for row in rows:
-        writer.writerow([_cell(fmt, f, row, labels) for f in fields])
+
+    header = [str(f.label) for f in fields]  # translated now, while the page's language is on
+
+    def lines():  # runs after the handler: each batch in the user's language again
+        buffer = io.StringIO()
+        writer = csv_export.writer(buffer)  # no cell a spreadsheet would run as a formula
+        writer.writerow(header)
+        for batch in itertools.chain([first], batches):
+            token = i18n.activate(fmt.translations)
+            try:
+                for row in batch:
+                    writer.writerow([_cell(fmt, f, row, labels) for f in fields])
+            finally:
+                i18n.deactivate(token)
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+
     filename = f"{module.name}.csv"
-    return StreamingResponse(iter([buffer.getvalue()]), media_type="text/csv; charset=utf-8",
+    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _ticked(request: Request, module: ModuleDef, ids: list[str], fields) -> Iterator[list]:
+    for start in range(0, len(ids), EXPORT_BATCH):  # IN lists stay a sane size
+        yield _service(request).list(module.name, request.state.user, Query(
+            filters=[("id", "in", ids[start:start + EXPORT_BATCH])],
+            fields=[f.name for f in fields], labels=True, limit=None), action="export")
+
+
+def _matching(request: Request, module: ModuleDef, form, fields) -> Iterator[list]:
+    """The list's records in its order, a batch at a time: each batch starts after the last
+    row of the one before (keyset, as the API's cursors), so no row is read twice or
+    skipped and no batch costs more than the first."""
+    query, _ = _list_query(request, module, form)
+    keys = [name for name, _ in _service(request).sort_keys(module, query.sort)]
+    query.fields = list(dict.fromkeys([f.name for f in fields] + keys))
+    query.labels, query.limit = True, EXPORT_BATCH
+    while True:
+        batch = _service(request).list(module.name, request.state.user, query, action="export")
+        yield batch
+        if len(batch) < EXPORT_BATCH:
+            return
+        last = batch[-1]
+        query.after = {name: last[name] for name in [*keys, "id"]}
 
 
 def _cell(fmt, f, row: dict, labels: dict) -> str:
     if f"{f.name}__label" in row:
         return row[f"{f.name}__label"] or ""
-    return fmt.field(f, row.get(f.name), row, options=labels.get(f.name))
+    text = fmt.field(f, row.get(f.name), row, options=labels.get(f.name))
+    # a number stays a number a spreadsheet reads ("-12"): only text can carry a formula
+    return csv_export.Number(text) if csv_export.is_number(row.get(f.name)) else text
 
 
 # -- detail --------------------------------------------------------------------------------
@@ -738,7 +796,8 @@ def pick_user_view(request: Request, form):
 
 @page()
 def file_view(request: Request, form):
-    """A file or image field's content, for users who can see the record."""
+    """A file or image field's content, for users who can see the record, served so that
+    no browser runs it as a page or a script."""
     module = _module(request)
     name = request.path_params["field"]
     f = module.fields.get(name)
@@ -750,8 +809,11 @@ def file_view(request: Request, form):
     path = (files / (record.get(name) or "")).resolve()
     if not record.get(name) or files not in path.parents or not path.is_file():
         raise HTTPException(404, Message(N_("There is no such file.")))
-    return FileResponse(path, filename=path.name,
-                        content_disposition_type="inline" if f.type.name == "image" else "attachment")
+    # The type and disposition come from the content, never from the user-chosen name:
+    # only a raster image is shown inline; the rest is an opaque download (core/uploads.py).
+    media_type, disposition = uploads.served_as(path)
+    return FileResponse(path, media_type=media_type, filename=path.name,
+                        content_disposition_type=disposition, headers=uploads.FILE_HEADERS)
 
 
 routes = [
