@@ -488,10 +488,12 @@ class RecordService:
                 changes = _diff(module, current, record)  # hooks may have adjusted values
                 stamp = {"modified_at": now(), "modified_by": user.id,
                          "version": current["version"] + 1}
-                written = conn.execute(
-                    table.update()
-                    .where(table.c.id == current["id"], table.c.version == current["version"])
-                    .values(**{k: record[k] for k in changes}, **stamp))
+                with self._unique_guard(module, [record], [current]):
+                    written = conn.execute(
+                        table.update()
+                        .where(table.c.id == current["id"],
+                               table.c.version == current["version"])
+                        .values(**{k: record[k] for k in changes}, **stamp))
                 if written.rowcount != 1:  # someone committed between our read and write
                     latest = self._current(conn, module, record_id, user)
                     raise ConflictError(str(record_id), _differences(module, current, latest))
@@ -540,10 +542,12 @@ class RecordService:
                                "v_modified_at": stamp, "v_modified_by": user.id,
                                "v_version": record["version"]})
             targets = [*columns, "modified_at", "modified_by", "version"]
-            conn.execute(table.update()
-                         .where(table.c.id == sa.bindparam("b_id"),
-                                table.c.version == sa.bindparam("b_version"))
-                         .values({c: sa.bindparam(f"v_{c}") for c in targets}), params)
+            with self._unique_guard(module, [c.record for c in batch],
+                                    [by_id[c.record["id"]] for c in batch]):
+                conn.execute(table.update()
+                             .where(table.c.id == sa.bindparam("b_id"),
+                                    table.c.version == sa.bindparam("b_version"))
+                             .values({c: sa.bindparam(f"v_{c}") for c in targets}), params)
             self._log_changes(conn, module, changed, user)
             self.hook.crbm_after_save(site=self.site, module=module, batch=batch,
                 user=user, connection=conn)
@@ -632,7 +636,8 @@ class RecordService:
         batch = [RecordChange(record, changes, True, items) for record, changes, items in prepared]
         self.hook.crbm_before_save(site=self.site, module=module, batch=batch,
             user=user, connection=conn)
-        conn.execute(self.table(module).insert(), records)
+        with self._unique_guard(module, records):
+            conn.execute(self.table(module).insert(), records)
         for change in batch:
             if change.line_items is not None:
                 line_items.write(conn, self.tables, module.table, change.record["id"],
@@ -666,8 +671,16 @@ class RecordService:
             return
         counters = self.tables.tables["crbm_sequences"]
         sequences.ensure(conn, counters, module.name, spec.get("prefix", ""), spec.get("start", 1))
+        fold = self._fold()
+        given = {fold(r[spec["field"]]) for r in records if r.get(spec["field"])}
+
+        def taken(candidates: list[str]) -> set[str]:
+            held = given | {fold(v) for v in self._existing(conn, module, spec["field"],
+                                                             candidates)}
+            return {c for c in candidates if fold(c) in held}
+
         numbers = sequences.take(conn, counters, module.name, len(needing), today,
-                                 spec.get("digits", 1))
+                                 spec.get("digits", 1), taken)
         for record, number in zip(needing, numbers):
             record[spec["field"]] = number
 
@@ -705,8 +718,9 @@ class RecordService:
                 {k: (None, v) for k, v in record.items() if v is not None}
             out.append((record, changes, documents[index]))
         if not errors:
-            errors = self._check_references(conn, module, plan, [r for r, _, _ in out],
-                                            len(rows))
+            records = [r for r, _, _ in out]
+            errors = self._check_references(conn, module, plan, records, len(rows)) | \
+                self._check_unique(conn, module, plan.unique, records, currents)
         if errors:
             raise ValidationError(errors)
         return out
@@ -885,6 +899,54 @@ class RecordService:
                     errors[key] = Message(N_("no %(what)s with id %(id)s"), what=what, id=value)
         return errors
 
+    def _check_unique(self, conn, module: ModuleDef, fields: list[FieldDef],
+                      records: list[dict], currents: list[dict] | None) -> dict:
+        """Values of unique fields (a manual number; an id an import keeps) that another
+        record holds — deleted ones too, their rows keep them — or that two rows of the
+        batch share: one query per field. A clear error instead of the database's
+        unique violation."""
+        checks = [(f.name, f) for f in fields]
+        if currents is None:
+            checks.append(("id", None))  # ids given to new records (imports keep theirs)
+        fold = self._fold()
+        errors = {}
+        for name, _ in checks:
+            given = [(index, record[name]) for index, record in enumerate(records)
+                     if record.get(name) is not None
+                     and (currents is None or currents[index].get(name) != record[name])]
+            if not given:
+                continue
+            seen: set = set()
+            held = {fold(v) for v in self._existing(conn, module, name, [v for _, v in given])}
+            for index, value in given:
+                if fold(value) in held or fold(value) in seen:
+                    key = name if len(records) == 1 else f"row {index + 1}: {name}"
+                    errors[key] = Message(N_("%(value)s is already taken"), value=value)
+                seen.add(fold(value))
+        return errors
+
+    def _fold(self):
+        """How the database compares text in a unique index: MariaDB's collations ignore
+        case, so "quo-1" takes "QUO-1" there."""
+        return str.lower if self.engine.dialect.name in ("mysql", "mariadb") else \
+            (lambda value: value)
+
+    def _existing(self, conn, module: ModuleDef, name: str, values: list) -> set:
+        """Which of ``values`` some row of the module's table holds in column ``name``."""
+        column = self.table(module).c[name]
+        found: set = set()
+        for start in range(0, len(values), 500):  # IN lists stay a sane size
+            found |= set(conn.execute(sa.select(column).where(
+                column.in_(values[start:start + 500]))).scalars())
+        return found
+
+    def _unique_guard(self, module: ModuleDef, records: list[dict],
+                      currents: list[dict] | None = None):
+        """Around a write: a unique violation the checks could not foresee (a writer that
+        committed the same value in between, a hook that set it) becomes the same
+        ValidationError, worked out on a fresh connection once this write has failed."""
+        return _UniqueGuard(self, module, records, currents)
+
     def _log_changes(self, conn, module: ModuleDef, changed: list[tuple[str, dict]], user: User):
         if not module.features.get("audited"):
             return
@@ -899,6 +961,29 @@ class RecordService:
             conn.execute(self.tables.tables["crbm_change_log"].insert(), rows)
 
 
+class _UniqueGuard:
+    def __init__(self, service: RecordService, module: ModuleDef, records: list[dict],
+                 currents: list[dict] | None):
+        self.service, self.module, self.records, self.currents = \
+            service, module, records, currents
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is None or not issubclass(kind, sa.exc.IntegrityError):
+            return False
+        module = self.module
+        unique = [f for f in module.stored_fields
+                  if f.spec.get("unique") or f.name == sequence_field(module)]
+        with self.service.engine.connect() as fresh:
+            errors = self.service._check_unique(fresh, module, unique, self.records,
+                                                self.currents)
+        if not errors:
+            return False  # not a value a writer chose: a fault, reported as one
+        raise ValidationError(errors) from exc
+
+
 # -- per-module plans: work out once what each write must check ----------------------------
 
 @dataclass
@@ -911,6 +996,7 @@ class _Plan:
     required: list[FieldDef] = field(default_factory=list)
     calculated: list[FieldDef] = field(default_factory=list)
     links: list[FieldDef] = field(default_factory=list)
+    unique: list[FieldDef] = field(default_factory=list)  # writers' values checked unused
 
 
 def _plan_for(module: ModuleDef, registry: Registry) -> _Plan:
@@ -919,6 +1005,9 @@ def _plan_for(module: ModuleDef, registry: Registry) -> _Plan:
                 if (not f.system or n == "assigned_user_id") and f.type.name not in derived
                 and not (f.type.name == "name" and "parts" in f.spec)
                 and "computed_by" not in f.spec}  # line-item totals: only their lines set them
+    number = sequence_field(module)
+    if number and not module.features["sequence"].get("manual"):
+        writable.pop(number, None)  # only the sequence numbers records
     defaults = {}
     for f in module.stored_fields:
         if f.system:
@@ -930,6 +1019,7 @@ def _plan_for(module: ModuleDef, registry: Registry) -> _Plan:
         else:
             defaults[f.name] = None
     plan = _Plan(writable, defaults)
+    plan.unique = [f for f in writable.values() if f.spec.get("unique") or f.name == number]
     for f in module.fields.values():
         if f.system and f.name != "assigned_user_id":
             continue
@@ -949,6 +1039,11 @@ def _plan_for(module: ModuleDef, registry: Registry) -> _Plan:
         if kind in ("related", "user"):
             plan.links.append(f)
     return plan
+
+
+def sequence_field(module: ModuleDef) -> str | None:
+    """The field the module's sequence numbers records in, if it has one."""
+    return (module.features.get("sequence") or {}).get("field")
 
 
 def _diff(module: ModuleDef, old: Mapping, new: Mapping) -> dict[str, tuple[Any, Any]]:
