@@ -623,6 +623,12 @@ class RecordService:
 
     def _insert(self, conn, module: ModuleDef, rows: list, user: User,
                 teams: Sequence[str] = ()) -> list[str]:
+        if "assigned_user_id" in module.fields and user.id != SYSTEM_USER.id:
+            # a new record is its creator's unless the writer names someone (or nobody):
+            # web, API, bulk, imports and conversions alike — an Owner-level creator
+            # would not see it otherwise
+            rows = [row if "assigned_user_id" in row else {**row, "assigned_user_id": user.id}
+                    for row in rows]
         prepared = self._prepare(conn, module, rows, user, None)
         stamp = now()
         records = []

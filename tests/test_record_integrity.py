@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from core import access_admin as aa
 from core.customizations import Item
 from core.errors import ValidationError
+from core.users import create_user
 from tests.api_util import bearer, client
 from tests.test_api import fields_of, problem
 
@@ -104,3 +106,45 @@ def test_a_unique_violation_at_write_time_is_a_validation_error(site, admin, rec
         "gadget_number": f"{first['gadget_number']} is already taken"}
     recorder.number = None
     assert site.records.create("gadgets", {"name": "Third"}, admin)["gadget_number"]
+
+
+# -- item 11: who a new record is assigned to ----------------------------------------------
+
+OWNER = {"view": "owner", "list": "owner", "edit": "owner", "delete": "owner"}
+
+
+def test_a_record_created_through_the_api_is_assigned_to_its_creator(site, admin):
+    """An Owner-level user sees what they created: the record is theirs."""
+    olive = create_user(site, "olive", "correct horse battery")
+    role = aa.create_role(site, "Own accounts")
+    aa.set_role_rules(site, role, {"accounts": ("enabled", OWNER)})
+    aa.set_role_users(site, role, add=[olive.id])
+    auth = bearer(site, olive)
+    with client(site) as api:
+        made = api.post("/api/v1/accounts", headers=auth, json={"name": "Olive's"})
+        assert made.status_code == 201 and made.json()["assigned_user_id"] == olive.id
+        got = api.get(f"/api/v1/accounts/{made.json()['id']}", headers=auth)
+        assert got.status_code == 200 and got.json()["name"] == "Olive's"
+        bulk = api.post("/api/v1/accounts/bulk", headers=auth,
+                        json={"create": [{"name": "Bulk one"}]}).json()
+        assert bulk["data"][0]["record"]["assigned_user_id"] == olive.id
+        # saying "nobody" is still possible
+        nobody = api.post("/api/v1/accounts", headers=bearer(site, admin),
+                          json={"name": "Nobody's", "assigned_user_id": None})
+        assert nobody.json()["assigned_user_id"] is None
+    # imports and plugins (create_many) too
+    [imported] = site.records.create_many("accounts", [{"name": "Imported"}], olive)
+    assert site.records.get("accounts", imported, olive)["assigned_user_id"] == olive.id
+
+
+def test_a_conversion_keeps_the_assigned_user(site, admin, acme):
+    from plugins.quotes import plugin as quotes
+    sam = create_user(site, "sam", "correct horse battery")
+    quote = site.records.create("quotes", {"name": "For Sam", "account_id": acme["id"],
+                                           "assigned_user_id": sam.id}, admin)
+    order = quotes.convert(site, admin, quote["id"], "sales_orders")
+    assert order["assigned_user_id"] == sam.id
+    unassigned = site.records.create("quotes", {"name": "Nobody's", "account_id": acme["id"],
+                                                "assigned_user_id": None}, admin)
+    invoice = quotes.convert(site, admin, unassigned["id"], "invoices")
+    assert invoice["assigned_user_id"] == admin.id  # none to keep: whoever converted it
