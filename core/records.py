@@ -725,7 +725,7 @@ class RecordService:
             out.append((record, changes, documents[index]))
         if not errors:
             records = [r for r, _, _ in out]
-            errors = self._check_references(conn, module, plan, records, len(rows)) | \
+            errors = self._check_references(conn, module, plan, records, currents, user) | \
                 self._check_unique(conn, module, plan.unique, records, currents)
         if errors:
             raise ValidationError(errors)
@@ -865,13 +865,30 @@ class RecordService:
         return errors
 
     def _check_references(self, conn, module: ModuleDef, plan: _Plan, records: list[dict],
-                          count: int) -> dict:
-        """Related ids must name live records: one query per target module, not per row."""
+                          currents: list[dict] | None, user: User) -> dict:
+        """Related ids a write sets must name live records the writer may see: one query
+        per target module, not per row. An id of a record they may not see gets the very
+        answer an unknown id gets (no oracle). A link the record already has is not
+        checked again: someone who may see more made it, and it does not stop the rest of
+        an edit."""
+        count = len(records)
         errors = {}
         wanted: dict[str, set[str]] = {}
+
+        def given(f: FieldDef, index: int, record: dict):
+            """The id this write sets in ``f`` (None: none, or the one the record has)."""
+            value = record.get(f.name)
+            if value is None or currents is None:
+                return value
+            current = currents[index]
+            unchanged = current.get(f.name) == value and (
+                "modules" not in f.spec or
+                current.get(f.spec["type_field"]) == record.get(f.spec["type_field"]))
+            return None if unchanged else value
+
         for f in plan.links:
-            for record in records:
-                value = record.get(f.name)
+            for index, record in enumerate(records):
+                value = given(f, index, record)
                 if value is None:
                     continue
                 if "modules" in f.spec:
@@ -889,13 +906,14 @@ class RecordService:
                 table = self.tables.tables["crbm_users"]
                 alive = table.c.active.is_(True)
             else:
-                table = self.table(self.registry.module(target))
-                alive = table.c.deleted.is_(False)
+                other = self.registry.module(target)
+                table = self.table(other)
+                alive = self._visible(other, table, user, "view")
             found[target] = set(conn.execute(
                 sa.select(table.c.id).where(table.c.id.in_(ids), alive)).scalars())
         for f in plan.links:
             for index, record in enumerate(records):
-                value = record.get(f.name)
+                value = given(f, index, record)
                 target = record.get(f.spec.get("type_field")) if "modules" in f.spec else \
                     f.spec.get("module", "crbm_users")
                 if value is not None and target in found and value not in found[target]:

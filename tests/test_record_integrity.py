@@ -4,6 +4,8 @@ existing records, and links to records the writer may not see — as a user or a
 client meets them, on every database."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from core import access_admin as aa
@@ -148,3 +150,49 @@ def test_a_conversion_keeps_the_assigned_user(site, admin, acme):
                                                 "assigned_user_id": None}, admin)
     invoice = quotes.convert(site, admin, unassigned["id"], "invoices")
     assert invoice["assigned_user_id"] == admin.id  # none to keep: whoever converted it
+
+
+# -- item 7: links to records the writer may not see -------------------------------------
+
+TEAM = {a: "team" for a in ("view", "list", "edit", "delete", "export", "report")}
+
+
+def test_a_record_may_not_link_one_its_writer_cannot_see(site, admin):
+    """Linking another team's account is refused exactly as an unknown id is: the answer
+    does not tell whether it exists."""
+    north, south = aa.create_team(site, "North"), aa.create_team(site, "South")
+    tess = create_user(site, "tess", "correct horse battery")
+    aa.set_team_members(site, north, add=[tess.id])
+    role = aa.create_role(site, "Team")
+    aa.set_role_rules(site, role, {"accounts": ("enabled", TEAM),
+                                   "contacts": ("enabled", TEAM)})
+    aa.set_role_users(site, role, add=[tess.id])
+    hidden = site.records.create("accounts", {"name": "Southco"}, admin, teams=[south])["id"]
+    ours = site.records.create("accounts", {"name": "Northco"}, admin, teams=[north])["id"]
+    unknown = "6f1c1a52-0000-4000-8000-000000000000"
+    linked = site.records.create("contacts", {"last_name": "Linked", "account_id": hidden},
+                                 admin, teams=[north])["id"]
+    auth = bearer(site, tess)
+    with client(site) as api:
+        answers = {}
+        for name, account in (("hidden", hidden), ("unknown", unknown)):
+            body = problem(api.post("/api/v1/contacts", headers=auth, json={
+                "last_name": "Sneaky", "account_id": account}), 422)
+            answers[name] = json.dumps(body).replace(account, "<id>")
+        assert answers["hidden"] == answers["unknown"]
+        assert "account_id" in answers["hidden"]
+        made = api.post("/api/v1/contacts", headers=auth,
+                        json={"last_name": "Fine", "account_id": ours})
+        assert made.status_code == 201
+        patched = api.patch(f"/api/v1/contacts/{made.json()['id']}", headers=auth,
+                            json={"account_id": hidden})
+        assert fields_of(problem(patched, 422)) == {"account_id"}
+        # a link someone else made stays, and does not stop her editing the rest
+        kept = api.patch(f"/api/v1/contacts/{linked}", headers=auth,
+                         json={"first_name": "Still"})
+        assert kept.status_code == 200 and kept.json()["account_id"] == hidden
+    # the web goes through the same check
+    with pytest.raises(ValidationError) as caught:
+        site.records.create("contacts", {"last_name": "Web", "account_id": hidden}, tess)
+    assert caught.value.errors == {"account_id": f"no Account with id {hidden}"}
+    assert site.records.count("contacts", admin) == 2
