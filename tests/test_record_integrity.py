@@ -4,16 +4,22 @@ existing records, and links to records the writer may not see — as a user or a
 client meets them, on every database."""
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import pytest
+from starlette.testclient import TestClient
 
 from core import access_admin as aa
 from core.customizations import Item
-from core.errors import ValidationError
+from core.errors import InUseError, ValidationError
+from core.studio import StudioError
 from core.users import create_user
+from core.web import create_app
 from tests.api_util import bearer, client
 from tests.test_api import fields_of, problem
+from tests.test_web_views import PASSWORD, csrf_of
 
 
 @pytest.fixture
@@ -196,3 +202,111 @@ def test_a_record_may_not_link_one_its_writer_cannot_see(site, admin):
         site.records.create("contacts", {"last_name": "Web", "account_id": hidden}, tess)
     assert caught.value.errors == {"account_id": f"no Account with id {hidden}"}
     assert site.records.count("contacts", admin) == 2
+
+
+# -- item 9: deleting what other records depend on -----------------------------------------
+
+def flashes(response) -> str:
+    return html.unescape(" ".join(re.findall(r'class="flash[^"]*"[^>]*>(.*?)<', response.text,
+                                             re.DOTALL)))
+
+
+@pytest.fixture
+def web(site, admin):
+    """A browser session of the administrator."""
+    with TestClient(create_app(site)) as browser:
+        login = browser.get("/login")
+        signed_in = browser.post("/login", data={"_csrf": csrf_of(login.text),
+                                                 "username": "admin", "password": PASSWORD})
+        assert signed_in.status_code == 200
+        browser.csrf = csrf_of(signed_in.text)
+        yield browser
+
+
+def test_an_account_with_an_open_invoice_cannot_be_deleted_anywhere(site, admin, acme, web):
+    invoice = site.records.create("invoices", {"name": "Spring order",
+                                               "account_id": acme["id"]}, admin)
+    bolt = site.records.create("accounts", {"name": "Bolt"}, admin)
+    nora = site.records.create("contacts", {"last_name": "Nora", "account_id": acme["id"]},
+                               admin)
+    refusal = "Acme cannot be deleted: other records refer to it (1 Invoice)"
+    # the detail page's Delete
+    response = web.post(f"/m/accounts/{acme['id']}/delete", data={"_csrf": web.csrf})
+    assert response.status_code == 200 and response.url.path == f"/m/accounts/{acme['id']}"
+    assert refusal in flashes(response)
+    # the API: 409, naming what depends on it
+    with client(site) as api:
+        body = problem(api.delete(f"/api/v1/accounts/{acme['id']}",
+                                  headers=bearer(site, admin)), 409)
+    assert body["detail"] == refusal
+    assert body["dependents"] == [{"module": "invoices", "label": "Invoices", "count": 1}]
+    # mass delete deletes the others and says which it skipped, and why
+    response = web.post("/m/accounts/action", data={"_csrf": web.csrf, "action": "delete",
+                                                    "ids": [acme["id"], bolt["id"]]})
+    said = flashes(response)
+    assert "Deleted 1 of 2 selected records" in said and refusal in said
+    assert site.records.count("accounts", admin) == 1  # Acme
+    assert site.records.get("invoices", invoice["id"], admin)["account_id"] == acme["id"]
+    # once the invoice is gone, so may the account be; its contact stays, unlinked
+    site.records.delete("invoices", invoice["id"], admin)
+    response = web.post(f"/m/accounts/{acme['id']}/delete", data={"_csrf": web.csrf})
+    assert response.url.path == "/m/accounts" and "Account deleted." in flashes(response)
+    contact = site.records.get("contacts", nora["id"], admin)
+    assert contact["account_id"] is None and contact["version"] == 2
+    assert [(c["field"], c["old_value"], c["new_value"]) for c in
+            site.records.change_log("contacts", nora["id"])] == [
+        ("account_id", acme["id"], "")]
+
+
+def test_deleted_with_it_and_in_use_through_it(site, admin):
+    """gadget_parts are deleted with their gadget (cascade); a part that another gadget's
+    part replaces is in use (restrict), and so is its gadget."""
+    make = site.records.create
+    lamp, fan = (make("gadgets", {"name": n}, admin) for n in ("Lamp", "Fan"))
+    bulb = make("gadget_parts", {"name": "Bulb", "gadget_id": lamp["id"]}, admin)
+    make("gadget_parts", {"name": "LED", "gadget_id": lamp["id"], "replaces_id": bulb["id"]},
+         admin)
+    blade = make("gadget_parts", {"name": "Blade", "gadget_id": fan["id"]}, admin)
+    make("gadget_parts", {"name": "Spare blade", "gadget_id": lamp["id"],
+                          "replaces_id": blade["id"]}, admin)
+    # the fan's blade is replaced by a part of the lamp: the fan is in use
+    with pytest.raises(InUseError) as caught:
+        site.records.delete("gadgets", fan["id"], admin)
+    assert str(caught.value) == \
+        "Fan cannot be deleted: other records refer to it (1 Gadget part)"
+    # the lamp takes its parts with it (the LED replacing the bulb goes too)
+    site.records.delete("gadgets", lamp["id"], admin)
+    assert [p["name"] for p in site.records.list("gadget_parts", admin)] == ["Blade"]
+    site.records.delete("gadgets", fan["id"], admin)
+    assert site.records.count("gadget_parts", admin) == 0
+    # mass delete of several at once works out the lot in one go
+    ids = [make("gadgets", {"name": f"G{i}"}, admin)["id"] for i in range(3)]
+    site.records.create_many("gadget_parts", [{"name": f"P{i}", "gadget_id": g}
+                                              for i, g in enumerate(ids)], admin)
+    assert site.records.delete_many("gadgets", ids, admin) == 3
+    assert site.records.count("gadget_parts", admin) == 0
+
+
+def test_a_link_to_a_deleted_record_names_it_to_whoever_may_see_it(site, admin, acme, web):
+    """Links left from before (deleted records kept their links) show the record's name
+    marked deleted, not "(no access)"; to someone who may not see it, still nothing."""
+    invoice = site.records.create("invoices", {"name": "Old order", "account_id": acme["id"]},
+                                  admin)
+    accounts = site.tables.tables["accounts"]
+    with site.engine.begin() as conn:
+        conn.execute(accounts.update().where(accounts.c.id == acme["id"]).values(deleted=True))
+    page = web.get(f"/m/invoices/{invoice['id']}").text
+    assert "(no access)" not in page and "Acme (deleted)" in html.unescape(page)
+    with client(site) as api:
+        got = api.get(f"/api/v1/invoices/{invoice['id']}?labels=1",
+                      headers=bearer(site, admin)).json()
+    assert got["_labels"]["account_id"] == "Acme"
+
+
+def test_on_delete_is_checked_with_the_metadata(site, admin):
+    for spec, reason in (
+            ({"type": "related", "module": "accounts", "required": True, "on_delete": "clear"},
+             "a required field cannot be cleared"),
+            ({"type": "text", "on_delete": "restrict"}, "only related fields")):
+        with pytest.raises(StudioError, match=reason):
+            site.studio.save_field(admin, "contacts", "backup_id", spec, new=True)
