@@ -740,6 +740,64 @@ class RecordService:
                     self._log_changes(conn, other, [(row[0], {f.name: (row[1], None)})
                                                     for row in before], user)
 
+    def recalculate(self, module_name: str, names: Iterable[str], *, connection,
+                    batch: int = 1_000) -> Recalculated:
+        """Compute the calculated fields ``names`` (and those that read them) for every
+        live record, in the caller's transaction: a field the Studio adds, or whose
+        formula changes, holds its value in the records that exist, not only in those
+        saved from now on.
+
+        The formulas are evaluated in Python exactly as a save would (core.formula has no
+        SQL form, and its decimal rules are its own), in batches read by id (keyset) and
+        written with one executemany per batch, only for rows whose value changes. These
+        are derived values: no save hooks, no version, no change log. A record the formula
+        fails for is left blank and counted."""
+        module = self.registry.module(module_name)
+        plan = _plan_for(module, self.registry)
+        table = self.table(module)
+        formulas = {f.name: self._formula(module, f) for f in plan.calculated}
+        affected = set(names)
+        for f in plan.calculated:  # in save order: a formula may read an earlier one
+            if formulas[f.name].fields & affected:
+                affected.add(f.name)
+        written = [f.name for f in plan.calculated if f.name in affected]
+        if not written:
+            return Recalculated(0, 0, None)
+        read = {"id"} | {f.name for f in plan.calculated} | \
+            {n for used in formulas.values() for n in used.fields if n in table.c}
+        update = table.update().where(table.c.id == sa.bindparam("b_id")) \
+            .values({n: sa.bindparam(f"v_{n}") for n in written})
+        changed = failed = 0
+        first_problem = None
+        last = None
+        while True:
+            stmt = sa.select(*(table.c[n] for n in sorted(read))) \
+                .where(table.c.deleted.is_(False)).order_by(table.c.id).limit(batch)
+            if last is not None:
+                stmt = stmt.where(table.c.id > last)
+            rows = connection.execute(stmt).mappings().all()
+            if not rows:
+                break
+            params = []
+            for row in rows:
+                record = dict(row)
+                for f in plan.calculated:
+                    try:
+                        record[f.name] = f.type.normalize(
+                            formulas[f.name].evaluate(record), f.spec)
+                    except (formula.FormulaEvalError, FieldError) as exc:
+                        record[f.name] = None
+                        if f.name in affected:
+                            failed += 1
+                            first_problem = first_problem or f"{f.name}: {exc}"
+                if any(record[n] != row[n] for n in written):
+                    params.append({"b_id": row["id"], **{f"v_{n}": record[n] for n in written}})
+            if params:
+                connection.execute(update, params)
+                changed += len(params)
+            last = rows[-1]["id"]
+        return Recalculated(changed, failed, first_problem)
+
     def link(self, module_name: str, record_id: str, relationship: str, other_id: str,
              user: User) -> None:
         """Add a many-to-many link (linking twice is harmless)."""
@@ -1165,6 +1223,16 @@ class _UniqueGuard:
         if not errors:
             return False  # not a value a writer chose: a fault, reported as one
         raise ValidationError(errors) from exc
+
+
+@dataclass(frozen=True)
+class Recalculated:
+    """What ``recalculate`` did: records written, records a formula failed for (left
+    blank), and the first such failure ("field: reason")."""
+
+    changed: int
+    failed: int
+    problem: str | None
 
 
 class Deleted(int):

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from core import access_admin as aa
 from core.customizations import Item
 from core.errors import InUseError, ValidationError
+from core.records import Query
 from core.studio import StudioError
 from core.users import create_user
 from core.web import create_app
@@ -310,3 +311,44 @@ def test_on_delete_is_checked_with_the_metadata(site, admin):
             ({"type": "text", "on_delete": "restrict"}, "only related fields")):
         with pytest.raises(StudioError, match=reason):
             site.studio.save_field(admin, "contacts", "backup_id", spec, new=True)
+
+
+# -- item 12: calculated fields of the records that exist --------------------------------
+
+def test_a_calculated_field_is_computed_for_existing_records_in_the_same_change(
+        site, admin, recorder):
+    ids = site.records.create_many("gadgets", [
+        {"name": "Lamp", "quantity": 2}, {"name": "Fan", "quantity": 5},
+        {"name": "Clock", "quantity": None}], admin)
+    recorder.reset()
+
+    def shown(field):
+        return {r["name"]: r[field] for r in site.records.list(
+            "gadgets", admin, Query(fields=["name", field, "version"], limit=None))}
+
+    change = site.studio.save_field(admin, "gadgets", "doubled", {
+        "type": "calculated", "format": "integer",
+        "formula": "multiply(ifNull(quantity, 0), 2)"}, new=True)
+    assert change.warnings == []
+    assert shown("doubled") == {"Lamp": 4, "Fan": 10, "Clock": 0}
+    site.studio.save_field(admin, "gadgets", "doubled", {
+        "type": "calculated", "format": "integer", "formula": "add(quantity, 100)"})
+    assert shown("doubled") == {"Lamp": 102, "Fan": 105, "Clock": None}
+    # derived values: no save hooks ran, no version moved, nothing in the change log
+    assert recorder.calls == []
+    assert {r["version"] for r in site.records.list("gadgets", admin)} == {1}
+    assert all(site.records.change_log("gadgets", i) == [] for i in ids)
+    # the web shows it too
+    assert site.records.get("gadgets", ids[0], admin)["doubled"] == 102
+
+
+def test_a_formula_that_fails_for_some_records_leaves_them_blank_and_says_so(site, admin):
+    site.records.create_many("widgets", [{"name": "12", "color": "3"},
+                                         {"name": "Blue", "color": "x"}], admin)
+    change = site.studio.save_field(admin, "widgets", "ratio", {
+        "type": "calculated", "format": "decimal", "formula": "divide(name, color)"},
+        new=True)
+    assert {r["name"]: r["ratio"] for r in site.records.list("widgets", admin)} == {
+        "12": 4, "Blue": None}
+    assert change.warnings == [("1 existing record could not be calculated (ratio: divide() "
+                                "expects a number, got 'Blue'); it is left blank")]
