@@ -25,7 +25,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from core import access, formula, line_items, sequences
+from core import deletion as deleting
 from core.database import link_columns
+from core.deletion import Deleted
 from core.errors import (
     N_,
     ConflictError,
@@ -36,7 +38,7 @@ from core.errors import (
     ValidationError,
 )
 from core.fields import UTC, FieldError
-from core.registry import FieldDef, ModuleDef, Registry
+from core.registry import FieldDef, ModuleDef, Registry, sequence_field
 
 
 @dataclass(frozen=True)
@@ -575,7 +577,7 @@ class RecordService:
     def delete_many(self, module_name: str, record_ids: Sequence[str], user: User, *,
                     skip_in_use: bool = False) -> Deleted:
         """Soft-delete the records among ``record_ids`` the user may delete, in one
-        transaction, with what the metadata deletes along (``on_delete``, ``_deletion``).
+        transaction, with what the metadata deletes along (``on_delete``: core.deletion).
 
         A record that live records depend on (``restrict``) refuses the lot with an
         ``InUseError`` naming what refers to it — or, with ``skip_in_use`` (mass delete),
@@ -592,7 +594,7 @@ class RecordService:
                 .order_by(table.c.id).with_for_update()).mappings()]
             if not records:
                 return Deleted(0)
-            deletion = self._deletion(conn, module, records)
+            deletion = deleting.plan(self, conn, module, records)
             left: list[InUse] = []
             while skip_in_use and deletion.in_use:  # leaving one out may strand another
                 left += deletion.in_use
@@ -600,7 +602,7 @@ class RecordService:
                 records = [r for r in records if r["id"] not in blocked]
                 if not records:
                     return Deleted(0, left)
-                deletion = self._deletion(conn, module, records)
+                deletion = deleting.plan(self, conn, module, records)
             for other, rows in deletion.batches():
                 self.hook.crbm_before_delete(site=self.site, module=other, records=rows,
                     user=user, connection=conn)
@@ -609,136 +611,15 @@ class RecordService:
             stamp = now()
             for other, rows in deletion.batches():
                 other_table = self.table(other)
-                for ids in _chunks([r["id"] for r in rows]):
+                for ids in deleting.chunks([r["id"] for r in rows]):
                     conn.execute(other_table.update().where(other_table.c.id.in_(ids))
                                  .values(deleted=True, modified_at=stamp, modified_by=user.id,
                                          version=other_table.c.version + 1))
-            self._clear_links(conn, deletion, user, stamp)
+            deleting.clear_links(self, conn, deletion, user, stamp)
             for other, rows in deletion.batches():
                 self.hook.crbm_after_delete(site=self.site, module=other, records=rows,
                     user=user, connection=conn)
             return Deleted(len(records), left)
-
-    def _deletion(self, conn, module: ModuleDef, records: list[dict]) -> _Deletion:
-        """What deleting ``records`` deletes and what stops it, from the related fields
-        that point at them (``Registry.references``):
-
-        - ``cascade``: the records pointing here go too (locked and read for the hooks),
-          and what points at them in turn — one query per field per level;
-        - ``restrict``: live records pointing at anything deleted, and not deleted with
-          it, make the record it goes with in use — one counting query per field.
-
-        Who may see or delete them does not matter: it is what the data holds together
-        (and a count says nothing of what the records are)."""
-        found: dict[str, dict[str, dict]] = {module.name: {r["id"]: r for r in records}}
-        roots: dict[tuple[str, str], set[str]] = {(module.name, r["id"]): {r["id"]}
-                                                  for r in records}
-        frontier = {module.name: list(found[module.name])}
-        while frontier:
-            reached: dict[str, list[str]] = {}
-            for target, ids in frontier.items():
-                for other, f, action in self.registry.references(target):
-                    if action != "cascade":
-                        continue
-                    table = self.table(other)
-                    for chunk in _chunks(ids):
-                        rows = conn.execute(
-                            sa.select(*(table.c[g.name] for g in other.stored_fields))
-                            .where(*self._pointing(table, f, target, chunk))
-                            .order_by(table.c.id).with_for_update()).mappings()
-                        for row in rows:
-                            roots.setdefault((other.name, row["id"]), set()).update(
-                                roots[(target, row[f.name])])
-                            if row["id"] not in found.setdefault(other.name, {}):
-                                found[other.name][row["id"]] = dict(row)
-                                reached.setdefault(other.name, []).append(row["id"])
-            frontier = reached
-        counts: dict[str, dict[str, int]] = {}  # root id -> {referring module: how many}
-        for target, held in found.items():
-            by_module: dict[str, list[FieldDef]] = {}
-            for other, f, action in self.registry.references(target):
-                if action == "restrict":
-                    by_module.setdefault(other.name, []).append(f)
-            for other_name, fields in by_module.items():
-                for target_ids, how_many in self._referring(
-                        conn, self.registry.module(other_name), fields, target, list(held),
-                        set(found.get(other_name, ()))):
-                    for root in set().union(*(roots[(target, t)] for t in target_ids)):
-                        mine = counts.setdefault(root, {})
-                        mine[other_name] = mine.get(other_name, 0) + how_many
-        in_use = [self._in_use(module, found[module.name][root], counts[root])
-                  for root in found[module.name] if root in counts]
-        return _Deletion(found, in_use, {name: self.registry.module(name) for name in found})
-
-    def _pointing(self, table: sa.Table, f: FieldDef, target: str, ids: list[str]) -> list:
-        """Live rows whose related field ``f`` points at one of ``ids`` of ``target``."""
-        where = [table.c[f.name].in_(ids), table.c.deleted.is_(False)]
-        if "modules" in f.spec:  # a parent link: its type says which module
-            where.append(table.c[f.spec["type_field"]] == target)
-        return where
-
-    def _referring(self, conn, other: ModuleDef, fields: list[FieldDef], target: str,
-                   ids: list[str], leaving: set[str]):
-        """(ids of ``target`` referred to, how many records) for the live records of
-        ``other`` that refer to ``ids`` through ``fields`` and are not among ``leaving``
-        (deleted in the same operation). Counted in the database when one field points
-        there; read when several do, so a record using two of them counts once."""
-        table = self.table(other)
-        many = len(leaving) > 5_000  # too many to name in SQL: left out while reading
-        for chunk in _chunks(ids):
-            pointing = [sa.and_(*self._pointing(table, f, target, chunk)) for f in fields]
-            where = [sa.or_(*pointing)]
-            if leaving and not many:
-                where.append(table.c.id.not_in(sorted(leaving)))
-            if len(fields) == 1 and not many:
-                column = table.c[fields[0].name]
-                for target_id, how_many in conn.execute(
-                        sa.select(column, sa.func.count()).where(*where).group_by(column)):
-                    yield (target_id,), how_many
-                continue
-            wanted = set(chunk)
-            for row in conn.execute(sa.select(table.c.id, *(table.c[f.name] for f in fields))
-                                    .where(*where)):
-                if row[0] in leaving:
-                    continue
-                hit = {value for value in row[1:] if value in wanted}
-                if hit:
-                    yield tuple(hit), 1
-
-    def _in_use(self, module: ModuleDef, record: dict, counts: dict[str, int]) -> InUse:
-        dependents = tuple((name, str(self.registry.module(name).label), n)
-                           for name, n in sorted(counts.items()))
-        listed = ", ".join(
-            f"{n} {m.label_singular if n == 1 else m.label}"
-            for name, _, n in dependents for m in [self.registry.module(name)])
-        name = record.get(module.name_field or "") or \
-            record.get(sequence_field(module) or "") or record["id"]
-        return InUse(record["id"], str(name), dependents, Message(
-            N_("%(name)s cannot be deleted: other records refer to it (%(dependents)s)"),
-            name=name, dependents=listed))
-
-    def _clear_links(self, conn, deletion: _Deletion, user: User, stamp: dt.datetime) -> None:
-        """Empty the ``clear`` fields pointing at what was deleted: one UPDATE per field
-        (a derived change: no save hooks; the version moves, so an edit form opened
-        before says what changed; audited fields are logged)."""
-        for target, held in deletion.records.items():
-            for other, f, action in self.registry.references(target):
-                if action != "clear":
-                    continue
-                table = self.table(other)
-                emptied = {f.name: None}
-                if "modules" in f.spec:
-                    emptied[f.spec["type_field"]] = None
-                logged = other.features.get("audited") and f.audited
-                for ids in _chunks(list(held)):
-                    where = self._pointing(table, f, target, ids)
-                    before = conn.execute(sa.select(table.c.id, table.c[f.name])
-                                          .where(*where)).all() if logged else []
-                    conn.execute(table.update().where(*where).values(
-                        **emptied, modified_at=stamp, modified_by=user.id,
-                        version=table.c.version + 1))
-                    self._log_changes(conn, other, [(row[0], {f.name: (row[1], None)})
-                                                    for row in before], user)
 
     def recalculate(self, module_name: str, names: Iterable[str], *, connection,
                     batch: int = 1_000) -> Recalculated:
@@ -1235,36 +1116,6 @@ class Recalculated:
     problem: str | None
 
 
-class Deleted(int):
-    """How many records ``delete_many`` deleted; ``in_use``: those it left (skip_in_use)
-    because other records depend on them."""
-
-    in_use: list[InUse]
-
-    def __new__(cls, count: int, in_use: Sequence[InUse] = ()):
-        deleted = super().__new__(cls, count)
-        deleted.in_use = list(in_use)
-        return deleted
-
-
-@dataclass
-class _Deletion:
-    records: dict[str, dict[str, dict]]  # module -> id -> record: the asked-for module first
-    in_use: list[InUse]
-    modules: dict[str, ModuleDef]
-
-    def batches(self) -> list[tuple[ModuleDef, list[dict]]]:
-        """(module, its records) in the order found: the hooks' batches."""
-        return [(self.modules[name], list(rows.values()))
-                for name, rows in self.records.items()]
-
-
-def _chunks(ids: list, size: int = 500):
-    """IN lists of a sane size."""
-    for start in range(0, len(ids), size):
-        yield ids[start:start + size]
-
-
 # -- per-module plans: work out once what each write must check ----------------------------
 
 @dataclass
@@ -1320,11 +1171,6 @@ def _plan_for(module: ModuleDef, registry: Registry) -> _Plan:
         if kind in ("related", "user"):
             plan.links.append(f)
     return plan
-
-
-def sequence_field(module: ModuleDef) -> str | None:
-    """The field the module's sequence numbers records in, if it has one."""
-    return (module.features.get("sequence") or {}).get("field")
 
 
 def _diff(module: ModuleDef, old: Mapping, new: Mapping) -> dict[str, tuple[Any, Any]]:

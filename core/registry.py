@@ -310,6 +310,11 @@ class Registry:
         return cache[module]
 
 
+def sequence_field(module: ModuleDef) -> str | None:
+    """The field the module's sequence numbers records in, if it has one."""
+    return (module.features.get("sequence") or {}).get("field")
+
+
 def on_delete(f: FieldDef) -> str:
     """What deleting the record a related field points to does to the record holding it:
     as declared, else ``restrict`` for a required link (it cannot be emptied) and
