@@ -8,7 +8,8 @@ the same treatment, in one transaction:
 
 Updates are optimistic: a caller passes the record as it read it (``base``), and if
 someone saved in between, a ``ConflictError`` names the fields they changed instead of
-overwriting them. Deletes are soft (``deleted`` flag).
+overwriting them. Deletes are soft (``deleted`` flag) and follow what related fields say
+of them (``on_delete``: core/deletion.py).
 
 Reads select only the fields asked for and join what a row needs (related names,
 related values) in the same query; visibility is a SQL predicate, never a Python loop.
