@@ -4,7 +4,9 @@
 administrator added to both (in the Studio, say) follows the record without any mapping.
 ``smart_copy`` is that rule; ``convert`` applies it, copies the line items when both modules
 have them, and writes the new record in the caller's transaction, so a plugin can change
-the source (a stage, a status) in the same all-or-nothing step.
+the source (a stage, a status) in the same all-or-nothing step. "Assigned to" follows too
+(the order is still the sales rep's); a source assigned to nobody gives a record assigned,
+as every new record is, to whoever converts it.
 """
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ from typing import Any
 from core.records import User
 from core.registry import ModuleDef
 
-# what never follows a record: who made it and when, its number, the assignment
-NOT_COPIED = frozenset({"assigned_user_id"})
+# the one system field that follows a record (who made it and when, its number do not)
+COPIED_SYSTEM = frozenset({"assigned_user_id"})
 
 
 def copyable_fields(source: ModuleDef, target: ModuleDef) -> list[str]:
@@ -24,7 +26,7 @@ def copyable_fields(source: ModuleDef, target: ModuleDef) -> list[str]:
     out = []
     for name, f in target.fields.items():
         theirs = source.fields.get(name)
-        if (theirs is None or f.system or name in NOT_COPIED or name == number
+        if (theirs is None or (f.system and name not in COPIED_SYSTEM) or name == number
                 or "computed_by" in f.spec or not f.stored
                 or f.type.name in ("calculated", "related_value")
                 or theirs.type.name != f.type.name

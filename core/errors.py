@@ -62,6 +62,29 @@ class VetoError(CrbmError):
     """A plugin's before_save/before_delete hook refused the change."""
 
 
+@dataclass(frozen=True)
+class InUse:
+    """A record that cannot be deleted: how many live records of which modules refer to it
+    (or to records that would be deleted with it), by a field whose ``on_delete`` is
+    ``restrict``."""
+
+    record_id: str
+    name: str  # how the record reads: its name, number or id
+    dependents: tuple[tuple[str, str, int], ...]  # (module, its label, how many)
+    message: str  # "Acme cannot be deleted: other records refer to it (3 Invoices)"
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+
+class InUseError(VetoError):
+    """A delete refused because other records depend on what it would delete."""
+
+    def __init__(self, in_use: list[InUse]):
+        self.in_use = list(in_use)
+        super().__init__("; ".join(str(u) for u in self.in_use))
+
+
 class ConflictError(CrbmError):
     """An update was based on a stale read: someone saved the record in between."""
 

@@ -64,7 +64,10 @@ def crbm_after_save(site, module, batch, user, connection):
 
 @hookspec
 def crbm_before_delete(site, module, records, user, connection):
-    """Called before a (soft) delete with the list of record dicts; may raise ``VetoError``."""
+    """Called before a (soft) delete with the list of record dicts; may raise ``VetoError``.
+
+    Records deleted along (``on_delete: cascade``) come in calls of their own, one per
+    module. A refusal here is said instead of the kernel's "other records refer to it"."""
 
 
 @hookspec

@@ -8,7 +8,8 @@ the same treatment, in one transaction:
 
 Updates are optimistic: a caller passes the record as it read it (``base``), and if
 someone saved in between, a ``ConflictError`` names the fields they changed instead of
-overwriting them. Deletes are soft (``deleted`` flag).
+overwriting them. Deletes are soft (``deleted`` flag) and follow what related fields say
+of them (``on_delete``: core/deletion.py).
 
 Reads select only the fields asked for and join what a row needs (related names,
 related values) in the same query; visibility is a SQL predicate, never a Python loop.
@@ -25,10 +26,20 @@ from typing import Any
 import sqlalchemy as sa
 
 from core import access, formula, line_items, sequences
+from core import deletion as deleting
 from core.database import CaseFolded, case_folded, link_columns
-from core.errors import N_, ConflictError, Message, NotFoundError, ValidationError
+from core.deletion import Deleted
+from core.errors import (
+    N_,
+    ConflictError,
+    InUse,
+    InUseError,
+    Message,
+    NotFoundError,
+    ValidationError,
+)
 from core.fields import UTC, FieldError
-from core.registry import FieldDef, ModuleDef, Registry
+from core.registry import FieldDef, ModuleDef, Registry, sequence_field
 
 
 @dataclass(frozen=True)
@@ -343,9 +354,9 @@ class RecordService:
                                              self._visible(target, alias, user, "view"))))
                 columns.append(alias.c[f.spec["source_field"]].label(name))
             if query.labels and f.type.name in ("related", "user") and "modules" not in f.spec:
-                label, join = self._label_join(table, f, name, user)
-                if label is not None:
-                    columns.append(label)
+                labels, join = self._label_join(table, f, name, user)
+                if labels:
+                    columns.extend(labels)
                     joins.append(join)
         stmt = sa.select(*columns).select_from(table)
         for alias, on in joins:
@@ -363,18 +374,22 @@ class RecordService:
 
     def _label_join(self, table: sa.Table, f: FieldDef, name: str, user: User):
         """The name of the record a related field points to — only if the user may see
-        that record (a name is data too)."""
+        that record (a name is data too) — and, as ``<field>__deleted``, whether it was
+        deleted: a link left to a deleted record reads "Acme (deleted)" to whoever may
+        see Acme, not "(no access)"."""
         if f.type.name == "user":
             users = self._alias(self.tables.tables["crbm_users"], f"lbl_{name}")
             label = sa.func.coalesce(users.c.display_name, users.c.username)
-            return label.label(f"{name}__label"), (users, users.c.id == table.c[name])
+            return [label.label(f"{name}__label")], (users, users.c.id == table.c[name])
         target = self.registry.module(f.spec["module"])
         if target.name_field is None:
-            return None, None
+            return [], None
         alias = self._alias(self.table(target), f"lbl_{name}")
-        return alias.c[target.name_field].label(f"{name}__label"), \
-            (alias, sa.and_(alias.c.id == table.c[name],
-                            self._visible(target, alias, user, "view")))
+        seen = self.access.predicate(user, target, "view", alias) \
+            if self.access is not None else sa.true()
+        return [alias.c[target.name_field].label(f"{name}__label"),
+                alias.c.deleted.label(f"{name}__deleted")], \
+            (alias, sa.and_(alias.c.id == table.c[name], seen))
 
     def _filters(self, module: ModuleDef, table: sa.Table, filters) -> list:
         items = filters.items() if isinstance(filters, Mapping) else filters
@@ -550,10 +565,12 @@ class RecordService:
                 changes = _diff(module, current, record)  # hooks may have adjusted values
                 stamp = {"modified_at": now(), "modified_by": user.id,
                          "version": current["version"] + 1}
-                written = conn.execute(
-                    table.update()
-                    .where(table.c.id == current["id"], table.c.version == current["version"])
-                    .values(**{k: record[k] for k in changes}, **stamp))
+                with self._unique_guard(module, [record], [current]):
+                    written = conn.execute(
+                        table.update()
+                        .where(table.c.id == current["id"],
+                               table.c.version == current["version"])
+                        .values(**{k: record[k] for k in changes}, **stamp))
                 if written.rowcount != 1:  # someone committed between our read and write
                     latest = self._current(conn, module, record_id, user)
                     raise ConflictError(str(record_id), _differences(module, current, latest))
@@ -602,24 +619,34 @@ class RecordService:
                                "v_modified_at": stamp, "v_modified_by": user.id,
                                "v_version": record["version"]})
             targets = [*columns, "modified_at", "modified_by", "version"]
-            conn.execute(table.update()
-                         .where(table.c.id == sa.bindparam("b_id"),
-                                table.c.version == sa.bindparam("b_version"))
-                         .values({c: sa.bindparam(f"v_{c}") for c in targets}), params)
+            with self._unique_guard(module, [c.record for c in batch],
+                                    [by_id[c.record["id"]] for c in batch]):
+                conn.execute(table.update()
+                             .where(table.c.id == sa.bindparam("b_id"),
+                                    table.c.version == sa.bindparam("b_version"))
+                             .values({c: sa.bindparam(f"v_{c}") for c in targets}), params)
             self._log_changes(conn, module, changed, user)
             self.hook.crbm_after_save(site=self.site, module=module, batch=batch,
                 user=user, connection=conn)
             return len(batch)
 
     def delete(self, module_name: str, record_id: str, user: User) -> None:
-        """Soft delete: the record disappears from every read but stays in the table."""
+        """Soft delete: the record disappears from every read but stays in the table.
+        ``InUseError`` while other records depend on it (see ``delete_many``)."""
         if self.delete_many(module_name, [record_id], user) == 0:
             module = self.registry.module(module_name)
             raise NotFoundError(f"no {module.label_singular} with id {record_id}")
 
-    def delete_many(self, module_name: str, record_ids: Sequence[str], user: User) -> int:
+    def delete_many(self, module_name: str, record_ids: Sequence[str], user: User, *,
+                    skip_in_use: bool = False) -> Deleted:
         """Soft-delete the records among ``record_ids`` the user may delete, in one
-        transaction: one locking read, one hook call each side, one UPDATE. Returns how many."""
+        transaction, with what the metadata deletes along (``on_delete``: core.deletion).
+
+        A record that live records depend on (``restrict``) refuses the lot with an
+        ``InUseError`` naming what refers to it — or, with ``skip_in_use`` (mass delete),
+        stays, and the result's ``in_use`` says which and why. One locking read, a query
+        per referencing field, one hook call each side per module, one UPDATE per module.
+        Returns how many of ``record_ids`` were deleted."""
         module = self.registry.module(module_name)
         table = self.table(module)
         with self.engine.begin() as conn:
@@ -629,15 +656,91 @@ class RecordService:
                        self._visible(module, table, user, "delete"))
                 .order_by(table.c.id).with_for_update()).mappings()]
             if not records:
-                return 0
-            self.hook.crbm_before_delete(site=self.site, module=module, records=records,
-                user=user, connection=conn)
-            conn.execute(table.update().where(table.c.id.in_([r["id"] for r in records]))
-                         .values(deleted=True, modified_at=now(), modified_by=user.id,
-                                 version=table.c.version + 1))
-            self.hook.crbm_after_delete(site=self.site, module=module, records=records,
-                user=user, connection=conn)
-            return len(records)
+                return Deleted(0)
+            deletion = deleting.plan(self, conn, module, records)
+            left: list[InUse] = []
+            while skip_in_use and deletion.in_use:  # leaving one out may strand another
+                left += deletion.in_use
+                blocked = {u.record_id for u in deletion.in_use}
+                records = [r for r in records if r["id"] not in blocked]
+                if not records:
+                    return Deleted(0, left)
+                deletion = deleting.plan(self, conn, module, records)
+            for other, rows in deletion.batches():
+                self.hook.crbm_before_delete(site=self.site, module=other, records=rows,
+                    user=user, connection=conn)
+            if deletion.in_use:  # after the hooks: a plugin's own refusal says it better
+                raise InUseError(deletion.in_use)
+            stamp = now()
+            for other, rows in deletion.batches():
+                other_table = self.table(other)
+                for ids in deleting.chunks([r["id"] for r in rows]):
+                    conn.execute(other_table.update().where(other_table.c.id.in_(ids))
+                                 .values(deleted=True, modified_at=stamp, modified_by=user.id,
+                                         version=other_table.c.version + 1))
+            deleting.clear_links(self, conn, deletion, user, stamp)
+            for other, rows in deletion.batches():
+                self.hook.crbm_after_delete(site=self.site, module=other, records=rows,
+                    user=user, connection=conn)
+            return Deleted(len(records), left)
+
+    def recalculate(self, module_name: str, names: Iterable[str], *, connection,
+                    batch: int = 1_000) -> Recalculated:
+        """Compute the calculated fields ``names`` (and those that read them) for every
+        live record, in the caller's transaction: a field the Studio adds, or whose
+        formula changes, holds its value in the records that exist, not only in those
+        saved from now on.
+
+        The formulas are evaluated in Python exactly as a save would (core.formula has no
+        SQL form, and its decimal rules are its own), in batches read by id (keyset) and
+        written with one executemany per batch, only for rows whose value changes. These
+        are derived values: no save hooks, no version, no change log. A record the formula
+        fails for is left blank and counted."""
+        module = self.registry.module(module_name)
+        plan = _plan_for(module, self.registry)
+        table = self.table(module)
+        formulas = {f.name: self._formula(module, f) for f in plan.calculated}
+        affected = set(names)
+        for f in plan.calculated:  # in save order: a formula may read an earlier one
+            if formulas[f.name].fields & affected:
+                affected.add(f.name)
+        written = [f.name for f in plan.calculated if f.name in affected]
+        if not written:
+            return Recalculated(0, 0, None)
+        read = {"id"} | {f.name for f in plan.calculated} | \
+            {n for used in formulas.values() for n in used.fields if n in table.c}
+        update = table.update().where(table.c.id == sa.bindparam("b_id")) \
+            .values({n: sa.bindparam(f"v_{n}") for n in written})
+        changed = failed = 0
+        first_problem = None
+        last = None
+        while True:
+            stmt = sa.select(*(table.c[n] for n in sorted(read))) \
+                .where(table.c.deleted.is_(False)).order_by(table.c.id).limit(batch)
+            if last is not None:
+                stmt = stmt.where(table.c.id > last)
+            rows = connection.execute(stmt).mappings().all()
+            if not rows:
+                break
+            params = []
+            for row in rows:
+                record = dict(row)
+                for f in plan.calculated:
+                    try:
+                        record[f.name] = f.type.normalize(
+                            formulas[f.name].evaluate(record), f.spec)
+                    except (formula.FormulaEvalError, FieldError) as exc:
+                        record[f.name] = None
+                        if f.name in affected:
+                            failed += 1
+                            first_problem = first_problem or f"{f.name}: {exc}"
+                if any(record[n] != row[n] for n in written):
+                    params.append({"b_id": row["id"], **{f"v_{n}": record[n] for n in written}})
+            if params:
+                connection.execute(update, params)
+                changed += len(params)
+            last = rows[-1]["id"]
+        return Recalculated(changed, failed, first_problem)
 
     def link(self, module_name: str, record_id: str, relationship: str, other_id: str,
              user: User) -> None:
@@ -681,6 +784,12 @@ class RecordService:
 
     def _insert(self, conn, module: ModuleDef, rows: list, user: User,
                 teams: Sequence[str] = ()) -> list[str]:
+        if "assigned_user_id" in module.fields and user.id != SYSTEM_USER.id:
+            # a new record is its creator's unless the writer names someone (or nobody):
+            # web, API, bulk, imports and conversions alike — an Owner-level creator
+            # would not see it otherwise
+            rows = [row if "assigned_user_id" in row else {**row, "assigned_user_id": user.id}
+                    for row in rows]
         prepared = self._prepare(conn, module, rows, user, None)
         stamp = now()
         records = []
@@ -694,7 +803,8 @@ class RecordService:
         batch = [RecordChange(record, changes, True, items) for record, changes, items in prepared]
         self.hook.crbm_before_save(site=self.site, module=module, batch=batch,
             user=user, connection=conn)
-        conn.execute(self.table(module).insert(), records)
+        with self._unique_guard(module, records):
+            conn.execute(self.table(module).insert(), records)
         for change in batch:
             if change.line_items is not None:
                 line_items.write(conn, self.tables, module.table, change.record["id"],
@@ -728,8 +838,16 @@ class RecordService:
             return
         counters = self.tables.tables["crbm_sequences"]
         sequences.ensure(conn, counters, module.name, spec.get("prefix", ""), spec.get("start", 1))
+        fold = self._fold()
+        given = {fold(r[spec["field"]]) for r in records if r.get(spec["field"])}
+
+        def taken(candidates: list[str]) -> set[str]:
+            held = given | {fold(v) for v in self._existing(conn, module, spec["field"],
+                                                             candidates)}
+            return {c for c in candidates if fold(c) in held}
+
         numbers = sequences.take(conn, counters, module.name, len(needing), today,
-                                 spec.get("digits", 1))
+                                 spec.get("digits", 1), taken)
         for record, number in zip(needing, numbers):
             record[spec["field"]] = number
 
@@ -767,8 +885,9 @@ class RecordService:
                 {k: (None, v) for k, v in record.items() if v is not None}
             out.append((record, changes, documents[index]))
         if not errors:
-            errors = self._check_references(conn, module, plan, [r for r, _, _ in out],
-                                            len(rows))
+            records = [r for r, _, _ in out]
+            errors = self._check_references(conn, module, plan, records, currents, user) | \
+                self._check_unique(conn, module, plan.unique, records, currents)
         if errors:
             raise ValidationError(errors)
         return out
@@ -907,13 +1026,30 @@ class RecordService:
         return errors
 
     def _check_references(self, conn, module: ModuleDef, plan: _Plan, records: list[dict],
-                          count: int) -> dict:
-        """Related ids must name live records: one query per target module, not per row."""
+                          currents: list[dict] | None, user: User) -> dict:
+        """Related ids a write sets must name live records the writer may see: one query
+        per target module, not per row. An id of a record they may not see gets the very
+        answer an unknown id gets (no oracle). A link the record already has is not
+        checked again: someone who may see more made it, and it does not stop the rest of
+        an edit."""
+        count = len(records)
         errors = {}
         wanted: dict[str, set[str]] = {}
+
+        def given(f: FieldDef, index: int, record: dict):
+            """The id this write sets in ``f`` (None: none, or the one the record has)."""
+            value = record.get(f.name)
+            if value is None or currents is None:
+                return value
+            current = currents[index]
+            unchanged = current.get(f.name) == value and (
+                "modules" not in f.spec or
+                current.get(f.spec["type_field"]) == record.get(f.spec["type_field"]))
+            return None if unchanged else value
+
         for f in plan.links:
-            for record in records:
-                value = record.get(f.name)
+            for index, record in enumerate(records):
+                value = given(f, index, record)
                 if value is None:
                     continue
                 if "modules" in f.spec:
@@ -931,13 +1067,14 @@ class RecordService:
                 table = self.tables.tables["crbm_users"]
                 alive = table.c.active.is_(True)
             else:
-                table = self.table(self.registry.module(target))
-                alive = table.c.deleted.is_(False)
+                other = self.registry.module(target)
+                table = self.table(other)
+                alive = self._visible(other, table, user, "view")
             found[target] = set(conn.execute(
                 sa.select(table.c.id).where(table.c.id.in_(ids), alive)).scalars())
         for f in plan.links:
             for index, record in enumerate(records):
-                value = record.get(f.name)
+                value = given(f, index, record)
                 target = record.get(f.spec.get("type_field")) if "modules" in f.spec else \
                     f.spec.get("module", "crbm_users")
                 if value is not None and target in found and value not in found[target]:
@@ -946,6 +1083,54 @@ class RecordService:
                     key = f.name if count == 1 else f"row {index + 1}: {f.name}"
                     errors[key] = Message(N_("no %(what)s with id %(id)s"), what=what, id=value)
         return errors
+
+    def _check_unique(self, conn, module: ModuleDef, fields: list[FieldDef],
+                      records: list[dict], currents: list[dict] | None) -> dict:
+        """Values of unique fields (a manual number; an id an import keeps) that another
+        record holds — deleted ones too, their rows keep them — or that two rows of the
+        batch share: one query per field. A clear error instead of the database's
+        unique violation."""
+        checks = [(f.name, f) for f in fields]
+        if currents is None:
+            checks.append(("id", None))  # ids given to new records (imports keep theirs)
+        fold = self._fold()
+        errors = {}
+        for name, _ in checks:
+            given = [(index, record[name]) for index, record in enumerate(records)
+                     if record.get(name) is not None
+                     and (currents is None or currents[index].get(name) != record[name])]
+            if not given:
+                continue
+            seen: set = set()
+            held = {fold(v) for v in self._existing(conn, module, name, [v for _, v in given])}
+            for index, value in given:
+                if fold(value) in held or fold(value) in seen:
+                    key = name if len(records) == 1 else f"row {index + 1}: {name}"
+                    errors[key] = Message(N_("%(value)s is already taken"), value=value)
+                seen.add(fold(value))
+        return errors
+
+    def _fold(self):
+        """How the database compares text in a unique index: MariaDB's collations ignore
+        case, so "quo-1" takes "QUO-1" there."""
+        return str.lower if self.engine.dialect.name in ("mysql", "mariadb") else \
+            (lambda value: value)
+
+    def _existing(self, conn, module: ModuleDef, name: str, values: list) -> set:
+        """Which of ``values`` some row of the module's table holds in column ``name``."""
+        column = self.table(module).c[name]
+        found: set = set()
+        for start in range(0, len(values), 500):  # IN lists stay a sane size
+            found |= set(conn.execute(sa.select(column).where(
+                column.in_(values[start:start + 500]))).scalars())
+        return found
+
+    def _unique_guard(self, module: ModuleDef, records: list[dict],
+                      currents: list[dict] | None = None):
+        """Around a write: a unique violation the checks could not foresee (a writer that
+        committed the same value in between, a hook that set it) becomes the same
+        ValidationError, worked out on a fresh connection once this write has failed."""
+        return _UniqueGuard(self, module, records, currents)
 
     def _log_changes(self, conn, module: ModuleDef, changed: list[tuple[str, dict]], user: User):
         if not module.features.get("audited"):
@@ -961,6 +1146,39 @@ class RecordService:
             conn.execute(self.tables.tables["crbm_change_log"].insert(), rows)
 
 
+class _UniqueGuard:
+    def __init__(self, service: RecordService, module: ModuleDef, records: list[dict],
+                 currents: list[dict] | None):
+        self.service, self.module, self.records, self.currents = \
+            service, module, records, currents
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is None or not issubclass(kind, sa.exc.IntegrityError):
+            return False
+        module = self.module
+        unique = [f for f in module.stored_fields
+                  if f.spec.get("unique") or f.name == sequence_field(module)]
+        with self.service.engine.connect() as fresh:
+            errors = self.service._check_unique(fresh, module, unique, self.records,
+                                                self.currents)
+        if not errors:
+            return False  # not a value a writer chose: a fault, reported as one
+        raise ValidationError(errors) from exc
+
+
+@dataclass(frozen=True)
+class Recalculated:
+    """What ``recalculate`` did: records written, records a formula failed for (left
+    blank), and the first such failure ("field: reason")."""
+
+    changed: int
+    failed: int
+    problem: str | None
+
+
 # -- per-module plans: work out once what each write must check ----------------------------
 
 @dataclass
@@ -973,6 +1191,7 @@ class _Plan:
     required: list[FieldDef] = field(default_factory=list)
     calculated: list[FieldDef] = field(default_factory=list)
     links: list[FieldDef] = field(default_factory=list)
+    unique: list[FieldDef] = field(default_factory=list)  # writers' values checked unused
 
 
 def _plan_for(module: ModuleDef, registry: Registry) -> _Plan:
@@ -981,6 +1200,9 @@ def _plan_for(module: ModuleDef, registry: Registry) -> _Plan:
                 if (not f.system or n == "assigned_user_id") and f.type.name not in derived
                 and not (f.type.name == "name" and "parts" in f.spec)
                 and "computed_by" not in f.spec}  # line-item totals: only their lines set them
+    number = sequence_field(module)
+    if number and not module.features["sequence"].get("manual"):
+        writable.pop(number, None)  # only the sequence numbers records
     defaults = {}
     for f in module.stored_fields:
         if f.system:
@@ -992,6 +1214,7 @@ def _plan_for(module: ModuleDef, registry: Registry) -> _Plan:
         else:
             defaults[f.name] = None
     plan = _Plan(writable, defaults)
+    plan.unique = [f for f in writable.values() if f.spec.get("unique") or f.name == number]
     for f in module.fields.values():
         if f.system and f.name != "assigned_user_id":
             continue

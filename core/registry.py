@@ -284,6 +284,22 @@ class Registry:
                 [(o["value"], _option_label(o)) for o in self.dropdowns[key]]
         return cache[key]
 
+    @cached_property
+    def _references(self) -> dict[str, list[tuple[ModuleDef, FieldDef, str]]]:
+        out: dict[str, list[tuple[ModuleDef, FieldDef, str]]] = {}
+        for module in self.modules.values():
+            for f in module.fields.values():
+                if f.type.name != "related":
+                    continue
+                for target in f.spec.get("modules") or [f.spec["module"]]:
+                    out.setdefault(target, []).append((module, f, on_delete(f)))
+        return out
+
+    def references(self, module: str) -> list[tuple[ModuleDef, FieldDef, str]]:
+        """(module, related field, on_delete) of every field that points to ``module``'s
+        records: what deleting one of them must look at."""
+        return self._references.get(module, [])
+
     def option_labels(self, module: str) -> dict[str, dict[str, str]]:
         """field -> {stored value: label}, for showing a module's dropdown values."""
         cache = _per_language(self._translated).setdefault("labels", {})
@@ -292,6 +308,18 @@ class Registry:
                              for f in self.modules[module].fields.values()
                              if "options" in f.spec or f.type.name == "parent_type"}
         return cache[module]
+
+
+def sequence_field(module: ModuleDef) -> str | None:
+    """The field the module's sequence numbers records in, if it has one."""
+    return (module.features.get("sequence") or {}).get("field")
+
+
+def on_delete(f: FieldDef) -> str:
+    """What deleting the record a related field points to does to the record holding it:
+    as declared, else ``restrict`` for a required link (it cannot be emptied) and
+    ``clear`` for an optional one (a contact outlives its account, unlinked)."""
+    return f.spec.get("on_delete") or ("restrict" if f.required else "clear")
 
 
 def _option_label(option: dict) -> str:
@@ -578,6 +606,13 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
                             f"{theirs!r} to filter on")
                 if mine not in fields:
                     problem(where, f"no field {mine!r} in this module")
+        if "on_delete" in spec:
+            if kind != "related":
+                problem(path + ".on_delete", "only related fields say what deleting the "
+                        "record they point to does")
+            elif spec["on_delete"] == "clear" and spec.get("required"):
+                problem(path + ".on_delete", "a required field cannot be cleared: use "
+                        "restrict or cascade")
         if kind == "related_value":
             link = fields.get(spec.get("related_field", ""))
             if link is None or link.type.name != "related" or "module" not in link.spec:

@@ -308,7 +308,7 @@ def test_an_admin_only_prerequisite_does_not_widen_an_action_for_admins(site, ad
     """Found by the property test: in an hr module with View Admin and Delete Owner, an
     administrator may view every payslip but delete only their own."""
     mine = site.records.create("payslips", {"name": "Mine", "assigned_user_id": admin.id}, admin)
-    other = site.records.create("payslips", {"name": "Theirs"}, admin)
+    other = site.records.create("payslips", {"name": "Theirs", "assigned_user_id": None}, admin)
     default = next(r["id"] for r in aa.roles(site) if r["builtin"] == "default")
     stored = aa.set_role_rules(site, default, {"payslips": ("enabled", {
         "view": "admin", "list": "admin", "delete": "owner"})})

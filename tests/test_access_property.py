@@ -199,10 +199,14 @@ def build(site, world):
             if module != "widgets":
                 values["assigned_user_id"] = record["owner"]
             parent = None
+            creator = users[record["creator"]]
             if module == "contacts" and made["accounts"]:
                 parent = made["accounts"][record["parent"] % len(made["accounts"])]
-                values["account_id"] = parent[0]
-            creator = users[record["creator"]]
+                # a writer may only link an account they can see (issue 15, item 7)
+                if site.records.allowed("accounts", [parent[0]], _as_user(creator), "view"):
+                    values["account_id"] = parent[0]
+                else:
+                    parent = None
             saved = site.records.create(module, values, _as_user(creator),
                                         teams=sorted(record["teams"]) if module != "widgets"
                                         else ())

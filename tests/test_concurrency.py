@@ -3,7 +3,8 @@ import threading
 
 import pytest
 
-from core.errors import ConflictError
+from core.customizations import Item
+from core.errors import ConflictError, ValidationError
 
 pytestmark = pytest.mark.server_db
 
@@ -51,3 +52,17 @@ def test_two_concurrent_editors_the_second_gets_a_conflict(site, admin):
     else:
         # the calculated "shout" follows the name, so it changed too
         assert final["quantity"] == 1 and conflicts[0].fields == ["name", "shout"]
+
+
+def test_writers_choosing_the_same_number_at_once_one_wins_the_others_are_told(site, admin):
+    """A manual number two writers give at the same moment: the unique index decides, and
+    the loser gets a validation error naming the field (never the database's error)."""
+    site.studio.save_items(admin, [Item("module", "quotes", {
+        "name": "quotes", "features": {"sequence": {"field": "number", "manual": True}}})])
+    acme = site.records.create("accounts", {"name": "Acme"}, admin)["id"]
+    results = run_together(5, lambda i: site.records.create(
+        "quotes", {"name": f"Q{i}", "account_id": acme, "number": "QUO-0042"}, admin))
+    saved = [r for r in results if isinstance(r, dict)]
+    refused = [r for r in results if isinstance(r, ValidationError)]
+    assert len(saved) == 1 and len(refused) == 4, results
+    assert all(r.errors == {"number": "QUO-0042 is already taken"} for r in refused)

@@ -26,7 +26,14 @@ from starlette.responses import Response
 
 from core.api import auth
 from core.api.problems import ApiProblem
-from core.errors import ConflictError, CrbmError, NotFoundError, ValidationError, VetoError
+from core.errors import (
+    ConflictError,
+    CrbmError,
+    InUseError,
+    NotFoundError,
+    ValidationError,
+    VetoError,
+)
 from core.registry import ModuleDef
 
 MAX_BODY = 1_048_576  # bytes; bulk requests of 500 records fit easily
@@ -144,6 +151,10 @@ def problem_of(exc: CrbmError) -> ApiProblem:
     if isinstance(exc, ConflictError):
         return ApiProblem(409, str(exc), errors={f: "was changed by someone else"
                                                  for f in exc.fields})
+    if isinstance(exc, InUseError):  # a delete refused: what depends on the record
+        return ApiProblem(409, str(exc), extensions={"dependents": [
+            {"module": module, "label": label, "count": count}
+            for used in exc.in_use for module, label, count in used.dependents]})
     if isinstance(exc, VetoError):
         return ApiProblem(409, str(exc))
     return ApiProblem(400, str(exc))

@@ -8,7 +8,8 @@ too many requests — is one of these, with the exact status code and, for field
      "errors": [{"field": "name", "message": "is required"}, ...]}
 
 ``errors`` is present only when something can be pinned to a field (or a JSON path such
-as ``line_items.1.2.quantity``, or ``items.3.name`` in a bulk request).
+as ``line_items.1.2.quantity``, or ``items.3.name`` in a bulk request). Some problems carry
+members of their own (RFC 9457 extensions), such as a refused delete's ``dependents``.
 """
 from __future__ import annotations
 
@@ -25,12 +26,14 @@ class ApiProblem(Exception):
 
     def __init__(self, status: int, detail: str | None = None, *,
                  errors: Mapping[str, str] | None = None, title: str | None = None,
-                 headers: Mapping[str, str] | None = None):
+                 headers: Mapping[str, str] | None = None,
+                 extensions: Mapping[str, object] | None = None):
         self.status = status
         self.title = title or HTTPStatus(status).phrase
         self.detail = detail
         self.errors = dict(errors or {})
         self.headers = dict(headers or {})
+        self.extensions = dict(extensions or {})
         super().__init__(detail or self.title)
 
     def body(self) -> dict:
@@ -40,7 +43,7 @@ class ApiProblem(Exception):
         if self.errors:
             body["errors"] = [{"field": str(f), "message": str(m)}
                               for f, m in self.errors.items()]
-        return body
+        return {**self.extensions, **body}
 
     def response(self) -> JSONResponse:
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers,
@@ -59,5 +62,11 @@ PROBLEM_SCHEMA = {
         "errors": {"type": "array", "items": {
             "type": "object", "required": ["field", "message"],
             "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
+        "dependents": {"type": "array", "description": "a refused delete: the records that "
+                       "refer to the record, by module", "items": {
+                           "type": "object", "required": ["module", "label", "count"],
+                           "properties": {"module": {"type": "string"},
+                                          "label": {"type": "string"},
+                                          "count": {"type": "integer"}}}},
     },
 }

@@ -15,9 +15,10 @@ what the endpoints check, so a client (or schemathesis) can trust the schema:
                                  ``_labels`` (only if the caller may see that record)
 
 Input is validated against the module's JSON Schema before the record service sees it:
-unknown and read-only fields, wrong JSON types, strings too long for their column and
-numbers too large for theirs are refused with the field named, nothing written. File and
-image fields are read-only through the API (v1 has no uploads).
+unknown and read-only fields (a document number too, unless the module's sequence is
+``manual``), wrong JSON types, strings too long for their column and numbers too large
+for theirs are refused with the field named, nothing written. File and image fields are
+read-only through the API (v1 has no uploads).
 
 Schemas and validators are built once per registry (the Studio or a pack installs a new
 registry object, and the cache follows).
@@ -132,7 +133,8 @@ class Shapes:
         self.module = module
         self.kinds = {n: kind_of(registry, module, f) for n, f in module.fields.items() if n not in HIDDEN}
         self.readable = list(self.kinds)
-        self.writable = [n for n, f in module.fields.items() if _writable(f)]
+        numbered = _numbered(module)
+        self.writable = [n for n, f in module.fields.items() if _writable(f) and n != numbered]
         self.converters = {n: CONVERT[k] for n, k in self.kinds.items()}
         self._plans: dict[tuple, list] = {}
         self.labelled = [n for n, f in module.fields.items()
@@ -183,6 +185,12 @@ def _writable(f: FieldDef) -> bool:
             and f.type.name not in READ_ONLY_TYPES
             and not (f.type.name == "name" and "parts" in f.spec)
             and "computed_by" not in f.spec and not f.spec.get("read_only"))
+
+
+def _numbered(module: ModuleDef) -> str | None:
+    """The field only the module's sequence writes (None when writers may number)."""
+    sequence = module.features.get("sequence") or {}
+    return None if sequence.get("manual") else sequence.get("field")
 
 
 # registry id -> (the registry, its modules' shapes); a registry is replaced, never changed

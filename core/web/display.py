@@ -34,6 +34,9 @@ def value_html(fmt, module, f, record: dict, labels: dict) -> Markup:
         if f"{f.name}__label" in record and record[f"{f.name}__label"] is None:
             # the record exists but the reader may not see it: neither name nor link
             return Markup('<span class="muted">{}</span>').format(fmt.gettext("(no access)"))
+        if record.get(f"{f.name}__deleted"):  # they may see it, but it is gone: no link
+            return Markup('<span class="muted">{}</span>').format(
+                fmt.gettext("%(name)s (deleted)") % {"name": record[f"{f.name}__label"]})
         label = record.get(f"{f.name}__label") or value
         return Markup(f'<a href="/m/{escape(target)}/{escape(value)}">{escape(label)}</a>')
     if kind == "user":

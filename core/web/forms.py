@@ -31,8 +31,11 @@ def quick_sections(module: ModuleDef) -> list[dict]:
 
 
 def form_fields(module: ModuleDef, layout: list[dict]) -> list[FieldDef]:
-    """Editable fields on a layout, in order, composites expanded."""
-    out, seen = [], set()
+    """Editable fields on a layout, in order, composites expanded. A document number is
+    the sequence's to give unless the module lets writers choose (``manual``)."""
+    sequence = module.features.get("sequence") or {}
+    numbered = None if sequence.get("manual") else sequence.get("field")
+    out, seen = [], {numbered}
     for section in layout:
         for row in section["rows"]:
             for name in row:

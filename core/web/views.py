@@ -20,7 +20,15 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, St
 from starlette.routing import Route
 
 from core import access_admin, csv_export, fills, i18n, line_items, uploads
-from core.errors import N_, ConflictError, Message, NotFoundError, ValidationError, VetoError
+from core.errors import (
+    N_,
+    ConflictError,
+    InUseError,
+    Message,
+    NotFoundError,
+    ValidationError,
+    VetoError,
+)
 from core.records import Query, now
 from core.registry import ModuleDef
 from core.web import display, forms, line_items_form
@@ -214,7 +222,22 @@ def list_action(request: Request, form):
         flash(request, Message(N_("Select at least one record first.")), "error")
         return RedirectResponse(back, 303)
     if action == "delete":
-        deleted = _service(request).delete_many(module.name, ids, user)
+        try:
+            deleted = _service(request).delete_many(module.name, ids, user, skip_in_use=True)
+        except VetoError as exc:  # a plugin's rule refused the lot
+            flash(request, Message(N_("Nothing was deleted: %(reason)s"),
+                                   reason=_said(request, exc)), "error")
+            return RedirectResponse(back, 303)
+        if deleted.in_use:  # left out because other records depend on them: say which
+            shown = deleted.in_use[:5]
+            reasons = "; ".join(_said(request, u.message) for u in shown)
+            if len(deleted.in_use) > len(shown):
+                reasons += " …"
+            flash(request, Message(
+                N_("Deleted %(done)s of %(selected)s selected records; %(kept)s were kept: "
+                   "%(reasons)s"), done=int(deleted), selected=len(ids),
+                kept=len(deleted.in_use), reasons=reasons), "error")
+            return RedirectResponse(back, 303)
         _flash_done(request, N_("Deleted %(done)s of %(selected)s selected records."),
                     N_("Deleted %(done)s of %(selected)s selected records; %(skipped)s were "
                        "skipped: you may not delete them."), deleted, len(ids))
@@ -262,6 +285,17 @@ def _flash_done(request: Request, plain: str, with_skips: str, done: int, select
     """"Did 10 of 10", or "Did 8 of 10; 2 were skipped: you may not ..."."""
     flash(request, Message(with_skips if selected > done else plain, done=done,
                            selected=selected, skipped=selected - done))
+
+
+def _said(request: Request, message) -> str:
+    """A kernel message (or a refusal carrying one) in the user's language, to put into
+    another message: a flash keeps only plain values."""
+    if isinstance(message, Exception):
+        message = message.args[0] if message.args else str(message)
+    if isinstance(message, Message):
+        text = _fmt(request).gettext(message.template)
+        return text % message.params if message.params else text
+    return str(message)
 
 
 def _mass_error(exc) -> str:
@@ -695,7 +729,13 @@ def _default_currency(module: ModuleDef) -> str:
 @page()
 def delete_view(request: Request, form):
     module = _module(request)
-    _service(request).delete(module.name, request.path_params["record_id"], request.state.user)
+    record_id = request.path_params["record_id"]
+    try:
+        _service(request).delete(module.name, record_id, request.state.user)
+    except VetoError as exc:  # other records depend on it, or a plugin's rule: say so
+        flash(request, exc.in_use[0].message if isinstance(exc, InUseError) else
+              _said(request, exc), "error")
+        return RedirectResponse(f"/m/{module.name}/{record_id}", 303)
     flash(request, Message(N_("%(what)s deleted."), what=module.label_singular))
     return RedirectResponse(f"/m/{module.name}", 303)
 

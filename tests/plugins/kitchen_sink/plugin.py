@@ -12,10 +12,12 @@ class Recorder:
     def __init__(self):
         self.calls = []
         self.veto_name = None  # a gadget with this name is refused by before_save
+        self.number = None  # before_save gives new gadgets this number (a writer's race)
 
     def reset(self):
         self.calls.clear()
         self.veto_name = None
+        self.number = None
 
 
 RECORDER = Recorder()
@@ -30,6 +32,8 @@ def crbm_before_save(module, batch, user):
     for change in batch:
         if RECORDER.veto_name and change.record.get("name") == RECORDER.veto_name:
             raise VetoError(f"gadgets named {RECORDER.veto_name!r} are not allowed")
+        if RECORDER.number and change.is_new:
+            change.record["gadget_number"] = RECORDER.number
 
 
 @hookimpl
