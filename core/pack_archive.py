@@ -303,6 +303,7 @@ def check_folder(folder: Path, manifest: Manifest | None) -> list[Problem]:
         validator = "dropdowns" if document.kind == "dropdowns" else "overlay"
         metadata_problems += schema_problems(document, validator)
     problems += [Problem(_rel(p.source, folder), f"{p.path}: {p.reason}") for p in metadata_problems]
+    problems += python_problems(folder, [n for n in files if n.endswith(".py")])
     if manifest is None:
         return problems
     provides = manifest.provides
@@ -338,6 +339,20 @@ def check_folder(folder: Path, manifest: Manifest | None) -> list[Problem]:
             else:
                 from core import personality
                 problems += [Problem("customizations.yaml", p) for p in personality.problems(body)]
+    return problems
+
+
+def python_problems(folder: Path, names: list[str]) -> list[Problem]:
+    """Syntax errors in a pack's Python, found by compiling it: never by importing it, which
+    would run it (a check must not run code the site may refuse)."""
+    problems = []
+    for name in names:
+        try:
+            compile((folder / name).read_bytes(), name, "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            problems.append(Problem(name, f"line {exc.lineno}: {exc.msg}"))
+        except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
+            problems.append(Problem(name, f"cannot be compiled: {type(exc).__name__}"))
     return problems
 
 
@@ -391,13 +406,8 @@ def check_offline(target: Path) -> list[Problem]:
             manifest = parse_manifest((target / MANIFEST).read_bytes())
         except PackError as exc:
             return exc.problems
-    problems = check_folder(target, manifest)
+    problems = check_folder(target, manifest)  # Python: compiled for syntax, never imported
     problems += _reference_problems(target, manifest)
-    for path in sorted(target.rglob("*.py")):
-        try:
-            compile(path.read_bytes(), str(path), "exec")
-        except SyntaxError as exc:
-            problems.append(Problem(_rel(str(path), target), f"line {exc.lineno}: {exc.msg}"))
     for po in sorted(target.glob("locale/*/LC_MESSAGES/*.po")):
         from babel.messages.pofile import read_po
 

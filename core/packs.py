@@ -3,9 +3,15 @@
 One service, used alike by the CLI (``crbm pack ...``) and the admin page. Installing
 runs the steps of the implementation guide (§7.2.3), each reported as it passes:
 
-    unpack -> validate -> compatibility -> permission          (checks: nothing changes)
+    unpack -> permission -> validate -> compatibility          (checks: nothing changes)
     files -> registry -> schema -> hook -> history              (apply)
     cleanup
+
+No check imports a pack's Python: permission (administrators only; code packs only
+where the site allows them) comes before anything reads the pack beyond its file list,
+and validate and compatibility build the registry the pack would give without its
+``plugin.py`` (compiled for syntax only). A code pack's code first runs at the registry
+step of a real install, or when an installed pack is enabled or the site boots.
 
 ``check`` runs the first four and lists what the install would change; ``install`` runs
 them all, and a failure at any apply step puts the site back exactly as it was: the
@@ -55,7 +61,7 @@ from core.pack_archive import (
 from core.registry import Registry, read_folder
 from core.site import EnabledPack
 
-CHECK_STEPS = ("unpack", "validate", "compatibility", "permission")
+CHECK_STEPS = ("unpack", "permission", "validate", "compatibility")
 APPLY_STEPS = ("files", "registry", "schema", "hook", "history")
 STEPS = (*CHECK_STEPS, *APPLY_STEPS, "cleanup")
 # kept by an uninstall (the data is in them; a module keeps its name for the data's sake),
@@ -238,18 +244,19 @@ class Packs:
 
     def _run_checks(self, data: bytes, source: str, user, report: Report, scratch: Path,
                     batch: dict[str, Manifest] | None = None) -> tuple[Archive, Path]:
-        """unpack (below ``scratch``, which the caller removes), validate, compatibility,
-        permission. Returns the archive and the staged pack folder."""
+        """unpack (below ``scratch``, which the caller removes), permission, validate,
+        compatibility. Returns the archive and the staged pack folder. Nothing here imports
+        the pack's code (see the module docstring)."""
         self._tried.clear()
         archive = self._step("unpack", report, lambda: open_archive(data, source))
         manifest = report.manifest = archive.manifest
         staged = scratch / manifest.name
         self._step("unpack", report, lambda: unpack(archive, staged),
                    f"{len(archive.files)} files, {archive.size:,} bytes")
+        self._step("permission", report, lambda: self._permitted(archive, user))
         self._step("validate", report, lambda: self._validate(manifest, staged, report))
         self._step("compatibility", report,
                    lambda: self._compatible(manifest, staged, batch or {}))
-        self._step("permission", report, lambda: self._permitted(archive, user))
         return archive, staged
 
     def _step(self, name: str, report: Report, action: Callable, detail: str = ""):
@@ -279,8 +286,8 @@ class Packs:
             report.conflicts = plan.conflicts()
             if not manifest.provides.get("bundled"):  # bundled packs are checked as they install
                 current = self.site.state()
-                try:
-                    self.site.reload(customizations=plan.result())  # raises MetadataError
+                try:  # raises MetadataError
+                    self.site.reload(customizations=plan.result(), import_code=False)
                 finally:
                     self.site.restore(current)
             return
@@ -302,9 +309,11 @@ class Packs:
         return self._tried[key]
 
     def _registry_of(self, packs: list[EnabledPack]) -> Registry:
+        """The registry ``packs`` give, built without importing a pack's code that is not
+        hooked already (a code pack being checked adds its metadata, not its hooks)."""
         current = self.site.state()
         try:
-            self.site.reload(packs=packs)
+            self.site.reload(packs=packs, import_code=False)
             return self.site.registry
         finally:
             self.site.restore(current)  # also unhooks a code pack that was tried

@@ -77,15 +77,18 @@ class Site:
         self.reload()
 
     def reload(self, packs: list[EnabledPack] | None = None,
-               customizations: list | None = None) -> None:
+               customizations: list | None = None, *, import_code: bool = True) -> None:
         """Rebuild the registry from all layers; on error the old one stays in place.
 
         ``packs`` and ``customizations`` replace what the database says, so the pack
-        installer can build (and check) the registry a change would give before making it."""
+        installer can build (and check) the registry a change would give before making it.
+        With ``import_code`` False no pack's ``plugin.py`` is imported that is not hooked
+        already: checking a pack never runs its code (it may not even be allowed to run)."""
         epoch = site_customizations.read_epoch(self.engine)  # before reading what it covers
         enabled = self._read_enabled_packs() if packs is None else list(packs)
         before = getattr(self, "enabled_packs", [])
-        self._hook_pack_plugins(enabled)  # their field types and metadata count from now
+        # their field types and metadata count from now
+        self._hook_pack_plugins(enabled, import_code=import_code)
         try:
             registry = build_registry(self.layers(enabled, customizations),
                                       self._extra_field_types())
@@ -155,14 +158,15 @@ class Site:
         return [EnabledPack(r.name, r.kind, json.loads(r.manifest), self.pack_folder(r.name))
                 for r in rows]
 
-    def _hook_pack_plugins(self, enabled: list[EnabledPack]) -> None:
-        """Register the ``plugin.py`` of each enabled code pack; unregister the others."""
+    def _hook_pack_plugins(self, enabled: list[EnabledPack], import_code: bool = True) -> None:
+        """Register the ``plugin.py`` of each enabled code pack; unregister the others.
+        Without ``import_code``, only unregister: nothing new is imported."""
         wanted = {f"pack:{p.name}": p for p in enabled if (p.folder / "plugin.py").is_file()}
         for name, module in list(self.plugin_manager.list_name_plugin()):
             if name.startswith("pack:") and name not in wanted:
                 self.plugin_manager.unregister(module, name)
         for name, pack in wanted.items():
-            if not self.plugin_manager.has_plugin(name):
+            if import_code and not self.plugin_manager.has_plugin(name):
                 self.plugin_manager.register(plugins.import_pack_plugin(pack.name, pack.folder),
                                              name)
 

@@ -352,3 +352,66 @@ def test_build_is_deterministic_and_validate_reports_problems(tmp_path):
     (folder / "modules" / "rewards.yaml").write_text(REWARDS + "colour: blue\n")
     with pytest.raises(PackError, match="Additional properties are not allowed"):
         build(folder, tmp_path)  # build checks the files first
+
+
+# -- a code pack's Python runs only when it is really installed, and only where allowed ----
+
+def marker_code(marker) -> str:
+    """A plugin.py that leaves ``marker`` behind the moment it is imported."""
+    return f"from pathlib import Path\n\nPath({str(marker)!r}).write_text('ran')\n"
+
+
+def test_checking_or_refusing_a_code_pack_never_imports_its_code(site, admin, tmp_path):
+    marker = tmp_path / "ran"
+    pack = module_pack("coded", files={"modules/rewards.yaml": REWARDS,
+                                       "plugin.py": marker_code(marker)})
+    report = site.packs.check(pack, admin, "coded.zip")
+    assert report.steps[-1].name == "permission" and not report.steps[-1].ok
+    with pytest.raises(PackError, match="contains Python code"):
+        site.packs.install(pack, admin, "coded.zip")
+    assert not marker.exists()
+
+    site.set_setting("allow_code_packs", True)
+    report = site.packs.check(pack, admin, "coded.zip")  # allowed: still only checked
+    assert report.ok and "create table rewards" in report.changes
+    assert not marker.exists()
+    site.packs.install(pack, admin, "coded.zip")  # the real install runs it
+    assert marker.read_text() == "ran"
+    assert site.plugin_manager.has_plugin("pack:coded")
+
+
+def test_the_command_line_never_runs_a_refused_code_pack(tmp_path, database_url):
+    from click.testing import CliRunner
+
+    import cli
+
+    runner = CliRunner()
+
+    def crbm(*args):
+        return runner.invoke(cli.main, ["--site", str(tmp_path / "cli-site"), *args])
+
+    assert crbm("init", "--database-url", database_url).exit_code == 0
+    marker = tmp_path / "ran"
+    source = tmp_path / "coded"
+    (source / "modules").mkdir(parents=True)
+    (source / "pack.yaml").write_text(manifest("coded"))
+    (source / "modules" / "rewards.yaml").write_text(REWARDS)
+    (source / "plugin.py").write_text(marker_code(marker))
+    built = str(build(source, tmp_path))
+
+    for target in (str(source), built):
+        checked = crbm("validate", target)
+        assert checked.exit_code == 0, checked.output
+    dry = crbm("pack", "install", "--dry-run", built)
+    assert dry.exit_code == 1 and "contains Python code (plugin.py)" in dry.output
+    refused = crbm("pack", "install", built)
+    assert refused.exit_code == 1 and "Refused at step permission" in refused.output
+    assert not marker.exists()
+
+    assert crbm("settings", "set", "allow_code_packs", "true").exit_code == 0
+    dry = crbm("pack", "install", "--dry-run", built)
+    assert dry.exit_code == 0 and "create table rewards" in dry.output
+    assert not marker.exists()
+    installed = crbm("pack", "install", built)
+    assert installed.exit_code == 0, installed.output
+    assert marker.read_text() == "ran"

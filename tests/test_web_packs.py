@@ -122,7 +122,7 @@ def test_upload_check_install_open_and_uninstall(client, site, tmp_path):
     result = post(client, check_url + "/install")
     assert result.status_code == 200, text_of(result)[:800]
     shown = steps(result)
-    assert list(shown) == ["Unpack", "Validate", "Compatibility", "Permission", "Files",
+    assert list(shown) == ["Unpack", "Permission", "Validate", "Compatibility", "Files",
                            "Registry", "Database schema", "Pack hook", "History", "Cleanup"]
     assert set(shown.values()) == {"✓ Passed"}
     assert "Installed: Fleet pack" in text_of(result)
@@ -258,8 +258,8 @@ def test_a_code_pack_is_refused_where_code_packs_are_not_allowed(client, site, t
     pack = pack_zip(tmp_path, files={"modules/vehicles.yaml": VEHICLES, "plugin.py": "# hooks\n"})
     check_url = upload(client, pack)  # readable, so queued; the check says no
     check = client.get(check_url)
-    assert steps(check) == {"Unpack": "✓ Passed", "Validate": "✓ Passed",
-                            "Compatibility": "✓ Passed", "Permission": "✗ Failed"}
+    assert steps(check) == {"Unpack": "✓ Passed", "Permission": "✗ Failed",
+                            "Validate": "– Not run", "Compatibility": "– Not run"}
     seen = text_of(check)
     assert "This pack cannot be installed." in seen
     assert "contains Python code (plugin.py)" in seen and "allow_code_packs" in seen
@@ -279,6 +279,28 @@ def test_a_code_pack_is_refused_where_code_packs_are_not_allowed(client, site, t
     assert discarded.status_code == 303
     assert "was discarded" in text_of(client.get("/admin/packs"))
     assert site.packs.uploads() == [] and client.get(check_url).status_code == 404
+
+
+def test_a_refused_code_pack_never_runs_and_an_allowed_one_runs_only_at_install(client, site,
+                                                                              tmp_path):
+    marker = tmp_path / "ran"  # what the pack's plugin.py writes the moment it is imported
+    code = f"from pathlib import Path\n\nPath({str(marker)!r}).write_text('ran')\n"
+    pack = pack_zip(tmp_path, files={"modules/vehicles.yaml": VEHICLES, "plugin.py": code})
+    check_url = upload(client, pack)
+    assert not marker.exists()
+    check = client.get(check_url)
+    assert steps(check)["Permission"] == "✗ Failed" and "contains Python code" in text_of(check)
+    assert not marker.exists()
+    assert post(client, check_url + "/install").status_code == 400
+    assert not marker.exists()
+
+    site.set_setting("allow_code_packs", True)
+    check = client.get(check_url)
+    assert set(steps(check).values()) == {"✓ Passed"}
+    assert "create table vehicles" in text_of(check)
+    assert not marker.exists()  # checked, not run
+    assert post(client, check_url + "/install").status_code == 200
+    assert marker.read_text() == "ran"
 
 
 def test_a_removal_another_pack_needs_is_refused(client, site, tmp_path):
