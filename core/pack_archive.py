@@ -12,6 +12,7 @@ import hashlib
 import io
 import stat
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -21,7 +22,14 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from core.errors import CrbmError, MetadataProblem
-from core.registry import json_path, load_schema, read_folder, schema_problems
+from core.registry import (
+    ModuleDef,
+    json_path,
+    load_schema,
+    read_extensions,
+    read_folder,
+    schema_problems,
+)
 
 MANIFEST = "pack.yaml"
 MANIFEST_SCHEMA = load_schema("pack")
@@ -36,7 +44,8 @@ MAX_RATIO = 100  # deflate reaches ~1000:1 on zeros; real text and images stay f
 
 ASSETS = frozenset({".css", ".js", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".ico",
                     ".woff", ".woff2"})
-_CODE_PACK_FILES = [("modules/", {".yaml"}), ("dropdowns/", {".yaml"}), ("templates/", {".html"}),
+_CODE_PACK_FILES = [("modules/", {".yaml"}), ("extends/", {".yaml"}), ("dropdowns/", {".yaml"}),
+                    ("templates/", {".html"}),
                     ("static/", ASSETS), ("pdf/", {".yaml"}), ("locale/", {".po"}), ("", {".py"})]
 # What each kind may carry, as (folder prefix, allowed suffixes); plus pack.yaml and README.md.
 ALLOWED_FILES: dict[str, list[tuple[str, set[str]]]] = {
@@ -299,7 +308,10 @@ def check_folder(folder: Path, manifest: Manifest | None) -> list[Problem]:
             elif reason := disallowed(manifest.kind, name):
                 problems.append(Problem(name, reason))
     metadata_problems: list[MetadataProblem] = []
-    for document in read_folder(folder, metadata_problems):
+    documents = read_folder(folder, metadata_problems)
+    if manifest is not None:  # a plugin's extends/ is read by plugin_layers
+        documents += read_extensions(folder, metadata_problems)
+    for document in documents:
         validator = "dropdowns" if document.kind == "dropdowns" else "overlay"
         metadata_problems += schema_problems(document, validator)
     problems += [Problem(_rel(p.source, folder), f"{p.path}: {p.reason}") for p in metadata_problems]
@@ -340,6 +352,55 @@ def check_folder(folder: Path, manifest: Manifest | None) -> list[Problem]:
                 from core import personality
                 problems += [Problem("customizations.yaml", p) for p in personality.problems(body)]
     return problems
+
+
+def module_problems(folder: Path, existing: Mapping[str, ModuleDef]) -> list[Problem]:
+    """What a pack's module files may not do, given the modules the site has without it
+    (``existing``): ``modules/`` brings new modules only, named by the Studio's rule (no SQL
+    words, kernel names, fixed paths: ``core.studio.module_name_problem``); changing a module
+    defined elsewhere takes an explicit overlay in ``extends/``, on a module that exists."""
+    from core.studio import module_name_problem  # the Studio builds on the pack store
+
+    problems: list[Problem] = []
+    own = set()
+    for document in read_folder(folder, []):  # unreadable files: check_folder says why
+        name = document.body.get("name")
+        if document.kind != "module" or not isinstance(name, str):
+            continue
+        where = _rel(document.source, folder)
+        own.add(name)
+        if name in existing:
+            problems.append(Problem(where, f"$.name: module {name!r} exists already "
+                                    f"({_origin(existing[name])}); a pack changes a module it "
+                                    f"does not define with an overlay in extends/{name}.yaml"))
+        elif reason := module_name_problem(name):
+            problems.append(Problem(where, f"$.name: {reason}"))
+    for document in read_extensions(folder, []):
+        name = document.body.get("name")
+        if not isinstance(name, str):
+            continue
+        where = _rel(document.source, folder)
+        if name in own:
+            problems.append(Problem(where, f"$.name: {name!r} is this pack's own module; "
+                                    f"define it whole in modules/"))
+        elif name not in existing:
+            problems.append(Problem(where, f"$.name: there is no module {name!r} to extend "
+                                    "(a new module goes in modules/)"))
+    return problems
+
+
+def _origin(module: ModuleDef) -> str:
+    """Where a module is defined, for a message: "plugins/accounts/modules/accounts.yaml",
+    "packs/fleet/modules/vehicles.yaml" or "made in the Studio"."""
+    source = module.sources[0] if module.sources else ""
+    if source.startswith("site customization"):
+        return "made in the Studio"
+    parts = Path(source).parts
+    for marker in ("plugins", "packs"):
+        if marker in parts:
+            index = len(parts) - 1 - parts[::-1].index(marker)
+            return "/".join(parts[index:])
+    return source
 
 
 def python_problems(folder: Path, names: list[str]) -> list[Problem]:
@@ -433,11 +494,21 @@ def _reference_problems(folder: Path, manifest: Manifest | None) -> list[Problem
     found: list[MetadataProblem] = []
     others = [p.folder for p in shipped if p.folder.resolve() != folder.resolve()]
     if manifest is not None:
-        layers = plugin_layers(others, found) + [Layer("packs", read_folder(folder, found))]
+        layers = plugin_layers(others, found) + [Layer("packs", read_folder(folder, found)),
+                                                 Layer("pack extensions",
+                                                       read_extensions(folder, found))]
     else:  # a plugin's own folder, checked as one of the shipped plugins
         layers = plugin_layers(others + [folder], found)
     if found:
         return []  # syntax problems are reported by check_folder already
+    problems = []
+    if manifest is not None and manifest.kind in ("module", "upgrade"):
+        try:
+            problems = module_problems(folder, build_registry(layers[:2], types).modules)
+        except MetadataError:
+            pass  # the shipped plugins' own problems are not this pack's
+        if problems:
+            return problems
     try:
         build_registry(layers, types)
     except MetadataError as exc:

@@ -54,12 +54,14 @@ from core.pack_archive import (
     PackError,
     Problem,
     check_folder,
+    module_problems,
     open_archive,
     refuse,
     unpack,
 )
-from core.registry import Registry, read_folder
+from core.registry import Registry, read_extensions, read_folder
 from core.site import EnabledPack
+from core.studio import module_name_problem
 
 CHECK_STEPS = ("unpack", "permission", "validate", "compatibility")
 APPLY_STEPS = ("files", "registry", "schema", "hook", "history")
@@ -278,10 +280,18 @@ class Packs:
 
     def _validate(self, manifest: Manifest, staged: Path, report: Report) -> None:
         problems = check_folder(staged, manifest)
+        if not problems and manifest.kind in ("module", "upgrade"):
+            problems = module_problems(staged, self._registry_without(manifest.name).modules)
         if problems:
             raise PackError(problems, "validate")
         if manifest.kind == "personality":
             plan = personality.plan(self.site, staged)
+            problems = [Problem("customizations.yaml", f"module {item.name!r}: {reason}")
+                        for item in plan.result() if item.kind == "module"
+                        and item.name not in self.site.registry.modules
+                        and (reason := module_name_problem(item.name))]
+            if problems:  # a module the personality makes: named as the Studio would
+                raise PackError(problems, "validate")
             report.changes += plan.describe()
             report.conflicts = plan.conflicts()
             if not manifest.provides.get("bundled"):  # bundled packs are checked as they install
@@ -335,7 +345,7 @@ class Packs:
         if kind not in ("module", "upgrade"):
             return out
         base = self._registry_without(manifest.name)
-        for document in read_folder(folder, []):
+        for document in read_folder(folder, []) + read_extensions(folder, []):
             if document.kind == "dropdowns":
                 out += [("dropdown", name) for name in document.body]
                 continue

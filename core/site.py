@@ -26,7 +26,15 @@ from core import customizations as site_customizations
 from core.access import AccessControl
 from core.errors import CrbmError, MetadataProblem
 from core.records import RecordService
-from core.registry import Layer, MetadataError, Registry, build_registry, plugin_layers, read_folder
+from core.registry import (
+    Layer,
+    MetadataError,
+    Registry,
+    build_registry,
+    plugin_layers,
+    read_extensions,
+    read_folder,
+)
 
 CONFIG = "site.yaml"
 log = logging.getLogger(__name__)
@@ -137,14 +145,17 @@ class Site:
         problems: list[MetadataProblem] = []
         extra = [Path(folder) for folders in self.hook.crbm_metadata_dirs() for folder in folders]
         base, extensions = plugin_layers([p.folder for p in self.plugins] + extra, problems)
-        packs_layer = Layer("packs")
+        # packs' own modules, then their overlays (extends/) on modules defined anywhere
+        packs_layer, pack_extensions = Layer("packs"), Layer("pack extensions")
         for pack in self.enabled_packs if packs is None else packs:
             packs_layer.documents += read_folder(pack.folder, problems)
+            pack_extensions.documents += read_extensions(pack.folder, problems)
         if problems:
             raise MetadataError(problems)
         site_items = customizations if customizations is not None else \
             site_customizations.read(self.engine)
-        return [base, extensions, packs_layer, site_customizations.layer(site_items)]
+        return [base, extensions, packs_layer, pack_extensions,
+                site_customizations.layer(site_items)]
 
     # -- installed packs (core.packs installs them; these are what the rest reads) ----------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import stat
 import zipfile
 
@@ -43,7 +44,7 @@ def manifest(name="loyalty", kind="module", version="1.0.0", **extra) -> str:
 
 def module_pack(name="loyalty", version="1.0.0", files=None, **extra) -> bytes:
     files = files if files is not None else {"modules/rewards.yaml": REWARDS,
-                                             "modules/accounts.yaml": LOYALTY_TIER}
+                                             "extends/accounts.yaml": LOYALTY_TIER}
     return zip_of({"pack.yaml": manifest(name, "module", version, **extra), **files})
 
 
@@ -143,7 +144,7 @@ def test_upgrade_adds_and_a_downgrade_or_the_same_version_is_refused(site, admin
     site.packs.install(module_pack(), admin, "loyalty-1.0.0.zip")
     newer = {"modules/rewards.yaml": REWARDS.replace("points: {type: integer}",
                                                      "points: {type: integer}\n  expires: {type: date}"),
-             "modules/accounts.yaml": LOYALTY_TIER}
+             "extends/accounts.yaml": LOYALTY_TIER}
     report = site.packs.install(module_pack(version="1.1.0", files=newer), admin, "loyalty-1.1.zip")
     assert "add column rewards.expires (DATE)" in report.changes
     assert "expires" in site.registry.module("rewards").fields
@@ -159,7 +160,7 @@ def test_upgrade_adds_and_a_downgrade_or_the_same_version_is_refused(site, admin
 def test_two_packs_claiming_one_object_the_second_is_refused_naming_the_owner(site, admin):
     site.packs.install(module_pack(), admin, "loyalty.zip")
     before = snapshot(site)
-    rival = module_pack("rival", files={"modules/accounts.yaml": LOYALTY_TIER})
+    rival = module_pack("rival", files={"extends/accounts.yaml": LOYALTY_TIER})
     with pytest.raises(PackError) as refused:
         site.packs.install(rival, admin, "rival.zip")
     assert "field accounts.loyalty_tier: already belongs to pack loyalty" in str(refused.value)
@@ -193,12 +194,12 @@ def test_only_administrators_install(site, admin):
 
 @pytest.mark.parametrize("step", [*CHECK_STEPS, *APPLY_STEPS])
 def test_a_failure_at_any_step_leaves_the_site_exactly_as_before(site, admin, step):
-    site.packs.install(module_pack("base", files={"modules/accounts.yaml": LOYALTY_TIER}),
+    site.packs.install(module_pack("base", files={"extends/accounts.yaml": LOYALTY_TIER}),
                        admin, "base.zip")  # an upgrade below must restore this pack's files
     site.records.create("accounts", {"name": "Acme", "loyalty_tier": "gold"}, admin)
     before = snapshot(site)
     upgrade = module_pack("base", "2.0.0", files={
-        "modules/accounts.yaml": LOYALTY_TIER + "  since: {type: date}\n",
+        "extends/accounts.yaml": LOYALTY_TIER + "  since: {type: date}\n",
         "modules/rewards.yaml": REWARDS})
     site.packs.fault = step
     with pytest.raises(PackError) as failed:
@@ -415,3 +416,81 @@ def test_the_command_line_never_runs_a_refused_code_pack(tmp_path, database_url)
     installed = crbm("pack", "install", built)
     assert installed.exit_code == 0, installed.output
     assert marker.read_text() == "ran"
+
+
+# -- what a pack's modules may be called, and changing a module takes an explicit overlay --
+
+@pytest.mark.parametrize("name, reason", [
+    ("select", "'select' is reserved: an SQL word or a system field's name"),
+    ("drop", "'drop' is reserved: an SQL word or a system field's name"),
+    ("users", "'users' is reserved: the kernel's users are not a module"),
+    ("webhooks", "'webhooks' is reserved: a fixed path of the web pages or the API"),
+    ("crbm_notes", "'crbm_notes' is reserved: names starting with crbm_ are the kernel's tables"),
+])
+def test_a_pack_module_is_named_by_the_studios_rules(site, admin, tmp_path, name, reason):
+    body = REWARDS.replace("\nname: rewards\n", f"\nname: {name}\n")
+    before = snapshot(site)
+    with pytest.raises(PackError) as refused:
+        site.packs.install(module_pack(files={"modules/rewards.yaml": body}), admin, "x.zip")
+    assert refused.value.step == "validate"
+    assert [str(p) for p in refused.value.problems] == [f"modules/rewards.yaml: $.name: {reason}"]
+    assert_unchanged(site, before)
+    with pytest.raises(Exception, match=re.escape(reason)):  # the Studio says the same
+        site.studio.create_module(admin, name, "Things")
+
+    folder = tmp_path / "loyalty"  # and so does `crbm validate`, offline
+    (folder / "modules").mkdir(parents=True)
+    (folder / "pack.yaml").write_text(manifest())
+    (folder / "modules" / "rewards.yaml").write_text(body)
+    assert any(reason in str(p) for p in check_offline(folder))
+
+
+REDEFINED = ("modules/accounts.yaml: $.name: module 'accounts' exists already "
+             "(plugins/accounts/modules/accounts.yaml); a pack changes a module it does not "
+             "define with an overlay in extends/accounts.yaml")
+
+
+def test_redefining_a_module_takes_an_explicit_overlay(site, admin, tmp_path):
+    whole = "name: accounts\nlabel: Accounts\nfields: {name: {type: name, required: true}}\n"
+    before = snapshot(site)
+    for files in ({"modules/accounts.yaml": whole}, {"modules/accounts.yaml": LOYALTY_TIER}):
+        with pytest.raises(PackError) as refused:
+            site.packs.install(module_pack(files=files), admin, "loyalty.zip")
+        assert [str(p) for p in refused.value.problems] == [REDEFINED]
+        assert refused.value.step == "validate"
+    with pytest.raises(PackError) as refused:
+        site.packs.install(module_pack(files={"extends/nothing.yaml": LOYALTY_TIER.replace(
+            "accounts", "nothing")}), admin, "loyalty.zip")
+    assert [str(p) for p in refused.value.problems] == [(
+        "extends/nothing.yaml: $.name: there is no module 'nothing' to extend (a new module "
+        "goes in modules/)")]
+    assert_unchanged(site, before)
+    assert last_history(site)["outcome"] == "refused"
+
+    folder = tmp_path / "loyalty"  # `crbm validate` tells the same before any site sees it
+    (folder / "modules").mkdir(parents=True)
+    (folder / "pack.yaml").write_text(manifest())
+    (folder / "modules" / "accounts.yaml").write_text(LOYALTY_TIER)
+    assert [str(p) for p in check_offline(folder)] == [REDEFINED]
+    (folder / "extends").mkdir()
+    (folder / "modules" / "accounts.yaml").rename(folder / "extends" / "accounts.yaml")
+    assert check_offline(folder) == []
+
+    site.packs.install(module_pack(), admin, "loyalty.zip")  # extends/accounts.yaml: fine
+    assert "loyalty_tier" in site.registry.module("accounts").fields
+    assert site.registry.module("accounts").label == "Accounts"
+
+
+def test_a_personality_making_a_module_names_it_by_the_same_rules(site, admin):
+    at = "2020-01-01T00:00:00+00:00"
+    body = {"name": "select", "label": "Picks", "fields": {"name": {"type": "name"}}}
+    layer = {"format": 1, "exported_at": at, "items": [
+        {"kind": "module", "name": "select", "modified_at": at, "body": body}]}
+    pack = zip_of({"pack.yaml": manifest("brand", "personality"),
+                   "customizations.yaml": yaml.safe_dump(layer)})
+    before = snapshot(site)
+    with pytest.raises(PackError) as refused:
+        site.packs.install(pack, admin, "brand.zip")
+    assert str(refused.value) == ("customizations.yaml: module 'select': 'select' is reserved: "
+                                  "an SQL word or a system field's name")
+    assert_unchanged(site, before)

@@ -305,7 +305,7 @@ def test_a_refused_code_pack_never_runs_and_an_allowed_one_runs_only_at_install(
 
 def test_a_removal_another_pack_needs_is_refused(client, site, tmp_path):
     assert install(client, fleet(tmp_path)).status_code == 200
-    extra = pack_zip(tmp_path, name="fleet_extra", files={"modules/vehicles.yaml": {
+    extra = pack_zip(tmp_path, name="fleet_extra", files={"extends/vehicles.yaml": {
         "name": "vehicles", "fields": {"colour": {"type": "text", "label": "Colour"}}}},
         requires={"packs": {"fleet": ">=1.0"}})
     assert install(client, extra).status_code == 200
