@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import stat
+import unicodedata
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -169,6 +171,31 @@ class Archive:
 
     def read(self, name: str) -> bytes:
         return _read_capped(self.zip, self._members[name])
+
+
+MAX_UPLOAD_NAME = 255  # what file systems allow for one name
+
+
+def upload_name(filename: str) -> tuple[str, str | None]:
+    """The name to show and record for an uploaded file, and why it is refused (None when
+    it is not). Browsers send a bare file name (old ones a Windows path, whose last part is
+    taken). A name that walks up (``..``), is no name (``/``, ``.``), holds control or
+    direction characters (NUL, line breaks, right-to-left overrides that disguise it) or is
+    longer than a file system allows is refused, never used: the name is only ever shown
+    and recorded (uploads are stored under a random id), but it must not break either."""
+    def visible(text: str) -> str:
+        return "".join("?" if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in text)
+
+    parts = re.split(r"[\\/]", filename)
+    base = parts[-1].strip()
+    shown = visible(filename.strip())[:100] or "?"  # a refused name, as sent (made visible)
+    if shown != filename.strip()[:100]:
+        return shown, "the file name contains control characters"
+    if len(filename) > MAX_UPLOAD_NAME:
+        return shown, f"the file name is longer than {MAX_UPLOAD_NAME} characters"
+    if ".." in (part.strip() for part in parts) or base in ("", "."):
+        return shown, "the file name is a path, not the name of a file"
+    return base[:100], None
 
 
 def _is_symlink(info: zipfile.ZipInfo) -> bool:

@@ -58,6 +58,7 @@ from core.pack_archive import (
     open_archive,
     refuse,
     unpack,
+    upload_name,
 )
 from core.registry import Registry, read_extensions, read_folder
 from core.site import EnabledPack
@@ -190,8 +191,12 @@ class Packs:
     # -- uploads (queued, installed later from the admin page) ------------------------------
 
     def upload(self, data: bytes, filename: str, user) -> str:
-        """Keep an uploaded zip for a later install; refuse what is not a readable pack."""
+        """Keep an uploaded zip for a later install; refuse what is not a readable pack, or
+        comes under a hostile file name (``pack_archive.upload_name``)."""
+        filename, problem = upload_name(filename)
         try:
+            if problem:
+                raise refuse(filename, problem, "unpack")
             archive = open_archive(data, filename)
         except PackError as exc:
             self._record_alone("upload", filename, None, "refused", str(exc), user)

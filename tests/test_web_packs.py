@@ -367,6 +367,52 @@ def test_an_upload_above_the_limit_is_refused_before_it_is_read(client, site, mo
 
 # -- who may, and bad addresses -----------------------------------------------------------
 
+def send_raw(client, filename: bytes, data: bytes):
+    """An upload whose file name is exactly these bytes (a browser would clean it up)."""
+    body = (b'--B\r\nContent-Disposition: form-data; name="_csrf"\r\n\r\n' +
+            client.csrf.encode() + b'\r\n--B\r\nContent-Disposition: form-data; name="pack"; '
+            b'filename="' + filename + b'"\r\nContent-Type: application/zip\r\n\r\n' + data +
+            b"\r\n--B--\r\n")
+    return client.post("/admin/packs/upload", content=body, follow_redirects=False,
+                       headers={"content-type": "multipart/form-data; boundary=B"})
+
+
+@pytest.mark.parametrize("filename, shown, reason", [
+    (b"..", "..", "the file name is a path, not the name of a file"),
+    (b"/", "/", "the file name is a path, not the name of a file"),
+    (b".", ".", "the file name is a path, not the name of a file"),
+    (b"a/../../x.zip", "a/../../x.zip", "the file name is a path, not the name of a file"),
+    (b"..\\..\\x.zip", "..\\..\\x.zip", "the file name is a path, not the name of a file"),
+    (b"a\x00b.zip", "a?b.zip", "the file name contains control characters"),
+    ("\u202egpj.zip".encode(), "?gpj.zip", "the file name contains control characters"),
+    (b"x" * 300 + b".zip", "x" * 100, "the file name is longer than 255 characters"),
+])
+def test_a_hostile_file_name_is_refused_and_nothing_is_written(client, site, tmp_path,
+                                                               filename, shown, reason):
+    def outside_the_pack_store():
+        return sorted(p for p in tmp_path.rglob("*") if p.is_file() and site.packs.store
+                      not in p.parents and not p.name.startswith("crbm.db"))
+
+    data = fleet(tmp_path)[1]
+    before = outside_the_pack_store()
+    response = send_raw(client, filename, data)
+    assert response.status_code == 400
+    seen = text_of(response)
+    assert f"{shown} was refused; nothing was changed." in seen and reason in seen
+    assert "Traceback" not in seen
+    assert site.packs.uploads() == []
+    assert outside_the_pack_store() == before
+    assert client.get("/admin/packs").status_code == 200
+    history = client.get("/admin/packs/history")
+    assert history.status_code == 200 and reason in text_of(history)
+
+
+def test_an_old_browsers_windows_path_is_taken_for_its_file_name(client, site, tmp_path):
+    check_url = upload(client, ("C:\\Users\\me\\fleet-1.0.0.zip", fleet(tmp_path)[1]))
+    assert [u["filename"] for u in site.packs.uploads()] == ["fleet-1.0.0.zip"]
+    assert client.get(check_url).status_code == 200
+
+
 def test_only_administrators_get_in(site, admin, tmp_path):
     create_user(site, "dana", PASSWORD)
     dana = open_client(site, "dana")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -28,7 +27,7 @@ from starlette.routing import Route
 
 from core import access_admin
 from core.errors import N_, Message
-from core.pack_archive import MAX_ARCHIVE_BYTES, PackError
+from core.pack_archive import MAX_ARCHIVE_BYTES, PackError, upload_name
 from core.packs import CHECK_STEPS, REMOVAL_MODES, STEPS
 from core.web.pages import page
 from core.web.templating import flash
@@ -207,13 +206,13 @@ def upload(request: Request, form):
     if not isinstance(sent, UploadFile) or not sent.filename:
         return _list_page(request, status=400, message=Message(N_("Choose a pack file (.zip) "
                                                                   "to upload.")))
-    filename = Path(sent.filename.replace("\\", "/")).name[:100] or "pack.zip"
     data = sent.file.read(MAX_ARCHIVE_BYTES + 1)  # one byte more: the loader says "too large"
     try:
-        upload_id = _packs(request).upload(data, filename, user)
-    except PackError as exc:  # not a zip, unsafe, bad manifest: recorded in history
+        upload_id = _packs(request).upload(data, sent.filename, user)
+    except PackError as exc:  # a hostile name, not a zip, unsafe, bad manifest: in history
         return _list_page(request, status=400, problems=exc.problems, message=Message(
-            N_("%(file)s was refused; nothing was changed."), file=filename))
+            N_("%(file)s was refused; nothing was changed."),
+            file=upload_name(sent.filename)[0]))
     return _redirect(f"/admin/packs/upload/{upload_id}")
 
 
