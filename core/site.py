@@ -82,6 +82,7 @@ class Site:
         self.plugin_manager, self.plugins = plugins.load_plugins(list(extra_plugins))
         self.hook = self.plugin_manager.hook
         self._refresh_lock = threading.Lock()
+        self.packs.recover_interrupted()  # an install killed mid-way: before reading packs/
         self.reload()
 
     def reload(self, packs: list[EnabledPack] | None = None,

@@ -494,3 +494,116 @@ def test_a_personality_making_a_module_names_it_by_the_same_rules(site, admin):
     assert str(refused.value) == ("customizations.yaml: module 'select': 'select' is reserved: "
                                   "an SQL word or a system field's name")
     assert_unchanged(site, before)
+
+
+# -- an install killed mid-way (kill -9) is put back and recorded at the next start --------
+
+KILLED_AT = """
+import os, sys
+from pathlib import Path
+
+from core.site import Site
+
+site = Site(Path(sys.argv[1]))
+step = sys.argv[2]
+
+
+def die(name):  # a real kill -9, at a known point of the install: no timing involved
+    if name == step:
+        os.kill(os.getpid(), 9)
+
+
+site.packs._fail_if_injected = die
+if step == "after commit":
+    site.after_sync = lambda: die(step)
+site.packs.install(Path(sys.argv[3]).read_bytes(), None, "loyalty.zip")
+"""
+
+
+def kill_install_at(site, step: str, pack: bytes, tmp_path) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    source = tmp_path / "loyalty.zip"
+    source.write_bytes(pack)
+    done = subprocess.run([sys.executable, "-c", KILLED_AT, str(site.folder), step, str(source)],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                          check=False)
+    assert done.returncode == -9, done.stderr.decode()[-2000:]
+
+
+def debris(site) -> list[str]:
+    return sorted(p.relative_to(site.packs.store).as_posix()
+                  for kind in (".staging", ".trash") for p in (site.packs.store / kind).glob("*"))
+
+
+@pytest.mark.parametrize("step", ["validate", "files", "schema", "hook", "history"])
+def test_an_install_killed_mid_way_is_put_back_and_recorded_at_the_next_start(
+        make_site, site, admin, tmp_path, step):
+    kill_install_at(site, step, module_pack(), tmp_path)
+    assert debris(site)  # what the killed process left: its staging folder, journal, lock
+    if step not in ("validate", "files"):  # "files" dies before the move
+        assert site.pack_folder("loyalty").is_dir()
+
+    booted = make_site()  # the next start: a site boot (the pack commands boot one too)
+    assert debris(booted) == []
+    assert not booted.pack_folder("loyalty").exists()
+    assert "rewards" not in booted.registry.modules and booted.packs.installed() == []
+    record = booted.packs.history(1)[0]
+    assert (record["action"], record["pack"], record["outcome"]) == \
+        ("install", "loyalty", "interrupted")
+    assert (f"interrupted at step {step}: the process stopped; the pack's files were put back"
+            if step != "validate" else "interrupted during its checks") in record["detail"]
+
+    booted.packs.install(module_pack(), admin, "loyalty.zip")  # a retry installs cleanly
+    assert "rewards" in booted.registry.modules
+    booted.records.create("rewards", {"name": "Gold", "points": 5}, admin)
+    assert debris(booted) == []
+
+
+def test_an_upgrade_killed_mid_way_gets_the_old_version_back(make_site, site, admin, tmp_path):
+    site.packs.install(module_pack(), admin, "loyalty.zip")
+    newer = module_pack(version="2.0.0", files={
+        "modules/rewards.yaml": REWARDS.replace("points: {type: integer}",
+                                                "points: {type: integer}\n  expires: {type: date}"),
+        "extends/accounts.yaml": LOYALTY_TIER})
+    old_files = {p.relative_to(site.pack_folder("loyalty")): p.read_bytes()
+                 for p in site.pack_folder("loyalty").rglob("*") if p.is_file()}
+    kill_install_at(site, "registry", newer, tmp_path)
+    assert any(p.startswith(".trash/") for p in debris(site))  # 1.0.0 moved aside
+
+    booted = make_site()
+    assert debris(booted) == []
+    assert {p.relative_to(booted.pack_folder("loyalty")): p.read_bytes()
+            for p in booted.pack_folder("loyalty").rglob("*") if p.is_file()} == old_files
+    assert booted.packs.get("loyalty").version == "1.0.0"
+    assert "expires" not in booted.registry.module("rewards").fields
+    record = booted.packs.history(1)[0]
+    assert (record["action"], record["version"], record["outcome"]) == \
+        ("upgrade", "2.0.0", "interrupted")
+    booted.packs.install(newer, admin, "loyalty-2.0.0.zip")
+    assert "expires" in booted.registry.module("rewards").fields
+
+
+def test_an_install_killed_after_it_committed_only_loses_its_debris(make_site, site, tmp_path):
+    kill_install_at(site, "after commit", module_pack(), tmp_path)
+    booted = make_site()
+    assert debris(booted) == []
+    assert booted.packs.get("loyalty").status == "enabled"
+    assert "rewards" in booted.registry.modules
+    assert [(h["action"], h["outcome"]) for h in booted.packs.history()] == [("install", "ok")]
+
+
+def test_an_install_still_running_is_left_alone(site, admin, tmp_path):
+    from core.packs import Attempt
+
+    running = Attempt.start(site.packs._scratch("staging"), "install", "x.zip", admin)
+    running.folder.mkdir()
+    running.write(pack="loyalty", version="1.0.0", step="schema", target="loyalty",
+                  had_target=False, backup=None)
+    site.pack_folder("loyalty").mkdir()
+    assert site.packs.recover_interrupted() == []  # its lock is held: it is not debris
+    assert running.folder.is_dir() and site.pack_folder("loyalty").is_dir()
+    running.close()
+    assert debris(site) == []

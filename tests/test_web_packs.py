@@ -464,3 +464,27 @@ def test_history_lists_what_happened(client, site, tmp_path):
     assert "admin Upload fleet 1.0.0 Done fleet-1.0.0.zip" in rows[6]
     when = Formatter(Preferences()).datetime(site.packs.history(1)[0]["at"])
     assert rows[0].startswith(" ".join(when.split()) + " admin")  # the time, in the reader's format
+
+
+def test_an_install_killed_mid_way_is_put_back_by_the_next_check_and_shows_in_history(
+        client, site, tmp_path):
+    from click.testing import CliRunner
+
+    import cli
+    from tests.test_packs import debris, kill_install_at
+
+    name, data = fleet(tmp_path)
+    kill_install_at(site, "schema", data, tmp_path)  # another worker, killed with -9
+    assert site.pack_folder("fleet").is_dir() and debris(site)
+
+    check_url = upload(client, (name, data))  # this worker runs on; its next check recovers
+    assert set(steps(client.get(check_url)).values()) == {"✓ Passed"}
+    assert debris(site) == [] and not site.pack_folder("fleet").exists()
+    history = text_of(client.get("/admin/packs/history"))
+    assert "Install fleet 1.0.0 Interrupted interrupted at step schema" in " ".join(
+        re.sub(r"<[^>]+>", " ", history).split())
+    listed = CliRunner().invoke(cli.main, ["--site", str(site.folder), "pack", "history"])
+    assert "install    fleet 1.0.0  interrupted  interrupted at step schema" in listed.output
+
+    assert post(client, check_url + "/install").status_code == 200  # the retry goes through
+    assert client.get("/m/vehicles").status_code == 200

@@ -68,7 +68,8 @@ DONE = {"disable": N_("Pack %(name)s was disabled."),
         "purge": N_("Pack %(name)s was purged.")}
 ACTION_LABELS = {"upload": N_("Upload"), "install": N_("Install"), "upgrade": N_("Upgrade"),
                  "enable": N_("Enable"), **MODE_LABELS}
-OUTCOME_LABELS = {"ok": N_("Done"), "refused": N_("Refused"), "failed": N_("Failed")}
+OUTCOME_LABELS = {"ok": N_("Done"), "refused": N_("Refused"), "failed": N_("Failed"),
+                  "interrupted": N_("Interrupted")}  # the process stopped mid-way (killed)
 LABELS = {"steps": STEP_LABELS, "kinds": KIND_LABELS, "statuses": STATUS_LABELS,
           "modes": MODE_LABELS, "mode_hints": MODE_HINTS, "actions": ACTION_LABELS,
           "outcomes": OUTCOME_LABELS}
