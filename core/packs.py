@@ -547,10 +547,9 @@ class Packs:
         if user is not None and not getattr(user, "is_admin", False):
             raise refuse(archive.manifest.name, "only administrators install packs", "permission")
         if archive.has_code and not self.site.settings.get(CODE_SETTING, False):
-            code = ", ".join(n for n in archive.files if n.endswith(".py"))
-            raise refuse(archive.manifest.name, f"contains Python code ({code}); this site does "
-                         f"not accept code packs. An administrator can allow them with the site "
-                         f"setting {CODE_SETTING} (`crbm settings set {CODE_SETTING} true`)", "permission")
+            raise refuse(archive.manifest.name,
+                         _code_refused([n for n in archive.files if n.endswith(".py")]),
+                         "permission")
 
     # -- installing ---------------------------------------------------------------------------
 
@@ -901,6 +900,10 @@ class Packs:
         site = self.site
         before = site.state()
         folder = site.pack_folder(name)
+        code = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.py"))
+        if code and not site.settings.get(CODE_SETTING, False):  # enabling imports it
+            self._record_alone("enable", name, pack.version, "refused", _code_refused(code), user)
+            raise refuse(name, _code_refused(code), "permission")
         try:
             packs = sorted(site.enabled_packs + [EnabledPack(name, pack.kind, pack.manifest, folder)],
                            key=lambda p: p.name)
@@ -1016,6 +1019,12 @@ class Attempt:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _code_refused(files: list[str]) -> str:
+    return (f"contains Python code ({', '.join(files)}); this site does not accept code "
+            f"packs. An administrator can allow them with the site setting {CODE_SETTING} "
+            f"(`crbm settings set {CODE_SETTING} true`)")
 
 
 def _manifest_of(pack: InstalledPack) -> Manifest:

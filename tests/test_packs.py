@@ -607,3 +607,20 @@ def test_an_install_still_running_is_left_alone(site, admin, tmp_path):
     assert running.folder.is_dir() and site.pack_folder("loyalty").is_dir()
     running.close()
     assert debris(site) == []
+
+
+def test_enabling_a_code_pack_again_needs_code_packs_allowed(site, admin, tmp_path):
+    marker = tmp_path / "ran"
+    site.set_setting("allow_code_packs", True)
+    site.packs.install(module_pack("coded", files={"modules/rewards.yaml": REWARDS,
+                                                   "plugin.py": marker_code(marker)}),
+                       admin, "coded.zip")
+    site.packs.remove("coded", "disable", admin)
+    marker.unlink()
+    site.set_setting("allow_code_packs", False)
+    with pytest.raises(PackError, match=r"contains Python code \(plugin.py\)") as refused:
+        site.packs.enable("coded", admin)
+    assert refused.value.step == "permission"
+    assert not marker.exists() and not site.plugin_manager.has_plugin("pack:coded")
+    assert site.packs.get("coded").status == "disabled"
+    assert last_history(site)["outcome"] == "refused"
