@@ -10,6 +10,10 @@ Each is served by uvicorn (one worker, same settings) in its own subprocess on a
 127.0.0.1 port, one after the other; both must show the same 50 accounts in order. C client
 threads (own httpx.Client each) send W warm-up and then R measured requests between them.
 SQLite in a temp dir unless --database-url names an empty database (tables dropped after).
+
+--theme-templates: the site's theme is a pack carrying templates (the kernel's own
+base.html), so every page of ours renders in the pack sandbox (core/web/sandbox.py): what
+the sandbox costs, against the same bare page.
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from core.database import CaseFolded  # lists sort names regardless of case
+from core.pack_archive import build
 from core.site import Site, create_site
 from core.users import create_user
 from core.web import create_app
@@ -70,6 +75,19 @@ def bare_app(site: Site) -> Starlette:
         return HTMLResponse(template.render(rows=rows, columns=shown))
 
     return Starlette(routes=[Route("/m/accounts", accounts_list)])
+
+
+def install_template_theme(site: Site, scratch: Path) -> None:
+    """A theme pack whose base.html is the kernel's, made the site's theme: every page then
+    renders in the pack sandbox."""
+    folder = scratch / "bench_theme"
+    (folder / "templates").mkdir(parents=True)
+    (folder / "pack.yaml").write_text("name: bench_theme\nkind: theme\nversion: '1.0'\n"
+                                      "title: Bench\nprovides: {theme: {label: Bench}}\n")
+    kernel = Path(__file__).resolve().parent.parent / "core" / "web" / "templates"
+    (folder / "templates" / "base.html").write_text((kernel / "base.html").read_text())
+    site.packs.install(build(folder, scratch).read_bytes(), None, "bench_theme.zip")
+    site.set_setting("theme", "bench_theme")
 
 
 def serve(kind: str, folder: str, port: int) -> None:
@@ -111,6 +129,8 @@ def page_accounts(base: str, cookies) -> list[tuple[str, str]]:
     with httpx.Client(base_url=base, cookies=cookies, http2=False) as client:
         reply = client.get(PATH)
     reply.raise_for_status()
+    if "data-theme-failed" in reply.text:  # the sandbox refused the page: not what we measure
+        sys.exit("the theme's page fell back to the kernel's look")
     return [(i, html.unescape(name)) for i, name in NAME_LINK.findall(reply.text)]
 
 
@@ -153,6 +173,8 @@ def main() -> None:
     parser.add_argument("--database-url", help="an empty PostgreSQL/MariaDB database "
                         "(default: SQLite in a temp dir)")
     parser.add_argument("--seed", type=int, default=1, help="demo data seed (1)")
+    parser.add_argument("--theme-templates", action="store_true",
+                        help="serve ours with a theme pack carrying templates (sandboxed)")
     args = parser.parse_args()
 
     results = {}
@@ -169,6 +191,8 @@ def main() -> None:
             rows = demo_rows(args.rows, user.id, args.seed)
             for start in range(0, len(rows), BATCH):
                 site.records.create_many("accounts", rows[start:start + BATCH], user)
+            if args.theme_templates:
+                install_template_theme(site, Path(tmp))
             seen = {}
             for kind in ("ours", "bare"):
                 progress(f"{kind}: starting uvicorn")
@@ -191,8 +215,9 @@ def main() -> None:
 
     dialect = site.engine.dialect
     backend = "mariadb" if getattr(dialect, "is_mariadb", False) else dialect.name
+    theme = ", theme with templates (sandboxed)" if args.theme_templates else ""
     print(f"CRBM bench/web.py — accounts list, 50 of {args.rows:,} rows sorted by name, {backend}, "
-          f"{args.requests} requests by {args.clients} clients")
+          f"{args.requests} requests by {args.clients} clients{theme}")
     for kind, label in (("ours", "/m/accounts"), ("bare", "Starlette + Core")):
         rate, p50, p95, done = results[kind]
         short = f"   (only {done} in {args.time_limit:g} s)" if done < args.requests else ""

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import stat
+import unicodedata
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -21,7 +24,14 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from core.errors import CrbmError, MetadataProblem
-from core.registry import json_path, load_schema, read_folder, schema_problems
+from core.registry import (
+    ModuleDef,
+    json_path,
+    load_schema,
+    read_extensions,
+    read_folder,
+    schema_problems,
+)
 
 MANIFEST = "pack.yaml"
 MANIFEST_SCHEMA = load_schema("pack")
@@ -36,7 +46,8 @@ MAX_RATIO = 100  # deflate reaches ~1000:1 on zeros; real text and images stay f
 
 ASSETS = frozenset({".css", ".js", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".ico",
                     ".woff", ".woff2"})
-_CODE_PACK_FILES = [("modules/", {".yaml"}), ("dropdowns/", {".yaml"}), ("templates/", {".html"}),
+_CODE_PACK_FILES = [("modules/", {".yaml"}), ("extends/", {".yaml"}), ("dropdowns/", {".yaml"}),
+                    ("templates/", {".html"}),
                     ("static/", ASSETS), ("pdf/", {".yaml"}), ("locale/", {".po"}), ("", {".py"})]
 # What each kind may carry, as (folder prefix, allowed suffixes); plus pack.yaml and README.md.
 ALLOWED_FILES: dict[str, list[tuple[str, set[str]]]] = {
@@ -160,6 +171,31 @@ class Archive:
 
     def read(self, name: str) -> bytes:
         return _read_capped(self.zip, self._members[name])
+
+
+MAX_UPLOAD_NAME = 255  # what file systems allow for one name
+
+
+def upload_name(filename: str) -> tuple[str, str | None]:
+    """The name to show and record for an uploaded file, and why it is refused (None when
+    it is not). Browsers send a bare file name (old ones a Windows path, whose last part is
+    taken). A name that walks up (``..``), is no name (``/``, ``.``), holds control or
+    direction characters (NUL, line breaks, right-to-left overrides that disguise it) or is
+    longer than a file system allows is refused, never used: the name is only ever shown
+    and recorded (uploads are stored under a random id), but it must not break either."""
+    def visible(text: str) -> str:
+        return "".join("?" if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in text)
+
+    parts = re.split(r"[\\/]", filename)
+    base = parts[-1].strip()
+    shown = visible(filename.strip())[:100] or "?"  # a refused name, as sent (made visible)
+    if shown != filename.strip()[:100]:
+        return shown, "the file name contains control characters"
+    if len(filename) > MAX_UPLOAD_NAME:
+        return shown, f"the file name is longer than {MAX_UPLOAD_NAME} characters"
+    if ".." in (part.strip() for part in parts) or base in ("", "."):
+        return shown, "the file name is a path, not the name of a file"
+    return base[:100], None
 
 
 def _is_symlink(info: zipfile.ZipInfo) -> bool:
@@ -299,10 +335,14 @@ def check_folder(folder: Path, manifest: Manifest | None) -> list[Problem]:
             elif reason := disallowed(manifest.kind, name):
                 problems.append(Problem(name, reason))
     metadata_problems: list[MetadataProblem] = []
-    for document in read_folder(folder, metadata_problems):
+    documents = read_folder(folder, metadata_problems)
+    if manifest is not None:  # a plugin's extends/ is read by plugin_layers
+        documents += read_extensions(folder, metadata_problems)
+    for document in documents:
         validator = "dropdowns" if document.kind == "dropdowns" else "overlay"
         metadata_problems += schema_problems(document, validator)
     problems += [Problem(_rel(p.source, folder), f"{p.path}: {p.reason}") for p in metadata_problems]
+    problems += python_problems(folder, [n for n in files if n.endswith(".py")])
     if manifest is None:
         return problems
     provides = manifest.provides
@@ -338,6 +378,69 @@ def check_folder(folder: Path, manifest: Manifest | None) -> list[Problem]:
             else:
                 from core import personality
                 problems += [Problem("customizations.yaml", p) for p in personality.problems(body)]
+    return problems
+
+
+def module_problems(folder: Path, existing: Mapping[str, ModuleDef]) -> list[Problem]:
+    """What a pack's module files may not do, given the modules the site has without it
+    (``existing``): ``modules/`` brings new modules only, named by the Studio's rule (no SQL
+    words, kernel names, fixed paths: ``core.studio.module_name_problem``); changing a module
+    defined elsewhere takes an explicit overlay in ``extends/``, on a module that exists."""
+    from core.studio import module_name_problem  # the Studio builds on the pack store
+
+    problems: list[Problem] = []
+    own = set()
+    for document in read_folder(folder, []):  # unreadable files: check_folder says why
+        name = document.body.get("name")
+        if document.kind != "module" or not isinstance(name, str):
+            continue
+        where = _rel(document.source, folder)
+        own.add(name)
+        if name in existing:
+            problems.append(Problem(where, f"$.name: module {name!r} exists already "
+                                    f"({_origin(existing[name])}); a pack changes a module it "
+                                    f"does not define with an overlay in extends/{name}.yaml"))
+        elif reason := module_name_problem(name):
+            problems.append(Problem(where, f"$.name: {reason}"))
+    for document in read_extensions(folder, []):
+        name = document.body.get("name")
+        if not isinstance(name, str):
+            continue
+        where = _rel(document.source, folder)
+        if name in own:
+            problems.append(Problem(where, f"$.name: {name!r} is this pack's own module; "
+                                    f"define it whole in modules/"))
+        elif name not in existing:
+            problems.append(Problem(where, f"$.name: there is no module {name!r} to extend "
+                                    "(a new module goes in modules/)"))
+    return problems
+
+
+def _origin(module: ModuleDef) -> str:
+    """Where a module is defined, for a message: "plugins/accounts/modules/accounts.yaml",
+    "packs/fleet/modules/vehicles.yaml" or "made in the Studio"."""
+    source = module.sources[0] if module.sources else ""
+    if source.startswith("site customization"):
+        return "made in the Studio"
+    parts = Path(source).parts
+    for marker in ("plugins", "packs"):
+        if marker in parts:
+            index = len(parts) - 1 - parts[::-1].index(marker)
+            return "/".join(parts[index:])
+    return source
+
+
+def python_problems(folder: Path, names: list[str]) -> list[Problem]:
+    """Syntax errors in a pack's Python, found by compiling it: never by importing it, which
+    would run it (a check must not run code the site may refuse)."""
+    problems = []
+    for name in names:
+        try:
+            compile((folder / name).read_bytes(), name, "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            problems.append(Problem(name, f"line {exc.lineno}: {exc.msg}"))
+        except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
+            problems.append(Problem(name, f"cannot be compiled: {type(exc).__name__}"))
     return problems
 
 
@@ -391,13 +494,8 @@ def check_offline(target: Path) -> list[Problem]:
             manifest = parse_manifest((target / MANIFEST).read_bytes())
         except PackError as exc:
             return exc.problems
-    problems = check_folder(target, manifest)
+    problems = check_folder(target, manifest)  # Python: compiled for syntax, never imported
     problems += _reference_problems(target, manifest)
-    for path in sorted(target.rglob("*.py")):
-        try:
-            compile(path.read_bytes(), str(path), "exec")
-        except SyntaxError as exc:
-            problems.append(Problem(_rel(str(path), target), f"line {exc.lineno}: {exc.msg}"))
     for po in sorted(target.glob("locale/*/LC_MESSAGES/*.po")):
         from babel.messages.pofile import read_po
 
@@ -423,11 +521,21 @@ def _reference_problems(folder: Path, manifest: Manifest | None) -> list[Problem
     found: list[MetadataProblem] = []
     others = [p.folder for p in shipped if p.folder.resolve() != folder.resolve()]
     if manifest is not None:
-        layers = plugin_layers(others, found) + [Layer("packs", read_folder(folder, found))]
+        layers = plugin_layers(others, found) + [Layer("packs", read_folder(folder, found)),
+                                                 Layer("pack extensions",
+                                                       read_extensions(folder, found))]
     else:  # a plugin's own folder, checked as one of the shipped plugins
         layers = plugin_layers(others + [folder], found)
     if found:
         return []  # syntax problems are reported by check_folder already
+    problems = []
+    if manifest is not None and manifest.kind in ("module", "upgrade"):
+        try:
+            problems = module_problems(folder, build_registry(layers[:2], types).modules)
+        except MetadataError:
+            pass  # the shipped plugins' own problems are not this pack's
+        if problems:
+            return problems
     try:
         build_registry(layers, types)
     except MetadataError as exc:

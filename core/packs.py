@@ -3,9 +3,15 @@
 One service, used alike by the CLI (``crbm pack ...``) and the admin page. Installing
 runs the steps of the implementation guide (§7.2.3), each reported as it passes:
 
-    unpack -> validate -> compatibility -> permission          (checks: nothing changes)
+    unpack -> permission -> validate -> compatibility          (checks: nothing changes)
     files -> registry -> schema -> hook -> history              (apply)
     cleanup
+
+No check imports a pack's Python: permission (administrators only; code packs only
+where the site allows them) comes before anything reads the pack beyond its file list,
+and validate and compatibility build the registry the pack would give without its
+``plugin.py`` (compiled for syntax only). A code pack's code first runs at the registry
+step of a real install, or when an installed pack is enabled or the site boots.
 
 ``check`` runs the first four and lists what the install would change; ``install`` runs
 them all, and a failure at any apply step puts the site back exactly as it was: the
@@ -13,6 +19,15 @@ pack's files leave the pack store (an upgraded pack's old files come back), the 
 and columns the schema step created are dropped, the transaction holding the registry
 rows, the pack hook's writes and the history record is rolled back, and the registry
 is rebuilt from the unchanged database. The failure itself is then recorded in history.
+
+An install that is killed outright (kill -9, a power cut) cannot put things back itself.
+Each check and install keeps a journal beside its staging folder (``packs/.staging/<id>.json``:
+which pack, which step, where the previous version's files were moved) and holds an
+exclusive lock on ``<id>.lock`` while it runs; the operating system releases the lock when
+the process dies. ``recover_interrupted`` (at every site boot, and before every check and
+install) takes each journal whose lock is free, puts the pack's files back as the database
+says they are, removes the staging debris, and records the attempt in history as
+"interrupted".
 
 Every object a pack brings (module, table, column, field, layout, dropdown, template,
 static file, translation, theme, customization) is recorded against it in
@@ -24,8 +39,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
+import os
 import re
 import shutil
+import tempfile
 import uuid
 import zipfile
 from collections.abc import Callable
@@ -47,14 +65,24 @@ from core.pack_archive import (
     PackError,
     Problem,
     check_folder,
+    module_problems,
     open_archive,
     refuse,
     unpack,
+    upload_name,
 )
-from core.registry import Registry, read_folder
+from core.registry import Registry, read_extensions, read_folder
 from core.site import EnabledPack
+from core.studio import module_name_problem
 
-CHECK_STEPS = ("unpack", "validate", "compatibility", "permission")
+try:
+    import fcntl  # the journal locks (POSIX); elsewhere interrupted installs are not recovered
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+log = logging.getLogger(__name__)
+
+CHECK_STEPS = ("unpack", "permission", "validate", "compatibility")
 APPLY_STEPS = ("files", "registry", "schema", "hook", "history")
 STEPS = (*CHECK_STEPS, *APPLY_STEPS, "cleanup")
 # kept by an uninstall (the data is in them; a module keeps its name for the data's sake),
@@ -178,11 +206,106 @@ class Packs:
         with self.site.engine.begin() as conn:
             self._record(conn, *args)
 
+    # -- installs that were killed ------------------------------------------------------------
+
+    def recover_interrupted(self) -> list[str]:
+        """Put back what checks and installs killed mid-way left behind (see the module
+        docstring), and record each install in history as "interrupted". Runs at every
+        site boot (before the registry reads the pack store) and before every check and
+        install; an attempt still running holds its lock and is left alone. Returns one
+        line per install recovered."""
+        staging = self.store / ".staging"
+        if fcntl is None or not staging.is_dir():
+            return []
+        done = []
+        for attempt_id in sorted({p.name.split(".")[0] for p in staging.iterdir()
+                                  if not p.name.startswith(".")}):
+            attempt = Attempt.claim(staging, attempt_id)  # None: still running
+            if attempt is None:
+                continue
+            try:
+                line = self._recover(attempt.state) if attempt.state else None
+            except (OSError, sa.exc.SQLAlchemyError):  # never stop a boot: say, retry later
+                log.exception("could not recover the interrupted pack attempt %s", attempt_id)
+                attempt.release()
+                continue
+            attempt.close()
+            if line:
+                log.warning("%s", line)
+                done.append(line)
+        return done
+
+    def _recover(self, state: dict) -> str | None:
+        """Undo one killed attempt (its journal is ``state``); the line for the log."""
+        if state.get("kind") != "install":
+            return None  # a dry run changes nothing; its staging folder goes with the journal
+        name, step = state.get("pack"), state.get("step")
+        if step is not None and self._committed(state):
+            self._discard_backup(state)  # it finished; only its clean-up was cut short
+            return None
+        if step is None:
+            detail = ("interrupted during its checks: the process stopped; nothing had "
+                      "changed")
+        else:
+            self._put_back(state)
+            detail = (f"interrupted at step {step}: the process stopped; the pack's files "
+                      "were put back as they were")
+        detail += f" (started {state.get('started', '?')})"
+        user = _JournalUser(state.get("user_id"), state.get("username"))
+        history = database.kernel_table("crbm_pack_history")
+        if sa.inspect(self.site.engine).has_table(history.name):
+            with self.site.engine.begin() as conn:
+                conn.execute(history.insert().values(
+                    at=_now(), user_id=user.id, username=user.username or "command line",
+                    action=state.get("record_as") or "install",
+                    pack=(name or state.get("source") or "pack")[:60],
+                    version=state.get("version"), outcome="interrupted", detail=detail))
+        return f"pack {name or state.get('source')}: {detail}"
+
+    def _committed(self, state: dict) -> bool:
+        """Whether the killed install had committed (the database has its version)."""
+        packs = database.kernel_table("crbm_packs")
+        if not sa.inspect(self.site.engine).has_table(packs.name):
+            return False
+        with self.site.engine.connect() as conn:
+            row = conn.execute(sa.select(packs.c.version, packs.c.digest, packs.c.status)
+                               .where(packs.c.name == state["pack"])).first()
+        return row is not None and row.status == "enabled" and \
+            (row.version, row.digest) == (state.get("version"), state.get("digest"))
+
+    def _put_back(self, state: dict) -> None:
+        """The pack store as before the install: the previous version's files back in place
+        if they had been moved aside, the new ones gone."""
+        target_name = state.get("target") or ""
+        if not re.fullmatch(r"[a-z][a-z0-9_]{1,59}", target_name):
+            return  # not a journal this code wrote
+        target = self.store / target_name
+        backup = self._journal_backup(state)
+        if backup is not None and backup.is_dir():
+            if target.exists():
+                shutil.rmtree(target)
+            backup.rename(target)
+        elif not state.get("had_target") and target.exists():
+            shutil.rmtree(target)  # a new pack's files; had there been files, they are these
+
+    def _discard_backup(self, state: dict) -> None:
+        backup = self._journal_backup(state)
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+
+    def _journal_backup(self, state: dict) -> Path | None:
+        name = state.get("backup") or ""
+        return self.store / ".trash" / name if re.fullmatch(r"[0-9a-f]{32}", name) else None
+
     # -- uploads (queued, installed later from the admin page) ------------------------------
 
     def upload(self, data: bytes, filename: str, user) -> str:
-        """Keep an uploaded zip for a later install; refuse what is not a readable pack."""
+        """Keep an uploaded zip for a later install; refuse what is not a readable pack, or
+        comes under a hostile file name (``pack_archive.upload_name``)."""
+        filename, problem = upload_name(filename)
         try:
+            if problem:
+                raise refuse(filename, problem, "unpack")
             archive = open_archive(data, filename)
         except PackError as exc:
             self._record_alone("upload", filename, None, "refused", str(exc), user)
@@ -221,14 +344,15 @@ class Packs:
     def check(self, data: bytes, user=None, source: str = "pack") -> Report:
         """The checks of an install and the list of what it would change; nothing changes."""
         report = Report("check")
-        scratch = self._scratch("staging") / uuid.uuid4().hex
+        self.recover_interrupted()
+        attempt = Attempt.start(self._scratch("staging"), "check", source, user)
         try:
-            self._run_checks(data, source, user, report, scratch)
+            self._run_checks(data, source, user, report, attempt.folder)
         except PackError as exc:
             report.problems = exc.problems
             report.steps.append(Step(exc.step, False, str(exc)))
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            attempt.close()
         return report
 
     def _fail_if_injected(self, step: str) -> None:
@@ -236,19 +360,24 @@ class Packs:
             raise RuntimeError(f"injected fault at step {step!r}")
 
     def _run_checks(self, data: bytes, source: str, user, report: Report, scratch: Path,
-                    batch: dict[str, Manifest] | None = None) -> tuple[Archive, Path]:
-        """unpack (below ``scratch``, which the caller removes), validate, compatibility,
-        permission. Returns the archive and the staged pack folder."""
+                    batch: dict[str, Manifest] | None = None,
+                    attempt: Attempt | None = None) -> tuple[Archive, Path]:
+        """unpack (below ``scratch``, which the caller removes), permission, validate,
+        compatibility. Returns the archive and the staged pack folder. Nothing here imports
+        the pack's code (see the module docstring)."""
         self._tried.clear()
         archive = self._step("unpack", report, lambda: open_archive(data, source))
         manifest = report.manifest = archive.manifest
+        if attempt is not None:  # the journal names the pack from now on
+            attempt.write(pack=manifest.name, version=str(manifest.version),
+                          digest=archive.digest)
         staged = scratch / manifest.name
         self._step("unpack", report, lambda: unpack(archive, staged),
                    f"{len(archive.files)} files, {archive.size:,} bytes")
+        self._step("permission", report, lambda: self._permitted(archive, user))
         self._step("validate", report, lambda: self._validate(manifest, staged, report))
         self._step("compatibility", report,
                    lambda: self._compatible(manifest, staged, batch or {}))
-        self._step("permission", report, lambda: self._permitted(archive, user))
         return archive, staged
 
     def _step(self, name: str, report: Report, action: Callable, detail: str = ""):
@@ -270,16 +399,24 @@ class Packs:
 
     def _validate(self, manifest: Manifest, staged: Path, report: Report) -> None:
         problems = check_folder(staged, manifest)
+        if not problems and manifest.kind in ("module", "upgrade"):
+            problems = module_problems(staged, self._registry_without(manifest.name).modules)
         if problems:
             raise PackError(problems, "validate")
         if manifest.kind == "personality":
             plan = personality.plan(self.site, staged)
+            problems = [Problem("customizations.yaml", f"module {item.name!r}: {reason}")
+                        for item in plan.result() if item.kind == "module"
+                        and item.name not in self.site.registry.modules
+                        and (reason := module_name_problem(item.name))]
+            if problems:  # a module the personality makes: named as the Studio would
+                raise PackError(problems, "validate")
             report.changes += plan.describe()
             report.conflicts = plan.conflicts()
             if not manifest.provides.get("bundled"):  # bundled packs are checked as they install
                 current = self.site.state()
-                try:
-                    self.site.reload(customizations=plan.result())  # raises MetadataError
+                try:  # raises MetadataError
+                    self.site.reload(customizations=plan.result(), import_code=False)
                 finally:
                     self.site.restore(current)
             return
@@ -301,9 +438,11 @@ class Packs:
         return self._tried[key]
 
     def _registry_of(self, packs: list[EnabledPack]) -> Registry:
+        """The registry ``packs`` give, built without importing a pack's code that is not
+        hooked already (a code pack being checked adds its metadata, not its hooks)."""
         current = self.site.state()
         try:
-            self.site.reload(packs=packs)
+            self.site.reload(packs=packs, import_code=False)
             return self.site.registry
         finally:
             self.site.restore(current)  # also unhooks a code pack that was tried
@@ -325,7 +464,7 @@ class Packs:
         if kind not in ("module", "upgrade"):
             return out
         base = self._registry_without(manifest.name)
-        for document in read_folder(folder, []):
+        for document in read_folder(folder, []) + read_extensions(folder, []):
             if document.kind == "dropdowns":
                 out += [("dropdown", name) for name in document.body]
                 continue
@@ -407,10 +546,9 @@ class Packs:
         if user is not None and not getattr(user, "is_admin", False):
             raise refuse(archive.manifest.name, "only administrators install packs", "permission")
         if archive.has_code and not self.site.settings.get(CODE_SETTING, False):
-            code = ", ".join(n for n in archive.files if n.endswith(".py"))
-            raise refuse(archive.manifest.name, f"contains Python code ({code}); this site does "
-                         f"not accept code packs. An administrator can allow them with the site "
-                         f"setting {CODE_SETTING} (`crbm settings set {CODE_SETTING} true`)", "permission")
+            raise refuse(archive.manifest.name,
+                         _code_refused([n for n in archive.files if n.endswith(".py")]),
+                         "permission")
 
     # -- installing ---------------------------------------------------------------------------
 
@@ -419,10 +557,13 @@ class Packs:
         """Install (or upgrade) a pack. Raises ``PackError`` (with ``.report``) when refused
         or failed; the site is then exactly as before."""
         report = Report("install")
-        scratch = self._scratch("staging") / uuid.uuid4().hex
+        if batch is None:  # a batch's packs are installed one after the other, by this process
+            self.recover_interrupted()
+        attempt = Attempt.start(self._scratch("staging"), "install", source, user)
         try:
             try:
-                archive, staged = self._run_checks(data, source, user, report, scratch, batch)
+                archive, staged = self._run_checks(data, source, user, report, attempt.folder,
+                                                   batch, attempt)
                 if report.conflicts and not overwrite_newer:
                     raise PackError([Problem(c, "changed on this site after the pack's version; "
                                              "confirm overwriting newer changes to install")
@@ -438,13 +579,13 @@ class Packs:
                 report.steps.append(Step(exc.step, False, str(exc)))
                 raise
             try:
-                self._apply(archive, staged, report, user)
+                self._apply(archive, staged, report, user, attempt)
             except PackError:
                 for name in reversed(bundled):  # all or nothing, bundled packs included
                     self.remove(name, "purge", user)
                 raise
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            attempt.close()
         report.passed("cleanup")
         return report
 
@@ -489,7 +630,8 @@ class Packs:
         return [self.install(archives[name][1], user, archives[name][2], batch=manifests)
                 for name in install_order(manifests)]
 
-    def _apply(self, archive: Archive, staged: Path, report: Report, user) -> None:
+    def _apply(self, archive: Archive, staged: Path, report: Report, user,
+               attempt: Attempt) -> None:
         manifest = archive.manifest
         site = self.site
         target = site.pack_folder(manifest.name)
@@ -499,16 +641,24 @@ class Packs:
         previous = self.get(manifest.name)
         step = "files"
         moved = False
+        # what recovery needs if this process dies from here on: where the files go, and
+        # where the ones there now are kept (written before anything moves)
+        kept = self._scratch("trash") / uuid.uuid4().hex if target.exists() else None
+        attempt.write(step=step, target=target.name, had_target=kept is not None,
+                      backup=kept.name if kept else None,
+                      record_as="upgrade" if previous and previous.status != "uninstalled"
+                      else "install")
         try:
-            if target.exists():  # an upgrade, or leftovers of an uninstall: keep to restore
-                backup = self._scratch("trash") / uuid.uuid4().hex
-                target.rename(backup)
+            if kept is not None:  # an upgrade, or leftovers of an uninstall: keep to restore
+                target.rename(kept)
+                backup = kept
             self._fail_if_injected(step)
             shutil.move(str(staged), str(target))
             moved = True
             report.passed(step, str(target.relative_to(site.folder)))
 
             step = "registry"
+            attempt.write(step=step)
             self._fail_if_injected(step)
             pack = EnabledPack(manifest.name, manifest.kind, manifest.body, target)
             packs = sorted([p for p in site.enabled_packs if p.name != manifest.name] + [pack],
@@ -520,6 +670,7 @@ class Packs:
             report.passed(step, f"{len(objects)} objects owned")
 
             step = "schema"
+            attempt.write(step=step)
             self._fail_if_injected(step)
             schema = database.sync(site.engine, site.registry, metadata=site.tables,
                                    only=database.changed_tables(before[1], site.tables))
@@ -531,6 +682,7 @@ class Packs:
             report.passed(step, "; ".join(schema.pending) or "no change")
 
             step = "hook"
+            attempt.write(step=step)
             with site.engine.begin() as conn:
                 self._write_registry_rows(conn, archive, objects, user, data_kept=previous)
                 if plan:
@@ -540,6 +692,7 @@ class Packs:
                 site.hook.crbm_pack_installed(site=site, pack=manifest, connection=conn)
                 report.passed(step)
                 step = "history"
+                attempt.write(step=step)
                 action = "upgrade" if previous and previous.status != "uninstalled" else "install"
                 detail = f"{len(objects)} objects" + \
                     (f", upgraded from {previous.version}" if action == "upgrade" else "")
@@ -746,6 +899,10 @@ class Packs:
         site = self.site
         before = site.state()
         folder = site.pack_folder(name)
+        code = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.py"))
+        if code and not site.settings.get(CODE_SETTING, False):  # enabling imports it
+            self._record_alone("enable", name, pack.version, "refused", _code_refused(code), user)
+            raise refuse(name, _code_refused(code), "permission")
         try:
             packs = sorted(site.enabled_packs + [EnabledPack(name, pack.kind, pack.manifest, folder)],
                            key=lambda p: p.name)
@@ -790,6 +947,83 @@ class Packs:
 
     def _save_undo(self, folder: Path, plan) -> None:
         (folder / ".undo.json").write_text(json.dumps(plan.undo_record(), default=str))
+
+
+@dataclass(frozen=True)
+class _JournalUser:
+    id: str | None
+    username: str | None
+
+
+class Attempt:
+    """One check or install while it runs: its staging folder (``.staging/<id>/``), its
+    journal (``<id>.json``) and its lock (``<id>.lock``), held until ``close``.
+
+    The lock file is created and locked under a hidden name and only then renamed into
+    place, and the journal and folder come after it: so whoever finds a journal or folder
+    finds its lock too, and a lock anyone else can take belongs to a dead process."""
+
+    def __init__(self, staging: Path, attempt_id: str, fd: int | None, state: dict):
+        self.staging, self.id, self._fd, self.state = staging, attempt_id, fd, state
+        self.folder = staging / attempt_id
+
+    @classmethod
+    def start(cls, staging: Path, kind: str, source: str, user) -> Attempt:
+        attempt_id = uuid.uuid4().hex
+        fd = None
+        if fcntl is not None:
+            fd, hidden = tempfile.mkstemp(dir=staging, prefix=".", suffix=".lock")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.rename(hidden, staging / f"{attempt_id}.lock")
+        attempt = cls(staging, attempt_id, fd, {})
+        attempt.write(kind=kind, source=source[:100], user_id=getattr(user, "id", None),
+                      username=getattr(user, "username", None), started=_now().isoformat())
+        return attempt
+
+    @classmethod
+    def claim(cls, staging: Path, attempt_id: str) -> Attempt | None:
+        """The attempt, if its process is gone (its lock is free); None while it runs."""
+        lock = staging / f"{attempt_id}.lock"
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except FileNotFoundError:  # from before journals, or its owner just finished
+            fd = None
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+        try:
+            state = json.loads((staging / f"{attempt_id}.json").read_text())
+        except (OSError, ValueError):
+            state = {}  # no journal (yet, or any more): only debris to remove
+        return cls(staging, attempt_id, fd, state if isinstance(state, dict) else {})
+
+    def write(self, **changes) -> None:
+        """Update the journal (whole, atomically: a kill leaves the old or the new one)."""
+        self.state.update(changes)
+        scratch = self.staging / f"{self.id}.tmp"
+        scratch.write_text(json.dumps(self.state))
+        os.replace(scratch, self.staging / f"{self.id}.json")
+
+    def close(self) -> None:
+        """Remove the staging folder, the journal and the lock, in that order."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+        for suffix in (".tmp", ".json", ".lock"):
+            (self.staging / f"{self.id}{suffix}").unlink(missing_ok=True)
+        self.release()
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _code_refused(files: list[str]) -> str:
+    return (f"contains Python code ({', '.join(files)}); this site does not accept code "
+            f"packs. An administrator can allow them with the site setting {CODE_SETTING} "
+            f"(`crbm settings set {CODE_SETTING} true`)")
 
 
 def _manifest_of(pack: InstalledPack) -> Manifest:

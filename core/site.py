@@ -26,7 +26,15 @@ from core import customizations as site_customizations
 from core.access import AccessControl
 from core.errors import CrbmError, MetadataProblem
 from core.records import RecordService
-from core.registry import Layer, MetadataError, Registry, build_registry, plugin_layers, read_folder
+from core.registry import (
+    Layer,
+    MetadataError,
+    Registry,
+    build_registry,
+    plugin_layers,
+    read_extensions,
+    read_folder,
+)
 
 CONFIG = "site.yaml"
 log = logging.getLogger(__name__)
@@ -74,18 +82,22 @@ class Site:
         self.plugin_manager, self.plugins = plugins.load_plugins(list(extra_plugins))
         self.hook = self.plugin_manager.hook
         self._refresh_lock = threading.Lock()
+        self.packs.recover_interrupted()  # an install killed mid-way: before reading packs/
         self.reload()
 
     def reload(self, packs: list[EnabledPack] | None = None,
-               customizations: list | None = None) -> None:
+               customizations: list | None = None, *, import_code: bool = True) -> None:
         """Rebuild the registry from all layers; on error the old one stays in place.
 
         ``packs`` and ``customizations`` replace what the database says, so the pack
-        installer can build (and check) the registry a change would give before making it."""
+        installer can build (and check) the registry a change would give before making it.
+        With ``import_code`` False no pack's ``plugin.py`` is imported that is not hooked
+        already: checking a pack never runs its code (it may not even be allowed to run)."""
         epoch = site_customizations.read_epoch(self.engine)  # before reading what it covers
         enabled = self._read_enabled_packs() if packs is None else list(packs)
         before = getattr(self, "enabled_packs", [])
-        self._hook_pack_plugins(enabled)  # their field types and metadata count from now
+        # their field types and metadata count from now
+        self._hook_pack_plugins(enabled, import_code=import_code)
         try:
             registry = build_registry(self.layers(enabled, customizations),
                                       self._extra_field_types())
@@ -134,14 +146,17 @@ class Site:
         problems: list[MetadataProblem] = []
         extra = [Path(folder) for folders in self.hook.crbm_metadata_dirs() for folder in folders]
         base, extensions = plugin_layers([p.folder for p in self.plugins] + extra, problems)
-        packs_layer = Layer("packs")
+        # packs' own modules, then their overlays (extends/) on modules defined anywhere
+        packs_layer, pack_extensions = Layer("packs"), Layer("pack extensions")
         for pack in self.enabled_packs if packs is None else packs:
             packs_layer.documents += read_folder(pack.folder, problems)
+            pack_extensions.documents += read_extensions(pack.folder, problems)
         if problems:
             raise MetadataError(problems)
         site_items = customizations if customizations is not None else \
             site_customizations.read(self.engine)
-        return [base, extensions, packs_layer, site_customizations.layer(site_items)]
+        return [base, extensions, packs_layer, pack_extensions,
+                site_customizations.layer(site_items)]
 
     # -- installed packs (core.packs installs them; these are what the rest reads) ----------
 
@@ -155,14 +170,15 @@ class Site:
         return [EnabledPack(r.name, r.kind, json.loads(r.manifest), self.pack_folder(r.name))
                 for r in rows]
 
-    def _hook_pack_plugins(self, enabled: list[EnabledPack]) -> None:
-        """Register the ``plugin.py`` of each enabled code pack; unregister the others."""
+    def _hook_pack_plugins(self, enabled: list[EnabledPack], import_code: bool = True) -> None:
+        """Register the ``plugin.py`` of each enabled code pack; unregister the others.
+        Without ``import_code``, only unregister: nothing new is imported."""
         wanted = {f"pack:{p.name}": p for p in enabled if (p.folder / "plugin.py").is_file()}
         for name, module in list(self.plugin_manager.list_name_plugin()):
             if name.startswith("pack:") and name not in wanted:
                 self.plugin_manager.unregister(module, name)
         for name, pack in wanted.items():
-            if not self.plugin_manager.has_plugin(name):
+            if import_code and not self.plugin_manager.has_plugin(name):
                 self.plugin_manager.register(plugins.import_pack_plugin(pack.name, pack.folder),
                                              name)
 

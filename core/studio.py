@@ -59,6 +59,27 @@ RESERVED = frozenset(["add", "all", "alter", "and", "any", "as", "asc", "between
 # others are the REST API's fixed paths (/api/v1/webhooks, /api/v1/docs) and the segments
 # after a record (.../line_items, .../actions), which relationships are named after.
 RESERVED_MODULES = frozenset({"new", "webhooks", "docs", "bulk", "actions", "line_items"})
+# Kernel objects that are not modules but share their names: user fields point at "users"
+# (the API's x-crbm-related), and teams and roles are what access control is made of.
+KERNEL_NAMES = frozenset({"users", "teams", "roles"})
+MODULE_NAME = re.compile(r"[a-z][a-z0-9_]{0,40}")
+
+
+def module_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a new module, or None: the one rule for modules made in the
+    Studio and modules a pack brings (``core.pack_archive.module_problems``)."""
+    if not MODULE_NAME.fullmatch(name or ""):
+        return ("must start with a lowercase letter, then lowercase letters, digits or "
+                "underscores (at most 41 characters)")
+    if name.startswith("crbm_"):
+        return f"{name!r} is reserved: names starting with crbm_ are the kernel's tables"
+    if name in RESERVED:
+        return f"{name!r} is reserved: an SQL word or a system field's name"
+    if name in RESERVED_MODULES:
+        return f"{name!r} is reserved: a fixed path of the web pages or the API"
+    if name in KERNEL_NAMES:
+        return f"{name!r} is reserved: the kernel's {name} are not a module"
+    return None
 FORBIDDEN_IN_VALUES = '"<>&'
 DERIVED_TYPES = ("calculated", "related_value")  # computed: no default, never required
 
@@ -302,13 +323,10 @@ class Studio:
                       tab_group: str | None = None, icon: str | None = None,
                       access_level: str = "editable", features: dict | None = None) -> Change:
         problems = []
-        if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", name or ""):
-            problems.append(Problem("name", "must start with a lowercase letter, then lowercase "
-                                    "letters, digits or underscores (at most 41 characters)"))
+        if reason := module_name_problem(name):
+            problems.append(Problem("name", reason))
         elif name in self.registry.modules:
             problems.append(Problem("name", f"a module named {name!r} exists already"))
-        elif name.startswith("crbm_") or name in RESERVED or name in RESERVED_MODULES:
-            problems.append(Problem("name", f"{name!r} is reserved"))
         elif owner := self._owned_by_pack(name):
             problems.append(Problem("name", f"{name!r} belongs to the pack {owner!r}"))
         if not (label or "").strip():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import stat
 import zipfile
 
@@ -43,7 +44,7 @@ def manifest(name="loyalty", kind="module", version="1.0.0", **extra) -> str:
 
 def module_pack(name="loyalty", version="1.0.0", files=None, **extra) -> bytes:
     files = files if files is not None else {"modules/rewards.yaml": REWARDS,
-                                             "modules/accounts.yaml": LOYALTY_TIER}
+                                             "extends/accounts.yaml": LOYALTY_TIER}
     return zip_of({"pack.yaml": manifest(name, "module", version, **extra), **files})
 
 
@@ -143,7 +144,7 @@ def test_upgrade_adds_and_a_downgrade_or_the_same_version_is_refused(site, admin
     site.packs.install(module_pack(), admin, "loyalty-1.0.0.zip")
     newer = {"modules/rewards.yaml": REWARDS.replace("points: {type: integer}",
                                                      "points: {type: integer}\n  expires: {type: date}"),
-             "modules/accounts.yaml": LOYALTY_TIER}
+             "extends/accounts.yaml": LOYALTY_TIER}
     report = site.packs.install(module_pack(version="1.1.0", files=newer), admin, "loyalty-1.1.zip")
     assert "add column rewards.expires (DATE)" in report.changes
     assert "expires" in site.registry.module("rewards").fields
@@ -159,7 +160,7 @@ def test_upgrade_adds_and_a_downgrade_or_the_same_version_is_refused(site, admin
 def test_two_packs_claiming_one_object_the_second_is_refused_naming_the_owner(site, admin):
     site.packs.install(module_pack(), admin, "loyalty.zip")
     before = snapshot(site)
-    rival = module_pack("rival", files={"modules/accounts.yaml": LOYALTY_TIER})
+    rival = module_pack("rival", files={"extends/accounts.yaml": LOYALTY_TIER})
     with pytest.raises(PackError) as refused:
         site.packs.install(rival, admin, "rival.zip")
     assert "field accounts.loyalty_tier: already belongs to pack loyalty" in str(refused.value)
@@ -193,12 +194,12 @@ def test_only_administrators_install(site, admin):
 
 @pytest.mark.parametrize("step", [*CHECK_STEPS, *APPLY_STEPS])
 def test_a_failure_at_any_step_leaves_the_site_exactly_as_before(site, admin, step):
-    site.packs.install(module_pack("base", files={"modules/accounts.yaml": LOYALTY_TIER}),
+    site.packs.install(module_pack("base", files={"extends/accounts.yaml": LOYALTY_TIER}),
                        admin, "base.zip")  # an upgrade below must restore this pack's files
     site.records.create("accounts", {"name": "Acme", "loyalty_tier": "gold"}, admin)
     before = snapshot(site)
     upgrade = module_pack("base", "2.0.0", files={
-        "modules/accounts.yaml": LOYALTY_TIER + "  since: {type: date}\n",
+        "extends/accounts.yaml": LOYALTY_TIER + "  since: {type: date}\n",
         "modules/rewards.yaml": REWARDS})
     site.packs.fault = step
     with pytest.raises(PackError) as failed:
@@ -352,3 +353,274 @@ def test_build_is_deterministic_and_validate_reports_problems(tmp_path):
     (folder / "modules" / "rewards.yaml").write_text(REWARDS + "colour: blue\n")
     with pytest.raises(PackError, match="Additional properties are not allowed"):
         build(folder, tmp_path)  # build checks the files first
+
+
+# -- a code pack's Python runs only when it is really installed, and only where allowed ----
+
+def marker_code(marker) -> str:
+    """A plugin.py that leaves ``marker`` behind the moment it is imported."""
+    return f"from pathlib import Path\n\nPath({str(marker)!r}).write_text('ran')\n"
+
+
+def test_checking_or_refusing_a_code_pack_never_imports_its_code(site, admin, tmp_path):
+    marker = tmp_path / "ran"
+    pack = module_pack("coded", files={"modules/rewards.yaml": REWARDS,
+                                       "plugin.py": marker_code(marker)})
+    report = site.packs.check(pack, admin, "coded.zip")
+    assert report.steps[-1].name == "permission" and not report.steps[-1].ok
+    with pytest.raises(PackError, match="contains Python code"):
+        site.packs.install(pack, admin, "coded.zip")
+    assert not marker.exists()
+
+    site.set_setting("allow_code_packs", True)
+    report = site.packs.check(pack, admin, "coded.zip")  # allowed: still only checked
+    assert report.ok and "create table rewards" in report.changes
+    assert not marker.exists()
+    site.packs.install(pack, admin, "coded.zip")  # the real install runs it
+    assert marker.read_text() == "ran"
+    assert site.plugin_manager.has_plugin("pack:coded")
+
+
+def test_the_command_line_never_runs_a_refused_code_pack(tmp_path, database_url):
+    from click.testing import CliRunner
+
+    import cli
+
+    runner = CliRunner()
+
+    def crbm(*args):
+        return runner.invoke(cli.main, ["--site", str(tmp_path / "cli-site"), *args])
+
+    assert crbm("init", "--database-url", database_url).exit_code == 0
+    marker = tmp_path / "ran"
+    source = tmp_path / "coded"
+    (source / "modules").mkdir(parents=True)
+    (source / "pack.yaml").write_text(manifest("coded"))
+    (source / "modules" / "rewards.yaml").write_text(REWARDS)
+    (source / "plugin.py").write_text(marker_code(marker))
+    built = str(build(source, tmp_path))
+
+    for target in (str(source), built):
+        checked = crbm("validate", target)
+        assert checked.exit_code == 0, checked.output
+    dry = crbm("pack", "install", "--dry-run", built)
+    assert dry.exit_code == 1 and "contains Python code (plugin.py)" in dry.output
+    refused = crbm("pack", "install", built)
+    assert refused.exit_code == 1 and "Refused at step permission" in refused.output
+    assert not marker.exists()
+
+    assert crbm("settings", "set", "allow_code_packs", "true").exit_code == 0
+    dry = crbm("pack", "install", "--dry-run", built)
+    assert dry.exit_code == 0 and "create table rewards" in dry.output
+    assert not marker.exists()
+    installed = crbm("pack", "install", built)
+    assert installed.exit_code == 0, installed.output
+    assert marker.read_text() == "ran"
+
+
+# -- what a pack's modules may be called, and changing a module takes an explicit overlay --
+
+@pytest.mark.parametrize("name, reason", [
+    ("select", "'select' is reserved: an SQL word or a system field's name"),
+    ("drop", "'drop' is reserved: an SQL word or a system field's name"),
+    ("users", "'users' is reserved: the kernel's users are not a module"),
+    ("webhooks", "'webhooks' is reserved: a fixed path of the web pages or the API"),
+    ("crbm_notes", "'crbm_notes' is reserved: names starting with crbm_ are the kernel's tables"),
+])
+def test_a_pack_module_is_named_by_the_studios_rules(site, admin, tmp_path, name, reason):
+    body = REWARDS.replace("\nname: rewards\n", f"\nname: {name}\n")
+    before = snapshot(site)
+    with pytest.raises(PackError) as refused:
+        site.packs.install(module_pack(files={"modules/rewards.yaml": body}), admin, "x.zip")
+    assert refused.value.step == "validate"
+    assert [str(p) for p in refused.value.problems] == [f"modules/rewards.yaml: $.name: {reason}"]
+    assert_unchanged(site, before)
+    with pytest.raises(Exception, match=re.escape(reason)):  # the Studio says the same
+        site.studio.create_module(admin, name, "Things")
+
+    folder = tmp_path / "loyalty"  # and so does `crbm validate`, offline
+    (folder / "modules").mkdir(parents=True)
+    (folder / "pack.yaml").write_text(manifest())
+    (folder / "modules" / "rewards.yaml").write_text(body)
+    assert any(reason in str(p) for p in check_offline(folder))
+
+
+REDEFINED = ("modules/accounts.yaml: $.name: module 'accounts' exists already "
+             "(plugins/accounts/modules/accounts.yaml); a pack changes a module it does not "
+             "define with an overlay in extends/accounts.yaml")
+
+
+def test_redefining_a_module_takes_an_explicit_overlay(site, admin, tmp_path):
+    whole = "name: accounts\nlabel: Accounts\nfields: {name: {type: name, required: true}}\n"
+    before = snapshot(site)
+    for files in ({"modules/accounts.yaml": whole}, {"modules/accounts.yaml": LOYALTY_TIER}):
+        with pytest.raises(PackError) as refused:
+            site.packs.install(module_pack(files=files), admin, "loyalty.zip")
+        assert [str(p) for p in refused.value.problems] == [REDEFINED]
+        assert refused.value.step == "validate"
+    with pytest.raises(PackError) as refused:
+        site.packs.install(module_pack(files={"extends/nothing.yaml": LOYALTY_TIER.replace(
+            "accounts", "nothing")}), admin, "loyalty.zip")
+    assert [str(p) for p in refused.value.problems] == [(
+        "extends/nothing.yaml: $.name: there is no module 'nothing' to extend (a new module "
+        "goes in modules/)")]
+    assert_unchanged(site, before)
+    assert last_history(site)["outcome"] == "refused"
+
+    folder = tmp_path / "loyalty"  # `crbm validate` tells the same before any site sees it
+    (folder / "modules").mkdir(parents=True)
+    (folder / "pack.yaml").write_text(manifest())
+    (folder / "modules" / "accounts.yaml").write_text(LOYALTY_TIER)
+    assert [str(p) for p in check_offline(folder)] == [REDEFINED]
+    (folder / "extends").mkdir()
+    (folder / "modules" / "accounts.yaml").rename(folder / "extends" / "accounts.yaml")
+    assert check_offline(folder) == []
+
+    site.packs.install(module_pack(), admin, "loyalty.zip")  # extends/accounts.yaml: fine
+    assert "loyalty_tier" in site.registry.module("accounts").fields
+    assert site.registry.module("accounts").label == "Accounts"
+
+
+def test_a_personality_making_a_module_names_it_by_the_same_rules(site, admin):
+    at = "2020-01-01T00:00:00+00:00"
+    body = {"name": "select", "label": "Picks", "fields": {"name": {"type": "name"}}}
+    layer = {"format": 1, "exported_at": at, "items": [
+        {"kind": "module", "name": "select", "modified_at": at, "body": body}]}
+    pack = zip_of({"pack.yaml": manifest("brand", "personality"),
+                   "customizations.yaml": yaml.safe_dump(layer)})
+    before = snapshot(site)
+    with pytest.raises(PackError) as refused:
+        site.packs.install(pack, admin, "brand.zip")
+    assert str(refused.value) == ("customizations.yaml: module 'select': 'select' is reserved: "
+                                  "an SQL word or a system field's name")
+    assert_unchanged(site, before)
+
+
+# -- an install killed mid-way (kill -9) is put back and recorded at the next start --------
+
+KILLED_AT = """
+import os, sys
+from pathlib import Path
+
+from core.site import Site
+
+site = Site(Path(sys.argv[1]))
+step = sys.argv[2]
+
+
+def die(name):  # a real kill -9, at a known point of the install: no timing involved
+    if name == step:
+        os.kill(os.getpid(), 9)
+
+
+site.packs._fail_if_injected = die
+if step == "after commit":
+    site.after_sync = lambda: die(step)
+site.packs.install(Path(sys.argv[3]).read_bytes(), None, "loyalty.zip")
+"""
+
+
+def kill_install_at(site, step: str, pack: bytes, tmp_path) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    source = tmp_path / "loyalty.zip"
+    source.write_bytes(pack)
+    done = subprocess.run([sys.executable, "-c", KILLED_AT, str(site.folder), step, str(source)],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                          check=False)
+    assert done.returncode == -9, done.stderr.decode()[-2000:]
+
+
+def debris(site) -> list[str]:
+    return sorted(p.relative_to(site.packs.store).as_posix()
+                  for kind in (".staging", ".trash") for p in (site.packs.store / kind).glob("*"))
+
+
+@pytest.mark.parametrize("step", ["validate", "files", "schema", "hook", "history"])
+def test_an_install_killed_mid_way_is_put_back_and_recorded_at_the_next_start(
+        make_site, site, admin, tmp_path, step):
+    kill_install_at(site, step, module_pack(), tmp_path)
+    assert debris(site)  # what the killed process left: its staging folder, journal, lock
+    if step not in ("validate", "files"):  # "files" dies before the move
+        assert site.pack_folder("loyalty").is_dir()
+
+    booted = make_site()  # the next start: a site boot (the pack commands boot one too)
+    assert debris(booted) == []
+    assert not booted.pack_folder("loyalty").exists()
+    assert "rewards" not in booted.registry.modules and booted.packs.installed() == []
+    record = booted.packs.history(1)[0]
+    assert (record["action"], record["pack"], record["outcome"]) == \
+        ("install", "loyalty", "interrupted")
+    assert (f"interrupted at step {step}: the process stopped; the pack's files were put back"
+            if step != "validate" else "interrupted during its checks") in record["detail"]
+
+    booted.packs.install(module_pack(), admin, "loyalty.zip")  # a retry installs cleanly
+    assert "rewards" in booted.registry.modules
+    booted.records.create("rewards", {"name": "Gold", "points": 5}, admin)
+    assert debris(booted) == []
+
+
+def test_an_upgrade_killed_mid_way_gets_the_old_version_back(make_site, site, admin, tmp_path):
+    site.packs.install(module_pack(), admin, "loyalty.zip")
+    newer = module_pack(version="2.0.0", files={
+        "modules/rewards.yaml": REWARDS.replace("points: {type: integer}",
+                                                "points: {type: integer}\n  expires: {type: date}"),
+        "extends/accounts.yaml": LOYALTY_TIER})
+    old_files = {p.relative_to(site.pack_folder("loyalty")): p.read_bytes()
+                 for p in site.pack_folder("loyalty").rglob("*") if p.is_file()}
+    kill_install_at(site, "registry", newer, tmp_path)
+    assert any(p.startswith(".trash/") for p in debris(site))  # 1.0.0 moved aside
+
+    booted = make_site()
+    assert debris(booted) == []
+    assert {p.relative_to(booted.pack_folder("loyalty")): p.read_bytes()
+            for p in booted.pack_folder("loyalty").rglob("*") if p.is_file()} == old_files
+    assert booted.packs.get("loyalty").version == "1.0.0"
+    assert "expires" not in booted.registry.module("rewards").fields
+    record = booted.packs.history(1)[0]
+    assert (record["action"], record["version"], record["outcome"]) == \
+        ("upgrade", "2.0.0", "interrupted")
+    booted.packs.install(newer, admin, "loyalty-2.0.0.zip")
+    assert "expires" in booted.registry.module("rewards").fields
+
+
+def test_an_install_killed_after_it_committed_only_loses_its_debris(make_site, site, tmp_path):
+    kill_install_at(site, "after commit", module_pack(), tmp_path)
+    booted = make_site()
+    assert debris(booted) == []
+    assert booted.packs.get("loyalty").status == "enabled"
+    assert "rewards" in booted.registry.modules
+    assert [(h["action"], h["outcome"]) for h in booted.packs.history()] == [("install", "ok")]
+
+
+def test_an_install_still_running_is_left_alone(site, admin, tmp_path):
+    from core.packs import Attempt
+
+    running = Attempt.start(site.packs._scratch("staging"), "install", "x.zip", admin)
+    running.folder.mkdir()
+    running.write(pack="loyalty", version="1.0.0", step="schema", target="loyalty",
+                  had_target=False, backup=None)
+    site.pack_folder("loyalty").mkdir()
+    assert site.packs.recover_interrupted() == []  # its lock is held: it is not debris
+    assert running.folder.is_dir() and site.pack_folder("loyalty").is_dir()
+    running.close()
+    assert debris(site) == []
+
+
+def test_enabling_a_code_pack_again_needs_code_packs_allowed(site, admin, tmp_path):
+    marker = tmp_path / "ran"
+    site.set_setting("allow_code_packs", True)
+    site.packs.install(module_pack("coded", files={"modules/rewards.yaml": REWARDS,
+                                                   "plugin.py": marker_code(marker)}),
+                       admin, "coded.zip")
+    site.packs.remove("coded", "disable", admin)
+    marker.unlink()
+    site.set_setting("allow_code_packs", False)
+    with pytest.raises(PackError, match=r"contains Python code \(plugin.py\)") as refused:
+        site.packs.enable("coded", admin)
+    assert refused.value.step == "permission"
+    assert not marker.exists() and not site.plugin_manager.has_plugin("pack:coded")
+    assert site.packs.get("coded").status == "disabled"
+    assert last_history(site)["outcome"] == "refused"

@@ -321,3 +321,125 @@ def test_choosing_as_in_my_preferences_goes_back_to_english(site, client):
     back = client.post("/login", data={"_csrf": csrf_of(page.text), "language": "",
                                        "switch_language": "1"})
     assert "<h1>Log in</h1>" in back.text and "<h1>Log in</h1>" in client.get("/login").text
+
+
+# -- a theme's templates run in a sandbox ----------------------------------------------------
+
+THEME_FAILED = "The theme Evil could not show this page, so it is shown in the standard look."
+KERNEL_TEMPLATES = Path(__file__).resolve().parent.parent / "core" / "web" / "templates"
+
+
+def theme_pack(tmp_path, templates: dict[str, str], name: str = "theme_evil") -> Path:
+    folder = tmp_path / name
+    (folder / "templates").mkdir(parents=True)
+    (folder / "pack.yaml").write_text(f"name: {name}\nkind: theme\nversion: '1.0.0'\n"
+                                      "title: Evil\nprovides: {theme: {label: Evil}}\n")
+    for rel, text in templates.items():
+        (folder / "templates" / rel).write_text(text)
+    return folder
+
+
+def escapes(marker: Path) -> dict[str, str]:
+    """Ways out of a template, each of which would create ``marker`` (or change the site)."""
+    shell = f"touch {marker}"
+    popen = f"os.popen('{shell}').read()"
+    return {
+        "lipsum globals": f"{{{{ lipsum.__globals__['os'].popen('{shell}').read() }}}}",
+        "subclasses": ("{% for c in ''.__class__.__mro__[1].__subclasses__() %}"
+                       "{% if c.__name__ == 'Popen' %}{{ c(['touch', '" + str(marker) +
+                       "']).wait() }}{% endif %}{% endfor %}"),
+        "cycler globals": f"{{{{ cycler.__init__.__globals__.os.{popen.replace('os.', '')} }}}}",
+        "template context": ("{{ self._TemplateReference__context.cycler.__init__.__globals__"
+                             f".{popen} }}}}"),
+        "attr filter": ("{{ (cycler|attr('__init__')|attr('__globals__'))['os']"
+                        f".popen('{shell}').read() }}}}"),
+        "format": "{{ '{0.__init__.__globals__[os]}'.format(cycler) }}",
+        "app state": "{{ request.app.state.site.set_setting('allow_code_packs', true) }}",
+        "scope item": "{{ request['app'].state.site.set_setting('allow_code_packs', true) }}",
+        "scope attribute": "{{ request.scope.app.state.site.config.secret_key }}",
+        "theme folder": f"{{{{ theme.folder.joinpath('{marker}').write_text('x') }}}}",
+        "session": "{{ request.session.update({'uid': 'someone else'}) }}",
+        "huge power": "{{ 10 ** (user.id|length * 10000000) }}",  # hours of one core
+    }
+
+
+@pytest.mark.parametrize("escape", list(escapes(Path("m"))))
+def test_no_template_escape_runs_anything(site, client, admin, tmp_path, escape):
+    marker = tmp_path / "ran"
+    payload = escapes(marker)[escape]
+    install_folder(site, theme_pack(tmp_path, {
+        "home.html": "{% extends 'base.html' %}{% block content %}<h1 id='evil'>" + payload +
+                     "</h1>{% endblock %}"}))
+    set_preferences(site, admin, theme="theme_evil")
+    log_in(client)
+    home = client.get("/")
+    assert not marker.exists()
+    assert home.status_code == 200  # the page, in the kernel's look, saying why
+    assert THEME_FAILED in text_of(home) and "id='evil'" not in home.text
+    assert "Traceback" not in home.text and site.config["secret_key"] not in home.text
+    assert "allow_code_packs" not in site.settings
+    assert client.get("/preferences").status_code == 200  # still signed in, as admin
+    assert 'href="/admin"' in client.get("/m/accounts").text
+
+
+@pytest.mark.parametrize("template", ["base.html", "_fields.html"])
+def test_a_theme_overriding_what_kernel_pages_extend_or_import_is_sandboxed(
+        site, client, admin, tmp_path, template):
+    marker = tmp_path / "ran"
+    payload = escapes(marker)["cycler globals"]
+    kernel = (KERNEL_TEMPLATES / template).read_text()
+    install_folder(site, theme_pack(tmp_path, {template: payload + kernel}))
+    set_preferences(site, admin, theme="theme_evil")
+    log_in(client)
+    account = site.records.create("accounts", {"name": "Acme"}, admin)
+    for path in ("/", "/m/accounts", f"/m/accounts/{account['id']}/edit", "/admin/packs"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        if template == "base.html" or path.startswith("/m/"):  # lists and forms import it
+            assert THEME_FAILED in text_of(page), path
+        assert "Acme" in page.text or not path.startswith("/m/"), path
+    assert not marker.exists()
+
+
+def test_a_theme_with_templates_renders_the_kernels_pages_in_its_sandbox(site, app, client,
+                                                                        admin, tmp_path):
+    """A theme may restyle every page through base.html: the kernel's templates then all run
+    sandboxed, and must not trip over the sandbox themselves."""
+    base = (KERNEL_TEMPLATES / "base.html").read_text().replace(
+        '<main>', '<main data-theme-base="evil">')
+    install_folder(site, theme_pack(tmp_path, {"base.html": base}))
+    assert isinstance(app.state.templates.environment(site.packs_of_kind("theme")[0]),
+                      __import__("core.web.sandbox", fromlist=["PackSandbox"]).PackSandbox)
+    set_preferences(site, admin, theme="theme_evil")
+    log_in(client)
+    account = site.records.create("accounts", {"name": "Acme"}, admin)
+    paths = ["/", "/m/accounts", f"/m/accounts/{account['id']}",
+             f"/m/accounts/{account['id']}/edit", "/m/accounts/new", "/m/quotes/new",
+             "/preferences", "/calendar", "/admin", "/admin/users", "/admin/roles",
+             "/admin/packs", "/admin/packs/history", "/admin/studio",
+             "/admin/studio/modules/accounts", "/admin/studio/dropdowns", "/nowhere"]
+    for path in paths:
+        page = client.get(path)
+        assert page.status_code in (200, 404), path
+        assert 'data-theme-base="evil"' in page.text, path
+        assert "data-theme-failed" not in page.text, path
+
+
+def test_themes_without_templates_are_not_sandboxed(site, app, client, admin):
+    from core.web.sandbox import PackSandbox
+
+    install_folder(site, NOCTURNE)
+    install_folder(site, TEST_PACKS / "theme_tiny")
+    nocturne, tiny = sorted(site.packs_of_kind("theme"), key=lambda p: p.name)
+    assert not isinstance(app.state.templates.environment(nocturne), PackSandbox)
+    assert not isinstance(app.state.templates.environment(None), PackSandbox)
+    assert isinstance(app.state.templates.environment(tiny), PackSandbox)
+    set_preferences(site, admin, theme=NOCTURNE)
+    log_in(client)
+    for path in ("/", "/m/accounts", "/admin/packs"):
+        page = client.get(path)
+        assert page.status_code == 200 and stylesheets(page) == [NOCTURNE_CSS], path
+        assert "data-theme-failed" not in page.text
+    set_preferences(site, admin, theme="theme_tiny")
+    home = client.get("/")
+    assert 'id="tiny-home"' in home.text and "data-theme-failed" not in home.text

@@ -122,7 +122,7 @@ def test_upload_check_install_open_and_uninstall(client, site, tmp_path):
     result = post(client, check_url + "/install")
     assert result.status_code == 200, text_of(result)[:800]
     shown = steps(result)
-    assert list(shown) == ["Unpack", "Validate", "Compatibility", "Permission", "Files",
+    assert list(shown) == ["Unpack", "Permission", "Validate", "Compatibility", "Files",
                            "Registry", "Database schema", "Pack hook", "History", "Cleanup"]
     assert set(shown.values()) == {"✓ Passed"}
     assert "Installed: Fleet pack" in text_of(result)
@@ -258,8 +258,8 @@ def test_a_code_pack_is_refused_where_code_packs_are_not_allowed(client, site, t
     pack = pack_zip(tmp_path, files={"modules/vehicles.yaml": VEHICLES, "plugin.py": "# hooks\n"})
     check_url = upload(client, pack)  # readable, so queued; the check says no
     check = client.get(check_url)
-    assert steps(check) == {"Unpack": "✓ Passed", "Validate": "✓ Passed",
-                            "Compatibility": "✓ Passed", "Permission": "✗ Failed"}
+    assert steps(check) == {"Unpack": "✓ Passed", "Permission": "✗ Failed",
+                            "Validate": "– Not run", "Compatibility": "– Not run"}
     seen = text_of(check)
     assert "This pack cannot be installed." in seen
     assert "contains Python code (plugin.py)" in seen and "allow_code_packs" in seen
@@ -281,9 +281,31 @@ def test_a_code_pack_is_refused_where_code_packs_are_not_allowed(client, site, t
     assert site.packs.uploads() == [] and client.get(check_url).status_code == 404
 
 
+def test_a_refused_code_pack_never_runs_and_an_allowed_one_runs_only_at_install(client, site,
+                                                                              tmp_path):
+    marker = tmp_path / "ran"  # what the pack's plugin.py writes the moment it is imported
+    code = f"from pathlib import Path\n\nPath({str(marker)!r}).write_text('ran')\n"
+    pack = pack_zip(tmp_path, files={"modules/vehicles.yaml": VEHICLES, "plugin.py": code})
+    check_url = upload(client, pack)
+    assert not marker.exists()
+    check = client.get(check_url)
+    assert steps(check)["Permission"] == "✗ Failed" and "contains Python code" in text_of(check)
+    assert not marker.exists()
+    assert post(client, check_url + "/install").status_code == 400
+    assert not marker.exists()
+
+    site.set_setting("allow_code_packs", True)
+    check = client.get(check_url)
+    assert set(steps(check).values()) == {"✓ Passed"}
+    assert "create table vehicles" in text_of(check)
+    assert not marker.exists()  # checked, not run
+    assert post(client, check_url + "/install").status_code == 200
+    assert marker.read_text() == "ran"
+
+
 def test_a_removal_another_pack_needs_is_refused(client, site, tmp_path):
     assert install(client, fleet(tmp_path)).status_code == 200
-    extra = pack_zip(tmp_path, name="fleet_extra", files={"modules/vehicles.yaml": {
+    extra = pack_zip(tmp_path, name="fleet_extra", files={"extends/vehicles.yaml": {
         "name": "vehicles", "fields": {"colour": {"type": "text", "label": "Colour"}}}},
         requires={"packs": {"fleet": ">=1.0"}})
     assert install(client, extra).status_code == 200
@@ -345,6 +367,52 @@ def test_an_upload_above_the_limit_is_refused_before_it_is_read(client, site, mo
 
 # -- who may, and bad addresses -----------------------------------------------------------
 
+def send_raw(client, filename: bytes, data: bytes):
+    """An upload whose file name is exactly these bytes (a browser would clean it up)."""
+    body = (b'--B\r\nContent-Disposition: form-data; name="_csrf"\r\n\r\n' +
+            client.csrf.encode() + b'\r\n--B\r\nContent-Disposition: form-data; name="pack"; '
+            b'filename="' + filename + b'"\r\nContent-Type: application/zip\r\n\r\n' + data +
+            b"\r\n--B--\r\n")
+    return client.post("/admin/packs/upload", content=body, follow_redirects=False,
+                       headers={"content-type": "multipart/form-data; boundary=B"})
+
+
+@pytest.mark.parametrize("filename, shown, reason", [
+    (b"..", "..", "the file name is a path, not the name of a file"),
+    (b"/", "/", "the file name is a path, not the name of a file"),
+    (b".", ".", "the file name is a path, not the name of a file"),
+    (b"a/../../x.zip", "a/../../x.zip", "the file name is a path, not the name of a file"),
+    (b"..\\..\\x.zip", "..\\..\\x.zip", "the file name is a path, not the name of a file"),
+    (b"a\x00b.zip", "a?b.zip", "the file name contains control characters"),
+    ("\u202egpj.zip".encode(), "?gpj.zip", "the file name contains control characters"),
+    (b"x" * 300 + b".zip", "x" * 100, "the file name is longer than 255 characters"),
+])
+def test_a_hostile_file_name_is_refused_and_nothing_is_written(client, site, tmp_path,
+                                                               filename, shown, reason):
+    def outside_the_pack_store():
+        return sorted(p for p in tmp_path.rglob("*") if p.is_file() and site.packs.store
+                      not in p.parents and not p.name.startswith("crbm.db"))
+
+    data = fleet(tmp_path)[1]
+    before = outside_the_pack_store()
+    response = send_raw(client, filename, data)
+    assert response.status_code == 400
+    seen = text_of(response)
+    assert f"{shown} was refused; nothing was changed." in seen and reason in seen
+    assert "Traceback" not in seen
+    assert site.packs.uploads() == []
+    assert outside_the_pack_store() == before
+    assert client.get("/admin/packs").status_code == 200
+    history = client.get("/admin/packs/history")
+    assert history.status_code == 200 and reason in text_of(history)
+
+
+def test_an_old_browsers_windows_path_is_taken_for_its_file_name(client, site, tmp_path):
+    check_url = upload(client, ("C:\\Users\\me\\fleet-1.0.0.zip", fleet(tmp_path)[1]))
+    assert [u["filename"] for u in site.packs.uploads()] == ["fleet-1.0.0.zip"]
+    assert client.get(check_url).status_code == 200
+
+
 def test_only_administrators_get_in(site, admin, tmp_path):
     create_user(site, "dana", PASSWORD)
     dana = open_client(site, "dana")
@@ -396,3 +464,27 @@ def test_history_lists_what_happened(client, site, tmp_path):
     assert "admin Upload fleet 1.0.0 Done fleet-1.0.0.zip" in rows[6]
     when = Formatter(Preferences()).datetime(site.packs.history(1)[0]["at"])
     assert rows[0].startswith(" ".join(when.split()) + " admin")  # the time, in the reader's format
+
+
+def test_an_install_killed_mid_way_is_put_back_by_the_next_check_and_shows_in_history(
+        client, site, tmp_path):
+    from click.testing import CliRunner
+
+    import cli
+    from tests.test_packs import debris, kill_install_at
+
+    name, data = fleet(tmp_path)
+    kill_install_at(site, "schema", data, tmp_path)  # another worker, killed with -9
+    assert site.pack_folder("fleet").is_dir() and debris(site)
+
+    check_url = upload(client, (name, data))  # this worker runs on; its next check recovers
+    assert set(steps(client.get(check_url)).values()) == {"✓ Passed"}
+    assert debris(site) == [] and not site.pack_folder("fleet").exists()
+    history = text_of(client.get("/admin/packs/history"))
+    assert "Install fleet 1.0.0 Interrupted interrupted at step schema" in " ".join(
+        re.sub(r"<[^>]+>", " ", history).split())
+    listed = CliRunner().invoke(cli.main, ["--site", str(site.folder), "pack", "history"])
+    assert "install    fleet 1.0.0  interrupted  interrupted at step schema" in listed.output
+
+    assert post(client, check_url + "/install").status_code == 200  # the retry goes through
+    assert client.get("/m/vehicles").status_code == 200

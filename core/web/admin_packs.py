@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -28,7 +27,7 @@ from starlette.routing import Route
 
 from core import access_admin
 from core.errors import N_, Message
-from core.pack_archive import MAX_ARCHIVE_BYTES, PackError
+from core.pack_archive import MAX_ARCHIVE_BYTES, PackError, upload_name
 from core.packs import CHECK_STEPS, REMOVAL_MODES, STEPS
 from core.web.pages import page
 from core.web.templating import flash
@@ -69,7 +68,8 @@ DONE = {"disable": N_("Pack %(name)s was disabled."),
         "purge": N_("Pack %(name)s was purged.")}
 ACTION_LABELS = {"upload": N_("Upload"), "install": N_("Install"), "upgrade": N_("Upgrade"),
                  "enable": N_("Enable"), **MODE_LABELS}
-OUTCOME_LABELS = {"ok": N_("Done"), "refused": N_("Refused"), "failed": N_("Failed")}
+OUTCOME_LABELS = {"ok": N_("Done"), "refused": N_("Refused"), "failed": N_("Failed"),
+                  "interrupted": N_("Interrupted")}  # the process stopped mid-way (killed)
 LABELS = {"steps": STEP_LABELS, "kinds": KIND_LABELS, "statuses": STATUS_LABELS,
           "modes": MODE_LABELS, "mode_hints": MODE_HINTS, "actions": ACTION_LABELS,
           "outcomes": OUTCOME_LABELS}
@@ -207,13 +207,13 @@ def upload(request: Request, form):
     if not isinstance(sent, UploadFile) or not sent.filename:
         return _list_page(request, status=400, message=Message(N_("Choose a pack file (.zip) "
                                                                   "to upload.")))
-    filename = Path(sent.filename.replace("\\", "/")).name[:100] or "pack.zip"
     data = sent.file.read(MAX_ARCHIVE_BYTES + 1)  # one byte more: the loader says "too large"
     try:
-        upload_id = _packs(request).upload(data, filename, user)
-    except PackError as exc:  # not a zip, unsafe, bad manifest: recorded in history
+        upload_id = _packs(request).upload(data, sent.filename, user)
+    except PackError as exc:  # a hostile name, not a zip, unsafe, bad manifest: in history
         return _list_page(request, status=400, problems=exc.problems, message=Message(
-            N_("%(file)s was refused; nothing was changed."), file=filename))
+            N_("%(file)s was refused; nothing was changed."),
+            file=upload_name(sent.filename)[0]))
     return _redirect(f"/admin/packs/upload/{upload_id}")
 
 

@@ -8,9 +8,17 @@ template without copying the rest. Static files follow the same order without th
 
 The theme of a page is the reader's choice (``Preferences.theme``) if that theme pack is
 enabled, else the site's ``theme`` setting if enabled, else none: the kernel's look.
+
+A theme pack that carries templates gets a sandboxed environment (``core.web.sandbox``):
+its pages, kernel templates included, render under rules that keep a template from
+running code, reaching the site or the file system. When such a page fails (refused by
+the sandbox, or any error), it is rendered again in the kernel's look with a notice, and
+the reason is logged: a broken theme never costs anyone a page, the administrator's
+pages to remove it included.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,14 +31,18 @@ from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from core import i18n
-from core.errors import Message
+from core.errors import N_, Message
 from core.web import display
+from core.web.sandbox import PackSandbox
 from core.web.security import csrf_token
 
 if TYPE_CHECKING:
     from core.site import EnabledPack
 
 _UNREAD = object()
+log = logging.getLogger(__name__)
+THEME_FAILED = N_("The theme %(theme)s could not show this page, so it is shown in the "
+                  "standard look.")
 
 
 def lookup_dirs(site, kind: str, theme: EnabledPack | None = None) -> list[Path]:
@@ -42,6 +54,12 @@ def lookup_dirs(site, kind: str, theme: EnabledPack | None = None) -> list[Path]
     dirs += [p.folder / kind for p in site.plugins]
     dirs.append(Path(__file__).parent / kind)
     return [d for d in dirs if d.is_dir()]
+
+
+def carries_templates(pack: EnabledPack) -> bool:
+    """Whether a pack has template files (a theme of stylesheets only renders unsandboxed)."""
+    folder = pack.folder / "templates"
+    return folder.is_dir() and any(p.is_file() for p in folder.rglob("*"))
 
 
 def enabled_theme(site, name) -> EnabledPack | None:
@@ -138,7 +156,8 @@ class Templates:
         return env
 
     def _build(self, theme: EnabledPack | None) -> Environment:
-        env = Environment(
+        sandboxed = theme is not None and carries_templates(theme)
+        env = (PackSandbox if sandboxed else Environment)(
             loader=ChoiceLoader([FileSystemLoader(str(d))
                                  for d in lookup_dirs(self.site, "templates", theme)]),
             autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True,
@@ -176,8 +195,19 @@ class Templates:
                        nav=self.navigation(user) if user and not user.must_change_password else [],
                        flash=request.session.pop("flash", None),
                        theme=theme, theme_css=self.stylesheet(theme))
-        template = self.environment(theme).get_template(name)
-        return HTMLResponse(template.render(context), status_code=status)
+        env = self.environment(theme)
+        try:
+            page = env.get_template(name).render(context)
+        except Exception as exc:  # a pack's template failed, whatever the error
+            if not isinstance(env, PackSandbox):
+                raise
+            log.warning("theme %s could not render %s: %s: %s", theme.name, name,
+                        type(exc).__name__, exc)
+            context.update(theme=None, theme_css=None, theme_failed={
+                "message": Message(THEME_FAILED, theme=theme_label(theme)),
+                "reason": f"{type(exc).__name__}: {exc}"[:300]})
+            page = self.environment(None).get_template(name).render(context)
+        return HTMLResponse(page, status_code=status)
 
     def navigation(self, user) -> list[tuple[str, list]]:
         """Tab groups, each with the modules the user has access to, in the Studio's tab
