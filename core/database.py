@@ -434,8 +434,8 @@ def module_table(module: ModuleDef, metadata: sa.MetaData) -> sa.Table:
         not_null = f.name in ("created_at", "modified_at", "deleted", "version")
         columns.append(sa.Column(f.name, col_type, nullable=not not_null))
         unique = f.spec.get("unique") or f.name == sequence_field
-        if unique or f.type.name in ("related", "user") and f.name not in ("created_by", "modified_by") \
-                or f.spec.get("indexed") or f.type.name == "name":
+        if unique or f.type.indexed and f.name not in ("created_by", "modified_by") \
+                or f.spec.get("indexed"):
             indexes.append(sa.Index(f"ix_{module.table}_{f.name}", f.name, unique=bool(unique)))
             if not unique:
                 sorted_by.append(f)

@@ -8,7 +8,7 @@ switching on its name:
     storage        ``column_type``, ``expand`` (composites), ``stored``
     input          ``normalize`` (validate + convert), ``from_text`` (CSV/import cells)
     web form       ``widget`` (a macro of ``_fields.html``, or a template the plugin ships
-                   such as ``"rating_widget.html"``), ``widget_context``, ``read_form``,
+                   such as ``"stars_widget.html"``), ``widget_context``, ``read_form``,
                    ``form_text``, ``wide``, ``input_type``
     display        ``html`` (list and detail cells), ``display_text`` (the Formatter's
                    text: CSV export, PDF, change log views), ``to_text`` (change log)
@@ -127,6 +127,9 @@ class FieldType:
     filter_operators: ClassVar[frozenset[str]] = frozenset(OPERATORS)  # the API's
     searchable = True  # quick search may look in it (words, not codes)
     api_writes = True  # the REST API may write it (when ``writable``)
+    indexed = False  # its column gets an index (links and names are looked up by value)
+    stylesheet = None  # a URL its widget and display need (a plugin's "/static/x.css")
+    grouped = False  # its widget is a group of controls (radios): the label names the group
 
     # -- roles ----------------------------------------------------------------------------
 
@@ -197,7 +200,7 @@ class FieldType:
         return escape(fmt.field(f, record[f.name], record, options=labels.get(f.name)))
 
     def export_text(self, fmt, f, record: dict, labels: dict) -> str:
-        """A CSV export cell (a number a spreadsheet reads stays a number)."""
+        """A CSV export cell, as a person reads it (``from_text`` reads it back)."""
         return fmt.field(f, record.get(f.name), record, options=labels.get(f.name))
 
     # -- the web form ---------------------------------------------------------------------
@@ -230,6 +233,11 @@ class FieldType:
     def list_filter(self, text: str) -> tuple[str, Any]:
         """A list page's filter box text -> (operator, value)."""
         return self.list_filter_op, text
+
+    def filter_choices(self, f, fmt) -> list[tuple[str, str]] | None:
+        """(value, label) a list page's filter offers in a select instead of a text box
+        (each value is read by ``list_filter``); None: the box."""
+        return None
 
     def filter_clause(self, column, op: str, value: Any, spec: dict):
         """``column op value`` as SQL; ``value`` is the caller's (normalized here)."""
@@ -270,7 +278,7 @@ class TextType(FieldType):
 
 class NameType(TextType):
     name = "name"
-    list_filter_op = "starts"
+    indexed = True
 
     def composed(self, spec):
         return "parts" in spec  # a person's name: made from first and last name
@@ -730,7 +738,7 @@ class RelatedType(FieldType):
     name = "related"
     default_size = 36
     json_kind = "string"
-    is_link = True
+    is_link = indexed = True
     widget = "related"
     list_filter_op = "eq"
 
@@ -785,7 +793,7 @@ class UserType(FieldType):
     name = "user"
     default_size = 36
     json_kind = "string"
-    is_link = True
+    is_link = indexed = True
     widget = "user"
     list_filter_op = "eq"
 

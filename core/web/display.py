@@ -29,6 +29,12 @@ def value_html(fmt, module, f, record: dict, labels: dict) -> Markup:
     return f.type.html(fmt, module, f, record, labels)  # core/fields.py: FieldType.html
 
 
+def field_stylesheets(module) -> list[str]:
+    """The stylesheets a module's field types ship (``FieldType.stylesheet``, a plugin's
+    ``static/`` file), for the head of its pages."""
+    return sorted({f.type.stylesheet for f in module.fields.values() if f.type.stylesheet})
+
+
 def option_tags(choices: list[tuple[str, str]], selected=None) -> Markup:
     """``<option>`` elements for a select, built in one Python loop (lists repeat them for
     every filter and mass-update field, and a template loop costs far more)."""

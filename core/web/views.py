@@ -382,7 +382,7 @@ def _matching(request: Request, module: ModuleDef, form, fields) -> Iterator[lis
 def _cell(fmt, f, row: dict, labels: dict) -> str:
     if f"{f.name}__label" in row:
         return row[f"{f.name}__label"] or ""
-    text = fmt.field(f, row.get(f.name), row, options=labels.get(f.name))
+    text = f.type.export_text(fmt, f, row, labels)
     # a number stays a number a spreadsheet reads ("-12"): only text can carry a formula
     return csv_export.Number(text) if csv_export.is_number(row.get(f.name)) else text
 
