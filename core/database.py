@@ -34,9 +34,6 @@ ID = sa.String(36)
 
 # -- text ordered regardless of case -----------------------------------------------------------
 
-# ids and codes sort as stored: folding them would only cost their index
-EXACT_SORT_TYPES = ("id", "related", "user", "parent_type", "dropdown", "status",
-                    "multiselect", "currency_code", "item_number")
 FOLDED_ON = ("sqlite", "postgresql")  # MariaDB's default collations ignore case already
 
 
@@ -73,7 +70,7 @@ def _lower(folded, compiler, **kw):
 def case_folded(f, column) -> bool:
     """Whether field ``f`` (its ``column``) sorts regardless of case: text, but not ids,
     codes or unique values (their index must stay exact)."""
-    return isinstance(column.type, sa.String) and f.type.name not in EXACT_SORT_TYPES \
+    return isinstance(column.type, sa.String) and not f.type.exact_sort \
         and not f.spec.get("unique")
 
 

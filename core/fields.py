@@ -115,6 +115,7 @@ class FieldType:
     stored = True  # False: no column (computed on read)
     derived = False  # computed by the kernel (calculated, related value): no one writes it
     is_link = False  # holds another record's (or user's) id, joined for its name
+    label_source = None  # a link to a kernel table (users) rather than a module's record
     has_options = False  # its values come from a dropdown list (``options:``)
     widget = "text"  # the form control: a macro of core/web/templates/_fields.html, or
     #                  a template file a plugin ships (a name ending in ".html")
@@ -127,6 +128,8 @@ class FieldType:
     filter_operators: ClassVar[frozenset[str]] = frozenset(OPERATORS)  # the API's
     searchable = True  # quick search may look in it (words, not codes)
     api_writes = True  # the REST API may write it (when ``writable``)
+    exact_sort = False  # ids and codes sort as stored (folding case would cost the index)
+    is_email = False  # holds an email address (where a document is mailed to)
     indexed = False  # its column gets an index (links and names are looked up by value)
     stylesheet = None  # a URL its widget and display need (a plugin's "/static/x.css")
     grouped = False  # its widget is a group of controls (radios): the label names the group
@@ -286,6 +289,7 @@ class NameType(TextType):
 
 class ItemNumberType(TextType):
     name = "item_number"
+    exact_sort = True
     default_size = 50
 
 
@@ -307,6 +311,7 @@ class PhoneType(FieldType):
 
 class EmailType(FieldType):
     name = "email"
+    is_email = True
     json_kind = "string"
     input_type = "email"
 
@@ -378,6 +383,7 @@ class HtmlType(TextAreaType):
 
 class IdType(TextType):
     name = "id"
+    exact_sort = True
     default_size = 36
 
 
@@ -523,6 +529,7 @@ class CurrencyCodeType(FieldType):
     name = "currency_code"
     default_size = 3
     json_kind = "string"
+    exact_sort = True
     input_attrs = ' size="4" maxlength="3" list="currency-codes"'
 
     def html(self, fmt, module, f, record, labels):
@@ -588,7 +595,7 @@ class DropdownType(FieldType):
     name = "dropdown"
     default_size = 100
     json_kind = "string"
-    has_options = True
+    has_options = exact_sort = True
     widget = "select"
     list_filter_op = "eq"
     searchable = False
@@ -619,7 +626,7 @@ class MultiselectType(FieldType):
 
     name = "multiselect"
     json_kind = "list"
-    has_options = True
+    has_options = exact_sort = True
     widget = "multiselect"
     list_filter_op = "eq"
     searchable = False
@@ -738,7 +745,7 @@ class RelatedType(FieldType):
     name = "related"
     default_size = 36
     json_kind = "string"
-    is_link = indexed = True
+    is_link = indexed = exact_sort = True
     widget = "related"
     list_filter_op = "eq"
 
@@ -774,6 +781,7 @@ class ParentTypeType(FieldType):
     name = "parent_type"
     default_size = 50
     json_kind = "string"
+    exact_sort = True
     widget = "select"
     list_filter_op = "eq"
 
@@ -793,8 +801,9 @@ class UserType(FieldType):
     name = "user"
     default_size = 36
     json_kind = "string"
-    is_link = indexed = True
+    is_link = indexed = exact_sort = True
     widget = "user"
+    label_source = "crbm_users"
     list_filter_op = "eq"
 
     def html(self, fmt, module, f, record, labels):

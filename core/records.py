@@ -359,8 +359,8 @@ class RecordService:
         that record (a name is data too) — and, as ``<field>__deleted``, whether it was
         deleted: a link left to a deleted record reads "Acme (deleted)" to whoever may
         see Acme, not "(no access)"."""
-        if f.type.name == "user":
-            users = self._alias(self.tables.tables["crbm_users"], f"lbl_{name}")
+        if f.type.label_source is not None:  # a user: a kernel table, seen by everyone
+            users = self._alias(self.tables.tables[f.type.label_source], f"lbl_{name}")
             label = sa.func.coalesce(users.c.display_name, users.c.username)
             return [label.label(f"{name}__label")], (users, users.c.id == table.c[name])
         target = self.registry.module(f.spec["module"])
@@ -1189,20 +1189,19 @@ def _plan_for(module: ModuleDef, registry: Registry) -> _Plan:
     for f in module.fields.values():
         if f.system and f.name != "assigned_user_id":
             continue
-        kind = f.type.name
-        if kind in ("dropdown", "status", "multiselect"):
+        if f.type.has_options:
             plan.options.append((f, registry.option_values(f.spec["options"])))
         if "depends_on" in f.spec:
             dep = f.spec["depends_on"]
             shown = frozenset(dep["values"])
             plan.dependent.append((f, dep["field"], shown, f.spec.get("conditional_options")))
-        if kind == "name" and "parts" in f.spec:
+        if f.type.composed(f.spec):
             plan.names.append(f)
         if f.required:
             plan.required.append(f)
-        if kind == "calculated":
+        if f.type.derived and f.stored:  # calculated: computed on every save
             plan.calculated.append(f)
-        if kind in ("related", "user"):
+        if f.type.is_link:
             plan.links.append(f)
     return plan
 

@@ -798,7 +798,7 @@ def fill_view(request: Request, form):
     the inputs show them. Nothing for a record the user may not see, or no such record."""
     module = _module(request)
     link = module.fields.get(request.path_params["field"])
-    if link is None or link.type.name != "related" or "fill" not in link.spec:
+    if link is None or not link.type.is_link or "fill" not in link.spec:
         raise HTTPException(404, Message(N_("There is no such field.")))
     record_id = _uuid(request.query_params.get("id", ""))
     site = request.app.state.site
