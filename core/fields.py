@@ -114,6 +114,7 @@ class FieldType:
     default_size = 255
     stored = True  # False: no column (computed on read)
     derived = False  # computed by the kernel (calculated, related value): no one writes it
+    computed = False  # computed from its ``formula`` on every save, and stored
     is_link = False  # holds another record's (or user's) id, joined for its name
     label_source = None  # a link to a kernel table (users) rather than a module's record
     has_options = False  # its values come from a dropdown list (``options:``)
@@ -832,7 +833,7 @@ class CalculatedType(FieldType):
     """Computed from ``formula`` on every save and stored in the column of its ``format``."""
 
     name = "calculated"
-    derived = True
+    derived = computed = True
     FORMATS: ClassVar[dict[str, str]] = {"text": "text", "integer": "integer", "decimal": "decimal",
                "percentage": "percentage", "currency": "decimal", "checkbox": "checkbox",
                "date": "date"}

@@ -1199,7 +1199,7 @@ def _plan_for(module: ModuleDef, registry: Registry) -> _Plan:
             plan.names.append(f)
         if f.required:
             plan.required.append(f)
-        if f.type.derived and f.stored:  # calculated: computed on every save
+        if f.type.computed:
             plan.calculated.append(f)
         if f.type.is_link:
             plan.links.append(f)
