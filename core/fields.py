@@ -387,6 +387,9 @@ class IdType(TextType):
     exact_sort = True
     default_size = 36
 
+    def json_schema(self, f, registry, *, for_input):
+        return None if for_input else {"type": ["string", "null"], "maxLength": 36}
+
 
 class FileType(FieldType):
     """A stored file's key in the site's file store (the upload itself is the UI's job)."""
