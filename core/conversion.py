@@ -28,11 +28,9 @@ def copyable_fields(source: ModuleDef, target: ModuleDef) -> list[str]:
         theirs = source.fields.get(name)
         if (theirs is None or (f.system and name not in COPIED_SYSTEM) or name == number
                 or "computed_by" in f.spec or not f.stored
-                or f.type.name in ("calculated", "related_value")
-                or theirs.type.name != f.type.name
-                or (f.type.name == "name" and "parts" in f.spec)):
+                or not f.type.writable(f.spec) or theirs.type.name != f.type.name):
             continue
-        if f.type.name == "related" and f.spec.get("module") != theirs.spec.get("module"):
+        if f.type.is_link and f.spec.get("module") != theirs.spec.get("module"):
             continue  # same name, other target: not the same thing
         out.append(name)
     return out

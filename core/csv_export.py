@@ -56,3 +56,23 @@ class Writer:
 def writer(out, **options) -> Writer:
     """A CSV writer for ``out`` (a text file) that escapes formulas; options as csv.writer."""
     return Writer(out, **options)
+
+
+def read_cells(module, header: list[str], cells: list[str]) -> tuple[dict, dict]:
+    """One CSV row read back as a record's values: columns named by field name or label,
+    each cell parsed by its field's type (``FieldType.from_text``; a plugin's star type
+    may read "3" or "★★★"), a leading ``'`` that ``cell`` added taken off. Returns
+    (values, errors by field); unknown columns are left out."""
+    by_label = {str(f.label): f for f in module.fields.values()}
+    values, errors = {}, {}
+    for title, text in zip(header, cells, strict=False):
+        f = module.fields.get(title) or by_label.get(title)
+        if f is None or not f.type.writable(f.spec):
+            continue
+        if text[:1] == "'" and text[1:2] in FORMULA_START:
+            text = text[1:]
+        try:
+            values[f.name] = f.type.from_text(text, f.spec)
+        except ValueError as exc:  # FieldError
+            errors[f.name] = exc.args[0]
+    return values, errors

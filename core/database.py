@@ -34,9 +34,6 @@ ID = sa.String(36)
 
 # -- text ordered regardless of case -----------------------------------------------------------
 
-# ids and codes sort as stored: folding them would only cost their index
-EXACT_SORT_TYPES = ("id", "related", "user", "parent_type", "dropdown", "status",
-                    "multiselect", "currency_code", "item_number")
 FOLDED_ON = ("sqlite", "postgresql")  # MariaDB's default collations ignore case already
 
 
@@ -73,7 +70,7 @@ def _lower(folded, compiler, **kw):
 def case_folded(f, column) -> bool:
     """Whether field ``f`` (its ``column``) sorts regardless of case: text, but not ids,
     codes or unique values (their index must stay exact)."""
-    return isinstance(column.type, sa.String) and f.type.name not in EXACT_SORT_TYPES \
+    return isinstance(column.type, sa.String) and not f.type.exact_sort \
         and not f.spec.get("unique")
 
 
@@ -434,8 +431,8 @@ def module_table(module: ModuleDef, metadata: sa.MetaData) -> sa.Table:
         not_null = f.name in ("created_at", "modified_at", "deleted", "version")
         columns.append(sa.Column(f.name, col_type, nullable=not not_null))
         unique = f.spec.get("unique") or f.name == sequence_field
-        if unique or f.type.name in ("related", "user") and f.name not in ("created_by", "modified_by") \
-                or f.spec.get("indexed") or f.type.name == "name":
+        if unique or f.type.indexed and f.name not in ("created_by", "modified_by") \
+                or f.spec.get("indexed"):
             indexes.append(sa.Index(f"ix_{module.table}_{f.name}", f.name, unique=bool(unique)))
             if not unique:
                 sorted_by.append(f)

@@ -1,7 +1,23 @@
-"""Field types: how each ``type:`` in module YAML is stored, validated and read back.
+"""Field types: everything a ``type:`` in module YAML does, on one object.
 
 The 21 types of the implementation guide (7.5.2) plus the kernel's own (id, user, image,
-file, address). A plugin can add more through the ``crbm_field_types`` hook.
+file, address). A plugin can add more through the ``crbm_field_types`` hook, and its type
+works everywhere a kernel type does, because every caller asks the type rather than
+switching on its name:
+
+    storage        ``column_type``, ``expand`` (composites), ``stored``
+    input          ``normalize`` (validate + convert), ``from_text`` (CSV/import cells)
+    web form       ``widget`` (a macro of ``_fields.html``, or a template the plugin ships
+                   such as ``"stars_widget.html"``), ``widget_context``, ``read_form``,
+                   ``form_text``, ``wide``, ``input_type``
+    display        ``html`` (list and detail cells), ``display_text`` (the Formatter's
+                   text: CSV export, PDF, change log views), ``to_text`` (change log)
+    filters        ``filter_operators``, ``list_filter`` (a list page's filter box),
+                   ``filter_clause`` (an operator and value as SQL)
+    API            ``json_kind``, ``json_schema``
+    roles          ``derived`` (computed, never written), ``is_link`` (an id joined for its
+                   label), ``has_options`` (a dropdown list), ``composed`` (a name made
+                   of parts)
 
 Composite types (address, currency, a dynamic "parent" related field) *expand* into plain
 sub-fields when the registry is built, so tables, forms, filters and CSV all deal with
@@ -20,6 +36,7 @@ from urllib.parse import urlsplit
 
 import nh3
 import sqlalchemy as sa
+from markupsafe import Markup, escape
 from sqlalchemy.dialects import mysql
 
 from core.errors import N_, Message
@@ -71,12 +88,66 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
 
 
+def like_escape(text: str) -> str:
+    return str(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# What a filter operator means in SQL, given the column and the (normalized) value.
+OPERATORS = {
+    "eq": lambda c, v: c.is_(None) if v is None else c == v,
+    "ne": lambda c, v: c.is_not(None) if v is None else sa.or_(c != v, c.is_(None)),
+    "lt": lambda c, v: c < v, "lte": lambda c, v: c <= v,
+    "gt": lambda c, v: c > v, "gte": lambda c, v: c >= v,
+    "in": lambda c, v: c.in_(v),
+    "starts": lambda c, v: c.ilike(like_escape(v) + "%", escape="\\"),
+    "contains": lambda c, v: c.ilike("%" + like_escape(v) + "%", escape="\\"),
+    "empty": lambda c, v: c.is_(None),
+    "not_empty": lambda c, v: c.is_not(None),
+}
+TEXT_OPERATORS = ("starts", "contains")  # their value is text, never normalized
+
+
 class FieldType:
-    """Base: a text column. Subclasses override what differs."""
+    """Base: a text column. Subclasses (and plugins' types) override what differs."""
 
     name = "text"
     default_size = 255
     stored = True  # False: no column (computed on read)
+    derived = False  # computed by the kernel (calculated, related value): no one writes it
+    computed = False  # computed from its ``formula`` on every save, and stored
+    is_link = False  # holds another record's (or user's) id, joined for its name
+    label_source = None  # a link to a kernel table (users) rather than a module's record
+    has_options = False  # its values come from a dropdown list (``options:``)
+    widget = "text"  # the form control: a macro of core/web/templates/_fields.html, or
+    #                  a template file a plugin ships (a name ending in ".html")
+    input_type = "text"  # <input type=...> of the "text" widget
+    accept = None  # a file widget's ``accept`` (an image field: images only)
+    input_attrs = ""  # more attributes of that input (trusted HTML, written by the type)
+    wide = False  # the form gives it a whole row
+    json_kind = "any"  # string, integer, decimal, boolean, date, datetime, list or any
+    list_filter_op = "starts"  # what a list page's filter box does with the text typed
+    filter_operators: ClassVar[frozenset[str]] = frozenset(OPERATORS)  # the API's
+    searchable = True  # quick search may look in it (words, not codes)
+    api_writes = True  # the REST API may write it (when ``writable``)
+    exact_sort = False  # ids and codes sort as stored (folding case would cost the index)
+    is_email = False  # holds an email address (where a document is mailed to)
+    indexed = False  # its column gets an index (links and names are looked up by value)
+    stylesheet = None  # a URL its widget and display need (a plugin's "/static/x.css")
+    grouped = False  # its widget is a group of controls (radios): the label names the group
+
+    # -- roles ----------------------------------------------------------------------------
+
+    def composed(self, spec: dict) -> bool:
+        """Whether the value is made by the kernel from other fields (a person's name)."""
+        return False
+
+    def writable(self, spec: dict) -> bool:
+        """Whether a form or the API may write it."""
+        return not self.derived and not self.composed(spec)
+
+    def default_value(self, spec: dict) -> Any:
+        """A new record's value when the module gives no ``default``."""
+        return None
 
     def expand(self, name: str, spec: dict) -> list[tuple[str, dict]]:
         """The concrete fields this definition becomes (composite types return several)."""
@@ -100,22 +171,138 @@ class FieldType:
         return text
 
     def to_text(self, value: Any) -> str:
-        """For the change log and CSV."""
+        """For the change log and the edit form's conflict snapshot."""
         return "" if value is None else str(value)
 
+    def from_text(self, text: str, spec: dict) -> Any:
+        """A CSV cell or other imported text -> stored value (FieldError when invalid)."""
+        return self.normalize(text, spec)
 
-class NameType(FieldType):
+    def blank_value(self) -> Any:
+        """The stored value of a field left blank (multiselect: an empty list)."""
+        return None
+
+    # -- showing ----------------------------------------------------------------------------
+
+    def display_text(self, fmt, f, value: Any, record: dict, options: dict) -> str:
+        """The value as a person reads it, in ``fmt``'s language and formats (not escaped).
+        Only called with a value that is not blank."""
+        if isinstance(value, bool):
+            return fmt.gettext("Yes") if value else fmt.gettext("No")
+        if isinstance(value, list):
+            return ", ".join(str(options.get(v, v)) for v in value)
+        if isinstance(value, int | float | Decimal):
+            return fmt.number(value, None)
+        if isinstance(value, dt.datetime):
+            return fmt.datetime(value)
+        if isinstance(value, dt.date):
+            return fmt.date(value)
+        return str(value)
+
+    def html(self, fmt, module, f, record: dict, labels: dict) -> Markup:
+        """A list or detail cell, escaped (``record[f.name]`` is not blank)."""
+        return escape(fmt.field(f, record[f.name], record, options=labels.get(f.name)))
+
+    def export_text(self, fmt, f, record: dict, labels: dict) -> str:
+        """A CSV export cell, as a person reads it (``from_text`` reads it back)."""
+        return fmt.field(f, record.get(f.name), record, options=labels.get(f.name))
+
+    # -- the web form ---------------------------------------------------------------------
+
+    def widget_context(self, f, value: Any, values: dict, fmt) -> dict:
+        """Extra names the widget's template gets (a plugin's widget reads them as ``w``)."""
+        return {}
+
+    def read_form(self, form, f, fmt) -> Any:
+        """The submitted value (a ``KeyError`` when the form did not send the field;
+        ``FieldError`` when the text cannot be read)."""
+        if f.name not in form:
+            raise KeyError(f.name)
+        return form.get(f.name)
+
+    def form_text(self, value: Any, fmt) -> Any:
+        """What the form control shows for a stored value."""
+        return "" if value is None else str(value)
+
+    def form_input(self, form, f) -> Any:
+        """The input as typed, shown again beside the errors of a refused save."""
+        return form.get(f.name, "")
+
+    def copy_value(self, f, value: Any) -> Any:
+        """What "Duplicate" puts in the new record's form (a status starts at its default)."""
+        return value
+
+    # -- filters ----------------------------------------------------------------------------
+
+    def list_filter(self, text: str) -> tuple[str, Any]:
+        """A list page's filter box text -> (operator, value)."""
+        return self.list_filter_op, text
+
+    def filter_choices(self, f, fmt) -> list[tuple[str, str]] | None:
+        """(value, label) a list page's filter offers in a select instead of a text box
+        (each value is read by ``list_filter``); None: the box."""
+        return None
+
+    def filter_clause(self, column, op: str, value: Any, spec: dict):
+        """``column op value`` as SQL; ``value`` is the caller's (normalized here)."""
+        if op == "in":
+            value = [self.normalize(v, spec) for v in value]
+        elif op not in ("empty", "not_empty", *TEXT_OPERATORS) and value is not None:
+            value = self.normalize(value, spec)
+        return OPERATORS[op](column, value)
+
+    # -- the API ----------------------------------------------------------------------------
+
+    def digits(self, spec: dict) -> tuple[int, int]:
+        """(precision, scale) of a decimal value, for the API's bounds."""
+        return (spec.get("precision", getattr(self, "precision", 18)),
+                spec.get("scale", getattr(self, "scale", 4)))
+
+    def source(self, registry, module, f) -> tuple | None:
+        """A field read through a join (related value): (other module, its field)."""
+        return None
+
+    def value_kind(self, spec: dict) -> str:
+        """The JSON kind of a value (``json_kind``; a calculated field's follows its format)."""
+        return self.json_kind
+
+    def json_schema(self, f, registry, *, for_input: bool) -> dict | None:
+        """The value's JSON Schema, or None for the one ``json_kind`` gives."""
+        return None
+
+
+class TextType(FieldType):
+    """A one-line text: shown as it is."""
+
+    json_kind = "string"
+
+    def html(self, fmt, module, f, record, labels):
+        return escape(record[f.name])  # the commonest cells: nothing to format
+
+
+class NameType(TextType):
     name = "name"
+    indexed = True
+
+    def composed(self, spec):
+        return "parts" in spec  # a person's name: made from first and last name
 
 
-class ItemNumberType(FieldType):
+class ItemNumberType(TextType):
     name = "item_number"
+    exact_sort = True
     default_size = 50
 
 
 class PhoneType(FieldType):
     name = "phone"
     default_size = 50
+    json_kind = "string"
+    input_type = "tel"
+
+    def html(self, fmt, module, f, record, labels):
+        text = escape(record[f.name])
+        return Markup(f'<a href="tel:{text}">{text}</a>')
 
     def check_text(self, text, spec):
         if not PHONE_RE.match(text):
@@ -125,6 +312,13 @@ class PhoneType(FieldType):
 
 class EmailType(FieldType):
     name = "email"
+    is_email = True
+    json_kind = "string"
+    input_type = "email"
+
+    def html(self, fmt, module, f, record, labels):
+        text = escape(record[f.name])
+        return Markup(f'<a href="mailto:{text}">{text}</a>')
 
     def check_text(self, text, spec):
         if not EMAIL_RE.match(text):
@@ -134,6 +328,12 @@ class EmailType(FieldType):
 
 class UrlType(FieldType):
     name = "url"
+    json_kind = "string"
+    input_type = "url"
+
+    def html(self, fmt, module, f, record, labels):  # only http(s)/ftp get stored
+        text = escape(record[f.name])
+        return Markup(f'<a href="{text}" rel="noopener noreferrer" target="_blank">{text}</a>')
 
     def check_text(self, text, spec):
         if "://" not in text:
@@ -147,6 +347,12 @@ class UrlType(FieldType):
 class TextAreaType(FieldType):
     name = "textarea"
     default_size = 0  # unlimited unless max_size is given
+    json_kind = "string"
+    widget = "textarea"
+    wide = True
+
+    def html(self, fmt, module, f, record, labels):
+        return Markup("<br>").join(escape(line) for line in record[f.name].splitlines())
 
     def column_type(self, spec):
         return sa.Text()
@@ -166,29 +372,59 @@ class HtmlType(TextAreaType):
     """Rich text. Sanitized on the way in, so it is safe wherever it is shown."""
 
     name = "html"
+    widget = "html"
+
+    def html(self, fmt, module, f, record, labels):
+        return Markup('<div class="html-value">{}</div>').format(Markup(record[f.name]))
 
     def normalize(self, value, spec):
         text = super().normalize(value, spec)
         return None if text is None else nh3.clean(text)
 
 
-class IdType(FieldType):
+class IdType(TextType):
     name = "id"
+    exact_sort = True
     default_size = 36
+
+    def json_schema(self, f, registry, *, for_input):
+        return None if for_input else {"type": ["string", "null"], "maxLength": 36}
 
 
 class FileType(FieldType):
     """A stored file's key in the site's file store (the upload itself is the UI's job)."""
 
     name = "file"
+    json_kind = "string"
+    widget = "file"
+    api_writes = False  # uploaded through the web form; the API v1 has no uploads
+
+    def html(self, fmt, module, f, record, labels):
+        url = f"/m/{module.name}/{record['id']}/file/{f.name}"
+        return Markup('<a href="{}">{}</a>').format(url, record[f.name].rsplit("/", 1)[-1])
+
+    def read_form(self, form, f, fmt):
+        raise KeyError(f.name)  # uploads are stored by the view (core/web/forms.read_form)
 
 
 class ImageType(FileType):
     name = "image"
+    accept = "image/*"
+
+    def html(self, fmt, module, f, record, labels):
+        url = f"/m/{module.name}/{record['id']}/file/{f.name}"
+        return Markup('<img class="thumb" src="{}" alt="{}">').format(url, f.label)
 
 
 class NumberType(FieldType):
     """Shared range check for integer, decimal, percentage and currency."""
+
+    widget = "number"
+    list_filter_op = "eq"
+
+    def step(self, f, values: dict, fmt) -> str:
+        """The number input's ``step``."""
+        return "any"
 
     def check_range(self, number, spec):
         if "min" in spec and number < spec["min"]:
@@ -200,6 +436,15 @@ class NumberType(FieldType):
 
 class IntegerType(NumberType):
     name = "integer"
+    json_kind = "integer"
+
+    def step(self, f, values, fmt):
+        return "1"
+
+    def display_text(self, fmt, f, value, record, options):
+        if f.spec.get("plain_number"):
+            return str(value)  # a year or a code: 2019, not 2,019
+        return fmt.number(value, None)
 
     def column_type(self, spec):
         return sa.BigInteger()
@@ -223,6 +468,10 @@ class IntegerType(NumberType):
 class DecimalType(NumberType):
     name = "decimal"
     precision, scale = 18, 4
+    json_kind = "decimal"
+
+    def display_text(self, fmt, f, value, record, options):
+        return fmt.number(value, f.spec.get("scale"))
 
     def column_type(self, spec):
         return sa.Numeric(spec.get("precision", self.precision), spec.get("scale", self.scale))
@@ -251,6 +500,10 @@ class DecimalType(NumberType):
 class PercentageType(DecimalType):
     name = "percentage"
     precision, scale = 9, 4
+    list_filter_op = "starts"
+
+    def display_text(self, fmt, f, value, record, options):
+        return fmt.percent(value)
 
 
 class CurrencyType(DecimalType):
@@ -258,6 +511,16 @@ class CurrencyType(DecimalType):
 
     name = "currency"
     precision, scale = 26, 6
+    list_filter_op = "starts"
+
+    def step(self, f, values, fmt):
+        digits = fmt.currency_digits(values.get(f.name + "_currency") or f.spec.get("currency")
+                                     or "USD")
+        return "1" if digits == 0 else "0." + "0" * (digits - 1) + "1"
+
+    def display_text(self, fmt, f, value, record, options):
+        return fmt.currency(value, (record or {}).get(f"{f.name}_currency")
+                            or f.spec.get("currency") or "USD")
 
     def expand(self, name, spec):
         code_spec = {"type": "currency_code", **_part_label(N_("%(label)s currency"),
@@ -269,6 +532,15 @@ class CurrencyType(DecimalType):
 class CurrencyCodeType(FieldType):
     name = "currency_code"
     default_size = 3
+    json_kind = "string"
+    exact_sort = True
+    input_attrs = ' size="4" maxlength="3" list="currency-codes"'
+
+    def html(self, fmt, module, f, record, labels):
+        return escape(record[f.name])
+
+    def json_schema(self, f, registry, *, for_input):
+        return {"type": ["string", "null"], "pattern": "^[A-Za-z]{3}$"} if for_input else None
 
     def normalize(self, value, spec):
         if _blank(value):
@@ -282,6 +554,25 @@ class CurrencyCodeType(FieldType):
 
 class CheckboxType(FieldType):
     name = "checkbox"
+    json_kind = "boolean"
+    widget = "checkbox"
+    list_filter_op = "eq"
+    searchable = False
+
+    def default_value(self, spec):
+        return False
+
+    def display_text(self, fmt, f, value, record, options):
+        return fmt.gettext("Yes") if value else fmt.gettext("No")
+
+    def read_form(self, form, f, fmt):
+        return "1" in form.getlist(f.name)  # an unticked box sends only its hidden "0"
+
+    def form_input(self, form, f):
+        return "1" in form.getlist(f.name)
+
+    def form_text(self, value, fmt):
+        return value
     TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
     FALSE = frozenset({"0", "false", "no", "off", "n", "f", ""})
 
@@ -307,6 +598,27 @@ class DropdownType(FieldType):
 
     name = "dropdown"
     default_size = 100
+    json_kind = "string"
+    has_options = exact_sort = True
+    widget = "select"
+    list_filter_op = "eq"
+    searchable = False
+
+    def display_text(self, fmt, f, value, record, options):
+        return str(options.get(value, value))
+
+    def copy_value(self, f, value):
+        return f.spec.get("default", value)  # a copy starts over
+
+    def html(self, fmt, module, f, record, labels):
+        value = record[f.name]
+        return escape(labels.get(f.name, {}).get(value, value))
+
+    def json_schema(self, f, registry, *, for_input):
+        if for_input and "options" in f.spec:
+            return {"enum": [o["value"] for o in registry.dropdowns.get(f.spec["options"], [])]
+                    + [None]}
+        return None
 
 
 class StatusType(DropdownType):
@@ -317,6 +629,32 @@ class MultiselectType(FieldType):
     """Several dropdown values, stored as ``^a^,^b^`` so a LIKE finds one on every database."""
 
     name = "multiselect"
+    json_kind = "list"
+    has_options = exact_sort = True
+    widget = "multiselect"
+    list_filter_op = "eq"
+    searchable = False
+
+    def blank_value(self):
+        return []
+
+    def display_text(self, fmt, f, value, record, options):
+        return ", ".join(str(options.get(v, v)) for v in value)
+
+    def read_form(self, form, f, fmt):
+        return [v for v in form.getlist(f.name) if v]
+
+    def form_input(self, form, f):
+        return form.getlist(f.name)
+
+    def form_text(self, value, fmt):
+        return value
+
+    def filter_clause(self, column, op, value, spec):
+        if op in ("eq", "contains"):  # one of the values: match the stored ^a^,^b^ text
+            text = sa.type_coerce(column, sa.Text)
+            return text.like(f"%^{like_escape(value)}^%", escape="\\")
+        return super().filter_clause(column, op, value, spec)
 
     def column_type(self, spec):
         return MultiValue()
@@ -335,6 +673,12 @@ class MultiselectType(FieldType):
 
 class DateType(FieldType):
     name = "date"
+    json_kind = "date"
+    widget = "date"
+    list_filter_op = "eq"
+
+    def display_text(self, fmt, f, value, record, options):
+        return fmt.date(value)
 
     def column_type(self, spec):
         return sa.Date()
@@ -360,6 +704,22 @@ class DateTimeType(FieldType):
     """Aware UTC in Python (see UTCDateTime). Naive input is taken as UTC."""
 
     name = "datetime"
+    json_kind = "datetime"
+    widget = "datetime"
+
+    def display_text(self, fmt, f, value, record, options):
+        return fmt.datetime(value)
+
+    def read_form(self, form, f, fmt):
+        text = str(form.get(f.name, "")).strip()
+        try:
+            return fmt.from_local_input(text) if text else None
+        except ValueError:
+            raise FieldError(Message(N_("%(value)s is not a date and time"),
+                                     value=repr(text))) from None
+
+    def form_text(self, value, fmt):
+        return fmt.to_local_input(value)  # on the user's clock
 
     def column_type(self, spec):
         return UTCDateTime()
@@ -388,6 +748,28 @@ class RelatedType(FieldType):
 
     name = "related"
     default_size = 36
+    json_kind = "string"
+    is_link = indexed = exact_sort = True
+    widget = "related"
+    list_filter_op = "eq"
+
+    def html(self, fmt, module, f, record, labels):
+        value = record[f.name]
+        target = f.spec.get("module") or record.get(f.spec["type_field"])
+        if f"{f.name}__label" in record and record[f"{f.name}__label"] is None:
+            # the record exists but the reader may not see it: neither name nor link
+            return Markup('<span class="muted">{}</span>').format(fmt.gettext("(no access)"))
+        if record.get(f"{f.name}__deleted"):  # they may see it, but it is gone: no link
+            return Markup('<span class="muted">{}</span>').format(
+                fmt.gettext("%(name)s (deleted)") % {"name": record[f"{f.name}__label"]})
+        label = record.get(f"{f.name}__label") or value
+        return Markup(f'<a href="/m/{escape(target)}/{escape(value)}">{escape(label)}</a>')
+
+    def json_schema(self, f, registry, *, for_input):
+        schema = {"type": ["string", "null"], "maxLength": 36}
+        if "modules" not in f.spec:
+            schema["x-crbm-related"] = f.spec.get("module", "users")
+        return schema
 
     def expand(self, name, spec):
         if "modules" not in spec:
@@ -402,6 +784,13 @@ class RelatedType(FieldType):
 class ParentTypeType(FieldType):
     name = "parent_type"
     default_size = 50
+    json_kind = "string"
+    exact_sort = True
+    widget = "select"
+    list_filter_op = "eq"
+
+    def json_schema(self, f, registry, *, for_input):
+        return {"enum": [*f.spec.get("allowed", []), None]} if for_input else None
 
     def check_text(self, text, spec):
         if text not in spec["allowed"]:
@@ -415,6 +804,17 @@ class UserType(FieldType):
 
     name = "user"
     default_size = 36
+    json_kind = "string"
+    is_link = indexed = exact_sort = True
+    widget = "user"
+    label_source = "crbm_users"
+    list_filter_op = "eq"
+
+    def html(self, fmt, module, f, record, labels):
+        return escape(record.get(f"{f.name}__label") or record[f.name])
+
+    def json_schema(self, f, registry, *, for_input):
+        return {"type": ["string", "null"], "maxLength": 36, "x-crbm-related": "users"}
 
 
 class RelatedValueType(FieldType):
@@ -422,15 +822,32 @@ class RelatedValueType(FieldType):
 
     name = "related_value"
     stored = False
+    derived = True
+
+    def source(self, registry, module, f):
+        """(the other module, the field shown) or None when the definition is broken."""
+        link = module.fields.get(f.spec.get("related_field", ""))
+        target = registry.modules.get(link.spec.get("module", "")) if link else None
+        shown = target.fields.get(f.spec.get("source_field", "")) if target else None
+        return (target, shown) if shown is not None else None
 
 
 class CalculatedType(FieldType):
     """Computed from ``formula`` on every save and stored in the column of its ``format``."""
 
     name = "calculated"
+    derived = computed = True
     FORMATS: ClassVar[dict[str, str]] = {"text": "text", "integer": "integer", "decimal": "decimal",
                "percentage": "percentage", "currency": "decimal", "checkbox": "checkbox",
                "date": "date"}
+
+    def value_kind(self, spec):
+        return {"integer": "integer", "decimal": "decimal", "percentage": "decimal",
+                "currency": "decimal", "checkbox": "boolean",
+                "date": "date"}.get(spec.get("format", "text"), "string")
+
+    def digits(self, spec):
+        return 18, 4  # the API's bound, whatever the format's column
 
     def result_type(self, spec) -> FieldType:
         return KERNEL_TYPES[self.FORMATS[spec.get("format", "text")]]
@@ -440,6 +857,10 @@ class CalculatedType(FieldType):
 
     def normalize(self, value, spec):
         return self.result_type(spec).normalize(value, spec)
+
+    def display_text(self, fmt, f, value, record, options):
+        return KERNEL_TYPES[f.spec.get("format", "text")].display_text(fmt, f, value, record,
+                                                                       options)
 
 
 def _part_label(label_format: str, label: str) -> dict:
@@ -475,7 +896,7 @@ class AddressType(FieldType):
 KERNEL_TYPES: dict[str, FieldType] = {
     t.name: t
     for t in (
-        FieldType(), TextAreaType(), IntegerType(), DecimalType(), PercentageType(),
+        TextType(), TextAreaType(), IntegerType(), DecimalType(), PercentageType(),
         CheckboxType(), EmailType(), PhoneType(), ItemNumberType(), DropdownType(),
         StatusType(), MultiselectType(), DateType(), DateTimeType(), UrlType(), HtmlType(),
         CalculatedType(), RelatedType(), RelatedValueType(), CurrencyType(), NameType(),

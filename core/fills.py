@@ -53,7 +53,7 @@ def groups(registry: Registry, module: ModuleDef, link: FieldDef
 
 
 def fill_links(module: ModuleDef) -> list[FieldDef]:
-    return [f for f in module.fields.values() if f.type.name == "related" and "fill" in f.spec]
+    return [f for f in module.fields.values() if f.type.is_link and "fill" in f.spec]
 
 
 def _empty(value) -> bool:

@@ -23,8 +23,12 @@ hookimpl = pluggy.HookimplMarker("crbm")
 def crbm_field_types():
     """Contribute field types beyond the kernel's.
 
-    Called once when the registry is built. Return a list of ``core.fields.FieldType``
-    instances; each ``name`` becomes usable as ``type:`` in module YAML.
+    Called each time the registry is built. Return a list of ``core.fields.FieldType``
+    instances (subclasses); each ``name`` becomes usable as ``type:`` in module YAML. The
+    type carries everything a field of it does — storage, ``normalize``, its form widget,
+    list and detail display, filter operators and SQL, JSON Schema, CSV text — and the
+    kernel asks it rather than its name, so it works in forms, lists, filters, the API,
+    export and import unchanged (docs/plugins.md, "Adding a field type").
     """
 
 

@@ -669,40 +669,10 @@ class Formatter:
     def field(self, field_def, value, record: Mapping | None = None, *,
               options: Mapping[str, str] | None = None) -> str:
         """Display text (not HTML-escaped) for any field type; ``options`` maps dropdown
-        values to labels."""
-        spec = field_def.spec
-        kind = field_def.type.name
-        if kind == "calculated":
-            kind = spec.get("format", "text")
-        code = (record or {}).get(f"{field_def.name}_currency") or spec.get("currency") or "USD"
-        return self._show(kind, value, spec, code, options or {})
-
-    def _show(self, kind: str, value, spec: dict, code: str, options: Mapping[str, str]) -> str:
+        values to labels. The type says how (``FieldType.display_text``)."""
         if value is None or value == "" or value == []:
             return ""
-        if kind == "checkbox" or isinstance(value, bool):
-            return self.gettext("Yes") if value else self.gettext("No")
-        if kind in ("dropdown", "status"):
-            return str(options.get(value, value))
-        if kind == "multiselect" or isinstance(value, list):
-            return ", ".join(str(options.get(v, v)) for v in value)
-        if kind == "currency":
-            return self.currency(value, code)
-        if kind == "date":
-            return self.date(value)
-        if kind == "datetime":
-            return self.datetime(value)
-        if kind == "percentage":
-            return self.percent(value)
-        if kind == "integer" and spec.get("plain_number"):
-            return str(value)  # a year or a code: 2019, not 2,019
-        if kind in ("integer", "decimal") or isinstance(value, int | float | Decimal):
-            return self.number(value, spec.get("scale") if kind == "decimal" else None)
-        if isinstance(value, dt.datetime):
-            return self.datetime(value)
-        if isinstance(value, dt.date):
-            return self.date(value)
-        return str(value)
+        return field_def.type.display_text(self, field_def, value, record or {}, options or {})
 
     def to_local_input(self, value: dt.datetime | None) -> str:
         """``2026-03-01T10:30`` on the user's clock, for ``<input type="datetime-local">``."""

@@ -156,7 +156,7 @@ def record_context(site, module_name: str, record_id: str, user, fmt) -> dict:
                "today": fmt.date(dt.date.today()), "company": {}}
     for name, f in module.fields.items():  # related records, one level deep
         target = f.spec.get("module")
-        if f.type.name != "related" or not target or not record.get(name):
+        if not f.type.is_link or not target or not record.get(name):
             continue
         key = name.removesuffix("_id")
         try:

@@ -38,7 +38,8 @@ from core.errors import (
     NotFoundError,
     ValidationError,
 )
-from core.fields import UTC, FieldError
+from core.fields import OPERATORS, UTC, FieldError
+from core.fields import like_escape as _like_escape
 from core.registry import FieldDef, ModuleDef, Registry, sequence_field
 
 
@@ -84,29 +85,10 @@ class Query:
     after: Mapping[str, Any] | None = None
 
 
-OPERATORS = {
-    "eq": lambda c, v: c.is_(None) if v is None else c == v,
-    "ne": lambda c, v: c.is_not(None) if v is None else sa.or_(c != v, c.is_(None)),
-    "lt": lambda c, v: c < v, "lte": lambda c, v: c <= v,
-    "gt": lambda c, v: c > v, "gte": lambda c, v: c >= v,
-    "in": lambda c, v: c.in_(v),
-    "starts": lambda c, v: c.ilike(_like_escape(v) + "%", escape="\\"),
-    "contains": lambda c, v: c.ilike("%" + _like_escape(v) + "%", escape="\\"),
-    "empty": lambda c, v: c.is_(None),
-    "not_empty": lambda c, v: c.is_not(None),
-}
-
-
-# dropdown-like fields store codes, not words a person types
-CHOICE_TYPES = ("dropdown", "status", "multiselect", "checkbox")
 MAX_SEARCH_WORDS = 8  # more words only make the query longer, not the answer better
 
 
 _COLUMN = object()  # _sort_key: the column itself, not a value
-
-
-def _like_escape(text: str) -> str:
-    return str(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def now() -> dt.datetime:
@@ -346,14 +328,14 @@ class RecordService:
                                                      module=module.label, field=repr(name))})
             if f.stored:
                 columns.append(table.c[name])
-            elif f.type.name == "related_value":
+            elif f.type.source(self.registry, module, f) is not None:  # a related value
                 link = module.fields[f.spec["related_field"]]
                 target = self.registry.module(link.spec["module"])
                 alias = self._alias(self.table(target), f"rv_{name}")
                 joins.append((alias, sa.and_(alias.c.id == table.c[link.name],
                                              self._visible(target, alias, user, "view"))))
                 columns.append(alias.c[f.spec["source_field"]].label(name))
-            if query.labels and f.type.name in ("related", "user") and "modules" not in f.spec:
+            if query.labels and f.type.is_link and "modules" not in f.spec:
                 labels, join = self._label_join(table, f, name, user)
                 if labels:
                     columns.extend(labels)
@@ -377,8 +359,8 @@ class RecordService:
         that record (a name is data too) — and, as ``<field>__deleted``, whether it was
         deleted: a link left to a deleted record reads "Acme (deleted)" to whoever may
         see Acme, not "(no access)"."""
-        if f.type.name == "user":
-            users = self._alias(self.tables.tables["crbm_users"], f"lbl_{name}")
+        if f.type.label_source is not None:  # a user: a kernel table, seen by everyone
+            users = self._alias(self.tables.tables[f.type.label_source], f"lbl_{name}")
             label = sa.func.coalesce(users.c.display_name, users.c.username)
             return [label.label(f"{name}__label")], (users, users.c.id == table.c[name])
         target = self.registry.module(f.spec["module"])
@@ -403,20 +385,13 @@ class RecordService:
             if op not in OPERATORS:
                 errors[name] = Message(N_("unknown operator %(op)s"), op=repr(op))
                 continue
-            column = table.c[name]
-            try:
-                if f.type.name == "multiselect" and op in ("eq", "contains"):
-                    text = sa.type_coerce(column, sa.Text)  # match the stored ^a^,^b^ text
-                    clauses.append(text.like(f"%^{_like_escape(value)}^%", escape="\\"))
-                    continue
-                if op == "in":
-                    value = [f.type.normalize(v, f.spec) for v in value]
-                elif op not in ("empty", "not_empty", "starts", "contains") and value is not None:
-                    value = f.type.normalize(value, f.spec)
+            if op not in f.type.filter_operators:
+                errors[name] = Message(N_("%(op)s is not an operator of this field"), op=repr(op))
+                continue
+            try:  # the type turns operator and value into SQL (FieldType.filter_clause)
+                clauses.append(f.type.filter_clause(table.c[name], op, value, f.spec))
             except FieldError as exc:
                 errors[name] = exc.message
-                continue
-            clauses.append(OPERATORS[op](column, value))
         if errors:
             raise ValidationError(errors)
         return clauses
@@ -432,7 +407,7 @@ class RecordService:
             parts = f.spec.get("parts") if f is not None and not f.stored else None
             for part in parts or [name]:
                 p = module.fields.get(part)
-                if p is not None and p.stored and p.type.name not in CHOICE_TYPES \
+                if p is not None and p.stored and p.type.searchable \
                         and part not in out:
                     out.append(part)
         return out
@@ -1195,10 +1170,8 @@ class _Plan:
 
 
 def _plan_for(module: ModuleDef, registry: Registry) -> _Plan:
-    derived = {"calculated", "related_value"}
     writable = {n: f for n, f in module.fields.items()
-                if (not f.system or n == "assigned_user_id") and f.type.name not in derived
-                and not (f.type.name == "name" and "parts" in f.spec)
+                if (not f.system or n == "assigned_user_id") and f.type.writable(f.spec)
                 and "computed_by" not in f.spec}  # line-item totals: only their lines set them
     number = sequence_field(module)
     if number and not module.features["sequence"].get("manual"):
@@ -1207,31 +1180,28 @@ def _plan_for(module: ModuleDef, registry: Registry) -> _Plan:
     for f in module.stored_fields:
         if f.system:
             continue
-        if "default" in f.spec and f.type.name != "calculated":
+        if "default" in f.spec and not f.type.derived:
             defaults[f.name] = f.type.normalize(f.spec["default"], f.spec)
-        elif f.type.name == "checkbox":
-            defaults[f.name] = False
         else:
-            defaults[f.name] = None
+            defaults[f.name] = f.type.default_value(f.spec)
     plan = _Plan(writable, defaults)
     plan.unique = [f for f in writable.values() if f.spec.get("unique") or f.name == number]
     for f in module.fields.values():
         if f.system and f.name != "assigned_user_id":
             continue
-        kind = f.type.name
-        if kind in ("dropdown", "status", "multiselect"):
+        if f.type.has_options:
             plan.options.append((f, registry.option_values(f.spec["options"])))
         if "depends_on" in f.spec:
             dep = f.spec["depends_on"]
             shown = frozenset(dep["values"])
             plan.dependent.append((f, dep["field"], shown, f.spec.get("conditional_options")))
-        if kind == "name" and "parts" in f.spec:
+        if f.type.composed(f.spec):
             plan.names.append(f)
         if f.required:
             plan.required.append(f)
-        if kind == "calculated":
+        if f.type.computed:
             plan.calculated.append(f)
-        if kind in ("related", "user"):
+        if f.type.is_link:
             plan.links.append(f)
     return plan
 

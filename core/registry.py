@@ -559,14 +559,14 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
     inherit = module.features.get("inherit_teams_from")
     if inherit:
         link = fields.get(inherit)
-        if link is None or link.type.name != "related" or "module" not in link.spec:
+        if link is None or not link.type.is_link or "module" not in link.spec:
             problem("$.features.inherit_teams_from",
                     "must name a related field of this module with a fixed 'module'")
         elif not module.features.get("team_owned"):
             problem("$.features.inherit_teams_from", "only team-owned modules have teams")
     for i, name in enumerate(module.features.get("email_to", [])):
         link = fields.get(name)
-        if link is None or link.type.name != "related" or "module" not in link.spec:
+        if link is None or not link.type.is_link or "module" not in link.spec:
             problem(f"$.features.email_to[{i}]",
                     "must name a related field of this module with a fixed 'module'")
     for key in ("catalog", "tax_codes"):
@@ -601,7 +601,7 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
                     problem(where, "only a related field with a fixed 'module' filters its picker")
                     break
                 other = target.fields.get(theirs) if target else None
-                if target and (other is None or other.type.name not in ("related", "user")):
+                if target and (other is None or not other.type.is_link):
                     problem(where, f"module {target.name!r} has no related or user field "
                             f"{theirs!r} to filter on")
                 if mine not in fields:
@@ -615,7 +615,7 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
                         "restrict or cascade")
         if kind == "related_value":
             link = fields.get(spec.get("related_field", ""))
-            if link is None or link.type.name != "related" or "module" not in link.spec:
+            if link is None or not link.type.is_link or "module" not in link.spec:
                 problem(path + ".related_field",
                         "must name a related field of this module with a fixed 'module'")
             else:
@@ -684,7 +684,7 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
             continue
         if rel["kind"] == "one_to_many":
             link = other.fields.get(rel.get("field", ""))
-            if link is None or link.type.name != "related" or \
+            if link is None or not link.type.is_link or \
                     module.name not in (link.spec.get("modules") or [link.spec.get("module")]):
                 problem(path + ".field", f"must name a related field of {other.name!r} "
                         f"that points to {module.name!r}")

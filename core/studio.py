@@ -81,7 +81,6 @@ def module_name_problem(name: str) -> str | None:
         return f"{name!r} is reserved: the kernel's {name} are not a module"
     return None
 FORBIDDEN_IN_VALUES = '"<>&'
-DERIVED_TYPES = ("calculated", "related_value")  # computed: no default, never required
 
 
 class StudioError(CrbmError):
@@ -272,7 +271,7 @@ class Studio:
         warnings = []
         for module in self.registry.modules.values():
             before = old.modules.get(module.name)
-            names = [f.name for f in module.fields.values() if f.type.name == "calculated"
+            names = [f.name for f in module.fields.values() if f.type.computed
                      and not _same_formula(before.fields.get(f.name) if before else None, f)]
             if not names:
                 continue
@@ -496,16 +495,18 @@ class Studio:
         ftype = spec.get("type")
         if ftype not in dict(FIELD_TYPES) and (new or ftype not in self.registry.field_types):
             problems.append(Problem("type", f"unknown field type {ftype!r}"))
-        if ftype == "calculated":
+        kind = self.registry.field_types.get(ftype)
+        derived = kind is not None and kind.derived
+        if kind is not None and kind.computed:
             problems += [Problem("formula", p.reason, p.position)
                          for p in self.check_formula(module_name, spec.get("formula", ""),
                                                      exclude=name)]
-        if ftype in DERIVED_TYPES:
+        if derived:
             spec.pop("required", None)
             spec.pop("default", None)
         if problems:
             raise StudioError(problems)
-        if spec.get("required") and "default" not in spec and ftype not in DERIVED_TYPES:
+        if spec.get("required") and "default" not in spec and not derived:
             warnings.append("required without a default: every new record must fill it in, "
                             "and records that exist stay empty until edited")
         items = self._items()
@@ -528,7 +529,8 @@ class Studio:
                 backfill = [(module_name, name)]
         changed = [Item("module", module_name, overlay)]
         target = self.registry.modules.get(spec.get("module", ""))
-        if new and ftype == "related" and target is not None and target.name != module_name:
+        if new and kind is not None and kind.is_link and target is not None \
+                and target.name != module_name:
             # the guide's rule: a related field makes a one-to-many relationship, with its
             # subpanel on the module it points to
             changed.append(self._one_side(items, target, module, name, None, True)[0])
@@ -1107,7 +1109,7 @@ class Studio:
 
 def _same_formula(old, new) -> bool:
     """Whether a calculated field computes what it did (its values still hold)."""
-    return old is not None and old.type.name == "calculated" and \
+    return old is not None and old.type.computed and \
         (old.spec.get("formula"), old.spec.get("format")) == \
         (new.spec.get("formula"), new.spec.get("format"))
 

@@ -73,6 +73,9 @@ def parse(params, module: ModuleDef, shapes: Shapes, records) -> ListRequest:
             errors[key] = f"{module.label} has no field {name!r} to filter on"
         elif op not in OPERATORS:
             errors[key] = f"unknown operator {op!r}; use one of {', '.join(OPERATORS)}"
+        elif op not in f.type.filter_operators:
+            errors[key] = (f"{op!r} is not an operator of {name!r}; use one of "
+                           f"{', '.join(o for o in OPERATORS if o in f.type.filter_operators)}")
         else:
             try:
                 filters.append((name, op, filter_value(f, shapes.kinds[name], op, value)))

@@ -365,7 +365,7 @@ def docs_page(request: Request, form):
                            "writable": name in writable,
                            "size": shape.create["properties"].get(name, {}).get("maxLength"),
                            "options": options,
-                           "related": f.spec.get("module") if f.type.name == "related" else None})
+                           "related": f.spec.get("module") if f.type.is_link else None})
         modules.append({
             "name": module.name, "label": module.label, "fields": fields,
             "team_owned": bool(module.features.get("team_owned")),

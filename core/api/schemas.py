@@ -40,34 +40,20 @@ TEXT_LIMIT = 16_383  # text without max_size: what MariaDB's TEXT holds in 4-byt
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DATETIME_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
                     r"(Z|[+-][0-9]{2}:[0-9]{2})?$")
-READ_ONLY_TYPES = ("calculated", "related_value", "file", "image")
 HIDDEN = frozenset({"deleted"})  # never shown: every record the API returns is live
 
 
 # -- what kind of JSON value a field holds ---------------------------------------------------
 
 def kind_of(registry: Registry, module: ModuleDef, f: FieldDef, depth: int = 0) -> str:
-    """string, integer, decimal, boolean, date, datetime, list or any (a plugin's type)."""
-    name = f.type.name
-    if name == "calculated":
-        return {"integer": "integer", "decimal": "decimal", "percentage": "decimal",
-                "currency": "decimal", "checkbox": "boolean",
-                "date": "date"}.get(f.spec.get("format", "text"), "string")
-    if name == "related_value":  # the kind of the field it shows, in the other module
-        link = module.fields.get(f.spec.get("related_field", ""))
-        target = registry.modules.get(link.spec.get("module", "")) if link else None
-        source = target.fields.get(f.spec.get("source_field", "")) if target else None
-        return kind_of(registry, target, source, depth + 1) if source and depth < 3 \
-            else "string"
-    return {"integer": "integer", "decimal": "decimal", "percentage": "decimal",
-            "currency": "decimal", "checkbox": "boolean", "date": "date",
-            "datetime": "datetime", "multiselect": "list"}.get(
-        name, "string" if name in KNOWN_STRING_TYPES else "any")
-
-
-KNOWN_STRING_TYPES = frozenset({
-    "text", "name", "item_number", "phone", "email", "url", "textarea", "html", "id", "file",
-    "image", "dropdown", "status", "currency_code", "related", "parent_type", "user"})
+    """string, integer, decimal, boolean, date, datetime, list or any (the type's
+    ``value_kind``; a related value has the kind of the field it shows)."""
+    source = f.type.source(registry, module, f) if not f.stored else None
+    if source is not None:  # the kind of the field it shows, in the other module
+        return kind_of(registry, *source, depth + 1) if depth < 3 else "string"
+    if not f.stored and f.type.derived:
+        return "string"
+    return f.type.value_kind(f.spec)
 
 
 def decimal_text(value) -> str | None:
@@ -138,8 +124,7 @@ class Shapes:
         self.converters = {n: CONVERT[k] for n, k in self.kinds.items()}
         self._plans: dict[tuple, list] = {}
         self.labelled = [n for n, f in module.fields.items()
-                         if f.type.name == "user" or
-                         (f.type.name == "related" and "modules" not in f.spec)]
+                         if f.type.is_link and "modules" not in f.spec]
         self.record = record_schema(registry, module, self.kinds)
         self.create = input_schema(registry, module, self.writable, self.kinds, new=True)
         self.update = input_schema(registry, module, self.writable, self.kinds, new=False)
@@ -182,8 +167,7 @@ class Shapes:
 
 def _writable(f: FieldDef) -> bool:
     return ((not f.system or f.name == "assigned_user_id")
-            and f.type.name not in READ_ONLY_TYPES
-            and not (f.type.name == "name" and "parts" in f.spec)
+            and f.type.writable(f.spec) and f.type.api_writes
             and "computed_by" not in f.spec and not f.spec.get("read_only"))
 
 
@@ -215,25 +199,17 @@ def shapes(registry: Registry, module: ModuleDef) -> Shapes:
 # -- JSON Schemas ------------------------------------------------------------------------------
 
 def value_schema(registry: Registry, f: FieldDef, kind: str, *, for_input: bool) -> dict:
-    """The JSON Schema of one field's value (null allowed: blank)."""
-    name = f.type.name
+    """The JSON Schema of one field's value (null allowed: blank): the type's own
+    (``FieldType.json_schema``), else the one of its kind."""
     spec = f.spec
-    schema: dict
-    if kind == "string":
+    schema: dict | None = f.type.json_schema(f, registry, for_input=for_input)
+    if schema is not None:
+        pass
+    elif kind == "string":
         schema = {"type": ["string", "null"]}
         if for_input:
-            if name in ("dropdown", "status") and "options" in spec:
-                schema = {"enum": [o["value"] for o in registry.dropdowns.get(spec["options"], [])]
-                          + [None]}
-            elif name == "parent_type":
-                schema = {"enum": [*spec.get("allowed", []), None]}
-            elif name == "currency_code":
-                schema["pattern"] = "^[A-Za-z]{3}$"
-            else:
-                limit = spec.get("max_size", f.type.default_size) or TEXT_LIMIT
-                schema["maxLength"] = min(limit, TEXT_LIMIT)
-        if name in ("related", "user", "id"):
-            schema.setdefault("maxLength", 36)
+            limit = spec.get("max_size", f.type.default_size) or TEXT_LIMIT
+            schema["maxLength"] = min(limit, TEXT_LIMIT)
     elif kind == "integer":
         schema = {"type": ["integer", "null"],
                   "minimum": max(spec.get("min", -INT64 - 1), -INT64 - 1),
@@ -241,10 +217,7 @@ def value_schema(registry: Registry, f: FieldDef, kind: str, *, for_input: bool)
         if not for_input:
             schema = {"type": ["integer", "null"]}
     elif kind == "decimal":
-        precision = spec.get("precision", getattr(f.type, "precision", 18))
-        scale = spec.get("scale", getattr(f.type, "scale", 4))
-        if name == "calculated":
-            precision, scale = 18, 4
+        precision, scale = f.type.digits(spec)
         digits = max(precision - scale, 1)
         if for_input:
             bound = 10 ** digits
@@ -273,8 +246,6 @@ def value_schema(registry: Registry, f: FieldDef, kind: str, *, for_input: bool)
         schema = {}
     schema = dict(schema)
     schema["title"] = str(f.label)
-    if name in ("related", "user") and "modules" not in spec:
-        schema["x-crbm-related"] = spec.get("module", "users")
     return schema
 
 

@@ -47,9 +47,9 @@ def _default_recipient(site, module, record: dict, user) -> str:
     for name in names:
         f = module.fields.get(name)
         target = site.registry.modules.get(f.spec.get("module", "")) \
-            if f is not None and f.type.name == "related" and record.get(name) else None
+            if f is not None and f.type.is_link and record.get(name) else None
         email = next((e for e, ef in (target.fields.items() if target else ())
-                      if ef.type.name == "email"), None)
+                      if ef.type.is_email), None)
         if email is None:
             continue
         try:

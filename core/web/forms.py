@@ -13,11 +13,9 @@ from typing import Any
 from starlette.datastructures import UploadFile
 
 from core import uploads
-from core.errors import N_, Message
 from core.fields import FieldError
 from core.registry import FieldDef, ModuleDef
 
-DERIVED = ("calculated", "related_value")
 MAX_UPLOAD = uploads.MAX_UPLOAD
 
 
@@ -44,8 +42,7 @@ def form_fields(module: ModuleDef, layout: list[dict]) -> list[FieldDef]:
                 for f in module.expand(name):
                     editable_system = f.name == "assigned_user_id"
                     if f.name not in seen and (not f.system or editable_system) \
-                            and f.type.name not in DERIVED \
-                            and not (f.type.name == "name" and "parts" in f.spec):
+                            and f.type.writable(f.spec):
                         seen.add(f.name)
                         out.append(f)
     return out
@@ -56,27 +53,22 @@ def read_form(form, fields: list[FieldDef], fmt, files_dir: Path) -> tuple[dict,
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for f in fields:
-        kind = f.type.name
-        if kind == "checkbox":
-            values[f.name] = "1" in form.getlist(f.name)
-        elif kind == "multiselect":
-            values[f.name] = [v for v in form.getlist(f.name) if v]
-        elif kind in ("file", "image"):
+        if f.type.widget == "file":  # an upload: stored here, the field keeps its key
             upload = form.get(f.name)
             if isinstance(upload, UploadFile) and upload.filename:
                 try:
-                    values[f.name] = store_upload(upload, files_dir, image=kind == "image",
+                    values[f.name] = store_upload(upload, files_dir,
+                                                  image=f.type.accept == "image/*",
                                                   label=f.label)
                 except FieldError as exc:
                     errors[f.name] = exc.message
-        elif kind == "datetime":
-            text = str(form.get(f.name, "")).strip()
-            try:
-                values[f.name] = fmt.from_local_input(text) if text else None
-            except ValueError:
-                errors[f.name] = Message(N_("%(value)s is not a date and time"), value=repr(text))
-        elif f.name in form:
-            values[f.name] = form.get(f.name)
+            continue
+        try:
+            values[f.name] = f.type.read_form(form, f, fmt)  # core/fields.py: FieldType
+        except KeyError:
+            continue  # not sent
+        except FieldError as exc:
+            errors[f.name] = exc.message
     return values, errors
 
 
@@ -92,13 +84,7 @@ def form_state(record: dict, fields: list[FieldDef], fmt) -> dict[str, Any]:
     """What each input shows for a stored record (datetimes in the user's time zone)."""
     state = {}
     for f in fields:
-        value = record.get(f.name)
-        if f.type.name == "datetime":
-            state[f.name] = fmt.to_local_input(value)
-        elif f.type.name in ("checkbox", "multiselect"):
-            state[f.name] = value
-        else:
-            state[f.name] = "" if value is None else str(value)
+        state[f.name] = f.type.form_text(record.get(f.name), fmt)
     return state
 
 
@@ -116,7 +102,7 @@ def read_snapshot(text: str, module: ModuleDef) -> dict | None:
         for name, value in data["values"].items():
             f = module.fields[name]
             base[name] = f.type.normalize(value, f.spec) if value != "" else \
-                ([] if f.type.name == "multiselect" else None)
+                f.type.blank_value()
         return base
     except (ValueError, KeyError, TypeError, FieldError):
         return None

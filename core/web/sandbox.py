@@ -97,8 +97,11 @@ SAFE_NAMES: dict[str, frozenset[str] | None] = {
         "redirect_uris", "secret_set_at", "created_at"}),
 }
 # Base classes whose every subclass may be read for these attributes: field types (a
-# plugin's own ones too) show their name.
-SAFE_BASES: dict[str, frozenset[str]] = {"core.fields.FieldType": frozenset({"name"})}
+# plugin's own ones too) show their name and say how their form control and list filter
+# look (methods that only compute from the field and the values given).
+SAFE_BASES: dict[str, frozenset[str]] = {"core.fields.FieldType": frozenset({
+    "name", "widget", "wide", "grouped", "input_type", "input_attrs", "accept", "stylesheet",
+    "writable", "step", "widget_context", "filter_choices"})}
 _DENIED = object()
 # the allowed types whose methods may change them (ImmutableSandboxedEnvironment's rule)
 MUTABLE = frozenset({list, dict, set, collections.OrderedDict, collections.defaultdict,

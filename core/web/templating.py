@@ -169,6 +169,7 @@ class Templates:
         env.globals["tr"] = translate
         env.globals["show"] = display.show
         env.globals["option_tags"] = display.option_tags
+        env.globals["field_stylesheets"] = display.field_stylesheets
         return env
 
     def stylesheet(self, theme: EnabledPack | None) -> str | None:

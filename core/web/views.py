@@ -138,7 +138,7 @@ def _remember(request: Request, module: ModuleDef, record_id: str) -> None:
 def _list_columns(module: ModuleDef) -> list[str]:
     """The list layout's columns, composites expanded into their parts."""
     return [f.name for name in module.list_columns() for f in module.expand(name)
-            if f.stored or f.type.name == "related_value"][:12]
+            if f.stored or f.type.derived][:12]
 
 
 def _list_query(request: Request, module: ModuleDef, params) -> tuple[Query, dict]:
@@ -150,11 +150,8 @@ def _list_query(request: Request, module: ModuleDef, params) -> tuple[Query, dic
             if not value:
                 continue
             shown[f.name] = value
-            if f.type.name in ("dropdown", "status", "parent_type", "user", "related",
-                               "checkbox", "multiselect", "date", "integer", "decimal"):
-                filters.append((f.name, "eq", value))
-            else:
-                filters.append((f.name, "starts", value))
+            op, typed = f.type.list_filter(value)  # "eq" for codes, "starts" for words...
+            filters.append((f.name, op, typed))
     sort = str(params.get("sort", "")) or None
     if sort and sort.lstrip("-") not in {f.name for f in module.stored_fields}:
         sort = None
@@ -314,7 +311,7 @@ def _export_fields(module: ModuleDef, choice: str) -> list:
     """The list's columns, or ("all") every field a record holds."""
     if choice == "all":
         return [f for f in module.fields.values() if f.name not in NOT_EXPORTED
-                and (f.stored or f.type.name == "related_value")]
+                and (f.stored or f.type.derived)]
     return [module.fields[c] for c in _list_columns(module)]
 
 
@@ -385,7 +382,7 @@ def _matching(request: Request, module: ModuleDef, form, fields) -> Iterator[lis
 def _cell(fmt, f, row: dict, labels: dict) -> str:
     if f"{f.name}__label" in row:
         return row[f"{f.name}__label"] or ""
-    text = fmt.field(f, row.get(f.name), row, options=labels.get(f.name))
+    text = f.type.export_text(fmt, f, row, labels)
     # a number stays a number a spreadsheet reads ("-12"): only text can carry a formula
     return csv_export.Number(text) if csv_export.is_number(row.get(f.name)) else text
 
@@ -412,7 +409,7 @@ def detail_view(request: Request, form):
             _list_columns(other)[:4]
         # with each column's sub-fields (an amount's currency), so values show as in lists
         wanted = list(dict.fromkeys(f.name for c in columns for f in other.expand(c)
-                                    if f.stored or f.type.name == "related_value"))
+                                    if f.stored or f.type.derived))
         rows = _service(request).related(module.name, record_id, rel_name, user,
                                          Query(fields=wanted, labels=True, limit=50))
         subpanels.append({"name": rel_name, "rel": rel, "module": other, "rows": rows,
@@ -421,7 +418,7 @@ def detail_view(request: Request, form):
                           "can_create": site.access.can(user, other, "edit")})
     log = _service(request).change_log(module.name, record_id) \
         if module.features.get("audited") else []
-    image = next((f for f in module.fields.values() if f.type.name == "image"), None)
+    image = next((f for f in module.fields.values() if f.type.accept == "image/*"), None)
     team_names = dict(_team_choices(request, module))
     teams = sorted(team_names.get(t, "") for t in
                    _service(request).teams_of(module.name, [record_id]).get(record_id, ()))
@@ -613,12 +610,12 @@ def _duplicate(request: Request, module: ModuleDef, fields, record_id: str):
     values = {name: value for name, value in forms.form_state(
         record, fields, _fmt(request)).items() if name != number}
     for f in fields:
-        if f.type.name in ("dropdown", "status") and "default" in f.spec:
-            values[f.name] = f.spec["default"]
-        elif f.type.name == "related" and record.get(f"{f.name}__label"):
-            values[f"{f.name}__label"] = record[f"{f.name}__label"]
-        elif f.type.name in ("file", "image"):
+        if f.type.widget == "file":
             values.pop(f.name, None)  # a file belongs to its record; upload it again
+        elif f.name in values:
+            values[f.name] = f.type.copy_value(f, values[f.name])
+        if f.type.is_link and record.get(f"{f.name}__label"):
+            values[f"{f.name}__label"] = record[f"{f.name}__label"]
     if line_items.CURRENCY_FIELD in record:
         values.setdefault(line_items.CURRENCY_FIELD, record[line_items.CURRENCY_FIELD])
     groups = None
@@ -648,10 +645,7 @@ def _link_after_create(request: Request, link: str, module: ModuleDef, record_id
 
 def _submitted(form, fields) -> dict:
     """The user's input as typed, to show again beside the errors."""
-    return {f.name: (form.getlist(f.name) if f.type.name == "multiselect" else
-                     "1" in form.getlist(f.name) if f.type.name == "checkbox" else
-                     form.get(f.name, "")) for f in fields
-            if f.type.name not in ("file", "image")}
+    return {f.name: f.type.form_input(form, f) for f in fields if f.type.widget != "file"}
 
 
 @page()
@@ -777,7 +771,7 @@ def pick_view(request: Request, form):
         if not key.startswith("by_"):
             continue
         f = module.fields.get(key[3:])
-        if f is None or f.type.name not in ("related", "user"):
+        if f is None or not f.type.is_link:
             return JSONResponse({"error": f"cannot filter on {key[3:]!r}"}, status_code=400)
         if value:
             first.append((f.name, value))
@@ -804,7 +798,7 @@ def fill_view(request: Request, form):
     the inputs show them. Nothing for a record the user may not see, or no such record."""
     module = _module(request)
     link = module.fields.get(request.path_params["field"])
-    if link is None or link.type.name != "related" or "fill" not in link.spec:
+    if link is None or not link.type.is_link or "fill" not in link.spec:
         raise HTTPException(404, Message(N_("There is no such field.")))
     record_id = _uuid(request.query_params.get("id", ""))
     site = request.app.state.site
@@ -841,7 +835,7 @@ def file_view(request: Request, form):
     module = _module(request)
     name = request.path_params["field"]
     f = module.fields.get(name)
-    if f is None or f.type.name not in ("file", "image"):
+    if f is None or f.type.widget != "file":
         raise HTTPException(404, Message(N_("There is no such file.")))
     record = _service(request).get(module.name, request.path_params["record_id"],
                                    request.state.user)

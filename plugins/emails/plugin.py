@@ -86,7 +86,7 @@ def _links(site, emails, user, module: str, record_id: str) -> dict:
     source = site.registry.modules.get(module)
     field = next((name for name in ACCOUNT_FIELDS if source and name in source.fields), None)
     account_field = source.fields[field] if field else None
-    if account_field and account_field.type.name == "related" \
+    if account_field and account_field.type.is_link \
             and account_field.spec.get("module") == ACCOUNTS:
         # The sender was allowed to mail this record (the caller checked), so its link to
         # the account is read without the view check.
