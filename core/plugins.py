@@ -21,10 +21,10 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.metadata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Iterable
 
 import jsonschema
 import pluggy
@@ -304,7 +304,7 @@ def load_plugins(extra: list[ModuleType] = (), disabled: Iterable[str] = (),
                      if other in names)
         found.append(Plugin(candidate.name, candidate.manifest.version, candidate.folder,
                             module, candidate.source, candidate.manifest, glue))
-        where[candidate.name] = candidate.manifest.source or str(module.__file__)
+        where[candidate.name] = str(module.__file__)
     for plugin in found:
         pm.register(plugin.module, name=plugin.name)
     for plugin in found:  # after every plugin: glue runs after the plugins it joins
@@ -315,7 +315,7 @@ def load_plugins(extra: list[ModuleType] = (), disabled: Iterable[str] = (),
                 raise PluginError(f"{plugin.manifest.where}: $.glue: cannot import "
                                   f"{import_path!r}: {exc}") from None
             name = f"glue:{import_path}"
-            where[name] = plugin.manifest.where
+            where[name] = str(module.__file__)
             pm.register(module, name=name)
     check_hooks(pm, where)
     return pm, found
