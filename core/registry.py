@@ -483,6 +483,9 @@ def add_to_layouts(body: dict, additions: dict) -> dict:
     for key in ("quick_create", "filters", "subpanels"):
         if key in additions:
             append(layouts.setdefault(key, []), additions[key])
+    if "first_subpanels" in additions:
+        first = list(dict.fromkeys(additions["first_subpanels"]))
+        layouts["subpanels"] = first + [s for s in layouts.get("subpanels", []) if s not in first]
     for key, target in (("list_columns", "columns"), ("search", "search")):
         if key in additions:
             append(layouts.setdefault("list", {}).setdefault(target, []), additions[key])

@@ -239,7 +239,7 @@ class Site:
                         "not protected from `db sync --allow-drop`")
             return set()
         return {(name, column) for name, table in everything.tables.items()
-                if name in self.tables.tables for column in table.columns
+                if name in self.tables.tables for column in table.columns.keys()  # noqa: SIM118
                 if column not in self.tables.tables[name].columns}
 
     def _extra_field_types(self):
