@@ -150,3 +150,15 @@ def test_cli_plugins_list_disable_enable(tmp_path, database_url):
     assert crbm("plugins", "enable", "quotes").exit_code == 0
     assert crbm("plugins", "enable", "nothing").output.strip() == \
         "Error: no plugin named 'nothing' (see `crbm plugins`)"
+
+
+def test_the_guide_s_manifest_and_overlay_examples_are_valid(tmp_path):
+    import re
+
+    from core.registry import VALIDATORS
+
+    blocks = re.findall(r"```yml\n(.*?)```", Path("docs/plugins.md").read_text(), re.DOTALL)
+    (tmp_path / "plugin.yaml").write_text(blocks[0])
+    assert plugins.manifest_problems(tmp_path / "plugin.yaml") == []
+    import yaml
+    assert list(VALIDATORS["overlay"].iter_errors(yaml.safe_load(blocks[1]))) == []
