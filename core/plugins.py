@@ -138,12 +138,29 @@ def manifest_problems(path: Path) -> list[tuple[str, str]]:
     return problems
 
 
+# Checked manifests by (path, modification time, size): every boot and every pack check
+# loads the plugins again, and YAML plus schema would cost more than the rest of loading.
+_checked: dict[str, tuple[tuple, Manifest]] = {}
+
+
 def read_manifest(folder: Path, name: str, fallback_version: str) -> Manifest:
     """The manifest in ``folder``, checked (``PluginError`` naming the file and place);
     a folder without one gives a manifest that requires nothing."""
     path = folder / MANIFEST
-    if not path.is_file():
+    try:
+        stat = path.stat()
+    except OSError:
         return Manifest(name, fallback_version)
+    stamp = (stat.st_mtime_ns, stat.st_size, name)
+    cached = _checked.get(str(path))
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    manifest = _read_manifest(path, name)
+    _checked[str(path)] = (stamp, manifest)
+    return manifest
+
+
+def _read_manifest(path: Path, name: str) -> Manifest:
     problems = manifest_problems(path)
     if problems:
         where, reason = problems[0]
