@@ -8,7 +8,7 @@ from core.hookspecs import hookimpl
 TARGET = "sales_orders"
 
 
-@hookimpl
+@hookimpl(trylast=True)  # after the quote's own buttons (Approve), as before
 def crbm_record_actions(site, module, record, user):
     from plugins.quotes import plugin as quotes
 
@@ -16,7 +16,7 @@ def crbm_record_actions(site, module, record, user):
         else []
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def crbm_api_actions(site):
     from plugins.quotes import api_actions
 
