@@ -247,6 +247,13 @@ def check_requirements(candidates: list[Candidate]) -> None:
                                                         prereleases=True):
                 raise PluginError(f"{manifest.where}: $.requires.{name}: requires {name} "
                                   f"{spec}, but {other.manifest.version} is installed")
+        for name, spec in manifest.optional_requires.items():  # when there, in range
+            other = by_name.get(name)
+            if other is not None and not other.disabled and spec and not SpecifierSet(
+                    spec).contains(other.manifest.version, prereleases=True):
+                raise PluginError(f"{manifest.where}: $.optional_requires.{name}: works with "
+                                  f"{name} {spec}, but {other.manifest.version} is installed "
+                                  f"(disable one of them)")
 
 
 def dependents(candidates: list[Candidate], name: str) -> list[str]:

@@ -162,3 +162,27 @@ def test_the_guide_s_manifest_and_overlay_examples_are_valid(tmp_path):
     assert plugins.manifest_problems(tmp_path / "plugin.yaml") == []
     import yaml
     assert list(VALIDATORS["overlay"].iter_errors(yaml.safe_load(blocks[1]))) == []
+
+
+def test_plugins_name_only_their_own_modules_and_those_of_plugins_they_declare():
+    """Item 4: no plugin's modules name another plugin's module unless it requires it, and
+    its overlays extend only plugins it requires or declares optional."""
+    import yaml
+
+    owner = {path.stem: name for name, _ in plugins.discover_shipped()
+             for path in (plugins.SHIPPED_PLUGINS / name / "modules").glob("*.yaml")}
+    for name, _ in plugins.discover_shipped():
+        folder = plugins.SHIPPED_PLUGINS / name
+        manifest = plugins.read_manifest(folder, name, "?")
+        needed = {name, *manifest.requires}
+        for path in (folder / "modules").glob("*.yaml"):
+            text = yaml.safe_load(path.read_text())
+            named = {spec.get("module") for spec in text.get("fields", {}).values()}
+            named |= {m for spec in text.get("fields", {}).values()
+                      for m in spec.get("modules", [])}
+            named |= {rel["module"] for rel in text.get("relationships", {}).values()}
+            plugins_named = {owner[m] for m in named - {None}}
+            assert plugins_named <= needed, (path, plugins_named - needed)
+        for path in (folder / "extends").glob("*.yaml"):
+            target = owner[yaml.safe_load(path.read_text())["name"]]
+            assert target in needed | set(manifest.optional_requires), (path, target)
