@@ -285,7 +285,7 @@ def dependency_order(found: list[Plugin]) -> list[Plugin]:
     return done
 
 
-def check_hooks(pm: pluggy.PluginManager, where: dict[str, str]) -> None:
+def check_hooks(pm: pluggy.PluginManager, where: dict[str, str] | None = None) -> None:
     """``pm.check_pending()`` with a clear line: a hook implementation that no hook spec
     knows (a misspelling) stops boot naming the plugin and the hook."""
     for hook_name in sorted(vars(pm.hook)):
@@ -296,7 +296,8 @@ def check_hooks(pm: pluggy.PluginManager, where: dict[str, str]) -> None:
             if impl.optionalhook:
                 continue
             plugin = impl.plugin_name
-            raise PluginError(f"{where.get(plugin, plugin)}: plugin {plugin!r} implements "
+            place = (where or {}).get(plugin) or getattr(impl.plugin, "__file__", None) or plugin
+            raise PluginError(f"{place}: plugin {plugin!r} implements "
                               f"hook {hook_name!r}, which is not a CRBM hook "
                               f"(see core/hookspecs.py)")
     pm.check_pending()  # anything pluggy itself would still refuse

@@ -106,6 +106,7 @@ class Site:
         # their field types and metadata count from now
         self._hook_pack_plugins(enabled, import_code=import_code)
         try:
+            plugins.check_hooks(self.plugin_manager)  # a code pack's misspelt hook too
             registry = build_registry(self.layers(enabled, customizations),
                                       self._extra_field_types())
         except Exception:

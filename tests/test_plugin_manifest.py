@@ -186,3 +186,20 @@ def test_plugins_name_only_their_own_modules_and_those_of_plugins_they_declare()
         for path in (folder / "extends").glob("*.yaml"):
             target = owner[yaml.safe_load(path.read_text())["name"]]
             assert target in needed | set(manifest.optional_requires), (path, target)
+
+
+def test_a_code_pack_with_a_misspelt_hook_is_refused_naming_its_file(make_site):
+    from core.site import EnabledPack
+
+    site = make_site()
+    folder = site.folder / "packs" / "typo"
+    folder.mkdir(parents=True)
+    (folder / "plugin.py").write_text("from core.hookspecs import hookimpl\n\n\n@hookimpl\n"
+                                      "def crbm_afterr_save(module, batch, user):\n    pass\n")
+    pack = EnabledPack("typo", "module", {"name": "typo"}, folder)
+    with pytest.raises(PluginError) as refused:
+        site.reload(packs=[pack])
+    assert str(refused.value) == (f"{folder / 'plugin.py'}: plugin 'pack:typo' implements hook "
+                                  "'crbm_afterr_save', which is not a CRBM hook "
+                                  "(see core/hookspecs.py)")
+    assert not site.plugin_manager.has_plugin("pack:typo")  # the site is as it was
