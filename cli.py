@@ -198,19 +198,61 @@ def db_sync(ctx, allow_drop):
 
 # -- plugins -------------------------------------------------------------------------------
 
-@main.command("plugins")
+@main.group("plugins", invoke_without_command=True)
 @click.pass_context
 @friendly_errors
 def list_plugins(ctx):
-    """List plugins with their version, modules and the hooks they implement."""
+    """List plugins with their state, version, requirements, modules and hooks; disable and
+    enable them (a disabled plugin stays on disk with its data, but is not loaded)."""
+    if ctx.invoked_subcommand is not None:
+        return
     site = open_site(ctx)
-    for plugin in site.plugins:
+    active = {p.name: p for p in site.plugins}
+    for candidate in site.plugin_candidates:
+        plugin = active.get(candidate.name)
+        state = "enabled" if plugin else "disabled"
+        click.secho(f"{candidate.name} {candidate.manifest.version}", bold=True, nl=False)
+        click.echo(f"  [{state}]  ({candidate.source})")
+        requires = ", ".join(f"{n} {s}".strip() for n, s in candidate.manifest.requires.items())
+        click.echo(f"    requires: {requires or '-'}")
+        if plugin is None:
+            continue
         modules = sorted(m.name for m in site.registry.modules.values()
                          if any(str(plugin.folder) in s for s in m.sources[:1]))
-        click.secho(f"{plugin.name} {plugin.version}", bold=True, nl=False)
-        click.echo(f"  ({plugin.source})")
         click.echo(f"    modules: {', '.join(modules) or '-'}")
         click.echo(f"    hooks:   {', '.join(hooks_implemented(site.plugin_manager, plugin)) or '-'}")
+        if plugin.glue:
+            click.echo(f"    glue:    {', '.join(plugin.glue)}")
+
+
+@list_plugins.command("disable")
+@click.argument("name")
+@click.option("--with-dependents", is_flag=True,
+              help="Also disable the plugins that require it (else refused while any does).")
+@click.pass_context
+@friendly_errors
+def plugins_disable(ctx, name, with_dependents):
+    """Stop loading plugin NAME: its modules leave the menus and the API, its hooks stop;
+    its tables, columns and records are kept (enable it to have them back)."""
+    site = open_site(ctx.parent)
+    done = site.disable_plugin(name, with_dependents=with_dependents)
+    if not done:
+        click.echo(f"Plugin {name} is disabled already.")
+        return
+    click.echo(f"Disabled {', '.join(done)}. Restart the web server to apply it there.")
+
+
+@list_plugins.command("enable")
+@click.argument("name")
+@click.pass_context
+@friendly_errors
+def plugins_enable(ctx, name):
+    """Load plugin NAME again (and add any table or column it needs)."""
+    site = open_site(ctx.parent)
+    if not site.enable_plugin(name):
+        click.echo(f"Plugin {name} is enabled already.")
+        return
+    click.echo(f"Enabled {name}. Restart the web server to apply it there.")
 
 
 # -- packs ---------------------------------------------------------------------------------

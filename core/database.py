@@ -502,7 +502,8 @@ class SchemaDiff:
 
 
 def _context(connection: sa.Connection, metadata: sa.MetaData,
-             only: Collection[str] | None = None) -> MigrationContext:
+             only: Collection[str] | None = None,
+             keep: Collection[tuple[str, str]] = ()) -> MigrationContext:
     ours = set(metadata.tables) if only is None else set(metadata.tables) & set(only)
 
     def include_name(name, type_, parent_names):
@@ -516,6 +517,13 @@ def _context(connection: sa.Connection, metadata: sa.MetaData,
             return False  # Alembic cannot compare them on SQLite: _missing_folded does
         # Only our tables: a database shared with other software stays untouched.
         table = obj if type_ == "table" else getattr(obj, "table", None)
+        if table is not None and keep and reflected and compare_to is None:
+            # a disabled plugin's column on an active module's table (and its index or
+            # foreign key): kept with its data, not proposed for dropping
+            columns = [obj.name] if type_ == "column" else \
+                [c.name for c in getattr(obj, "columns", ())]
+            if any((table.name, c) in keep for c in columns):
+                return False
         return table is None or table.name in ours
 
     return MigrationContext.configure(connection, opts={
@@ -594,11 +602,11 @@ def _missing_folded(connection: sa.Connection, metadata: sa.MetaData,
 
 
 def _plan(connection: sa.Connection, metadata: sa.MetaData,
-          only: Collection[str] | None = None):
+          only: Collection[str] | None = None, keep: Collection[tuple[str, str]] = ()):
     with warnings.catch_warnings():  # _missing_folded compares what Alembic cannot
         warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified "
                                 "expression-based index")
-        script = produce_migrations(_context(connection, metadata, only), metadata)
+        script = produce_migrations(_context(connection, metadata, only, keep), metadata)
     plan = []  # (table name or None, op)
     for op in script.upgrade_ops.ops:
         if isinstance(op, ops.ModifyTableOps):
@@ -608,10 +616,13 @@ def _plan(connection: sa.Connection, metadata: sa.MetaData,
     return plan
 
 
-def check(engine: sa.Engine, registry: Registry) -> SchemaDiff:
+def check(engine: sa.Engine, registry: Registry,
+          keep: Collection[tuple[str, str]] = ()) -> SchemaDiff:
+    """``keep``: (table, column) left alone, never proposed for dropping (a disabled
+    plugin's columns on an active module's table)."""
     metadata = schema_for(registry)
     with engine.connect() as connection:
-        plan = _plan(connection, metadata)
+        plan = _plan(connection, metadata, keep=keep)
         folded = _missing_folded(connection, metadata)
     return SchemaDiff([_describe(op) for _, op in plan if not isinstance(op, DESTRUCTIVE)]
                       + [f"create index {i.name} on {i.table.name}" for i in folded],
@@ -619,8 +630,8 @@ def check(engine: sa.Engine, registry: Registry) -> SchemaDiff:
 
 
 def sync(engine: sa.Engine, registry: Registry, allow_drop: bool = False,
-         metadata: sa.MetaData | None = None, only: Collection[str] | None = None
-         ) -> SchemaDiff:
+         metadata: sa.MetaData | None = None, only: Collection[str] | None = None,
+         keep: Collection[tuple[str, str]] = ()) -> SchemaDiff:
     """Apply the difference. Returns what was applied, and what was held back.
     ``metadata``: the registry's tables, when the caller has them already; ``only``: the
     tables to compare (see ``changed_tables``), when the caller knows the others are as
@@ -636,8 +647,8 @@ def sync(engine: sa.Engine, registry: Registry, allow_drop: bool = False,
             metadata.create_all(connection)
             names = list(metadata.tables)
             return SchemaDiff([f"create table {name}" for name in names], [], names, [])
-        plan = _plan(connection, metadata, only)
-        operations = Operations(_context(connection, metadata, only))
+        plan = _plan(connection, metadata, only, keep)
+        operations = Operations(_context(connection, metadata, only, keep))
         by_table: dict[str, list] = {}
         for table, op in plan:
             if isinstance(op, DESTRUCTIVE) and not allow_drop:

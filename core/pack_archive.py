@@ -344,6 +344,11 @@ def check_folder(folder: Path, manifest: Manifest | None) -> list[Problem]:
     problems += [Problem(_rel(p.source, folder), f"{p.path}: {p.reason}") for p in metadata_problems]
     problems += python_problems(folder, [n for n in files if n.endswith(".py")])
     if manifest is None:
+        from core import plugins  # a plugin's own manifest, when it has one
+
+        if (folder / plugins.MANIFEST).is_file():
+            problems += [Problem(f"{plugins.MANIFEST}: {where}", reason) for where, reason
+                         in plugins.manifest_problems(folder / plugins.MANIFEST)]
         return problems
     provides = manifest.provides
     if manifest.kind == "language":
@@ -519,7 +524,9 @@ def _reference_problems(folder: Path, manifest: Manifest | None) -> list[Problem
     manager, shipped = plugins.load_plugins()
     types = [t for found_types in manager.hook.crbm_field_types() for t in found_types]
     found: list[MetadataProblem] = []
-    others = [p.folder for p in shipped if p.folder.resolve() != folder.resolve()]
+    # a plugin folder stands for the shipped plugin of its name (a copy being worked on)
+    others = [p.folder for p in shipped if p.folder.resolve() != folder.resolve()
+              and (manifest is not None or p.name != folder.resolve().name)]
     if manifest is not None:
         layers = plugin_layers(others, found) + [Layer("packs", read_folder(folder, found)),
                                                  Layer("pack extensions",
@@ -537,7 +544,13 @@ def _reference_problems(folder: Path, manifest: Manifest | None) -> list[Problem
         if problems:
             return problems
     try:
-        build_registry(layers, types)
+        registry = build_registry(layers, types)
     except MetadataError as exc:
         return [Problem(_rel(p.source, folder), f"{p.path}: {p.reason}") for p in exc.problems]
-    return []
+    if manifest is None:  # at boot an overlay on a module no active plugin has is skipped;
+        # here, with every shipped plugin, one naming no module at all is a mistake
+        problems = [Problem(_rel(d.source, folder), f"$.name: no plugin defines a module "
+                            f"named {d.body.get('name')!r}")
+                    for d in layers[1].documents if d.source.startswith(str(folder))
+                    and d.body.get("name") not in registry.modules]
+    return problems

@@ -66,6 +66,7 @@ def _overlay_schema(full: dict) -> dict:
     for properties, keep in nullable:
         for key in set(properties) - keep:
             properties[key] = {"anyOf": [properties[key], {"type": "null"}]}
+    schema["properties"]["add"] = {"$ref": "#/$defs/additions"}  # overlays only
     return schema
 
 
@@ -396,9 +397,15 @@ def read_extensions(folder: Path, problems: list[MetadataProblem]) -> list[Docum
             if (document := read_yaml_file(path, "module", problems))]
 
 
+# The layer of the plugins' extends/: an overlay on a module no active plugin defines is
+# skipped (it extends a plugin that is disabled or not installed; `crbm validate` checks it
+# against every shipped plugin instead). An overlay on an active module is checked in full.
+OPTIONAL_LAYER = "plugin extensions"
+
+
 def plugin_layers(folders: Iterable[Path], problems: list[MetadataProblem]) -> list[Layer]:
     """The plugins' whole definitions, then their overlays on each other's modules."""
-    base, extensions = Layer("plugins"), Layer("plugin extensions")
+    base, extensions = Layer("plugins"), Layer(OPTIONAL_LAYER)
     for folder in folders:
         base.documents += read_folder(folder, problems)
         extensions.documents += read_extensions(folder, problems)
@@ -447,6 +454,53 @@ def deep_merge(base: dict, overlay: dict) -> dict:
     return merged
 
 
+def add_to_layouts(body: dict, additions: dict) -> dict:
+    """An overlay's ``add:`` appended to the module's layout lists (``$defs.additions`` in
+    module.json): lists replace in an overlay, so without it every plugin adding a subpanel
+    or a section to accounts would have to restate (and fight over) accounts' own lists."""
+    if not additions:
+        return body
+    layouts = copy.deepcopy(body.get("layouts") or {})
+    for view in ("detail", "edit"):
+        for section in additions.get(view, ()):
+            sections = layouts.setdefault(view, [])
+            same = [s for s in sections if s.get("label") == section.get("label")]
+            if not same:
+                sections.append(copy.deepcopy(section))
+                continue
+            rows = same[0].setdefault("rows", [])
+            for row in section["rows"]:
+                last = rows[-1] if rows else None
+                if last is not None and len(last) == len(row) and all(
+                        a is None or b is None for a, b in zip(last, row)):
+                    rows[-1] = [a if a is not None else b for a, b in zip(last, row)]
+                else:
+                    rows.append(list(row))
+
+    def append(target: list, items) -> None:
+        target.extend(item for item in items if item not in target)
+
+    for key in ("quick_create", "filters", "subpanels"):
+        if key in additions:
+            append(layouts.setdefault(key, []), additions[key])
+    if "first_subpanels" in additions:
+        first = list(dict.fromkeys(additions["first_subpanels"]))
+        layouts["subpanels"] = first + [s for s in layouts.get("subpanels", []) if s not in first]
+    for key, target in (("list_columns", "columns"), ("search", "search")):
+        if key in additions:
+            append(layouts.setdefault("list", {}).setdefault(target, []), additions[key])
+    body = {**body, "layouts": layouts}
+    if additions.get("modules"):  # checked by _check_module: a field that names modules
+        fields = dict(body.get("fields") or {})
+        for name, modules in additions["modules"].items():
+            spec = dict(fields.get(name) or {})
+            spec["modules"] = list(spec.get("modules") or [])
+            append(spec["modules"], modules)
+            fields[name] = spec
+        body["fields"] = fields
+    return body
+
+
 # -- building ------------------------------------------------------------------------------
 
 def build_registry(layers: list[Layer], extra_types: Iterable[FieldType] = ()) -> Registry:
@@ -482,6 +536,8 @@ def build_registry(layers: list[Layer], extra_types: Iterable[FieldType] = ()) -
                 continue
             name = doc.body.get("name")
             extending = not is_base and name in merged
+            if layer.name == OPTIONAL_LAYER and not extending:
+                continue  # it extends a module of a plugin that is not active: nothing to add
             found = schema_problems(doc, "overlay" if extending else "module")
             problems += found
             if found:
@@ -490,7 +546,12 @@ def build_registry(layers: list[Layer], extra_types: Iterable[FieldType] = ()) -
                 problems.append(MetadataProblem(doc.source, "$.name",
                                 f"module {name!r} already defined in {sources[name][0]}"))
                 continue
-            merged[name] = deep_merge(merged[name], doc.body) if extending else doc.body
+            if extending:
+                body = dict(doc.body)
+                additions = body.pop("add", None)
+                merged[name] = add_to_layouts(deep_merge(merged[name], body), additions or {})
+            else:
+                merged[name] = doc.body
             sources.setdefault(name, []).append(doc.source)
 
     modules = {}

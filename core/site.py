@@ -37,6 +37,9 @@ from core.registry import (
 )
 
 CONFIG = "site.yaml"
+# Site setting: the plugins kept on disk but not loaded (``crbm plugins disable``). Read at
+# boot straight from crbm_settings, before any plugin is imported.
+DISABLED_PLUGINS = "disabled_plugins"
 log = logging.getLogger(__name__)
 
 
@@ -71,7 +74,8 @@ def create_site(folder: Path, database_url: str | None = None) -> Path:
 
 class Site:
     def __init__(self, folder: Path, *, database_url: str | None = None,
-                 extra_plugins: list[ModuleType] = (), engine: sa.Engine | None = None):
+                 extra_plugins: list[ModuleType] = (), engine: sa.Engine | None = None,
+                 plugins_root: Path | None = None):
         self.folder = Path(folder).resolve()
         config_path = self.folder / CONFIG
         if not config_path.is_file():
@@ -79,8 +83,8 @@ class Site:
         self.config = yaml.safe_load(config_path.read_text()) or {}
         self.database_url = database_url or self.config["database_url"]
         self.engine = engine or database.engine_for(self.database_url)
-        self.plugin_manager, self.plugins = plugins.load_plugins(list(extra_plugins))
-        self.hook = self.plugin_manager.hook
+        self._extra_plugins, self._plugins_root = list(extra_plugins), plugins_root
+        self._load_plugins(self._read_disabled_plugins())
         self._refresh_lock = threading.Lock()
         self.packs.recover_interrupted()  # an install killed mid-way: before reading packs/
         self.reload()
@@ -94,11 +98,15 @@ class Site:
         With ``import_code`` False no pack's ``plugin.py`` is imported that is not hooked
         already: checking a pack never runs its code (it may not even be allowed to run)."""
         epoch = site_customizations.read_epoch(self.engine)  # before reading what it covers
+        disabled = self._read_disabled_plugins()
+        if disabled != self.disabled_plugins:  # another worker disabled or enabled one
+            self._load_plugins(disabled)
         enabled = self._read_enabled_packs() if packs is None else list(packs)
         before = getattr(self, "enabled_packs", [])
         # their field types and metadata count from now
         self._hook_pack_plugins(enabled, import_code=import_code)
         try:
+            plugins.check_hooks(self.plugin_manager)  # a code pack's misspelt hook too
             registry = build_registry(self.layers(enabled, customizations),
                                       self._extra_field_types())
         except Exception:
@@ -138,6 +146,103 @@ class Site:
         self._hook_pack_plugins(packs)
         self.enabled_packs = packs
 
+    # -- plugins (core.plugins finds and loads them; a site may disable some) -------------
+
+    def _read_disabled_plugins(self) -> list[str]:
+        table = database.kernel_table("crbm_settings")
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.select(table.c.value)
+                                   .where(table.c.key == DISABLED_PLUGINS)).first()
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+            return []  # a new site: no tables yet
+        return sorted(json.loads(row.value)) if row else []
+
+    def _load_plugins(self, disabled: list[str]) -> None:
+        self.plugin_candidates = plugins.discover(self._extra_plugins, disabled,
+                                                  self._plugins_root)
+        self.plugin_manager, self.plugins = plugins.load_plugins(
+            candidates=self.plugin_candidates)
+        self.hook = self.plugin_manager.hook
+        self.disabled_plugins = sorted(disabled)
+        if hasattr(self, "enabled_packs"):  # a reload: the code packs' hooks come along
+            self._hook_pack_plugins(self.enabled_packs)
+
+    def disable_plugin(self, name: str, *, with_dependents: bool = False) -> list[str]:
+        """Keep plugin ``name`` on disk but stop loading it: unhooked, its metadata out of
+        the registry, its tables and columns kept with their data. Refused while active
+        plugins require it, unless ``with_dependents`` disables those too. Returns the
+        plugins disabled now."""
+        candidate = self._plugin_candidate(name)
+        if candidate.disabled:
+            return []
+        needing = plugins.dependents(self.plugin_candidates, name)
+        if needing and not with_dependents:
+            raise plugins.PluginError(
+                f"plugin {name!r} is required by {', '.join(needing)}: disable "
+                f"{'it' if len(needing) == 1 else 'them'} first (or disable with dependents)")
+        self._change_plugins(sorted(set(self.disabled_plugins) | {name, *needing}))
+        return [name, *needing]
+
+    def enable_plugin(self, name: str) -> list[str]:
+        """Load a disabled plugin again (its tables brought in step with ``sync_schema``,
+        adding only). Refused while a plugin it requires is disabled. Returns the plugins
+        enabled now."""
+        candidate = self._plugin_candidate(name)
+        if not candidate.disabled:
+            return []
+        off = sorted(r for r in candidate.manifest.requires if r in self.disabled_plugins)
+        if off:
+            raise plugins.PluginError(
+                f"{candidate.manifest.where}: plugin {name!r} requires {', '.join(off)}, "
+                f"which {'is' if len(off) == 1 else 'are'} disabled: enable "
+                f"{'it' if len(off) == 1 else 'them'} first")
+        self._change_plugins([n for n in self.disabled_plugins if n != name])
+        self.sync_schema()
+        return [name]
+
+    def _plugin_candidate(self, name: str) -> plugins.Candidate:
+        for candidate in self.plugin_candidates:
+            if candidate.name == name:
+                return candidate
+        raise SiteError(f"no plugin named {name!r} (see `crbm plugins`)")
+
+    def _change_plugins(self, disabled: list[str]) -> None:
+        """Store the new set of disabled plugins and rebuild this worker with it (the others
+        follow at their next request: the metadata epoch moves). Nothing changes when the
+        registry it gives is refused."""
+        before = self.disabled_plugins
+        self.set_setting(DISABLED_PLUGINS, disabled or None)  # reload reads it
+        try:
+            self.reload()
+        except Exception:
+            self.set_setting(DISABLED_PLUGINS, before or None)
+            self._load_plugins(before)
+            raise
+        with self.engine.begin() as conn:
+            site_customizations.bump_epoch(conn)
+        self.metadata_epoch = site_customizations.read_epoch(self.engine)
+
+    def kept_columns(self) -> set[tuple[str, str]]:
+        """(table, column) that disabled plugins added to active modules' tables (a
+        balance on accounts): ``db check`` and ``db sync`` keep them, with their data."""
+        off = [c.folder for c in self.plugin_candidates if c.disabled]
+        if not off:
+            return set()
+        problems: list[MetadataProblem] = []
+        layers = plugin_layers([c.folder for c in self.plugin_candidates], problems)
+        try:
+            if problems:
+                raise MetadataError(problems)
+            everything = database.schema_for(build_registry(layers, self._extra_field_types()))
+        except MetadataError:  # the plugins on disk do not build together: keep nothing
+            log.warning("the disabled plugins' metadata does not build; their columns are "
+                        "not protected from `db sync --allow-drop`")
+            return set()
+        return {(name, column) for name, table in everything.tables.items()
+                if name in self.tables.tables for column in table.columns.keys()  # noqa: SIM118
+                if column not in self.tables.tables[name].columns}
+
     def _extra_field_types(self):
         return [t for types in self.hook.crbm_field_types() for t in types]
 
@@ -145,7 +250,10 @@ class Site:
                customizations: list | None = None) -> list[Layer]:
         problems: list[MetadataProblem] = []
         extra = [Path(folder) for folders in self.hook.crbm_metadata_dirs() for folder in folders]
-        base, extensions = plugin_layers([p.folder for p in self.plugins] + extra, problems)
+        # in dependency order: a plugin's overlays come after those of the plugins it needs
+        # (invoices' balance row after products' "Sales terms" section)
+        base, extensions = plugin_layers([p.folder for p in plugins.dependency_order(
+            self.plugins)] + extra, problems)
         # packs' own modules, then their overlays (extends/) on modules defined anywhere
         packs_layer, pack_extensions = Layer("packs"), Layer("pack extensions")
         for pack in self.enabled_packs if packs is None else packs:
@@ -230,11 +338,11 @@ class Site:
     # -- schema ----------------------------------------------------------------------------
 
     def check_schema(self) -> database.SchemaDiff:
-        return database.check(self.engine, self.registry)
+        return database.check(self.engine, self.registry, keep=self.kept_columns())
 
     def sync_schema(self, allow_drop: bool = False) -> database.SchemaDiff:
         diff = database.sync(self.engine, self.registry, allow_drop=allow_drop,
-                             metadata=self.tables)
+                             metadata=self.tables, keep=self.kept_columns())
         self.after_sync()
         return diff
 

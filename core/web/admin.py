@@ -23,7 +23,7 @@ from starlette.routing import Route
 from core import access, access_admin, users
 from core.errors import N_, Message, ValidationError
 from core.fields import KERNEL_TYPES, FieldError
-from core.web import admin_packs
+from core.web import admin_packs, admin_plugins
 from core.web.pages import page
 from core.web.templating import flash
 
@@ -176,6 +176,9 @@ def index(request: Request, form):
                   (N_("Upgrades & Customization"), "/admin/packs",
                    N_("Install, upgrade and remove packs: modules, languages, themes, "
                       "holidays.")),
+                  (N_("Plugins"), "/admin/plugins",
+                   N_("The installed plugins, their versions and requirements; disable or "
+                      "enable them.")),
                   (N_("API and OAuth settings"), "/admin/api",
                    N_("Turn the REST API on or off, allowed sign-ins, signing keys.")),
                   (N_("API clients"), "/admin/api/clients",
@@ -639,4 +642,5 @@ routes = [
     Route("/admin/roles/{id}/delete", role_delete, methods=["POST"]),
     Route("/admin/access", access_settings, methods=["GET", "POST"]),
     *admin_packs.routes,
+    *admin_plugins.routes,
 ]

@@ -37,12 +37,17 @@ def _approve(site, user, record_id: str, body: dict) -> dict:
 
 def actions() -> list[ApiAction]:
     return [
-        ApiAction("quotes", "convert_to_sales_order", "Convert the quote to a sales order "
-                  "(the quote becomes Closed Accepted)", _converter("sales_orders"),
-                  NO_BODY, "sales_orders"),
-        ApiAction("quotes", "convert_to_invoice", "Convert the quote to an invoice (the "
-                  "quote becomes Closed Accepted)", _converter("invoices"), NO_BODY,
-                  "invoices"),
         ApiAction("quotes", "approve", "Approve a quote waiting for approval", _approve,
                   NO_BODY, "quotes"),
     ]
+
+
+# the conversions, offered by glue.py only while the target's plugin is active
+CONVERSIONS = {
+    "sales_orders": ApiAction("quotes", "convert_to_sales_order", "Convert the quote to a "
+                              "sales order (the quote becomes Closed Accepted)",
+                              _converter("sales_orders"), NO_BODY, "sales_orders"),
+    "invoices": ApiAction("quotes", "convert_to_invoice", "Convert the quote to an invoice "
+                          "(the quote becomes Closed Accepted)", _converter("invoices"),
+                          NO_BODY, "invoices"),
+}

@@ -212,12 +212,16 @@ def crbm_record_actions(site, module, record, user):
             site.records.allowed("quotes", [record["id"]], user, "approve"):
         actions.append(Action(N_("Approve"), f"/quotes/{record['id']}/approve", post=True,
                               primary=True))
-    if record.get("stage") not in CANCELLED_STAGES and not _converted(site, record["id"]):
-        for target, label in CONVERSIONS.items():
-            if site.access.can(user, site.registry.module(target), "edit"):
-                actions.append(Action(label, f"/quotes/{record['id']}/convert/{target}",
-                                      post=True))
-    return actions
+    return actions  # "Convert to ...": glue.py, registered only with the target's plugin
+
+
+def conversion_action(site, record, user, target: str) -> list[Action]:
+    """The button converting a quote to ``target`` (a module of another plugin: called
+    by glue.py, which is registered only while that plugin is active)."""
+    if record.get("stage") in CANCELLED_STAGES or _converted(site, record["id"]) or \
+            not site.access.can(user, site.registry.module(target), "edit"):
+        return []
+    return [Action(CONVERSIONS[target], f"/quotes/{record['id']}/convert/{target}", post=True)]
 
 
 def _converted(site, quote_id: str) -> bool:

@@ -1,0 +1,23 @@
+"""Quotes × sales orders: "Convert to sales order" (button and API action). Registered by
+the quotes manifest's ``glue`` only while the sales_orders plugin is active too, so the
+quotes plugin never asks whether sales orders exist."""
+from __future__ import annotations
+
+from core.hookspecs import hookimpl
+
+TARGET = "sales_orders"
+
+
+@hookimpl(trylast=True)  # after the quote's own buttons (Approve), as before
+def crbm_record_actions(site, module, record, user):
+    from plugins.quotes import plugin as quotes
+
+    return quotes.conversion_action(site, record, user, TARGET) if module.name == "quotes" \
+        else []
+
+
+@hookimpl(trylast=True)
+def crbm_api_actions(site):
+    from plugins.quotes import api_actions
+
+    return [api_actions.CONVERSIONS[TARGET]]

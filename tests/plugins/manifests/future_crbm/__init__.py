@@ -1,0 +1,1 @@
+"""Supports only a CRBM version far from this one."""

@@ -1,0 +1,1 @@
+"""Requires a plugin that is not installed (its plugin.yaml)."""

@@ -1,0 +1,1 @@
+raise AssertionError("glue for a plugin that is not there is never imported")
