@@ -63,6 +63,17 @@ def crbm_after_save(site, module, batch, user, connection):
 
 
 @hookspec
+def crbm_after_derived(site, module, batch, reason, connection):
+    """Called inside the transaction after ``RecordService.set_derived`` wrote values the
+    system works out (balances, amounts due, a paid flag...): ``batch`` a list of
+    ``RecordChange`` (``.changes`` the derived fields that moved, ``.is_new`` False);
+    ``reason`` the caller's short text (or None). The save hooks are not called for
+    these writes (they would run the rules that refuse such fields, and recurse); this
+    hook is how the rest of the system hears of them. The kernel implements it
+    (``core.webhooks``: "updated" events in the outbox)."""
+
+
+@hookspec
 def crbm_before_delete(site, module, records, user, connection):
     """Called before a (soft) delete with the list of record dicts; may raise ``VetoError``.
 

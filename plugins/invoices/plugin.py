@@ -15,8 +15,9 @@ How the pieces fit:
   invoice's amount due; no cancelling an invoice that has payments; the figures below
   cannot be set by hand. A refusal rolls the whole write back.
 - figures.py keeps the figures in ``crbm_after_save`` / ``crbm_after_delete``, in the
-  same transaction, with set-based SQL for just the affected invoices, payments and
-  accounts (never ``records.update``: that would run these hooks again).
+  same transaction, for just the affected invoices, payments and accounts, through the
+  shared sub-ledger (plugins/subledger) and ``records.set_derived`` (never
+  ``records.update``: that would run these hooks again).
 - api.py: ``allocate``, ``record_payment``, ``credit_invoice``, ``credit_lines``.
 - web.py: the "Record payment", "Credit note" and "Allocate" buttons and their pages.
 - documents.py: what the statement (from an account) and receipt (from a payment) forms
@@ -52,8 +53,10 @@ def crbm_before_save(site, module, batch, connection):
     rules.refuse_derived(module, batch)
     if name == "invoices":
         rules.before_invoices(site, batch, connection)
+        figures.RECEIVABLES.fill_figures(site, connection, name, batch)
     elif name == "payments":
         rules.before_payments(site, batch, connection)
+        figures.RECEIVABLES.fill_figures(site, connection, name, batch)
     elif name == "payment_allocations":
         rules.before_allocations(site, batch, connection)
     elif name == "credit_notes":

@@ -49,10 +49,12 @@ def crbm_before_save(site, module, batch, connection):
     elif name == BILLS:
         ledger.fill_dates_and_terms(site, connection, batch, "bill_date", "due_date")
         ledger.refuse_allocated_changes(site, connection, module, batch)
+        ledger.PAYABLES.fill_figures(site, connection, name, batch)
     elif name == PAYMENTS:
         ledger.check_payments(site, batch)
         ledger.fill_dates_and_terms(site, connection, batch, "payment_date")
         ledger.refuse_allocated_changes(site, connection, module, batch)
+        ledger.PAYABLES.fill_figures(site, connection, name, batch)
     elif name == ALLOCATIONS:
         ledger.before_allocations(site, connection, batch)
 
