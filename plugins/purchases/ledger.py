@@ -37,8 +37,8 @@ import sqlalchemy as sa
 from core.errors import N_, Message, ValidationError, VetoError
 from core.line_items import CURRENCY_FIELD
 from core.records import Query
-from plugins.subledger.ledger import SubLedger, current, decimal, lock
 from plugins.pricing.settings import amount_problem, amount_text, due_date, parse_amount
+from plugins.subledger.ledger import SubLedger, current, decimal, lock
 
 BILLS, PAYMENTS, ALLOCATIONS = "bills", "bill_payments", "bill_payment_allocations"
 ORDERS, ACCOUNTS = "purchase_orders", "accounts"

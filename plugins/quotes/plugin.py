@@ -193,12 +193,8 @@ def converted_quote_rule(site, batch, connection) -> None:
 
 
 def _lock_quote(site, quote_id: str, connection) -> None:
-    """Take the quote's row lock for the rest of the transaction: a write that changes
-    nothing, which locks on every database (SQLite has no SELECT ... FOR UPDATE, and its
-    driver starts a transaction only at the first write)."""
-    table = site.tables.tables[site.registry.module("quotes").table]
-    connection.execute(table.update().where(table.c.id == str(quote_id))
-                       .values(version=table.c.version))
+    """Take the quote's row lock for the rest of the transaction."""
+    site.records.lock("quotes", [quote_id], connection=connection)
 
 
 # -- web -----------------------------------------------------------------------------------

@@ -155,9 +155,11 @@ def _update_amount_invoiced(site, order_ids: set[str], connection) -> None:
              .where(invoices.c.sales_order_id == orders.c.id, invoices.c.deleted.is_(False),
                     sa.or_(invoices.c.cancelled.is_(False), invoices.c.cancelled.is_(None)))
              .scalar_subquery())
-    connection.execute(orders.update().where(orders.c.id.in_(sorted(order_ids)))
-                       .values(amount_invoiced=total,
-                               amount_invoiced_currency=orders.c.amount_currency))
+    rows = connection.execute(sa.select(orders.c.id, total, orders.c.amount_currency)
+                              .where(orders.c.id.in_(sorted(order_ids))))
+    site.records.set_derived("sales_orders", {
+        i: {"amount_invoiced": amount, "amount_invoiced_currency": code}
+        for i, amount, code in rows}, connection=connection, reason="invoiced")
 
 
 # -- web -----------------------------------------------------------------------------------
