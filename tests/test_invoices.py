@@ -497,7 +497,7 @@ def test_balance_changes_are_logged_versioned_and_announced(acme):
     from core import webhooks
     from core.records import SYSTEM_USER
 
-    site, admin, account, first, second, pay, allocations = acme
+    site, admin, account, pay = acme.site, acme.admin, acme.account, acme.pay
     sub = webhooks.subscribe(site, admin, "https://example.com/hook", "accounts", ["updated"])
     before = get(site, admin, "accounts", account)
     payment(site, admin, account, "10.00")
