@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from plugins.subledger.ledger import ZERO, SubLedger, decimal, lock
+from plugins.subledger.ledger import ZERO, SubLedger, decimal, key, lock
 
-__all__ = ["RECEIVABLES", "ZERO", "Tables", "decimal", "lock", "tables"]
+__all__ = ["RECEIVABLES", "ZERO", "Tables", "decimal", "key", "lock", "tables"]
 
 RECEIVABLES = SubLedger(
     documents="invoices", payments="payments", allocations="payment_allocations",

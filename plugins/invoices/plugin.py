@@ -50,7 +50,7 @@ def crbm_before_save(site, module, batch, connection):
     name = module.name
     if name not in MODULES and name != "accounts":
         return
-    rules.refuse_derived(module, batch)
+    figures.RECEIVABLES.refuse_derived(module, batch)
     if name == "invoices":
         rules.before_invoices(site, batch, connection)
         figures.RECEIVABLES.fill_figures(site, connection, name, batch)

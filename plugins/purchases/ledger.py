@@ -39,15 +39,11 @@ from core.line_items import CURRENCY_FIELD
 from core.records import Query
 from plugins.pricing.settings import amount_problem, amount_text, due_date, parse_amount
 from plugins.subledger.ledger import SubLedger, current, decimal, lock
+from plugins.subledger.ledger import key as _key
 
 BILLS, PAYMENTS, ALLOCATIONS = "bills", "bill_payments", "bill_payment_allocations"
 ORDERS, ACCOUNTS = "purchase_orders", "accounts"
 ZERO = Decimal(0)
-# Figures this module keeps; no form, import or API may set them.
-DERIVED = {BILLS: ("amount_paid", "amount_due"), PAYMENTS: ("unallocated",),
-           ACCOUNTS: ("balance_payable",)}
-
-
 PAYABLES = SubLedger(
     documents=BILLS, payments=PAYMENTS, allocations=ALLOCATIONS, document_key="bill_id",
     payment_key="bill_payment_id", party="supplier_id", balance="balance_payable")
@@ -77,21 +73,6 @@ def table(site, module_name: str) -> sa.Table:
 
 def today() -> dt.date:
     return dt.date.today()
-
-
-# -- amounts -------------------------------------------------------------------------------
-
-def _key(batch: list, name: str, record: dict) -> str:
-    """Error keys: the field, or "BILL-0003: field" when a write has several records."""
-    return name if len(batch) == 1 else f"{record.get('number') or record['id']}: {name}"
-
-
-def refuse_derived(module, batch) -> None:
-    names = DERIVED.get(module.name, ())
-    errors = {_key(batch, name, c.record): Message(N_("is worked out by CRBM and cannot be set"))
-              for c in batch for name in names if name in c.changes}
-    if errors:
-        raise ValidationError(errors)
 
 
 # -- dates and terms -----------------------------------------------------------------------
@@ -320,14 +301,9 @@ def before_allocations(site, connection, batch) -> None:
     """Each allocation: a live payment and bill of one supplier and currency, the bill
     not cancelled, an amount more than 0. Named after both, in the payment's currency.
     (The sums are checked after the write, on the refreshed figures.)"""
+    PAYABLES.refuse_moves(batch, N_(
+        "an allocation cannot move to another payment or bill: delete it and allocate again"))
     errors = {}
-    for change in batch:
-        if not change.is_new and ({"bill_payment_id", "bill_id"} & set(change.changes)):
-            errors[_key(batch, "bill_id", change.record)] = Message(
-                N_("an allocation cannot move to another payment or bill: delete it and "
-                   "allocate again"))
-    if errors:
-        raise ValidationError(errors)
     records = [c.record for c in batch]
     payments = lock(connection, table(site, PAYMENTS),
                     (r.get("bill_payment_id") for r in records), *PAYMENT_COLUMNS)

@@ -42,8 +42,7 @@ ALLOCATION_FIELDS = ("bill_id", "bill_payment_id", "amount")
 @hookimpl
 def crbm_before_save(site, module, batch, connection):
     name = module.name
-    if name in ledger.DERIVED:
-        ledger.refuse_derived(module, batch)
+    ledger.PAYABLES.refuse_derived(module, batch)
     if name == ORDERS:
         ledger.fill_dates_and_terms(site, connection, batch, "order_date")
     elif name == BILLS:

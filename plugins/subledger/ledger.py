@@ -30,6 +30,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from core.errors import N_, Message, ValidationError
+
 ZERO = Decimal(0)
 
 
@@ -61,6 +63,11 @@ def lock(connection, t: sa.Table, ids: Iterable[str], *columns: str) -> dict[str
     return {row["id"]: dict(row) for row in connection.execute(stmt).mappings()}
 
 
+def key(batch: list, name: str, record: dict) -> str:
+    """Error keys: the field, or "INV-0003: field" when a write has several records."""
+    return name if len(batch) == 1 else f"{record.get('number') or record['id']}: {name}"
+
+
 def _ids(ids: Iterable[str]) -> list[str]:
     return sorted({str(i) for i in ids if i})
 
@@ -82,6 +89,31 @@ class SubLedger:
     balance: str  # the account's figure: "balance_receivable", "balance_payable"
     parties: str = "accounts"
     credit_notes: str | None = None  # documents that lower a document's amount due
+
+    @property
+    def derived(self) -> dict[str, tuple[str, ...]]:
+        """Module -> the figures this ledger keeps in it; no form, import or API sets them."""
+        credited = ("amount_credited",) if self.credit_notes else ()
+        return {self.documents: ("amount_paid", *credited, "amount_due"),
+                self.payments: ("unallocated",), self.parties: (self.balance,)}
+
+    def refuse_derived(self, module, batch) -> None:
+        """Before a save: a figure this ledger keeps, set by hand, refuses the write."""
+        names = self.derived.get(module.name, ())
+        errors = {key(batch, name, c.record): Message(
+            N_("is worked out by CRBM and cannot be set"))
+            for c in batch for name in names if name in c.changes}
+        if errors:
+            raise ValidationError(errors)
+
+    def refuse_moves(self, batch, message: str) -> None:
+        """Before saving allocations: one that changes its payment or document refuses the
+        write with ``message`` (an ``N_`` text: delete it and allocate again)."""
+        errors = {key(batch, self.document_key, c.record): Message(message)
+                  for c in batch if not c.is_new
+                  and {self.payment_key, self.document_key} & set(c.changes)}
+        if errors:
+            raise ValidationError(errors)
 
     def table(self, site, module_name: str) -> sa.Table:
         return site.tables.tables[site.registry.module(module_name).table]
