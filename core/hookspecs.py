@@ -16,6 +16,31 @@ import pluggy
 hookspec = pluggy.HookspecMarker("crbm")
 hookimpl = pluggy.HookimplMarker("crbm")
 
+MODULES_ATTRIBUTE = "crbm_modules"
+
+
+def for_modules(*names: str):
+    """Scope a hook implementation to the modules ``names``: the kernel calls it only for
+    them (the hooks that take a ``module``: record lifecycle, record actions, printing,
+    PDF context...), so the implementation never checks ``module.name`` itself::
+
+        @hookimpl
+        @for_modules("invoices")
+        def crbm_before_save(site, batch, connection): ...
+
+    A plugin with different work per module gives each its own function and names the
+    hook with ``@hookimpl(specname="crbm_before_save")``. Unscoped implementations are
+    called for every module, as before. (pluggy has no such filter: ``core.plugins.
+    ModuleHooks`` applies it.)"""
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise TypeError("for_modules() takes one or more module names")
+
+    def mark(function):
+        setattr(function, MODULES_ATTRIBUTE, frozenset(names))
+        return function
+
+    return mark
+
 
 # -- metadata contribution -----------------------------------------------------------------
 

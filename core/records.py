@@ -39,6 +39,7 @@ from core.errors import (
     ValidationError,
 )
 from core.fields import UTC, FieldError
+from core.plugins import ModuleHooks
 from core.registry import FieldDef, ModuleDef, Registry, sequence_field
 
 
@@ -122,6 +123,9 @@ class RecordService:
         self.registry = registry
         self.tables = tables
         self.hook = hook  # pluggy's pm.hook
+        # the record hooks as called for one module (implementations scoped to others,
+        # ``hookspecs.for_modules``, left out)
+        self._hooks = (site.module_hooks if site is not None else ModuleHooks(hook)).of
         self.access = access_control  # compiles (user, module, action) to a SQL predicate
         self._settings = settings  # () -> the site settings (team inheritance rules)
         self._formulas: dict[tuple[str, str], formula.Formula] = {}
@@ -560,7 +564,7 @@ class RecordService:
             record, changes, items = self._prepare(conn, module, [values], user, [current])[0]
             if changes or items is not None:
                 batch = [RecordChange(record, changes, is_new=False, line_items=items)]
-                self.hook.crbm_before_save(site=self.site, module=module, batch=batch,
+                self._hooks(module).crbm_before_save(site=self.site, module=module, batch=batch,
                     user=user, connection=conn)
                 changes = _diff(module, current, record)  # hooks may have adjusted values
                 stamp = {"modified_at": now(), "modified_by": user.id,
@@ -578,7 +582,7 @@ class RecordService:
                 if items is not None:
                     line_items.write(conn, self.tables, module.table, record["id"], items)
                 self._log_changes(conn, module, [(record["id"], changes)], user)
-                self.hook.crbm_after_save(site=self.site, module=module, batch=batch,
+                self._hooks(module).crbm_after_save(site=self.site, module=module, batch=batch,
                     user=user, connection=conn)
             return self.get(module_name, record_id, user, connection=conn)
 
@@ -602,7 +606,7 @@ class RecordService:
                      for record, changes, _ in prepared if changes]
             if not batch:
                 return 0
-            self.hook.crbm_before_save(site=self.site, module=module, batch=batch,
+            self._hooks(module).crbm_before_save(site=self.site, module=module, batch=batch,
                 user=user, connection=conn)
             by_id = {c["id"]: c for c in currents}
             changed = [(c.record["id"], _diff(module, by_id[c.record["id"]], c.record))
@@ -626,7 +630,7 @@ class RecordService:
                                     table.c.version == sa.bindparam("b_version"))
                              .values({c: sa.bindparam(f"v_{c}") for c in targets}), params)
             self._log_changes(conn, module, changed, user)
-            self.hook.crbm_after_save(site=self.site, module=module, batch=batch,
+            self._hooks(module).crbm_after_save(site=self.site, module=module, batch=batch,
                 user=user, connection=conn)
             return len(batch)
 
@@ -667,7 +671,7 @@ class RecordService:
                     return Deleted(0, left)
                 deletion = deleting.plan(self, conn, module, records)
             for other, rows in deletion.batches():
-                self.hook.crbm_before_delete(site=self.site, module=other, records=rows,
+                self._hooks(other).crbm_before_delete(site=self.site, module=other, records=rows,
                     user=user, connection=conn)
             if deletion.in_use:  # after the hooks: a plugin's own refusal says it better
                 raise InUseError(deletion.in_use)
@@ -680,7 +684,7 @@ class RecordService:
                                          version=other_table.c.version + 1))
             deleting.clear_links(self, conn, deletion, user, stamp)
             for other, rows in deletion.batches():
-                self.hook.crbm_after_delete(site=self.site, module=other, records=rows,
+                self._hooks(other).crbm_after_delete(site=self.site, module=other, records=rows,
                     user=user, connection=conn)
             return Deleted(len(records), left)
 
@@ -798,7 +802,7 @@ class RecordService:
         if module.features.get("audited"):  # the figures are what the log is for
             self._log_changes(connection, module, [(c.record["id"], c.changes) for c in batch],
                               SYSTEM_USER, every_field=True)
-        self.hook.crbm_after_derived(site=self.site, module=module, batch=batch,
+        self._hooks(module).crbm_after_derived(site=self.site, module=module, batch=batch,
                                      reason=reason, connection=connection)
         return [c.record["id"] for c in batch]
 
@@ -872,7 +876,7 @@ class RecordService:
             records.append(record)
         self._number(conn, module, records, stamp.date())
         batch = [RecordChange(record, changes, True, items) for record, changes, items in prepared]
-        self.hook.crbm_before_save(site=self.site, module=module, batch=batch,
+        self._hooks(module).crbm_before_save(site=self.site, module=module, batch=batch,
             user=user, connection=conn)
         with self._unique_guard(module, records):
             conn.execute(self.table(module).insert(), records)
@@ -882,7 +886,7 @@ class RecordService:
                                  change.line_items)
         if module.features.get("team_owned"):
             self._give_teams(conn, module, records, user, teams)
-        self.hook.crbm_after_save(site=self.site, module=module, batch=batch,
+        self._hooks(module).crbm_after_save(site=self.site, module=module, batch=batch,
             user=user, connection=conn)
         return [r["id"] for r in records]
 

@@ -81,6 +81,8 @@ class Site:
         self.engine = engine or database.engine_for(self.database_url)
         self.plugin_manager, self.plugins = plugins.load_plugins(list(extra_plugins))
         self.hook = self.plugin_manager.hook
+        # the hooks that take a module, as called for one: ``site.module_hooks.of(module)``
+        self.module_hooks = plugins.ModuleHooks(self.hook)
         self._refresh_lock = threading.Lock()
         self.packs.recover_interrupted()  # an install killed mid-way: before reading packs/
         self.reload()

@@ -30,5 +30,5 @@ def record_actions(site, module, record: dict, user) -> list[Action]:
         base = f"/m/{module.name}/{record['id']}"
         out += [Action(N_("Print PDF"), f"{base}/pdf/{form.name}"),
                 Action(N_("Email PDF"), f"{base}/email/{form.name}")]
-    return out + [action for actions in site.hook.crbm_record_actions(
+    return out + [action for actions in site.module_hooks.of(module).crbm_record_actions(
         site=site, module=module, record=record, user=user) for action in actions or ()]

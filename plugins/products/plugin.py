@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from core.errors import N_, Message, NotFoundError, ValidationError
-from core.hookspecs import hookimpl
+from core.hookspecs import for_modules, hookimpl
 from core.web.pages import page
 from plugins.products import demo
 from plugins.products.prices import (  # noqa: F401  (the plugin's public API)
@@ -65,15 +65,9 @@ def _table(module, *columns: str) -> sa.TableClause:
     return sa.table(module.table, *(sa.column(c) for c in ("id", *columns)))
 
 
-@hookimpl
-def crbm_before_save(site, module, batch, user, connection):
-    check = {PRODUCTS: _products, CATEGORIES: _categories, BOOKS: _price_books,
-             BOOK_PRICES: _book_prices}.get(module.name)
-    if check is not None:
-        check(site, module, batch, user, connection)
-
-
-def _products(site, module, batch, user, connection) -> None:
+@hookimpl(specname="crbm_before_save")
+@for_modules(PRODUCTS)
+def before_saving_products(site, module, batch, user, connection) -> None:
     for change in batch:
         code = change.record.get("sale_price_currency")
         if code:
@@ -81,7 +75,9 @@ def _products(site, module, batch, user, connection) -> None:
                 change.record[name] = code
 
 
-def _categories(site, module, batch, user, connection) -> None:
+@hookimpl(specname="crbm_before_save")
+@for_modules(CATEGORIES)
+def before_saving_categories(site, module, batch, user, connection) -> None:
     """No loops: walk up from each moved category's new parent (one query per level)."""
     table = _table(module, "parent_id")
     for change in batch:
@@ -98,7 +94,9 @@ def _categories(site, module, batch, user, connection) -> None:
                                         .where(table.c.id == parent)).scalar()
 
 
-def _price_books(site, module, batch, user, connection) -> None:
+@hookimpl(specname="crbm_before_save")
+@for_modules(BOOKS)
+def before_saving_price_books(site, module, batch, user, connection) -> None:
     errors = _Errors(len(batch))
     defaults = []
     for index, change in enumerate(batch):
@@ -124,7 +122,9 @@ def _price_books(site, module, batch, user, connection) -> None:
                                  connection=connection, reason="another default")
 
 
-def _book_prices(site, module, batch, user, connection) -> None:
+@hookimpl(specname="crbm_before_save")
+@for_modules(BOOK_PRICES)
+def before_saving_book_prices(site, module, batch, user, connection) -> None:
     """One price per book and product, in the book's currency, named after the product."""
     errors = _Errors(len(batch))
     pairs: dict[tuple[str, str], int] = {}
@@ -166,10 +166,9 @@ def _book_prices(site, module, batch, user, connection) -> None:
 
 
 @hookimpl
+@for_modules(PRODUCTS)
 def crbm_after_save(site, module, batch, connection):
     """A renamed product renames its book prices (one read, one write for the lot)."""
-    if module.name != PRODUCTS:
-        return
     renamed = {c.record["id"]: c.record["name"] for c in batch
                if not c.is_new and "name" in c.changes}
     if renamed:

@@ -150,11 +150,10 @@ def _overdrawn(site, connection, name: str, figure: str, ids: Iterable[str]) -> 
 
 # -- bills and payments --------------------------------------------------------------------
 
-def refuse_allocated_changes(site, connection, module, batch) -> None:
+def refuse_allocated_changes(site, connection, batch, *, bills: bool) -> None:
     """A bill or payment with allocations keeps its supplier and currency (the
     allocations would join two suppliers or currencies), and a bill with allocations is
     not cancelled (it would owe nothing yet hold payments)."""
-    bills = module.name == BILLS
     watched = [c for c in batch if not c.is_new and (
         {"supplier_id", CURRENCY_FIELD} & set(c.changes)
         or (bills and "cancelled" in c.changes and c.record.get("cancelled")))]
