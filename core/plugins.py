@@ -133,7 +133,7 @@ def load_plugins(extra: list[ModuleType] = ()) -> tuple[pluggy.PluginManager, li
 
 def hooks_implemented(pm: pluggy.PluginManager, plugin: Plugin) -> list[str]:
     callers = pm.get_hookcallers(plugin.module) or []
-    return sorted(c.name for c in callers)
+    return sorted({c.name for c in callers})  # once each: a hook may have several impls
 
 
 def import_pack_plugin(name: str, folder: Path) -> ModuleType:
