@@ -527,9 +527,10 @@ class RecordService:
         module = self.registry.module(module_name)
         self._check_teams(teams)
         with self._writing(connection) as conn:
-            [record_id] = self._insert(conn, module, [values], user, teams)
+            [change] = self._save(conn, module, user, [values], None, teams).batch
             # what they just wrote, even if their rights will not show it to them again
-            return self.get(module_name, record_id, user, connection=conn, action=None)
+            return self.get(module_name, change.record["id"], user, connection=conn,
+                            action=None)
 
     def create_many(self, module_name: str, rows: Iterable[Mapping[str, Any]], user: User) -> list[str]:
         """Create many records in one transaction (imports, demo data). All or nothing."""
@@ -538,7 +539,7 @@ class RecordService:
         if not rows:
             return []
         with self.engine.begin() as conn:
-            return self._insert(conn, module, rows, user)
+            return [c.record["id"] for c in self._save(conn, module, user, rows, None).batch]
 
     def update(self, module_name: str, record_id: str, values: Mapping[str, Any], user: User,
                *, base: Mapping[str, Any] | None = None,
@@ -547,51 +548,22 @@ class RecordService:
         ``version``); if it is stale, nothing is written and ``ConflictError`` says why.
         ``teams``, when given, become the record's teams in the same transaction."""
         module = self.registry.module(module_name)
-        table = self.table(module)
         if teams is not None:
             self._check_teams(teams)
         with self._writing(connection) as conn:
             current = self._current(conn, module, record_id, user)
-            if teams is not None and module.features.get("team_owned"):
-                had = set(access.record_teams(conn, self.tables, module.name,
-                                              [current["id"]]).get(current["id"], ()))
-                access.add_record_teams(conn, self.tables, module.name, [current["id"]],
-                                        sorted(set(teams) - had))
-                access.remove_record_teams(conn, self.tables, module.name, [current["id"]],
-                                           sorted(had - set(teams)))
             if base is not None and "version" in base and base["version"] != current["version"]:
                 raise ConflictError(str(record_id), _differences(module, base, current))
-            record, changes, items = self._prepare(conn, module, [values], user, [current])[0]
-            if changes or items is not None:
-                batch = [RecordChange(record, changes, is_new=False, line_items=items)]
-                self._hooks(module).crbm_before_save(site=self.site, module=module, batch=batch,
-                    user=user, connection=conn)
-                changes = _diff(module, current, record)  # hooks may have adjusted values
-                stamp = {"modified_at": now(), "modified_by": user.id,
-                         "version": current["version"] + 1}
-                with self._unique_guard(module, [record], [current]):
-                    written = conn.execute(
-                        table.update()
-                        .where(table.c.id == current["id"],
-                               table.c.version == current["version"])
-                        .values(**{k: record[k] for k in changes}, **stamp))
-                if written.rowcount != 1:  # someone committed between our read and write
-                    latest = self._current(conn, module, record_id, user)
-                    raise ConflictError(str(record_id), _differences(module, current, latest))
-                record.update(stamp)
-                if items is not None:
-                    line_items.write(conn, self.tables, module.table, record["id"], items)
-                self._log_changes(conn, module, [(record["id"], changes)], user)
-                self._hooks(module).crbm_after_save(site=self.site, module=module, batch=batch,
-                    user=user, connection=conn)
+            self._save(conn, module, user, [values], [current], teams)
             return self.get(module_name, record_id, user, connection=conn)
 
     def update_many(self, module_name: str, record_ids: Sequence[str],
                     values: Mapping[str, Any], user: User) -> int:
         """Give many records the same values (mass update), all or nothing.
 
-        One locking read of every record, one validation pass, one hook call, one
-        executemany. Returns how many records actually changed.
+        One locking read of every record, then the save pipeline once for the lot (one
+        validation pass, one hook call, one executemany). Returns how many records
+        actually changed.
         """
         module = self.registry.module(module_name)
         table = self.table(module)
@@ -601,38 +573,132 @@ class RecordService:
                 .where(table.c.id.in_([str(i) for i in record_ids]),
                        self._visible(module, table, user, "edit"))
                 .order_by(table.c.id).with_for_update()).mappings()]
-            prepared = self._prepare(conn, module, [values] * len(currents), user, currents)
-            batch = [RecordChange(record, changes, is_new=False)
-                     for record, changes, _ in prepared if changes]
-            if not batch:
+            if not currents:
                 return 0
-            self._hooks(module).crbm_before_save(site=self.site, module=module, batch=batch,
-                user=user, connection=conn)
-            by_id = {c["id"]: c for c in currents}
-            changed = [(c.record["id"], _diff(module, by_id[c.record["id"]], c.record))
-                       for c in batch]
-            columns = sorted({name for _, changes in changed for name in changes})
-            stamp = now()
-            params = []
-            for change in batch:
-                record = change.record
-                record.update(modified_at=stamp, modified_by=user.id,
-                              version=by_id[record["id"]]["version"] + 1)
-                params.append({**{f"v_{c}": record[c] for c in columns}, "b_id": record["id"],
-                               "b_version": by_id[record["id"]]["version"],
-                               "v_modified_at": stamp, "v_modified_by": user.id,
-                               "v_version": record["version"]})
-            targets = [*columns, "modified_at", "modified_by", "version"]
-            with self._unique_guard(module, [c.record for c in batch],
-                                    [by_id[c.record["id"]] for c in batch]):
-                conn.execute(table.update()
-                             .where(table.c.id == sa.bindparam("b_id"),
-                                    table.c.version == sa.bindparam("b_version"))
-                             .values({c: sa.bindparam(f"v_{c}") for c in targets}), params)
-            self._log_changes(conn, module, changed, user)
-            self._hooks(module).crbm_after_save(site=self.site, module=module, batch=batch,
-                user=user, connection=conn)
-            return len(batch)
+            return len(self._save(conn, module, user, [values] * len(currents), currents).batch)
+
+    # -- the save pipeline -----------------------------------------------------------------
+
+    def _save(self, conn, module: ModuleDef, user: User, rows: list,
+              currents: list[dict] | None, teams: Sequence[str] | None = None) -> _Save:
+        """Run ``SAVE_STEPS`` on one write: new records (``currents`` None) or changes to
+        the records ``currents`` (as stored, locked or version-checked by the caller).
+        Every step works on the whole batch; a step that has nothing to do costs nothing.
+        A write that changes nothing stops after "prepare" (only an update's ``teams``
+        are still set)."""
+        save = _Save(conn, module, user, rows, currents, teams)
+        for step in SAVE_STEPS:
+            getattr(self, f"_step_{step}")(save)
+            if not save.batch:
+                if currents is not None and teams is not None:
+                    self._step_teams(save)
+                break
+        return save
+
+    def _step_prepare(self, save: _Save) -> None:
+        """Normalize, validate, calculate (``_prepare``: one error for the lot); a new
+        record gets its id, stamps and its creator as owner; an update keeps only the
+        records something changes in."""
+        module, user, rows = save.module, save.user, save.rows
+        if save.is_new:
+            if "assigned_user_id" in module.fields and user.id != SYSTEM_USER.id:
+                # a new record is its creator's unless the writer names someone (or
+                # nobody): web, API, bulk, imports and conversions alike — an Owner-level
+                # creator would not see it otherwise
+                rows = [row if "assigned_user_id" in row else {**row, "assigned_user_id": user.id}
+                        for row in rows]
+            for record, changes, items in self._prepare(save.conn, module, rows, user, None):
+                record["id"] = record.get("id") or str(uuid.uuid4())
+                record.update(created_at=save.stamp, created_by=user.id,
+                              modified_at=save.stamp, modified_by=user.id, deleted=False,
+                              version=1)
+                save.batch.append(RecordChange(record, changes, True, items))
+            return
+        prepared = self._prepare(save.conn, module, rows, user, save.currents)
+        save.batch = [RecordChange(record, changes, is_new=False, line_items=items)
+                      for record, changes, items in prepared
+                      if changes or items is not None]
+
+    def _step_number(self, save: _Save) -> None:
+        if save.is_new:
+            self._number(save.conn, save.module, [c.record for c in save.batch],
+                         save.stamp.date())
+
+    def _step_before_save(self, save: _Save) -> None:
+        self._hooks(save.module).crbm_before_save(
+            site=self.site, module=save.module, batch=save.batch, user=save.user,
+            connection=save.conn)
+        if not save.is_new:  # hooks may have adjusted values
+            for change in save.batch:
+                change.changes = _diff(save.module, save.current(change), change.record)
+
+    def _step_write(self, save: _Save) -> None:
+        """New records: one executemany INSERT. Changes: one executemany UPDATE of the
+        columns any record changes, each row only if its version is still the one read
+        (a single record that lost that race is a ``ConflictError``)."""
+        module, table, records = save.module, self.table(save.module), \
+            [c.record for c in save.batch]
+        if save.is_new:
+            with self._unique_guard(module, records):
+                save.conn.execute(table.insert(), records)
+            return
+        columns = sorted({name for c in save.batch for name in c.changes})
+        params = []
+        for change in save.batch:
+            record, version = change.record, save.current(change)["version"]
+            record.update(modified_at=save.stamp, modified_by=save.user.id, version=version + 1)
+            params.append({**{f"v_{c}": record[c] for c in columns}, "b_id": record["id"],
+                           "b_version": version, "v_modified_at": save.stamp,
+                           "v_modified_by": save.user.id, "v_version": version + 1})
+        targets = [*columns, "modified_at", "modified_by", "version"]
+        statement = table.update().where(table.c.id == sa.bindparam("b_id"),
+                                         table.c.version == sa.bindparam("b_version")) \
+            .values({c: sa.bindparam(f"v_{c}") for c in targets})
+        with self._unique_guard(module, records, [save.current(c) for c in save.batch]):
+            written = save.conn.execute(statement, params if len(params) > 1 else params[0])
+        if len(params) == 1 and written.rowcount != 1:  # someone committed in between
+            current = save.currents[0]
+            latest = self._current(save.conn, module, current["id"], save.user)
+            raise ConflictError(str(current["id"]), _differences(module, current, latest))
+
+    def _step_lines(self, save: _Save) -> None:
+        for change in save.batch:
+            if change.line_items is not None:
+                line_items.write(save.conn, self.tables, save.module.table, change.record["id"],
+                                 change.line_items)
+
+    def _step_change_log(self, save: _Save) -> None:
+        """A "created" entry per new record; the audited fields an update changed."""
+        if save.is_new:
+            self._log_created(save.conn, save.module, [c.record["id"] for c in save.batch],
+                              save.user, save.stamp)
+        else:
+            self._log_changes(save.conn, save.module,
+                              [(c.record["id"], c.changes) for c in save.batch], save.user)
+
+    def _step_teams(self, save: _Save) -> None:
+        """New team-owned records: the teams asked for plus what the inheritance rules
+        give; an update given ``teams``: exactly those."""
+        module, conn = save.module, save.conn
+        if not module.features.get("team_owned"):
+            return
+        if save.is_new:
+            self._give_teams(conn, module, [c.record for c in save.batch], save.user,
+                             save.teams or ())
+        elif save.teams is not None:
+            ids = [c["id"] for c in save.currents]
+            had = access.record_teams(conn, self.tables, module.name, ids)
+            for record_id in ids:
+                mine = set(had.get(record_id, ()))
+                access.add_record_teams(conn, self.tables, module.name, [record_id],
+                                        sorted(set(save.teams) - mine))
+                access.remove_record_teams(conn, self.tables, module.name, [record_id],
+                                           sorted(mine - set(save.teams)))
+
+    def _step_after_save(self, save: _Save) -> None:
+        self._hooks(save.module).crbm_after_save(
+            site=self.site, module=save.module, batch=save.batch, user=save.user,
+            connection=save.conn)
 
     def delete(self, module_name: str, record_id: str, user: User) -> None:
         """Soft delete: the record disappears from every read but stays in the table.
@@ -856,39 +922,6 @@ class RecordService:
         if row is None:
             raise NotFoundError(f"no {module.label_singular} with id {record_id}")
         return dict(row)
-
-    def _insert(self, conn, module: ModuleDef, rows: list, user: User,
-                teams: Sequence[str] = ()) -> list[str]:
-        if "assigned_user_id" in module.fields and user.id != SYSTEM_USER.id:
-            # a new record is its creator's unless the writer names someone (or nobody):
-            # web, API, bulk, imports and conversions alike — an Owner-level creator
-            # would not see it otherwise
-            rows = [row if "assigned_user_id" in row else {**row, "assigned_user_id": user.id}
-                    for row in rows]
-        prepared = self._prepare(conn, module, rows, user, None)
-        stamp = now()
-        records = []
-        for record, _, _ in prepared:
-            record.setdefault("id", None)
-            record["id"] = record["id"] or str(uuid.uuid4())
-            record.update(created_at=stamp, created_by=user.id, modified_at=stamp,
-                          modified_by=user.id, deleted=False, version=1)
-            records.append(record)
-        self._number(conn, module, records, stamp.date())
-        batch = [RecordChange(record, changes, True, items) for record, changes, items in prepared]
-        self._hooks(module).crbm_before_save(site=self.site, module=module, batch=batch,
-            user=user, connection=conn)
-        with self._unique_guard(module, records):
-            conn.execute(self.table(module).insert(), records)
-        for change in batch:
-            if change.line_items is not None:
-                line_items.write(conn, self.tables, module.table, change.record["id"],
-                                 change.line_items)
-        if module.features.get("team_owned"):
-            self._give_teams(conn, module, records, user, teams)
-        self._hooks(module).crbm_after_save(site=self.site, module=module, batch=batch,
-            user=user, connection=conn)
-        return [r["id"] for r in records]
 
     def _give_teams(self, conn, module: ModuleDef, records: list[dict], user: User,
                     teams: Sequence[str]) -> None:
@@ -1223,6 +1256,17 @@ class RecordService:
             conn.execute(self.tables.tables["crbm_change_log"].insert(), rows)
 
 
+    def _log_created(self, conn, module: ModuleDef, record_ids: list[str], user: User,
+                     stamp: dt.datetime) -> None:
+        """One "created" entry per new record (``CREATED`` in the field column): who made
+        it and when, the first line of its history."""
+        if module.features.get("audited") and record_ids:
+            conn.execute(self.tables.tables["crbm_change_log"].insert(), [
+                {"module": module.name, "record_id": record_id, "field": CREATED,
+                 "old_value": None, "new_value": None, "changed_at": stamp,
+                 "changed_by": user.id} for record_id in record_ids])
+
+
 class _UniqueGuard:
     def __init__(self, service: RecordService, module: ModuleDef, records: list[dict],
                  currents: list[dict] | None):
@@ -1254,6 +1298,41 @@ class Recalculated:
     changed: int
     failed: int
     problem: str | None
+
+
+# -- the save pipeline ---------------------------------------------------------------------
+
+# Every write — create, create_many, update, update_many; forms, the API, imports, mass
+# updates — goes through these steps, in this order, on the whole batch, in one
+# transaction (``RecordService._step_<name>``). The hooks are called once per batch.
+SAVE_STEPS = ("prepare", "number", "before_save", "write", "lines", "change_log", "teams",
+              "after_save")
+CREATED = "(created)"  # the change log's field for a record's "created" entry
+
+
+@dataclass
+class _Save:
+    """One write going through ``SAVE_STEPS``."""
+
+    conn: Any
+    module: ModuleDef
+    user: User
+    rows: list  # the values the writer gives, one mapping per record
+    currents: list[dict] | None  # the records as stored (an update); None: new records
+    teams: Sequence[str] | None = None  # new records: besides the inherited; updates: all
+    stamp: dt.datetime = field(default_factory=now)
+    batch: list[RecordChange] = field(default_factory=list)  # the records it writes
+    _by_id: dict[str, dict] | None = None
+
+    @property
+    def is_new(self) -> bool:
+        return self.currents is None
+
+    def current(self, change: RecordChange) -> dict:
+        """The stored record a change is made to."""
+        if self._by_id is None:
+            self._by_id = {c["id"]: c for c in self.currents}
+        return self._by_id[change.record["id"]]
 
 
 # -- per-module plans: work out once what each write must check ----------------------------
