@@ -84,6 +84,8 @@ class Site:
         # the hooks that take a module, as called for one: ``site.module_hooks.of(module)``
         self.module_hooks = plugins.ModuleHooks(self.hook)
         self._refresh_lock = threading.Lock()
+        self._settings: dict | None = None  # read once, kept until their version moves
+        self._settings_epoch: int | None = None
         self.packs.recover_interrupted()  # an install killed mid-way: before reading packs/
         self.reload()
 
@@ -212,15 +214,56 @@ class Site:
 
     @property
     def settings(self) -> dict:
-        """Site settings as a dict of JSON values ({} before the first sync)."""
+        """Site settings as a dict of JSON values ({} before the first sync).
+
+        Read once per worker and kept (no query, no second connection inside a write):
+        every writer of ``crbm_settings`` moves their version (``settings_changed``), which
+        the web and the API read along with the signed-in user, so a worker re-reads them
+        on its next request after another changed them (``settings_seen``); a long-running
+        worker without requests calls ``check_settings``."""
+        cached = self._settings
+        if cached is None:
+            cached = self._read_settings()
+        return dict(cached)
+
+    def _read_settings(self) -> dict:
         table = self.tables.tables["crbm_settings"]
+        epochs = self.tables.tables["crbm_metadata_epoch"]
+        try:
+            with self.engine.connect() as conn:  # the version first: never newer than the values
+                epoch = conn.execute(sa.select(epochs.c.epoch)
+                                     .where(epochs.c.id == database.SETTINGS_EPOCH_ROW)).scalar() or 0
+                values = {row.key: json.loads(row.value) for row in conn.execute(sa.select(table))}
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+            return {}  # tables not created yet: nothing kept, read again next time
+        self._settings, self._settings_epoch = values, epoch
+        return values
+
+    def settings_seen(self, epoch: int) -> None:
+        """The settings' version as the database holds it (read with the signed-in user):
+        if another worker changed them, they are read again at the next access."""
+        if epoch != self._settings_epoch:
+            self._settings = None
+
+    def check_settings(self) -> None:
+        """Read the settings' version (one small query) and forget them if it moved."""
+        epochs = self.tables.tables["crbm_metadata_epoch"]
         try:
             with self.engine.connect() as conn:
-                return {row.key: json.loads(row.value) for row in conn.execute(sa.select(table))}
-        except sa.exc.OperationalError:
-            return {}  # tables not created yet
-        except sa.exc.ProgrammingError:
-            return {}
+                epoch = conn.execute(sa.select(epochs.c.epoch)
+                                     .where(epochs.c.id == database.SETTINGS_EPOCH_ROW)).scalar() or 0
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+            return
+        self.settings_seen(epoch)
+
+    def settings_changed(self, conn) -> None:
+        """Called by whoever writes ``crbm_settings``, in the same transaction: moves the
+        settings' version (every worker re-reads them) and forgets this worker's copy."""
+        epochs = self.tables.tables["crbm_metadata_epoch"]
+        if conn.execute(epochs.update().where(epochs.c.id == database.SETTINGS_EPOCH_ROW)
+                        .values(epoch=epochs.c.epoch + 1)).rowcount == 0:
+            conn.execute(epochs.insert().values(id=database.SETTINGS_EPOCH_ROW, epoch=1))
+        self._settings = None
 
     def set_setting(self, key: str, value) -> None:
         table = self.tables.tables["crbm_settings"]
@@ -228,6 +271,8 @@ class Site:
             conn.execute(table.delete().where(table.c.key == key))
             if value is not None:
                 conn.execute(table.insert().values(key=key, value=json.dumps(value)))
+            self.settings_changed(conn)
+        self._settings = None  # after the commit too: a reader in between kept the old
 
     # -- schema ----------------------------------------------------------------------------
 
