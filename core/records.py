@@ -16,6 +16,7 @@ related values) in the same query; visibility is a SQL predicate, never a Python
 """
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -631,6 +632,70 @@ class RecordService:
         if not save.is_new:  # hooks may have adjusted values
             for change in save.batch:
                 change.changes = _diff(save.module, save.current(change), change.record)
+        self._check_transitions(save)  # after the hooks: what they set is checked too
+
+    def _check_transitions(self, save: _Save) -> None:
+        """A module that declares its status field's transitions (``features.transitions``)
+        changes that field only through ``transition``: any other change, on any path
+        (form, API, import, mass update, a hook), is refused naming the field, from and
+        to. New records may start at any value."""
+        spec = save.module.features.get("transitions")
+        if not spec or save.is_new:
+            return
+        name = spec["field"]
+        moving = _TRANSITIONS.get() or {}
+        f = save.module.fields[name]
+        errors = {}
+        for index, change in enumerate(save.batch):
+            if name not in change.changes:
+                continue
+            old, new = change.changes[name]
+            if moving.get((save.module.name, change.record["id"])) == (old, new):
+                continue
+            labels = dict(self.registry.choices(f))
+            action = next((a for a in spec["actions"] if old in a["from"] and a["to"] == new),
+                          None)
+            values = {"field": f.label, "from": labels.get(old, old or "—"),
+                      "to": labels.get(new, new or "—")}
+            message = Message(N_("%(field)s cannot go from %(from)s to %(to)s"), **values) \
+                if action is None else \
+                Message(N_("%(field)s goes from %(from)s to %(to)s only through "
+                           "\u201c%(action)s\u201d"), action=Message(action["label"]), **values)
+            errors[name if len(save.batch) == 1 else f"row {index + 1}: {name}"] = message
+        if errors:
+            raise ValidationError(errors)
+
+    def transition(self, module_name: str, record_id: str, action_name: str, user: User, *,
+                   values: Mapping[str, Any] | None = None,
+                   base: Mapping[str, Any] | None = None, connection=None) -> dict:
+        """Perform one of the module's declared transitions (``features.transitions``): the
+        status field goes to the action's ``to`` — if it holds one of its ``from`` values and
+        the user has the action's right on the record — with ``values`` saved alongside,
+        through the whole save pipeline. Returns the record as stored."""
+        module = self.registry.module(module_name)
+        spec = module.features.get("transitions") or {}
+        action = next((a for a in spec.get("actions", ()) if a["name"] == action_name), None)
+        if action is None:
+            raise NotFoundError(f"{module.label} have no action {action_name!r}")
+        name = spec["field"]
+        with self._writing(connection) as conn:
+            current = self._current(conn, module, record_id, user,
+                                    action=action.get("right", "edit"))
+            if current[name] not in action["from"]:
+                f = module.fields[name]
+                labels = dict(self.registry.choices(f))
+                raise ValidationError({name: Message(
+                    N_("\u201c%(action)s\u201d is not possible while %(field)s is %(value)s"),
+                    action=Message(action["label"]), field=f.label,
+                    value=labels.get(current[name], current[name] or "—"))})
+            moves = {**(_TRANSITIONS.get() or {}), (module.name, current["id"]): (current[name],
+                                                                          action["to"])}
+            token = _TRANSITIONS.set(moves)
+            try:
+                return self.update(module_name, record_id, {**(values or {}), name: action["to"]},
+                                   user, base=base, connection=conn)
+            finally:
+                _TRANSITIONS.reset(token)
 
     def _step_write(self, save: _Save) -> None:
         """New records: one executemany INSERT. Changes: one executemany UPDATE of the
@@ -1308,6 +1373,9 @@ class Recalculated:
 SAVE_STEPS = ("prepare", "number", "before_save", "write", "lines", "change_log", "teams",
               "after_save")
 CREATED = "(created)"  # the change log's field for a record's "created" entry
+# (module, record id) -> (from, to): the status moves ``transition`` is making right now
+_TRANSITIONS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("crbm_transitions",
+                                                                           default=None)
 
 
 @dataclass
