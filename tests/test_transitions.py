@@ -102,3 +102,29 @@ def test_the_transitions_are_checked_against_the_field_and_its_options(tmp_path,
              extra_plugins=[plugin_with(tmp_path / "other_tickets", wrong_field)])
     assert "$.features.transitions.field: must name a dropdown or status field of this " \
         "module" in str(caught.value)
+
+
+def test_the_detail_page_offers_the_next_steps_as_buttons(desk):
+    import re
+
+    from starlette.testclient import TestClient
+
+    from core.web import create_app
+
+    site, admin = desk
+    ticket = site.records.create("tickets", {"name": "Printer"}, admin)
+    with TestClient(create_app(site)) as client:
+        login = client.get("/login")
+        csrf = re.search(r'name="_csrf" value="([^"]+)"', login.text).group(1)
+        client.post("/login", data={"_csrf": csrf, "username": "admin",
+                                    "password": "correct horse battery"})
+        page = client.get(f"/m/tickets/{ticket['id']}").text
+        start = f"/m/tickets/{ticket['id']}/transition/start"
+        assert start in page and "/transition/close" in page
+        assert "/transition/reopen" not in page  # not from Open
+        csrf = re.search(r'name="_csrf" value="([^"]+)"', page).group(1)
+        response = client.post(start, data={"_csrf": csrf})
+        assert response.status_code == 200 and response.url.path == f"/m/tickets/{ticket['id']}"
+        assert site.records.get("tickets", ticket["id"], admin)["status"] == "in_progress"
+        response = client.post(start, data={"_csrf": csrf})  # not from In progress: said
+        assert "is not possible while Status is In progress" in response.text
