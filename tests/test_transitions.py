@@ -128,3 +128,23 @@ def test_the_detail_page_offers_the_next_steps_as_buttons(desk):
         assert site.records.get("tickets", ticket["id"], admin)["status"] == "in_progress"
         response = client.post(start, data={"_csrf": csrf})  # not from In progress: said
         assert "is not possible while Status is In progress" in response.text
+
+
+def test_the_api_refuses_a_patch_of_the_status_and_runs_the_actions(desk):
+    from tests.api_util import bearer, client
+
+    site, admin = desk
+    ticket = site.records.create("tickets", {"name": "Printer"}, admin)
+    headers = bearer(site, admin)
+    with client(site) as api:
+        response = api.patch(f"/api/v1/tickets/{ticket['id']}", json={"status": "closed"},
+                             headers=headers)
+        assert response.status_code == 422
+        assert "only through \u201cClose\u201d" in response.text
+        response = api.post(f"/api/v1/tickets/{ticket['id']}/actions/close", headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "closed"
+        response = api.post(f"/api/v1/tickets/{ticket['id']}/actions/close", headers=headers)
+        assert response.status_code == 422
+        spec = api.get("/api/v1/openapi.json", headers=headers).json()
+        assert "/api/v1/tickets/{id}/actions/reopen" in spec["paths"]
