@@ -327,11 +327,27 @@ class RecordService:
             raise ValidationError({"teams": Message(N_("no team with id %(id)s"), id=missing[0])})
 
     def change_log(self, module_name: str, record_id: str) -> list[dict]:
-        log = self.tables.tables["crbm_change_log"]
+        """A record's history, oldest first: its "created" entry (``CREATED`` in the field
+        column: who made it and when), then every logged change.
+
+        The created entry is the record's own ``created_at``/``created_by`` — stamped by
+        the save pipeline on every create, never changed afterwards — read in the same
+        query rather than stored a second time: a row per created record in the log cost
+        a quarter of ``create_many``'s speed (bench/records.py), for the same two facts."""
+        module = self.registry.module(module_name)
+        log, table = self.tables.tables["crbm_change_log"], self.table(module)
         stmt = sa.select(log).where(log.c.module == module_name, log.c.record_id == str(record_id)) \
             .order_by(log.c.changed_at, log.c.id)
         with self.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(stmt).mappings()]
+            created = conn.execute(sa.select(table.c.created_at, table.c.created_by)
+                                   .where(table.c.id == str(record_id))).first()
+            entries = [dict(row) for row in conn.execute(stmt).mappings()]
+        if created is None or not module.features.get("audited"):
+            return entries
+        return [{"id": None, "module": module_name, "record_id": str(record_id),
+                 "field": CREATED, "old_value": None, "new_value": None,
+                 "changed_at": created.created_at, "changed_by": created.created_by},
+                *entries]
 
     def _reading(self, connection):
         """The caller's connection (left open), or a new one."""
@@ -733,11 +749,10 @@ class RecordService:
                                  change.line_items)
 
     def _step_change_log(self, save: _Save) -> None:
-        """A "created" entry per new record; the audited fields an update changed."""
-        if save.is_new:
-            self._log_created(save.conn, save.module, [c.record["id"] for c in save.batch],
-                              save.user, save.stamp)
-        else:
+        """The audited fields an update changed. A new record's "created" entry is its
+        own stamps (``created_at``/``created_by``, written by "prepare"), which
+        ``change_log`` reads as the history's first line."""
+        if not save.is_new:
             self._log_changes(save.conn, save.module,
                               [(c.record["id"], c.changes) for c in save.batch], save.user)
 
@@ -1319,17 +1334,6 @@ class RecordService:
                 if every_field or module.fields[name].audited]
         if rows:
             conn.execute(self.tables.tables["crbm_change_log"].insert(), rows)
-
-
-    def _log_created(self, conn, module: ModuleDef, record_ids: list[str], user: User,
-                     stamp: dt.datetime) -> None:
-        """One "created" entry per new record (``CREATED`` in the field column): who made
-        it and when, the first line of its history."""
-        if module.features.get("audited") and record_ids:
-            conn.execute(self.tables.tables["crbm_change_log"].insert(), [
-                {"module": module.name, "record_id": record_id, "field": CREATED,
-                 "old_value": None, "new_value": None, "changed_at": stamp,
-                 "changed_by": user.id} for record_id in record_ids])
 
 
 class _UniqueGuard:
