@@ -11,7 +11,9 @@ The figures (currency fields no form, import or API may set):
   its payments (money received or paid but not applied yet).
 
 Deleted records count for nothing. The figures of just the affected rows are worked out
-by one grouped SELECT per table, on the saving transaction's connection, and written
+from locking reads and grouped sums (no correlated subqueries: MariaDB's repeatable read
+answers those from the transaction's snapshot, missing what another writer committed
+while we waited for a lock), on the saving transaction's connection, and written
 through ``RecordService.set_derived``: only the rows that move are written, they get a
 new version, the change log shows the moves as done by the system and webhook
 subscribers hear of them — without the save hooks running again (they refuse hand edits
@@ -24,7 +26,7 @@ own amount due and unallocated stay exact.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -72,10 +74,6 @@ def _ids(ids: Iterable[str]) -> list[str]:
     return sorted({str(i) for i in ids if i})
 
 
-def _sum_of(amount: sa.Column, *where) -> sa.ColumnElement:
-    return sa.func.coalesce(sa.select(sa.func.sum(amount)).where(*where).scalar_subquery(), 0)
-
-
 @dataclass(frozen=True)
 class SubLedger:
     """The names one sub-ledger uses; the methods keep its figures."""
@@ -118,62 +116,82 @@ class SubLedger:
     def table(self, site, module_name: str) -> sa.Table:
         return site.tables.tables[site.registry.module(module_name).table]
 
-    def _write(self, site, connection, module_name: str, stmt, reason: str) -> None:
-        """The figures ``stmt`` reads (id first, then one column per field), written."""
-        rows = connection.execute(current(connection, stmt)).mappings()
-        site.records.set_derived(
-            module_name, {row["id"]: {k: v for k, v in row.items() if k != "id"} for row in rows},
-            connection=connection, reason=reason)
+    def _own_figures(self, documents: bool, record: Mapping, paid: Decimal,
+                     credited: Decimal) -> dict:
+        """A document's or payment's figures from its amount and what is allocated (and
+        credited) on it, with their currency sub-fields."""
+        amount, code = decimal(record.get("amount")), record.get("amount_currency")
+        if documents:
+            values = {"amount_paid": paid, "amount_due": ZERO if record.get("cancelled")
+                      else amount - paid - credited}
+            if self.credit_notes:
+                values["amount_credited"] = credited
+        else:
+            values = {"unallocated": amount - paid}
+        return values | {f"{name}_currency": code for name in list(values)}
+
+    def _refresh(self, site, connection, module_name: str, ids: Iterable[str]) -> None:
+        """The figures of these documents (or payments), from locking reads of the rows
+        and grouped sums of what refers to them — never subqueries, which MariaDB's
+        repeatable read would answer from the transaction's snapshot — written through
+        ``set_derived``."""
+        ids = _ids(ids)
+        if not ids:
+            return
+        documents = module_name == self.documents
+        t = self.table(site, module_name)
+        columns = [t.c.id, t.c.amount, t.c.amount_currency] + \
+            ([t.c.cancelled] if documents else [])
+        rows = connection.execute(current(connection, sa.select(*columns)
+                                          .where(t.c.id.in_(ids)))).mappings().all()
+        allocated = self.sums(site, connection, self.allocations,
+                              self.document_key if documents else self.payment_key, ids)
+        credited = self.sums(site, connection, self.credit_notes, self.document_key, ids) \
+            if documents and self.credit_notes else {}
+        site.records.set_derived(module_name, {
+            row["id"]: self._own_figures(documents, row, allocated.get(row["id"], ZERO),
+                                         credited.get(row["id"], ZERO))
+            for row in rows}, connection=connection, reason="allocations")
 
     def refresh_documents(self, site, connection, ids: Iterable[str]) -> None:
-        ids = _ids(ids)
-        if not ids:
-            return
-        docs, a = self.table(site, self.documents), self.table(site, self.allocations)
-        paid = _sum_of(a.c.amount, a.c[self.document_key] == docs.c.id, a.c.deleted.is_(False))
-        figures = [paid.label("amount_paid"), docs.c.amount_currency.label("amount_paid_currency")]
-        due = sa.func.coalesce(docs.c.amount, 0) - paid
-        if self.credit_notes is not None:
-            c = self.table(site, self.credit_notes)
-            credited = _sum_of(c.c.amount, c.c[self.document_key] == docs.c.id,
-                               c.c.deleted.is_(False), c.c.cancelled.is_not(True))
-            figures += [credited.label("amount_credited"),
-                        docs.c.amount_currency.label("amount_credited_currency")]
-            due = due - credited
-        figures += [sa.case((docs.c.cancelled.is_(True), 0), else_=due).label("amount_due"),
-                    docs.c.amount_currency.label("amount_due_currency")]
-        self._write(site, connection, self.documents,
-                    sa.select(docs.c.id, *figures).where(docs.c.id.in_(ids)), "allocations")
+        self._refresh(site, connection, self.documents, ids)
 
     def refresh_payments(self, site, connection, ids: Iterable[str]) -> None:
-        ids = _ids(ids)
-        if not ids:
-            return
-        pay, a = self.table(site, self.payments), self.table(site, self.allocations)
-        allocated = _sum_of(a.c.amount, a.c[self.payment_key] == pay.c.id, a.c.deleted.is_(False))
-        self._write(site, connection, self.payments, sa.select(
-            pay.c.id, (sa.func.coalesce(pay.c.amount, 0) - allocated).label("unallocated"),
-            pay.c.amount_currency.label("unallocated_currency")).where(pay.c.id.in_(ids)),
-            "allocations")
+        self._refresh(site, connection, self.payments, ids)
+
+    def _first_currencies(self, connection, t: sa.Table, ids: list[str]) -> dict[str, str]:
+        """Party -> the currency of its oldest live document (or payment) in ``t``: two
+        small locking reads (the oldest time per party, then the rows at those times)."""
+        party = t.c[self.party]
+        live = [party.in_(ids), t.c.deleted.is_(False)]
+        oldest = dict(connection.execute(current(connection, sa.select(
+            party, sa.func.min(t.c.created_at)).where(*live).group_by(party))).all())
+        if not oldest:
+            return {}
+        rows = connection.execute(current(connection, sa.select(
+            party, t.c.created_at, t.c.id, t.c.amount_currency)
+            .where(*live, t.c.created_at.in_(set(oldest.values())))
+            .order_by(t.c.created_at, t.c.id))).all()
+        found: dict[str, str] = {}
+        for owner, created, _, code in rows:
+            if created == oldest.get(owner) and owner not in found:
+                found[owner] = code
+        return found
 
     def refresh_balances(self, site, connection, ids: Iterable[str]) -> None:
         """The balance's currency first (see the module's docstring), then the sums of
-        amounts due and unallocated per party and currency: three reads, one write."""
+        amounts due and unallocated per party and currency; locking reads, one write."""
         ids = _ids(ids)
         if not ids or self.parties not in site.registry.modules:
             return
         parties = self.table(site, self.parties)
         docs, pay = self.table(site, self.documents), self.table(site, self.payments)
         code = f"{self.balance}_currency"
-
-        def first_currency(t: sa.Table):
-            return sa.select(t.c.amount_currency).where(
-                t.c[self.party] == parties.c.id, t.c.deleted.is_(False)
-            ).order_by(t.c.created_at, t.c.id).limit(1).scalar_subquery()
-
-        currency = dict(connection.execute(current(connection, sa.select(
-            parties.c.id, sa.func.coalesce(first_currency(docs), first_currency(pay),
-                                           parties.c[code])).where(parties.c.id.in_(ids)))).all())
+        held = dict(connection.execute(current(connection, sa.select(
+            parties.c.id, parties.c[code]).where(parties.c.id.in_(ids)))).all())
+        first_doc, first_pay = self._first_currencies(connection, docs, ids), \
+            self._first_currencies(connection, pay, ids)
+        currency = {p: first_doc.get(p) or first_pay.get(p) or held[p] for p in held}
 
         def sums(t: sa.Table, figure: str) -> dict[tuple, Decimal]:
             stmt = sa.select(t.c[self.party], t.c.amount_currency, sa.func.sum(t.c[figure])) \
@@ -217,20 +235,11 @@ class SubLedger:
             if documents and self.credit_notes else {}
         for change in batch:
             record = change.record
-            amount, code = decimal(record.get("amount")), record.get("amount_currency")
-            paid = allocated.get(record["id"], ZERO)
-            if documents:
-                less = credited.get(record["id"], ZERO)
-                values = {"amount_paid": paid, "amount_due": ZERO if record.get("cancelled")
-                          else amount - paid - less}
-                if self.credit_notes:
-                    values["amount_credited"] = less
-            else:
-                values = {"unallocated": amount - paid}
-            for name, value in values.items():
+            figures = self._own_figures(documents, record, allocated.get(record["id"], ZERO),
+                                        credited.get(record["id"], ZERO))
+            for name, value in figures.items():
                 f = module.fields[name]
                 record[name] = f.type.normalize(value, f.spec)
-                record[f"{name}_currency"] = code
 
     def parties_of(self, site, connection, document_ids=(), payment_ids=()) -> set[str]:
         """The parties of these documents and payments (one query each)."""
