@@ -9,6 +9,7 @@ record service. A registry error stops boot before anything is served.
 """
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import secrets
@@ -38,6 +39,10 @@ from core.registry import (
 
 CONFIG = "site.yaml"
 log = logging.getLogger(__name__)
+# the site whose settings' version this request has read (core.web.pages.catch_up): its
+# accesses need not read it again
+_SETTINGS_CHECKED: contextvars.ContextVar = contextvars.ContextVar("crbm_settings_checked",
+                                                                  default=None)
 
 
 @dataclass(frozen=True)
@@ -216,11 +221,14 @@ class Site:
     def settings(self) -> dict:
         """Site settings as a dict of JSON values ({} before the first sync).
 
-        Read once per worker and kept (no query, no second connection inside a write):
-        every writer of ``crbm_settings`` moves their version (``settings_changed``), which
-        the web and the API read along with the signed-in user, so a worker re-reads them
-        on its next request after another changed them (``settings_seen``); a long-running
-        worker without requests calls ``check_settings``."""
+        Read once per worker and kept: every writer of ``crbm_settings`` moves their
+        version (``settings_changed``). A signed-in request reads that version along with
+        its user (``core.web.pages.catch_up`` -> ``settings_seen``), so inside it settings
+        cost no query at all (none inside a write); elsewhere (sign-in pages, the CLI,
+        scripts) each access first reads the version — one row — and the settings only
+        when another worker or process changed them."""
+        if _SETTINGS_CHECKED.get() is not self:
+            self.check_settings()
         cached = self._settings
         if cached is None:
             cached = self._read_settings()
@@ -241,12 +249,16 @@ class Site:
 
     def settings_seen(self, epoch: int) -> None:
         """The settings' version as the database holds it (read with the signed-in user):
-        if another worker changed them, they are read again at the next access."""
+        if another worker changed them, they are read again at the next access; for the
+        rest of this request (context), accesses trust it."""
         if epoch != self._settings_epoch:
             self._settings = None
+        _SETTINGS_CHECKED.set(self)
 
     def check_settings(self) -> None:
         """Read the settings' version (one small query) and forget them if it moved."""
+        if self._settings is None:
+            return  # nothing kept: the next access reads them anyway
         epochs = self.tables.tables["crbm_metadata_epoch"]
         try:
             with self.engine.connect() as conn:
@@ -254,7 +266,8 @@ class Site:
                                      .where(epochs.c.id == database.SETTINGS_EPOCH_ROW)).scalar() or 0
         except (sa.exc.OperationalError, sa.exc.ProgrammingError):
             return
-        self.settings_seen(epoch)
+        if epoch != self._settings_epoch:  # (not settings_seen: that trusts a whole request)
+            self._settings = None
 
     def settings_changed(self, conn) -> None:
         """Called by whoever writes ``crbm_settings``, in the same transaction: moves the
