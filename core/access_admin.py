@@ -391,6 +391,7 @@ def save_settings(site, values: Mapping[str, bool]) -> dict:
         conn.execute(settings.delete().where(settings.c.key == SETTINGS_KEY))
         conn.execute(settings.insert().values(key=SETTINGS_KEY, value=json.dumps(merged)))
         bump_epoch(conn, site.tables)
+        site.settings_changed(conn)
     return merged
 
 

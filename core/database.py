@@ -29,6 +29,7 @@ from core import line_items
 from core.fields import UTCDateTime
 from core.registry import ModuleDef, Registry
 
+SETTINGS_EPOCH_ROW = 2  # crbm_metadata_epoch's row for the settings' version (1: registry)
 ID = sa.String(36)
 
 
@@ -389,7 +390,8 @@ def access_tables(metadata: sa.MetaData) -> None:
         sa.Column("epoch", sa.Integer, nullable=False),
     )
     # Moves on with every change to the registry's pack or site layer (Studio, packs), so
-    # every worker sharing the database rebuilds its registry on its next request.
+    # every worker sharing the database rebuilds its registry on its next request. Its
+    # row SETTINGS_EPOCH_ROW moves with every change to crbm_settings (Site.settings).
     sa.Table(
         "crbm_metadata_epoch", metadata,
         sa.Column("id", sa.Integer, primary_key=True),

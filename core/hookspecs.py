@@ -16,6 +16,31 @@ import pluggy
 hookspec = pluggy.HookspecMarker("crbm")
 hookimpl = pluggy.HookimplMarker("crbm")
 
+MODULES_ATTRIBUTE = "crbm_modules"
+
+
+def for_modules(*names: str):
+    """Scope a hook implementation to the modules ``names``: the kernel calls it only for
+    them (the hooks that take a ``module``: record lifecycle, record actions, printing,
+    PDF context...), so the implementation never checks ``module.name`` itself::
+
+        @hookimpl
+        @for_modules("invoices")
+        def crbm_before_save(site, batch, connection): ...
+
+    A plugin with different work per module gives each its own function and names the
+    hook with ``@hookimpl(specname="crbm_before_save")``. Unscoped implementations are
+    called for every module, as before. (pluggy has no such filter: ``core.plugins.
+    ModuleHooks`` applies it.)"""
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise TypeError("for_modules() takes one or more module names")
+
+    def mark(function):
+        setattr(function, MODULES_ATTRIBUTE, frozenset(names))
+        return function
+
+    return mark
+
 
 # -- metadata contribution -----------------------------------------------------------------
 
@@ -64,6 +89,17 @@ def crbm_after_save(site, module, batch, user, connection):
     Raising here rolls the write back. Same arguments as ``crbm_before_save``. The kernel
     implements it too (``core.webhooks``: the webhook outbox), called after every plugin's.
     """
+
+
+@hookspec
+def crbm_after_derived(site, module, batch, reason, connection):
+    """Called inside the transaction after ``RecordService.set_derived`` wrote values the
+    system works out (balances, amounts due, a paid flag...): ``batch`` a list of
+    ``RecordChange`` (``.changes`` the derived fields that moved, ``.is_new`` False);
+    ``reason`` the caller's short text (or None). The save hooks are not called for
+    these writes (they would run the rules that refuse such fields, and recurse); this
+    hook is how the rest of the system hears of them. The kernel implements it
+    (``core.webhooks``: "updated" events in the outbox)."""
 
 
 @hookspec

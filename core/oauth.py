@@ -440,7 +440,7 @@ def check_bearer(app, token: str) -> BearerCheck:
     API settings read in the same query."""
     from core import throttle
     from core.api import ratelimit
-    from core.web.pages import web_user
+    from core.web.pages import catch_up, web_user
     site = app.state.site
     claims = _verified_claims(site, token, None) if len(token) < 4096 else None
     if claims is None:
@@ -465,6 +465,7 @@ def check_bearer(app, token: str) -> BearerCheck:
     if (row.revoked_at is not None or not row.client_enabled or not row.active
             or claims.get("iss") != issuer(stored) or claims.get("aud") != audience(stored)):
         return BearerCheck(settings)
+    catch_up(app, site, row)
     return BearerCheck(settings, web_user(app, site, row), claims["client_id"],
                        (at, ratelimit.counts_of(row, counts)))
 

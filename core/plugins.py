@@ -31,6 +31,7 @@ import pluggy
 import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
+from pluggy._hooks import _SubsetHookCaller  # the proxy pluggy's subset_hook_caller uses
 
 from core import hookspecs
 from core.errors import CrbmError
@@ -67,6 +68,54 @@ class Manifest:
     @property
     def where(self) -> str:
         return self.source or f"plugin {self.name!r} (no {MANIFEST})"
+
+class _ModuleHookCaller(_SubsetHookCaller):
+    """One hook as called for one module: the implementations scoped to other modules
+    (``hookspecs.for_modules``) left out. Worked out at each call from the live list, so
+    a plugin registered later (a code pack) is seen; a few attribute reads per call."""
+
+    __slots__ = ("_module",)
+
+    def __init__(self, orig, module_name: str) -> None:
+        super().__init__(orig, frozenset())
+        self._module = module_name
+
+    @property
+    def _hookimpls(self):
+        module = self._module
+        return [impl for impl in self._orig._hookimpls
+                if module in getattr(impl.function, hookspecs.MODULES_ATTRIBUTE, (module,))]
+
+
+class ModuleHooks:
+    """``pm.hook`` for one module at a time: ``hooks.of(module).crbm_before_save(...)``
+    calls the implementations for every module and those scoped to this one. Callers
+    are made once per (module, hook) and kept."""
+
+    def __init__(self, hook: pluggy.HookRelay) -> None:
+        self.hook = hook  # pm.hook
+        self._callers: dict[tuple[str, str], _ModuleHookCaller] = {}
+
+    def of(self, module) -> _ModuleRelay:
+        return _ModuleRelay(self, module if isinstance(module, str) else module.name)
+
+    def caller(self, hook_name: str, module_name: str) -> _ModuleHookCaller:
+        key = (module_name, hook_name)
+        found = self._callers.get(key)
+        if found is None:
+            found = self._callers[key] = _ModuleHookCaller(getattr(self.hook, hook_name),
+                                                           module_name)
+        return found
+
+
+class _ModuleRelay:
+    __slots__ = ("_hooks", "_module")
+
+    def __init__(self, hooks: ModuleHooks, module_name: str) -> None:
+        self._hooks, self._module = hooks, module_name
+
+    def __getattr__(self, hook_name: str):
+        return self._hooks.caller(hook_name, self._module)
 
 
 @dataclass(frozen=True)
@@ -348,7 +397,7 @@ def load_plugins(extra: list[ModuleType] = (), disabled: Iterable[str] = (),
 
 def hooks_implemented(pm: pluggy.PluginManager, plugin: Plugin) -> list[str]:
     callers = pm.get_hookcallers(plugin.module) or []
-    return sorted(c.name for c in callers)
+    return sorted({c.name for c in callers})  # once each: a hook may have several impls
 
 
 def import_pack_plugin(name: str, folder: Path) -> ModuleType:

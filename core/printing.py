@@ -170,8 +170,8 @@ def record_context(site, module_name: str, record_id: str, user, fmt) -> dict:
         context["line_items"] = items_context(fmt, items, _tax_code_names(site, module, items,
                                                                           user))
         context["line_items"]["show_list_prices"] = bool(record.get("show_list_prices"))
-    site.hook.crbm_pdf_context(site=site, module=module, record=record, context=context,
-                               user=user, fmt=fmt)
+    site.module_hooks.of(module).crbm_pdf_context(site=site, module=module, record=record,
+                                                  context=context, user=user, fmt=fmt)
     return context
 
 
@@ -215,8 +215,8 @@ def render_record(site, module_name: str, record_id: str, user, form_name: str, 
     """(file name, PDF) of a record printed through ``form_name``. Plugins may veto."""
     module = site.registry.module(module_name)
     record = site.records.get(module_name, record_id, user)
-    site.hook.crbm_before_output(site=site, module=module, record=record, action=action,
-                                 user=user)
+    site.module_hooks.of(module).crbm_before_output(site=site, module=module, record=record,
+                                                    action=action, user=user)
     form = pdf.find_form(site, form_name)
     try:
         content = pdf.render(form, record_context(site, module_name, record_id, user, fmt))

@@ -731,6 +731,27 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
                         and value not in registry.option_values(spec["options"]):
                     problem(path + ".default", f"{value!r} is not in {spec['options']}")
 
+    transitions = module.features.get("transitions")
+    if transitions:
+        status = fields.get(transitions["field"])
+        if status is None or status.type.name not in ("dropdown", "status") or status.system:
+            problem("$.features.transitions.field",
+                    "must name a dropdown or status field of this module")
+        else:
+            allowed = registry.option_values(status.spec["options"]) \
+                if status.spec.get("options") in registry.dropdowns else None
+            seen: set[str] = set()
+            for i, action in enumerate(transitions["actions"]):
+                path = f"$.features.transitions.actions[{i}]"
+                if action["name"] in seen:
+                    problem(path + ".name", f"{action['name']!r} is named twice")
+                seen.add(action["name"])
+                for key, values in (("from", action["from"]), ("to", [action["to"]])):
+                    for value in values:
+                        if allowed is not None and value not in allowed:
+                            problem(f"{path}.{key}",
+                                    f"{value!r} is not an option of {status.name!r}")
+
     sequence = module.features.get("sequence")
     if sequence:
         target = fields.get(sequence["field"])

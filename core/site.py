@@ -9,6 +9,7 @@ record service. A registry error stops boot before anything is served.
 """
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import secrets
@@ -41,6 +42,10 @@ CONFIG = "site.yaml"
 # boot straight from crbm_settings, before any plugin is imported.
 DISABLED_PLUGINS = "disabled_plugins"
 log = logging.getLogger(__name__)
+# the site whose settings' version this request has read (core.web.pages.catch_up): its
+# accesses need not read it again
+_SETTINGS_CHECKED: contextvars.ContextVar = contextvars.ContextVar("crbm_settings_checked",
+                                                                  default=None)
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,8 @@ class Site:
         self._extra_plugins, self._plugins_root = list(extra_plugins), plugins_root
         self._load_plugins(self._read_disabled_plugins())
         self._refresh_lock = threading.Lock()
+        self._settings: dict | None = None  # read once, kept until their version moves
+        self._settings_epoch: int | None = None
         self.packs.recover_interrupted()  # an install killed mid-way: before reading packs/
         self.reload()
 
@@ -164,6 +171,8 @@ class Site:
         self.plugin_manager, self.plugins = plugins.load_plugins(
             candidates=self.plugin_candidates)
         self.hook = self.plugin_manager.hook
+        # the hooks that take a module, as called for one: ``site.module_hooks.of(module)``
+        self.module_hooks = plugins.ModuleHooks(self.hook)
         self.disabled_plugins = sorted(disabled)
         if hasattr(self, "enabled_packs"):  # a reload: the code packs' hooks come along
             self._hook_pack_plugins(self.enabled_packs)
@@ -318,15 +327,64 @@ class Site:
 
     @property
     def settings(self) -> dict:
-        """Site settings as a dict of JSON values ({} before the first sync)."""
+        """Site settings as a dict of JSON values ({} before the first sync).
+
+        Read once per worker and kept: every writer of ``crbm_settings`` moves their
+        version (``settings_changed``). A signed-in request reads that version along with
+        its user (``core.web.pages.catch_up`` -> ``settings_seen``), so inside it settings
+        cost no query at all (none inside a write); elsewhere (sign-in pages, the CLI,
+        scripts) each access first reads the version — one row — and the settings only
+        when another worker or process changed them."""
+        if _SETTINGS_CHECKED.get() is not self:
+            self.check_settings()
+        cached = self._settings
+        if cached is None:
+            cached = self._read_settings()
+        return dict(cached)
+
+    def _read_settings(self) -> dict:
         table = self.tables.tables["crbm_settings"]
+        epochs = self.tables.tables["crbm_metadata_epoch"]
+        try:
+            with self.engine.connect() as conn:  # the version first: never newer than the values
+                epoch = conn.execute(sa.select(epochs.c.epoch)
+                                     .where(epochs.c.id == database.SETTINGS_EPOCH_ROW)).scalar() or 0
+                values = {row.key: json.loads(row.value) for row in conn.execute(sa.select(table))}
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+            return {}  # tables not created yet: nothing kept, read again next time
+        self._settings, self._settings_epoch = values, epoch
+        return values
+
+    def settings_seen(self, epoch: int) -> None:
+        """The settings' version as the database holds it (read with the signed-in user):
+        if another worker changed them, they are read again at the next access; for the
+        rest of this request (context), accesses trust it."""
+        if epoch != self._settings_epoch:
+            self._settings = None
+        _SETTINGS_CHECKED.set(self)
+
+    def check_settings(self) -> None:
+        """Read the settings' version (one small query) and forget them if it moved."""
+        if self._settings is None:
+            return  # nothing kept: the next access reads them anyway
+        epochs = self.tables.tables["crbm_metadata_epoch"]
         try:
             with self.engine.connect() as conn:
-                return {row.key: json.loads(row.value) for row in conn.execute(sa.select(table))}
-        except sa.exc.OperationalError:
-            return {}  # tables not created yet
-        except sa.exc.ProgrammingError:
-            return {}
+                epoch = conn.execute(sa.select(epochs.c.epoch)
+                                     .where(epochs.c.id == database.SETTINGS_EPOCH_ROW)).scalar() or 0
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+            return
+        if epoch != self._settings_epoch:  # (not settings_seen: that trusts a whole request)
+            self._settings = None
+
+    def settings_changed(self, conn) -> None:
+        """Called by whoever writes ``crbm_settings``, in the same transaction: moves the
+        settings' version (every worker re-reads them) and forgets this worker's copy."""
+        epochs = self.tables.tables["crbm_metadata_epoch"]
+        if conn.execute(epochs.update().where(epochs.c.id == database.SETTINGS_EPOCH_ROW)
+                        .values(epoch=epochs.c.epoch + 1)).rowcount == 0:
+            conn.execute(epochs.insert().values(id=database.SETTINGS_EPOCH_ROW, epoch=1))
+        self._settings = None
 
     def set_setting(self, key: str, value) -> None:
         table = self.tables.tables["crbm_settings"]
@@ -334,6 +392,8 @@ class Site:
             conn.execute(table.delete().where(table.c.key == key))
             if value is not None:
                 conn.execute(table.insert().values(key=key, value=json.dumps(value)))
+            self.settings_changed(conn)
+        self._settings = None  # after the commit too: a reader in between kept the old
 
     # -- schema ----------------------------------------------------------------------------
 

@@ -408,6 +408,14 @@ def crbm_after_save(site, module, batch, connection):
 
 
 @hookimpl(trylast=True)
+def crbm_after_derived(site, module, batch, connection):
+    """Figures the system set (``RecordService.set_derived``) are updates like any other
+    to a subscriber: the record and the fields that moved."""
+    enqueue(site, connection, module,
+            [("updated", change.record, list(change.changes)) for change in batch])
+
+
+@hookimpl(trylast=True)
 def crbm_after_delete(site, module, records, connection):
     enqueue(site, connection, module, [("deleted", record, []) for record in records])
 

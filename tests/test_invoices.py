@@ -486,3 +486,34 @@ def test_people_allocating_to_one_invoice_at_once_never_over_allocate_it(acme):
     assert get(site, admin, "invoices", second)["amount_due"] == D("15.00")
     # 15.00 owed; 7.03 + 4 x 30.00 not applied
     assert get(site, admin, "accounts", account)["balance_receivable"] == D("-112.03")
+
+
+def test_balance_changes_are_logged_versioned_and_announced(acme):
+    """Figures the plugin keeps go through records.set_derived: a payment that moves the
+    account's balance bumps the account's version, shows in its change log as done by
+    the system, and queues a webhook event for the account — without its save hooks."""
+    import json
+
+    from core import webhooks
+    from core.records import SYSTEM_USER
+
+    site, admin, account, pay = acme.site, acme.admin, acme.account, acme.pay
+    sub = webhooks.subscribe(site, admin, "https://example.com/hook", "accounts", ["updated"])
+    before = get(site, admin, "accounts", account)
+    payment(site, admin, account, "10.00")
+    after = get(site, admin, "accounts", account)
+    assert after["balance_receivable"] == before["balance_receivable"] - D("10.00")
+    assert after["version"] == before["version"] + 1
+    assert after["modified_by"] == before["modified_by"]  # the last person to edit it
+    logged = [e for e in site.records.change_log("accounts", account["id"])
+              if e["field"] == "balance_receivable"]
+    assert (D(logged[-1]["old_value"]), D(logged[-1]["new_value"]), logged[-1]["changed_by"]) \
+        == (D("67.97"), D("57.97"), SYSTEM_USER.id)
+    [event] = webhooks.deliveries(site, sub["id"])
+    body = json.loads(event["body"])
+    assert (body["event"], body["record_id"], body["changed"]) == \
+        ("updated", account["id"], ["balance_receivable"])
+    assert D(body["record"]["balance_receivable"]) == D("57.97")
+    # nothing moved, nothing written: saving the same payment again leaves the account be
+    site.records.update("payments", pay["id"], {"amount": "200.00"}, admin)
+    assert get(site, admin, "accounts", account)["version"] == after["version"]

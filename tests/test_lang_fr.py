@@ -234,3 +234,14 @@ def stored_language(site, username: str) -> str:
         stored = conn.execute(sa.select(table.c.preferences)
                               .where(table.c.username == username)).scalar_one()
     return json.loads(stored)["language"]
+
+
+def test_the_history_opens_with_the_records_creation_in_each_language(readers, acme):
+    """create logs a "created" entry (issue 16); the change log shows it translated."""
+    french, english = readers
+    page = french.get(f"/m/accounts/{acme['id']}").text
+    history = text_of(page.split("Historique des modifications", 1)[1])
+    assert "Création" in history and "(created)" not in history
+    page = english.get(f"/m/accounts/{acme['id']}").text
+    history = text_of(page.split("Change log", 1)[1])
+    assert "Created" in history and "(created)" not in history

@@ -47,3 +47,59 @@ def test_an_installed_package_adds_a_plugin_with_its_modules(installed_package, 
     site = make_site()
     assert site.registry.module("greetings").label == "Greetings"
     assert site.check_schema().in_sync
+
+
+def test_a_hook_scoped_to_modules_is_called_for_those_only():
+    """@for_modules: the kernel leaves an implementation out for other modules, and a
+    plugin may give each module its own function (``specname``)."""
+    import types
+
+    import pluggy
+
+    from core import hookspecs
+    from core.hookspecs import for_modules, hookimpl
+    from core.plugins import ModuleHooks
+
+    calls = []
+    plugin = types.ModuleType("scoped")
+
+    @hookimpl
+    def crbm_after_save(module):
+        calls.append(("every", module))
+
+    @hookimpl(specname="crbm_after_save")
+    @for_modules("quotes", "sales_orders")
+    def after_orders(module):
+        calls.append(("orders", module))
+
+    @hookimpl(specname="crbm_after_save")
+    @for_modules("invoices")
+    def after_invoices(module):
+        calls.append(("invoices", module))
+
+    plugin.crbm_after_save, plugin.after_orders, plugin.after_invoices = \
+        crbm_after_save, after_orders, after_invoices
+    pm = pluggy.PluginManager("crbm")
+    pm.add_hookspecs(hookspecs)
+    pm.register(plugin)
+    hooks = ModuleHooks(pm.hook)
+    for name in ("quotes", "invoices", "accounts"):
+        hooks.of(name).crbm_after_save(site=None, module=name, batch=[], user=None,
+                                       connection=None)
+    assert sorted(calls) == [("every", "accounts"), ("every", "invoices"), ("every", "quotes"),
+                             ("invoices", "invoices"), ("orders", "quotes")]
+    assert hooks.of("quotes").crbm_after_save is hooks.of("quotes").crbm_after_save  # kept
+    with pytest.raises(TypeError):
+        for_modules()
+
+
+def test_the_shipped_plugins_check_no_module_names_in_their_hooks():
+    """Module-scoped hooks replaced the ``module.name`` checks (issue 16, item 7)."""
+    import re
+    from pathlib import Path
+
+    import plugins
+    found = [f"{path}:{n}" for path in Path(plugins.__file__).parent.rglob("*.py")
+             for n, line in enumerate(path.read_text().splitlines(), 1)
+             if re.search(r"\bmodule\.name\s*(==|!=|in\b|not in\b)", line)]
+    assert found == []

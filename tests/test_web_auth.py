@@ -748,3 +748,65 @@ def test_user_deactivate_and_activate(site, app, crbm, dana):
         assert log_in(client, "dana", "dana's long password").status_code == 303
     missing = crbm("user", "deactivate", "nobody")
     assert missing.exit_code == 1 and "no user 'nobody'" in missing.output
+
+
+def test_settings_are_read_once_and_again_only_when_their_version_moves(site, make_site):
+    """Site.settings keeps what it read (no query per access, none inside a write); a
+    write moves the settings' version, so this worker and every other re-read them."""
+    import sqlalchemy as sa
+
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        if "crbm_settings" in statement:
+            statements.append(statement)
+
+    site.set_setting("greeting", "hello")
+    sa.event.listen(site.engine, "before_cursor_execute", count)
+    try:
+        assert site.settings["greeting"] == "hello"
+        assert site.settings["greeting"] == "hello"
+        assert len(statements) == 1  # read once, kept (outside a request: its version
+        # is read at each access, one row)
+        other = make_site()  # another worker on the same database
+        other.set_setting("greeting", "bonjour")
+        assert site.settings["greeting"] == "bonjour"  # the version moved: read again
+        site.set_setting("greeting", "hi")  # its own write: forgotten at once
+        assert site.settings["greeting"] == "hi"
+        # in a signed-in request the version came with the user: no query at all
+        import contextvars
+        context = contextvars.copy_context()
+        epoch = site._settings_epoch
+        before = len(statements)
+        context.run(site.settings_seen, epoch)
+        assert context.run(lambda: [site.settings["greeting"] for _ in range(5)]) == ["hi"] * 5
+        assert len(statements) == before
+    finally:
+        sa.event.remove(site.engine, "before_cursor_execute", count)
+
+
+def test_loading_the_user_rebuilds_the_registry_only_when_the_metadata_epoch_moved(
+        site, client):
+    """Each request's user query reads the epochs along; the registry is rebuilt by the
+    explicit catch-up step only when another worker changed the metadata."""
+    from core import customizations
+
+    assert log_in(client).status_code == 303
+    registry = site.registry
+    assert client.get("/m/accounts").status_code == 200
+    assert site.registry is registry  # nothing changed: nothing rebuilt
+    with site.engine.begin() as conn:
+        customizations.bump_epoch(conn)  # the Studio, in another worker
+    assert client.get("/m/accounts").status_code == 200
+    assert site.registry is not registry
+    rebuilt = site.registry
+    assert client.get("/m/accounts").status_code == 200
+    assert site.registry is rebuilt
+    # a settings change in another worker reaches this one through the same query
+    other_epoch = site._settings_epoch
+    with site.engine.begin() as conn:
+        site.settings_changed(conn)
+    site._settings = {"stale": True}  # as if this worker had kept an old copy
+    site._settings_epoch = other_epoch
+    assert client.get("/m/accounts").status_code == 200
+    assert "stale" not in site.settings

@@ -385,6 +385,9 @@ def actions(site) -> dict[tuple[str, str], tuple[ApiAction, jsonschema.Validator
     entry = _actions.get(id(site.registry))
     if entry is None or entry[0]() is not site.registry:
         found = {}
+        for action in transition_actions(site.registry):  # the modules' declared ones
+            found[(action.module, action.name)] = (
+                action, jsonschema.Draft202012Validator(action.input_schema))
         for contributed in site.hook.crbm_api_actions(site=site):
             for action in contributed or ():
                 found[(action.module, action.name)] = (
@@ -393,6 +396,22 @@ def actions(site) -> dict[tuple[str, str], tuple[ApiAction, jsonschema.Validator
             _actions.clear()  # one site's registry at a time is the common case
             entry = _actions[id(site.registry)] = (weakref.ref(site.registry), found)
     return entry[1]
+
+
+def transition_actions(registry) -> list[ApiAction]:
+    """A module's declared status transitions (``features.transitions``) as API actions:
+    ``POST /api/v1/<module>/<id>/actions/<name>`` performs ``records.transition``."""
+    out = []
+    for module in registry.modules.values():
+        spec = module.features.get("transitions")
+        for t in spec["actions"] if spec else ():
+            def handler(site, user, record_id, body, module=module.name, name=t["name"]):
+                return site.records.transition(module, record_id, name, user)
+            out.append(ApiAction(module.name, t["name"],
+                                 f"{t['label']}: {spec['field']} from "
+                                 f"{', '.join(t['from'])} to {t['to']}", handler,
+                                 result_module=module.name))
+    return out
 
 
 @api(body=True, optional_body=True)

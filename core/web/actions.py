@@ -30,5 +30,11 @@ def record_actions(site, module, record: dict, user) -> list[Action]:
         base = f"/m/{module.name}/{record['id']}"
         out += [Action(N_("Print PDF"), f"{base}/pdf/{form.name}"),
                 Action(N_("Email PDF"), f"{base}/email/{form.name}")]
-    return out + [action for actions in site.hook.crbm_record_actions(
+    transitions = module.features.get("transitions")
+    for action in transitions["actions"] if transitions else ():  # the status's next steps
+        if record.get(transitions["field"]) in action["from"] and \
+                site.access.can(user, module, action.get("right", "edit")):
+            out.append(Action(action["label"], f"/m/{module.name}/{record['id']}/transition/"
+                              f"{action['name']}", post=True))
+    return out + [action for actions in site.module_hooks.of(module).crbm_record_actions(
         site=site, module=module, record=record, user=user) for action in actions or ()]

@@ -147,7 +147,7 @@ def group_defaults(site, module) -> dict:
     """What a new group starts with (``crbm_line_item_defaults``: the shipping tax code
     when the company taxes shipping)."""
     out = {}
-    for answer in site.hook.crbm_line_item_defaults(site=site, module=module):
+    for answer in site.module_hooks.of(module).crbm_line_item_defaults(site=site, module=module):
         out.update(answer or {})
     return {k: v for k, v in out.items() if k in GROUP_FIELDS}
 

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
 from core import i18n, users
+from core.database import SETTINGS_EPOCH_ROW
 from core.records import User
 from core.web.security import checked_form
 from core.web.templating import formatter
@@ -49,6 +50,8 @@ def user_query(user_table: sa.Table, epoch: sa.Table, metadata: sa.Table, sessio
     session's row (NULL: logged out, or no session asked about)."""
     access_epoch = sa.select(epoch.c.epoch).where(epoch.c.id == 1).scalar_subquery()
     metadata_epoch = sa.select(metadata.c.epoch).where(metadata.c.id == 1).scalar_subquery()
+    settings_epoch = sa.select(metadata.c.epoch).where(metadata.c.id == SETTINGS_EPOCH_ROW) \
+        .scalar_subquery()
     session_seen = sa.select(sessions.c.last_seen_at).where(
         sessions.c.id_hash == sa.bindparam("sid"),
         sessions.c.user_id == user_table.c.id).scalar_subquery()
@@ -58,6 +61,7 @@ def user_query(user_table: sa.Table, epoch: sa.Table, metadata: sa.Table, sessio
                      c.can_assign_access, c.auth_source,
                      access_epoch.label("access_epoch"),
                      metadata_epoch.label("metadata_epoch"),
+                     settings_epoch.label("settings_epoch"),
                      session_seen.label("session_seen")) \
         .where(c.id == sa.bindparam("uid"))
 
@@ -80,6 +84,7 @@ def load_user(request: Request) -> WebUser | None:
         request.session["ended"] = "ip"  # the login page says why
         return None
     users.touch_session(site, sid, row.session_seen)
+    catch_up(request.app, site, row)
     return web_user(request.app, site, row)
 
 
@@ -90,6 +95,7 @@ def load_user_by_id(app, uid: str) -> WebUser | None:
     row = _user_row(site, uid, None)
     if row is None or not row.active:
         return None
+    catch_up(app, site, row)
     return web_user(app, site, row)
 
 
@@ -101,12 +107,23 @@ def _user_row(site, uid: str, sid: str | None):
                             {"uid": uid, "sid": users.session_key(sid)}).first()
 
 
+def catch_up(app, site, row) -> bool:
+    """Bring this worker up to what a ``user_query`` row says the database holds, before
+    the request is served: the registry rebuilt — only when the metadata epoch moved (the
+    Studio or a pack changed, in another worker) — and the site settings read again when
+    their version moved. Called explicitly by whoever loads the signed-in user; building
+    the user (``web_user``) never rebuilds anything. Returns whether the registry was
+    rebuilt."""
+    site.settings_seen(row.settings_epoch or 0)
+    if not site.refresh(row.metadata_epoch or 0):
+        return False
+    i18n.reload_translations()
+    app.state.templates.clear()
+    return True
+
+
 def web_user(app, site, row) -> WebUser:
-    """The WebUser of a ``user_query`` row (first rebuilding the registry if another
-    worker changed the metadata)."""
-    if site.refresh(row.metadata_epoch or 0):  # the Studio or a pack changed, elsewhere
-        i18n.reload_translations()
-        app.state.templates.clear()
+    """The WebUser of a ``user_query`` row (nothing else: see ``catch_up``)."""
     prefs = i18n.Preferences.from_dict(json.loads(row.preferences) if row.preferences else None)
     prefs = i18n.effective_preferences(prefs, site.locale_dirs)  # a removed language: default
     return WebUser(row.id, row.username, row.is_admin, access_epoch=row.access_epoch or 0,

@@ -734,6 +734,21 @@ def delete_view(request: Request, form):
     return RedirectResponse(f"/m/{module.name}", 303)
 
 
+@page()
+def transition_view(request: Request, form):
+    """One of the module's declared status transitions (``features.transitions``), from
+    its button on the detail page; a refusal is said there."""
+    module = _module(request)
+    record_id = request.path_params["record_id"]
+    try:
+        _service(request).transition(module.name, record_id, request.path_params["action"],
+                                     request.state.user)
+    except (ValidationError, VetoError) as exc:
+        message = next(iter(exc.errors.values())) if isinstance(exc, ValidationError) else exc
+        flash(request, _said(request, message), "error")
+    return RedirectResponse(f"/m/{module.name}/{record_id}", 303)
+
+
 # -- relationships and pickers -------------------------------------------------------------
 
 @page()
@@ -861,6 +876,7 @@ routes = [
     Route("/m/{module}/{record_id}", detail_view),
     Route("/m/{module}/{record_id}/edit", edit_view, methods=["GET", "POST"]),
     Route("/m/{module}/{record_id}/delete", delete_view, methods=["POST"]),
+    Route("/m/{module}/{record_id}/transition/{action}", transition_view, methods=["POST"]),
     Route("/m/{module}/{record_id}/link/{relationship}", link_view, methods=["POST"]),
     Route("/m/{module}/{record_id}/unlink/{relationship}/{other_id}", unlink_view,
           methods=["POST"]),

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from faker import Faker
 
 from core.errors import ValidationError
-from core.hookspecs import hookimpl
+from core.hookspecs import for_modules, hookimpl
 
 __version__ = "0.1.0"
 
@@ -29,10 +29,9 @@ MEMBER_SHARE = 0.10  # accounts that are a member (subsidiary, branch) of anothe
 
 
 @hookimpl
+@for_modules("accounts")
 def crbm_before_save(module, batch, user, connection):
     """The "Member of" hierarchy has no loops: an account is never its own ancestor."""
-    if module.name != "accounts":
-        return
     table = sa.table(module.table, sa.column("id"), sa.column("member_of_id"))
     for change in batch:
         record_id, parent = change.record["id"], change.record.get("member_of_id")

@@ -15,8 +15,9 @@ How the pieces fit:
   invoice's amount due; no cancelling an invoice that has payments; the figures below
   cannot be set by hand. A refusal rolls the whole write back.
 - figures.py keeps the figures in ``crbm_after_save`` / ``crbm_after_delete``, in the
-  same transaction, with set-based SQL for just the affected invoices, payments and
-  accounts (never ``records.update``: that would run these hooks again).
+  same transaction, for just the affected invoices, payments and accounts, through the
+  shared sub-ledger (plugins/subledger) and ``records.set_derived`` (never
+  ``records.update``: that would run these hooks again).
 - api.py: ``allocate``, ``record_payment``, ``credit_invoice``, ``credit_lines``.
 - web.py: the "Record payment", "Credit note" and "Allocate" buttons and their pages.
 - documents.py: what the statement (from an account) and receipt (from a payment) forms
@@ -26,7 +27,7 @@ How the pieces fit:
 from __future__ import annotations
 
 from core import printing
-from core.hookspecs import hookimpl
+from core.hookspecs import for_modules, hookimpl
 
 from . import demo, documents, figures, rules, web
 
@@ -45,57 +46,97 @@ def _new(records, name: str) -> set:
 
 
 @hookimpl
-def crbm_before_save(site, module, batch, connection):
-    name = module.name
-    if name not in MODULES and name != "accounts":
-        return
-    rules.refuse_derived(module, batch)
-    if name == "invoices":
-        rules.before_invoices(site, batch, connection)
-    elif name == "payments":
-        rules.before_payments(site, batch, connection)
-    elif name == "payment_allocations":
-        rules.before_allocations(site, batch, connection)
-    elif name == "credit_notes":
-        rules.before_credit_notes(site, batch, connection)
+@for_modules(*MODULES, "accounts")
+def crbm_before_save(module, batch):
+    figures.RECEIVABLES.refuse_derived(module, batch)
 
 
-@hookimpl
-def crbm_after_save(site, module, batch, connection):
+@hookimpl(specname="crbm_before_save")
+@for_modules("invoices")
+def before_saving_invoices(site, batch, connection):
+    rules.before_invoices(site, batch, connection)
+    figures.RECEIVABLES.fill_figures(site, connection, "invoices", batch)
+
+
+@hookimpl(specname="crbm_before_save")
+@for_modules("payments")
+def before_saving_payments(site, batch, connection):
+    rules.before_payments(site, batch, connection)
+    figures.RECEIVABLES.fill_figures(site, connection, "payments", batch)
+
+
+@hookimpl(specname="crbm_before_save")
+@for_modules("payment_allocations")
+def before_saving_allocations(site, batch, connection):
+    rules.before_allocations(site, batch, connection)
+
+
+@hookimpl(specname="crbm_before_save")
+@for_modules("credit_notes")
+def before_saving_credit_notes(site, batch, connection):
+    rules.before_credit_notes(site, batch, connection)
+
+
+@hookimpl(specname="crbm_after_save")
+@for_modules("invoices")
+def after_saving_invoices(site, batch, connection):
+    figures.refresh(site, connection, invoices=_new([c.record for c in batch], "id"),
+                    accounts=_old(batch, "account_id"))
+
+
+@hookimpl(specname="crbm_after_save")
+@for_modules("payments")
+def after_saving_payments(site, batch, connection):
+    figures.refresh(site, connection, payments=_new([c.record for c in batch], "id"),
+                    accounts=_old(batch, "account_id"))
+
+
+@hookimpl(specname="crbm_after_save")
+@for_modules("payment_allocations")
+def after_saving_allocations(site, batch, connection):
     records = [c.record for c in batch]
-    if module.name == "invoices":
-        figures.refresh(site, connection, invoices=_new(records, "id"),
-                        accounts=_old(batch, "account_id"))
-    elif module.name == "payments":
-        figures.refresh(site, connection, payments=_new(records, "id"),
-                        accounts=_old(batch, "account_id"))
-    elif module.name == "payment_allocations":
-        figures.refresh(site, connection, invoices=_new(records, "invoice_id"),
-                        payments=_new(records, "payment_id"))
-    elif module.name == "credit_notes":
-        figures.refresh(site, connection,
-                        invoices=_new(records, "invoice_id") | _old(batch, "invoice_id"),
-                        accounts=_old(batch, "account_id"))
+    figures.refresh(site, connection, invoices=_new(records, "invoice_id"),
+                    payments=_new(records, "payment_id"))
+
+
+@hookimpl(specname="crbm_after_save")
+@for_modules("credit_notes")
+def after_saving_credit_notes(site, batch, connection):
+    figures.refresh(site, connection,
+                    invoices=_new([c.record for c in batch], "invoice_id")
+                    | _old(batch, "invoice_id"),
+                    accounts=_old(batch, "account_id"))
 
 
 @hookimpl
+@for_modules(*MODULES)
 def crbm_before_delete(site, module, records, connection):
-    if module.name in MODULES:
-        rules.before_delete(site, module.name, records, connection)
+    rules.before_delete(site, module.name, records, connection)
 
 
 @hookimpl
-def crbm_after_delete(site, module, records, connection):
-    if module.name in ("invoices", "payments"):
-        figures.refresh(site, connection, accounts=_new(records, "account_id"))
-    elif module.name in ("payment_allocations", "credit_notes"):
-        figures.refresh(site, connection, invoices=_new(records, "invoice_id"),
-                        payments=_new(records, "payment_id"))
+@for_modules("invoices", "payments")
+def crbm_after_delete(site, records, connection):
+    figures.refresh(site, connection, accounts=_new(records, "account_id"))
+
+
+@hookimpl(specname="crbm_after_delete")
+@for_modules("payment_allocations", "credit_notes")
+def after_deleting_allocations(site, records, connection):
+    figures.refresh(site, connection, invoices=_new(records, "invoice_id"),
+                    payments=_new(records, "payment_id"))
 
 
 @hookimpl
-def crbm_record_actions(site, module, record, user):
-    return web.record_actions(site, module, record, user)
+@for_modules("invoices")
+def crbm_record_actions(site, record, user):
+    return web.invoice_actions(site, record, user)
+
+
+@hookimpl(specname="crbm_record_actions")
+@for_modules("payments")
+def payment_actions(site, record, user):
+    return web.payment_actions(site, record, user)
 
 
 @hookimpl
@@ -104,14 +145,26 @@ def crbm_web_routes(site):
 
 
 @hookimpl
-def crbm_pdf_context(site, module, record, context, user, fmt):
+def crbm_pdf_context(context, fmt):
     printing.add_labels(context, fmt, documents.PDF_LABELS)
-    if module.name == "invoices":
-        documents.invoice(record, context)
-    elif module.name == "accounts":
-        documents.statement(site, record, context, user, fmt)
-    elif module.name == "payments":
-        documents.receipt(site, record, context, user, fmt)
+
+
+@hookimpl(specname="crbm_pdf_context")
+@for_modules("invoices")
+def invoice_pdf(record, context):
+    documents.invoice(record, context)
+
+
+@hookimpl(specname="crbm_pdf_context")
+@for_modules("accounts")
+def statement_pdf(site, record, context, user, fmt):
+    documents.statement(site, record, context, user, fmt)
+
+
+@hookimpl(specname="crbm_pdf_context")
+@for_modules("payments")
+def receipt_pdf(site, record, context, user, fmt):
+    documents.receipt(site, record, context, user, fmt)
 
 
 @hookimpl(trylast=True)

@@ -25,33 +25,17 @@ from plugins.pricing.settings import amount_problem, amount_text, due_date
 
 from . import figures
 from .figures import ZERO, decimal
-
-# Figures plugin.py keeps (figures.py); no form, import or API may set them.
-DERIVED = {"invoices": ("amount_paid", "amount_credited", "amount_due"),
-           "payments": ("unallocated",), "accounts": ("balance_receivable",)}
+from .figures import key as _key
 
 
 def today() -> dt.date:
     return dt.date.today()
 
 
-def _key(batch: list, name: str, record: dict) -> str:
-    """Error keys: the field, or "INV-0003: field" when a write has several records."""
-    return name if len(batch) == 1 else f"{record.get('number') or record['id']}: {name}"
-
-
 def _accounts(batch) -> set[str]:
     """The accounts a write touches: each record's, and the one it leaves."""
     return ({c.record.get("account_id") for c in batch}
             | {c.changes["account_id"][0] for c in batch if "account_id" in c.changes}) - {None}
-
-
-def refuse_derived(module, batch) -> None:
-    names = DERIVED.get(module.name, ())
-    errors = {_key(batch, name, c.record): Message(N_("is worked out by CRBM and cannot be set"))
-              for c in batch for name in names if name in c.changes}
-    if errors:
-        raise ValidationError(errors)
 
 
 # -- invoices ------------------------------------------------------------------------------
@@ -241,14 +225,9 @@ def _allocation_problem(site, payment, invoice, amount, from_payment, to_invoice
 
 
 def before_allocations(site, batch, conn) -> None:
+    figures.RECEIVABLES.refuse_moves(batch, N_(
+        "an allocation cannot move to another payment or invoice: delete it and allocate again"))
     errors = {}
-    for change in batch:
-        if not change.is_new and ({"payment_id", "invoice_id"} & set(change.changes)):
-            errors[_key(batch, "invoice_id", change.record)] = Message(
-                N_("an allocation cannot move to another payment or invoice: delete it and "
-                   "allocate again"))
-    if errors:
-        raise ValidationError(errors)
     records = [c.record for c in batch]
     check = check_allocations(
         site, conn, [(r["payment_id"], r["invoice_id"], r.get("amount")) for r in records],

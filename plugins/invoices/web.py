@@ -25,22 +25,33 @@ from . import api, rules
 from .figures import decimal
 
 
-def record_actions(site, module, record: dict, user) -> list[Action]:
+def invoice_actions(site, record: dict, user) -> list[Action]:
     registry = site.registry
     actions = []
-    if module.name == "invoices":
-        owes = not record.get("cancelled") and decimal(record.get("amount_due")) > 0
-        if owes and site.access.can(user, registry.module("payments"), "edit"):
-            actions.append(Action(N_("Record payment"), f"/invoices/{record['id']}/payment",
-                                  primary=True))
-        if owes and site.access.can(user, registry.module("credit_notes"), "edit"):
-            actions.append(Action(N_("Credit note"), f"/invoices/{record['id']}/credit-note",
-                                  post=True, confirm=N_("Credit the whole invoice?")))
-    elif module.name == "payments" and decimal(record.get("unallocated")) > 0 and \
-            site.access.can(user, registry.module("payment_allocations"), "edit"):
-        actions.append(Action(N_("Allocate"), f"/payments/{record['id']}/allocate",
+    owes = not record.get("cancelled") and decimal(record.get("amount_due")) > 0
+    if owes and site.access.can(user, registry.module("payments"), "edit"):
+        actions.append(Action(N_("Record payment"), f"/invoices/{record['id']}/payment",
                               primary=True))
+    if owes and site.access.can(user, registry.module("credit_notes"), "edit"):
+        actions.append(Action(N_("Credit note"), f"/invoices/{record['id']}/credit-note",
+                              post=True, confirm=N_("Credit the whole invoice?")))
     return actions
+
+
+def payment_actions(site, record: dict, user) -> list[Action]:
+    if decimal(record.get("unallocated")) > 0 and \
+            site.access.can(user, site.registry.module("payment_allocations"), "edit"):
+        return [Action(N_("Allocate"), f"/payments/{record['id']}/allocate", primary=True)]
+    return []
+
+
+ACTIONS = {"invoices": invoice_actions, "payments": payment_actions}  # plugin.py hooks them
+
+
+def record_actions(site, module, record: dict, user) -> list[Action]:
+    """The buttons this plugin adds to a record of ``module``."""
+    actions = ACTIONS.get(module.name)
+    return actions(site, record, user) if actions else []
 
 
 def _require(request: Request, module_name: str, what: str) -> None:

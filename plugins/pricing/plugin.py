@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from starlette.routing import Route
 
 from core.errors import N_, Message, ValidationError
-from core.hookspecs import hookimpl
+from core.hookspecs import for_modules, hookimpl
 from core.line_items import TaxRate
 from plugins.pricing.settings import (  # noqa: F401  (the plugin's public API)
     OrderSettings,
@@ -105,10 +105,14 @@ def crbm_currency_digits(site, code):
 
 # -- checks on save ------------------------------------------------------------------------
 
+@hookimpl(specname="crbm_before_save")
+@for_modules(CURRENCIES)
+def before_saving_currencies(module, batch, connection):
+    _check_currencies(module, batch, connection)
+
+
 @hookimpl
-def crbm_before_save(site, module, batch, connection):
-    if module.name == CURRENCIES:
-        _check_currencies(module, batch, connection)
+def crbm_before_save(site, module, batch):
     _default_terms(site, module, batch)
 
 

@@ -29,8 +29,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from core.errors import N_, Message, NotFoundError, ValidationError
-from core.hookspecs import hookimpl
-from core.records import now
+from core.hookspecs import for_modules, hookimpl
 from core.web.pages import page
 from plugins.products import demo
 from plugins.products.prices import (  # noqa: F401  (the plugin's public API)
@@ -66,15 +65,9 @@ def _table(module, *columns: str) -> sa.TableClause:
     return sa.table(module.table, *(sa.column(c) for c in ("id", *columns)))
 
 
-@hookimpl
-def crbm_before_save(module, batch, user, connection):
-    check = {PRODUCTS: _products, CATEGORIES: _categories, BOOKS: _price_books,
-             BOOK_PRICES: _book_prices}.get(module.name)
-    if check is not None:
-        check(module, batch, user, connection)
-
-
-def _products(module, batch, user, connection) -> None:
+@hookimpl(specname="crbm_before_save")
+@for_modules(PRODUCTS)
+def before_saving_products(site, module, batch, user, connection) -> None:
     for change in batch:
         code = change.record.get("sale_price_currency")
         if code:
@@ -82,7 +75,9 @@ def _products(module, batch, user, connection) -> None:
                 change.record[name] = code
 
 
-def _categories(module, batch, user, connection) -> None:
+@hookimpl(specname="crbm_before_save")
+@for_modules(CATEGORIES)
+def before_saving_categories(site, module, batch, user, connection) -> None:
     """No loops: walk up from each moved category's new parent (one query per level)."""
     table = _table(module, "parent_id")
     for change in batch:
@@ -99,7 +94,9 @@ def _categories(module, batch, user, connection) -> None:
                                         .where(table.c.id == parent)).scalar()
 
 
-def _price_books(module, batch, user, connection) -> None:
+@hookimpl(specname="crbm_before_save")
+@for_modules(BOOKS)
+def before_saving_price_books(site, module, batch, user, connection) -> None:
     errors = _Errors(len(batch))
     defaults = []
     for index, change in enumerate(batch):
@@ -117,17 +114,17 @@ def _price_books(module, batch, user, connection) -> None:
                                                          "default")))
     errors.raise_any()
     if defaults:  # the new default takes over: the old one stops being it
-        new_default = batch[defaults[0]].record["id"]
-        table = sa.table(module.table, sa.column("id"), sa.column("is_default"),
-                         sa.column("deleted"), sa.column("version"), sa.column("modified_at"),
-                         sa.column("modified_by"))
-        connection.execute(table.update().where(
-            table.c.is_default.is_(True), table.c.id != new_default)
-            .values(is_default=False, version=table.c.version + 1, modified_at=now(),
-                    modified_by=user.id))
+        table = _table(module, "is_default")
+        mine = [change.record["id"] for change in batch]  # the save writes these itself
+        others = connection.execute(sa.select(table.c.id).where(
+            table.c.is_default.is_(True), table.c.id.not_in(mine))).scalars()
+        site.records.set_derived(BOOKS, {i: {"is_default": False} for i in others},
+                                 connection=connection, reason="another default")
 
 
-def _book_prices(module, batch, user, connection) -> None:
+@hookimpl(specname="crbm_before_save")
+@for_modules(BOOK_PRICES)
+def before_saving_book_prices(site, module, batch, user, connection) -> None:
     """One price per book and product, in the book's currency, named after the product."""
     errors = _Errors(len(batch))
     pairs: dict[tuple[str, str], int] = {}
@@ -169,16 +166,17 @@ def _book_prices(module, batch, user, connection) -> None:
 
 
 @hookimpl
-def crbm_after_save(module, batch, connection):
-    """A renamed product renames its book prices (one statement for the lot)."""
-    if module.name != PRODUCTS:
-        return
-    renamed = [{"b_id": c.record["id"], "b_name": c.record["name"]} for c in batch
-               if not c.is_new and "name" in c.changes]
+@for_modules(PRODUCTS)
+def crbm_after_save(site, module, batch, connection):
+    """A renamed product renames its book prices (one read, one write for the lot)."""
+    renamed = {c.record["id"]: c.record["name"] for c in batch
+               if not c.is_new and "name" in c.changes}
     if renamed:
-        prices = sa.table(BOOK_PRICES, sa.column("product_id"), sa.column("name"))
-        connection.execute(prices.update().where(prices.c.product_id == sa.bindparam("b_id"))
-                           .values(name=sa.bindparam("b_name")), renamed)
+        prices = sa.table(BOOK_PRICES, sa.column("id"), sa.column("product_id"))
+        rows = connection.execute(sa.select(prices.c.id, prices.c.product_id)
+                                  .where(prices.c.product_id.in_(sorted(renamed))))
+        site.records.set_derived(BOOK_PRICES, {i: {"name": renamed[p]} for i, p in rows},
+                                 connection=connection, reason="product renamed")
 
 
 # -- the line-item editor's product picker -------------------------------------------------

@@ -9,15 +9,14 @@ The figures (currency fields that no form, import or API may set):
 - account: ``balance_payable`` = Σ amount due of its bills − Σ unallocated of its bill
   payments (money paid but not allocated yet lowers what the company owes).
 
-Deleted records count for nothing. Each figure is written by one set-based
-``UPDATE ... SET x = (SELECT SUM ...)`` for just the affected rows, on the saving
-transaction's connection, so it is right the moment the write commits and gone with it
-if the write rolls back. Not through ``site.records.update``: a record write would run
-the lifecycle hooks again (recursion), need the acting user's right to edit the bill (a
-clerk allocating a payment may only see the bill), bump its version (a false conflict for
-whoever has it open) and log the figures as if someone had typed them.
+The sums and the writing are the shared sub-ledger's (plugins/subledger/ledger.py,
+``PAYABLES`` below): worked out on the saving transaction's connection and written
+through ``site.records.set_derived`` — a new version, the change log (as the system),
+webhook events — not through ``site.records.update``, which would run the lifecycle
+hooks again (recursion) and need the acting user's right to edit the bill (a clerk
+allocating a payment may only see the bill).
 
-After the UPDATEs the figures are read back and a negative one refuses the write: the
+After the writes the figures are read back and a negative one refuses the write: the
 rules (no over-allocation of a payment or a bill) are enforced on what the database
 holds, whatever wrote it. The payments and bills involved are locked first, so two people
 allocating to one bill are checked one after the other.
@@ -39,13 +38,33 @@ from core.errors import N_, Message, ValidationError, VetoError
 from core.line_items import CURRENCY_FIELD
 from core.records import Query
 from plugins.pricing.settings import amount_problem, amount_text, due_date, parse_amount
+from plugins.subledger.ledger import SubLedger, current, decimal, lock
+from plugins.subledger.ledger import key as _key
 
 BILLS, PAYMENTS, ALLOCATIONS = "bills", "bill_payments", "bill_payment_allocations"
 ORDERS, ACCOUNTS = "purchase_orders", "accounts"
 ZERO = Decimal(0)
-# Figures this module keeps; no form, import or API may set them.
-DERIVED = {BILLS: ("amount_paid", "amount_due"), PAYMENTS: ("unallocated",),
-           ACCOUNTS: ("balance_payable",)}
+PAYABLES = SubLedger(
+    documents=BILLS, payments=PAYMENTS, allocations=ALLOCATIONS, document_key="bill_id",
+    payment_key="bill_payment_id", party="supplier_id", balance="balance_payable")
+__all__ = ["PAYABLES", "current", "decimal", "lock"]
+
+
+def refresh_bills(site, connection, ids: Iterable[str]) -> None:
+    PAYABLES.refresh_documents(site, connection, ids)
+
+
+def refresh_payments(site, connection, ids: Iterable[str]) -> None:
+    PAYABLES.refresh_payments(site, connection, ids)
+
+
+def refresh_balances(site, connection, ids: Iterable[str]) -> None:
+    PAYABLES.refresh_balances(site, connection, ids)
+
+
+def suppliers_of(site, connection, bill_ids=(), payment_ids=()) -> set[str]:
+    """The suppliers of these bills and payments (one query each)."""
+    return PAYABLES.parties_of(site, connection, bill_ids, payment_ids)
 
 
 def table(site, module_name: str) -> sa.Table:
@@ -54,28 +73,6 @@ def table(site, module_name: str) -> sa.Table:
 
 def today() -> dt.date:
     return dt.date.today()
-
-
-# -- amounts -------------------------------------------------------------------------------
-
-def decimal(value) -> Decimal:
-    """A stored number as a Decimal (SQLite may hand back floats); None is 0."""
-    if value is None:
-        return ZERO
-    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-
-
-def _key(batch: list, name: str, record: dict) -> str:
-    """Error keys: the field, or "BILL-0003: field" when a write has several records."""
-    return name if len(batch) == 1 else f"{record.get('number') or record['id']}: {name}"
-
-
-def refuse_derived(module, batch) -> None:
-    names = DERIVED.get(module.name, ())
-    errors = {_key(batch, name, c.record): Message(N_("is worked out by CRBM and cannot be set"))
-              for c in batch for name in names if name in c.changes}
-    if errors:
-        raise ValidationError(errors)
 
 
 # -- dates and terms -----------------------------------------------------------------------
@@ -123,27 +120,6 @@ def fill_dates_and_terms(site, connection, batch, date_field: str,
 
 # -- reading and locking -------------------------------------------------------------------
 
-def current(connection, stmt):
-    """``stmt`` as a read of the latest committed rows. MariaDB's repeatable read would
-    answer a plain SELECT from the snapshot the transaction started with, missing what
-    another writer committed while we waited for a row lock; a locking read sees it.
-    PostgreSQL (read committed) and SQLite (one writer) need nothing."""
-    if connection.dialect.name in ("mysql", "mariadb"):
-        return stmt.with_for_update(read=True)
-    return stmt
-
-
-def lock(connection, t: sa.Table, ids: Iterable[str], *columns: str) -> dict[str, dict]:
-    """Rows of ``t`` by id, locked until the transaction ends (in id order, so two writers
-    never wait on each other crosswise; SQLite has one writer and ignores it)."""
-    wanted = sorted({str(i) for i in ids if i})
-    if not wanted:
-        return {}
-    stmt = sa.select(t.c.id, *(t.c[c] for c in columns)).where(t.c.id.in_(wanted)) \
-        .order_by(t.c.id).with_for_update()
-    return {row["id"]: dict(row) for row in connection.execute(stmt).mappings()}
-
-
 def allocation_names(site, connection, column: str, ids: Iterable[str]
                      ) -> dict[str, list[str]]:
     """Bill (or payment) id -> the names of its live allocations ("BPAY-0001 > BILL-0003")."""
@@ -161,81 +137,6 @@ def allocation_names(site, connection, column: str, ids: Iterable[str]
 
 # -- keeping the figures -------------------------------------------------------------------
 
-def _sum_of(amount: sa.Column, *where) -> sa.ColumnElement:
-    return sa.func.coalesce(sa.select(sa.func.sum(amount)).where(*where).scalar_subquery(), 0)
-
-
-def _exact(value: sa.ColumnElement) -> sa.ColumnElement:
-    """Rounded to the columns' 6 decimals: SQLite sums floats (0.1 + 0.2 - 0.3 is not 0
-    there), and a residue of 1e-17 below zero must not read as an overdrawn bill."""
-    return sa.func.round(value, 6)
-
-
-def refresh_bills(site, connection, ids: Iterable[str]) -> None:
-    ids = sorted({i for i in ids if i})
-    if not ids:
-        return
-    bills, a = table(site, BILLS), table(site, ALLOCATIONS)
-    paid = _sum_of(a.c.amount, a.c.bill_id == bills.c.id, a.c.deleted.is_(False))
-    connection.execute(bills.update().where(bills.c.id.in_(ids)).values(
-        amount_paid=_exact(paid), amount_paid_currency=bills.c.amount_currency,
-        amount_due=sa.case((bills.c.cancelled.is_(True), 0),
-                           else_=_exact(sa.func.coalesce(bills.c.amount, 0) - paid)),
-        amount_due_currency=bills.c.amount_currency))
-
-
-def refresh_payments(site, connection, ids: Iterable[str]) -> None:
-    ids = sorted({i for i in ids if i})
-    if not ids:
-        return
-    payments, a = table(site, PAYMENTS), table(site, ALLOCATIONS)
-    allocated = _sum_of(a.c.amount, a.c.bill_payment_id == payments.c.id,
-                        a.c.deleted.is_(False))
-    connection.execute(payments.update().where(payments.c.id.in_(ids)).values(
-        unallocated=_exact(sa.func.coalesce(payments.c.amount, 0) - allocated),
-        unallocated_currency=payments.c.amount_currency))
-
-
-def refresh_balances(site, connection, ids: Iterable[str]) -> None:
-    """Two statements: the balance's currency first (see the module's docstring), then
-    the balance in it (one statement could not read the currency it sets on every
-    database alike)."""
-    ids = sorted({i for i in ids if i})
-    if not ids or ACCOUNTS not in site.registry.modules:
-        return
-    accounts, bills, payments = table(site, ACCOUNTS), table(site, BILLS), table(site, PAYMENTS)
-
-    def first_currency(t: sa.Table):
-        return sa.select(t.c.amount_currency).where(
-            t.c.supplier_id == accounts.c.id, t.c.deleted.is_(False)
-        ).order_by(t.c.created_at, t.c.id).limit(1).scalar_subquery()
-
-    connection.execute(accounts.update().where(accounts.c.id.in_(ids)).values(
-        balance_payable_currency=sa.func.coalesce(
-            first_currency(bills), first_currency(payments),
-            accounts.c.balance_payable_currency)))
-    owed = _sum_of(bills.c.amount_due, bills.c.supplier_id == accounts.c.id,
-                   bills.c.deleted.is_(False),
-                   bills.c.amount_currency == accounts.c.balance_payable_currency)
-    unapplied = _sum_of(payments.c.unallocated, payments.c.supplier_id == accounts.c.id,
-                        payments.c.deleted.is_(False),
-                        payments.c.amount_currency == accounts.c.balance_payable_currency)
-    connection.execute(accounts.update().where(accounts.c.id.in_(ids)).values(
-        balance_payable=_exact(owed - unapplied)))
-
-
-def suppliers_of(site, connection, bill_ids=(), payment_ids=()) -> set[str]:
-    """The suppliers of these bills and payments (one query each)."""
-    found: set[str] = set()
-    for name, ids in ((BILLS, bill_ids), (PAYMENTS, payment_ids)):
-        ids = sorted({i for i in ids if i})
-        if ids:
-            t = table(site, name)
-            found |= set(connection.execute(sa.select(t.c.supplier_id).distinct()
-                                            .where(t.c.id.in_(ids))).scalars())
-    return found - {None}
-
-
 def _overdrawn(site, connection, name: str, figure: str, ids: Iterable[str]) -> list[dict]:
     """The records among ``ids`` whose ``figure`` fell below 0."""
     ids = sorted({i for i in ids if i})
@@ -249,11 +150,10 @@ def _overdrawn(site, connection, name: str, figure: str, ids: Iterable[str]) -> 
 
 # -- bills and payments --------------------------------------------------------------------
 
-def refuse_allocated_changes(site, connection, module, batch) -> None:
+def refuse_allocated_changes(site, connection, batch, *, bills: bool) -> None:
     """A bill or payment with allocations keeps its supplier and currency (the
     allocations would join two suppliers or currencies), and a bill with allocations is
     not cancelled (it would owe nothing yet hold payments)."""
-    bills = module.name == BILLS
     watched = [c for c in batch if not c.is_new and (
         {"supplier_id", CURRENCY_FIELD} & set(c.changes)
         or (bills and "cancelled" in c.changes and c.record.get("cancelled")))]
@@ -400,14 +300,9 @@ def before_allocations(site, connection, batch) -> None:
     """Each allocation: a live payment and bill of one supplier and currency, the bill
     not cancelled, an amount more than 0. Named after both, in the payment's currency.
     (The sums are checked after the write, on the refreshed figures.)"""
+    PAYABLES.refuse_moves(batch, N_(
+        "an allocation cannot move to another payment or bill: delete it and allocate again"))
     errors = {}
-    for change in batch:
-        if not change.is_new and ({"bill_payment_id", "bill_id"} & set(change.changes)):
-            errors[_key(batch, "bill_id", change.record)] = Message(
-                N_("an allocation cannot move to another payment or bill: delete it and "
-                   "allocate again"))
-    if errors:
-        raise ValidationError(errors)
     records = [c.record for c in batch]
     payments = lock(connection, table(site, PAYMENTS),
                     (r.get("bill_payment_id") for r in records), *PAYMENT_COLUMNS)

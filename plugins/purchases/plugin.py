@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from core import printing
 from core.errors import N_, ValidationError
-from core.hookspecs import hookimpl
+from core.hookspecs import for_modules, hookimpl
 from plugins.purchases import demo, ledger, web
 from plugins.purchases.billing import bill_from_order, left_to_bill, over_billed
 from plugins.purchases.ledger import (
+    ACCOUNTS,
     ALLOCATIONS,
     BILLS,
     ORDERS,
@@ -40,35 +41,59 @@ ALLOCATION_FIELDS = ("bill_id", "bill_payment_id", "amount")
 # -- the lifecycle: rules before, figures after ---------------------------------------------
 
 @hookimpl
-def crbm_before_save(site, module, batch, connection):
-    name = module.name
-    if name in ledger.DERIVED:
-        ledger.refuse_derived(module, batch)
-    if name == ORDERS:
-        ledger.fill_dates_and_terms(site, connection, batch, "order_date")
-    elif name == BILLS:
-        ledger.fill_dates_and_terms(site, connection, batch, "bill_date", "due_date")
-        ledger.refuse_allocated_changes(site, connection, module, batch)
-    elif name == PAYMENTS:
-        ledger.check_payments(site, batch)
-        ledger.fill_dates_and_terms(site, connection, batch, "payment_date")
-        ledger.refuse_allocated_changes(site, connection, module, batch)
-    elif name == ALLOCATIONS:
-        ledger.before_allocations(site, connection, batch)
+@for_modules(BILLS, PAYMENTS, ACCOUNTS)
+def crbm_before_save(module, batch):
+    ledger.PAYABLES.refuse_derived(module, batch)
+
+
+@hookimpl(specname="crbm_before_save")
+@for_modules(ORDERS)
+def before_saving_orders(site, batch, connection):
+    ledger.fill_dates_and_terms(site, connection, batch, "order_date")
+
+
+@hookimpl(specname="crbm_before_save")
+@for_modules(BILLS)
+def before_saving_bills(site, batch, connection):
+    ledger.fill_dates_and_terms(site, connection, batch, "bill_date", "due_date")
+    ledger.refuse_allocated_changes(site, connection, batch, bills=True)
+    ledger.PAYABLES.fill_figures(site, connection, BILLS, batch)
+
+
+@hookimpl(specname="crbm_before_save")
+@for_modules(PAYMENTS)
+def before_saving_payments(site, batch, connection):
+    ledger.check_payments(site, batch)
+    ledger.fill_dates_and_terms(site, connection, batch, "payment_date")
+    ledger.refuse_allocated_changes(site, connection, batch, bills=False)
+    ledger.PAYABLES.fill_figures(site, connection, PAYMENTS, batch)
+
+
+@hookimpl(specname="crbm_before_save")
+@for_modules(ALLOCATIONS)
+def before_saving_allocations(site, batch, connection):
+    ledger.before_allocations(site, connection, batch)
 
 
 @hookimpl
-def crbm_after_save(site, module, batch, connection):
-    name = module.name
-    if name == BILLS:
-        _check_billed_quantities(site, connection, batch)
-        ledger.settle_bills(site, connection, batch)
-    elif name == PAYMENTS:
-        ledger.settle_payments(site, connection, batch)
-    elif name == ALLOCATIONS:
-        ledger.settle_allocations(site, connection, [
-            (_allocation(c.record, {}), None if c.is_new else _allocation(c.record, c.changes))
-            for c in batch])
+@for_modules(BILLS)
+def crbm_after_save(site, batch, connection):
+    _check_billed_quantities(site, connection, batch)
+    ledger.settle_bills(site, connection, batch)
+
+
+@hookimpl(specname="crbm_after_save")
+@for_modules(PAYMENTS)
+def after_saving_payments(site, batch, connection):
+    ledger.settle_payments(site, connection, batch)
+
+
+@hookimpl(specname="crbm_after_save")
+@for_modules(ALLOCATIONS)
+def after_saving_allocations(site, batch, connection):
+    ledger.settle_allocations(site, connection, [
+        (_allocation(c.record, {}), None if c.is_new else _allocation(c.record, c.changes))
+        for c in batch])
 
 
 def _check_billed_quantities(site, connection, batch) -> None:
@@ -88,25 +113,35 @@ def _allocation(record: dict, changes: dict) -> dict:
 
 
 @hookimpl
+@for_modules(BILLS, PAYMENTS)
 def crbm_before_delete(site, module, records, connection):
-    if module.name in (BILLS, PAYMENTS):
-        ledger.refuse_deleting_allocated(site, connection, module.name, records)
+    ledger.refuse_deleting_allocated(site, connection, module.name, records)
 
 
 @hookimpl
-def crbm_after_delete(site, module, records, connection):
-    if module.name == ALLOCATIONS:
-        ledger.settle_allocations(site, connection,
-                                  [(None, _allocation(r, {})) for r in records])
-    elif module.name in (BILLS, PAYMENTS):
-        ledger.refresh_balances(site, connection, {r.get("supplier_id") for r in records})
+@for_modules(ALLOCATIONS)
+def crbm_after_delete(site, records, connection):
+    ledger.settle_allocations(site, connection, [(None, _allocation(r, {})) for r in records])
+
+
+@hookimpl(specname="crbm_after_delete")
+@for_modules(BILLS, PAYMENTS)
+def after_deleting_documents(site, records, connection):
+    ledger.refresh_balances(site, connection, {r.get("supplier_id") for r in records})
 
 
 # -- pages and demo data -------------------------------------------------------------------
 
 @hookimpl
-def crbm_record_actions(site, module, record, user):
-    return web.record_actions(site, module, record, user)
+@for_modules(ORDERS)
+def crbm_record_actions(site, record, user):
+    return web.order_actions(site, record, user)
+
+
+@hookimpl(specname="crbm_record_actions")
+@for_modules(PAYMENTS)
+def payment_actions(site, record, user):
+    return web.payment_actions(site, record, user)
 
 
 PDF_LABELS = {  # what its documents print around the figures (core.printing.LABELS)

@@ -22,22 +22,33 @@ from plugins.purchases import billing, ledger
 from plugins.purchases.ledger import ALLOCATIONS, BILLS, ORDERS, PAYMENTS, decimal
 
 
-def record_actions(site, module, record: dict, user) -> list[Action]:
-    registry = site.registry
-    if module.name == ORDERS:
-        if record.get("status") == "cancelled" or \
-                not site.access.can(user, registry.module(BILLS), "edit"):
-            return []
-        with site.engine.connect() as connection:
-            left = billing.left_to_bill(site, connection, record["id"])
-        if any(quantity > 0 for quantity in left.values()):
-            return [Action(N_("Create bill"), f"/purchase_orders/{record['id']}/bill",
-                           primary=True)]
-    elif module.name == PAYMENTS and decimal(record.get("unallocated")) > 0 and \
-                site.access.can(user, registry.module(ALLOCATIONS), "edit"):
+def order_actions(site, record: dict, user) -> list[Action]:
+    if record.get("status") == "cancelled" or \
+            not site.access.can(user, site.registry.module(BILLS), "edit"):
+        return []
+    with site.engine.connect() as connection:
+        left = billing.left_to_bill(site, connection, record["id"])
+    if any(quantity > 0 for quantity in left.values()):
+        return [Action(N_("Create bill"), f"/purchase_orders/{record['id']}/bill",
+                       primary=True)]
+    return []
+
+
+def payment_actions(site, record: dict, user) -> list[Action]:
+    if decimal(record.get("unallocated")) > 0 and \
+            site.access.can(user, site.registry.module(ALLOCATIONS), "edit"):
         return [Action(N_("Allocate"), f"/bill_payments/{record['id']}/allocate",
                        primary=True)]
     return []
+
+
+ACTIONS = {ORDERS: order_actions, PAYMENTS: payment_actions}  # plugin.py hooks them
+
+
+def record_actions(site, module, record: dict, user) -> list[Action]:
+    """The buttons this plugin adds to a record of ``module``."""
+    actions = ACTIONS.get(module.name)
+    return actions(site, record, user) if actions else []
 
 
 def _render(request: Request, name: str, status: int = 200, **context):

@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from core import conversion, printing
 from core.errors import N_, CrbmError, Message, NotFoundError, ValidationError, VetoError
-from core.hookspecs import hookimpl
+from core.hookspecs import for_modules, hookimpl
 from core.web.actions import Action
 from core.web.pages import page
 from core.web.templating import flash
@@ -65,9 +65,8 @@ def needs_approval(site, amount, margin_percent) -> bool:
 
 
 @hookimpl
+@for_modules("quotes")
 def crbm_before_save(site, module, batch, user, connection):
-    if module.name != "quotes":
-        return
     for change in batch:
         if not _approving.get() and any(f in change.changes for f in APPROVAL_FIELDS) \
                 and not change.is_new:
@@ -104,8 +103,9 @@ def approve(site, user, quote_id: str) -> dict:
 
 
 @hookimpl
+@for_modules("quotes")
 def crbm_before_output(module, record, action):
-    if module.name == "quotes" and record.get("approval_status") == "pending":
+    if record.get("approval_status") == "pending":
         what = N_("printed") if action == "print" else N_("emailed")
         raise VetoError(Message(N_("%(number)s waits for approval: it cannot be %(what)s "
                                    "until someone approves it."),
@@ -193,20 +193,15 @@ def converted_quote_rule(site, batch, connection) -> None:
 
 
 def _lock_quote(site, quote_id: str, connection) -> None:
-    """Take the quote's row lock for the rest of the transaction: a write that changes
-    nothing, which locks on every database (SQLite has no SELECT ... FOR UPDATE, and its
-    driver starts a transaction only at the first write)."""
-    table = site.tables.tables[site.registry.module("quotes").table]
-    connection.execute(table.update().where(table.c.id == str(quote_id))
-                       .values(version=table.c.version))
+    """Take the quote's row lock for the rest of the transaction."""
+    site.records.lock("quotes", [quote_id], connection=connection)
 
 
 # -- web -----------------------------------------------------------------------------------
 
 @hookimpl
+@for_modules("quotes")
 def crbm_record_actions(site, module, record, user):
-    if module.name != "quotes":
-        return []
     actions = []
     if record.get("approval_status") == "pending" and \
             site.records.allowed("quotes", [record["id"]], user, "approve"):

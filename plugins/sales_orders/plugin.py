@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from core import conversion, printing
 from core.errors import N_, CrbmError, Message, NotFoundError, ValidationError
-from core.hookspecs import hookimpl
+from core.hookspecs import for_modules, hookimpl
 from core.web.actions import Action
 from core.web.pages import page
 from core.web.templating import flash
@@ -128,11 +128,11 @@ def _invoice_count(site, order_id: str, conn) -> int:
 
 
 @hookimpl
+@for_modules("invoices")
 def crbm_after_save(site, module, batch, connection):
-    """An order's ``amount_invoiced`` follows its invoices (written with SQL in the same
-    transaction: it is derived, and a record update would run the order's hooks again)."""
-    if module.name != "invoices":
-        return
+    """An order's ``amount_invoiced`` follows its invoices (``records.set_derived`` in the
+    same transaction: it is derived, and a record update would run the order's hooks
+    again)."""
     order_ids = {c.record.get("sales_order_id") for c in batch} - {None}
     order_ids |= {c.changes["sales_order_id"][0] for c in batch
                   if "sales_order_id" in c.changes} - {None}
@@ -141,11 +141,11 @@ def crbm_after_save(site, module, batch, connection):
 
 
 @hookimpl
+@for_modules("invoices")
 def crbm_after_delete(site, module, records, connection):
-    if module.name == "invoices":
-        order_ids = {r.get("sales_order_id") for r in records} - {None}
-        if order_ids:
-            _update_amount_invoiced(site, order_ids, connection)
+    order_ids = {r.get("sales_order_id") for r in records} - {None}
+    if order_ids:
+        _update_amount_invoiced(site, order_ids, connection)
 
 
 def _update_amount_invoiced(site, order_ids: set[str], connection) -> None:
@@ -155,16 +155,19 @@ def _update_amount_invoiced(site, order_ids: set[str], connection) -> None:
              .where(invoices.c.sales_order_id == orders.c.id, invoices.c.deleted.is_(False),
                     sa.or_(invoices.c.cancelled.is_(False), invoices.c.cancelled.is_(None)))
              .scalar_subquery())
-    connection.execute(orders.update().where(orders.c.id.in_(sorted(order_ids)))
-                       .values(amount_invoiced=total,
-                               amount_invoiced_currency=orders.c.amount_currency))
+    rows = connection.execute(sa.select(orders.c.id, total, orders.c.amount_currency)
+                              .where(orders.c.id.in_(sorted(order_ids))))
+    site.records.set_derived("sales_orders", {
+        i: {"amount_invoiced": amount, "amount_invoiced_currency": code}
+        for i, amount, code in rows}, connection=connection, reason="invoiced")
 
 
 # -- web -----------------------------------------------------------------------------------
 
 @hookimpl
+@for_modules("sales_orders")
 def crbm_record_actions(site, module, record, user):
-    if module.name != "sales_orders" or not site.access.can(
+    if not site.access.can(
             user, site.registry.module("invoices"), "edit"):
         return []
     return [Action(N_("Create invoice"), f"/sales_orders/{record['id']}/invoice", primary=True)]
