@@ -15,12 +15,13 @@ from pathlib import Path
 
 import click
 
-from core import __version__, crypto
-from core.errors import CrbmError, MetadataError
-from core.pack_archive import PackError, build, check_offline
-from core.plugins import hooks_implemented
-from core.site import Site, create_site
-from core.users import (
+from core import __version__
+from core.apps.packs.pack_archive import PackError, build, check_offline
+from core.kernel import crypto
+from core.kernel.errors import CrbmError, MetadataError
+from core.kernel.plugins import hooks_implemented
+from core.kernel.site import Site, create_site
+from core.kernel.users import (
     create_user,
     first_admin,
     generate_password,
@@ -117,7 +118,7 @@ def serve(ctx, host, port, demo_size, scheduler):
     """Serve the web application (creates the site with demo data on first run)."""
     import uvicorn
 
-    from core import scheduler as jobs
+    from core.kernel import scheduler as jobs
     from core.web import create_app
 
     if (Path(ctx.obj) / "site.yaml").exists():
@@ -151,7 +152,7 @@ def scheduler_group():
 def scheduler_run(ctx, interval):
     """Run the background jobs in the foreground until Ctrl+C (for deployments whose web
     servers run with --no-scheduler)."""
-    from core import scheduler as jobs
+    from core.kernel import scheduler as jobs
 
     site = open_site(ctx.parent)
     click.echo("Running the CRBM scheduler (Ctrl+C to stop)")
@@ -405,7 +406,7 @@ def pack_export_personality(ctx, output, name, version, title, bundle):
     """Export this site's customizations (and chosen packs) as a personality pack."""
     import datetime as dt
 
-    from core import personality
+    from core.apps.packs import personality
 
     site = open_site(ctx.parent)
     version = version or dt.datetime.now(dt.UTC).strftime("%Y.%m.%d.%H%M")
@@ -652,7 +653,7 @@ def api_client():
 @friendly_errors
 def api_client_list(ctx):
     """The API clients: id, kind, enabled, grant types, user, name."""
-    from core import oauth_clients
+    from core.apps.oauth import oauth_clients
     for client, username in oauth_clients.list_clients(open_site(ctx.parent)):
         click.echo("\t".join([client.id, "public" if client.is_public else "private",
                               "enabled" if client.enabled else "disabled",
@@ -673,7 +674,7 @@ def api_client_list(ctx):
 @friendly_errors
 def api_client_create(ctx, name, publisher, public, grants, username, redirect_uris):
     """Create a client; a private one gets its secret, printed this once."""
-    from core import oauth_clients
+    from core.apps.oauth import oauth_clients
     site = open_site(ctx.parent)
     values, errors = oauth_clients.check_values(site, {
         "name": name, "publisher": publisher, "is_public": public, "enabled": True,
@@ -693,7 +694,7 @@ def api_client_create(ctx, name, publisher, public, grants, username, redirect_u
 @friendly_errors
 def api_client_secret(ctx, client_id):
     """Set or rotate a private client's secret (printed once; the old one stops)."""
-    from core import oauth_clients
+    from core.apps.oauth import oauth_clients
     click.echo(oauth_clients.set_secret(open_site(ctx.parent), client_id))
 
 

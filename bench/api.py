@@ -38,10 +38,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from core import access_admin, oauth
 from core.api.schemas import shapes
-from core.site import Site, create_site
-from core.users import create_user
+from core.apps.oauth import oauth
+from core.kernel import access_admin
+from core.kernel.site import Site, create_site
+from core.kernel.users import create_user
 from core.web import create_app
 
 BATCH = 5_000

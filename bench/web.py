@@ -39,10 +39,10 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from core.database import CaseFolded  # lists sort names regardless of case
-from core.pack_archive import build
-from core.site import Site, create_site
-from core.users import create_user
+from core.apps.packs.pack_archive import build
+from core.kernel.database import CaseFolded  # lists sort names regardless of case
+from core.kernel.site import Site, create_site
+from core.kernel.users import create_user
 from core.web import create_app
 
 PATH = "/m/accounts?size=50&sort=name"

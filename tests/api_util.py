@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from core import oauth
+from core.apps.oauth import oauth
 from core.web import create_app
 
 BASE_URL = "https://testserver"

@@ -9,10 +9,10 @@ import pytest
 from babel import dates
 from babel.messages.pofile import read_po
 
-from core import i18n
-from core.fields import KERNEL_TYPES
-from core.i18n import Formatter, Preferences, translations, validate_preferences
-from core.registry import FieldDef
+from core.kernel import i18n
+from core.kernel.fields import KERNEL_TYPES
+from core.kernel.i18n import Formatter, Preferences, translations, validate_preferences
+from core.kernel.registry import FieldDef
 
 ROOT = i18n.ROOT
 

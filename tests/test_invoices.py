@@ -15,10 +15,10 @@ from typing import NamedTuple
 import pytest
 from starlette.testclient import TestClient
 
-from core.errors import ValidationError, VetoError
-from core.records import Query
-from core.site import Site, create_site
-from core.users import create_user
+from core.kernel.errors import ValidationError, VetoError
+from core.kernel.records import Query
+from core.kernel.site import Site, create_site
+from core.kernel.users import create_user
 from core.web import create_app
 from plugins.invoices import api, plugin
 from plugins.invoices.web import record_actions

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import yaml
 from starlette.testclient import TestClient
 
-from core import i18n, users
+from core.kernel import i18n, users
 from core.web import create_app
 from tests.pack_util import SHIPPED, install_folder
 
@@ -25,7 +25,7 @@ NNBSP = "\u202f"  # and a narrow one between thousands
 
 def test_the_shipped_catalog_translates_every_message_of_a_fresh_extraction():
     # Fails when a string is added to core/, plugins/ or cli.py (templates, Python, module
-    # and dropdown YAML) without its French: run `python -m core.i18n update` on the .po
+    # and dropdown YAML) without its French: run `python -m core.kernel.i18n update` on the .po
     # (it lists what is new) and translate.
     assert i18n.catalog_problems(PO) == []
     manifest = yaml.safe_load((PACK / "pack.yaml").read_text(encoding="utf-8"))

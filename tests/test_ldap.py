@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from core.users import create_directory_user, create_user, set_active
+from core.kernel.users import create_directory_user, create_user, set_active
 from core.web import create_app
 from plugins.ldap_auth import plugin as ldap_plugin
 from tests.needs import missing

@@ -20,9 +20,9 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 import cli
-from core import crypto, throttle, users
-from core.records import now
-from core.users import authenticate, create_user, set_active
+from core.kernel import crypto, throttle, users
+from core.kernel.records import now
+from core.kernel.users import authenticate, create_user, set_active
 from core.web import create_app
 
 PASSWORD = "correct horse battery"
@@ -713,7 +713,7 @@ def test_settings_set_get_unset(site, crbm):
     stored = site.settings["smtp"]
     assert {k: stored[k] for k in ("host", "port", "starttls")} == {
         "host": "mail.example.com", "port": 587, "starttls": True}
-    assert "hunter2" not in stored["password"]  # sealed (core.crypto)
+    assert "hunter2" not in stored["password"]  # sealed (core.kernel.crypto)
     assert crypto.unseal(site, stored["password"]) == "hunter2 secret"
     assert site.settings["validate_ip"] is True
 

@@ -12,9 +12,9 @@ from html.parser import HTMLParser
 import pytest
 from starlette.testclient import TestClient
 
-from core.records import Query
-from core.site import Site, create_site
-from core.users import create_user
+from core.kernel.records import Query
+from core.kernel.site import Site, create_site
+from core.kernel.users import create_user
 from core.web import create_app
 from tests.plugins.kitchen_sink import plugin as kitchen_sink
 from tests.plugins.ledger import plugin as ledger

@@ -10,7 +10,7 @@ from PIL import Image
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from core.records import SYSTEM_USER, Query
+from core.kernel.records import SYSTEM_USER, Query
 from core.web import create_app
 
 PASSWORD = "correct horse battery"

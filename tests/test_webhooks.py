@@ -24,9 +24,11 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from core import access_admin, oauth, scheduler, webhooks
-from core.errors import ValidationError
-from core.users import create_user
+from core.apps.oauth import oauth
+from core.apps.webhooks import webhooks
+from core.kernel import access_admin, scheduler
+from core.kernel.errors import ValidationError
+from core.kernel.users import create_user
 from core.web import create_app
 
 PASSWORD = "correct horse battery"

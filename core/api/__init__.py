@@ -4,6 +4,7 @@
 paths (webhooks, the OpenAPI document, the docs page) come before the generic
 ``/api/v1/{module}`` ones, which would otherwise take them for module names.
 """
-from core.api import openapi, resources, webhooks_api
+from core.api import openapi, resources
+from core.apps.webhooks import api as webhooks_api
 
 routes = [*webhooks_api.routes, *openapi.routes, *resources.routes]

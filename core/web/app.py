@@ -12,21 +12,18 @@ from starlette.routing import Mount, Route
 
 from core import __version__, api
 from core.api.problems import ApiProblem
-from core.errors import NotFoundError
-from core.web import (
-    admin,
-    admin_api,
-    admin_mail,
-    admin_webhooks,
-    auth,
-    calendar,
-    documents,
-    oauth,
-    studio,
-    studio_layout,
-    studio_lists,
-    views,
-)
+from core.apps.admin import web as admin
+from core.apps.calendar import web as calendar
+from core.apps.documents import admin_mail
+from core.apps.documents import web as documents
+from core.apps.oauth import admin_web as admin_api
+from core.apps.oauth import web as oauth
+from core.apps.studio import web as studio
+from core.apps.studio import web_layout as studio_layout
+from core.apps.studio import web_lists as studio_lists
+from core.apps.webhooks import web as admin_webhooks
+from core.kernel.errors import NotFoundError
+from core.web import auth, views
 from core.web.pages import load_user
 from core.web.security import SecurityHeadersMiddleware
 from core.web.templating import LayeredStaticFiles, Templates, ThemeFiles, lookup_dirs

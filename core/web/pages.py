@@ -19,8 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
-from core import i18n, users
-from core.records import User
+from core.kernel import i18n, users
+from core.kernel.records import User
 from core.web.security import checked_form
 from core.web.templating import formatter
 

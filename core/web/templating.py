@@ -30,14 +30,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
-from core import i18n
-from core.errors import N_, Message
+from core.kernel import i18n
+from core.kernel.errors import N_, Message
 from core.web import display
 from core.web.sandbox import PackSandbox
 from core.web.security import csrf_token
 
 if TYPE_CHECKING:
-    from core.site import EnabledPack
+    from core.kernel.site import EnabledPack
 
 _UNREAD = object()
 log = logging.getLogger(__name__)

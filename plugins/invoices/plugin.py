@@ -25,8 +25,8 @@ How the pieces fit:
 """
 from __future__ import annotations
 
-from core import printing
-from core.hookspecs import hookimpl
+from core.apps.documents import printing
+from core.kernel.hookspecs import hookimpl
 
 from . import demo, documents, figures, rules, web
 

@@ -28,9 +28,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from core.errors import N_, Message, NotFoundError, ValidationError
-from core.hookspecs import hookimpl
-from core.records import now
+from core.kernel.errors import N_, Message, NotFoundError, ValidationError
+from core.kernel.hookspecs import hookimpl
+from core.kernel.records import now
 from core.web.pages import page
 from plugins.products import demo
 from plugins.products.prices import (  # noqa: F401  (the plugin's public API)

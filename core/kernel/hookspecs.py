@@ -1,0 +1,208 @@
+"""Every hook a CRBM plugin can implement, in one place.
+
+A plugin is a Python module (``plugins/<name>/plugin.py``, or one registered under the
+``crbm.plugins`` entry-point group) whose functions carry ``@hookimpl`` and are named like
+the specs below. Its folder may also hold ``modules/*.yaml`` and ``dropdowns/*.yaml``,
+which the kernel reads without any hook.
+
+Record lifecycle hooks are *batch* hooks: they are called once per write operation with
+every record of that operation (one record for a form save, thousands for an import), so
+a pluggy call is never paid per row.
+"""
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("crbm")
+hookimpl = pluggy.HookimplMarker("crbm")
+
+
+# -- metadata contribution -----------------------------------------------------------------
+
+@hookspec
+def crbm_field_types():
+    """Contribute field types beyond the kernel's.
+
+    Called once when the registry is built. Return a list of ``core.kernel.fields.FieldType``
+    instances; each ``name`` becomes usable as ``type:`` in module YAML.
+    """
+
+
+@hookspec
+def crbm_metadata_dirs():
+    """Contribute extra folders holding ``modules/*.yaml`` and ``dropdowns/*.yaml``.
+
+    A plugin's own folder is read without this hook; use it for generated or shared
+    definitions. Return a list of ``pathlib.Path``.
+    """
+
+
+# -- record lifecycle ----------------------------------------------------------------------
+
+@hookspec
+def crbm_before_save(site, module, batch, user, connection):
+    """Called inside the transaction, after validation and before the write.
+
+    ``module`` is the merged ``ModuleDef``; ``batch`` a list of ``RecordChange`` (``.record``
+    the full values about to be written, ``.changes`` {field: (old, new)}, ``.is_new``);
+    ``user`` the acting ``User``; ``site`` the site (its settings, registry, tables);
+    ``connection`` the operation's SQLAlchemy connection, for
+    queries that must see (and be part of) the same transaction. A hook may adjust
+    ``change.record`` values, or raise ``core.kernel.errors.VetoError`` (or ``ValidationError``)
+    to refuse the whole operation. Implementations may omit arguments they do not use.
+    """
+
+
+@hookspec
+def crbm_after_save(site, module, batch, user, connection):
+    """Called inside the transaction after the write and the change log.
+
+    Raising here rolls the write back. Same arguments as ``crbm_before_save``. The kernel
+    implements it too (``core.apps.webhooks.webhooks``: the webhook outbox), called after every plugin's.
+    """
+
+
+@hookspec
+def crbm_before_delete(site, module, records, user, connection):
+    """Called before a (soft) delete with the list of record dicts; may raise ``VetoError``.
+
+    Records deleted along (``on_delete: cascade``) come in calls of their own, one per
+    module. A refusal here is said instead of the kernel's "other records refer to it"."""
+
+
+@hookspec
+def crbm_after_delete(site, module, records, user, connection):
+    """Called after a (soft) delete, inside the transaction (the webhook outbox too)."""
+
+
+# -- site life -----------------------------------------------------------------------------
+
+@hookspec
+def crbm_demo_data(site, user, size, rng, progress):
+    """Load demo records for this plugin's modules.
+
+    ``size`` says how much to make: the number of records of the site's main module
+    (each plugin scales its own modules from it); ``rng`` is a seeded ``random.Random``;
+    ``progress(done, total)`` reports this plugin's records written so far out of its total,
+    for the CLI's progress bar. Write through ``site.records`` (batch ``create_many``).
+    Plugins whose data refers to another plugin's records use ``@hookimpl(trylast=True)``.
+    """
+
+
+# -- packs ---------------------------------------------------------------------------------
+
+@hookspec
+def crbm_pack_installed(site, pack, connection):
+    """Called when a pack has been installed (or upgraded or re-enabled), as the last step
+    before its history record, inside the transaction that records the install.
+
+    ``pack`` is the ``core.apps.packs.pack_archive.Manifest``; ``connection`` the transaction's
+    connection (the new tables exist). Write the pack's starting data here. Raising makes
+    the whole install fail and rolls everything back (files, registry, schema, data).
+    A code pack's own ``plugin.py`` is registered by then, so it can answer for itself.
+    """
+
+
+@hookspec
+def crbm_pack_removing(site, pack, mode, connection):
+    """Called before a pack is disabled, uninstalled or purged (``mode`` says which),
+    inside the transaction that records it; raising refuses the removal."""
+
+
+# -- sign-in and web -----------------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def crbm_authenticate(site, username, password):
+    """Check a user name and password against an outside directory (LDAP, ...).
+
+    Called when someone signs in with a name that has no local password: an unknown
+    name, or a user whose ``auth_source`` is not ``"local"``. Return a
+    ``core.kernel.users.ExternalIdentity`` when the directory accepts the pair; ``None`` when
+    this backend is switched off, does not know the name, or the password is wrong.
+    Raise ``core.kernel.users.AuthUnavailable`` (with a message for the user) when the
+    directory cannot be reached. The first backend to answer wins. Never log the password.
+    """
+
+
+@hookspec
+def crbm_web_routes(site):
+    """Contribute web pages: return a list of Starlette routes.
+
+    Wrap handlers with ``core.web.pages.page`` so they get the signed-in user, CSRF
+    checks and the login redirect like every kernel page. Templates are looked up in
+    the plugin's ``templates/`` folder.
+    """
+
+
+@hookspec
+def crbm_api_actions(site):
+    """Expose module actions through the REST API: a list of ``core.api.actions.ApiAction``.
+
+    Each becomes ``POST /api/v1/<module>/<id>/actions/<name>`` (and an operation in the
+    OpenAPI document), run as the calling user after their access to the record is checked.
+    """
+
+
+@hookspec
+def crbm_admin_links(site):
+    """Contribute entries to the administration page: a list of ``(label, url)``.
+
+    Labels are English, marked with ``core.kernel.errors.N_`` so they are translated.
+    """
+
+
+# -- documents: line items, printing, mail -------------------------------------------------
+
+@hookspec(firstresult=True)
+def crbm_tax_rates(site, tax_code_ids, connection):
+    """The rates of each tax code used by line items (``features.line_items``).
+
+    ``tax_code_ids`` is a set of ids of the module named by the feature's ``tax_codes``.
+    Return ``{code_id: [core.kernel.line_items.TaxRate, ...]}`` with the rates in the order they
+    apply (a compound rate is charged on the net amount plus the taxes before it). An id
+    missing from the answer is refused as an unknown tax code. ``connection`` is the saving
+    transaction's, so rates read here are the ones the saved lines keep.
+    """
+
+
+@hookspec(firstresult=True)
+def crbm_currency_digits(site, code):
+    """How many digits after the decimal separator amounts in currency ``code`` keep.
+
+    Return an int (a site's own currency settings), or ``None`` to use the ISO 4217
+    figure Babel knows (0 for JPY, 3 for BHD, 2 for most).
+    """
+
+
+@hookspec
+def crbm_line_item_defaults(site, module):
+    """Values a new group of lines starts with in the editor of ``module`` (a dict; e.g.
+    ``{"shipping_tax_code_id": ...}`` when the company taxes shipping). Merged in plugin
+    order."""
+
+
+@hookspec
+def crbm_before_output(site, module, record, action, user):
+    """Called before a record is printed to PDF (``action`` "print") or sent by mail
+    ("email"). Raise ``core.kernel.errors.VetoError`` with the reason to refuse it (a quote
+    waiting for approval, say)."""
+
+
+@hookspec
+def crbm_record_actions(site, module, record, user):
+    """Buttons for a record's detail page: return a list of ``core.web.actions.Action``
+    (label marked with ``N_``, url, and whether it posts). Called once per detail page."""
+
+
+@hookspec
+def crbm_mail_sent(site, mail, user, module, record_id):
+    """A message about a record was sent (``core.apps.documents.mail.SentMail``: to, cc, subject, text,
+    attachments, message id, time). Keep it in the record's history (the emails plugin
+    files it as an email record). ``module``/``record_id`` may be ``None``."""
+
+
+@hookspec
+def crbm_pdf_context(site, module, record, context, user, fmt):
+    """Add to what a PDF form reads about ``record`` (``core.apps.documents.printing.record_context``):
+    change ``context`` in place, with values formatted by ``fmt`` (the reader's
+    ``core.kernel.i18n.Formatter``). The company's details, a statement's invoices, ..."""

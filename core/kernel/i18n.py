@@ -1,0 +1,735 @@
+"""Locale layer: one user's language, time zone and formats, and the message catalogs.
+
+``Preferences`` is what a user chooses; ``Formatter`` turns stored Python values (aware-UTC
+datetimes, Decimals, lists...) into the text that user reads, with Babel/CLDR doing the
+locale work. Catalogs are plain ``.po`` files read at run time (no compiled ``.mo`` in
+the repository): ``<dir>/<language>/LC_MESSAGES/crbm.po`` in each of ``LOCALE_DIRS``.
+
+Templates: ``install_jinja(env)`` once, then render with the user's ``Formatter`` as ``fmt``
+in the context; ``{% trans %}``/``_()`` and ``fmt.date(...)`` etc. then speak that user's
+language, while one shared ``Environment`` serves everybody.
+
+Metadata labels (module and field labels, dropdown options, layout sections) are English in
+the YAML; ``label(text)`` translates one through the catalog ``activate()`` made current for
+this request (a context variable: each request, thread and task has its own; English when
+none was set, e.g. in the CLI).
+"""
+from __future__ import annotations
+
+import contextvars
+import copy
+import dataclasses
+import datetime as dt
+import difflib
+import functools
+import io
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from gettext import NullTranslations, c2py
+from pathlib import Path
+from zoneinfo import ZoneInfo, available_timezones
+
+import yaml
+from babel import Locale, UnknownLocaleError, dates, numbers
+from babel.messages import frontend
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir, extract_from_file
+from babel.messages.mofile import write_mo
+from babel.messages.plurals import get_plural
+from babel.messages.pofile import read_po, write_po
+from babel.plural import to_gettext
+from babel.support import Translations
+from jinja2 import pass_context
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_LANGUAGE = "en"  # what the site speaks with no language pack
+LOCALE_DIRS: list[Path] = [Path(__file__).resolve().parents[1] / "locale"]
+DOMAIN = "crbm"
+STYLES = ("short", "medium", "long", "full")
+AVAILABLE_TIMEZONES: list[str] = sorted(available_timezones() | {"UTC"})
+_TIMEZONES = frozenset(AVAILABLE_TIMEZONES)
+# The fields a date or time format may use: CLDR's pattern letters (Unicode TR35, "Date
+# Field Symbol Table") with the widths CLDR defines for each, less the ones nobody shows a
+# person (Julian days, cyclic years...). Checked here rather than by asking Babel: Babel
+# accepts widths CLDR does not define (2.19 prints "ddd" as "023"), and that changes between
+# its releases.
+_W1_2, _W1_4, _W1_5 = range(1, 3), range(1, 5), range(1, 6)
+DATE_FIELDS: dict[str, range | tuple[int, ...]] = {
+    "G": _W1_5, "y": _W1_4, "Y": _W1_4, "u": _W1_4,  # era, year, week year, extended year
+    "Q": _W1_5, "q": _W1_5, "M": _W1_5, "L": _W1_5,  # quarter, month (format, stand-alone)
+    "w": _W1_2, "W": (1,), "d": _W1_2, "D": range(1, 4), "F": (1,),  # week, day
+    "E": range(1, 7), "e": range(1, 7), "c": (1, 3, 4, 5, 6),  # day of the week
+}
+TIME_FIELDS: dict[str, range | tuple[int, ...]] = {
+    "a": _W1_5, "b": _W1_5, "B": _W1_5,  # AM/PM, noon/midnight, "in the morning"
+    "h": _W1_2, "H": _W1_2, "K": _W1_2, "k": _W1_2, "m": _W1_2, "s": _W1_2,
+    "S": range(1, 10),  # fractions of a second
+    "z": _W1_4, "Z": _W1_5, "O": (1, 4), "v": (1, 4), "V": _W1_4, "X": _W1_5, "x": _W1_5,
+}
+# A CLDR pattern, piece by piece: quoted text ('' is a quote), a run of one letter (a
+# field), or other literal text. A lone ' (unclosed quote) matches nothing.
+_PATTERN_TOKEN = re.compile(r"'(?:[^']|'')*'|([A-Za-z])\1*|[^'A-Za-z]+")
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction only; whoever shows it translates it."""
+    return message
+
+
+# --- preferences -------------------------------------------------------------------------
+
+def _locale_name(text) -> str | None:
+    """Canonical Babel name ("en-gb" -> "en_GB"), or None when CLDR does not know it."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        return str(Locale.parse(text.strip().replace("-", "_")))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return None
+
+
+def _pattern_fields(text: str) -> list[str] | None:
+    """The fields of a CLDR date/time pattern ("dd.MM.yyyy" -> ["dd", "MM", "yyyy"]), or
+    None when it does not parse (an unclosed quote)."""
+    fields, at = [], 0
+    while at < len(text):
+        token = _PATTERN_TOKEN.match(text, at)
+        if token is None:
+            return None
+        if token.group(1):
+            fields.append(token.group(0))
+        at = token.end()
+    return fields
+
+
+def _pattern_ok(text, allowed: Mapping[str, Sequence[int]]) -> bool:
+    """A Babel style name, or a CLDR pattern whose every field is one of ``allowed`` at a
+    width CLDR defines for it (quoted text aside). An unknown letter would be printed as
+    it is, an odd width ("ddd") as whatever the installed Babel makes of it."""
+    if text in STYLES:
+        return True
+    if not isinstance(text, str) or not 0 < len(text) <= 64:
+        return False
+    fields = _pattern_fields(text)
+    return bool(fields) and all(f[0] in allowed and len(f) in allowed[f[0]] for f in fields)
+
+
+_CHECKS = {
+    "language": (lambda v: _locale_name(v) is not None, N_("Unknown language or locale")),
+    "timezone": (lambda v: v in _TIMEZONES, N_("Unknown time zone")),
+    "date_format": (lambda v: _pattern_ok(v, DATE_FIELDS), N_("Not a valid date format")),
+    "time_format": (lambda v: _pattern_ok(v, TIME_FIELDS), N_("Not a valid time format")),
+    "number_locale": (lambda v: v in (None, "") or _locale_name(v) is not None,
+                      N_("Unknown language or locale")),
+    # the pack names of a theme and a holiday set; whether that pack is installed is the
+    # site's business (core.apps.packs.packs), checked where the choice is offered
+    "theme": (lambda v: v in (None, "") or _pack_name(v), N_("Unknown theme")),
+    "holidays": (lambda v: v in (None, "") or _pack_name(v), N_("Unknown holiday set")),
+}
+
+
+def _pack_name(text) -> bool:
+    return isinstance(text, str) and re.fullmatch(r"[a-z][a-z0-9_]{1,59}", text) is not None
+
+
+def validate_preferences(data: Mapping) -> dict[str, str]:
+    """Field -> message (English, marked for translation) for each bad value in ``data``."""
+    return {key: message for key, (ok, message) in _CHECKS.items()
+            if key in data and not ok(data[key])}
+
+
+@dataclass(frozen=True)
+class Preferences:
+    language: str = "en"
+    timezone: str = "UTC"
+    date_format: str = "medium"
+    time_format: str = "short"
+    number_locale: str | None = None
+    theme: str | None = None  # an installed theme pack; None: the site's default look
+    holidays: str | None = None  # an installed holiday pack shown on calendars and date pickers
+
+    @classmethod
+    def from_dict(cls, data: Mapping | None) -> Preferences:
+        """Unknown keys are ignored; a bad value falls back to its default (never raises)."""
+        data = data if isinstance(data, Mapping) else {}
+        good = {k: data[k] for k in _CHECKS if k in data and _CHECKS[k][0](data[k])}
+        for key in ("language", "number_locale"):
+            if key in good:
+                good[key] = _locale_name(good[key])  # None for "" number_locale
+        for key in ("theme", "holidays"):
+            if key in good:
+                good[key] = good[key] or None
+        return cls(**good)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_SAMPLE = dt.datetime(2026, 11, 23, 14, 30)
+
+
+def date_format_choices(language: str = "en") -> list[tuple[str, str]]:
+    """(value, example) pairs for a preferences form, examples in ``language``."""
+    return [(p, dates.format_date(_SAMPLE, p, locale=language)) for p in
+            ("short", "medium", "long", "dd/MM/yyyy", "MM/dd/yyyy", "dd.MM.yyyy", "yyyy-MM-dd")]
+
+
+def time_format_choices(language: str = "en") -> list[tuple[str, str]]:
+    return [(p, dates.format_time(_SAMPLE.time(), p, locale=language))
+            for p in ("short", "medium", "HH:mm", "h:mm a")]
+
+
+DATE_FORMAT_CHOICES = date_format_choices()
+TIME_FORMAT_CHOICES = time_format_choices()
+
+
+# --- catalogs ----------------------------------------------------------------------------
+
+def _language_chain(language: str) -> list[str]:
+    """"zh_Hant_TW" -> ["zh_Hant_TW", "zh_Hant", "zh"]: most specific catalog first."""
+    parts = language.replace("-", "_").split("_")
+    return ["_".join(parts[:n]) for n in range(len(parts), 0, -1)]
+
+
+def _load(language: str, dirs: Sequence[Path]) -> Translations | None:
+    """Every dir's catalog for exactly ``language``, merged; later dirs override earlier."""
+    merged = None
+    for folder in dirs:
+        po = Path(folder) / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+        if not po.is_file():
+            continue
+        data = po.read_bytes()
+        catalog = read_po(io.BytesIO(data), locale=language, domain=DOMAIN)
+        rule = _plural_forms(catalog, language, declared=_declares_plural_forms(data))
+        if rule is not None:
+            catalog.mime_headers = [("Plural-Forms", rule)]
+        buf = io.BytesIO()
+        write_mo(buf, catalog)  # compiled in memory: .po files are the only source
+        buf.seek(0)
+        loaded = Translations(buf, domain=DOMAIN)
+        merged = loaded if merged is None else merged.merge(loaded)
+    return merged
+
+
+def _declares_plural_forms(po_data: bytes) -> bool:
+    """Whether the .po's header (its first entry, up to the first blank line) says how its
+    plurals are chosen."""
+    header = po_data.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+    return re.search(rb'^\s*"Plural-Forms:', header, re.MULTILINE) is not None
+
+
+def _plural_forms(catalog: Catalog, language: str, declared: bool) -> str | None:
+    """The Plural-Forms a catalog is compiled with, when its own header does not say
+    (None: keep what Babel chose).
+
+    A catalog's plural forms are numbered by the rule it was written for. Its header names
+    that rule; without one, Babel would take its own table's rule for the language, which
+    changes between Babel releases (2.19 gives French three forms) and then picks a form
+    the catalog does not have, so the English shows instead. So: the table's rule when the
+    catalog has as many forms as it, else for two forms CLDR's "one" against the rest
+    (French: 0 and 1 singular), for one form always that one."""
+    if declared:
+        return None
+    # read_po pads each plural to Babel's count with empty forms: count those written
+    forms = max((i + 1 for m in catalog if m.id and m.pluralizable
+                 and isinstance(m.string, tuple | list) for i, form in enumerate(m.string)
+                 if form), default=0)
+    if forms == 0:
+        return None
+    try:
+        if forms == get_plural(language).num_plurals:
+            return None
+        one = Locale.parse(language).plural_form.rules.get("one")
+    except (UnknownLocaleError, ValueError):
+        one = None
+    if forms == 1:
+        return "nplurals=1; plural=0;"
+    if forms == 2 and one:
+        rule = to_gettext({"one": one})
+        try:  # Python's gettext compiles it: it must use only n (CLDR's i is n here)
+            c2py(rule.split("plural=", 1)[1].rstrip(";"))
+        except (ValueError, SyntaxError):
+            return "nplurals=2; plural=(n != 1);"
+        return rule
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _translations(language: str, dirs: tuple[Path, ...]):
+    result = NullTranslations()
+    for code in reversed(_language_chain(language)):  # build "fr" first, "fr_CA" on top
+        loaded = _load(code, dirs)
+        if loaded is not None:
+            loaded.add_fallback(result)
+            result = loaded
+    result.crbm_language = language  # for the Studio's own per-language labels (language())
+    return result
+
+
+def translations(language: str, extra_dirs: Sequence[Path] = ()) -> Translations | NullTranslations:
+    """The catalog for ``language`` from LOCALE_DIRS + ``extra_dirs`` (later dirs override
+    earlier ones); unknown text stays as is. Cached: see ``reload_translations``."""
+    return _translations(language, tuple(Path(d) for d in (*LOCALE_DIRS, *extra_dirs)))
+
+
+def reload_translations() -> None:
+    """Forget loaded catalogs, e.g. after a pack with .po files is installed."""
+    _translations.cache_clear()
+    _formatter.cache_clear()
+    _installed.cache_clear()
+
+
+@functools.lru_cache(maxsize=256)
+def _formatter(prefs: Preferences, dirs: tuple[Path, ...]) -> Formatter:
+    return Formatter(prefs, dirs)
+
+
+def formatter(prefs: Preferences, extra_dirs: Sequence[Path] = ()) -> Formatter:
+    """One shared Formatter per (preferences, catalog folders): both are immutable."""
+    return _formatter(prefs, tuple(extra_dirs))
+
+
+# --- metadata labels ---------------------------------------------------------------------
+
+_ACTIVE: contextvars.ContextVar = contextvars.ContextVar("crbm_translations", default=None)
+_ENGLISH = NullTranslations()
+
+
+def activate(catalog) -> contextvars.Token:
+    """Make ``catalog`` (a ``translations()`` object) the one ``label()`` uses in this
+    context; ``deactivate(token)`` undoes it."""
+    return _ACTIVE.set(catalog)
+
+
+def deactivate(token: contextvars.Token) -> None:
+    _ACTIVE.reset(token)
+
+
+def active():
+    """The catalog ``label()`` translates with here (English when none was activated)."""
+    catalog = _ACTIVE.get()
+    return _ENGLISH if catalog is None else catalog
+
+
+def language() -> str:
+    """The language code of the active catalog ("en" when none was activated)."""
+    return getattr(active(), "crbm_language", "en")
+
+
+def translating() -> bool:
+    """Whether a catalog is active here (False: labels stay as written, skip the work)."""
+    return type(active()) is not NullTranslations
+
+
+def label(text: str) -> str:
+    """A metadata label (written in English in YAML) in the active language."""
+    return active().gettext(text) if text else text  # "" would give the catalog header
+
+
+def gettext_for(prefs: Preferences, extra_dirs: Sequence[Path] = ()):
+    """The translations object (``.gettext``, ``.ngettext``, ``.pgettext``...) for ``prefs``."""
+    return translations(prefs.language, extra_dirs)
+
+
+@functools.lru_cache(maxsize=64)
+def _installed(dirs: tuple[Path, ...]) -> frozenset[str]:
+    codes = {DEFAULT_LANGUAGE}
+    for folder in (*LOCALE_DIRS, *dirs):
+        codes.update(p.parent.parent.name for p in Path(folder).glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+    return frozenset(code for code in codes if _locale_name(code))
+
+
+def available_languages(extra_dirs: Sequence[Path] = ()) -> list[tuple[str, str]]:
+    """[("de", "Deutsch"), ("en", "English"), ...]: English plus every language with a catalog."""
+    codes = _installed(tuple(Path(d) for d in extra_dirs))
+    return sorted((code, Locale.parse(code).get_display_name(code)) for code in codes)
+
+
+def installed_language(language: str, extra_dirs: Sequence[Path] = ()) -> bool:
+    """Whether the site speaks ``language``: English, or a language with a catalog here
+    ("fr_CA" through "fr")."""
+    codes = _installed(tuple(Path(d) for d in extra_dirs))
+    return any(code in codes for code in _language_chain(language))
+
+
+def effective_preferences(prefs: Preferences, extra_dirs: Sequence[Path] = ()) -> Preferences:
+    """``prefs`` as the site can honour them. A language it no longer speaks (its pack was
+    removed or disabled) gives way to the site's default for everything that follows the
+    language — words, dates, numbers, amounts — rather than English words around French
+    dates; and whoever shows the preferences shows what is in effect."""
+    if installed_language(prefs.language, extra_dirs):
+        return prefs
+    return dataclasses.replace(prefs, language=DEFAULT_LANGUAGE)
+
+
+def install_jinja(env, key: str = "fmt") -> None:
+    """Enable ``{% trans %}`` and ``_()`` in ``env``: they translate with the Formatter
+    found under ``key`` in the render context (English without one). Macros imported
+    without context cannot see it: use ``{% import ... with context %}``."""
+    env.add_extension("jinja2.ext.i18n")
+    env.policies["ext.i18n.trimmed"] = True  # babel.cfg extracts with trimmed = true too
+
+    def catalog(context):
+        fmt = context.get(key)
+        return fmt.translations if isinstance(fmt, Formatter) else NullTranslations()
+
+    env.install_gettext_callables(
+        pass_context(lambda c, s: catalog(c).gettext(s)),
+        pass_context(lambda c, s, p, n: catalog(c).ngettext(s, p, n)),
+        newstyle=True,
+        pgettext=pass_context(lambda c, ctx, s: catalog(c).pgettext(ctx, s)),
+        npgettext=pass_context(lambda c, ctx, s, p, n: catalog(c).npgettext(ctx, s, p, n)),
+    )
+
+
+def extract_catalog(sources: Sequence[Path] | None = None) -> Catalog:
+    """Every marked message in ``sources`` (default core/, plugins/, cli.py): Python and
+    templates by the method map in babel.cfg, plus the labels of module and dropdown YAML
+    files (``modules/*.yaml``, ``extends/*.yaml``, ``dropdowns/*.yaml`` in a source folder
+    or its subfolders)."""
+    with (ROOT / "babel.cfg").open(encoding="utf-8") as f:
+        parse = getattr(frontend, "parse_mapping_cfg", None) or frontend.parse_mapping  # Babel 2.14
+        method_map, options_map = parse(f)
+    catalog = Catalog(project="CRBM", domain=DOMAIN, charset="utf-8")
+
+    def add(path: Path, lineno, message, comments=(), context=None):
+        where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        catalog.add(message, None, [(where.as_posix(), lineno)], auto_comments=comments,
+                    context=context)
+
+    for source in sources or (ROOT / "core", ROOT / "plugins", ROOT / "cli.py"):
+        source = Path(source)
+        if source.is_dir():
+            for name, *rest in extract_from_dir(source, method_map, options_map,
+                                                comment_tags=("TRANSLATORS:",),
+                                                strip_comment_tags=True):
+                add(source / name, *rest)
+            # a plugin's extends/ holds module overlays: labels like its modules/
+            for folder, kind in (("modules", "modules"), ("extends", "modules"),
+                                 ("dropdowns", "dropdowns")):
+                for path in sorted({*source.glob(f"{folder}/*.yaml"),
+                                    *source.glob(f"*/{folder}/*.yaml")}):
+                    for lineno, message in yaml_labels(path, kind):
+                        add(path, lineno, message)
+        elif source.is_file():
+            for rest in extract_from_file("python", source, comment_tags=("TRANSLATORS:",),
+                                          strip_comment_tags=True):
+                add(source, *rest)
+    return catalog
+
+
+def extract_messages(output: Path, sources: Sequence[Path] | None = None) -> int:
+    """Write a .pot of ``extract_catalog(sources)``; returns how many messages it holds."""
+    catalog = extract_catalog(sources)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("wb") as f:
+        write_po(f, catalog, width=88, sort_by_file=True)
+    return len(catalog)
+
+
+# Where a person-readable label sits in a module definition (str: any key, int: any index).
+_MODULE_LABELS = (("label",), ("label_singular",), ("tab_group",), ("fields", str, "label"),
+                  ("fields", str, "help"), ("relationships", str, "label"),
+                  ("layouts", "detail", int, "label"), ("layouts", "edit", int, "label"))
+_DROPDOWN_LABELS = ((str, int, "label"),)
+
+
+def _matches(trail: tuple, pattern: tuple) -> bool:
+    return len(trail) == len(pattern) and all(
+        p == t if not isinstance(p, type) else isinstance(t, p) for t, p in zip(trail, pattern))
+
+
+def yaml_labels(path: Path, kind: str) -> list[tuple[int, str]]:
+    """(line, text) of each label a person reads in a ``modules`` or ``dropdowns`` YAML file,
+    including the label a field without one gets from its name. A file that does not parse
+    gives nothing here (the registry reports it)."""
+    from core.kernel.registry import default_label  # the registry imports this module
+
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        return []
+    patterns = _MODULE_LABELS if kind == "modules" else _DROPDOWN_LABELS
+    found: list[tuple[int, str]] = []
+
+    def walk(node, trail: tuple) -> None:
+        if isinstance(node, yaml.MappingNode):
+            keys = {k.value for k, _ in node.value}
+            if kind == "modules" and len(trail) == 2 and trail[0] == "fields" \
+                    and "label" not in keys:
+                found.append((node.start_mark.line + 1, default_label(trail[1])))
+            for key, value in node.value:
+                walk(value, (*trail, key.value))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, (*trail, index))
+        elif isinstance(node, yaml.ScalarNode) and node.value.strip() \
+                and any(_matches(trail, p) for p in patterns):
+            found.append((node.start_mark.line + 1, node.value))
+
+    if root is not None:
+        walk(root, ())
+    return found
+
+
+_PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?[#0 +-]*\d*(?:\.\d+)?([sdifrx])")
+
+
+def _placeholders(text: str) -> list[str]:
+    """``%(name)s`` and ``%s`` style placeholders, sorted (``%%`` is a literal percent)."""
+    return sorted(m.group(0) for m in _PLACEHOLDER.finditer(text.replace("%%", "")))
+
+
+def _placeholder_mismatch(msgid, forms: list[str]) -> str | None:
+    """The first translation whose placeholders would break formatting, if any."""
+    if not isinstance(msgid, tuple | list):
+        expected = _placeholders(msgid)
+        return next((form for form in forms if _placeholders(form) != expected), None)
+    # Plural forms: a form may leave out a placeholder ("une minute" for n=1 in some
+    # languages), but none may add one, and some form must use them all.
+    expected = set().union(*(_placeholders(i) for i in msgid))
+    extra = next((form for form in forms if not set(_placeholders(form)) <= expected), None)
+    if extra is not None:
+        return extra
+    if not any(set(_placeholders(form)) == expected for form in forms):
+        return forms[-1]
+    return None
+
+
+def catalog_problems(po_path: Path, messages=None) -> list[str]:
+    """What keeps the catalog at ``po_path`` from being complete: each message of the
+    current extraction (or of ``messages``: a Catalog, or msgids, a plural as a
+    (singular, plural) tuple) that is missing, empty or fuzzy there, and each translation
+    whose placeholders differ from its msgid's. One readable line per problem."""
+    po_path = Path(po_path)
+    try:
+        with po_path.open("rb") as f:
+            po = read_po(f, domain=DOMAIN)
+    except (OSError, ValueError) as exc:
+        return [f"cannot read {po_path.name}: {exc}"]
+    if messages is None:
+        messages = extract_catalog()
+    wanted = [(m.id, m.context) for m in messages if m.id] if isinstance(messages, Catalog) \
+        else [(m, None) for m in messages]
+    problems = []
+    for msgid, context in wanted:
+        shown = repr(msgid[0] if isinstance(msgid, tuple | list) else msgid)
+        found = po.get(msgid, context)
+        if found is None:
+            problems.append(f"missing: {shown}")
+            continue
+        forms = list(found.string) if isinstance(found.string, tuple | list) else [found.string]
+        if not all(forms):
+            problems.append(f"empty: {shown}")
+        elif found.fuzzy:
+            problems.append(f"fuzzy: {shown}")
+        else:
+            bad = _placeholder_mismatch(msgid, forms)
+            if bad is not None:
+                problems.append(f"placeholders differ: {shown} -> {bad!r}")
+    return problems
+
+
+def _text(msgid) -> str:
+    return msgid[0] if isinstance(msgid, tuple | list) else msgid
+
+
+def _reworded(text: str, candidates: dict):
+    """The candidate message whose text is nearly ``text`` (a small rewording), if any."""
+    ratio = {key: difflib.SequenceMatcher(None, text, key).ratio() for key in candidates}
+    best = max(ratio, key=ratio.get, default=None)
+    return candidates[best] if best is not None and ratio[best] >= 0.8 else None
+
+
+def update_catalog(po_path: Path, sources: Sequence[Path] | None = None) -> list[str]:
+    """Merge a fresh extraction into the .po at ``po_path`` (``<lang>/LC_MESSAGES/crbm.po``;
+    made if missing): new messages come in untranslated, a changed one keeps its old
+    translation marked fuzzy, vanished ones go. Returns one line per change, so whoever
+    translates next sees what to do; ``catalog_problems`` then lists what is still open."""
+    po_path = Path(po_path)
+    language = po_path.parent.parent.name
+    template = extract_catalog(sources)
+    if po_path.is_file():
+        with po_path.open("rb") as f:
+            catalog = read_po(f, locale=language, domain=DOMAIN)
+    else:
+        catalog = Catalog(locale=language, domain=DOMAIN, project="CRBM", charset="utf-8")
+    before = {m.id for m in catalog if m.id}
+    # Babel's own fuzzy matching pairs short labels at random ("Install" -> "All"): only
+    # a close rewording of a message that went away keeps its translation, marked fuzzy.
+    catalog.update(template, no_fuzzy_matching=True)
+    gone = {_text(m.id): m for m in catalog.obsolete.values()}
+    changes, reworded = [], set()
+    for message in catalog:
+        if not message.id or message.id in before:
+            continue
+        old = _reworded(_text(message.id), gone)
+        if old is not None and isinstance(old.string, str) == isinstance(message.id, str):
+            message.string, message.previous_id = old.string, [_text(old.id)]
+            message.flags.add("fuzzy")
+            reworded.add(_text(old.id))
+            changes.append(f"fuzzy (check the old translation): {message.id!r}")
+        else:
+            changes.append(f"new: {message.id!r}")
+    changes += [f"removed: {text!r}" for text in gone if text not in reworded]
+    po_path.parent.mkdir(parents=True, exist_ok=True)
+    with po_path.open("wb") as f:
+        write_po(f, catalog, width=88, sort_by_file=True, ignore_obsolete=True)
+    return changes
+
+
+# --- formatting --------------------------------------------------------------------------
+
+def _plain(value: Decimal) -> Decimal:
+    """Drop trailing zeros (stored 12.5000 -> 12.5) without going to 1E+2."""
+    value = value.normalize()
+    return value.quantize(Decimal(1)) if value.as_tuple().exponent > 0 else value
+
+
+def _round(value, digits: int) -> Decimal:
+    """Half up, as fields.py stores them (Babel alone rounds half to even: 0.5 -> 0)."""
+    return Decimal(str(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+class Formatter:
+    """Everything a template needs to show values to one user."""
+
+    def __init__(self, prefs: Preferences, extra_dirs: Sequence[Path] = ()):
+        prefs = Preferences.from_dict(prefs.to_dict())  # a hand-built bad value falls back too
+        self.prefs = prefs
+        self.locale = Locale.parse(prefs.language)
+        self.number_locale = Locale.parse(prefs.number_locale or prefs.language)
+        self.tz = ZoneInfo(prefs.timezone)
+        self.translations = translations(prefs.language, extra_dirs)
+        self.gettext, self.ngettext = self.translations.gettext, self.translations.ngettext
+        # Resolve styles to CLDR patterns once, so date and time styles can differ in a datetime.
+        style = prefs.date_format if prefs.date_format in STYLES else "short"
+        self._date = self._pattern(prefs.date_format, self.locale.date_formats)
+        self._time = self._pattern(prefs.time_format, self.locale.time_formats)
+        glue = str(self.locale.datetime_formats.get(style, "{1} {0}"))
+        self._datetime = glue.replace("{1}", self._date).replace("{0}", self._time)
+
+    @staticmethod
+    def _pattern(fmt: str, styles) -> str:
+        return styles[fmt].pattern if fmt in STYLES else fmt
+
+    def date(self, value: dt.date | dt.datetime | None) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, dt.datetime):  # the day it is for the user, not in UTC
+            value = _utc(value).astimezone(self.tz).date()
+        return dates.format_date(value, self._date, locale=self.locale)
+
+    def datetime(self, value: dt.datetime | None) -> str:
+        if value is None:
+            return ""
+        return dates.format_datetime(_utc(value).astimezone(self.tz), self._datetime, locale=self.locale)
+
+    def time(self, value: dt.time | dt.datetime | None) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, dt.datetime):
+            value = _utc(value).astimezone(self.tz)
+        return dates.format_time(value, self._time, locale=self.locale)
+
+    def number(self, value: Decimal | float | None, digits: int | None = None) -> str:
+        if value is None:
+            return ""
+        value = value if isinstance(value, int | Decimal) else Decimal(str(value))
+        pattern = self.number_locale.decimal_formats[None]
+        if digits is None:  # every significant digit, however many
+            value = _plain(value) if isinstance(value, Decimal) else value
+            return pattern.apply(value, self.number_locale, decimal_quantization=False)
+        pattern = copy.copy(pattern)  # the locale's own grouping, with fixed fraction digits
+        pattern.frac_prec = (digits, digits)
+        return pattern.apply(_round(value, digits), self.number_locale)
+
+    def percent(self, value: Decimal | float | None) -> str:
+        if value is None:
+            return ""
+        share = _plain(Decimal(str(value)) / 100)  # stored 12.5 means 12.5 %
+        return numbers.format_percent(share, locale=self.number_locale, decimal_quantization=False)
+
+    def currency(self, value: Decimal | float | None, code: str) -> str:
+        if value is None:
+            return ""
+        code = code or "USD"
+        value = _round(value, self.currency_digits(code))
+        return numbers.format_currency(value, code, locale=self.number_locale)
+
+    def currency_digits(self, code: str) -> int:
+        return numbers.get_currency_precision(code)
+
+    def field(self, field_def, value, record: Mapping | None = None, *,
+              options: Mapping[str, str] | None = None) -> str:
+        """Display text (not HTML-escaped) for any field type; ``options`` maps dropdown
+        values to labels."""
+        spec = field_def.spec
+        kind = field_def.type.name
+        if kind == "calculated":
+            kind = spec.get("format", "text")
+        code = (record or {}).get(f"{field_def.name}_currency") or spec.get("currency") or "USD"
+        return self._show(kind, value, spec, code, options or {})
+
+    def _show(self, kind: str, value, spec: dict, code: str, options: Mapping[str, str]) -> str:
+        if value is None or value == "" or value == []:
+            return ""
+        if kind == "checkbox" or isinstance(value, bool):
+            return self.gettext("Yes") if value else self.gettext("No")
+        if kind in ("dropdown", "status"):
+            return str(options.get(value, value))
+        if kind == "multiselect" or isinstance(value, list):
+            return ", ".join(str(options.get(v, v)) for v in value)
+        if kind == "currency":
+            return self.currency(value, code)
+        if kind == "date":
+            return self.date(value)
+        if kind == "datetime":
+            return self.datetime(value)
+        if kind == "percentage":
+            return self.percent(value)
+        if kind == "integer" and spec.get("plain_number"):
+            return str(value)  # a year or a code: 2019, not 2,019
+        if kind in ("integer", "decimal") or isinstance(value, int | float | Decimal):
+            return self.number(value, spec.get("scale") if kind == "decimal" else None)
+        if isinstance(value, dt.datetime):
+            return self.datetime(value)
+        if isinstance(value, dt.date):
+            return self.date(value)
+        return str(value)
+
+    def to_local_input(self, value: dt.datetime | None) -> str:
+        """``2026-03-01T10:30`` on the user's clock, for ``<input type="datetime-local">``."""
+        return "" if value is None else _utc(value).astimezone(self.tz).strftime("%Y-%m-%dT%H:%M")
+
+    def from_local_input(self, text: str) -> dt.datetime | None:
+        """The user's wall-clock time -> aware UTC. A time skipped by a DST change (02:30 on
+        a spring-forward night) is read with the offset before the change, i.e. one hour
+        later on the new clock; a repeated time means its first occurrence."""
+        if text is None or not str(text).strip():
+            return None
+        try:
+            value = dt.datetime.fromisoformat(str(text).strip())
+        except ValueError:
+            raise ValueError(f"{text!r} is not a date and time") from None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=self.tz, fold=0)
+        return value.astimezone(dt.UTC)
+
+
+if __name__ == "__main__":  # python -m core.kernel.i18n update PATH/TO/crbm.po [...]
+    import sys
+
+    if len(sys.argv) < 3 or sys.argv[1] != "update":
+        sys.exit("usage: python -m core.kernel.i18n update LOCALE/<lang>/LC_MESSAGES/crbm.po ...")
+    for po_file in sys.argv[2:]:
+        lines = update_catalog(Path(po_file))
+        print(f"{po_file}: {len(lines)} change(s)", *lines, sep="\n  ")
+        problems = catalog_problems(Path(po_file))
+        print(f"{po_file}: {len(problems)} message(s) to translate or fix")

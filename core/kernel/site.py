@@ -1,0 +1,260 @@
+"""A site: one CRBM installation, booted from its folder and its database.
+
+The folder holds ``site.yaml`` (the database URL and the secret key — the only settings
+that cannot live in the database), uploaded files, and installed packs. Everything else
+is in the database, so any number of stateless web workers can boot the same site.
+
+Boot order: plugins -> registry (plugin base, packs, site customizations) -> tables ->
+record service. A registry error stops boot before anything is served.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from types import ModuleType
+
+import sqlalchemy as sa
+import yaml
+
+from core.apps.oauth import oauth
+from core.kernel import access_admin, database, plugins, sequences
+from core.kernel import customizations as site_customizations
+from core.kernel.access import AccessControl
+from core.kernel.errors import CrbmError, MetadataProblem
+from core.kernel.records import RecordService
+from core.kernel.registry import (
+    Layer,
+    MetadataError,
+    Registry,
+    build_registry,
+    plugin_layers,
+    read_extensions,
+    read_folder,
+)
+
+CONFIG = "site.yaml"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EnabledPack:
+    name: str
+    kind: str
+    manifest: dict  # the validated pack.yaml
+    folder: Path  # where its files are: <site>/packs/<name>
+
+
+class SiteError(CrbmError):
+    """The site folder is missing or unusable."""
+
+
+def create_site(folder: Path, database_url: str | None = None) -> Path:
+    """Write a new site folder. SQLite inside the folder unless a URL is given."""
+    folder = Path(folder).resolve()
+    if (folder / CONFIG).exists():
+        raise SiteError(f"{folder} already holds a site")
+    folder.mkdir(parents=True, exist_ok=True)
+    for sub in ("files", "packs"):
+        (folder / sub).mkdir(exist_ok=True)
+    config = {
+        "database_url": database_url or f"sqlite:///{folder / 'crbm.db'}",
+        "secret_key": secrets.token_urlsafe(32),
+    }
+    (folder / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
+    (folder / CONFIG).chmod(0o600)  # it holds the secret key
+    return folder
+
+
+class Site:
+    def __init__(self, folder: Path, *, database_url: str | None = None,
+                 extra_plugins: list[ModuleType] = (), engine: sa.Engine | None = None):
+        self.folder = Path(folder).resolve()
+        config_path = self.folder / CONFIG
+        if not config_path.is_file():
+            raise SiteError(f"no site at {self.folder} (run `crbm init` first)")
+        self.config = yaml.safe_load(config_path.read_text()) or {}
+        self.database_url = database_url or self.config["database_url"]
+        self.engine = engine or database.engine_for(self.database_url)
+        self.plugin_manager, self.plugins = plugins.load_plugins(list(extra_plugins))
+        self.hook = self.plugin_manager.hook
+        self._refresh_lock = threading.Lock()
+        self.packs.recover_interrupted()  # an install killed mid-way: before reading packs/
+        self.reload()
+
+    def reload(self, packs: list[EnabledPack] | None = None,
+               customizations: list | None = None, *, import_code: bool = True) -> None:
+        """Rebuild the registry from all layers; on error the old one stays in place.
+
+        ``packs`` and ``customizations`` replace what the database says, so the pack
+        installer can build (and check) the registry a change would give before making it.
+        With ``import_code`` False no pack's ``plugin.py`` is imported that is not hooked
+        already: checking a pack never runs its code (it may not even be allowed to run)."""
+        epoch = site_customizations.read_epoch(self.engine)  # before reading what it covers
+        enabled = self._read_enabled_packs() if packs is None else list(packs)
+        before = getattr(self, "enabled_packs", [])
+        # their field types and metadata count from now
+        self._hook_pack_plugins(enabled, import_code=import_code)
+        try:
+            registry = build_registry(self.layers(enabled, customizations),
+                                      self._extra_field_types())
+        except Exception:
+            self._hook_pack_plugins(before)
+            raise
+        self.enabled_packs = enabled
+        self.metadata_epoch = epoch
+        self.registry: Registry = registry
+        self.tables = database.schema_for(registry)
+        self.access = AccessControl(self.engine, self.tables, lambda: self.settings)
+        self.records = RecordService(self.engine, registry, self.tables, self.hook, self.access,
+                                     settings=lambda: self.settings, site=self)
+
+    def refresh(self, epoch: int) -> bool:
+        """Rebuild the registry if another worker changed it (``epoch`` read from the
+        database is not the one this registry was built at). Returns whether it did."""
+        if epoch == self.metadata_epoch:
+            return False
+        with self._refresh_lock:  # one thread rebuilds; the others find it done
+            if epoch == self.metadata_epoch:
+                return False
+            try:
+                self.reload()
+            except Exception:  # the writer checked it; keep serving the old registry
+                log.exception("registry reload for metadata epoch %s failed", epoch)
+                self.metadata_epoch = epoch  # not again on every request
+                return False
+        return True
+
+    def state(self) -> tuple:
+        """What ``reload`` replaces, to put back with ``restore`` (a pack installer trying
+        a registry, or undoing a failed change, without rebuilding the old one)."""
+        return (self.registry, self.tables, self.access, self.records, self.enabled_packs)
+
+    def restore(self, state: tuple) -> None:
+        self.registry, self.tables, self.access, self.records, packs = state
+        self._hook_pack_plugins(packs)
+        self.enabled_packs = packs
+
+    def _extra_field_types(self):
+        return [t for types in self.hook.crbm_field_types() for t in types]
+
+    def layers(self, packs: list[EnabledPack] | None = None,
+               customizations: list | None = None) -> list[Layer]:
+        problems: list[MetadataProblem] = []
+        extra = [Path(folder) for folders in self.hook.crbm_metadata_dirs() for folder in folders]
+        base, extensions = plugin_layers([p.folder for p in self.plugins] + extra, problems)
+        # packs' own modules, then their overlays (extends/) on modules defined anywhere
+        packs_layer, pack_extensions = Layer("packs"), Layer("pack extensions")
+        for pack in self.enabled_packs if packs is None else packs:
+            packs_layer.documents += read_folder(pack.folder, problems)
+            pack_extensions.documents += read_extensions(pack.folder, problems)
+        if problems:
+            raise MetadataError(problems)
+        site_items = customizations if customizations is not None else \
+            site_customizations.read(self.engine)
+        return [base, extensions, packs_layer, pack_extensions,
+                site_customizations.layer(site_items)]
+
+    # -- installed packs (core.apps.packs.packs installs them; these are what the rest reads) ----------
+
+    def _read_enabled_packs(self) -> list[EnabledPack]:
+        if not sa.inspect(self.engine).has_table("crbm_packs"):
+            return []
+        table = database.kernel_table("crbm_packs")
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(table.c.name, table.c.kind, table.c.manifest)
+                                .where(table.c.status == "enabled").order_by(table.c.name)).all()
+        return [EnabledPack(r.name, r.kind, json.loads(r.manifest), self.pack_folder(r.name))
+                for r in rows]
+
+    def _hook_pack_plugins(self, enabled: list[EnabledPack], import_code: bool = True) -> None:
+        """Register the ``plugin.py`` of each enabled code pack; unregister the others.
+        Without ``import_code``, only unregister: nothing new is imported."""
+        wanted = {f"pack:{p.name}": p for p in enabled if (p.folder / "plugin.py").is_file()}
+        for name, module in list(self.plugin_manager.list_name_plugin()):
+            if name.startswith("pack:") and name not in wanted:
+                self.plugin_manager.unregister(module, name)
+        for name, pack in wanted.items():
+            if import_code and not self.plugin_manager.has_plugin(name):
+                self.plugin_manager.register(plugins.import_pack_plugin(pack.name, pack.folder),
+                                             name)
+
+    @cached_property
+    def studio(self):
+        """Administrators reshaping the metadata in the browser (``core.apps.studio.studio.Studio``)."""
+        from core.apps.studio.studio import Studio  # core.apps.studio.studio builds on this module
+        return Studio(self)
+
+    @cached_property
+    def packs(self):
+        """Installing and removing packs (``core.apps.packs.packs.Packs``)."""
+        from core.apps.packs.packs import Packs  # core.apps.packs.packs builds on this module
+        return Packs(self)
+
+    def pack_folder(self, name: str) -> Path:
+        return self.folder / "packs" / name
+
+    def packs_of_kind(self, kind: str) -> list[EnabledPack]:
+        return [p for p in self.enabled_packs if p.kind == kind]
+
+    @property
+    def locale_dirs(self) -> tuple[Path, ...]:
+        """Catalog folders of enabled packs (language packs, module packs with locale/)."""
+        return tuple(p.folder / "locale" for p in self.enabled_packs
+                     if (p.folder / "locale").is_dir())
+
+    # -- settings (stored in the database, so every worker sees the same) ------------------
+
+    @property
+    def settings(self) -> dict:
+        """Site settings as a dict of JSON values ({} before the first sync)."""
+        table = self.tables.tables["crbm_settings"]
+        try:
+            with self.engine.connect() as conn:
+                return {row.key: json.loads(row.value) for row in conn.execute(sa.select(table))}
+        except sa.exc.OperationalError:
+            return {}  # tables not created yet
+        except sa.exc.ProgrammingError:
+            return {}
+
+    def set_setting(self, key: str, value) -> None:
+        table = self.tables.tables["crbm_settings"]
+        with self.engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.key == key))
+            if value is not None:
+                conn.execute(table.insert().values(key=key, value=json.dumps(value)))
+
+    # -- schema ----------------------------------------------------------------------------
+
+    def check_schema(self) -> database.SchemaDiff:
+        return database.check(self.engine, self.registry)
+
+    def sync_schema(self, allow_drop: bool = False) -> database.SchemaDiff:
+        diff = database.sync(self.engine, self.registry, allow_drop=allow_drop,
+                             metadata=self.tables)
+        self.after_sync()
+        return diff
+
+    def after_sync(self) -> None:
+        """What a new module needs beyond its table: its counter, the built-in roles; and
+        the key pair that signs API access tokens (made at install)."""
+        self._ensure_sequences()
+        access_admin.ensure_builtins(self)
+        oauth.ensure_keys(self)
+
+    def _ensure_sequences(self) -> None:
+        """Counters exist before the first record, so creators never race to make one."""
+        counters = self.tables.tables["crbm_sequences"]
+        with self.engine.begin() as conn:
+            for module in self.registry.modules.values():
+                spec = module.features.get("sequence")
+                if spec:
+                    sequences.ensure(conn, counters, module.name, spec.get("prefix", ""),
+                                     spec.get("start", 1))
+
+    def close(self) -> None:
+        self.engine.dispose()
