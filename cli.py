@@ -119,7 +119,7 @@ def serve(ctx, host, port, demo_size, scheduler):
     import uvicorn
 
     from core.kernel import scheduler as jobs
-    from core.web import create_app
+    from core.web.app import create_app
 
     if (Path(ctx.obj) / "site.yaml").exists():
         site = open_site(ctx)

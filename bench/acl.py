@@ -31,7 +31,7 @@ from starlette.testclient import TestClient
 from core.kernel import access, access_admin
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
-from core.web import create_app
+from core.web.app import create_app
 
 PASSWORD = "bench-password-123"
 BATCH = 5_000

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/api.py [--rows N] [--requests R] [--database-url URL]
 
-list:   GET /api/v1/accounts?limit=50 from ``core.web.create_app(site)`` with a real bearer
+list:   GET /api/v1/accounts?limit=50 from ``core.web.app.create_app(site)`` with a real bearer
         token (an administrator, and a non-administrator whose role gives All on accounts),
         vs a bare Starlette route (sync, thread pool, like ours) running the same SELECT of
         the same columns (not deleted, the module's default order + id, 50 rows) and
@@ -43,7 +43,7 @@ from core.apps.oauth import oauth
 from core.kernel import access_admin
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
-from core.web import create_app
+from core.web.app import create_app
 
 BATCH = 5_000
 LIMIT = 50

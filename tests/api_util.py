@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.testclient import TestClient
 
 from core.apps.oauth import oauth
-from core.web import create_app
+from core.web.app import create_app
 
 BASE_URL = "https://testserver"
 

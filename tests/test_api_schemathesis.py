@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from core.kernel.users import create_user
-from core.web import create_app
+from core.web.app import create_app
 from tests.api_util import bearer
 
 pytestmark = pytest.mark.skipif(os.environ.get("CRBM_TEST_DATABASE_URL") is not None,

@@ -18,7 +18,7 @@ from core.kernel.errors import NotFoundError, ValidationError
 from core.kernel.line_items import TaxRate
 from core.kernel.records import Query
 from core.kernel.users import create_user
-from core.web import create_app
+from core.web.app import create_app
 from plugins.accounts import plugin as accounts_plugin
 from plugins.pricing import plugin as pricing
 from plugins.products import plugin as products

@@ -16,7 +16,7 @@ from core.apps.calendar import holidays
 from core.apps.calendar.holidays import HolidaySet, problems
 from core.kernel import users
 from core.kernel.i18n import Preferences
-from core.web import create_app
+from core.web.app import create_app
 from tests.pack_util import SHIPPED, install_folder
 
 PASSWORD = "correct horse battery"

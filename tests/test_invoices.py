@@ -19,7 +19,7 @@ from core.kernel.errors import ValidationError, VetoError
 from core.kernel.records import Query
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
-from core.web import create_app
+from core.web.app import create_app
 from plugins.invoices import api, plugin
 from plugins.invoices.web import record_actions
 from tests.plugins.ledger import plugin as ledger

@@ -13,7 +13,7 @@ import yaml
 from starlette.testclient import TestClient
 
 from core.kernel import i18n, users
-from core.web import create_app
+from core.web.app import create_app
 from tests.pack_util import SHIPPED, install_folder
 
 PACK = SHIPPED / "lang_fr"

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from core.apps.documents.mail import Attachment, MailError, send_mail, send_record_mail
 from core.kernel.hookspecs import hookimpl
 from core.kernel.records import Query
-from core.web import create_app
+from core.web.app import create_app
 
 PASSWORD = "correct horse battery"
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF\n"

@@ -28,7 +28,7 @@ from core.api.problems import ApiProblem
 from core.apps.oauth import oauth, oauth_clients
 from core.kernel import users
 from core.kernel.users import create_user
-from core.web import create_app
+from core.web.app import create_app
 
 PASSWORD = "correct horse battery"
 REDIRECT = "https://app.example/callback"

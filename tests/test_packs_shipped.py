@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 
 from core.apps.packs.pack_archive import check_offline
 from core.kernel import users
-from core.web import create_app
+from core.web.app import create_app
 from tests.pack_util import SHIPPED, install_folder
 from tests.test_packs import assert_unchanged, snapshot
 

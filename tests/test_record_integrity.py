@@ -17,7 +17,7 @@ from core.kernel.customizations import Item
 from core.kernel.errors import InUseError, ValidationError
 from core.kernel.records import Query
 from core.kernel.users import create_user
-from core.web import create_app
+from core.web.app import create_app
 from tests.api_util import bearer, client
 from tests.test_api import fields_of, problem
 from tests.test_web_views import PASSWORD, csrf_of

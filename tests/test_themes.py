@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from core.kernel.users import create_user, save_preferences
-from core.web import create_app
+from core.web.app import create_app
 from tests.pack_util import install_folder
 
 PASSWORD = "correct horse battery"

@@ -14,7 +14,7 @@ from core.kernel.access import settings_of
 from core.kernel.hookspecs import hookimpl
 from core.kernel.i18n import N_
 from core.kernel.users import create_user
-from core.web import create_app
+from core.web.app import create_app
 
 PASSWORD = "correct horse battery"
 

@@ -21,7 +21,7 @@ import cli
 from core.apps.documents import mail
 from core.kernel import crypto
 from core.kernel.users import create_user
-from core.web import create_app
+from core.web.app import create_app
 
 pytestmark = [pytest.mark.usefixtures("quick_hashes"),
               # the test server takes AUTH over plain SMTP (localhost only)

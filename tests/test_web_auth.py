@@ -23,7 +23,7 @@ import cli
 from core.kernel import crypto, throttle, users
 from core.kernel.records import now
 from core.kernel.users import authenticate, create_user, set_active
-from core.web import create_app
+from core.web.app import create_app
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a much better passphrase"

@@ -29,7 +29,7 @@ from core.apps.webhooks import webhooks
 from core.kernel import access_admin, scheduler
 from core.kernel.errors import ValidationError
 from core.kernel.users import create_user
-from core.web import create_app
+from core.web.app import create_app
 
 PASSWORD = "correct horse battery"
 T0 = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.UTC)

@@ -109,7 +109,7 @@ def _limited(app, settings: dict, user, client_id: str | None, via: str,
 
 
 def _basic_user(request: Request, settings: dict, credentials: str):
-    from core.web.pages import load_user_by_id
+    from core.kernel.identity import load_user_by_id
     if not settings["api_basic_auth"]:
         raise _unauthorized("Basic authentication is disabled on this site; use an OAuth2 "
                             "access token.")
@@ -147,7 +147,7 @@ def _basic_user(request: Request, settings: dict, credentials: str):
 
 def _session_user(request: Request, settings: dict):
     """The web session's user when session authentication is on (None: no session)."""
-    from core.web.pages import load_user
+    from core.kernel.identity import load_user
     if "session" not in request.scope or not request.session.get("uid"):
         return None
     if not settings["api_session_auth"]:

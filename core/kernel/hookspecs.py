@@ -11,6 +11,8 @@ a pluggy call is never paid per row.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pluggy
 
 hookspec = pluggy.HookspecMarker("crbm")
@@ -206,3 +208,43 @@ def crbm_pdf_context(site, module, record, context, user, fmt):
     """Add to what a PDF form reads about ``record`` (``core.apps.documents.printing.record_context``):
     change ``context`` in place, with values formatted by ``fmt`` (the reader's
     ``core.kernel.i18n.Formatter``). The company's details, a statement's invoices, ..."""
+
+
+# -- the site's life and the applications' services (typed; results: core.kernel.hooktypes)
+
+if TYPE_CHECKING:
+    from core.kernel.hooktypes import ScheduledJob, SiteService
+    from core.kernel.site import Site
+
+
+@hookspec
+def crbm_site_services(site: Site) -> list[SiteService] | None:
+    """Attach objects to the site: ``site.<name>`` is ``factory(site)``, made on first use
+    (or while the site boots, before the registry is read, when ``boot`` is set).
+
+    Called once, when the site is constructed, after every plugin is registered. The
+    applications shipped with CRBM attach ``site.packs`` and ``site.studio`` this way. A
+    name already taken (by the site or another plugin) stops boot naming it.
+    """
+
+
+@hookspec
+def crbm_schema_synced(site: Site) -> None:
+    """The database schema was just brought up to date (``crbm db sync``, ``crbm init``,
+    a pack or Studio change that added a table): create what the new tables need.
+
+    Called after the kernel's own work (each module's counter, the built-in roles), in
+    one call per sync; must be idempotent (it runs on every sync). The OAuth application
+    makes its signing key pair here.
+    """
+
+
+@hookspec
+def crbm_scheduled_jobs(site: Site) -> list[ScheduledJob] | None:
+    """The background jobs the site runs (``core.kernel.scheduler``): a list of
+    ``ScheduledJob(id, run, seconds)``.
+
+    Called when the scheduler starts (``crbm serve``, ``crbm scheduler run``), once; a job
+    whose interval depends on a site setting reads it here. The webhooks application sends
+    due deliveries and prunes its log this way.
+    """

@@ -21,6 +21,13 @@ ENTRY_POINT_GROUP = "crbm.plugins"
 # calls them last (the webhook outbox) unless they ask to run first (fills: a related
 # field's ``fill``, before the plugins' own defaults)
 KERNEL_HOOKS = ("core.apps.webhooks.webhooks", "core.kernel.fills")
+# the applications shipped with CRBM (core/apps/), registered like any plugin after the
+# kernel's own hooks and before the shipped plugins (as Datasette's default plugins): the
+# kernel never imports them, it names them here
+BUILTIN_PLUGINS = ("core.apps.admin.plugin", "core.apps.calendar.plugin",
+                   "core.apps.documents.plugin", "core.apps.oauth.plugin",
+                   "core.apps.packs.plugin", "core.apps.studio.plugin",
+                   "core.apps.webhooks.plugin")
 SHIPPED_PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 
 
@@ -58,6 +65,8 @@ def load_plugins(extra: list[ModuleType] = ()) -> tuple[pluggy.PluginManager, li
     found: list[Plugin] = []
     for import_path in KERNEL_HOOKS:
         pm.register(importlib.import_module(import_path), name=f"kernel:{import_path}")
+    for import_path in BUILTIN_PLUGINS:
+        pm.register(importlib.import_module(import_path), name=f"builtin:{import_path}")
 
     for name, import_path in discover_shipped():
         module = importlib.import_module(import_path)

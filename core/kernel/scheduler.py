@@ -1,6 +1,7 @@
 """The background jobs of a site, run by APScheduler 3.
 
-Today: sending due webhook deliveries every few seconds (site setting
+The jobs are what plugins return from ``crbm_scheduled_jobs`` (``ScheduledJob``); today
+the webhooks application's: sending due deliveries every few seconds (site setting
 ``webhooks_interval_seconds``, default 5) and pruning the delivery log hourly. ``crbm
 serve`` runs them in a background thread beside the web server; ``crbm scheduler run``
 runs them in the foreground, for deployments whose web workers do not. Both may run at
@@ -17,36 +18,31 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from core.apps.webhooks import webhooks
+from core.kernel.hooktypes import ScheduledJob
 
 log = logging.getLogger(__name__)
 
-INTERVAL = 5.0  # seconds between webhook delivery runs
-PRUNE_HOURS = 1
+
+def jobs(site) -> list[ScheduledJob]:
+    """Every plugin's ``crbm_scheduled_jobs``, in pluggy's call order."""
+    return [job for found in site.hook.crbm_scheduled_jobs(site=site) for job in found or ()]
 
 
-def _deliver(site) -> None:
+def _guarded(job: ScheduledJob, site) -> None:
     try:
-        webhooks.deliver_due(site)
-    except Exception:  # a database hiccup: the next run tries again
-        log.exception("sending webhook deliveries failed")
-
-
-def _prune(site) -> None:
-    try:
-        webhooks.prune(site)
-    except Exception:
-        log.exception("pruning the webhook delivery log failed")
+        job.run(site)
+    except Exception:  # the job's own bug or a database hiccup: the next run tries again
+        log.exception("scheduled job %s failed", job.id)
 
 
 def add_jobs(scheduler: BaseScheduler, site, interval: float | None = None) -> None:
-    if interval is None:
-        interval = float(site.settings.get("webhooks_interval_seconds", INTERVAL))
+    """Add the site's jobs; ``interval`` replaces the seconds of those that take the
+    ``--interval`` option (``ScheduledJob.interval_option``)."""
     options = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
-    scheduler.add_job(_deliver, "interval", seconds=interval, args=[site],
-                      id="webhooks.deliver", **options)
-    scheduler.add_job(_prune, "interval", hours=PRUNE_HOURS, args=[site],
-                      id="webhooks.prune", **options)
+    for job in jobs(site):
+        seconds = interval if interval is not None and job.interval_option else job.seconds
+        scheduler.add_job(_guarded, "interval", seconds=seconds, args=[job, site], id=job.id,
+                          **options)
 
 
 def start(site, interval: float | None = None) -> BackgroundScheduler:

@@ -14,14 +14,12 @@ import logging
 import secrets
 import threading
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 
 import sqlalchemy as sa
 import yaml
 
-from core.apps.oauth import oauth
 from core.kernel import access_admin, database, plugins, sequences
 from core.kernel import customizations as site_customizations
 from core.kernel.access import AccessControl
@@ -83,7 +81,10 @@ class Site:
         self.plugin_manager, self.plugins = plugins.load_plugins(list(extra_plugins))
         self.hook = self.plugin_manager.hook
         self._refresh_lock = threading.Lock()
-        self.packs.recover_interrupted()  # an install killed mid-way: before reading packs/
+        self._services = self._read_services()
+        for service in self._services.values():  # the pack store recovers an interrupted
+            if service.boot:                      # install: before reading packs/
+                getattr(self, service.name)
         self.reload()
 
     def reload(self, packs: list[EnabledPack] | None = None,
@@ -183,17 +184,24 @@ class Site:
                 self.plugin_manager.register(plugins.import_pack_plugin(pack.name, pack.folder),
                                              name)
 
-    @cached_property
-    def studio(self):
-        """Administrators reshaping the metadata in the browser (``core.apps.studio.studio.Studio``)."""
-        from core.apps.studio.studio import Studio  # core.apps.studio.studio builds on this module
-        return Studio(self)
+    # -- the applications' services (crbm_site_services: site.packs, site.studio) ----------
 
-    @cached_property
-    def packs(self):
-        """Installing and removing packs (``core.apps.packs.packs.Packs``)."""
-        from core.apps.packs.packs import Packs  # core.apps.packs.packs builds on this module
-        return Packs(self)
+    def _read_services(self) -> dict:
+        services = {}
+        for found in self.hook.crbm_site_services(site=self):
+            for service in found or ():
+                if service.name in services or hasattr(type(self), service.name):
+                    raise SiteError(f"two site services named {service.name!r} "
+                                    "(crbm_site_services)")
+                services[service.name] = service
+        return services
+
+    def __getattr__(self, name: str):
+        service = self.__dict__.get("_services", {}).get(name)
+        if service is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        value = self.__dict__[name] = service.factory(self)  # made once, like a cached_property
+        return value
 
     def pack_folder(self, name: str) -> Path:
         return self.folder / "packs" / name
@@ -240,11 +248,11 @@ class Site:
         return diff
 
     def after_sync(self) -> None:
-        """What a new module needs beyond its table: its counter, the built-in roles; and
-        the key pair that signs API access tokens (made at install)."""
+        """What a new module needs beyond its table: its counter, the built-in roles; then
+        what plugins need (crbm_schema_synced: the key pair that signs API access tokens)."""
         self._ensure_sequences()
         access_admin.ensure_builtins(self)
-        oauth.ensure_keys(self)
+        self.hook.crbm_schema_synced(site=self)
 
     def _ensure_sequences(self) -> None:
         """Counters exist before the first record, so creators never race to make one."""

@@ -24,7 +24,8 @@ from core.apps.calendar import holidays
 from core.apps.documents.mail import MailError, is_configured, send_mail
 from core.kernel import i18n, throttle, users
 from core.kernel.i18n import N_
-from core.web.pages import client_ip, load_user, page
+from core.kernel.identity import client_ip, load_user
+from core.web.pages import page
 from core.web.templating import enabled_theme, flash, signed_out_preferences, theme_label
 
 log = logging.getLogger(__name__)

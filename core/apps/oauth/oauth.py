@@ -414,7 +414,7 @@ def _bearer_query(users, access_epoch, metadata_epoch, sessions, tokens, clients
     """Built once per site schema: the query every bearer request runs (no web session:
     its ``sid`` is bound to ""), with the request's rate-limit counts."""
     from core.api import ratelimit
-    from core.web.pages import user_query  # the session's user query, extended
+    from core.kernel.identity import user_query  # the session's user query, extended
     values = [sa.select(settings.c.value).where(settings.c.key == key).scalar_subquery()
               .label(f"setting_{key}") for key in FOLDED_SETTINGS]
     return (user_query(users, access_epoch, metadata_epoch, sessions)
@@ -440,7 +440,7 @@ def check_bearer(app, token: str) -> BearerCheck:
     API settings read in the same query."""
     from core.api import ratelimit
     from core.kernel import throttle
-    from core.web.pages import web_user
+    from core.kernel.identity import web_user
     site = app.state.site
     claims = _verified_claims(site, token, None) if len(token) < 4096 else None
     if claims is None:

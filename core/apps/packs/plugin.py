@@ -1,0 +1,18 @@
+"""Packs as a built-in plugin: ``site.packs`` (the pack store, which first finishes or
+undoes an install a crash interrupted, before the registry reads the packs)."""
+from __future__ import annotations
+
+from core.kernel.hookspecs import hookimpl
+from core.kernel.hooktypes import SiteService
+
+
+def _packs(site):
+    from core.apps.packs.packs import Packs
+    packs = Packs(site)
+    packs.recover_interrupted()  # an install killed mid-way: before reading packs/
+    return packs
+
+
+@hookimpl
+def crbm_site_services(site):
+    return [SiteService("packs", _packs, boot=True)]
