@@ -501,7 +501,7 @@ def check_offline(target: Path) -> list[Problem]:
     for po in sorted(target.glob("locale/*/LC_MESSAGES/*.po")):
         from babel.messages.pofile import read_po
 
-        from core.kernel import i18n
+        from core import i18n_tools as i18n
         # a language pack translates everything CRBM says; a module pack its own messages
         messages = None
         if manifest is None or manifest.kind != "language":
