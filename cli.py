@@ -54,7 +54,28 @@ def friendly_errors(command):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Crbm(click.Group):
+    """The ``crbm`` group, with the plugins' subcommands (``crbm_cli_commands``) beside
+    the kernel's: looked up only when a name is not the kernel's, or for ``--help``, so
+    the kernel's commands never wait for every plugin to import."""
+
+    extra_plugins: tuple = ()  # plugin modules to ask too (tests)
+
+    @functools.cached_property
+    def plugin_commands(self) -> dict[str, click.Command]:
+        from core.kernel.plugins import load_plugins
+        pm, _ = load_plugins(list(self.extra_plugins))
+        return {command.name: command for commands in pm.hook.crbm_cli_commands()
+                for command in commands or () if command.name not in self.commands}
+
+    def list_commands(self, ctx):
+        return sorted([*super().list_commands(ctx), *self.plugin_commands])
+
+    def get_command(self, ctx, name):
+        return super().get_command(ctx, name) or self.plugin_commands.get(name)
+
+
+@click.group(cls=_Crbm, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--site", "site_dir", envvar="CRBM_SITE", default=DEFAULT_SITE, show_default=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="The site folder (env CRBM_SITE).")

@@ -248,3 +248,83 @@ def crbm_scheduled_jobs(site: Site) -> list[ScheduledJob] | None:
     whose interval depends on a site setting reads it here. The webhooks application sends
     due deliveries and prunes its log this way.
     """
+
+
+if TYPE_CHECKING:
+    import click
+    from jinja2 import Environment
+
+    from core.kernel.hooktypes import AccessPredicate, ListAction, ModuleFeature, NavEntry
+    from core.kernel.registry import ModuleDef
+
+
+@hookspec
+def crbm_startup(site: Site) -> None:
+    """The site has booted: plugins registered, registry built, record service ready.
+
+    Called once per ``Site`` (each web worker, each CLI command that opens the site), at
+    the end of its construction, before any request is served; not again when the
+    registry is rebuilt. Warm caches or check settings here; keep it fast, and do not
+    write to the database (the schema may not be synced yet).
+    """
+
+
+@hookspec
+def crbm_jinja_environment(site: Site, env: Environment) -> None:
+    """A Jinja environment of the web UI was made: add filters, tests and globals to it.
+
+    Called once per environment (the kernel's look, and each theme pack's, made on first
+    use and again after a pack change), after the kernel's own filters and globals, so a
+    plugin may add names but should not replace the kernel's. Theme packs' environments
+    are sandboxed: what a plugin adds there is callable by the theme's templates.
+    """
+
+
+@hookspec
+def crbm_cli_commands() -> list[click.Command] | None:
+    """Subcommands of ``crbm``: a list of click commands (or groups).
+
+    Called when the command line needs them (``crbm --help``, or a name that is not one of
+    the kernel's), with the shipped and installed plugins loaded but no site open: a
+    command opens the site itself (``ctx.obj`` is the site folder; ``cli.open_site``).
+    The one hook whose results are click's own objects rather than ``hooktypes``. A
+    name the kernel already uses is ignored.
+    """
+
+
+@hookspec
+def crbm_navigation(site: Site, user) -> list[NavEntry] | None:
+    """Links for the top bar, beside the user's name: a list of ``NavEntry``.
+
+    Called on every page drawn for a signed-in user (keep it cheap), in plugin order;
+    the calendar application's link comes first. Return none for a user who may not
+    follow the link.
+    """
+
+
+@hookspec
+def crbm_list_actions(site: Site, module: ModuleDef, user) -> list[ListAction] | None:
+    """Mass actions on ``module``'s list page: a list of ``ListAction``.
+
+    Called each time that list page is drawn, for its reader; the buttons come after the
+    kernel's (export, delete). The route that receives the post checks the user's rights
+    again: the button's presence is not a permission.
+    """
+
+
+@hookspec
+def crbm_access_predicates(site: Site) -> list[AccessPredicate] | None:
+    """Named record conditions for access rules: a list of ``AccessPredicate``.
+
+    Called each time the registry is (re)built; the site keeps them by name in
+    ``site.access_predicates`` (two with one name stop boot). The rules that will name
+    them come with the access-rules work; until then they are collected and checked only.
+    """
+
+
+@hookspec
+def crbm_module_features(site: Site) -> list[ModuleFeature] | None:
+    """Module features (``features.<name>`` in a module's YAML) a plugin provides: a list
+    of ``ModuleFeature``. Declared for the module-features work (item 5: line items move
+    to ``plugins/line_items/``), which defines when it is called; not called yet.
+    """

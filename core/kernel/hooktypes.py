@@ -34,3 +34,43 @@ class ScheduledJob:
     run: Callable[[Any], None]
     seconds: float
     interval_option: bool = False
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    """A link in the top bar beside the user's name (the calendar's, say). ``label`` is
+    English, marked with ``N_`` and translated when drawn; the link is marked current on
+    pages whose path starts with ``url``."""
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class ListAction:
+    """A mass action on a module's list page: a button in its toolbar that posts the list
+    form (the ticked ``ids``, ``all`` for every matching record, the list's filters as
+    ``q``, ``sort`` and ``f_<field>``, and the CSRF token) to ``url``, a route of the
+    plugin's own (``crbm_web_routes``, wrapped in ``core.web.pages.page``). ``label`` and
+    ``confirm`` are English, marked with ``N_``."""
+    label: str
+    url: str
+    confirm: str | None = None
+
+
+@dataclass(frozen=True)
+class AccessPredicate:
+    """A named condition on a record that access rules may use: ``test(site, user,
+    module, record) -> bool``. ``modules``: the modules it applies to (empty: all)."""
+    name: str
+    test: Callable[[Any, Any, Any, dict], bool]
+    modules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModuleFeature:
+    """A module feature a plugin provides (``features.<name>`` in a module's YAML): the
+    fields it adds, the tables it owns, how it prepares, writes and reads its data, its
+    JSON schema for the API, its editor and display for the web. Declared now; the
+    methods' shape is settled with the first implementation (line items, item 5)."""
+    name: str
+    provider: Any  # the object that implements the feature's steps

@@ -86,6 +86,7 @@ class Site:
             if service.boot:                      # install: before reading packs/
                 getattr(self, service.name)
         self.reload()
+        self.hook.crbm_startup(site=self)
 
     def reload(self, packs: list[EnabledPack] | None = None,
                customizations: list | None = None, *, import_code: bool = True) -> None:
@@ -113,6 +114,7 @@ class Site:
         self.access = AccessControl(self.engine, self.tables, lambda: self.settings)
         self.records = RecordService(self.engine, registry, self.tables, self.hook, self.access,
                                      settings=lambda: self.settings, site=self)
+        self.access_predicates = self._read_access_predicates()
 
     def refresh(self, epoch: int) -> bool:
         """Rebuild the registry if another worker changed it (``epoch`` read from the
@@ -195,6 +197,16 @@ class Site:
                                     "(crbm_site_services)")
                 services[service.name] = service
         return services
+
+    def _read_access_predicates(self) -> dict:
+        found = {}
+        for predicates in self.hook.crbm_access_predicates(site=self):
+            for predicate in predicates or ():
+                if predicate.name in found:
+                    raise SiteError(f"two access predicates named {predicate.name!r} "
+                                    "(crbm_access_predicates)")
+                found[predicate.name] = predicate
+        return found
 
     def __getattr__(self, name: str):
         service = self.__dict__.get("_services", {}).get(name)

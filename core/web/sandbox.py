@@ -84,14 +84,15 @@ SAFE_TYPES: dict[type, frozenset[str] | None] = {
 # the one field left out.
 SAFE_NAMES: dict[str, frozenset[str] | None] = {
     **dict.fromkeys([
-        "core.web.pages.WebUser", "core.kernel.records.Query", "core.apps.calendar.holidays.HolidaySet",
+        "core.kernel.identity.WebUser", "core.kernel.records.Query", "core.apps.calendar.holidays.HolidaySet",
         "core.apps.packs.pack_archive.Manifest", "core.apps.packs.pack_archive.Problem", "core.apps.packs.packs.InstalledPack",
         "core.apps.packs.packs.Report", "core.apps.packs.packs.Step", "core.kernel.line_items.LineItems",
         "core.kernel.line_items.Group", "core.kernel.line_items.Line", "core.kernel.line_items.TaxAmount",
         "core.kernel.line_items.Totals", "core.web.line_items_form.Editor",
         "core.web.line_items_form.Table", "core.web.actions.Action", "core.apps.calendar.web.Day",
         "core.apps.studio.studio.DropdownSummary", "core.apps.studio.studio.FieldInfo", "core.apps.studio.studio.LogEntry",
-        "core.apps.studio.studio.ModuleSummary", "core.apps.studio.studio.Problem", "core.apps.studio.studio.RemovedItem"], ALL),
+        "core.apps.studio.studio.ModuleSummary", "core.apps.studio.studio.Problem", "core.apps.studio.studio.RemovedItem",
+        "core.kernel.hooktypes.NavEntry", "core.kernel.hooktypes.ListAction"], ALL),
     "core.apps.oauth.oauth_clients.ApiClient": frozenset({
         "id", "name", "publisher", "is_public", "enabled", "grant_types", "user_id",
         "redirect_uris", "secret_set_at", "created_at"}),

@@ -169,7 +169,19 @@ class Templates:
         env.globals["tr"] = translate
         env.globals["show"] = display.show
         env.globals["option_tags"] = display.option_tags
+        env.globals["list_actions"] = self.list_actions
+        self.site.hook.crbm_jinja_environment(site=self.site, env=env)
         return env
+
+    def list_actions(self, module, user) -> list:
+        """The plugins' mass actions on ``module``'s list page (crbm_list_actions)."""
+        return [action for actions in self.site.hook.crbm_list_actions(
+            site=self.site, module=module, user=user) for action in actions or ()]
+
+    def nav_entries(self, user) -> list:
+        """The top bar's links beside the user's name (crbm_navigation)."""
+        return [entry for entries in self.site.hook.crbm_navigation(site=self.site, user=user)
+                for entry in entries or ()]
 
     def stylesheet(self, theme: EnabledPack | None) -> str | None:
         """URL of the theme's ``static/theme.css`` (None without a theme or that file); the
@@ -193,6 +205,7 @@ class Templates:
         i18n.activate(fmt.translations)
         context.update(request=request, user=user, csrf=csrf_token(request), fmt=fmt,
                        nav=self.navigation(user) if user and not user.must_change_password else [],
+                       nav_entries=self.nav_entries(user) if user else [],
                        flash=request.session.pop("flash", None),
                        theme=theme, theme_css=self.stylesheet(theme))
         env = self.environment(theme)

@@ -354,7 +354,7 @@ class BearerCheck:
     """What ``check_bearer`` found: the API settings (always), and the user the token
     stands for with its client (None when the token is refused)."""
     settings: dict
-    user: object | None = None  # core.web.pages.WebUser
+    user: object | None = None  # core.kernel.identity.WebUser
     client_id: str | None = None
     counted: tuple | None = None  # (when, the rate-limit counts read with the token)
 
