@@ -108,3 +108,12 @@ def test_cli_commands_are_added_to_crbm(monkeypatch):
         assert "probe" in CliRunner().invoke(cli.main, ["--help"]).output
     finally:
         cli.main.__dict__.pop("plugin_commands", None)
+
+
+def test_the_applications_admin_links_keep_their_place_on_the_admin_page(site, admin):
+    page = signed_in(site).get("/admin").text
+    order = ["/admin/users", "/admin/teams", "/admin/roles", "/admin/access", "/admin/studio",
+             "/admin/packs", '/admin/api"', "/admin/api/clients", "/admin/webhooks",
+             "/admin/mail"]
+    places = [page.index(f'href="{url}') for url in order]
+    assert places == sorted(places)

@@ -147,7 +147,9 @@ def crbm_api_actions(site):
 
 @hookspec
 def crbm_admin_links(site):
-    """Contribute entries to the administration page: a list of ``(label, url)``.
+    """Contribute entries to the administration page: a list of ``(label, url)``, or of
+    ``core.kernel.hooktypes.AdminLink`` (with a hint, drawn among the kernel's entries, as
+    the applications' are). Asked only for administrators.
 
     Labels are English, marked with ``core.kernel.errors.N_`` so they are translated.
     """

@@ -74,3 +74,12 @@ class ModuleFeature:
     methods' shape is settled with the first implementation (line items, item 5)."""
     name: str
     provider: Any  # the object that implements the feature's steps
+
+
+@dataclass(frozen=True)
+class AdminLink:
+    """An entry of the administration page (``crbm_admin_links``): drawn with the kernel's
+    own, with its ``hint`` under it. ``label`` and ``hint`` are English, marked ``N_``."""
+    label: str
+    url: str
+    hint: str = ""

@@ -23,11 +23,13 @@ ENTRY_POINT_GROUP = "crbm.plugins"
 KERNEL_HOOKS = ("core.apps.webhooks.webhooks", "core.kernel.fills")
 # the applications shipped with CRBM (core/apps/), registered like any plugin after the
 # kernel's own hooks and before the shipped plugins (as Datasette's default plugins): the
-# kernel never imports them, it names them here
+# kernel never imports them, it names them here. Their ``tryfirst`` hooks run in the
+# reverse of this order (pluggy: last registered, first called): the administration
+# page lists the Studio, packs, API, webhooks and mail entries in that order.
 BUILTIN_PLUGINS = ("core.apps.admin.plugin", "core.apps.calendar.plugin",
-                   "core.apps.documents.plugin", "core.apps.oauth.plugin",
-                   "core.apps.packs.plugin", "core.apps.studio.plugin",
-                   "core.apps.webhooks.plugin")
+                   "core.apps.documents.plugin", "core.apps.webhooks.plugin",
+                   "core.apps.oauth.plugin", "core.apps.packs.plugin",
+                   "core.apps.studio.plugin")
 SHIPPED_PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 
 

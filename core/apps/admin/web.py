@@ -24,6 +24,7 @@ from core.apps.packs import web as admin_packs
 from core.kernel import access, access_admin, users
 from core.kernel.errors import N_, Message, ValidationError
 from core.kernel.fields import KERNEL_TYPES, FieldError
+from core.kernel.hooktypes import AdminLink
 from core.web.pages import page
 from core.web.templating import flash
 
@@ -169,25 +170,14 @@ def index(request: Request, form):
     if user.is_admin:
         links += [(N_("Roles"), "/admin/roles", N_("What each role may do in each module.")),
                   (N_("Access control settings"), "/admin/access",
-                   N_("Additive rights and team inheritance.")),
-                  (N_("Studio"), "/admin/studio",
-                   N_("Modules, fields, layouts, dropdowns and tabs, shaped in the "
-                      "browser.")),
-                  (N_("Upgrades & Customization"), "/admin/packs",
-                   N_("Install, upgrade and remove packs: modules, languages, themes, "
-                      "holidays.")),
-                  (N_("API and OAuth settings"), "/admin/api",
-                   N_("Turn the REST API on or off, allowed sign-ins, signing keys.")),
-                  (N_("API clients"), "/admin/api/clients",
-                   N_("Applications allowed to use the API, their grants and secrets.")),
-                  (N_("Webhooks"), "/admin/webhooks",
-                   N_("Send record changes to other systems, and see each delivery.")),
-                  (N_("Outgoing mail"), "/admin/mail",
-                   N_("The mail server CRBM sends from, with a test message; the site's "
-                      "address for links in mails."))]
+                   N_("Additive rights and team inheritance."))]
         site = _site(request)
         for contributed in site.hook.crbm_admin_links(site=site):
-            plugin_links.extend((label, url) for label, url in contributed or ())
+            for link in contributed or ():  # the applications' come first (tryfirst)
+                if isinstance(link, AdminLink):
+                    links.append((link.label, link.url, link.hint))
+                else:
+                    plugin_links.append(tuple(link))
     return _render(request, "admin_index.html", links=links, plugin_links=plugin_links)
 
 

@@ -2,7 +2,9 @@
 and the key pair that signs access tokens, made once the schema exists."""
 from __future__ import annotations
 
+from core.kernel.errors import N_
 from core.kernel.hookspecs import hookimpl
+from core.kernel.hooktypes import AdminLink
 
 
 @hookimpl(tryfirst=True)  # the applications' pages come before third-party plugins' pages
@@ -15,3 +17,11 @@ def crbm_web_routes(site):
 def crbm_schema_synced(site):
     from core.apps.oauth import oauth
     oauth.ensure_keys(site)
+
+
+@hookimpl(tryfirst=True)  # among the kernel's entries, in BUILTIN_PLUGINS order
+def crbm_admin_links(site):
+    return [AdminLink(N_("API and OAuth settings"), "/admin/api",
+                      N_("Turn the REST API on or off, allowed sign-ins, signing keys.")),
+            AdminLink(N_("API clients"), "/admin/api/clients",
+                      N_("Applications allowed to use the API, their grants and secrets."))]

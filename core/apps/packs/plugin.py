@@ -2,8 +2,9 @@
 undoes an install a crash interrupted, before the registry reads the packs)."""
 from __future__ import annotations
 
+from core.kernel.errors import N_
 from core.kernel.hookspecs import hookimpl
-from core.kernel.hooktypes import SiteService
+from core.kernel.hooktypes import AdminLink, SiteService
 
 
 def _packs(site):
@@ -16,3 +17,10 @@ def _packs(site):
 @hookimpl
 def crbm_site_services(site):
     return [SiteService("packs", _packs, boot=True)]
+
+
+@hookimpl(tryfirst=True)  # among the kernel's entries, in BUILTIN_PLUGINS order
+def crbm_admin_links(site):
+    return [AdminLink(N_("Upgrades & Customization"), "/admin/packs",
+                      N_("Install, upgrade and remove packs: modules, languages, themes, "
+                         "holidays."))]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 
+from core.kernel.errors import N_
 from core.kernel.hookspecs import hookimpl
-from core.kernel.hooktypes import ScheduledJob
+from core.kernel.hooktypes import AdminLink, ScheduledJob
 
 log = logging.getLogger(__name__)
 
@@ -41,3 +42,9 @@ def crbm_scheduled_jobs(site):
 def crbm_web_routes(site):
     from core.apps.webhooks import api, web
     return [*api.routes, *web.routes]
+
+
+@hookimpl(tryfirst=True)  # among the kernel's entries, in BUILTIN_PLUGINS order
+def crbm_admin_links(site):
+    return [AdminLink(N_("Webhooks"), "/admin/webhooks",
+                      N_("Send record changes to other systems, and see each delivery."))]
