@@ -15,12 +15,13 @@ from pathlib import Path
 
 import click
 
-from core import __version__, crypto
-from core.errors import CrbmError, MetadataError
-from core.pack_archive import PackError, build, check_offline
-from core.plugins import hooks_implemented
-from core.site import Site, create_site
-from core.users import (
+from core import __version__
+from core.apps.packs.pack_archive import PackError, build, check_offline
+from core.kernel import crypto
+from core.kernel.errors import CrbmError, MetadataError
+from core.kernel.plugins import hooks_implemented
+from core.kernel.site import Site, create_site
+from core.kernel.users import (
     create_user,
     first_admin,
     generate_password,
@@ -53,7 +54,28 @@ def friendly_errors(command):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Crbm(click.Group):
+    """The ``crbm`` group, with the plugins' subcommands (``crbm_cli_commands``) beside
+    the kernel's: looked up only when a name is not the kernel's, or for ``--help``, so
+    the kernel's commands never wait for every plugin to import."""
+
+    extra_plugins: tuple = ()  # plugin modules to ask too (tests)
+
+    @functools.cached_property
+    def plugin_commands(self) -> dict[str, click.Command]:
+        from core.kernel.plugins import load_plugins
+        pm, _ = load_plugins(list(self.extra_plugins))
+        return {command.name: command for commands in pm.hook.crbm_cli_commands()
+                for command in commands or () if command.name not in self.commands}
+
+    def list_commands(self, ctx):
+        return sorted([*super().list_commands(ctx), *self.plugin_commands])
+
+    def get_command(self, ctx, name):
+        return super().get_command(ctx, name) or self.plugin_commands.get(name)
+
+
+@click.group(cls=_Crbm, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--site", "site_dir", envvar="CRBM_SITE", default=DEFAULT_SITE, show_default=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="The site folder (env CRBM_SITE).")
@@ -117,8 +139,8 @@ def serve(ctx, host, port, demo_size, scheduler):
     """Serve the web application (creates the site with demo data on first run)."""
     import uvicorn
 
-    from core import scheduler as jobs
-    from core.web import create_app
+    from core.kernel import scheduler as jobs
+    from core.web.app import create_app
 
     if (Path(ctx.obj) / "site.yaml").exists():
         site = open_site(ctx)
@@ -151,7 +173,7 @@ def scheduler_group():
 def scheduler_run(ctx, interval):
     """Run the background jobs in the foreground until Ctrl+C (for deployments whose web
     servers run with --no-scheduler)."""
-    from core import scheduler as jobs
+    from core.kernel import scheduler as jobs
 
     site = open_site(ctx.parent)
     click.echo("Running the CRBM scheduler (Ctrl+C to stop)")
@@ -447,7 +469,7 @@ def pack_export_personality(ctx, output, name, version, title, bundle):
     """Export this site's customizations (and chosen packs) as a personality pack."""
     import datetime as dt
 
-    from core import personality
+    from core.apps.packs import personality
 
     site = open_site(ctx.parent)
     version = version or dt.datetime.now(dt.UTC).strftime("%Y.%m.%d.%H%M")
@@ -694,7 +716,7 @@ def api_client():
 @friendly_errors
 def api_client_list(ctx):
     """The API clients: id, kind, enabled, grant types, user, name."""
-    from core import oauth_clients
+    from core.apps.oauth import oauth_clients
     for client, username in oauth_clients.list_clients(open_site(ctx.parent)):
         click.echo("\t".join([client.id, "public" if client.is_public else "private",
                               "enabled" if client.enabled else "disabled",
@@ -715,7 +737,7 @@ def api_client_list(ctx):
 @friendly_errors
 def api_client_create(ctx, name, publisher, public, grants, username, redirect_uris):
     """Create a client; a private one gets its secret, printed this once."""
-    from core import oauth_clients
+    from core.apps.oauth import oauth_clients
     site = open_site(ctx.parent)
     values, errors = oauth_clients.check_values(site, {
         "name": name, "publisher": publisher, "is_public": public, "enabled": True,
@@ -735,7 +757,7 @@ def api_client_create(ctx, name, publisher, public, grants, username, redirect_u
 @friendly_errors
 def api_client_secret(ctx, client_id):
     """Set or rotate a private client's secret (printed once; the old one stops)."""
-    from core import oauth_clients
+    from core.apps.oauth import oauth_clients
     click.echo(oauth_clients.set_secret(open_site(ctx.parent), client_id))
 
 

@@ -28,10 +28,10 @@ import sqlalchemy as sa
 from records import demo_rows, progress  # bench/records.py, beside this file
 from starlette.testclient import TestClient
 
-from core import access, access_admin
-from core.site import Site, create_site
-from core.users import create_user
-from core.web import create_app
+from core.kernel import access, access_admin
+from core.kernel.site import Site, create_site
+from core.kernel.users import create_user
+from core.web.app import create_app
 
 PASSWORD = "bench-password-123"
 BATCH = 5_000

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/api.py [--rows N] [--requests R] [--database-url URL]
 
-list:   GET /api/v1/accounts?limit=50 from ``core.web.create_app(site)`` with a real bearer
+list:   GET /api/v1/accounts?limit=50 from ``core.web.app.create_app(site)`` with a real bearer
         token (an administrator, and a non-administrator whose role gives All on accounts),
         vs a bare Starlette route (sync, thread pool, like ours) running the same SELECT of
         the same columns (not deleted, the module's default order + id, 50 rows) and
@@ -38,11 +38,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from core import access_admin, oauth
 from core.api.schemas import shapes
-from core.site import Site, create_site
-from core.users import create_user
-from core.web import create_app
+from core.apps.oauth import oauth
+from core.kernel import access_admin
+from core.kernel.site import Site, create_site
+from core.kernel.users import create_user
+from core.web.app import create_app
 
 BATCH = 5_000
 LIMIT = 50

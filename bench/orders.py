@@ -4,7 +4,7 @@ same process.
     .venv/bin/python bench/orders.py [--pdfs N] [--lines L] [--runs R] [--database-url URL]
 
 1. **Invoice PDF rate.** A 40-line invoice (two groups, three tax rates) printed through
-   the standard invoice form (``core.printing.render_record``: reading the record, its
+   the standard invoice form (``core.apps.documents.printing.render_record``: reading the record, its
    lines and its account, formatting, rendering), N times. Baseline: fpdf2 drawing the
    same 40 lines as a plain table with ``cell()`` calls and the core Helvetica font — the
    least a PDF of those lines costs. Ratio = ours / baseline (time per PDF).
@@ -27,10 +27,11 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from core import line_items, printing
-from core.i18n import Preferences, formatter
-from core.site import Site, create_site
-from core.users import create_user
+from core.apps.documents import printing
+from core.kernel import line_items
+from core.kernel.i18n import Preferences, formatter
+from core.kernel.site import Site, create_site
+from core.kernel.users import create_user
 
 
 def lines(count: int, codes: list[str]) -> list[dict]:

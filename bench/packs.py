@@ -24,8 +24,8 @@ from pathlib import Path
 import sqlalchemy as sa
 import yaml
 
-from core import database
-from core.site import Site, create_site
+from core.kernel import database
+from core.kernel.site import Site, create_site
 
 
 def module_yaml(index: int) -> dict:

@@ -31,9 +31,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from faker import Faker
 
-from core.records import Query, now
-from core.site import Site, create_site
-from core.users import create_user
+from core.kernel.records import Query, now
+from core.kernel.site import Site, create_site
+from core.kernel.users import create_user
 from plugins.accounts.plugin import account_row, build_pools
 
 FILTERS = {"account_type": "customer"}

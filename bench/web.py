@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/web.py [--rows N] [--requests R] [--clients C] [--database-url URL]
 
-ours: GET /m/accounts?size=50&sort=name from ``core.web.create_app(site)``, signed in once.
+ours: GET /m/accounts?size=50&sort=name from ``core.web.app.create_app(site)``, signed in once.
 bare: one Starlette route, no middleware, whose sync endpoint (thread pool, like ours) runs
 the same SELECT in SQLAlchemy Core on the same engine (list columns, assigned user's name,
 not deleted, by name regardless of case, id, 50 rows) and renders a plain autoescaped Jinja2 <table>.
@@ -39,11 +39,11 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from core.database import CaseFolded  # lists sort names regardless of case
-from core.pack_archive import build
-from core.site import Site, create_site
-from core.users import create_user
-from core.web import create_app
+from core.apps.packs.pack_archive import build
+from core.kernel.database import CaseFolded  # lists sort names regardless of case
+from core.kernel.site import Site, create_site
+from core.kernel.users import create_user
+from core.web.app import create_app
 
 PATH = "/m/accounts?size=50&sort=name"
 USERNAME, PASSWORD = "bench", "bench-password-123"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from core import oauth
-from core.web import create_app
+from core.apps.oauth import oauth
+from core.web.app import create_app
 
 BASE_URL = "https://testserver"
 

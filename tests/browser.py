@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import expect, sync_playwright
 
-from core.web import create_app
+from core.web.app import create_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
-from core import users
-from core.site import Site, create_site
-from core.users import create_user
+from core.kernel import users
+from core.kernel.site import Site, create_site
+from core.kernel.users import create_user
 from tests.browser import browser, page, server, viewport  # noqa: F401  (browser fixtures)
 from tests.plugins.kitchen_sink import plugin as kitchen_sink
 from tests.server_baseline import Baseline

@@ -7,7 +7,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from core.pack_archive import build
+from core.apps.packs.pack_archive import build
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "personality_packs"

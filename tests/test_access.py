@@ -2,11 +2,11 @@
 of 7.3.3-7.3.6, through the record service, on the real database."""
 import pytest
 
-from core import access_admin as aa
-from core.access import check_rule
-from core.errors import NotFoundError, ValidationError
-from core.records import SYSTEM_USER, Query
-from core.users import create_user
+from core.kernel import access_admin as aa
+from core.kernel.access import check_rule
+from core.kernel.errors import NotFoundError, ValidationError
+from core.kernel.records import SYSTEM_USER, Query
+from core.kernel.users import create_user
 
 PASSWORD = "correct horse battery"
 

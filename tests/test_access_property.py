@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import access_admin as aa
-from core.access import ACCESS_MODES, ACTIONS, IMPORT_LEVELS, LEVELS
-from core.records import now
+from core.kernel import access_admin as aa
+from core.kernel.access import ACCESS_MODES, ACTIONS, IMPORT_LEVELS, LEVELS
+from core.kernel.records import now
 from tests.conftest import SERVER_URL
 
 # The logic is the same on every database: SQLite explores it widely, and the server
@@ -223,7 +223,7 @@ def build(site, world):
 
 
 def _as_user(u):
-    from core.records import User
+    from core.kernel.records import User
     return User(u["id"], "u", u["admin"])
 
 

@@ -4,8 +4,8 @@ import uuid
 
 import pytest
 
-from core.errors import ValidationError
-from core.records import Query
+from core.kernel.errors import ValidationError
+from core.kernel.records import Query
 
 GUIDE_ACCOUNT_TYPES = ["Analyst", "Competitor", "Customer", "Integrator", "Investor", "Partner",
                        "Press", "Prospect", "Reseller", "Other"]

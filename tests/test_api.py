@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from core import access_admin as aa
-from core.records import SYSTEM_USER, Query
-from core.users import create_user
+from core.kernel import access_admin as aa
+from core.kernel.records import SYSTEM_USER, Query
+from core.kernel.users import create_user
 from tests.api_util import bearer, client
 
 PROBLEM = "application/problem+json"

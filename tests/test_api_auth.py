@@ -9,8 +9,9 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from core import oauth, throttle, users
-from core.users import create_user
+from core.apps.oauth import oauth
+from core.kernel import throttle, users
+from core.kernel.users import create_user
 from tests.test_oauth import PASSWORD, app_for, bearer, make_client
 
 pytestmark = pytest.mark.usefixtures("quick_hashes")  # conftest: cheap argon2, many sign-ins

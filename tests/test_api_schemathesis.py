@@ -22,8 +22,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from core.users import create_user
-from core.web import create_app
+from core.kernel.users import create_user
+from core.web.app import create_app
 from tests.api_util import bearer
 
 pytestmark = pytest.mark.skipif(os.environ.get("CRBM_TEST_DATABASE_URL") is not None,
@@ -38,7 +38,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     """One site for the whole run (hypothesis calls the test many times)."""
-    from core.site import Site, create_site
+    from core.kernel.site import Site, create_site
     from tests.plugins.kitchen_sink import plugin as kitchen_sink
     folder = create_site(tmp_path_factory.mktemp("schemathesis") / "site")
     site = Site(folder, extra_plugins=[kitchen_sink])

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from core.records import Query
-from core.users import create_user
+from core.kernel.records import Query
+from core.kernel.users import create_user
 from tests import browser as helpers
 from tests.browser import PASSWORD, at, log_in, screenshot
 

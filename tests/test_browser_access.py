@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from core import access_admin as aa
-from core.users import create_user
+from core.kernel import access_admin as aa
+from core.kernel.users import create_user
 from tests.browser import TIMEOUT_MS, log_in, screenshot
 
 pytestmark = pytest.mark.browser

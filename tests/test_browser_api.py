@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from core import webhooks
+from core.apps.webhooks import webhooks
 from tests import browser as helpers
 from tests.browser import at, log_in, screenshot
 from tests.test_webhooks import Receiver

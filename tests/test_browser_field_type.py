@@ -8,8 +8,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from core.records import Query
-from core.site import Site, create_site
+from core.kernel.records import Query
+from core.kernel.site import Site, create_site
 from tests import browser as helpers
 from tests.browser import log_in, screenshot
 from tests.plugins.kitchen_sink import plugin as kitchen_sink

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from core import users
+from core.kernel import users
 from tests import browser as helpers
 from tests.browser import at, log_in, screenshot
 from tests.pack_util import install_folder

@@ -44,7 +44,7 @@ def create_field(page, name: str, kind: str, label: str, **inputs) -> None:
 
 def test_an_admin_designs_vehicles_and_a_user_works_with_them(page, server, site, admin,
                                                               viewport):
-    from core.users import create_user
+    from core.kernel.users import create_user
     create_user(site, "sam", PASSWORD)
     acme = site.records.create("accounts", {"name": "Acme Haulage"}, admin)
     log_in(page)

@@ -13,12 +13,12 @@ import sqlalchemy as sa
 from PIL import Image
 from starlette.testclient import TestClient
 
-from core import access_admin
-from core.errors import NotFoundError, ValidationError
-from core.line_items import TaxRate
-from core.records import Query
-from core.users import create_user
-from core.web import create_app
+from core.kernel import access_admin
+from core.kernel.errors import NotFoundError, ValidationError
+from core.kernel.line_items import TaxRate
+from core.kernel.records import Query
+from core.kernel.users import create_user
+from core.web.app import create_app
 from plugins.accounts import plugin as accounts_plugin
 from plugins.pricing import plugin as pricing
 from plugins.products import plugin as products

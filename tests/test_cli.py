@@ -5,8 +5,8 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from core.site import Site
-from core.users import authenticate, first_admin
+from core.kernel.site import Site
+from core.kernel.users import authenticate, first_admin
 from tests.pack_util import register
 
 

@@ -3,8 +3,8 @@ import threading
 
 import pytest
 
-from core.customizations import Item
-from core.errors import ConflictError, ValidationError
+from core.kernel.customizations import Item
+from core.kernel.errors import ConflictError, ValidationError
 
 pytestmark = pytest.mark.server_db
 

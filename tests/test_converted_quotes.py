@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.errors import VetoError
-from core.records import Query
+from core.kernel.errors import VetoError
+from core.kernel.records import Query
 from plugins.quotes import plugin as quotes
 from tests.api_util import bearer
 from tests.api_util import client as api_client

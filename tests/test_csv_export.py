@@ -1,10 +1,10 @@
-"""No CSV that CRBM writes carries a formula a spreadsheet would run (core/csv_export.py):
+"""No CSV that CRBM writes carries a formula a spreadsheet would run (core/kernel/csv_export.py):
 the list export and the exports a purge leaves behind."""
 import csv
 import io
 import zipfile
 
-from core.records import Query
+from core.kernel.records import Query
 from tests import test_web_views
 
 client = test_web_views.client  # signed in as the admin, with the CSRF token at hand

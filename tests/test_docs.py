@@ -2,8 +2,8 @@
 import re
 from pathlib import Path
 
-from core.plugins import SHIPPED_PLUGINS, discover_shipped
-from core.registry import build_registry, plugin_layers, read_folder
+from core.kernel.plugins import SHIPPED_PLUGINS, discover_shipped
+from core.kernel.registry import build_registry, plugin_layers, read_folder
 
 
 def test_the_plugin_guide_example_builds(tmp_path):

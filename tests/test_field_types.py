@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.errors import ValidationError
-from core.fields import GUIDE_TYPES, KERNEL_TYPES
+from core.kernel.errors import ValidationError
+from core.kernel.fields import GUIDE_TYPES, KERNEL_TYPES
 from tests.pack_util import register
 
 UTC = dt.UTC

@@ -1,4 +1,4 @@
-"""Holiday sets (core/holidays.py), the shipped holiday packs, the calendar pages, the JSON the
+"""Holiday sets (core/apps/calendar/holidays.py), the shipped holiday packs, the calendar pages, the JSON the
 date fields ask for, and the Holidays preference, through real HTTP requests."""
 import datetime as dt
 import html
@@ -12,10 +12,11 @@ import sqlalchemy as sa
 import yaml
 from starlette.testclient import TestClient
 
-from core import holidays, users
-from core.holidays import HolidaySet, problems
-from core.i18n import Preferences
-from core.web import create_app
+from core.apps.calendar import holidays
+from core.apps.calendar.holidays import HolidaySet, problems
+from core.kernel import users
+from core.kernel.i18n import Preferences
+from core.web.app import create_app
 from tests.pack_util import SHIPPED, install_folder
 
 PASSWORD = "correct horse battery"

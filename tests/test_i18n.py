@@ -9,12 +9,13 @@ import pytest
 from babel import dates
 from babel.messages.pofile import read_po
 
-from core import i18n
-from core.fields import KERNEL_TYPES
-from core.i18n import Formatter, Preferences, translations, validate_preferences
-from core.registry import FieldDef
+from core import i18n_tools
+from core.kernel import i18n
+from core.kernel.fields import KERNEL_TYPES
+from core.kernel.i18n import Formatter, Preferences, translations, validate_preferences
+from core.kernel.registry import FieldDef
 
-ROOT = i18n.ROOT
+ROOT = i18n_tools.ROOT
 
 NNBSP, NBSP = "\u202f", "\xa0"  # CLDR's narrow and plain no-break spaces
 LATE = dt.datetime(2026, 3, 1, 23, 30, tzinfo=dt.UTC)  # already 2 March in Sydney
@@ -287,7 +288,7 @@ def test_field_display(tmp_path):
 
 def test_extract_messages_from_the_repository(tmp_path):
     pot = tmp_path / "crbm.pot"
-    assert i18n.extract_messages(pot) > 0
+    assert i18n_tools.extract_messages(pot) > 0
     assert 'msgid "Yes"' in pot.read_text(encoding="utf-8")
 
 
@@ -298,7 +299,7 @@ def test_extract_messages_from_given_sources(tmp_path):
     (src / "templates" / "page.html").write_text(
         "<p>{% trans %}\n  Hi\n{% endtrans %}</p><button>{{ _('Save') }}</button>", encoding="utf-8")
     pot = tmp_path / "out" / "crbm.pot"
-    assert i18n.extract_messages(pot, [src]) == 4
+    assert i18n_tools.extract_messages(pot, [src]) == 4
     text = pot.read_text(encoding="utf-8")
     for message in ("Hello", "Later", "Hi", "Save"):  # "Hi" trimmed, as install_jinja renders it
         assert f'msgid "{message}"' in text
@@ -306,7 +307,7 @@ def test_extract_messages_from_given_sources(tmp_path):
 
 def test_extraction_holds_the_labels_of_module_and_dropdown_yaml(tmp_path):
     pot = tmp_path / "crbm.pot"
-    i18n.extract_messages(pot, [ROOT / "tests" / "plugins"])
+    i18n_tools.extract_messages(pot, [ROOT / "tests" / "plugins"])
     with pot.open("rb") as f:
         catalog = read_po(f)
     where = {m.id: m.locations for m in catalog if m.id}
@@ -327,7 +328,7 @@ def test_extraction_holds_the_labels_of_module_and_dropdown_yaml(tmp_path):
     assert "gadget_kind_dom" not in where and "tool" not in where  # names and values are not
     assert "Date created" not in where  # the system fields' labels live in core/
 
-    i18n.extract_messages(pot)  # the default sources: core/, plugins/, cli.py
+    i18n_tools.extract_messages(pot)  # the default sources: core/, plugins/, cli.py
     with pot.open("rb") as f:
         catalog = read_po(f)
     ids = {m.id for m in catalog}
@@ -388,19 +389,19 @@ def test_update_catalog_merges_new_messages_and_says_what_changed(tmp_path):
     (src / "a.py").write_text('_("Keep")\n_("Hello %(name)s!")\n_("Log out")\n',
                               encoding="utf-8")
     po = tmp_path / "fr" / "LC_MESSAGES" / "crbm.po"
-    assert i18n.update_catalog(po, [src]) == ["new: 'Keep'", "new: 'Hello %(name)s!'",
+    assert i18n_tools.update_catalog(po, [src]) == ["new: 'Keep'", "new: 'Hello %(name)s!'",
                                               "new: 'Log out'"]
     text = po.read_text(encoding="utf-8").replace('msgid "Keep"\nmsgstr ""',
                                                   'msgid "Keep"\nmsgstr "Garder"')
     text = text.replace('msgid "Hello %(name)s!"\nmsgstr ""',
                         'msgid "Hello %(name)s!"\nmsgstr "Bonjour %(name)s !"')
     po.write_text(text, encoding="utf-8")
-    assert i18n.catalog_problems(po, ["Keep", "Hello %(name)s!"]) == []
+    assert i18n_tools.catalog_problems(po, ["Keep", "Hello %(name)s!"]) == []
 
     (src / "a.py").write_text('_("Keep")\n_("Hello %(name)s!!")\n_("New")\n', encoding="utf-8")
-    assert i18n.update_catalog(po, [src]) == [
+    assert i18n_tools.update_catalog(po, [src]) == [
         "fuzzy (check the old translation): 'Hello %(name)s!!'", "new: 'New'",
         "removed: 'Log out'"]
-    assert i18n.catalog_problems(po, i18n.extract_catalog([src])) == [
+    assert i18n_tools.catalog_problems(po, i18n_tools.extract_catalog([src])) == [
         "fuzzy: 'Hello %(name)s!!'", "empty: 'New'"]
     assert i18n.translations("fr", [tmp_path]).gettext("Keep") == "Garder"

@@ -15,11 +15,11 @@ from typing import NamedTuple
 import pytest
 from starlette.testclient import TestClient
 
-from core.errors import ValidationError, VetoError
-from core.records import Query
-from core.site import Site, create_site
-from core.users import create_user
-from core.web import create_app
+from core.kernel.errors import ValidationError, VetoError
+from core.kernel.records import Query
+from core.kernel.site import Site, create_site
+from core.kernel.users import create_user
+from core.web.app import create_app
 from plugins.invoices import api, plugin
 from plugins.invoices.web import record_actions
 from tests.plugins.ledger import plugin as ledger
@@ -494,8 +494,8 @@ def test_balance_changes_are_logged_versioned_and_announced(acme):
     the system, and queues a webhook event for the account — without its save hooks."""
     import json
 
-    from core import webhooks
-    from core.records import SYSTEM_USER
+    from core.apps.webhooks import webhooks
+    from core.kernel.records import SYSTEM_USER
 
     site, admin, account, pay = acme.site, acme.admin, acme.account, acme.pay
     sub = webhooks.subscribe(site, admin, "https://example.com/hook", "accounts", ["updated"])

@@ -12,8 +12,9 @@ import sqlalchemy as sa
 import yaml
 from starlette.testclient import TestClient
 
-from core import i18n, users
-from core.web import create_app
+from core import i18n_tools
+from core.kernel import i18n, users
+from core.web.app import create_app
 from tests.pack_util import SHIPPED, install_folder
 
 PACK = SHIPPED / "lang_fr"
@@ -25,9 +26,9 @@ NNBSP = "\u202f"  # and a narrow one between thousands
 
 def test_the_shipped_catalog_translates_every_message_of_a_fresh_extraction():
     # Fails when a string is added to core/, plugins/ or cli.py (templates, Python, module
-    # and dropdown YAML) without its French: run `python -m core.i18n update` on the .po
+    # and dropdown YAML) without its French: run `python -m core.i18n_tools update` on the .po
     # (it lists what is new) and translate.
-    assert i18n.catalog_problems(PO) == []
+    assert i18n_tools.catalog_problems(PO) == []
     manifest = yaml.safe_load((PACK / "pack.yaml").read_text(encoding="utf-8"))
     assert (manifest["name"], manifest["kind"], manifest["provides"]) == \
         ("lang_fr", "language", {"languages": ["fr"]})
@@ -146,14 +147,14 @@ def test_catalog_problems_name_what_is_missing_or_would_break(tmp_path):
         'msgid "%s of %s"\nmsgstr "%s sur"\n', encoding="utf-8")
     wanted = ["Accounts", "Contacts", "Hello %(name)s", "Saved.", "Delete",
               ("%(num)s user", "%(num)s users"), "%s of %s"]
-    assert i18n.catalog_problems(po, wanted) == [
+    assert i18n_tools.catalog_problems(po, wanted) == [
         "missing: 'Contacts'",
         "placeholders differ: 'Hello %(name)s' -> 'Bonjour %(nom)s'",
         "empty: 'Saved.'",
         "fuzzy: 'Delete'",
         "placeholders differ: '%s of %s' -> '%s sur'",
     ]
-    assert i18n.catalog_problems(tmp_path / "none.po", ["Accounts"])[0].startswith("cannot read")
+    assert i18n_tools.catalog_problems(tmp_path / "none.po", ["Accounts"])[0].startswith("cannot read")
 
 
 def test_the_pack_is_offered_as_a_language_once_installed(site):

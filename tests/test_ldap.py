@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from core.users import create_directory_user, create_user, set_active
-from core.web import create_app
+from core.kernel.users import create_directory_user, create_user, set_active
+from core.web.app import create_app
 from plugins.ldap_auth import plugin as ldap_plugin
 from tests.needs import missing
 from tests.slapd import MISSING, SUFFIX, Slapd, free_port, slapd_installed

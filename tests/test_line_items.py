@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from core import line_items
-from core.errors import ValidationError
-from core.line_items import Group, Line, TaxRate, compute
-from core.site import Site, create_site
-from core.users import create_user
+from core.kernel import line_items
+from core.kernel.errors import ValidationError
+from core.kernel.line_items import Group, Line, TaxRate, compute
+from core.kernel.site import Site, create_site
+from core.kernel.users import create_user
 from tests.plugins.kitchen_sink import plugin as kitchen_sink
 from tests.plugins.ledger import plugin as ledger
 

@@ -1,4 +1,4 @@
-"""Mail about a record (core.mail) and its history (plugins/emails), through a real SMTP
+"""Mail about a record (core.apps.documents.mail) and its history (plugins/emails), through a real SMTP
 server on localhost: what arrives, what is filed on the account, and what is refused."""
 import email
 import html
@@ -11,10 +11,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from starlette.testclient import TestClient
 
-from core.hookspecs import hookimpl
-from core.mail import Attachment, MailError, send_mail, send_record_mail
-from core.records import Query
-from core.web import create_app
+from core.apps.documents.mail import Attachment, MailError, send_mail, send_record_mail
+from core.kernel.hookspecs import hookimpl
+from core.kernel.records import Query
+from core.web.app import create_app
 
 PASSWORD = "correct horse battery"
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF\n"
@@ -210,7 +210,7 @@ def test_a_failing_history_does_not_unsend_the_mail(site, admin, inbox, acme, ca
     broken = BrokenHistory()
     site.plugin_manager.register(broken)
     try:
-        with caplog.at_level(logging.ERROR, logger="core.mail"):
+        with caplog.at_level(logging.ERROR, logger="core.apps.documents.mail"):
             sent = send_quote(site, admin, acme)
     finally:
         site.plugin_manager.unregister(broken)

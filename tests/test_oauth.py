@@ -23,11 +23,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from core import oauth, oauth_clients, users
 from core.api.auth import authenticate
 from core.api.problems import ApiProblem
-from core.users import create_user
-from core.web import create_app
+from core.apps.oauth import oauth, oauth_clients
+from core.kernel import users
+from core.kernel.users import create_user
+from core.web.app import create_app
 
 PASSWORD = "correct horse battery"
 REDIRECT = "https://app.example/callback"

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from core import printing
-from core.i18n import Preferences, formatter
+from core.apps.documents import printing
+from core.kernel.i18n import Preferences, formatter
 from tests.api_util import bearer
 from tests.api_util import client as api_client
 from tests.test_orders_flow import pdf_text, shop  # noqa: F401 (fixture)

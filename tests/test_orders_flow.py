@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from pypdf import PdfReader
 
-from core import printing
-from core.errors import ValidationError, VetoError
-from core.i18n import Preferences, formatter
+from core.apps.documents import printing
+from core.kernel.errors import ValidationError, VetoError
+from core.kernel.i18n import Preferences, formatter
 from plugins.invoices import api as invoicing
 from plugins.quotes import plugin as quotes
 from plugins.sales_orders import plugin as sales_orders

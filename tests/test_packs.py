@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from core.pack_archive import PackError, build, check_offline
-from core.packs import APPLY_STEPS, CHECK_STEPS
+from core.apps.packs.pack_archive import PackError, build, check_offline
+from core.apps.packs.packs import APPLY_STEPS, CHECK_STEPS
 
 REWARDS = """
 name: rewards
@@ -181,7 +181,7 @@ def test_a_pack_another_requires_cannot_be_removed(site, admin):
 
 
 def test_only_administrators_install(site, admin):
-    from core.users import create_user
+    from core.kernel.users import create_user
     clerk = create_user(site, "clerk", "correct horse battery")
     before = snapshot(site)
     with pytest.raises(PackError, match="only administrators install packs") as refused:
@@ -217,7 +217,7 @@ def test_a_failure_at_any_step_leaves_the_site_exactly_as_before(site, admin, st
 
 
 CODE_PACK_HOOK = '''
-from core.hookspecs import hookimpl
+from core.kernel.hookspecs import hookimpl
 
 
 @hookimpl
@@ -502,7 +502,7 @@ KILLED_AT = """
 import os, sys
 from pathlib import Path
 
-from core.site import Site
+from core.kernel.site import Site
 
 site = Site(Path(sys.argv[1]))
 step = sys.argv[2]
@@ -596,7 +596,7 @@ def test_an_install_killed_after_it_committed_only_loses_its_debris(make_site, s
 
 
 def test_an_install_still_running_is_left_alone(site, admin, tmp_path):
-    from core.packs import Attempt
+    from core.apps.packs.packs import Attempt
 
     running = Attempt.start(site.packs._scratch("staging"), "install", "x.zip", admin)
     running.folder.mkdir()

@@ -6,9 +6,9 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from core import users
-from core.pack_archive import check_offline
-from core.web import create_app
+from core.apps.packs.pack_archive import check_offline
+from core.kernel import users
+from core.web.app import create_app
 from tests.pack_util import SHIPPED, install_folder
 from tests.test_packs import assert_unchanged, snapshot
 

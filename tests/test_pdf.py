@@ -1,4 +1,4 @@
-"""PDF forms (core/pdf.py) and the standard document forms.
+"""PDF forms (core/apps/documents/pdf.py) and the standard document forms.
 
 Each standard form is rendered from a realistic context (accents, Japanese through the
 fallback font, a 40-line invoice over two pages) and read back with pypdf: the numbers and
@@ -21,9 +21,9 @@ import pypdf
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from core import pdf
-from core.errors import NotFoundError
-from core.plugins import SHIPPED_PLUGINS
+from core.apps.documents import pdf
+from core.kernel.errors import NotFoundError
+from core.kernel.plugins import SHIPPED_PLUGINS
 from tests.needs import missing
 
 REPO = Path(__file__).resolve().parent.parent

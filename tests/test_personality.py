@@ -5,10 +5,11 @@ import datetime as dt
 
 import pytest
 
-from core import customizations, personality
-from core.customizations import Item
-from core.pack_archive import PackError
-from core.site import Site, create_site
+from core.apps.packs import personality
+from core.apps.packs.pack_archive import PackError
+from core.kernel import customizations
+from core.kernel.customizations import Item
+from core.kernel.site import Site, create_site
 from tests.plugins.kitchen_sink import plugin as kitchen_sink
 
 

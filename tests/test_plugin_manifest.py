@@ -10,11 +10,11 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 import cli
-from core import plugins
-from core.pack_archive import check_offline
-from core.plugins import PluginError
-from core.site import Site, create_site
-from core.users import create_user
+from core.apps.packs.pack_archive import check_offline
+from core.kernel import plugins
+from core.kernel.plugins import PluginError
+from core.kernel.site import Site, create_site
+from core.kernel.users import create_user
 from tests.plugins.manifests import (
     future_crbm,
     misspelt_hook,
@@ -40,7 +40,7 @@ def test_every_shipped_plugin_has_a_valid_manifest_naming_only_shipped_plugins(n
 
 @pytest.mark.parametrize("module, line", [
     (misspelt_hook, (f"{HERE}/misspelt_hook/__init__.py: plugin 'misspelt_hook' implements hook "
-                    "'crbm_befor_save', which is not a CRBM hook (see core/hookspecs.py)")),
+                    "'crbm_befor_save', which is not a CRBM hook (see core/kernel/hookspecs.py)")),
     (needs_missing, (f"{HERE}/needs_missing/plugin.yaml: $.requires.warehouses: requires plugin "
                     "'warehouses', which is not installed")),
     (needs_newer, (f"{HERE}/needs_newer/plugin.yaml: $.requires.accounts: requires accounts "
@@ -155,7 +155,7 @@ def test_cli_plugins_list_disable_enable(tmp_path, database_url):
 def test_the_guide_s_manifest_and_overlay_examples_are_valid(tmp_path):
     import re
 
-    from core.registry import VALIDATORS
+    from core.kernel.registry import VALIDATORS
 
     blocks = re.findall(r"```yml\n(.*?)```", Path("docs/plugins.md").read_text(), re.DOTALL)
     (tmp_path / "plugin.yaml").write_text(blocks[0])
@@ -189,17 +189,17 @@ def test_plugins_name_only_their_own_modules_and_those_of_plugins_they_declare()
 
 
 def test_a_code_pack_with_a_misspelt_hook_is_refused_naming_its_file(make_site):
-    from core.site import EnabledPack
+    from core.kernel.site import EnabledPack
 
     site = make_site()
     folder = site.folder / "packs" / "typo"
     folder.mkdir(parents=True)
-    (folder / "plugin.py").write_text("from core.hookspecs import hookimpl\n\n\n@hookimpl\n"
+    (folder / "plugin.py").write_text("from core.kernel.hookspecs import hookimpl\n\n\n@hookimpl\n"
                                       "def crbm_afterr_save(module, batch, user):\n    pass\n")
     pack = EnabledPack("typo", "module", {"name": "typo"}, folder)
     with pytest.raises(PluginError) as refused:
         site.reload(packs=[pack])
     assert str(refused.value) == (f"{folder / 'plugin.py'}: plugin 'pack:typo' implements hook "
                                   "'crbm_afterr_save', which is not a CRBM hook "
-                                  "(see core/hookspecs.py)")
+                                  "(see core/kernel/hookspecs.py)")
     assert not site.plugin_manager.has_plugin("pack:typo")  # the site is as it was

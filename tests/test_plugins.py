@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from core.plugins import discover_shipped, hooks_implemented, load_plugins
+from core.kernel.plugins import discover_shipped, hooks_implemented, load_plugins
 
 
 @pytest.fixture
@@ -15,7 +15,7 @@ def installed_package(tmp_path, monkeypatch):
     (package / "__init__.py").write_text("")
     (package / "plugin.py").write_text(textwrap.dedent('''\
         """Says hello."""
-        from core.hookspecs import hookimpl
+        from core.kernel.hookspecs import hookimpl
         __version__ = "2.3.4"
 
         @hookimpl
@@ -56,9 +56,9 @@ def test_a_hook_scoped_to_modules_is_called_for_those_only():
 
     import pluggy
 
-    from core import hookspecs
-    from core.hookspecs import for_modules, hookimpl
-    from core.plugins import ModuleHooks
+    from core.kernel import hookspecs
+    from core.kernel.hookspecs import for_modules, hookimpl
+    from core.kernel.plugins import ModuleHooks
 
     calls = []
     plugin = types.ModuleType("scoped")

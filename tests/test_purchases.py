@@ -29,9 +29,9 @@ from decimal import Decimal
 import pytest
 from starlette.testclient import TestClient
 
-from core.errors import NotFoundError, ValidationError, VetoError
-from core.records import Query
-from core.web import create_app
+from core.kernel.errors import NotFoundError, ValidationError, VetoError
+from core.kernel.records import Query
+from core.web.app import create_app
 from plugins.purchases import demo
 from plugins.purchases.plugin import allocate_bill_payment, bill_from_order, left_to_bill
 

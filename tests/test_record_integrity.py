@@ -11,13 +11,13 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from core import access_admin as aa
-from core.customizations import Item
-from core.errors import InUseError, ValidationError
-from core.records import Query
-from core.studio import StudioError
-from core.users import create_user
-from core.web import create_app
+from core.apps.studio.studio import StudioError
+from core.kernel import access_admin as aa
+from core.kernel.customizations import Item
+from core.kernel.errors import InUseError, ValidationError
+from core.kernel.records import Query
+from core.kernel.users import create_user
+from core.web.app import create_app
 from tests.api_util import bearer, client
 from tests.test_api import fields_of, problem
 from tests.test_web_views import PASSWORD, csrf_of

@@ -3,9 +3,9 @@ import datetime as dt
 
 import pytest
 
-from core.errors import ConflictError, NotFoundError, ValidationError, VetoError
-from core.records import Query
-from core.sequences import format_prefix
+from core.kernel.errors import ConflictError, NotFoundError, ValidationError, VetoError
+from core.kernel.records import Query
+from core.kernel.sequences import format_prefix
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import jsonschema
 import pytest
 import sqlalchemy as sa
 
-from core.errors import MetadataError
-from core.registry import SCHEMA_DIR, Layer, build_registry, read_folder
-from core.site import Site
+from core.kernel.errors import MetadataError
+from core.kernel.registry import SCHEMA_DIR, Layer, build_registry, read_folder
+from core.kernel.site import Site
 from tests.pack_util import register
 
 MODULE = """\

@@ -9,8 +9,8 @@ import pytest
 from starlette.testclient import TestClient
 
 import cli
-from core import plugins
-from core.users import create_user
+from core.kernel import plugins
+from core.kernel.users import create_user
 from core.web import create_app
 from tests import api_util
 

@@ -3,8 +3,8 @@ import textwrap
 
 import sqlalchemy as sa
 
-from core.records import Query
-from core.registry import Layer, read_folder
+from core.kernel.records import Query
+from core.kernel.registry import Layer, read_folder
 from tests.pack_util import register
 
 

@@ -1,4 +1,4 @@
-"""The Studio service (core/studio.py): every change checked like shipped metadata, applied
+"""The Studio service (core/apps/studio/studio.py): every change checked like shipped metadata, applied
 with a schema sync, audited, seen by other workers, and removable without losing data."""
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from core import customizations, personality
-from core.records import Query
-from core.site import Site, create_site
-from core.studio import FIELD_TYPES, StudioError
-from core.users import create_user
+from core.apps.packs import personality
+from core.apps.studio.studio import FIELD_TYPES, StudioError
+from core.kernel import customizations
+from core.kernel.records import Query
+from core.kernel.site import Site, create_site
+from core.kernel.users import create_user
 from tests.plugins.kitchen_sink import plugin as kitchen_sink
 from tests.test_web_admin import PASSWORD, csrf_of
 
@@ -330,7 +331,7 @@ def test_a_standard_subpanel_can_be_renamed_and_hidden(site, admin):
 
 
 def test_tabs_groups_hidden_modules_and_renamed_tabs(site, admin):
-    from core import i18n
+    from core.kernel import i18n
     vehicles(site, admin)
     site.studio.save_tabs(admin, [("Fleet", ["vehicles", "accounts"]), ("People", ["contacts"])],
                           hidden=["contacts"])

@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from core.users import create_user, save_preferences
-from core.web import create_app
+from core.kernel.users import create_user, save_preferences
+from core.web.app import create_app
 from tests.pack_util import install_folder
 
 PASSWORD = "correct horse battery"

@@ -7,10 +7,10 @@ import types
 
 import pytest
 
-from core.errors import NotFoundError, ValidationError
-from core.registry import MetadataError
-from core.site import Site, create_site
-from core.users import create_user
+from core.kernel.errors import NotFoundError, ValidationError
+from core.kernel.registry import MetadataError
+from core.kernel.site import Site, create_site
+from core.kernel.users import create_user
 
 TICKETS = textwrap.dedent("""\
     name: tickets

@@ -15,10 +15,10 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from core import access_admin as aa
-from core.records import SYSTEM_USER, Query
-from core.users import create_user
-from core.web import create_app
+from core.kernel import access_admin as aa
+from core.kernel.records import SYSTEM_USER, Query
+from core.kernel.users import create_user
+from core.web.app import create_app
 
 PASSWORD = "correct horse battery"
 ACCOUNTS = ["Northwind Ltd", "Southgate Inc", "Owenco"]

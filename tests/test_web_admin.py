@@ -9,12 +9,12 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from core import access_admin, users
-from core.access import settings_of
-from core.hookspecs import hookimpl
-from core.i18n import N_
-from core.users import create_user
-from core.web import create_app
+from core.kernel import access_admin, users
+from core.kernel.access import settings_of
+from core.kernel.hookspecs import hookimpl
+from core.kernel.i18n import N_
+from core.kernel.users import create_user
+from core.web.app import create_app
 
 PASSWORD = "correct horse battery"
 

@@ -1,4 +1,4 @@
-"""Admin → Outgoing mail (core/web/admin_mail.py) against a real SMTP server (aiosmtpd)
+"""Admin → Outgoing mail (core/apps/documents/admin_mail.py) against a real SMTP server (aiosmtpd)
 that wants a user name and password: saving the settings (the password sealed, never shown
 again, never logged), the test message arriving, and clear errors for a wrong port, a
 wrong password and a wrong security setting; and what "Forgot your password?" says before
@@ -18,9 +18,10 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 import cli
-from core import crypto, mail
-from core.users import create_user
-from core.web import create_app
+from core.apps.documents import mail
+from core.kernel import crypto
+from core.kernel.users import create_user
+from core.web.app import create_app
 
 pytestmark = [pytest.mark.usefixtures("quick_hashes"),
               # the test server takes AUTH over plain SMTP (localhost only)

@@ -4,7 +4,7 @@ import re
 
 from starlette.testclient import TestClient
 
-from core.users import create_user
+from core.kernel.users import create_user
 from core.web import create_app
 
 PASSWORD = "correct horse battery"

@@ -20,10 +20,10 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 import cli
-from core import crypto, throttle, users
-from core.records import now
-from core.users import authenticate, create_user, set_active
-from core.web import create_app
+from core.kernel import crypto, throttle, users
+from core.kernel.records import now
+from core.kernel.users import authenticate, create_user, set_active
+from core.web.app import create_app
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a much better passphrase"
@@ -713,7 +713,7 @@ def test_settings_set_get_unset(site, crbm):
     stored = site.settings["smtp"]
     assert {k: stored[k] for k in ("host", "port", "starttls")} == {
         "host": "mail.example.com", "port": 587, "starttls": True}
-    assert "hunter2" not in stored["password"]  # sealed (core.crypto)
+    assert "hunter2" not in stored["password"]  # sealed (core.kernel.crypto)
     assert crypto.unseal(site, stored["password"]) == "hunter2 secret"
     assert site.settings["validate_ip"] is True
 
@@ -789,7 +789,7 @@ def test_loading_the_user_rebuilds_the_registry_only_when_the_metadata_epoch_mov
         site, client):
     """Each request's user query reads the epochs along; the registry is rebuilt by the
     explicit catch-up step only when another worker changed the metadata."""
-    from core import customizations
+    from core.kernel import customizations
 
     assert log_in(client).status_code == 303
     registry = site.registry

@@ -7,7 +7,7 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from core.web import create_app
+from core.web.app import create_app
 from tests.test_mail import Inbox, free_port, use_smtp
 from tests.test_orders_flow import pdf_text, quote_lines, shop  # noqa: F401 (fixture)
 

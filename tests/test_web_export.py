@@ -7,10 +7,10 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from core import access_admin as aa
-from core.records import Query
-from core.users import create_user
-from core.web import create_app
+from core.kernel import access_admin as aa
+from core.kernel.records import Query
+from core.kernel.users import create_user
+from core.web.app import create_app
 from tests import test_web_views
 from tests.test_web_views import PASSWORD, csrf_of
 

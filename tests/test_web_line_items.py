@@ -12,10 +12,10 @@ from html.parser import HTMLParser
 import pytest
 from starlette.testclient import TestClient
 
-from core.records import Query
-from core.site import Site, create_site
-from core.users import create_user
-from core.web import create_app
+from core.kernel.records import Query
+from core.kernel.site import Site, create_site
+from core.kernel.users import create_user
+from core.web.app import create_app
 from tests.plugins.kitchen_sink import plugin as kitchen_sink
 from tests.plugins.ledger import plugin as ledger
 from tests.test_line_items import two_groups

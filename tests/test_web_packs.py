@@ -12,11 +12,11 @@ import zipfile
 import pytest
 import yaml
 
-from core import customizations
-from core.i18n import Formatter, Preferences
-from core.pack_archive import build
-from core.users import create_user
-from core.web import admin_packs
+from core.apps.packs import web as admin_packs
+from core.apps.packs.pack_archive import build
+from core.kernel import customizations
+from core.kernel.i18n import Formatter, Preferences
+from core.kernel.users import create_user
 from tests.pack_util import SHIPPED
 from tests.test_web_admin import (
     PASSWORD,

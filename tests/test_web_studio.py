@@ -13,9 +13,9 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from core import customizations
-from core.studio import FIELD_TYPES
-from core.users import create_user
+from core.apps.studio.studio import FIELD_TYPES
+from core.kernel import customizations
+from core.kernel.users import create_user
 from tests.test_web_admin import (
     PASSWORD,
     alerts,

@@ -1,4 +1,4 @@
-"""The Studio's Layout Editor (core/web/studio_layout.py) through real HTTP requests: who may
+"""The Studio's Layout Editor (core/apps/studio/web_layout.py) through real HTTP requests: who may
 open it, what it shows, what saving does to the module's own pages (detail, edit, list,
 subpanels), what it refuses (nothing saved), and restoring the default layout."""
 import html
@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from core import customizations
-from core.users import create_user
+from core.kernel import customizations
+from core.kernel.users import create_user
 from tests.test_web_admin import open_client, text_of
 
 pytestmark = pytest.mark.usefixtures("quick_hashes")  # conftest: cheap argon2, many sign-ins

@@ -9,8 +9,8 @@ from markupsafe import escape
 from playwright.sync_api import expect
 from starlette.testclient import TestClient
 
-from core import i18n, users
-from core.users import create_user
+from core.kernel import i18n, users
+from core.kernel.users import create_user
 from tests.browser import TIMEOUT_MS, log_in, screenshot
 from tests.pack_util import install_folder
 from tests.test_web_admin import (  # noqa: F401  (fixtures)

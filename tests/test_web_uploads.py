@@ -1,4 +1,4 @@
-"""Uploads cannot become pages or scripts on the application's origin (core/uploads.py).
+"""Uploads cannot become pages or scripts on the application's origin (core/kernel/uploads.py).
 
 The attack this closes: a user uploads ``logo.html`` and ``logo.js``; served as text/html
 and text/javascript from the app's origin, the page loads the script (CSP ``script-src
@@ -12,7 +12,7 @@ import re
 import pytest
 from PIL import Image
 
-from core.records import Query
+from core.kernel.records import Query
 from tests import test_web_views
 
 client = test_web_views.client  # signed in as the admin, with the CSRF token at hand

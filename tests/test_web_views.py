@@ -10,8 +10,8 @@ from PIL import Image
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from core.records import SYSTEM_USER, Query
-from core.web import create_app
+from core.kernel.records import SYSTEM_USER, Query
+from core.web.app import create_app
 
 PASSWORD = "correct horse battery"
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'

@@ -24,10 +24,12 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from core import access_admin, oauth, scheduler, webhooks
-from core.errors import ValidationError
-from core.users import create_user
-from core.web import create_app
+from core.apps.oauth import oauth
+from core.apps.webhooks import webhooks
+from core.kernel import access_admin, scheduler
+from core.kernel.errors import ValidationError
+from core.kernel.users import create_user
+from core.web.app import create_app
 
 PASSWORD = "correct horse battery"
 T0 = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.UTC)

@@ -1,9 +1,7 @@
 """The JSON REST API under /api/v1/, generated from the merged metadata.
 
-``routes`` is what core.web.app mounts, before the web views. Order matters: the fixed
-paths (webhooks, the OpenAPI document, the docs page) come before the generic
-``/api/v1/{module}`` ones, which would otherwise take them for module names.
+``core.web.app`` mounts ``openapi.routes`` and ``resources.routes``, after the
+applications' fixed paths (``/api/v1/webhooks``, from the webhooks application's
+``crbm_web_routes``) and before the web views: the generic ``/api/v1/{module}`` ones would
+otherwise take them for module names. This ``__init__`` imports nothing.
 """
-from core.api import openapi, resources, webhooks_api
-
-routes = [*webhooks_api.routes, *openapi.routes, *resources.routes]

@@ -16,7 +16,7 @@ class ApiAction:
     name: str  # URL segment: /api/v1/<module>/<id>/actions/<name>
     summary: str  # one line for the OpenAPI document
     # handler(site, user, record_id, body) -> the JSON result (e.g. the record it made).
-    # Raise core.errors ValidationError/VetoError/NotFoundError: they become 422/409/404.
+    # Raise core.kernel.errors ValidationError/VetoError/NotFoundError: they become 422/409/404.
     handler: Callable
     # JSON Schema of the body (validated before the handler runs; unknown keys refused)
     input_schema: dict = field(default_factory=lambda: {"type": "object",

@@ -5,10 +5,10 @@ In order (1CRM guide 7.11.1):
 2. plain http:// is refused (403) unless ``api_allow_http`` is on or the caller is on
    this machine (127.0.0.1, ::1). Behind a reverse proxy, the proxy must say https
    (X-Forwarded-Proto, which uvicorn's proxy headers turn into the request's scheme);
-3. ``Authorization: Bearer <access token>``, the normal way (``core.oauth``);
+3. ``Authorization: Bearer <access token>``, the normal way (``core.apps.oauth.oauth``);
 4. ``Authorization: Basic`` user name and password, only when ``api_basic_auth`` is on
    (off by default), checked as a sign-in is: lockout, the per-address throttle on failed
-   sign-ins (``core.throttle``) and directories apply;
+   sign-ins (``core.kernel.throttle``) and directories apply;
 5. the web session cookie, only when ``api_session_auth`` is on (off by default); then a
    state-changing request must carry the session's CSRF token in ``X-CSRF-Token``;
 6. otherwise 401 with ``WWW-Authenticate: Bearer``.
@@ -30,10 +30,11 @@ from gettext import NullTranslations
 
 from starlette.requests import Request
 
-from core import oauth, throttle, users
 from core.api import ratelimit
 from core.api.problems import ApiProblem
-from core.records import User
+from core.apps.oauth import oauth
+from core.kernel import throttle, users
+from core.kernel.records import User
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 BEARER = 'Bearer realm="crbm"'
@@ -108,7 +109,7 @@ def _limited(app, settings: dict, user, client_id: str | None, via: str,
 
 
 def _basic_user(request: Request, settings: dict, credentials: str):
-    from core.web.pages import load_user_by_id
+    from core.kernel.identity import load_user_by_id
     if not settings["api_basic_auth"]:
         raise _unauthorized("Basic authentication is disabled on this site; use an OAuth2 "
                             "access token.")
@@ -146,7 +147,7 @@ def _basic_user(request: Request, settings: dict, credentials: str):
 
 def _session_user(request: Request, settings: dict):
     """The web session's user when session authentication is on (None: no session)."""
-    from core.web.pages import load_user
+    from core.kernel.identity import load_user
     if "session" not in request.scope or not request.session.get("uid"):
         return None
     if not settings["api_session_auth"]:

@@ -26,7 +26,7 @@ from starlette.responses import Response
 
 from core.api import auth
 from core.api.problems import ApiProblem
-from core.errors import (
+from core.kernel.errors import (
     ConflictError,
     CrbmError,
     InUseError,
@@ -34,7 +34,7 @@ from core.errors import (
     ValidationError,
     VetoError,
 )
-from core.registry import ModuleDef
+from core.kernel.registry import ModuleDef
 
 MAX_BODY = 1_048_576  # bytes; bulk requests of 500 records fit easily
 JSON_TYPES = ("application/json",)

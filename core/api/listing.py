@@ -25,9 +25,9 @@ from urllib.parse import urlencode
 
 from core.api.problems import ApiProblem
 from core.api.schemas import HIDDEN, INT64, Shapes
-from core.fields import UTC, FieldError
-from core.records import OPERATORS, Query
-from core.registry import ModuleDef
+from core.kernel.fields import UTC, FieldError
+from core.kernel.records import OPERATORS, Query
+from core.kernel.registry import ModuleDef
 
 LIST_PARAMS = frozenset({"fields", "sort", "q", "limit", "page", "cursor", "labels", "count"})
 FILTER_KEY = re.compile(r"^filter\[([a-z][a-z0-9_]{0,62})\](?:\[([a-z_]{1,20})\])?$")

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from core import __version__
-from core.api import listing, resources, webhooks_api
+from core.api import listing, resources
 from core.api.endpoint import Call, api
 from core.api.problems import PROBLEM_SCHEMA
 from core.api.schemas import (
@@ -31,8 +31,9 @@ from core.api.schemas import (
     LINE_ITEMS_SCHEMA,
     shapes,
 )
-from core.errors import N_, Message
-from core.records import OPERATORS
+from core.apps.webhooks import api as webhooks_api
+from core.kernel.errors import N_, Message
+from core.kernel.records import OPERATORS
 from core.web.pages import page
 
 PREFIX = resources.PREFIX

@@ -3,21 +3,21 @@
 A request counts once against its user's limit and once against its client's (when the
 request has a client); if either limit is used up, nothing is counted and the answer is
 429 with Retry-After (seconds until one more request is allowed). The limits are sliding
-windows of one minute, counted in the database by ``core.throttle`` so that every worker
+windows of one minute, counted in the database by ``core.kernel.throttle`` so that every worker
 process shares them: a request reads the counts (a bearer request along with its token,
 in the same query; basic and session requests with one small SELECT) and the hits are
 written in batches, so most requests write nothing. The bound that batching costs
-(a few requests per extra worker) is in ``core.throttle`` and docs/security.md.
+(a few requests per extra worker) is in ``core.kernel.throttle`` and docs/security.md.
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from core import throttle
 from core.api.problems import ApiProblem
+from core.kernel import throttle
 
 WINDOW = 60  # seconds: limits are per minute
-# the counts a bearer request reads along with its token (core.oauth.check_bearer):
+# the counts a bearer request reads along with its token (core.apps.oauth.oauth.check_bearer):
 # (column label, whose, 0: the current window / 1: the previous one)
 COLUMNS = (("rl_user_now", "user", 0), ("rl_user_before", "user", 1),
            ("rl_client_now", "client", 0), ("rl_client_before", "client", 1))

@@ -34,7 +34,7 @@ from core.api.actions import ApiAction
 from core.api.endpoint import Call, api, problem_of
 from core.api.problems import ApiProblem
 from core.api.schemas import line_items_json, shapes, to_json
-from core.errors import ConflictError, CrbmError, NotFoundError, ValidationError
+from core.kernel.errors import ConflictError, CrbmError, NotFoundError, ValidationError
 
 PREFIX = "/api/v1"
 COUNT_CAP = 1_000  # as the UI's lists: past it, meta.total_capped

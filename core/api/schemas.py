@@ -32,8 +32,8 @@ from decimal import Decimal
 
 import jsonschema
 
-from core import line_items
-from core.registry import FieldDef, ModuleDef, Registry
+from core.kernel import line_items
+from core.kernel.registry import FieldDef, ModuleDef, Registry
 
 INT64 = 2**63 - 1
 TEXT_LIMIT = 16_383  # text without max_size: what MariaDB's TEXT holds in 4-byte characters

@@ -1,4 +1,5 @@
-"""The web application: server-rendered pages built from the metadata registry."""
-from core.web.app import create_app
+"""The web application: server-rendered pages built from the metadata registry.
 
-__all__ = ["create_app"]
+``core.web.app.create_app`` assembles it. This package's ``__init__`` imports nothing, so
+importing one of its helpers (``core.web.pages``) does not load the whole application.
+"""

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.errors import N_
+from core.kernel.errors import N_
 
 
 @dataclass(frozen=True)
 class Action:
-    label: str  # English, marked with core.errors.N_; translated when drawn
+    label: str  # English, marked with core.kernel.errors.N_; translated when drawn
     url: str
     post: bool = False  # changes something: drawn as a form button, sent with POST
     primary: bool = False  # the one thing a user most likely does next
@@ -23,7 +23,9 @@ class Action:
 def record_actions(site, module, record: dict, user) -> list[Action]:
     """Print and email buttons for the PDF forms meant for this module, then every
     plugin's buttons for this record, in plugin order."""
-    from core.printing import forms_for  # printing reads records; keep this module light
+    from core.apps.documents.printing import (
+        forms_for,  # printing reads records; keep this module light
+    )
 
     out = []
     for form in forms_for(site, module.name):

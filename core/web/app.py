@@ -10,24 +10,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from core import __version__, api
+from core import __version__
+from core.api import openapi, resources
 from core.api.problems import ApiProblem
-from core.errors import NotFoundError
-from core.web import (
-    admin,
-    admin_api,
-    admin_mail,
-    admin_webhooks,
-    auth,
-    calendar,
-    documents,
-    oauth,
-    studio,
-    studio_layout,
-    studio_lists,
-    views,
-)
-from core.web.pages import load_user
+from core.kernel.errors import NotFoundError
+from core.kernel.identity import load_user
+from core.web import auth, views
 from core.web.security import SecurityHeadersMiddleware
 from core.web.templating import LayeredStaticFiles, Templates, ThemeFiles, lookup_dirs
 
@@ -48,7 +36,8 @@ def create_app(site) -> Starlette:
     async def not_found(request: Request, exc: NotFoundError):
         return await _error_page(request, 404, str(exc))
 
-    # plugin pages (crbm_web_routes) come after the kernel's own, before the generic views
+    # the applications' pages and plugins' pages (crbm_web_routes: the applications' first)
+    # come before the API's generic /api/v1/{module} and the generic views
     plugin_routes = [route for routes in site.hook.crbm_web_routes(site=site)
                      for route in routes or ()]
     app = Starlette(
@@ -57,14 +46,10 @@ def create_app(site) -> Starlette:
             Mount("/static", LayeredStaticFiles(lookup_dirs(site, "static")), name="static"),
             # theme packs come and go while the site runs: looked up on each request
             Mount("/theme/{name}", ThemeFiles(site), name="theme"),
-            *api.routes,
-            *oauth.routes,
-            *auth.routes,
-            *admin.routes, *admin_api.routes, *admin_webhooks.routes, *admin_mail.routes,
-            *studio.routes, *studio_layout.routes, *studio_lists.routes,
-            *calendar.routes,
-            *documents.routes,
             *plugin_routes,
+            # fixed paths (the OpenAPI document, the docs page) before /api/v1/{module}
+            *openapi.routes, *resources.routes,
+            *auth.routes,
             *views.routes,
         ],
         middleware=[

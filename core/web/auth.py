@@ -1,8 +1,8 @@
 """Signing in and out, passwords (change, forgotten, reset) and personal preferences.
 
-A sign-in starts a session with a server-side row (``core.users.start_session``); logging
+A sign-in starts a session with a server-side row (``core.kernel.users.start_session``); logging
 out deletes it, and "Log out everywhere" deletes all of the user's. Failed sign-ins and
-reset requests are throttled per client address (``core.throttle``, shared by every
+reset requests are throttled per client address (``core.kernel.throttle``, shared by every
 worker). Reset links are made only from the configured ``base_url``.
 
 Messages are English marked with ``N_`` and translated when the page is rendered, in the
@@ -20,10 +20,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core import holidays, i18n, throttle, users
-from core.i18n import N_
-from core.mail import MailError, is_configured, send_mail
-from core.web.pages import client_ip, load_user, page
+from core.apps.calendar import holidays
+from core.apps.documents.mail import MailError, is_configured, send_mail
+from core.kernel import i18n, throttle, users
+from core.kernel.i18n import N_
+from core.kernel.identity import client_ip, load_user
+from core.web.pages import page
 from core.web.templating import enabled_theme, flash, signed_out_preferences, theme_label
 
 log = logging.getLogger(__name__)
@@ -109,7 +111,7 @@ def render(request: Request, name: str, status: int = 200, **context):
     return response
 
 
-# -- the per-address throttles (core.throttle: counted by every worker alike) --------------
+# -- the per-address throttles (core.kernel.throttle: counted by every worker alike) --------------
 
 def address_throttled(site, rule: throttle.Rule, address: str) -> int:
     """Seconds until ``address`` may try again under ``rule`` (0: it may now)."""

@@ -26,7 +26,7 @@ def value_html(fmt, module, f, record: dict, labels: dict) -> Markup:
     value = record.get(f.name)
     if value is None or value == "" or value == []:
         return EMPTY
-    return f.type.html(fmt, module, f, record, labels)  # core/fields.py: FieldType.html
+    return f.type.html(fmt, module, f, record, labels)  # core/kernel/fields.py: FieldType.html
 
 
 def field_stylesheets(module) -> list[str]:

@@ -6,7 +6,7 @@ order their inputs arrive in (a browser sends a form in page order, so moving a 
 moving its nodes), and indexes may have gaps after removals. A hidden ``_line_items``
 input says the editor was on the form; without it a save leaves the record's lines alone.
 
-The arithmetic stays in ``core.line_items``: the editor sends what was typed, the record
+The arithmetic stays in ``core.kernel.line_items``: the editor sends what was typed, the record
 service prices it, and its errors (``line_items.<group>.<line>.<field>``, numbered from 1
 in the order sent) are put back on the rows they name.
 """
@@ -18,9 +18,9 @@ from decimal import Decimal
 
 from babel import numbers
 
-from core import line_items
-from core.errors import N_, Message, NotFoundError
-from core.records import Query
+from core.kernel import line_items
+from core.kernel.errors import N_, Message, NotFoundError
+from core.kernel.records import Query
 
 FORM_MARKER = "_line_items"
 GROUP_FIELDS = ("name", "shipping", "shipping_tax_code_id")
@@ -51,7 +51,7 @@ def enabled(module) -> bool:
 # -- reading the form ----------------------------------------------------------------------
 
 def read(form) -> list[dict] | None:
-    """The groups a submitted form holds, as ``core.line_items.parse`` takes them (every
+    """The groups a submitted form holds, as ``core.kernel.line_items.parse`` takes them (every
     value the text typed); None when the form had no line-items editor. Rows left blank
     (an "add line" never filled in) and empty groups are dropped."""
     if form.get(FORM_MARKER) != "1":
@@ -288,7 +288,9 @@ class Table:
 
     def tax_label(self, tax) -> str:
         """A tax line's name as printed documents give it ("GST 5%", rate shown once)."""
-        from core.printing import tax_label  # printing reads records; keep this light
+        from core.apps.documents.printing import (
+            tax_label,  # printing reads records; keep this light
+        )
 
         return tax_label(self.fmt, tax.name, tax.percent)
 

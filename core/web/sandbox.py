@@ -40,9 +40,9 @@ from markupsafe import Markup
 from starlette import datastructures
 from starlette.requests import Request
 
-from core import errors, i18n, registry
-from core.records import User
-from core.site import EnabledPack
+from core.kernel import errors, i18n, registry
+from core.kernel.records import User
+from core.kernel.site import EnabledPack
 
 ALL = None  # every public attribute
 # type -> the attributes a template may read (ALL: every public one). Exact types: a
@@ -84,22 +84,23 @@ SAFE_TYPES: dict[type, frozenset[str] | None] = {
 # the one field left out.
 SAFE_NAMES: dict[str, frozenset[str] | None] = {
     **dict.fromkeys([
-        "core.web.pages.WebUser", "core.records.Query", "core.holidays.HolidaySet",
-        "core.pack_archive.Manifest", "core.pack_archive.Problem", "core.packs.InstalledPack",
-        "core.packs.Report", "core.packs.Step", "core.line_items.LineItems",
-        "core.line_items.Group", "core.line_items.Line", "core.line_items.TaxAmount",
-        "core.line_items.Totals", "core.web.line_items_form.Editor",
-        "core.web.line_items_form.Table", "core.web.actions.Action", "core.web.calendar.Day",
-        "core.studio.DropdownSummary", "core.studio.FieldInfo", "core.studio.LogEntry",
-        "core.studio.ModuleSummary", "core.studio.Problem", "core.studio.RemovedItem"], ALL),
-    "core.oauth_clients.ApiClient": frozenset({
+        "core.kernel.identity.WebUser", "core.kernel.records.Query", "core.apps.calendar.holidays.HolidaySet",
+        "core.apps.packs.pack_archive.Manifest", "core.apps.packs.pack_archive.Problem", "core.apps.packs.packs.InstalledPack",
+        "core.apps.packs.packs.Report", "core.apps.packs.packs.Step", "core.kernel.line_items.LineItems",
+        "core.kernel.line_items.Group", "core.kernel.line_items.Line", "core.kernel.line_items.TaxAmount",
+        "core.kernel.line_items.Totals", "core.web.line_items_form.Editor",
+        "core.web.line_items_form.Table", "core.web.actions.Action", "core.apps.calendar.web.Day",
+        "core.apps.studio.studio.DropdownSummary", "core.apps.studio.studio.FieldInfo", "core.apps.studio.studio.LogEntry",
+        "core.apps.studio.studio.ModuleSummary", "core.apps.studio.studio.Problem", "core.apps.studio.studio.RemovedItem",
+        "core.kernel.hooktypes.NavEntry", "core.kernel.hooktypes.ListAction"], ALL),
+    "core.apps.oauth.oauth_clients.ApiClient": frozenset({
         "id", "name", "publisher", "is_public", "enabled", "grant_types", "user_id",
         "redirect_uris", "secret_set_at", "created_at"}),
 }
 # Base classes whose every subclass may be read for these attributes: field types (a
 # plugin's own ones too) show their name and say how their form control and list filter
 # look (methods that only compute from the field and the values given).
-SAFE_BASES: dict[str, frozenset[str]] = {"core.fields.FieldType": frozenset({
+SAFE_BASES: dict[str, frozenset[str]] = {"core.kernel.fields.FieldType": frozenset({
     "name", "widget", "wide", "grouped", "input_type", "input_attrs", "accept", "stylesheet",
     "writable", "step", "widget_context", "filter_choices"})}
 _DENIED = object()

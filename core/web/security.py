@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from core.errors import N_, Message
+from core.kernel.errors import N_, Message
 
 MAX_FORM_FILES = 20
 MAX_FORM_FIELDS = 5000  # mass-update forms carry one checkbox per selected row

@@ -30,14 +30,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
-from core import i18n
-from core.errors import N_, Message
+from core.kernel import i18n
+from core.kernel.errors import N_, Message
 from core.web import display
 from core.web.sandbox import PackSandbox
 from core.web.security import csrf_token
 
 if TYPE_CHECKING:
-    from core.site import EnabledPack
+    from core.kernel.site import EnabledPack
 
 _UNREAD = object()
 log = logging.getLogger(__name__)
@@ -170,7 +170,19 @@ class Templates:
         env.globals["show"] = display.show
         env.globals["option_tags"] = display.option_tags
         env.globals["field_stylesheets"] = display.field_stylesheets
+        env.globals["list_actions"] = self.list_actions
+        self.site.hook.crbm_jinja_environment(site=self.site, env=env)
         return env
+
+    def list_actions(self, module, user) -> list:
+        """The plugins' mass actions on ``module``'s list page (crbm_list_actions)."""
+        return [action for actions in self.site.hook.crbm_list_actions(
+            site=self.site, module=module, user=user) for action in actions or ()]
+
+    def nav_entries(self, user) -> list:
+        """The top bar's links beside the user's name (crbm_navigation)."""
+        return [entry for entries in self.site.hook.crbm_navigation(site=self.site, user=user)
+                for entry in entries or ()]
 
     def stylesheet(self, theme: EnabledPack | None) -> str | None:
         """URL of the theme's ``static/theme.css`` (None without a theme or that file); the
@@ -194,6 +206,7 @@ class Templates:
         i18n.activate(fmt.translations)
         context.update(request=request, user=user, csrf=csrf_token(request), fmt=fmt,
                        nav=self.navigation(user) if user and not user.must_change_password else [],
+                       nav_entries=self.nav_entries(user) if user else [],
                        flash=request.session.pop("flash", None),
                        theme=theme, theme_css=self.stylesheet(theme))
         env = self.environment(theme)

@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from starlette.routing import Route
 
-from core import access_admin, csv_export, fills, i18n, line_items, uploads
-from core.errors import (
+from core.kernel import access_admin, csv_export, fills, i18n, line_items, uploads
+from core.kernel.errors import (
     N_,
     ConflictError,
     InUseError,
@@ -29,8 +29,8 @@ from core.errors import (
     ValidationError,
     VetoError,
 )
-from core.records import Query, now
-from core.registry import ModuleDef
+from core.kernel.records import Query, now
+from core.kernel.registry import ModuleDef
 from core.web import display, forms, line_items_form
 from core.web.actions import record_actions
 from core.web.pages import page
@@ -578,7 +578,7 @@ def create_view(request: Request, form):
 
 def _filled_from_links(request: Request, module: ModuleDef, fields, values: dict) -> dict:
     """What the form's links already given (an account, from its page) fill in its empty
-    inputs (a related field's ``fill``, core/fills.py), as the inputs show them."""
+    inputs (a related field's ``fill``, core/kernel/fills.py), as the inputs show them."""
     shown = {f.name for f in fields}
     out = {}
     site = request.app.state.site
@@ -809,7 +809,7 @@ def pick_view(request: Request, form):
 @page()
 def fill_view(request: Request, form):
     """``GET /m/<module>/fill/<field>?id=<record>``: what choosing that record in the
-    field's picker fills (its ``fill``, core/fills.py), as {group: {input: value}} the way
+    field's picker fills (its ``fill``, core/kernel/fills.py), as {group: {input: value}} the way
     the inputs show them. Nothing for a record the user may not see, or no such record."""
     module = _module(request)
     link = module.fields.get(request.path_params["field"])
@@ -859,7 +859,7 @@ def file_view(request: Request, form):
     if not record.get(name) or files not in path.parents or not path.is_file():
         raise HTTPException(404, Message(N_("There is no such file.")))
     # The type and disposition come from the content, never from the user-chosen name:
-    # only a raster image is shown inline; the rest is an opaque download (core/uploads.py).
+    # only a raster image is shown inline; the rest is an opaque download (core/kernel/uploads.py).
     media_type, disposition = uploads.served_as(path)
     return FileResponse(path, media_type=media_type, filename=path.name,
                         content_disposition_type=disposition, headers=uploads.FILE_HEADERS)

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from faker import Faker
 
-from core.errors import ValidationError
-from core.hookspecs import for_modules, hookimpl
+from core.kernel.errors import ValidationError
+from core.kernel.hookspecs import for_modules, hookimpl
 
 __version__ = "0.1.0"
 

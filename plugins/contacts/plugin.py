@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from core.hookspecs import hookimpl
-from core.records import Query
+from core.kernel.hookspecs import hookimpl
+from core.kernel.records import Query
 from plugins.accounts.plugin import COUNTRIES, Weighted, ascii_slug, build_pools, pick_country
 
 __version__ = "0.1.0"

@@ -5,7 +5,7 @@ status, direction, message id, the record it was about in ``parent_id``, its acc
 first attachment as a file), the ``email_status_dom`` and ``email_direction_dom`` lists,
 and the account's "History" subpanel (extends/accounts.yaml).
 
-Every message sent with ``core.mail.send_record_mail`` reaches ``crbm_mail_sent`` here and
+Every message sent with ``core.apps.documents.mail.send_record_mail`` reaches ``crbm_mail_sent`` here and
 becomes an email record with status "sent":
 - ``parent_id`` is the record the mail was about, when its module is one the field allows;
 - ``account_id`` is the record itself for an account, else the record's own ``account_id``
@@ -21,8 +21,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from core.errors import NotFoundError
-from core.hookspecs import hookimpl
+from core.kernel.errors import NotFoundError
+from core.kernel.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 

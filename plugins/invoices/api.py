@@ -14,10 +14,10 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from core import conversion
-from core.errors import N_, Message, ValidationError
-from core.line_items import money
-from core.records import Query
+from core.kernel import conversion
+from core.kernel.errors import N_, Message, ValidationError
+from core.kernel.line_items import money
+from core.kernel.records import Query
 from plugins.pricing.settings import parse_amount
 
 from . import rules
@@ -121,7 +121,7 @@ def credit_invoice(site, user, invoice_id: str, lines: list[dict] | None = None,
                    values: Mapping | None = None, *, connection=None) -> dict:
     """A credit note for invoice ``invoice_id``: of the whole invoice (``lines`` None:
     every line copied, remembering its invoice line), or of ``lines`` (groups as
-    ``core.line_items.parse`` takes them; ``credit_lines`` builds them from quantities).
+    ``core.kernel.line_items.parse`` takes them; ``credit_lines`` builds them from quantities).
     Refused when its amount is more than the invoice still owes."""
     with _transaction(site, connection) as conn:
         invoice = site.records.get("invoices", invoice_id, user, connection=conn)

@@ -14,8 +14,8 @@ import datetime as dt
 import logging
 from decimal import Decimal
 
-from core.errors import CrbmError
-from core.records import Query
+from core.kernel.errors import CrbmError
+from core.kernel.records import Query
 
 from . import api
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from core.errors import N_
-from core.records import Query
+from core.kernel.errors import N_
+from core.kernel.records import Query
 
-PDF_LABELS = {  # what its documents print around the figures (core.printing.LABELS)
+PDF_LABELS = {  # what its documents print around the figures (core.apps.documents.printing.LABELS)
     "amount_due": N_("Amount due"),
     "amount_paid": N_("Paid"),
     "amount_credited": N_("Credited"),

@@ -26,8 +26,8 @@ How the pieces fit:
 """
 from __future__ import annotations
 
-from core import printing
-from core.hookspecs import for_modules, hookimpl
+from core.apps.documents import printing
+from core.kernel.hookspecs import for_modules, hookimpl
 
 from . import demo, documents, figures, rules, web
 

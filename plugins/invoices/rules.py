@@ -19,8 +19,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from core.errors import N_, Message, ValidationError, VetoError
-from core.line_items import CURRENCY_FIELD, TOTAL_FIELDS, money
+from core.kernel.errors import N_, Message, ValidationError, VetoError
+from core.kernel.line_items import CURRENCY_FIELD, TOTAL_FIELDS, money
 from plugins.pricing.settings import amount_problem, amount_text, due_date
 
 from . import figures

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core.errors import N_, Message, NotFoundError, ValidationError
-from core.line_items import money
+from core.kernel.errors import N_, Message, NotFoundError, ValidationError
+from core.kernel.line_items import money
 from core.web.actions import Action
 from core.web.pages import page
 from core.web.templating import flash

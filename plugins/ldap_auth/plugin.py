@@ -42,9 +42,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core.errors import N_, Message
-from core.hookspecs import hookimpl
-from core.users import AuthUnavailable, ExternalIdentity
+from core.kernel.errors import N_, Message
+from core.kernel.hookspecs import hookimpl
+from core.kernel.users import AuthUnavailable, ExternalIdentity
 from core.web.auth import translator
 from core.web.pages import page
 from core.web.templating import flash

@@ -27,9 +27,9 @@ from decimal import Decimal
 import sqlalchemy as sa
 from starlette.routing import Route
 
-from core.errors import N_, Message, ValidationError
-from core.hookspecs import for_modules, hookimpl
-from core.line_items import TaxRate
+from core.kernel.errors import N_, Message, ValidationError
+from core.kernel.hookspecs import for_modules, hookimpl
+from core.kernel.line_items import TaxRate
 from plugins.pricing.settings import (  # noqa: F401  (the plugin's public API)
     OrderSettings,
     company_details,

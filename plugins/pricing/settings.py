@@ -21,11 +21,11 @@ from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
 
-from core import i18n
-from core.errors import N_, Message
-from core.fields import KERNEL_TYPES, FieldError
-from core.line_items import money
-from core.records import Query
+from core.kernel import i18n
+from core.kernel.errors import N_, Message
+from core.kernel.fields import KERNEL_TYPES, FieldError
+from core.kernel.line_items import money
+from core.kernel.records import Query
 
 ORDERS = "orders"
 COMPANY = "company"

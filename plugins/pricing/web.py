@@ -15,8 +15,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
-from core.errors import N_, Message
-from core.fields import FieldError
+from core.kernel.errors import N_, Message
+from core.kernel.fields import FieldError
 from core.web.forms import store_upload
 from core.web.pages import page
 from core.web.templating import flash

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from core.records import Query
+from core.kernel.records import Query
 
 CENT = Decimal("0.01")
 # category -> (name, part number prefix, list price, product type, tax code name)

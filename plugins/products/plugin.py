@@ -28,8 +28,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from core.errors import N_, Message, NotFoundError, ValidationError
-from core.hookspecs import for_modules, hookimpl
+from core.kernel.errors import N_, Message, NotFoundError, ValidationError
+from core.kernel.hookspecs import for_modules, hookimpl
 from core.web.pages import page
 from plugins.products import demo
 from plugins.products.prices import (  # noqa: F401  (the plugin's public API)

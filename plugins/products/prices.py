@@ -17,8 +17,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from core.errors import NotFoundError
-from core.records import SYSTEM_USER, Query
+from core.kernel.errors import NotFoundError
+from core.kernel.records import SYSTEM_USER, Query
 
 PRODUCTS, BOOKS, BOOK_PRICES, ACCOUNTS = "products", "price_books", "price_book_prices", \
     "accounts"

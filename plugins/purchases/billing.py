@@ -18,9 +18,9 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from core import line_items
-from core.conversion import convert
-from core.errors import N_, Message, ValidationError, VetoError
+from core.kernel import line_items
+from core.kernel.conversion import convert
+from core.kernel.errors import N_, Message, ValidationError, VetoError
 from plugins.purchases.ledger import (
     BILLS,
     ORDERS,

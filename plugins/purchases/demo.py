@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.records import Query
+from core.kernel.records import Query
 from plugins.purchases.billing import bill_from_order
 from plugins.purchases.ledger import ACCOUNTS, ORDERS, PAYMENTS, allocate_bill_payment
 

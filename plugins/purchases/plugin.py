@@ -18,9 +18,9 @@ writer (forms, imports, the API, the two functions above) goes through them. The
 """
 from __future__ import annotations
 
-from core import printing
-from core.errors import N_, ValidationError
-from core.hookspecs import for_modules, hookimpl
+from core.apps.documents import printing
+from core.kernel.errors import N_, ValidationError
+from core.kernel.hookspecs import for_modules, hookimpl
 from plugins.purchases import demo, ledger, web
 from plugins.purchases.billing import bill_from_order, left_to_bill, over_billed
 from plugins.purchases.ledger import (
@@ -144,7 +144,7 @@ def payment_actions(site, record, user):
     return web.payment_actions(site, record, user)
 
 
-PDF_LABELS = {  # what its documents print around the figures (core.printing.LABELS)
+PDF_LABELS = {  # what its documents print around the figures (core.apps.documents.printing.LABELS)
     "supplier": N_("Supplier"),
     "expected_date": N_("Expected by"),
 }

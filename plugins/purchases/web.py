@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core.errors import N_, Message, NotFoundError, ValidationError, VetoError
+from core.kernel.errors import N_, Message, NotFoundError, ValidationError, VetoError
 from core.web.actions import Action
 from core.web.pages import page
 from core.web.templating import flash

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from core.api.actions import ApiAction
 from core.api.problems import ApiProblem
-from core.errors import VetoError
+from core.kernel.errors import VetoError
 from plugins.quotes import plugin as quotes
 
 NO_BODY = {"type": "object", "additionalProperties": False}

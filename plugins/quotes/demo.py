@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from core.errors import CrbmError
-from core.records import Query
+from core.kernel.errors import CrbmError
+from core.kernel.records import Query
 
 QUOTES = 8
 STAGES = ("draft", "negotiation", "delivered", "confirmed", "closed_accepted", "on_hold",

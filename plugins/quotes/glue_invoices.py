@@ -3,7 +3,7 @@ quotes manifest's ``glue`` only while the invoices plugin is active too, so the 
 plugin never asks whether invoices exist."""
 from __future__ import annotations
 
-from core.hookspecs import hookimpl
+from core.kernel.hookspecs import hookimpl
 
 TARGET = "invoices"
 

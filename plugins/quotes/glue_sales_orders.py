@@ -3,7 +3,7 @@ the quotes manifest's ``glue`` only while the sales_orders plugin is active too,
 quotes plugin never asks whether sales orders exist."""
 from __future__ import annotations
 
-from core.hookspecs import hookimpl
+from core.kernel.hookspecs import hookimpl
 
 TARGET = "sales_orders"
 

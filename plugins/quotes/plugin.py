@@ -27,9 +27,10 @@ import sqlalchemy as sa
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core import conversion, printing
-from core.errors import N_, CrbmError, Message, NotFoundError, ValidationError, VetoError
-from core.hookspecs import for_modules, hookimpl
+from core.apps.documents import printing
+from core.kernel import conversion
+from core.kernel.errors import N_, CrbmError, Message, NotFoundError, ValidationError, VetoError
+from core.kernel.hookspecs import for_modules, hookimpl
 from core.web.actions import Action
 from core.web.pages import page
 from core.web.templating import flash
@@ -260,7 +261,7 @@ def crbm_demo_data(site, user, rng, progress):
     demo.load(site, user, rng, progress)
 
 
-PDF_LABELS = {  # what its documents print around the figures (core.printing.LABELS)
+PDF_LABELS = {  # what its documents print around the figures (core.apps.documents.printing.LABELS)
     "accepted_by": N_("Accepted by (name, signature)"),
     "quote_date": N_("Date"),
     "valid_until": N_("Valid until"),

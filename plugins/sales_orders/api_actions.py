@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from core.api.actions import ApiAction
 from core.api.problems import ApiProblem
-from core.errors import VetoError
+from core.kernel.errors import VetoError
 from plugins.sales_orders import plugin as orders
 
 QUANTITY = {"type": ["string", "number"], "pattern": r"^[0-9]{1,12}(\.[0-9]{1,6})?$",

@@ -18,9 +18,10 @@ import sqlalchemy as sa
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core import conversion, printing
-from core.errors import N_, CrbmError, Message, NotFoundError, ValidationError
-from core.hookspecs import for_modules, hookimpl
+from core.apps.documents import printing
+from core.kernel import conversion
+from core.kernel.errors import N_, CrbmError, Message, NotFoundError, ValidationError
+from core.kernel.hookspecs import for_modules, hookimpl
 from core.web.actions import Action
 from core.web.pages import page
 from core.web.templating import flash
@@ -202,7 +203,7 @@ def invoice_view(request, form):
         items=items, left=left, posted=posted, errors=errors)
 
 
-PDF_LABELS = {  # what its documents print around the figures (core.printing.LABELS)
+PDF_LABELS = {  # what its documents print around the figures (core.apps.documents.printing.LABELS)
     "order_date": N_("Order date"),
     "purchase_order": N_("Your PO"),
 }

@@ -32,7 +32,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from core.errors import N_, Message, ValidationError
+from core.kernel.errors import N_, Message, ValidationError
 
 ZERO = Decimal(0)
 

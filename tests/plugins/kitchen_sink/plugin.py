@@ -2,8 +2,8 @@
 
 Tests switch behaviour through ``RECORDER``; nothing here is shipped.
 """
-from core.errors import VetoError
-from core.hookspecs import hookimpl
+from core.kernel.errors import VetoError
+from core.kernel.hookspecs import hookimpl
 
 PLUGIN_NAME = "kitchen_sink"
 

@@ -8,9 +8,9 @@ from decimal import Decimal
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from core.errors import N_, NotFoundError
-from core.hookspecs import hookimpl
-from core.line_items import TaxRate
+from core.kernel.errors import N_, NotFoundError
+from core.kernel.hookspecs import hookimpl
+from core.kernel.line_items import TaxRate
 from core.web.actions import Action
 from core.web.pages import page
 

@@ -3,7 +3,7 @@
 It proves a plugin's type works everywhere a kernel type does — the edit form, list and
 detail pages, list filters, the REST API and its OpenAPI document, CSV export and import —
 with no kernel code naming it: everything the type does is a method of ``RatingType``
-(see ``core.fields.FieldType`` and docs/plugins.md, "Adding a field type"). Its module,
+(see ``core.kernel.fields.FieldType`` and docs/plugins.md, "Adding a field type"). Its module,
 ``reviews``, is in ``modules/``; its form control in ``templates/rating_widget.html``; its
 stylesheet in ``static/rating.css``.
 """
@@ -12,9 +12,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from markupsafe import Markup
 
-from core.errors import N_, Message
-from core.fields import FieldError, FieldType
-from core.hookspecs import hookimpl
+from core.kernel.errors import N_, Message
+from core.kernel.fields import FieldError, FieldType
+from core.kernel.hookspecs import hookimpl
 
 PLUGIN_NAME = "rating"
 STARS = 5

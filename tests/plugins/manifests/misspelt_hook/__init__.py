@@ -1,5 +1,5 @@
 """A plugin whose hook name is misspelt: pluggy alone would never call it."""
-from core.hookspecs import hookimpl
+from core.kernel.hookspecs import hookimpl
 
 
 @hookimpl

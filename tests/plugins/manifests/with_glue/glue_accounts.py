@@ -1,5 +1,5 @@
 """Hooks that only make sense with the accounts plugin (registered by the manifest's glue)."""
-from core.hookspecs import hookimpl
+from core.kernel.hookspecs import hookimpl
 
 CALLS: list[str] = []
 

@@ -1,0 +1,1 @@
+"""Administration: users, roles, teams and access settings pages."""

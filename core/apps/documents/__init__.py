@@ -1,0 +1,1 @@
+"""Documents: PDF forms, printing and mail about a record."""

@@ -1,0 +1,1 @@
+"""Packs: installing, upgrading and removing personality, theme and code packs."""

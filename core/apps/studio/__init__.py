@@ -1,0 +1,1 @@
+"""The Studio: administrators reshaping the metadata in the browser."""

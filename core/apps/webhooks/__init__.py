@@ -1,0 +1,1 @@
+"""Webhooks: subscriptions, the outbox, deliveries, their API and admin pages."""
