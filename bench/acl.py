@@ -28,7 +28,8 @@ import sqlalchemy as sa
 from records import demo_rows, progress  # bench/records.py, beside this file
 from starlette.testclient import TestClient
 
-from core.kernel import access, access_admin
+from core.apps.admin import access_admin
+from core.kernel import access
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
 from core.web.app import create_app

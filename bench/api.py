@@ -39,8 +39,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core.api.schemas import shapes
+from core.apps.admin import access_admin
 from core.apps.oauth import oauth
-from core.kernel import access_admin
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
 from core.web.app import create_app

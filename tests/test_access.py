@@ -2,7 +2,7 @@
 of 7.3.3-7.3.6, through the record service, on the real database."""
 import pytest
 
-from core.kernel import access_admin as aa
+from core.apps.admin import access_admin as aa
 from core.kernel.access import check_rule
 from core.kernel.errors import NotFoundError, ValidationError
 from core.kernel.records import SYSTEM_USER, Query

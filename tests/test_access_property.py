@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.kernel import access_admin as aa
+from core.apps.admin import access_admin as aa
 from core.kernel.access import ACCESS_MODES, ACTIONS, IMPORT_LEVELS, LEVELS
 from core.kernel.records import now
 from tests.conftest import SERVER_URL

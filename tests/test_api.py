@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from core.kernel import access_admin as aa
+from core.apps.admin import access_admin as aa
 from core.kernel.records import SYSTEM_USER, Query
 from core.kernel.users import create_user
 from tests.api_util import bearer, client

@@ -6,7 +6,7 @@ import re
 
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
-from core.kernel import access_admin as aa
+from core.apps.admin import access_admin as aa
 from core.kernel.users import create_user
 from tests.api_util import bearer, client
 from tests.test_web_access import PASSWORD

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from core.kernel import access_admin as aa
+from core.apps.admin import access_admin as aa
 from core.kernel.users import create_user
 from tests.browser import TIMEOUT_MS, log_in, screenshot
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from PIL import Image
 from starlette.testclient import TestClient
 
-from core.kernel import access_admin
+from core.apps.admin import access_admin
 from core.kernel.errors import NotFoundError, ValidationError
 from core.kernel.line_items import TaxRate
 from core.kernel.records import Query

@@ -1,4 +1,4 @@
-"""No CSV that CRBM writes carries a formula a spreadsheet would run (core/kernel/csv_export.py):
+"""No CSV that CRBM writes carries a formula a spreadsheet would run (core/web/csv_export.py):
 the list export and the exports a purge leaves behind."""
 import csv
 import io

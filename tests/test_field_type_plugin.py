@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from core.kernel import csv_export
 from core.kernel.errors import ValidationError
 from core.kernel.records import Query
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
+from core.web import csv_export
 from core.web.app import create_app
 from tests.api_util import bearer
 from tests.api_util import client as api_client

@@ -11,8 +11,8 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
+from core.apps.admin import access_admin as aa
 from core.apps.studio.studio import StudioError
-from core.kernel import access_admin as aa
 from core.kernel.customizations import Item
 from core.kernel.errors import InUseError, ValidationError
 from core.kernel.records import Query

@@ -15,7 +15,7 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from core.kernel import access_admin as aa
+from core.apps.admin import access_admin as aa
 from core.kernel.records import SYSTEM_USER, Query
 from core.kernel.users import create_user
 from core.web.app import create_app

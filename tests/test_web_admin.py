@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from core.kernel import access_admin, users
+from core.apps.admin import access_admin
+from core.kernel import users
 from core.kernel.access import settings_of
 from core.kernel.hookspecs import hookimpl
 from core.kernel.i18n import N_

@@ -1,4 +1,4 @@
-"""Uploads cannot become pages or scripts on the application's origin (core/kernel/uploads.py).
+"""Uploads cannot become pages or scripts on the application's origin (core/web/uploads.py).
 
 The attack this closes: a user uploads ``logo.html`` and ``logo.js``; served as text/html
 and text/javascript from the app's origin, the page loads the script (CSP ``script-src

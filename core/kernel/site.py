@@ -21,8 +21,8 @@ from types import ModuleType
 import sqlalchemy as sa
 import yaml
 
-from core.kernel import access_admin, database, plugins, sequences
 from core.kernel import customizations as site_customizations
+from core.kernel import database, plugins, sequences
 from core.kernel.access import AccessControl
 from core.kernel.errors import CrbmError, MetadataProblem
 from core.kernel.records import RecordService
@@ -428,10 +428,10 @@ class Site:
         return diff
 
     def after_sync(self) -> None:
-        """What a new module needs beyond its table: its counter, the built-in roles; then
-        what plugins need (crbm_schema_synced: the key pair that signs API access tokens)."""
+        """What a new module needs beyond its table: its counter; then what plugins and the
+        applications need (crbm_schema_synced: the built-in roles, the key pair that signs
+        API access tokens)."""
         self._ensure_sequences()
-        access_admin.ensure_builtins(self)
         self.hook.crbm_schema_synced(site=self)
 
     def _ensure_sequences(self) -> None:

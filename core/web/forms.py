@@ -12,9 +12,9 @@ from typing import Any
 
 from starlette.datastructures import UploadFile
 
-from core.kernel import uploads
 from core.kernel.fields import FieldError
 from core.kernel.registry import FieldDef, ModuleDef
+from core.web import uploads
 
 MAX_UPLOAD = uploads.MAX_UPLOAD
 
@@ -75,7 +75,7 @@ def read_form(form, fields: list[FieldDef], fmt, files_dir: Path) -> tuple[dict,
 def store_upload(upload: UploadFile, files_dir: Path, *, image: bool = False,
                  label: str = "") -> str:
     """Save an uploaded file under a random key; the key is what the field stores. An image
-    field's upload must be a real raster image (core/kernel/uploads.py: FieldError otherwise)."""
+    field's upload must be a real raster image (core/web/uploads.py: FieldError otherwise)."""
     data = uploads.read_upload(upload, image=image, label=label)
     return uploads.store(files_dir, upload.filename, data)
 

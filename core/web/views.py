@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from starlette.routing import Route
 
-from core.kernel import access_admin, csv_export, fills, i18n, line_items, uploads
+from core.apps.admin import access_admin
+from core.kernel import fills, i18n, line_items
 from core.kernel.errors import (
     N_,
     ConflictError,
@@ -31,7 +32,7 @@ from core.kernel.errors import (
 )
 from core.kernel.records import Query, now
 from core.kernel.registry import ModuleDef
-from core.web import display, forms, line_items_form
+from core.web import csv_export, display, forms, line_items_form, uploads
 from core.web.actions import record_actions
 from core.web.pages import page
 from core.web.templating import flash, formatter
@@ -859,7 +860,7 @@ def file_view(request: Request, form):
     if not record.get(name) or files not in path.parents or not path.is_file():
         raise HTTPException(404, Message(N_("There is no such file.")))
     # The type and disposition come from the content, never from the user-chosen name:
-    # only a raster image is shown inline; the rest is an opaque download (core/kernel/uploads.py).
+    # only a raster image is shown inline; the rest is an opaque download (core/web/uploads.py).
     media_type, disposition = uploads.served_as(path)
     return FileResponse(path, media_type=media_type, filename=path.name,
                         content_disposition_type=disposition, headers=uploads.FILE_HEADERS)

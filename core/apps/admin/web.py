@@ -20,9 +20,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
+from core.apps.admin import access_admin
 from core.apps.admin import plugins_web as admin_plugins
 from core.apps.packs import web as admin_packs
-from core.kernel import access, access_admin, users
+from core.kernel import access, users
 from core.kernel.errors import N_, Message, ValidationError
 from core.kernel.fields import KERNEL_TYPES, FieldError
 from core.kernel.hooktypes import AdminLink

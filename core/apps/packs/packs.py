@@ -70,11 +70,12 @@ from core.apps.packs.pack_archive import (
     upload_name,
 )
 from core.apps.studio.studio import module_name_problem
-from core.kernel import csv_export, database, i18n
 from core.kernel import customizations as site_customizations
+from core.kernel import database, i18n
 from core.kernel.errors import CrbmError, MetadataError
 from core.kernel.registry import Registry, read_extensions, read_folder
 from core.kernel.site import EnabledPack
+from core.web import csv_export
 
 try:
     import fcntl  # the journal locks (POSIX); elsewhere interrupted installs are not recovered
@@ -1043,7 +1044,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _csv(result) -> str:
     """Rows as CSV; text that a spreadsheet would run as a formula gets a leading ' (numbers
-    are written as they are: core/kernel/csv_export.py)."""
+    are written as they are: core/web/csv_export.py)."""
     buffer = io.StringIO()
     writer = csv_export.writer(buffer)
     writer.writerow(result.keys())

@@ -25,9 +25,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse
 from starlette.routing import Route
 
+from core.apps.admin import access_admin
 from core.apps.packs.pack_archive import MAX_ARCHIVE_BYTES, PackError, upload_name
 from core.apps.packs.packs import CHECK_STEPS, REMOVAL_MODES, STEPS
-from core.kernel import access_admin
 from core.kernel.errors import N_, Message
 from core.web.pages import page
 from core.web.templating import flash

@@ -10,9 +10,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.routing import Route
 
+from core.apps.admin import access_admin
 from core.apps.admin.web import _admin_only, _checked, _redirect, _render, _site
 from core.apps.webhooks import webhooks
-from core.kernel import access_admin
 from core.kernel.errors import N_, Message, ValidationError
 from core.web.pages import page
 from core.web.templating import flash
