@@ -629,19 +629,22 @@ class RecordService:
         """A module that declares its status field's transitions (``features.transitions``)
         changes that field only through ``transition``: any other change, on any path
         (form, API, import, mass update, a hook), is refused naming the field, from and
-        to. New records may start at any value."""
+        to. Moves among its ``free`` values need no action. New records may start at any
+        value."""
         spec = save.module.features.get("transitions")
         if not spec or save.is_new:
             return
         name = spec["field"]
         moving = _TRANSITIONS.get() or {}
+        free = frozenset(spec.get("free", ()))
         f = save.module.fields[name]
         errors = {}
         for index, change in enumerate(save.batch):
             if name not in change.changes:
                 continue
             old, new = change.changes[name]
-            if moving.get((save.module.name, change.record["id"])) == (old, new):
+            if moving.get((save.module.name, change.record["id"])) == (old, new) or \
+                    (old in free and new in free):  # a declared action, or a free move
                 continue
             labels = dict(self.registry.choices(f))
             action = next((a for a in spec["actions"] if old in a["from"] and a["to"] == new),

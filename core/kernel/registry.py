@@ -740,6 +740,10 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
         else:
             allowed = registry.option_values(status.spec["options"]) \
                 if status.spec.get("options") in registry.dropdowns else None
+            for value in transitions.get("free", ()):
+                if allowed is not None and value not in allowed:
+                    problem("$.features.transitions.free",
+                            f"{value!r} is not an option of {status.name!r}")
             seen: set[str] = set()
             for i, action in enumerate(transitions["actions"]):
                 path = f"$.features.transitions.actions[{i}]"
