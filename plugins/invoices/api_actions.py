@@ -13,7 +13,7 @@ from __future__ import annotations
 from core.api.actions import ApiAction
 from core.api.problems import ApiProblem
 
-from . import api
+from . import api, web
 
 AMOUNT = {"type": ["string", "number"], "pattern": r"^[0-9]{1,18}(\.[0-9]{1,6})?$",
           "minimum": 0}
@@ -39,12 +39,6 @@ def _record_payment(site, user, record_id: str, body: dict) -> dict:
     return payment
 
 
-def _allocate(site, user, record_id: str, body: dict) -> dict:
-    _may_create(site, user, "payment_allocations")
-    made = api.allocate(site, user, record_id, body["amounts"])
-    return {"allocations": made}
-
-
 def actions() -> list[ApiAction]:
     return [
         ApiAction("invoices", "credit_note", "A credit note for the whole invoice or chosen "
@@ -62,10 +56,5 @@ def actions() -> list[ApiAction]:
                       "payment_method": {"type": ["string", "null"], "maxLength": 100},
                       "reference": {"type": ["string", "null"], "maxLength": 100}}},
                   "payments"),
-        ApiAction("payments", "allocate", "Allocate the payment across invoices, all or "
-                  "nothing", _allocate,
-                  {"type": "object", "additionalProperties": False, "required": ["amounts"],
-                   "properties": {"amounts": {"type": "object", "minProperties": 1,
-                                              "maxProperties": 500,
-                                              "additionalProperties": AMOUNT}}}),
+        web.ALLOCATE.api_action(),  # the sub-ledger's (plugins/subledger/allocate.py)
     ]

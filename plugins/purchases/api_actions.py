@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from core.api.actions import ApiAction
 from core.api.problems import ApiProblem
-from plugins.purchases import billing, ledger
+from plugins.purchases import billing, ledger, web
 
 NUMBER = {"type": ["string", "number"], "pattern": r"^[0-9]{1,18}(\.[0-9]{1,6})?$",
           "minimum": 0}
@@ -26,12 +26,6 @@ def _create_bill(site, user, record_id: str, body: dict) -> dict:
     return billing.bill_from_order(site, user, record_id, body.get("quantities"))
 
 
-def _allocate(site, user, record_id: str, body: dict) -> dict:
-    _may_create(site, user, ledger.ALLOCATIONS)
-    return {"allocations": ledger.allocate_bill_payment(site, user, record_id,
-                                                        body["amounts"])}
-
-
 def actions() -> list[ApiAction]:
     return [
         ApiAction(ledger.ORDERS, "create_bill", "Bill the purchase order, all that is left "
@@ -39,10 +33,5 @@ def actions() -> list[ApiAction]:
                   {"type": "object", "additionalProperties": False, "properties": {
                       "quantities": {"type": "object", "maxProperties": 5000,
                                      "additionalProperties": NUMBER}}}, ledger.BILLS),
-        ApiAction(ledger.PAYMENTS, "allocate", "Allocate the payment across bills, all or "
-                  "nothing", _allocate,
-                  {"type": "object", "additionalProperties": False, "required": ["amounts"],
-                   "properties": {"amounts": {"type": "object", "minProperties": 1,
-                                              "maxProperties": 500,
-                                              "additionalProperties": NUMBER}}}),
+        web.ALLOCATE.api_action(),  # the sub-ledger's (plugins/subledger/allocate.py)
     ]
