@@ -11,22 +11,13 @@
 from __future__ import annotations
 
 from core.api.actions import ApiAction
-from core.api.problems import ApiProblem
+from plugins.subledger.allocate import AMOUNT, may_create
 
 from . import api, web
 
-AMOUNT = {"type": ["string", "number"], "pattern": r"^[0-9]{1,18}(\.[0-9]{1,6})?$",
-          "minimum": 0}
-
-
-def _may_create(site, user, module_name: str) -> None:
-    module = site.registry.module(module_name)
-    if not site.access.can(user, module, "edit"):
-        raise ApiProblem(403, f"You may not create {module.label}.")
-
 
 def _credit_note(site, user, record_id: str, body: dict) -> dict:
-    _may_create(site, user, "credit_notes")
+    may_create(site, user, "credit_notes")
     lines = None
     if body.get("quantities") is not None:
         lines = api.credit_lines(site, user, record_id, body["quantities"])
@@ -34,7 +25,7 @@ def _credit_note(site, user, record_id: str, body: dict) -> dict:
 
 
 def _record_payment(site, user, record_id: str, body: dict) -> dict:
-    _may_create(site, user, "payments")
+    may_create(site, user, "payments")
     payment, _ = api.record_payment(site, user, record_id, body)
     return payment
 

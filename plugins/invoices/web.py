@@ -48,13 +48,10 @@ def _allocated(payment: dict, made: list[dict]) -> Message:
 # "Allocate" on a payment: the sub-ledger's one page and API action, in the invoices' words
 ALLOCATE = AllocatePage(
     RECEIVABLES, api.open_invoices, api.allocate, api.parse_amount, _allocated,
-    url="/payments/{record_id}/allocate", party_label=N_("Account"),
-    document_label=N_("Invoice"), column=(N_("Invoice date"), "invoice_date", True),
-    intro=N_("Type how much of this payment goes to each invoice. Allocations are saved all "
-             "together, or not at all."),
-    none_typed=N_("Type an amount for at least one invoice."),
-    none_open=N_("This account has no open invoices in this currency."), row="invoice",
-    api_description="Allocate the payment across invoices, all or nothing")
+    "invoice_date", N_("Type how much of this payment goes to each invoice. Allocations are "
+                       "saved all together, or not at all."),
+    N_("Type an amount for at least one invoice."),
+    N_("This account has no open invoices in this currency."))
 payment_actions = ALLOCATE.buttons
 
 ACTIONS = {"invoices": invoice_actions, "payments": payment_actions}  # plugin.py hooks them

@@ -44,14 +44,10 @@ def _allocated(payment: dict, made: list[dict]) -> Message:
 # "Allocate" on a bill payment: the sub-ledger's one page and API action, in the bills' words
 ALLOCATE = AllocatePage(
     ledger.PAYABLES, ledger.open_bills, ledger.allocate_bill_payment, ledger.parse_amount,
-    _allocated, url="/bill_payments/{record_id}/allocate", party_label=N_("Supplier"),
-    document_label=N_("Bill"), column=(N_("Supplier's invoice number"), "supplier_invoice_no",
-                                       False),
+    _allocated, "supplier_invoice_no",
     intro=N_("Type how much of this payment goes to each bill. Allocations are saved all "
-             "together, or not at all."),
-    none_typed=N_("Type an amount for at least one bill."),
-    none_open=N_("This supplier has no open bills in this currency."), row="bill",
-    api_description="Allocate the payment across bills, all or nothing")
+             "together, or not at all."), none_typed=N_("Type an amount for at least one bill."),
+    none_open=N_("This supplier has no open bills in this currency."))
 payment_actions = ALLOCATE.buttons
 
 

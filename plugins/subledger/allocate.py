@@ -36,9 +36,19 @@ AMOUNT = {"type": ["string", "number"], "pattern": r"^[0-9]{1,18}(\.[0-9]{1,6})?
 TEMPLATE = "subledger_allocate.html"
 
 
+def may_create(site, user, module_name: str) -> None:
+    """An API action that creates records of ``module_name`` needs the right to (403)."""
+    module = site.registry.module(module_name)
+    if not site.access.can(user, module, "edit"):
+        raise ApiProblem(403, f"You may not create {module.label}.")
+
+
 @dataclass(frozen=True)
 class AllocatePage:
-    """One side's allocate page: its ledger, its functions and its words (``N_`` texts)."""
+    """One side's allocate page: its ledger, its functions and the sentences only it can
+    say (``N_`` texts). The rest comes from the ledger and the metadata: the URL
+    (``/<payments>/{record_id}/allocate``), the party's and the document's labels, each
+    row's ``data-<document>`` attribute ("invoice_id" -> data-invoice="INV-0001")."""
 
     ledger: SubLedger
     # (site, user, party id, currency) -> the party's open documents, in the page's order
@@ -48,15 +58,15 @@ class AllocatePage:
     parse_amount: Callable[[str], Decimal | None]
     # (payment, allocations made) -> the flash message after saving
     done: Callable[[dict, list[dict]], Message]
-    url: str  # the page: "/payments/{id}/allocate"
-    party_label: str  # N_("Account")
-    document_label: str  # N_("Invoice"): the first column
-    column: tuple[str, str, bool]  # the second: (N_ label, field, is a date)
-    intro: str  # N_("Type how much of this payment goes to each invoice. ...")
-    none_typed: str  # N_("Type an amount for at least one invoice.")
-    none_open: str  # N_("This account has no open invoices in this currency.")
-    row: str  # each row's data- attribute ("invoice": data-invoice="INV-0001")
-    api_description: str  # the API action's summary
+    column: str  # the documents' second column, a field of theirs ("invoice_date")
+    # N_ texts: how to fill the page, nothing typed, no open document
+    intro: str
+    none_typed: str
+    none_open: str
+
+    @property
+    def url(self) -> str:
+        return f"/{self.ledger.payments}/{{record_id}}/allocate"
 
     def page_of(self, record_id: str) -> str:
         return self.url.replace("{record_id}", record_id)
@@ -102,25 +112,26 @@ class AllocatePage:
         rows = {d["id"] for d in documents}
         general = [message for key, message in errors.items() if key not in rows]
         # plain values only: a theme pack's sandbox renders this page too
-        label, field, is_date = self.column
+        docs = site.registry.module(ledger.documents)
+        column = docs.fields[self.column]
         return request.app.state.templates.render(
             request, TEMPLATE, status=422 if errors else 200, payment=payment,
             documents=documents, posted=posted, errors=errors, general=general,
             party=payment.get(f"{ledger.party}__label") or payment.get(ledger.party),
             action=self.page_of(payment_id), back=f"/m/{ledger.payments}/{payment_id}",
-            documents_module=ledger.documents, row=self.row, column=field,
-            column_is_date=is_date, words={
-                "party": self.party_label, "document": self.document_label,
-                "column": label, "intro": self.intro, "none_open": self.none_open})
+            documents_module=ledger.documents, row=ledger.document_key.removesuffix("_id"),
+            column=self.column, column_is_date=column.type.name == "date", words={
+                "party": site.registry.module(ledger.payments).fields[ledger.party].label,
+                "document": docs.label_singular, "column": column.label,
+                "intro": self.intro, "none_open": self.none_open})
 
     def api_action(self) -> ApiAction:
         def handler(site, user, record_id: str, body: dict) -> dict:
-            module = site.registry.module(self.ledger.allocations)
-            if not site.access.can(user, module, "edit"):
-                raise ApiProblem(403, f"You may not create {module.label}.")
+            may_create(site, user, self.ledger.allocations)
             return {"allocations": self.allocate(site, user, record_id, body["amounts"])}
 
-        return ApiAction(self.ledger.payments, "allocate", self.api_description, handler,
+        return ApiAction(self.ledger.payments, "allocate", "Allocate the payment across "
+                         f"{self.ledger.documents}, all or nothing", handler,
                          {"type": "object", "additionalProperties": False,
                           "required": ["amounts"],
                           "properties": {"amounts": {"type": "object", "minProperties": 1,
