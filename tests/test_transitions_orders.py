@@ -3,6 +3,8 @@
 open, closes only through its actions (a quote also by converting it), and a closed
 document's status changes by no form, PATCH or mass update — refused naming the field,
 from and to, with nothing saved."""
+from decimal import Decimal
+
 import pytest
 
 from core.kernel.errors import ValidationError
@@ -93,3 +95,41 @@ def test_a_quote_is_accepted_by_converting_it_once(site, admin, shop):  # noqa: 
                                           "stage": "closed_lost"}, admin)
     with pytest.raises(quotes.QuoteError, match="cancelled quote cannot be converted"):
         quotes.convert(site, admin, lost["id"], "sales_orders")
+
+
+def test_an_invoice_is_cancelled_only_through_its_action(site, admin, shop,  # noqa: F811
+                                                         client):  # noqa: F811
+    invoice = site.records.create("invoices", {
+        "name": "Setup", "account_id": shop["account"],
+        "line_items": quote_lines(shop)[1:]}, admin)
+    refusal = "Cancelled goes from No to Yes only through \u201cCancel invoice\u201d"
+    page = f"/m/invoices/{invoice['id']}"
+    before = site.records.get("invoices", invoice["id"], admin)
+    data = form_values(client.get(f"{page}/edit").text)
+    refused = client.post(f"{page}/edit", data={**data, "cancelled": "1",
+                                                "_csrf": client.csrf}, follow_redirects=False)
+    assert refused.status_code == 422
+    assert refusal in refused.text.replace("&#8220;", "\u201c").replace("&#8221;", "\u201d")
+    auth = bearer(site, admin)
+    with api_client(site) as api:
+        patched = api.patch(f"/api/v1/invoices/{invoice['id']}", headers=auth,
+                            json={"cancelled": True})
+        assert patched.status_code == 422 and refusal in patched.text
+        assert site.records.get("invoices", invoice["id"], admin) == before  # nothing saved
+        # the button cancels it; it then owes nothing; the API action undoes it
+        assert f"{page}/transition/cancel" in client.get(page).text
+        done = client.post(f"{page}/transition/cancel", data={"_csrf": client.csrf},
+                           follow_redirects=False)
+        assert done.status_code == 303
+        cancelled = site.records.get("invoices", invoice["id"], admin)
+        assert cancelled["cancelled"] is True and cancelled["amount_due"] == 0
+        patched = api.patch(f"/api/v1/invoices/{invoice['id']}", headers=auth,
+                            json={"cancelled": False})
+        assert patched.status_code == 422
+        assert "only through \u201cUndo cancellation\u201d" in patched.text
+        restored = api.post(f"/api/v1/invoices/{invoice['id']}/actions/restore", headers=auth)
+        assert restored.status_code == 200, restored.text
+        assert restored.json()["cancelled"] is False
+        assert Decimal(restored.json()["amount_due"]) == before["amount_due"]
+        again = api.post(f"/api/v1/invoices/{invoice['id']}/actions/restore", headers=auth)
+        assert again.status_code == 422 and "is not possible while Cancelled is No" in again.text
