@@ -133,3 +133,28 @@ def test_an_invoice_is_cancelled_only_through_its_action(site, admin, shop,  # n
         assert Decimal(restored.json()["amount_due"]) == before["amount_due"]
         again = api.post(f"/api/v1/invoices/{invoice['id']}/actions/restore", headers=auth)
         assert again.status_code == 422 and "is not possible while Cancelled is No" in again.text
+
+
+def test_free_values_and_checkbox_states_are_checked_against_the_field(tmp_path,
+                                                                       database_url):
+    from core.kernel.registry import MetadataError
+    from core.kernel.site import Site, create_site
+    from tests.test_transitions import TICKETS, plugin_with
+
+    free = TICKETS.replace("field: status, actions:", "field: status, free: [open, shut], "
+                           "actions:")
+    with pytest.raises(MetadataError) as caught:
+        Site(create_site(tmp_path / "a", database_url),
+             extra_plugins=[plugin_with(tmp_path / "free", free)])
+    assert "$.features.transitions.free: 'shut' is not an option of 'status'" \
+        in str(caught.value)
+    boxed = TICKETS.replace("field: status, actions: [", "field: done, actions: [\n"
+                            "      {name: finish, label: Finish, from: [false], to: true},\n"
+                            "      {name: undo, label: Undo, from: [true], to: 'no'},")\
+        .replace("\n  status: {", "\n  done: {type: checkbox}\n  status: {")
+    with pytest.raises(MetadataError) as caught:
+        Site(create_site(tmp_path / "b", database_url),
+             extra_plugins=[plugin_with(tmp_path / "boxed", boxed)])
+    problems = str(caught.value)
+    assert "$.features.transitions.actions[1].to: 'no' is not an option of 'done'" in problems
+    assert "actions[0]" not in problems and "actions[2]" in problems  # open: not a boolean
