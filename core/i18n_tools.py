@@ -72,7 +72,8 @@ def extract_messages(output: Path, sources: Sequence[Path] | None = None) -> int
 # Where a person-readable label sits in a module definition (str: any key, int: any index).
 _MODULE_LABELS = (("label",), ("label_singular",), ("tab_group",), ("fields", str, "label"),
                   ("fields", str, "help"), ("relationships", str, "label"),
-                  ("layouts", "detail", int, "label"), ("layouts", "edit", int, "label"))
+                  ("layouts", "detail", int, "label"), ("layouts", "edit", int, "label"),
+                  ("features", "transitions", "actions", int, "label"))  # the buttons
 _DROPDOWN_LABELS = ((str, int, "label"),)
 
 

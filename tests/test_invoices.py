@@ -242,10 +242,11 @@ def test_a_cancelled_invoice_owes_nothing_and_one_with_payments_cannot_be_cancel
     assert get(site, admin, "invoices", second)["amount_due"] == D("105.00")
     assert get(site, admin, "payments", pay)["unallocated"] == D("37.03")
     assert get(site, admin, "accounts", account)["balance_receivable"] == D("67.97")  # 105 - 37.03
-    site.records.update("invoices", second["id"], {"cancelled": True}, admin)
+    # cancelled by its action only (issue 16: features.transitions), undone the same way
+    site.records.transition("invoices", second["id"], "cancel", admin)
     assert get(site, admin, "invoices", second)["amount_due"] == D("0")
     assert get(site, admin, "accounts", account)["balance_receivable"] == D("-37.03")
-    site.records.update("invoices", second["id"], {"cancelled": False}, admin)
+    site.records.transition("invoices", second["id"], "restore", admin)
     assert get(site, admin, "accounts", account)["balance_receivable"] == D("67.97")
 
 

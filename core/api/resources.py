@@ -409,7 +409,7 @@ def transition_actions(registry) -> list[ApiAction]:
                 return site.records.transition(module, record_id, name, user)
             out.append(ApiAction(module.name, t["name"],
                                  f"{t['label']}: {spec['field']} from "
-                                 f"{', '.join(t['from'])} to {t['to']}", handler,
+                                 f"{', '.join(map(str, t['from']))} to {t['to']}", handler,
                                  result_module=module.name))
     return out
 

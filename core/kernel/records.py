@@ -629,21 +629,24 @@ class RecordService:
         """A module that declares its status field's transitions (``features.transitions``)
         changes that field only through ``transition``: any other change, on any path
         (form, API, import, mass update, a hook), is refused naming the field, from and
-        to. New records may start at any value."""
+        to. Moves among its ``free`` values need no action. New records may start at any
+        value."""
         spec = save.module.features.get("transitions")
         if not spec or save.is_new:
             return
         name = spec["field"]
         moving = _TRANSITIONS.get() or {}
+        free = frozenset(spec.get("free", ()))
         f = save.module.fields[name]
         errors = {}
+        labels = self._state_labels(f)
         for index, change in enumerate(save.batch):
             if name not in change.changes:
                 continue
-            old, new = change.changes[name]
-            if moving.get((save.module.name, change.record["id"])) == (old, new):
+            old, new = (status_value(f, v) for v in change.changes[name])
+            if old == new or moving.get((save.module.name, change.record["id"])) == (old, new) \
+                    or (old in free and new in free):  # a declared action, or a free move
                 continue
-            labels = dict(self.registry.choices(f))
             action = next((a for a in spec["actions"] if old in a["from"] and a["to"] == new),
                           None)
             values = {"field": f.label, "from": labels.get(old, old or "—"),
@@ -655,6 +658,12 @@ class RecordService:
             errors[name if len(save.batch) == 1 else f"row {index + 1}: {name}"] = message
         if errors:
             raise ValidationError(errors)
+
+    def _state_labels(self, f) -> dict:
+        """A status field's values -> what a message says of them."""
+        if f.type.name == "checkbox":
+            return {True: Message(N_("Yes")), False: Message(N_("No"))}
+        return dict(self.registry.choices(f))
 
     def transition(self, module_name: str, record_id: str, action_name: str, user: User, *,
                    values: Mapping[str, Any] | None = None,
@@ -672,14 +681,15 @@ class RecordService:
         with self._writing(connection) as conn:
             current = self._current(conn, module, record_id, user,
                                     action=action.get("right", "edit"))
-            if current[name] not in action["from"]:
-                f = module.fields[name]
-                labels = dict(self.registry.choices(f))
+            f = module.fields[name]
+            state = status_value(f, current[name])
+            if state not in action["from"]:
+                labels = self._state_labels(f)
                 raise ValidationError({name: Message(
                     N_("\u201c%(action)s\u201d is not possible while %(field)s is %(value)s"),
                     action=Message(action["label"]), field=f.label,
-                    value=labels.get(current[name], current[name] or "—"))})
-            moves = {**(_TRANSITIONS.get() or {}), (module.name, current["id"]): (current[name],
+                    value=labels.get(state, state or "—"))})
+            moves = {**(_TRANSITIONS.get() or {}), (module.name, current["id"]): (state,
                                                                           action["to"])}
             token = _TRANSITIONS.set(moves)
             try:
@@ -1352,6 +1362,12 @@ class Recalculated:
 SAVE_STEPS = ("prepare", "number", "before_save", "write", "lines", "change_log", "teams",
               "after_save")
 CREATED = "(created)"  # the change log's field for a record's "created" entry
+def status_value(f, value):
+    """A status field's value as ``features.transitions`` names it: a checkbox is
+    true or false (never empty); any other field's value as it is."""
+    return bool(value) if f.type.name == "checkbox" else value
+
+
 # (module, record id) -> (from, to): the status moves ``transition`` is making right now
 _TRANSITIONS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("crbm_transitions",
                                                                            default=None)

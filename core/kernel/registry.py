@@ -734,12 +734,24 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
     transitions = module.features.get("transitions")
     if transitions:
         status = fields.get(transitions["field"])
-        if status is None or status.type.name not in ("dropdown", "status") or status.system:
+        if status is None or status.system or \
+                status.type.name not in ("dropdown", "status", "checkbox"):
             problem("$.features.transitions.field",
                     "must name a dropdown or status field of this module")
         else:
+            checkbox = status.type.name == "checkbox"  # its values: true and false
             allowed = registry.option_values(status.spec["options"]) \
                 if status.spec.get("options") in registry.dropdowns else None
+
+            def wrong(value) -> bool:
+                if checkbox:
+                    return not isinstance(value, bool)
+                return isinstance(value, bool) or (allowed is not None and value not in allowed)
+
+            for value in transitions.get("free", ()):
+                if wrong(value):
+                    problem("$.features.transitions.free",
+                            f"{value!r} is not an option of {status.name!r}")
             seen: set[str] = set()
             for i, action in enumerate(transitions["actions"]):
                 path = f"$.features.transitions.actions[{i}]"
@@ -748,7 +760,7 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
                 seen.add(action["name"])
                 for key, values in (("from", action["from"]), ("to", [action["to"]])):
                     for value in values:
-                        if allowed is not None and value not in allowed:
+                        if wrong(value):
                             problem(f"{path}.{key}",
                                     f"{value!r} is not an option of {status.name!r}")
 

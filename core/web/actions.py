@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.kernel.errors import N_
+from core.kernel.records import status_value
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ def record_actions(site, module, record: dict, user) -> list[Action]:
                 Action(N_("Email PDF"), f"{base}/email/{form.name}")]
     transitions = module.features.get("transitions")
     for action in transitions["actions"] if transitions else ():  # the status's next steps
-        if record.get(transitions["field"]) in action["from"] and \
+        if status_value(module.fields[transitions["field"]], record.get(transitions["field"])) \
+                in action["from"] and \
                 site.access.can(user, module, action.get("right", "edit")):
             out.append(Action(action["label"], f"/m/{module.name}/{record['id']}/transition/"
                               f"{action['name']}", post=True))

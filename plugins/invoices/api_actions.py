@@ -11,22 +11,13 @@
 from __future__ import annotations
 
 from core.api.actions import ApiAction
-from core.api.problems import ApiProblem
+from plugins.subledger.allocate import AMOUNT, may_create
 
-from . import api
-
-AMOUNT = {"type": ["string", "number"], "pattern": r"^[0-9]{1,18}(\.[0-9]{1,6})?$",
-          "minimum": 0}
-
-
-def _may_create(site, user, module_name: str) -> None:
-    module = site.registry.module(module_name)
-    if not site.access.can(user, module, "edit"):
-        raise ApiProblem(403, f"You may not create {module.label}.")
+from . import api, web
 
 
 def _credit_note(site, user, record_id: str, body: dict) -> dict:
-    _may_create(site, user, "credit_notes")
+    may_create(site, user, "credit_notes")
     lines = None
     if body.get("quantities") is not None:
         lines = api.credit_lines(site, user, record_id, body["quantities"])
@@ -34,15 +25,9 @@ def _credit_note(site, user, record_id: str, body: dict) -> dict:
 
 
 def _record_payment(site, user, record_id: str, body: dict) -> dict:
-    _may_create(site, user, "payments")
+    may_create(site, user, "payments")
     payment, _ = api.record_payment(site, user, record_id, body)
     return payment
-
-
-def _allocate(site, user, record_id: str, body: dict) -> dict:
-    _may_create(site, user, "payment_allocations")
-    made = api.allocate(site, user, record_id, body["amounts"])
-    return {"allocations": made}
 
 
 def actions() -> list[ApiAction]:
@@ -62,10 +47,5 @@ def actions() -> list[ApiAction]:
                       "payment_method": {"type": ["string", "null"], "maxLength": 100},
                       "reference": {"type": ["string", "null"], "maxLength": 100}}},
                   "payments"),
-        ApiAction("payments", "allocate", "Allocate the payment across invoices, all or "
-                  "nothing", _allocate,
-                  {"type": "object", "additionalProperties": False, "required": ["amounts"],
-                   "properties": {"amounts": {"type": "object", "minProperties": 1,
-                                              "maxProperties": 500,
-                                              "additionalProperties": AMOUNT}}}),
+        web.ALLOCATE.api_action(),  # the sub-ledger's (plugins/subledger/allocate.py)
     ]

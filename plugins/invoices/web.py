@@ -4,7 +4,8 @@
   writes the payment and its allocation together) and "Credit note" (the whole invoice,
   after a confirmation);
 - a payment: "Allocate" (the account's open invoices in the payment's currency, an amount
-  box each; saving allocates them all or, if any is refused, nothing).
+  box each; saving allocates them all or, if any is refused, nothing): the sub-ledger's
+  page (plugins/subledger/allocate.py), configured here.
 
 Every refusal is shown beside what caused it, with nothing saved.
 """
@@ -15,14 +16,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core.kernel.errors import N_, Message, NotFoundError, ValidationError
+from core.kernel.errors import N_, Message, ValidationError
 from core.kernel.line_items import money
 from core.web.actions import Action
 from core.web.pages import page
 from core.web.templating import flash
+from plugins.subledger.allocate import AllocatePage
 
 from . import api, rules
-from .figures import decimal
+from .figures import RECEIVABLES, decimal
 
 
 def invoice_actions(site, record: dict, user) -> list[Action]:
@@ -38,12 +40,19 @@ def invoice_actions(site, record: dict, user) -> list[Action]:
     return actions
 
 
-def payment_actions(site, record: dict, user) -> list[Action]:
-    if decimal(record.get("unallocated")) > 0 and \
-            site.access.can(user, site.registry.module("payment_allocations"), "edit"):
-        return [Action(N_("Allocate"), f"/payments/{record['id']}/allocate", primary=True)]
-    return []
+def _allocated(payment: dict, made: list[dict]) -> Message:
+    return Message(N_("%(payment)s allocated to %(invoices)s."), payment=payment["number"],
+                   invoices=", ".join(a["name"].rsplit(" > ", 1)[-1] for a in made))
 
+
+# "Allocate" on a payment: the sub-ledger's one page and API action, in the invoices' words
+ALLOCATE = AllocatePage(
+    RECEIVABLES, api.open_invoices, api.allocate, api.parse_amount, _allocated,
+    "invoice_date", N_("Type how much of this payment goes to each invoice. Allocations are "
+                       "saved all together, or not at all."),
+    N_("Type an amount for at least one invoice."),
+    N_("This account has no open invoices in this currency."))
+payment_actions = ALLOCATE.buttons
 
 ACTIONS = {"invoices": invoice_actions, "payments": payment_actions}  # plugin.py hooks them
 
@@ -64,40 +73,6 @@ def _require(request: Request, module_name: str, what: str) -> None:
 
 def _render(request: Request, name: str, status: int = 200, **context):
     return request.app.state.templates.render(request, name, status=status, **context)
-
-
-@page()
-def allocate_view(request: Request, form):
-    site, user = request.app.state.site, request.state.user
-    _require(request, "payment_allocations", N_("allocate payments"))
-    payment_id = request.path_params["record_id"]
-    payment = site.records.get("payments", payment_id, user, labels=True)
-    invoices = api.open_invoices(site, user, payment["account_id"], payment["amount_currency"])
-    errors, posted = {}, {}
-    if form is not None:
-        posted = {inv["id"]: str(form.get(f"amount-{inv['id']}", "")).strip() for inv in invoices}
-        # an empty box or a 0 leaves that invoice alone
-        amounts = {i: text for i, text in posted.items() if text and api.parse_amount(text) != 0}
-        if not amounts:
-            errors[""] = Message(N_("Type an amount for at least one invoice."))
-        else:
-            try:
-                made = api.allocate(site, user, payment_id, amounts)
-            except ValidationError as exc:
-                errors = exc.errors
-            except NotFoundError:
-                errors[""] = Message(N_("You are not allowed to change this payment."))
-            else:
-                flash(request, Message(N_("%(payment)s allocated to %(invoices)s."),
-                                       payment=payment["number"],
-                                       invoices=", ".join(a["name"].rsplit(" > ", 1)[-1]
-                                                          for a in made)))
-                return RedirectResponse(f"/m/payments/{payment_id}", 303)
-    rows = {inv["id"] for inv in invoices}
-    general = [message for key, message in errors.items() if key not in rows]
-    return _render(request, "invoices_allocate.html", status=422 if errors else 200,
-                   payment=payment, invoices=invoices, posted=posted, errors=errors,
-                   general=general)
 
 
 @page()
@@ -145,7 +120,7 @@ def credit_note_view(request: Request, form):
 
 
 routes = [
-    Route("/payments/{record_id}/allocate", allocate_view, methods=["GET", "POST"]),
+    ALLOCATE.route(),
     Route("/invoices/{record_id}/payment", payment_view, methods=["GET", "POST"]),
     Route("/invoices/{record_id}/credit-note", credit_note_view, methods=["POST"]),
 ]

@@ -8,28 +8,13 @@
 from __future__ import annotations
 
 from core.api.actions import ApiAction
-from core.api.problems import ApiProblem
-from plugins.purchases import billing, ledger
-
-NUMBER = {"type": ["string", "number"], "pattern": r"^[0-9]{1,18}(\.[0-9]{1,6})?$",
-          "minimum": 0}
-
-
-def _may_create(site, user, module_name: str) -> None:
-    module = site.registry.module(module_name)
-    if not site.access.can(user, module, "edit"):
-        raise ApiProblem(403, f"You may not create {module.label}.")
+from plugins.purchases import billing, ledger, web
+from plugins.subledger.allocate import AMOUNT, may_create
 
 
 def _create_bill(site, user, record_id: str, body: dict) -> dict:
-    _may_create(site, user, ledger.BILLS)
+    may_create(site, user, ledger.BILLS)
     return billing.bill_from_order(site, user, record_id, body.get("quantities"))
-
-
-def _allocate(site, user, record_id: str, body: dict) -> dict:
-    _may_create(site, user, ledger.ALLOCATIONS)
-    return {"allocations": ledger.allocate_bill_payment(site, user, record_id,
-                                                        body["amounts"])}
 
 
 def actions() -> list[ApiAction]:
@@ -38,11 +23,6 @@ def actions() -> list[ApiAction]:
                   "or chosen quantities per line", _create_bill,
                   {"type": "object", "additionalProperties": False, "properties": {
                       "quantities": {"type": "object", "maxProperties": 5000,
-                                     "additionalProperties": NUMBER}}}, ledger.BILLS),
-        ApiAction(ledger.PAYMENTS, "allocate", "Allocate the payment across bills, all or "
-                  "nothing", _allocate,
-                  {"type": "object", "additionalProperties": False, "required": ["amounts"],
-                   "properties": {"amounts": {"type": "object", "minProperties": 1,
-                                              "maxProperties": 500,
-                                              "additionalProperties": NUMBER}}}),
+                                     "additionalProperties": AMOUNT}}}, ledger.BILLS),
+        web.ALLOCATE.api_action(),  # the sub-ledger's (plugins/subledger/allocate.py)
     ]

@@ -3,7 +3,8 @@
 - a purchase order: "Create bill" (a quantity per line, prefilled with what is left to
   bill; saving makes the bill) while the order is not cancelled and has something left;
 - a bill payment: "Allocate" (the supplier's open bills in the payment's currency, an
-  amount box each; saving allocates them all or, if any is refused, nothing).
+  amount box each; saving allocates them all or, if any is refused, nothing): the
+  sub-ledger's page (plugins/subledger/allocate.py), configured here.
 
 Every refusal is shown beside what caused it, with nothing saved.
 """
@@ -14,12 +15,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from core.kernel.errors import N_, Message, NotFoundError, ValidationError, VetoError
+from core.kernel.errors import N_, Message, ValidationError, VetoError
 from core.web.actions import Action
 from core.web.pages import page
 from core.web.templating import flash
 from plugins.purchases import billing, ledger
-from plugins.purchases.ledger import ALLOCATIONS, BILLS, ORDERS, PAYMENTS, decimal
+from plugins.purchases.ledger import BILLS, ORDERS
+from plugins.subledger.allocate import AllocatePage
 
 
 def order_actions(site, record: dict, user) -> list[Action]:
@@ -34,15 +36,22 @@ def order_actions(site, record: dict, user) -> list[Action]:
     return []
 
 
-def payment_actions(site, record: dict, user) -> list[Action]:
-    if decimal(record.get("unallocated")) > 0 and \
-            site.access.can(user, site.registry.module(ALLOCATIONS), "edit"):
-        return [Action(N_("Allocate"), f"/bill_payments/{record['id']}/allocate",
-                       primary=True)]
-    return []
+def _allocated(payment: dict, made: list[dict]) -> Message:
+    return Message(N_("%(payment)s allocated to %(count)s bills."),
+                   payment=payment["number"], count=len(made))
 
 
-ACTIONS = {ORDERS: order_actions, PAYMENTS: payment_actions}  # plugin.py hooks them
+# "Allocate" on a bill payment: the sub-ledger's one page and API action, in the bills' words
+ALLOCATE = AllocatePage(
+    ledger.PAYABLES, ledger.open_bills, ledger.allocate_bill_payment, ledger.parse_amount,
+    _allocated, "supplier_invoice_no",
+    intro=N_("Type how much of this payment goes to each bill. Allocations are saved all "
+             "together, or not at all."), none_typed=N_("Type an amount for at least one bill."),
+    none_open=N_("This supplier has no open bills in this currency."))
+payment_actions = ALLOCATE.buttons
+
+
+ACTIONS = {ORDERS: order_actions, ledger.PAYMENTS: payment_actions}  # plugin.py hooks them
 
 
 def record_actions(site, module, record: dict, user) -> list[Action]:
@@ -90,40 +99,7 @@ def bill_view(request: Request, form):
                    general=general, plain=billing.plain)
 
 
-@page()
-def allocate_view(request: Request, form):
-    site, user = request.app.state.site, request.state.user
-    payment_id = request.path_params["record_id"]
-    payment = site.records.get(PAYMENTS, payment_id, user, labels=True)
-    bills = ledger.open_bills(site, user, payment["supplier_id"], payment["amount_currency"])
-    errors, posted = {}, {}
-    if form is not None:
-        posted = {bill["id"]: str(form.get(f"amount-{bill['id']}", "")).strip()
-                  for bill in bills}
-        # an empty box or a 0 leaves that bill alone
-        amounts = {i: text for i, text in posted.items()
-                   if text and ledger.parse_amount(text) != 0}
-        if not amounts:
-            errors[""] = Message(N_("Type an amount for at least one bill."))
-        else:
-            try:
-                made = ledger.allocate_bill_payment(site, user, payment_id, amounts)
-            except ValidationError as exc:
-                errors = exc.errors
-            except NotFoundError:
-                errors[""] = Message(N_("You are not allowed to change this payment."))
-            else:
-                flash(request, Message(N_("%(payment)s allocated to %(count)s bills."),
-                                       payment=payment["number"], count=len(made)))
-                return RedirectResponse(f"/m/{PAYMENTS}/{payment_id}", 303)
-    rows = {bill["id"] for bill in bills}
-    general = [message for key, message in errors.items() if key not in rows]
-    return _render(request, "purchases_allocate.html", status=422 if errors else 200,
-                   payment=payment, bills=bills, posted=posted, errors=errors,
-                   general=general)
-
-
 routes = [
     Route("/purchase_orders/{record_id}/bill", bill_view, methods=["GET", "POST"]),
-    Route("/bill_payments/{record_id}/allocate", allocate_view, methods=["GET", "POST"]),
+    ALLOCATE.route(),
 ]

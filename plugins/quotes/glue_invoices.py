@@ -3,17 +3,17 @@ quotes manifest's ``glue`` only while the invoices plugin is active too, so the 
 plugin never asks whether invoices exist."""
 from __future__ import annotations
 
-from core.kernel.hookspecs import hookimpl
+from core.kernel.hookspecs import for_modules, hookimpl
 
 TARGET = "invoices"
 
 
 @hookimpl(trylast=True)  # after the quote's own buttons (Approve), as before
-def crbm_record_actions(site, module, record, user):
+@for_modules("quotes")
+def crbm_record_actions(site, record, user):
     from plugins.quotes import plugin as quotes
 
-    return quotes.conversion_action(site, record, user, TARGET) if module.name == "quotes" \
-        else []
+    return quotes.conversion_action(site, record, user, TARGET)
 
 
 @hookimpl(trylast=True)

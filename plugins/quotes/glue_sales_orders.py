@@ -3,17 +3,17 @@ the quotes manifest's ``glue`` only while the sales_orders plugin is active too,
 quotes plugin never asks whether sales orders exist."""
 from __future__ import annotations
 
-from core.kernel.hookspecs import hookimpl
+from core.kernel.hookspecs import for_modules, hookimpl
 
 TARGET = "sales_orders"
 
 
 @hookimpl(trylast=True)  # after the quote's own buttons (Approve), as before
-def crbm_record_actions(site, module, record, user):
+@for_modules("quotes")
+def crbm_record_actions(site, record, user):
     from plugins.quotes import plugin as quotes
 
-    return quotes.conversion_action(site, record, user, TARGET) if module.name == "quotes" \
-        else []
+    return quotes.conversion_action(site, record, user, TARGET)
 
 
 @hookimpl(trylast=True)

@@ -140,8 +140,9 @@ def convert(site, user, quote_id: str, target: str) -> dict:
                 "duplicate it (Duplicate, on its page) and convert the copy."),
                 number=quote["number"], documents=", ".join(made)))
         if quote["stage"] != "closed_accepted":  # before the order exists: still editable
-            quote = site.records.update("quotes", quote_id, {"stage": "closed_accepted"}, user,
-                                        base=quote, connection=conn)
+            # the declared action (features.transitions): the stage closes by no other path
+            quote = site.records.transition("quotes", quote_id, "accept", user, base=quote,
+                                            connection=conn)
         return conversion.convert(site, user, "quotes", quote_id, target, values=link,
                                   connection=conn)
 
