@@ -92,7 +92,6 @@ class Site:
         self._refresh_lock = threading.Lock()
         self._settings: dict | None = None  # read once, kept until their version moves
         self._settings_epoch: int | None = None
-        self.packs.recover_interrupted()  # an install killed mid-way: before reading packs/
         self._services = self._read_services()
         for service in self._services.values():  # the pack store recovers an interrupted
             if service.boot:                      # install: before reading packs/
@@ -119,7 +118,7 @@ class Site:
         try:
             plugins.check_hooks(self.plugin_manager)  # a code pack's misspelt hook too
             registry = build_registry(self.layers(enabled, customizations),
-                                      self._extra_field_types())
+                                      self._extra_field_types(), self._module_features())
         except Exception:
             self._hook_pack_plugins(before)
             raise
@@ -248,7 +247,8 @@ class Site:
         try:
             if problems:
                 raise MetadataError(problems)
-            everything = database.schema_for(build_registry(layers, self._extra_field_types()))
+            everything = database.schema_for(build_registry(layers, self._extra_field_types(),
+                                                                    self._module_features()))
         except MetadataError:  # the plugins on disk do not build together: keep nothing
             log.warning("the disabled plugins' metadata does not build; their columns are "
                         "not protected from `db sync --allow-drop`")
@@ -259,6 +259,11 @@ class Site:
 
     def _extra_field_types(self):
         return [t for types in self.hook.crbm_field_types() for t in types]
+
+    def _module_features(self):
+        """The module features the plugins provide (``crbm_module_features``)."""
+        return [f for features in self.hook.crbm_module_features(site=self)
+                for f in features or ()]
 
     def layers(self, packs: list[EnabledPack] | None = None,
                customizations: list | None = None) -> list[Layer]:
