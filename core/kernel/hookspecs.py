@@ -367,6 +367,9 @@ def crbm_access_predicates(site: Site) -> list[AccessPredicate] | None:
 @hookspec
 def crbm_module_features(site: Site) -> list[ModuleFeature] | None:
     """Module features (``features.<name>`` in a module's YAML) a plugin provides: a list
-    of ``ModuleFeature``. Declared for the module-features work (item 5: line items move
-    to ``plugins/line_items/``), which defines when it is called; not called yet.
+    of ``ModuleFeature`` subclasses' instances, each with its ``name``. Called each time the
+    registry is built (``site`` may be None when a pack is checked without a site): a module
+    whose YAML opts in (``features.<name>``) gets the feature's fields and tables, and its
+    record writes and reads go through the feature's steps (``docs/plugins.md``, "Module
+    features").
     """
