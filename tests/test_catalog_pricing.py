@@ -15,11 +15,11 @@ from starlette.testclient import TestClient
 
 from core.kernel import access_admin
 from core.kernel.errors import NotFoundError, ValidationError
-from core.kernel.line_items import TaxRate
 from core.kernel.records import Query
 from core.kernel.users import create_user
 from core.web.app import create_app
 from plugins.accounts import plugin as accounts_plugin
+from plugins.line_items.lines import TaxRate
 from plugins.pricing import plugin as pricing
 from plugins.products import plugin as products
 

@@ -202,7 +202,7 @@ def crbm_tax_rates(site, tax_code_ids, connection):
     """The rates of each tax code used by line items (``features.line_items``).
 
     ``tax_code_ids`` is a set of ids of the module named by the feature's ``tax_codes``.
-    Return ``{code_id: [core.kernel.line_items.TaxRate, ...]}`` with the rates in the order they
+    Return ``{code_id: [plugins.line_items.lines.TaxRate, ...]}`` with the rates in the order they
     apply (a compound rate is charged on the net amount plus the taxes before it). An id
     missing from the answer is refused as an unknown tax code. ``connection`` is the saving
     transaction's, so rates read here are the ones the saved lines keep.

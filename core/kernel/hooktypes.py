@@ -86,6 +86,7 @@ class ModuleFeature:
     ``options`` is always the module's ``features.<name>`` mapping (``{}`` for ``true``).
     """
     name: str = ""
+    label: str = ""  # what it is, English marked N_ (the API docs page: "line items")
 
     # -- registry ------------------------------------------------------------------------
     def fields(self, options: dict, types: dict) -> dict[str, dict]:
@@ -121,6 +122,37 @@ class ModuleFeature:
     def copy(self, data: Any) -> Any:
         """``data`` as a new record's write takes it (converting a record into another)."""
         return data
+
+    # -- API (core/api: the record body, GET/PUT .../<name>, OpenAPI) ----------------------
+    def api_value_schema(self) -> dict | None:
+        """JSON schema of the feature's value in a create/update body (None: not taken)."""
+        return None
+
+    def api_input_schema(self) -> dict | None:
+        """JSON schema of a ``PUT .../<name>`` body (None: no such route)."""
+        return None
+
+    def api_component_schemas(self) -> dict[str, dict]:
+        """Named schemas for the OpenAPI document (``#/components/schemas/<name>``)."""
+        return {}
+
+    def to_json(self, data: Any) -> Any:
+        """``read``'s data as ``GET .../<name>`` answers it."""
+        return data
+
+    def from_json(self, body: dict) -> Any:
+        """A valid ``PUT .../<name>`` body as the value a record write takes."""
+        return body
+
+    # -- web and documents -----------------------------------------------------------------
+    # the web UI's editor (edit form) and display (detail page), a module with the
+    # functions core/web/views.py calls (see plugins/line_items/web.py); None: no editor
+    web: Any = None
+
+    def document_context(self, site: Any, fmt: Any, module: Any, record: dict,
+                         user: Any) -> Any:
+        """What printed documents (PDF forms) read under ``<name>`` (None: nothing)."""
+        return None
 
 
 @dataclass(frozen=True)

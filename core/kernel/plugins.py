@@ -42,7 +42,7 @@ SCHEMA_FILE = Path(__file__).resolve().parents[2] / "metadata" / "schema" / "plu
 # kernel modules that implement hooks themselves, registered before every plugin so pluggy
 # calls them last (the webhook outbox) unless they ask to run first (fills: a related
 # field's ``fill``, before the plugins' own defaults)
-KERNEL_HOOKS = ("core.apps.webhooks.webhooks", "core.kernel.fills", "core.kernel.line_items")
+KERNEL_HOOKS = ("core.apps.webhooks.webhooks", "core.kernel.fills")
 # the applications shipped with CRBM (core/apps/), registered like any plugin after the
 # kernel's own hooks and before the shipped plugins (as Datasette's default plugins): the
 # kernel never imports them, it names them here. Their ``tryfirst`` hooks run in the

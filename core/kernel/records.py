@@ -71,9 +71,6 @@ class RecordChange:
     # absent: the write leaves its data as it was); e.g. the lines with their totals
     features: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def line_items(self):  # the line items feature's data (plugins read it this way)
-        return self.features.get("line_items")
 
 
 @dataclass
@@ -1089,12 +1086,6 @@ class RecordService:
             if row is None:
                 raise NotFoundError(f"no {module.label_singular} with id {record_id}")
             return feature.read(self.site, conn, module, dict(row))
-
-    def line_items(self, module_name: str, record_id: str, user: User, *,
-                   connection=None, action: str | None = "view"):
-        """A record's groups and lines with their totals (the line items feature)."""
-        return self.feature_data("line_items", module_name, record_id, user,
-                                 connection=connection, action=action)
 
     def _normalize(self, module: ModuleDef, plan: _Plan, values: Mapping, current: dict | None):
         errors = {}

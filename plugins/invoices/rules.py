@@ -20,7 +20,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from core.kernel.errors import N_, Message, ValidationError, VetoError
-from core.kernel.line_items import CURRENCY_FIELD, TOTAL_FIELDS, money
+from plugins.line_items.lines import CURRENCY_FIELD, TOTAL_FIELDS, money
 from plugins.pricing.settings import amount_problem, amount_text, due_date
 
 from . import figures
@@ -278,7 +278,7 @@ def _credit_note_problem(site, change, invoice: dict, paid: dict, credited: dict
         record["credit_date"] = today()
     amount = decimal(record.get("amount"))
     if record.get(CURRENCY_FIELD) != code:
-        if not (change.is_new and not amount and change.line_items is None):
+        if not (change.is_new and not amount and change.features.get("line_items") is None):
             return CURRENCY_FIELD, Message(
                 N_("%(invoice)s is in %(theirs)s: its credit notes must be too"),
                 invoice=number, theirs=code)

@@ -16,10 +16,10 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from core.kernel.errors import N_, Message, NotFoundError, ValidationError
-from core.kernel.line_items import money
 from core.web.actions import Action
 from core.web.pages import page
 from core.web.templating import flash
+from plugins.line_items.lines import money
 
 from . import api, rules
 from .figures import decimal

@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from core.kernel import i18n
 from core.kernel.errors import N_, Message
 from core.kernel.fields import KERNEL_TYPES, FieldError
-from core.kernel.line_items import money
 from core.kernel.records import Query
+from plugins.line_items.lines import money
 
 ORDERS = "orders"
 COMPANY = "company"

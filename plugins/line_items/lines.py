@@ -1,6 +1,8 @@
 """Line items: groups of priced lines on a record, and the arithmetic of their totals.
 
-A module gets line items by declaring the feature in its metadata::
+The ``line_items`` plugin's model (``plugin.py`` registers it as the module feature
+``line_items``, ``crbm_module_features``). A module gets line items by declaring the
+feature in its metadata (and its plugin ``requires: line_items`` in ``plugin.yaml``)::
 
     features:
       line_items:
@@ -8,7 +10,7 @@ A module gets line items by declaring the feature in its metadata::
         tax_codes: tax_codes      # the module a line's tax_code_id points to (optional)
         negative_quantities: false
 
-The kernel then adds the total fields (``subtotal``, ``discount_total``, ``shipping_total``,
+The feature then adds the total fields (``subtotal``, ``discount_total``, ``shipping_total``,
 ``tax_total`` and ``amount``, currency fields that only this capability writes; the
 document's currency is ``amount_currency``) and two tables, ``<table>_line_groups`` and
 ``<table>_lines``. Writers pass the lines as the value ``line_items`` of a record (a list
@@ -44,8 +46,6 @@ import sqlalchemy as sa
 from babel import numbers
 
 from core.kernel.errors import N_, Message, ValidationError
-from core.kernel.hookspecs import hookimpl
-from core.kernel.hooktypes import ModuleFeature
 
 KINDS = ("product", "service", "comment")
 DISCOUNT_KINDS = ("percent", "amount")
@@ -572,90 +572,3 @@ def summed(groups: list[Group], currency: str, digits: int) -> LineItems:
 def raise_errors(errors: dict) -> None:
     if errors:
         raise ValidationError(errors)
-
-
-# -- the module feature ----------------------------------------------------------------------
-
-class LineItemsFeature(ModuleFeature):
-    """``features.line_items``: the total fields, the two tables, and the lines a write
-    gives a record (its value ``line_items``) parsed, priced and stored."""
-
-    name = "line_items"
-
-    def fields(self, options: dict, types: dict) -> dict[str, dict]:
-        out = {}
-        for name, label in TOTAL_FIELDS.items():
-            spec = {"type": "currency", "label": label, "computed_by": "line_items"}
-            for sub_name, sub_spec in types["currency"].expand(name, spec):
-                if sub_name != CURRENCY_FIELD:  # the document's currency is the user's
-                    sub_spec = {**sub_spec, "computed_by": "line_items"}
-                out[sub_name] = sub_spec
-        return out
-
-    def check(self, module, options: dict, registry) -> list[tuple[str, str]]:
-        return [(key, f"module {options[key]!r} does not exist")
-                for key in ("catalog", "tax_codes")
-                if options.get(key) and options[key] not in registry.modules]
-
-    def tables(self, module, metadata: sa.MetaData) -> None:
-        tables(module.table, metadata)
-
-    def prepare(self, site, conn, module, given: list, normalized: list,
-                currents: list[dict] | None) -> list:
-        """Parse the lines each row gives, price them with one tax-rate lookup for the lot,
-        and put the totals into the records. A row that gives no lines keeps its stored
-        ones; they are priced again only when the document's currency changes."""
-        options = module.features.get("line_items") or {}
-        negative = bool(options.get("negative_quantities"))
-        digits = site.records.currency_digits
-        groups_of: list = [None] * len(given)
-        for index, data in enumerate(given):
-            record, row_errors = normalized[index]
-            current = currents[index] if currents else None
-            code = record.get(CURRENCY_FIELD) or "USD"
-            if data is None and current is not None and code != current.get(CURRENCY_FIELD):
-                data = self.read(site, conn, module, current).as_input()
-            if data is None:
-                if current is None:  # a new record without lines: all totals are zero
-                    record.update(compute([], {}, code, 0).total_values())
-                continue
-            groups, problems = parse(data, negative_quantities=negative)
-            row_errors.update(problems)
-            groups_of[index] = groups
-        codes = set().union(*(tax_codes_of(g) for g in groups_of if g))
-        rates = (site.hook.crbm_tax_rates(site=site, tax_code_ids=codes, connection=conn)
-                 or {}) if codes else {}
-        documents = []
-        for index, groups in enumerate(groups_of):
-            record, row_errors = normalized[index]
-            if groups is None:
-                documents.append(None)
-                continue
-            row_errors.update(unknown_tax_codes(groups, rates))
-            code = record.get(CURRENCY_FIELD) or "USD"
-            items = compute(groups, rates, code, digits(code))
-            current = currents[index] if currents else None
-            if current is not None and not row_errors and \
-                    code == current.get(CURRENCY_FIELD) and \
-                    items.as_input() == self.read(site, conn, module, current).as_input():
-                documents.append(None)  # the same lines posted again: nothing to write
-                continue
-            record.update(items.total_values())
-            documents.append(items)
-        return documents
-
-    def write(self, site, conn, module, record_id: str, data: LineItems) -> None:
-        write(conn, site.records.tables, module.table, record_id, data)
-
-    def read(self, site, conn, module, record: dict) -> LineItems:
-        code = record.get(CURRENCY_FIELD) or "USD"
-        return read(conn, site.records.tables, module.table, record["id"], code,
-                    site.records.currency_digits(code))
-
-    def copy(self, data: LineItems):
-        return data.as_copy()
-
-
-@hookimpl
-def crbm_module_features(site):
-    return [LineItemsFeature()]
