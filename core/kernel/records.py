@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from babel import numbers
 
 from core.kernel import access, formula, sequences
 from core.kernel import deletion as deleting
@@ -103,7 +102,7 @@ class RecordService:
     def __init__(self, engine: sa.Engine, registry: Registry, tables: sa.MetaData, hook,
                  access_control: access.AccessControl | None = None, settings=dict,
                  site=None):
-        self.site = site  # passed to the hooks that take it (tax rates, currency digits)
+        self.site = site  # passed to the hooks and module features that take it
         self.engine = engine
         self.registry = registry
         self.tables = tables
@@ -1063,12 +1062,6 @@ class RecordService:
         if errors:
             raise ValidationError(errors)
         return out
-
-    def currency_digits(self, code: str) -> int:
-        """How many digits amounts in currency ``code`` keep: the site's answer
-        (``crbm_currency_digits``), else the ISO 4217 figure Babel knows."""
-        answer = self.hook.crbm_currency_digits(site=self.site, code=code)
-        return int(answer) if answer is not None else numbers.get_currency_precision(code)
 
     def feature_data(self, feature_name: str, module_name: str, record_id: str, user: User, *,
                      connection=None, action: str | None = "view") -> Any:

@@ -209,6 +209,12 @@ def money(value: Decimal, digits: int) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
 
 
+def digits(site, code: str) -> int:
+    """How many digits amounts in ``code`` keep on this site: its own figure
+    (``crbm_currency_digits``, the pricing plugin's currencies), else ISO 4217's."""
+    return currency_digits(code, site.hook.crbm_currency_digits(site=site, code=code))
+
+
 def currency_digits(code: str, site_answer: int | None = None) -> int:
     """The site's figure for ``code`` if it has one, else ISO 4217's (via Babel)."""
     if site_answer is not None:

@@ -23,6 +23,7 @@ from plugins.line_items.lines import (
     TOTAL_FIELDS,
     LineItems,
     compute,
+    digits,
     parse,
     read,
     tables,
@@ -66,7 +67,6 @@ class LineItemsFeature(ModuleFeature):
         ones; they are priced again only when the document's currency changes."""
         options = module.features.get("line_items") or {}
         negative = bool(options.get("negative_quantities"))
-        digits = site.records.currency_digits
         groups_of: list = [None] * len(given)
         for index, data in enumerate(given):
             record, row_errors = normalized[index]
@@ -92,7 +92,7 @@ class LineItemsFeature(ModuleFeature):
                 continue
             row_errors.update(unknown_tax_codes(groups, rates))
             code = record.get(CURRENCY_FIELD) or "USD"
-            items = compute(groups, rates, code, digits(code))
+            items = compute(groups, rates, code, digits(site, code))
             current = currents[index] if currents else None
             if current is not None and not row_errors and \
                     code == current.get(CURRENCY_FIELD) and \
@@ -109,7 +109,7 @@ class LineItemsFeature(ModuleFeature):
     def read(self, site, conn, module, record: dict) -> LineItems:
         code = record.get(CURRENCY_FIELD) or "USD"
         return read(conn, site.records.tables, module.table, record["id"], code,
-                    site.records.currency_digits(code))
+                    digits(site, code))
 
     def copy(self, data: LineItems):
         return data.as_copy()
