@@ -146,7 +146,7 @@ class ModuleFeature:
 
     # -- web and documents -----------------------------------------------------------------
     # the web UI's editor (edit form) and display (detail page), a module with the
-    # functions core/web/views.py calls (see plugins/line_items/web.py); None: no editor
+    # functions core/web/views.py calls (see the line items plugin's web.py); None: no editor
     web: Any = None
 
     def document_context(self, site: Any, fmt: Any, module: Any, record: dict,

@@ -550,7 +550,8 @@ def create_view(request: Request, form):
         line_editor = None
         if editor is not None:  # the document currency starts as the default
             code = editor.CURRENCY_FIELD
-            values.setdefault(code, params.get(code) or _default_currency(module, code))
+            values.setdefault(code, params.get(code) or editor.default_currency(
+                request.app.state.site, module))
             line_editor = None if quick else _line_editor(
                 request, module, fields, groups or editor.blank(
                     editor.group_defaults(request.app.state.site, module)),
@@ -729,11 +730,6 @@ def _saved_lines_editor(request: Request, module: ModuleDef, fields, record: dic
         editor.group_defaults(request.app.state.site, module))
     return _line_editor(request, module, fields, groups,
                         currency=record.get(editor.CURRENCY_FIELD), saved=saved)
-
-
-def _default_currency(module: ModuleDef, name: str) -> str:
-    f = module.fields.get(name)
-    return (f.spec.get("default") if f else None) or ""
 
 
 @page()

@@ -62,6 +62,17 @@ TOTAL_FIELDS = {
     "amount": N_("Total"),
 }
 CURRENCY_FIELD = "amount_currency"  # the document's currency
+# The site's default currency, a site setting ({"default": "EUR"}; Admin → Order
+# management): a new document starts in it. A new site's is INITIAL_CURRENCY.
+CURRENCY_SETTING = "currency"
+INITIAL_CURRENCY = "USD"
+
+
+def default_currency(site) -> str:
+    """The currency a new document starts in (the site setting, else USD)."""
+    stored = site.settings.get(CURRENCY_SETTING)
+    code = stored.get("default") if isinstance(stored, dict) else None
+    return code if isinstance(code, str) and len(code) == 3 else INITIAL_CURRENCY
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from plugins.line_items.lines import (
     TOTAL_FIELDS,
     LineItems,
     compute,
+    default_currency,
     digits,
     parse,
     read,
@@ -49,6 +50,8 @@ class LineItemsFeature(ModuleFeature):
             for sub_name, sub_spec in types["currency"].expand(name, spec):
                 if sub_name != CURRENCY_FIELD:  # the document's currency is the user's
                     sub_spec = {**sub_spec, "computed_by": "line_items"}
+                else:  # a new document's is the site's default currency (prepare)
+                    sub_spec = {k: v for k, v in sub_spec.items() if k != "default"}
                 out[sub_name] = sub_spec
         return out
 
@@ -71,7 +74,9 @@ class LineItemsFeature(ModuleFeature):
         for index, data in enumerate(given):
             record, row_errors = normalized[index]
             current = currents[index] if currents else None
-            code = record.get(CURRENCY_FIELD) or "USD"
+            if current is None and not record.get(CURRENCY_FIELD):
+                record[CURRENCY_FIELD] = default_currency(site)
+            code = record.get(CURRENCY_FIELD) or default_currency(site)
             if data is None and current is not None and code != current.get(CURRENCY_FIELD):
                 data = self.read(site, conn, module, current).as_input()
             if data is None:
@@ -91,7 +96,7 @@ class LineItemsFeature(ModuleFeature):
                 documents.append(None)
                 continue
             row_errors.update(unknown_tax_codes(groups, rates))
-            code = record.get(CURRENCY_FIELD) or "USD"
+            code = record.get(CURRENCY_FIELD) or default_currency(site)
             items = compute(groups, rates, code, digits(site, code))
             current = currents[index] if currents else None
             if current is not None and not row_errors and \
@@ -107,7 +112,7 @@ class LineItemsFeature(ModuleFeature):
         write(conn, site.records.tables, module.table, record_id, data)
 
     def read(self, site, conn, module, record: dict) -> LineItems:
-        code = record.get(CURRENCY_FIELD) or "USD"
+        code = record.get(CURRENCY_FIELD) or default_currency(site)
         return read(conn, site.records.tables, module.table, record["id"], code,
                     digits(site, code))
 

@@ -51,6 +51,13 @@ def enabled(module) -> bool:
     return module.features.get("line_items") is not None
 
 
+def default_currency(site, module) -> str:
+    """A new document's currency: the module's own (``currency`` on its YAML's total
+    fields is not offered; a pack may set the field's default), else the site's."""
+    f = module.fields.get(CURRENCY_FIELD)
+    return (f.spec.get("default") if f else None) or line_items.default_currency(site)
+
+
 def saved(site, module, record_id: str, user, action: str = "view") -> line_items.LineItems:
     """A record's saved lines (for the editor or a duplicate)."""
     return site.records.feature_data("line_items", module.name, record_id, user, action=action)
