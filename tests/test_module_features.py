@@ -36,7 +36,7 @@ def signed_in(site):
 def test_the_kernel_names_no_priced_lines():
     found = subprocess.run(
         ["grep", "-rniE", r"tax|discount|line_item|product|currency.*USD", "core/kernel"],
-        cwd=ROOT, capture_output=True, text=True).stdout.splitlines()
+        check=False, cwd=ROOT, capture_output=True, text=True).stdout.splitlines()
     business = [line for line in found if not re.search(
         r"(?i)syntax|fields\.py.*USD|products' \"Sales terms\"|line items plugin", line)]
     assert business == []
