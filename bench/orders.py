@@ -28,10 +28,10 @@ from pathlib import Path
 from fpdf import FPDF
 
 from core.apps.documents import printing
-from core.kernel import line_items
 from core.kernel.i18n import Preferences, formatter
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
+from plugins.line_items import lines as line_items
 
 
 def lines(count: int, codes: list[str]) -> list[dict]:
@@ -110,7 +110,7 @@ def run(site: Site, args) -> None:
     # 1. invoice PDFs
     invoice = records.create("invoices", {"name": "Bench invoice", "account_id": account["id"],
                                           "line_items": lines(40, codes)}, admin)
-    items = records.line_items("invoices", invoice["id"], admin)
+    items = records.feature_data("line_items", "invoices", invoice["id"], admin)
     rows = [(line.name, str(line.quantity), str(line.unit_price), str(line.ext_price))
             for line in items.lines]
     ours = timed(lambda: [printing.render_record(site, "invoices", invoice["id"], admin,

@@ -82,7 +82,7 @@ def test_a_ledger_is_built_with_the_editor_buttons(page, site, admin, viewport):
     expect(totals).to_contain_text("$281.12")
     expect(totals.locator("tr", has_text="Federal 5%")).to_contain_text("$7.43")
     [record] = site.records.list("ledgers", admin, Query(limit=None))
-    items = site.records.line_items("ledgers", record["id"], admin)
+    items = site.records.feature_data("line_items", "ledgers", record["id"], admin)
     assert [(g.name, [line.name or line.description for line in g.lines])
             for g in items.groups] == [("Hardware", ["Widget", "Gizmo"]),
                                        ("Services", ["Installed on site", "Installation"])]

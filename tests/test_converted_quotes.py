@@ -30,7 +30,7 @@ def documents(site, admin) -> tuple[int, int]:
 
 
 def lines_of(site, admin, quote_id):
-    return site.records.line_items("quotes", quote_id, admin).as_input()
+    return site.records.feature_data("line_items", "quotes", quote_id, admin).as_input()
 
 
 def test_a_quote_converts_once_from_its_page(site, admin, quote, client):  # noqa: F811

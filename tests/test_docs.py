@@ -17,7 +17,9 @@ def test_the_plugin_guide_example_builds(tmp_path):
     shipped = [SHIPPED_PLUGINS / name for name, _ in discover_shipped()]
     base, extensions = plugin_layers(shipped, problems)
     base.documents += read_folder(tmp_path, problems)
-    registry = build_registry([base, extensions])
+    # the shipped modules' line items are a plugin's module feature (crbm_module_features)
+    from plugins.line_items.plugin import LineItemsFeature
+    registry = build_registry([base, extensions], features=[LineItemsFeature()])
     assert not problems
     assets = registry.module("assets")
     assert {"cost_currency", "location_city", "account_phone"} <= set(assets.fields)

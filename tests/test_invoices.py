@@ -114,14 +114,14 @@ def test_a_payment_across_two_invoices_and_a_credit_note_keep_every_figure_exact
     assert (acme_now["balance_receivable"], acme_now["balance_receivable_currency"]) == \
         (D("67.97"), "USD")
 
-    items = site.records.line_items("invoices", second["id"], admin)
+    items = site.records.feature_data("line_items", "invoices", second["id"], admin)
     lines = api.credit_lines(site, admin, second["id"], {items.lines[0].id: "1"})
     note = api.credit_invoice(site, admin, second["id"], lines,
                               {"reason": "One hour billed twice"})
     # 1 x 40.00 = 40.00, 5% = 2.00: 42.00
     assert note["number"] == "CN-0001" and note["amount"] == D("42.00")
     assert note["account_id"] == account["id"] and note["name"] == "Credit note for INV-0002"
-    [credited] = site.records.line_items("credit_notes", note["id"], admin).lines
+    [credited] = site.records.feature_data("line_items", "credit_notes", note["id"], admin).lines
     assert credited.source_line_id == items.lines[0].id and credited.quantity == D("1")
     second = get(site, admin, "invoices", second)
     # 105.00 - 30.00 paid - 42.00 credited
@@ -202,7 +202,7 @@ def test_credit_notes_above_the_amount_due_are_refused(acme):
     with pytest.raises(ValidationError) as caught:  # the paid invoice owes nothing
         api.credit_invoice(site, admin, first["id"])
     assert "more than its amount due, 0.00 USD" in caught.value.errors["line_items"]
-    items = site.records.line_items("invoices", second["id"], admin)
+    items = site.records.feature_data("line_items", "invoices", second["id"], admin)
     with pytest.raises(ValidationError) as caught:  # 2.5 hours invoiced
         api.credit_lines(site, admin, second["id"], {items.lines[0].id: "3"})
     assert caught.value.errors == {items.lines[0].id: "crediting 3 of Consulting is more than "

@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from core.kernel import line_items
 from core.kernel.errors import ValidationError
-from core.kernel.line_items import Group, Line, TaxRate, compute
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
+from plugins.line_items import lines as line_items
+from plugins.line_items.lines import Group, Line, TaxRate, compute
 from tests.plugins.kitchen_sink import plugin as kitchen_sink
 from tests.plugins.ledger import plugin as ledger
 
@@ -148,7 +148,7 @@ def test_lines_and_totals_are_saved_with_the_record(books):
     assert record["subtotal"] == D("259.97") and record["discount_total"] == D("21.50")
     assert record["shipping_total"] == D("10.00")
     assert {record[f"{name}_currency"] for name in line_items.TOTAL_FIELDS} == {"USD"}
-    items = site.records.line_items("ledgers", record["id"], admin)
+    items = site.records.feature_data("line_items", "ledgers", record["id"], admin)
     assert [g.name for g in items.groups] == ["Hardware", "Services"]
     assert [line.name for line in items.lines] == ["Widget", "Gizmo", None, "Installation"]
     assert items.lines[2].description == "Installed on site"
@@ -167,14 +167,14 @@ def test_changing_lines_updates_totals_and_reposting_them_changes_nothing(books)
     record = site.records.create("ledgers", {"name": "Order", "line_items": two_groups()},
                                  admin)
     same = site.records.update("ledgers", record["id"], {
-        "line_items": site.records.line_items("ledgers", record["id"], admin).as_input()},
+        "line_items": site.records.feature_data("line_items", "ledgers", record["id"], admin).as_input()},
         admin, base=record)
     assert same["version"] == record["version"]  # nothing changed, nothing written
     fewer = two_groups()[:1]
     changed = site.records.update("ledgers", record["id"], {"line_items": fewer}, admin,
                                   base=same)
     assert changed["amount"] == D("181.12") and changed["version"] == record["version"] + 1
-    assert len(site.records.line_items("ledgers", record["id"], admin).groups) == 1
+    assert len(site.records.feature_data("line_items", "ledgers", record["id"], admin).groups) == 1
     # a new currency prices the stored lines again with its digits
     yen = site.records.update("ledgers", record["id"], {"amount_currency": "JPY"}, admin)
     assert yen["amount"] == D(181) and yen["amount_currency"] == "JPY"
@@ -200,7 +200,7 @@ def test_bad_lines_and_written_totals_are_refused_and_nothing_changes(books):
         site.records.create("ledgers", {"name": "New", "line_items": bad}, admin)
     after = site.records.get("ledgers", record["id"], admin)
     assert after["amount"] == D("281.12") and after["version"] == record["version"]
-    assert len(site.records.line_items("ledgers", record["id"], admin).lines) == 4
+    assert len(site.records.feature_data("line_items", "ledgers", record["id"], admin).lines) == 4
     table = site.tables.tables["ledgers"]
     with site.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 1
@@ -210,7 +210,7 @@ def test_a_record_without_lines_totals_zero(books):
     site, admin = books
     record = site.records.create("ledgers", {"name": "Empty"}, admin)
     assert record["amount"] == 0 and record["amount_currency"] == "USD"
-    assert site.records.line_items("ledgers", record["id"], admin).groups == []
+    assert site.records.feature_data("line_items", "ledgers", record["id"], admin).groups == []
 
 
 def test_many_records_with_lines_in_one_write(books):
@@ -229,7 +229,7 @@ def test_totals_come_from_the_tax_rates_of_the_time(books):
         {"lines": [{"name": "x", "unit_price": "100", "tax_code_id": "F5"}]}]}, admin)
     ledger.TAX_CODES["F5"] = [TaxRate("Federal 6%", D(6))]
     try:
-        items = site.records.line_items("ledgers", record["id"], admin)
+        items = site.records.feature_data("line_items", "ledgers", record["id"], admin)
         assert items.totals.total == D("105.00")  # as charged, not as rates are now
     finally:
         ledger.TAX_CODES["F5"] = [TaxRate("Federal 5%", D(5))]

@@ -99,7 +99,7 @@ def test_quote_to_cash(site, admin, shop):
     assert order["amount"] == D("3268.65") and order["po_reference"] == "PO-7781"
     assert order["quote_id"] == quote["id"] and order["account_id"] == shop["account"]
     assert records.get("quotes", quote["id"], admin)["stage"] == "closed_accepted"
-    lines = {line.name: line for line in records.line_items("sales_orders", order["id"],
+    lines = {line.name: line for line in records.feature_data("line_items", "sales_orders", order["id"],
                                                             admin).lines}
 
     # a partial invoice: one laptop and both docks (the order's shipping goes on it)
@@ -125,7 +125,7 @@ def test_quote_to_cash(site, admin, shop):
     assert records.get("payments", payment["id"], admin)["unallocated"] == D("0")
 
     # a credit note for one hour of setup on the second invoice: 80.00 + GST 4.00
-    setup = next(line for line in records.line_items("invoices", second["id"], admin).lines
+    setup = next(line for line in records.feature_data("line_items", "invoices", second["id"], admin).lines
                  if line.name == "Setup")
     credit = invoicing.credit_invoice(site, admin, second["id"], invoicing.credit_lines(
         site, admin, second["id"], {setup.id: "1"}))
@@ -188,7 +188,7 @@ def test_refusals_change_nothing(site, admin, shop):
                 figures(site, admin, "invoices", [invoice["id"]], "amount_due", "version"),
                 figures(site, admin, "payments", [payment["id"]], "unallocated", "version"),
                 records.get("accounts", shop["account"], admin)["balance_receivable"],
-                [line.quantity for line in records.line_items("quotes", quote["id"],
+                [line.quantity for line in records.feature_data("line_items", "quotes", quote["id"],
                                                               admin).lines])
     before = state()
 

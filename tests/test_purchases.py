@@ -73,7 +73,7 @@ def books(site, admin):
     order = make(site, admin, "purchase_orders", name="Workshop equipment",
                  supplier_id=northwind["id"], line_items=order_lines(gst["id"]))
     lines = {line.name: line for line in
-             site.records.line_items("purchase_orders", order["id"], admin).lines}
+             site.records.feature_data("line_items", "purchase_orders", order["id"], admin).lines}
     return {"northwind": northwind, "contoso": contoso, "order": order, "lines": lines,
             "gst": gst}
 
@@ -115,7 +115,7 @@ def test_partial_bills_then_a_payment_across_both_keep_every_figure_exact(site, 
     assert first["supplier_id"] == northwind["id"] and first["purchase_order_id"] == order["id"]
     assert first["name"] == "Workshop equipment" and first["terms"] == "net_30"
     assert (first["due_date"] - first["bill_date"]).days == 30
-    items = site.records.line_items("bills", first["id"], admin)
+    items = site.records.feature_data("line_items", "bills", first["id"], admin)
     assert [g.name for g in items.groups] == ["Hardware"]  # nothing of the services yet
     assert [(line.name, line.quantity, line.source_line_id) for line in items.lines] == [
         ("Bench vise", 6, lines["Bench vise"].id), ("Drill press", 1, lines["Drill press"].id)]
@@ -132,7 +132,7 @@ def test_partial_bills_then_a_payment_across_both_keep_every_figure_exact(site, 
 
     second = bill_from_order(site, admin, order["id"])  # all that is left
     assert second["number"] == "BILL-0002" and second["amount"] == D("410.63")
-    items = site.records.line_items("bills", second["id"], admin)
+    items = site.records.feature_data("line_items", "bills", second["id"], admin)
     assert [g.name for g in items.groups] == ["Hardware", "Services"]
     assert [(line.kind, line.quantity) for line in items.lines] == [
         ("product", 4), ("product", 3), ("comment", 0), ("service", 3)]
@@ -146,7 +146,7 @@ def test_partial_bills_then_a_payment_across_both_keep_every_figure_exact(site, 
     with pytest.raises(ValidationError) as refused:
         bill_from_order(site, admin, order["id"], {lines["Installation"].id: "1"})
     assert "more than the 0 left to bill on PO-0001" in str(refused.value)
-    more = site.records.line_items("bills", second["id"], admin).as_input()
+    more = site.records.feature_data("line_items", "bills", second["id"], admin).as_input()
     more[0]["lines"][0]["quantity"] = "5"
     with pytest.raises(ValidationError) as refused:
         site.records.update("bills", second["id"], {"line_items": more}, admin)
@@ -315,7 +315,7 @@ def test_bills_and_payments_with_allocations_keep_them_consistent(site, admin, p
         "bill_payments", payment["id"], admin), VetoError)
     assert str(error) == "BPAY-0001: remove the allocations of a payment before deleting it"
     # a bill's total may not fall below what was paid on it
-    fewer = site.records.line_items("bills", first["id"], admin).as_input()
+    fewer = site.records.feature_data("line_items", "bills", first["id"], admin).as_input()
     fewer[0]["lines"][0]["quantity"] = "1"
     error = refused(site, admin, lambda: site.records.update(
         "bills", first["id"], {"line_items": fewer}, admin))

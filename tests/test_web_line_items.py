@@ -131,7 +131,7 @@ def test_a_ledger_made_through_the_form_shows_its_hand_computed_totals(client, b
     response = create(client, data, follow_redirects=False)
     assert response.status_code == 303, response.text[:3000]
     [record] = site.records.list("ledgers", admin, Query(limit=None))
-    items = site.records.line_items("ledgers", record["id"], admin)
+    items = site.records.feature_data("line_items", "ledgers", record["id"], admin)
     assert [g.name for g in items.groups] == ["Hardware", "Services"]
     assert [line.name or line.description for line in items.lines] == \
         ["Widget", "Gizmo", "Installed on site", "Installation"]  # the blank row is dropped
@@ -211,12 +211,12 @@ def test_a_form_without_the_editor_leaves_the_lines_alone(client, books):
     values = {k: v for k, v in form_values(client.get(url).text).items()
               if not k.startswith("li-") and k != "_line_items"}
     assert client.post(url, data=values | {"name": "Renamed"}).status_code == 200
-    assert len(site.records.line_items("ledgers", record["id"], admin).lines) == 4
+    assert len(site.records.feature_data("line_items", "ledgers", record["id"], admin).lines) == 4
     # while an editor emptied of every row removes them
     values = form_values(client.get(url).text)
     emptied = {k: v for k, v in values.items() if not k.startswith("li-")}
     assert client.post(url, data=emptied).status_code == 200
-    assert site.records.line_items("ledgers", record["id"], admin).groups == []
+    assert site.records.feature_data("line_items", "ledgers", record["id"], admin).groups == []
     assert site.records.get("ledgers", record["id"], admin)["amount"] == 0
 
 

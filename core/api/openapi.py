@@ -26,11 +26,7 @@ from core import __version__
 from core.api import listing, resources
 from core.api.endpoint import Call, api
 from core.api.problems import PROBLEM_SCHEMA
-from core.api.schemas import (
-    LINE_ITEMS_OUTPUT,
-    LINE_ITEMS_SCHEMA,
-    shapes,
-)
+from core.api.schemas import shapes
 from core.apps.webhooks import api as webhooks_api
 from core.kernel.errors import N_, Message
 from core.kernel.records import OPERATORS
@@ -188,18 +184,24 @@ def _module_paths(site, module, shape, paths: dict, schemas: dict) -> None:
                    "responses": {"204": {"description": "Deleted"},
                                  **_problems("404", "409")}},
     }
-    if module.features.get("line_items") is not None:
-        paths[f"{base}/{{id}}/line_items"] = {
+    for feature, _options in site.registry.features_of(module):  # GET/PUT .../<feature>
+        schemas = feature.api_component_schemas()
+        if not schemas:
+            continue
+        output, given = list(schemas)[:2]  # the data as read, the body PUT takes
+        words = feature.name.replace("_", " ")
+        paths[f"{base}/{{id}}/{feature.name}"] = {
             "parameters": [ID_PARAM],
-            "get": {"operationId": f"{name}_line_items", "summary": "Line items and totals",
+            "get": {"operationId": f"{name}_{feature.name}", "summary": words.capitalize(),
                     "tags": tag, "responses": {
-                        "200": {"description": "Groups, lines, totals",
-                                "content": _json(_ref("LineItems"))}, **_problems("404")}},
-            "put": {"operationId": f"{name}_line_items_put", "summary": "Replace the lines",
+                        "200": {"description": words.capitalize(),
+                                "content": _json(_ref(output))}, **_problems("404")}},
+            "put": {"operationId": f"{name}_{feature.name}_put",
+                    "summary": f"Replace the {words}",
                     "tags": tag, "parameters": [IF_MATCH],
-                    "requestBody": {"required": True, "content": _json(_ref("LineItemsInput"))},
-                    "responses": {"200": {"description": "Groups, lines, totals",
-                                          "content": _json(_ref("LineItems")),
+                    "requestBody": {"required": True, "content": _json(_ref(given))},
+                    "responses": {"200": {"description": words.capitalize(),
+                                          "content": _json(_ref(output)),
                                           "headers": ETAG_HEADER},
                                   **_problems("400", "404", "409", "412", "413", "415",
                                               "422")}}}
@@ -216,7 +218,8 @@ def _module_paths(site, module, shape, paths: dict, schemas: dict) -> None:
                           **_problems("400", "404", "409", "413", "415", "422")}}}
     for rel_name, rel in module.relationships.items():
         other = site.registry.modules.get(rel["module"])
-        if other is None or rel_name in ("line_items", "actions", "bulk"):
+        if other is None or rel_name in ("actions", "bulk") or \
+                rel_name in site.registry.features:
             continue
         other_shape = shapes(site.registry, other)
         paths[f"{base}/{{id}}/{rel_name}"] = {
@@ -252,10 +255,9 @@ def build(site, modules: list) -> dict:
                     "can_create": {"type": "boolean"},
                     "links": {"type": "object"}}}}}})},
             **_problems()}}}}
-    schemas: dict = {"Problem": PROBLEM_SCHEMA, "LineItems": LINE_ITEMS_OUTPUT,
-                     "LineItemsInput": {"type": "object", "additionalProperties": False,
-                                        "required": ["groups"],
-                                        "properties": {"groups": LINE_ITEMS_SCHEMA}}}
+    schemas: dict = {"Problem": PROBLEM_SCHEMA}
+    for feature in site.registry.features.values():  # what GET/PUT .../<feature> carry
+        schemas.update(feature.api_component_schemas())
     for module in modules:
         _module_paths(site, module, shapes(site.registry, module), paths, schemas)
     for module in site.registry.modules.values():  # targets of actions, relationships
@@ -327,15 +329,16 @@ KIND_WORDS = {"string": "string", "integer": "integer", "decimal": "decimal stri
               "any": "any"}
 
 
-def _operations(module, all_actions) -> list[tuple[str, str, Message | str]]:
+def _operations(registry, module, all_actions) -> list[tuple[str, str, Message | str]]:
     """(methods, path, what) of each of the module's endpoints, for the docs page."""
     base = f"{PREFIX}/{module.name}"
     out = [("GET", base, Message(N_("list"))), ("POST", base, Message(N_("create"))),
            ("POST", f"{base}/bulk", Message(N_("create or update many"))),
            ("GET PATCH DELETE", f"{base}/{{id}}", Message(N_("read, change, delete one")))]
-    if module.features.get("line_items") is not None:
-        out.append(("GET PUT", f"{base}/{{id}}/line_items",
-                    Message(N_("line items and totals"))))
+    for feature, _options in registry.features_of(module):
+        if feature.api_component_schemas():
+            out.append(("GET PUT", f"{base}/{{id}}/{feature.name}",
+                        Message(feature.label or feature.name)))
     for name, rel in module.relationships.items():
         out.append(("GET POST", f"{base}/{{id}}/{name}", Message(
             N_("related %(module)s (%(kind)s)"), module=rel["module"], kind=rel["kind"])))
@@ -370,7 +373,7 @@ def docs_page(request: Request, form):
         modules.append({
             "name": module.name, "label": module.label, "fields": fields,
             "team_owned": bool(module.features.get("team_owned")),
-            "operations": _operations(module, all_actions),
+            "operations": _operations(registry, module, all_actions),
         })
     return request.app.state.templates.render(
         request, "api_docs.html", modules=modules, prefix=PREFIX, operators=list(OPERATORS),

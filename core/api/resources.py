@@ -8,8 +8,8 @@ named here (a Studio-made module has its API the moment it exists).
     GET    /api/v1/{module}/{id}                       one record (ETag: "<version>")
     PATCH  /api/v1/{module}/{id}                       partial update (If-Match -> 412 if stale)
     DELETE /api/v1/{module}/{id}                       204
-    GET    /api/v1/{module}/{id}/line_items            groups, lines and totals
-    PUT    /api/v1/{module}/{id}/line_items            {"groups": [...]} replaces them
+    GET    /api/v1/{module}/{id}/{feature}             a module feature's data (line_items:
+    PUT    /api/v1/{module}/{id}/{feature}             groups, lines, totals; PUT {"groups"})
     POST   /api/v1/{module}/{id}/actions/{name}        a plugin's action (crbm_api_actions)
     GET    /api/v1/{module}/{id}/{relationship}        related records (list parameters)
     POST   /api/v1/{module}/{id}/{relationship}        {"id": other} links
@@ -33,7 +33,7 @@ from core.api import listing
 from core.api.actions import ApiAction
 from core.api.endpoint import Call, api, problem_of
 from core.api.problems import ApiProblem
-from core.api.schemas import line_items_json, shapes, to_json
+from core.api.schemas import shapes, to_json
 from core.kernel.errors import ConflictError, CrbmError, NotFoundError, ValidationError
 
 PREFIX = "/api/v1"
@@ -99,7 +99,7 @@ def _if_match(call: Call) -> int | None:
     return int(match.group(2))
 
 
-NOT_FIELDS = ("teams", "version", "line_items")  # in a body, but not a record's fields
+NOT_FIELDS = ("teams", "version")  # in a body, but not a record's fields (features' too)
 
 
 def _input(call: Call, body, which: str, module=None, current=None) -> None:
@@ -112,7 +112,9 @@ def _input(call: Call, body, which: str, module=None, current=None) -> None:
     if errors and which in ("create", "update") and isinstance(body, dict):
         record = current() if current else None
         if which == "create" or record is not None:
-            rest = {k: v for k, v in body.items() if k not in errors and k not in NOT_FIELDS}
+            features = {f.name for f, _options in call.site.registry.features_of(module)}
+            rest = {k: v for k, v in body.items() if k not in errors and k not in NOT_FIELDS
+                    and k not in features}
             for name, message in call.site.records.validate(module.name, rest,
                                                             record).items():
                 errors.setdefault(name, str(message))
@@ -189,6 +191,8 @@ def related_list(call: Call):
     module, site = call.module, call.site
     record_id, name = call.params["record_id"], call.params["relationship"]
     rel = module.relationships.get(name)
+    if rel is None and name in site.registry.features:  # a module feature's data
+        return _feature_get(call, _feature(call, name))
     if rel is None:
         raise ApiProblem(404, f"{module.label} have no relationship {name[:60]!r}.")
     if not site.records.allowed(module.name, [record_id], call.user, "view"):
@@ -344,33 +348,37 @@ def unlink_record(call: Call):
     return 204, None
 
 
-# -- line items ------------------------------------------------------------------------------
+# -- module features (line items) -------------------------------------------------------------
 
-def _has_lines(module) -> None:
-    if module.features.get("line_items") is None:
-        raise ApiProblem(404, f"{module.label} have no line items.")
+def _feature(call: Call, name: str):
+    """The feature ``name`` of the call's module (404 when the module has no such one)."""
+    module = call.module
+    feature = call.site.registry.features.get(name)
+    if feature is None or feature not in [f for f, _ in call.site.registry.features_of(module)]:
+        raise ApiProblem(404, f"{module.label} have no {name.replace('_', ' ')[:60]}.")
+    return feature
 
 
-@api()
-def get_line_items(call: Call):
-    _has_lines(call.module)
-    items = call.site.records.line_items(call.module.name, call.params["record_id"],
-                                         call.user)
-    return 200, line_items_json(items)
+def _feature_get(call: Call, feature):
+    data = call.site.records.feature_data(feature.name, call.module.name,
+                                          call.params["record_id"], call.user)
+    return 200, feature.to_json(data)
 
 
 @api(body=True)
-def put_line_items(call: Call):
+def put_feature(call: Call):
     module, record_id = call.module, call.params["record_id"]
-    _has_lines(module)
-    errors = shapes(call.site.registry, module).input_errors(call.body, "line_items")
+    feature = _feature(call, call.params["feature"])
+    if feature.api_input_schema() is None:
+        raise ApiProblem(405, f"{feature.name!r} cannot be replaced.")
+    errors = shapes(call.site.registry, module).input_errors(call.body, feature.name)
     if errors:
-        raise ApiProblem(422, "The line items are not what this endpoint takes.",
-                         errors=errors)
-    record = _update(call, module, record_id, {"line_items": call.body["groups"]},
+        raise ApiProblem(422, f"The {feature.name.replace('_', ' ')} are not what this "
+                              "endpoint takes.", errors=errors)
+    record = _update(call, module, record_id, {feature.name: feature.from_json(call.body)},
                      _if_match(call))
-    items = call.site.records.line_items(module.name, record_id, call.user)
-    return 200, line_items_json(items), _etag(record)
+    data = call.site.records.feature_data(feature.name, module.name, record_id, call.user)
+    return 200, feature.to_json(data), _etag(record)
 
 
 # -- actions ---------------------------------------------------------------------------------
@@ -482,8 +490,7 @@ routes = [
     Route(PREFIX + "/{module}/{record_id}", get_record, methods=["GET"]),
     Route(PREFIX + "/{module}/{record_id}", update_record, methods=["PATCH"]),
     Route(PREFIX + "/{module}/{record_id}", delete_record, methods=["DELETE"]),
-    Route(PREFIX + "/{module}/{record_id}/line_items", get_line_items, methods=["GET"]),
-    Route(PREFIX + "/{module}/{record_id}/line_items", put_line_items, methods=["PUT"]),
+    Route(PREFIX + "/{module}/{record_id}/{feature}", put_feature, methods=["PUT"]),
     Route(PREFIX + "/{module}/{record_id}/actions/{name}", run_action, methods=["POST"]),
     Route(PREFIX + "/{module}/{record_id}/{relationship}", related_list, methods=["GET"]),
     Route(PREFIX + "/{module}/{record_id}/{relationship}", link_record, methods=["POST"]),

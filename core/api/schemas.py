@@ -32,7 +32,6 @@ from decimal import Decimal
 
 import jsonschema
 
-from core.kernel import line_items
 from core.kernel.registry import FieldDef, ModuleDef, Registry
 
 INT64 = 2**63 - 1
@@ -131,8 +130,11 @@ class Shapes:
         self.validators = {
             "create": jsonschema.Draft202012Validator(self.create),
             "update": jsonschema.Draft202012Validator(self.update),
-            "line_items": LINE_ITEMS_VALIDATOR,
         }
+        for feature, _options in registry.features_of(module):  # PUT .../<feature> bodies
+            schema = feature.api_input_schema()
+            if schema is not None:
+                self.validators[feature.name] = jsonschema.Draft202012Validator(schema)
 
     def record_json(self, row: dict, fields=None) -> dict:
         """A record row (as the record service reads it) as the API shows it."""
@@ -268,9 +270,10 @@ def input_schema(registry: Registry, module: ModuleDef, writable: list[str],
         properties["teams"] = {"type": "array", "items": {"type": "string", "maxLength": 36},
                                "maxItems": 100, "uniqueItems": True,
                                "description": "ids of the teams the record belongs to"}
-    if module.features.get("line_items") is not None:
-        properties["line_items"] = {**LINE_ITEMS_SCHEMA,
-                                    "description": "groups of lines; the totals follow"}
+    for feature, _options in registry.features_of(module):  # e.g. the lines
+        schema = feature.api_value_schema()
+        if schema is not None:
+            properties[feature.name] = schema
     required = []
     if new:
         required = [n for n in writable if module.fields[n].required
@@ -283,87 +286,6 @@ def input_schema(registry: Registry, module: ModuleDef, writable: list[str],
     if required:
         schema["required"] = required
     return schema
-
-
-NUMBER = {"type": ["string", "number", "null"], "pattern": r"^-?[0-9]{1,18}(\.[0-9]{1,12})?$",
-          "exclusiveMinimum": -(10 ** 18), "exclusiveMaximum": 10 ** 18}
-ID = {"type": ["string", "null"], "maxLength": 36}
-LINE_INPUT = {
-    "type": "object", "additionalProperties": False,
-    "properties": {
-        "id": ID, "kind": {"enum": [*line_items.KINDS, None]},
-        "name": {"type": ["string", "null"], "maxLength": 255},
-        "quantity": NUMBER, "unit_price": NUMBER, "list_price": NUMBER, "cost": NUMBER,
-        "discount_kind": {"enum": [*line_items.DISCOUNT_KINDS, None]},
-        "discount_value": NUMBER, "tax_code_id": ID, "product_id": ID,
-        "part_number": {"type": ["string", "null"], "maxLength": 100},
-        "description": {"type": ["string", "null"], "maxLength": 10_000},
-        "source_line_id": ID,
-    },
-}
-GROUP_INPUT = {
-    "type": "object", "additionalProperties": False, "required": ["lines"],
-    "properties": {"id": ID, "name": {"type": ["string", "null"], "maxLength": 255},
-                   "shipping": NUMBER, "shipping_tax_code_id": ID,
-                   "lines": {"type": "array", "items": LINE_INPUT,
-                             "maxItems": line_items.MAX_LINES}},
-}
-LINE_ITEMS_SCHEMA = {"type": "array", "items": GROUP_INPUT, "maxItems": 500}
-LINE_ITEMS_VALIDATOR = jsonschema.Draft202012Validator(
-    {"type": "object", "additionalProperties": False, "required": ["groups"],
-     "properties": {"groups": LINE_ITEMS_SCHEMA}})
-
-MONEY = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
-TAXES = {"type": "array", "items": {
-    "type": "object", "required": ["name", "percent", "amount"],
-    "properties": {"name": {"type": "string"}, "percent": MONEY, "amount": MONEY,
-                   "compound": {"type": "boolean"}}}}
-LINE_ITEMS_OUTPUT = {
-    "type": "object", "required": ["currency", "groups", "totals"],
-    "properties": {
-        "currency": {"type": "string"},
-        "groups": {"type": "array", "items": {"type": "object", "properties": {
-            "id": {"type": ["string", "null"]}, "name": {"type": ["string", "null"]},
-            "shipping": MONEY, "shipping_tax_code_id": {"type": ["string", "null"]},
-            "subtotal": MONEY, "discount": MONEY, "net": MONEY, "taxes": TAXES, "tax": MONEY,
-            "total": MONEY,
-            "lines": {"type": "array", "items": {"type": "object", "properties": {
-                **{k: {"type": ["string", "null"]} for k in line_items.INPUT_FIELDS},
-                **{k: {"type": ["string", "null"]} for k in ("id",)},
-                "ext_price": MONEY, "discount": MONEY, "net_price": MONEY, "taxes": TAXES,
-                "tax": MONEY}}}}}},
-        "totals": {"type": "object", "properties": {
-            "subtotal": MONEY, "discount": MONEY, "net": MONEY, "shipping": MONEY,
-            "taxes": TAXES, "tax": MONEY, "total": MONEY}},
-    },
-}
-
-
-def line_items_json(items: line_items.LineItems) -> dict:
-    """A record's groups and lines with every figure, money as decimal strings."""
-    def taxes(amounts):
-        return [{"name": t.name, "percent": decimal_text(t.percent),
-                 "amount": decimal_text(t.amount), "compound": t.compound} for t in amounts]
-
-    def line(li: line_items.Line) -> dict:
-        out = {k: to_json(getattr(li, k)) for k in line_items.INPUT_FIELDS}
-        return out | {"id": li.id, "ext_price": decimal_text(li.ext_price),
-                      "discount": decimal_text(li.discount),
-                      "net_price": decimal_text(li.net_price), "taxes": taxes(li.taxes),
-                      "tax": decimal_text(li.tax)}
-
-    t = items.totals
-    return {"currency": items.currency,
-            "groups": [{"id": g.id, "name": g.name, "shipping": decimal_text(g.shipping),
-                        "shipping_tax_code_id": g.shipping_tax_code_id,
-                        "subtotal": decimal_text(g.subtotal), "discount": decimal_text(g.discount),
-                        "net": decimal_text(g.net), "taxes": taxes(g.taxes),
-                        "tax": decimal_text(g.tax), "total": decimal_text(g.total),
-                        "lines": [line(li) for li in g.lines]} for g in items.groups],
-            "totals": {"subtotal": decimal_text(t.subtotal), "discount": decimal_text(t.discount),
-                       "net": decimal_text(t.net), "shipping": decimal_text(t.shipping),
-                       "taxes": taxes(t.taxes), "tax": decimal_text(t.tax),
-                       "total": decimal_text(t.total)}}
 
 
 # -- validation errors as field -> message -----------------------------------------------------

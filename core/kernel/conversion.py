@@ -46,16 +46,20 @@ def convert(site, user: User, source_name: str, record_id: str, target_name: str
             lines: Callable[[Any], list[dict]] | None = None, connection=None) -> dict:
     """Create a ``target_name`` record from a ``source_name`` one; returns the new record.
 
-    ``values`` are set over the copied fields; ``lines`` turns the source's ``LineItems``
-    into the groups to copy (partial invoicing keeps only what is left to invoice); by
-    default every line is copied, each remembering its source line (``source_line_id``). ``connection``: the caller's transaction.
+    ``values`` are set over the copied fields. The data of every module feature both
+    modules have is copied (``ModuleFeature.copy``: every line, each remembering its source
+    line); ``lines`` replaces that copy for the first such feature (partial invoicing keeps
+    only what is left to invoice). ``connection``: the caller's transaction.
     """
     registry = site.registry
     source, target = registry.module(source_name), registry.module(target_name)
     record = site.records.get(source_name, record_id, user, connection=connection)
     new_values = smart_copy(source, target, record) | dict(values or {})
-    if source.features.get("line_items") is not None and \
-            target.features.get("line_items") is not None:
-        items = site.records.line_items(source_name, record_id, user, connection=connection)
-        new_values["line_items"] = lines(items) if lines else items.as_copy()
+    targets = {feature.name for feature, _options in registry.features_of(target)}
+    for feature, _options in registry.features_of(source):
+        if feature.name in targets:
+            data = site.records.feature_data(feature.name, source_name, record_id, user,
+                                             connection=connection)
+            new_values[feature.name] = lines(data) if lines else feature.copy(data)
+            lines = None
     return site.records.create(target_name, new_values, user, connection=connection)

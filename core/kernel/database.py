@@ -25,7 +25,6 @@ from alembic.operations import Operations, ops
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from core.kernel import line_items
 from core.kernel.fields import UTCDateTime
 from core.kernel.registry import ModuleDef, Registry
 
@@ -474,8 +473,8 @@ def schema_for(registry: Registry) -> sa.MetaData:
     kernel_tables(metadata)
     for module in registry.modules.values():
         module_table(module, metadata)
-        if module.features.get("line_items") is not None:
-            line_items.tables(module.table, metadata)
+        for feature, _options in registry.features_of(module):  # the tables it owns
+            feature.tables(module, metadata)
     for module in registry.modules.values():
         for rel_name, rel in module.relationships.items():
             if rel["kind"] == "many_to_many":

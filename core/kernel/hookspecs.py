@@ -195,35 +195,7 @@ def crbm_admin_links(site):
     """
 
 
-# -- documents: line items, printing, mail -------------------------------------------------
-
-@hookspec(firstresult=True)
-def crbm_tax_rates(site, tax_code_ids, connection):
-    """The rates of each tax code used by line items (``features.line_items``).
-
-    ``tax_code_ids`` is a set of ids of the module named by the feature's ``tax_codes``.
-    Return ``{code_id: [core.kernel.line_items.TaxRate, ...]}`` with the rates in the order they
-    apply (a compound rate is charged on the net amount plus the taxes before it). An id
-    missing from the answer is refused as an unknown tax code. ``connection`` is the saving
-    transaction's, so rates read here are the ones the saved lines keep.
-    """
-
-
-@hookspec(firstresult=True)
-def crbm_currency_digits(site, code):
-    """How many digits after the decimal separator amounts in currency ``code`` keep.
-
-    Return an int (a site's own currency settings), or ``None`` to use the ISO 4217
-    figure Babel knows (0 for JPY, 3 for BHD, 2 for most).
-    """
-
-
-@hookspec
-def crbm_line_item_defaults(site, module):
-    """Values a new group of lines starts with in the editor of ``module`` (a dict; e.g.
-    ``{"shipping_tax_code_id": ...}`` when the company taxes shipping). Merged in plugin
-    order."""
-
+# -- documents: printing, mail -------------------------------------------------
 
 @hookspec
 def crbm_before_output(site, module, record, action, user):
@@ -367,6 +339,9 @@ def crbm_access_predicates(site: Site) -> list[AccessPredicate] | None:
 @hookspec
 def crbm_module_features(site: Site) -> list[ModuleFeature] | None:
     """Module features (``features.<name>`` in a module's YAML) a plugin provides: a list
-    of ``ModuleFeature``. Declared for the module-features work (item 5: line items move
-    to ``plugins/line_items/``), which defines when it is called; not called yet.
+    of ``ModuleFeature`` subclasses' instances, each with its ``name``. Called each time the
+    registry is built (``site`` may be None when a pack is checked without a site): a module
+    whose YAML opts in (``features.<name>``) gets the feature's fields and tables, and its
+    record writes and reads go through the feature's steps (``docs/plugins.md``, "Module
+    features").
     """

@@ -66,14 +66,93 @@ class AccessPredicate:
     modules: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
 class ModuleFeature:
-    """A module feature a plugin provides (``features.<name>`` in a module's YAML): the
-    fields it adds, the tables it owns, how it prepares, writes and reads its data, its
-    JSON schema for the API, its editor and display for the web. Declared now; the
-    methods' shape is settled with the first implementation (line items, item 5)."""
-    name: str
-    provider: Any  # the object that implements the feature's steps
+    """A module feature a plugin provides (``features.<name>`` in a module's YAML opts a
+    module in; ``crbm_module_features`` registers the provider). Subclass it and override
+    what the feature needs; every step has a do-nothing default. The kernel asks the
+    features a module opts in to at each generic seam:
+
+    - registry: ``fields`` (the fields it adds, as YAML specs) and ``check`` (problems
+      with its options or the module);
+    - database: ``tables`` (the tables it owns, added to the schema's ``MetaData``);
+    - record service: ``prepare`` (a write's data for the feature, taken out of each row
+      under the feature's name, parsed and checked before anything is written: it may
+      stamp values into the record), ``write`` (in the save's "lines" step, same
+      transaction) and ``read`` (``RecordService.feature_data``);
+    - API, web, documents: ``json_schema``/``to_json``/``from_json``, ``editor``/``display``
+      and ``document_context`` — asked by the web, API and documents layers, never by the
+      kernel itself.
+
+    ``options`` is always the module's ``features.<name>`` mapping (``{}`` for ``true``).
+    """
+    name: str = ""
+    label: str = ""  # what it is, English marked N_ (the API docs page: "line items")
+
+    # -- registry ------------------------------------------------------------------------
+    def fields(self, options: dict, types: dict) -> dict[str, dict]:
+        """Field specs the feature adds to the module, as expanded specs (a currency's
+        code sub-field too: ``types[name].expand``); ``types`` are the field types."""
+        return {}
+
+    def check(self, module: Any, options: dict, registry: Any) -> list[tuple[str, str]]:
+        """Problems: ``(path under $.features.<name>, message)``."""
+        return []
+
+    # -- database ------------------------------------------------------------------------
+    def tables(self, module: Any, metadata: Any) -> None:
+        """Add the tables the feature owns for ``module`` to ``metadata``."""
+
+    # -- record service ------------------------------------------------------------------
+    def prepare(self, site: Any, conn: Any, module: Any, given: list, normalized: list,
+                currents: list[dict] | None) -> list:
+        """One write's data: ``given[i]`` is what row ``i`` gave under the feature's name
+        (None: nothing), ``normalized[i]`` its ``(record, errors)`` to update in place,
+        ``currents[i]`` the stored record (updates). Return per row the data ``write``
+        stores, or None to leave the stored data as it is."""
+        return [None] * len(given)
+
+    def write(self, site: Any, conn: Any, module: Any, record_id: str, data: Any) -> None:
+        """Store ``data`` (what ``prepare`` returned) for the record, in the save's
+        transaction."""
+
+    def read(self, site: Any, conn: Any, module: Any, record: dict) -> Any:
+        """The feature's data of a saved ``record`` (a row of the module's table)."""
+        return None
+
+    def copy(self, data: Any) -> Any:
+        """``data`` as a new record's write takes it (converting a record into another)."""
+        return data
+
+    # -- API (core/api: the record body, GET/PUT .../<name>, OpenAPI) ----------------------
+    def api_value_schema(self) -> dict | None:
+        """JSON schema of the feature's value in a create/update body (None: not taken)."""
+        return None
+
+    def api_input_schema(self) -> dict | None:
+        """JSON schema of a ``PUT .../<name>`` body (None: no such route)."""
+        return None
+
+    def api_component_schemas(self) -> dict[str, dict]:
+        """Named schemas for the OpenAPI document (``#/components/schemas/<name>``)."""
+        return {}
+
+    def to_json(self, data: Any) -> Any:
+        """``read``'s data as ``GET .../<name>`` answers it."""
+        return data
+
+    def from_json(self, body: dict) -> Any:
+        """A valid ``PUT .../<name>`` body as the value a record write takes."""
+        return body
+
+    # -- web and documents -----------------------------------------------------------------
+    # the web UI's editor (edit form) and display (detail page), a module with the
+    # functions core/web/views.py calls (see the line items plugin's web.py); None: no editor
+    web: Any = None
+
+    def document_context(self, site: Any, fmt: Any, module: Any, record: dict,
+                         user: Any) -> Any:
+        """What printed documents (PDF forms) read under ``<name>`` (None: nothing)."""
+        return None
 
 
 @dataclass(frozen=True)

@@ -390,6 +390,10 @@ def load_plugins(extra: list[ModuleType] = (), disabled: Iterable[str] = (),
         found.append(Plugin(candidate.name, candidate.manifest.version, candidate.folder,
                             module, candidate.source, candidate.manifest, glue))
         where[candidate.name] = str(module.__file__)
+    for plugin in found:  # a plugin's own hook specs, before any implementation of them
+        specs = plugin_hookspecs(plugin)
+        if specs is not None:
+            pm.add_hookspecs(specs)
     for plugin in found:
         pm.register(plugin.module, name=plugin.name)
     for plugin in found:  # after every plugin: glue runs after the plugins it joins
@@ -404,6 +408,28 @@ def load_plugins(extra: list[ModuleType] = (), disabled: Iterable[str] = (),
             pm.register(module, name=name)
     check_hooks(pm, where)
     return pm, found
+
+
+HOOKSPECS_ATTRIBUTE = "HOOKSPECS"
+HOOKSPECS_FILE = "hookspecs.py"
+
+
+def plugin_hookspecs(plugin: Plugin):
+    """The hook specs a plugin declares for other plugins to implement (pluggy's
+    ``add_hookspecs`` lets a plugin add specs): its module's ``HOOKSPECS`` (a module or
+    class of ``@hookspec`` functions), else a ``hookspecs.py`` beside its ``plugin.py``.
+    Those who implement them ``require`` the plugin, so its specs are there first."""
+    specs = getattr(plugin.module, HOOKSPECS_ATTRIBUTE, None)
+    if specs is not None:
+        return specs
+    package = getattr(plugin.module, "__package__", None)
+    if not package or not (Path(plugin.module.__file__).parent / HOOKSPECS_FILE).is_file():
+        return None
+    try:
+        return importlib.import_module(f"{package}.{HOOKSPECS_FILE.removesuffix('.py')}")
+    except ImportError as exc:
+        raise PluginError(f"{plugin.manifest.where}: cannot import its {HOOKSPECS_FILE}: "
+                          f"{exc}") from None
 
 
 def hooks_implemented(pm: pluggy.PluginManager, plugin: Plugin) -> list[str]:

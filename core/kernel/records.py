@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core.kernel import access, formula, line_items, sequences
+from core.kernel import access, formula, sequences
 from core.kernel import deletion as deleting
 from core.kernel.database import CaseFolded, case_folded, link_columns
 from core.kernel.deletion import Deleted
@@ -66,9 +66,10 @@ class RecordChange:
     record: dict  # every value the row will hold after the write
     changes: dict[str, tuple[Any, Any]]  # field -> (old, new)
     is_new: bool
-    # modules with line items: the lines this write gives the record, with their totals
-    # (None when the write leaves the lines as they were)
-    line_items: line_items.LineItems | None = None
+    # the module features' data this write gives the record, by feature name (a feature
+    # absent: the write leaves its data as it was); e.g. the lines with their totals
+    features: dict[str, Any] = field(default_factory=dict)
+
 
 
 @dataclass
@@ -101,7 +102,7 @@ class RecordService:
     def __init__(self, engine: sa.Engine, registry: Registry, tables: sa.MetaData, hook,
                  access_control: access.AccessControl | None = None, settings=dict,
                  site=None):
-        self.site = site  # passed to the hooks that take it (tax rates, currency digits)
+        self.site = site  # passed to the hooks and module features that take it
         self.engine = engine
         self.registry = registry
         self.tables = tables
@@ -599,17 +600,17 @@ class RecordService:
                 # creator would not see it otherwise
                 rows = [row if "assigned_user_id" in row else {**row, "assigned_user_id": user.id}
                         for row in rows]
-            for record, changes, items in self._prepare(save.conn, module, rows, user, None):
+            for record, changes, data in self._prepare(save.conn, module, rows, user, None):
                 record["id"] = record.get("id") or str(uuid.uuid4())
                 record.update(created_at=save.stamp, created_by=user.id,
                               modified_at=save.stamp, modified_by=user.id, deleted=False,
                               version=1)
-                save.batch.append(RecordChange(record, changes, True, items))
+                save.batch.append(RecordChange(record, changes, True, data))
             return
         prepared = self._prepare(save.conn, module, rows, user, save.currents)
-        save.batch = [RecordChange(record, changes, is_new=False, line_items=items)
-                      for record, changes, items in prepared
-                      if changes or items is not None]
+        save.batch = [RecordChange(record, changes, is_new=False, features=data)
+                      for record, changes, data in prepared
+                      if changes or data]
 
     def _step_number(self, save: _Save) -> None:
         if save.is_new:
@@ -728,10 +729,11 @@ class RecordService:
             raise ConflictError(str(current["id"]), _differences(module, current, latest))
 
     def _step_lines(self, save: _Save) -> None:
+        """Each module feature writes the data the write gave it (line items: the lines)."""
         for change in save.batch:
-            if change.line_items is not None:
-                line_items.write(save.conn, self.tables, save.module.table, change.record["id"],
-                                 change.line_items)
+            for name, data in change.features.items():
+                self.registry.features[name].write(self.site, save.conn, save.module,
+                                                   change.record["id"], data)
 
     def _step_change_log(self, save: _Save) -> None:
         """The audited fields an update changed. A new record's "created" entry is its
@@ -1030,22 +1032,28 @@ class RecordService:
                  currents: list[dict] | None) -> list[tuple[dict, dict, Any]]:
         """Normalize and validate every row; raise one ValidationError for the lot.
 
-        Returns (record, changes, line items) per row: the full values to write, what
-        changed, and the lines to write (None: leave them as they are).
+        Returns (record, changes, features' data) per row: the full values to write,
+        what changed, and each module feature's data to write (``{name: data}``; a
+        feature absent leaves its data as it is).
         """
         if module.name not in self._plans:
             self._plans[module.name] = _plan_for(module, self.registry)
         plan = self._plans[module.name]
-        has_lines = module.features.get("line_items") is not None
-        given_lines = [None] * len(rows)
-        if has_lines:  # the lines are not a field: take them out before normalizing
+        features = self.registry.features_of(module)
+        given: dict[str, list] = {}
+        if features:  # a feature's data is not a field: take it out before normalizing
             rows = [dict(values) for values in rows]
-            given_lines = [values.pop("line_items", None) for values in rows]
+            for feature, _options in features:
+                given[feature.name] = [values.pop(feature.name, None) for values in rows]
         normalized = [self._normalize(module, plan, values, currents[i] if currents else None)
                       for i, values in enumerate(rows)]
-        documents = [None] * len(rows)
-        if has_lines:
-            documents = self._line_items(conn, module, given_lines, normalized, currents)
+        documents: list[dict] = [{} for _ in rows]
+        for feature, _options in features:
+            prepared = feature.prepare(self.site, conn, module, given[feature.name],
+                                       normalized, currents)
+            for index, data in enumerate(prepared):
+                if data is not None:
+                    documents[index][feature.name] = data
         out, errors = [], {}
         for index, (record, row_errors) in enumerate(normalized):
             current = currents[index] if currents else None
@@ -1065,74 +1073,22 @@ class RecordService:
             raise ValidationError(errors)
         return out
 
-    def _line_items(self, conn, module: ModuleDef, given: list, normalized: list,
-                    currents: list[dict] | None) -> list:
-        """Parse the lines each row gives, price them with one tax-rate lookup for the lot,
-        and put the totals into the records. A row that gives no lines keeps its stored
-        ones; they are priced again only when the document's currency changes."""
-        feature = module.features["line_items"]
-        negative = bool(feature.get("negative_quantities"))
-        groups_of: list = [None] * len(given)
-        for index, data in enumerate(given):
-            record, row_errors = normalized[index]
-            current = currents[index] if currents else None
-            code = record.get(line_items.CURRENCY_FIELD) or "USD"
-            if data is None and current is not None and \
-                    code != current.get(line_items.CURRENCY_FIELD):
-                data = self._stored_lines(conn, module, current).as_input()
-            if data is None:
-                if current is None:  # a new record without lines: all totals are zero
-                    record.update(line_items.compute([], {}, code, 0).total_values())
-                continue
-            groups, problems = line_items.parse(data, negative_quantities=negative)
-            row_errors.update(problems)
-            groups_of[index] = groups
-        codes = set().union(*(line_items.tax_codes_of(g) for g in groups_of if g))
-        rates = (self.hook.crbm_tax_rates(site=self.site, tax_code_ids=codes, connection=conn)
-                 or {}) if codes else {}
-        documents = []
-        for index, groups in enumerate(groups_of):
-            record, row_errors = normalized[index]
-            if groups is None:
-                documents.append(None)
-                continue
-            row_errors.update(line_items.unknown_tax_codes(groups, rates))
-            code = record.get(line_items.CURRENCY_FIELD) or "USD"
-            items = line_items.compute(groups, rates, code, self.currency_digits(code))
-            current = currents[index] if currents else None
-            if current is not None and not row_errors and \
-                    code == current.get(line_items.CURRENCY_FIELD) and \
-                    items.as_input() == self._stored_lines(conn, module, current).as_input():
-                documents.append(None)  # the same lines posted again: nothing to write
-                continue
-            record.update(items.total_values())
-            documents.append(items)
-        return documents
-
-    def currency_digits(self, code: str) -> int:
-        answer = self.hook.crbm_currency_digits(site=self.site, code=code)
-        return line_items.currency_digits(code, answer)
-
-    def _stored_lines(self, conn, module: ModuleDef, record: Mapping) -> line_items.LineItems:
-        code = record.get(line_items.CURRENCY_FIELD) or "USD"
-        return line_items.read(conn, self.tables, module.table, record["id"], code,
-                               self.currency_digits(code))
-
-    def line_items(self, module_name: str, record_id: str, user: User, *,
-                   connection=None, action: str | None = "view") -> line_items.LineItems:
-        """A record's groups and lines with their totals, if ``user`` may ``action`` it."""
+    def feature_data(self, feature_name: str, module_name: str, record_id: str, user: User, *,
+                     connection=None, action: str | None = "view") -> Any:
+        """A record's data of a module feature (``ModuleFeature.read``: line items, their
+        groups, lines and totals), if ``user`` may ``action`` the record."""
         module = self.registry.module(module_name)
-        if module.features.get("line_items") is None:
-            raise NotFoundError(f"{module.label} have no line items")
+        feature = self.registry.features.get(feature_name)
+        if feature is None or module.features.get(feature_name) in (None, False):
+            raise NotFoundError(f"{module.label} have no {feature_name.replace('_', ' ')}")
         table = self.table(module)
         with self._reading(connection) as conn:
-            row = conn.execute(sa.select(table.c.id, table.c[line_items.CURRENCY_FIELD])
-                               .where(table.c.id == str(record_id),
-                                      self._visible(module, table, user, action))
+            row = conn.execute(sa.select(table).where(table.c.id == str(record_id),
+                                                      self._visible(module, table, user, action))
                                ).mappings().first()
             if row is None:
                 raise NotFoundError(f"no {module.label_singular} with id {record_id}")
-            return self._stored_lines(conn, module, row)
+            return feature.read(self.site, conn, module, dict(row))
 
     def _normalize(self, module: ModuleDef, plan: _Plan, values: Mapping, current: dict | None):
         errors = {}

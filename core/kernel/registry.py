@@ -15,7 +15,7 @@ import copy
 import functools
 import json
 import pickle
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -24,9 +24,10 @@ from typing import Any
 import jsonschema
 import yaml
 
-from core.kernel import formula, i18n, line_items
+from core.kernel import formula, i18n
 from core.kernel.errors import N_, MetadataError, MetadataProblem, NotFoundError
 from core.kernel.fields import INTERNAL_TYPES, KERNEL_TYPES, FieldError, FieldType
+from core.kernel.hooktypes import ModuleFeature
 
 # libyaml's loader when PyYAML has it: the registry is rebuilt on every pack change
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -254,7 +255,15 @@ class Registry:
     dropdowns: dict[str, list[dict]]
     field_types: dict[str, FieldType]
     protected_dropdowns: frozenset[str] = frozenset()  # lists the Studio may not edit
+    # module features the plugins provide (``crbm_module_features``), by name
+    features: dict[str, ModuleFeature] = field(default_factory=dict)
     _translated: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def features_of(self, module: ModuleDef) -> list[tuple[ModuleFeature, dict]]:
+        """The provided features ``module`` opts in to, with its options for each."""
+        return [(self.features[name], options if isinstance(options, dict) else {})
+                for name, options in module.features.items()
+                if name in self.features and options is not None and options is not False]
 
     def module(self, name: str) -> ModuleDef:
         try:
@@ -503,9 +512,12 @@ def add_to_layouts(body: dict, additions: dict) -> dict:
 
 # -- building ------------------------------------------------------------------------------
 
-def build_registry(layers: list[Layer], extra_types: Iterable[FieldType] = ()) -> Registry:
-    """Merge the layers in order and check the result. Raises ``MetadataError``."""
+def build_registry(layers: list[Layer], extra_types: Iterable[FieldType] = (),
+                   features: Iterable[ModuleFeature] = ()) -> Registry:
+    """Merge the layers in order and check the result. Raises ``MetadataError``.
+    ``features``: the module features the plugins provide (``crbm_module_features``)."""
     problems: list[MetadataProblem] = []
+    provided = {feature.name: feature for feature in features}
     types = dict(KERNEL_TYPES)
     for ftype in extra_types:
         types[ftype.name] = ftype
@@ -562,10 +574,12 @@ def build_registry(layers: list[Layer], extra_types: Iterable[FieldType] = ()) -
             problems += found
             if found:
                 continue
-        modules[name] = ModuleDef(name, body, _expand_fields(body, types, source, problems),
+        modules[name] = ModuleDef(name, body,
+                                  _expand_fields(body, types, source, problems, provided),
                                   sources[name])
 
-    registry = Registry(modules, dropdowns, types, frozenset(protected & set(dropdowns)))
+    registry = Registry(modules, dropdowns, types, frozenset(protected & set(dropdowns)),
+                        provided)
     for module in modules.values():
         problems += _check_module(module, registry)
     if problems:
@@ -574,19 +588,21 @@ def build_registry(layers: list[Layer], extra_types: Iterable[FieldType] = ()) -
 
 
 def _expand_fields(body: dict, types: dict[str, FieldType], source: str,
-                   problems: list[MetadataProblem]) -> dict[str, FieldDef]:
+                   problems: list[MetadataProblem],
+                   features: Mapping[str, ModuleFeature] | None = None) -> dict[str, FieldDef]:
     fields = {name: FieldDef(name, types[spec["type"]], spec, system=True)
               for name, spec in SYSTEM_FIELDS.items()}
     if body.get("features", {}).get("assignable"):
         fields["assigned_user_id"] = FieldDef("assigned_user_id", types["user"], ASSIGNED_USER,
                                               system=True)
-    if body.get("features", {}).get("line_items") is not None:
-        for name, label in line_items.TOTAL_FIELDS.items():
-            spec = {"type": "currency", "label": label, "computed_by": "line_items"}
-            for sub_name, sub_spec in types["currency"].expand(name, spec):
-                if sub_name != line_items.CURRENCY_FIELD:
-                    sub_spec = {**sub_spec, "computed_by": "line_items"}
-                fields[sub_name] = FieldDef(sub_name, types[sub_spec["type"]], sub_spec)
+    for feature_name, options in body.get("features", {}).items():
+        feature = (features or {}).get(feature_name)
+        if feature is None or options is None or options is False:
+            continue
+        # a feature's fields are computed by it: only its own steps write them
+        for name, spec in feature.fields(options if isinstance(options, dict) else {},
+                                         types).items():
+            fields[name] = FieldDef(name, types[spec["type"]], spec)
     for name, spec in body["fields"].items():
         path = f"$.fields.{name}"
         if name in fields:
@@ -630,10 +646,9 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
         if link is None or not link.type.is_link or "module" not in link.spec:
             problem(f"$.features.email_to[{i}]",
                     "must name a related field of this module with a fixed 'module'")
-    for key in ("catalog", "tax_codes"):
-        target = (module.features.get("line_items") or {}).get(key)
-        if target and target not in registry.modules:
-            problem(f"$.features.line_items.{key}", f"module {target!r} does not exist")
+    for feature, options in registry.features_of(module):
+        for path, message in feature.check(module, options, registry):
+            problem(f"$.features.{feature.name}" + (f".{path}" if path else ""), message)
     for f in fields.values():
         if f.system or f.group:
             continue

@@ -118,7 +118,7 @@ class Site:
         try:
             plugins.check_hooks(self.plugin_manager)  # a code pack's misspelt hook too
             registry = build_registry(self.layers(enabled, customizations),
-                                      self._extra_field_types())
+                                      self._extra_field_types(), self._module_features())
         except Exception:
             self._hook_pack_plugins(before)
             raise
@@ -247,7 +247,8 @@ class Site:
         try:
             if problems:
                 raise MetadataError(problems)
-            everything = database.schema_for(build_registry(layers, self._extra_field_types()))
+            everything = database.schema_for(build_registry(layers, self._extra_field_types(),
+                                                                    self._all_features()))
         except MetadataError:  # the plugins on disk do not build together: keep nothing
             log.warning("the disabled plugins' metadata does not build; their columns are "
                         "not protected from `db sync --allow-drop`")
@@ -258,6 +259,24 @@ class Site:
 
     def _extra_field_types(self):
         return [t for types in self.hook.crbm_field_types() for t in types]
+
+    def _all_features(self):
+        """The module features of every plugin on disk, disabled ones too: the modules of
+        a disabled plugin may use a feature only another disabled plugin provides (the
+        line items), and its tables' columns are kept all the same. A disabled plugin's
+        module is imported for this, never hooked."""
+        features = {f.name: f for f in self._module_features()}
+        for candidate in self.plugin_candidates:
+            provide = getattr(candidate.load(), "crbm_module_features", None) \
+                if candidate.disabled else None
+            for feature in (provide(site=self) if provide else None) or ():
+                features.setdefault(feature.name, feature)
+        return list(features.values())
+
+    def _module_features(self):
+        """The module features the plugins provide (``crbm_module_features``)."""
+        return [f for features in self.hook.crbm_module_features(site=self)
+                for f in features or ()]
 
     def layers(self, packs: list[EnabledPack] | None = None,
                customizations: list | None = None) -> list[Layer]:

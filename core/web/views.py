@@ -20,7 +20,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, St
 from starlette.routing import Route
 
 from core.apps.admin import access_admin
-from core.kernel import fills, i18n, line_items
+from core.kernel import fills, i18n
 from core.kernel.errors import (
     N_,
     ConflictError,
@@ -32,7 +32,7 @@ from core.kernel.errors import (
 )
 from core.kernel.records import Query, now
 from core.kernel.registry import ModuleDef
-from core.web import csv_export, display, forms, line_items_form, uploads
+from core.web import csv_export, display, forms, uploads
 from core.web.actions import record_actions
 from core.web.pages import page
 from core.web.templating import flash, formatter
@@ -424,8 +424,8 @@ def detail_view(request: Request, form):
     teams = sorted(team_names.get(t, "") for t in
                    _service(request).teams_of(module.name, [record_id]).get(record_id, ()))
     denies = access_admin.denies_of(site, module.name, record_id) if user.is_admin else []
-    lines = line_items_form.table(site, module, record, user, _fmt(request)) \
-        if line_items_form.enabled(module) else None
+    editor = _feature_web(request, module)  # a module feature's display: the lines
+    lines = editor.table(site, module, record, user, _fmt(request)) if editor else None
     return _render(request, "detail.html", module=module, record=record, lines=lines,
                    actions=record_actions(site, module, record, user),
                    sections=forms.sections(module, "detail"), labels=_labels(request, module),
@@ -493,13 +493,23 @@ def _form_fields(module: ModuleDef, layout) -> list:
     return [f for f in forms.form_fields(module, layout) if "computed_by" not in f.spec]
 
 
+def _feature_web(request: Request, module: ModuleDef):
+    """The web side (editor, display) of the module feature that has one: the line
+    items' (``ModuleFeature.web``; plugins/line_items/web.py). None: no such feature."""
+    for feature, _options in request.app.state.site.registry.features_of(module):
+        if feature.web is not None:
+            return feature.web
+    return None
+
+
 def _line_editor(request: Request, module: ModuleDef, fields, groups, errors=None,
                  currency=None, saved=None):
     """The line-items editor of a record form (None for modules without line items)."""
-    if not line_items_form.enabled(module):
+    editor = _feature_web(request, module)
+    if editor is None:
         return None
-    return line_items_form.editor(request.app.state.site, module, request.state.user, fields,
-                                  groups, errors, currency, saved)
+    return editor.editor(request.app.state.site, module, request.state.user, fields,
+                         groups, errors, currency, saved)
 
 
 def _chosen_teams(module: ModuleDef, form) -> list[str] | None:
@@ -537,13 +547,16 @@ def create_view(request: Request, form):
             if "default" in f.spec:
                 values.setdefault(f.name, f.spec["default"])
         params = request.query_params
-        if line_items_form.enabled(module):  # the document currency starts as the default
-            values.setdefault(line_items.CURRENCY_FIELD,
-                              params.get(line_items.CURRENCY_FIELD) or _default_currency(module))
-        line_editor = None if quick else _line_editor(
-            request, module, fields, groups or line_items_form.blank(
-                line_items_form.group_defaults(request.app.state.site, module)),
-            currency=values.get(line_items.CURRENCY_FIELD))
+        editor = _feature_web(request, module)
+        line_editor = None
+        if editor is not None:  # the document currency starts as the default
+            code = editor.CURRENCY_FIELD
+            values.setdefault(code, params.get(code) or editor.default_currency(
+                request.app.state.site, module))
+            line_editor = None if quick else _line_editor(
+                request, module, fields, groups or editor.blank(
+                    editor.group_defaults(request.app.state.site, module)),
+                currency=values.get(code))
         return _render(request, "edit.html", **_edit_context(
             request, module, layout, values, {}, record=None, quick=quick, teams=[],
             line_editor=line_editor,
@@ -551,9 +564,10 @@ def create_view(request: Request, form):
             back=_return_to(request, params, f"/m/{module.name}"),
             quick_query=urlencode({**params, "_layout": "quick"})))
     values, errors = forms.read_form(form, fields, fmt, request.app.state.site.folder / "files")
-    posted = line_items_form.read_into(values, form, module, fields)
-    if errors:
-        errors |= line_items_form.check(module, posted)
+    editor = _feature_web(request, module)
+    posted = editor.read_into(values, form, module, fields) if editor else None
+    if errors and editor:
+        errors |= editor.check(module, posted)
     if not errors:
         try:
             record = _service(request).create(module.name, values, request.state.user,
@@ -617,13 +631,14 @@ def _duplicate(request: Request, module: ModuleDef, fields, record_id: str):
             values[f.name] = f.type.copy_value(f, values[f.name])
         if f.type.is_link and record.get(f"{f.name}__label"):
             values[f"{f.name}__label"] = record[f"{f.name}__label"]
-    if line_items.CURRENCY_FIELD in record:
-        values.setdefault(line_items.CURRENCY_FIELD, record[line_items.CURRENCY_FIELD])
     groups = None
-    if line_items_form.enabled(module):
-        saved = _service(request).line_items(module.name, record_id, request.state.user)
+    editor = _feature_web(request, module)
+    if editor is not None:
+        if editor.CURRENCY_FIELD in record:
+            values.setdefault(editor.CURRENCY_FIELD, record[editor.CURRENCY_FIELD])
+        saved = editor.saved(request.app.state.site, module, record_id, request.state.user)
         groups = [{**group, "lines": [{**line, "source_line_id": ""} for line in group["lines"]]}
-                  for group in line_items_form.state_of(saved)] or None
+                  for group in editor.state_of(saved)] or None
     return values, groups
 
 
@@ -666,9 +681,10 @@ def edit_view(request: Request, form):
             snapshot=forms.base_snapshot(record, fields), back=back, teams=teams,
             line_editor=_saved_lines_editor(request, module, fields, record)))
     values, errors = forms.read_form(form, fields, fmt, request.app.state.site.folder / "files")
-    posted = line_items_form.read_into(values, form, module, fields)
-    if errors:
-        errors |= line_items_form.check(module, posted)
+    editor = _feature_web(request, module)
+    posted = editor.read_into(values, form, module, fields) if editor else None
+    if errors and editor:
+        errors |= editor.check(module, posted)
     base = forms.read_snapshot(str(form.get("_base", "")), module)
     conflict = None
     if not errors:
@@ -701,24 +717,20 @@ def _posted_lines_editor(request: Request, module: ModuleDef, fields, posted, er
     if posted is None:
         return None
     return _line_editor(request, module, fields, posted, errors,
-                        str(form.get(line_items.CURRENCY_FIELD, "")))
+                        str(form.get(_feature_web(request, module).CURRENCY_FIELD, "")))
 
 
 def _saved_lines_editor(request: Request, module: ModuleDef, fields, record: dict):
     """The editor holding a record's saved lines (an empty group when it has none)."""
-    if not line_items_form.enabled(module):
+    editor = _feature_web(request, module)
+    if editor is None:
         return None
-    saved = _service(request).line_items(module.name, record["id"], request.state.user,
-                                         action="edit")
-    groups = line_items_form.state_of(saved) or line_items_form.blank(
-        line_items_form.group_defaults(request.app.state.site, module))
+    saved = editor.saved(request.app.state.site, module, record["id"], request.state.user,
+                         action="edit")
+    groups = editor.state_of(saved) or editor.blank(
+        editor.group_defaults(request.app.state.site, module))
     return _line_editor(request, module, fields, groups,
-                        currency=record.get(line_items.CURRENCY_FIELD), saved=saved)
-
-
-def _default_currency(module: ModuleDef) -> str:
-    f = module.fields.get(line_items.CURRENCY_FIELD)
-    return (f.spec.get("default") if f else None) or ""
+                        currency=record.get(editor.CURRENCY_FIELD), saved=saved)
 
 
 @page()

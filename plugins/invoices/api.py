@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from core.kernel import conversion
 from core.kernel.errors import N_, Message, ValidationError
-from core.kernel.line_items import money
 from core.kernel.records import Query
+from plugins.line_items.lines import money
 from plugins.pricing.settings import parse_amount
 
 from . import rules
@@ -121,7 +121,7 @@ def credit_invoice(site, user, invoice_id: str, lines: list[dict] | None = None,
                    values: Mapping | None = None, *, connection=None) -> dict:
     """A credit note for invoice ``invoice_id``: of the whole invoice (``lines`` None:
     every line copied, remembering its invoice line), or of ``lines`` (groups as
-    ``core.kernel.line_items.parse`` takes them; ``credit_lines`` builds them from quantities).
+    ``plugins.line_items.lines.parse`` takes them; ``credit_lines`` builds them from quantities).
     Refused when its amount is more than the invoice still owes."""
     with _transaction(site, connection) as conn:
         invoice = site.records.get("invoices", invoice_id, user, connection=conn)
@@ -143,7 +143,7 @@ def credit_lines(site, user, invoice_id: str, quantities: Mapping[str, Decimal |
     its line (invoiced less what other credit notes, not cancelled, already credit)."""
     with _transaction(site, connection) as conn:
         invoice = site.records.get("invoices", invoice_id, user, connection=conn)
-        items = site.records.line_items("invoices", invoice_id, user, connection=conn)
+        items = site.records.feature_data("line_items", "invoices", invoice_id, user, connection=conn)
         by_id = {line.id: line for line in items.lines if line.kind != "comment"}
         credited = credited_quantities(site, conn, list(by_id))
     errors, wanted = {}, {}

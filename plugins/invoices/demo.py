@@ -108,7 +108,7 @@ def _payments_and_credit(site, user, rng, accounts, invoices) -> None:
             "payment_method": METHODS[1], "reference": f"CHK-{rng.randint(1000, 9999)}"})
     if len(invoices) > 2:
         target = invoices[2][0]
-        items = site.records.line_items("invoices", target["id"], user)
+        items = site.records.feature_data("line_items", "invoices", target["id"], user)
         line = max(items.lines, key=lambda candidate: candidate.quantity)
         quantity = max(Decimal(1), line.quantity // 2)  # half of it, at least one
         api.credit_invoice(site, user, target["id"],

@@ -20,7 +20,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from core.kernel.errors import N_, Message, ValidationError, VetoError
-from core.kernel.line_items import CURRENCY_FIELD, TOTAL_FIELDS, money
+from plugins.line_items.lines import CURRENCY_FIELD, TOTAL_FIELDS, money
+from plugins.line_items.lines import digits as site_digits
 from plugins.pricing.settings import amount_problem, amount_text, due_date
 
 from . import figures
@@ -208,7 +209,7 @@ def _allocation_problem(site, payment, invoice, amount, from_payment, to_invoice
             ours=code, **names)
     if invoice["cancelled"]:
         return "invoice_id", Message(N_("%(invoice)s is cancelled: it owes nothing"), **names)
-    digits = site.records.currency_digits(code)
+    digits = site_digits(site, code)
     left = money(decimal(payment["amount"]) - from_payment.get(payment["id"], ZERO), digits)
     if amount > left:
         return "amount", Message(
@@ -278,7 +279,7 @@ def _credit_note_problem(site, change, invoice: dict, paid: dict, credited: dict
         record["credit_date"] = today()
     amount = decimal(record.get("amount"))
     if record.get(CURRENCY_FIELD) != code:
-        if not (change.is_new and not amount and change.line_items is None):
+        if not (change.is_new and not amount and change.features.get("line_items") is None):
             return CURRENCY_FIELD, Message(
                 N_("%(invoice)s is in %(theirs)s: its credit notes must be too"),
                 invoice=number, theirs=code)
@@ -290,7 +291,7 @@ def _credit_note_problem(site, change, invoice: dict, paid: dict, credited: dict
         return "invoice_id", Message(N_("%(invoice)s is cancelled: it owes nothing"),
                                      invoice=number)
     due = money(decimal(invoice["amount"]) - paid.get(invoice["id"], ZERO)
-                - credited.get(invoice["id"], ZERO), site.records.currency_digits(code))
+                - credited.get(invoice["id"], ZERO), site_digits(site, code))
     if amount > due:
         return "line_items", Message(
             N_("crediting %(amount)s on %(invoice)s is more than its amount due, %(due)s"),

@@ -17,10 +17,11 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from core.kernel.errors import N_, Message, ValidationError
-from core.kernel.line_items import money
 from core.web.actions import Action
 from core.web.pages import page
 from core.web.templating import flash
+from plugins.line_items.lines import digits as site_digits
+from plugins.line_items.lines import money
 from plugins.subledger.allocate import AllocatePage
 
 from . import api, rules
@@ -84,7 +85,7 @@ def payment_view(request: Request, form):
     method = site.registry.module("payments").fields["payment_method"]
     errors = {}
     code = invoice["amount_currency"]
-    due = money(decimal(invoice.get("amount_due")), site.records.currency_digits(code))
+    due = money(decimal(invoice.get("amount_due")), site_digits(site, code))
     values = {"amount": str(due), "payment_date": rules.today().isoformat(),
               "payment_method": "", "reference": ""}
     if form is not None:

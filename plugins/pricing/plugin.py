@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from core.kernel.errors import N_, Message, ValidationError
 from core.kernel.hookspecs import for_modules, hookimpl
-from core.kernel.line_items import TaxRate
+from plugins.line_items.lines import TaxRate
 from plugins.pricing.settings import (  # noqa: F401  (the plugin's public API)
     OrderSettings,
     company_details,

@@ -24,8 +24,9 @@ import sqlalchemy as sa
 from core.kernel import i18n
 from core.kernel.errors import N_, Message
 from core.kernel.fields import KERNEL_TYPES, FieldError
-from core.kernel.line_items import money
 from core.kernel.records import Query
+from plugins.line_items.lines import digits as site_digits
+from plugins.line_items.lines import money
 
 ORDERS = "orders"
 COMPANY = "company"
@@ -281,7 +282,7 @@ def amount_text(site, value, code: str | None) -> str:
     if isinstance(value, float):
         value = repr(value)
     number = Decimal(0) if value is None else Decimal(value)
-    return f"{money(number, site.records.currency_digits(code))} {code}"
+    return f"{money(number, site_digits(site, code))} {code}"
 
 
 def amount_problem(site, amount: Decimal | None, code: str | None) -> Message | None:
@@ -291,7 +292,7 @@ def amount_problem(site, amount: Decimal | None, code: str | None) -> Message | 
     if amount <= 0:
         return Message(N_("must be more than 0"))
     code = code or "USD"
-    digits = site.records.currency_digits(code)
+    digits = site_digits(site, code)
     if amount != money(amount, digits):
         return Message(N_("has more decimals than %(currency)s allows (%(digits)s)"),
                        currency=code, digits=digits)

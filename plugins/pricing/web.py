@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from babel import numbers
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,6 +21,7 @@ from core.kernel.fields import FieldError
 from core.web.forms import store_upload
 from core.web.pages import page
 from core.web.templating import flash
+from plugins.line_items import lines
 from plugins.pricing import settings as order_setup
 
 log = logging.getLogger(__name__)
@@ -62,8 +64,14 @@ def admin_orders(request: Request, form):
         orders = order_setup.order_settings(site, stored)
         values = {**orders.to_json(), **{k: company.get(k) or "" for k in order_setup.TEXT_LIMITS}}
         values["tax_information"] = orders.tax_information
+        values["default_currency"] = lines.default_currency(site)
         return _render(request, values, company.get("logo"))
     orders, new_company, errors = order_setup.clean_settings(site, form)
+    currency = str(form.get("default_currency") or "").strip().upper() \
+        if "default_currency" in form else lines.default_currency(site)
+    if currency not in numbers.list_currencies():
+        errors["default_currency"] = Message(N_("is not an ISO 4217 currency code "
+                                                "(USD, EUR, GBP...)"))
     upload, problem = _logo_upload(form)
     if problem:
         errors["logo"] = problem
@@ -76,11 +84,13 @@ def admin_orders(request: Request, form):
             errors["logo"] = exc.message
     if errors:
         values = {**orders, **new_company, **{k: str(form.get(k) or "") for k in
-                                               ("approval_threshold", "margin_threshold")}}
+                                               ("approval_threshold", "margin_threshold",
+                                                "default_currency")}}
         return _render(request, values, old_logo, errors=errors, status=400)
     new_company["logo"] = logo
     site.set_setting(order_setup.ORDERS, orders)
     site.set_setting(order_setup.COMPANY, new_company)
+    site.set_setting(lines.CURRENCY_SETTING, {"default": currency})  # the line items'
     if old_logo and old_logo != logo:
         _forget_file(site, old_logo)
     log.info("order settings and company details changed by %r", user.username)

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from core.kernel.errors import NotFoundError
 from core.kernel.records import SYSTEM_USER, Query
+from plugins.line_items.lines import digits as site_digits
 
 PRODUCTS, BOOKS, BOOK_PRICES, ACCOUNTS = "products", "price_books", "price_book_prices", \
     "accounts"
@@ -96,7 +97,7 @@ def prices_for(site, product_ids: Iterable[str], account_id: str | None = None, 
                 else product["list_price"]
             currency = product["sale_price_currency"] or "USD"
         if currency not in digits:
-            digits[currency] = site.records.currency_digits(currency)
+            digits[currency] = site_digits(site, currency)
         places = digits[currency]
         answer[product["id"]] = ProductPrice(
             product_id=product["id"], name=product["name"],

@@ -18,9 +18,9 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from core.kernel import line_items
 from core.kernel.conversion import convert
 from core.kernel.errors import N_, Message, ValidationError, VetoError
+from plugins.line_items import lines as line_items
 from plugins.purchases.ledger import (
     BILLS,
     ORDERS,
@@ -89,7 +89,7 @@ def bill_from_order(site, user, order_id: str,
         if order.get("status") == "cancelled":
             raise VetoError(Message(N_("%(order)s is cancelled: it cannot be billed"),
                                     order=order.get("number")))
-        items = site.records.line_items(ORDERS, order_id, user, connection=connection)
+        items = site.records.feature_data("line_items", ORDERS, order_id, user, connection=connection)
         quantities_ordered = billed_quantities(site, connection, order_id)
         chosen = _chosen(order, items, quantities_ordered, quantities)
         groups = _bill_groups(items, chosen, quantities_ordered, items.digits)

@@ -46,7 +46,7 @@ def load(site, user, rng, progress) -> None:
             "assigned_user_id": user.id, "line_items": _groups(groups)}, user))
     progress(len(orders), total)
     # the first order: 6 of the 10 vises and every drill press billed (6 x 12.50 + 4 x 40)
-    items = site.records.line_items(ORDERS, orders[0]["id"], user)
+    items = site.records.feature_data("line_items", ORDERS, orders[0]["id"], user)
     vise, press = items.lines[0], items.lines[1]
     bill = bill_from_order(site, user, orders[0]["id"], {vise.id: D(6), press.id: D(4)})
     site.records.update("bills", bill["id"], {"supplier_invoice_no": "SI-20417"}, user)

@@ -35,8 +35,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from core.kernel.errors import N_, Message, ValidationError, VetoError
-from core.kernel.line_items import CURRENCY_FIELD
 from core.kernel.records import Query
+from plugins.line_items.lines import CURRENCY_FIELD
 from plugins.pricing.settings import amount_problem, amount_text, due_date, parse_amount
 from plugins.subledger.ledger import SubLedger, current, decimal, lock
 from plugins.subledger.ledger import key as _key

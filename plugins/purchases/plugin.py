@@ -99,7 +99,7 @@ def after_saving_allocations(site, batch, connection):
 def _check_billed_quantities(site, connection, batch) -> None:
     """Bills whose lines changed, or that count again (no longer cancelled), may not bill
     more of an order line than was ordered."""
-    counted_again = [c for c in batch if c.line_items is not None or (
+    counted_again = [c for c in batch if c.features.get("line_items") is not None or (
         "cancelled" in c.changes and not c.record.get("cancelled"))]
     problems = over_billed(site, connection, [c.record["id"] for c in counted_again])
     if problems:

@@ -75,7 +75,7 @@ def bill_view(request: Request, form):
         flash(request, Message(N_("%(order)s is cancelled: it cannot be billed"),
                                order=order["number"]), "error")
         return RedirectResponse(f"/m/{ORDERS}/{order_id}", 303)
-    items = site.records.line_items(ORDERS, order_id, user)
+    items = site.records.feature_data("line_items", ORDERS, order_id, user)
     with site.engine.connect() as connection:
         quantities = billing.billed_quantities(site, connection, order_id)
     left = {line_id: max(ordered - billed, ledger.ZERO)

@@ -76,9 +76,10 @@ def crbm_before_save(site, module, batch, user, connection):
     converted_quote_rule(site, batch, connection)
     for change in batch:
         record, changes = change.record, change.changes
-        if not (change.is_new or change.line_items is not None or "amount" in changes):
+        items = change.features.get("line_items")
+        if not (change.is_new or items is not None or "amount" in changes):
             continue
-        totals = change.line_items.totals if change.line_items is not None else None
+        totals = items.totals if items is not None else None
         margin = totals.margin_percent if totals is not None else None
         # priced again: any approval given before is void
         record.update(approval_status="pending" if needs_approval(
@@ -180,7 +181,7 @@ def converted_quote_rule(site, batch, connection) -> None:
     """Refuse a write that changes the offer of a converted quote (crbm_before_save)."""
     allowed = EDITABLE_WHEN_CONVERTED | (set(APPROVAL_FIELDS) if _approving.get() else set())
     touched = [c for c in batch if not c.is_new
-               and (c.line_items is not None or set(c.changes) - allowed)]
+               and ("line_items" in c.features or set(c.changes) - allowed)]
     if not touched:
         return
     made = conversions_of(site, [c.record["id"] for c in touched], connection)

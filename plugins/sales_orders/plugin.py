@@ -182,7 +182,7 @@ def invoice_view(request, form):
         order = site.records.get("sales_orders", order_id, user)
     except NotFoundError:
         return RedirectResponse("/m/sales_orders", 303)
-    items = site.records.line_items("sales_orders", order_id, user)
+    items = site.records.feature_data("line_items", "sales_orders", order_id, user)
     with site.engine.connect() as conn:
         left = left_to_invoice(site, order_id, conn)
     errors, posted = {}, {}

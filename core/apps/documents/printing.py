@@ -2,8 +2,9 @@
 
 ``record_context`` turns a record into what forms read (docs/pdf_forms.md): every value
 formatted for the reader (their language, dates, the document's currency), address blocks
-as lines, each related record one level deep (``account`` for ``account_id``), the line
-items with their totals, and whatever plugins add through ``crbm_pdf_context`` (company
+as lines, each related record one level deep (``account`` for ``account_id``), what the
+module's features add (``ModuleFeature.document_context``: the line items with their
+totals), and whatever plugins add through ``crbm_pdf_context`` (company
 details, a statement's open invoices). Plugins may refuse to print or mail a record
 (``crbm_before_output``: a quote waiting for approval, say).
 """
@@ -14,7 +15,6 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from core.apps.documents import mail, pdf
-from core.kernel import line_items as li
 from core.kernel.errors import N_, NotFoundError
 from core.kernel.registry import ModuleDef
 
@@ -94,56 +94,6 @@ def tax_label(fmt, name: str | None, percent) -> str:
     return f"{name} {fmt.percent(percent)}".strip()
 
 
-def _money(fmt, value, code: str) -> str:
-    return fmt.currency(value, code) if value is not None else ""
-
-
-def items_context(fmt, items: li.LineItems, tax_code_names: dict[str, str]) -> dict:
-    code = items.currency
-
-    def money(value):
-        return _money(fmt, value, code)
-
-    def taxes(rows):
-        return [{"name": t.name, "percent": fmt.percent(t.percent),
-                 "label": tax_label(fmt, t.name, t.percent), "amount": money(t.amount)}
-                for t in rows]
-
-    def less(value):  # a discount is taken off: printed negative, "-$30.00"
-        return money(-value) if value else ""
-
-    groups = []
-    for group in items.groups:
-        lines = []
-        for line in group.lines:
-            priced = line.kind != "comment"
-            discount = ""
-            if priced and line.discount:
-                discount = (fmt.percent(line.discount_value) if line.discount_kind == "percent"
-                            else money(line.discount))
-            lines.append({
-                "kind": line.kind, "name": line.name or "", "part_number": line.part_number or "",
-                "description": line.description or "",
-                "quantity": fmt.number(line.quantity) if priced else "",
-                "unit_price": money(line.unit_price) if priced else "",
-                "list_price": money(line.list_price) if priced else "",
-                "discount": discount,
-                "ext_price": money(line.ext_price) if priced else "",
-                "net_price": money(line.net_price) if priced else "",
-                "tax_code": tax_code_names.get(line.tax_code_id, "") if priced else ""})
-        groups.append({"name": group.name or "", "lines": lines, "subtotal": money(group.subtotal),
-                       "discount": less(group.discount),
-                       "shipping": money(group.shipping) if group.shipping else "",
-                       "taxes": taxes(group.taxes), "total": money(group.total)})
-    t = items.totals
-    return {"groups": groups, "currency": code,
-            "totals": {"subtotal": money(t.subtotal),
-                       "discount": less(t.discount),
-                       "net": money(t.net), "shipping": money(t.shipping) if t.shipping else "",
-                       "taxes": taxes(t.taxes), "tax": money(t.tax), "total": money(t.total)},
-            "show_list_prices": False, "show_pretax_totals": False}
-
-
 def record_context(site, module_name: str, record_id: str, user, fmt) -> dict:
     """What a form reads about one record (see the module docstring)."""
     registry = site.registry
@@ -165,11 +115,10 @@ def record_context(site, module_name: str, record_id: str, user, fmt) -> dict:
             continue
         context[key] = formatted(fmt, registry.module(target), related,
                                  registry.option_labels(target))
-    if module.features.get("line_items") is not None:
-        items = site.records.line_items(module_name, record_id, user)
-        context["line_items"] = items_context(fmt, items, _tax_code_names(site, module, items,
-                                                                          user))
-        context["line_items"]["show_list_prices"] = bool(record.get("show_list_prices"))
+    for feature, _options in registry.features_of(module):  # e.g. the lines and totals
+        data = feature.document_context(site, fmt, module, record, user)
+        if data is not None:
+            context[feature.name] = data
     site.module_hooks.of(module).crbm_pdf_context(site=site, module=module, record=record,
                                                   context=context, user=user, fmt=fmt)
     return context
@@ -192,22 +141,6 @@ def field_label(registry, module: ModuleDef, path: str) -> str:
         prefix = f"{owner.label_singular}: "
     field = owner.fields.get(name) or owner.fields.get(name.removesuffix("_lines"))
     return prefix + field.label if field is not None else path
-
-
-def _tax_code_names(site, module: ModuleDef, items: li.LineItems, user) -> dict[str, str]:
-    codes_module = module.features["line_items"].get("tax_codes")
-    codes = {line.tax_code_id for line in items.lines if line.tax_code_id}
-    if not codes_module or not codes:
-        return {}
-    target = site.registry.module(codes_module)
-    name = target.name_field or "id"
-    rows = site.records.list(codes_module, user, _query(codes, name))
-    return {row["id"]: str(row.get(name) or "") for row in rows}
-
-
-def _query(ids, name_field):
-    from core.kernel.records import Query
-    return Query(filters=[("id", "in", sorted(ids))], fields=["id", name_field], limit=None)
 
 
 def render_record(site, module_name: str, record_id: str, user, form_name: str, fmt,

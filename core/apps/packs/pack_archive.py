@@ -525,6 +525,7 @@ def _reference_problems(folder: Path, manifest: Manifest | None) -> list[Problem
 
     manager, shipped = plugins.load_plugins()
     types = [t for found_types in manager.hook.crbm_field_types() for t in found_types]
+    features = [f for found in manager.hook.crbm_module_features(site=None) for f in found or ()]
     found: list[MetadataProblem] = []
     # a plugin folder stands for the shipped plugin of its name (a copy being worked on)
     others = [p.folder for p in shipped if p.folder.resolve() != folder.resolve()
@@ -540,13 +541,13 @@ def _reference_problems(folder: Path, manifest: Manifest | None) -> list[Problem
     problems = []
     if manifest is not None and manifest.kind in ("module", "upgrade"):
         try:
-            problems = module_problems(folder, build_registry(layers[:2], types).modules)
+            problems = module_problems(folder, build_registry(layers[:2], types, features).modules)
         except MetadataError:
             pass  # the shipped plugins' own problems are not this pack's
         if problems:
             return problems
     try:
-        registry = build_registry(layers, types)
+        registry = build_registry(layers, types, features)
     except MetadataError as exc:
         return [Problem(_rel(p.source, folder), f"{p.path}: {p.reason}") for p in exc.problems]
     if manifest is None:  # at boot an overlay on a module no active plugin has is skipped;

@@ -186,7 +186,8 @@ class Studio:
         cached = self.__dict__.get("_base_cache")
         if cached is None or cached[0] is not self.registry:
             base = build_registry(self.site.layers(customizations=[]),
-                                  self.site._extra_field_types())
+                                  self.site._extra_field_types(),
+                                  self.site._module_features())
             cached = self.__dict__["_base_cache"] = (self.registry, base)
         return cached[1]
 
@@ -216,7 +217,8 @@ class Studio:
             current[item.key] = item
         candidate = list(current.values())
         try:
-            build_registry(site.layers(customizations=candidate), site._extra_field_types())
+            build_registry(site.layers(customizations=candidate), site._extra_field_types(),
+                           site._module_features())
         except MetadataError as exc:
             raise StudioError([Problem(p.path, p.reason) for p in exc.problems]) from None
         before = site.state()

@@ -401,8 +401,8 @@ def crbm_after_save(site, module, batch, connection):
     events = []
     for change in batch:
         changed = [] if change.is_new else list(change.changes)
-        if not change.is_new and change.line_items is not None:
-            changed.append("line_items")
+        if not change.is_new:  # a module feature's data the write replaced (the lines)
+            changed += list(change.features)
         events.append(("created" if change.is_new else "updated", change.record, changed))
     enqueue(site, connection, module, events)
 

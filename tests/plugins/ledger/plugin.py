@@ -10,9 +10,9 @@ from starlette.routing import Route
 
 from core.kernel.errors import N_, NotFoundError
 from core.kernel.hookspecs import hookimpl
-from core.kernel.line_items import TaxRate
 from core.web.actions import Action
 from core.web.pages import page
+from plugins.line_items.lines import TaxRate
 
 PLUGIN_NAME = "ledger"
 

@@ -1,6 +1,8 @@
 """Line items: groups of priced lines on a record, and the arithmetic of their totals.
 
-A module gets line items by declaring the feature in its metadata::
+The ``line_items`` plugin's model (``plugin.py`` registers it as the module feature
+``line_items``, ``crbm_module_features``). A module gets line items by declaring the
+feature in its metadata (and its plugin ``requires: line_items`` in ``plugin.yaml``)::
 
     features:
       line_items:
@@ -8,7 +10,7 @@ A module gets line items by declaring the feature in its metadata::
         tax_codes: tax_codes      # the module a line's tax_code_id points to (optional)
         negative_quantities: false
 
-The kernel then adds the total fields (``subtotal``, ``discount_total``, ``shipping_total``,
+The feature then adds the total fields (``subtotal``, ``discount_total``, ``shipping_total``,
 ``tax_total`` and ``amount``, currency fields that only this capability writes; the
 document's currency is ``amount_currency``) and two tables, ``<table>_line_groups`` and
 ``<table>_lines``. Writers pass the lines as the value ``line_items`` of a record (a list
@@ -60,6 +62,17 @@ TOTAL_FIELDS = {
     "amount": N_("Total"),
 }
 CURRENCY_FIELD = "amount_currency"  # the document's currency
+# The site's default currency, a site setting ({"default": "EUR"}; Admin → Order
+# management): a new document starts in it. A new site's is INITIAL_CURRENCY.
+CURRENCY_SETTING = "currency"
+INITIAL_CURRENCY = "USD"
+
+
+def default_currency(site) -> str:
+    """The currency a new document starts in (the site setting, else USD)."""
+    stored = site.settings.get(CURRENCY_SETTING)
+    code = stored.get("default") if isinstance(stored, dict) else None
+    return code if isinstance(code, str) and len(code) == 3 else INITIAL_CURRENCY
 
 
 @dataclass(frozen=True)
@@ -205,6 +218,12 @@ class LineItems:
 def money(value: Decimal, digits: int) -> Decimal:
     """Round half up to ``digits`` places (the one rounding rule of line items)."""
     return value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+
+
+def digits(site, code: str) -> int:
+    """How many digits amounts in ``code`` keep on this site: its own figure
+    (``crbm_currency_digits``, the pricing plugin's currencies), else ISO 4217's."""
+    return currency_digits(code, site.hook.crbm_currency_digits(site=site, code=code))
 
 
 def currency_digits(code: str, site_answer: int | None = None) -> int:

@@ -6,7 +6,7 @@ order their inputs arrive in (a browser sends a form in page order, so moving a 
 moving its nodes), and indexes may have gaps after removals. A hidden ``_line_items``
 input says the editor was on the form; without it a save leaves the record's lines alone.
 
-The arithmetic stays in ``core.kernel.line_items``: the editor sends what was typed, the record
+The arithmetic stays in ``lines.py``: the editor sends what was typed, the record
 service prices it, and its errors (``line_items.<group>.<line>.<field>``, numbered from 1
 in the order sent) are put back on the rows they name.
 """
@@ -18,9 +18,9 @@ from decimal import Decimal
 
 from babel import numbers
 
-from core.kernel import line_items
 from core.kernel.errors import N_, Message, NotFoundError
 from core.kernel.records import Query
+from plugins.line_items import lines as line_items
 
 FORM_MARKER = "_line_items"
 GROUP_FIELDS = ("name", "shipping", "shipping_tax_code_id")
@@ -44,14 +44,29 @@ LABELS = {
 KIND_LABELS = {"product": N_("Product"), "service": N_("Service"), "comment": N_("Comment")}
 
 
+CURRENCY_FIELD = line_items.CURRENCY_FIELD  # the document's currency, a field of the form
+
+
 def enabled(module) -> bool:
     return module.features.get("line_items") is not None
+
+
+def default_currency(site, module) -> str:
+    """A new document's currency: the module's own (``currency`` on its YAML's total
+    fields is not offered; a pack may set the field's default), else the site's."""
+    f = module.fields.get(CURRENCY_FIELD)
+    return (f.spec.get("default") if f else None) or line_items.default_currency(site)
+
+
+def saved(site, module, record_id: str, user, action: str = "view") -> line_items.LineItems:
+    """A record's saved lines (for the editor or a duplicate)."""
+    return site.records.feature_data("line_items", module.name, record_id, user, action=action)
 
 
 # -- reading the form ----------------------------------------------------------------------
 
 def read(form) -> list[dict] | None:
-    """The groups a submitted form holds, as ``core.kernel.line_items.parse`` takes them (every
+    """The groups a submitted form holds, as ``plugins.line_items.lines.parse`` takes them (every
     value the text typed); None when the form had no line-items editor. Rows left blank
     (an "add line" never filled in) and empty groups are dropped."""
     if form.get(FORM_MARKER) != "1":
@@ -301,7 +316,7 @@ class Table:
 def table(site, module, record: dict, user, fmt) -> Table | None:
     """The record's lines for its detail page (None when it has none)."""
     try:
-        items = site.records.line_items(module.name, record["id"], user)
+        items = site.records.feature_data("line_items", module.name, record["id"], user)
     except NotFoundError:
         return None
     if not items.groups:
