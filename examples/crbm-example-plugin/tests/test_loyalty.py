@@ -7,12 +7,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from crbm_loyalty import plugin as loyalty
 
 from core.kernel import scheduler
 from core.kernel.errors import ValidationError
 from core.kernel.records import Query
 from core.testing import api_client, bearer
-from crbm_loyalty import plugin as loyalty
 
 
 @pytest.fixture
