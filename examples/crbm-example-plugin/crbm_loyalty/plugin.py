@@ -29,6 +29,7 @@ from core.kernel.fields import FieldError, FieldType
 from core.kernel.hookspecs import for_modules, hookimpl
 from core.kernel.hooktypes import ScheduledJob
 
+PLUGIN_NAME = "loyalty"  # its entry point's name, for a site given the module itself
 MODULE = "loyalty_cards"
 # the tiers, lowest first, with the points each starts at
 TIERS = (("bronze", 0), ("silver", 500), ("gold", 2000))
