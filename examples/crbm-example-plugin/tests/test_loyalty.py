@@ -88,3 +88,11 @@ def test_the_api_reads_and_describes_the_tier(site, admin, card):
         schema = client.get("/api/v1/openapi.json", headers=bearer(site, admin)).json()
     text = str(schema)
     assert "'enum': ['bronze', 'silver', 'gold', None]" in text
+
+
+def test_a_card_made_with_an_expiry_date_keeps_it(site, admin):
+    card = site.records.create("loyalty_cards", {"name": "L-1", "points": 900,
+                                                 "points_expire_on": dt.date(2020, 1, 31)}, admin)
+    assert (card["tier"], card["points_expire_on"]) == ("silver", dt.date(2020, 1, 31))
+    assert loyalty.expire_points(site, today=dt.date(2020, 2, 1)) == [card["id"]]
+    assert loyalty.expire_points(site, today=dt.date(2020, 2, 1)) == []
