@@ -1,28 +1,28 @@
-"""Shared fixtures: a booted site on a fresh database.
+"""CRBM's own suite: the published site fixtures (``core.testing``) with the kitchen_sink
+test plugin in every site, the browser fixtures, and which tests run on which database.
 
-SQLite by default. Set CRBM_TEST_DATABASE_URL to a PostgreSQL or MariaDB server URL
-(e.g. postgresql+psycopg://postgres@127.0.0.1/postgres) and the suite makes its own
-database there for the session and drops it afterwards.
+The fixtures — ``site``, ``admin``, ``make_site``, ``database_url``, ``quick_hashes``... —
+are CRBM's pytest plugin ``core.testing`` (the ``pytest11`` entry point ``crbm``, so a
+third-party plugin's suite gets the same ones); this file only overrides
+``crbm_extra_plugins`` and ``site``. SQLite by default; CRBM_TEST_DATABASE_URL names a
+PostgreSQL or MariaDB server to run on instead (see core/testing.py).
 """
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
-from pathlib import Path
+from importlib.metadata import entry_points
 
 import pytest
-import sqlalchemy as sa
-from argon2 import PasswordHasher
 
-from core.kernel import users
-from core.kernel.site import Site, create_site
-from core.kernel.users import create_user
+from core.testing import SERVER_URL
 from tests.browser import browser, page, server, viewport  # noqa: F401  (browser fixtures)
 from tests.plugins.kitchen_sink import plugin as kitchen_sink
-from tests.server_baseline import Baseline
 
-SERVER_URL = os.environ.get("CRBM_TEST_DATABASE_URL")
+__all__ = ["SERVER_URL"]  # tests.test_access_property reads it here
+
+# An install made before setup.cfg had the entry point lacks it: load the plugin here then
+# (both at once would register it twice).
+if not any(ep.value == "core.testing" for ep in entry_points(group="pytest11")):
+    pytest_plugins = ["core.testing"]
 
 
 def pytest_report_header(config):
@@ -53,142 +53,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture
-def quick_hashes(monkeypatch):
-    """Cheap argon2 parameters (the same code path) for tests that sign in or set secrets
-    many times: ``pytestmark = pytest.mark.usefixtures("quick_hashes")``."""
-    monkeypatch.setattr(users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                        parallelism=1))
-    users._dummy_hash.cache_clear()
-    yield
-    users._dummy_hash.cache_clear()
-
-
 @pytest.fixture(scope="session")
-def server_database():
-    """A database of our own on the server named by CRBM_TEST_DATABASE_URL."""
-    if not SERVER_URL:
-        yield None
-        return
-    admin_url = sa.make_url(SERVER_URL)
-    name = f"crbm_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    yield admin_url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        if admin_url.get_backend_name() == "postgresql":
-            conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
-        else:
-            conn.exec_driver_sql(f"DROP DATABASE {name}")
-    admin.dispose()
-
-
-class ServerState:
-    baseline = Baseline()  # the server database as a fresh site's sync leaves it
-    at_baseline = False  # the database is in that state now (else it is empty)
-    shape: tuple | None = None  # the baseline's tables and columns (schema_shape)
-
-
-@pytest.fixture
-def database_url(server_database, tmp_path, request):
-    if server_database is None:
-        yield f"sqlite:///{tmp_path / 'crbm.db'}"
-        return
-    if ServerState.at_baseline and "make_site" not in request.fixturenames:
-        empty_database(server_database)  # this test makes its own database from nothing
-        ServerState.at_baseline = False
-    yield server_database
-    # for the next test: the synced baseline if this one kept its schema, else empty
-    ServerState.at_baseline = ServerState.baseline.captured and \
-        ServerState.baseline.restore(server_database)
-    if not ServerState.at_baseline:
-        empty_database(server_database)
-
-
-def empty_database(url: str) -> None:
-    """Drop everything in the test database at once (much faster than reflecting and
-    dropping each table, which every server test would otherwise pay for)."""
-    url = sa.make_url(url)
-    if url.get_backend_name() == "postgresql":
-        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-            conn.exec_driver_sql("CREATE SCHEMA public")
-    else:
-        engine = sa.create_engine(url.set(database=""), isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE {url.database}")
-            conn.exec_driver_sql(f"CREATE DATABASE {url.database}")
-    engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def synced_sqlite(tmp_path_factory):
-    """A SQLite database file as a fresh site's sync leaves it, made once per session:
-    each test's site starts from a copy (creating ~60 tables for every test would cost
-    the suite minutes). Server databases are synced per test."""
-    folder = create_site(tmp_path_factory.mktemp("template") / "site")
-    site = Site(folder, extra_plugins=[kitchen_sink])
-    site.sync_schema()
-    shape = schema_shape(site.tables)
-    site.close()  # the last connection checkpoints the WAL into the file
-    return folder / "crbm.db", shape
-
-
-def schema_shape(metadata: sa.MetaData) -> tuple:
-    """The tables and their columns: a site whose plugins differ (a test installs one)
-    has another shape, and its copied database must be synced after all."""
-    return tuple(sorted((t.name, tuple(sorted(t.columns.keys())))
-                        for t in metadata.tables.values()))
-
-
-@pytest.fixture
-def make_site(tmp_path, database_url, request):
-    """Boot a site (shipped plugins + the kitchen_sink test plugin), schema synced."""
-    sites = []
-
-    def make(folder_name: str = "site", sync: bool = True, **kwargs) -> Site:
-        folder = tmp_path / folder_name
-        if not (folder / "site.yaml").exists():
-            create_site(folder, database_url)
-        default, capture, copied = sync and not kwargs, False, None
-        if SERVER_URL is None:
-            database_file = Path(sa.make_url(database_url).database or "")
-            if default and not database_file.exists():
-                template, copied = request.getfixturevalue("synced_sqlite")
-                shutil.copyfile(template, database_file)
-                sync = False  # it is the synced database already
-        elif not sites:  # the test's first site decides what its database starts as
-            if ServerState.at_baseline and default:
-                sync, copied = False, ServerState.shape  # synced already
-            elif ServerState.at_baseline:
-                empty_database(database_url)
-                ServerState.at_baseline = False
-            capture = default and not ServerState.baseline.captured
-        site = Site(folder, extra_plugins=[kitchen_sink], **kwargs)
-        if sync or (copied is not None and schema_shape(site.tables) != copied):
-            site.sync_schema()
-        if capture:
-            ServerState.baseline.capture(site.engine)
-            ServerState.shape = schema_shape(site.tables)
-        sites.append(site)
-        return site
-
-    yield make
-    for site in sites:
-        site.close()
+def crbm_extra_plugins():
+    """Every site of CRBM's own suite loads the kitchen_sink test plugin too (the published
+    fixtures of ``core.testing`` boot shipped and installed plugins only)."""
+    return [kitchen_sink]
 
 
 @pytest.fixture
 def site(make_site):
     kitchen_sink.RECORDER.reset()
     return make_site()
-
-
-@pytest.fixture
-def admin(site):
-    return create_user(site, "admin", "correct horse battery", is_admin=True)
 
 
 @pytest.fixture

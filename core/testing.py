@@ -1,0 +1,304 @@
+"""CRBM's site fixtures, published as a pytest plugin: a booted site on a fresh database.
+
+Installing CRBM registers this module under the ``pytest11`` entry point ``crbm``
+(setup.cfg), so any test suite run where CRBM is installed — CRBM's own, a third-party
+plugin's — gets these fixtures with no import and no conftest:
+
+- ``site``: a ``Site`` on a fresh database, schema synced, with every shipped plugin, every
+  installed entry-point plugin (yours) and the ``crbm_extra_plugins`` modules;
+- ``admin``: an administrator of that site (password ``ADMIN_PASSWORD``);
+- ``make_site(folder_name="site", sync=True, **site_kwargs)``: more sites, or one booted
+  with other ``Site`` arguments;
+- ``database_url``: the test's database (SQLite in ``tmp_path``, else a server database);
+- ``quick_hashes``: cheap argon2 parameters for tests that sign in many times;
+- ``web``: a ``TestClient`` of the web UI signed in as ``admin`` (``web.csrf`` is the form
+  token); ``api_client(site)`` and ``bearer(site, user)``: the REST API's client and header;
+- ``crbm_extra_plugins``: a session fixture, empty here — override it in a conftest to boot
+  every site with test-only plugin modules too (CRBM's own suite adds its kitchen_sink).
+
+SQLite by default. Set ``CRBM_TEST_DATABASE_URL`` to a PostgreSQL or MariaDB server URL
+(e.g. postgresql+psycopg://postgres@127.0.0.1/postgres) and the session makes its own
+database there and drops it afterwards.
+
+Why it is fast: each test's SQLite site starts from a copy of one database synced once per
+session (creating ~60 tables per test would cost minutes); on a server, the synced rows are
+kept and put back after each test whose schema did not change (``Baseline``).
+
+What the published names are is a contract with third-party suites: the fixtures above and
+their arguments are kept; the helpers below them may change.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import sqlalchemy as sa
+
+SERVER_URL = os.environ.get("CRBM_TEST_DATABASE_URL")
+ADMIN_PASSWORD = "correct horse battery"
+API_BASE_URL = "https://testserver"  # the API refuses plain http from elsewhere than here
+
+
+@pytest.fixture(scope="session")
+def crbm_extra_plugins() -> list[ModuleType]:
+    """Plugin modules every test site loads besides the shipped and installed ones
+    (``Site(extra_plugins=...)``). Override in a conftest.py; empty here."""
+    return []
+
+
+@pytest.fixture
+def quick_hashes(monkeypatch):
+    """Cheap argon2 parameters (the same code path) for tests that sign in or set secrets
+    many times: ``pytestmark = pytest.mark.usefixtures("quick_hashes")``."""
+    from argon2 import PasswordHasher
+
+    from core.kernel import users
+
+    monkeypatch.setattr(users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                        parallelism=1))
+    users._dummy_hash.cache_clear()
+    yield
+    users._dummy_hash.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def server_database():
+    """A database of our own on the server named by CRBM_TEST_DATABASE_URL."""
+    if not SERVER_URL:
+        yield None
+        return
+    admin_url = sa.make_url(SERVER_URL)
+    name = f"crbm_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    yield admin_url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        if admin_url.get_backend_name() == "postgresql":
+            conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+        else:
+            conn.exec_driver_sql(f"DROP DATABASE {name}")
+    admin.dispose()
+
+
+# -- a server database put back to "fresh and synced" between tests ---------------------------
+
+def _columns(conn) -> tuple:
+    """Every (table, column) of the test database: what a schema change would alter."""
+    schema = "public" if conn.dialect.name == "postgresql" else conn.exec_driver_sql(
+        "SELECT DATABASE()").scalar()
+    return tuple(conn.execute(sa.text(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = :schema ORDER BY table_name, column_name"),
+        {"schema": schema}).tuples())
+
+
+class Baseline:
+    """Resetting a PostgreSQL or MariaDB test database to "a fresh site, synced" quickly.
+
+    Creating the ~60 tables of the shipped plugins takes most of a second on MariaDB, and
+    nearly every test starts from exactly that. So the first synced database's rows are kept
+    (the kernel's starting rows: roles, counters, epochs), and after a test that left the
+    same tables and columns, emptying every table and putting those rows back gives the next
+    test the same database as a sync would. A test that changed the schema (a pack, the
+    Studio, a test plugin) gets the database dropped and made again."""
+
+    def __init__(self):
+        self.columns: tuple | None = None
+        self.rows: dict[str, list[dict]] = {}
+        self.tables: list[sa.Table] = []
+
+    @property
+    def captured(self) -> bool:
+        return self.columns is not None
+
+    def capture(self, engine: sa.Engine) -> None:
+        """Remember the database as a fresh sync left it."""
+        metadata = sa.MetaData()
+        with engine.connect() as conn:
+            metadata.reflect(conn)
+            self.tables = list(metadata.sorted_tables)
+            self.rows = {t.name: [dict(r) for r in conn.execute(sa.select(t)).mappings()]
+                         for t in self.tables}
+            self.columns = _columns(conn)
+
+    def restore(self, url: str) -> bool:
+        """Put the baseline back if the schema is still the baseline's; False otherwise."""
+        engine = sa.create_engine(url)
+        try:
+            with engine.begin() as conn:
+                if _columns(conn) != self.columns:
+                    return False
+                for table in reversed(self.tables):
+                    conn.execute(table.delete())
+                for table in self.tables:
+                    if self.rows[table.name]:
+                        conn.execute(table.insert(), self.rows[table.name])
+            return True
+        finally:
+            engine.dispose()
+
+
+class ServerState:
+    baseline = Baseline()  # the server database as a fresh site's sync leaves it
+    at_baseline = False  # the database is in that state now (else it is empty)
+    shape: tuple | None = None  # the baseline's tables and columns (schema_shape)
+
+
+@pytest.fixture
+def database_url(server_database, tmp_path, request):
+    """The test's database: a SQLite file in ``tmp_path``, or the session's server
+    database (left as the test found it: baseline or empty)."""
+    if server_database is None:
+        yield f"sqlite:///{tmp_path / 'crbm.db'}"
+        return
+    if ServerState.at_baseline and "make_site" not in request.fixturenames:
+        empty_database(server_database)  # this test makes its own database from nothing
+        ServerState.at_baseline = False
+    yield server_database
+    # for the next test: the synced baseline if this one kept its schema, else empty
+    ServerState.at_baseline = ServerState.baseline.captured and \
+        ServerState.baseline.restore(server_database)
+    if not ServerState.at_baseline:
+        empty_database(server_database)
+
+
+def empty_database(url: str) -> None:
+    """Drop everything in the test database at once (much faster than reflecting and
+    dropping each table, which every server test would otherwise pay for)."""
+    url = sa.make_url(url)
+    if url.get_backend_name() == "postgresql":
+        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+            conn.exec_driver_sql("CREATE SCHEMA public")
+    else:
+        engine = sa.create_engine(url.set(database=""), isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE {url.database}")
+            conn.exec_driver_sql(f"CREATE DATABASE {url.database}")
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def synced_sqlite(tmp_path_factory, crbm_extra_plugins):
+    """A SQLite database file as a fresh site's sync leaves it, made once per session:
+    each test's site starts from a copy. Server databases are synced per test."""
+    from core.kernel.site import Site, create_site
+
+    folder = create_site(tmp_path_factory.mktemp("template") / "site")
+    site = Site(folder, extra_plugins=list(crbm_extra_plugins))
+    site.sync_schema()
+    shape = schema_shape(site.tables)
+    site.close()  # the last connection checkpoints the WAL into the file
+    return folder / "crbm.db", shape
+
+
+def schema_shape(metadata: sa.MetaData) -> tuple:
+    """The tables and their columns: a site whose plugins differ (a test installs one)
+    has another shape, and its copied database must be synced after all."""
+    return tuple(sorted((t.name, tuple(sorted(t.columns.keys())))
+                        for t in metadata.tables.values()))
+
+
+@pytest.fixture
+def make_site(tmp_path, database_url, request, crbm_extra_plugins):
+    """Boot a site (shipped and installed plugins + ``crbm_extra_plugins``), schema synced:
+    ``make_site(folder_name="site", sync=True, **site_kwargs)``. Closed after the test."""
+    from core.kernel.site import Site, create_site
+
+    sites = []
+
+    def make(folder_name: str = "site", sync: bool = True, **kwargs):
+        folder = tmp_path / folder_name
+        if not (folder / "site.yaml").exists():
+            create_site(folder, database_url)
+        default, capture, copied = sync and not kwargs, False, None
+        if SERVER_URL is None:
+            database_file = Path(sa.make_url(database_url).database or "")
+            if default and not database_file.exists():
+                template, copied = request.getfixturevalue("synced_sqlite")
+                shutil.copyfile(template, database_file)
+                sync = False  # it is the synced database already
+        elif not sites:  # the test's first site decides what its database starts as
+            if ServerState.at_baseline and default:
+                sync, copied = False, ServerState.shape  # synced already
+            elif ServerState.at_baseline:
+                empty_database(database_url)
+                ServerState.at_baseline = False
+            capture = default and not ServerState.baseline.captured
+        site = Site(folder, extra_plugins=list(crbm_extra_plugins), **kwargs)
+        if sync or (copied is not None and schema_shape(site.tables) != copied):
+            site.sync_schema()
+        if capture:
+            ServerState.baseline.capture(site.engine)
+            ServerState.shape = schema_shape(site.tables)
+        sites.append(site)
+        return site
+
+    yield make
+    for site in sites:
+        site.close()
+
+
+@pytest.fixture
+def site(make_site):
+    """A booted site on a fresh database, schema synced."""
+    return make_site()
+
+
+@pytest.fixture
+def admin(site):
+    """An administrator of ``site``, user name ``admin``, password ``ADMIN_PASSWORD``."""
+    from core.kernel.users import create_user
+
+    return create_user(site, "admin", ADMIN_PASSWORD, is_admin=True)
+
+
+# -- the web UI and the REST API ---------------------------------------------------------------
+
+def csrf_of(page_html: str) -> str:
+    """The CSRF token of a page's form (``_csrf``), to post it back."""
+    return re.search(r'name="_csrf" value="([^"]+)"', page_html).group(1)
+
+
+@pytest.fixture
+def web(site, admin):
+    """The web UI as ``admin``, signed in: a Starlette ``TestClient``; ``web.csrf`` is the
+    token forms post as ``_csrf``."""
+    from starlette.testclient import TestClient
+
+    from core.web.app import create_app
+
+    with TestClient(create_app(site)) as client:
+        login = client.get("/login")
+        response = client.post("/login", data={"_csrf": csrf_of(login.text),
+                                               "username": admin.username,
+                                               "password": ADMIN_PASSWORD})
+        assert response.status_code == 200, "signing in as the admin fixture failed"
+        client.csrf = csrf_of(response.text)
+        yield client
+
+
+def bearer(site, user) -> dict:
+    """``{"Authorization": "Bearer ..."}`` for ``user``, as the token endpoint would issue."""
+    from core.apps.oauth import oauth
+
+    token = oauth.issue_access_token(site, user.id)["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def api_client(site):
+    """A ``TestClient`` of the site's app on https (the API refuses plain http from
+    anywhere but this machine, and the TestClient is not "here"); server errors come back
+    as 500 responses rather than exceptions."""
+    from starlette.testclient import TestClient
+
+    from core.web.app import create_app
+
+    return TestClient(create_app(site), base_url=API_BASE_URL, raise_server_exceptions=False)
