@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from core.apps.oauth import oauth
 from core.kernel import throttle, users
 from core.kernel.users import create_user
-from tests.test_oauth import PASSWORD, app_for, bearer, make_client
+from tests.apps.oauth.test_oauth import PASSWORD, app_for, bearer, make_client
 
 pytestmark = pytest.mark.usefixtures("quick_hashes")  # conftest: cheap argon2, many sign-ins
 

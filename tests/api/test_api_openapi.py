@@ -9,7 +9,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from core.kernel import access_admin as aa
 from core.kernel.users import create_user
 from tests.api_util import bearer, client
-from tests.test_web_access import PASSWORD
+from tests.web.test_web_access import PASSWORD
 
 
 def test_the_document_validates_follows_the_studio_and_the_caller(site, admin):

@@ -5,7 +5,7 @@ import io
 import zipfile
 
 from core.kernel.records import Query
-from tests import test_web_views
+from tests.web import test_web_views
 
 client = test_web_views.client  # signed in as the admin, with the CSRF token at hand
 

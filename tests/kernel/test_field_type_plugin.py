@@ -24,7 +24,7 @@ from tests.plugins.kitchen_sink import plugin as kitchen_sink
 from tests.plugins.rating import plugin as rating
 
 PASSWORD = "correct horse battery"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def csrf_of(page_html: str) -> str:

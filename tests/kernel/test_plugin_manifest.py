@@ -24,7 +24,7 @@ from tests.plugins.manifests import (
 )
 from tests.plugins.manifests.with_glue import glue_accounts
 
-HERE = Path(__file__).resolve().parent / "plugins" / "manifests"
+HERE = Path(__file__).resolve().parents[1] / "plugins" / "manifests"
 
 
 @pytest.mark.parametrize("name", [n for n, _ in plugins.discover_shipped()])

@@ -19,8 +19,8 @@ from core.kernel.records import Query
 from core.kernel.users import create_user
 from core.web.app import create_app
 from tests.api_util import bearer, client
-from tests.test_api import fields_of, problem
-from tests.test_web_views import PASSWORD, csrf_of
+from tests.api.test_api import fields_of, problem
+from tests.web.test_web_views import PASSWORD, csrf_of
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from tests import browser as helpers
 from tests.browser import log_in, screenshot
 from tests.plugins.kitchen_sink import plugin as kitchen_sink
 from tests.plugins.ledger import plugin as ledger
-from tests.test_line_items import two_groups
+from tests.kernel.test_line_items import two_groups
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=helpers.TIMEOUT_MS)

@@ -18,7 +18,7 @@ from tests.pack_util import install_folder
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=helpers.TIMEOUT_MS)
 
-TEST_PACKS = Path(__file__).resolve().parent / "packs"
+TEST_PACKS = Path(__file__).resolve().parents[1] / "packs"
 DESKTOP = {"width": 1280, "height": 850}
 NOCTURNE_BG = "rgb(14, 19, 32)"
 KERNEL_BG = "rgb(244, 246, 248)"

@@ -20,7 +20,7 @@ from core.web.app import create_app
 from tests.pack_util import install_folder
 
 PASSWORD = "correct horse battery"
-TEST_PACKS = Path(__file__).resolve().parent / "packs"
+TEST_PACKS = Path(__file__).resolve().parents[1] / "packs"
 NOCTURNE = "theme_nocturne"
 NOCTURNE_CSS = "/theme/theme_nocturne/theme.css"
 TINY_CSS = "/theme/theme_tiny/theme.css"
@@ -326,7 +326,7 @@ def test_choosing_as_in_my_preferences_goes_back_to_english(site, client):
 # -- a theme's templates run in a sandbox ----------------------------------------------------
 
 THEME_FAILED = "The theme Evil could not show this page, so it is shown in the standard look."
-KERNEL_TEMPLATES = Path(__file__).resolve().parent.parent / "core" / "web" / "templates"
+KERNEL_TEMPLATES = Path(__file__).resolve().parents[2] / "core" / "web" / "templates"
 
 
 def theme_pack(tmp_path, templates: dict[str, str], name: str = "theme_evil") -> Path:

@@ -11,8 +11,8 @@ from core.kernel import access_admin as aa
 from core.kernel.records import Query
 from core.kernel.users import create_user
 from core.web.app import create_app
-from tests import test_web_views
-from tests.test_web_views import PASSWORD, csrf_of
+from tests.web import test_web_views
+from tests.web.test_web_views import PASSWORD, csrf_of
 
 client = test_web_views.client  # signed in as the admin, with the CSRF token at hand
 LIST_HEADER = ["Name", "Kind", "Status", "Quantity", "Widget"]

@@ -3,7 +3,7 @@ edit forms, the detail page's tables and totals, and a plugin's action buttons.
 
 The module is the test plugin's ledgers (tests/plugins/ledger: tax codes T3/F5/... from a
 dict, typed as text since it names no tax-code module); the figures are the hand-computed
-ones of tests/test_line_items.py."""
+ones of tests/kernel/test_line_items.py."""
 import html
 import re
 from decimal import Decimal
@@ -18,7 +18,7 @@ from core.kernel.users import create_user
 from core.web.app import create_app
 from tests.plugins.kitchen_sink import plugin as kitchen_sink
 from tests.plugins.ledger import plugin as ledger
-from tests.test_line_items import two_groups
+from tests.kernel.test_line_items import two_groups
 
 PASSWORD = "correct horse battery"
 
@@ -261,7 +261,7 @@ def test_the_editor_asks_for_the_currency_when_the_layout_does_not(client, books
     page = client.get("/m/ledgers/new").text
     editor = page[page.index('id="line-items"'):]
     assert re.search(r'<input id="f_amount_currency" name="amount_currency" value="USD"', editor)
-    tea = [{"lines": [  # tests/test_line_items.py's yen document: 899 net + 72 tax + 1
+    tea = [{"lines": [  # tests/kernel/test_line_items.py's yen document: 899 net + 72 tax + 1
         {"name": "Tea set", "quantity": "3", "unit_price": "333", "discount_value": "10",
          "discount_kind": "percent", "tax_code_id": "JP8"},
         {"name": "Sticker", "quantity": "1", "unit_price": "0.5"}]}]

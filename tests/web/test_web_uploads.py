@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from core.kernel.records import Query
-from tests import test_web_views
+from tests.web import test_web_views
 
 client = test_web_views.client  # signed in as the admin, with the CSRF token at hand
 full_layout = test_web_views.full_layout  # every gadget field on the forms

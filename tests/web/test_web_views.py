@@ -124,7 +124,7 @@ def test_state_changing_routes_refuse_requests_without_csrf(client, site):
              if isinstance(r, Route) and "POST" in (r.methods or ())]
     assert len(posts) >= 7
     # Not cookie-authenticated, so not forgeable cross-site: the REST API (a session only
-    # when an admin enables it, and then with X-CSRF-Token: tests/test_api_auth.py) and
+    # when an admin enables it, and then with X-CSRF-Token: tests/api/test_api_auth.py) and
     # the OAuth token and revocation endpoints (the client authenticates itself). A signed-in
     # browser's cookie gets nothing done there either.
     cookie_free = [r for r in posts
@@ -298,7 +298,7 @@ def test_pages_carry_security_headers_and_a_signed_session_cookie(client):
 
 
 def test_site_overrides_one_template_or_stylesheet(site, admin):
-    # theme packs (templates, /theme/<pack>/ files): tests/test_themes.py
+    # theme packs (templates, /theme/<pack>/ files): tests/web/test_themes.py
     (site.folder / "templates").mkdir()
     (site.folder / "templates" / "error.html").write_text(
         '{% extends "base.html" %}{% block content %}<p id="custom">{{ _("Lost?") }}</p>{% endblock %}')

@@ -12,10 +12,10 @@ from core.kernel.records import Query
 from plugins.quotes import plugin as quotes
 from tests.api_util import bearer
 from tests.api_util import client as api_client
-from tests.test_concurrency import run_together
-from tests.test_orders_flow import quote_lines, shop  # noqa: F401 (fixture)
-from tests.test_web_documents import client, flash_of  # noqa: F401 (fixture)
-from tests.test_web_line_items import form_values
+from tests.kernel.test_concurrency import run_together
+from plugins.sales_orders.tests.test_orders_flow import quote_lines, shop  # noqa: F401 (fixture)
+from tests.apps.documents.test_web_documents import client, flash_of  # noqa: F401 (fixture)
+from tests.web.test_web_line_items import form_values
 
 
 @pytest.fixture

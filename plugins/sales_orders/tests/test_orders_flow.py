@@ -16,8 +16,8 @@ from core.kernel.i18n import Preferences, formatter
 from plugins.invoices import api as invoicing
 from plugins.quotes import plugin as quotes
 from plugins.sales_orders import plugin as sales_orders
-from tests.test_mail import Inbox, free_port, use_smtp
-from tests.test_pdf import to_png
+from plugins.emails.tests.test_mail import Inbox, free_port, use_smtp
+from tests.apps.documents.test_pdf import to_png
 
 D = Decimal
 FMT = formatter(Preferences())
@@ -164,7 +164,7 @@ def test_quote_to_cash(site, admin, shop):
     assert order_out["number"] in text and "東京支店" in text and "$997.50" in text
 
     # after approval, a change of the lines asks for approval again (on a quote not yet
-    # converted: a converted one is final, tests/test_converted_quotes.py)
+    # converted: a converted one is final, plugins/quotes/tests/test_converted_quotes.py)
     other = records.create("quotes", {"name": "Second fit-out", "account_id": shop["account"],
                                       "line_items": quote_lines(shop)}, admin)
     assert quotes.approve(site, admin, other["id"])["approval_status"] == "approved"

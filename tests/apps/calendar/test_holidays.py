@@ -21,7 +21,7 @@ from tests.pack_util import SHIPPED, install_folder
 
 PASSWORD = "correct horse battery"
 PACKS = ("holidays_ca", "holidays_us", "holidays_uk", "holidays_fi")
-PACK_SCHEMA = Path(__file__).resolve().parent.parent / "metadata" / "schema" / "pack.json"
+PACK_SCHEMA = Path(__file__).resolve().parents[3] / "metadata" / "schema" / "pack.json"
 
 
 def manifest(pack: str) -> dict:

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import TIMEOUT_MS, at, log_in, screenshot
-from tests.test_web_admin_mail import SMTP_PASSWORD, SMTP_USER, Inbox, free_port
+from tests.apps.documents.test_web_admin_mail import SMTP_PASSWORD, SMTP_USER, Inbox, free_port
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")]

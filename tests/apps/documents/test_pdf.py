@@ -26,7 +26,7 @@ from core.kernel.errors import NotFoundError
 from core.kernel.plugins import SHIPPED_PLUGINS
 from tests.needs import missing
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 ARTIFACTS = Path(os.environ.get("CRBM_ARTIFACTS", REPO / "test-artifacts")) / "pdf"
 STANDARD_FORMS = {
     "quote": SHIPPED_PLUGINS / "quotes" / "pdf" / "quote.yaml",

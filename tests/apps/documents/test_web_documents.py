@@ -8,8 +8,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from core.web.app import create_app
-from tests.test_mail import Inbox, free_port, use_smtp
-from tests.test_orders_flow import pdf_text, quote_lines, shop  # noqa: F401 (fixture)
+from plugins.emails.tests.test_mail import Inbox, free_port, use_smtp
+from plugins.sales_orders.tests.test_orders_flow import pdf_text, quote_lines, shop  # noqa: F401 (fixture)
 
 PASSWORD = "correct horse battery"
 

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests import browser as helpers
 from tests.browser import at, log_in, screenshot
-from tests.test_web_packs import VEHICLES, fleet, pack_zip
+from tests.apps.packs.test_web_packs import VEHICLES, fleet, pack_zip
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=helpers.TIMEOUT_MS)

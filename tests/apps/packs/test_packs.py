@@ -528,7 +528,7 @@ def kill_install_at(site, step: str, pack: bytes, tmp_path) -> None:
     source = tmp_path / "loyalty.zip"
     source.write_bytes(pack)
     done = subprocess.run([sys.executable, "-c", KILLED_AT, str(site.folder), step, str(source)],
-                          cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                          cwd=Path(__file__).resolve().parents[3], capture_output=True,
                           check=False)
     assert done.returncode == -9, done.stderr.decode()[-2000:]
 

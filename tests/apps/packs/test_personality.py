@@ -87,7 +87,7 @@ def test_import_updates_and_removes_to_match_and_refuses_to_overwrite_newer_chan
 
 
 def test_bundled_packs_travel_with_the_personality(site, fresh_site, admin):
-    from tests.test_packs import module_pack
+    from tests.apps.packs.test_packs import module_pack
     site.packs.install(module_pack(), admin, "loyalty.zip")
     site.studio.save_items(None, [Item("module", "rewards", {"name": "rewards", "label": "Perks"})])
     data = personality.export(site, "acme_style", "1.0.0", "Acme", bundle=["loyalty"])

@@ -18,7 +18,7 @@ from core.kernel import customizations
 from core.kernel.i18n import Formatter, Preferences
 from core.kernel.users import create_user
 from tests.pack_util import SHIPPED
-from tests.test_web_admin import (
+from tests.apps.admin.test_web_admin import (
     PASSWORD,
     open_client,
     text_of,
@@ -471,7 +471,7 @@ def test_an_install_killed_mid_way_is_put_back_by_the_next_check_and_shows_in_hi
     from click.testing import CliRunner
 
     import cli
-    from tests.test_packs import debris, kill_install_at
+    from tests.apps.packs.test_packs import debris, kill_install_at
 
     name, data = fleet(tmp_path)
     kill_install_at(site, "schema", data, tmp_path)  # another worker, killed with -9

@@ -23,9 +23,9 @@ from core.kernel.records import Query
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
 from tests.plugins.kitchen_sink import plugin as kitchen_sink
-from tests.test_web_admin import PASSWORD, csrf_of
+from tests.apps.admin.test_web_admin import PASSWORD, csrf_of
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def snapshot(site) -> tuple:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from core.apps.studio.studio import FIELD_TYPES
 from core.kernel import customizations
 from core.kernel.users import create_user
-from tests.test_web_admin import (
+from tests.apps.admin.test_web_admin import (
     PASSWORD,
     alerts,
     open_client,

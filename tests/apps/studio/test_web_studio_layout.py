@@ -9,7 +9,7 @@ import pytest
 
 from core.kernel import customizations
 from core.kernel.users import create_user
-from tests.test_web_admin import open_client, text_of
+from tests.apps.admin.test_web_admin import open_client, text_of
 
 pytestmark = pytest.mark.usefixtures("quick_hashes")  # conftest: cheap argon2, many sign-ins
 

@@ -13,7 +13,7 @@ from core.kernel import i18n, users
 from core.kernel.users import create_user
 from tests.browser import TIMEOUT_MS, log_in, screenshot
 from tests.pack_util import install_folder
-from tests.test_web_admin import (  # noqa: F401  (fixtures)
+from tests.apps.admin.test_web_admin import (  # noqa: F401  (fixtures)
     PASSWORD,
     clients,
     csrf_of,
