@@ -92,7 +92,6 @@ class Site:
         self._refresh_lock = threading.Lock()
         self._settings: dict | None = None  # read once, kept until their version moves
         self._settings_epoch: int | None = None
-        self.packs.recover_interrupted()  # an install killed mid-way: before reading packs/
         self._services = self._read_services()
         for service in self._services.values():  # the pack store recovers an interrupted
             if service.boot:                      # install: before reading packs/
