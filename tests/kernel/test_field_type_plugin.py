@@ -17,7 +17,7 @@ from core.kernel.errors import ValidationError
 from core.kernel.records import Query
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
-from core.web import create_app
+from core.web.app import create_app
 from tests.api_util import bearer
 from tests.api_util import client as api_client
 from tests.plugins.kitchen_sink import plugin as kitchen_sink

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 import cli
 from core.kernel import plugins
 from core.kernel.users import create_user
-from core.web import create_app
+from core.web.app import create_app
 from tests import api_util
 
 SHIPPED = [name for name, _ in plugins.discover_shipped()]

@@ -5,7 +5,7 @@ import re
 from starlette.testclient import TestClient
 
 from core.kernel.users import create_user
-from core.web import create_app
+from core.web.app import create_app
 
 PASSWORD = "correct horse battery"
 
