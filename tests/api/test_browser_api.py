@@ -17,8 +17,8 @@ from playwright.sync_api import expect
 
 from core.apps.webhooks import webhooks
 from tests import browser as helpers
-from tests.browser import at, log_in, screenshot
 from tests.apps.webhooks.test_webhooks import Receiver
+from tests.browser import at, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=helpers.TIMEOUT_MS)

@@ -18,8 +18,8 @@ from core.kernel.errors import InUseError, ValidationError
 from core.kernel.records import Query
 from core.kernel.users import create_user
 from core.web.app import create_app
-from tests.api_util import bearer, client
 from tests.api.test_api import fields_of, problem
+from tests.api_util import bearer, client
 from tests.web.test_web_views import PASSWORD, csrf_of
 
 

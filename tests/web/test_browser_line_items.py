@@ -12,9 +12,9 @@ from core.kernel.records import Query
 from core.kernel.site import Site, create_site
 from tests import browser as helpers
 from tests.browser import log_in, screenshot
+from tests.kernel.test_line_items import two_groups
 from tests.plugins.kitchen_sink import plugin as kitchen_sink
 from tests.plugins.ledger import plugin as ledger
-from tests.kernel.test_line_items import two_groups
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=helpers.TIMEOUT_MS)

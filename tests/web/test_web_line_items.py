@@ -16,9 +16,9 @@ from core.kernel.records import Query
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
 from core.web.app import create_app
+from tests.kernel.test_line_items import two_groups
 from tests.plugins.kitchen_sink import plugin as kitchen_sink
 from tests.plugins.ledger import plugin as ledger
-from tests.kernel.test_line_items import two_groups
 
 PASSWORD = "correct horse battery"
 

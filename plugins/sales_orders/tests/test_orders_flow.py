@@ -13,10 +13,10 @@ from pypdf import PdfReader
 from core.apps.documents import printing
 from core.kernel.errors import ValidationError, VetoError
 from core.kernel.i18n import Preferences, formatter
+from plugins.emails.tests.test_mail import Inbox, free_port, use_smtp
 from plugins.invoices import api as invoicing
 from plugins.quotes import plugin as quotes
 from plugins.sales_orders import plugin as sales_orders
-from plugins.emails.tests.test_mail import Inbox, free_port, use_smtp
 from tests.apps.documents.test_pdf import to_png
 
 D = Decimal

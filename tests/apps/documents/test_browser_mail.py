@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import TIMEOUT_MS, at, log_in, screenshot
 from tests.apps.documents.test_web_admin_mail import SMTP_PASSWORD, SMTP_USER, Inbox, free_port
+from tests.browser import TIMEOUT_MS, at, log_in, screenshot
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")]

@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests import browser as helpers
-from tests.browser import at, log_in, screenshot
 from tests.apps.packs.test_web_packs import VEHICLES, fleet, pack_zip
+from tests.browser import at, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=helpers.TIMEOUT_MS)

@@ -9,8 +9,8 @@ from starlette.testclient import TestClient
 from core.apps.packs.pack_archive import check_offline
 from core.kernel import users
 from core.web.app import create_app
-from tests.pack_util import SHIPPED, install_folder
 from tests.apps.packs.test_packs import assert_unchanged, snapshot
+from tests.pack_util import SHIPPED, install_folder
 
 PASSWORD = "correct horse battery"
 SHIPPED_PACKS = sorted(p.name for p in SHIPPED.iterdir() if (p / "pack.yaml").is_file())

@@ -17,12 +17,12 @@ from core.apps.packs.pack_archive import build
 from core.kernel import customizations
 from core.kernel.i18n import Formatter, Preferences
 from core.kernel.users import create_user
-from tests.pack_util import SHIPPED
 from tests.apps.admin.test_web_admin import (
     PASSWORD,
     open_client,
     text_of,
 )
+from tests.pack_util import SHIPPED
 
 pytestmark = pytest.mark.usefixtures("quick_hashes")  # conftest: cheap argon2, many sign-ins
 

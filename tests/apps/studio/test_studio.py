@@ -22,8 +22,8 @@ from core.kernel import customizations
 from core.kernel.records import Query
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
-from tests.plugins.kitchen_sink import plugin as kitchen_sink
 from tests.apps.admin.test_web_admin import PASSWORD, csrf_of
+from tests.plugins.kitchen_sink import plugin as kitchen_sink
 
 ROOT = Path(__file__).resolve().parents[3]
 

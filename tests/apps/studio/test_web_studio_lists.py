@@ -11,8 +11,6 @@ from starlette.testclient import TestClient
 
 from core.kernel import i18n, users
 from core.kernel.users import create_user
-from tests.browser import TIMEOUT_MS, log_in, screenshot
-from tests.pack_util import install_folder
 from tests.apps.admin.test_web_admin import (  # noqa: F401  (fixtures)
     PASSWORD,
     clients,
@@ -20,6 +18,8 @@ from tests.apps.admin.test_web_admin import (  # noqa: F401  (fixtures)
     open_client,
     text_of,
 )
+from tests.browser import TIMEOUT_MS, log_in, screenshot
+from tests.pack_util import install_folder
 
 pytestmark = pytest.mark.usefixtures("quick_hashes")  # conftest: cheap argon2, many sign-ins
 ACCOUNT_TYPES = ["analyst", "competitor", "customer", "integrator", "investor", "partner",
