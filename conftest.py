@@ -1,23 +1,29 @@
-"""The test suite's root: the fixtures and hooks of ``tests/conftest.py`` for every test folder.
+"""The test suite's root: what ``tests/conftest.py`` provides, for every test folder.
 
 Tests live beside the code they test (``tests/<area>/`` for the kernel, web UI, API and
-applications; ``plugins/<name>/tests/`` for each shipped plugin), so the suite's fixtures
-must reach folders outside ``tests/``. A conftest's fixtures only reach its own folder;
-a plugin's reach every test. So ``tests/conftest.py`` is loaded here as a plugin, once.
+applications; ``plugins/<name>/tests/`` for each shipped plugin), but a conftest's fixtures
+only reach its own folder. So this conftest, at the root, takes over every name of
+``tests/conftest.py`` — its fixtures, its hooks and its ``pytest_plugins`` — and that file
+is not loaded a second time as ``tests/``'s own conftest (pytest would refuse the module
+registered twice, or run its hooks twice): the placeholder registered under its path below
+tells pytest it is loaded already.
 
-pytest would also load the same file as ``tests/``'s conftest and refuse the module
-registered twice; the placeholder registered under the conftest's path below tells pytest
-that file is already loaded (``_importconftest`` returns what is registered there).
+Fixtures of a conftest come after those of installed pytest plugins, so the suite's
+overrides (its ``site``, for one) still win.
 """
 from pathlib import Path
 from types import ModuleType
 
-pytest_plugins = ["tests.conftest"]
+import tests.conftest as suite
 
-SUITE_CONFTEST = Path(__file__).resolve().parent / "tests" / "conftest.py"
+SUITE_CONFTEST = Path(suite.__file__).resolve()
+
+globals().update({name: value for name, value in vars(suite).items()
+                  if not name.startswith("__")})
 
 
 def pytest_plugin_registered(plugin, plugin_name, manager):
-    if plugin_name == "tests.conftest" and manager.get_plugin(str(SUITE_CONFTEST)) is None:
-        manager.register(ModuleType("tests.conftest, loaded by the root conftest.py"),
+    if plugin_name == str(Path(__file__).resolve()) and \
+            manager.get_plugin(str(SUITE_CONFTEST)) is None:
+        manager.register(ModuleType("tests.conftest, taken over by the root conftest.py"),
                          str(SUITE_CONFTEST))
