@@ -109,7 +109,7 @@ def test_the_detail_page_offers_the_next_steps_as_buttons(desk):
 
     from starlette.testclient import TestClient
 
-    from core.web import create_app
+    from core.web.app import create_app
 
     site, admin = desk
     ticket = site.records.create("tickets", {"name": "Printer"}, admin)
