@@ -1,5 +1,6 @@
-"""Helpers and fixtures for the browser tests (tests/test_browser*.py): a live server,
-Chromium, screenshots. The fixtures are made available to every test through conftest.py.
+"""Helpers and fixtures for the browser tests (the test_browser*.py files, marker
+``browser``): a live server, Chromium, screenshots. The fixtures are made available to
+every test through conftest.py.
 
 The site is served by a real uvicorn in a background thread; Chromium is Debian's
 (/usr/bin/chromium), driven by Playwright. Nothing here downloads a browser.
