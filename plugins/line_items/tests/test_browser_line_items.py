@@ -10,9 +10,9 @@ from playwright.sync_api import expect
 
 from core.kernel.records import Query
 from core.kernel.site import Site, create_site
+from plugins.line_items.tests.test_line_items import two_groups
 from tests import browser as helpers
 from tests.browser import log_in, screenshot
-from plugins.line_items.tests.test_line_items import two_groups
 from tests.plugins.kitchen_sink import plugin as kitchen_sink
 from tests.plugins.ledger import plugin as ledger
 

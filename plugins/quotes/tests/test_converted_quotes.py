@@ -9,13 +9,13 @@ import pytest
 
 from core.kernel.errors import VetoError
 from core.kernel.records import Query
+from plugins.line_items.tests.test_web_line_items import form_values
 from plugins.quotes import plugin as quotes
 from plugins.sales_orders.tests.test_orders_flow import quote_lines, shop  # noqa: F401 (fixture)
 from tests.api_util import bearer
 from tests.api_util import client as api_client
 from tests.apps.documents.test_web_documents import client, flash_of  # noqa: F401 (fixture)
 from tests.kernel.test_concurrency import run_together
-from plugins.line_items.tests.test_web_line_items import form_values
 
 
 @pytest.fixture

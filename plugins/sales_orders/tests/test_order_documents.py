@@ -7,12 +7,12 @@ import pytest
 
 from core.apps.documents import printing
 from core.kernel.i18n import Preferences, formatter
+from plugins.line_items.tests.test_web_line_items import form_values
 from plugins.sales_orders.tests.test_orders_flow import pdf_text, shop  # noqa: F401 (fixture)
 from tests.api_util import bearer
 from tests.api_util import client as api_client
 from tests.apps.documents.test_pdf import to_png
 from tests.apps.documents.test_web_documents import client  # noqa: F401 (fixture)
-from plugins.line_items.tests.test_web_line_items import form_values
 
 FMT = formatter(Preferences())
 

@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 
 from core.kernel.errors import ValidationError
+from plugins.line_items.tests.test_web_line_items import form_values
 from plugins.quotes import plugin as quotes
+from plugins.sales_orders.tests.test_orders_flow import quote_lines, shop  # noqa: F401 (fixture)
 from tests.api_util import bearer
 from tests.api_util import client as api_client
-from tests.test_orders_flow import quote_lines, shop  # noqa: F401 (fixture)
-from tests.test_web_documents import client, flash_of  # noqa: F401 (fixture)
-from tests.test_web_line_items import form_values
+from tests.apps.documents.test_web_documents import client, flash_of  # noqa: F401 (fixture)
 
 CASES = {  # module -> status field, an open value, a free move, the closing action
     "quotes": ("stage", "draft", "negotiation", "mark_lost", "closed_lost",
@@ -137,9 +137,10 @@ def test_an_invoice_is_cancelled_only_through_its_action(site, admin, shop,  # n
 
 def test_free_values_and_checkbox_states_are_checked_against_the_field(tmp_path,
                                                                        database_url):
+    from tests.kernel.test_transitions import TICKETS, plugin_with
+
     from core.kernel.registry import MetadataError
     from core.kernel.site import Site, create_site
-    from tests.test_transitions import TICKETS, plugin_with
 
     free = TICKETS.replace("field: status, actions:", "field: status, free: [open, shut], "
                            "actions:")
