@@ -31,6 +31,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from faker import Faker
 
+from core.kernel.database import CaseFolded  # lists sort names regardless of case
 from core.kernel.records import Query, now
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
@@ -102,7 +103,7 @@ def bench_list(site, user, repeat: int, offset: int) -> tuple[float, float]:
     def raw():
         stmt = (sa.select(table.c.id, *(table.c[c] for c in columns))
                 .where(table.c.deleted.is_(False), table.c.account_type == "customer")
-                .order_by(table.c.name, table.c.id).limit(50).offset(offset))
+                .order_by(CaseFolded(table.c.name), table.c.id).limit(50).offset(offset))
         with site.engine.connect() as conn:
             return [dict(row) for row in conn.execute(stmt).mappings()]
 
