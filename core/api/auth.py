@@ -8,7 +8,7 @@ In order (1CRM guide 7.11.1):
 3. ``Authorization: Bearer <access token>``, the normal way (``core.apps.oauth.oauth``);
 4. ``Authorization: Basic`` user name and password, only when ``api_basic_auth`` is on
    (off by default), checked as a sign-in is: lockout, the per-address throttle on failed
-   sign-ins (``core.kernel.throttle``) and directories apply;
+   sign-ins (``core.web.throttle``) and directories apply;
 5. the web session cookie, only when ``api_session_auth`` is on (off by default); then a
    state-changing request must carry the session's CSRF token in ``X-CSRF-Token``;
 6. otherwise 401 with ``WWW-Authenticate: Bearer``.
@@ -33,8 +33,9 @@ from starlette.requests import Request
 from core.api import ratelimit
 from core.api.problems import ApiProblem
 from core.apps.oauth import oauth
-from core.kernel import throttle, users
+from core.kernel import users
 from core.kernel.records import User
+from core.web import throttle
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 BEARER = 'Bearer realm="crbm"'

@@ -3,18 +3,18 @@
 A request counts once against its user's limit and once against its client's (when the
 request has a client); if either limit is used up, nothing is counted and the answer is
 429 with Retry-After (seconds until one more request is allowed). The limits are sliding
-windows of one minute, counted in the database by ``core.kernel.throttle`` so that every worker
+windows of one minute, counted in the database by ``core.web.throttle`` so that every worker
 process shares them: a request reads the counts (a bearer request along with its token,
 in the same query; basic and session requests with one small SELECT) and the hits are
 written in batches, so most requests write nothing. The bound that batching costs
-(a few requests per extra worker) is in ``core.kernel.throttle`` and docs/security.md.
+(a few requests per extra worker) is in ``core.web.throttle`` and docs/security.md.
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 
 from core.api.problems import ApiProblem
-from core.kernel import throttle
+from core.web import throttle
 
 WINDOW = 60  # seconds: limits are per minute
 # the counts a bearer request reads along with its token (core.apps.oauth.oauth.check_bearer):

@@ -123,7 +123,7 @@ def kernel_tables(metadata: sa.MetaData) -> None:
         sa.Index("ix_crbm_sessions_user", "user_id"),
         sa.Index("ix_crbm_sessions_seen", "last_seen_at"),
     )
-    # Request counters shared by every worker (core.kernel.throttle): sign-in failures and reset
+    # Request counters shared by every worker (core.web.throttle): sign-in failures and reset
     # requests per IP address, API requests per user and client; one row per key and window.
     sa.Table(
         "crbm_rate_counters", metadata,

@@ -2,7 +2,7 @@
 
 A sign-in starts a session with a server-side row (``core.kernel.users.start_session``); logging
 out deletes it, and "Log out everywhere" deletes all of the user's. Failed sign-ins and
-reset requests are throttled per client address (``core.kernel.throttle``, shared by every
+reset requests are throttled per client address (``core.web.throttle``, shared by every
 worker). Reset links are made only from the configured ``base_url``.
 
 Messages are English marked with ``N_`` and translated when the page is rendered, in the
@@ -22,9 +22,10 @@ from starlette.routing import Route
 
 from core.apps.calendar import holidays
 from core.apps.documents.mail import MailError, is_configured, send_mail
-from core.kernel import i18n, throttle, users
+from core.kernel import i18n, users
 from core.kernel.i18n import N_
 from core.kernel.identity import client_ip, load_user
+from core.web import throttle
 from core.web.pages import page
 from core.web.templating import enabled_theme, flash, signed_out_preferences, theme_label
 
@@ -111,7 +112,7 @@ def render(request: Request, name: str, status: int = 200, **context):
     return response
 
 
-# -- the per-address throttles (core.kernel.throttle: counted by every worker alike) --------------
+# -- the per-address throttles (core.web.throttle: counted by every worker alike) --------------
 
 def address_throttled(site, rule: throttle.Rule, address: str) -> int:
     """Seconds until ``address`` may try again under ``rule`` (0: it may now)."""

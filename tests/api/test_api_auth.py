@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from core.apps.oauth import oauth
-from core.kernel import throttle, users
+from core.kernel import users
 from core.kernel.users import create_user
+from core.web import throttle
 from tests.apps.oauth.test_oauth import PASSWORD, app_for, bearer, make_client
 
 pytestmark = pytest.mark.usefixtures("quick_hashes")  # conftest: cheap argon2, many sign-ins

@@ -20,9 +20,10 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 import cli
-from core.kernel import crypto, throttle, users
+from core.kernel import crypto, users
 from core.kernel.records import now
 from core.kernel.users import authenticate, create_user, set_active
+from core.web import throttle
 from core.web.app import create_app
 
 PASSWORD = "correct horse battery"

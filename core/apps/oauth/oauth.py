@@ -439,8 +439,8 @@ def check_bearer(app, token: str) -> BearerCheck:
     signature, expired, revoked, old key, disabled client, inactive user), with the
     API settings read in the same query."""
     from core.api import ratelimit
-    from core.kernel import throttle
     from core.kernel.identity import catch_up, web_user
+    from core.web import throttle
     site = app.state.site
     claims = _verified_claims(site, token, None) if len(token) < 4096 else None
     if claims is None:

@@ -137,10 +137,9 @@ def test_an_invoice_is_cancelled_only_through_its_action(site, admin, shop,  # n
 
 def test_free_values_and_checkbox_states_are_checked_against_the_field(tmp_path,
                                                                        database_url):
-    from tests.kernel.test_transitions import TICKETS, plugin_with
-
     from core.kernel.registry import MetadataError
     from core.kernel.site import Site, create_site
+    from tests.kernel.test_transitions import TICKETS, plugin_with
 
     free = TICKETS.replace("field: status, actions:", "field: status, free: [open, shut], "
                            "actions:")
