@@ -228,8 +228,8 @@ def _read_manifest(path: Path, name: str) -> Manifest:
         raise PluginError(f"{path}: $.name: {body['name']!r} is not the plugin's name "
                           f"{name!r} (its folder or entry point)")
     return Manifest(body["name"], body["version"], body["title"], body.get("description", ""),
-                    body.get("crbm", ""), dict(body.get("requires", {})),
-                    dict(body.get("optional_requires", {})), dict(body.get("glue", {})),
+                    body.get("crbm", ""), dict(sorted(body.get("requires", {}).items())),
+                    dict(sorted(body.get("optional_requires", {}).items())), dict(body.get("glue", {})),
                     tuple(body.get("settings", ())), str(path))
 
 

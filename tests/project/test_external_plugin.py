@@ -38,7 +38,7 @@ def test_crbm_publishes_its_site_fixtures_as_a_pytest_plugin():
         assert callable(getattr(testing, fixture)), fixture
     config = configparser.ConfigParser()
     config.read(ROOT / "setup.cfg")
-    assert config["tool:pytest"]["testpaths"].split() == ["tests"]  # examples/ run apart
+    assert config["tool:pytest"]["testpaths"].split() == ["tests", "plugins"]  # examples/ run apart
 
 
 def test_the_example_is_packaged_as_a_third_party_plugin():
