@@ -29,6 +29,7 @@ their arguments are kept; the helpers below them may change.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -271,6 +272,14 @@ def csrf_of(page_html: str) -> str:
 def web(site, admin):
     """The web UI as ``admin``, signed in: a Starlette ``TestClient``; ``web.csrf`` is the
     token forms post as ``_csrf``."""
+    with signed_in(site, admin.username) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def signed_in(site, username: str, password: str = ADMIN_PASSWORD):
+    """A Starlette ``TestClient`` of ``site``'s web UI signed in as ``username``;
+    ``client.csrf`` is the token forms post as ``_csrf``."""
     from starlette.testclient import TestClient
 
     from core.web.app import create_app
@@ -278,9 +287,8 @@ def web(site, admin):
     with TestClient(create_app(site)) as client:
         login = client.get("/login")
         response = client.post("/login", data={"_csrf": csrf_of(login.text),
-                                               "username": admin.username,
-                                               "password": ADMIN_PASSWORD})
-        assert response.status_code == 200, "signing in as the admin fixture failed"
+                                               "username": username, "password": password})
+        assert response.status_code == 200, f"signing in as {username!r} failed"
         client.csrf = csrf_of(response.text)
         yield client
 

@@ -10,14 +10,13 @@ import re
 from pathlib import Path
 
 import pytest
-from starlette.testclient import TestClient
 
 from core.kernel.errors import ValidationError
 from core.kernel.records import Query
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
+from core.testing import signed_in
 from core.web import csv_export
-from core.web.app import create_app
 from tests.api_util import bearer
 from tests.api_util import client as api_client
 from tests.plugins.kitchen_sink import plugin as kitchen_sink
@@ -25,10 +24,6 @@ from tests.plugins.rating import plugin as rating
 
 PASSWORD = "correct horse battery"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def csrf_of(page_html: str) -> str:
-    return re.search(r'name="_csrf" value="([^"]+)"', page_html).group(1)
 
 
 @pytest.fixture
@@ -43,12 +38,7 @@ def rated(tmp_path, database_url):
 @pytest.fixture
 def web(rated):
     site, _ = rated
-    with TestClient(create_app(site)) as client:
-        login = client.get("/login")
-        response = client.post("/login", data={"_csrf": csrf_of(login.text), "username": "admin",
-                                               "password": PASSWORD})
-        assert response.status_code == 200
-        client.csrf = csrf_of(response.text)
+    with signed_in(site, "admin", PASSWORD) as client:
         yield client
 
 

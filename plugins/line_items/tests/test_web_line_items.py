@@ -10,21 +10,16 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
-from starlette.testclient import TestClient
 
 from core.kernel.records import Query
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
-from core.web.app import create_app
+from core.testing import signed_in
 from plugins.line_items.tests.test_line_items import two_groups
 from tests.plugins.kitchen_sink import plugin as kitchen_sink
 from tests.plugins.ledger import plugin as ledger
 
 PASSWORD = "correct horse battery"
-
-
-def csrf_of(page_html: str) -> str:
-    return re.search(r'name="_csrf" value="([^"]+)"', page_html).group(1)
 
 
 @pytest.fixture
@@ -39,12 +34,7 @@ def books(tmp_path, database_url):
 @pytest.fixture
 def client(books):
     site, _ = books
-    with TestClient(create_app(site)) as client:
-        login = client.get("/login")
-        response = client.post("/login", data={"_csrf": csrf_of(login.text), "username": "admin",
-                                               "password": PASSWORD})
-        assert response.status_code == 200
-        client.csrf = csrf_of(response.text)
+    with signed_in(site, "admin", PASSWORD) as client:
         yield client
 
 
