@@ -139,7 +139,7 @@ def serve(ctx, host, port, demo_size, scheduler):
     """Serve the web application (creates the site with demo data on first run)."""
     import uvicorn
 
-    from core.kernel import scheduler as jobs
+    from core import scheduler as jobs
     from core.web.app import create_app
 
     if (Path(ctx.obj) / "site.yaml").exists():
@@ -173,7 +173,7 @@ def scheduler_group():
 def scheduler_run(ctx, interval):
     """Run the background jobs in the foreground until Ctrl+C (for deployments whose web
     servers run with --no-scheduler)."""
-    from core.kernel import scheduler as jobs
+    from core import scheduler as jobs
 
     site = open_site(ctx.parent)
     click.echo("Running the CRBM scheduler (Ctrl+C to stop)")

@@ -1,9 +1,11 @@
 """Field types: everything a ``type:`` in module YAML does, on one object.
 
-The 21 types of the implementation guide (7.5.2) plus the kernel's own (id, user, image,
-file, address). A plugin can add more through the ``crbm_field_types`` hook, and its type
-works everywhere a kernel type does, because every caller asks the type rather than
-switching on its name:
+``FieldType`` is the contract; the kernel ships only the types its own fields and links
+need (text, id, integer, checkbox, datetime, user, related and its parent type). The others
+— the 21 of implementation guide 7.5.2, address, file, image — are a built-in plugin
+(``core.apps.field_types``), and a third-party plugin adds more the same way, through the
+``crbm_field_types`` hook: every caller asks the type rather than switching on its name, so
+a new type works in forms, lists, filters, the API, export and import unchanged:
 
     storage        ``column_type``, ``expand`` (composites), ``stored``
     input          ``normalize`` (validate + convert), ``from_text`` (CSV/import cells)
@@ -15,9 +17,11 @@ switching on its name:
     filters        ``filter_operators``, ``list_filter`` (a list page's filter box),
                    ``filter_clause`` (an operator and value as SQL)
     API            ``json_kind``, ``json_schema``
+    computing      ``computed`` with ``compute`` and ``reads`` (a value made on every save)
+    metadata       ``spec_problems`` (what a definition of it must also say)
     roles          ``derived`` (computed, never written), ``is_link`` (an id joined for its
                    label), ``has_options`` (a dropdown list), ``composed`` (a name made
-                   of parts)
+                   of parts), ``internal`` (made by expansion only, never in YAML)
 
 Composite types (address, currency, a dynamic "parent" related field) *expand* into plain
 sub-fields when the registry is built, so tables, forms, filters and CSV all deal with
@@ -29,12 +33,9 @@ value or raises ``FieldError``; it runs once per field per record, so it stays c
 from __future__ import annotations
 
 import datetime as dt
-import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
-import nh3
 import sqlalchemy as sa
 from markupsafe import Markup, escape
 from sqlalchemy.dialects import mysql
@@ -50,8 +51,6 @@ class FieldError(ValueError):
         return self.args[0]
 
 
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
-PHONE_RE = re.compile(r"^\+?[0-9 ().\-/]{3,40}(\s*(x|ext\.?)\s*[0-9]{1,8})?$", re.IGNORECASE)
 UTC = dt.UTC
 
 
@@ -71,20 +70,7 @@ class UTCDateTime(sa.TypeDecorator):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
-class MultiValue(sa.TypeDecorator):
-    """A list of dropdown values stored as ``^a^,^b^``, so LIKE '%^a^%' finds one anywhere."""
-
-    impl = sa.Text
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        return ",".join(f"^{v}^" for v in value) if value else None
-
-    def process_result_value(self, value, dialect):
-        return [v.strip("^") for v in value.split(",")] if value else []
-
-
-def _blank(value: Any) -> bool:
+def is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
 
 
@@ -114,7 +100,7 @@ class FieldType:
     default_size = 255
     stored = True  # False: no column (computed on read)
     derived = False  # computed by the kernel (calculated, related value): no one writes it
-    computed = False  # computed from its ``formula`` on every save, and stored
+    computed = False  # made by ``compute`` on every save, and stored
     is_link = False  # holds another record's (or user's) id, joined for its name
     label_source = None  # a link to a kernel table (users) rather than a module's record
     has_options = False  # its values come from a dropdown list (``options:``)
@@ -134,6 +120,7 @@ class FieldType:
     indexed = False  # its column gets an index (links and names are looked up by value)
     stylesheet = None  # a URL its widget and display need (a plugin's "/static/x.css")
     grouped = False  # its widget is a group of controls (radios): the label names the group
+    internal = False  # made only by another type's expansion (a currency's code)
 
     # -- roles ----------------------------------------------------------------------------
 
@@ -153,12 +140,26 @@ class FieldType:
         """The concrete fields this definition becomes (composite types return several)."""
         return [(name, spec)]
 
+    def spec_problems(self, f, module, registry) -> list[tuple[str, str]]:
+        """What is wrong with the definition beyond its JSON Schema, once every module is
+        known: (path under the field, e.g. ``"formula"``, or ``""``; the reason)."""
+        return []
+
+    def compute(self, f, record: dict) -> Any:
+        """A ``computed`` type's value from the other values of the record (FieldError when
+        it cannot be made); the record service stores it on every save."""
+        raise NotImplementedError
+
+    def reads(self, spec: dict) -> frozenset[str]:
+        """The fields a ``computed`` value is made from (recalculated when they change)."""
+        return frozenset()
+
     def column_type(self, spec: dict) -> sa.types.TypeEngine:
         return sa.String(spec.get("max_size", self.default_size))
 
     def normalize(self, value: Any, spec: dict) -> Any:
         """Input -> stored value; ``None`` for blank. Raise FieldError when invalid."""
-        if _blank(value):
+        if is_blank(value):
             return None
         text = str(value).strip()
         limit = spec.get("max_size", self.default_size)
@@ -280,108 +281,6 @@ class TextType(FieldType):
         return escape(record[f.name])  # the commonest cells: nothing to format
 
 
-class NameType(TextType):
-    name = "name"
-    indexed = True
-
-    def composed(self, spec):
-        return "parts" in spec  # a person's name: made from first and last name
-
-
-class ItemNumberType(TextType):
-    name = "item_number"
-    exact_sort = True
-    default_size = 50
-
-
-class PhoneType(FieldType):
-    name = "phone"
-    default_size = 50
-    json_kind = "string"
-    input_type = "tel"
-
-    def html(self, fmt, module, f, record, labels):
-        text = escape(record[f.name])
-        return Markup(f'<a href="tel:{text}">{text}</a>')
-
-    def check_text(self, text, spec):
-        if not PHONE_RE.match(text):
-            raise FieldError(Message(N_("%(value)s is not a phone number"), value=repr(text)))
-        return text
-
-
-class EmailType(FieldType):
-    name = "email"
-    is_email = True
-    json_kind = "string"
-    input_type = "email"
-
-    def html(self, fmt, module, f, record, labels):
-        text = escape(record[f.name])
-        return Markup(f'<a href="mailto:{text}">{text}</a>')
-
-    def check_text(self, text, spec):
-        if not EMAIL_RE.match(text):
-            raise FieldError(Message(N_("%(value)s is not an email address"), value=repr(text)))
-        return text
-
-
-class UrlType(FieldType):
-    name = "url"
-    json_kind = "string"
-    input_type = "url"
-
-    def html(self, fmt, module, f, record, labels):  # only http(s)/ftp get stored
-        text = escape(record[f.name])
-        return Markup(f'<a href="{text}" rel="noopener noreferrer" target="_blank">{text}</a>')
-
-    def check_text(self, text, spec):
-        if "://" not in text:
-            text = "https://" + text  # people type "example.com"
-        parts = urlsplit(text)
-        if parts.scheme not in ("http", "https", "ftp") or "." not in parts.netloc:
-            raise FieldError(Message(N_("%(value)s is not a web address"), value=repr(text)))
-        return text
-
-
-class TextAreaType(FieldType):
-    name = "textarea"
-    default_size = 0  # unlimited unless max_size is given
-    json_kind = "string"
-    widget = "textarea"
-    wide = True
-
-    def html(self, fmt, module, f, record, labels):
-        return Markup("<br>").join(escape(line) for line in record[f.name].splitlines())
-
-    def column_type(self, spec):
-        return sa.Text()
-
-    def normalize(self, value, spec):
-        if _blank(value):
-            return None
-        text = str(value)
-        limit = spec.get("max_size")
-        if limit and len(text) > limit:
-            raise FieldError(Message(N_("is %(length)s characters long; at most %(limit)s allowed"),
-                                     length=len(text), limit=limit))
-        return text
-
-
-class HtmlType(TextAreaType):
-    """Rich text. Sanitized on the way in, so it is safe wherever it is shown."""
-
-    name = "html"
-    widget = "html"
-
-    def html(self, fmt, module, f, record, labels):
-        return Markup('<div class="html-value">{}</div>').format(Markup(record[f.name]))
-
-    def normalize(self, value, spec):
-        text = super().normalize(value, spec)
-        return None if text is None else nh3.clean(text)
-
-
 class IdType(TextType):
     name = "id"
     exact_sort = True
@@ -389,31 +288,6 @@ class IdType(TextType):
 
     def json_schema(self, f, registry, *, for_input):
         return None if for_input else {"type": ["string", "null"], "maxLength": 36}
-
-
-class FileType(FieldType):
-    """A stored file's key in the site's file store (the upload itself is the UI's job)."""
-
-    name = "file"
-    json_kind = "string"
-    widget = "file"
-    api_writes = False  # uploaded through the web form; the API v1 has no uploads
-
-    def html(self, fmt, module, f, record, labels):
-        url = f"/m/{module.name}/{record['id']}/file/{f.name}"
-        return Markup('<a href="{}">{}</a>').format(url, record[f.name].rsplit("/", 1)[-1])
-
-    def read_form(self, form, f, fmt):
-        raise KeyError(f.name)  # uploads are stored by the view (core/web/forms.read_form)
-
-
-class ImageType(FileType):
-    name = "image"
-    accept = "image/*"
-
-    def html(self, fmt, module, f, record, labels):
-        url = f"/m/{module.name}/{record['id']}/file/{f.name}"
-        return Markup('<img class="thumb" src="{}" alt="{}">').format(url, f.label)
 
 
 class NumberType(FieldType):
@@ -450,7 +324,7 @@ class IntegerType(NumberType):
         return sa.BigInteger()
 
     def normalize(self, value, spec):
-        if _blank(value):
+        if is_blank(value):
             return None
         if isinstance(value, bool):
             raise FieldError(Message(N_("must be a whole number")))
@@ -463,93 +337,6 @@ class IntegerType(NumberType):
         if number != number.to_integral_value():
             raise FieldError(Message(N_("%(value)s is not a whole number"), value=repr(value)))
         return self.check_range(int(number), spec)
-
-
-class DecimalType(NumberType):
-    name = "decimal"
-    precision, scale = 18, 4
-    json_kind = "decimal"
-
-    def display_text(self, fmt, f, value, record, options):
-        return fmt.number(value, f.spec.get("scale"))
-
-    def column_type(self, spec):
-        return sa.Numeric(spec.get("precision", self.precision), spec.get("scale", self.scale))
-
-    def normalize(self, value, spec):
-        if _blank(value):
-            return None
-        if isinstance(value, bool):
-            raise FieldError(Message(N_("must be a number")))
-        try:
-            number = value if isinstance(value, Decimal) else Decimal(str(value).strip().replace(",", ""))
-        except InvalidOperation:
-            raise FieldError(Message(N_("%(value)s is not a number"), value=repr(value))) from None
-        if not number.is_finite():
-            raise FieldError(Message(N_("must be a finite number")))
-        scale = spec.get("scale", self.scale)
-        number = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
-        digits = spec.get("precision", self.precision) - scale
-        if abs(number) >= Decimal(10) ** digits:
-            raise FieldError(Message(
-                N_("is too large (at most %(digits)s digits before the decimal point)"),
-                digits=digits))
-        return self.check_range(number, spec)
-
-
-class PercentageType(DecimalType):
-    name = "percentage"
-    precision, scale = 9, 4
-    list_filter_op = "starts"
-
-    def display_text(self, fmt, f, value, record, options):
-        return fmt.percent(value)
-
-
-class CurrencyType(DecimalType):
-    """An amount plus its ISO 4217 code in the sub-field ``<name>_currency``."""
-
-    name = "currency"
-    precision, scale = 26, 6
-    list_filter_op = "starts"
-
-    def step(self, f, values, fmt):
-        digits = fmt.currency_digits(values.get(f.name + "_currency") or f.spec.get("currency")
-                                     or "USD")
-        return "1" if digits == 0 else "0." + "0" * (digits - 1) + "1"
-
-    def display_text(self, fmt, f, value, record, options):
-        return fmt.currency(value, (record or {}).get(f"{f.name}_currency")
-                            or f.spec.get("currency") or "USD")
-
-    def expand(self, name, spec):
-        code_spec = {"type": "currency_code", **_part_label(N_("%(label)s currency"),
-                                                            spec.get("label", name)),
-                     "default": spec.get("currency", "USD"), "group": name}
-        return [(name, spec), (f"{name}_currency", code_spec)]
-
-
-class CurrencyCodeType(FieldType):
-    name = "currency_code"
-    default_size = 3
-    json_kind = "string"
-    exact_sort = True
-    input_attrs = ' size="4" maxlength="3" list="currency-codes"'
-
-    def html(self, fmt, module, f, record, labels):
-        return escape(record[f.name])
-
-    def json_schema(self, f, registry, *, for_input):
-        return {"type": ["string", "null"], "pattern": "^[A-Za-z]{3}$"} if for_input else None
-
-    def normalize(self, value, spec):
-        if _blank(value):
-            return None
-        text = str(value).strip().upper()
-        if not re.fullmatch(r"[A-Z]{3}", text):
-            raise FieldError(Message(N_("%(value)s is not an ISO 4217 currency code"),
-                                     value=repr(text)))
-        return text
 
 
 class CheckboxType(FieldType):
@@ -592,114 +379,6 @@ class CheckboxType(FieldType):
         raise FieldError(Message(N_("%(value)s is not yes or no"), value=repr(value)))
 
 
-class DropdownType(FieldType):
-    """A value from the field's ``options`` list; membership is checked by the service,
-    which knows the merged dropdown lists (see ``Registry.option_values``)."""
-
-    name = "dropdown"
-    default_size = 100
-    json_kind = "string"
-    has_options = exact_sort = True
-    widget = "select"
-    list_filter_op = "eq"
-    searchable = False
-
-    def display_text(self, fmt, f, value, record, options):
-        return str(options.get(value, value))
-
-    def copy_value(self, f, value):
-        return f.spec.get("default", value)  # a copy starts over
-
-    def html(self, fmt, module, f, record, labels):
-        value = record[f.name]
-        return escape(labels.get(f.name, {}).get(value, value))
-
-    def json_schema(self, f, registry, *, for_input):
-        if for_input and "options" in f.spec:
-            return {"enum": [o["value"] for o in registry.dropdowns.get(f.spec["options"], [])]
-                    + [None]}
-        return None
-
-
-class StatusType(DropdownType):
-    name = "status"
-
-
-class MultiselectType(FieldType):
-    """Several dropdown values, stored as ``^a^,^b^`` so a LIKE finds one on every database."""
-
-    name = "multiselect"
-    json_kind = "list"
-    has_options = exact_sort = True
-    widget = "multiselect"
-    list_filter_op = "eq"
-    searchable = False
-
-    def blank_value(self):
-        return []
-
-    def display_text(self, fmt, f, value, record, options):
-        return ", ".join(str(options.get(v, v)) for v in value)
-
-    def read_form(self, form, f, fmt):
-        return [v for v in form.getlist(f.name) if v]
-
-    def form_input(self, form, f):
-        return form.getlist(f.name)
-
-    def form_text(self, value, fmt):
-        return value
-
-    def filter_clause(self, column, op, value, spec):
-        if op in ("eq", "contains"):  # one of the values: match the stored ^a^,^b^ text
-            text = sa.type_coerce(column, sa.Text)
-            return text.like(f"%^{like_escape(value)}^%", escape="\\")
-        return super().filter_clause(column, op, value, spec)
-
-    def column_type(self, spec):
-        return MultiValue()
-
-    def normalize(self, value, spec):
-        if _blank(value) or value == []:
-            return None
-        if isinstance(value, str):
-            value = [v for v in value.split(",")]
-        values = [str(v).strip() for v in value if str(v).strip()]
-        return list(dict.fromkeys(values)) or None
-
-    def to_text(self, value):
-        return ", ".join(value or [])
-
-
-class DateType(FieldType):
-    name = "date"
-    json_kind = "date"
-    widget = "date"
-    list_filter_op = "eq"
-
-    def display_text(self, fmt, f, value, record, options):
-        return fmt.date(value)
-
-    def column_type(self, spec):
-        return sa.Date()
-
-    def normalize(self, value, spec):
-        if _blank(value):
-            return None
-        if isinstance(value, dt.datetime):
-            return value.date()
-        if isinstance(value, dt.date):
-            return value
-        try:
-            return dt.date.fromisoformat(str(value).strip())
-        except ValueError:
-            raise FieldError(Message(N_("%(value)s is not a date (YYYY-MM-DD)"),
-                                     value=repr(value))) from None
-
-    def to_text(self, value):
-        return "" if value is None else value.isoformat()
-
-
 class DateTimeType(FieldType):
     """Aware UTC in Python (see UTCDateTime). Naive input is taken as UTC."""
 
@@ -725,7 +404,7 @@ class DateTimeType(FieldType):
         return UTCDateTime()
 
     def normalize(self, value, spec):
-        if _blank(value):
+        if is_blank(value):
             return None
         if not isinstance(value, dt.datetime):
             if isinstance(value, dt.date):
@@ -775,7 +454,7 @@ class RelatedType(FieldType):
         if "modules" not in spec:
             return [(name, spec)]
         base = name.removesuffix("_id")
-        type_spec = {"type": "parent_type", **_part_label(N_("%(label)s type"),
+        type_spec = {"type": "parent_type", **part_label(N_("%(label)s type"),
                                                           spec.get("label", name)),
                      "allowed": list(spec["modules"]), "group": name}
         return [(name, {**spec, "type_field": f"{base}_type"}), (f"{base}_type", type_spec)]
@@ -783,6 +462,7 @@ class RelatedType(FieldType):
 
 class ParentTypeType(FieldType):
     name = "parent_type"
+    internal = True
     default_size = 50
     json_kind = "string"
     exact_sort = True
@@ -817,97 +497,16 @@ class UserType(FieldType):
         return {"type": ["string", "null"], "maxLength": 36, "x-crbm-related": "users"}
 
 
-class RelatedValueType(FieldType):
-    """A field of the record a related field points to; read through a join, not stored."""
-
-    name = "related_value"
-    stored = False
-    derived = True
-
-    def source(self, registry, module, f):
-        """(the other module, the field shown) or None when the definition is broken."""
-        link = module.fields.get(f.spec.get("related_field", ""))
-        target = registry.modules.get(link.spec.get("module", "")) if link else None
-        shown = target.fields.get(f.spec.get("source_field", "")) if target else None
-        return (target, shown) if shown is not None else None
-
-
-class CalculatedType(FieldType):
-    """Computed from ``formula`` on every save and stored in the column of its ``format``."""
-
-    name = "calculated"
-    derived = computed = True
-    FORMATS: ClassVar[dict[str, str]] = {"text": "text", "integer": "integer", "decimal": "decimal",
-               "percentage": "percentage", "currency": "decimal", "checkbox": "checkbox",
-               "date": "date"}
-
-    def value_kind(self, spec):
-        return {"integer": "integer", "decimal": "decimal", "percentage": "decimal",
-                "currency": "decimal", "checkbox": "boolean",
-                "date": "date"}.get(spec.get("format", "text"), "string")
-
-    def digits(self, spec):
-        return 18, 4  # the API's bound, whatever the format's column
-
-    def result_type(self, spec) -> FieldType:
-        return KERNEL_TYPES[self.FORMATS[spec.get("format", "text")]]
-
-    def column_type(self, spec):
-        return self.result_type(spec).column_type(spec)
-
-    def normalize(self, value, spec):
-        return self.result_type(spec).normalize(value, spec)
-
-    def display_text(self, fmt, f, value, record, options):
-        return KERNEL_TYPES[f.spec.get("format", "text")].display_text(fmt, f, value, record,
-                                                                       options)
-
-
-def _part_label(label_format: str, label: str) -> dict:
+def part_label(label_format: str, label: str) -> dict:
     """A sub-field's label: English in ``label``; ``label_format`` and ``label_of`` let
     FieldDef.label say it in the reader's language ("%(label)s: city" % "Billing address")."""
     return {"label": label_format % {"label": label}, "label_format": label_format,
             "label_of": label}
 
 
-class AddressType(FieldType):
-    """Street, city, state, postal code and country sub-fields."""
-
-    name = "address"
-    PARTS: ClassVar = (("street", "textarea", 500, N_("%(label)s: street")),
-                       ("city", "text", 100, N_("%(label)s: city")),
-                       ("state", "text", 100, N_("%(label)s: state")),
-                       ("postal_code", "text", 20, N_("%(label)s: postal code")),
-                       ("country", "text", 100, N_("%(label)s: country")))
-
-    def expand(self, name, spec):
-        label = spec.get("label", name.replace("_", " ").capitalize())
-        subs = []
-        for part, type_name, size, label_format in self.PARTS:
-            sub = {"type": type_name, **_part_label(label_format, label),
-                   "max_size": size, "group": name}
-            for flag in ("audited", "personal", "mass_update"):
-                if flag in spec:
-                    sub[flag] = spec[flag]
-            subs.append((f"{name}_{part}", sub))
-        return subs
-
-
-KERNEL_TYPES: dict[str, FieldType] = {
-    t.name: t
-    for t in (
-        TextType(), TextAreaType(), IntegerType(), DecimalType(), PercentageType(),
-        CheckboxType(), EmailType(), PhoneType(), ItemNumberType(), DropdownType(),
-        StatusType(), MultiselectType(), DateType(), DateTimeType(), UrlType(), HtmlType(),
-        CalculatedType(), RelatedType(), RelatedValueType(), CurrencyType(), NameType(),
-        IdType(), UserType(), ImageType(), FileType(), AddressType(),
-        # produced only by expansion of composite types:
-        CurrencyCodeType(), ParentTypeType(),
-    )
+# The types the kernel's own fields use (id, stamps, owner, links); the built-in plugin
+# ``core.apps.field_types`` and other plugins add the rest through ``crbm_field_types``.
+SYSTEM_TYPES: dict[str, FieldType] = {
+    t.name: t for t in (TextType(), IdType(), IntegerType(), CheckboxType(), DateTimeType(),
+                        UserType(), RelatedType(), ParentTypeType())
 }
-INTERNAL_TYPES = {"currency_code", "parent_type"}  # not allowed directly in YAML
-GUIDE_TYPES = (  # the 21 of implementation guide 7.5.2
-    "text", "textarea", "integer", "decimal", "percentage", "checkbox", "email", "phone",
-    "item_number", "dropdown", "status", "multiselect", "date", "datetime", "url", "html",
-    "calculated", "related", "related_value", "currency", "name",
-)

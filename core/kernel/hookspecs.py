@@ -47,8 +47,8 @@ def for_modules(*names: str):
 # -- metadata contribution -----------------------------------------------------------------
 
 @hookspec
-def crbm_field_types():
-    """Contribute field types beyond the kernel's.
+def crbm_field_types(site):
+    """Contribute field types beyond the kernel's (``site`` for a type that reads a setting).
 
     Called each time the registry is built. Return a list of ``core.kernel.fields.FieldType``
     instances (subclasses); each ``name`` becomes usable as ``type:`` in module YAML. The
@@ -255,7 +255,7 @@ def crbm_schema_synced(site: Site) -> None:
 
 @hookspec
 def crbm_scheduled_jobs(site: Site) -> list[ScheduledJob] | None:
-    """The background jobs the site runs (``core.kernel.scheduler``): a list of
+    """The background jobs the site runs (``core.scheduler``): a list of
     ``ScheduledJob(id, run, seconds)``.
 
     Called when the scheduler starts (``crbm serve``, ``crbm scheduler run``), once; a job

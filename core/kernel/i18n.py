@@ -162,24 +162,6 @@ class Preferences:
         return dataclasses.asdict(self)
 
 
-_SAMPLE = dt.datetime(2026, 11, 23, 14, 30)
-
-
-def date_format_choices(language: str = "en") -> list[tuple[str, str]]:
-    """(value, example) pairs for a preferences form, examples in ``language``."""
-    return [(p, dates.format_date(_SAMPLE, p, locale=language)) for p in
-            ("short", "medium", "long", "dd/MM/yyyy", "MM/dd/yyyy", "dd.MM.yyyy", "yyyy-MM-dd")]
-
-
-def time_format_choices(language: str = "en") -> list[tuple[str, str]]:
-    return [(p, dates.format_time(_SAMPLE.time(), p, locale=language))
-            for p in ("short", "medium", "HH:mm", "h:mm a")]
-
-
-DATE_FORMAT_CHOICES = date_format_choices()
-TIME_FORMAT_CHOICES = time_format_choices()
-
-
 # --- catalogs ----------------------------------------------------------------------------
 
 def _language_chain(language: str) -> list[str]:
@@ -455,10 +437,12 @@ class Formatter:
         share = _plain(Decimal(str(value)) / 100)  # stored 12.5 means 12.5 %
         return numbers.format_percent(share, locale=self.number_locale, decimal_quantization=False)
 
-    def currency(self, value: Decimal | float | None, code: str) -> str:
+    def currency(self, value: Decimal | float | None, code: str | None) -> str:
+        """The amount in ``code``'s digits and symbol; without a code, a plain number."""
         if value is None:
             return ""
-        code = code or "USD"
+        if not code:
+            return self.number(value, None)
         value = _round(value, self.currency_digits(code))
         return numbers.format_currency(value, code, locale=self.number_locale)
 

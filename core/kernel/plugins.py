@@ -39,17 +39,17 @@ from core.kernel.errors import CrbmError
 ENTRY_POINT_GROUP = "crbm.plugins"
 MANIFEST = "plugin.yaml"
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "metadata" / "schema" / "plugin.json"
-# kernel modules that implement hooks themselves, registered before every plugin so pluggy
+# the applications' hook modules that must be registered before every other one, so pluggy
 # calls them last (the webhook outbox) unless they ask to run first (fills: a related
 # field's ``fill``, before the plugins' own defaults)
-KERNEL_HOOKS = ("core.apps.webhooks.webhooks", "core.kernel.fills")
+KERNEL_HOOKS = ("core.apps.webhooks.webhooks", "core.apps.fills.fills")
 # the applications shipped with CRBM (core/apps/), registered like any plugin after the
 # kernel's own hooks and before the shipped plugins (as Datasette's default plugins): the
 # kernel never imports them, it names them here. Their ``tryfirst`` hooks run in the
 # reverse of this order (pluggy: last registered, first called): the administration
 # page lists the Studio, packs, API, webhooks and mail entries in that order.
-BUILTIN_PLUGINS = ("core.apps.admin.plugin", "core.apps.calendar.plugin",
-                   "core.apps.documents.plugin", "core.apps.webhooks.plugin",
+BUILTIN_PLUGINS = ("core.apps.field_types.plugin", "core.apps.admin.plugin",
+                   "core.apps.calendar.plugin", "core.apps.documents.plugin", "core.apps.webhooks.plugin",
                    "core.apps.oauth.plugin", "core.apps.packs.plugin",
                    "core.apps.studio.plugin")
 SHIPPED_PLUGINS = Path(__file__).resolve().parents[2] / "plugins"

@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core.kernel import access, formula, sequences
+from core.kernel import access, sequences
 from core.kernel import deletion as deleting
 from core.kernel.database import CaseFolded, case_folded, link_columns
 from core.kernel.deletion import Deleted
@@ -112,7 +112,6 @@ class RecordService:
         self._hooks = (site.module_hooks if site is not None else ModuleHooks(hook)).of
         self.access = access_control  # compiles (user, module, action) to a SQL predicate
         self._settings = settings  # () -> the site settings (team inheritance rules)
-        self._formulas: dict[tuple[str, str], formula.Formula] = {}
         self._plans: dict[str, _Plan] = {}
         self._aliases: dict[tuple[str, str], sa.Alias] = {}
 
@@ -147,12 +146,6 @@ class RecordService:
         plan = self._plans[module.name]
         record, errors = self._normalize(module, plan, values, dict(current) if current else None)
         return self._derive(module, plan, record, formulas=False) | errors
-
-    def _formula(self, module: ModuleDef, f: FieldDef) -> formula.Formula:
-        key = (module.name, f.name)
-        if key not in self._formulas:
-            self._formulas[key] = formula.parse(f.spec["formula"])
-        return self._formulas[key]
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -828,7 +821,7 @@ class RecordService:
         formula changes, holds its value in the records that exist, not only in those
         saved from now on.
 
-        The formulas are evaluated in Python exactly as a save would (core.kernel.formula has no
+        The values are computed in Python exactly as a save would (a formula has no
         SQL form, and its decimal rules are its own), in batches read by id (keyset) and
         written with one executemany per batch, only for rows whose value changes. These
         are derived values: no save hooks, no version, no change log. A record the formula
@@ -836,16 +829,16 @@ class RecordService:
         module = self.registry.module(module_name)
         plan = _plan_for(module, self.registry)
         table = self.table(module)
-        formulas = {f.name: self._formula(module, f) for f in plan.calculated}
+        reads = {f.name: f.type.reads(f.spec) for f in plan.calculated}
         affected = set(names)
         for f in plan.calculated:  # in save order: a formula may read an earlier one
-            if formulas[f.name].fields & affected:
+            if reads[f.name] & affected:
                 affected.add(f.name)
         written = [f.name for f in plan.calculated if f.name in affected]
         if not written:
             return Recalculated(0, 0, None)
         read = {"id"} | {f.name for f in plan.calculated} | \
-            {n for used in formulas.values() for n in used.fields if n in table.c}
+            {n for used in reads.values() for n in used if n in table.c}
         update = table.update().where(table.c.id == sa.bindparam("b_id")) \
             .values({n: sa.bindparam(f"v_{n}") for n in written})
         changed = failed = 0
@@ -864,9 +857,8 @@ class RecordService:
                 record = dict(row)
                 for f in plan.calculated:
                     try:
-                        record[f.name] = f.type.normalize(
-                            formulas[f.name].evaluate(record), f.spec)
-                    except (formula.FormulaEvalError, FieldError) as exc:
+                        record[f.name] = f.type.compute(f, record)
+                    except FieldError as exc:
                         record[f.name] = None
                         if f.name in affected:
                             failed += 1
@@ -1148,9 +1140,8 @@ class RecordService:
                 errors[f.name] = Message(N_("is required"))
         for f in plan.calculated if formulas else ():
             try:
-                value = self._formula(module, f).evaluate(record)
-                record[f.name] = f.type.normalize(value, f.spec)
-            except (formula.FormulaEvalError, FieldError) as exc:
+                record[f.name] = f.type.compute(f, record)
+            except FieldError as exc:
                 errors[f.name] = Message(N_("cannot be calculated: %(reason)s"), reason=str(exc))
         return errors
 

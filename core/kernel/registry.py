@@ -24,9 +24,9 @@ from typing import Any
 import jsonschema
 import yaml
 
-from core.kernel import formula, i18n
+from core.kernel import i18n
 from core.kernel.errors import N_, MetadataError, MetadataProblem, NotFoundError
-from core.kernel.fields import INTERNAL_TYPES, KERNEL_TYPES, FieldError, FieldType
+from core.kernel.fields import SYSTEM_TYPES, FieldError, FieldType
 from core.kernel.hooktypes import ModuleFeature
 
 # libyaml's loader when PyYAML has it: the registry is rebuilt on every pack change
@@ -518,7 +518,7 @@ def build_registry(layers: list[Layer], extra_types: Iterable[FieldType] = (),
     ``features``: the module features the plugins provide (``crbm_module_features``)."""
     problems: list[MetadataProblem] = []
     provided = {feature.name: feature for feature in features}
-    types = dict(KERNEL_TYPES)
+    types = dict(SYSTEM_TYPES)
     for ftype in extra_types:
         types[ftype.name] = ftype
 
@@ -610,8 +610,8 @@ def _expand_fields(body: dict, types: dict[str, FieldType], source: str,
                                             "every module has it already"))
             continue
         type_name = spec["type"]
-        if type_name not in types or type_name in INTERNAL_TYPES:
-            known = ", ".join(sorted(t for t in types if t not in INTERNAL_TYPES))
+        if type_name not in types or types[type_name].internal:
+            known = ", ".join(sorted(n for n, t in types.items() if not t.internal))
             problems.append(MetadataProblem(source, path + ".type",
                                             f"unknown field type {type_name!r} (known: {known})"))
             continue
@@ -689,31 +689,8 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
             elif spec["on_delete"] == "clear" and spec.get("required"):
                 problem(path + ".on_delete", "a required field cannot be cleared: use "
                         "restrict or cascade")
-        if kind == "related_value":
-            link = fields.get(spec.get("related_field", ""))
-            if link is None or not link.type.is_link or "module" not in link.spec:
-                problem(path + ".related_field",
-                        "must name a related field of this module with a fixed 'module'")
-            else:
-                target = registry.modules.get(link.spec["module"])
-                if target and spec.get("source_field") not in target.fields:
-                    problem(path + ".source_field",
-                            f"module {target.name!r} has no field {spec.get('source_field')!r}")
-        if kind == "calculated":
-            if "formula" not in spec:
-                problem(path, "a calculated field needs a 'formula'")
-            else:
-                try:
-                    parsed = formula.parse(spec["formula"])
-                except formula.FormulaError as exc:
-                    problem(path + ".formula", f"formula error: {exc}")
-                else:
-                    for used in sorted(parsed.fields - set(fields)):
-                        problem(path + ".formula", f"formula uses unknown field {used!r}")
-        if kind == "name":
-            for part in spec.get("parts", []):
-                if part not in fields:
-                    problem(path + ".parts", f"no field {part!r} in this module")
+        for where, reason in f.type.spec_problems(f, module, registry):
+            problem(f"{path}.{where}" if where else path, reason)
         if "depends_on" in spec:
             control = fields.get(spec["depends_on"]["field"])
             if control is None or control.type.name not in ("dropdown", "status"):
@@ -834,7 +811,7 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
 
 
 def _fill_problems(module: ModuleDef, registry: Registry, spec: dict) -> list[tuple[str, str]]:
-    """A related field's ``fill`` (core.kernel.fills): each pair names a field or composite group
+    """A related field's ``fill`` (core.apps.fills.fills): each pair names a field or composite group
     on both sides, with the same parts, types and dropdown lists."""
     target = registry.modules.get(spec.get("module", ""))
     if "module" not in spec:

@@ -99,6 +99,14 @@ class Site:
         self.reload()
         self.hook.crbm_startup(site=self)
 
+    def rebuild(self) -> None:
+        """Rebuild this worker's registry now and have the others follow at their next
+        request (the metadata epoch moves): after a change to what it is built from."""
+        self.reload()
+        with self.engine.begin() as conn:
+            site_customizations.bump_epoch(conn)
+        self.metadata_epoch = site_customizations.read_epoch(self.engine)
+
     def reload(self, packs: list[EnabledPack] | None = None,
                customizations: list | None = None, *, import_code: bool = True) -> None:
         """Rebuild the registry from all layers; on error the old one stays in place.
@@ -227,14 +235,11 @@ class Site:
         before = self.disabled_plugins
         self.set_setting(DISABLED_PLUGINS, disabled or None)  # reload reads it
         try:
-            self.reload()
+            self.rebuild()
         except Exception:
             self.set_setting(DISABLED_PLUGINS, before or None)
             self._load_plugins(before)
             raise
-        with self.engine.begin() as conn:
-            site_customizations.bump_epoch(conn)
-        self.metadata_epoch = site_customizations.read_epoch(self.engine)
 
     def kept_columns(self) -> set[tuple[str, str]]:
         """(table, column) that disabled plugins added to active modules' tables (a
@@ -258,7 +263,7 @@ class Site:
                 if column not in self.tables.tables[name].columns}
 
     def _extra_field_types(self):
-        return [t for types in self.hook.crbm_field_types() for t in types]
+        return [t for types in self.hook.crbm_field_types(site=self) for t in types]
 
     def _all_features(self):
         """The module features of every plugin on disk, disabled ones too: the modules of
@@ -383,8 +388,8 @@ class Site:
         return dict(cached)
 
     def _read_settings(self) -> dict:
-        table = self.tables.tables["crbm_settings"]
-        epochs = self.tables.tables["crbm_metadata_epoch"]
+        table = database.kernel_table("crbm_settings")
+        epochs = database.kernel_table("crbm_metadata_epoch")
         try:
             with self.engine.connect() as conn:  # the version first: never newer than the values
                 epoch = conn.execute(sa.select(epochs.c.epoch)
@@ -407,7 +412,7 @@ class Site:
         """Read the settings' version (one small query) and forget them if it moved."""
         if self._settings is None:
             return  # nothing kept: the next access reads them anyway
-        epochs = self.tables.tables["crbm_metadata_epoch"]
+        epochs = database.kernel_table("crbm_metadata_epoch")
         try:
             with self.engine.connect() as conn:
                 epoch = conn.execute(sa.select(epochs.c.epoch)
@@ -420,14 +425,14 @@ class Site:
     def settings_changed(self, conn) -> None:
         """Called by whoever writes ``crbm_settings``, in the same transaction: moves the
         settings' version (every worker re-reads them) and forgets this worker's copy."""
-        epochs = self.tables.tables["crbm_metadata_epoch"]
+        epochs = database.kernel_table("crbm_metadata_epoch")
         if conn.execute(epochs.update().where(epochs.c.id == database.SETTINGS_EPOCH_ROW)
                         .values(epoch=epochs.c.epoch + 1)).rowcount == 0:
             conn.execute(epochs.insert().values(id=database.SETTINGS_EPOCH_ROW, epoch=1))
         self._settings = None
 
     def set_setting(self, key: str, value) -> None:
-        table = self.tables.tables["crbm_settings"]
+        table = database.kernel_table("crbm_settings")
         with self.engine.begin() as conn:
             conn.execute(table.delete().where(table.c.key == key))
             if value is not None:

@@ -3,9 +3,9 @@
 Users are never deleted, only made inactive, so history keeps its authors.
 
 Login protection lives here too: the progressive lockout (``LOCKOUT_MINUTES``), the
-session epoch (bumped whenever old sessions must end) and single-use password-reset
-tokens (only their sha256 is stored). ``clock()`` is the one source of "now" for all of
-it, so tests can move time.
+session epoch (bumped whenever old sessions must end); the sign-in pages' password-reset
+links build on it (core.web.reset_links). ``clock()`` is the one source of "now" for all
+of it, so tests can move time.
 
 A user's ``auth_source`` says who checks their password: ``"local"`` (the argon2 hash
 here) or a directory (``"ldap"``), asked through the ``crbm_authenticate`` hook, which
@@ -43,7 +43,6 @@ MIN_PASSWORD = 10
 # moves to the next period; the last one repeats. A success resets it all.
 LOCKOUT_AFTER = 5
 LOCKOUT_MINUTES = (1, 2, 4, 8, 15, 30, 60)
-RESET_TOKEN_MINUTES = 60
 
 TOO_SHORT = N_("The password must be at least %(min)d characters long.")
 SAME_AS_USERNAME = N_("The password must not be the same as the user name.")
@@ -98,7 +97,7 @@ def check_password_rules(password: str, username: str | None = None) -> None:
         raise UserError(problem % {"min": MIN_PASSWORD})
 
 
-def _table(site) -> sa.Table:
+def users_table(site) -> sa.Table:
     return site.tables.tables["crbm_users"]
 
 
@@ -113,7 +112,7 @@ def _check_username(username: str) -> None:
 
 
 def _insert_user(site, username: str, **values) -> User:
-    table = _table(site)
+    table = users_table(site)
     try:
         with site.engine.begin() as conn:
             taken = conn.execute(sa.select(table.c.id).where(_by_name(table, username))).first()
@@ -155,10 +154,10 @@ def create_directory_user(site, username: str, *, auth_source: str = "ldap",
                         is_admin=is_admin, must_change_password=False, auth_source=auth_source)
 
 
-def _store_password(site, conn, user_id: str, password: str, must_change: bool) -> int:
+def store_password(site, conn, user_id: str, password: str, must_change: bool) -> int:
     """New hash; ends every session (epoch + 1), clears the lockout, drops unused reset
     links. Returns the new session epoch."""
-    table = _table(site)
+    table = users_table(site)
     conn.execute(table.update().where(table.c.id == user_id).values(
         password_hash=HASHER.hash(password), must_change_password=must_change,
         failed_logins=0, locked_until=None, session_epoch=table.c.session_epoch + 1,
@@ -171,32 +170,32 @@ def _store_password(site, conn, user_id: str, password: str, must_change: bool) 
 def set_password(site, username: str, password: str, *, must_change: bool = False) -> int:
     """Set a password (administrators, CLI). Ends the user's sessions and unlocks the
     account. Returns the new session epoch."""
-    table = _table(site)
+    table = users_table(site)
     with site.engine.begin() as conn:
         row = conn.execute(sa.select(table.c.id, table.c.username)
                            .where(_by_name(table, username))).first()
         if row is None:
             raise NotFoundError(f"no user {username!r}")
         check_password_rules(password, row.username)
-        return _store_password(site, conn, row.id, password, must_change)
+        return store_password(site, conn, row.id, password, must_change)
 
 
 def change_password(site, user_id: str, password: str) -> int:
     """A user's own new password (rules checked). Returns the new session epoch, which
     the caller puts in the current session so that only the other sessions end."""
-    table = _table(site)
+    table = users_table(site)
     with site.engine.begin() as conn:
         username = conn.execute(sa.select(table.c.username)
                                 .where(table.c.id == user_id)).scalar_one_or_none()
         if username is None:
             raise NotFoundError("no such user")
         check_password_rules(password, username)
-        return _store_password(site, conn, user_id, password, False)
+        return store_password(site, conn, user_id, password, False)
 
 
 def set_active(site, username: str, active: bool) -> None:
     """(De)activate a user. Either way their sessions and unused reset links end at once."""
-    table = _table(site)
+    table = users_table(site)
     with site.engine.begin() as conn:
         user_id = conn.execute(sa.select(table.c.id).where(_by_name(table, username))).scalar()
         if user_id is None:
@@ -208,7 +207,7 @@ def set_active(site, username: str, active: bool) -> None:
 
 
 def get_user(site, username: str) -> User:
-    table = _table(site)
+    table = users_table(site)
     with site.engine.connect() as conn:
         row = conn.execute(sa.select(table).where(table.c.username == username)).first()
     if row is None:
@@ -218,7 +217,7 @@ def get_user(site, username: str) -> User:
 
 def first_admin(site) -> User:
     """The oldest active administrator (owner of demo data and the like)."""
-    table = _table(site)
+    table = users_table(site)
     with site.engine.connect() as conn:
         row = conn.execute(sa.select(table).where(table.c.is_admin.is_(True), table.c.active.is_(True))
                            .order_by(table.c.created_at).limit(1)).first()
@@ -228,7 +227,7 @@ def first_admin(site) -> User:
 
 
 def save_preferences(site, user_id: str, preferences: dict) -> None:
-    table = _table(site)
+    table = users_table(site)
     with site.engine.begin() as conn:
         conn.execute(table.update().where(table.c.id == user_id).values(
             preferences=json.dumps(preferences), modified_at=now()))
@@ -271,7 +270,7 @@ def _same_work(password: str) -> None:
 
 def _record_failure(site, user_id: str) -> int:
     """Count one failure (one atomic UPDATE) and lock when due; the lock's minutes."""
-    table = _table(site)
+    table = users_table(site)
     with site.engine.begin() as conn:
         conn.execute(table.update().where(table.c.id == user_id)
                      .values(failed_logins=table.c.failed_logins + 1))
@@ -290,7 +289,7 @@ def _is_locked(row) -> bool:
 
 def _signed_in(site, row, values: dict) -> LoginResult:
     """Reset the failure count (and store ``values``); the successful result."""
-    table = _table(site)
+    table = users_table(site)
     with site.engine.begin() as conn:
         conn.execute(table.update().where(table.c.id == row.id)
                      .values(failed_logins=0, locked_until=None, **values))
@@ -324,7 +323,7 @@ def _is_local(row) -> bool:
 
 
 def _user_row(site, username: str):
-    table = _table(site)
+    table = users_table(site)
     with site.engine.connect() as conn:
         return conn.execute(sa.select(table).where(_by_name(table, username))).first()
 
@@ -391,7 +390,7 @@ def check_login(site, username: str, password: str) -> LoginResult:
 def check_current_password(site, user_id: str, password: str) -> LoginResult:
     """Re-check a signed-in user's password (e.g. before changing it), with the same
     failure counting and lockout as a login."""
-    table = _table(site)
+    table = users_table(site)
     with site.engine.connect() as conn:
         row = conn.execute(sa.select(table).where(table.c.id == user_id)).first()
     return _check(site, row, password, login=False)
@@ -467,83 +466,3 @@ def end_all_sessions(site, user_id: str) -> int:
 def session_key(session_id: str):
     """The bind value the web layer's user query matches ``crbm_sessions.id_hash`` with."""
     return _session_hash(session_id) if session_id else ""
-
-
-# -- password reset links ------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ResetTarget:
-    id: str
-    username: str
-    email: str
-    preferences: dict
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def reset_targets(site, name_or_email: str) -> list[ResetTarget]:
-    """Active local users with an email address whose user name or email is
-    ``name_or_email`` (a directory user's password is reset in the directory)."""
-    key = (name_or_email or "").strip().lower()
-    if not key:
-        return []
-    table = _table(site)
-    with site.engine.connect() as conn:
-        rows = conn.execute(sa.select(table).where(
-            table.c.active.is_(True), table.c.auth_source == "local",
-            table.c.email.is_not(None), table.c.email != "",
-            sa.or_(sa.func.lower(table.c.username) == key, sa.func.lower(table.c.email) == key))
-            .order_by(table.c.username)).all()
-    return [ResetTarget(r.id, r.username, r.email,
-                        json.loads(r.preferences) if r.preferences else {}) for r in rows]
-
-
-def issue_reset_token(site, user_id: str) -> str:
-    """A new single-use reset token for the user; only its sha256 is stored."""
-    token = secrets.token_urlsafe(32)
-    stamp = clock()
-    resets = site.tables.tables["crbm_password_resets"]
-    with site.engine.begin() as conn:
-        conn.execute(resets.insert().values(
-            token_hash=_token_hash(token), user_id=user_id, created_at=stamp,
-            expires_at=stamp + dt.timedelta(minutes=RESET_TOKEN_MINUTES)))
-    return token
-
-
-def discard_reset_token(site, token: str) -> None:
-    resets = site.tables.tables["crbm_password_resets"]
-    with site.engine.begin() as conn:
-        conn.execute(resets.delete().where(resets.c.token_hash == _token_hash(token)))
-
-
-def _valid_token(resets: sa.Table, token: str):
-    return sa.and_(resets.c.token_hash == _token_hash(token or ""), resets.c.used_at.is_(None),
-                   resets.c.expires_at > clock())
-
-
-def reset_token_user(site, token: str) -> User | None:
-    """The (active) user an unused, unexpired token belongs to, or None."""
-    resets, table = site.tables.tables["crbm_password_resets"], _table(site)
-    with site.engine.connect() as conn:
-        row = conn.execute(sa.select(table).join(resets, resets.c.user_id == table.c.id)
-                           .where(_valid_token(resets, token), table.c.active.is_(True))).first()
-    return None if row is None else User(row.id, row.username, row.is_admin)
-
-
-def reset_password(site, token: str, password: str) -> User | None:
-    """Use a reset token: set the password (rules checked), end every session, clear the
-    lockout. None when the token is unknown, used or expired (nothing changes)."""
-    user = reset_token_user(site, token)
-    if user is None:
-        return None
-    check_password_rules(password, user.username)
-    resets = site.tables.tables["crbm_password_resets"]
-    with site.engine.begin() as conn:
-        used = conn.execute(resets.update().where(_valid_token(resets, token))
-                            .values(used_at=clock()))
-        if used.rowcount != 1:  # used meanwhile by another request
-            return None
-        _store_password(site, conn, user.id, password, False)
-    return user

@@ -13,8 +13,10 @@ Flashes are stored untranslated and translated by the page that shows them.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 
+from babel import dates
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
@@ -25,7 +27,7 @@ from core.apps.documents.mail import MailError, is_configured, send_mail
 from core.kernel import i18n, users
 from core.kernel.i18n import N_
 from core.kernel.identity import client_ip, load_user
-from core.web import throttle
+from core.web import reset_links, throttle
 from core.web.pages import page
 from core.web.templating import enabled_theme, flash, signed_out_preferences, theme_label
 
@@ -259,7 +261,7 @@ def password_change(request: Request, form):
     return RedirectResponse("/", 303)
 
 
-def send_reset_mail(site, target: users.ResetTarget, token: str, base_url: str) -> None:
+def send_reset_mail(site, target: reset_links.ResetTarget, token: str, base_url: str) -> None:
     """Runs after the response is sent: the page looks and takes the same either way."""
     tr = i18n.gettext_for(i18n.Preferences.from_dict(target.preferences), site.locale_dirs)
     link = f"{base_url.rstrip('/')}/password/reset/{token}"
@@ -269,15 +271,15 @@ def send_reset_mail(site, target: users.ResetTarget, token: str, base_url: str) 
         "open this link within %(minutes)d minutes:\n\n%(link)s\n\n"
         "The link works only once. If you did not ask for it, ignore this message: "
         "your password stays as it is.\n") % {
-        "username": target.username, "minutes": users.RESET_TOKEN_MINUTES, "link": link}
+        "username": target.username, "minutes": reset_links.RESET_TOKEN_MINUTES, "link": link}
     try:
         send_mail(site, target.email, tr.gettext("Reset your CRBM password"), text)
     except MailError as exc:
-        users.discard_reset_token(site, token)
+        reset_links.discard_reset_token(site, token)
         log.warning("password reset mail for user %r not sent: %s", target.username, exc)
 
 
-def send_reset_mails(site, mails: list[tuple[users.ResetTarget, str]], base_url: str) -> None:
+def send_reset_mails(site, mails: list[tuple[reset_links.ResetTarget, str]], base_url: str) -> None:
     for target, token in mails:
         send_reset_mail(site, target, token, base_url)
 
@@ -318,10 +320,10 @@ def password_forgot(request: Request, form):
         return response
     count_event(site, rule, address)  # every request counts, whatever its answer
     base_url = settings["base_url"]
-    targets = users.reset_targets(site, str(form.get("login", "")))
-    mails = [(target, users.issue_reset_token(site, target.id)) for target in targets]
+    targets = reset_links.reset_targets(site, str(form.get("login", "")))
+    mails = [(target, reset_links.issue_reset_token(site, target.id)) for target in targets]
     response = render(request, "password_forgot.html", sent=True,
-                      reset_minutes=users.RESET_TOKEN_MINUTES)
+                      reset_minutes=reset_links.RESET_TOKEN_MINUTES)
     if mails:
         response.background = BackgroundTask(send_reset_mails, site, mails, base_url)
     return response
@@ -331,7 +333,7 @@ def password_forgot(request: Request, form):
 def password_reset(request: Request, form):
     site, tr = request.app.state.site, translator(request)
     token = request.path_params["token"]
-    target = users.reset_token_user(site, token)
+    target = reset_links.reset_token_user(site, token)
     if target is None:
         return render(request, "password_reset.html", status=410, invalid=True)
     if request.method == "GET":
@@ -340,7 +342,7 @@ def password_reset(request: Request, form):
     errors = password_errors(tr, target.username, new, str(form.get("confirm", "")))
     if errors:
         return render(request, "password_reset.html", status=400, target=target, errors=errors)
-    if users.reset_password(site, token, new) is None:  # used meanwhile
+    if reset_links.reset_password(site, token, new) is None:  # used meanwhile
         return render(request, "password_reset.html", status=410, invalid=True)
     users.end_session(site, request.session.get("sid"))
     request.session.clear()
@@ -349,6 +351,20 @@ def password_reset(request: Request, form):
 
 
 # -- preferences ---------------------------------------------------------------------------
+
+_SAMPLE = dt.datetime(2026, 11, 23, 14, 30)
+
+
+def date_format_choices(language: str = "en") -> list[tuple[str, str]]:
+    """(value, example) pairs for the preferences form, examples in ``language``."""
+    return [(p, dates.format_date(_SAMPLE, p, locale=language)) for p in
+            ("short", "medium", "long", "dd/MM/yyyy", "MM/dd/yyyy", "dd.MM.yyyy", "yyyy-MM-dd")]
+
+
+def time_format_choices(language: str = "en") -> list[tuple[str, str]]:
+    return [(p, dates.format_time(_SAMPLE.time(), p, locale=language))
+            for p in ("short", "medium", "HH:mm", "h:mm a")]
+
 
 def _choices(current: str, choices: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Keep a hand-set pattern selectable."""
@@ -393,8 +409,8 @@ def preferences(request: Request, form):
                                      i18n.available_languages(request.app.state.site.locale_dirs)),
                   timezones=i18n.AVAILABLE_TIMEZONES, **_theme_choices(request),
                   holiday_sets=holiday_sets,
-                  date_formats=_choices(values["date_format"], i18n.date_format_choices(language)),
-                  time_formats=_choices(values["time_format"], i18n.time_format_choices(language)))
+                  date_formats=_choices(values["date_format"], date_format_choices(language)),
+                  time_formats=_choices(values["time_format"], time_format_choices(language)))
 
 
 routes = [

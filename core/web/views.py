@@ -20,7 +20,8 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, St
 from starlette.routing import Route
 
 from core.apps.admin import access_admin
-from core.kernel import fills, i18n
+from core.apps.fills import fills
+from core.kernel import i18n
 from core.kernel.errors import (
     N_,
     ConflictError,
@@ -593,7 +594,7 @@ def create_view(request: Request, form):
 
 def _filled_from_links(request: Request, module: ModuleDef, fields, values: dict) -> dict:
     """What the form's links already given (an account, from its page) fill in its empty
-    inputs (a related field's ``fill``, core/kernel/fills.py), as the inputs show them."""
+    inputs (a related field's ``fill``, core/apps/fills/fills.py), as the inputs show them."""
     shown = {f.name for f in fields}
     out = {}
     site = request.app.state.site
@@ -822,7 +823,7 @@ def pick_view(request: Request, form):
 @page()
 def fill_view(request: Request, form):
     """``GET /m/<module>/fill/<field>?id=<record>``: what choosing that record in the
-    field's picker fills (its ``fill``, core/kernel/fills.py), as {group: {input: value}} the way
+    field's picker fills (its ``fill``, core/apps/fills/fills.py), as {group: {input: value}} the way
     the inputs show them. Nothing for a record the user may not see, or no such record."""
     module = _module(request)
     link = module.fields.get(request.path_params["field"])

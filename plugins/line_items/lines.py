@@ -45,6 +45,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 import sqlalchemy as sa
 from babel import numbers
 
+from core.apps.field_types.types import CURRENCY_SETTING, default_currency  # noqa: F401
 from core.kernel.errors import N_, Message, ValidationError
 
 KINDS = ("product", "service", "comment")
@@ -62,17 +63,8 @@ TOTAL_FIELDS = {
     "amount": N_("Total"),
 }
 CURRENCY_FIELD = "amount_currency"  # the document's currency
-# The site's default currency, a site setting ({"default": "EUR"}; Admin → Order
-# management): a new document starts in it. A new site's is INITIAL_CURRENCY.
-CURRENCY_SETTING = "currency"
-INITIAL_CURRENCY = "USD"
-
-
-def default_currency(site) -> str:
-    """The currency a new document starts in (the site setting, else USD)."""
-    stored = site.settings.get(CURRENCY_SETTING)
-    code = stored.get("default") if isinstance(stored, dict) else None
-    return code if isinstance(code, str) and len(code) == 3 else INITIAL_CURRENCY
+# A new document starts in the site's default currency (``default_currency``): the setting
+# the currency field type owns ({"default": "EUR"}; Admin → Order management).
 
 
 @dataclass(frozen=True)

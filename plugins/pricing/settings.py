@@ -21,9 +21,10 @@ from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
 
+from core.apps.field_types.types import BUILTIN_TYPES
 from core.kernel import i18n
 from core.kernel.errors import N_, Message
-from core.kernel.fields import KERNEL_TYPES, FieldError
+from core.kernel.fields import FieldError
 from core.kernel.records import Query
 from plugins.line_items.lines import digits as site_digits
 from plugins.line_items.lines import money
@@ -238,7 +239,7 @@ def clean_settings(site, form: dict) -> tuple[dict, dict, dict]:
                       ("link", "url")):
         if company[key] and key not in errors:
             try:
-                company[key] = KERNEL_TYPES[kind].check_text(company[key], {})
+                company[key] = BUILTIN_TYPES[kind].check_text(company[key], {})
             except FieldError as exc:
                 errors[key] = exc.message
     orders_json = orders.to_json()

@@ -90,7 +90,9 @@ def admin_orders(request: Request, form):
     new_company["logo"] = logo
     site.set_setting(order_setup.ORDERS, orders)
     site.set_setting(order_setup.COMPANY, new_company)
-    site.set_setting(lines.CURRENCY_SETTING, {"default": currency})  # the line items'
+    if currency != lines.default_currency(site):
+        site.set_setting(lines.CURRENCY_SETTING, {"default": currency})
+        site.rebuild()  # new currency fields start in it: the registry is built with it
     if old_logo and old_logo != logo:
         _forget_file(site, old_logo)
     log.info("order settings and company details changed by %r", user.username)

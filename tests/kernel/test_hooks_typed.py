@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 import cli
-from core.kernel import scheduler
+from core import scheduler
 from core.kernel.hooktypes import SiteService
 from core.kernel.site import Site, SiteError
 from core.web.app import create_app

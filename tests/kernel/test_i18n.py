@@ -10,8 +10,8 @@ from babel import dates
 from babel.messages.pofile import read_po
 
 from core import i18n_tools
+from core.apps.field_types.types import BUILTIN_TYPES as KERNEL_TYPES
 from core.kernel import i18n
-from core.kernel.fields import KERNEL_TYPES
 from core.kernel.i18n import Formatter, Preferences, translations, validate_preferences
 from core.kernel.registry import FieldDef
 
@@ -167,8 +167,9 @@ def test_every_field_a_format_may_use_formats_with_babel():
 
 
 def test_choices_and_timezones():
-    assert ("dd/MM/yyyy", "23/11/2026") in i18n.DATE_FORMAT_CHOICES
-    assert ("HH:mm", "14:30") in i18n.TIME_FORMAT_CHOICES
+    from core.web.auth import date_format_choices, time_format_choices
+    assert ("dd/MM/yyyy", "23/11/2026") in date_format_choices()
+    assert ("HH:mm", "14:30") in time_format_choices()
     assert "Europe/Paris" in i18n.AVAILABLE_TIMEZONES and "UTC" in i18n.AVAILABLE_TIMEZONES
     assert i18n.AVAILABLE_TIMEZONES == sorted(i18n.AVAILABLE_TIMEZONES)
 

@@ -6,6 +6,7 @@ import jsonschema
 import pytest
 import sqlalchemy as sa
 
+from core.apps.field_types.types import TYPES
 from core.kernel.errors import MetadataError
 from core.kernel.registry import SCHEMA_DIR, Layer, build_registry, read_folder
 from core.kernel.site import Site
@@ -39,7 +40,7 @@ def build(*folders):
     layers = [Layer(f"layer{i}", read_folder(folder, problems)) for i, folder in enumerate(folders)]
     if problems:
         raise MetadataError(problems)
-    return build_registry(layers)
+    return build_registry(layers, TYPES)
 
 
 @pytest.fixture
@@ -176,7 +177,7 @@ def test_a_module_defined_twice_in_the_base_layer_is_refused(base, tmp_path):
     write(other, "dropdowns/x.yaml", DROPDOWNS.replace("thing_size_dom", "other_dom"))
     combined = [Layer("plugins", read_folder(base, []) + read_folder(other, []))]
     with pytest.raises(MetadataError, match="module 'things' already defined in"):
-        build_registry(combined)
+        build_registry(combined, TYPES)
 
 
 def test_layers_merge_in_order(base, tmp_path):

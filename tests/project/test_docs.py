@@ -2,6 +2,7 @@
 import re
 from pathlib import Path
 
+from core.apps.field_types.types import TYPES
 from core.kernel.plugins import SHIPPED_PLUGINS, discover_shipped
 from core.kernel.registry import build_registry, plugin_layers, read_folder
 
@@ -19,7 +20,7 @@ def test_the_plugin_guide_example_builds(tmp_path):
     base.documents += read_folder(tmp_path, problems)
     # the shipped modules' line items are a plugin's module feature (crbm_module_features)
     from plugins.line_items.plugin import LineItemsFeature
-    registry = build_registry([base, extensions], features=[LineItemsFeature()])
+    registry = build_registry([base, extensions], TYPES, features=[LineItemsFeature()])
     assert not problems
     assets = registry.module("assets")
     assert {"cost_currency", "location_city", "account_phone"} <= set(assets.fields)

@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 from jinja2 import Environment
 
+from core.apps.field_types.types import BUILTIN_TYPES as KERNEL_TYPES
 from core.kernel.errors import N_, Message
-from core.kernel.fields import KERNEL_TYPES, FieldError
+from core.kernel.fields import FieldError
 
 TEMPLATE_DIRS = [Path("core/web/templates"), *Path("plugins").glob("*/templates")]
 TEMPLATES = sorted(p for d in TEMPLATE_DIRS for p in d.rglob("*.html"))

@@ -4,11 +4,16 @@ import only the kernel's public surface. ``lint-imports`` checks them (.ci/run);
 tests run it, and prove on a copy of the tree that a kernel -> web import breaks it."""
 from __future__ import annotations
 
+import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
+from babel import numbers
 
 REPO = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
@@ -57,3 +62,52 @@ def test_a_plugin_importing_the_web_views_breaks_them(tmp_path):
     assert result.returncode != 0
     assert "Plugins import only the kernel's public surface" in result.stdout
     assert "plugins.accounts.plugin -> core.web.views" in result.stdout
+
+
+# -- the kernel: small, and free of business -------------------------------------------------
+
+KERNEL = REPO / "core" / "kernel"
+KERNEL_LIMIT = 6_000  # non-blank lines (issue 16): what a newcomer reads to know the kernel
+
+
+def test_the_kernel_stays_under_its_size():
+    lines = sum(1 for path in KERNEL.glob("*.py")
+                for line in path.read_text().splitlines() if line.strip())
+    assert lines <= KERNEL_LIMIT, f"core/kernel/ has {lines} non-blank lines (at most {KERNEL_LIMIT})"
+
+
+def _code_words(path: Path):
+    """(line, text) of every name, attribute, definition and string of the code: not the
+    docstrings or comments, which may give a business example."""
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef)
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and id(node) not in docstrings:
+            yield node.lineno, node.value
+        elif isinstance(node, ast.Name | ast.Attribute | ast.ClassDef | ast.FunctionDef | ast.arg):
+            yield node.lineno, getattr(node, "id", None) or getattr(node, "attr", None) \
+                or getattr(node, "name", None) or node.arg
+
+
+def test_the_kernel_names_no_module_tax_discount_product_or_currency():
+    modules = {yaml.safe_load(path.read_text())["name"]
+               for path in (REPO / "plugins").glob("*/modules/*.yaml")}
+    assert {"accounts", "quotes", "invoices"} <= modules  # the rule has something to check
+    names = "|".join(sorted(modules))
+    words = re.compile(rf"\b({names}|tax\w*|discount\w*|product\w*)\b", re.IGNORECASE)
+    currencies = set(numbers.list_currencies()) - {"ALL"}  # the lek, and the access level
+    found = [f"{path.relative_to(REPO)}:{line}: {text!r}"
+             for path in sorted(KERNEL.glob("*.py")) for line, text in _code_words(path)
+             if words.search(text) or text.strip().upper() in currencies
+             and text.strip().isupper()]
+    assert not found, "\n".join(found)
+
+
+def test_the_business_check_finds_a_currency_code(tmp_path):
+    planted = tmp_path / "planted.py"
+    planted.write_text('"""A docstring may say USD."""\nDEFAULT = "USD"\ntaxes = 1\n')
+    assert [text for _line, text in _code_words(planted)].count("USD") == 1

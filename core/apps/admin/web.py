@@ -22,10 +22,11 @@ from starlette.routing import Route
 
 from core.apps.admin import access_admin
 from core.apps.admin import plugins_web as admin_plugins
+from core.apps.field_types.types import BUILTIN_TYPES
 from core.apps.packs import web as admin_packs
 from core.kernel import access, users
 from core.kernel.errors import N_, Message, ValidationError
-from core.kernel.fields import KERNEL_TYPES, FieldError
+from core.kernel.fields import FieldError
 from core.kernel.hooktypes import AdminLink
 from core.web.pages import page
 from core.web.templating import flash
@@ -121,7 +122,7 @@ def _email(value: str, errors: dict) -> str | None:
     if not value:
         return None
     try:
-        return KERNEL_TYPES["email"].check_text(value, {})
+        return BUILTIN_TYPES["email"].check_text(value, {})
     except FieldError as exc:
         errors["email"] = exc.message
         return value

@@ -524,7 +524,7 @@ def _reference_problems(folder: Path, manifest: Manifest | None) -> list[Problem
     from core.kernel.registry import Layer, build_registry, plugin_layers
 
     manager, shipped = plugins.load_plugins()
-    types = [t for found_types in manager.hook.crbm_field_types() for t in found_types]
+    types = [t for found_types in manager.hook.crbm_field_types(site=None) for t in found_types]
     features = [f for found in manager.hook.crbm_module_features(site=None) for f in found or ()]
     found: list[MetadataProblem] = []
     # a plugin folder stands for the shipped plugin of its name (a copy being worked on)

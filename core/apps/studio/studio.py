@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from core.kernel import customizations, database, formula, i18n
+from core.apps.field_types import formula
+from core.kernel import customizations, database, i18n
 from core.kernel.customizations import Item
 from core.kernel.errors import N_, CrbmError, MetadataError
 from core.kernel.registry import SYSTEM_FIELDS, ModuleDef, Registry, build_registry, default_label

@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from crbm_loyalty import plugin as loyalty
 
-from core.kernel import scheduler
+from core import scheduler
 from core.kernel.errors import ValidationError
 from core.kernel.records import Query
 from core.testing import api_client, bearer

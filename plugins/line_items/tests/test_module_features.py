@@ -75,7 +75,13 @@ def test_the_default_currency_is_set_on_the_order_management_page(site, admin, s
                                                  "default_currency": "XYZ1"})
     assert refused.status_code == 400 and "ISO 4217" in refused.text
     assert lines.default_currency(site) == "USD"
+    before = site.records.create("accounts", {"name": "Old", "annual_revenue": "10"}, admin)
+    assert before["annual_revenue_currency"] == "USD"
     saved = client.post("/admin/orders", data={"_csrf": client.csrf, "default_currency": "eur"},
                         follow_redirects=False)
     assert saved.status_code == 303 and lines.default_currency(site) == "EUR"
     assert 'value="EUR"' in client.get("/admin/orders").text
+    # the currency fields of every module start in it too: the registry is rebuilt with it
+    account = site.records.create("accounts", {"name": "Acme", "annual_revenue": "10"}, admin)
+    assert account["annual_revenue_currency"] == "EUR"
+    assert "€10.00" in client.get(f"/m/accounts/{account['id']}").text

@@ -24,10 +24,10 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from core import scheduler
 from core.apps.admin import access_admin
 from core.apps.oauth import oauth
 from core.apps.webhooks import webhooks
-from core.kernel import scheduler
 from core.kernel.errors import ValidationError
 from core.kernel.users import create_user
 from core.web.app import create_app

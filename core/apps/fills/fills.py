@@ -8,7 +8,7 @@ an address the user started typing is theirs, never mixed with another.
 
 One rule, used in three places so a form, the API and an import agree:
 
-- this module's ``crbm_before_save``, which the kernel registers itself (core.kernel.plugins) and
+- this module's ``crbm_before_save``, which the kernel registers (core.kernel.plugins: KERNEL_HOOKS) and
   pluggy calls before any plugin's (``tryfirst``: a plugin's own defaults, such as an
   invoice's due date from its terms, see the filled values): a new record, or one whose
   link changed, gets the linked record's values in its empty fields. Set-based: one access

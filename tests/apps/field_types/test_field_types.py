@@ -4,8 +4,9 @@ from decimal import Decimal
 
 import pytest
 
+from core.apps.field_types.types import BUILTIN_TYPES as KERNEL_TYPES
+from core.apps.field_types.types import GUIDE_TYPES
 from core.kernel.errors import ValidationError
-from core.kernel.fields import GUIDE_TYPES, KERNEL_TYPES
 from tests.pack_util import register
 
 UTC = dt.UTC

@@ -1,11 +1,11 @@
-"""Tests for core.kernel.formula: the guide's examples, the grammar, null semantics and errors."""
+"""Tests for core.apps.field_types.formula: the guide's examples, the grammar, null semantics and errors."""
 
 import decimal
 from decimal import Decimal
 
 import pytest
 
-from core.kernel.formula import FUNCTIONS, Formula, FormulaError, FormulaEvalError, parse
+from core.apps.field_types.formula import FUNCTIONS, Formula, FormulaError, FormulaEvalError, parse
 
 
 def run(text, record=None):

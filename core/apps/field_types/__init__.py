@@ -1,0 +1,1 @@
+"""The field types shipped with CRBM beyond the kernel's own, as a built-in plugin."""
