@@ -80,7 +80,9 @@ def rss() -> str:
     status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines()
                   if ":" in line)
     mb = lambda key: int(status[key].split()[0]) / 1024  # kB
-    return f"RSS {mb('VmRSS'):.0f} MB, peak {mb('VmHWM'):.0f} MB"
+    # file-backed pages are SQLite's memory-mapped database (PRAGMA mmap_size), shared
+    return f"RSS {mb('VmRSS'):.0f} MB (anon {mb('RssAnon'):.0f}, file {mb('RssFile'):.0f}), " \
+        f"peak {mb('VmHWM'):.0f} MB"
 
 
 class Statements:
