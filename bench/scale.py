@@ -30,8 +30,9 @@ city); quick search that hits (a company name's first word) and one that finds n
 the detail of the account with related records. Then W (4) threads create C (50) accounts
 each with ``site.records.create`` (one account a call) against W threads inserting the same
 rows with Core into a twin table: p50/p95 and how many failed with "database is locked".
-At the end: the cost of each request at the largest size against the smallest, and the
-worker's RSS (VmRSS, and VmHWM, its peak).
+At the end: the cost of each request at the largest size against the smallest (p50, and
+the web page's CPU, steadier on a busy machine), and the worker's RSS (VmRSS, anonymous
+and file-backed — SQLite's memory-mapped database — and VmHWM, its peak).
 
 --quick: 2,000 and 10,000 accounts, 15 repeats — a minute or so on a laptop.
 SQLite in a temp dir unless --database-url names an empty PostgreSQL/MariaDB database (its
@@ -139,7 +140,7 @@ def build_to(bench: Bench, size: int) -> None:
             bench.term = rows[len(rows) // 2]["name"].split()[0]
         bench.accounts += count
         bench.built += 2 * count
-        if bench.accounts % 50_000 == 0 or bench.accounts == size:
+        if bench.built % 100_000 == 0 or bench.accounts >= size:
             progress(f"  {bench.accounts:,} accounts + contacts "
                      f"({bench.built / bench.build_seconds:,.0f} rows/s)")
 
@@ -507,6 +508,9 @@ def main() -> None:
         for name in first:
             line = [f"{kind} {last[name][kind].p(50) / first[name][kind].p(50):5.2f}"
                     if kind in first[name] else f"{kind}     -" for kind in ("web", "service", "raw")]
+            if "web" in first[name]:  # CPU: steadier than wall time on a busy machine
+                cpu = [statistics.median(done_[name]["web"].cpu) for done_ in (first, last)]
+                line.append(f"web cpu {cpu[1] / cpu[0]:5.2f}")
             print(f"  {name:<18} " + "   ".join(line))
         print(f"  {'create x' + str(args.writers):<18} service "
               f"{last_creates['service'][0].p(50) / first_creates['service'][0].p(50):5.2f}")
