@@ -1,0 +1,173 @@
+"""Light detail pages (issue 17): an account with records in many related modules shows its
+subpanels' counts in a handful of statements and writes nothing; an opened subpanel's rows
+(the fragment) and counts leave out what the reader may not see; recent items still follow
+what was viewed, written in batches off the request."""
+import re
+import time
+
+import pytest
+import sqlalchemy as sa
+from starlette.testclient import TestClient
+
+from core.apps.admin import access_admin as aa
+from core.kernel.records import SYSTEM_USER
+from core.kernel.users import create_user
+from core.testing import ADMIN_PASSWORD, signed_in
+from core.web.app import create_app
+from core.web.recent import RecentItems
+
+WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+@pytest.fixture
+def acme(site, admin):
+    """An account with records in ten related modules (and a member organization)."""
+    r = site.records
+    acme = r.create("accounts", {"name": "Acme"}, admin)
+    aid = acme["id"]
+    r.create("accounts", {"name": "Acme Europe", "member_of_id": aid}, admin)
+    for last in ("Coyote", "Runner", "Pepe"):
+        r.create("contacts", {"last_name": last, "account_id": aid}, admin)
+    r.create("emails", {"name": "Hello", "account_id": aid}, admin)
+    r.create("quotes", {"name": "Q1", "stage": "draft", "account_id": aid}, admin)
+    invoice = r.create("invoices", {"name": "I1", "account_id": aid}, admin)
+    r.create("payments", {"account_id": aid, "amount": "10"}, admin)
+    r.create("credit_notes", {"invoice_id": invoice["id"], "account_id": aid}, admin)
+    r.create("purchase_orders", {"name": "P1", "status": "draft", "supplier_id": aid}, admin)
+    r.create("bills", {"name": "B1", "supplier_id": aid}, admin)
+    r.create("bill_payments", {"supplier_id": aid, "amount": "5"}, admin)
+    r.create("sales_orders", {"name": "S1", "status": "ordered", "account_id": aid}, admin)
+    r.update("accounts", aid, {"industry": "banking"}, admin)  # a change log entry
+    return acme
+
+
+@pytest.fixture
+def statements(site):
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()))
+
+    sa.event.listen(site.engine, "before_cursor_execute", record)
+    yield seen
+    sa.event.remove(site.engine, "before_cursor_execute", record)
+
+
+def counts(page: str) -> dict[str, int]:
+    return {name: int(n) for name, n in re.findall(
+        r'<details class="card subpanel" id="sub-(\w+)".*?data-count="(\d+)"', page, re.DOTALL)}
+
+
+def test_an_account_detail_is_a_few_statements_and_no_write(site, admin, acme, statements):
+    create_user(site, "sam", ADMIN_PASSWORD)  # the default role: a non-administrator
+    for username in ("admin", "sam"):
+        with signed_in(site, username) as client:
+            client.get(f"/m/accounts/{acme['id']}")  # warm: the grants, the cached statement
+            statements.clear()
+            page = client.get(f"/m/accounts/{acme['id']}")
+            assert page.status_code == 200
+            assert len(statements) <= 6, statements
+            assert not [s for s in statements if s.split()[0].upper() in WRITES], statements
+            shown = counts(page.text)
+            assert len(shown) == 11  # every subpanel, with its count
+            assert shown["contacts"] == 3 and shown["members"] == 1
+            assert all(shown[m] == 1 for m in ("emails", "quotes", "invoices", "payments",
+                                               "credit_notes", "purchase_orders", "bills",
+                                               "bill_payments", "sales_orders")), shown
+            assert "Coyote" not in page.text  # rows come when a subpanel is opened
+            if username == "admin":  # the change log names who changed what
+                assert "Change log" in page.text and ">admin<" in page.text
+            statements.clear()
+            rows = client.get(f"/m/accounts/{acme['id']}/subpanel/contacts?fragment=1")
+            assert len(statements) <= 3 and "<html" not in rows.text
+            assert [n for n in ("Coyote", "Runner", "Pepe") if n in rows.text] == \
+                ["Coyote", "Runner", "Pepe"]
+
+
+def test_an_empty_subpanel_shows_zero_and_create_without_reading_rows(site, admin, web,
+                                                                      statements):
+    lonely = site.records.create("accounts", {"name": "Lonely"}, admin)
+    web.get(f"/m/accounts/{lonely['id']}")
+    statements.clear()
+    page = web.get(f"/m/accounts/{lonely['id']}").text
+    assert set(counts(page).values()) == {0}
+    panel = re.search(r'id="sub-contacts".*?</details>', page, re.DOTALL).group(0)
+    assert "data-empty" in panel and "/m/contacts/new?account_id=" in panel
+    assert "None yet." in panel
+    assert not [s for s in statements if s.startswith("SELECT contacts.")]  # no rows read
+
+
+def test_counts_and_rows_leave_out_what_the_reader_may_not_see(site, admin, acme):
+    """A contact denied to the reader is neither counted nor listed; the counts follow a
+    change of access at once (the cached statement goes with the reader's grants)."""
+    sam = create_user(site, "sam", ADMIN_PASSWORD)
+    [coyote] = [c for c in site.records.related("accounts", acme["id"], "contacts", admin)
+                if c["name"].endswith("Coyote")]
+    with signed_in(site, "sam") as client:
+        url = f"/m/accounts/{acme['id']}"
+        assert counts(client.get(url).text)["contacts"] == 3
+        aa.add_deny(site, "contacts", coyote["id"], user_id=sam.id)
+        assert counts(client.get(url).text)["contacts"] == 2
+        for fragment in ("?fragment=1", ""):  # what crbm.js fetches, and the page without JS
+            rows = client.get(f"{url}/subpanel/contacts{fragment}")
+            assert rows.status_code == 200
+            assert "Coyote" not in rows.text and coyote["id"] not in rows.text
+            assert "Runner" in rows.text and "Pepe" in rows.text
+    with signed_in(site, "admin") as client:  # the administrator still sees all three
+        assert counts(client.get(f"/m/accounts/{acme['id']}").text)["contacts"] == 3
+
+
+def test_a_subpanel_of_a_record_one_may_not_see_is_not_found(site, admin, acme):
+    sam = create_user(site, "sam", ADMIN_PASSWORD)
+    aa.add_deny(site, "accounts", acme["id"], user_id=sam.id)
+    with signed_in(site, "sam") as client:
+        for url in (f"/m/accounts/{acme['id']}/subpanel/contacts?fragment=1",
+                    f"/m/accounts/{acme['id']}/subpanel/contacts"):
+            response = client.get(url)
+            assert response.status_code == 404 and "Coyote" not in response.text
+        assert client.get(f"/m/accounts/{acme['id']}/subpanel/nope").status_code == 404
+
+
+def test_recent_items_follow_views_without_a_write_on_the_detail_page(site, admin, acme,
+                                                                     statements):
+    other = site.records.create("accounts", {"name": "Globex"}, admin)
+    with signed_in(site, "admin") as client:
+        statements.clear()
+        client.get(f"/m/accounts/{other['id']}")
+        client.get(f"/m/accounts/{acme['id']}")
+        assert not [s for s in statements if s.split()[0].upper() in WRITES]
+        home = client.get("/").text  # this worker's views are written before it reads
+        assert home.index("Acme") < home.index("Globex")  # the latest first
+        site.records.delete("accounts", other["id"], admin)
+        assert "Globex" not in client.get("/").text  # a deleted record never shows
+
+
+def test_each_worker_writes_its_own_views(site, admin, acme):
+    """Two workers: a view in one reaches the other's home page once the first has written
+    its batch (its thread does so every few seconds; here a short interval)."""
+    with signed_in(site, "admin") as one:
+        one.app.state.recent.close()
+        one.app.state.recent = RecentItems(site, interval=0.05)
+        one.get(f"/m/accounts/{acme['id']}")
+        with signed_in(site, "admin") as two:
+            deadline = time.monotonic() + 10
+            while "Acme" not in two.get("/").text:
+                assert time.monotonic() < deadline, "the first worker never wrote its view"
+                time.sleep(0.05)
+
+
+def test_views_noted_before_shutdown_are_written(site, admin, acme):
+    app = create_app(site)
+    app.state.recent = RecentItems(site, interval=3600)  # the thread would wait an hour
+    with TestClient(app) as client:
+        login = client.get("/login")
+        csrf = re.search(r'name="_csrf" value="([^"]+)"', login.text).group(1)
+        client.post("/login", data={"_csrf": csrf, "username": "admin",
+                                    "password": ADMIN_PASSWORD})
+        client.get(f"/m/accounts/{acme['id']}")
+        recent = site.tables.tables["crbm_recent_items"]
+        with site.engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(recent)).scalar() == 0
+    with site.engine.connect() as conn:  # the application shut down: written
+        assert conn.execute(sa.select(recent.c.record_id)).scalars().all() == [acme["id"]]
+    assert site.records.get("accounts", acme["id"], SYSTEM_USER)
