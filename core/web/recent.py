@@ -41,7 +41,8 @@ class RecentItems:
         """Remember a view (no database work here)."""
         with self._lock:
             self._pending[(user_id, module, str(record_id))] = now()
-            if self._thread is None and not self._stopped:
+            # started by the first view, in the worker process (not a parent that forked)
+            if (self._thread is None or not self._thread.is_alive()) and not self._stopped:
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="crbm-recent-items")
                 self._thread.start()
