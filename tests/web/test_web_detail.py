@@ -7,14 +7,18 @@ import time
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
 from starlette.testclient import TestClient
 
 from core.apps.admin import access_admin as aa
-from core.kernel.records import SYSTEM_USER
+from core.kernel.records import SYSTEM_USER, Query
 from core.kernel.users import create_user
 from core.testing import ADMIN_PASSWORD, signed_in
+from core.web import detail
 from core.web.app import create_app
 from core.web.recent import RecentItems
+from tests.conftest import SERVER_URL
+from tests.kernel.test_access_property import _as_user, build, clear, reference_admits, worlds
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
 
@@ -171,3 +175,38 @@ def test_views_noted_before_shutdown_are_written(site, admin, acme):
     with site.engine.connect() as conn:  # the application shut down: written
         assert conn.execute(sa.select(recent.c.record_id)).scalars().all() == [acme["id"]]
     assert site.records.get("accounts", acme["id"], SYSTEM_USER)
+
+
+@settings(max_examples=15 if SERVER_URL else 40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(world=worlds())
+def test_subpanel_counts_and_rows_admit_what_the_access_reference_admits(site, world):
+    """The access property (tests/kernel/test_access_property.py) for subpanels: in a drawn
+    organisation, every user's count of an account's contacts (the detail page's one
+    statement, its cached form included) and the rows of its subpanel are exactly the
+    contacts the plain Python reading of the model lets them list."""
+    clear(site)
+    made = build(site, world)
+    account_of = {c["id"]: c["account_id"] for c in site.records.list(
+        "contacts", SYSTEM_USER, Query(fields=["id", "account_id"], limit=None))}
+    denied = {}
+    for module, index, who in world["denies"]:
+        if module == "contacts" and made[module]:
+            denied.setdefault(made[module][index % len(made[module])][0], set()).add(who)
+    accounts = site.registry.module("accounts")
+    for user in world["users"]:
+        u = _as_user(user)
+        for account_id, _ in made["accounts"]:
+            expected = {contact_id for (contact_id, teams), spec in
+                        zip(made["contacts"], world["records"]["contacts"])
+                        if account_of[contact_id] == account_id and reference_admits(
+                            world, user, "contacts", "list", {
+                                "owner": spec["owner"], "creator": spec["creator"],
+                                "teams": teams, "denied_to": denied.get(contact_id, set())})}
+            for _ in range(2):  # built, then from the grants' cache
+                facts = detail.facts(site, accounts, {"id": account_id, "created_by": None}, u,
+                                     [{"name": "contacts"}])
+                assert facts.counts["contacts"] == len(expected), (user, account_id)
+            rows = site.records.related("accounts", account_id, "contacts", u,
+                                        Query(fields=["id"], limit=None))
+            assert {r["id"] for r in rows} == expected

@@ -414,6 +414,7 @@ function subpanels(root) {
         const response = await fetch(panel.dataset.rows, { headers: { Accept: "text/html" },
                                                            credentials: "same-origin" });
         if (!response.ok) throw new Error(response.status);
+        if (response.redirected) { location.reload(); return; }  // signed out: to the login
         box.innerHTML = await response.text();
         confirmations(box);
       } catch {
