@@ -177,6 +177,42 @@ def test_views_noted_before_shutdown_are_written(site, admin, acme):
     assert site.records.get("accounts", acme["id"], SYSTEM_USER)
 
 
+
+def test_teams_denies_and_log_names_come_with_the_counts(site, admin, acme):
+    """What the one statement also answers: the record's teams, an administrator's denies
+    (with names) and team choices, and who appears in the change log."""
+    north, south = aa.create_team(site, "North"), aa.create_team(site, "South")
+    aa.create_team(site, "West")
+    sam = create_user(site, "sam", ADMIN_PASSWORD, display_name="Sam Spade")
+    site.records.set_teams("accounts", [acme["id"]], admin, add=[north, south])
+    site.records.update("accounts", acme["id"], {"industry": "energy"}, admin)
+    aa.add_deny(site, "accounts", acme["id"], user_id=sam.id)
+    aa.add_deny(site, "accounts", acme["id"], team_id=south)
+    with signed_in(site, "admin") as client:
+        page = client.get(f"/m/accounts/{acme['id']}").text
+    teams = re.search(r"<dd data-teams>(.*?)</dd>", page, re.DOTALL).group(1)
+    assert re.findall(r'<span class="tag">(.*?)</span>', teams) == ["North", "South"]
+    access = re.search(r'<section class="card" id="access">(.*?)</section>', page,
+                       re.DOTALL).group(1)
+    assert re.findall(r"<li>(.*?) <small", access) == ["Sam Spade", "South"]
+    assert re.findall(r'<option value="[^"]+">(\w+)</option>', access) == \
+        ["North", "South", "West"]  # every team, by name: the deny form's choices
+    log = page.split("Change log")[1]
+    assert ">admin<" in log and "Industry" in log
+    aa.remove_deny(site, _deny_id(site, sam.id))
+    with signed_in(site, "sam") as client:  # not an administrator: no denies section
+        page = client.get(f"/m/accounts/{acme['id']}").text
+    assert 'id="access"' not in page and "West" not in page
+    teams = re.search(r"<dd data-teams>(.*?)</dd>", page, re.DOTALL).group(1)
+    assert re.findall(r'<span class="tag">(.*?)</span>', teams) == ["North", "South"]
+
+
+def _deny_id(site, user_id: str) -> int:
+    denies = site.tables.tables["crbm_record_denies"]
+    with site.engine.connect() as conn:
+        return conn.execute(sa.select(denies.c.id).where(denies.c.user_id == user_id)).scalar()
+
+
 @settings(max_examples=15 if SERVER_URL else 40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(world=worlds())
