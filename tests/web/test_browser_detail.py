@@ -1,7 +1,8 @@
 """Issue 17's light detail page in Chromium, on a desktop and a phone: an account shows its
 subpanels closed with their counts; opening one fetches and shows its rows; the browser
-remembers it open for the next account. Screenshots: detail-subpanels-closed,
-detail-subpanel-open (test-artifacts/screenshots/)."""
+remembers it open for the next account; the subpanel's own page (where its link leads
+without JavaScript). Screenshots: detail-subpanels-closed, detail-subpanel-open,
+detail-subpanel-page (test-artifacts/screenshots/)."""
 from __future__ import annotations
 
 import pytest
@@ -57,3 +58,11 @@ def test_subpanels_show_counts_and_open_to_their_rows(page, site, admin, viewpor
     panel.get_by_role("heading", name="Contacts").click()  # closed again: remembered too
     page.goto(f"/m/accounts/{acme['id']}")
     expect(page.locator("#sub-contacts")).not_to_have_attribute("open", "")
+
+    # without JavaScript a subpanel's link leads to its own page: the same rows, Create
+    page.goto(f"/m/accounts/{acme['id']}/subpanel/contacts")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Contacts")
+    expect(page.get_by_role("link", name="Acme Haulage").first).to_be_visible()
+    expect(page.get_by_role("link", name="Road Runner")).to_be_visible()
+    expect(page.get_by_role("link", name="Create")).to_be_visible()
+    screenshot(page, "detail-subpanel-page", viewport)
