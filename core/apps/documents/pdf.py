@@ -25,7 +25,9 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import threading
+import time
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -211,24 +213,34 @@ def _compile_template(text: str):
     return text if _is_literal(text) else ENV.from_string(text)
 
 
-_FORMS: dict[Path, tuple[tuple[int, int], PdfForm]] = {}
+# path -> (its modification time and size, the form or why it is not one): a broken form is
+# not read again either until its file changes (detail pages list the forms on every view)
+_FORMS: dict[Path, tuple[tuple[int, int], PdfForm | PdfFormError]] = {}
 
 
 def load_form(path: Path) -> PdfForm:
     """The form in ``path``, read, validated and compiled; kept until the file changes.
     Raises PdfFormError naming every problem (file, JSON path, reason)."""
-    path = Path(path).resolve()
+    return _load(Path(path).resolve())
+
+
+def _load(path: Path) -> PdfForm:
+    """load_form of a resolved path."""
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except OSError as exc:
         raise PdfFormError([MetadataProblem(str(path), "$", f"cannot read: {exc.strerror}")])
     stamp = (stat.st_mtime_ns, stat.st_size)
     cached = _FORMS.get(path)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
-    form = _read_form(path)
-    _FORMS[path] = (stamp, form)
-    return form
+    if cached is None or cached[0] != stamp:
+        try:
+            cached = (stamp, _read_form(path))
+        except PdfFormError as exc:
+            cached = (stamp, exc)
+        _FORMS[path] = cached
+    if isinstance(cached[1], PdfFormError):
+        raise PdfFormError(cached[1].problems)
+    return cached[1]
 
 
 def _read_form(path: Path) -> PdfForm:
@@ -361,10 +373,7 @@ def _compile_into(form: PdfForm, text: str, where: str, problems: list) -> None:
 def form_dirs(site) -> list[Path]:
     """Where forms are looked for, first match wins: the site's ``pdf/`` folder, each enabled
     pack's, then each plugin's (the order templates follow, core/web/templating.py)."""
-    dirs = [Path(site.folder) / "pdf"]
-    dirs += [Path(pack.folder) / "pdf" for pack in site.enabled_packs]
-    dirs += [_plugin_folder(plugin) / "pdf" for plugin in site.plugins]
-    return [d for d in dirs if d.is_dir()]
+    return list(_lookup(site).dirs)
 
 
 def _plugin_folder(plugin) -> Path:
@@ -373,24 +382,93 @@ def _plugin_folder(plugin) -> Path:
     return Path(folder) if folder is not None else Path(plugin.__file__).parent
 
 
+@dataclass(eq=False)
+class _Lookup:
+    """Which file each form name resolves to, for one registry (packs and plugins) and one
+    state of the site's own ``pdf/`` folder."""
+
+    held: tuple  # the registry, packs and plugins it was made for (their ids are the key)
+    site_stamp: int | None  # the site's pdf/ folder's mtime (None: no folder)
+    trusted: bool  # False while that mtime is too recent to tell a later change from it
+    dirs: tuple[Path, ...]
+    paths: dict[str, Path]  # name -> the file that wins
+
+    def __post_init__(self):
+        self.sorted_paths = [self.paths[name] for name in sorted(self.paths)]
+
+
+# One per site (a few more for tests): made again when the site rebuilds its registry (a
+# pack installed or removed, a plugin turned off), and when a file appears in or leaves the
+# site's own pdf/ folder (an administrator adds a form without any rebuild). An edited form
+# file is seen by load_form (its own modification time).
+_LOOKUPS: OrderedDict[tuple, _Lookup] = OrderedDict()
+_LOOKUPS_KEPT = 16
+_LOOKUPS_LOCK = threading.Lock()
+_RACY_NS = 2_000_000_000  # a folder changed this recently may change again within its mtime
+
+
+def _lookup(site) -> _Lookup:
+    held = (getattr(site, "registry", None), *getattr(site, "enabled_packs", ()),
+            *getattr(site, "plugins", ()))
+    folder = str(site.folder)
+    key = (folder, *map(id, held))
+    try:
+        stamp = os.stat(os.path.join(folder, "pdf")).st_mtime_ns
+    except OSError:
+        stamp = None
+    found = _LOOKUPS.get(key)
+    if found is not None and found.trusted and found.site_stamp == stamp:
+        return found
+    site_dir = Path(folder) / "pdf"
+    dirs = [site_dir]
+    dirs += [Path(pack.folder) / "pdf" for pack in getattr(site, "enabled_packs", ())]
+    dirs += [_plugin_folder(plugin) / "pdf" for plugin in getattr(site, "plugins", ())]
+    dirs = [d for d in dirs if d.is_dir()]
+    paths: dict[str, Path] = {}
+    for folder in dirs:
+        for path in sorted(folder.glob("*.yaml")):
+            if path.stem not in paths and path.is_file():
+                paths[path.stem] = path.resolve()  # as load_form keys it
+    trusted = stamp is None or time.time_ns() - stamp > _RACY_NS
+    # the entry holds what its key names, so no id in the key can be reused meanwhile
+    found = _Lookup(held, stamp, trusted, tuple(dirs), paths)
+    with _LOOKUPS_LOCK:
+        _LOOKUPS[key] = found
+        _LOOKUPS.move_to_end(key)
+        while len(_LOOKUPS) > _LOOKUPS_KEPT:
+            _LOOKUPS.popitem(last=False)
+    return found
+
+
 def find_form(site, name: str) -> PdfForm:
     """The form called ``name``: the first ``<name>.yaml`` in ``form_dirs(site)``."""
     if not isinstance(name, str) or not name.replace("_", "a").isalnum() \
             or not name[:1].isalpha() or name != name.lower():
         raise NotFoundError(f"no PDF form named {name!r}: a form name is lower-case letters, "
                             f"digits and underscores")
-    dirs = form_dirs(site)
-    for folder in dirs:
-        path = folder / f"{name}.yaml"
-        if path.is_file():
-            return load_form(path)
-    looked = ", ".join(str(d) for d in dirs) or "no pdf/ folder"
-    raise NotFoundError(f"no PDF form named {name!r} (looked in: {looked})")
+    lookup = _lookup(site)
+    path = lookup.paths.get(name)
+    if path is None:
+        looked = ", ".join(str(d) for d in lookup.dirs) or "no pdf/ folder"
+        raise NotFoundError(f"no PDF form named {name!r} (looked in: {looked})")
+    return _load(path)
 
 
 def available_forms(site) -> list[str]:
     """The names of every form the site can use, sorted."""
-    return sorted({p.stem for d in form_dirs(site) for p in d.glob("*.yaml") if p.is_file()})
+    return sorted(_lookup(site).paths)
+
+
+def usable_forms(site) -> list[PdfForm]:
+    """Every form the site can use, by name, leaving out the broken ones (they are reported
+    where forms are checked): a stat per form when nothing changed."""
+    out = []
+    for path in _lookup(site).sorted_paths:
+        try:
+            out.append(_load(path))
+        except PdfFormError:
+            continue
+    return out
 
 
 # -- fonts ---------------------------------------------------------------------------------
