@@ -43,6 +43,7 @@ import yaml
 from fontTools import subset as ftsubset
 from fontTools import ttLib
 from fpdf import FPDF
+from fpdf import output as fpdf_output
 from fpdf.enums import MethodReturnValue, PDFResourceType, TextEmphasis
 from fpdf.fonts import SubsetMap, TTFFont
 from fpdf.image_parsing import preload_image
@@ -482,6 +483,44 @@ COMMON_CHARACTERS = [*range(0x20, 0x7F), *range(0xA0, 0x100), 0x152, 0x153, 0x16
 UNUSED_TABLES = ["FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT",
                  "CBLC", "EBDT", "EBLC", "EBSC", "SVG ", "CPAL", "COLR", "kern", "gasp"]
 WORKING_FONTS_KEPT = 64  # per font file
+# fpdf2's own subsetting options (its output.py): what it embeds, we cut the same way
+EMBED_TABLES_DROPPED = ["FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT",
+                        "CBLC", "EBDT", "EBLC", "EBSC", "SVG ", "CPAL", "COLR"]
+EMBEDDED_KEPT = 128  # subsets kept per font file (10-30 KB each)
+
+
+class _EmbeddedFont:
+    """A font already cut to a document's glyphs, as fpdf2's output reads one: the bytes it
+    embeds and the glyph ids of the cut. fpdf2's subsetting leaves it as it is (_Subsetter),
+    so the same glyphs are cut once per process, not once per document."""
+
+    def __init__(self, data: bytes, glyph_ids: dict[str, int]):
+        self.data, self.glyph_ids = data, glyph_ids
+
+    def getGlyphID(self, name: str) -> int:  # fontTools' name
+        return self.glyph_ids[name]
+
+    def save(self, file) -> None:
+        file.write(self.data)
+
+    def __contains__(self, tag: str) -> bool:  # "CFF " in font: TrueType outlines only here
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+class _Subsetter(ftsubset.Subsetter):
+    """fpdf2's subsetter, except for a font cut already (an _EmbeddedFont)."""
+
+    def subset(self, font):
+        if not isinstance(font, _EmbeddedFont):
+            super().subset(font)
+
+
+# fpdf2's output names its subsetter through the module it imported; every other font it
+# embeds (any document not made here) is subset exactly as before
+fpdf_output.ftsubset = SimpleNamespace(Options=ftsubset.Options, Subsetter=_Subsetter)
 
 
 class _FontFile:
@@ -501,6 +540,7 @@ class _FontFile:
         self.common_glyphs = frozenset(cmap[c] for c in COMMON_CHARACTERS if c in cmap)
         self.covers_ascii = all(c in cmap for c in range(0x20, 0x7F))
         self._working: OrderedDict[frozenset, bytes] = OrderedDict()
+        self._embedded: OrderedDict[frozenset, _EmbeddedFont] = OrderedDict()
         self._lock = threading.Lock()
 
     def instance(self, number: int, fontkey: str, style: str) -> TTFFont:
@@ -515,6 +555,34 @@ class _FontFile:
         font._hbfont, font.color_font = None, None
         font.subset = SubsetMap(font)
         return font
+
+    def embedded(self, glyph_names):
+        """What fpdf2 embeds for a document using ``glyph_names``: the subset cut from a
+        working font, kept (a document printed again, or another with the same characters,
+        costs nothing more); fonts without TrueType outlines go the usual way."""
+        if not self.has_outlines:
+            return self.font_for_output(glyph_names)
+        key = frozenset(glyph_names)
+        with self._lock:
+            found = self._embedded.get(key)
+            if found is not None:
+                self._embedded.move_to_end(key)
+                return found
+        font = self.font_for_output(key)
+        options = ftsubset.Options(notdef_outline=True, recommended_glyphs=True)
+        options.drop_tables += EMBED_TABLES_DROPPED
+        subsetter = ftsubset.Subsetter(options)
+        subsetter.populate(glyphs=glyph_names)
+        subsetter.subset(font)
+        out = BytesIO()
+        font.save(out)
+        found = _EmbeddedFont(out.getvalue(), dict(font.getReverseGlyphMap()))
+        font.close()
+        with self._lock:
+            self._embedded[key] = found
+            while len(self._embedded) > EMBEDDED_KEPT:
+                self._embedded.popitem(last=False)
+        return found
 
     def font_for_output(self, glyph_names) -> ttLib.TTFont:
         """A fresh font for fpdf2 to cut the embedded subset from: a working font holding
@@ -633,6 +701,7 @@ class _Document(FPDF):
         self.body_top = self.t_margin
         self._files: dict[str, _FontFile] = {}  # fontkey -> its font file
         self._styles: dict[str, tuple[str, ...]] = {}  # family -> styles it has
+        self._used: tuple | None = None  # the style use() set last, and fpdf2's state then
         self.base = self._style_of(DEFAULT_STYLE, form.definition.get("default", {}))
         chain = dict.fromkeys([*form.definition.get("fallback", []), *BUILTIN_FALLBACK])
         fallback = [name for name in chain if self._add_family(name, fallback=True)]
@@ -672,7 +741,12 @@ class _Document(FPDF):
         return bool(styles)
 
     def use(self, style: _Style) -> None:
-        """Select the style's font, size and colour (the nearest style the family has)."""
+        """Select the style's font, size and colour (the nearest style the family has).
+        Nothing to do when that style is still the one in use (most lines of a table)."""
+        used = self._used
+        if used is not None and used[0] is style and used[1] is self.current_font \
+                and used[2] == self.font_size_pt and used[3] is self.text_color:
+            return
         if style.family not in self._styles:
             self._add_family(style.family)
         have = self._styles[style.family]
@@ -683,6 +757,7 @@ class _Document(FPDF):
         emphasis = next((s for s in NEAREST_STYLES[style.style] if s in have), have[0])
         self.set_font(style.family, emphasis, style.size)
         self.set_text_color(*(style.colour or (0, 0, 0)))
+        self._used = (style, self.current_font, self.font_size_pt, self.text_color)
 
     def prepare_fonts(self) -> None:
         """Before output: leave out fonts no page uses (an unused fallback font would be
@@ -693,8 +768,7 @@ class _Document(FPDF):
             if font.i not in used and len(font.subset) <= 2:
                 del self.fonts[fontkey]
             elif fontkey in self._files:
-                font.ttfont = self._files[fontkey].font_for_output(
-                    font.subset.get_all_glyph_names())
+                font.ttfont = self._files[fontkey].embedded(font.subset.get_all_glyph_names())
 
     # -- styles ----------------------------------------------------------------------------
     def _style_of(self, base, *overrides: Mapping | None) -> _Style:
