@@ -29,6 +29,7 @@ import os
 import threading
 import time
 import unicodedata
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,10 +45,12 @@ from fontTools import subset as ftsubset
 from fontTools import ttLib
 from fpdf import FPDF
 from fpdf import output as fpdf_output
-from fpdf.enums import MethodReturnValue, PDFResourceType, TextEmphasis
+from fpdf.drawing_primitives import convert_to_device_color
+from fpdf.enums import MethodReturnValue, PDFResourceType, TextEmphasis, TextMode
 from fpdf.fonts import SubsetMap, TTFFont
 from fpdf.image_parsing import preload_image
 from fpdf.output import OutputProducer
+from fpdf.syntax import Name, PDFArray, PDFContentStream
 from jinja2.sandbox import SandboxedEnvironment
 
 from core.kernel.errors import N_, CrbmError, Message, MetadataProblem, NotFoundError
@@ -490,37 +493,20 @@ EMBEDDED_KEPT = 128  # subsets kept per font file (10-30 KB each)
 
 
 class _EmbeddedFont:
-    """A font already cut to a document's glyphs, as fpdf2's output reads one: the bytes it
-    embeds and the glyph ids of the cut. fpdf2's subsetting leaves it as it is (_Subsetter),
-    so the same glyphs are cut once per process, not once per document."""
+    """A font already cut to a document's glyphs: the bytes a document embeds (compressed
+    once) and the glyph ids of the cut. _Producer embeds it as fpdf2 would have after
+    cutting it, so the same glyphs are cut once per process, not once per document."""
 
     def __init__(self, data: bytes, glyph_ids: dict[str, int]):
         self.data, self.glyph_ids = data, glyph_ids
+        self.flated = zlib.compress(data, level=PDFContentStream._COMPRESSION_LEVEL)
 
-    def getGlyphID(self, name: str) -> int:  # fontTools' name
-        return self.glyph_ids[name]
-
-    def save(self, file) -> None:
-        file.write(self.data)
-
-    def __contains__(self, tag: str) -> bool:  # "CFF " in font: TrueType outlines only here
-        return False
-
-    def close(self) -> None:
-        pass
+    def ttfont(self) -> ttLib.TTFont:
+        """As a fontTools font (for fpdf2 to cut again, when it embeds the fonts itself)."""
+        return ttLib.TTFont(BytesIO(self.data), lazy=True, recalcTimestamp=False,
+                            recalcBBoxes=False)
 
 
-class _Subsetter(ftsubset.Subsetter):
-    """fpdf2's subsetter, except for a font cut already (an _EmbeddedFont)."""
-
-    def subset(self, font):
-        if not isinstance(font, _EmbeddedFont):
-            super().subset(font)
-
-
-# fpdf2's output names its subsetter through the module it imported; every other font it
-# embeds (any document not made here) is subset exactly as before
-fpdf_output.ftsubset = SimpleNamespace(Options=ftsubset.Options, Subsetter=_Subsetter)
 
 
 class _FontFile:
@@ -653,6 +639,8 @@ class _Style:
     fill: tuple | None
     border: dict | None
     line_spacing: float
+    # the document's font style for it and fpdf2's colour: set by _Document.use()
+    chosen: tuple | None = field(default=None, compare=False, repr=False)
 
     @property
     def line_height(self) -> float:
@@ -676,6 +664,82 @@ class _Producer(OutputProducer):
     def bufferize(self):
         self.fpdf.prepare_fonts()
         return super().bufferize()
+
+    def _add_fonts(self, *args):
+        """fpdf2's fonts, the same objects in the same order, from fonts cut already (see
+        _EmbeddedFont): fpdf2 would cut each again, compress it again, and build its glyph
+        map string by string — half the output time. Anything else, fpdf2 does it all."""
+        fonts = sorted(self.fpdf.fonts.values(), key=lambda font: font.i)
+        if self.fpdf._compliance is None and all(
+                isinstance(getattr(font, "ttfont", None), _EmbeddedFont)
+                and not font.color_font and not font.is_cff for font in fonts):
+            return {font.i: self._add_embedded(font) for font in fonts}
+        for font in fonts:
+            if isinstance(getattr(font, "ttfont", None), _EmbeddedFont):
+                font.ttfont = font.ttfont.ttfont()
+        return super()._add_fonts(*args)
+
+    def _add_embedded(self, font: TTFFont):
+        """fpdf2 2.8's output._add_fonts for one TrueType font (its steps, in its order)."""
+        embedded: _EmbeddedFont = font.ttfont
+        fontname = f"MPDFAA+{font.name}"
+        if font.missing_glyphs:
+            msg = ", ".join(f"'{chr(x)}' ({chr(x).encode('unicode-escape').decode()})"
+                            for x in font.missing_glyphs[:10])
+            if len(font.missing_glyphs) > 10:
+                msg += f", ... (and {len(font.missing_glyphs) - 10} others)"
+            fpdf_output.LOGGER.warning("Font %s is missing the following glyphs: %s",
+                                       fontname, msg)
+        code_to_glyph = {char_id: embedded.glyph_ids[glyph.glyph_name]
+                         for glyph, char_id in font.subset.items() if glyph is not None}
+        composite = fpdf_output.PDFFont(subtype="Type0", base_font=fontname,
+                                        encoding="Identity-H")
+        self._add_pdf_obj(composite, "fonts")
+        cid_font = fpdf_output.PDFFont(subtype="CIDFontType2", base_font=fontname,
+                                       d_w=font.desc.missing_width,
+                                       w=fpdf_output._tt_font_widths(font))
+        self._add_pdf_obj(cid_font, "fonts")
+        composite.descendant_fonts = PDFArray([cid_font])
+
+        def format_code(unicode: int) -> str:
+            if unicode > 0xFFFF:
+                return f"{0xD800 | (unicode - 0x10000) >> 10:04X}{0xDC00 | (unicode & 0x3FF):04X}"
+            return f"{unicode:04X}"
+        bf_char = [f'<{code:04X}> <{"".join(format_code(c) for c in glyph.unicode)}>\n'
+                   for glyph, code in font.subset.items()
+                   if glyph is not None and isinstance(glyph.unicode, tuple) and glyph.unicode]
+        to_unicode = PDFContentStream((
+            "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n/CIDSystemInfo\n"
+            "<</Registry (Adobe)\n/Ordering (UCS)\n/Supplement 0\n>> def\n"
+            "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
+            "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
+            f"{fpdf_output._build_cmap_blocks(bf_char, 'bfchar')}"
+            "endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend"
+        ).encode("latin-1"))
+        self._add_pdf_obj(to_unicode, "fonts")
+        composite.to_unicode = to_unicode
+        system_info = fpdf_output.CIDSystemInfo()
+        self._add_pdf_obj(system_info, "fonts")
+        cid_font.c_i_d_system_info = system_info
+        descriptor = font.desc
+        descriptor.font_name = Name(fontname)
+        self._add_pdf_obj(descriptor, "fonts")
+        cid_font.font_descriptor = descriptor
+        # CIDToGIDMap: two bytes per code, built as bytes rather than as 131,072 strings
+        cid_to_gid = bytearray(256 * 256 * 2)
+        for code, glyph_id in code_to_glyph.items():
+            cid_to_gid[code * 2], cid_to_gid[code * 2 + 1] = glyph_id >> 8, glyph_id & 0xFF
+        cid_map = PDFContentStream(bytes(cid_to_gid), compress=True)
+        self._add_pdf_obj(cid_map, "fonts")
+        cid_font.c_i_d_to_g_i_d_map = cid_map
+        font_file = fpdf_output.PDFFontStream(b"")  # the font, compressed once (_EmbeddedFont)
+        font_file._contents, font_file.length = embedded.flated, len(embedded.flated)
+        font_file.length1 = len(embedded.data)
+        self._add_pdf_obj(font_file, "fonts")
+        descriptor.font_file2 = font_file
+        font.subset.pick.cache_clear()
+        font.subset.get_glyph.cache_clear()
+        return composite
 
 
 _WARNED: set[tuple[Path, str]] = set()  # (form, family) whose missing file was logged
@@ -702,6 +766,8 @@ class _Document(FPDF):
         self._files: dict[str, _FontFile] = {}  # fontkey -> its font file
         self._styles: dict[str, tuple[str, ...]] = {}  # family -> styles it has
         self._used: tuple | None = None  # the style use() set last, and fpdf2's state then
+        self._widths: dict[tuple, float] = {}  # (font, size, text) -> width (text_width)
+        self._colour: tuple = (None, "")  # fpdf2's text colour and its operator (_text)
         self.base = self._style_of(DEFAULT_STYLE, form.definition.get("default", {}))
         chain = dict.fromkeys([*form.definition.get("fallback", []), *BUILTIN_FALLBACK])
         fallback = [name for name in chain if self._add_family(name, fallback=True)]
@@ -747,16 +813,21 @@ class _Document(FPDF):
         if used is not None and used[0] is style and used[1] is self.current_font \
                 and used[2] == self.font_size_pt and used[3] is self.text_color:
             return
-        if style.family not in self._styles:
-            self._add_family(style.family)
-        have = self._styles[style.family]
-        if not have:
-            raise PdfFormError([MetadataProblem(str(self.form.source), f"$.fonts.{style.family}",
-                                                "no file of this font family is on this "
-                                                "machine")])
-        emphasis = next((s for s in NEAREST_STYLES[style.style] if s in have), have[0])
-        self.set_font(style.family, emphasis, style.size)
-        self.set_text_color(*(style.colour or (0, 0, 0)))
+        chosen = style.chosen
+        if chosen is None:
+            if style.family not in self._styles:
+                self._add_family(style.family)
+            have = self._styles[style.family]
+            if not have:
+                raise PdfFormError([MetadataProblem(str(self.form.source),
+                                                    f"$.fonts.{style.family}",
+                                                    "no file of this font family is on this "
+                                                    "machine")])
+            emphasis = next((s for s in NEAREST_STYLES[style.style] if s in have), have[0])
+            chosen = style.chosen = (emphasis,
+                                     convert_to_device_color(*(style.colour or (0, 0, 0))))
+        self.set_font(style.family, chosen[0], style.size)
+        self.text_color = chosen[1]  # what set_text_color() sets, converted once per style
         self._used = (style, self.current_font, self.font_size_pt, self.text_color)
 
     def prepare_fonts(self) -> None:
@@ -826,10 +897,19 @@ class _Document(FPDF):
 
     def text_width(self, text: str) -> float:
         """Width in mm of ``text`` in the current font; straight from the font's widths
-        unless fallback fonts take part."""
+        unless fallback fonts take part. Kept for the document: a cell is measured to lay
+        its row out, then again to align it."""
+        key = (self.current_font.fontkey, self.font_size_pt, text)
+        known = self._widths.get(key)
+        if known is not None:  # its font has every character (no fallback: see below)
+            if self.fallback_fonts:
+                self._fallback_font_ids = []
+            return known
         if self._fallback_if_needed(text):
             return self.get_string_width(text)
-        return self.current_font.get_text_width(text, self.font_size_pt, None)[1] / self.k
+        width = self._widths[key] = \
+            self.current_font.get_text_width(text, self.font_size_pt, None)[1] / self.k
+        return width
 
     def _print_lines(self, lines, x, y, w, style: _Style, align, link: str = "") -> None:
         self.use(style)
@@ -854,7 +934,27 @@ class _Document(FPDF):
         if align != "L":
             free = w - self.text_width(line)
             x += free if align == "R" else free / 2
-        self.text(x, y + 0.5 * height + 0.3 * self.font_size, line)
+        self._text(x, y + 0.5 * height + 0.3 * self.font_size, line)
+
+    def _text(self, x: float, y: float, text: str) -> None:
+        """fpdf2 2.8's ``text()``, the same operators, for plain filled text in an embedded
+        font (anything else goes to ``text()``): without its checks and wrappers, and with
+        the colour operator written once per colour. A table's lines are most of the
+        drawing time."""
+        if self.text_mode != TextMode.FILL or self.underline or self.strikethrough \
+                or self._record_text_quad_points or not self.page or not self.is_ttf_font:
+            self.text(x, y, text)
+            return
+        if not self.current_font_is_set_on_page:
+            self._out(self._set_font_for_page(self.current_font, self.font_size_pt))
+        out = (f"BT {x * self.k:.2f} {(self.h - y) * self.k:.2f} Td "
+               f"{self.current_font.encode_text(text)} ET")
+        colour = self.text_color
+        if self.fill_color != colour:
+            if self._colour[0] is not colour:
+                self._colour = (colour, colour.serialize().lower())
+            out = f"q {self._colour[1]} {out} Q"
+        self._out(out)
 
     def _fallback_if_needed(self, text: str) -> bool:
         """Turn fpdf2's fallback fonts on only for text the current font cannot draw: its
