@@ -437,6 +437,8 @@ def _lookup(site) -> _Lookup:
     # the entry holds what its key names, so no id in the key can be reused meanwhile
     found = _Lookup(held, stamp, trusted, tuple(dirs), paths)
     with _LOOKUPS_LOCK:
+        for stale in [k for k in _LOOKUPS if k[0] == folder and k != key]:
+            del _LOOKUPS[stale]  # the site's previous registry: let it go
         _LOOKUPS[key] = found
         _LOOKUPS.move_to_end(key)
         while len(_LOOKUPS) > _LOOKUPS_KEPT:
