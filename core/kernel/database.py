@@ -25,7 +25,7 @@ from alembic.operations import Operations, ops
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from core.kernel.fields import UTCDateTime
+from core.kernel.fields import SEARCH_KEY, UTCDateTime
 from core.kernel.registry import ModuleDef, Registry
 
 SETTINGS_EPOCH_ROW = 2  # crbm_metadata_epoch's row for the settings' version (1: registry)
@@ -437,6 +437,9 @@ def module_table(module: ModuleDef, metadata: sa.MetaData) -> sa.Table:
             indexes.append(sa.Index(f"ix_{module.table}_{f.name}", f.name, unique=bool(unique)))
             if not unique:
                 sorted_by.append(f)
+    for name in module.search_fields:  # quick search's keys (fields.search_key), kept on save
+        columns.append(sa.Column(f"_sk_{name}", SEARCH_KEY))
+        indexes.append(sa.Index(f"ix_{module.table}__sk_{name}", f"_sk_{name}"))
     table = sa.Table(module.table, metadata, *columns, *indexes)
     for f in sorted_by:  # lists sort text regardless of case: an index for that order too
         if case_folded(f, table.c[f.name]):

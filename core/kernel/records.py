@@ -39,8 +39,7 @@ from core.kernel.errors import (
     NotFoundError,
     ValidationError,
 )
-from core.kernel.fields import OPERATORS, UTC, FieldError
-from core.kernel.fields import like_escape as _like_escape
+from core.kernel.fields import OPERATORS, UTC, FieldError, search_key
 from core.kernel.plugins import ModuleHooks
 from core.kernel.registry import FieldDef, ModuleDef, Registry, sequence_field
 
@@ -208,8 +207,9 @@ class RecordService:
         with self.engine.connect() as conn:
             rows = [dict(row) for row in conn.execute(stmt.add_columns(total.label("__total")))
                     .mappings()]
-        if not rows:  # past the last page: the count still matters ("0 of 12")
-            return rows, self.count(module_name, user, query, cap)
+        if not rows:  # past the last page the count still matters ("0 of 12"); on the first, 0
+            return rows, self.count(module_name, user, query, cap) \
+                if query.offset or query.after is not None else 0
         matched = rows[0]["__total"]
         for row in rows:
             del row["__total"]
@@ -411,35 +411,24 @@ class RecordService:
             raise ValidationError(errors)
         return clauses
 
-    def search_fields(self, module: ModuleDef) -> list[str]:
-        """The columns quick search looks in: the list layout's ``search`` (else the name
-        field), a person's composed name standing for its text parts (first, last...)."""
-        names = module.layouts.get("list", {}).get("search") or \
-            ([module.name_field] if module.name_field else [])
-        out = []
-        for name in names:
-            f = module.fields.get(name)
-            parts = f.spec.get("parts") if f is not None and not f.stored else None
-            for part in parts or [name]:
-                p = module.fields.get(part)
-                if p is not None and p.stored and p.type.searchable \
-                        and part not in out:
-                    out.append(part)
-        return out
-
     def _search(self, module: ModuleDef, table: sa.Table, text: str):
         """Quick search, set-based: the text starts one of the searched fields, or — more
         than one word — every word starts one of them, in any order ("Elizabeth Hurley",
-        "hurley eliz" find first name Elizabeth, last name Hurley). Case-insensitive."""
-        columns = [table.c[n] for n in self.search_fields(module) if n in table.c]
+        "hurley eliz" find first name Elizabeth, last name Hurley). Regardless of case and
+        accents: a prefix of each field's search key (``fields.search_key``), compared as a
+        range its index serves (``key >= "eliz" AND key < "eli{"``)."""
+        columns = [table.c[f"_sk_{n}"] for n in module.search_fields if f"_sk_{n}" in table.c]
         if not columns:
             return sa.true()
 
         def starts(word: str):
-            pattern = _like_escape(word) + "%"
-            return sa.or_(*(c.ilike(pattern, escape="\\") for c in columns))
+            key = search_key(word)
+            if not key:  # nothing but marks or spaces: every record, as a blank search
+                return sa.true()
+            last = ord(key[-1]) + 1  # "eliz" -> "eli{" (past the surrogates, at most U+10FFFF)
+            upper = key[:-1] + chr(0xE000 if 0xD800 <= last < 0xE000 else min(last, 0x10FFFF))
+            return sa.or_(*(sa.and_(c >= key, c < upper) for c in columns))
 
-        text = text.strip()
         words = list(dict.fromkeys(text.split()))[:MAX_SEARCH_WORDS]
         if len(words) < 2:
             return starts(text)
@@ -699,18 +688,21 @@ class RecordService:
         module, table, records = save.module, self.table(save.module), \
             [c.record for c in save.batch]
         if save.is_new:
-            with self._unique_guard(module, records):
-                save.conn.execute(table.insert(), records)
+            with self._unique_guard(module, records):  # with quick search's keys
+                save.conn.execute(table.insert(), [{**r, **{f"_sk_{n}": search_key(r.get(n))
+                                  for n in module.search_fields}} for r in records])
             return
         columns = sorted({name for c in save.batch for name in c.changes})
+        keyed = [n for n in module.search_fields if n in columns]
         params = []
         for change in save.batch:
             record, version = change.record, save.current(change)["version"]
             record.update(modified_at=save.stamp, modified_by=save.user.id, version=version + 1)
             params.append({**{f"v_{c}": record[c] for c in columns}, "b_id": record["id"],
                            "b_version": version, "v_modified_at": save.stamp,
-                           "v_modified_by": save.user.id, "v_version": version + 1})
-        targets = [*columns, "modified_at", "modified_by", "version"]
+                           "v_modified_by": save.user.id, "v_version": version + 1,
+                           **{f"v__sk_{n}": search_key(record[n]) for n in keyed}})
+        targets = [*columns, *(f"_sk_{n}" for n in keyed), "modified_at", "modified_by", "version"]
         statement = table.update().where(table.c.id == sa.bindparam("b_id"),
                                          table.c.version == sa.bindparam("b_version")) \
             .values({c: sa.bindparam(f"v_{c}") for c in targets})

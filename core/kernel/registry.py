@@ -204,6 +204,19 @@ class ModuleDef:
         return [f for f in self.fields.values() if f.stored]
 
     @cached_property
+    def search_fields(self) -> list[str]:
+        """The columns quick search looks in: the list layout's ``search`` (else the name
+        field), a person's composed name standing for its text parts (first, last...)."""
+        out = []
+        for name in self.layouts.get("list", {}).get("search") or [n for n in [self.name_field] if n]:
+            f = self.fields.get(name)
+            for part in (f.spec.get("parts") if f is not None and not f.stored else None) or [name]:
+                p = self.fields.get(part)
+                if p is not None and p.stored and p.type.searchable and part not in out:
+                    out.append(part)
+        return out
+
+    @cached_property
     def name_field(self) -> str | None:
         return next((f.name for f in self.fields.values() if f.type.name == "name"), None)
 
