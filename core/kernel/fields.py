@@ -79,10 +79,15 @@ def like_escape(text: str) -> str:
     return str(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+_UNDECOMPOSED = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d",
+                               "þ": "th", "ı": "i"})  # letters NFKD leaves whole
+
+
 def search_key(value: Any) -> str:
     """Text as quick search compares it: case folded, accents and control characters
     dropped, spaces collapsed ("  Éloïse\tO'Hara" -> "eloise o'hara"); "" for nothing."""
-    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", str(value or "")).casefold())
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", str(value or "")).casefold()
+                                 .translate(_UNDECOMPOSED))
     return " ".join("".join(c for c in text if not unicodedata.combining(c)
                             and (c.isprintable() or c.isspace())).split())[:255]
 

@@ -432,7 +432,8 @@ class RecordService:
         words = list(dict.fromkeys(text.split()))[:MAX_SEARCH_WORDS]
         if len(words) < 2:
             return starts(text)
-        return sa.or_(starts(text), sa.and_(*(starts(w) for w in words)))
+        # the first word starts a field either way: the index narrows by it, on every database
+        return sa.and_(starts(words[0]), sa.or_(starts(text), sa.and_(*(starts(w) for w in words[1:]))))
 
     def sort_keys(self, module: ModuleDef, sort: str | None) -> list[tuple[str, bool]]:
         """(field, descending) per sort key, the module's default order when none."""
