@@ -79,21 +79,18 @@ def like_escape(text: str) -> str:
     return str(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-_UNDECOMPOSED = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d",
-                               "þ": "th", "ı": "i"})  # letters NFKD leaves whole
+_UNDECOMPOSED = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th"})
 
 
 def search_key(value: Any) -> str:
-    """Text as quick search compares it: case folded, accents and control characters
-    dropped, spaces collapsed ("  Éloïse\tO'Hara" -> "eloise o'hara"); "" for nothing."""
+    """Text as quick search compares it: NFKD, case folded, accents dropped, spaces collapsed."""
     text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", str(value or "")).casefold()
                                  .translate(_UNDECOMPOSED))
     return " ".join("".join(c for c in text if not unicodedata.combining(c)
                             and (c.isprintable() or c.isspace())).split())[:255]
 
 
-# A search key's column: compared byte by byte (code point order), so a prefix is a range
-# one plain index serves on every database.
+# compared byte by byte (code point order): a prefix is a range a plain index serves
 SEARCH_KEY = sa.String(255).with_variant(sa.String(255, collation="C"), "postgresql") \
     .with_variant(mysql.VARCHAR(255, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb")
 

@@ -186,13 +186,16 @@ class RecordService:
              ) -> tuple[list[dict], int]:
         """One list page and how many records match (up to cap + 1).
 
-        One statement when the user may list every record. Otherwise the (capped) count
-        comes first and decides how the page is read: past the cap the user sees much of
-        the module, so reading the sort index and checking each row finds a page fast;
-        under it, gathering the few visible records and sorting them is faster."""
+        One statement when the user may list every record and nothing is searched.
+        Otherwise the (capped) count comes first (nothing found: nothing more to read) and
+        decides how the page is read: past the cap the user sees much of the module (or
+        the search finds much of it), so reading the sort index and checking each row finds
+        a page fast; under it, gathering the few records and sorting them is faster."""
         module = self.registry.module(module_name)
-        if self.access is not None and self.access.restricts(user, module, "list"):
+        if query.search or self.access is not None and self.access.restricts(user, module, "list"):
             matched = self.count(module_name, user, query, cap)
+            if not matched:
+                return [], 0
             stmt, _ = self._select(module, user, query, "list",
                                    scan=cap is not None and matched > cap)
             with self.engine.connect() as conn:
@@ -208,8 +211,7 @@ class RecordService:
             rows = [dict(row) for row in conn.execute(stmt.add_columns(total.label("__total")))
                     .mappings()]
         if not rows:  # past the last page the count still matters ("0 of 12"); on the first, 0
-            return rows, self.count(module_name, user, query, cap) \
-                if query.offset or query.after is not None else 0
+            return rows, self.count(module_name, user, query, cap) if query.offset or query.after else 0
         matched = rows[0]["__total"]
         for row in rows:
             del row["__total"]
@@ -361,7 +363,7 @@ class RecordService:
         stmt = stmt.where(self._visible(module, table, user, action, scan))
         stmt = stmt.where(*self._filters(module, table, query.filters))
         if query.search:
-            stmt = stmt.where(self._search(module, table, query.search))
+            stmt = stmt.where(self._search(module, table, query.search, scan))
         if query.after is not None:
             stmt = stmt.where(self._after(module, table, query.sort, query.after))
         stmt = stmt.order_by(*self._order(module, table, query.sort))
@@ -411,23 +413,20 @@ class RecordService:
             raise ValidationError(errors)
         return clauses
 
-    def _search(self, module: ModuleDef, table: sa.Table, text: str):
+    def _search(self, module: ModuleDef, table: sa.Table, text: str, scan: bool = False):
         """Quick search, set-based: the text starts one of the searched fields, or — more
         than one word — every word starts one of them, in any order ("Elizabeth Hurley",
         "hurley eliz" find first name Elizabeth, last name Hurley). Regardless of case and
-        accents: a prefix of each field's search key (``fields.search_key``), compared as a
-        range its index serves (``key >= "eliz" AND key < "eli{"``)."""
-        columns = [table.c[f"_sk_{n}"] for n in module.search_fields if f"_sk_{n}" in table.c]
+        accents: a range of each field's search key its index serves (``fields.search_key``);
+        with ``scan`` (it finds many) the keys are checked on the rows the sort index gives."""
+        columns = [sa.func.coalesce(table.c[f"_sk_{n}"], "") if scan else table.c[f"_sk_{n}"]
+                   for n in module.search_fields if f"_sk_{n}" in table.c]
         if not columns:
             return sa.true()
 
-        def starts(word: str):
+        def starts(word: str):  # U+10FFFF: the last code point, after any that may follow
             key = search_key(word)
-            if not key:  # nothing but marks or spaces: every record, as a blank search
-                return sa.true()
-            last = ord(key[-1]) + 1  # "eliz" -> "eli{" (past the surrogates, at most U+10FFFF)
-            upper = key[:-1] + chr(0xE000 if 0xD800 <= last < 0xE000 else min(last, 0x10FFFF))
-            return sa.or_(*(sa.and_(c >= key, c < upper) for c in columns))
+            return sa.or_(*(sa.and_(c >= key, c < key + "\U0010ffff") for c in columns))
 
         words = list(dict.fromkeys(text.split()))[:MAX_SEARCH_WORDS]
         if len(words) < 2:

@@ -207,14 +207,11 @@ class ModuleDef:
     def search_fields(self) -> list[str]:
         """The columns quick search looks in: the list layout's ``search`` (else the name
         field), a person's composed name standing for its text parts (first, last...)."""
-        out = []
-        for name in self.layouts.get("list", {}).get("search") or [n for n in [self.name_field] if n]:
-            f = self.fields.get(name)
-            for part in (f.spec.get("parts") if f is not None and not f.stored else None) or [name]:
-                p = self.fields.get(part)
-                if p is not None and p.stored and p.type.searchable and part not in out:
-                    out.append(part)
-        return out
+        names = self.layouts.get("list", {}).get("search") or [n for n in [self.name_field] if n]
+        parts = [p for n in names for p in (self.fields[n].spec.get("parts") if n in self.fields
+                                             and not self.fields[n].stored else None) or [n]]
+        return [p for p in dict.fromkeys(parts) if p in self.fields and self.fields[p].stored
+                and self.fields[p].type.searchable]
 
     @cached_property
     def name_field(self) -> str | None:

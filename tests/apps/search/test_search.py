@@ -101,6 +101,21 @@ def test_an_empty_first_page_is_one_statement(site, admin, people):
         sa.event.remove(site.engine, "before_cursor_execute", count)
 
 
+def test_a_search_that_finds_much_reads_the_same_page(site, admin, people):
+    """Past the count's cap the page is read along the sort order, the keys checked on each
+    row: the same rows, in the same order."""
+    site.records.create_many("accounts", [{"name": f"Sociable {i}"} for i in range(5)], admin)
+    expected = [r["name"] for r in site.records.list("accounts", admin, Query(
+        search="soc", sort="name", limit=None))]
+    assert len(expected) == 7 and expected[0] == "Sociable 0"
+    rows, total = site.records.page("accounts", admin, Query(search="SOC", limit=4, sort="name"),
+                                    cap=3)
+    assert [r["name"] for r in rows] == expected[:4] and total == 4  # "3+"
+    rows, total = site.records.page("accounts", admin, Query(search="soc", limit=4, offset=4,
+                                                             sort="name"), cap=3)
+    assert [r["name"] for r in rows] == expected[4:]
+
+
 def test_keys_are_filled_after_a_sync(site, admin, people):
     """A site upgraded from before the keys (or rows written around the record service):
     the next schema sync adds the key columns and fills them."""
