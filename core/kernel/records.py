@@ -431,8 +431,10 @@ class RecordService:
         words = list(dict.fromkeys(text.split()))[:MAX_SEARCH_WORDS]
         if len(words) < 2:
             return starts(text)
-        # the first word starts a field either way: the index narrows by it, on every database
-        return sa.and_(starts(words[0]), sa.or_(starts(text), sa.and_(*(starts(w) for w in words[1:]))))
+        # the same answer, led by the longest word (the fewest rows, likely): an index range
+        driver = max(reversed(words), key=len)
+        return sa.and_(sa.or_(starts(text), starts(driver)),
+                       sa.or_(starts(text), sa.and_(*(starts(w) for w in words if w != driver))))
 
     def sort_keys(self, module: ModuleDef, sort: str | None) -> list[tuple[str, bool]]:
         """(field, descending) per sort key, the module's default order when none."""
