@@ -437,9 +437,8 @@ def module_table(module: ModuleDef, metadata: sa.MetaData) -> sa.Table:
             indexes.append(sa.Index(f"ix_{module.table}_{f.name}", f.name, unique=bool(unique)))
             if not unique:
                 sorted_by.append(f)
-    for name in module.search_fields:  # quick search's keys (fields.search_key), kept on save
-        columns.append(sa.Column(f"_sk_{name}", SEARCH_KEY))
-        indexes.append(sa.Index(f"ix_{module.table}__sk_{name}", f"_sk_{name}"))
+    columns += [sa.Column(f"_sk_{n}", SEARCH_KEY) for n in module.search_fields]  # quick search's
+    indexes += [sa.Index(f"ix_{module.table}__sk_{n}", f"_sk_{n}") for n in module.search_fields]
     table = sa.Table(module.table, metadata, *columns, *indexes)
     for f in sorted_by:  # lists sort text regardless of case: an index for that order too
         if case_folded(f, table.c[f.name]):

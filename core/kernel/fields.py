@@ -83,14 +83,14 @@ _UNDECOMPOSED = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ
 
 
 def search_key(value: Any) -> str:
-    """Text as quick search compares it: NFKD, case folded, accents dropped, spaces collapsed."""
+    """Text as quick search compares it (NFKD, case folded, accents dropped, spaces collapsed),
+    in a column compared byte by byte (``SEARCH_KEY``): a prefix is a range an index serves."""
     text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", str(value or "")).casefold()
                                  .translate(_UNDECOMPOSED))
     return " ".join("".join(c for c in text if not unicodedata.combining(c)
                             and (c.isprintable() or c.isspace())).split())[:255]
 
 
-# compared byte by byte (code point order): a prefix is a range a plain index serves
 SEARCH_KEY = sa.String(255).with_variant(sa.String(255, collation="C"), "postgresql") \
     .with_variant(mysql.VARCHAR(255, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb")
 

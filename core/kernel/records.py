@@ -186,11 +186,11 @@ class RecordService:
              ) -> tuple[list[dict], int]:
         """One list page and how many records match (up to cap + 1).
 
-        One statement when the user may list every record and nothing is searched.
-        Otherwise the (capped) count comes first (nothing found: nothing more to read) and
-        decides how the page is read: past the cap the user sees much of the module (or
-        the search finds much of it), so reading the sort index and checking each row finds
-        a page fast; under it, gathering the few records and sorting them is faster."""
+        One statement when the user may list every record and searches nothing. Otherwise
+        the (capped) count comes first (0: nothing more to read) and decides how the page is
+        read: past the cap the user sees (or the search finds) much of the module, so reading
+        the sort index and checking each row finds a page fast; under it, gathering the few
+        records and sorting them is faster."""
         module = self.registry.module(module_name)
         if query.search or self.access is not None and self.access.restricts(user, module, "list"):
             matched = self.count(module_name, user, query, cap)
@@ -360,7 +360,6 @@ class RecordService:
         stmt = sa.select(*columns).select_from(table)
         for alias, on in joins:
             stmt = stmt.outerjoin(alias, on)
-        # a search leads from its keys' indexes: access is then checked row by row
         stmt = stmt.where(self._visible(module, table, user, action, scan or bool(query.search)))
         stmt = stmt.where(*self._filters(module, table, query.filters))
         if query.search:
@@ -417,11 +416,11 @@ class RecordService:
     def _search(self, module: ModuleDef, table: sa.Table, text: str, scan: bool = False):
         """Quick search, set-based: the text starts one of the searched fields, or — more
         than one word — every word starts one of them, in any order ("Elizabeth Hurley",
-        "hurley eliz" find first name Elizabeth, last name Hurley). Regardless of case and
-        accents: a range of each field's search key its index serves (``fields.search_key``);
-        with ``scan`` (it finds many) the keys are checked on the rows the sort index gives."""
+        "hurley eliz" find first name Elizabeth, last name Hurley), regardless of case and
+        accents: ranges of the fields' search keys (``fields.search_key``), which lead the
+        query (access is then checked row by row); ``scan``: checked along the sort index."""
         columns = [sa.func.coalesce(table.c[f"_sk_{n}"], "") if scan else table.c[f"_sk_{n}"]
-                   for n in module.search_fields if f"_sk_{n}" in table.c]
+                   for n in module.search_fields]
         if not columns:
             return sa.true()
 
@@ -432,8 +431,7 @@ class RecordService:
         words = list(dict.fromkeys(text.split()))[:MAX_SEARCH_WORDS]
         if len(words) < 2:
             return starts(text)
-        # the same answer, led by the longest word (the fewest rows, likely): an index range
-        driver = max(reversed(words), key=len)
+        driver = max(reversed(words), key=len)  # same answer, led by the longest word's ranges
         return sa.and_(sa.or_(starts(text), starts(driver)),
                        sa.or_(starts(text), sa.and_(*(starts(w) for w in words if w != driver))))
 

@@ -207,9 +207,8 @@ class ModuleDef:
     def search_fields(self) -> list[str]:
         """The columns quick search looks in: the list layout's ``search`` (else the name
         field), a person's composed name standing for its text parts (first, last...)."""
-        names = self.layouts.get("list", {}).get("search") or [n for n in [self.name_field] if n]
-        parts = [p for n in names for p in (self.fields[n].spec.get("parts") if n in self.fields
-                                             and not self.fields[n].stored else None) or [n]]
+        parts = [p for n in self.layouts.get("list", {}).get("search") or [self.name_field] if n in self.fields
+                 for p in (None if self.fields[n].stored else self.fields[n].spec.get("parts")) or [n]]
         return [p for p in dict.fromkeys(parts) if p in self.fields and self.fields[p].stored
                 and self.fields[p].type.searchable]
 
