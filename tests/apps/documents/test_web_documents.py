@@ -83,7 +83,9 @@ def test_a_quote_is_approved_printed_and_mailed_from_its_page(site, admin, shop,
     [message] = inbox.messages
     [attachment] = list(message.iter_attachments())
     assert attachment.get_filename() == f"{quote['number']}.pdf"
-    history = client.get(f"/m/accounts/{shop['account']}").text
+    page = client.get(f"/m/accounts/{shop['account']}").text
+    assert 'id="sub-emails"' in page  # its History subpanel, whose rows come when opened
+    history = client.get(f"/m/accounts/{shop['account']}/subpanel/emails?fragment=1").text
     assert "Your quote" in history
 
 
