@@ -122,3 +122,24 @@ def test_a_keyset_page_seeks_the_sort_index(site, admin, gadgets):
         assert "ix_gadgets_name_ci" in plan and "TEMP B-TREE" not in plan, plan
         if sort == "name":  # ascending: NULL names come first, so the range seeks
             assert "SEARCH gadgets USING INDEX ix_gadgets_name_ci (name>?)" in plan, plan
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_a_person_pages_through_a_list(page, site, admin, gadgets, viewport):
+    from playwright.sync_api import expect
+
+    from tests.browser import log_in, screenshot
+    log_in(page)
+    page.goto("/m/gadgets?f_kind=toy&sort=name&size=10")
+    count = page.locator("[data-count]")
+    expect(count).to_contain_text("1–10 of 60")
+    page.get_by_role("link", name="Next ›").click()
+    expect(count).to_contain_text("11–20 of 60")
+    page.get_by_role("link", name="Last »").click()
+    expect(count).to_contain_text("51–60 of 60")
+    page.get_by_role("link", name="‹ Previous").click()
+    expect(count).to_contain_text("41–50 of 60")
+    screenshot(page, "list-pager", viewport)
+    page.get_by_role("link", name="« First").click()
+    expect(count).to_contain_text("1–10 of 60")
