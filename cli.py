@@ -131,8 +131,8 @@ def initialize(folder: Path, database_url: str | None, admin_name: str, demo_siz
 @click.option("--demo-size", default=DEFAULT_DEMO_SIZE, show_default=True,
               help="Demo accounts loaded when this creates a new site.")
 @click.option("--scheduler/--no-scheduler", default=True, show_default=True,
-              help="Run the background jobs (webhook deliveries) in this process; turn "
-              "off when `crbm scheduler run` runs them elsewhere.")
+              help="Run the background jobs (webhook deliveries, SQLite checkpoints) in this "
+              "process; turn off when `crbm scheduler run` runs them elsewhere.")
 @click.pass_context
 @friendly_errors
 def serve(ctx, host, port, demo_size, scheduler):

@@ -2,7 +2,8 @@
 
 The jobs are what plugins return from ``crbm_scheduled_jobs`` (``ScheduledJob``); today
 the webhooks application's: sending due deliveries every few seconds (site setting
-``webhooks_interval_seconds``, default 5) and pruning the delivery log hourly. ``crbm
+``webhooks_interval_seconds``, default 5) and pruning the delivery log hourly; on SQLite,
+the admin application's WAL checkpoint every 5 seconds. ``crbm
 serve`` runs them in a background thread beside the web server; ``crbm scheduler run``
 runs them in the foreground, for deployments whose web workers do not. Both may run at
 once (several machines, say): deliveries are claimed in the database, so each is sent once.

@@ -12,6 +12,7 @@ compare expression indexes on SQLite, so ``check`` and ``sync`` look those up by
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
 from collections.abc import Collection
@@ -721,8 +722,18 @@ def engine_for(url: str, **kwargs) -> sa.Engine:
             # memory (shared by all connections through the OS cache) and keep 16 MB hot
             cursor.execute("PRAGMA mmap_size=1073741824")
             cursor.execute("PRAGMA cache_size=-16384")
+            # commits write the log without waiting for the disk (fsync): the checkpoint
+            # job does, every few seconds (docs/architecture.md, "SQLite")
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
+        @contextlib.contextmanager
+        def begin():  # writers lock first (BEGIN IMMEDIATE): what they read holds as they write
+            with engine.connect() as conn, conn.begin():
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                yield conn
+
+        engine.begin = begin  # reads (engine.connect()) stay in the driver's autocommit
         return engine
     if url_obj.get_backend_name() in ("mysql", "mariadb"):
         kwargs.setdefault("pool_recycle", 3600)

@@ -374,6 +374,18 @@ def _round(value, digits: int) -> Decimal:
     return Decimal(str(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
 
 
+@functools.lru_cache(maxsize=256)  # format_currency's pattern, the symbol in: Babel looks
+def _currency_pattern(locale: str, code: str):  # the plural name up at every amount otherwise
+    pattern = Locale.parse(locale).currency_formats["standard"]
+    symbol = numbers.get_currency_symbol(code, locale)
+    if "¤" in symbol or "¤¤" in "".join((*pattern.prefix, *pattern.suffix)):
+        return pattern
+    fast = copy.copy(pattern)
+    fast.prefix, fast.suffix = (tuple(p.replace("¤", symbol) for p in part)
+                                for part in (pattern.prefix, pattern.suffix))
+    return fast
+
+
 def _utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
@@ -444,7 +456,8 @@ class Formatter:
         if not code:
             return self.number(value, None)
         value = _round(value, self.currency_digits(code))
-        return numbers.format_currency(value, code, locale=self.number_locale)
+        return _currency_pattern(str(self.number_locale), code).apply(
+            value, self.number_locale, currency=code)
 
     def currency_digits(self, code: str) -> int:
         return numbers.get_currency_precision(code)

@@ -1,6 +1,8 @@
 """Assembling the Starlette application for a site."""
 from __future__ import annotations
 
+import contextlib
+
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -16,6 +18,7 @@ from core.api.problems import ApiProblem
 from core.kernel.errors import NotFoundError
 from core.kernel.identity import load_user
 from core.web import auth, views
+from core.web.recent import RecentItems
 from core.web.security import SecurityHeadersMiddleware
 from core.web.templating import LayeredStaticFiles, Templates, ThemeFiles, lookup_dirs
 
@@ -35,6 +38,11 @@ def create_app(site) -> Starlette:
 
     async def not_found(request: Request, exc: NotFoundError):
         return await _error_page(request, 404, str(exc))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        await run_in_threadpool(app.state.recent.close)  # this worker's last views
 
     # the applications' pages and plugins' pages (crbm_web_routes: the applications' first)
     # come before the API's generic /api/v1/{module} and the generic views
@@ -59,9 +67,11 @@ def create_app(site) -> Starlette:
                        same_site="lax", https_only=https),
         ],
         exception_handlers={HTTPException: http_error, NotFoundError: not_found},
+        lifespan=lifespan,
     )
     app.state.site = site
     app.state.templates = Templates(site)
+    app.state.recent = RecentItems(site)  # detail pages note views, written in batches
     app.state.check_ip = bool(site.settings.get("validate_ip", False))
     return app
 

@@ -31,9 +31,9 @@ from core.kernel.errors import (
     ValidationError,
     VetoError,
 )
-from core.kernel.records import Query, now
+from core.kernel.records import Query
 from core.kernel.registry import ModuleDef
-from core.web import csv_export, display, forms, paging, uploads
+from core.web import csv_export, detail, display, forms, paging, uploads
 from core.web.actions import record_actions
 from core.web.pages import page
 from core.web.templating import flash, formatter
@@ -41,6 +41,7 @@ from core.web.templating import flash, formatter
 COUNT_CAP = 1000
 PAGE_SIZES = (10, 20, 50, 100)
 RECENT_ITEMS = 10
+SUBPANEL_ROWS = 50  # an opened subpanel's rows; its own page links the rest
 
 
 def _module(request: Request) -> ModuleDef:
@@ -104,6 +105,7 @@ def _labels(request: Request, module: ModuleDef) -> dict[str, dict[str, str]]:
 def home(request: Request, form):
     site = request.app.state.site
     recent = site.tables.tables["crbm_recent_items"]
+    request.app.state.recent.flush()  # this worker's views first: the one just made shows
     with site.engine.connect() as conn:
         rows = conn.execute(sa.select(recent).where(recent.c.user_id == request.state.user.id)
                             .order_by(recent.c.viewed_at.desc()).limit(RECENT_ITEMS)).all()
@@ -122,17 +124,6 @@ def home(request: Request, form):
     items = [(site.registry.modules[r.module], r.record_id, names[(r.module, r.record_id)])
              for r in rows if (r.module, r.record_id) in names]
     return _render(request, "home.html", recent=items)
-
-
-def _remember(request: Request, module: ModuleDef, record_id: str) -> None:
-    site = request.app.state.site
-    recent = site.tables.tables["crbm_recent_items"]
-    key = (recent.c.user_id == request.state.user.id) & (recent.c.module == module.name) & \
-        (recent.c.record_id == record_id)
-    with site.engine.begin() as conn:
-        if conn.execute(recent.update().where(key).values(viewed_at=now())).rowcount == 0:
-            conn.execute(recent.insert().values(user_id=request.state.user.id, module=module.name,
-                                                record_id=record_id, viewed_at=now()))
 
 
 # -- list ----------------------------------------------------------------------------------
@@ -393,47 +384,81 @@ def _cell(fmt, f, row: dict, labels: dict) -> str:
 
 @page()
 def detail_view(request: Request, form):
+    """The record, its subpanels with their counts (rows come when one is opened:
+    ``subpanel_view``) and its change log, in a handful of statements whatever the number
+    of subpanels (core/web/detail.py), and no write: the view is noted for the home page's
+    recent items in memory (core/web/recent.py)."""
     module = _module(request)
     user = request.state.user
     record_id = request.path_params["record_id"]
     record = _service(request).get(module.name, record_id, user, labels=True)
-    _remember(request, module, record_id)
     site = request.app.state.site
-    rights = _service(request).permissions(module.name, record_id, user, ("edit", "delete"))
-    subpanels = []
-    registry = site.registry
-    for rel_name in module.layouts.get("subpanels") or list(module.relationships):
-        rel = module.relationships[rel_name]
-        other = registry.module(rel["module"])
-        if site.access.mode(user, other) == "disabled":
-            continue  # a module the user's roles disable is gone from subpanels too
-        columns = module.layouts.get("subpanel_columns", {}).get(rel_name) or \
-            _list_columns(other)[:4]
-        # with each column's sub-fields (an amount's currency), so values show as in lists
-        wanted = list(dict.fromkeys(f.name for c in columns for f in other.expand(c)
-                                    if f.stored or f.type.derived))
-        rows = _service(request).related(module.name, record_id, rel_name, user,
-                                         Query(fields=wanted, labels=True, limit=50))
-        subpanels.append({"name": rel_name, "rel": rel, "module": other, "rows": rows,
-                          "columns": [other.fields[c] for c in columns],
-                          "labels": _labels(request, other),
-                          "can_create": site.access.can(user, other, "edit")})
-    log = _service(request).change_log(module.name, record_id) \
+    request.app.state.recent.note(user.id, module.name, record_id)
+    subpanels = _subpanels(request, module)
+    facts = detail.facts(site, module, record, user, subpanels)
+    for panel in subpanels:
+        panel["count"] = facts.counts.get(panel["name"], 0)
+    log = _service(request).change_log(module.name, record_id, record=record) \
         if module.features.get("audited") else []
     image = next((f for f in module.fields.values() if f.type.accept == "image/*"), None)
-    team_names = dict(_team_choices(request, module))
-    teams = sorted(team_names.get(t, "") for t in
-                   _service(request).teams_of(module.name, [record_id]).get(record_id, ()))
-    denies = access_admin.denies_of(site, module.name, record_id) if user.is_admin else []
     editor = _feature_web(request, module)  # a module feature's display: the lines
     lines = editor.table(site, module, record, user, _fmt(request)) if editor else None
     return _render(request, "detail.html", module=module, record=record, lines=lines,
                    actions=record_actions(site, module, record, user),
                    sections=forms.sections(module, "detail"), labels=_labels(request, module),
-                   subpanels=subpanels, log=log, image=image, rights=rights, teams=teams,
-                   can_create=_can(request, module, "edit"),
-                   denies=denies, team_choices=list(team_names.items()) if user.is_admin else [],
-                   user_names=_user_names(request, {e["changed_by"] for e in log}))
+                   subpanels=subpanels, count_cap=detail.COUNT_CAP, log=log, image=image,
+                   rights=facts.rights, teams=facts.teams, can_create=_can(request, module, "edit"),
+                   denies=facts.denies, team_choices=facts.team_choices if user.is_admin else [],
+                   user_names=facts.user_names)
+
+
+def _subpanels(request: Request, module: ModuleDef) -> list[dict]:
+    """The module's subpanels the user may see (a module their roles disable is gone from
+    subpanels too), each with its columns; no rows."""
+    site, user = request.app.state.site, request.state.user
+    out = []
+    for rel_name in module.layouts.get("subpanels") or list(module.relationships):
+        rel = module.relationships[rel_name]
+        other = site.registry.module(rel["module"])
+        if site.access.mode(user, other) == "disabled":
+            continue
+        columns = module.layouts.get("subpanel_columns", {}).get(rel_name) or \
+            _list_columns(other)[:4]
+        out.append({"name": rel_name, "rel": rel, "module": other,
+                    "columns": [other.fields[c] for c in columns],
+                    # with each column's sub-fields (an amount's currency), as in lists
+                    "wanted": list(dict.fromkeys(f.name for c in columns for f in other.expand(c)
+                                                 if f.stored or f.type.derived)),
+                    "can_create": site.access.can(user, other, "edit")})
+    return out
+
+
+@page()
+def subpanel_view(request: Request, form):
+    """One subpanel's rows: the fragment crbm.js puts into an opened subpanel
+    (``?fragment=1``), or without JavaScript a page of its own (the record's name above)."""
+    module = _module(request)
+    user = request.state.user
+    record_id = request.path_params["record_id"]
+    panel = next((p for p in _subpanels(request, module)
+                  if p["name"] == request.path_params["relationship"]), None)
+    if panel is None:
+        raise HTTPException(404, Message(N_("There is no such subpanel.")))
+    fragment = request.query_params.get("fragment") == "1"
+    if fragment:  # whether the user may see the record, and edit it (Remove), at once
+        rights = _service(request).permissions(module.name, record_id, user, ("view", "edit"))
+        if not rights["view"]:
+            raise NotFoundError(f"no {module.label_singular} with id {record_id}")
+        record = {"id": record_id}
+    else:
+        record = _service(request).get(module.name, record_id, user)
+        rights = _service(request).permissions(module.name, record_id, user, ("edit",))
+    rows = _service(request).related(module.name, record_id, panel["name"], user, Query(
+        fields=panel["wanted"], labels=True, limit=SUBPANEL_ROWS + 1))
+    panel.update(rows=rows[:SUBPANEL_ROWS], more=len(rows) > SUBPANEL_ROWS,
+                 labels=_labels(request, panel["module"]))
+    return _render(request, "_subpanel_rows.html" if fragment else "subpanel.html",
+                   module=module, record=record, panel=panel, rights=rights)
 
 
 @page()
@@ -468,17 +493,6 @@ def undeny_view(request: Request, form):
     if request.path_params["deny_id"] in denies:
         access_admin.remove_deny(site, int(request.path_params["deny_id"]))
     return RedirectResponse(f"/m/{module.name}/{record_id}", 303)
-
-
-def _user_names(request: Request, ids: set) -> dict[str, str]:
-    if not ids:
-        return {}
-    site = request.app.state.site
-    users = site.tables.tables["crbm_users"]
-    with site.engine.connect() as conn:
-        return {r.id: r.display_name or r.username for r in conn.execute(
-            sa.select(users.c.id, users.c.display_name, users.c.username)
-            .where(users.c.id.in_(ids)))}
 
 
 # -- edit / create -------------------------------------------------------------------------
@@ -888,6 +902,7 @@ routes = [
     Route("/m/{module}/pick", pick_view),
     Route("/m/{module}/fill/{field}", fill_view),
     Route("/m/{module}/{record_id}", detail_view),
+    Route("/m/{module}/{record_id}/subpanel/{relationship}", subpanel_view),
     Route("/m/{module}/{record_id}/edit", edit_view, methods=["GET", "POST"]),
     Route("/m/{module}/{record_id}/delete", delete_view, methods=["POST"]),
     Route("/m/{module}/{record_id}/transition/{action}", transition_view, methods=["POST"]),

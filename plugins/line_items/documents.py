@@ -23,9 +23,16 @@ def _money(fmt, value, code: str) -> str:
 
 def items_context(fmt, items: li.LineItems, tax_code_names: dict[str, str]) -> dict:
     code = items.currency
+    known: dict[str, str] = {}  # a list price is most often the unit price, a net the amount
 
     def money(value):
-        return _money(fmt, value, code)
+        if value is None:
+            return ""
+        key = str(value)
+        found = known.get(key)
+        if found is None:
+            found = known[key] = _money(fmt, value, code)
+        return found
 
     def taxes(rows):
         return [{"name": t.name, "percent": fmt.percent(t.percent),

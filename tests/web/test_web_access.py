@@ -145,11 +145,24 @@ def test_subpanels_and_related_labels(who):
         assert northwind.status_code == 404
         owenco = who.get(f"/m/accounts/{who.ids['Owenco']}")
         assert 'id="sub-contacts"' not in owenco.text  # contacts are disabled for owen
+        # nor can its rows be fetched, for his own account or one he may not see
+        for account in ("Owenco", "Northwind Ltd"):
+            url = f"/m/accounts/{who.ids[account]}/subpanel/contacts?fragment=1"
+            assert who.get(url).status_code == 404
         assert ">Contacts<" not in owenco.text.split("<main>")[0]  # nor in the menu
         return
     no_leak(who, northwind.text)
-    assert "Nora Northcott" in northwind.text
-    assert ("Sid Southby" in northwind.text) == (who.name == "allie")
+    # the page counts the contacts the reader may see; opening the subpanel lists them
+    seen = 2 if who.name == "allie" else 1  # tess is not in Sid's team
+    assert re.search(r'id="sub-contacts".*?data-count="(\d+)"', northwind.text,
+                     re.DOTALL).group(1) == str(seen)
+    url = f"/m/accounts/{who.ids['Northwind Ltd']}/subpanel/contacts"
+    for rows in (who.get(url + "?fragment=1"), who.get(url)):  # with and without JavaScript
+        assert rows.status_code == 200
+        no_leak(who, rows.text)
+        assert "Nora Northcott" in rows.text
+        assert ("Sid Southby" in rows.text) == (who.name == "allie")
+        assert rows.text.count('<a href="/m/contacts/') == seen
     nils = who.get(f"/m/contacts/{who.ids['Nils Crossley']}")
     assert nils.status_code == 200
     no_leak(who, nils.text)

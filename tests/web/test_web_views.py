@@ -259,7 +259,11 @@ def test_subpanels_create_in_context_select_and_remove(client, site, admin, widg
     assert f"_link=gadgets:{gadget['id']}:widgets" in html.unescape(detail)
     client.post(f"/m/gadgets/{gadget['id']}/link/widgets",
                 data={"_csrf": client.csrf, "other_id": widget["id"]})
-    assert "Sprocket" in client.get(f"/m/gadgets/{gadget['id']}").text
+    detail = client.get(f"/m/gadgets/{gadget['id']}").text
+    assert re.search(r'id="sub-widgets".*?data-count="1"', detail, re.DOTALL)
+    assert "Sprocket" not in detail  # the rows come when the subpanel is opened
+    rows = client.get(f"/m/gadgets/{gadget['id']}/subpanel/widgets?fragment=1").text
+    assert "Sprocket" in rows and f"/unlink/widgets/{widget['id']}" in rows
     client.post(f"/m/gadgets/{gadget['id']}/unlink/widgets/{widget['id']}",
                 data={"_csrf": client.csrf})
     assert site.records.related("gadgets", gadget["id"], "widgets", admin) == []

@@ -25,8 +25,11 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import threading
+import time
 import unicodedata
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -41,10 +44,13 @@ import yaml
 from fontTools import subset as ftsubset
 from fontTools import ttLib
 from fpdf import FPDF
-from fpdf.enums import MethodReturnValue, PDFResourceType, TextEmphasis
+from fpdf import output as fpdf_output
+from fpdf.drawing_primitives import convert_to_device_color
+from fpdf.enums import MethodReturnValue, PDFResourceType, TextEmphasis, TextMode
 from fpdf.fonts import SubsetMap, TTFFont
 from fpdf.image_parsing import preload_image
 from fpdf.output import OutputProducer
+from fpdf.syntax import Name, PDFArray, PDFContentStream
 from jinja2.sandbox import SandboxedEnvironment
 
 from core.kernel.errors import N_, CrbmError, Message, MetadataProblem, NotFoundError
@@ -211,24 +217,34 @@ def _compile_template(text: str):
     return text if _is_literal(text) else ENV.from_string(text)
 
 
-_FORMS: dict[Path, tuple[tuple[int, int], PdfForm]] = {}
+# path -> (its modification time and size, the form or why it is not one): a broken form is
+# not read again either until its file changes (detail pages list the forms on every view)
+_FORMS: dict[Path, tuple[tuple[int, int], PdfForm | PdfFormError]] = {}
 
 
 def load_form(path: Path) -> PdfForm:
     """The form in ``path``, read, validated and compiled; kept until the file changes.
     Raises PdfFormError naming every problem (file, JSON path, reason)."""
-    path = Path(path).resolve()
+    return _load(Path(path).resolve())
+
+
+def _load(path: Path) -> PdfForm:
+    """load_form of a resolved path."""
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except OSError as exc:
         raise PdfFormError([MetadataProblem(str(path), "$", f"cannot read: {exc.strerror}")])
     stamp = (stat.st_mtime_ns, stat.st_size)
     cached = _FORMS.get(path)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
-    form = _read_form(path)
-    _FORMS[path] = (stamp, form)
-    return form
+    if cached is None or cached[0] != stamp:
+        try:
+            cached = (stamp, _read_form(path))
+        except PdfFormError as exc:
+            cached = (stamp, exc)
+        _FORMS[path] = cached
+    if isinstance(cached[1], PdfFormError):
+        raise PdfFormError(cached[1].problems)
+    return cached[1]
 
 
 def _read_form(path: Path) -> PdfForm:
@@ -361,10 +377,7 @@ def _compile_into(form: PdfForm, text: str, where: str, problems: list) -> None:
 def form_dirs(site) -> list[Path]:
     """Where forms are looked for, first match wins: the site's ``pdf/`` folder, each enabled
     pack's, then each plugin's (the order templates follow, core/web/templating.py)."""
-    dirs = [Path(site.folder) / "pdf"]
-    dirs += [Path(pack.folder) / "pdf" for pack in site.enabled_packs]
-    dirs += [_plugin_folder(plugin) / "pdf" for plugin in site.plugins]
-    return [d for d in dirs if d.is_dir()]
+    return list(_lookup(site).dirs)
 
 
 def _plugin_folder(plugin) -> Path:
@@ -373,24 +386,95 @@ def _plugin_folder(plugin) -> Path:
     return Path(folder) if folder is not None else Path(plugin.__file__).parent
 
 
+@dataclass(eq=False)
+class _Lookup:
+    """Which file each form name resolves to, for one registry (packs and plugins) and one
+    state of the site's own ``pdf/`` folder."""
+
+    held: tuple  # the registry, packs and plugins it was made for (their ids are the key)
+    site_stamp: int | None  # the site's pdf/ folder's mtime (None: no folder)
+    trusted: bool  # False while that mtime is too recent to tell a later change from it
+    dirs: tuple[Path, ...]
+    paths: dict[str, Path]  # name -> the file that wins
+
+    def __post_init__(self):
+        self.sorted_paths = [self.paths[name] for name in sorted(self.paths)]
+
+
+# One per site (a few more for tests): made again when the site rebuilds its registry (a
+# pack installed or removed, a plugin turned off), and when a file appears in or leaves the
+# site's own pdf/ folder (an administrator adds a form without any rebuild). An edited form
+# file is seen by load_form (its own modification time).
+_LOOKUPS: OrderedDict[tuple, _Lookup] = OrderedDict()
+_LOOKUPS_KEPT = 16
+_LOOKUPS_LOCK = threading.Lock()
+_RACY_NS = 2_000_000_000  # a folder changed this recently may change again within its mtime
+
+
+def _lookup(site) -> _Lookup:
+    held = (getattr(site, "registry", None), *getattr(site, "enabled_packs", ()),
+            *getattr(site, "plugins", ()))
+    folder = str(site.folder)
+    key = (folder, *map(id, held))
+    try:
+        stamp = os.stat(os.path.join(folder, "pdf")).st_mtime_ns
+    except OSError:
+        stamp = None
+    found = _LOOKUPS.get(key)
+    if found is not None and found.trusted and found.site_stamp == stamp:
+        return found
+    site_dir = Path(folder) / "pdf"
+    dirs = [site_dir]
+    dirs += [Path(pack.folder) / "pdf" for pack in getattr(site, "enabled_packs", ())]
+    dirs += [_plugin_folder(plugin) / "pdf" for plugin in getattr(site, "plugins", ())]
+    dirs = [d for d in dirs if d.is_dir()]
+    paths: dict[str, Path] = {}
+    for folder in dirs:
+        for path in sorted(folder.glob("*.yaml")):
+            if path.stem not in paths and path.is_file():
+                paths[path.stem] = path.resolve()  # as load_form keys it
+    trusted = stamp is None or time.time_ns() - stamp > _RACY_NS
+    # the entry holds what its key names, so no id in the key can be reused meanwhile
+    found = _Lookup(held, stamp, trusted, tuple(dirs), paths)
+    with _LOOKUPS_LOCK:
+        for stale in [k for k in _LOOKUPS if k[0] == folder and k != key]:
+            del _LOOKUPS[stale]  # the site's previous registry: let it go
+        _LOOKUPS[key] = found
+        _LOOKUPS.move_to_end(key)
+        while len(_LOOKUPS) > _LOOKUPS_KEPT:
+            _LOOKUPS.popitem(last=False)
+    return found
+
+
 def find_form(site, name: str) -> PdfForm:
     """The form called ``name``: the first ``<name>.yaml`` in ``form_dirs(site)``."""
     if not isinstance(name, str) or not name.replace("_", "a").isalnum() \
             or not name[:1].isalpha() or name != name.lower():
         raise NotFoundError(f"no PDF form named {name!r}: a form name is lower-case letters, "
                             f"digits and underscores")
-    dirs = form_dirs(site)
-    for folder in dirs:
-        path = folder / f"{name}.yaml"
-        if path.is_file():
-            return load_form(path)
-    looked = ", ".join(str(d) for d in dirs) or "no pdf/ folder"
-    raise NotFoundError(f"no PDF form named {name!r} (looked in: {looked})")
+    lookup = _lookup(site)
+    path = lookup.paths.get(name)
+    if path is None:
+        looked = ", ".join(str(d) for d in lookup.dirs) or "no pdf/ folder"
+        raise NotFoundError(f"no PDF form named {name!r} (looked in: {looked})")
+    return _load(path)
 
 
 def available_forms(site) -> list[str]:
     """The names of every form the site can use, sorted."""
-    return sorted({p.stem for d in form_dirs(site) for p in d.glob("*.yaml") if p.is_file()})
+    return sorted(_lookup(site).paths)
+
+
+def usable_forms(site) -> list[PdfForm]:
+    """Every form the site can use, by name, leaving out the broken ones (they are reported
+    where forms are checked): a stat per form when nothing changed."""
+    out = []
+    for path in _lookup(site).sorted_paths:
+        try:
+            out.append(_load(path))
+        except PdfFormError:
+            continue
+    return out
 
 
 # -- fonts ---------------------------------------------------------------------------------
@@ -404,6 +488,27 @@ COMMON_CHARACTERS = [*range(0x20, 0x7F), *range(0xA0, 0x100), 0x152, 0x153, 0x16
 UNUSED_TABLES = ["FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT",
                  "CBLC", "EBDT", "EBLC", "EBSC", "SVG ", "CPAL", "COLR", "kern", "gasp"]
 WORKING_FONTS_KEPT = 64  # per font file
+# fpdf2's own subsetting options (its output.py): what it embeds, we cut the same way
+EMBED_TABLES_DROPPED = ["FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT",
+                        "CBLC", "EBDT", "EBLC", "EBSC", "SVG ", "CPAL", "COLR"]
+EMBEDDED_KEPT = 128  # subsets kept per font file (10-30 KB each)
+
+
+class _EmbeddedFont:
+    """A font already cut to a document's glyphs: the bytes a document embeds (compressed
+    once) and the glyph ids of the cut. _Producer embeds it as fpdf2 would have after
+    cutting it, so the same glyphs are cut once per process, not once per document."""
+
+    def __init__(self, data: bytes, glyph_ids: dict[str, int]):
+        self.data, self.glyph_ids = data, glyph_ids
+        self.flated = zlib.compress(data, level=PDFContentStream._COMPRESSION_LEVEL)
+
+    def ttfont(self) -> ttLib.TTFont:
+        """As a fontTools font (for fpdf2 to cut again, when it embeds the fonts itself)."""
+        return ttLib.TTFont(BytesIO(self.data), lazy=True, recalcTimestamp=False,
+                            recalcBBoxes=False)
+
+
 
 
 class _FontFile:
@@ -423,6 +528,7 @@ class _FontFile:
         self.common_glyphs = frozenset(cmap[c] for c in COMMON_CHARACTERS if c in cmap)
         self.covers_ascii = all(c in cmap for c in range(0x20, 0x7F))
         self._working: OrderedDict[frozenset, bytes] = OrderedDict()
+        self._embedded: OrderedDict[frozenset, _EmbeddedFont] = OrderedDict()
         self._lock = threading.Lock()
 
     def instance(self, number: int, fontkey: str, style: str) -> TTFFont:
@@ -437,6 +543,34 @@ class _FontFile:
         font._hbfont, font.color_font = None, None
         font.subset = SubsetMap(font)
         return font
+
+    def embedded(self, glyph_names):
+        """What fpdf2 embeds for a document using ``glyph_names``: the subset cut from a
+        working font, kept (a document printed again, or another with the same characters,
+        costs nothing more); fonts without TrueType outlines go the usual way."""
+        if not self.has_outlines:
+            return self.font_for_output(glyph_names)
+        key = frozenset(glyph_names)
+        with self._lock:
+            found = self._embedded.get(key)
+            if found is not None:
+                self._embedded.move_to_end(key)
+                return found
+        font = self.font_for_output(key)
+        options = ftsubset.Options(notdef_outline=True, recommended_glyphs=True)
+        options.drop_tables += EMBED_TABLES_DROPPED
+        subsetter = ftsubset.Subsetter(options)
+        subsetter.populate(glyphs=glyph_names)
+        subsetter.subset(font)
+        out = BytesIO()
+        font.save(out)
+        found = _EmbeddedFont(out.getvalue(), dict(font.getReverseGlyphMap()))
+        font.close()
+        with self._lock:
+            self._embedded[key] = found
+            while len(self._embedded) > EMBEDDED_KEPT:
+                self._embedded.popitem(last=False)
+        return found
 
     def font_for_output(self, glyph_names) -> ttLib.TTFont:
         """A fresh font for fpdf2 to cut the embedded subset from: a working font holding
@@ -507,6 +641,8 @@ class _Style:
     fill: tuple | None
     border: dict | None
     line_spacing: float
+    # the document's font style for it and fpdf2's colour: set by _Document.use()
+    chosen: tuple | None = field(default=None, compare=False, repr=False)
 
     @property
     def line_height(self) -> float:
@@ -530,6 +666,82 @@ class _Producer(OutputProducer):
     def bufferize(self):
         self.fpdf.prepare_fonts()
         return super().bufferize()
+
+    def _add_fonts(self, *args):
+        """fpdf2's fonts, the same objects in the same order, from fonts cut already (see
+        _EmbeddedFont): fpdf2 would cut each again, compress it again, and build its glyph
+        map string by string — half the output time. Anything else, fpdf2 does it all."""
+        fonts = sorted(self.fpdf.fonts.values(), key=lambda font: font.i)
+        if self.fpdf._compliance is None and all(
+                isinstance(getattr(font, "ttfont", None), _EmbeddedFont)
+                and not font.color_font and not font.is_cff for font in fonts):
+            return {font.i: self._add_embedded(font) for font in fonts}
+        for font in fonts:
+            if isinstance(getattr(font, "ttfont", None), _EmbeddedFont):
+                font.ttfont = font.ttfont.ttfont()
+        return super()._add_fonts(*args)
+
+    def _add_embedded(self, font: TTFFont):
+        """fpdf2 2.8's output._add_fonts for one TrueType font (its steps, in its order)."""
+        embedded: _EmbeddedFont = font.ttfont
+        fontname = f"MPDFAA+{font.name}"
+        if font.missing_glyphs:
+            msg = ", ".join(f"'{chr(x)}' ({chr(x).encode('unicode-escape').decode()})"
+                            for x in font.missing_glyphs[:10])
+            if len(font.missing_glyphs) > 10:
+                msg += f", ... (and {len(font.missing_glyphs) - 10} others)"
+            fpdf_output.LOGGER.warning("Font %s is missing the following glyphs: %s",
+                                       fontname, msg)
+        code_to_glyph = {char_id: embedded.glyph_ids[glyph.glyph_name]
+                         for glyph, char_id in font.subset.items() if glyph is not None}
+        composite = fpdf_output.PDFFont(subtype="Type0", base_font=fontname,
+                                        encoding="Identity-H")
+        self._add_pdf_obj(composite, "fonts")
+        cid_font = fpdf_output.PDFFont(subtype="CIDFontType2", base_font=fontname,
+                                       d_w=font.desc.missing_width,
+                                       w=fpdf_output._tt_font_widths(font))
+        self._add_pdf_obj(cid_font, "fonts")
+        composite.descendant_fonts = PDFArray([cid_font])
+
+        def format_code(unicode: int) -> str:
+            if unicode > 0xFFFF:
+                return f"{0xD800 | (unicode - 0x10000) >> 10:04X}{0xDC00 | (unicode & 0x3FF):04X}"
+            return f"{unicode:04X}"
+        bf_char = [f'<{code:04X}> <{"".join(format_code(c) for c in glyph.unicode)}>\n'
+                   for glyph, code in font.subset.items()
+                   if glyph is not None and isinstance(glyph.unicode, tuple) and glyph.unicode]
+        to_unicode = PDFContentStream((
+            "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n/CIDSystemInfo\n"
+            "<</Registry (Adobe)\n/Ordering (UCS)\n/Supplement 0\n>> def\n"
+            "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
+            "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
+            f"{fpdf_output._build_cmap_blocks(bf_char, 'bfchar')}"
+            "endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend"
+        ).encode("latin-1"))
+        self._add_pdf_obj(to_unicode, "fonts")
+        composite.to_unicode = to_unicode
+        system_info = fpdf_output.CIDSystemInfo()
+        self._add_pdf_obj(system_info, "fonts")
+        cid_font.c_i_d_system_info = system_info
+        descriptor = font.desc
+        descriptor.font_name = Name(fontname)
+        self._add_pdf_obj(descriptor, "fonts")
+        cid_font.font_descriptor = descriptor
+        # CIDToGIDMap: two bytes per code, built as bytes rather than as 131,072 strings
+        cid_to_gid = bytearray(256 * 256 * 2)
+        for code, glyph_id in code_to_glyph.items():
+            cid_to_gid[code * 2], cid_to_gid[code * 2 + 1] = glyph_id >> 8, glyph_id & 0xFF
+        cid_map = PDFContentStream(bytes(cid_to_gid), compress=True)
+        self._add_pdf_obj(cid_map, "fonts")
+        cid_font.c_i_d_to_g_i_d_map = cid_map
+        font_file = fpdf_output.PDFFontStream(b"")  # the font, compressed once (_EmbeddedFont)
+        font_file._contents, font_file.length = embedded.flated, len(embedded.flated)
+        font_file.length1 = len(embedded.data)
+        self._add_pdf_obj(font_file, "fonts")
+        descriptor.font_file2 = font_file
+        font.subset.pick.cache_clear()
+        font.subset.get_glyph.cache_clear()
+        return composite
 
 
 _WARNED: set[tuple[Path, str]] = set()  # (form, family) whose missing file was logged
@@ -555,6 +767,9 @@ class _Document(FPDF):
         self.body_top = self.t_margin
         self._files: dict[str, _FontFile] = {}  # fontkey -> its font file
         self._styles: dict[str, tuple[str, ...]] = {}  # family -> styles it has
+        self._used: tuple | None = None  # the style use() set last, and fpdf2's state then
+        self._widths: dict[tuple, float] = {}  # (font, size, text) -> width (text_width)
+        self._colour: tuple = (None, "")  # fpdf2's text colour and its operator (_text)
         self.base = self._style_of(DEFAULT_STYLE, form.definition.get("default", {}))
         chain = dict.fromkeys([*form.definition.get("fallback", []), *BUILTIN_FALLBACK])
         fallback = [name for name in chain if self._add_family(name, fallback=True)]
@@ -594,17 +809,28 @@ class _Document(FPDF):
         return bool(styles)
 
     def use(self, style: _Style) -> None:
-        """Select the style's font, size and colour (the nearest style the family has)."""
-        if style.family not in self._styles:
-            self._add_family(style.family)
-        have = self._styles[style.family]
-        if not have:
-            raise PdfFormError([MetadataProblem(str(self.form.source), f"$.fonts.{style.family}",
-                                                "no file of this font family is on this "
-                                                "machine")])
-        emphasis = next((s for s in NEAREST_STYLES[style.style] if s in have), have[0])
-        self.set_font(style.family, emphasis, style.size)
-        self.set_text_color(*(style.colour or (0, 0, 0)))
+        """Select the style's font, size and colour (the nearest style the family has).
+        Nothing to do when that style is still the one in use (most lines of a table)."""
+        used = self._used
+        if used is not None and used[0] is style and used[1] is self.current_font \
+                and used[2] == self.font_size_pt and used[3] is self.text_color:
+            return
+        chosen = style.chosen
+        if chosen is None:
+            if style.family not in self._styles:
+                self._add_family(style.family)
+            have = self._styles[style.family]
+            if not have:
+                raise PdfFormError([MetadataProblem(str(self.form.source),
+                                                    f"$.fonts.{style.family}",
+                                                    "no file of this font family is on this "
+                                                    "machine")])
+            emphasis = next((s for s in NEAREST_STYLES[style.style] if s in have), have[0])
+            chosen = style.chosen = (emphasis,
+                                     convert_to_device_color(*(style.colour or (0, 0, 0))))
+        self.set_font(style.family, chosen[0], style.size)
+        self.text_color = chosen[1]  # what set_text_color() sets, converted once per style
+        self._used = (style, self.current_font, self.font_size_pt, self.text_color)
 
     def prepare_fonts(self) -> None:
         """Before output: leave out fonts no page uses (an unused fallback font would be
@@ -615,8 +841,7 @@ class _Document(FPDF):
             if font.i not in used and len(font.subset) <= 2:
                 del self.fonts[fontkey]
             elif fontkey in self._files:
-                font.ttfont = self._files[fontkey].font_for_output(
-                    font.subset.get_all_glyph_names())
+                font.ttfont = self._files[fontkey].embedded(font.subset.get_all_glyph_names())
 
     # -- styles ----------------------------------------------------------------------------
     def _style_of(self, base, *overrides: Mapping | None) -> _Style:
@@ -674,10 +899,19 @@ class _Document(FPDF):
 
     def text_width(self, text: str) -> float:
         """Width in mm of ``text`` in the current font; straight from the font's widths
-        unless fallback fonts take part."""
+        unless fallback fonts take part. Kept for the document: a cell is measured to lay
+        its row out, then again to align it."""
+        key = (self.current_font.fontkey, self.font_size_pt, text)
+        known = self._widths.get(key)
+        if known is not None:  # its font has every character (no fallback: see below)
+            if self.fallback_fonts:
+                self._fallback_font_ids = []
+            return known
         if self._fallback_if_needed(text):
             return self.get_string_width(text)
-        return self.current_font.get_text_width(text, self.font_size_pt, None)[1] / self.k
+        width = self._widths[key] = \
+            self.current_font.get_text_width(text, self.font_size_pt, None)[1] / self.k
+        return width
 
     def _print_lines(self, lines, x, y, w, style: _Style, align, link: str = "") -> None:
         self.use(style)
@@ -702,7 +936,27 @@ class _Document(FPDF):
         if align != "L":
             free = w - self.text_width(line)
             x += free if align == "R" else free / 2
-        self.text(x, y + 0.5 * height + 0.3 * self.font_size, line)
+        self._text(x, y + 0.5 * height + 0.3 * self.font_size, line)
+
+    def _text(self, x: float, y: float, text: str) -> None:
+        """fpdf2 2.8's ``text()``, the same operators, for plain filled text in an embedded
+        font (anything else goes to ``text()``): without its checks and wrappers, and with
+        the colour operator written once per colour. A table's lines are most of the
+        drawing time."""
+        if self.text_mode != TextMode.FILL or self.underline or self.strikethrough \
+                or self._record_text_quad_points or not self.page or not self.is_ttf_font:
+            self.text(x, y, text)
+            return
+        if not self.current_font_is_set_on_page:
+            self._out(self._set_font_for_page(self.current_font, self.font_size_pt))
+        out = (f"BT {x * self.k:.2f} {(self.h - y) * self.k:.2f} Td "
+               f"{self.current_font.encode_text(text)} ET")
+        colour = self.text_color
+        if self.fill_color != colour:
+            if self._colour[0] is not colour:
+                self._colour = (colour, colour.serialize().lower())
+            out = f"q {self._colour[1]} {out} Q"
+        self._out(out)
 
     def _fallback_if_needed(self, text: str) -> bool:
         """Turn fpdf2's fallback fonts on only for text the current font cannot draw: its

@@ -94,11 +94,14 @@ def tax_label(fmt, name: str | None, percent) -> str:
     return f"{name} {fmt.percent(percent)}".strip()
 
 
-def record_context(site, module_name: str, record_id: str, user, fmt) -> dict:
-    """What a form reads about one record (see the module docstring)."""
+def record_context(site, module_name: str, record_id: str, user, fmt, *,
+                   record: dict | None = None) -> dict:
+    """What a form reads about one record (see the module docstring); ``record``: the
+    record read already, with its labels (``labels=True``)."""
     registry = site.registry
     module = registry.module(module_name)
-    record = site.records.get(module_name, record_id, user, labels=True)
+    if record is None:
+        record = site.records.get(module_name, record_id, user, labels=True)
     options = registry.option_labels(module_name)
     context = {"record": formatted(fmt, module, record, options),
                "document": {"title": fmt.gettext(module.label_singular)},
@@ -147,12 +150,14 @@ def render_record(site, module_name: str, record_id: str, user, form_name: str, 
                   action: str = "print") -> tuple[str, bytes]:
     """(file name, PDF) of a record printed through ``form_name``. Plugins may veto."""
     module = site.registry.module(module_name)
-    record = site.records.get(module_name, record_id, user)
+    labelled = site.records.get(module_name, record_id, user, labels=True)  # read once
+    record = {key: value for key, value in labelled.items() if not key.endswith("__label")}
     site.module_hooks.of(module).crbm_before_output(site=site, module=module, record=record,
                                                     action=action, user=user)
     form = pdf.find_form(site, form_name)
     try:
-        content = pdf.render(form, record_context(site, module_name, record_id, user, fmt))
+        content = pdf.render(form, record_context(site, module_name, record_id, user, fmt,
+                                                  record=labelled))
     except pdf.PdfTextError as exc:  # name the field as the user knows it
         raise exc.at(field_label(site.registry, module, exc.field)) from None
     stem = record.get((module.features.get("sequence") or {}).get("field", "")) or \
@@ -171,16 +176,10 @@ def email_record(site, module_name: str, record_id: str, user, form_name: str, f
 
 
 def forms_for(site, module_name: str) -> list[pdf.PdfForm]:
-    """The forms meant for a module's records (their ``module:``), for its print buttons."""
-    out = []
-    for name in pdf.available_forms(site):
-        try:
-            form = pdf.find_form(site, name)
-        except (NotFoundError, pdf.PdfFormError):
-            continue  # a broken form is reported where forms are checked, not here
-        if getattr(form, "module", None) == module_name:
-            out.append(form)
-    return out
+    """The forms meant for a module's records (their ``module:``), for its print buttons.
+    Cheap on every detail page: the folders are scanned once per registry (pdf.py)."""
+    return [form for form in pdf.usable_forms(site)
+            if getattr(form, "module", None) == module_name]
 
 
 def _safe(stem: str) -> str:

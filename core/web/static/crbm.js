@@ -12,6 +12,7 @@ document.addEventListener("DOMContentLoaded", () => {
   passwordStrength(document);
   holidayHints(document);
   lineItems(document);
+  subpanels(document);
 });
 
 // Fields with depends-on show only while their controlling dropdown has one of the values;
@@ -389,5 +390,45 @@ function lineItems(root) {
         comment.querySelector("textarea").value = price.comment_line;
       }
     });
+  });
+}
+
+// Subpanels (detail.html) come with their counts; an opened one fetches its rows (a
+// fragment of the subpanel's own page, which its link leads to without JavaScript). The
+// subpanels a user opened open again on the next record of the module (this browser's
+// localStorage), and so does the one named in the address (#sub-contacts).
+function subpanels(root) {
+  const KEY = "crbm.subpanels.open";
+  const read = () => { try { return new Set(JSON.parse(localStorage.getItem(KEY) || "[]")); }
+    catch { return new Set(); } };
+  const write = (set) => { try { localStorage.setItem(KEY, JSON.stringify([...set])); }
+    catch { /* private browsing: nothing is remembered */ } };
+  root.querySelectorAll("details.subpanel[data-rows]").forEach((panel) => {
+    const box = panel.querySelector(".subpanel-rows");
+    let loaded = false;
+    const load = async () => {
+      if (loaded || panel.hasAttribute("data-empty")) return;
+      loaded = true;
+      box.setAttribute("aria-busy", "true");
+      try {
+        const response = await fetch(panel.dataset.rows, { headers: { Accept: "text/html" },
+                                                           credentials: "same-origin" });
+        if (!response.ok) throw new Error(response.status);
+        if (response.redirected) { location.reload(); return; }  // signed out: to the login
+        box.innerHTML = await response.text();
+        confirmations(box);
+      } catch {
+        loaded = false;  // the link to the subpanel's page stays; opening again retries
+      } finally {
+        box.removeAttribute("aria-busy");
+      }
+    };
+    panel.addEventListener("toggle", () => {
+      const open = read();
+      if (panel.open) { open.add(panel.dataset.subpanel); load(); }
+      else open.delete(panel.dataset.subpanel);
+      write(open);
+    });
+    if (read().has(panel.dataset.subpanel) || location.hash === `#${panel.id}`) panel.open = true;
   });
 }

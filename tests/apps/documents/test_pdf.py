@@ -642,3 +642,55 @@ body:
     box = pypdf.PdfReader(io.BytesIO(pdf.render(pdf.load_form(path), {}))).pages[0].mediabox
     assert (round(float(box.width) * 25.4 / 72), round(float(box.height) * 25.4 / 72)) == \
         (100, 150)
+
+
+# -- lookups once per registry (issue 17) ----------------------------------------------------
+
+SHEET = 'module: accounts\nbody:\n  - {type: text, text: "{{ record.name }}"}\n'
+
+
+def test_a_form_added_later_is_seen_where_it_becomes_visible(site, admin, tmp_path):
+    """The folders are scanned once per registry, yet a form dropped into the site's pdf/
+    folder shows at once, and a pack's form once the pack is installed (the registry is
+    rebuilt); a broken form is left out of the buttons and the detail page still works."""
+    from core.apps.documents.printing import forms_for
+    from core.testing import signed_in
+    from tests.pack_util import install_folder
+
+    def added():  # the accounts' forms but the shipped ones (a statement)
+        return [f.name for f in forms_for(site, "accounts") if f.name.startswith("account_")]
+
+    assert added() == []
+    registry = site.registry
+    assert added() == [] and site.registry is registry
+
+    write_form(site.folder / "pdf", SHEET, "account_sheet")  # the folder did not exist
+    assert added() == ["account_sheet"]
+    write_form(site.folder / "pdf", SHEET, "account_card")  # at once, in the same folder
+    assert added() == ["account_card", "account_sheet"]
+    assert pdf.find_form(site, "account_card").module == "accounts"
+
+    pack = tmp_path / "forms_tiny"
+    write_form(pack / "pdf", SHEET, "account_letter")
+    (pack / "pack.yaml").write_text("name: forms_tiny\nkind: module\nversion: '1.0.0'\n"
+                                    "title: Tiny forms\n")
+    install_folder(site, pack, admin)
+    assert added() == ["account_card", "account_letter", "account_sheet"]
+
+    broken = site.folder / "pdf" / "account_broken.yaml"
+    broken.write_text("name: account_broken\nmodule: accounts\nbody: [\n")
+    assert "account_broken" in pdf.available_forms(site)
+    assert added() == ["account_card", "account_letter", "account_sheet"]
+    with pytest.raises(pdf.PdfFormError, match="not valid YAML"):
+        pdf.find_form(site, "account_broken")
+    account = site.records.create("accounts", {"name": "Harbour Ltd"}, admin)
+    with signed_in(site, "admin") as client:
+        page = client.get(f"/m/accounts/{account['id']}")
+        assert page.status_code == 200
+        assert f"/m/accounts/{account['id']}/pdf/account_letter" in page.text
+        assert "account_broken" not in page.text
+        printed = client.get(f"/m/accounts/{account['id']}/pdf/account_letter")
+        assert printed.status_code == 200 and "Harbour Ltd" in text_of(printed.content)
+
+    broken.unlink()  # gone from the folder: gone from the lookups
+    assert "account_broken" not in pdf.available_forms(site)

@@ -171,7 +171,7 @@ def test_an_admin_designs_vehicles_and_a_user_works_with_them(page, server, site
     log_in(page, "sam")
     expect(page.locator("nav")).to_contain_text("Fleet vehicles")
     page.goto(f"/m/accounts/{acme['id']}")
-    subpanel = page.locator("section", has_text="Vehicles").filter(
+    subpanel = page.locator("details.subpanel", has_text="Vehicles").filter(
         has=page.get_by_role("link", name="Create")).last
     subpanel.get_by_role("link", name="Create").click()
     page.locator('input[name="name"]').fill("Volvo FH16")
@@ -187,7 +187,8 @@ def test_an_admin_designs_vehicles_and_a_user_works_with_them(page, server, site
     expect(sold_on).to_be_visible()
     sold_on.fill("2025-10-01")
     page.get_by_role("button", name="Save").click()
-    expect(page).to_have_url(at(server, f"/m/accounts/{acme['id']}"))  # back where it began
+    # back where it began, the vehicles subpanel opened (#sub-...) and showing the new one
+    expect(page).to_have_url(at(server, f"/m/accounts/{acme['id']}#sub-[a-z_]+"))
     expect(page.locator("main")).to_contain_text("Volvo")
 
     # the vehicle itself: its calculated age, its layout

@@ -538,9 +538,11 @@ def test_a_many_to_one_relationship_puts_a_subpanel_on_the_account(client, site,
     response = post(client, "/m/vehicles/new", {"name": "Blue truck", "owner_id": account})
     assert response.status_code == 303
     detail = client.get(f"/m/accounts/{account}")
-    panel = re.search(r'<section class="card subpanel" id="sub-vehicles">.*?</section>',
+    panel = re.search(r'<details class="card subpanel" id="sub-vehicles".*?</details>',
                       detail.text, re.DOTALL)
-    assert panel and "Fleet vehicles" in panel.group(0) and "Blue truck" in panel.group(0)
+    assert panel and "Fleet vehicles" in panel.group(0) and 'data-count="1"' in panel.group(0)
+    rows = client.get(f"/m/accounts/{account}/subpanel/vehicles?fragment=1")  # opened
+    assert "Blue truck" in rows.text
 
     # the subpanels form: hide it, rename it
     response = post(client, "/admin/studio/modules/accounts/subpanels", {
