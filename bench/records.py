@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from faker import Faker
 
 from core.kernel.database import CaseFolded  # lists sort names regardless of case
+from core.kernel.fields import search_key  # quick search's keys, which the service writes too
 from core.kernel.records import Query, now
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
@@ -68,6 +69,7 @@ def raw_records(site: Site, rows: list[dict], user_id: str) -> list[dict]:
             record[name] = f.type.normalize(value, f.spec)
         record.update(id=str(uuid.uuid4()), created_at=stamp, created_by=user_id,
                       modified_at=stamp, modified_by=user_id, deleted=False, version=1)
+        record.update({f"_sk_{n}": search_key(record[n]) for n in module.search_fields})
         out.append(record)
     return out
 

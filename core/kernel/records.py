@@ -39,8 +39,7 @@ from core.kernel.errors import (
     NotFoundError,
     ValidationError,
 )
-from core.kernel.fields import OPERATORS, UTC, FieldError
-from core.kernel.fields import like_escape as _like_escape
+from core.kernel.fields import OPERATORS, UTC, FieldError, search_key
 from core.kernel.plugins import ModuleHooks
 from core.kernel.registry import FieldDef, ModuleDef, Registry, sequence_field
 
@@ -187,13 +186,16 @@ class RecordService:
              ) -> tuple[list[dict], int]:
         """One list page and how many records match (up to cap + 1).
 
-        One statement when the user may list every record. Otherwise the (capped) count
-        comes first and decides how the page is read: past the cap the user sees much of
-        the module, so reading the sort index and checking each row finds a page fast;
-        under it, gathering the few visible records and sorting them is faster."""
+        One statement when the user may list every record and searches nothing. Otherwise
+        the (capped) count comes first (0: nothing more to read) and decides how the page is
+        read: past the cap the user sees (or the search finds) much of the module, so reading
+        the sort index and checking each row finds a page fast; under it, gathering the few
+        records and sorting them is faster."""
         module = self.registry.module(module_name)
-        if self.access is not None and self.access.restricts(user, module, "list"):
+        if query.search or self.access is not None and self.access.restricts(user, module, "list"):
             matched = self.count(module_name, user, query, cap)
+            if not matched:
+                return [], 0
             stmt, _ = self._select(module, user, query, "list",
                                    scan=cap is not None and matched > cap)
             with self.engine.connect() as conn:
@@ -208,8 +210,8 @@ class RecordService:
         with self.engine.connect() as conn:
             rows = [dict(row) for row in conn.execute(stmt.add_columns(total.label("__total")))
                     .mappings()]
-        if not rows:  # past the last page: the count still matters ("0 of 12")
-            return rows, self.count(module_name, user, query, cap)
+        if not rows:  # past the last page the count still matters ("0 of 12"); on the first, 0
+            return rows, self.count(module_name, user, query, cap) if query.offset or query.after else 0
         matched = rows[0]["__total"]
         for row in rows:
             del row["__total"]
@@ -369,10 +371,10 @@ class RecordService:
         stmt = sa.select(*columns).select_from(table)
         for alias, on in joins:
             stmt = stmt.outerjoin(alias, on)
-        stmt = stmt.where(self._visible(module, table, user, action, scan))
+        stmt = stmt.where(self._visible(module, table, user, action, scan or bool(query.search)))
         stmt = stmt.where(*self._filters(module, table, query.filters))
         if query.search:
-            stmt = stmt.where(self._search(module, table, query.search))
+            stmt = stmt.where(self._search(module, table, query.search, scan))
         if query.after is not None:
             stmt = stmt.where(self._after(module, table, query.sort, query.after))
         stmt = stmt.order_by(*self._order(module, table, query.sort))
@@ -422,39 +424,27 @@ class RecordService:
             raise ValidationError(errors)
         return clauses
 
-    def search_fields(self, module: ModuleDef) -> list[str]:
-        """The columns quick search looks in: the list layout's ``search`` (else the name
-        field), a person's composed name standing for its text parts (first, last...)."""
-        names = module.layouts.get("list", {}).get("search") or \
-            ([module.name_field] if module.name_field else [])
-        out = []
-        for name in names:
-            f = module.fields.get(name)
-            parts = f.spec.get("parts") if f is not None and not f.stored else None
-            for part in parts or [name]:
-                p = module.fields.get(part)
-                if p is not None and p.stored and p.type.searchable \
-                        and part not in out:
-                    out.append(part)
-        return out
-
-    def _search(self, module: ModuleDef, table: sa.Table, text: str):
+    def _search(self, module: ModuleDef, table: sa.Table, text: str, scan: bool = False):
         """Quick search, set-based: the text starts one of the searched fields, or — more
         than one word — every word starts one of them, in any order ("Elizabeth Hurley",
-        "hurley eliz" find first name Elizabeth, last name Hurley). Case-insensitive."""
-        columns = [table.c[n] for n in self.search_fields(module) if n in table.c]
+        "hurley eliz" find first name Elizabeth, last name Hurley), regardless of case and
+        accents: ranges of the fields' search keys (``fields.search_key``), which lead the
+        query (access is then checked row by row); ``scan``: checked along the sort index."""
+        columns = [sa.func.coalesce(table.c[f"_sk_{n}"], "") if scan else table.c[f"_sk_{n}"]
+                   for n in module.search_fields]
         if not columns:
             return sa.true()
 
-        def starts(word: str):
-            pattern = _like_escape(word) + "%"
-            return sa.or_(*(c.ilike(pattern, escape="\\") for c in columns))
+        def starts(word: str):  # U+10FFFF: the last code point, after any that may follow
+            key = search_key(word)
+            return sa.or_(*(sa.and_(c >= key, c < key + "\U0010ffff") for c in columns))
 
-        text = text.strip()
         words = list(dict.fromkeys(text.split()))[:MAX_SEARCH_WORDS]
         if len(words) < 2:
             return starts(text)
-        return sa.or_(starts(text), sa.and_(*(starts(w) for w in words)))
+        driver = max(reversed(words), key=len)  # same answer, led by the longest word's ranges
+        return sa.and_(sa.or_(starts(text), starts(driver)),
+                       sa.or_(starts(text), sa.and_(*(starts(w) for w in words if w != driver))))
 
     def sort_keys(self, module: ModuleDef, sort: str | None) -> list[tuple[str, bool]]:
         """(field, descending) per sort key, the module's default order when none."""
@@ -715,18 +705,21 @@ class RecordService:
         module, table, records = save.module, self.table(save.module), \
             [c.record for c in save.batch]
         if save.is_new:
-            with self._unique_guard(module, records):
-                save.conn.execute(table.insert(), records)
+            with self._unique_guard(module, records):  # with quick search's keys
+                save.conn.execute(table.insert(), [{**r, **{f"_sk_{n}": search_key(r.get(n))
+                                  for n in module.search_fields}} for r in records])
             return
         columns = sorted({name for c in save.batch for name in c.changes})
+        keyed = [n for n in module.search_fields if n in columns]
         params = []
         for change in save.batch:
             record, version = change.record, save.current(change)["version"]
             record.update(modified_at=save.stamp, modified_by=save.user.id, version=version + 1)
             params.append({**{f"v_{c}": record[c] for c in columns}, "b_id": record["id"],
                            "b_version": version, "v_modified_at": save.stamp,
-                           "v_modified_by": save.user.id, "v_version": version + 1})
-        targets = [*columns, "modified_at", "modified_by", "version"]
+                           "v_modified_by": save.user.id, "v_version": version + 1,
+                           **{f"v__sk_{n}": search_key(record[n]) for n in keyed}})
+        targets = [*columns, *(f"_sk_{n}" for n in keyed), "modified_at", "modified_by", "version"]
         statement = table.update().where(table.c.id == sa.bindparam("b_id"),
                                          table.c.version == sa.bindparam("b_version")) \
             .values({c: sa.bindparam(f"v_{c}") for c in targets})

@@ -204,6 +204,15 @@ class ModuleDef:
         return [f for f in self.fields.values() if f.stored]
 
     @cached_property
+    def search_fields(self) -> list[str]:
+        """The columns quick search looks in: the list layout's ``search`` (else the name
+        field), a person's composed name standing for its text parts (first, last...)."""
+        parts = [p for n in self.layouts.get("list", {}).get("search") or [self.name_field] if n in self.fields
+                 for p in (None if self.fields[n].stored else self.fields[n].spec.get("parts")) or [n]]
+        return [p for p in dict.fromkeys(parts) if p in self.fields and self.fields[p].stored
+                and self.fields[p].type.searchable]
+
+    @cached_property
     def name_field(self) -> str | None:
         return next((f.name for f in self.fields.values() if f.type.name == "name"), None)
 

@@ -1,0 +1,1 @@
+"""Quick search's keys: filled for the records no save has keyed."""
