@@ -204,7 +204,7 @@ def requests_for(bench: Bench) -> list[Request]:
     accounts = site.tables.tables["accounts"]
     users = site.tables.tables["crbm_users"].alias("lbl_assigned_user_id")
     columns = list_columns(module)
-    searched = [accounts.c[n] for n in site.records.search_fields(module)]
+    searched = [accounts.c[n] for n in module.search_fields]
     by_name = [CaseFolded(accounts.c.name), accounts.c.id]
     by_city = [CaseFolded(accounts.c.billing_address_city), accounts.c.id]
     total = site.records.count("accounts", user)
