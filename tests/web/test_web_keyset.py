@@ -106,22 +106,34 @@ def test_select_all_matching_from_a_cursor_page(client, site, admin, gadgets):
 
 def test_a_keyset_page_seeks_the_sort_index(site, admin, gadgets):
     """(name, id) is one index and the condition starts with the first key's range: the
-    database seeks to the page and reads it in order, with no sort step."""
+    database seeks to the page and reads it in order, with no sort step: SQLite ascending
+    (descending it walks the index from the end, in order), PostgreSQL descending. Not
+    PostgreSQL ascending: its NULLs come after the cursor and the range would drop them
+    (issue 17: what is left to do)."""
     records = site.records
-    if records.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's plan (PostgreSQL and MariaDB: tests/kernel/test_schema.py)")
+    dialect = records.engine.dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        pytest.skip("MariaDB's plans on a table this small do not tell")
     module = site.registry.module("gadgets")
     last = records.list("gadgets", admin, Query(sort="name", limit=10))[-1]
-    for sort in ("name", "-name"):
+    for sort in ("name", "-name") if dialect == "sqlite" else ("-name",):
         query = Query(sort=sort, limit=10, fields=["id", "name"],
                       after={"name": last["name"], "id": last["id"]})
         stmt, _ = records._select(module, admin, query, "list")
         with records.engine.connect() as conn:
             sql = stmt.compile(conn, compile_kwargs={"literal_binds": True})
-            plan = " ".join(r[3] for r in conn.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}")))
-        assert "ix_gadgets_name_ci" in plan and "TEMP B-TREE" not in plan, plan
-        if sort == "name":  # ascending: NULL names come first, so the range seeks
+            if dialect == "sqlite":
+                plan = " ".join(r[3] for r in conn.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}")))
+            else:  # a table this small is read whole unless told otherwise
+                conn.execute(sa.text("SET enable_seqscan = off; SET enable_bitmapscan = off"))
+                plan = " ".join(r[0] for r in conn.execute(sa.text(f"EXPLAIN {sql}")))
+        assert "ix_gadgets_name_ci" in plan and "TEMP B-TREE" not in plan \
+            and "Sort" not in plan.replace("Sort Key", ""), plan
+        if dialect == "sqlite" and sort == "name":  # ascending: NULL names come first
             assert "SEARCH gadgets USING INDEX ix_gadgets_name_ci (name>?)" in plan, plan
+        if dialect == "postgresql" and sort == "-name":
+            assert "Index Scan Backward using ix_gadgets_name_ci" in plan and \
+                "Index Cond: (lower((name)::text) <=" in plan, plan
 
 
 @pytest.mark.browser
