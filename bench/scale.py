@@ -24,8 +24,8 @@ At each size every request is measured three ways, interleaved, R times (30; p50
 
 The requests: list page 1; page 500 by OFFSET (the web UI's paging; ``keyset`` is the
 service's ``Query.after`` — the API's cursors — for the same page against the same
-"after this name and id" condition in Core; the web UI does not offer it yet: give its
-Request a web path in ``requests_for`` when it does); a filter + sort (customers by
+"after this name and id" condition in Core, and the web UI's Next link there — its
+``after`` cursor, core/web/paging.py); a filter + sort (customers by
 city); quick search that hits (a company name's first word) and one that finds nothing;
 the detail of the account with related records. Then W (4) threads create C (50) accounts
 each with ``site.records.create`` (one account a call) against W threads inserting the same
@@ -60,6 +60,8 @@ from faker import Faker
 from records import progress, raw_records, twin_table  # bench/records.py, beside this file
 from starlette.testclient import TestClient
 
+from core.api.listing import encode_cursor  # the list's Next link, as the page writes it
+from core.api.schemas import shapes
 from core.kernel.database import CaseFolded  # lists sort names regardless of case
 from core.kernel.records import Query
 from core.kernel.site import Site, create_site
@@ -202,7 +204,7 @@ def requests_for(bench: Bench) -> list[Request]:
     accounts = site.tables.tables["accounts"]
     users = site.tables.tables["crbm_users"].alias("lbl_assigned_user_id")
     columns = list_columns(module)
-    searched = [accounts.c[n] for n in site.records.search_fields(module)]
+    searched = [accounts.c[n] for n in module.search_fields]
     by_name = [CaseFolded(accounts.c.name), accounts.c.id]
     by_city = [CaseFolded(accounts.c.billing_address_city), accounts.c.id]
     total = site.records.count("accounts", user)
@@ -234,8 +236,13 @@ def requests_for(bench: Bench) -> list[Request]:
                               .limit(1).offset(max(0, offset - 1))).one()
     after = {"name": before.name, "id": before.id} if offset else None
     name = CaseFolded(sa.literal(before.name, accounts.c.name.type))
-    beyond = [sa.or_(by_name[0] > name, sa.and_(by_name[0] == name, accounts.c.id > before.id))
+    beyond = [by_name[0] >= name,  # the name's range first: the index is sought, not walked
+              sa.or_(by_name[0] > name, sa.and_(by_name[0] == name, accounts.c.id > before.id))
               ] if offset else []
+    keys = site.records.sort_keys(module, None)  # the list's Next link, as the page writes it
+    cursor = encode_cursor({"name": before.name, "id": before.id}, keys,
+                           shapes(site.registry, module))
+    keyset = f"/m/accounts?size={SIZE}" + (f"&after={cursor}" if offset else "")
     customers = [accounts.c.account_type == "customer"]
 
     def starts(text):
@@ -248,7 +255,7 @@ def requests_for(bench: Bench) -> list[Request]:
                 lambda: service_page(), lambda: raw_page()),
         Request("deep page offset", f"/m/accounts?size={SIZE}&page={deep}",
                 lambda: service_page(offset), lambda: raw_page(offset=offset)),
-        Request("deep page keyset", None,  # not in the web UI yet: its path goes here
+        Request("deep page keyset", keyset,
                 lambda: service_page(after=after), lambda: raw_page(beyond)),
         Request("filter + sort",
                 f"/m/accounts?size={SIZE}&f_account_type=customer&sort=billing_address_city",

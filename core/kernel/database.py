@@ -441,9 +441,9 @@ def module_table(module: ModuleDef, metadata: sa.MetaData) -> sa.Table:
     columns += [sa.Column(f"_sk_{n}", SEARCH_KEY) for n in module.search_fields]  # quick search's
     indexes += [sa.Index(f"ix_{module.table}__sk_{n}", f"_sk_{n}") for n in module.search_fields]
     table = sa.Table(module.table, metadata, *columns, *indexes)
-    for f in sorted_by:  # lists sort text regardless of case: an index for that order too
+    for f in sorted_by:  # lists sort text regardless of case, then by id: an index for that order
         if case_folded(f, table.c[f.name]):
-            sa.Index(f"ix_{module.table}_{f.name}_ci", CaseFolded(table.c[f.name]),
+            sa.Index(f"ix_{module.table}_{f.name}_ci", CaseFolded(table.c[f.name]), table.c.id,
                      info={"dialects": FOLDED_ON}).ddl_if(dialect=FOLDED_ON)
     return table
 

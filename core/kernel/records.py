@@ -467,11 +467,13 @@ class RecordService:
         return CaseFolded(key) if case_folded(module.fields[name], column) else key
 
     def _order(self, module: ModuleDef, table: sa.Table, sort: str | None) -> list:
-        order = []
-        for name, desc in self.sort_keys(module, sort):
+        order, keys = [], self.sort_keys(module, sort)
+        for name, desc in keys:
             key = self._sort_key(module, name, _COLUMN)
             order.append(key.desc() if desc else key.asc())
-        order.append(table.c.id)  # a stable order, so pages never overlap
+        # a stable order, so pages never overlap; id goes the last key's way, so one (key,
+        # id) index serves both ways and the reverse order is every key flipped
+        order.append(table.c.id.desc() if keys and keys[-1][1] else table.c.id)
         return order
 
     def _after(self, module: ModuleDef, table: sa.Table, sort: str | None, after: Mapping):
@@ -480,8 +482,8 @@ class RecordService:
         regardless of case). NULLs sort where the database puts them (PostgreSQL: last
         ascending; SQLite and MariaDB: first), so they are placed alike."""
         nulls_high = self.engine.dialect.name == "postgresql"
-        beyond_any, ties = [], []
-        for name, desc in [*self.sort_keys(module, sort), ("id", False)]:
+        beyond_any, ties, keys = [], [], self.sort_keys(module, sort)
+        for name, desc in [*keys, ("id", bool(keys) and keys[-1][1])]:
             column, value = table.c[name], after.get(name)
             key = column if name == "id" else self._sort_key(module, name, _COLUMN)
             nulls_last = nulls_high != desc
@@ -498,7 +500,10 @@ class RecordService:
                 tie = key == value
             beyond_any.append(sa.and_(*ties, beyond))
             ties.append(tie)
-        return sa.or_(*beyond_any)
+            if len(ties) == 1:  # the first key's range, so that every planner seeks its index
+                seek = sa.true() if value is None or nulls_last else key <= value if desc \
+                    else key >= value
+        return sa.and_(seek, sa.or_(*beyond_any))
 
     # -- writes ----------------------------------------------------------------------------
 

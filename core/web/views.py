@@ -33,7 +33,7 @@ from core.kernel.errors import (
 )
 from core.kernel.records import Query
 from core.kernel.registry import ModuleDef
-from core.web import csv_export, detail, display, forms, uploads
+from core.web import csv_export, detail, display, forms, paging, uploads
 from core.web.actions import record_actions
 from core.web.pages import page
 from core.web.templating import flash, formatter
@@ -159,26 +159,26 @@ def list_view(request: Request, form):
     query, shown = _list_query(request, module, params)
     size = int(params["size"]) if params.get("size", "").isdigit() and \
         int(params["size"]) in PAGE_SIZES else 20
-    number = max(1, int(params["page"])) if params.get("page", "").isdigit() else 1
     columns = _list_columns(module)
-    query.fields, query.limit, query.offset, query.labels = columns, size, (number - 1) * size, True
-    try:
-        exact = params.get("count") == "exact"
-        rows, total = _service(request).page(module.name, user, query,
-                                             cap=None if exact else COUNT_CAP)
+    query.fields, query.labels = columns, True
+    exact = params.get("count") == "exact"
+    try:  # the first pages by number, the others by keyset cursor (core/web/paging.py)
+        pager = paging.read(_service(request), request.app.state.site.registry, module, user,
+                            query, params, size, cap=None if exact else COUNT_CAP)
     except ValidationError as exc:
-        rows, total, exact = [], 0, True
+        pager, exact = paging.Pager([], 0, None, False, False, size=size), True
         flash(request, Message(N_("Cannot list: %(reason)s"), reason=str(exc)), "error")
+    rows, total = pager.rows, pager.total
     capped = not exact and total > COUNT_CAP  # past the cap the page count is unknown
-    keep = {k: v for k, v in params.items() if k not in ("page",)}
+    keep = {k: v for k, v in params.items() if k not in paging.PAGING}
     fields = [module.fields[c] for c in columns]
     fmt = _fmt(request)
     row_html = display.list_rows(module, fields, rows, _labels(request, module), fmt,
                                  fmt.gettext("Select"))
     return _render(
         request, "list.html", module=module, rows=rows, row_html=row_html, columns=fields,
-        total=total, capped=capped,
-        page=number, size=size, sizes=PAGE_SIZES, has_next=len(rows) == size and (capped or number * size < total),
+        total=total, capped=capped, pager=pager, jump=paging.links(pager), page_url=paging.url,
+        size=size, sizes=PAGE_SIZES,
         query=query, filter_fields=[f for n in module.layouts.get("filters", [])
                                     for f in module.expand(n)],
         filter_values=shown, options=lambda f: _options(request, f),
