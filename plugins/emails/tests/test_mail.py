@@ -115,7 +115,9 @@ def test_the_account_page_shows_the_mail_and_its_pdf_downloads(site, admin, inbo
         csrf = re.search(r'name="_csrf" value="([^"]+)"', login.text).group(1)
         client.post("/login", data={"_csrf": csrf, "username": "admin", "password": PASSWORD})
         page = html.unescape(client.get(f"/m/accounts/{acme['id']}").text)
-        assert "History" in page and "Your quote Q-1001" in page
+        assert "History" in page and 'id="sub-emails"' in page  # rows come when opened
+        history = client.get(f"/m/accounts/{acme['id']}/subpanel/emails?fragment=1").text
+        assert "Your quote Q-1001" in html.unescape(history)
         download = client.get(f"/m/emails/{filed['id']}/file/attachment")
     assert download.status_code == 200 and download.content == PDF
     assert "Q-1001.pdf" in download.headers["content-disposition"]

@@ -448,7 +448,9 @@ def test_the_new_modules_work_in_the_generic_screens(site, boss, catalog, signed
     linked = client.post(f"/m/tax_codes/{code['id']}/link/rates",
                          data={"_csrf": client.csrf, "other_id": gst["id"]},
                          follow_redirects=True)
-    assert linked.status_code == 200 and "GST 5%" in linked.text
+    assert linked.status_code == 200 and 'id="sub-rates"' in linked.text  # back on the code
+    rates = client.get(f"/m/tax_codes/{code['id']}/subpanel/rates?fragment=1")
+    assert "GST 5%" in rates.text  # the Rates subpanel, opened
     assert [r.name for r in rates_of(site, [code["id"]])[code["id"]]] == ["GST 5%"]
     for module in ("products", "product_categories", "price_books", "price_book_prices",
                    "tax_rates", "tax_codes", "shipping_providers", "discounts", "currencies"):
