@@ -93,7 +93,8 @@ SAFE_NAMES: dict[str, frozenset[str] | None] = {
         "plugins.line_items.web.Table", "core.web.actions.Action", "core.apps.calendar.web.Day",
         "core.apps.studio.studio.DropdownSummary", "core.apps.studio.studio.FieldInfo", "core.apps.studio.studio.LogEntry",
         "core.apps.studio.studio.ModuleSummary", "core.apps.studio.studio.Problem", "core.apps.studio.studio.RemovedItem",
-        "core.kernel.hooktypes.NavEntry", "core.kernel.hooktypes.ListAction"], ALL),
+        "core.kernel.hooktypes.NavEntry", "core.kernel.hooktypes.ListAction",
+        "core.web.paging.Pager"], ALL),
     "core.apps.oauth.oauth_clients.ApiClient": frozenset({
         "id", "name", "publisher", "is_public", "enabled", "grant_types", "user_id",
         "redirect_uris", "secret_set_at", "created_at"}),
