@@ -103,7 +103,6 @@ def kernel_tables(metadata: sa.MetaData) -> None:
     )
     access_tables(metadata)
     pack_tables(metadata)
-    api_tables(metadata)
     sa.Table(
         "crbm_password_resets", metadata,
         sa.Column("token_hash", sa.String(64), primary_key=True),  # sha256 of the emailed token
@@ -181,90 +180,6 @@ def kernel_table(name: str) -> sa.Table:
     metadata = sa.MetaData()
     kernel_tables(metadata)
     return metadata.tables[name]
-
-
-def api_tables(metadata: sa.MetaData) -> None:
-    """The REST API's own tables: OAuth2 clients, the signing keys, authorization codes,
-    issued tokens (their ids, so a token can be revoked before it expires), webhook
-    subscriptions and their delivery log (the outbox a save writes to)."""
-    sa.Table(
-        "crbm_api_clients", metadata,
-        sa.Column("id", sa.String(64), primary_key=True),  # the OAuth client_id
-        sa.Column("name", sa.String(120), nullable=False),
-        sa.Column("publisher", sa.String(120)),
-        # public: cannot keep a secret (a mobile or browser app): PKCE instead of a secret
-        sa.Column("is_public", sa.Boolean, nullable=False, server_default=sa.false()),
-        sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
-        sa.Column("grant_types", sa.String(200), nullable=False),  # space separated
-        sa.Column("user_id", ID),  # whom client credentials act as
-        sa.Column("redirect_uris", sa.Text),  # one per line
-        sa.Column("secret_hash", sa.String(255)),  # argon2; the secret is shown once
-        sa.Column("secret_set_at", UTCDateTime()),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("created_by", ID),
-    )
-    sa.Table(
-        "crbm_api_keys", metadata,  # RSA key pairs signing access tokens; newest is current
-        sa.Column("kid", sa.String(64), primary_key=True),
-        sa.Column("private_pem", sa.Text, nullable=False),
-        sa.Column("public_pem", sa.Text, nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-    )
-    sa.Table(
-        "crbm_oauth_codes", metadata,
-        sa.Column("code_hash", sa.String(64), primary_key=True),  # sha256 of the code
-        sa.Column("client_id", sa.String(64), nullable=False),
-        sa.Column("user_id", ID, nullable=False),
-        sa.Column("redirect_uri", sa.Text),
-        sa.Column("scope", sa.String(200)),
-        sa.Column("code_challenge", sa.String(128)),
-        sa.Column("code_challenge_method", sa.String(10)),
-        sa.Column("expires_at", UTCDateTime(), nullable=False),
-    )
-    sa.Table(
-        "crbm_oauth_tokens", metadata,
-        sa.Column("id", sa.String(64), primary_key=True),  # the access token's jti
-        sa.Column("client_id", sa.String(64), nullable=False),
-        sa.Column("user_id", ID, nullable=False),
-        sa.Column("scope", sa.String(200)),
-        sa.Column("refresh_token_hash", sa.String(64), unique=True),  # sha256
-        sa.Column("issued_at", UTCDateTime(), nullable=False),
-        sa.Column("expires_at", UTCDateTime(), nullable=False),  # the access token's
-        sa.Column("refresh_expires_at", UTCDateTime()),
-        sa.Column("revoked_at", UTCDateTime()),
-    )
-    sa.Table(
-        "crbm_webhooks", metadata,
-        sa.Column("id", ID, primary_key=True),
-        sa.Column("url", sa.String(2000), nullable=False),
-        sa.Column("module", sa.String(60), nullable=False),
-        sa.Column("events", sa.String(60), nullable=False),  # "created updated deleted"
-        sa.Column("fields", sa.Text),  # updates only when one of these (space separated) changed
-        sa.Column("secret", sa.String(128), nullable=False),  # HMAC-SHA256 key
-        sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
-        sa.Column("user_id", ID, nullable=False),  # deliveries carry what this user may see
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("created_by", ID),
-        sa.Index("ix_crbm_webhooks_module", "module"),  # every save looks its module up
-    )
-    sa.Table(
-        "crbm_webhook_deliveries", metadata,
-        sa.Column("id", ID, primary_key=True),
-        sa.Column("webhook_id", ID, nullable=False),
-        sa.Column("event", sa.String(20), nullable=False),
-        sa.Column("module", sa.String(60), nullable=False),
-        sa.Column("record_id", ID, nullable=False),
-        sa.Column("body", sa.Text, nullable=False),  # the JSON sent, as signed
-        sa.Column("status", sa.String(20), nullable=False),  # pending, delivered, failed
-        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("next_attempt_at", UTCDateTime()),
-        sa.Column("last_status_code", sa.Integer),
-        sa.Column("last_error", sa.String(500)),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("delivered_at", UTCDateTime()),
-        sa.Index("ix_crbm_webhook_deliveries_due", "status", "next_attempt_at"),
-        sa.Index("ix_crbm_webhook_deliveries_hook", "webhook_id", "created_at"),
-    )
 
 
 def pack_tables(metadata: sa.MetaData) -> None:
@@ -620,11 +535,11 @@ def _plan(connection: sa.Connection, metadata: sa.MetaData,
     return plan
 
 
-def check(engine: sa.Engine, registry: Registry,
-          keep: Collection[tuple[str, str]] = ()) -> SchemaDiff:
+def check(engine: sa.Engine, registry: Registry, keep: Collection[tuple[str, str]] = (),
+          metadata: sa.MetaData | None = None) -> SchemaDiff:
     """``keep``: (table, column) left alone, never proposed for dropping (a disabled
-    plugin's columns on an active module's table)."""
-    metadata = schema_for(registry)
+    plugin's columns on an active module's table); ``metadata``: as for ``sync``."""
+    metadata = metadata if metadata is not None else schema_for(registry)
     with engine.connect() as connection:
         plan = _plan(connection, metadata, keep=keep)
         folded = _missing_folded(connection, metadata)

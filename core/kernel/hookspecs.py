@@ -227,6 +227,8 @@ def crbm_pdf_context(site, module, record, context, user, fmt):
 # -- the site's life and the applications' services (typed; results: core.kernel.hooktypes)
 
 if TYPE_CHECKING:
+    from sqlalchemy import MetaData
+
     from core.kernel.hooktypes import ScheduledJob, SiteService
     from core.kernel.site import Site
 
@@ -240,6 +242,13 @@ def crbm_site_services(site: Site) -> list[SiteService] | None:
     applications shipped with CRBM attach ``site.packs`` and ``site.studio`` this way. A
     name already taken (by the site or another plugin) stops boot naming it.
     """
+
+
+@hookspec
+def crbm_tables(metadata: MetaData) -> None:
+    """Add the tables an application keeps for itself (not a module's: those come from its
+    YAML and its features) to ``metadata``; schema check and sync treat them as the
+    kernel's own. The OAuth and webhooks applications keep their tables so."""
 
 
 @hookspec

@@ -134,6 +134,7 @@ class Site:
         self.metadata_epoch = epoch
         self.registry: Registry = registry
         self.tables = database.schema_for(registry)
+        self.hook.crbm_tables(metadata=self.tables)
         self.access = AccessControl(self.engine, self.tables, lambda: self.settings)
         self.records = RecordService(self.engine, registry, self.tables, self.hook, self.access,
                                      settings=lambda: self.settings, site=self)
@@ -443,7 +444,8 @@ class Site:
     # -- schema ----------------------------------------------------------------------------
 
     def check_schema(self) -> database.SchemaDiff:
-        return database.check(self.engine, self.registry, keep=self.kept_columns())
+        return database.check(self.engine, self.registry, keep=self.kept_columns(),
+                              metadata=self.tables)
 
     def sync_schema(self, allow_drop: bool = False) -> database.SchemaDiff:
         diff = database.sync(self.engine, self.registry, allow_drop=allow_drop,

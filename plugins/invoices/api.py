@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from core.kernel import conversion
+from core.apps import conversion
 from core.kernel.errors import N_, Message, ValidationError
 from core.kernel.records import Query
 from plugins.line_items.lines import money

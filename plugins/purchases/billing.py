@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from core.kernel.conversion import convert
+from core.apps.conversion import convert
 from core.kernel.errors import N_, Message, ValidationError, VetoError
 from plugins.line_items import lines as line_items
 from plugins.purchases.ledger import (

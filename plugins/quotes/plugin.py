@@ -27,8 +27,8 @@ import sqlalchemy as sa
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
+from core.apps import conversion
 from core.apps.documents import printing
-from core.kernel import conversion
 from core.kernel.errors import N_, CrbmError, Message, NotFoundError, ValidationError, VetoError
 from core.kernel.hookspecs import for_modules, hookimpl
 from core.web.actions import Action

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
@@ -47,6 +48,17 @@ def test_startup_is_called_once_the_site_has_booted(probed):
 def test_schema_synced_follows_every_sync(probed):
     probed.sync_schema()
     assert ("schema_synced", True) in probe.CALLS
+
+
+def test_an_applications_own_tables_are_synced_with_the_kernels(probed):
+    assert "probe_marks" in probed.check_schema().pending[0]  # not there yet: to create
+    probed.sync_schema()
+    assert probed.check_schema().pending == []
+    with probed.engine.begin() as conn:
+        conn.execute(probed.tables.tables["probe_marks"].insert().values(mark="seen"))
+        assert conn.execute(sa.text("select mark from probe_marks")).scalar() == "seen"
+    # the shipped applications keep theirs the same way (OAuth, webhooks)
+    assert {"crbm_oauth_tokens", "crbm_webhook_deliveries"} <= set(probed.tables.tables)
 
 
 def test_site_services_are_attached_by_name_and_made_once(probed):

@@ -25,3 +25,9 @@ def crbm_admin_links(site):
                       N_("Turn the REST API on or off, allowed sign-ins, signing keys.")),
             AdminLink(N_("API clients"), "/admin/api/clients",
                       N_("Applications allowed to use the API, their grants and secrets."))]
+
+
+@hookimpl
+def crbm_tables(metadata):
+    from core.apps.oauth import tables
+    tables.tables(metadata)

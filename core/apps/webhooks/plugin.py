@@ -48,3 +48,9 @@ def crbm_web_routes(site):
 def crbm_admin_links(site):
     return [AdminLink(N_("Webhooks"), "/admin/webhooks",
                       N_("Send record changes to other systems, and see each delivery."))]
+
+
+@hookimpl
+def crbm_tables(metadata):
+    from core.apps.webhooks import tables
+    tables.tables(metadata)

@@ -3,6 +3,7 @@ each with a visible effect a test can look for. Nothing here is shipped."""
 from __future__ import annotations
 
 import click
+import sqlalchemy as sa
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
@@ -27,6 +28,12 @@ def crbm_startup(site):
 @hookimpl
 def crbm_schema_synced(site):
     CALLS.append(("schema_synced", "gadgets" in site.tables.tables))
+
+
+@hookimpl
+def crbm_tables(metadata):
+    sa.Table("probe_marks", metadata, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("mark", sa.String(20), nullable=False))
 
 
 @hookimpl
