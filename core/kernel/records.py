@@ -706,11 +706,11 @@ class RecordService:
             [c.record for c in save.batch]
         if save.is_new:
             with self._unique_guard(module, records):  # with quick search's keys
-                save.conn.execute(table.insert(), [{**r, **{f"_sk_{n}": search_key(r.get(n))
-                                  for n in module.search_fields}} for r in records])
+                save.conn.execute(table.insert(), [{**r, **search_keys(module, r)}
+                                                   for r in records])
             return
         columns = sorted({name for c in save.batch for name in c.changes})
-        keyed = [n for n in module.search_fields if n in columns]
+        keyed = [f"_sk_{n}" for n in module.search_fields if n in columns]
         params = []
         for change in save.batch:
             record, version = change.record, save.current(change)["version"]
@@ -718,8 +718,8 @@ class RecordService:
             params.append({**{f"v_{c}": record[c] for c in columns}, "b_id": record["id"],
                            "b_version": version, "v_modified_at": save.stamp,
                            "v_modified_by": save.user.id, "v_version": version + 1,
-                           **{f"v__sk_{n}": search_key(record[n]) for n in keyed}})
-        targets = [*columns, *(f"_sk_{n}" for n in keyed), "modified_at", "modified_by", "version"]
+                           **{f"v_{k}": v for k, v in search_keys(module, record, columns).items()}})
+        targets = [*columns, *keyed, "modified_at", "modified_by", "version"]
         statement = table.update().where(table.c.id == sa.bindparam("b_id"),
                                          table.c.version == sa.bindparam("b_version")) \
             .values({c: sa.bindparam(f"v_{c}") for c in targets})
@@ -848,8 +848,9 @@ class RecordService:
             return Recalculated(0, 0, None)
         read = {"id"} | {f.name for f in plan.calculated} | \
             {n for used in reads.values() for n in used if n in table.c}
+        keyed = list(search_keys(module, {}, written))  # a calculated field searched by
         update = table.update().where(table.c.id == sa.bindparam("b_id")) \
-            .values({n: sa.bindparam(f"v_{n}") for n in written})
+            .values({n: sa.bindparam(f"v_{n}") for n in [*written, *keyed]})
         changed = failed = 0
         first_problem = None
         last = None
@@ -873,7 +874,9 @@ class RecordService:
                             failed += 1
                             first_problem = first_problem or f"{f.name}: {exc}"
                 if any(record[n] != row[n] for n in written):
-                    params.append({"b_id": row["id"], **{f"v_{n}": record[n] for n in written}})
+                    params.append({"b_id": row["id"], **{f"v_{n}": record[n] for n in written},
+                                   **{f"v_{k}": v for k, v in
+                                      search_keys(module, record, written).items()}})
             if params:
                 connection.execute(update, params)
                 changed += len(params)
@@ -927,11 +930,13 @@ class RecordService:
                 batch.append(RecordChange(record, changes, is_new=False))
         if not batch:
             return []
+        keyed = list(search_keys(module, {}, names))
         connection.execute(
             table.update().where(table.c.id == sa.bindparam("b_id"))
-            .values({**{name: sa.bindparam(f"v_{name}") for name in names},
+            .values({**{name: sa.bindparam(f"v_{name}") for name in [*names, *keyed]},
                      "version": table.c.version + 1, "modified_at": stamp}),
-            [{"b_id": c.record["id"], **{f"v_{n}": c.record[n] for n in names}}
+            [{"b_id": c.record["id"], **{f"v_{n}": c.record[n] for n in names},
+              **{f"v_{k}": v for k, v in search_keys(module, c.record, names).items()}}
              for c in batch])
         if module.features.get("audited"):  # the figures are what the log is for
             self._log_changes(connection, module, [(c.record["id"], c.changes) for c in batch],
@@ -1415,6 +1420,14 @@ def _diff(module: ModuleDef, old: Mapping, new: Mapping) -> dict[str, tuple[Any,
     return {f.name: (old.get(f.name), new.get(f.name)) for f in module.stored_fields
             if not f.system and old.get(f.name) != new.get(f.name)}
 
+
+
+def search_keys(module: ModuleDef, record: Mapping[str, Any],
+                names: Iterable[str] | None = None) -> dict[str, str]:
+    """Quick search's hidden keys (``_sk_<field>``) for the searched fields among ``names``
+    (all of them by default): every write of those fields writes its keys with it."""
+    return {f"_sk_{n}": search_key(record.get(n)) for n in module.search_fields
+            if names is None or n in names}
 
 def _differences(module: ModuleDef, before: Mapping, after: Mapping) -> list[str]:
     return [f.name for f in module.stored_fields

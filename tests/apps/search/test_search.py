@@ -60,6 +60,16 @@ def test_a_saved_change_is_searched_by_its_new_value(site, admin, people):
     assert found(site, admin, "accounts", "ores") == ["Øresund Lines"]
 
 
+def test_a_value_the_system_sets_is_searched_by_it(site, admin, people):
+    """``set_derived`` (a plugin's computed value) writes the keys as a save does."""
+    club = site.records.list("accounts", admin, Query(search="society"))[0]
+    with site.engine.begin() as conn:
+        site.records.set_derived("accounts", {club["id"]: {"name": "Zénith Derived"}},
+                                 connection=conn)
+    assert found(site, admin, "accounts", "zenith") == ["Zénith Derived"]
+    assert found(site, admin, "accounts", "society") == []
+
+
 def test_no_hit_from_a_record_the_user_may_not_see(site, admin):
     aa.save_settings(site, {"inherit_created_by": False})
     sales, support = aa.create_team(site, "Sales"), aa.create_team(site, "Support")
