@@ -51,7 +51,6 @@ class PdfFormError(CrbmError):
         super().__init__("invalid PDF form:\n" + "\n".join(f"  {p}" for p in problems))
 
 
-
 # -- expressions ---------------------------------------------------------------------------
 
 def _finalize(value):
