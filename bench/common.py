@@ -39,6 +39,13 @@ def progress(message: str) -> None:
 
 # -- the site ---------------------------------------------------------------------------------
 
+def site_arguments(parser) -> None:
+    """--database-url and --seed, as the benches that build demo data take them."""
+    parser.add_argument("--database-url", help="an empty PostgreSQL/MariaDB database "
+                        "(default: SQLite in a temp dir)")
+    parser.add_argument("--seed", type=int, default=1, help="demo data seed (1)")
+
+
 @contextmanager
 def bench_site(database_url: str | None) -> Iterator[Site]:
     """A new site: SQLite in a temp dir, or the database ``database_url`` names, which must

@@ -33,6 +33,7 @@ from common import (
     median_ms,
     progress,
     raw_records,
+    site_arguments,
     twin_table,
 )
 
@@ -81,9 +82,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="accounts to create (100,000)")
     parser.add_argument("--batch", type=int, default=1_000, help="rows per transaction (1,000)")
     parser.add_argument("--repeat", type=int, default=200, help="list calls per side (200)")
-    parser.add_argument("--database-url", help="an empty PostgreSQL/MariaDB database "
-                        "(default: SQLite in a temp dir)")
-    parser.add_argument("--seed", type=int, default=1, help="demo data seed (1)")
+    site_arguments(parser)
     args = parser.parse_args()
 
     with bench_site(args.database_url) as site:

@@ -63,6 +63,7 @@ from common import (  # bench/common.py, beside this file
     progress,
     raw_records,
     sign_in,
+    site_arguments,
     twin_table,
 )
 from faker import Faker
@@ -440,9 +441,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30, help="measured calls per request and side (30)")
     parser.add_argument("--writers", type=int, default=4, help="concurrent creating threads (4)")
     parser.add_argument("--creates", type=int, default=50, help="creates per writer thread (50)")
-    parser.add_argument("--database-url", help="an empty PostgreSQL/MariaDB database "
-                        "(default: SQLite in a temp dir)")
-    parser.add_argument("--seed", type=int, default=1, help="demo data seed (1)")
+    site_arguments(parser)
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.repeat = "2000,10000", min(args.repeat, 15)

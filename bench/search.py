@@ -26,6 +26,7 @@ from common import (  # bench/common.py, beside this file
     interleaved,
     median_ms,
     progress,
+    site_arguments,
 )
 
 from core.kernel.records import Query
@@ -61,9 +62,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="accounts (100,000)")
     parser.add_argument("--requests", type=int, default=100, help="measured pages per search (100)")
     parser.add_argument("--warmup", type=int, default=10, help="warm-up pages per search (10)")
-    parser.add_argument("--database-url", help="an empty PostgreSQL/MariaDB database "
-                        "(default: SQLite in a temp dir)")
-    parser.add_argument("--seed", type=int, default=1, help="demo data seed (1)")
+    site_arguments(parser)
     args = parser.parse_args()
 
     with bench_site(args.database_url) as site:
