@@ -69,6 +69,22 @@ class PdfTextError(CrbmError):
         return PdfTextError(self.characters, self.text, field)
 
 
+def render(form: PdfForm, context: Mapping) -> bytes:
+    """The PDF of ``form`` filled from ``context`` (display-ready values). Raises
+    PdfFormError naming the element at fault when something cannot be drawn, PdfTextError
+    when the context holds a character no font has."""
+    document = _Document(form, context)
+    document.build()
+    try:
+        return bytes(document.output())
+    except (PdfFormError, PdfTextError):
+        raise
+    except Exception as exc:
+        log.debug("PDF output failed", exc_info=True)
+        raise PdfFormError([MetadataProblem(str(form.source), "$",
+                                            f"cannot write the PDF: {exc}")]) from exc
+
+
 # decoded images shared between documents: path -> (its mtime, fpdf2's image info)
 _IMAGES: dict[str, tuple[int, Any]] = {}
 _WARNED: set[tuple[Path, str]] = set()  # (form, family) whose missing file was logged
@@ -857,19 +873,3 @@ class _Table:
                     self._row(child_columns, self._cells(child_columns, child, child_scope),
                               child_style)
         return count
-
-
-def render(form: PdfForm, context: Mapping) -> bytes:
-    """The PDF of ``form`` filled from ``context`` (display-ready values). Raises
-    PdfFormError naming the element at fault when something cannot be drawn, PdfTextError
-    when the context holds a character no font has."""
-    document = _Document(form, context)
-    document.build()
-    try:
-        return bytes(document.output())
-    except (PdfFormError, PdfTextError):
-        raise
-    except Exception as exc:
-        log.debug("PDF output failed", exc_info=True)
-        raise PdfFormError([MetadataProblem(str(form.source), "$",
-                                            f"cannot write the PDF: {exc}")]) from exc
