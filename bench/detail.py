@@ -14,17 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-import sqlalchemy as sa
+from common import Statements, bench_site, sign_in  # bench/common.py, beside this file
 from starlette.testclient import TestClient
 
-from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
 from core.web import pages
 from core.web.app import create_app
@@ -55,12 +51,23 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--show-sql", action="store_true")
     args = parser.parse_args()
-    folder = create_site(Path(tempfile.mkdtemp()) / "site")
-    site = Site(folder)
-    site.sync_schema()
-    admin = create_user(site, "admin", PASSWORD, is_admin=True)
-    aid = account_with_related(site, admin)
+    with bench_site(None) as site:
+        site.sync_schema()
+        admin = create_user(site, "admin", PASSWORD, is_admin=True)
+        aid = account_with_related(site, admin)
+        counted, total, writes, wall, cpu, handler_cpu = measure(site, aid, args.requests)
+    if args.show_sql:
+        for s in counted:
+            print(" ".join(s.split())[:200], file=sys.stderr)
+    ms = lambda values: round(statistics.median(values) * 1000, 2)
+    print(json.dumps({
+        "statements": total, "writes": writes,
+        "wall_ms": ms(wall), "process_cpu_ms": ms(cpu), "handler_cpu_ms": ms(handler_cpu)}))
 
+
+def measure(site, aid: str, requests: int):
+    """The statements of one GET of the detail page, then the wall time, process CPU and
+    handler CPU of ``requests`` more (after 20 to warm up)."""
     handler_cpu: list[float] = []
     run = pages._run
 
@@ -72,35 +79,24 @@ def main() -> None:
             handler_cpu.append(time.thread_time() - start)
 
     pages._run = timed
-    statements: list[str] = []
-    sa.event.listen(site.engine, "before_cursor_execute",
-                    lambda conn, cur, stmt, params, ctx, many: statements.append(stmt))
+    statements = Statements(site.engine, keep=True)
     with TestClient(create_app(site)) as client:
-        login = client.get("/login")
-        csrf = re.search(r'name="_csrf" value="([^"]+)"', login.text).group(1)
-        client.post("/login", data={"_csrf": csrf, "username": "admin", "password": PASSWORD})
+        sign_in(client, "admin", PASSWORD)
         url = f"/m/accounts/{aid}"
         for _ in range(20):  # warm: templates, grants, statement caches
             assert client.get(url).status_code == 200
-        statements.clear()
+        statements.reset()
         client.get(url)
-        counted = list(statements)
+        counted = statements.texts
+        total, writes = statements.reset()
         handler_cpu.clear()
         wall, cpu = [], []
-        for _ in range(args.requests):
+        for _ in range(requests):
             t0, c0 = time.perf_counter(), time.process_time()
             client.get(url)
             wall.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
-    if args.show_sql:
-        for s in counted:
-            print(" ".join(s.split())[:200], file=sys.stderr)
-    ms = lambda values: round(statistics.median(values) * 1000, 2)
-    print(json.dumps({
-        "statements": len(counted),
-        "writes": sum(s.lstrip().split()[0].upper() in ("INSERT", "UPDATE", "DELETE")
-                      for s in counted),
-        "wall_ms": ms(wall), "process_cpu_ms": ms(cpu), "handler_cpu_ms": ms(handler_cpu)}))
+    return counted, total, writes, wall, cpu, handler_cpu
 
 
 if __name__ == "__main__":

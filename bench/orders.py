@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 from decimal import Decimal
-from pathlib import Path
 
+from common import bench_site  # bench/common.py, beside this file
 from fpdf import FPDF
 
 from core.apps.documents import printing
 from core.kernel.i18n import Preferences, formatter
-from core.kernel.site import Site, create_site
+from core.kernel.site import Site
 from core.kernel.users import create_user
 from plugins.line_items import lines as line_items
 
@@ -77,16 +76,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--database-url")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = create_site(Path(tmp) / "site", args.database_url)
-        site = Site(folder)
-        try:
-            site.sync_schema()
-            run(site, args)
-        finally:
-            if args.database_url:
-                site.tables.drop_all(site.engine)
-            site.close()
+    with bench_site(args.database_url) as site:
+        site.sync_schema()
+        run(site, args)
 
 
 def run(site: Site, args) -> None:

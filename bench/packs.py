@@ -16,16 +16,14 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import tempfile
 import time
 import zipfile
-from pathlib import Path
 
 import sqlalchemy as sa
 import yaml
+from common import bench_site  # bench/common.py, beside this file
 
 from core.kernel import database
-from core.kernel.site import Site, create_site
 
 
 def module_yaml(index: int) -> dict:
@@ -65,9 +63,7 @@ def main() -> None:
     parser.add_argument("--database-url")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = create_site(Path(tmp) / "site", args.database_url)
-        site = Site(folder)
+    with bench_site(args.database_url) as site:
         site.sync_schema()
         data = pack_zip(args.modules)
         installs, purges, creates, drops = [], [], [], []
@@ -81,8 +77,7 @@ def main() -> None:
             purges.append(timed(lambda: site.packs.remove("bench_pack", "purge")))
             creates.append(timed(lambda m=metadata: m.create_all(site.engine)))
             drops.append(timed(lambda m=metadata: m.drop_all(site.engine)))
-        backend = site.engine.dialect.name
-        site.close()
+    backend = site.engine.dialect.name
 
     install, purge = statistics.median(installs), statistics.median(purges)
     create, drop = statistics.median(creates), statistics.median(drops)

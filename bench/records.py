@@ -20,65 +20,28 @@ tables made here are dropped afterwards.
 from __future__ import annotations
 
 import argparse
-import random
-import statistics
-import sys
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
 import sqlalchemy as sa
-from faker import Faker
+
+# bench/common.py, beside this file; web.py, api.py and acl.py import these from here
+from common import (
+    backend_name,
+    bench_site,
+    demo_rows,
+    interleaved,
+    median_ms,
+    progress,
+    raw_records,
+    site_arguments,
+    twin_table,
+)
 
 from core.kernel.database import CaseFolded  # lists sort names regardless of case
-from core.kernel.fields import search_key  # quick search's keys, which the service writes too
-from core.kernel.records import Query, now
-from core.kernel.site import Site, create_site
+from core.kernel.records import Query
 from core.kernel.users import create_user
-from plugins.accounts.plugin import account_row, build_pools
 
 FILTERS = {"account_type": "customer"}
-
-
-def progress(message: str) -> None:
-    print(f".. {message}", file=sys.stderr, flush=True)
-
-
-def demo_rows(n: int, user_id: str, seed: int) -> list[dict]:
-    """Realistic accounts from the accounts plugin's demo helpers (none a member of another)."""
-    rng = random.Random(seed)
-    pools = build_pools(rng, scale=min(1000, max(200, n // 20)))
-    fake = Faker()
-    fake.seed_instance(seed)
-    descriptions = [fake.catch_phrase() + "." for _ in range(200)]
-    return [account_row(rng, pools, descriptions, user_id) for _ in range(n)]
-
-
-def raw_records(site: Site, rows: list[dict], user_id: str) -> list[dict]:
-    """Every column the service writes for each row: normalized values, defaults, stamps."""
-    module = site.registry.module("accounts")
-    columns = [c.name for c in site.tables.tables["accounts"].columns]
-    stamp = now()
-    out = []
-    for row in rows:
-        record = dict.fromkeys(columns)
-        record["email_opt_out"] = False  # the checkbox default
-        for name, value in row.items():
-            f = module.fields[name]
-            record[name] = f.type.normalize(value, f.spec)
-        record.update(id=str(uuid.uuid4()), created_at=stamp, created_by=user_id,
-                      modified_at=stamp, modified_by=user_id, deleted=False, version=1)
-        record.update({f"_sk_{n}": search_key(record[n]) for n in module.search_fields})
-        out.append(record)
-    return out
-
-
-def twin_table(table: sa.Table, name: str) -> sa.Table:
-    """An identical table under another name (indexes renamed, they are schema-wide)."""
-    return sa.Table(name, sa.MetaData(), *(c._copy() for c in table.columns),
-                    *(sa.Index(i.name.replace(table.name, name, 1), *(c.name for c in i.columns),
-                               unique=i.unique) for i in table.indexes))
 
 
 def bench_create(site, user, rows, raw, raw_table, batch) -> tuple[float, float]:
@@ -110,13 +73,8 @@ def bench_list(site, user, repeat: int, offset: int) -> tuple[float, float]:
             return [dict(row) for row in conn.execute(stmt).mappings()]
 
     assert ours() == raw() and len(raw()) == 50, "the two sides must return the same page"
-    times = {ours: [], raw: []}
-    for _ in range(repeat):
-        for fn in (ours, raw):
-            t0 = time.perf_counter()
-            fn()
-            times[fn].append(time.perf_counter() - t0)
-    return statistics.median(times[ours]) * 1000, statistics.median(times[raw]) * 1000
+    times, _ = interleaved({"ours": ours, "raw": raw}, repeat)
+    return median_ms(times["ours"]), median_ms(times["raw"])
 
 
 def main() -> None:
@@ -124,40 +82,28 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="accounts to create (100,000)")
     parser.add_argument("--batch", type=int, default=1_000, help="rows per transaction (1,000)")
     parser.add_argument("--repeat", type=int, default=200, help="list calls per side (200)")
-    parser.add_argument("--database-url", help="an empty PostgreSQL/MariaDB database "
-                        "(default: SQLite in a temp dir)")
-    parser.add_argument("--seed", type=int, default=1, help="demo data seed (1)")
+    site_arguments(parser)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="crbm-bench-") as tmp:
-        site = Site(create_site(Path(tmp) / "site", args.database_url))
-        if sa.inspect(site.engine).get_table_names():
-            sys.exit(f"{site.database_url} is not empty: give the benchmark a database of its own")
+    with bench_site(args.database_url) as site:
         raw_table = twin_table(site.tables.tables["accounts"], "bench_raw_accounts")
-        try:
-            progress("creating schema")
-            site.sync_schema()
-            raw_table.create(site.engine)
-            user = create_user(site, "bench", "bench-password", is_admin=True)
-            progress(f"generating {args.rows:,} demo accounts")
-            rows = demo_rows(args.rows, user.id, args.seed)
-            raw = raw_records(site, rows, user.id)
-            progress(f"create: {args.rows:,} rows each way, {args.batch:,} per transaction")
-            ours_create, raw_create = bench_create(site, user, rows, raw, raw_table, args.batch)
-            matching = site.records.count("accounts", user, Query(filters=FILTERS))
-            offsets = (0, max(0, matching // 2 - 25))
-            lists = []
-            for offset in offsets:
-                progress(f"list: {args.repeat} pages each way at offset {offset:,}")
-                lists.append((offset, *bench_list(site, user, args.repeat, offset)))
-        finally:
-            if args.database_url:  # leave the server database as we found it
-                raw_table.drop(site.engine, checkfirst=True)
-                site.tables.drop_all(site.engine, checkfirst=True)
-            site.close()
+        progress("creating schema")
+        site.sync_schema()
+        raw_table.create(site.engine)
+        user = create_user(site, "bench", "bench-password", is_admin=True)
+        progress(f"generating {args.rows:,} demo accounts")
+        rows = demo_rows(args.rows, user.id, args.seed)
+        raw = raw_records(site, rows, user.id)
+        progress(f"create: {args.rows:,} rows each way, {args.batch:,} per transaction")
+        ours_create, raw_create = bench_create(site, user, rows, raw, raw_table, args.batch)
+        matching = site.records.count("accounts", user, Query(filters=FILTERS))
+        offsets = (0, max(0, matching // 2 - 25))
+        lists = []
+        for offset in offsets:
+            progress(f"list: {args.repeat} pages each way at offset {offset:,}")
+            lists.append((offset, *bench_list(site, user, args.repeat, offset)))
 
-    dialect = site.engine.dialect
-    backend = "mariadb" if getattr(dialect, "is_mariadb", False) else dialect.name
+    backend = backend_name(site)
     print(f"CRBM bench/records.py — {args.rows:,} accounts on {backend}, "
           f"{args.batch:,} rows per create_many / executemany")
     print(f"create  RecordService.create_many  {ours_create:>10,.0f} rows/s")

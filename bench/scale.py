@@ -43,10 +43,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import random
-import re
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -56,27 +54,36 @@ from pathlib import Path
 from urllib.parse import quote
 
 import sqlalchemy as sa
+from common import (  # bench/common.py, beside this file
+    BATCH,
+    ROW_LINK,
+    Statements,
+    backend_name,
+    bench_site,
+    progress,
+    raw_records,
+    sign_in,
+    site_arguments,
+    twin_table,
+)
 from faker import Faker
-from records import progress, raw_records, twin_table  # bench/records.py, beside this file
 from starlette.testclient import TestClient
 
 from core.api.listing import encode_cursor  # the list's Next link, as the page writes it
 from core.api.schemas import shapes
 from core.kernel.database import CaseFolded  # lists sort names regardless of case
 from core.kernel.records import Query
-from core.kernel.site import Site, create_site
+from core.kernel.site import Site
 from core.kernel.users import create_user
 from core.web.app import create_app
 from plugins.accounts.plugin import account_row, build_pools
 from plugins.contacts.plugin import contact_row
 
 USERNAME, PASSWORD = "bench", "bench-password-123"
-BATCH = 5_000
 SIZE = 20  # the list's default page size
 CAP = 1_000  # core.web.views.COUNT_CAP: past it the list says "1,000+"
 DEEP_PAGE = 500
 MISS = "zqxwv"  # no demo name, email or phone starts so
-ROW_LINK = re.compile(r'<td data-label="[^"]*"><a href="/m/accounts/([0-9a-f-]{36})">')
 
 
 def rss() -> str:
@@ -86,23 +93,6 @@ def rss() -> str:
     # file-backed pages are SQLite's memory-mapped database (PRAGMA mmap_size), shared
     return f"RSS {mb('VmRSS'):.0f} MB (anon {mb('RssAnon'):.0f}, file {mb('RssFile'):.0f}), " \
         f"peak {mb('VmHWM'):.0f} MB"
-
-
-class Statements:
-    """SQL statements run on the site's engine (any thread), and how many of them write."""
-
-    def __init__(self, engine: sa.Engine):
-        self.total = self.writes = 0
-        sa.event.listen(engine, "before_cursor_execute", self.seen)
-
-    def seen(self, conn, cursor, statement, parameters, context, executemany) -> None:
-        self.total += 1
-        if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
-            self.writes += 1
-
-    def reset(self) -> tuple[int, int]:
-        counts, self.total, self.writes = (self.total, self.writes), 0, 0
-        return counts
 
 
 # -- the site ---------------------------------------------------------------------------------
@@ -321,14 +311,6 @@ class Figures:
         return statistics.quantiles(self.times, n=100, method="inclusive")[cut - 1]
 
 
-def sign_in(client: TestClient) -> None:
-    token = re.search(r'name="_csrf" value="([^"]+)"', client.get("/login").text).group(1)
-    reply = client.post("/login", data={"_csrf": token, "username": USERNAME,
-                                        "password": PASSWORD}, follow_redirects=False)
-    if reply.status_code != 303:
-        sys.exit(f"sign-in failed ({reply.status_code})")
-
-
 def measure(bench: Bench, client: TestClient, counter: Statements, repeat: int) -> dict:
     results = {}
     for request in requests_for(bench):
@@ -459,55 +441,43 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30, help="measured calls per request and side (30)")
     parser.add_argument("--writers", type=int, default=4, help="concurrent creating threads (4)")
     parser.add_argument("--creates", type=int, default=50, help="creates per writer thread (50)")
-    parser.add_argument("--database-url", help="an empty PostgreSQL/MariaDB database "
-                        "(default: SQLite in a temp dir)")
-    parser.add_argument("--seed", type=int, default=1, help="demo data seed (1)")
+    site_arguments(parser)
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.repeat = "2000,10000", min(args.repeat, 15)
     sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
 
     done = []
-    with tempfile.TemporaryDirectory(prefix="crbm-bench-") as tmp:
-        site = Site(create_site(Path(tmp) / "site", args.database_url))
-        if sa.inspect(site.engine).get_table_names():
-            sys.exit(f"{site.database_url} is not empty: give the benchmark a database of its own")
-        dialect = site.engine.dialect
-        backend = "mariadb" if getattr(dialect, "is_mariadb", False) else dialect.name
+    with bench_site(args.database_url) as site:
+        backend = backend_name(site)
         raw_table = twin_table(site.tables.tables["accounts"], "bench_raw_accounts")
-        try:
-            progress("creating schema")
-            site.sync_schema()
-            raw_table.create(site.engine)
-            user = create_user(site, USERNAME, PASSWORD, is_admin=True, must_change_password=False)
-            rng = random.Random(args.seed)
-            fake = Faker()
-            fake.seed_instance(args.seed)
-            bench = Bench(site, user, rng, build_pools(rng, scale=1000),
-                          [fake.catch_phrase() + "." for _ in range(200)])
-            bench.detail_id = related_records(bench)
-            counter = Statements(site.engine)
-            with TestClient(create_app(site)) as client:
-                sign_in(client)
-                for size in sizes:
-                    progress(f"building to {size:,} accounts + contacts, {BATCH:,} per create_many")
-                    build_to(bench, size)
-                    progress(f"{size:,}: measuring {args.repeat} calls per request and side")
-                    results = measure(bench, client, counter, args.repeat)
-                    progress(f"{size:,}: {args.writers} writers x {args.creates} creates")
-                    creates = concurrent_creates(bench, raw_table, args.writers, args.creates,
-                                                 counter)
-                    rate = bench.built / bench.build_seconds
-                    if not done:
-                        print(f"CRBM bench/scale.py — {backend}; build: create_many "
-                              f"{rate:,.0f} rows/s (accounts + contacts)")
-                    report(backend, size, bench, results, creates, args)
-                    done.append((size, results, creates))
-        finally:
-            if args.database_url:  # leave the server database as we found it
-                raw_table.drop(site.engine, checkfirst=True)
-                site.tables.drop_all(site.engine, checkfirst=True)
-            site.close()
+        progress("creating schema")
+        site.sync_schema()
+        raw_table.create(site.engine)
+        user = create_user(site, USERNAME, PASSWORD, is_admin=True, must_change_password=False)
+        rng = random.Random(args.seed)
+        fake = Faker()
+        fake.seed_instance(args.seed)
+        bench = Bench(site, user, rng, build_pools(rng, scale=1000),
+                      [fake.catch_phrase() + "." for _ in range(200)])
+        bench.detail_id = related_records(bench)
+        counter = Statements(site.engine)
+        with TestClient(create_app(site)) as client:
+            sign_in(client, USERNAME, PASSWORD)
+            for size in sizes:
+                progress(f"building to {size:,} accounts + contacts, {BATCH:,} per create_many")
+                build_to(bench, size)
+                progress(f"{size:,}: measuring {args.repeat} calls per request and side")
+                results = measure(bench, client, counter, args.repeat)
+                progress(f"{size:,}: {args.writers} writers x {args.creates} creates")
+                creates = concurrent_creates(bench, raw_table, args.writers, args.creates,
+                                             counter)
+                rate = bench.built / bench.build_seconds
+                if not done:
+                    print(f"CRBM bench/scale.py — {backend}; build: create_many "
+                          f"{rate:,.0f} rows/s (accounts + contacts)")
+                report(backend, size, bench, results, creates, args)
+                done.append((size, results, creates))
 
     if len(done) > 1:
         (small, first, first_creates), (large, last, last_creates) = done[0], done[-1]

@@ -16,20 +16,22 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
-import sys
-import tempfile
-import time
-from pathlib import Path
 
-import sqlalchemy as sa
-from records import demo_rows, progress  # bench/records.py, beside this file
+from common import (  # bench/common.py, beside this file
+    BATCH,
+    backend_name,
+    bench_site,
+    create_in_batches,
+    demo_rows,
+    interleaved,
+    median_ms,
+    progress,
+    site_arguments,
+)
 
 from core.kernel.records import Query
-from core.kernel.site import Site, create_site
+from core.kernel.site import Site
 from core.kernel.users import create_user
-
-BATCH = 5_000
 
 
 def searches(site: Site, user, rng: random.Random) -> dict[str, str | None]:
@@ -45,17 +47,14 @@ def searches(site: Site, user, rng: random.Random) -> dict[str, str | None]:
 
 
 def measure(site: Site, user, texts: dict, requests: int, warmup: int) -> dict:
-    times: dict[str, list[float]] = {label: [] for label in texts}
-    found = {}
-    for round_ in range(warmup + requests):
-        for label, text in texts.items():  # interleaved: each sees the same machine
-            t0 = time.perf_counter()
-            rows, total = site.records.page("accounts", user, Query(
-                search=text, limit=20, fields=["name", "email1", "phone_office"]), cap=1000)
-            if round_ >= warmup:
-                times[label].append(time.perf_counter() - t0)
-            found[label] = (len(rows), total)
-    return {label: (statistics.median(t) * 1000, found[label]) for label, t in times.items()}
+    def first_page(text):
+        return lambda: site.records.page("accounts", user, Query(
+            search=text, limit=20, fields=["name", "email1", "phone_office"]), cap=1000)
+
+    times, pages = interleaved({label: first_page(text) for label, text in texts.items()},
+                               requests, warmup)
+    return {label: (median_ms(t), (len(pages[label][0]), pages[label][1]))
+            for label, t in times.items()}
 
 
 def main() -> None:
@@ -63,37 +62,23 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="accounts (100,000)")
     parser.add_argument("--requests", type=int, default=100, help="measured pages per search (100)")
     parser.add_argument("--warmup", type=int, default=10, help="warm-up pages per search (10)")
-    parser.add_argument("--database-url", help="an empty PostgreSQL/MariaDB database "
-                        "(default: SQLite in a temp dir)")
-    parser.add_argument("--seed", type=int, default=1, help="demo data seed (1)")
+    site_arguments(parser)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="crbm-bench-") as tmp:
-        folder = create_site(Path(tmp) / "site", args.database_url)
-        site = Site(folder)
-        if sa.inspect(site.engine).get_table_names():
-            sys.exit(f"{site.database_url} is not empty: give the benchmark a database of its own")
-        try:
-            progress("creating schema")
-            site.sync_schema()
-            admin = create_user(site, "bench-admin", "bench-password-123", is_admin=True)
-            progress(f"creating {args.rows:,} accounts, {BATCH:,} per batch")
-            rows = demo_rows(args.rows, admin.id, args.seed)
-            for start in range(0, len(rows), BATCH):
-                site.records.create_many("accounts", rows[start:start + BATCH], admin)
-            if site.engine.dialect.name == "postgresql":
-                with site.engine.begin() as conn:
-                    conn.exec_driver_sql("ANALYZE accounts")  # as autovacuum soon would
-            texts = searches(site, admin, random.Random(args.seed))
-            progress(f"measuring: {args.requests} pages per search, interleaved")
-            results = measure(site, admin, texts, args.requests, args.warmup)
-        finally:
-            if args.database_url:
-                site.tables.drop_all(site.engine, checkfirst=True)
-            site.close()
+    with bench_site(args.database_url) as site:
+        progress("creating schema")
+        site.sync_schema()
+        admin = create_user(site, "bench-admin", "bench-password-123", is_admin=True)
+        progress(f"creating {args.rows:,} accounts, {BATCH:,} per batch")
+        create_in_batches(site, "accounts", demo_rows(args.rows, admin.id, args.seed), admin)
+        if site.engine.dialect.name == "postgresql":
+            with site.engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE accounts")  # as autovacuum soon would
+        texts = searches(site, admin, random.Random(args.seed))
+        progress(f"measuring: {args.requests} pages per search, interleaved")
+        results = measure(site, admin, texts, args.requests, args.warmup)
 
-    dialect = site.engine.dialect
-    backend = "mariadb" if getattr(dialect, "is_mariadb", False) else dialect.name
+    backend = backend_name(site)
     print(f"CRBM bench/search.py — Accounts quick search, {args.rows:,} accounts, {backend}, "
           f"median of {args.requests} first pages each")
     base = results["list page (no search)"][0]

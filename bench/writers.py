@@ -21,22 +21,18 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import sqlalchemy as sa
+from common import progress  # bench/common.py, beside this file
 
 from core import scheduler
 from core.kernel.database import engine_for
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
-
-
-def progress(message: str) -> None:
-    print(f".. {message}", file=sys.stderr, flush=True)
 
 
 def old_engine(url: str) -> sa.Engine:

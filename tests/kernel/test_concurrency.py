@@ -1,12 +1,12 @@
-"""Many users at once, on a real database server (PostgreSQL or MariaDB)."""
+"""Many users at once: parallel creators on every database, the rest on a real database
+server (PostgreSQL or MariaDB; tests/kernel/test_sqlite_writers.py asks the same of SQLite,
+with ``run_together``)."""
 import threading
 
 import pytest
 
 from core.kernel.customizations import Item
 from core.kernel.errors import ConflictError, ValidationError
-
-pytestmark = pytest.mark.server_db
 
 
 def run_together(count, work):
@@ -29,7 +29,7 @@ def run_together(count, work):
     return results
 
 
-def test_twenty_parallel_creators_get_distinct_consecutive_numbers(site, admin):
+def test_twenty_parallel_creators_all_succeed_with_distinct_consecutive_numbers(site, admin):
     results = run_together(20, lambda i: site.records.create("gadgets", {"name": f"G{i}"}, admin))
     errors = [r for r in results if isinstance(r, Exception)]
     assert not errors, errors
@@ -37,6 +37,7 @@ def test_twenty_parallel_creators_get_distinct_consecutive_numbers(site, admin):
     assert numbers == list(range(100, 120))
 
 
+@pytest.mark.server_db
 def test_two_concurrent_editors_the_second_gets_a_conflict(site, admin):
     gadget = site.records.create("gadgets", {"name": "Shared", "quantity": 1}, admin)
     edits = [{"quantity": 2}, {"name": "Renamed"}]
@@ -54,6 +55,7 @@ def test_two_concurrent_editors_the_second_gets_a_conflict(site, admin):
         assert final["quantity"] == 1 and conflicts[0].fields == ["name", "shout"]
 
 
+@pytest.mark.server_db
 def test_writers_choosing_the_same_number_at_once_one_wins_the_others_are_told(site, admin):
     """A manual number two writers give at the same moment: the unique index decides, and
     the loser gets a validation error naming the field (never the database's error)."""

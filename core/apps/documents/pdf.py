@@ -1,85 +1,40 @@
-"""PDF documents from form definitions (YAML), drawn with fpdf2.
+"""PDF documents drawn from PDF forms with fpdf2.
 
-A *form* (schema ``metadata/schema/pdf_form.json``, guide ``docs/pdf_forms.md``) says what a
-document looks like: the page, fonts, a header and a footer repeated on every page, and a
-body flowing top to bottom. It is rendered against a *context*: a dict of values already
-formatted for display. Text in a form is Jinja (sandboxed; a missing value renders empty),
-so the kernel knows nothing about what the documents are: it draws any form with any
-context.
+A form (core/apps/documents/forms.py: read, checked and compiled once) is rendered against a
+*context*: a dict of values already formatted for display. ``render(form, context)`` gives
+the PDF's bytes; the kernel knows nothing about what the documents are: it draws any form
+with any context.
 
-Forms are looked up by name (``find_form``) in the site's folder, then the enabled packs',
-then the plugins' — so a site or a pack replaces a shipped form by giving its own of the same
-name.
+The page's header and footer are drawn on every page; the body flows top to bottom and
+breaks pages itself (a table repeats its heading row, a long text continues). Each element
+is laid out first (its height), then drawn at a y.
 
-Speed matters (documents are made in bulk), hence three caches, all per process:
-- parsed forms, by (file, modification time), with every template compiled at load;
-- fonts: each font file is parsed once; a document gets a cheap per-document copy of it;
-- embedded fonts: what a document embeds is a subset of the font. Subsetting the full font
-  decodes its whole glyph table each time, so each font keeps "working" fonts — the common
-  Latin characters plus the document's others — and the final subset is cut from one of
-  those (a few ms instead of tens).
-Decoded images are kept too, by (file, modification time).
+Speed matters (documents are made in bulk): fonts are parsed and cut once per process
+(core/apps/documents/fonts.py), decoded images are kept by (file, modification time), and
+plain text lines skip fpdf2's per-call checks (``_Document._text``). A character no font
+has stops the document (PdfTextError) rather than leaving a blank.
 """
 from __future__ import annotations
 
 import copy
-import json
 import logging
-import os
-import threading
-import time
 import unicodedata
-import zlib
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from io import BytesIO
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import jinja2
-import jsonschema
-import yaml
-from fontTools import subset as ftsubset
-from fontTools import ttLib
-from fpdf import FPDF
-from fpdf import output as fpdf_output
 from fpdf.drawing_primitives import convert_to_device_color
-from fpdf.enums import MethodReturnValue, PDFResourceType, TextEmphasis, TextMode
-from fpdf.fonts import SubsetMap, TTFFont
+from fpdf.enums import MethodReturnValue, TextMode
 from fpdf.image_parsing import preload_image
-from fpdf.output import OutputProducer
-from fpdf.syntax import Name, PDFArray, PDFContentStream
-from jinja2.sandbox import SandboxedEnvironment
 
-from core.kernel.errors import N_, CrbmError, Message, MetadataProblem, NotFoundError
+from core.apps.documents.fonts import BUILTIN_FALLBACK, SharedFontsPDF
+from core.apps.documents.forms import TABLES, PdfForm, PdfFormError
+from core.kernel.errors import N_, CrbmError, Message, MetadataProblem
 
 log = logging.getLogger(__name__)
 
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "metadata" / "schema" / "pdf_form.json"
-SCHEMA = json.loads(SCHEMA_PATH.read_text())
-VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-
-# The fonts every document can use come with CRBM, not with the machine, so a document
-# prints the same wherever it is made: DejaVu Sans 2.37 (Latin, Greek, Cyrillic, Armenian,
-# Georgian, Hebrew... bundled in core/fonts/dejavu/ with its licence, 2.7 MB) and
-# WenQuanYi Micro Hei 0.2.0-beta (Chinese, Japanese, Korean; bundled in core/fonts/wqy/ with
-# its licence, 5 MB, the same file as Debian's fonts-wqy-microhei).
-DEJAVU = Path(__file__).resolve().parents[2] / "fonts" / "dejavu"
-WENQUANYI = Path(__file__).resolve().parents[2] / "fonts" / "wqy" / "wqy-microhei.ttc"
-BUILTIN_FAMILIES = {
-    "dejavu": {"regular": DEJAVU / "DejaVuSans.ttf", "bold": DEJAVU / "DejaVuSans-Bold.ttf",
-               "italic": DEJAVU / "DejaVuSans-Oblique.ttf",
-               "bold_italic": DEJAVU / "DejaVuSans-BoldOblique.ttf"},
-    "wenquanyi": {"regular": WENQUANYI},
-}
-# Tried, after a form's own ``fallback`` families, for characters an element's font lacks.
-# A character none of them has stops the document (PdfTextError): no blanks in a document.
-BUILTIN_FALLBACK = ("dejavu", "wenquanyi")
 PAGE_SIZES = {"A4": (210.0, 297.0), "Letter": (215.9, 279.4), "Legal": (215.9, 355.6)}
 DEFAULT_MARGINS = {"top": 15.0, "right": 15.0, "bottom": 22.0, "left": 15.0}
 DEFAULT_STYLE = {"font": "dejavu", "size": 9.0, "style": "", "colour": "#000000",
@@ -90,16 +45,6 @@ NEAREST_STYLES = {"": ("",), "B": ("B", ""), "I": ("I", ""), "BI": ("BI", "B", "
 # fpdf2 reserves the width of one "0" per alias character for the page count: a one-character
 # alias (from Unicode's private use area: never in real text) keeps "Page 1 of 2" tight
 PAGES_ALIAS = "\ue000"
-TABLES = ("line_items", "table")
-
-
-class PdfFormError(CrbmError):
-    """A form is invalid, or could not be drawn: each problem names the file, the JSON path
-    of the part at fault and why."""
-
-    def __init__(self, problems: list[MetadataProblem]):
-        self.problems = problems
-        super().__init__("invalid PDF form:\n" + "\n".join(f"  {p}" for p in problems))
 
 
 class PdfTextError(CrbmError):
@@ -124,504 +69,25 @@ class PdfTextError(CrbmError):
         return PdfTextError(self.characters, self.text, field)
 
 
-# -- expressions ---------------------------------------------------------------------------
-
-def _finalize(value):
-    """How a value prints: nothing for None, one line per item for a list (so an address's
-    ``lines`` can take ``{{ record.billing_address_lines }}`` as it is)."""
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple)):
-        return "\n".join("" if item is None else str(item) for item in value)
-    return value
-
-
-ENV = SandboxedEnvironment(autoescape=False, undefined=jinja2.ChainableUndefined,
-                           finalize=_finalize)
-# keys whose string value is a template ("No. {{ record.number }}"), or an expression
-# ("record.due_date"); "lines" is an expression in a table and a list of templates in an
-# address
-TEMPLATE_KEYS = {"text", "label", "value", "src", "title", "detail", "group_heading",
-                 "comment", "empty_text", "link"}
-EXPRESSION_KEYS = {"visible_if", "rows", "groups", "lines", "each", "comment_if"}
-
-
-def _is_literal(text: str) -> bool:
-    return "{{" not in text and "{%" not in text and "{#" not in text
-
-
-def _expression_source(text: str) -> str:
-    """``{{ x }}`` and ``x`` mean the same in an expression key."""
-    text = text.strip()
-    if text.startswith("{{") and text.endswith("}}"):
-        return text[2:-2].strip()
-    return text
-
-
-# -- forms ---------------------------------------------------------------------------------
-
-@dataclass(eq=False)
-class PdfForm:
-    """A loaded, checked form; its templates are compiled once, here."""
-
-    name: str
-    title: str
-    source: Path
-    definition: dict
-    templates: dict[str, Any] = field(default_factory=dict, repr=False)
-    expressions: dict[str, Callable] = field(default_factory=dict, repr=False)
-    paths: dict[int, str] = field(default_factory=dict, repr=False)  # id(element) -> JSON path
-
-    @property
-    def folder(self) -> Path:
-        return self.source.parent
-
-    @property
-    def module(self) -> str | None:
-        """The module whose records this form prints, if it says."""
-        return self.definition.get("module")
-
-    def text(self, template: str | None, context: Mapping) -> str:
-        """The template rendered (a compiled one, or the literal text)."""
-        if not template:
-            return ""
-        compiled = self.templates.get(template)
-        if compiled is None:  # not seen at load: e.g. the default page_number text
-            compiled = self.templates[template] = _compile_template(template)
-        return compiled if isinstance(compiled, str) else compiled.render(context)
-
-    def value(self, expression: str, context: Mapping):
-        compiled = self.expressions.get(expression)
-        if compiled is None:
-            compiled = self.expressions[expression] = ENV.compile_expression(
-                _expression_source(expression), undefined_to_none=True)
-        return compiled(context)
-
-    def where(self, element) -> str:
-        return self.paths.get(id(element), "$")
-
-    def items(self, expression: str, context: Mapping, node) -> list:
-        """The list an expression gives (``rows``, ``lines``, ``each``...); nothing gives
-        an empty list, anything but a list is an error naming ``node``."""
-        found = self.value(expression, context)
-        if found is None or isinstance(found, jinja2.Undefined):
-            return []
-        if isinstance(found, (str, bytes, Mapping)) or not hasattr(found, "__iter__"):
-            raise PdfFormError([MetadataProblem(str(self.source), self.where(node),
-                                                f"{expression!r} should give a list, not "
-                                                f"{type(found).__name__}")])
-        return list(found)
-
-
-def _compile_template(text: str):
-    return text if _is_literal(text) else ENV.from_string(text)
-
-
-# path -> (its modification time and size, the form or why it is not one): a broken form is
-# not read again either until its file changes (detail pages list the forms on every view)
-_FORMS: dict[Path, tuple[tuple[int, int], PdfForm | PdfFormError]] = {}
-
-
-def load_form(path: Path) -> PdfForm:
-    """The form in ``path``, read, validated and compiled; kept until the file changes.
-    Raises PdfFormError naming every problem (file, JSON path, reason)."""
-    return _load(Path(path).resolve())
-
-
-def _load(path: Path) -> PdfForm:
-    """load_form of a resolved path."""
+def render(form: PdfForm, context: Mapping) -> bytes:
+    """The PDF of ``form`` filled from ``context`` (display-ready values). Raises
+    PdfFormError naming the element at fault when something cannot be drawn, PdfTextError
+    when the context holds a character no font has."""
+    document = _Document(form, context)
+    document.build()
     try:
-        stat = os.stat(path)
-    except OSError as exc:
-        raise PdfFormError([MetadataProblem(str(path), "$", f"cannot read: {exc.strerror}")])
-    stamp = (stat.st_mtime_ns, stat.st_size)
-    cached = _FORMS.get(path)
-    if cached is None or cached[0] != stamp:
-        try:
-            cached = (stamp, _read_form(path))
-        except PdfFormError as exc:
-            cached = (stamp, exc)
-        _FORMS[path] = cached
-    if isinstance(cached[1], PdfFormError):
-        raise PdfFormError(cached[1].problems)
-    return cached[1]
+        return bytes(document.output())
+    except (PdfFormError, PdfTextError):
+        raise
+    except Exception as exc:
+        log.debug("PDF output failed", exc_info=True)
+        raise PdfFormError([MetadataProblem(str(form.source), "$",
+                                            f"cannot write the PDF: {exc}")]) from exc
 
 
-def _read_form(path: Path) -> PdfForm:
-    source = str(path)
-    try:
-        document = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "$"
-        raise PdfFormError([MetadataProblem(source, where, f"not valid YAML: "
-                                            f"{getattr(exc, 'problem', None) or exc}")])
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PdfFormError([MetadataProblem(source, "$", f"cannot read: {exc}")])
-    errors = sorted(VALIDATOR.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
-    problems = [MetadataProblem(source, _json_path(e.absolute_path), e.message) for e in errors]
-    if problems:
-        raise PdfFormError(problems)
-    form = PdfForm(name=document["name"], title=document.get("title") or document["name"],
-                   source=path, definition=document)
-    if document["name"] != path.stem:
-        problems.append(MetadataProblem(source, "$.name", f"the name {document['name']!r} must "
-                                        f"be the file's name ({path.stem!r})"))
-    _check_fonts(form, problems)
-    for part in ("header", "footer", "body"):
-        for index, element in enumerate(document.get(part, [])):
-            _check_element(form, element, f"$.{part}[{index}]", part, problems)
-    if problems:
-        raise PdfFormError(problems)
-    return form
-
-
-def _json_path(parts) -> str:
-    out = "$"
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
-def _families(form: PdfForm) -> dict[str, dict]:
-    """Every family the form may use: the built-in ones and its own (which win)."""
-    return {**BUILTIN_FAMILIES, **form.definition.get("fonts", {})}
-
-
-def _font_path(form: PdfForm, file) -> Path:
-    path = Path(file)
-    return path if path.is_absolute() else form.folder / path
-
-
-def _check_fonts(form: PdfForm, problems: list) -> None:
-    source, families = str(form.source), _families(form)
-    for name, files in form.definition.get("fonts", {}).items():
-        for style in ("regular", "bold", "italic", "bold_italic"):
-            if style in files and not _font_path(form, files[style]).is_file() \
-                    and name not in form.definition.get("fallback", []):
-                problems.append(MetadataProblem(source, f"$.fonts.{name}.{style}",
-                                                f"font file not found: {files[style]}"))
-    for index, name in enumerate(form.definition.get("fallback", [])):
-        if name not in families:
-            problems.append(MetadataProblem(source, f"$.fallback[{index}]",
-                                            f"unknown font family {name!r}"))
-    _check_font_names(form, form.definition, "$", families, problems)
-
-
-def _check_font_names(form, node, where, families, problems) -> None:
-    """Every ``font:`` anywhere in the form names a known family."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "font" and isinstance(value, str) and value not in families:
-                problems.append(MetadataProblem(str(form.source), f"{where}.font",
-                                                f"unknown font family {value!r} (known: "
-                                                f"{', '.join(sorted(families))})"))
-            elif key != "fonts":
-                _check_font_names(form, value, f"{where}.{key}", families, problems)
-    elif isinstance(node, list):
-        for index, item in enumerate(node):
-            _check_font_names(form, item, f"{where}[{index}]", families, problems)
-
-
-def _check_element(form: PdfForm, element: dict, where: str, part: str, problems: list,
-                   in_row: bool = False) -> None:
-    """Compile the element's templates and expressions (reporting syntax errors where they
-    are) and check what the schema cannot say."""
-    form.paths[id(element)] = where
-    kind = element["type"]
-    if kind in TABLES and (part != "body" or in_row):
-        problems.append(MetadataProblem(str(form.source), where,
-                                        f"a {kind} belongs directly in the body (it flows "
-                                        f"onto new pages), not in a {'row or column' if in_row else part}"))
-    _compile_strings(form, element, where, problems)
-    for index, child in enumerate(element.get("items", [])):
-        _check_element(form, child, f"{where}.items[{index}]", part, problems, in_row=True)
-
-
-def _compile_strings(form: PdfForm, node, where: str, problems: list) -> None:
-    if isinstance(node, dict):
-        form.paths.setdefault(id(node), where)  # columns, summary rows: named in errors too
-        for key, value in node.items():
-            at = f"{where}.{key}"
-            if key == "items" and node.get("type") in ("row", "column"):
-                continue  # checked as elements
-            if isinstance(value, str) and key in EXPRESSION_KEYS:
-                try:
-                    form.expressions[value] = ENV.compile_expression(
-                        _expression_source(value), undefined_to_none=True)
-                except jinja2.TemplateSyntaxError as exc:
-                    problems.append(MetadataProblem(str(form.source), at,
-                                                    f"bad Jinja expression: {exc.message}"))
-            elif isinstance(value, str) and key in TEMPLATE_KEYS:
-                _compile_into(form, value, at, problems)
-            elif key == "lines" and isinstance(value, list):
-                for index, line in enumerate(value):
-                    _compile_into(form, line, f"{at}[{index}]", problems)
-            else:
-                _compile_strings(form, value, at, problems)
-    elif isinstance(node, list):
-        for index, item in enumerate(node):
-            _compile_strings(form, item, f"{where}[{index}]", problems)
-
-
-def _compile_into(form: PdfForm, text: str, where: str, problems: list) -> None:
-    try:
-        form.templates[text] = _compile_template(text)
-    except jinja2.TemplateSyntaxError as exc:
-        problems.append(MetadataProblem(str(form.source), where,
-                                        f"bad Jinja template (line {exc.lineno}): {exc.message}"))
-
-
-# -- lookup --------------------------------------------------------------------------------
-
-def form_dirs(site) -> list[Path]:
-    """Where forms are looked for, first match wins: the site's ``pdf/`` folder, each enabled
-    pack's, then each plugin's (the order templates follow, core/web/templating.py)."""
-    return list(_lookup(site).dirs)
-
-
-def _plugin_folder(plugin) -> Path:
-    """A loaded plugin's folder (a core.kernel.plugins.Plugin, or a plain module)."""
-    folder = getattr(plugin, "folder", None)
-    return Path(folder) if folder is not None else Path(plugin.__file__).parent
-
-
-@dataclass(eq=False)
-class _Lookup:
-    """Which file each form name resolves to, for one registry (packs and plugins) and one
-    state of the site's own ``pdf/`` folder."""
-
-    held: tuple  # the registry, packs and plugins it was made for (their ids are the key)
-    site_stamp: int | None  # the site's pdf/ folder's mtime (None: no folder)
-    trusted: bool  # False while that mtime is too recent to tell a later change from it
-    dirs: tuple[Path, ...]
-    paths: dict[str, Path]  # name -> the file that wins
-
-    def __post_init__(self):
-        self.sorted_paths = [self.paths[name] for name in sorted(self.paths)]
-
-
-# One per site (a few more for tests): made again when the site rebuilds its registry (a
-# pack installed or removed, a plugin turned off), and when a file appears in or leaves the
-# site's own pdf/ folder (an administrator adds a form without any rebuild). An edited form
-# file is seen by load_form (its own modification time).
-_LOOKUPS: OrderedDict[tuple, _Lookup] = OrderedDict()
-_LOOKUPS_KEPT = 16
-_LOOKUPS_LOCK = threading.Lock()
-_RACY_NS = 2_000_000_000  # a folder changed this recently may change again within its mtime
-
-
-def _lookup(site) -> _Lookup:
-    held = (getattr(site, "registry", None), *getattr(site, "enabled_packs", ()),
-            *getattr(site, "plugins", ()))
-    folder = str(site.folder)
-    key = (folder, *map(id, held))
-    try:
-        stamp = os.stat(os.path.join(folder, "pdf")).st_mtime_ns
-    except OSError:
-        stamp = None
-    found = _LOOKUPS.get(key)
-    if found is not None and found.trusted and found.site_stamp == stamp:
-        return found
-    site_dir = Path(folder) / "pdf"
-    dirs = [site_dir]
-    dirs += [Path(pack.folder) / "pdf" for pack in getattr(site, "enabled_packs", ())]
-    dirs += [_plugin_folder(plugin) / "pdf" for plugin in getattr(site, "plugins", ())]
-    dirs = [d for d in dirs if d.is_dir()]
-    paths: dict[str, Path] = {}
-    for folder in dirs:
-        for path in sorted(folder.glob("*.yaml")):
-            if path.stem not in paths and path.is_file():
-                paths[path.stem] = path.resolve()  # as load_form keys it
-    trusted = stamp is None or time.time_ns() - stamp > _RACY_NS
-    # the entry holds what its key names, so no id in the key can be reused meanwhile
-    found = _Lookup(held, stamp, trusted, tuple(dirs), paths)
-    with _LOOKUPS_LOCK:
-        for stale in [k for k in _LOOKUPS if k[0] == folder and k != key]:
-            del _LOOKUPS[stale]  # the site's previous registry: let it go
-        _LOOKUPS[key] = found
-        _LOOKUPS.move_to_end(key)
-        while len(_LOOKUPS) > _LOOKUPS_KEPT:
-            _LOOKUPS.popitem(last=False)
-    return found
-
-
-def find_form(site, name: str) -> PdfForm:
-    """The form called ``name``: the first ``<name>.yaml`` in ``form_dirs(site)``."""
-    if not isinstance(name, str) or not name.replace("_", "a").isalnum() \
-            or not name[:1].isalpha() or name != name.lower():
-        raise NotFoundError(f"no PDF form named {name!r}: a form name is lower-case letters, "
-                            f"digits and underscores")
-    lookup = _lookup(site)
-    path = lookup.paths.get(name)
-    if path is None:
-        looked = ", ".join(str(d) for d in lookup.dirs) or "no pdf/ folder"
-        raise NotFoundError(f"no PDF form named {name!r} (looked in: {looked})")
-    return _load(path)
-
-
-def available_forms(site) -> list[str]:
-    """The names of every form the site can use, sorted."""
-    return sorted(_lookup(site).paths)
-
-
-def usable_forms(site) -> list[PdfForm]:
-    """Every form the site can use, by name, leaving out the broken ones (they are reported
-    where forms are checked): a stat per form when nothing changed."""
-    out = []
-    for path in _lookup(site).sorted_paths:
-        try:
-            out.append(_load(path))
-        except PdfFormError:
-            continue
-    return out
-
-
-# -- fonts ---------------------------------------------------------------------------------
-
-# Characters nearly every Western document uses: a working font always holds them, so most
-# documents share one working font per font file.
-COMMON_CHARACTERS = [*range(0x20, 0x7F), *range(0xA0, 0x100), 0x152, 0x153, 0x160, 0x161,
-                     0x178, 0x17D, 0x17E, 0x2013, 0x2014, 0x2018, 0x2019, 0x201A, 0x201C,
-                     0x201D, 0x201E, 0x2022, 0x2026, 0x2030, 0x20AC, 0x2122]
-# the tables fpdf2 drops when it embeds a font (its output.py), dropped from working fonts too
-UNUSED_TABLES = ["FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT",
-                 "CBLC", "EBDT", "EBLC", "EBSC", "SVG ", "CPAL", "COLR", "kern", "gasp"]
-WORKING_FONTS_KEPT = 64  # per font file
-# fpdf2's own subsetting options (its output.py): what it embeds, we cut the same way
-EMBED_TABLES_DROPPED = ["FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT",
-                        "CBLC", "EBDT", "EBLC", "EBSC", "SVG ", "CPAL", "COLR"]
-EMBEDDED_KEPT = 128  # subsets kept per font file (10-30 KB each)
-
-
-class _EmbeddedFont:
-    """A font already cut to a document's glyphs: the bytes a document embeds (compressed
-    once) and the glyph ids of the cut. _Producer embeds it as fpdf2 would have after
-    cutting it, so the same glyphs are cut once per process, not once per document."""
-
-    def __init__(self, data: bytes, glyph_ids: dict[str, int]):
-        self.data, self.glyph_ids = data, glyph_ids
-        self.flated = zlib.compress(data, level=PDFContentStream._COMPRESSION_LEVEL)
-
-    def ttfont(self) -> ttLib.TTFont:
-        """As a fontTools font (for fpdf2 to cut again, when it embeds the fonts itself)."""
-        return ttLib.TTFont(BytesIO(self.data), lazy=True, recalcTimestamp=False,
-                            recalcBBoxes=False)
-
-
-
-
-class _FontFile:
-    """One font (one face of a collection), parsed once per process.
-
-    ``instance()`` makes the per-document font object fpdf2 uses: it shares this parse's
-    character widths and maps, and has its own record of the characters used."""
-
-    def __init__(self, path: Path, index: int):
-        self.path, self.index = path, index
-        # fpdf2's parser only asks its document for the fonts already added and whether
-        # colour fonts are drawn
-        self.parsed = TTFFont(SimpleNamespace(fonts={}, render_color_fonts=False), path,
-                              "prototype", "", collection_font_number=index)
-        self.has_outlines = "glyf" in self.parsed.ttfont  # TrueType (working fonts apply)
-        cmap = self.parsed.cmap
-        self.common_glyphs = frozenset(cmap[c] for c in COMMON_CHARACTERS if c in cmap)
-        self.covers_ascii = all(c in cmap for c in range(0x20, 0x7F))
-        self._working: OrderedDict[frozenset, bytes] = OrderedDict()
-        self._embedded: OrderedDict[frozenset, _EmbeddedFont] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def instance(self, number: int, fontkey: str, style: str) -> TTFFont:
-        font = TTFFont.__new__(TTFFont)
-        for slot in TTFFont.__slots__:
-            if hasattr(self.parsed, slot):
-                setattr(font, slot, getattr(self.parsed, slot))
-        font.i, font.fontkey = number, fontkey
-        font.emphasis = TextEmphasis.coerce(style)
-        font.desc = copy.copy(self.parsed.desc)  # a PDF object: its number is the document's
-        font.missing_glyphs, font.biggest_size_pt = [], 0
-        font._hbfont, font.color_font = None, None
-        font.subset = SubsetMap(font)
-        return font
-
-    def embedded(self, glyph_names):
-        """What fpdf2 embeds for a document using ``glyph_names``: the subset cut from a
-        working font, kept (a document printed again, or another with the same characters,
-        costs nothing more); fonts without TrueType outlines go the usual way."""
-        if not self.has_outlines:
-            return self.font_for_output(glyph_names)
-        key = frozenset(glyph_names)
-        with self._lock:
-            found = self._embedded.get(key)
-            if found is not None:
-                self._embedded.move_to_end(key)
-                return found
-        font = self.font_for_output(key)
-        options = ftsubset.Options(notdef_outline=True, recommended_glyphs=True)
-        options.drop_tables += EMBED_TABLES_DROPPED
-        subsetter = ftsubset.Subsetter(options)
-        subsetter.populate(glyphs=glyph_names)
-        subsetter.subset(font)
-        out = BytesIO()
-        font.save(out)
-        found = _EmbeddedFont(out.getvalue(), dict(font.getReverseGlyphMap()))
-        font.close()
-        with self._lock:
-            self._embedded[key] = found
-            while len(self._embedded) > EMBEDDED_KEPT:
-                self._embedded.popitem(last=False)
-        return found
-
-    def font_for_output(self, glyph_names) -> ttLib.TTFont:
-        """A fresh font for fpdf2 to cut the embedded subset from: a working font holding
-        ``glyph_names`` (cached), or the whole file for fonts without TrueType outlines."""
-        if not self.has_outlines:
-            return ttLib.TTFont(self.path, fontNumber=self.index, lazy=True,
-                                recalcTimestamp=False)
-        extra = frozenset(glyph_names) - self.common_glyphs
-        with self._lock:
-            data = self._working.get(extra)
-            if data is None:
-                data = self._working[extra] = self._make_working(self.common_glyphs | extra)
-                while len(self._working) > WORKING_FONTS_KEPT:
-                    self._working.popitem(last=False)
-            else:
-                self._working.move_to_end(extra)
-        return ttLib.TTFont(BytesIO(data), lazy=True, recalcTimestamp=False, recalcBBoxes=False)
-
-    def _make_working(self, glyphs: frozenset) -> bytes:
-        font = ttLib.TTFont(self.path, fontNumber=self.index, lazy=True, recalcTimestamp=False)
-        # fpdf2 finds glyphs by name; hinting is left out (PDF viewers scale outlines
-        # themselves), which also leaves fewer tables for fpdf2 to subset on every document
-        options = ftsubset.Options(notdef_outline=True, recommended_glyphs=True,
-                                   glyph_names=True, hinting=False)
-        options.drop_tables += UNUSED_TABLES
-        subsetter = ftsubset.Subsetter(options)
-        subsetter.populate(glyphs=sorted(glyphs & set(font.getGlyphOrder())))
-        subsetter.subset(font)
-        out = BytesIO()
-        font.save(out)
-        return out.getvalue()
-
-
-_FONT_FILES: dict[tuple[Path, int], _FontFile] = {}
-_FONT_LOCK = threading.Lock()
-
-
-def _font_file(path: Path, index: int) -> _FontFile:
-    key = (path, index)
-    found = _FONT_FILES.get(key)
-    if found is None:
-        with _FONT_LOCK:
-            found = _FONT_FILES.get(key)
-            if found is None:
-                found = _FONT_FILES[key] = _FontFile(path, index)
-    return found
-
-
-# -- images --------------------------------------------------------------------------------
-
-_IMAGES: dict[str, tuple[int, Any]] = {}  # path -> (mtime, decoded image info)
+# decoded images shared between documents: path -> (its mtime, fpdf2's image info)
+_IMAGES: dict[str, tuple[int, Any]] = {}
+_WARNED: set[tuple[Path, str]] = set()  # (form, family) whose missing file was logged
 
 
 def _colour(value: str | None) -> tuple[int, int, int] | None:
@@ -659,95 +125,7 @@ class _Block:
     link: str = ""
 
 
-class _Producer(OutputProducer):
-    """fpdf2's output, after the document has chosen the fonts to embed (footers are drawn
-    by then)."""
-
-    def bufferize(self):
-        self.fpdf.prepare_fonts()
-        return super().bufferize()
-
-    def _add_fonts(self, *args):
-        """fpdf2's fonts, the same objects in the same order, from fonts cut already (see
-        _EmbeddedFont): fpdf2 would cut each again, compress it again, and build its glyph
-        map string by string — half the output time. Anything else, fpdf2 does it all."""
-        fonts = sorted(self.fpdf.fonts.values(), key=lambda font: font.i)
-        if self.fpdf._compliance is None and all(
-                isinstance(getattr(font, "ttfont", None), _EmbeddedFont)
-                and not font.color_font and not font.is_cff for font in fonts):
-            return {font.i: self._add_embedded(font) for font in fonts}
-        for font in fonts:
-            if isinstance(getattr(font, "ttfont", None), _EmbeddedFont):
-                font.ttfont = font.ttfont.ttfont()
-        return super()._add_fonts(*args)
-
-    def _add_embedded(self, font: TTFFont):
-        """fpdf2 2.8's output._add_fonts for one TrueType font (its steps, in its order)."""
-        embedded: _EmbeddedFont = font.ttfont
-        fontname = f"MPDFAA+{font.name}"
-        if font.missing_glyphs:
-            msg = ", ".join(f"'{chr(x)}' ({chr(x).encode('unicode-escape').decode()})"
-                            for x in font.missing_glyphs[:10])
-            if len(font.missing_glyphs) > 10:
-                msg += f", ... (and {len(font.missing_glyphs) - 10} others)"
-            fpdf_output.LOGGER.warning("Font %s is missing the following glyphs: %s",
-                                       fontname, msg)
-        code_to_glyph = {char_id: embedded.glyph_ids[glyph.glyph_name]
-                         for glyph, char_id in font.subset.items() if glyph is not None}
-        composite = fpdf_output.PDFFont(subtype="Type0", base_font=fontname,
-                                        encoding="Identity-H")
-        self._add_pdf_obj(composite, "fonts")
-        cid_font = fpdf_output.PDFFont(subtype="CIDFontType2", base_font=fontname,
-                                       d_w=font.desc.missing_width,
-                                       w=fpdf_output._tt_font_widths(font))
-        self._add_pdf_obj(cid_font, "fonts")
-        composite.descendant_fonts = PDFArray([cid_font])
-
-        def format_code(unicode: int) -> str:
-            if unicode > 0xFFFF:
-                return f"{0xD800 | (unicode - 0x10000) >> 10:04X}{0xDC00 | (unicode & 0x3FF):04X}"
-            return f"{unicode:04X}"
-        bf_char = [f'<{code:04X}> <{"".join(format_code(c) for c in glyph.unicode)}>\n'
-                   for glyph, code in font.subset.items()
-                   if glyph is not None and isinstance(glyph.unicode, tuple) and glyph.unicode]
-        to_unicode = PDFContentStream((
-            "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n/CIDSystemInfo\n"
-            "<</Registry (Adobe)\n/Ordering (UCS)\n/Supplement 0\n>> def\n"
-            "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
-            "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
-            f"{fpdf_output._build_cmap_blocks(bf_char, 'bfchar')}"
-            "endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend"
-        ).encode("latin-1"))
-        self._add_pdf_obj(to_unicode, "fonts")
-        composite.to_unicode = to_unicode
-        system_info = fpdf_output.CIDSystemInfo()
-        self._add_pdf_obj(system_info, "fonts")
-        cid_font.c_i_d_system_info = system_info
-        descriptor = font.desc
-        descriptor.font_name = Name(fontname)
-        self._add_pdf_obj(descriptor, "fonts")
-        cid_font.font_descriptor = descriptor
-        # CIDToGIDMap: two bytes per code, built as bytes rather than as 131,072 strings
-        cid_to_gid = bytearray(256 * 256 * 2)
-        for code, glyph_id in code_to_glyph.items():
-            cid_to_gid[code * 2], cid_to_gid[code * 2 + 1] = glyph_id >> 8, glyph_id & 0xFF
-        cid_map = PDFContentStream(bytes(cid_to_gid), compress=True)
-        self._add_pdf_obj(cid_map, "fonts")
-        cid_font.c_i_d_to_g_i_d_map = cid_map
-        font_file = fpdf_output.PDFFontStream(b"")  # the font, compressed once (_EmbeddedFont)
-        font_file._contents, font_file.length = embedded.flated, len(embedded.flated)
-        font_file.length1 = len(embedded.data)
-        self._add_pdf_obj(font_file, "fonts")
-        descriptor.font_file2 = font_file
-        font.subset.pick.cache_clear()
-        font.subset.get_glyph.cache_clear()
-        return composite
-
-
-_WARNED: set[tuple[Path, str]] = set()  # (form, family) whose missing file was logged
-
-
-class _Document(FPDF):
+class _Document(SharedFontsPDF):
     """One document being drawn: fpdf2 plus the form's elements. fpdf2's own page breaking
     is off; the body breaks pages itself (tables repeat their heading row)."""
 
@@ -765,7 +143,6 @@ class _Document(FPDF):
         self.alias_nb_pages(PAGES_ALIAS)
         self.form, self.context = form, context
         self.body_top = self.t_margin
-        self._files: dict[str, _FontFile] = {}  # fontkey -> its font file
         self._styles: dict[str, tuple[str, ...]] = {}  # family -> styles it has
         self._used: tuple | None = None  # the style use() set last, and fpdf2's state then
         self._widths: dict[tuple, float] = {}  # (font, size, text) -> width (text_width)
@@ -783,23 +160,20 @@ class _Document(FPDF):
         """Register the family's styles that have a file; False if it has none."""
         if family in self._styles:
             return bool(self._styles[family])
-        files = _families(self.form)[family]
+        files = self.form.families()[family]
         index = files.get("collection_index", 0)
         styles = []
         for style, key in STYLE_FILES.items():
             if key not in files:
                 continue
-            path = _font_path(self.form, files[key])
+            path = self.form.font_path(files[key])
             if not path.is_file():
                 if key == "regular" and not fallback:
                     raise PdfFormError([MetadataProblem(str(self.form.source),
                                                         f"$.fonts.{family}.regular",
                                                         f"font file not found: {path}")])
                 continue
-            fontkey = f"{family}{style}"
-            font_file = _font_file(path, index)
-            self.fonts[fontkey] = font_file.instance(len(self.fonts) + 1, fontkey, style)
-            self._files[fontkey] = font_file
+            self.add_font_file(path, index, f"{family}{style}", style)
             styles.append(style)
         if fallback and not styles and (self.form.source, family) not in _WARNED:
             _WARNED.add((self.form.source, family))  # once, not at every document
@@ -831,17 +205,6 @@ class _Document(FPDF):
         self.set_font(style.family, chosen[0], style.size)
         self.text_color = chosen[1]  # what set_text_color() sets, converted once per style
         self._used = (style, self.current_font, self.font_size_pt, self.text_color)
-
-    def prepare_fonts(self) -> None:
-        """Before output: leave out fonts no page uses (an unused fallback font would be
-        embedded for nothing) and give each used one a working font to subset."""
-        used = {index for (_, kind), indexes in self._resource_catalog.resources_per_page.items()
-                if kind == PDFResourceType.FONT for index in indexes}
-        for fontkey, font in list(self.fonts.items()):
-            if font.i not in used and len(font.subset) <= 2:
-                del self.fonts[fontkey]
-            elif fontkey in self._files:
-                font.ttfont = self._files[fontkey].embedded(font.subset.get_all_glyph_names())
 
     # -- styles ----------------------------------------------------------------------------
     def _style_of(self, base, *overrides: Mapping | None) -> _Style:
@@ -962,7 +325,7 @@ class _Document(FPDF):
         """Turn fpdf2's fallback fonts on only for text the current font cannot draw: its
         character-by-character search for them is a quarter of the drawing time. Text
         that no font has a glyph for raises PdfTextError (fpdf2 would leave it blank)."""
-        font_file = self._files.get(self.current_font.fontkey)
+        font_file = self.font_files.get(self.current_font.fontkey)
         if text.isascii() and font_file is not None and font_file.covers_ascii:
             lacking = None
         else:
@@ -1510,19 +873,3 @@ class _Table:
                     self._row(child_columns, self._cells(child_columns, child, child_scope),
                               child_style)
         return count
-
-
-def render(form: PdfForm, context: Mapping) -> bytes:
-    """The PDF of ``form`` filled from ``context`` (display-ready values). Raises
-    PdfFormError naming the element at fault when something cannot be drawn, PdfTextError
-    when the context holds a character no font has."""
-    document = _Document(form, context)
-    document.build()
-    try:
-        return bytes(document.output(output_producer_class=_Producer))
-    except (PdfFormError, PdfTextError):
-        raise
-    except Exception as exc:
-        log.debug("PDF output failed", exc_info=True)
-        raise PdfFormError([MetadataProblem(str(form.source), "$",
-                                            f"cannot write the PDF: {exc}")]) from exc

@@ -14,7 +14,7 @@ import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
 
-from core.apps.documents import mail, pdf
+from core.apps.documents import forms, mail, pdf
 from core.kernel.errors import N_, NotFoundError
 from core.kernel.registry import ModuleDef
 
@@ -154,7 +154,7 @@ def render_record(site, module_name: str, record_id: str, user, form_name: str, 
     record = {key: value for key, value in labelled.items() if not key.endswith("__label")}
     site.module_hooks.of(module).crbm_before_output(site=site, module=module, record=record,
                                                     action=action, user=user)
-    form = pdf.find_form(site, form_name)
+    form = forms.find_form(site, form_name)
     try:
         content = pdf.render(form, record_context(site, module_name, record_id, user, fmt,
                                                   record=labelled))
@@ -175,10 +175,10 @@ def email_record(site, module_name: str, record_id: str, user, form_name: str, f
                                                               "application/pdf")])
 
 
-def forms_for(site, module_name: str) -> list[pdf.PdfForm]:
+def forms_for(site, module_name: str) -> list[forms.PdfForm]:
     """The forms meant for a module's records (their ``module:``), for its print buttons.
-    Cheap on every detail page: the folders are scanned once per registry (pdf.py)."""
-    return [form for form in pdf.usable_forms(site)
+    Cheap on every detail page: the folders are scanned once per registry (forms.py)."""
+    return [form for form in forms.usable_forms(site)
             if getattr(form, "module", None) == module_name]
 
 

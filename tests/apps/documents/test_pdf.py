@@ -1,4 +1,4 @@
-"""PDF forms (core/apps/documents/pdf.py) and the standard document forms.
+"""PDF forms (core/apps/documents/forms.py, pdf.py, fonts.py) and the standard document forms.
 
 Each standard form is rendered from a realistic context (accents, Japanese through the
 fallback font, a 40-line invoice over two pages) and read back with pypdf: the numbers and
@@ -19,9 +19,10 @@ from types import SimpleNamespace
 
 import pypdf
 import pytest
+from fpdf.output import OutputProducer
 from PIL import Image, ImageDraw, ImageFont
 
-from core.apps.documents import pdf
+from core.apps.documents import fonts, forms, pdf
 from core.kernel.errors import NotFoundError
 from core.kernel.plugins import SHIPPED_PLUGINS
 from tests.needs import missing
@@ -50,7 +51,7 @@ def make_logo(folder: Path) -> str:
     draw = ImageDraw.Draw(image)
     draw.rounded_rectangle((0, 10, 100, 110), radius=18, fill=(31, 58, 95))
     draw.polygon([(22, 88), (50, 30), (78, 88)], fill=(242, 184, 75))
-    font = ImageFont.truetype(str(pdf.DEJAVU / "DejaVuSans-Bold.ttf"), 64)
+    font = ImageFont.truetype(str(fonts.DEJAVU / "DejaVuSans-Bold.ttf"), 64)
     draw.text((122, 22), "ACME", fill=(31, 58, 95), font=font)
     path = folder / "logo.png"
     image.save(path)
@@ -180,7 +181,7 @@ def to_png(data: bytes, name: str) -> list[Path]:
 
 
 def render_standard(name: str, ctx: dict) -> bytes:
-    form = pdf.load_form(STANDARD_FORMS[name])
+    form = forms.load_form(STANDARD_FORMS[name])
     assert form.name == name
     return pdf.render(form, ctx)
 
@@ -193,8 +194,8 @@ def write_form(folder: Path, text: str, name: str = "sample") -> Path:
 
 
 def problems_of(path: Path) -> list[str]:
-    with pytest.raises(pdf.PdfFormError) as caught:
-        pdf.load_form(path)
+    with pytest.raises(forms.PdfFormError) as caught:
+        forms.load_form(path)
     return [str(problem) for problem in caught.value.problems]
 
 
@@ -210,8 +211,8 @@ def fonts_in(data: bytes) -> set[str]:
 # -- the standard forms ----------------------------------------------------------------------
 
 def test_the_schema_is_valid_and_documents_every_property():
-    schema = pdf.SCHEMA
-    pdf.jsonschema.Draft202012Validator.check_schema(schema)
+    schema = forms.SCHEMA
+    forms.jsonschema.Draft202012Validator.check_schema(schema)
     undocumented = []
 
     def walk(node, where):
@@ -231,7 +232,7 @@ def test_the_schema_is_valid_and_documents_every_property():
 
 @pytest.mark.parametrize("name", sorted(STANDARD_FORMS))
 def test_every_standard_form_loads(name):
-    form = pdf.load_form(STANDARD_FORMS[name])
+    form = forms.load_form(STANDARD_FORMS[name])
     assert form.name == name and form.title.endswith("(standard)")
 
 
@@ -359,6 +360,48 @@ def test_only_the_fonts_a_document_uses_are_embedded(tmp_path):
     assert not any("WenQuanYi" in name for name in fonts_in(render_standard("invoice", ctx)))
 
 
+
+class FpdfOwnFontWriting(fonts.Producer):
+    """fonts.Producer writing the fonts with fpdf2's own code (from the same cut fonts)."""
+
+    def _add_fonts(self, *args):
+        for font in self.fpdf.fonts.values():
+            if isinstance(font.ttfont, fonts.EmbeddedFont):
+                font.ttfont = font.ttfont.ttfont()
+        return OutputProducer._add_fonts(self, *args)
+
+
+def font_objects(data: bytes) -> dict[str, tuple]:
+    """Each embedded font by name: what a viewer reads of it (widths, the glyph of each
+    code, the text of each code)."""
+    found = {}
+    for page in pypdf.PdfReader(io.BytesIO(data)).pages:
+        for font in (page["/Resources"].get("/Font") or {}).values():
+            font = font.get_object()
+            cid = font["/DescendantFonts"][0].get_object()
+            found[str(font["/BaseFont"])] = (
+                list(cid["/W"]), cid["/DW"], cid["/CIDToGIDMap"].get_object().get_data(),
+                font["/ToUnicode"].get_object().get_data())
+    return found
+
+
+def test_fonts_are_written_as_fpdf2_writes_them(tmp_path):
+    """fonts.py writes the embedded fonts itself, following fpdf2 2.8's steps: the same
+    document written by fpdf2's own code must read the same (the guard of that copy when
+    fpdf2 is updated)."""
+    form = forms.load_form(STANDARD_FORMS["invoice"])
+    ctx = context(tmp_path, "Invoice", lines=40)  # two pages, a fallback font (東京)
+
+    def written(producer) -> bytes:
+        document = pdf._Document(form, ctx)
+        document.build()
+        return bytes(document.output(output_producer_class=producer))
+
+    ours, theirs = written(fonts.Producer), written(FpdfOwnFontWriting)
+    assert text_of(ours) == text_of(theirs)
+    assert len(font_objects(ours)) >= 3  # regular, bold, the fallback
+    assert font_objects(ours) == font_objects(theirs)
+
 # -- scripts: CRBM's own fonts, whatever the machine has -----------------------------------
 
 SUPPLIERS = {"Chinese": "北京华为技术有限公司", "Japanese": "株式会社トヨタ自動車 東京支店",
@@ -367,7 +410,7 @@ SUPPLIERS = {"Chinese": "北京华为技术有限公司", "Japanese": "株式会
 
 
 def test_the_fonts_come_with_crbm_not_with_the_machine():
-    for family in pdf.BUILTIN_FAMILIES.values():
+    for family in fonts.BUILTIN_FAMILIES.values():
         for path in family.values():
             assert path.is_file() and not str(path).startswith("/usr/share/fonts"), path
 
@@ -379,7 +422,7 @@ def test_a_supplier_name_in_any_supported_script_prints(tmp_path, script):
     path = STANDARD_FORMS["purchase_order"]
     ctx = context(tmp_path, "Purchase order", number="PO-0311")
     ctx["supplier"] = {"name": name, "billing_address_lines": [name, "Tokyo 100-0005"]}
-    printed = text_of(pdf.render(pdf.load_form(path), ctx))
+    printed = text_of(pdf.render(forms.load_form(path), ctx))
     assert printed.count(name) >= 2 and "PO-0311" in printed
     # a form naming no font at all, bold and regular
     path = write_form(tmp_path, """
@@ -387,7 +430,7 @@ body:
   - {type: text, text: "{{ supplier.name }}"}
   - {type: field, label: "Supplier", value: "{{ supplier.name }}", style: B}
 """, "plain")
-    assert text_of(pdf.render(pdf.load_form(path), ctx)).count(name) == 2
+    assert text_of(pdf.render(forms.load_form(path), ctx)).count(name) == 2
 
 
 @pytest.mark.parametrize(("text", "code"), [
@@ -406,7 +449,7 @@ def test_text_no_font_has_stops_the_document_naming_it(tmp_path, text, code):
     # the form's own text too
     path = write_form(tmp_path, f'body:\n  - {{type: text, text: "Hello {text}"}}\n')
     with pytest.raises(pdf.PdfTextError, match=r"\(PDF form sample\)"):
-        pdf.render(pdf.load_form(path), {})
+        pdf.render(forms.load_form(path), {})
 
 
 # -- the engine -------------------------------------------------------------------------------
@@ -419,14 +462,14 @@ body:
   - {type: text, text: "hidden", visible_if: account.name}
   - {type: field, label: "Due", value: "{{ record.due_date }}"}
 """)
-    text = text_of(pdf.render(pdf.load_form(path), {"record": {"status": "Sent"}}))
+    text = text_of(pdf.render(forms.load_form(path), {"record": {"status": "Sent"}}))
     assert "[][]" in text and "shown" in text
     assert "hidden" not in text and "Due" not in text  # an empty field is left out
 
     path = write_form(tmp_path, 'body:\n  - {type: text, text: "{{ record.__class__.mro() }}"}\n',
                       "unsafe")
-    with pytest.raises(pdf.PdfFormError) as caught:
-        pdf.render(pdf.load_form(path), {"record": {}})
+    with pytest.raises(forms.PdfFormError) as caught:
+        pdf.render(forms.load_form(path), {"record": {}})
     assert "$.body[0]" in str(caught.value) and "SecurityError" in str(caught.value)
 
 
@@ -438,7 +481,7 @@ body:
   - {type: text, text: "{{ paragraphs }}"}
 """)
     paragraphs = [f"Clause {n}: the parties agree." for n in range(1, 121)]
-    data = pdf.render(pdf.load_form(path), {"paragraphs": paragraphs})
+    data = pdf.render(forms.load_form(path), {"paragraphs": paragraphs})
     assert pages_of(data) >= 2
     text = text_of(data)
     assert "Clause 1:" in text and "Clause 120:" in text and "Page 2 of" in text
@@ -446,7 +489,7 @@ body:
 
 def test_images_fonts_and_paths_relative_to_the_form(tmp_path):
     (tmp_path / "forms" / "fonts").mkdir(parents=True)
-    shutil.copy(pdf.DEJAVU / "DejaVuSans.ttf", tmp_path / "forms" / "fonts" / "Brand.ttf")
+    shutil.copy(fonts.DEJAVU / "DejaVuSans.ttf", tmp_path / "forms" / "fonts" / "Brand.ttf")
     make_logo(tmp_path / "forms")
     logo = make_logo(tmp_path)
     path = write_form(tmp_path / "forms", f"""
@@ -461,13 +504,13 @@ body:
   - {{type: image, src: "{{{{ company.logo }}}}", w: 30}}
   - {{type: text, text: "Brand text, bold falls back to regular", style: B}}
 """)
-    data = pdf.render(pdf.load_form(path), {"company": {"logo": ""}})
+    data = pdf.render(forms.load_form(path), {"company": {"logo": ""}})
     assert "Brand text" in text_of(data)
     reader = pypdf.PdfReader(io.BytesIO(data))
     assert len(reader.pages[0].images) == 2  # the empty logo expression draws nothing
 
-    with pytest.raises(pdf.PdfFormError) as caught:
-        pdf.render(pdf.load_form(path), {"company": {"logo": "/nonexistent/logo.png"}})
+    with pytest.raises(forms.PdfFormError) as caught:
+        pdf.render(forms.load_form(path), {"company": {"logo": "/nonexistent/logo.png"}})
     assert "$.body[2]" in str(caught.value) and "image file not found" in str(caught.value)
 
 
@@ -486,7 +529,7 @@ body:
       - {label: "Count", value: "{{ people | length }}"}
       - {each: notes, label: "{{ item }}", value: "noted"}
 """)
-    form = pdf.load_form(path)
+    form = forms.load_form(path)
     people = [{"name": f"Person {n}", "age": 20 + n} for n in range(60)]
     data = pdf.render(form, {"people": people, "show_age": True, "notes": ["First note"]})
     text = text_of(data)
@@ -495,7 +538,7 @@ body:
     assert "First note noted" in text
     assert "years" not in text_of(pdf.render(form, {"people": people}))
 
-    with pytest.raises(pdf.PdfFormError) as caught:
+    with pytest.raises(forms.PdfFormError) as caught:
         pdf.render(form, {"people": "not a list"})
     assert "$.body[0]" in str(caught.value) and "should give a list" in str(caught.value)
 
@@ -508,8 +551,8 @@ body:
     w: 50
     columns: [{key: a, width: 40}, {key: b, width: 30}]
 """)
-    with pytest.raises(pdf.PdfFormError) as caught:
-        pdf.render(pdf.load_form(path), {"rows": []})
+    with pytest.raises(forms.PdfFormError) as caught:
+        pdf.render(forms.load_form(path), {"rows": []})
     assert "$.body[0]" in str(caught.value) and "70 mm" in str(caught.value)
 
 
@@ -556,10 +599,10 @@ def test_bad_files_are_refused_too(tmp_path):
 
 def test_forms_are_cached_until_their_file_changes(tmp_path):
     path = write_form(tmp_path, 'body:\n  - {type: text, text: "one"}\n')
-    first = pdf.load_form(path)
-    assert pdf.load_form(path) is first
+    first = forms.load_form(path)
+    assert forms.load_form(path) is first
     path.write_text('name: sample\nbody:\n  - {type: text, text: "two and more"}\n')
-    second = pdf.load_form(path)
+    second = forms.load_form(path)
     assert second is not first and "two and more" in text_of(pdf.render(second, {}))
 
 
@@ -576,24 +619,24 @@ def test_forms_are_found_in_the_site_then_packs_then_plugins(tmp_path):
     write_form(pack.folder / "pdf", body % "pack", "receipt")
     write_form(site.folder / "pdf", body % "site", "receipt")
 
-    assert pdf.form_dirs(site) == [site.folder / "pdf", pack.folder / "pdf",
+    assert forms.form_dirs(site) == [site.folder / "pdf", pack.folder / "pdf",
                                    plugin.folder / "pdf"]
-    assert pdf.available_forms(site) == ["invoice", "quote", "receipt"]
-    assert pdf.find_form(site, "invoice").source.parent == plugin.folder / "pdf"
-    assert pdf.find_form(site, "quote").source.parent == pack.folder / "pdf"
-    assert pdf.find_form(site, "receipt").source.parent == site.folder / "pdf"
+    assert forms.available_forms(site) == ["invoice", "quote", "receipt"]
+    assert forms.find_form(site, "invoice").source.parent == plugin.folder / "pdf"
+    assert forms.find_form(site, "quote").source.parent == pack.folder / "pdf"
+    assert forms.find_form(site, "receipt").source.parent == site.folder / "pdf"
     for name in ("statement", "../site/pdf/receipt", "Quote"):
         with pytest.raises(NotFoundError, match="no PDF form named"):
-            pdf.find_form(site, name)
+            forms.find_form(site, name)
 
 
 def test_shipped_plugins_forms_are_found_through_a_site(site):
     """The plugins that ship forms are found by a booted site, whichever are loaded."""
-    names = pdf.available_forms(site)
+    names = forms.available_forms(site)
     for plugin in site.plugins:
         for path in (plugin.folder / "pdf").glob("*.yaml"):
             assert path.stem in names
-            assert pdf.find_form(site, path.stem).name == path.stem
+            assert forms.find_form(site, path.stem).name == path.stem
 
 
 def test_the_guide_examples_are_valid_forms(tmp_path):
@@ -604,19 +647,19 @@ def test_the_guide_examples_are_valid_forms(tmp_path):
     path = tmp_path / "delivery_note.yaml"
     path.write_text(whole)
     ctx = context(tmp_path, "Sales order")
-    text = text_of(pdf.render(pdf.load_form(path), ctx))
+    text = text_of(pdf.render(forms.load_form(path), ctx))
     assert "Delivery note" in text and "Deliver to" in text and "Hex bolt M8 × 40" in text
     elements = [b for b in blocks if b.startswith("- ")]
     assert len(elements) >= 3
     for index, block in enumerate(elements):
         body = "".join(f"  {line}\n" for line in block.splitlines())
         path = write_form(tmp_path, f"body:\n{body}", f"example_{index}")
-        pdf.render(pdf.load_form(path), ctx)
+        pdf.render(forms.load_form(path), ctx)
 
 
 def test_documents_render_side_by_side_in_threads(tmp_path):
     """Web workers render in threads: fonts and images are shared, documents are not."""
-    form = pdf.load_form(STANDARD_FORMS["invoice"])
+    form = forms.load_form(STANDARD_FORMS["invoice"])
     base = context(tmp_path, "Invoice")
 
     def render_one(number: int) -> str:
@@ -635,11 +678,11 @@ page: {size: Letter, orientation: landscape, margins: {left: 30}}
 body:
   - {type: text, text: "Wide"}
 """)
-    data = pdf.render(pdf.load_form(path), {})
+    data = pdf.render(forms.load_form(path), {})
     box = pypdf.PdfReader(io.BytesIO(data)).pages[0].mediabox
     assert (round(float(box.width)), round(float(box.height))) == (792, 612)  # 11 x 8.5 in
     path = write_form(tmp_path, "page: {size: [100, 150]}\nbody: []\n", "custom")
-    box = pypdf.PdfReader(io.BytesIO(pdf.render(pdf.load_form(path), {}))).pages[0].mediabox
+    box = pypdf.PdfReader(io.BytesIO(pdf.render(forms.load_form(path), {}))).pages[0].mediabox
     assert (round(float(box.width) * 25.4 / 72), round(float(box.height) * 25.4 / 72)) == \
         (100, 150)
 
@@ -668,7 +711,7 @@ def test_a_form_added_later_is_seen_where_it_becomes_visible(site, admin, tmp_pa
     assert added() == ["account_sheet"]
     write_form(site.folder / "pdf", SHEET, "account_card")  # at once, in the same folder
     assert added() == ["account_card", "account_sheet"]
-    assert pdf.find_form(site, "account_card").module == "accounts"
+    assert forms.find_form(site, "account_card").module == "accounts"
 
     pack = tmp_path / "forms_tiny"
     write_form(pack / "pdf", SHEET, "account_letter")
@@ -679,10 +722,10 @@ def test_a_form_added_later_is_seen_where_it_becomes_visible(site, admin, tmp_pa
 
     broken = site.folder / "pdf" / "account_broken.yaml"
     broken.write_text("name: account_broken\nmodule: accounts\nbody: [\n")
-    assert "account_broken" in pdf.available_forms(site)
+    assert "account_broken" in forms.available_forms(site)
     assert added() == ["account_card", "account_letter", "account_sheet"]
-    with pytest.raises(pdf.PdfFormError, match="not valid YAML"):
-        pdf.find_form(site, "account_broken")
+    with pytest.raises(forms.PdfFormError, match="not valid YAML"):
+        forms.find_form(site, "account_broken")
     account = site.records.create("accounts", {"name": "Harbour Ltd"}, admin)
     with signed_in(site, "admin") as client:
         page = client.get(f"/m/accounts/{account['id']}")
@@ -693,4 +736,4 @@ def test_a_form_added_later_is_seen_where_it_becomes_visible(site, admin, tmp_pa
         assert printed.status_code == 200 and "Harbour Ltd" in text_of(printed.content)
 
     broken.unlink()  # gone from the folder: gone from the lookups
-    assert "account_broken" not in pdf.available_forms(site)
+    assert "account_broken" not in forms.available_forms(site)
