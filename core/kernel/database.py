@@ -36,6 +36,7 @@ ID = sa.String(36)
 # -- text ordered regardless of case -----------------------------------------------------------
 
 FOLDED_ON = ("sqlite", "postgresql")  # MariaDB's default collations ignore case already
+EVERY = ("sqlite", "postgresql", "mysql")  # indexes compared by name (expressions in some)
 
 
 class CaseFolded(sa.sql.expression.ColumnElement):
@@ -354,12 +355,21 @@ def module_table(module: ModuleDef, metadata: sa.MetaData) -> sa.Table:
             if not unique:
                 sorted_by.append(f)
     columns += [sa.Column(f"_sk_{n}", SEARCH_KEY) for n in module.search_fields]  # quick search's
-    indexes += [sa.Index(f"ix_{module.table}__sk_{n}", f"_sk_{n}") for n in module.search_fields]
     table = sa.Table(module.table, metadata, *columns, *indexes)
     for f in sorted_by:  # lists sort text regardless of case, then by id: an index for that order
         if case_folded(f, table.c[f.name]):
             sa.Index(f"ix_{module.table}_{f.name}_ci", CaseFolded(table.c[f.name]), table.c.id,
                      info={"dialects": FOLDED_ON}).ddl_if(dialect=FOLDED_ON)
+    # Each search key with what lists sort by first (as that sort's index has it): a page of
+    # hits is picked and sorted from these indexes alone, however many records hit
+    first = module.fields.get(module.default_sort.split(",")[0].strip().lstrip("-"))
+    by = table.c[first.name] if first is not None and first.stored else None
+    if by is not None and isinstance(by.type, sa.String) and not by.type.length:
+        by = None  # long text: no index takes it whole
+    by = CaseFolded(by) if by is not None and case_folded(first, by) else by
+    for n in module.search_fields:
+        sa.Index(f"ix_{module.table}__sk_{n}_s", table.c[f"_sk_{n}"], table.c.deleted,
+                 *([by] if by is not None else []), table.c.id, info={"dialects": EVERY})
     return table
 
 
@@ -495,7 +505,8 @@ def _describe(op: ops.MigrateOperation) -> str:
 
 def _folded_indexes(metadata: sa.MetaData, dialect: str | None = None,
                     only: Collection[str] | None = None) -> list[sa.Index]:
-    """The case-folded sort indexes (``CaseFolded``), those ``dialect`` has if given."""
+    """The indexes compared by name (case-folded sort indexes, ``CaseFolded``, and quick
+    search's), those ``dialect`` has if given."""
     return [index for table in metadata.tables.values() if only is None or table.name in only
             for index in table.indexes if "dialects" in index.info
             and (dialect is None or dialect in index.info["dialects"])]

@@ -188,16 +188,18 @@ class RecordService:
 
         One statement when the user may list every record and searches nothing. Otherwise
         the (capped) count comes first (0: nothing more to read) and decides how the page is
-        read: past the cap the user sees (or the search finds) much of the module, so reading
-        the sort index and checking each row finds a page fast; under it, gathering the few
-        records and sorting them is faster."""
+        read: past the cap the user sees much of the module, so reading the sort index and
+        checking each row finds a page fast; under it, gathering the few records and sorting
+        them is faster. A search always gathers through its keys' indexes: its hits cluster
+        in the sort order (a name's first word), where a walk along it may read most of the
+        table before the first hit."""
         module = self.registry.module(module_name)
         if query.search or self.access is not None and self.access.restricts(user, module, "list"):
             matched = self.count(module_name, user, query, cap)
             if not matched:
                 return [], 0
             stmt, _ = self._select(module, user, query, "list",
-                                   scan=cap is not None and matched > cap)
+                                   scan=cap is not None and matched > cap and not query.search)
             with self.engine.connect() as conn:
                 return [dict(row) for row in conn.execute(stmt).mappings()], matched
         stmt, _ = self._select(module, user, query, "list")
@@ -368,19 +370,33 @@ class RecordService:
                 if labels:
                     columns.extend(labels)
                     joins.append(join)
-        stmt = sa.select(*columns).select_from(table)
+        order = self._order(module, table, query.sort)
+        where = [self._visible(module, table, user, action, scan or bool(query.search)),
+                 *self._filters(module, table, query.filters)]
+        if query.search:
+            where.append(self._search(module, table, query.search, scan))
+        if query.after is not None:
+            where.append(self._after(module, table, query.sort, query.after))
+        if query.search and query.limit is not None and not scan:
+            # A page of hits: the hits gathered through the search keys' indexes, which
+            # carry the sort key (database.module_table), sorted, and only the page's rows
+            # read. On PostgreSQL the hits come first (OFFSET 0): its planner would rather
+            # walk the sort index, but a name's first word clusters there, far from its start.
+            hits = table
+            if self.engine.dialect.name == "postgresql":
+                hits = sa.select(table.c.id, *(table.c[n] for n, _ in self.sort_keys(
+                    module, query.sort) if n != "id")).where(*where).offset(0).subquery("hits")
+            picked = sa.select(hits.c.id).where(*(where if hits is table else ())) \
+                .order_by(*self._order(module, hits, query.sort)) \
+                .limit(query.limit).offset(query.offset).subquery("picked")
+            stmt = sa.select(*columns).select_from(table.join(picked, picked.c.id == table.c.id))
+        else:
+            stmt = sa.select(*columns).select_from(table).where(*where)
+            if query.limit is not None:
+                stmt = stmt.limit(query.limit).offset(query.offset)
         for alias, on in joins:
             stmt = stmt.outerjoin(alias, on)
-        stmt = stmt.where(self._visible(module, table, user, action, scan or bool(query.search)))
-        stmt = stmt.where(*self._filters(module, table, query.filters))
-        if query.search:
-            stmt = stmt.where(self._search(module, table, query.search, scan))
-        if query.after is not None:
-            stmt = stmt.where(self._after(module, table, query.sort, query.after))
-        stmt = stmt.order_by(*self._order(module, table, query.sort))
-        if query.limit is not None:
-            stmt = stmt.limit(query.limit).offset(query.offset)
-        return stmt, table
+        return stmt.order_by(*order), table
 
     def _label_join(self, table: sa.Table, f: FieldDef, name: str, user: User):
         """The name of the record a related field points to — only if the user may see
@@ -448,7 +464,7 @@ class RecordService:
 
     def sort_keys(self, module: ModuleDef, sort: str | None) -> list[tuple[str, bool]]:
         """(field, descending) per sort key, the module's default order when none."""
-        sort = sort or module.layouts.get("list", {}).get("sort") or module.name_field or "-created_at"
+        sort = sort or module.default_sort
         keys = []
         for key in filter(None, (s.strip() for s in sort.split(","))):
             name = key.lstrip("-")
@@ -458,18 +474,18 @@ class RecordService:
             keys.append((name, key.startswith("-")))
         return keys
 
-    def _sort_key(self, module: ModuleDef, name: str, value):
+    def _sort_key(self, module: ModuleDef, name: str, value, table=None):
         """What rows are ordered by for field ``name``: its column, or ``value`` (a bind
         parameter compared the same way); text regardless of case on every database
         (``database.CaseFolded``, which is also the field's sort index)."""
-        column = self.table(module).c[name]
+        column = (self.table(module) if table is None else table).c[name]
         key = column if value is _COLUMN else value
         return CaseFolded(key) if case_folded(module.fields[name], column) else key
 
     def _order(self, module: ModuleDef, table: sa.Table, sort: str | None) -> list:
         order, keys = [], self.sort_keys(module, sort)
         for name, desc in keys:
-            key = self._sort_key(module, name, _COLUMN)
+            key = self._sort_key(module, name, _COLUMN, table)
             order.append(key.desc() if desc else key.asc())
         # a stable order, so pages never overlap; id goes the last key's way, so one (key,
         # id) index serves both ways and the reverse order is every key flipped

@@ -213,6 +213,12 @@ class ModuleDef:
                 and self.fields[p].type.searchable]
 
     @cached_property
+    def default_sort(self) -> str:
+        """How lists are ordered when nobody chose: the list layout's ``sort``, else by name,
+        else newest first (``-`` descending, keys comma separated)."""
+        return self.layouts.get("list", {}).get("sort") or self.name_field or "-created_at"
+
+    @cached_property
     def name_field(self) -> str | None:
         return next((f.name for f in self.fields.values() if f.type.name == "name"), None)
 

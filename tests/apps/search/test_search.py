@@ -112,8 +112,7 @@ def test_an_empty_first_page_is_one_statement(site, admin, people):
 
 
 def test_a_search_that_finds_much_reads_the_same_page(site, admin, people):
-    """Past the count's cap the page is read along the sort order, the keys checked on each
-    row: the same rows, in the same order."""
+    """Past the count's cap the page is still the same rows, in the same order."""
     site.records.create_many("accounts", [{"name": f"Sociable {i}"} for i in range(5)], admin)
     expected = [r["name"] for r in site.records.list("accounts", admin, Query(
         search="soc", sort="name", limit=None))]
@@ -183,4 +182,7 @@ def test_the_search_keys_index_is_used(site, admin, module, text):
     elif dialect == "postgresql":
         assert "_sk_" in text_plan and "Seq Scan" not in text_plan
     else:
-        assert "key=ix_" in text_plan and "_sk_" in text_plan and "type=ALL" not in text_plan
+        # the page's 20 picked ids (a derived table) are read whole, the module's table never
+        mine = [line for line in text_plan.splitlines() if line.startswith(module + " ")]
+        assert "key=ix_" in text_plan and "_sk_" in text_plan
+        assert not [line for line in mine if "type=ALL" in line]
