@@ -435,7 +435,9 @@ def module_table(module: ModuleDef, metadata: sa.MetaData) -> sa.Table:
         unique = f.spec.get("unique") or f.name == sequence_field
         if unique or f.type.indexed and f.name not in ("created_by", "modified_by") \
                 or f.spec.get("indexed"):
-            indexes.append(sa.Index(f"ix_{module.table}_{f.name}", f.name, unique=bool(unique)))
+            indexes.append(sa.Index(f"ix_{module.table}_{f.name}", f.name,  # the owner's with
+                                    *["deleted"][:f.name == "assigned_user_id"],  # deleted: a
+                                    unique=bool(unique)))  # count of "mine" reads it alone
             if not unique:
                 sorted_by.append(f)
     columns += [sa.Column(f"_sk_{n}", SEARCH_KEY) for n in module.search_fields]  # quick search's
