@@ -36,6 +36,7 @@ ID = sa.String(36)
 # -- text ordered regardless of case -----------------------------------------------------------
 
 FOLDED_ON = ("sqlite", "postgresql")  # MariaDB's default collations ignore case already
+EVERY_DIALECT = (*FOLDED_ON, "mysql", "mariadb")
 
 
 class CaseFolded(sa.sql.expression.ColumnElement):
@@ -447,6 +448,13 @@ def module_table(module: ModuleDef, metadata: sa.MetaData) -> sa.Table:
         if case_folded(f, table.c[f.name]):
             sa.Index(f"ix_{module.table}_{f.name}_ci", CaseFolded(table.c[f.name]), table.c.id,
                      info={"dialects": FOLDED_ON}).ddl_if(dialect=FOLDED_ON)
+    # a list column's sort (column, id) unless indexed or a filter (see docs/architecture.md)
+    skip = {i.name[len(module.table) + 4:] for i in indexes} | {*module.layouts.get("filters", [])}
+    for f in (module.fields[n] for n in module.layouts.get("list", {}).get("columns", [])
+              if n in module.fields and n not in skip and module.fields[n].stored):
+        if getattr((column := table.c[f.name]).type, "length", 1):  # not unbounded text
+            sa.Index(f"ix_{module.table}_{f.name}_sort"[:63], CaseFolded(column) if case_folded(
+                f, column) else column, table.c.id, info={"dialects": EVERY_DIALECT})
     return table
 
 
