@@ -279,7 +279,6 @@ class AccessControl:
         members, roles_users, roles_teams, roles, rules, denies = (self.tables.tables[n] for n in (
             "crbm_team_members", "crbm_role_users", "crbm_role_teams", "crbm_roles",
             "crbm_role_rules", "crbm_record_denies"))
-        settings = {**DEFAULT_SETTINGS, **(self._settings().get(SETTINGS_KEY) or {})}
         with self.engine.connect() as conn:
             teams = tuple(sorted(conn.execute(
                 sa.select(members.c.team_id).where(members.c.user_id == user.id)).scalars()))
@@ -304,8 +303,8 @@ class AccessControl:
         grants = tuple(RoleGrant(r, by_role[r], frozenset(holders.get(r, ())),
                                  PRIVACY_RULE if builtin.get(r) == "dpm" else DEFAULT_RULE)
                        for r in sorted(role_ids))
-        return Grants(user.id, bool(user.is_admin), teams, grants, bool(settings["additive"]),
-                      denied)
+        additive = bool(settings_of(self._settings())["additive"])
+        return Grants(user.id, bool(user.is_admin), teams, grants, additive, denied)
 
 
 def owner_field(module: ModuleDef) -> str:

@@ -26,6 +26,7 @@ from alembic.operations import Operations, ops
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from core.kernel.access import owner_field
 from core.kernel.fields import SEARCH_KEY, UTCDateTime
 from core.kernel.registry import ModuleDef, Registry
 
@@ -442,7 +443,8 @@ def module_table(module: ModuleDef, metadata: sa.MetaData) -> sa.Table:
             if not unique:
                 sorted_by.append(f)
     columns += [sa.Column(f"_sk_{n}", SEARCH_KEY) for n in module.search_fields]  # quick search's
-    indexes += [sa.Index(f"ix_{module.table}__sk_{n}", f"_sk_{n}") for n in module.search_fields]
+    indexes += [sa.Index(f"ix_{module.table}__sk_{n}", f"_sk_{n}", "deleted", owner_field(module),
+                         "id") for n in module.search_fields]  # a hit's access checked in it
     table = sa.Table(module.table, metadata, *columns, *indexes)
     for f in sorted_by:  # lists sort text regardless of case, then by id: an index for that order
         if case_folded(f, table.c[f.name]):

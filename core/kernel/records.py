@@ -201,8 +201,7 @@ class RecordService:
         module = self.registry.module(module_name)
         hint = (user.id, module.name, repr(query.filters), query.search)
         dense = cap is not None and hint in self._dense
-        if not dense and (query.search or self.access is not None
-                          and self.access.restricts(user, module, "list")):
+        if not dense and (query.search or self.access and self.access.restricts(user, module, "list")):
             matched = self.count(module_name, user, query, cap)
             if not matched:
                 return [], 0
