@@ -167,9 +167,7 @@ def _dnf(grants: Grants, module: ModuleDef, action: str) -> list[frozenset]:
     per_role = [_terms(grants, role, module, action) for role in grants.roles]
     if grants.additive:
         alive = {t for t in per_role if NONE not in t}
-        if frozenset() in alive:
-            return [frozenset()]
-        return sorted(alive, key=repr)
+        return [frozenset()] if frozenset() in alive else sorted(alive, key=repr)
     merged = frozenset().union(*per_role) if per_role else frozenset([NONE])
     return [] if NONE in merged else [merged]
 
@@ -178,8 +176,7 @@ class AccessControl:
     """Compiles grants to SQL; loads and caches each user's grants."""
 
     def __init__(self, engine: sa.Engine, tables: sa.MetaData, settings):
-        self.engine = engine
-        self.tables = tables
+        self.engine, self.tables = engine, tables
         self._settings = settings  # () -> the site's settings dict
         self._cache: dict[str, tuple[int, Grants]] = {}
         self._lock = threading.Lock()
@@ -190,13 +187,14 @@ class AccessControl:
                   scan: bool = False):
         """SQL that is true for the records of ``module`` the user may ``action``.
 
-        Two shapes of the same truth, for the database's planner: by default team
-        membership is ``id IN (records of my teams)``, which lets the database gather the
-        visible records first (counts, sparse rights); with ``scan`` it is a correlated
-        ``EXISTS``, checked row by row while an index is read in sort order (a page of a
-        list the user sees much of)."""
+        Shapes of the same truth, for the database's planner: by default team membership
+        is ``id IN (records of my teams)``, to gather the visible records first (sparse
+        rights); with ``scan`` a correlated ``EXISTS``, checked row by row while an index is
+        read in sort order (a list the user sees much of); ``"parts"``: disjoint clauses
+        that a capped count adds up (UNION ALL), each reading its own index (the owner's,
+        the team links) until the cap, where one OR fetches every row first."""
         if not self.restricts(user, module, action):
-            return sa.true()
+            return [sa.true()] if scan == "parts" else sa.true()
         grants = self.grants(user)
         key = (module.name, action, table, scan)
         if key not in grants.compiled:
@@ -204,56 +202,48 @@ class AccessControl:
         return grants.compiled[key]
 
     def _compile(self, grants: Grants, module: ModuleDef, action: str, table: sa.Table,
-                 scan: bool):
-        disjuncts = _dnf(grants, module, action)
-        if not disjuncts:
-            return sa.false()
-        clause = sa.or_(*(sa.and_(*(self._term_sql(t, grants, module, table, scan)
-                                    for t in sorted(c)))
-                          if c else sa.true() for c in disjuncts))
+                 scan):
+        ways = {}  # the ways in (key -> SQL): a one-term disjunct's alternatives, or an AND
+        for c in _dnf(grants, module, action):  # (of no term: every record)
+            alts = [self._term_sql(t, grants, module, table, scan) for t in sorted(c)]
+            ways.update(alts[0] if len(alts) == 1 else {c: sa.and_(*(
+                sa.or_(*alt.values()) for alt in alts)) if alts else sa.true()})
+        unless, denies = sa.true(), self.tables.tables["crbm_record_denies"]
         if module.name in grants.denied_modules:
-            denies = self.tables.tables["crbm_record_denies"]
-            clause = sa.and_(clause, table.c.id.not_in(
-                sa.select(denies.c.record_id).where(
-                    denies.c.module == module.name,
-                    sa.or_(denies.c.user_id == grants.user_id,
-                           denies.c.team_id.in_(grants.teams)))))
-        return clause
+            unless = table.c.id.not_in(sa.select(denies.c.record_id).where(
+                denies.c.module == module.name, sa.or_(denies.c.user_id == grants.user_id,
+                                                       denies.c.team_id.in_(grants.teams))))
+        ways = list(ways.values())
+        if scan != "parts":
+            return sa.and_(sa.or_(*ways), unless) if ways else sa.false()
+        return [sa.and_(way, unless, *(sa.not_(sa.func.coalesce(w, sa.false())) for w in
+                                       ways[:i])) for i, way in enumerate(ways)] or [sa.false()]
 
     def restricts(self, user, module: ModuleDef, action: str) -> bool:
         """Whether the user's predicate is anything but "every record"."""
         if user.is_admin and not module.definition.get("hr"):
             return False
         grants = self.grants(user)
-        return _dnf(grants, module, action) != [frozenset()] or \
-            module.name in grants.denied_modules
+        return _dnf(grants, module, action) != [frozenset()] or module.name in grants.denied_modules
 
     def _term_sql(self, term: tuple, grants: Grants, module: ModuleDef, table: sa.Table,
-                  scan: bool):
+                  scan) -> dict:
+        """A term's alternatives (key -> SQL), any of which admits a record."""
         owner = table.c[owner_field(module)]
-        mine = owner == grants.user_id
-        if term[0] == "owner":
-            return mine
+        ways = {"mine": owner == grants.user_id}
         if term[0] == "role":
-            return sa.or_(mine, owner.in_(sorted(term[1])))
-        if term[0] == "team":
-            if not module.features.get("team_owned") or not grants.teams:
-                return mine
+            ways[term] = owner.in_(sorted(term[1]))
+        elif term[0] == "team" and module.features.get("team_owned") and grants.teams:
             links = self.tables.tables["crbm_record_teams"]
-            if scan:
-                return sa.or_(mine, sa.exists().where(links.c.module == module.name,
-                                                      links.c.record_id == table.c.id,
-                                                      links.c.team_id.in_(grants.teams)))
-            return sa.or_(mine, table.c.id.in_(
-                sa.select(links.c.record_id).where(links.c.module == module.name,
-                                                   links.c.team_id.in_(grants.teams))))
-        raise AssertionError(term)
+            mine = sa.and_(links.c.module == module.name, links.c.team_id.in_(grants.teams))
+            ways["teams"] = sa.exists().where(mine, links.c.record_id == table.c.id) \
+                if scan is True else table.c.id.in_(sa.select(links.c.record_id).where(mine))
+        return ways
 
     def can(self, user, module: ModuleDef, action: str) -> bool:
         """Whether the user may ``action`` some record of the module (buttons, menus)."""
-        if user.is_admin and not module.definition.get("hr"):
-            return True
-        return bool(_dnf(self.grants(user), module, action))
+        return user.is_admin and not module.definition.get("hr") or \
+            bool(_dnf(self.grants(user), module, action))
 
     def mode(self, user, module: ModuleDef) -> str:
         """The module's access for the user: enabled, limited or disabled."""
@@ -263,8 +253,7 @@ class AccessControl:
             return "disabled"
         grants = self.grants(user)
         modes = [ACCESS_MODES.index(r.rule(module.name).access) for r in grants.roles]
-        best = min(modes) if grants.additive else max(modes)
-        return ACCESS_MODES[best]
+        return ACCESS_MODES[min(modes) if grants.additive else max(modes)]
 
     # -- loading grants --------------------------------------------------------------------
 
@@ -275,8 +264,7 @@ class AccessControl:
 
     def grants(self, user) -> Grants:
         epoch = getattr(user, "access_epoch", None)
-        if epoch is None:
-            epoch = self.epoch()
+        epoch = self.epoch() if epoch is None else epoch
         cached = self._cache.get(user.id)
         if cached and cached[0] == epoch:
             return cached[1]
@@ -288,11 +276,9 @@ class AccessControl:
         return grants
 
     def _load(self, user) -> Grants:
-        t = self.tables.tables
-        members, roles_users, roles_teams = t["crbm_team_members"], t["crbm_role_users"], \
-            t["crbm_role_teams"]
-        roles, rules, denies = t["crbm_roles"], t["crbm_role_rules"], t["crbm_record_denies"]
-        settings = {**DEFAULT_SETTINGS, **(self._settings().get(SETTINGS_KEY) or {})}
+        members, roles_users, roles_teams, roles, rules, denies = (self.tables.tables[n] for n in (
+            "crbm_team_members", "crbm_role_users", "crbm_role_teams", "crbm_roles",
+            "crbm_role_rules", "crbm_record_denies"))
         with self.engine.connect() as conn:
             teams = tuple(sorted(conn.execute(
                 sa.select(members.c.team_id).where(members.c.user_id == user.id)).scalars()))
@@ -317,8 +303,8 @@ class AccessControl:
         grants = tuple(RoleGrant(r, by_role[r], frozenset(holders.get(r, ())),
                                  PRIVACY_RULE if builtin.get(r) == "dpm" else DEFAULT_RULE)
                        for r in sorted(role_ids))
-        return Grants(user.id, bool(user.is_admin), teams, grants, bool(settings["additive"]),
-                      denied)
+        additive = bool(settings_of(self._settings())["additive"])
+        return Grants(user.id, bool(user.is_admin), teams, grants, additive, denied)
 
 
 def owner_field(module: ModuleDef) -> str:
@@ -360,8 +346,7 @@ def record_teams(conn, tables: sa.MetaData, module: str, record_ids: Iterable[st
                  ) -> dict[str, list[str]]:
     """record id -> its team ids (one query)."""
     links = tables.tables["crbm_record_teams"]
-    out: dict[str, list[str]] = {}
-    ids = list(record_ids)
+    out, ids = {}, list(record_ids)  # record id -> its team ids
     for start in range(0, len(ids), 500):
         for row in conn.execute(sa.select(links.c.record_id, links.c.team_id).where(
                 links.c.module == module, links.c.record_id.in_(ids[start:start + 500]))):

@@ -26,6 +26,7 @@ from alembic.operations import Operations, ops
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from core.kernel.access import owner_field
 from core.kernel.fields import SEARCH_KEY, UTCDateTime
 from core.kernel.registry import ModuleDef, Registry
 
@@ -36,7 +37,7 @@ ID = sa.String(36)
 # -- text ordered regardless of case -----------------------------------------------------------
 
 FOLDED_ON = ("sqlite", "postgresql")  # MariaDB's default collations ignore case already
-EVERY = ("sqlite", "postgresql", "mysql")  # indexes compared by name (expressions in some)
+EVERY_DIALECT = (*FOLDED_ON, "mysql", "mariadb")  # indexes compared by name (some with expressions)
 
 
 class CaseFolded(sa.sql.expression.ColumnElement):
@@ -351,7 +352,9 @@ def module_table(module: ModuleDef, metadata: sa.MetaData) -> sa.Table:
         unique = f.spec.get("unique") or f.name == sequence_field
         if unique or f.type.indexed and f.name not in ("created_by", "modified_by") \
                 or f.spec.get("indexed"):
-            indexes.append(sa.Index(f"ix_{module.table}_{f.name}", f.name, unique=bool(unique)))
+            indexes.append(sa.Index(f"ix_{module.table}_{f.name}", f.name,  # the owner's with
+                                    *["deleted"][:f.name == "assigned_user_id"],  # deleted: a
+                                    unique=bool(unique)))  # count of "mine" reads it alone
             if not unique:
                 sorted_by.append(f)
     columns += [sa.Column(f"_sk_{n}", SEARCH_KEY) for n in module.search_fields]  # quick search's
@@ -360,8 +363,9 @@ def module_table(module: ModuleDef, metadata: sa.MetaData) -> sa.Table:
         if case_folded(f, table.c[f.name]):
             sa.Index(f"ix_{module.table}_{f.name}_ci", CaseFolded(table.c[f.name]), table.c.id,
                      info={"dialects": FOLDED_ON}).ddl_if(dialect=FOLDED_ON)
-    # Each search key with what lists sort by first (as that sort's index has it): a page of
-    # hits is picked and sorted from these indexes alone, however many records hit
+    # Each search key with the owner and what lists sort by first (as that sort's index has
+    # it): a page of hits is picked and sorted from these indexes alone, however many records
+    # hit, a hit's access checked in them
     first = module.fields.get(module.default_sort.split(",")[0].strip().lstrip("-"))
     by = table.c[first.name] if first is not None and first.stored else None
     if by is not None and isinstance(by.type, sa.String) and not by.type.length:
@@ -369,7 +373,15 @@ def module_table(module: ModuleDef, metadata: sa.MetaData) -> sa.Table:
     by = CaseFolded(by) if by is not None and case_folded(first, by) else by
     for n in module.search_fields:
         sa.Index(f"ix_{module.table}__sk_{n}_s", table.c[f"_sk_{n}"], table.c.deleted,
-                 *([by] if by is not None else []), table.c.id, info={"dialects": EVERY})
+                 table.c[owner_field(module)], *([by] if by is not None else []), table.c.id,
+                 info={"dialects": EVERY_DIALECT})
+    # a list column's sort (column, id) unless indexed or a filter (see docs/architecture.md)
+    skip = {i.name[len(module.table) + 4:] for i in indexes} | {*module.layouts.get("filters", [])}
+    for f in (module.fields[n] for n in module.layouts.get("list", {}).get("columns", [])
+              if n in module.fields and n not in skip and module.fields[n].stored):
+        if getattr((column := table.c[f.name]).type, "length", 1):  # not unbounded text
+            sa.Index(f"ix_{module.table}_{f.name}_sort"[:63], CaseFolded(column) if case_folded(
+                f, column) else column, table.c.id, info={"dialects": EVERY_DIALECT})
     return table
 
 

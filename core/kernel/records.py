@@ -113,6 +113,7 @@ class RecordService:
         self._settings = settings  # () -> the site settings (team inheritance rules)
         self._plans: dict[str, _Plan] = {}
         self._aliases: dict[tuple[str, str], sa.Alias] = {}
+        self._dense: dict[tuple, bool] = {}  # lists last counted past the cap (``page``)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -169,55 +170,61 @@ class RecordService:
         with self.engine.connect() as conn:
             return [dict(row) for row in conn.execute(stmt).mappings()]
 
+    def _counting(self, module: ModuleDef, user: User, query: Query, cap: int | None):
+        """SELECT how many match (up to cap + 1), unordered and without ids (an index may
+        cover it): the access predicate's disjoint parts added up, but for a search."""
+        stmt, table = self._select(module, user, Query(query.filters, query.search, limit=None,
+                                                       fields=["id"]), None)
+        stmt = stmt.order_by(None).with_only_columns(sa.literal_column("1"))
+        parts = [sa.true()] if self.access is None else \
+            [self.access.predicate(user, module, "list", table, True)] if query.search else \
+            self.access.predicate(user, module, "list", table, "parts")
+        stmt = sa.union_all(*(stmt.where(p) for p in parts)) if parts[1:] else stmt.where(parts[0])
+        return sa.select(sa.func.count()).select_from(
+            (stmt.limit(cap + 1) if cap is not None else stmt).subquery())
+
     def count(self, module_name: str, user: User, query: Query | None = None,
               cap: int | None = None) -> int:
         """How many records match. With ``cap``, stops counting at cap + 1 ("1,000+")."""
-        module = self.registry.module(module_name)
-        query = query or Query()
-        stmt, _ = self._select(module, user, Query(query.filters, query.search, limit=None,
-                                                       fields=["id"]), "list")
-        stmt = stmt.order_by(None)  # counting needs no order (and sorting is the slow part)
-        if cap is not None:
-            stmt = stmt.limit(cap + 1)
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar()
+            return conn.execute(self._counting(self.registry.module(module_name), user,
+                                               query or Query(), cap)).scalar()
 
     def page(self, module_name: str, user: User, query: Query, cap: int | None = None
              ) -> tuple[list[dict], int]:
         """One list page and how many records match (up to cap + 1).
 
-        One statement when the user may list every record and searches nothing. Otherwise
-        the (capped) count comes first (0: nothing more to read) and decides how the page is
-        read: past the cap the user sees much of the module, so reading the sort index and
-        checking each row finds a page fast; under it, gathering the few records and sorting
-        them is faster. A search always gathers through its keys' indexes: its hits cluster
-        in the sort order (a name's first word), where a walk along it may read most of the
-        table before the first hit."""
+        One statement, the count a subquery, when the user may list every record and
+        searches nothing, or read this list past the cap last time (``_dense``). Otherwise
+        the capped count comes first (0: nothing to read) and decides how the page is read:
+        past the cap along the sort index, each row checked; under it gathered and sorted.
+        A search always gathers through its keys' indexes: its hits cluster in the sort
+        order (a name's first word), where a walk along it may read most of the table."""
         module = self.registry.module(module_name)
-        if query.search or self.access is not None and self.access.restricts(user, module, "list"):
+        hint = (user.id, module.name, repr(query.filters), query.search)
+        dense = cap is not None and hint in self._dense
+        if not dense and (query.search or self.access and self.access.restricts(user, module, "list")):
             matched = self.count(module_name, user, query, cap)
             if not matched:
                 return [], 0
+            if cap is not None and matched > cap:
+                self._dense = {**self._dense, hint: True} if len(self._dense) < 10_000 else {}
             stmt, _ = self._select(module, user, query, "list",
                                    scan=cap is not None and matched > cap and not query.search)
             with self.engine.connect() as conn:
                 return [dict(row) for row in conn.execute(stmt).mappings()], matched
-        stmt, _ = self._select(module, user, query, "list")
-        counting, _ = self._select(module, user, Query(query.filters, query.search, limit=None,
-                                                       fields=["id"]), "list")
-        counting = counting.order_by(None)
-        if cap is not None:
-            counting = counting.limit(cap + 1)
-        total = sa.select(sa.func.count()).select_from(counting.subquery()).scalar_subquery()
+        stmt, _ = self._select(module, user, query, "list", scan=dense and not query.search)
+        total = self._counting(module, user, query, cap).scalar_subquery()
         with self.engine.connect() as conn:
             rows = [dict(row) for row in conn.execute(stmt.add_columns(total.label("__total")))
                     .mappings()]
+        if dense and (rows[0]["__total"] if rows else 0) <= cap:
+            self._dense.pop(hint, None)
         if not rows:  # past the last page the count still matters ("0 of 12"); on the first, 0
             return rows, self.count(module_name, user, query, cap) if query.offset or query.after else 0
-        matched = rows[0]["__total"]
-        for row in rows:
+        for row in rows[1:]:
             del row["__total"]
-        return rows, matched
+        return rows, rows[0].pop("__total")
 
     def related(self, module_name: str, record_id: str, relationship: str, user: User,
                 query: Query | None = None) -> list[dict]:

@@ -2,7 +2,7 @@
 
 Each field quick search looks in (``ModuleDef.search_fields``) has a hidden column
 ``_sk_<field>`` holding ``core.kernel.fields.search_key`` of its value — case folded,
-accents dropped — with a plain index: the record service writes it on every save and
+accents dropped — with an index led by it: the record service writes it on every save and
 ``RecordService._search`` finds a prefix as a range of it. A key is never NULL once written
 ("" for an empty field), so NULL means "not keyed yet": the rows of a site upgraded from
 before the keys, of a field the list layout's ``search`` has just added, or written by
