@@ -271,7 +271,9 @@ def gettext_callables(translations) -> dict:
     @pass_eval_context
     def gettext(eval_ctx, __string: str, **variables):
         text = translate(__string)
-        return (Markup(text) if eval_ctx.autoescape else text) % variables
+        if eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables if variables or "%" in text else text  # "%%" is "%" too
 
     @pass_eval_context
     def ngettext(eval_ctx, __singular: str, __plural: str, __num: int, **variables):
