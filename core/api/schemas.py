@@ -148,9 +148,10 @@ class Shapes:
         names, converted = self._plan(tuple(fields or self.readable))
         labels = [(name, f"{name}__label") for name in self.labelled
                   if f"{name}__label" in rows[0]]
+        as_read = list(rows[0]) == names  # the row holds these fields, in this order
         data = []
         for row in rows:
-            out = dict(zip(names, map(row.get, names)))  # every field, in order
+            out = row.copy() if as_read else dict(zip(names, map(row.get, names)))
             for name, convert in converted:  # then the values that are not JSON as read
                 out[name] = convert(out[name])
             if labels:

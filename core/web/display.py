@@ -72,14 +72,16 @@ def list_rows(module, fields, rows: list[dict], labels: dict, fmt, select_label:
     select, name = escape(select_label), escape(module.name)
     first, rest = fields[0], fields[1:]
     head = f'<td data-label="{escape(first.label)}">'
-    cells = [(f, f'<td data-label="{escape(f.label)}"',
+    cells = [(f, f.name, f.type.html, f'<td data-label="{escape(f.label)}"',
               f'<td data-label="{escape(f.label)}"{EMPTY_CLASS}>{EMPTY}</td>') for f in rest]
     out = []
     for row in rows:
         rid = escape(row["id"])
         tds = []
-        for f, td, blank in cells:
-            cell = value_html(fmt, module, f, row, labels)
+        for f, field, html, td, blank in cells:  # value_html, unrolled
+            value = row.get(field)
+            cell = EMPTY if value is None or value == "" or value == [] else \
+                html(fmt, module, f, row, labels)
             tds.append(blank if cell is EMPTY else f"{td}>{cell}</td>")
         out.append(f'<tr><td class="check"><input type="checkbox" name="ids" value="{rid}" '
                    f'aria-label="{select}"></td>{head}<a href="/m/{name}/{rid}">'
