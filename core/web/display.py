@@ -69,6 +69,8 @@ def list_rows(module, fields, rows: list[dict], labels: dict, fmt, select_label:
     """The ``<tr>`` rows of a list page: a checkbox, the first column linked to the record,
     then one cell per column. Built here in one loop; a list page's rows are its hot path,
     so what every row repeats (the cells' opening tags, a blank cell) is made once."""
+    if not rows:
+        return Markup("")
     select, name = escape(select_label), escape(module.name)
     first, rest = fields[0], fields[1:]
     head = f'<td data-label="{escape(first.label)}">'
