@@ -7,8 +7,10 @@ bare: one Starlette route, no middleware, whose sync endpoint (thread pool, like
 the same SELECT in SQLAlchemy Core on the same engine (list columns, assigned user's name,
 not deleted, by name regardless of case, id, 50 rows) and renders a plain autoescaped Jinja2 <table>.
 Each is served by uvicorn (one worker, same settings) in its own subprocess on a free
-127.0.0.1 port, one after the other; both must show the same 50 accounts in order. C client
-threads (own httpx.Client each) send W warm-up and then R measured requests between them.
+127.0.0.1 port; both must show the same 50 accounts in order. C client threads (own
+httpx.Client each, per server) send W warm-up and then R measured requests to each, in
+--rounds turns (ours, bare, ours, bare...), so that a machine whose load changes during
+the run weighs on both sides alike; a side's rate is its requests over its own turns' time.
 SQLite in a temp dir unless --database-url names an empty database (tables dropped after).
 
 --theme-templates: the site's theme is a pack carrying templates (the kernel's own
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import html
 import multiprocessing
+import os
 import re
 import socket
 import statistics
@@ -134,33 +137,74 @@ def page_accounts(base: str, cookies) -> list[tuple[str, str]]:
     return [(i, html.unescape(name)) for i, name in NAME_LINK.findall(reply.text)]
 
 
-def measure(base: str, cookies, args) -> tuple[float, float, float, int]:
-    """requests/s, p50 ms, p95 ms, requests done: C clients share W warm-up and R requests."""
-    latencies: list[float] = []
-    start = [0.0]
-    ready = threading.Barrier(args.clients, action=lambda: start.__setitem__(0, time.perf_counter()))
+def server_cpu(pid: int) -> float:
+    """Seconds of CPU a process has used (user + system), from /proc: unlike its rate, what
+    a request costs the server hardly changes with what else the machine runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def client(i: int) -> None:
-        share = lambda total: total // args.clients + (i < total % args.clients)
-        with httpx.Client(base_url=base, cookies=cookies, http2=False, timeout=10) as http:
-            for _ in range(share(args.warmup)):
-                http.get(PATH).raise_for_status()
+
+class Side:
+    """One server under test: C clients (kept across turns), and what its turns measured."""
+
+    def __init__(self, base: str, cookies, clients: int, seen: list[tuple[str, str]], pid: int):
+        self.seen = seen  # the accounts its page shows
+        self.pid = pid  # the server's process: its CPU time is read around each turn
+        self.cpu = 0.0
+        self.clients = [httpx.Client(base_url=base, cookies=cookies, http2=False, timeout=10)
+                        for _ in range(clients)]
+        self.latencies: list[float] = []
+        self.elapsed = 0.0
+
+    def turn(self, requests: int, time_limit: float, measured: bool = True) -> None:
+        """``requests`` shared by the clients, all starting together."""
+        start = [0.0]
+        count = len(self.clients)
+        ready = threading.Barrier(count, action=lambda: start.__setitem__(0, time.perf_counter()))
+        latencies: list[float] = []
+
+        def client(i: int) -> None:
+            http = self.clients[i]
             ready.wait()
-            deadline = start[0] + args.time_limit
-            for _ in range(share(args.requests)):
-                if time.perf_counter() > deadline:
+            for _ in range(requests // count + (i < requests % count)):
+                if time.perf_counter() > start[0] + time_limit:
                     return
                 t0 = time.perf_counter()
                 reply = http.get(PATH)
                 latencies.append(time.perf_counter() - t0)
                 if reply.status_code != 200:
-                    raise RuntimeError(f"{base}{PATH} answered {reply.status_code}")
+                    raise RuntimeError(f"{http.base_url}{PATH} answered {reply.status_code}")
 
-    with ThreadPoolExecutor(args.clients) as pool:
-        list(pool.map(client, range(args.clients)))
-    elapsed = time.perf_counter() - start[0]
-    cuts = statistics.quantiles(latencies, n=100)
-    return len(latencies) / elapsed, cuts[49] * 1000, cuts[94] * 1000, len(latencies)
+        cpu = server_cpu(self.pid)
+        with ThreadPoolExecutor(count) as pool:
+            list(pool.map(client, range(count)))
+        if measured:
+            self.elapsed += time.perf_counter() - start[0]
+            self.cpu += server_cpu(self.pid) - cpu
+            self.latencies += latencies
+
+    def figures(self) -> tuple[float, float, float, int, float]:
+        """requests/s, p50 ms, p95 ms, requests done, server CPU ms per request."""
+        done = len(self.latencies)
+        cuts = statistics.quantiles(self.latencies, n=100)
+        return done / self.elapsed, cuts[49] * 1000, cuts[94] * 1000, done, \
+            self.cpu / done * 1000
+
+    def close(self) -> None:
+        for http in self.clients:
+            http.close()
+
+
+def measure(sides: dict[str, Side], args) -> dict[str, tuple]:
+    """W warm-up requests per side, then R measured ones each in ``--rounds`` turns, the
+    sides taking turns; a side stops at ``--time-limit`` seconds of its own turns."""
+    for side in sides.values():
+        side.turn(args.warmup, args.time_limit, measured=False)
+    for round_ in range(args.rounds):
+        share = args.requests // args.rounds + (round_ < args.requests % args.rounds)
+        for side in sides.values():
+            side.turn(share, max(0.0, args.time_limit - side.elapsed))
+    return {kind: side.figures() for kind, side in sides.items()}
 
 
 def main() -> None:
@@ -169,6 +213,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500, help="measured requests per app (500)")
     parser.add_argument("--warmup", type=int, default=50, help="warm-up requests per app (50)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent client threads (4)")
+    parser.add_argument("--rounds", type=int, default=10, help="turns per side (10)")
     parser.add_argument("--time-limit", type=float, default=120, help="seconds per app at most (120)")
     parser.add_argument("--database-url", help="an empty PostgreSQL/MariaDB database "
                         "(default: SQLite in a temp dir)")
@@ -177,7 +222,6 @@ def main() -> None:
                         help="serve ours with a theme pack carrying templates (sandboxed)")
     args = parser.parse_args()
 
-    results = {}
     with tempfile.TemporaryDirectory(prefix="crbm-bench-") as tmp:
         folder = create_site(Path(tmp) / "site", args.database_url)
         site = Site(folder)
@@ -193,19 +237,24 @@ def main() -> None:
                 site.records.create_many("accounts", rows[start:start + BATCH], user)
             if args.theme_templates:
                 install_template_theme(site, Path(tmp))
-            seen = {}
-            for kind in ("ours", "bare"):
-                progress(f"{kind}: starting uvicorn")
-                proc, base = start_server(kind, folder)
-                try:
+            servers, sides = [], {}
+            try:
+                for kind in ("ours", "bare"):
+                    progress(f"{kind}: starting uvicorn")
+                    proc, base = start_server(kind, folder)
+                    servers.append(proc)
                     cookies = login(base) if kind == "ours" else None
-                    seen[kind] = page_accounts(base, cookies)
-                    if len(seen[kind]) != 50 or seen[kind] != seen["ours"]:
+                    seen = page_accounts(base, cookies)
+                    if len(seen) != 50 or (sides and seen != sides["ours"].seen):
                         sys.exit(f"{kind}: not the same 50 accounts in the same order as ours")
-                    progress(f"{kind}: {args.warmup} warm-up + {args.requests} requests, "
-                             f"{args.clients} clients")
-                    results[kind] = measure(base, cookies, args)
-                finally:
+                    sides[kind] = Side(base, cookies, args.clients, seen, proc.pid)
+                progress(f"{args.warmup} warm-up + {args.requests} requests per side, "
+                         f"{args.clients} clients, {args.rounds} turns each")
+                results = measure(sides, args)
+            finally:
+                for side in sides.values():
+                    side.close()
+                for proc in servers:
                     proc.terminate()
                     proc.join()
         finally:
@@ -217,13 +266,15 @@ def main() -> None:
     backend = "mariadb" if getattr(dialect, "is_mariadb", False) else dialect.name
     theme = ", theme with templates (sandboxed)" if args.theme_templates else ""
     print(f"CRBM bench/web.py — accounts list, 50 of {args.rows:,} rows sorted by name, {backend}, "
-          f"{args.requests} requests by {args.clients} clients{theme}")
+          f"{args.requests} requests by {args.clients} clients in {args.rounds} turns{theme}")
     for kind, label in (("ours", "/m/accounts"), ("bare", "Starlette + Core")):
-        rate, p50, p95, done = results[kind]
+        rate, p50, p95, done, cpu = results[kind]
         short = f"   (only {done} in {args.time_limit:g} s)" if done < args.requests else ""
-        print(f"{kind}  {label:<18} {rate:>6,.0f} req/s   p50 {p50:5.1f} ms   p95 {p95:5.1f} ms{short}")
+        print(f"{kind}  {label:<18} {rate:>6,.0f} req/s   p50 {p50:5.1f} ms   p95 {p95:5.1f} ms"
+              f"   server CPU {cpu:5.2f} ms/request{short}")
     ratio = results["ours"][0] / results["bare"][0]
-    print(f"ratio ours/bare {ratio:.2f} (aim >= 0.5)")
+    print(f"ratio ours/bare {ratio:.2f} (aim >= 0.6); server CPU per request bare/ours "
+          f"{results['bare'][4] / results['ours'][4]:.2f}")
 
 
 if __name__ == "__main__":

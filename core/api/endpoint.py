@@ -66,10 +66,10 @@ class JSONBody(Response):
     """Compact UTF-8 JSON (what Starlette's JSONResponse writes, without re-checking)."""
 
     media_type = "application/json"
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
     def render(self, content) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":"),
-                          allow_nan=False).encode("utf-8")
+        return self.encoder.encode(content).encode("utf-8")
 
 
 def api(*, body: bool = False, module: bool = True, optional_body: bool = False):

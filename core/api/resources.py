@@ -149,7 +149,7 @@ def _page_of(call: Call, module, rows: list[dict], request: listing.ListRequest,
     shape = shapes(call.site.registry, module)
     more = len(rows) > request.limit
     rows = rows[:request.limit]
-    data = [shape.record_json(row, request.shown) for row in rows]
+    data = shape.records_json(rows, request.shown)
     meta: dict = {"limit": request.limit}
     links = {"self": listing.link(call.request)}
     if total is not None:

@@ -70,9 +70,9 @@ def decimal_text(value) -> str | None:
 def _datetime_text(value) -> str | None:
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is not None and value.tzinfo is not dt.UTC:  # stored ones are UTC
+        value = value.astimezone(dt.UTC)
+    return value.replace(tzinfo=None).isoformat() + "Z"
 
 
 def _any(value):
@@ -138,23 +138,35 @@ class Shapes:
 
     def record_json(self, row: dict, fields=None) -> dict:
         """A record row (as the record service reads it) as the API shows it."""
-        out = {}
-        for name, convert in self._plan(tuple(fields or self.readable)):
-            value = row.get(name)
-            out[name] = value if convert is None else convert(value)
-        labels = {name: row[f"{name}__label"] for name in self.labelled
-                  if f"{name}__label" in row}
-        if labels:
-            out["_labels"] = labels
-        return out
+        return self.records_json([row], fields)[0]
 
-    def _plan(self, fields: tuple) -> list:
-        """(field, converter or None: as it is) for this selection, in order: a list page
-        converts 50 rows of the same fields, so work it out once."""
+    def records_json(self, rows: list[dict], fields=None) -> list[dict]:
+        """``record_json`` of rows read together (the same keys in each): the converters
+        and the labels read are found once, not once a row."""
+        if not rows:
+            return []
+        names, converted = self._plan(tuple(fields or self.readable))
+        labels = [(name, f"{name}__label") for name in self.labelled
+                  if f"{name}__label" in rows[0]]
+        as_read = list(rows[0]) == names  # the row holds these fields, in this order
+        data = []
+        for row in rows:
+            out = row.copy() if as_read else dict(zip(names, map(row.get, names)))
+            for name, convert in converted:  # then the values that are not JSON as read
+                out[name] = convert(out[name])
+            if labels:
+                out["_labels"] = {name: row[key] for name, key in labels}
+            data.append(out)
+        return data
+
+    def _plan(self, fields: tuple) -> tuple[list, list]:
+        """The fields of this selection in order, and (field, converter) of those whose
+        value is not JSON as read: a list page converts 50 rows of the same fields, and
+        its clients ask for the same few selections, so work it out once."""
         plan = self._plans.get(fields)
         if plan is None:
-            plan = [(n, None if self.kinds[n] == "string" else self.converters[n])
-                    for n in fields if n in self.converters]
+            names = [n for n in fields if n in self.converters]
+            plan = names, [(n, self.converters[n]) for n in names if self.kinds[n] != "string"]
             if len(self._plans) < 64:
                 self._plans[fields] = plan
         return plan

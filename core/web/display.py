@@ -9,6 +9,8 @@ several times more. Every value is escaped; ``html`` fields were sanitized when 
 """
 from __future__ import annotations
 
+import functools
+
 from jinja2 import pass_context
 from markupsafe import Markup, escape
 
@@ -37,7 +39,20 @@ def field_stylesheets(module) -> list[str]:
 
 def option_tags(choices: list[tuple[str, str]], selected=None) -> Markup:
     """``<option>`` elements for a select, built in one Python loop (lists repeat them for
-    every filter and mass-update field, and a template loop costs far more)."""
+    every filter and mass-update field, and a template loop costs far more), and kept: a
+    list page shows the same dropdowns, in the same language, on every visit. Only plain
+    text is kept (a value equal to another but shown differently — 1 and True, a Markup
+    label — would find the other's tags)."""
+    plain = isinstance(choices, list | tuple) and len(choices) <= CACHED_CHOICES \
+        and (selected is None or type(selected) is str) \
+        and all(type(value) is str and type(label) is str for value, label in choices)
+    return _cached_options(tuple(choices), selected) if plain else _options(choices, selected)
+
+
+CACHED_CHOICES = 200  # longer ones (a picker of every user) are built each time
+
+
+def _options(choices, selected) -> Markup:
     chosen = escape(selected) if selected is not None else None
     parts = []
     for value, label in choices:
@@ -47,18 +62,30 @@ def option_tags(choices: list[tuple[str, str]], selected=None) -> Markup:
     return Markup("".join(parts))
 
 
+_cached_options = functools.lru_cache(maxsize=256)(_options)
+
+
 def list_rows(module, fields, rows: list[dict], labels: dict, fmt, select_label: str) -> Markup:
     """The ``<tr>`` rows of a list page: a checkbox, the first column linked to the record,
-    then one cell per column. Built here in one loop; a list page's rows are its hot path."""
-    heads = [escape(f.label) for f in fields]
-    select = escape(select_label)
+    then one cell per column. Built here in one loop; a list page's rows are its hot path,
+    so what every row repeats (the cells' opening tags, a blank cell) is made once."""
+    if not rows:
+        return Markup("")
+    select, name = escape(select_label), escape(module.name)
+    first, rest = fields[0], fields[1:]
+    head = f'<td data-label="{escape(first.label)}">'
+    cells = [(f, f.name, f.type.html, f'<td data-label="{escape(f.label)}"',
+              f'<td data-label="{escape(f.label)}"{EMPTY_CLASS}>{EMPTY}</td>') for f in rest]
     out = []
     for row in rows:
         rid = escape(row["id"])
-        cells = [value_html(fmt, module, f, row, labels) for f in fields]
-        tds = "".join(f'<td data-label="{head}"{EMPTY_CLASS if cell is EMPTY else ""}>{cell}</td>'
-                      for head, cell in zip(heads[1:], cells[1:]))
+        tds = []
+        for f, field, html, td, blank in cells:  # value_html, unrolled
+            value = row.get(field)
+            cell = EMPTY if value is None or value == "" or value == [] else \
+                html(fmt, module, f, row, labels)
+            tds.append(blank if cell is EMPTY else f"{td}>{cell}</td>")
         out.append(f'<tr><td class="check"><input type="checkbox" name="ids" value="{rid}" '
-                   f'aria-label="{select}"></td><td data-label="{heads[0]}"><a href="/m/'
-                   f'{escape(module.name)}/{rid}">{cells[0]}</a></td>{tds}</tr>')
+                   f'aria-label="{select}"></td>{head}<a href="/m/{name}/{rid}">'
+                   f'{value_html(fmt, module, first, row, labels)}</a></td>{"".join(tds)}</tr>')
     return Markup("\n".join(out))

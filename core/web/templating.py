@@ -18,12 +18,20 @@ pages to remove it included.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    pass_context,
+    pass_eval_context,
+    select_autoescape,
+)
 from markupsafe import Markup
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -40,6 +48,7 @@ if TYPE_CHECKING:
     from core.kernel.site import EnabledPack
 
 _UNREAD = object()
+NAVIGATION_KEPT = 10_000  # users' tab groups kept at once (then they are worked out anew)
 log = logging.getLogger(__name__)
 THEME_FAILED = N_("The theme %(theme)s could not show this page, so it is shown in the "
                   "standard look.")
@@ -120,6 +129,7 @@ class Templates:
         self._environments: dict[str | None, Environment] = {}
         self._stylesheets: dict[str, str | None] = {}
         self._site_theme = _UNREAD  # the setting, read once (until clear())
+        self._navigation: tuple = (None, {})  # (registry, {(user, epoch...): tab groups})
         self._lock = threading.Lock()
 
     def clear(self) -> None:
@@ -129,6 +139,7 @@ class Templates:
             self._environments = {}
             self._stylesheets = {}
             self._site_theme = _UNREAD
+            self._navigation = (None, {})
 
     def site_theme(self) -> str | None:
         """The site's ``theme`` setting (read from the database once, until ``clear()``)."""
@@ -208,7 +219,8 @@ class Templates:
                        nav=self.navigation(user) if user and not user.must_change_password else [],
                        nav_entries=self.nav_entries(user) if user else [],
                        flash=request.session.pop("flash", None),
-                       theme=theme, theme_css=self.stylesheet(theme))
+                       theme=theme, theme_css=self.stylesheet(theme),
+                       **gettext_callables(fmt.translations))
         env = self.environment(theme)
         try:
             page = env.get_template(name).render(context)
@@ -225,16 +237,51 @@ class Templates:
 
     def navigation(self, user) -> list[tuple[str, list]]:
         """Tab groups, each with the modules the user has access to, in the Studio's tab
-        order (modules without one follow in registry order); hidden modules left out."""
-        groups: dict[str, list] = {}
-        modules = sorted(self.site.registry.modules.values(),
-                         key=lambda m: m.definition.get("tab_order", 1_000_000))
-        for module in modules:
-            if module.definition.get("hidden") or \
-                    self.site.access.mode(user, module) == "disabled":
-                continue
-            groups.setdefault(module.tab_group, []).append(module)
-        return list(groups.items())
+        order (modules without one follow in registry order); hidden modules left out.
+        Worked out once per registry, user, access epoch and language: every page shows it."""
+        registry, epoch = self.site.registry, getattr(user, "access_epoch", None)
+        key = (user.id, user.is_admin, epoch, i18n.language())
+        known = self._navigation
+        if known[0] is not registry:
+            known = self._navigation = (registry, {})
+        found = known[1].get(key)
+        if found is None:
+            groups: dict[str, list] = {}
+            for module in sorted(registry.modules.values(),
+                                 key=lambda m: m.definition.get("tab_order", 1_000_000)):
+                if not module.definition.get("hidden") and \
+                        self.site.access.mode(user, module) != "disabled":
+                    groups.setdefault(module.tab_group, []).append(module)
+            found = list(groups.items())
+            if epoch is not None:  # a user not loaded with the epoch: worked out each time
+                if len(known[1]) >= NAVIGATION_KEPT:
+                    known[1].clear()
+                known[1][key] = found
+        return found
+
+
+@functools.lru_cache(maxsize=64)
+def gettext_callables(translations) -> dict:
+    """``_``, ``gettext`` and ``ngettext`` bound to one catalog, for a page's context. They
+    do what the i18n extension's (``i18n.install_jinja``) do — the text marked safe when
+    autoescaping, then formatted with the (escaped) variables — without looking the
+    catalog up in the context at each call: a list page says some forty strings."""
+    translate, plural = translations.gettext, translations.ngettext
+
+    @pass_eval_context
+    def gettext(eval_ctx, __string: str, **variables):
+        text = translate(__string)
+        if eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables if variables or "%" in text else text  # "%%" is "%" too
+
+    @pass_eval_context
+    def ngettext(eval_ctx, __singular: str, __plural: str, __num: int, **variables):
+        variables.setdefault("num", __num)
+        text = plural(__singular, __plural, __num)
+        return (Markup(text) if eval_ctx.autoescape else text) % variables
+
+    return {"_": gettext, "gettext": gettext, "ngettext": ngettext}
 
 
 @pass_context

@@ -67,9 +67,15 @@ def _refuse(what: str):
 
 
 def _team_choices(request: Request, module: ModuleDef) -> list[tuple[str, str]]:
+    """Every team, for a team-owned module's pickers: read again only when the access epoch
+    moved (every change to the teams moves it, and the signed-in user's row brings it)."""
     if not module.features.get("team_owned"):
         return []
-    return access_admin.team_names(request.app.state.site)
+    state, epoch = request.app.state, request.state.user.access_epoch
+    known = getattr(state, "team_names", None)
+    if known is None or known[0] != epoch or epoch is None:
+        known = state.team_names = (epoch, access_admin.team_names(state.site))
+    return known[1]
 
 
 def _service(request: Request):
@@ -185,7 +191,7 @@ def list_view(request: Request, form):
         mass_fields=[f for f in module.fields.values() if f.spec.get("mass_update")],
         can={a: _can(request, module, a) for a in ("edit", "delete", "export")},
         team_choices=_team_choices(request, module) if _can(request, module, "edit") else [],
-        keep=keep, urlencode=urlencode)
+        keep=keep, urlencode=paging.encode)
 
 
 def _selected_ids(request: Request, module: ModuleDef, form) -> list[str]:

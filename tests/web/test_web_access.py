@@ -250,3 +250,31 @@ def test_mass_assign_teams(who, site):
     teams = site.records.teams_of("accounts", ids)
     assert {n for n in ACCOUNTS if extra in teams.get(who.ids[n], [])} == \
         who.visible & set(ACCOUNTS)
+
+
+def test_tabs_and_team_picker_follow_changes(site, org):
+    """A list page shows the same tab bar and team picker visit after visit (kept, not read
+    again each time), yet a role or team changed meanwhile shows on the next page."""
+    with TestClient(create_app(site)) as owen:
+        owen.post("/login", data={"_csrf": csrf_of(owen.get("/login").text),
+                                  "username": "owen", "password": PASSWORD})
+
+        def tabs_and_teams():
+            page = owen.get("/m/accounts").text
+            nav = re.search(r'<nav class="tabs".*?</nav>', page, re.DOTALL).group(0)
+            picker = re.search(r'<select id="mass-teams".*?</select>', page, re.DOTALL).group(0)
+            return set(re.findall(r'href="/m/(\w+)"', nav)), \
+                set(re.findall(r'<option value="[^"]+">([^<]+)</option>', picker))
+
+        tabs, teams = tabs_and_teams()
+        assert "accounts" in tabs and "contacts" not in tabs  # his role disables contacts
+        assert teams == {"North", "South"}
+        assert tabs_and_teams() == (tabs, teams)
+        own = next(r["id"] for r in aa.roles(site) if r["name"] == "Own accounts")
+        aa.set_role_rules(site, own, {"contacts": ("enabled", OWNER_LEVELS)})
+        east = aa.create_team(site, "East")
+        aa.update_team(site, east, name="Far East", description=None, non_inheritable=False)
+        tabs, teams = tabs_and_teams()
+        assert "contacts" in tabs and teams == {"North", "South", "Far East"}
+        aa.delete_team(site, east)
+        assert tabs_and_teams()[1] == {"North", "South"}
