@@ -10,22 +10,24 @@ its detail page lists): one on SQLite in a temp dir, one in the empty database -
 names (its tables are dropped afterwards). Each is served by ``crbm serve --workers W`` (2)
 in its own process group, on a free 127.0.0.1 port, both up at once: what a deployment runs
 (the scheduler included). C (4) client threads, an httpx.Client each, signed in as an
-administrator, ask for the same page for S seconds (3) — the list (``/m/accounts``, its
+administrator, ask for the same page for S seconds (2) — the list (``/m/accounts``, its
 first page) and the detail of the account with related records — the two servers taking
-turns, R (4) rounds, the order flipped each round, so a busy machine weighs on both alike.
+turns, R (8) rounds, the order flipped each round, so a busy machine weighs on both alike.
 
-Printed per database and page: requests/s, p50/p95 ms and the workers' CPU per request
-(user + system of the worker processes, /proc/<pid>/stat: steadier than rates on a shared
-machine; the database server's own CPU is not in it); then the ratio of the other database to
-SQLite (aim >= 0.8 at 2 workers) and each worker's memory after the run: VmRSS split into
+Printed per database and page: requests/s, p50/p95 ms and the CPU per request (user +
+system, /proc/<pid>/stat: steadier than rates on a shared machine) of the worker processes
+and, on a local PostgreSQL, of the server processes serving them (found by the
+application_name the bench adds to the URL); then the ratio of the other database to SQLite,
+throughput (aim >= 0.8 at 2 workers) and CPU, and each worker's memory after the run: VmRSS split into
 anonymous and file-backed pages (SQLite's memory-mapped database file) and VmHWM, its peak
 (aim: <= 135 MB).
 
---quick: 10,000 accounts, 2 rounds of 2 seconds.
+--quick: 10,000 accounts, 6 rounds of 1 second.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import re
@@ -37,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -51,11 +54,15 @@ from core.kernel.users import create_user
 from plugins.accounts.plugin import build_pools
 
 ROOT = Path(__file__).resolve().parent.parent
+APP_NAME = "crbm-bench-workers"  # PostgreSQL's application_name of the served site's connections
 TICK = os.sysconf("SC_CLK_TCK")
 
 
 def build(folder: Path, database_url: str | None, accounts: int, seed: int) -> tuple[Site, str]:
     """A site of ``accounts`` accounts + contacts; returns it and the related account's id."""
+    if database_url and sa.make_url(database_url).get_backend_name() == "postgresql":
+        database_url = sa.make_url(database_url).update_query_dict(
+            {"application_name": APP_NAME}).render_as_string(hide_password=False)
     site = Site(create_site(folder, database_url))
     if sa.inspect(site.engine).get_table_names():
         sys.exit(f"{site.database_url} is not empty: give the benchmark a database of its own")
@@ -109,18 +116,14 @@ class Server:
 
     def cpu(self) -> float:
         """Seconds of CPU (user + system) the workers have used."""
-        total = 0
-        for pid in self.workers():
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / TICK
+        return cpu_of(self.workers())
 
     def memory(self) -> list[str]:
         lines = []
         for pid in self.workers():
             status = dict(line.split(":", 1) for line in
                           Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-            mb = lambda key: int(status[key].split()[0]) / 1024  # kB
+            mb = lambda key, status=status: int(status[key].split()[0]) / 1024  # kB
             lines.append(f"RSS {mb('VmRSS'):.0f} MB (anon {mb('RssAnon'):.0f}, file "
                          f"{mb('RssFile'):.0f}), peak {mb('VmHWM'):.0f} MB, "
                          f"{status['Threads'].strip()} threads")
@@ -136,6 +139,30 @@ class Server:
                 self.proc.wait()
 
 
+def cpu_of(pids) -> float:
+    """Seconds of CPU (user + system) these processes have used (0 for one gone)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICK
+
+
+def server_processes(site: Site) -> Callable[[], list[int]]:
+    """The PostgreSQL server processes serving the site's workers (a local server), found by
+    the application_name the bench gives its connections; none on another database."""
+    if site.engine.dialect.name != "postgresql":
+        return list
+    engine = sa.create_engine(site.engine.url, poolclass=sa.pool.NullPool)
+    query = sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :name")
+
+    def pids() -> list[int]:
+        with engine.connect() as conn:
+            return list(conn.execute(query, {"name": APP_NAME}).scalars())
+    return pids
+
+
 def login(base: str) -> httpx.Cookies:
     with httpx.Client(base_url=base) as client:
         token = re.search(r'name="_csrf" value="([^"]+)"', client.get("/login").text).group(1)
@@ -149,19 +176,24 @@ def login(base: str) -> httpx.Cookies:
 class Tally:
     def __init__(self):
         self.times: list[float] = []  # seconds per request
-        self.elapsed = self.cpu = 0.0
+        self.elapsed = self.cpu = self.db_cpu = 0.0
 
     def rate(self) -> float:
         return len(self.times) / self.elapsed
 
     def line(self) -> str:
         cuts = statistics.quantiles(self.times, n=100)
+        per = lambda seconds: seconds / len(self.times) * 1000
         return f"{self.rate():7,.0f} req/s   p50 {cuts[49] * 1000:6.1f} ms   p95 " \
-            f"{cuts[94] * 1000:6.1f} ms   worker cpu {self.cpu / len(self.times) * 1000:5.1f} ms/req"
+            f"{cuts[94] * 1000:6.1f} ms   cpu ms/req: workers {per(self.cpu):5.2f}  database " \
+            f"{per(self.db_cpu):5.2f}  both {per(self.cpu + self.db_cpu):5.2f}"
+
+    def total_cpu(self) -> float:
+        return (self.cpu + self.db_cpu) / len(self.times)
 
 
-def drive(server: Server, cookies, path: str, clients: int, seconds: float, tally: Tally,
-          expect: str) -> None:
+def drive(server: Server, database: Callable[[], list[int]], cookies, path: str, clients: int,
+          seconds: float, tally: Tally, expect: str) -> None:
     """C clients ask for ``path`` until ``seconds`` have passed; adds to ``tally``."""
     times: list[float] = []
     lock = threading.Lock()
@@ -183,7 +215,7 @@ def drive(server: Server, cookies, path: str, clients: int, seconds: float, tall
 
     with ThreadPoolExecutor(clients) as pool:
         futures = [pool.submit(client, i) for i in range(clients)]
-        cpu0 = server.cpu()
+        cpu0, db0 = server.cpu(), {pid: cpu_of([pid]) for pid in database()}
         stop_at = time.perf_counter() + seconds + 3600  # until the barrier opens
         ready.wait()
         t0 = time.perf_counter()
@@ -192,6 +224,7 @@ def drive(server: Server, cookies, path: str, clients: int, seconds: float, tall
             future.result()
         elapsed = time.perf_counter() - t0
     tally.cpu += server.cpu() - cpu0
+    tally.db_cpu += sum(cpu_of([pid]) - db0.get(pid, 0) for pid in database())
     tally.elapsed += elapsed
     tally.times.extend(times)
 
@@ -201,15 +234,15 @@ def main() -> None:
     parser.add_argument("--database-url", required=True,
                         help="an empty PostgreSQL/MariaDB database, compared with SQLite")
     parser.add_argument("--accounts", type=int, default=100_000, help="accounts (100,000)")
-    parser.add_argument("--quick", action="store_true", help="10,000 accounts, 2 rounds of 2 s")
+    parser.add_argument("--quick", action="store_true", help="10,000 accounts, 6 rounds of 1 s")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (2)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients (4)")
-    parser.add_argument("--seconds", type=float, default=3, help="seconds per turn (3)")
-    parser.add_argument("--rounds", type=int, default=4, help="turns per server and page (4)")
+    parser.add_argument("--seconds", type=float, default=2, help="seconds per turn (2)")
+    parser.add_argument("--rounds", type=int, default=8, help="turns per server and page (8)")
     parser.add_argument("--seed", type=int, default=1, help="demo data seed (1)")
     args = parser.parse_args()
     if args.quick:
-        args.accounts, args.rounds, args.seconds = 10_000, 2, 2.0
+        args.accounts, args.rounds, args.seconds = 10_000, 6, 1.0
 
     sites, servers = {}, {}
     with tempfile.TemporaryDirectory(prefix="crbm-bench-") as tmp:
@@ -221,11 +254,13 @@ def main() -> None:
                 sites[name][0].close()
             backends = {name: backend_of(site) for name, (site, _) in sites.items()}
             pages = {"list": ("/m/accounts", 'href="/m/accounts/'),
-                     "detail": (None, "")}
+                     "detail": (None, "data-subpanel")}
             for name, (site, _) in sites.items():
                 progress(f"{backends[name]}: crbm serve --workers {args.workers}")
                 servers[name] = Server(Path(tmp) / name, args.workers)
+            started = {name: server.memory() for name, server in servers.items()}
             cookies = {name: login(server.base) for name, server in servers.items()}
+            databases = {name: server_processes(site) for name, (site, _) in sites.items()}
             tallies = {(name, page): Tally() for name in servers for page in pages}
             progress(f"{args.rounds} rounds of {args.seconds:g} s per server and page, "
                      f"{args.clients} clients")
@@ -233,10 +268,10 @@ def main() -> None:
                 order = list(servers) if r % 2 else list(reversed(servers))
                 for page, (path, expect) in pages.items():
                     for name in order:
-                        detail = f"/m/accounts/{sites[name][1]}"
-                        drive(servers[name], cookies[name], path or detail, args.clients,
-                              args.seconds if r >= 0 else 1, tallies[name, page] if r >= 0
-                              else Tally(), expect or "data-subpanel")
+                        drive(servers[name], databases[name], cookies[name],
+                              path or f"/m/accounts/{sites[name][1]}", args.clients,
+                              args.seconds if r >= 0 else 1,
+                              tallies[name, page] if r >= 0 else Tally(), expect)
             memory = {name: server.memory() for name, server in servers.items()}
         finally:
             for server in servers.values():
@@ -255,13 +290,13 @@ def main() -> None:
             print(f"{page:<7} {backends[name]:<11} {tallies[name, page].line()}")
     for page in pages:
         ratio = tallies["other", page].rate() / tallies["sqlite", page].rate()
-        cpu = (tallies["other", page].cpu / len(tallies["other", page].times)) / \
-            (tallies["sqlite", page].cpu / len(tallies["sqlite", page].times))
+        cpu = tallies["other", page].total_cpu() / tallies["sqlite", page].total_cpu()
         print(f"{page:<7} {other}/sqlite throughput {ratio:.2f} (aim >= 0.8), "
-              f"worker cpu per request {cpu:.2f}")
+              f"cpu per request (workers + database) {cpu:.2f}")
     for name in servers:
-        for i, line in enumerate(memory[name]):
-            print(f"worker {i + 1} {backends[name]:<11} {line}")
+        for i, (line, start) in enumerate(zip(memory[name], started[name], strict=True)):
+            print(f"worker {i + 1} {backends[name]:<11} {line}; started at "
+                  f"{start.split(' (')[0].removeprefix('RSS ')}")
 
 
 if __name__ == "__main__":
