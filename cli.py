@@ -6,6 +6,8 @@ and exit with status 1; usage errors exit with 2 (click's convention).
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
 import json
 import os
@@ -154,6 +156,7 @@ def serve(ctx, host, port, demo_size, scheduler, workers):
         raise CrbmError("the database is behind the module definitions; run `crbm db check` "
                         "to see the difference and `crbm db sync` to apply it")
     click.echo(f"Serving CRBM on http://{host}:{port}/  (Ctrl+C to stop)")
+    few_malloc_arenas()
     background = jobs.start(site) if scheduler else None
     try:
         if workers == 1:
@@ -170,7 +173,16 @@ def serve(ctx, host, port, demo_size, scheduler, workers):
 def worker_app():
     """The application of one of `crbm serve --workers N`'s processes (the site: CRBM_SITE)."""
     from core.web.app import create_app
+    few_malloc_arenas()
     return create_app(Site(Path(os.environ["CRBM_SITE"])))
+
+
+def few_malloc_arenas() -> None:
+    """glibc gives threads that allocate at once arenas of their own (up to 8 per core), each
+    keeping what was freed in it: a web worker's thread pool grew it by ~6 MB for nothing
+    (bench/workers.py; Python's own objects hardly grow). Two, before any thread starts."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX
 
 
 @main.group("scheduler")
