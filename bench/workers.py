@@ -46,9 +46,9 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
+from common import BATCH, backend_name, progress  # bench/common.py, beside this file
 from faker import Faker
-from records import progress  # bench/records.py, beside this file
-from scale import BATCH, PASSWORD, USERNAME, Bench, build_to, related_records  # bench/scale.py
+from scale import PASSWORD, USERNAME, Bench, build_to, related_records  # bench/scale.py
 
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
@@ -77,11 +77,6 @@ def build(folder: Path, database_url: str | None, accounts: int, seed: int) -> t
     detail = related_records(bench)
     build_to(bench, accounts)
     return site, detail
-
-
-def backend_of(site: Site) -> str:
-    dialect = site.engine.dialect
-    return "mariadb" if getattr(dialect, "is_mariadb", False) else dialect.name
 
 
 class Server:
@@ -254,7 +249,7 @@ def main() -> None:
                          f"{BATCH:,} per create_many")
                 sites[name] = build(Path(tmp) / name, url, args.accounts, args.seed)
                 sites[name][0].close()
-            backends = {name: backend_of(site) for name, (site, _) in sites.items()}
+            backends = {name: backend_name(site) for name, (site, _) in sites.items()}
             pages = {"list": ("/m/accounts", 'href="/m/accounts/'),
                      "detail": (None, "data-subpanel")}
             for name, (site, _) in sites.items():

@@ -32,7 +32,6 @@ from core.kernel.registry import ModuleDef, Registry
 
 SETTINGS_EPOCH_ROW = 2  # crbm_metadata_epoch's row for the settings' version (1: registry)
 ID = sa.String(36)
-SERIAL = sa.BigInteger().with_variant(sa.Integer, "sqlite")  # SQLite's rowid is an Integer
 
 
 # -- text ordered regardless of case -----------------------------------------------------------
@@ -150,7 +149,8 @@ def kernel_tables(metadata: sa.MetaData) -> None:
     )
     sa.Table(
         "crbm_change_log", metadata,
-        sa.Column("id", SERIAL, primary_key=True, autoincrement=True),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                  primary_key=True, autoincrement=True),
         sa.Column("module", sa.String(60), nullable=False),
         sa.Column("record_id", ID, nullable=False),
         sa.Column("field", sa.String(64), nullable=False),
@@ -214,7 +214,8 @@ def pack_tables(metadata: sa.MetaData) -> None:
     )
     sa.Table(
         "crbm_pack_history", metadata,
-        sa.Column("id", SERIAL, primary_key=True, autoincrement=True),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                  primary_key=True, autoincrement=True),
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.Column("user_id", ID),
         sa.Column("username", sa.String(60)),
@@ -242,6 +243,12 @@ def access_tables(metadata: sa.MetaData) -> None:
         sa.Column("modified_at", UTCDateTime(), nullable=False),
     )
     sa.Table(
+        "crbm_team_members", metadata,
+        sa.Column("team_id", ID, primary_key=True),
+        sa.Column("user_id", ID, primary_key=True),
+        sa.Index("ix_crbm_team_members_user", "user_id"),
+    )
+    sa.Table(
         "crbm_roles", metadata,
         sa.Column("id", ID, primary_key=True),
         sa.Column("name", sa.String(100), nullable=False, unique=True),
@@ -250,8 +257,9 @@ def access_tables(metadata: sa.MetaData) -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("modified_at", UTCDateTime(), nullable=False),
     )
-    rule_columns = [sa.Column(action, sa.String(10), nullable=False) for action in (
-        "view", "list", "edit", "delete", "export", "import", "report", "approve", "personal")]
+    rule_columns = [sa.Column(action, sa.String(10), nullable=False) for action in
+                    ("view", "list", "edit", "delete", "export", "import", "report",
+                     "approve", "personal")]
     sa.Table(  # one row per role and module; a module without a row has the defaults
         "crbm_role_rules", metadata,
         sa.Column("role_id", ID, primary_key=True),
@@ -259,12 +267,18 @@ def access_tables(metadata: sa.MetaData) -> None:
         sa.Column("access", sa.String(10), nullable=False),
         *rule_columns,
     )
-    for name, first, second in (("crbm_team_members", "team_id", "user_id"),  # pairs, found
-                                ("crbm_role_users", "role_id", "user_id"),  # by either side
-                                ("crbm_role_teams", "role_id", "team_id")):
-        sa.Table(name, metadata, sa.Column(first, ID, primary_key=True),
-                 sa.Column(second, ID, primary_key=True),
-                 sa.Index(f"ix_{name}_{second.removesuffix('_id')}", second))
+    sa.Table(
+        "crbm_role_users", metadata,
+        sa.Column("role_id", ID, primary_key=True),
+        sa.Column("user_id", ID, primary_key=True),
+        sa.Index("ix_crbm_role_users_user", "user_id"),
+    )
+    sa.Table(
+        "crbm_role_teams", metadata,
+        sa.Column("role_id", ID, primary_key=True),
+        sa.Column("team_id", ID, primary_key=True),
+        sa.Index("ix_crbm_role_teams_team", "team_id"),
+    )
     sa.Table(  # the teams a record belongs to (any number)
         "crbm_record_teams", metadata,
         sa.Column("module", sa.String(60), primary_key=True),
@@ -275,7 +289,8 @@ def access_tables(metadata: sa.MetaData) -> None:
     )
     sa.Table(  # one record hidden from one user or one team, whatever their roles say
         "crbm_record_denies", metadata,
-        sa.Column("id", SERIAL, primary_key=True, autoincrement=True),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                  primary_key=True, autoincrement=True),
         sa.Column("module", sa.String(60), nullable=False),
         sa.Column("record_id", ID, nullable=False),
         sa.Column("user_id", ID),
@@ -284,18 +299,25 @@ def access_tables(metadata: sa.MetaData) -> None:
         sa.Column("created_by", ID),
         sa.Index("ix_crbm_record_denies_record", "module", "record_id"),
     )
-    # crbm_access_epoch: one row, bumped by every change to the tables above but record
-    # teams, so each worker knows when its cached grants are stale. crbm_metadata_epoch: moves
-    # on with every change to the registry's pack or site layer (Studio, packs), so every
-    # worker sharing the database rebuilds its registry on its next request; its row
-    # SETTINGS_EPOCH_ROW moves with every change to crbm_settings (Site.settings).
-    for name in ("crbm_access_epoch", "crbm_metadata_epoch"):
-        sa.Table(name, metadata, sa.Column("id", sa.Integer, primary_key=True),
-                 sa.Column("epoch", sa.Integer, nullable=False))
+    sa.Table(  # one row; bumped by every change to the tables above but record teams,
+        # so each worker knows when its cached grants are stale
+        "crbm_access_epoch", metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("epoch", sa.Integer, nullable=False),
+    )
+    # Moves on with every change to the registry's pack or site layer (Studio, packs), so
+    # every worker sharing the database rebuilds its registry on its next request. Its
+    # row SETTINGS_EPOCH_ROW moves with every change to crbm_settings (Site.settings).
+    sa.Table(
+        "crbm_metadata_epoch", metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("epoch", sa.Integer, nullable=False),
+    )
     # The Studio's audit trail: who changed what in the metadata, and when.
     sa.Table(
         "crbm_studio_log", metadata,
-        sa.Column("id", SERIAL, primary_key=True, autoincrement=True),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                  primary_key=True, autoincrement=True),
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.Column("user_id", ID),
         sa.Column("username", sa.String(60)),
