@@ -6,6 +6,8 @@ and exit with status 1; usage errors exit with 2 (click's convention).
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
 import json
 import os
@@ -133,9 +135,12 @@ def initialize(folder: Path, database_url: str | None, admin_name: str, demo_siz
 @click.option("--scheduler/--no-scheduler", default=True, show_default=True,
               help="Run the background jobs (webhook deliveries, SQLite checkpoints) in this "
               "process; turn off when `crbm scheduler run` runs them elsewhere.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="Worker processes (uvicorn's), each with its own site, database pool and "
+              "thread pool; the scheduler runs once, in the process that starts them.")
 @click.pass_context
 @friendly_errors
-def serve(ctx, host, port, demo_size, scheduler):
+def serve(ctx, host, port, demo_size, scheduler, workers):
     """Serve the web application (creates the site with demo data on first run)."""
     import uvicorn
 
@@ -151,12 +156,33 @@ def serve(ctx, host, port, demo_size, scheduler):
         raise CrbmError("the database is behind the module definitions; run `crbm db check` "
                         "to see the difference and `crbm db sync` to apply it")
     click.echo(f"Serving CRBM on http://{host}:{port}/  (Ctrl+C to stop)")
+    few_malloc_arenas()
     background = jobs.start(site) if scheduler else None
     try:
-        uvicorn.run(create_app(site), host=host, port=port, log_level="warning")
+        if workers == 1:
+            uvicorn.run(create_app(site), host=host, port=port, log_level="warning")
+        else:  # each worker process opens the site itself (worker_app): nothing crosses a fork
+            os.environ["CRBM_SITE"] = str(Path(ctx.obj).resolve())
+            uvicorn.run("cli:worker_app", factory=True, workers=workers, host=host, port=port,
+                        log_level="warning")
     finally:
         if background is not None:
             jobs.stop(background, wait=False)
+
+
+def worker_app():
+    """The application of one of `crbm serve --workers N`'s processes (the site: CRBM_SITE)."""
+    from core.web.app import create_app
+    few_malloc_arenas()
+    return create_app(Site(Path(os.environ["CRBM_SITE"])))
+
+
+def few_malloc_arenas() -> None:
+    """glibc gives threads that allocate at once arenas of their own (up to 8 per core), each
+    keeping what was freed in it: a web worker's thread pool grew it by ~6 MB for nothing
+    (bench/workers.py; Python's own objects hardly grow). Two, before any thread starts."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX
 
 
 @main.group("scheduler")

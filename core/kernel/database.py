@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
 import warnings
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -675,7 +676,22 @@ def engine_for(url: str, **kwargs) -> sa.Engine:
 
         engine.begin = begin  # reads (engine.connect()) stay in the driver's autocommit
         return engine
-    if url_obj.get_backend_name() in ("mysql", "mariadb"):
+    postgresql = url_obj.get_backend_name() == "postgresql"
+    if postgresql:  # reads (engine.connect()) in autocommit: no BEGIN nor ROLLBACK round trip
+        kwargs.setdefault("isolation_level", "AUTOCOMMIT")  # (each reads the latest commit)
+    else:  # MariaDB/MySQL
         kwargs.setdefault("pool_recycle", 3600)
         url_obj = url_obj.update_query_dict({"charset": "utf8mb4"})
-    return sa.create_engine(url_obj, pool_pre_ping=True, **kwargs)
+    engine = sa.create_engine(url_obj, **kwargs)
+    if postgresql:  # writers transact
+        engine.begin = engine.execution_options(isolation_level="READ COMMITTED").begin
+
+    @sa.event.listens_for(engine, "checkout")  # not pool_pre_ping's round trip at each checkout:
+    def _ping_if_idle(dbapi_connection, record, _proxy):  # idle a minute, it may be gone
+        seen, record.info["seen"] = record.info.get("seen"), time.monotonic()
+        try:
+            if seen is not None and record.info["seen"] - seen > 60:
+                engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:  # the pool connects again
+            raise sa.exc.DisconnectionError(str(exc)) from exc
+    return engine

@@ -17,7 +17,6 @@ import unicodedata
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from faker import Faker
 
 from core.kernel.errors import ValidationError
 from core.kernel.hookspecs import for_modules, hookimpl
@@ -100,6 +99,8 @@ class LocalePool:
 
 def build_pools(rng: random.Random, scale: int) -> dict[str, LocalePool]:
     """One pool per country; ``scale`` is the largest pool size (for the biggest country)."""
+    from faker import Faker  # demo data only: not loaded by every web worker (10 MB)
+
     pools = {}
     top = max(c.weight for c in COUNTRIES)
     for country in COUNTRIES:
@@ -276,6 +277,8 @@ def crbm_demo_data(site, user, size, rng, progress):
     """``size`` accounts, about one in ten a member of an account created before it."""
     if size <= 0:
         return
+    from faker import Faker
+
     pools = build_pools(rng, scale=min(1000, max(200, size // 20)))
     fake = Faker()
     fake.seed_instance(rng.randrange(2**32))

@@ -1,13 +1,21 @@
 """The `crbm` command as an administrator uses it."""
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
 import cli
-from core.kernel.site import Site
-from core.kernel.users import authenticate, first_admin
+from core.kernel.site import Site, create_site
+from core.kernel.users import authenticate, create_user, first_admin
 from tests.pack_util import register
+from tests.web.test_web_auth import csrf_of
 
 
 @pytest.fixture
@@ -153,3 +161,48 @@ def test_pack_commands_build_install_list_history_uninstall(crbm, tmp_path):
     bad = crbm("validate", str(folder))
     assert bad.exit_code == 1 and "unknown field type 'sparkles'" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_serve_with_two_workers_signs_in_once_for_both(tmp_path, database_url):
+    """`crbm serve --workers 2`: two worker processes, each opening the site; a browser
+    signed in on one is signed in on the other (sessions are in the database)."""
+    root = Path(cli.__file__).resolve().parent
+    folder = create_site(tmp_path / "site", database_url)
+    site = Site(folder)
+    site.sync_schema()
+    create_user(site, "admin", "a long enough password", is_admin=True)
+    site.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, str(root / "cli.py"), "--site", str(folder), "serve",
+                               "--port", str(port), "--workers", "2", "--no-scheduler"],
+                              env={**os.environ, "PYTHONPATH": str(root)}, cwd=root,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+        for _ in range(300):
+            try:
+                workers = [pid for pid in children.read_text().split() if "resource_tracker"
+                           not in Path(f"/proc/{pid}/cmdline").read_text()]
+                if len(workers) == 2 and httpx.get(base + "/health").status_code == 200:
+                    break
+            except (httpx.TransportError, OSError):
+                pass
+            time.sleep(0.1)
+        else:
+            pytest.fail(server.stdout.read1().decode())
+        with httpx.Client(base_url=base) as client:
+            login = client.get("/login")
+            client.post("/login", data={"_csrf": csrf_of(login.text), "username": "admin",
+                                        "password": "a long enough password"})
+            cookies = client.cookies
+        for _ in range(6):  # a new connection each: either worker may answer
+            with httpx.Client(base_url=base, cookies=cookies) as client:
+                page = client.get("/m/accounts")
+                assert page.status_code == 200
+                assert 'action="/logout"' in page.text
+    finally:
+        server.terminate()
+        server.wait(30)

@@ -49,19 +49,8 @@ from fpdf.fonts import SubsetMap, TTFFont
 from fpdf.output import OutputProducer
 from fpdf.syntax import Name, PDFArray, PDFContentStream
 
-# The fonts every document can use come with CRBM, not with the machine, so a document
-# prints the same wherever it is made: DejaVu Sans 2.37 (Latin, Greek, Cyrillic, Armenian,
-# Georgian, Hebrew... bundled in core/fonts/dejavu/ with its licence, 2.7 MB) and
-# WenQuanYi Micro Hei 0.2.0-beta (Chinese, Japanese, Korean; bundled in core/fonts/wqy/ with
-# its licence, 5 MB, the same file as Debian's fonts-wqy-microhei).
-DEJAVU = Path(__file__).resolve().parents[2] / "fonts" / "dejavu"
-WENQUANYI = Path(__file__).resolve().parents[2] / "fonts" / "wqy" / "wqy-microhei.ttc"
-BUILTIN_FAMILIES = {
-    "dejavu": {"regular": DEJAVU / "DejaVuSans.ttf", "bold": DEJAVU / "DejaVuSans-Bold.ttf",
-               "italic": DEJAVU / "DejaVuSans-Oblique.ttf",
-               "bold_italic": DEJAVU / "DejaVuSans-BoldOblique.ttf"},
-    "wenquanyi": {"regular": WENQUANYI},
-}
+from core.apps.documents.forms import BUILTIN_FAMILIES, DEJAVU, WENQUANYI  # noqa: F401
+
 # Tried, after a form's own ``fallback`` families, for characters an element's font lacks.
 # A character none of them has stops the document (PdfTextError): no blanks in a document.
 BUILTIN_FALLBACK = ("dejavu", "wenquanyi")

@@ -21,6 +21,7 @@ import json
 import os
 import threading
 import time
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,14 +33,30 @@ import jsonschema
 import yaml
 from jinja2.sandbox import SandboxedEnvironment
 
-from core.apps.documents.fonts import BUILTIN_FAMILIES
-from core.kernel.errors import CrbmError, MetadataProblem, NotFoundError
+from core.kernel.errors import N_, CrbmError, Message, MetadataProblem, NotFoundError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "metadata" / "schema" / "pdf_form.json"
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 TABLES = ("line_items", "table")  # elements that flow onto new pages
+
+
+# The fonts every document can use come with CRBM, not with the machine, so a document
+# prints the same wherever it is made: DejaVu Sans 2.37 (Latin, Greek, Cyrillic, Armenian,
+# Georgian, Hebrew... bundled in core/fonts/dejavu/ with its licence, 2.7 MB) and
+# WenQuanYi Micro Hei 0.2.0-beta (Chinese, Japanese, Korean; bundled in core/fonts/wqy/ with
+# its licence, 5 MB, the same file as Debian's fonts-wqy-microhei).
+DEJAVU = Path(__file__).resolve().parents[2] / "fonts" / "dejavu"
+WENQUANYI = Path(__file__).resolve().parents[2] / "fonts" / "wqy" / "wqy-microhei.ttc"
+BUILTIN_FAMILIES = {
+    "dejavu": {"regular": DEJAVU / "DejaVuSans.ttf", "bold": DEJAVU / "DejaVuSans-Bold.ttf",
+               "italic": DEJAVU / "DejaVuSans-Oblique.ttf",
+               "bold_italic": DEJAVU / "DejaVuSans-BoldOblique.ttf"},
+    "wenquanyi": {"regular": WENQUANYI},
+}
+# (here, not in fonts.py: forms are read on every detail page, fonts and fpdf2 only
+# when a document is made)
 
 
 class PdfFormError(CrbmError):
@@ -86,6 +103,28 @@ def _expression_source(text: str) -> str:
 
 
 # -- forms ---------------------------------------------------------------------------------
+
+class PdfTextError(CrbmError):
+    """Text that no available font can draw: the document is not made rather than made
+    with blanks where that text should be. ``message`` (a translatable Message) names the
+    characters, the text and the value of the context it came from (``field``)."""
+
+    def __init__(self, characters: list[str], text: str, field: str):
+        self.characters, self.text, self.field = characters, text, field
+        shown = ", ".join(f"“{c}” (U+{ord(c):04X} {unicodedata.name(c, 'unnamed')})"
+                          for c in characters[:5]) + (" …" if len(characters) > 5 else "")
+        excerpt = text if len(text) <= 60 else text[:57] + "..."
+        self.message = Message(N_("This document was not made: no font here can print "
+                                  "%(characters)s in “%(text)s” (%(field)s). Change that "
+                                  "text, or ask an administrator to add a font that has "
+                                  "these characters to the PDF form."),
+                               characters=shown, text=excerpt, field=field)
+        super().__init__(str(self.message))
+
+    def at(self, field: str) -> PdfTextError:
+        """The same error naming the value's place in the caller's words."""
+        return PdfTextError(self.characters, self.text, field)
+
 
 @dataclass(eq=False)
 class PdfForm:

@@ -30,8 +30,8 @@ from fpdf.enums import MethodReturnValue, TextMode
 from fpdf.image_parsing import preload_image
 
 from core.apps.documents.fonts import BUILTIN_FALLBACK, SharedFontsPDF
-from core.apps.documents.forms import TABLES, PdfForm, PdfFormError
-from core.kernel.errors import N_, CrbmError, Message, MetadataProblem
+from core.apps.documents.forms import TABLES, PdfForm, PdfFormError, PdfTextError
+from core.kernel.errors import MetadataProblem
 
 log = logging.getLogger(__name__)
 
@@ -45,28 +45,6 @@ NEAREST_STYLES = {"": ("",), "B": ("B", ""), "I": ("I", ""), "BI": ("BI", "B", "
 # fpdf2 reserves the width of one "0" per alias character for the page count: a one-character
 # alias (from Unicode's private use area: never in real text) keeps "Page 1 of 2" tight
 PAGES_ALIAS = "\ue000"
-
-
-class PdfTextError(CrbmError):
-    """Text that no available font can draw: the document is not made rather than made
-    with blanks where that text should be. ``message`` (a translatable Message) names the
-    characters, the text and the value of the context it came from (``field``)."""
-
-    def __init__(self, characters: list[str], text: str, field: str):
-        self.characters, self.text, self.field = characters, text, field
-        shown = ", ".join(f"“{c}” (U+{ord(c):04X} {unicodedata.name(c, 'unnamed')})"
-                          for c in characters[:5]) + (" …" if len(characters) > 5 else "")
-        excerpt = text if len(text) <= 60 else text[:57] + "..."
-        self.message = Message(N_("This document was not made: no font here can print "
-                                  "%(characters)s in “%(text)s” (%(field)s). Change that "
-                                  "text, or ask an administrator to add a font that has "
-                                  "these characters to the PDF form."),
-                               characters=shown, text=excerpt, field=field)
-        super().__init__(str(self.message))
-
-    def at(self, field: str) -> PdfTextError:
-        """The same error naming the value's place in the caller's words."""
-        return PdfTextError(self.characters, self.text, field)
 
 
 def render(form: PdfForm, context: Mapping) -> bytes:

@@ -14,7 +14,7 @@ import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
 
-from core.apps.documents import forms, mail, pdf
+from core.apps.documents import forms, mail
 from core.kernel.errors import N_, NotFoundError
 from core.kernel.registry import ModuleDef
 
@@ -155,10 +155,11 @@ def render_record(site, module_name: str, record_id: str, user, form_name: str, 
     site.module_hooks.of(module).crbm_before_output(site=site, module=module, record=record,
                                                     action=action, user=user)
     form = forms.find_form(site, form_name)
+    from core.apps.documents import pdf  # fpdf2 (~25 MB) loaded by a process's first document
     try:
         content = pdf.render(form, record_context(site, module_name, record_id, user, fmt,
                                                   record=labelled))
-    except pdf.PdfTextError as exc:  # name the field as the user knows it
+    except forms.PdfTextError as exc:  # name the field as the user knows it
         raise exc.at(field_label(site.registry, module, exc.field)) from None
     stem = record.get((module.features.get("sequence") or {}).get("field", "")) or \
         record.get(module.name_field or "id") or record_id

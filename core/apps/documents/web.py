@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from core.apps.documents import mail, pdf, printing
+from core.apps.documents import forms, mail, printing
 from core.kernel.errors import N_, Message, NotFoundError, VetoError
 from core.web.pages import page
 from core.web.templating import flash
@@ -32,7 +32,7 @@ def pdf_view(request: Request, form):
             request.path_params["form"], _fmt(request))
     except VetoError as exc:
         return _back(request, module, exc.args[0])
-    except pdf.PdfTextError as exc:  # text no font can print: no document with blanks
+    except forms.PdfTextError as exc:  # text no font can print: no document with blanks
         return _back(request, module, exc.message)
     return Response(content, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="{filename}"'})
@@ -84,7 +84,7 @@ def email_view(request: Request, form):
             return _back(request, module, exc.args[0])
         except mail.MailError as exc:
             error = str(exc)
-        except pdf.PdfTextError as exc:
+        except forms.PdfTextError as exc:
             error = exc.message
         else:
             return _back(request, module, Message(N_("Sent to %(to)s."),
