@@ -18,6 +18,7 @@ import threading
 import time
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from core.kernel.records import now
 
@@ -57,17 +58,11 @@ class RecentItems:
             pending, self._pending = self._pending, {}
         if not pending:
             return 0
-        recent = self.site.tables.tables["crbm_recent_items"]
-        key = sa.tuple_(recent.c.user_id, recent.c.module, recent.c.record_id)
         rows = [{"user_id": u, "module": m, "record_id": r, "viewed_at": at}
                 for (u, m, r), at in pending.items()]
-        try:  # the same on SQLite, PostgreSQL and MariaDB: no dialect's upsert needed
+        try:  # an upsert: another worker may write the same view at the same moment
             with self.site.engine.begin() as conn:
-                for start in range(0, len(rows), 300):
-                    batch = rows[start:start + 300]
-                    conn.execute(recent.delete().where(key.in_(
-                        [(r["user_id"], r["module"], r["record_id"]) for r in batch])))
-                    conn.execute(recent.insert(), batch)
+                conn.execute(_upsert(conn, self.site.tables.tables["crbm_recent_items"]), rows)
         except Exception:
             with self._lock:  # put them back (newer views of the same record win)
                 self._pending = {**pending, **self._pending}
@@ -95,3 +90,17 @@ class RecentItems:
             self.flush()
         except Exception:
             log.exception("recent items could not be written at shutdown")
+
+
+def _upsert(conn, table: sa.Table):
+    """INSERT, or on the same (user, module, record) the newer ``viewed_at``: each
+    database's own upsert (a delete then an insert races between workers)."""
+    def later(given):
+        return sa.case((given.viewed_at > table.c.viewed_at, given.viewed_at),
+                       else_=table.c.viewed_at)
+    if conn.dialect.name in ("mysql", "mariadb"):
+        stmt = mysql.insert(table)
+        return stmt.on_duplicate_key_update(viewed_at=later(stmt.inserted))
+    stmt = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+    return stmt.on_conflict_do_update(index_elements=[c.name for c in table.primary_key],
+                                      set_={"viewed_at": later(stmt.excluded)})

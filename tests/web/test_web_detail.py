@@ -160,6 +160,24 @@ def test_each_worker_writes_its_own_views(site, admin, acme):
                 time.sleep(0.05)
 
 
+def test_two_workers_writing_one_view_keep_the_latest(site, admin, acme):
+    """Both workers noted the same view: both batches land (no duplicate-key error), and
+    the row holds the later time."""
+    recent = site.tables.tables["crbm_recent_items"]
+    one, two = RecentItems(site, interval=3600), RecentItems(site, interval=3600)
+    try:
+        one.note(admin.id, "accounts", acme["id"])
+        two.note(admin.id, "accounts", acme["id"])
+        (earlier,), (later,) = one._pending.values(), two._pending.values()
+        assert two.flush() == 1 and one.flush() == 1  # the older batch written last
+        with site.engine.connect() as conn:
+            rows = conn.execute(sa.select(recent.c.viewed_at)).scalars().all()
+        assert rows == [max(earlier, later)]
+    finally:
+        one.close()
+        two.close()
+
+
 def test_views_noted_before_shutdown_are_written(site, admin, acme):
     app = create_app(site)
     app.state.recent = RecentItems(site, interval=3600)  # the thread would wait an hour
