@@ -636,6 +636,9 @@ def drop(engine: sa.Engine, tables: list[str] = (), columns: list[tuple[str, str
                     column in {c["name"] for c in inspector.get_columns(table)}:
                 by_table.setdefault(table, []).append(column)
         for table, names in by_table.items():
+            for index in inspector.get_indexes(table):  # a sort index on a dropped column
+                if set(index["column_names"] or ()) & set(names):  # (SQLite's rebuild keeps it)
+                    operations.drop_index(index["name"], table_name=table)
             with operations.batch_alter_table(table) as batch:
                 for name in names:
                     batch.drop_column(name)
