@@ -44,7 +44,8 @@ EVERY_DIALECT = (*FOLDED_ON, "mysql", "mariadb")  # indexes compared by name (so
 class CaseFolded(sa.sql.expression.ColumnElement):
     """A text column (or value) as lists order and compare it: regardless of case, alike on
     every database ("apple" before "Zebra"). SQLite: ``x COLLATE NOCASE``; PostgreSQL,
-    whose databases are often made with the C collation: ``lower(x)``; MariaDB: ``x``.
+    whose databases are often made with the C collation: ``lower(coalesce(x, ''))``
+    (NULL first, as SQLite and MariaDB put it); MariaDB: ``x``.
     The same expression is the sort index (``ix_<table>_<field>_ci``), so ordering by it
     walks an index as ordering by the column did."""
 
@@ -66,9 +67,9 @@ def _nocase(folded, compiler, **kw):
     return compiler.process(folded.element, **kw) + " COLLATE NOCASE"
 
 
-@compiles(CaseFolded, "postgresql")
-def _lower(folded, compiler, **kw):
-    return "lower(" + compiler.process(folded.element, **kw) + ")"
+@compiles(CaseFolded, "postgresql")  # an empty text for NULL, so it sorts first as elsewhere
+def _lower(folded, compiler, **kw):  # and a page's cursor is a range of the sort index
+    return "lower(coalesce(" + compiler.process(folded.element, **kw) + ", ''))"
 
 
 def case_folded(f, column) -> bool:

@@ -503,13 +503,17 @@ class RecordService:
         """Rows that come after ``after`` in the order ``_order`` gives: for each key, the
         earlier keys tie and this one is beyond, compared as ``_order`` compares them (text
         regardless of case). NULLs sort where the database puts them (PostgreSQL: last
-        ascending; SQLite and MariaDB: first), so they are placed alike."""
+        ascending, but text sorts its NULLs as "", first; SQLite and MariaDB: first), so
+        they are placed alike."""
         nulls_high = self.engine.dialect.name == "postgresql"
         beyond_any, ties, keys = [], [], self.sort_keys(module, sort)
         for name, desc in [*keys, ("id", bool(keys) and keys[-1][1])]:
             column, value = table.c[name], after.get(name)
             key = column if name == "id" else self._sort_key(module, name, _COLUMN)
-            nulls_last = nulls_high != desc
+            never_null = nulls_high and isinstance(key, CaseFolded)  # "" for NULL there
+            if never_null and value is None:
+                value = ""
+            nulls_last = nulls_high != desc and not never_null
             if value is None:
                 beyond = sa.false() if nulls_last else column.is_not(None)
                 tie = column.is_(None)
