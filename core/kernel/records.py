@@ -875,7 +875,7 @@ class RecordService:
             return Recalculated(0, 0, None)
         read = {"id"} | {f.name for f in plan.calculated} | \
             {n for used in reads.values() for n in used if n in table.c}
-        keyed = list(search_keys(module, {}, written))  # a calculated field searched by
+        keyed = [f"_sk_{n}" for n in module.search_fields if n in written]  # searched by
         update = table.update().where(table.c.id == sa.bindparam("b_id")) \
             .values({n: sa.bindparam(f"v_{n}") for n in [*written, *keyed]})
         changed = failed = 0
@@ -957,7 +957,7 @@ class RecordService:
                 batch.append(RecordChange(record, changes, is_new=False))
         if not batch:
             return []
-        keyed = list(search_keys(module, {}, names))
+        keyed = [f"_sk_{n}" for n in module.search_fields if n in names]
         connection.execute(
             table.update().where(table.c.id == sa.bindparam("b_id"))
             .values({**{name: sa.bindparam(f"v_{name}") for name in [*names, *keyed]},
