@@ -229,7 +229,7 @@ def crbm_pdf_context(site, module, record, context, user, fmt):
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
 
-    from core.kernel.hooktypes import ScheduledJob, SiteService
+    from core.kernel.hooktypes import JobHandler, ScheduledJob, ScheduledTask, SiteService
     from core.kernel.site import Site
 
 
@@ -271,6 +271,21 @@ def crbm_scheduled_jobs(site: Site) -> list[ScheduledJob] | None:
     whose interval depends on a site setting reads it here. The webhooks application sends
     due deliveries and prunes its log this way.
     """
+
+
+@hookspec
+def crbm_scheduled_tasks(site: Site) -> list[ScheduledTask] | None:
+    """The tasks of the admin Scheduler page (``core.jobs.scheduler``): a list of
+    ``ScheduledTask(name, label, run, schedule)``. Called when the scheduler reads its
+    tasks (a worker starting, the page drawn, ``crbm scheduler``); a removed plugin's
+    tasks simply stop running (their rows stay, marked missing)."""
+
+
+@hookspec
+def crbm_job_handlers(site: Site) -> list[JobHandler] | None:
+    """The kinds of background job a plugin enqueues (``core.jobs.enqueue``): a list of
+    ``JobHandler(name, run, retries)``. A job whose handler is gone (its plugin removed)
+    fails with that message on its record; it never stops a worker."""
 
 
 if TYPE_CHECKING:

@@ -37,6 +37,36 @@ class ScheduledJob:
 
 
 @dataclass(frozen=True)
+class ScheduledTask:
+    """A task of the admin Scheduler page (implementation guide §7.1.3), run through the
+    job queue (``core.jobs``) exactly once per due time however many workers run.
+
+    ``name`` is unique and stable ("<plugin>.<task>", the scheduler table's key); ``label``
+    is English, marked with ``N_``. ``schedule`` is the default an administrator may
+    change: a five-field cron expression in the site's time zone ("0 3 * * *") or
+    "@every <N>s|m|h". ``run(site, due)`` does the run for ``due`` (an aware UTC datetime,
+    the natural idempotency key of what it sends) and returns a one-line result for the
+    page, or ``None``; an exception fails the run: logged on the task, retried by the queue.
+    """
+    name: str
+    label: str
+    run: Callable[[Any, Any], str | None]
+    schedule: str
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class JobHandler:
+    """A kind of background job, enqueued with ``core.jobs.enqueue(site, name, payload)``:
+    ``run(site, payload)`` does it (``payload`` is the JSON-ready dict given). A failure is
+    retried ``retries`` times with exponential backoff, and a job whose worker died runs
+    again, so ``run`` must be idempotent: key what it sends on something in the payload."""
+    name: str
+    run: Callable[[Any, dict], None]
+    retries: int = 5
+
+
+@dataclass(frozen=True)
 class NavEntry:
     """A link in the top bar beside the user's name (the calendar's, say). ``label`` is
     English, marked with ``N_`` and translated when drawn; the link is marked current on
