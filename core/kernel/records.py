@@ -203,6 +203,20 @@ class RecordService:
         module = self.registry.module(module_name)
         hint = (user.id, module.name, repr(query.filters), query.search)
         dense = cap is not None and hint in self._dense
+        if not dense and query.search and cap is not None and query.after is None:
+            # Hits (up to the cap) gathered once, counted and the page sorted from them:
+            # one pass over the keys' indexes, where a count and a page would make two.
+            stmt, _ = self._select(module, user, query, "list", hits_cap=cap)
+            with self.engine.connect() as conn:
+                rows = [dict(row) for row in conn.execute(stmt).mappings()]
+            matched = rows[0]["__total"] if rows else \
+                self.count(module_name, user, query, cap) if query.offset else 0
+            if matched <= cap:
+                for row in rows:
+                    del row["__total"]
+                return rows, matched
+            self._dense = {**self._dense, hint: True} if len(self._dense) < 10_000 else {}
+            dense = True
         if not dense and (query.search or self.access and self.access.restricts(user, module, "list")):
             matched = self.count(module_name, user, query, cap)
             if not matched:
@@ -352,7 +366,7 @@ class RecordService:
         return nullcontext(connection) if connection is not None else self.engine.connect()
 
     def _select(self, module: ModuleDef, user: User, query: Query, action: str,
-                scan: bool = False):
+                scan: bool = False, hits_cap: int | None = None):
         table = self.table(module)
         names = list(query.fields) if query.fields is not None else list(module.fields)
         if "id" not in names:
@@ -389,14 +403,20 @@ class RecordService:
             # carry the sort key (database.module_table), sorted, and only the page's rows
             # read. On PostgreSQL the hits come first (OFFSET 0): its planner would rather
             # walk the sort index, but a name's first word clusters there, far from its start.
+            # ``hits_cap``: the hits (at most cap + 1) kept in a CTE and counted as __total.
             hits = table
-            if self.engine.dialect.name == "postgresql":
+            if hits_cap is not None or self.engine.dialect.name == "postgresql":
                 hits = sa.select(table.c.id, *(table.c[n] for n, _ in self.sort_keys(
-                    module, query.sort) if n != "id")).where(*where).offset(0).subquery("hits")
+                    module, query.sort) if n != "id")).where(*where)
+                hits = hits.limit(hits_cap + 1).cte("hits") if hits_cap is not None \
+                    else hits.offset(0).subquery("hits")
             picked = sa.select(hits.c.id).where(*(where if hits is table else ())) \
                 .order_by(*self._order(module, hits, query.sort)) \
                 .limit(query.limit).offset(query.offset).subquery("picked")
             stmt = sa.select(*columns).select_from(table.join(picked, picked.c.id == table.c.id))
+            if hits_cap is not None:
+                stmt = stmt.add_columns(sa.select(sa.func.count()).select_from(hits)
+                                        .scalar_subquery().label("__total"))
         else:
             stmt = sa.select(*columns).select_from(table).where(*where)
             if query.limit is not None:

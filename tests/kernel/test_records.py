@@ -2,6 +2,7 @@
 import datetime as dt
 
 import pytest
+from sqlalchemy import event as sa_event
 
 from core.kernel.errors import ConflictError, NotFoundError, ValidationError, VetoError
 from core.kernel.records import Query
@@ -215,6 +216,24 @@ def test_a_page_comes_with_its_capped_count_in_one_statement(site, admin, gadget
     assert toys[1] == 10 and len(toys[0]) == 3
     past_the_end = site.records.page("gadgets", admin, Query(limit=5, offset=100), cap=100)
     assert past_the_end == ([], 30)
+
+
+def test_a_search_page_counts_its_hits_in_the_same_statement(site, admin, gadgets):
+    # Hits under the cap: counted from the hits the page is sorted from (one pass)...
+    statements = []
+    sa_event.listen(site.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    rows, total = site.records.page("gadgets", admin, Query(search="gadget 1", sort="-name",
+                                                           limit=4, offset=2), cap=100)
+    assert names(rows) == ["Gadget 17", "Gadget 16", "Gadget 15", "Gadget 14"] and total == 10
+    assert len(statements) == 1 and "__total" not in rows[0]
+    # ...past the cap the count says "cap+" and the page is still the first in sort order,
+    assert site.records.page("gadgets", admin, Query(search="gadget", sort="name", limit=3),
+                             cap=5) == (site.records.list("gadgets", admin, Query(
+                                 search="gadget", sort="name", limit=3)), 6)
+    # and past the last hit the page is empty with the true count; a miss is 0 at once.
+    assert site.records.page("gadgets", admin, Query(search="gadget 2", limit=5, offset=40),
+                             cap=100) == ([], 10)
+    assert site.records.page("gadgets", admin, Query(search="zebra", limit=5), cap=100) == ([], 0)
 
 
 def test_deleting_many_is_one_batch_and_skips_what_is_gone(site, admin, gadgets, recorder):
