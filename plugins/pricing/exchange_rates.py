@@ -120,7 +120,7 @@ def fetch(url: str) -> bytes:
     except httpx.TimeoutException:
         raise ExchangeRateError(Message(
             N_("The exchange rate feed %(url)s did not answer in time (%(seconds)s seconds)."),
-            url=url, seconds=int(TIMEOUT.read or 0))) from None
+            url=url, seconds=f"{TIMEOUT.read:g}")) from None
     except httpx.HTTPError as exc:  # refused, DNS, TLS, too many redirects...
         raise ExchangeRateError(Message(
             N_("The exchange rate feed %(url)s could not be read: %(reason)s"),

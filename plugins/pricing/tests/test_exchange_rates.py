@@ -219,7 +219,7 @@ def test_http_errors_and_timeouts_fail_the_run_and_change_nothing(site, currenci
     with pytest.raises(ExchangeRateError) as caught:
         exchange_rates.run(site, None)
     assert str(caught.value) == (f"The exchange rate feed {feeds.base}/stall did not answer "
-                                 "in time (0 seconds).")
+                                 "in time (0.2 seconds).")
     feeds.release.set()
     # nothing listening at all
     closed = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
