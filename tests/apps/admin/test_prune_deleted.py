@@ -9,8 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from core.apps.admin import access_admin, prune
+from core.kernel import users
 from core.kernel.records import now
 from core.kernel.users import create_user
+from tests.pack_util import install_folder
 
 
 def age_deletion(site, module: str, record_id: str, days: int) -> None:
@@ -162,3 +164,12 @@ def test_the_retention_is_an_admin_setting(site, web):
     saved = web.post("/admin/deleted-records", data={"_csrf": web.csrf, "retention_days": "7"},
                      follow_redirects=False)
     assert saved.status_code == 303 and prune.retention_days(site) == 7
+
+
+def test_a_french_administrator_reads_the_page_in_french(site, web, admin):
+    install_folder(site, "lang_fr")
+    users.save_preferences(site, admin.id, {"language": "fr"})
+    page = web.get("/admin/deleted-records")
+    assert "Conserver les enregistrements supprimés pendant (jours)" in page.text
+    bad = web.post("/admin/deleted-records", data={"_csrf": web.csrf, "retention_days": "x"})
+    assert "&#39;x&#39; n&#39;est pas un nombre de jours entre 0 et 36500" in bad.text
