@@ -50,7 +50,7 @@ KERNEL_HOOKS = ("core.apps.webhooks.webhooks", "core.apps.fills.fills")
 # page lists the Studio, packs, API, webhooks and mail entries in that order.
 BUILTIN_PLUGINS = ("core.apps.field_types.plugin", "core.apps.admin.plugin",
                    "core.apps.calendar.plugin", "core.apps.documents.plugin", "core.apps.webhooks.plugin",
-                   "core.apps.oauth.plugin", "core.apps.packs.plugin",
+                   "core.apps.oauth.plugin", "core.apps.packs.plugin", "core.apps.admin.prune",
                    "core.apps.search.plugin", "core.apps.studio.plugin")
 SHIPPED_PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 

@@ -12,6 +12,8 @@ Also the ``terms_dom`` payment terms and ``discount_type_dom`` lists, and:
   terms come first, through its related field's ``fill``);
 - the order settings and the company details (settings.py: ``order_settings``,
   ``terms_for``, ``company_details``), edited at ``/admin/orders`` (web.py);
+- the scheduler task ``pricing.exchange_rates``: the currencies' rates from the European
+  Central Bank, behind a setting on the same page (exchange_rates.py);
 - demo tax rates and codes, currencies, shipping providers and discounts.
 
 Tax codes that are inactive or deleted still answer ``crbm_tax_rates``: a document that
@@ -30,6 +32,7 @@ from starlette.routing import Route
 from core.kernel.errors import N_, Message, ValidationError
 from core.kernel.hookspecs import for_modules, hookimpl
 from plugins.line_items.lines import TaxRate
+from plugins.pricing import exchange_rates
 from plugins.pricing.settings import (  # noqa: F401  (the plugin's public API)
     OrderSettings,
     company_details,
@@ -199,6 +202,11 @@ def crbm_web_routes(site):
 @hookimpl
 def crbm_admin_links(site):
     return [(N_("Order management"), URL)]
+
+
+@hookimpl
+def crbm_scheduled_tasks(site):
+    return [exchange_rates.task(site)]
 
 
 # -- demo data -----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from core.web.forms import store_upload
 from core.web.pages import page
 from core.web.templating import flash
 from plugins.line_items import lines
+from plugins.pricing import exchange_rates
 from plugins.pricing import settings as order_setup
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,12 @@ def admin_orders(request: Request, form):
         values = {**orders.to_json(), **{k: company.get(k) or "" for k in order_setup.TEXT_LIMITS}}
         values["tax_information"] = orders.tax_information
         values["default_currency"] = lines.default_currency(site)
+        rates = exchange_rates.rate_settings(site, stored)
+        values.update(exchange_rates_enabled=rates.enabled, exchange_rates_url=rates.url)
         return _render(request, values, company.get("logo"))
     orders, new_company, errors = order_setup.clean_settings(site, form)
+    rates, rate_errors = exchange_rates.clean_settings(form)
+    errors.update(rate_errors)
     currency = str(form.get("default_currency") or "").strip().upper() \
         if "default_currency" in form else lines.default_currency(site)
     if currency not in numbers.list_currencies():
@@ -85,11 +90,13 @@ def admin_orders(request: Request, form):
     if errors:
         values = {**orders, **new_company, **{k: str(form.get(k) or "") for k in
                                                ("approval_threshold", "margin_threshold",
-                                                "default_currency")}}
+                                                "default_currency", "exchange_rates_url")},
+                  "exchange_rates_enabled": rates["enabled"]}
         return _render(request, values, old_logo, errors=errors, status=400)
     new_company["logo"] = logo
     site.set_setting(order_setup.ORDERS, orders)
     site.set_setting(order_setup.COMPANY, new_company)
+    site.set_setting(exchange_rates.SETTING, rates)
     if currency != lines.default_currency(site):
         site.set_setting(lines.CURRENCY_SETTING, {"default": currency})
         site.rebuild()  # new currency fields start in it: the registry is built with it
