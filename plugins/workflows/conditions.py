@@ -136,11 +136,14 @@ class ConditionProblem:
 
     def text(self, gettext: Callable[[str], str] = str) -> str:
         """The problem as one line, in the language ``gettext`` speaks."""
-        def say(message: Message) -> str:
+        def say(message: Message) -> str:  # its Message parameters said first
+            params = {k: say(v) if isinstance(v, Message) else v
+                      for k, v in message.params.items()}
             translated = gettext(message.template)
-            return translated % message.params if message.params else translated
+            return translated % params if params else translated
         place = " › ".join(say(w) for w in self.where) if self.where else say(_CONDITIONS)
-        return f"{place[:1].upper()}{place[1:]}: {say(self.message)}"
+        return say(Message(N_("%(where)s: %(problem)s"), where=place[:1].upper() + place[1:],
+                           problem=say(self.message)))
 
     def __str__(self) -> str:
         return self.text()
@@ -411,10 +414,11 @@ class _Builder:
         if when not in SCANNABLE_WHEN:
             self.problem(path, where, N_("\"%(when)s\" needs the value before a save: a "
                                          "scheduled scan sees only current values"),
-                         scan=True, when=WHEN[when])
+                         scan=True, when=Message(WHEN[when]))
         if when in NO_OPERATOR:
             if spec.get("operator") is not None:
-                self.problem(path, where, N_("\"%(when)s\" takes no operator"), when=WHEN[when])
+                self.problem(path, where, N_("\"%(when)s\" takes no operator"),
+                             when=Message(WHEN[when]))
             value_test = None
             value_sql = None
         else:
@@ -433,7 +437,7 @@ class _Builder:
         if operator not in allowed:
             self.problem(path, where, N_("%(operator)s is not an operator for %(field)s "
                                          "(%(kind)s): use one of %(choices)s"),
-                         operator=repr(operator), field=f.label, kind=FAMILY_LABELS[fam],
+                         operator=repr(operator), field=f.label, kind=Message(FAMILY_LABELS[fam]),
                          choices=", ".join(allowed))
             return None
         shape = allowed[operator]
@@ -447,7 +451,7 @@ class _Builder:
             value = self.typed(f, fam, shape, value)
         except FieldError as exc:
             self.problem(path, where, N_("the value for %(field)s: %(reason)s"), field=f.label,
-                         reason=str(exc.message))
+                         reason=exc.message)
             return None
         return _VALUE_TESTS[fam](f.name, operator, value)
 
@@ -569,7 +573,8 @@ class _Builder:
     def point(self, f, spec, path, where, role: str):
         """A ``_Point`` from its JSON (``POINT_KINDS``), or None after saying why."""
         def bad(template, **params):
-            self.problem(path, where, N_("%(role)s: ") + template, role=Message(role), **params)
+            self.problem(path, where, N_("%(role)s: %(problem)s"), role=Message(role),
+                         problem=Message(template, **params))
         if not isinstance(spec, dict) or spec.get("kind") not in POINT_KINDS:
             bad(N_("give a date point whose \"kind\" is one of %(choices)s"),
                 choices=", ".join(POINT_KINDS))
