@@ -151,6 +151,12 @@ def test_every_operator_and_group_agrees_in_memory_and_in_sql(probes):
     now, date_settings = CLOCKS[0]
     records = fill(site, admin, now.date())
     filters = [dict(f, when="current") for f in value_filters()]
+    for name in ("account_id", "owner_id"):  # links: the ids the probes point to
+        ids = sorted({r[name] for r in records if r[name]})
+        filters += [{"field": name, "when": "current", "operator": op, "value": ids[0]}
+                    for op in ("is", "is_not")]
+        filters += [{"field": name, "when": "current", "operator": op, "value": ids}
+                    for op in ("one_of", "none_of")]
     problems = [d for f in filters
                 if (d := disagreements(site, records, root(f), now, date_settings))]
     problems += [d for g in groups(filters)
