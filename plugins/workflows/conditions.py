@@ -286,8 +286,12 @@ def validate(site, module: str, condition, *, scan: bool = False) -> list[Condit
     return builder.problems + (builder.scan_problems if scan else [])
 
 
-_CACHE: dict[tuple, tuple[Any, Compiled]] = {}
-_CACHE_LIMIT = 4096
+# compiled conditions per registry (by its id, holding it so the id stays its own): a new
+# registry — a Studio change, a plugin turned off — starts afresh, and the few kept bound
+# the memory old ones hold
+_CACHE: dict[int, tuple[Any, dict[tuple[str, str], Compiled]]] = {}
+_REGISTRIES_KEPT = 4
+_ENTRIES_PER_REGISTRY = 4096
 
 
 def compile_condition(site, module: str, condition) -> Compiled:
@@ -297,17 +301,22 @@ def compile_condition(site, module: str, condition) -> Compiled:
     registry = _registry(site)
     text = condition if isinstance(condition, str) else \
         json.dumps(condition, sort_keys=True, default=str)
-    key = (id(registry), module, text)
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0] is registry:
-        return hit[1]
+    kept = _CACHE.get(id(registry))
+    if kept is None or kept[0] is not registry:
+        while len(_CACHE) >= _REGISTRIES_KEPT:
+            _CACHE.pop(next(iter(_CACHE)))
+        kept = _CACHE[id(registry)] = (registry, {})
+    entries = kept[1]
+    compiled = entries.get((module, text))
+    if compiled is not None:
+        return compiled
     builder = _Builder(registry, module)
     compiled = builder.build(condition)
     if builder.problems:
         raise ConditionError(builder.problems)
-    if len(_CACHE) >= _CACHE_LIMIT:
-        _CACHE.clear()
-    _CACHE[key] = (registry, compiled)
+    if len(entries) >= _ENTRIES_PER_REGISTRY:
+        entries.clear()
+    entries[(module, text)] = compiled
     return compiled
 
 
