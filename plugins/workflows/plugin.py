@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 
+import sqlalchemy as sa
+
 from core.kernel.errors import N_, ValidationError
 from core.kernel.hookspecs import for_modules, hookimpl
 from core.kernel.hooktypes import JobHandler, ScheduledTask
@@ -84,7 +86,6 @@ def _cycles(site, record, connection) -> list[str]:
     own_id = str(record.get("id") or "")
     graph: dict[str, list[str]] = {}
     table = site.records.table(site.registry.module("workflows"))
-    import sqlalchemy as sa
     rows = connection.execute(sa.select(table.c.id, table.c.actions, table.c.trigger_module)
                               .where(table.c.deleted.is_(False))).all()
     modules = {str(r.id): r.trigger_module for r in rows}
@@ -126,6 +127,16 @@ def _reaches(graph, start, goal) -> bool:
             seen.add(node)
             todo.extend(graph.get(node, ()))
     return False
+
+
+@hookimpl
+def crbm_tables(metadata):
+    # the round-robin pointer of each assign action (actions._round_robin): a counter
+    # bumped in the saving transaction, so concurrent saves take turns
+    sa.Table("workflow_round_robin", metadata,
+             sa.Column("workflow_id", sa.String(36), primary_key=True),
+             sa.Column("action_index", sa.Integer, primary_key=True),
+             sa.Column("counter", sa.Integer, nullable=False, server_default="0"))
 
 
 @hookimpl
