@@ -42,7 +42,8 @@ __version__ = "0.1.0"
 
 MODULE = render.MODULE
 # the fields whose change asks for the template to be checked again
-CHECKED = frozenset({"subject", "body_html", "body_text", "for_module", "variant_of_id"})
+CHECKED = frozenset({"subject", "body_html", "body_text", "for_module", "variant_of_id",
+                     "language"})
 
 
 # -- field types ---------------------------------------------------------------------------
@@ -116,7 +117,7 @@ class TemplateHtmlType(HtmlType):
     as source (a rich-text editor would escape the ``<`` of ``{% if a < b %}``)."""
 
     name = "template_html"
-    widget = "textarea"
+    widget = "template_html_widget.html"
 
     def normalize(self, value, spec):
         text = super(HtmlType, self).normalize(value, spec)  # the size check, no cleaning

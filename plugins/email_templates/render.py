@@ -5,6 +5,8 @@
 ``send(site, template, module, record_id, to, *, user, language=None,
        idempotency_key=None, cc=())`` -> ``core.apps.documents.mail.SentMail``
 ``check(site, values, extra_names=())`` -> {template field: message} (what saving refuses)
+``problem_for(site, template, module, extra_names=())`` -> why the template (or one of its
+    translations) cannot render ``module``'s records, or None (a workflow's save)
 ``message_id_for(site, idempotency_key)`` -> the Message-ID a keyed send uses
 
 ``template`` is a template's id or its record; ``record`` a record id or the record as
@@ -59,7 +61,7 @@ import jinja2
 import nh3
 import sqlalchemy as sa
 from jinja2 import meta, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from core.apps.documents import mail
 from core.kernel import i18n
@@ -78,6 +80,7 @@ USER_FIELDS = ("name", "username", "email")
 SITE_FIELDS = ("name", "url")
 GLOBAL_NAMES = frozenset({"user", "site", "record_url"})
 MAX_VARIANTS = 100
+MAX_POWER, MAX_REPEAT = 100, 100_000
 
 
 class TemplateError(CrbmError):
@@ -138,6 +141,19 @@ class Vars:
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
+    # ``'x' * 10**9`` would eat the worker's memory: sizes are capped
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_POWER:
+            raise SecurityError(f"exponent {right} is too large")
+        if operator == "*":
+            sized, times = (left, right) if isinstance(left, str | list | tuple) else (right, left)
+            if isinstance(sized, str | list | tuple) and isinstance(times, int) \
+                    and len(sized) * times > MAX_REPEAT:
+                raise SecurityError("the repeated text is too long")
+        return super().call_binop(context, operator, left, right)
+
     def getattr(self, obj, attribute):
         if isinstance(obj, Vars):
             return obj.lookup(self, attribute)
@@ -259,6 +275,23 @@ def _part_problem(part: str, source: str, known, extra: frozenset[str]) -> str |
             node.arg.value if isinstance(node.arg, nodes.Const) else None
         if fields is not None and isinstance(attribute, str) and attribute not in fields:
             return Message(UNKNOWN_ERRORS[part], name=f"{owner.name}.{attribute}")
+    return None
+
+
+def problem_for(site, template, module: str, extra_names: Iterable[str] = ()) -> str | None:
+    """Why ``template`` (and every translation of it) cannot render records of ``module``,
+    or None: what a workflow checks when its "send email" action is saved."""
+    _, main = pick(site, template, None)
+    if main.get("for_module") and main["for_module"] != module:
+        return Message(N_("The template %(name)s is for %(wanted)s, not %(given)s."),
+                       name=main.get("name"), wanted=main["for_module"], given=module)
+    variants = site.records.list(MODULE, SYSTEM_USER, Query(
+        filters=[("variant_of_id", "eq", main["id"])], limit=MAX_VARIANTS), action=None)
+    for candidate in (main, *variants):
+        errors = check(site, {**candidate, "for_module": module}, extra_names)
+        if errors:
+            return Message(N_("%(name)s: %(problem)s"), name=candidate.get("name"),
+                           problem=next(iter(errors.values())))
     return None
 
 

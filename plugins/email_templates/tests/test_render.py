@@ -156,7 +156,8 @@ def test_reads_are_one_statement_per_related_module(site, admin, acme, jane):
 def test_python_internals_are_refused_at_run_time(site, admin, jane):
     for source in ("{{ ''.__class__ }}", "{{ account.__class__ }}",
                    "{{ first_name.__class__.__mro__ }}", "{{ cycler.__init__.__globals__ }}",
-                   "{{ account|attr('_values') }}"):
+                   "{{ account|attr('_values') }}", "{{ 'x' * 10**9 }}", "{{ 9 ** 999999 }}",
+                   "{% for x in range(10**9) %}{% endfor %}"):
         sneaky = {"id": "x", "name": "sneaky", "subject": "s", "body_html": source,
                   "for_module": "contacts"}
         with pytest.raises(TemplateError) as caught:
@@ -251,3 +252,15 @@ def test_the_sender_is_a_user_with_a_name_and_email(site, admin, acme):
     made = template(site, admin, for_module="accounts", subject="{{ user.name }} <{{ user.email }}>")
     assert render.render(site, made["id"], "accounts", acme["id"], user=marie).subject == \
         "Marie Curie <marie@example.com>"
+
+
+def test_a_workflow_asks_whether_a_template_suits_its_module(site, admin):
+    main = template(site, admin, subject="{{ name }}")  # for any module
+    template(site, admin, name="fr", language="fr", variant_of_id=main["id"],
+             subject="{{ industry }}")
+    assert render.problem_for(site, main["id"], "accounts") is None
+    assert render.problem_for(site, main["id"], "contacts") == \
+        "fr: Unknown variable {{ industry }} in the subject"
+    fixed = template(site, admin, name="C", for_module="contacts")
+    assert render.problem_for(site, fixed["id"], "accounts") == \
+        "The template C is for contacts, not accounts."
