@@ -38,11 +38,17 @@ def preview_view(request: Request, form):
             error = exc.args[0]  # a Message: shown in the viewer's language
     elif "record_id" in params:
         error = Message(N_("Choose a record to preview the template with."))
+    record_label = values["record_id"]
+    if rendered is not None:  # the picker shows the record's name, not its id
+        definition = site.registry.module(values["module"])
+        record = site.records.get(definition.name, values["record_id"], user)
+        record_label = record.get(definition.name_field or "id") or record_label
     module_field = site.registry.module(render.MODULE).fields["for_module"]
     languages = site.registry.choices(site.registry.module(render.MODULE).fields["language"])
     return request.app.state.templates.render(
         request, "email_template_preview.html", status=422 if error else 200,
         template=template, values=values, rendered=rendered, error=error,
+        record_label=record_label,
         fixed_module=bool(chosen_module), modules=module_field.type.choices(),
         languages=languages)
 

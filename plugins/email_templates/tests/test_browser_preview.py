@@ -30,6 +30,7 @@ def test_preview_a_template_against_a_picked_record(page, viewport, server, site
     expect(page.locator("#preview-subject")).to_have_text("Call Zephyr Logistics today")
     expect(page.locator("#preview-html")).to_contain_text("Zephyr Logistics works in Banking.")
     expect(page.locator("#preview-text")).to_contain_text("Open the account (/m/accounts/")
+    expect(field).to_have_value("Zephyr Logistics")  # the record by its name, not its id
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"], f"the preview scrolls sideways ({width} px)"
     screenshot(page, "email-template-preview", viewport)
