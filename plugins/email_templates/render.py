@@ -22,9 +22,12 @@ error, never an empty hole) and autoescaping for the HTML body only. Its names:
   (``{{ created_by.name }}`` for a user field not ending in ``_id``). A relation the record
   does not fill is false and prints nothing (``{% if account %}``); reading a field of it
   is an error naming it;
+- ``{{ raw.amount }}``: a field's stored value, for tests and arithmetic
+  (``{% if raw.amount > 1000 %}``), where the displayed "$1,200.00" would compare as text;
 - ``{{ user.name }}``, ``.email``, ``.username``: the sender; ``{{ site.name }}`` (the
   company name of the order settings, else "CRBM"), ``{{ site.url }}`` (the site address
-  of Admin → Outgoing mail); ``{{ record_url }}``: the record's page;
+  of Admin → Outgoing mail); ``{{ record_url }}``: the record's page (a full address once
+  the site address is set, else a path);
 - whatever the caller gives in ``extra``.
 
 Reads are set-based: the record (one statement), one statement per related module the
@@ -78,7 +81,7 @@ UNKNOWN_ERRORS = {"subject": N_("Unknown variable {{ %(name)s }} in the subject"
                   "body_text": N_("Unknown variable {{ %(name)s }} in the text body")}
 USER_FIELDS = ("name", "username", "email")
 SITE_FIELDS = ("name", "url")
-GLOBAL_NAMES = frozenset({"user", "site", "record_url"})
+GLOBAL_NAMES = frozenset({"user", "site", "record_url", "raw"})
 MAX_VARIANTS = 100
 MAX_POWER, MAX_REPEAT = 100, 100_000
 
@@ -193,6 +196,7 @@ def variables_of(site, module_name: str | None) -> dict[str, frozenset[str] | No
     if module is None:
         raise TemplateError(Message(N_("There is no module %(module)s on this site."),
                                     module=repr(module_name)), field="for_module")
+    names["raw"] = _stored(module)
     for name, f in module.fields.items():
         if not f.stored:
             continue
@@ -490,7 +494,9 @@ def render(site, template, module: str, record, *, user=None, language: str | No
         i18n.deactivate(token)
     base = _base_url(site)
     names.update(user=_user_vars("user", sender, user.username), site=site_variables(site),
-                 record_url=f"{base}/m/{module}/{record_row.get('id')}")
+                 record_url=f"{base}/m/{module}/{record_row.get('id')}",
+                 raw=Vars("raw", {name: record_row.get(name) for name, f in
+                                  definition.fields.items() if f.stored}, ""))
     names.update(extra or {})
     subject = _render_part(chosen, "subject", names)
     html = _render_part(chosen, "body_html", names) if sources["body_html"].strip() else None

@@ -237,6 +237,16 @@ def test_amounts_and_extra_variables(site, admin, acme):
     assert mail.html is None and mail.text == "Due: 12.50"
 
 
+def test_raw_values_compare_as_numbers_and_dates(site, admin, jane):
+    made = template(site, admin, for_module="contacts", body_html="",
+                    body_text="{% if raw.birthdate.year < 2000 %}older{% endif %} "
+                              "{{ raw.first_name }}")
+    assert render.render(site, made["id"], "contacts", jane["id"], user=admin).text == \
+        "older Jane"
+    assert refused(site, admin, for_module="contacts", subject="{{ raw.nope }}") == {
+        "subject": "Unknown variable {{ raw.nope }} in the subject"}
+
+
 def test_html_to_text():
     assert html_to_text('<p>Dear <b>Jane</b>,</p><ul><li>one</li><li>two</li></ul>'
                         '<p>See <a href="https://x.example/q">the quote</a><br>Bye</p>') == (
