@@ -234,7 +234,7 @@ def check(site, values: Mapping[str, Any], extra_names: Iterable[str] = ()) -> d
     try:
         known = variables_of(site, values.get("for_module"))
     except TemplateError as exc:
-        return {exc.field: str(exc)}
+        return {exc.field: exc.args[0]}  # a Message: shown in the reader's language
     extra = frozenset(extra_names)
     if not (values.get("body_html") or values.get("body_text")):
         errors["body_html"] = Message(N_("Give an HTML body or a text body."))
