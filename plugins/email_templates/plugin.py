@@ -2,7 +2,8 @@
 and people to send (issue 18, item 4).
 
 Provides the ``email_templates`` module (modules/email_templates.yaml: name, the module it
-is for, language, subject, HTML body, text body, description, assigned user) with its
+is for, language, subject, HTML body, text body, an attachment, description, assigned
+user) with its
 translations — a translation is a template whose "Translation of" names the main one,
 in another language, and takes the main one's module — and:
 

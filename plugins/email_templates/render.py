@@ -54,6 +54,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import mimetypes
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -103,6 +104,7 @@ class RenderedMail:
     text: str  # the text body, or the text of the HTML
     language: str  # the language of the translation used
     template_id: str  # the translation used (the main template's id when none fits)
+    attachment: str | None = None  # its file's key in the site's file store (else the main's)
 
 
 # -- the sandbox ---------------------------------------------------------------------------
@@ -504,7 +506,8 @@ def render(site, template, module: str, record, *, user=None, language: str | No
     text = _render_part(chosen, "body_text", names) if sources["body_text"].strip() \
         else html_to_text(html or "")
     return RenderedMail(subject=" ".join(subject.split()), html=html, text=text,
-                        language=used_language, template_id=chosen["id"])
+                        language=used_language, template_id=chosen["id"],
+                        attachment=chosen.get("attachment") or main.get("attachment"))
 
 
 def _names(part: str, source: str) -> frozenset[str]:
@@ -566,8 +569,8 @@ def recipient_language(site, addresses: Iterable[str]) -> str | None:
 
 def send(site, template, module: str, record_id: str, to, *, user, language: str | None = None,
          idempotency_key: str | None = None, cc=()) -> mail.SentMail:
-    """Render ``template`` for the record and send it (text + HTML) through the site's
-    mail path (``core.apps.documents.mail.send_record_mail``: filed in the record's
+    """Render ``template`` for the record and send it (text + HTML, and the template's
+    attachment) through the site's mail path (``core.apps.documents.mail.send_record_mail``: filed in the record's
     history). The language: ``language``, else the first recipient's who is a user, else
     the sender's. Raises TemplateError (nothing sent) or mail.MailError."""
     recipients = mail.parse_addresses(to, "to")  # a bad address: refused before rendering
@@ -582,8 +585,24 @@ def send(site, template, module: str, record_id: str, to, *, user, language: str
     rendered = render(site, template, module, record_id, user=user, language=language)
     return mail.send_record_mail(
         site, user, module, record_id, recipients, rendered.subject, rendered.text, cc=cc,
-        html=rendered.html,
+        html=rendered.html, attachments=_attachments(site, rendered),
         message_id=message_id_for(site, idempotency_key) if idempotency_key else None)
+
+
+def _attachments(site, rendered: RenderedMail) -> list[mail.Attachment]:
+    """The template's file, read from the site's file store (its type guessed from its
+    name: the upload was checked when it was stored)."""
+    if not rendered.attachment:
+        return []
+    files = (site.folder / "files").resolve()
+    path = (files / rendered.attachment).resolve()
+    if files not in path.parents or not path.is_file():
+        raise TemplateError(Message(N_("The template's attachment %(name)s is missing from "
+                                       "the file store."),
+                                    name=rendered.attachment.rsplit("/", 1)[-1]),
+                            field="attachment")
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return [mail.Attachment(path.name, path.read_bytes(), kind)]
 
 
 # -- the text of an HTML body --------------------------------------------------------------

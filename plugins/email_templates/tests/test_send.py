@@ -135,3 +135,25 @@ def test_what_cannot_be_sent_sends_nothing_and_says_why(site, admin, inbox, foll
     emails = site.tables.tables["emails"]
     with site.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(emails)).scalar() == 0
+
+
+def test_the_template_attachment_travels_with_the_message(site, admin, inbox, follow_up,
+                                                          contact):
+    key = "0123456789abcdef/brochure.pdf"
+    stored = site.folder / "files" / key
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(b"%PDF-1.7 brochure")
+    site.records.update(MODULE, follow_up["id"], {"attachment": key}, admin)
+    render.send(site, follow_up["id"], "contacts", contact["id"], ["a@example.com"],
+                user=admin)
+    [message] = inbox.messages
+    assert message.get_content_type() == "multipart/mixed"
+    [attached] = list(message.iter_attachments())
+    assert (attached.get_filename(), attached.get_content_type(), attached.get_content()) == \
+        ("brochure.pdf", "application/pdf", b"%PDF-1.7 brochure")
+    assert message.get_body(("html",)) is not None and message.get_body(("plain",)) is not None
+    stored.unlink()  # gone from the store: said, and nothing sent
+    with pytest.raises(TemplateError, match="attachment brochure.pdf is missing"):
+        render.send(site, follow_up["id"], "contacts", contact["id"], ["a@example.com"],
+                    user=admin)
+    assert len(inbox.messages) == 1
