@@ -289,7 +289,10 @@ def _check_send_email(site, module, params) -> list[str]:
     elif api is None:
         problems.append(_("the email templates plugin is not installed"))
     else:
-        problem = api.problem_for(site, template_id, module.name)
+        try:
+            problem = api.problem_for(site, template_id, module.name)
+        except CrbmError as exc:  # no such template
+            problem = exc
         if problem:
             problems.append(_("template: %s") % problem)
     return problems + check_recipients(site, module, params.get("to"))
@@ -299,21 +302,20 @@ def _run_send_email(ctx: ActionContext, params) -> str:
     api = _templates()
     if api is None:
         raise ActionFailed(_("the email templates plugin is not installed"))
+    from core.apps.documents.mail import MailError
     recipients, missing = resolve_recipients(ctx, params.get("to") or [])
     if not recipients:
         raise ActionFailed(_("no recipient: %s") % "; ".join(missing))
-    sent = []
-    for item in recipients:
-        try:
-            api.send(ctx.site, params["template_id"], ctx.module.name, ctx.record["id"],
-                     [item["address"]], user=ctx.user,
-                     idempotency_key=f"{ctx.key}:{item['address'].lower()}")
-        except api.TemplateError as exc:
-            raise ActionFailed(_("template: %s") % exc) from exc
-        except (OSError, ConnectionError) as exc:  # the mail server: try again later
-            raise ActionFailed(_("sending failed: %s") % exc, permanent=False) from exc
-        sent.append(item["address"])
-    result = _("email sent to %s") % ", ".join(sent)
+    addresses = [item["address"] for item in recipients]
+    try:  # one message to all: a retry cannot have sent to some and not others
+        api.send(ctx.site, params["template_id"], ctx.module.name, ctx.record["id"],
+                 addresses, user=ctx.user, idempotency_key=ctx.key)
+    except api.TemplateError as exc:
+        raise ActionFailed(_("template: %s") % exc) from exc
+    except MailError as exc:  # an address refused: for good; the server down: later
+        raise ActionFailed(_("sending failed: %s") % exc,
+                           permanent=getattr(exc, "field", None) is not None) from exc
+    result = _("email sent to %s") % ", ".join(addresses)
     if missing:
         result += " (" + "; ".join(missing) + ")"
     return result
