@@ -140,6 +140,14 @@ def crbm_tables(metadata):
 
 
 @hookimpl
+def crbm_demo_data(site, user, progress):
+    """Three inactive workflows on accounts and contacts (demo.py)."""
+    from plugins.workflows import demo
+
+    demo.load(site, user, progress)
+
+
+@hookimpl
 def crbm_job_handlers(site):
     return [JobHandler(engine.JOB, engine.run_job, retries=5)]
 

@@ -91,3 +91,14 @@ def test_the_registry_gives_the_editor_every_action(wsite):
     assert {"send_email", "set_fields", "create_record", "assign", "webhook",
             "start_workflow", "wf_probe.mark"} <= set(types)
     assert [p.kind for p in types["send_email"].params] == ["template", "recipients"]
+
+
+def test_the_demo_workflows_are_valid_and_inactive(wsite, admin):
+    from plugins.email_templates import demo as template_demo
+    from plugins.workflows import demo
+    template_demo.load(wsite, admin, lambda *a: None)
+    demo.load(wsite, admin, lambda *a: None)
+    rows = wsite.records.list("workflows", SYSTEM_USER, Query(limit=None))
+    assert len(rows) == 3 and not any(r["active"] for r in rows)
+    demo.load(wsite, admin, lambda *a: None)  # once
+    assert wsite.records.count("workflows", SYSTEM_USER, Query()) == 3
