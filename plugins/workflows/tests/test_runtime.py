@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import typing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -48,8 +49,8 @@ def test_the_scheduled_scan_acts_once_per_record_and_day(wsite, admin, queue):
 
 
 class Receiver(BaseHTTPRequestHandler):
-    answers: list[int] = []
-    received: list[tuple[dict, bytes]] = []
+    answers: typing.ClassVar[list[int]] = []
+    received: typing.ClassVar[list[tuple[dict, bytes]]] = []
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
