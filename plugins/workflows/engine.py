@@ -196,8 +196,8 @@ def _listen(site, engine) -> None:
 
 
 def dispatch(site, jobs_: list[tuple]) -> None:
-    """Enqueue committed runs; a queue that refuses is logged (the run stays pending and
-    the scheduler task picks up pending runs whose job never came)."""
+    """Enqueue committed runs; a queue that refuses is logged and its run stays pending
+    on the history (visible, not retried by itself)."""
     for name, payload, at, key in jobs_:
         try:
             enqueue(site, name, payload, at=at, key=key)
