@@ -406,10 +406,12 @@ def run_job(site, payload: dict) -> None:
     module_name = payload["module"]
     try:
         module = site.registry.module(module_name)
-        record = site.records.get(module_name, payload["record_id"], SYSTEM_USER)
+        record = _deleted_record(site, module, payload["record_id"]) \
+            if payload.get("trigger") == "deleted" else \
+            site.records.get(module_name, payload["record_id"], SYSTEM_USER)
     except (CrbmError, KeyError):
         record = None
-    if record is None and payload.get("trigger") != "deleted":
+    if record is None:
         with site.engine.begin() as conn:
             _finish(site, conn, run["id"], "cancelled", "the record was deleted")
         return
@@ -445,6 +447,16 @@ def run_job(site, payload: dict) -> None:
             _finish(site, conn, run["id"], "failed", str(exc))
     finally:
         _DEPTH.reset(token)
+
+
+def _deleted_record(site, module, record_id) -> dict | None:
+    """A (soft) deleted record as it was stored: what a "deleted" workflow's delayed or
+    outward action is about."""
+    table = site.records.table(module)
+    with site.engine.connect() as conn:
+        row = conn.execute(sa.select(*(table.c[f.name] for f in module.stored_fields))
+                           .where(table.c.id == str(record_id))).mappings().first()
+    return dict(row) if row else None
 
 
 # -- the scheduled scan ----------------------------------------------------------------------

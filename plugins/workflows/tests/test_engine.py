@@ -137,3 +137,21 @@ def test_round_robin_over_a_teams_active_members(wsite, admin, queue):
     rr = wsite.tables.tables["workflow_round_robin"]
     with wsite.engine.connect() as conn:
         assert conn.execute(sa.select(rr.c.counter)).scalar() == 3
+
+
+def test_a_deleted_trigger_acts_on_the_record_as_it_was(wsite, admin, queue):
+    workflow = make_workflow(wsite, admin, "wf_leads",
+                             [{"type": "wf_probe.mark", "label": "gone"}],
+                             {"group": "all_of", "conditions": [  # nothing changes on delete
+                                 {"field": "temperature", "when": "current", "operator": "is",
+                                  "value": "hot"}]}, trigger="deleted")
+    kept = wsite.records.create("wf_leads", {"name": "Kept", "temperature": "hot"}, admin)
+    gone = wsite.records.create("wf_leads", {"name": "Gone", "temperature": "hot"}, admin)
+    cold = wsite.records.create("wf_leads", {"name": "Cold", "temperature": "cold"}, admin)
+    wsite.records.delete("wf_leads", gone["id"], admin)
+    wsite.records.delete("wf_leads", cold["id"], admin)
+    queue.drain()
+    assert probe.MARKS == [(gone["id"], "gone")]
+    [run] = runs(wsite, workflow_id=workflow["id"])
+    assert run["trigger"] == "deleted" and run["status"] == "done"
+    assert kept["id"] not in {r["record_id"] for r in runs(wsite)}
