@@ -53,6 +53,7 @@ import sqlalchemy as sa
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from core.kernel import i18n
 from core.kernel.errors import N_, CrbmError
 
 DELAY_UNITS = {"minutes": N_("minutes"), "hours": N_("hours"), "days": N_("days"),
@@ -110,7 +111,9 @@ class ActionContext:
 
 
 def _(text: str) -> str:
-    return text
+    """``text`` in the language of the page at work (a save from the web: its reader's;
+    a job: English), marked for the catalog."""
+    return i18n.active().gettext(text)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -630,7 +633,7 @@ def check_actions(site, module, actions) -> list[str]:
             problems.append(_("Action %(n)d: unknown action '%(type)s'")
                             % {"n": number, "type": kind})
             continue
-        where = _("Action %(n)d (%(label)s)") % {"n": number, "label": type_.label}
+        where = _("Action %(n)d (%(label)s)") % {"n": number, "label": _(type_.label)}
         found = check_delay(action, type_.can_delay)
         for param in type_.params:
             if param.required and action.get(param.name) in (None, "", [], {}):
@@ -640,5 +643,6 @@ def check_actions(site, module, actions) -> list[str]:
                 found = list(type_.check(site, module, action))
             except Exception as exc:  # noqa: BLE001  a plugin's check that breaks: refuse
                 found = [str(exc)]
-        problems += [f"{where}: {p}" for p in found]
+        problems += [_("%(where)s: %(problem)s") % {"where": where, "problem": p}
+                     for p in found]
     return problems

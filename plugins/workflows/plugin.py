@@ -20,6 +20,7 @@ import json
 
 import sqlalchemy as sa
 
+from core.kernel import i18n
 from core.kernel.errors import N_, ValidationError
 from core.kernel.hookspecs import for_modules, hookimpl
 from core.kernel.hooktypes import JobHandler, ScheduledTask
@@ -31,7 +32,9 @@ TRIGGERS = ("saved", "deleted", "scheduled")
 
 
 def _(text: str) -> str:
-    return text
+    """``text`` in the language of the page at work (a save from the web: its reader's;
+    a job: English), marked for the catalog."""
+    return i18n.active().gettext(text)
 
 
 @hookimpl
@@ -72,7 +75,7 @@ def check_workflow(site, record, connection=None) -> dict[str, str]:
             problems = conditions.validate(site, module_name, condition,
                                            scan=record.get("trigger") == "scheduled")
             if problems:
-                errors["conditions"] = "; ".join(p.text() for p in problems)
+                errors["conditions"] = "; ".join(p.text(i18n.active().gettext) for p in problems)
     problems = actions.check_actions(site, module, record.get("actions") or "[]")
     if not problems:
         problems = _cycles(site, record, connection)

@@ -102,3 +102,19 @@ def test_the_demo_workflows_are_valid_and_inactive(wsite, admin):
     assert len(rows) == 3 and not any(r["active"] for r in rows)
     demo.load(wsite, admin, lambda *a: None)  # once
     assert wsite.records.count("workflows", SYSTEM_USER, Query()) == 3
+
+
+def test_a_french_administrator_reads_the_refusal_in_french(wsite, admin):
+    from pathlib import Path
+
+    from core.kernel import i18n
+    packs = Path(__file__).resolve().parents[3] / "personality_packs" / "lang_fr" / "locale"
+    token = i18n.activate(i18n.translations("fr", [packs]))
+    try:
+        errors = refused(wsite, admin, "wf_leads", [
+            {"type": "webhook", "url": "ftp://example.com/hook"}])
+    finally:
+        i18n.deactivate(token)
+    said = errors["actions"].replace("\u00a0", " ").replace("\u202f", " ")
+    assert said == ("Action 1 (Appeler un webhook) : « ftp://example.com/hook » "
+                                 "n'est pas une adresse http(s)")
