@@ -127,3 +127,21 @@ def test_five_quiet_days(wsite, admin, bob, inbox, queue, unique, expected_days)
     assert sent_on == expected_days
     assert {m["Subject"] for m in inbox.messages} == {"Five quiet days with Ada Quiet"}
     assert all(m["To"] == "bob@example.com" for m in inbox.messages)
+
+
+def test_a_redelivered_send_job_does_not_send_twice(wsite, admin, bob, inbox, queue):
+    from plugins.email_templates.render import message_id_for
+    note = template(wsite, admin, "wf_leads", "New lead {{ name }}")
+    make_workflow(wsite, admin, "wf_leads", [
+        {"type": "send_email", "template_id": note["id"], "to": [{"kind": "assigned_user"}]}],
+        applies_to="new")
+    lead = wsite.records.create("wf_leads", {"name": "Once", "assigned_user_id": bob.id},
+                                admin)
+    [job] = queue.jobs
+    queue.drain()
+    queue.jobs.append(job)  # the queue delivers it again (a worker lost after the send)
+    queue.drain()
+    [message] = inbox.messages
+    [run] = runs(wsite, record_id=lead["id"])
+    assert run["status"] == "done"
+    assert message["Message-ID"] == message_id_for(wsite, run["id"])  # keyed on the run
