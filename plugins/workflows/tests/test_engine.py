@@ -155,3 +155,33 @@ def test_a_deleted_trigger_acts_on_the_record_as_it_was(wsite, admin, queue):
     [run] = runs(wsite, workflow_id=workflow["id"])
     assert run["trigger"] == "deleted" and run["status"] == "done"
     assert kept["id"] not in {r["record_id"] for r in runs(wsite)}
+
+
+@pytest.mark.server_db
+def test_round_robin_takes_turns_under_concurrent_saves(wsite, admin, queue):
+    import datetime as dt
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.kernel.users import create_user
+    teams = wsite.tables.tables["crbm_teams"]
+    members = wsite.tables.tables["crbm_team_members"]
+    users = [create_user(wsite, name, "Sales-pass-word-1") for name in ("ann", "bob")]
+    now = dt.datetime.now(dt.UTC)
+    with wsite.engine.begin() as conn:
+        conn.execute(teams.insert().values(id="t-rr", name="RR", created_at=now,
+                                           modified_at=now))
+        conn.execute(members.insert(), [{"team_id": "t-rr", "user_id": u.id} for u in users])
+    make_workflow(wsite, admin, "wf_leads",
+                  [{"type": "assign", "team_id": "t-rr", "round_robin": True}],
+                  applies_to="new")
+
+    def create(i):
+        return wsite.records.create("wf_leads", {"name": f"C{i}"}, admin)["id"]
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = list(pool.map(create, range(20)))
+    assigned = [wsite.records.get("wf_leads", i, SYSTEM_USER)["assigned_user_id"] for i in ids]
+    assert sorted(assigned.count(u.id) for u in users) == [10, 10]
+    rr = wsite.tables.tables["workflow_round_robin"]
+    with wsite.engine.connect() as conn:
+        assert conn.execute(sa.select(rr.c.counter)).scalar() == 19
