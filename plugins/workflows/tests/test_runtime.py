@@ -119,3 +119,21 @@ def test_a_recipient_without_email_fails_the_run_with_the_reason(wsite, admin, q
     assert run["status"] == "failed"
     assert run["message"] == "no recipient: assigned user: nomail has no email address"
     assert queue.failures == []
+
+
+def test_a_template_broken_after_save_fails_the_run_with_the_reason(wsite, admin, queue):
+    bob = create_user(wsite, "bob", "Sales-pass-word-1", email="bob@example.com")
+    note = wsite.records.create("email_templates", {
+        "name": "Note", "for_module": "wf_leads", "language": "en", "subject": "{{ name }}",
+        "body_html": "<p>{{ name }}</p>"}, admin)
+    workflow = make_workflow(wsite, admin, "wf_leads", [
+        {"type": "send_email", "template_id": note["id"], "to": [{"kind": "assigned_user"}]}])
+    table = wsite.records.table(wsite.registry.module("email_templates"))
+    with wsite.engine.begin() as conn:  # broken behind the form's back
+        conn.execute(table.update().values(body_html="<p>{{ vanished_field }}</p>"))
+    wsite.records.create("wf_leads", {"name": "Broken", "assigned_user_id": bob.id}, admin)
+    queue.drain()
+    [run] = runs(wsite, workflow_id=workflow["id"])
+    assert run["status"] == "failed" and "vanished_field" in run["message"]
+    assert run["message"].startswith("template: ")
+    assert queue.failures == []  # not retried: it cannot succeed later
