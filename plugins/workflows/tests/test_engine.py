@@ -185,3 +185,18 @@ def test_round_robin_takes_turns_under_concurrent_saves(wsite, admin, queue):
     rr = wsite.tables.tables["workflow_round_robin"]
     with wsite.engine.connect() as conn:
         assert conn.execute(sa.select(rr.c.counter)).scalar() == 19
+
+
+@pytest.mark.parametrize("execute_as", ["trigger_user", "admin", "owner"])
+def test_execute_as_picks_who_writes(wsite, admin, queue, execute_as):
+    from core.kernel.users import create_user
+    bob = create_user(wsite, "bob", "Sales-pass-word-1", is_admin=True)
+    make_workflow(wsite, admin, "wf_leads",
+                  [{"type": "set_fields", "values": {"status": "contacted"}}],
+                  execute_as=execute_as, applies_to="new")
+    lead = wsite.records.create("wf_leads", {"name": "Who", "assigned_user_id": bob.id},
+                                admin)
+    stored = wsite.records.get("wf_leads", lead["id"], SYSTEM_USER)
+    assert stored["status"] == "contacted"
+    assert stored["modified_by"] == {"trigger_user": admin.id, "admin": SYSTEM_USER.id,
+                                     "owner": bob.id}[execute_as]
