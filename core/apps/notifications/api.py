@@ -123,6 +123,9 @@ def _notify(site, conn, ids, message, module, record_id, url, key) -> Notified:
         chosen = sa.and_(users.c.id.in_(batch), users.c.active.is_(True))
         active += conn.execute(sa.select(sa.func.count()).where(chosen)).scalar_one()
         rows = sa.select(users.c.id, *(v.label(k) for k, v in values.items())).where(chosen)
-        made += conn.execute(_insert(conn.dialect.name, table)
-                             .from_select(["user_id", *values], rows)).rowcount
+        insert = _insert(conn.dialect.name, table).from_select(["user_id", *values], rows)
+        if conn.dialect.name == "postgresql":  # psycopg reports no rowcount for INSERT ... SELECT
+            made += len(conn.execute(insert.returning(table.c.id)).all())
+        else:
+            made += conn.execute(insert).rowcount
     return Notified(made, len(ids) - active)
