@@ -23,6 +23,7 @@ from core.api.schemas import describe, to_json
 from core.apps.notifications import inbox
 
 MAX_LIMIT = 100
+MAX_ID = 2**62  # ids fit a BIGINT; beyond is refused (422), never a database error
 
 
 def _json(n: inbox.Notification) -> dict:
@@ -48,7 +49,7 @@ def list_notifications(call: Call):
         raise ApiProblem(422, "unread must be true or false",
                          errors={"unread": "must be true or false"})
     limit = _whole(call, "limit", inbox.PAGE_SIZE, 1, MAX_LIMIT)
-    before = _whole(call, "before", None, 1, 2**62)
+    before = _whole(call, "before", None, 1, MAX_ID)
     found = inbox.page(call.site, call.user, before=before, unread_only=unread in ("true", "1"),
                        size=limit)
     return 200, {"data": [_json(n) for n in found.items], "unread": found.unread,
@@ -96,7 +97,8 @@ NOTIFICATION = {"type": "object", "required": ["id", "message", "unread", "creat
                     "created_at": {"type": "string", "format": "date-time"},
                     "read_at": {"type": ["string", "null"], "format": "date-time"}}}
 MARK = {"type": "object", "additionalProperties": False, "properties": {
-    "ids": {"type": "array", "maxItems": 500, "items": {"type": "integer", "minimum": 1}},
+    "ids": {"type": "array", "maxItems": 500, "items": {"type": "integer", "minimum": 1,
+                                                           "maximum": MAX_ID}},
     "all": {"type": "boolean"}},
     "description": "either the ids to mark read, or all: true for every unread one"}
 _MARK_VALIDATOR = jsonschema.Draft202012Validator(MARK)

@@ -245,6 +245,10 @@ def test_the_api_lists_pages_and_marks_read(site, admin):
                        headers=headers)
         assert bad.status_code == 422 and "ids" in str(bad.json()["errors"])
         assert api.get("/api/v1/notifications?limit=0", headers=headers).status_code == 422
+        assert api.post("/api/v1/notifications/read", json={"ids": [10**30]},
+                        headers=headers).status_code == 422
+        assert api.post(f"/api/v1/notifications/{10**30}/read",
+                        headers=headers).status_code == 404
         document = api.get("/api/v1/openapi.json", headers=headers).json()
     assert {"/api/v1/notifications", "/api/v1/notifications/read",
             "/api/v1/notifications/{id}/read"} <= set(document["paths"])
