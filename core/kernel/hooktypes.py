@@ -73,6 +73,7 @@ class NavEntry:
     pages whose path starts with ``url``."""
     label: str
     url: str
+    count: int | None = None  # a badge beside the label (WebUser.counts: unread notifications)
 
 
 @dataclass(frozen=True)
