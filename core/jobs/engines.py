@@ -22,6 +22,7 @@ import datetime as dt
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class ProcrastinateEngine:
         import procrastinate
 
         app = procrastinate.App(connector=procrastinate.PsycopgConnector(
-            conninfo=conninfo(self.site), kwargs={"autocommit": True}))
+            conninfo=conninfo(self.site)))
         app.task(name=TASK)(self.run)
         return app
 
@@ -141,7 +142,12 @@ class ProcrastinateEngine:
 
         ticker = threading.Thread(target=ticking, daemon=True, name="crbm-job-tick")
         ticker.start()
-        asyncio.run(self._serve(stop, concurrency, heartbeat))
+        while not stop.is_set():  # a lost database connection ends a session: start again
+            try:
+                asyncio.run(self._serve(stop, concurrency, heartbeat))
+            except Exception:
+                log.exception("job worker: procrastinate's worker stopped; restarting")
+            stop.wait(1)
         ticker.join(timeout=30)
 
     async def _serve(self, stop, concurrency, heartbeat):
@@ -152,9 +158,12 @@ class ProcrastinateEngine:
                 update_heartbeat_interval=heartbeat, stalled_worker_timeout=3 * heartbeat,
                 fetch_job_polling_interval=_seconds("CRBM_JOBS_POLL", 5.0),
                 delete_jobs="successful"))
+            recovered = 0.0
             while not stop.is_set() and not worker.done():
-                await recover_stalled(app, 3 * heartbeat)
-                await asyncio.sleep(heartbeat)
+                if time.monotonic() - recovered >= heartbeat:
+                    recovered = time.monotonic()
+                    await recover_stalled(app, 3 * heartbeat)
+                await asyncio.sleep(0.1)
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
@@ -185,4 +194,5 @@ def apply_schema(site) -> None:
     with site.engine.begin() as conn:
         if conn.execute(sa.text("SELECT to_regclass('procrastinate_jobs')")).scalar():
             return
-        conn.exec_driver_sql(SchemaManager.get_schema())
+        with conn.connection.dbapi_connection.cursor() as cursor:  # no parameters: "%" as is
+            cursor.execute(SchemaManager.get_schema())
