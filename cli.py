@@ -234,6 +234,29 @@ def scheduler_list(ctx):
         click.echo(f"{flag} {state.name:30} {state.schedule:16} {due:26} {last}{missing}")
 
 
+@scheduler_group.command("set")
+@click.argument("name")
+@click.option("--schedule", help='A cron expression in the site\'s time zone ("30 3 * * *") '
+              'or "@every N[s|m|h]".')
+@click.option("--on/--off", "enabled", default=None, help="Turn the task on or off.")
+@click.pass_context
+@friendly_errors
+def scheduler_set(ctx, name, schedule, enabled):
+    """Change task NAME's schedule, or turn it on or off (as the Scheduler page does)."""
+    from core.jobs import scheduler
+
+    site = open_site(ctx.parent)
+    if name not in scheduler.tasks(site):
+        raise click.BadParameter(str(scheduler.UnknownTask(name)), param_hint="NAME")
+    try:
+        scheduler.configure(site, name, schedule=schedule, enabled=enabled)
+    except scheduler.ScheduleError as exc:
+        raise click.BadParameter(f"{exc} (nothing was changed)", param_hint="--schedule") \
+            from exc
+    state = next(s for s in scheduler.states(site) if s.name == name)
+    click.echo(f"{name}: {state.schedule}, {'on' if state.enabled else 'off'}")
+
+
 @scheduler_group.command("run-due")
 @click.pass_context
 @friendly_errors
@@ -260,9 +283,7 @@ def scheduler_run(ctx, name):
 
     site = open_site(ctx.parent)
     if name not in scheduler.tasks(site):
-        known = ", ".join(sorted(scheduler.tasks(site))) or "none"
-        raise click.BadParameter(f"no scheduled task named {name!r} (there are: {known})",
-                                 param_hint="NAME")
+        raise click.BadParameter(str(scheduler.UnknownTask(name)), param_hint="NAME")
     try:
         result = scheduler.run_task(site, name, dt.datetime.now(dt.UTC))
     except Exception as exc:

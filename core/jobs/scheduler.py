@@ -215,7 +215,8 @@ def record_trigger(site, source: str, moment: dt.datetime | None = None) -> None
 def triggers(site) -> dict[str, dt.datetime]:
     table = site.tables.tables["crbm_scheduler_triggers"]
     with site.engine.connect() as conn:
-        return dict(conn.execute(sa.select(table.c.source, table.c.last_at)).tuples())
+        return {source: at for source, at in conn.execute(
+            sa.select(table.c.source, table.c.last_at))}
 
 
 def external_trigger_healthy(site, moment: dt.datetime | None = None) -> bool:
