@@ -277,9 +277,11 @@ def run_now(site, name: str) -> str:
 def run_task(site, name: str, due: dt.datetime) -> str | None:
     """Run ``name`` for ``due`` here and now, recorded on its row and in its history (once per
     due: a run already recorded "ok" is not run again). Raises what the task raised."""
-    task = tasks(site).get(name)
+    known = tasks(site)
+    task = known.get(name)
     if task is None:
         raise UnknownTask(name)
+    _ensure_rows(site, known, now())
     runs, table = site.tables.tables["crbm_scheduler_runs"], _rows(site)
     started = dt.datetime.now(dt.UTC)
     with site.engine.begin() as conn:

@@ -91,7 +91,7 @@ def _show(request: Request, errors: dict | None = None, posted: dict | None = No
         values = describe(state.schedule)
         if posted and posted.get("name") == state.name:
             values = {**values, **posted}
-        rows.append({"state": state, "values": values})
+        rows.append({"state": state, "form": values})
     seen = scheduler.triggers(site)
     return _render(request, "admin_scheduler.html", status=status, rows=rows,
                    errors=errors or {}, kinds=KINDS, weekdays=WEEKDAYS,
