@@ -79,22 +79,26 @@ def enqueue(site, name: str, payload: dict | None = None, *, at: dt.datetime | N
         cancel(site, key)
     job_id = uuid.uuid4().hex
     now = _now()
+    envelope = {"id": job_id, "name": name, "payload": payload or {}, "attempt": 0}
     table = _table(site)
     with site.engine.begin() as conn:
         conn.execute(table.insert().values(
             id=job_id, name=name, job_key=key, status="pending", attempts=0, run_at=at or now,
-            created_at=now, updated_at=now))
-    envelope = {"id": job_id, "name": name, "payload": payload or {}, "attempt": 0}
+            engine_ref=engine(site).ref_of(envelope), created_at=now, updated_at=now))
     defer(site, envelope, at)
     return job_id
 
 
 def defer(site, envelope: dict, at: dt.datetime | None) -> None:
-    """Hand ``envelope`` to the engine and remember its reference (for ``cancel``)."""
-    ref = engine(site).defer(envelope, at)
-    table = _table(site)
-    with site.engine.begin() as conn:
-        conn.execute(table.update().where(table.c.id == envelope["id"]).values(engine_ref=ref))
+    """Hand ``envelope`` to the engine; its reference (for ``cancel``) is known before,
+    ``ref_of``, so that is no second write. A retry (``attempt`` + 1) records its own."""
+    queue = engine(site)
+    queue.defer(envelope, at)
+    if envelope["attempt"]:
+        table = _table(site)
+        with site.engine.begin() as conn:
+            conn.execute(table.update().where(table.c.id == envelope["id"])
+                         .values(engine_ref=queue.ref_of(envelope)))
 
 
 def cancel(site, key: str) -> int:

@@ -45,9 +45,14 @@ class HueyEngine:
             self.huey = huey.SqliteHuey("crbm", filename=str(site.folder / "jobs.db"), utc=True)
         self.task = self.huey.task(name=TASK)(run)
 
+    @staticmethod
+    def ref_of(envelope: dict) -> str | None:
+        """The id ``defer`` will give the job (Huey lets us choose it): known before."""
+        return f"{envelope['id']}-{envelope['attempt']}"
+
     def defer(self, envelope: dict, at: dt.datetime | None) -> str:
         task = self.task.s(envelope)
-        task.id = envelope["id"] + f"-{envelope['attempt']}"
+        task.id = self.ref_of(envelope)
         if at is not None and at > dt.datetime.now(dt.UTC):
             task.eta = at.astimezone(dt.UTC).replace(tzinfo=None)
             self.huey.add_schedule(task)
@@ -119,13 +124,26 @@ class ProcrastinateEngine:
                 self._opened = True
         return self.app
 
+    ref_of = staticmethod(HueyEngine.ref_of)  # found again in the job's arguments
+
     def defer(self, envelope: dict, at: dt.datetime | None) -> str:
-        task = self._open().tasks[TASK]
-        job_id = task.configure(schedule_at=at).defer(envelope=envelope)
-        return str(job_id)
+        self._open().tasks[TASK].configure(schedule_at=at).defer(envelope=envelope)
+        return self.ref_of(envelope)
 
     def cancel(self, ref: str) -> None:
-        self._open().job_manager.cancel_job_by_id(int(ref))
+        """Cancel the waiting procrastinate job of ``ref`` (looked up by its arguments:
+        rarer than an enqueue, which then needs no second write)."""
+        import sqlalchemy as sa
+
+        job_id, attempt = ref.rsplit("-", 1)
+        with self.site.engine.connect() as conn:
+            found = conn.execute(sa.text(
+                "SELECT id FROM procrastinate_jobs WHERE status = 'todo' AND task_name = :task "
+                "AND args -> 'envelope' ->> 'id' = :id "
+                "AND args -> 'envelope' ->> 'attempt' = :attempt"),
+                {"task": TASK, "id": job_id, "attempt": attempt}).scalars().all()
+        for procrastinate_id in found:
+            self._open().job_manager.cancel_job_by_id(procrastinate_id)
 
     def serve(self, stop: threading.Event, concurrency: int, tick: Callable[[], None]) -> None:
         """procrastinate's worker (another App: its async pool) in an event loop here, with

@@ -5,9 +5,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import cli  # noqa: E402
-from tests.jobs import jobs_probe  # noqa: E402
-from tests.plugins.kitchen_sink import plugin as kitchen_sink  # noqa: E402
+import cli
+from tests.jobs import jobs_probe
+from tests.plugins.kitchen_sink import plugin as kitchen_sink
 
 if __name__ == "__main__":
     cli.main.extra_plugins = (kitchen_sink, jobs_probe)

@@ -24,11 +24,11 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from core.jobs import scheduler
-from core.jobs.worker import Worker
 from core.apps.admin import access_admin
 from core.apps.oauth import oauth
 from core.apps.webhooks import webhooks
+from core.jobs import scheduler
+from core.jobs.worker import Worker
 from core.kernel.errors import ValidationError
 from core.kernel.users import create_user
 from core.web.app import create_app
