@@ -22,6 +22,7 @@ from core.jobs import scheduler
 log = logging.getLogger(__name__)
 
 CHECKPOINT_SECONDS = 5.0
+SEEN_SECONDS = 60.0  # how often a worker writes that it checked (the Scheduler page shows it)
 
 
 def checkpoint(site) -> None:
@@ -39,14 +40,16 @@ class Worker:
     def __init__(self, site, concurrency: int = 2, scheduler_tick: bool = True):
         self.site, self.concurrency, self.scheduler_tick = site, concurrency, scheduler_tick
         self.stop_event = threading.Event()
-        self._last_checkpoint = 0.0
+        self._last_checkpoint = self._last_seen = -SEEN_SECONDS
         self.thread: threading.Thread | None = None
 
     def tick(self) -> None:
         if self.scheduler_tick:
             try:
                 scheduler.run_due(self.site)
-                scheduler.record_trigger(self.site, "worker")
+                if time.monotonic() - self._last_seen >= SEEN_SECONDS:  # not a write a tick
+                    self._last_seen = time.monotonic()
+                    scheduler.record_trigger(self.site, "worker")
             except Exception:
                 log.exception("the scheduler's run_due failed")
         if self.site.engine.dialect.name == "sqlite" and \
