@@ -30,7 +30,7 @@ def crbm_tables(metadata):
              sa.Column("kind", sa.String(20), nullable=False),
              sa.Column("mark", sa.String(80)),
              sa.Column("pid", sa.Integer, nullable=False),
-             sa.Column("at", sa.Float, nullable=False))  # time.time() of the run
+             sa.Column("at", sa.Double, nullable=False))  # time.time() (MariaDB FLOAT: 7 digits)
     sa.Table("jobs_probe_sent", metadata,  # what a job "sends", keyed: at most once each
              sa.Column("token", sa.String(80), primary_key=True),
              sa.Column("pid", sa.Integer, nullable=False))
