@@ -17,6 +17,7 @@ CRBM_TEST_CLOCK_ANCHOR, a Unix time every process shares) so a simulated day pas
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import re
@@ -120,7 +121,7 @@ class TaskState:
     last_start: dt.datetime | None
     last_duration: float | None
     last_status: str | None
-    last_result: str | None
+    last_result: str | None  # a Message when the task returned one (shown translated)
 
 
 def tasks(site) -> dict[str, ScheduledTask]:
@@ -167,8 +168,26 @@ def states(site) -> list[TaskState]:
         found.append(TaskState(task, name, schedule, bool(enabled and task),
                                row.next_due if row is not None else None,
                                *(getattr(row, c) if row is not None else None for c in
-                                 ("last_start", "last_duration", "last_status", "last_result"))))
+                                 ("last_start", "last_duration", "last_status")),
+                               _result_of(row)))
     return found
+
+
+def _result_of(row) -> str | None:
+    if row is None or not row.last_message:
+        return row.last_result if row is not None else None
+    stored = json.loads(row.last_message)
+    return Message(stored["template"], **stored["params"])
+
+
+def _message_json(result) -> str | None:
+    """A ``Message`` result kept translatable (its params must be JSON: else English only)."""
+    if not isinstance(result, Message):
+        return None
+    try:
+        return json.dumps({"template": result.template, "params": result.params})
+    except TypeError:
+        return None
 
 
 def configure(site, name: str, *, schedule: str | None = None,
@@ -293,7 +312,8 @@ def run_task(site, name: str, due: dt.datetime) -> str | None:
             conn.execute(runs.insert().values(task=name, due=due, started=started,
                                               status="running"))
         conn.execute(table.update().where(table.c.name == name).values(
-            last_start=started, last_status="running", last_result=None, last_duration=None))
+            last_start=started, last_status="running", last_result=None, last_duration=None,
+            last_message=None))
     clock = time.monotonic()
     status, result = "ok", None
     try:
@@ -309,7 +329,8 @@ def run_task(site, name: str, due: dt.datetime) -> str | None:
                          .values(started=started, **outcome))
             conn.execute(table.update().where(table.c.name == name).values(
                 last_start=started, last_status=outcome["status"],
-                last_duration=outcome["duration"], last_result=outcome["result"]))
+                last_duration=outcome["duration"], last_result=outcome["result"],
+                last_message=_message_json(result)))
             _prune_history(conn, runs, name)
     return result
 
@@ -332,14 +353,14 @@ def _run_job(site, payload: dict) -> None:
     run_task(site, payload["task"], dt.datetime.fromisoformat(payload["due"]))
 
 
-def _prune_jobs(site, due) -> str:
+def _prune_jobs(site, due) -> Message:
     """Finished jobs' rows of ``crbm_jobs`` older than a week."""
     table = jobs._table(site)
     with site.engine.begin() as conn:
         gone = conn.execute(table.delete().where(
             table.c.status.in_(("done", "cancelled", "failed")),
             table.c.updated_at < due - dt.timedelta(days=7))).rowcount
-    return f"{gone} finished jobs removed"
+    return Message(N_("%(count)d finished jobs removed"), count=gone)
 
 
 JOB_HANDLERS = [JobHandler(RUN_JOB, _run_job, retries=3)]

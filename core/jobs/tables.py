@@ -38,7 +38,8 @@ def tables(metadata: sa.MetaData) -> None:
         sa.Column("last_start", UTCDateTime()),
         sa.Column("last_duration", sa.Float),
         sa.Column("last_status", sa.String(16)),  # ok failed running
-        sa.Column("last_result", sa.String(500)),
+        sa.Column("last_result", sa.String(500)),  # in English
+        sa.Column("last_message", sa.Text),  # a Message result: its template and params (JSON)
     )
     sa.Table(
         "crbm_scheduler_runs", metadata,

@@ -4,27 +4,29 @@ outbox itself, the record hooks that queue events, is ``core.apps.webhooks.webho
 registered first so it runs last.)"""
 from __future__ import annotations
 
-from core.kernel.errors import N_
+from core.kernel.errors import N_, Message
 from core.kernel.hookspecs import hookimpl
 from core.kernel.hooktypes import AdminLink, ScheduledTask
 
 INTERVAL = 5  # seconds between delivery runs (site setting webhooks_interval_seconds)
 
 
-def _deliver(site, due) -> str | None:
+def _deliver(site, due) -> Message | None:
     """Send the due deliveries (each claimed in the database: sent once however many runs
     overlap); a failed one is retried by the outbox's own backoff, not by the job."""
     from core.apps.webhooks import webhooks
     outcome = webhooks.deliver_due(site)
-    counts = {"delivered": outcome.delivered, "retrying": outcome.retrying,
-              "failed": outcome.failed}
-    return ", ".join(f"{n} {what}" for what, n in counts.items() if n) or None
+    if not (outcome.delivered or outcome.retrying or outcome.failed):
+        return None
+    return Message(N_("%(delivered)d delivered, %(retrying)d to retry, %(failed)d failed"),
+                   delivered=outcome.delivered, retrying=outcome.retrying,
+                   failed=outcome.failed)
 
 
-def _prune(site, due) -> str | None:
+def _prune(site, due) -> Message | None:
     from core.apps.webhooks import webhooks
     removed = webhooks.prune(site)
-    return f"{removed} removed" if removed else None
+    return Message(N_("%(count)d old deliveries removed"), count=removed) if removed else None
 
 
 @hookimpl

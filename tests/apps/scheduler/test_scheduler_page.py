@@ -8,8 +8,10 @@ import html
 import sqlalchemy as sa
 
 from core.jobs import scheduler
+from core.kernel import i18n, users
 from core.kernel.users import create_user
 from core.testing import signed_in
+from tests.pack_util import install_folder
 
 
 def schedule_of(site, name: str) -> str:
@@ -94,6 +96,22 @@ def test_last_run_and_health_are_shown(site, web):
     row = row_of(page, "jobs.prune")
     assert "Succeeded" in row and "0 finished jobs removed" in row
     assert "External triggering appears to be working." in page
+
+
+def test_the_page_speaks_french(site, admin):
+    install_folder(site, "lang_fr")
+    users.save_preferences(site, admin.id, i18n.Preferences(language="fr").to_dict())
+    scheduler.run_task(site, "jobs.prune", scheduler.now())
+    with signed_in(site, admin.username) as client:
+        page = html.unescape(client.get("/admin/scheduler").text)
+        row = row_of(page, "jobs.prune")
+        assert "Élaguer le journal des travaux d’arrière-plan terminés" in row
+        assert "Réussie" in row and "0 travaux terminés supprimés" in row
+        assert "Exécuter maintenant" in row and "Chaque jour à" in row
+        response = client.post("/admin/scheduler/jobs.prune",
+                               data={"_csrf": client.csrf, "kind": "cron", "cron": "61 * * * *"})
+        assert "« 61 * * * * » n’est pas une expression cron valide" in \
+            html.unescape(response.text)
 
 
 def test_only_administrators_see_it(site, admin):
