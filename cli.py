@@ -89,7 +89,7 @@ def main(ctx, site_dir):
 
 
 def open_site(ctx) -> Site:
-    return Site(ctx.obj)
+    return Site(ctx.obj, extra_plugins=list(ctx.find_root().command.extra_plugins))
 
 
 # -- site set-up ---------------------------------------------------------------------------
@@ -132,19 +132,21 @@ def initialize(folder: Path, database_url: str | None, admin_name: str, demo_siz
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--demo-size", default=DEFAULT_DEMO_SIZE, show_default=True,
               help="Demo accounts loaded when this creates a new site.")
-@click.option("--scheduler/--no-scheduler", default=True, show_default=True,
-              help="Run the background jobs (webhook deliveries, SQLite checkpoints) in this "
-              "process; turn off when `crbm scheduler run` runs them elsewhere.")
+@click.option("--jobs/--no-jobs", "run_jobs", default=True, show_default=True,
+              help="Run background jobs and scheduled tasks in this process (an embedded "
+              "worker); turn off when `crbm worker` processes run them.")
+@click.option("--scheduler/--no-scheduler", "run_jobs", hidden=True,
+              help="The former name of --jobs/--no-jobs.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
               help="Worker processes (uvicorn's), each with its own site, database pool and "
-              "thread pool; the scheduler runs once, in the process that starts them.")
+              "thread pool; the embedded job worker runs once, in the process that starts them.")
 @click.pass_context
 @friendly_errors
-def serve(ctx, host, port, demo_size, scheduler, workers):
+def serve(ctx, host, port, demo_size, run_jobs, workers):
     """Serve the web application (creates the site with demo data on first run)."""
     import uvicorn
 
-    from core import scheduler as jobs
+    from core.jobs.worker import Worker
     from core.web.app import create_app
 
     if (Path(ctx.obj) / "site.yaml").exists():
@@ -157,7 +159,7 @@ def serve(ctx, host, port, demo_size, scheduler, workers):
                         "to see the difference and `crbm db sync` to apply it")
     click.echo(f"Serving CRBM on http://{host}:{port}/  (Ctrl+C to stop)")
     few_malloc_arenas()
-    background = jobs.start(site) if scheduler else None
+    background = Worker(site).start() if run_jobs else None
     try:
         if workers == 1:
             uvicorn.run(create_app(site), host=host, port=port, log_level="warning")
@@ -167,7 +169,7 @@ def serve(ctx, host, port, demo_size, scheduler, workers):
                         log_level="warning")
     finally:
         if background is not None:
-            jobs.stop(background, wait=False)
+            background.stop(wait=False)
 
 
 def worker_app():
@@ -185,25 +187,108 @@ def few_malloc_arenas() -> None:
         ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX
 
 
+@main.command("worker")
+@click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1),
+              help="Jobs run at once by this process (threads).")
+@click.option("--no-scheduler", "no_scheduler", is_flag=True,
+              help="Only run jobs; leave the scheduled tasks' due times to other workers or "
+              "the OS cron (`crbm scheduler run-due`).")
+@click.pass_context
+@friendly_errors
+def worker(ctx, concurrency, no_scheduler):
+    """Run background jobs and scheduled tasks in the foreground until Ctrl+C or SIGTERM;
+    start any number, on any number of machines sharing the site's database."""
+    import signal
+
+    from core.jobs.worker import Worker
+
+    site = open_site(ctx.parent)
+    runner = Worker(site, concurrency, scheduler_tick=not no_scheduler)
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop_event.set())
+    click.echo(f"Running CRBM jobs, {concurrency} at once (Ctrl+C to stop)")
+    try:
+        runner.run()
+    except KeyboardInterrupt:
+        runner.stop_event.set()
+
+
 @main.group("scheduler")
 def scheduler_group():
-    """Background jobs: sending webhook deliveries, pruning their log."""
+    """Scheduled tasks: list them, run those due (for the OS cron), run one now."""
+
+
+@scheduler_group.command("list")
+@click.pass_context
+@friendly_errors
+def scheduler_list(ctx):
+    """Every task with its schedule, state, last and next run."""
+    from core.jobs import scheduler
+
+    site = open_site(ctx.parent)
+    for state in scheduler.states(site):
+        last = (f"last {state.last_start:%Y-%m-%d %H:%M} {state.last_status}"
+                if state.last_start else "never run")
+        due = f"next {state.next_due:%Y-%m-%d %H:%M} UTC" if state.next_due else "no next run"
+        flag = "on " if state.enabled else "off"
+        missing = "" if state.task else "  (its plugin is not installed)"
+        click.echo(f"{flag} {state.name:30} {state.schedule:16} {due:26} {last}{missing}")
+
+
+@scheduler_group.command("set")
+@click.argument("name")
+@click.option("--schedule", help='A cron expression in the site\'s time zone ("30 3 * * *") '
+              'or "@every N[s|m|h]".')
+@click.option("--on/--off", "enabled", default=None, help="Turn the task on or off.")
+@click.pass_context
+@friendly_errors
+def scheduler_set(ctx, name, schedule, enabled):
+    """Change task NAME's schedule, or turn it on or off (as the Scheduler page does)."""
+    from core.jobs import scheduler
+
+    site = open_site(ctx.parent)
+    if name not in scheduler.tasks(site):
+        raise click.BadParameter(str(scheduler.UnknownTask(name)), param_hint="NAME")
+    try:
+        scheduler.configure(site, name, schedule=schedule, enabled=enabled)
+    except scheduler.ScheduleError as exc:
+        raise click.BadParameter(f"{exc} (nothing was changed)", param_hint="--schedule") \
+            from exc
+    state = next(s for s in scheduler.states(site) if s.name == name)
+    click.echo(f"{name}: {state.schedule}, {'on' if state.enabled else 'off'}")
+
+
+@scheduler_group.command("run-due")
+@click.pass_context
+@friendly_errors
+def scheduler_run_due(ctx):
+    """Enqueue the runs of the tasks that are due (run it from the OS cron every 5 minutes;
+    the Scheduler page shows that it is seen). The job workers run them."""
+    from core.jobs import scheduler
+
+    site = open_site(ctx.parent)
+    claimed = scheduler.run_due(site)
+    scheduler.record_trigger(site, "external")
+    click.echo(f"{len(claimed)} task run(s) enqueued" + "".join(f"\n  {k}" for k in claimed))
 
 
 @scheduler_group.command("run")
-@click.option("--interval", type=float, default=None,
-              help="Seconds between webhook delivery runs (default: the site setting "
-              "webhooks_interval_seconds, else 5).")
+@click.argument("name")
 @click.pass_context
 @friendly_errors
-def scheduler_run(ctx, interval):
-    """Run the background jobs in the foreground until Ctrl+C (for deployments whose web
-    servers run with --no-scheduler)."""
-    from core import scheduler as jobs
+def scheduler_run(ctx, name):
+    """Run task NAME now, in the foreground, and print its result."""
+    import datetime as dt
+
+    from core.jobs import scheduler
 
     site = open_site(ctx.parent)
-    click.echo("Running the CRBM scheduler (Ctrl+C to stop)")
-    jobs.run(site, interval)
+    if name not in scheduler.tasks(site):
+        raise click.BadParameter(str(scheduler.UnknownTask(name)), param_hint="NAME")
+    try:
+        result = scheduler.run_task(site, name, dt.datetime.now(dt.UTC))
+    except Exception as exc:
+        raise CrbmError(f"task {name} failed: {type(exc).__name__}: {exc}") from exc
+    click.echo(f"{name}: {result or 'done'}")
 
 
 # -- database ------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from common import progress  # bench/common.py, beside this file
 
-from core import scheduler
+from core.jobs import worker
 from core.kernel.database import engine_for
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
@@ -116,17 +116,16 @@ def run(side: str, folder: Path, site: Site, user, writers: int, creates: int,
 
 
 class Jobs(threading.Thread):
-    """The site's scheduled jobs' SQLite checkpoint, at its interval, as ``crbm serve``
-    runs it (the old engine had none)."""
+    """The SQLite checkpoint at its interval, as ``crbm serve``'s embedded job worker runs
+    it (the old engine had none)."""
 
     def __init__(self, site: Site):
         super().__init__(daemon=True)
         self.site, self.stop = site, threading.Event()
-        self.jobs = [j for j in scheduler.jobs(site) if j.id == "admin.checkpoint"]
 
     def run(self):
-        while self.jobs and not self.stop.wait(self.jobs[0].seconds):
-            self.jobs[0].run(self.site)
+        while not self.stop.wait(worker.CHECKPOINT_SECONDS):
+            worker.checkpoint(self.site)
 
 
 def quantile(values: list[float], q: float) -> float:

@@ -27,6 +27,7 @@ from core.api import listing, resources
 from core.api.endpoint import Call, api
 from core.api.problems import PROBLEM_SCHEMA
 from core.api.schemas import shapes
+from core.apps.notifications import rest as notifications_api
 from core.apps.webhooks import api as webhooks_api
 from core.kernel.errors import N_, Message
 from core.kernel.records import OPERATORS
@@ -263,9 +264,10 @@ def build(site, modules: list) -> dict:
     for module in site.registry.modules.values():  # targets of actions, relationships
         if module.name not in schemas:
             schemas[module.name] = shapes(site.registry, module).record
-    hook_paths, hook_schemas = webhooks_api.openapi(_problems, _json)
-    paths.update(hook_paths)
-    schemas.update(hook_schemas)
+    for app in (webhooks_api, notifications_api):  # the applications' fixed paths
+        app_paths, app_schemas = app.openapi(_problems, _json)
+        paths.update(app_paths)
+        schemas.update(app_schemas)
     document = {
         "openapi": "3.1.0",
         "info": {"title": "CRBM REST API", "version": __version__,
@@ -274,7 +276,8 @@ def build(site, modules: list) -> dict:
         "servers": [{"url": "/"}],
         "security": [{"oauth2": []}, {"bearer": []}, {"basic": []}],
         "tags": [*({"name": m.name, "description": str(m.label)} for m in modules),
-                 {"name": "webhooks", "description": "Webhook subscriptions"}],
+                 {"name": "webhooks", "description": "Webhook subscriptions"},
+                 {"name": "notifications", "description": "Your notifications"}],
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": SECURITY},
     }

@@ -229,7 +229,7 @@ def crbm_pdf_context(site, module, record, context, user, fmt):
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
 
-    from core.kernel.hooktypes import JobHandler, ScheduledJob, ScheduledTask, SiteService
+    from core.kernel.hooktypes import JobHandler, ScheduledTask, SiteService
     from core.kernel.site import Site
 
 
@@ -259,17 +259,6 @@ def crbm_schema_synced(site: Site) -> None:
     Called after the kernel's own work (each module's counter, the built-in roles), in
     one call per sync; must be idempotent (it runs on every sync). The OAuth application
     makes its signing key pair here.
-    """
-
-
-@hookspec
-def crbm_scheduled_jobs(site: Site) -> list[ScheduledJob] | None:
-    """The background jobs the site runs (``core.scheduler``): a list of
-    ``ScheduledJob(id, run, seconds)``.
-
-    Called when the scheduler starts (``crbm serve``, ``crbm scheduler run``), once; a job
-    whose interval depends on a site setting reads it here. The webhooks application sends
-    due deliveries and prunes its log this way.
     """
 
 

@@ -23,20 +23,6 @@ class SiteService:
 
 
 @dataclass(frozen=True)
-class ScheduledJob:
-    """A job the site's scheduler runs every ``seconds`` (``crbm serve``'s background
-    thread, ``crbm scheduler run``). ``run(site)`` should catch and log its own errors:
-    an exception is logged by the scheduler and the next run tries again. ``id`` is unique
-    per site ("<plugin>.<job>"); every job runs one at a time and missed runs collapse.
-    ``interval_option``: ``crbm scheduler run --interval N`` (and tests) run this job every
-    N seconds instead (the webhook deliveries, whose delay users notice)."""
-    id: str
-    run: Callable[[Any], None]
-    seconds: float
-    interval_option: bool = False
-
-
-@dataclass(frozen=True)
 class ScheduledTask:
     """A task of the admin Scheduler page (implementation guide §7.1.3), run through the
     job queue (``core.jobs``) exactly once per due time however many workers run.
@@ -73,6 +59,7 @@ class NavEntry:
     pages whose path starts with ``url``."""
     label: str
     url: str
+    count: int | None = None  # a badge beside the label (WebUser.counts: unread notifications)
 
 
 @dataclass(frozen=True)

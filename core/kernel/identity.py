@@ -28,6 +28,7 @@ class WebUser(User):
     can_assign_access: bool = False  # delegation: may give users roles and teams
     auth_source: str = "local"  # "local": their password is ours to change
     preferences: i18n.Preferences = field(default_factory=i18n.Preferences)
+    counts: tuple = ()  # (table, number): user_query's counted tables (unread notifications)
 
 
 def client_ip(request) -> str:
@@ -35,11 +36,13 @@ def client_ip(request) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def user_query(user_table: sa.Table, epoch: sa.Table, metadata: sa.Table, sessions: sa.Table):
+def user_query(user_table: sa.Table, epoch: sa.Table, metadata: sa.Table, sessions: sa.Table,
+               counted: tuple = ()):
     """Built once: this runs on every request. The access and metadata epochs come along,
     so access control and the registry know without another round trip whether they are
     current (another worker may have changed roles, the Studio or the packs); so does the
-    session's row (NULL: logged out, or no session asked about)."""
+    session's row (NULL: logged out, or no session asked about), and each ``counted``
+    table's ``info["user_count"]`` (a scalar subquery on ``:uid``: unread notifications)."""
     access_epoch = sa.select(epoch.c.epoch).where(epoch.c.id == 1).scalar_subquery()
     metadata_epoch = sa.select(metadata.c.epoch).where(metadata.c.id == 1).scalar_subquery()
     settings_epoch = sa.select(metadata.c.epoch).where(metadata.c.id == SETTINGS_EPOCH_ROW) \
@@ -54,7 +57,8 @@ def user_query(user_table: sa.Table, epoch: sa.Table, metadata: sa.Table, sessio
                      access_epoch.label("access_epoch"),
                      metadata_epoch.label("metadata_epoch"),
                      settings_epoch.label("settings_epoch"),
-                     session_seen.label("session_seen")) \
+                     session_seen.label("session_seen"),
+                     *(t.info["user_count"].label("count:" + t.name) for t in counted)) \
         .where(c.id == sa.bindparam("uid"))
 
 
@@ -95,7 +99,8 @@ def _user_row(site, uid: str, sid: str | None):
     tables = site.tables.tables
     with site.engine.connect() as conn:
         return conn.execute(user_query(tables["crbm_users"], tables["crbm_access_epoch"],
-                                       tables["crbm_metadata_epoch"], tables["crbm_sessions"]),
+                                       tables["crbm_metadata_epoch"], tables["crbm_sessions"],
+                                       tuple(t for t in tables.values() if "user_count" in t.info)),
                             {"uid": uid, "sid": users.session_key(sid)}).first()
 
 
@@ -122,4 +127,5 @@ def web_user(app, site, row) -> WebUser:
                    display_name=row.display_name or row.username, email=row.email,
                    must_change_password=row.must_change_password,
                    can_assign_access=row.can_assign_access, auth_source=row.auth_source,
-                   preferences=prefs)
+                   preferences=prefs, counts=tuple((k[6:], v) for k, v in row._mapping.items()
+                                                   if k.startswith("count:")))

@@ -49,9 +49,10 @@ KERNEL_HOOKS = ("core.apps.webhooks.webhooks", "core.apps.fills.fills")
 # reverse of this order (pluggy: last registered, first called): the administration
 # page lists the Studio, packs, API, webhooks and mail entries in that order.
 BUILTIN_PLUGINS = ("core.apps.field_types.plugin", "core.apps.admin.plugin",
-                   "core.apps.calendar.plugin", "core.apps.documents.plugin", "core.apps.webhooks.plugin",
-                   "core.apps.oauth.plugin", "core.apps.packs.plugin", "core.apps.admin.prune",
-                   "core.apps.search.plugin", "core.apps.studio.plugin")
+                   "core.apps.calendar.plugin", "core.apps.documents.plugin", "core.apps.scheduler.plugin",
+                   "core.apps.webhooks.plugin", "core.apps.oauth.plugin", "core.apps.packs.plugin",
+                   "core.apps.admin.prune", "core.apps.search.plugin", "core.apps.studio.plugin",
+                   "core.apps.notifications.plugin")
 SHIPPED_PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 
 

@@ -11,7 +11,9 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 import cli
-from core import scheduler
+from core import jobs
+from core.jobs import scheduler
+from core.jobs.worker import Worker
 from core.kernel.hooktypes import SiteService
 from core.kernel.site import Site, SiteError
 from core.web.app import create_app
@@ -87,17 +89,21 @@ def test_access_predicates_are_collected_by_name(probed):
     assert probed.access_predicates["shiny"].modules == ("gadgets",)
 
 
-def test_scheduled_jobs_run_on_the_scheduler(probed):
-    assert "hook_probe.tick" in [job.id for job in scheduler.jobs(probed)]
-    assert "webhooks.deliver" in [job.id for job in scheduler.jobs(probed)]
-    jobs = scheduler.start(probed)
+def test_scheduled_tasks_and_job_handlers_run_on_a_worker(probed, monkeypatch):
+    monkeypatch.setenv("CRBM_JOBS_TICK", "0.05")
+    assert {"hook_probe.tick", "webhooks.deliver"} <= set(scheduler.tasks(probed))
+    assert "hook_probe.job" in jobs.handlers(probed)
+    worker = Worker(probed).start()
     try:
-        deadline = time.monotonic() + 5
-        while ("tick",) not in probe.CALLS and time.monotonic() < deadline:
-            time.sleep(0.02)
+        jobs.enqueue(probed, "hook_probe.job", {"n": 1})
+        deadline = time.monotonic() + 10
+        while not ({"tick", "job"} <= {c[0] for c in probe.CALLS}) and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
-        scheduler.stop(jobs)
-    assert ("tick",) in probe.CALLS
+        worker.stop()
+    assert ("job", {"n": 1}) in probe.CALLS
+    assert "tick" in {c[0] for c in probe.CALLS}
 
 
 def test_jinja_environment_navigation_and_list_actions_show_on_the_pages(probed, admin):

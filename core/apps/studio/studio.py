@@ -57,9 +57,11 @@ RESERVED = frozenset(["add", "all", "alter", "and", "any", "as", "asc", "between
     "then", "to", "true", "union", "unique", "update", "user", "using", "values", "when",
     "where", "with"]) | frozenset(SYSTEM_FIELDS) | {"assigned_user_id"}
 # "new" is the Studio's own page for creating a module (/admin/studio/modules/new); the
-# others are the REST API's fixed paths (/api/v1/webhooks, /api/v1/docs) and the segments
-# after a record (.../line_items, .../actions), which relationships are named after.
-RESERVED_MODULES = frozenset({"new", "webhooks", "docs", "bulk", "actions", "line_items"})
+# others are the REST API's fixed paths (/api/v1/webhooks, /api/v1/notifications,
+# /api/v1/docs) and the segments after a record (.../line_items, .../actions), which
+# relationships are named after.
+RESERVED_MODULES = frozenset({"new", "webhooks", "notifications", "docs", "bulk", "actions",
+                              "line_items"})
 # Kernel objects that are not modules but share their names: user fields point at "users"
 # (the API's x-crbm-related), and teams and roles are what access control is made of.
 KERNEL_NAMES = frozenset({"users", "teams", "roles"})

@@ -1,41 +1,41 @@
-"""Webhooks as a built-in plugin: the REST endpoints and admin pages, and the scheduled
-jobs that send due deliveries and prune the log. (The outbox itself, the record hooks that
-queue events, is ``core.apps.webhooks.webhooks``, registered first so it runs last.)"""
+"""Webhooks as a built-in plugin: the REST endpoints and admin pages, and the scheduled tasks
+(the Scheduler page's) that send due deliveries every few seconds and prune the log. (The
+outbox itself, the record hooks that queue events, is ``core.apps.webhooks.webhooks``,
+registered first so it runs last.)"""
 from __future__ import annotations
 
-import logging
-
-from core.kernel.errors import N_
+from core.kernel.errors import N_, Message
 from core.kernel.hookspecs import hookimpl
-from core.kernel.hooktypes import AdminLink, ScheduledJob
+from core.kernel.hooktypes import AdminLink, ScheduledTask
 
-log = logging.getLogger(__name__)
-
-INTERVAL = 5.0  # seconds between delivery runs (site setting webhooks_interval_seconds)
-PRUNE_SECONDS = 3600.0
+INTERVAL = 5  # seconds between delivery runs (site setting webhooks_interval_seconds)
 
 
-def _deliver(site) -> None:
+def _deliver(site, due) -> Message | None:
+    """Send the due deliveries (each claimed in the database: sent once however many runs
+    overlap); a failed one is retried by the outbox's own backoff, not by the job."""
     from core.apps.webhooks import webhooks
-    try:
-        webhooks.deliver_due(site)
-    except Exception:  # a database hiccup: the next run tries again
-        log.exception("sending webhook deliveries failed")
+    outcome = webhooks.deliver_due(site)
+    if not (outcome.delivered or outcome.retrying or outcome.failed):
+        return None
+    return Message(N_("%(delivered)d delivered, %(retrying)d to retry, %(failed)d failed"),
+                   delivered=outcome.delivered, retrying=outcome.retrying,
+                   failed=outcome.failed)
 
 
-def _prune(site) -> None:
+def _prune(site, due) -> Message | None:
     from core.apps.webhooks import webhooks
-    try:
-        webhooks.prune(site)
-    except Exception:
-        log.exception("pruning the webhook delivery log failed")
+    removed = webhooks.prune(site)
+    return Message(N_("%(count)d old deliveries removed"), count=removed) if removed else None
 
 
 @hookimpl
-def crbm_scheduled_jobs(site):
-    interval = float(site.settings.get("webhooks_interval_seconds", INTERVAL))
-    return [ScheduledJob("webhooks.deliver", _deliver, interval, interval_option=True),
-            ScheduledJob("webhooks.prune", _prune, PRUNE_SECONDS)]
+def crbm_scheduled_tasks(site):
+    interval = max(1, round(float(site.settings.get("webhooks_interval_seconds", INTERVAL))))
+    return [ScheduledTask("webhooks.deliver", N_("Send webhook deliveries"), _deliver,
+                          f"@every {interval}s"),
+            ScheduledTask("webhooks.prune", N_("Prune the webhook delivery log"), _prune,
+                          "17 * * * *")]
 
 
 @hookimpl(tryfirst=True)  # before the generic /api/v1/{module} routes, like every app's

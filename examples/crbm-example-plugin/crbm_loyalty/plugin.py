@@ -9,8 +9,8 @@ surface") and shows one of each kind of contribution:
   as a select in the list's filter, an enum in the API;
 - a **hook**, ``crbm_before_save`` scoped to ``loyalty_cards`` with ``@for_modules``: the tier
   follows the points, and points earned push the expiry date a year on;
-- a **scheduled job**, ``loyalty.expire_points`` (``crbm_scheduled_jobs``): once a month the
-  points of cards past their expiry date go back to 0. It writes through
+- a **scheduled task**, ``loyalty.expire_points`` (``crbm_scheduled_tasks``, on the admin
+  Scheduler page): on the 1st of each month at 03:00 the points of cards past their expiry date go back to 0. It writes through
   ``site.records.set_derived`` (change log as the system, new version, webhook events —
   never SQL on the module's table) and is idempotent: a second run finds nothing to do.
 
@@ -27,7 +27,7 @@ from markupsafe import Markup
 from core.kernel.errors import N_, Message
 from core.kernel.fields import FieldError, FieldType
 from core.kernel.hookspecs import for_modules, hookimpl
-from core.kernel.hooktypes import ScheduledJob
+from core.kernel.hooktypes import ScheduledTask
 
 PLUGIN_NAME = "loyalty"  # its entry point's name, for a site given the module itself
 MODULE = "loyalty_cards"
@@ -35,7 +35,7 @@ MODULE = "loyalty_cards"
 TIERS = (("bronze", 0), ("silver", 500), ("gold", 2000))
 TIER_LABELS = {"bronze": N_("Bronze"), "silver": N_("Silver"), "gold": N_("Gold")}
 VALID_DAYS = 365  # points earned keep for a year
-EXPIRY_SECONDS = 30 * 24 * 3600  # the job runs monthly; missed runs collapse into one
+EXPIRY_SCHEDULE = "0 3 1 * *"  # cron, in the site's time zone: monthly, the 1st at 03:00
 
 
 def tier_for(points: int | None) -> str:
@@ -120,6 +120,12 @@ def expire_points(site, today: dt.date | None = None) -> list[str]:
             connection=conn, reason="loyalty points expired")
 
 
+def expire_points_task(site, due: dt.datetime) -> str:
+    """The scheduled run for ``due``: the cards past their expiry date on that day."""
+    return f"{len(expire_points(site, due.date()))} cards expired"
+
+
 @hookimpl
-def crbm_scheduled_jobs(site):
-    return [ScheduledJob("loyalty.expire_points", expire_points, EXPIRY_SECONDS)]
+def crbm_scheduled_tasks(site):
+    return [ScheduledTask("loyalty.expire_points", N_("Expire loyalty points"),
+                          expire_points_task, EXPIRY_SCHEDULE)]

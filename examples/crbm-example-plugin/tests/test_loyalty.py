@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from crbm_loyalty import plugin as loyalty
 
-from core import scheduler
+from core.jobs import scheduler
 from core.kernel.errors import ValidationError
 from core.kernel.records import Query
 from core.testing import api_client, bearer
@@ -54,7 +54,7 @@ def test_the_tier_type_takes_only_tiers(site, admin):
 
 
 def test_the_expiry_job_is_scheduled_and_idempotent(site, admin, card):
-    job = next(j for j in scheduler.jobs(site) if j.id == "loyalty.expire_points")
+    task = scheduler.tasks(site)["loyalty.expire_points"]
     site.records.update("loyalty_cards", card["id"],
                         {"points": 900, "points_expire_on": dt.date(2020, 1, 31)}, admin)
     assert loyalty.expire_points(site, today=dt.date(2020, 1, 31)) == []  # not past it yet
@@ -63,7 +63,7 @@ def test_the_expiry_job_is_scheduled_and_idempotent(site, admin, card):
     assert (expired["points"], expired["tier"], expired["points_expire_on"]) == (0, "bronze", None)
     assert expired["version"] > card["version"]
     assert loyalty.expire_points(site, today=dt.date(2020, 2, 1)) == []  # nothing left to do
-    job.run(site)  # as the scheduler runs it: today, nothing due
+    assert task.run(site, dt.datetime.now(dt.UTC)) == "0 cards expired"  # as scheduled: today
     assert site.records.get("loyalty_cards", card["id"], admin)["version"] == expired["version"]
 
 

@@ -1,11 +1,11 @@
-"""The embedded database's write-ahead log is copied into the database file by a background
-job (admin.checkpoint), not by whichever save happens to fill the log."""
+"""The embedded database's write-ahead log is copied into the database file by the job
+worker's timer (core.jobs.worker.checkpoint), not by whichever save happens to fill the log."""
 import shutil
 import sqlite3
 
 import pytest
 
-from core import scheduler
+from core.jobs import worker
 from core.testing import SERVER_URL
 
 pytestmark = pytest.mark.skipif(bool(SERVER_URL), reason="SQLite's write-ahead log")
@@ -23,6 +23,5 @@ def test_the_checkpoint_job_puts_saved_records_in_the_database_file(site, admin,
     site.records.create("gadgets", {"name": "Saved a moment ago"}, admin)
     assert "Saved a moment ago" not in names_in_the_file_alone(site, tmp_path)  # in the log
 
-    [job] = [job for job in scheduler.jobs(site) if job.id == "admin.checkpoint"]
-    job.run(site)
+    worker.Worker(site, scheduler_tick=False).tick()  # as the embedded worker's tick does
     assert "Saved a moment ago" in names_in_the_file_alone(site, tmp_path)

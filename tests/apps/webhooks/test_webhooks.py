@@ -24,10 +24,11 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from core import scheduler
 from core.apps.admin import access_admin
 from core.apps.oauth import oauth
 from core.apps.webhooks import webhooks
+from core.jobs import scheduler
+from core.jobs.worker import Worker
 from core.kernel.errors import ValidationError
 from core.kernel.users import create_user
 from core.web.app import create_app
@@ -213,16 +214,22 @@ def test_dead_endpoints_access_and_concurrent_senders(site, admin, receiver):
     assert sum(o.delivered for o in outcomes) == 30
 
 
-def test_the_scheduler_sends_by_itself(site, admin, receiver):
+def test_the_scheduler_sends_by_itself(site, admin, receiver, monkeypatch):
+    """The embedded job worker (``crbm serve``'s) runs the webhooks.deliver task every
+    second here (its default is every 5 s, the site setting webhooks_interval_seconds)."""
+    monkeypatch.setenv("CRBM_JOBS_TICK", "0.1")
     webhooks.subscribe(site, admin, receiver.url, "widgets", ["created"])
-    jobs = scheduler.start(site, interval=0.2)
+    assert next(s for s in scheduler.states(site) if s.name == "webhooks.deliver").schedule \
+        == "@every 5s"
+    scheduler.configure(site, "webhooks.deliver", schedule="@every 1s")
+    jobs = Worker(site).start()
     try:
         site.records.create("widgets", {"name": "Scheduled"}, admin)
         deadline = time.monotonic() + 10
         while not receiver.requests and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
-        scheduler.stop(jobs)
+        jobs.stop()
     assert [b["record"]["name"] for b in receiver.bodies()] == ["Scheduled"]
 
 

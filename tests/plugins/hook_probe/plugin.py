@@ -10,9 +10,10 @@ from starlette.routing import Route
 from core.kernel.hookspecs import hookimpl
 from core.kernel.hooktypes import (
     AccessPredicate,
+    JobHandler,
     ListAction,
     NavEntry,
-    ScheduledJob,
+    ScheduledTask,
     SiteService,
 )
 
@@ -42,8 +43,14 @@ def crbm_site_services(site):
 
 
 @hookimpl
-def crbm_scheduled_jobs(site):
-    return [ScheduledJob("hook_probe.tick", lambda s: CALLS.append(("tick",)), 0.05)]
+def crbm_scheduled_tasks(site):
+    return [ScheduledTask("hook_probe.tick", "Probe tick",
+                          lambda s, due: CALLS.append(("tick", due)) and None, "@every 1s")]
+
+
+@hookimpl
+def crbm_job_handlers(site):
+    return [JobHandler("hook_probe.job", lambda s, payload: CALLS.append(("job", payload)))]
 
 
 @hookimpl
