@@ -547,9 +547,10 @@ def _run_notify(ctx: ActionContext, params) -> str:
     if not ids:
         raise ActionFailed(_("no user to notify"))
     message = _render_value(ctx, params["message"])
-    notify(ctx.site, ids, message, module=ctx.module.name, record_id=ctx.record["id"],
-           connection=None)
-    return _("notified %d user(s)") % len(ids)
+    made = notify(ctx.site, ids, message, module=ctx.module.name,
+                  record_id=str(ctx.record["id"]), key=f"workflow:{ctx.key}"[:200],
+                  connection=None)  # keyed on the run: a redelivered job adds nothing
+    return _("notified %d user(s)") % made
 
 
 # -- start_workflow --------------------------------------------------------------------------

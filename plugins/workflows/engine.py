@@ -426,14 +426,18 @@ def run_job(site, payload: dict) -> None:
     try:
         if type_ is None:
             raise actions_mod.ActionFailed(f"unknown action '{action.get('type')}'")
-        with site.engine.begin() as conn:
-            ctx = actions_mod.ActionContext(
-                site, {"id": workflow.id, "name": workflow.name}, module, record, user,
-                conn if action.get("type") in IN_TRANSACTION else None, key=str(run["id"]),
-                depth=int(payload.get("depth", 0)), index=index,
-                extra={"started": {workflow.id}, "trigger": payload.get("trigger")})
+        ctx = actions_mod.ActionContext(
+            site, {"id": workflow.id, "name": workflow.name}, module, record, user, None,
+            key=str(run["id"]), depth=int(payload.get("depth", 0)), index=index,
+            extra={"started": {workflow.id}, "trigger": payload.get("trigger")})
+        if action.get("type") in IN_TRANSACTION:  # the writes and "done" stand together
+            with site.engine.begin() as conn:
+                ctx.connection = conn
+                _finish(site, conn, run["id"], "done", type_.run(ctx, action))
+        else:  # outward: no transaction held open while it talks (and writes its own)
             result = type_.run(ctx, action)
-            _finish(site, conn, run["id"], "done", result)
+            with site.engine.begin() as conn:
+                _finish(site, conn, run["id"], "done", result)
     except actions_mod.ActionFailed as exc:
         with site.engine.begin() as conn:
             if exc.permanent:

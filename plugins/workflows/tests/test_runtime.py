@@ -137,3 +137,28 @@ def test_a_template_broken_after_save_fails_the_run_with_the_reason(wsite, admin
     assert run["status"] == "failed" and "vanished_field" in run["message"]
     assert run["message"].startswith("template: ")
     assert queue.failures == []  # not retried: it cannot succeed later
+
+
+def test_notify_tells_the_assigned_user_once(wsite, admin, queue):
+    import sqlalchemy as sa
+    bob = create_user(wsite, "bob", "Sales-pass-word-1")
+    workflow = make_workflow(wsite, admin, "wf_leads", [
+        {"type": "notify", "to": [{"kind": "assigned_user"}],
+         "message": "{{ name }} is yours now"}], applies_to="new")
+    lead = wsite.records.create("wf_leads", {"name": "Acme lead", "assigned_user_id": bob.id},
+                                admin)
+    [job] = queue.jobs
+    queue.drain()
+    run = runs(wsite, workflow_id=workflow["id"])[0]
+    runs_table = wsite.records.table(wsite.registry.module("workflow_runs"))
+    with wsite.engine.begin() as conn:  # as if the worker died before marking it done
+        conn.execute(runs_table.update().values(status="pending"))
+    queue.jobs.append(job)
+    queue.drain()
+    table = wsite.tables.tables["crbm_notifications"]
+    with wsite.engine.connect() as conn:
+        rows = conn.execute(sa.select(table.c.user_id, table.c.message, table.c.record_id)
+                            ).all()
+    assert run["message"] == "notified 1 user(s)", (run["status"], queue.failures)
+    assert [tuple(r) for r in rows] == [(bob.id, "Acme lead is yours now", lead["id"])]
+    assert run["message"] == "notified 1 user(s)"
