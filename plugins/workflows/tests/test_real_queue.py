@@ -1,7 +1,6 @@
 """Workflows through the real job queue (core.jobs) and a worker in this process: an
 outward action after commit, a keyed (Unique) delayed action replaced, the run done.
-Skipped until core.jobs is on the branch (it was verified on a scratch merge with it,
-SQLite and PostgreSQL)."""
+(Skipped where core.jobs is absent: a CRBM without the job queue.)"""
 from __future__ import annotations
 
 import time
