@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from core.kernel import i18n
 from core.kernel.errors import N_, ValidationError
 from core.kernel.hookspecs import for_modules, hookimpl
-from core.kernel.hooktypes import JobHandler, ScheduledTask
+from core.kernel.hooktypes import AdminLink, JobHandler, ScheduledTask
 from plugins.workflows import actions, conditions, engine
 
 __version__ = "0.2.0"
@@ -148,6 +148,14 @@ def crbm_demo_data(site, user, progress):
     from plugins.workflows import demo
 
     demo.load(site, user, progress)
+
+
+@hookimpl
+def crbm_admin_links(site):
+    # guide 7.5.5: the Workflow module is reached from the Admin screen only
+    return [AdminLink(N_("Workflows"), "/m/workflows",
+                      N_("Automated actions when records are saved or deleted, or a date "
+                         "comes"))]
 
 
 @hookimpl

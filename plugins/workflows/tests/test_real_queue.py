@@ -10,7 +10,6 @@ import sqlalchemy as sa
 
 jobs = pytest.importorskip("core.jobs")
 from core.jobs.worker import Worker
-
 from plugins.workflows.tests.conftest import make_workflow, runs
 from plugins.workflows.tests.wf_probe import plugin as probe
 
