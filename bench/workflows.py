@@ -16,6 +16,12 @@ Printed: a save alone, the same save followed by the 50 evaluations (the two tak
 turns; their difference is mostly the save's own spread), the evaluations alone measured
 over many rounds, and the evaluations as timed right after each save (the added cost per
 save, µs), with ratios. Without --database-url a fresh SQLite file in a temp dir is used.
+
+With ``--engine``, the same 50 conditions are saved as active workflows of the workflows
+plugin (each with a set_fields action that never runs) and the save goes through the real
+path: ``crbm_after_save`` -> ``engine.on_write`` (the cached workflows of the module, one
+Clock, the compiled tests). Printed: saves with those workflows inactive vs active (blocks
+taking turns), and the time spent inside ``engine.on_write`` per save.
 """
 from __future__ import annotations
 
@@ -72,6 +78,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--saves", type=int, default=300, help="saves measured each way (300)")
     parser.add_argument("--workflows", type=int, default=50, help="active workflows (50)")
+    parser.add_argument("--engine", action="store_true",
+                        help="also measure the engine's real after_save path")
     parser.add_argument("--rounds", type=int, default=2000,
                         help="rounds of the evaluations alone (2000)")
     site_arguments(parser)
@@ -143,6 +151,63 @@ def main() -> None:
               f"aim < 1000 µs)")
         print(f"  {args.workflows} evaluations right after each save {in_save:7.1f} µs "
               f"(caches cold from the save)")
+        if args.engine:
+            engine_path(site, user, texts, save, args.saves)
+
+
+def engine_path(site, user, texts, save, saves: int) -> None:
+    """Saves through the real after_save hook with the workflows inactive, then active."""
+    import sqlalchemy as sa
+
+    from plugins.workflows import engine
+    progress("workflows")
+    for i, text in enumerate(texts):
+        site.records.create("workflows", {
+            "name": f"Bench {i}", "active": False, "trigger_module": "accounts",
+            "trigger": "saved", "applies_to": "both", "execute_as": "trigger_user",
+            "conditions": text,
+            "actions": json.dumps([{"type": "set_fields", "values": {"rating": "x"}}])}, user)
+    table = site.records.table(site.registry.module("workflows"))
+    inside: list[float] = []
+    original = engine.on_write
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            inside.append(time.perf_counter() - t0)
+
+    engine.on_write = timed
+    results: dict[bool, list[float]] = {False: [], True: []}
+    hook: dict[bool, list[float]] = {False: [], True: []}
+    block = 25
+    try:
+        for turn in range(2 * max(1, saves // block)):
+            active = bool(turn % 2)
+            with site.engine.begin() as conn:
+                conn.execute(table.update().values(active=active))
+            engine.invalidate(site)
+            save()  # warms the cache
+            for _ in range(block):
+                inside.clear()
+                t0 = time.perf_counter()
+                save()
+                results[active].append(time.perf_counter() - t0)
+                hook[active].append(sum(inside))
+    finally:
+        engine.on_write = original
+    if any(r["status"] for r in site.records.list("workflow_runs", user, Query(limit=1))):
+        raise SystemExit("a bench workflow ran: it must not")
+    off = statistics.median(results[False]) * 1e6
+    on = statistics.median(results[True]) * 1e6
+    hook_off = statistics.median(hook[False]) * 1e6
+    hook_on = statistics.median(hook[True]) * 1e6
+    print(f"engine path (crbm_after_save -> engine.on_write), {len(texts)} workflows:")
+    print(f"  save, workflows inactive  {off:9.0f} µs   (engine.on_write {hook_off:6.1f} µs)")
+    print(f"  save, workflows active    {on:9.0f} µs   (engine.on_write {hook_on:6.1f} µs; "
+          f"aim < 1000 µs)")
+    del sa
 
 
 if __name__ == "__main__":

@@ -1464,8 +1464,10 @@ _STAMPS = frozenset({"id", "version", "deleted", "created_at", "created_by", "mo
 
 
 def _diff(module: ModuleDef, old: Mapping, new: Mapping) -> dict[str, tuple[Any, Any]]:
+    # the assigned user is a system field people change (reassigning a record)
     return {f.name: (old.get(f.name), new.get(f.name)) for f in module.stored_fields
-            if not f.system and old.get(f.name) != new.get(f.name)}
+            if (not f.system or f.name == "assigned_user_id")
+            and old.get(f.name) != new.get(f.name)}
 
 
 
