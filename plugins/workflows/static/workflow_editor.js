@@ -408,7 +408,7 @@ function workflowEditor(root, data) {
     const action = button.dataset.action;
     if (action === "remove-value") {
       node.value.splice(Number(button.dataset.index), 1);
-      return changed(false);
+      return changed(false, true);
     }
     focusKey = button.dataset.key;
     if (action === "add-condition" || action === "add-group") return add(node, action);
@@ -820,7 +820,10 @@ function workflowEditor(root, data) {
     if (status) status.textContent = message;
   }
   let dirty = false;
-  function changed(structural, redraw = true) {
+  // structural: the tree's shape moved (problems placed by path no longer fit); redraw: a
+  // control that decides other controls changed (a value typed in redraws nothing, so the
+  // click that ends the typing still lands on its button)
+  function changed(structural, redraw = false) {
     if (structural) state.problems = state.problems.filter((p) => p.scope !== "conditions" || !p.path.length);
     if (redraw || structural) render();
     sync();
