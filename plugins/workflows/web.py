@@ -439,7 +439,7 @@ class Describer:
                 unit = g(UNIT_LABELS.get(spec.get("unit"), str(spec.get("unit"))))
                 direction = g(DIRECTION_LABELS.get(spec.get("direction", "range"), ""))
                 anchor = self.point(spec.get("anchor") or {"kind": "today"})
-                return f"{spec.get('amount')} {unit} {direction} ({anchor})"
+                return f"{direction} {spec.get('amount')} {unit} ({anchor})"
             return ""
         value = spec.get("value")
         if value is None or value == "":
@@ -471,6 +471,10 @@ class Describer:
             return f"{g('Today')} {amount:+d} {unit}"
         return "?"
 
+    def label(self, name) -> str:
+        f = self.module.fields.get(name) if isinstance(name, str) else None
+        return f.label if f else (name or "")
+
     def action(self, kind, action: dict) -> str:
         if kind is None:
             return ""
@@ -480,9 +484,9 @@ class Describer:
             if _blank(value):
                 continue
             if isinstance(value, dict):
-                value = ", ".join(f"{k} = {v}" for k, v in value.items())
+                value = ", ".join(f"{self.label(k)} = {v}" for k, v in value.items())
             elif isinstance(value, list):
-                value = ", ".join(str(v.get("address") or v.get("field") or
+                value = ", ".join(str(v.get("address") or self.label(v.get("field")) or
                                       self.gettext(RECIPIENT_KINDS.get(v.get("kind"), "?")))
                                   if isinstance(v, dict) else str(v) for v in value)
             out.append(f"{self.gettext(param.label)}: {value}")

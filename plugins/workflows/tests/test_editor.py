@@ -211,7 +211,7 @@ def test_testing_shows_which_conditions_held_and_what_would_run(site, admin, web
         ("held", "Kind · Value changed to · Equals · Toy"),
         ("held", "Any of"),
         ("failed", "Quantity · Check current value · At least · 10"),
-        ("held", "Released on · Check current value · Within range · 2 weeks Next (Today)")]
+        ("held", "Released on · Check current value · Within range · Next 2 weeks (Today)")]
     assert "the conditions hold: the actions would run." in response.text
     planned = re.findall(r"<li><strong>(.*?)</strong> <span class=\"badge\">(.*?)</span>",
                          response.text)
@@ -271,7 +271,7 @@ def test_the_editor_speaks_french_to_a_french_administrator(site, admin, web):
     assert "Tester ce workflow sur un enregistrement" in page
     data = page_data(page)
     assert data["text"]["addCondition"] == "Ajouter une condition"
-    assert ["all_of", "Tous"] in data["groups"]
+    assert ["all_of", "Toutes les conditions"] in data["groups"]
     assert data["when"][0] == ["changed_to", "La valeur devient"]
     bad = save(web, workflow, {"group": "all_of", "conditions": [{"field": "colour"}]}, [])
     assert "Rien n’a été enregistré" in bad.text
