@@ -190,3 +190,35 @@ def test_dragging_moves_a_condition_and_indents_it(page, site, admin, viewport):
     page.get_by_role("button", name="Save").first.click()
     expect(page.get_by_text("The conditions and actions were saved.")).to_be_visible()
     assert json.loads(site.records.get("workflows", workflow["id"], admin)["conditions"]) == tree
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_the_editor_in_the_dark_theme_and_its_action_dialog(page, site, admin, viewport):
+    """What the other tests do not show: the page in the shipped dark theme (Nocturne, on a
+    desktop: its phone menu hides "Log out", which the sign-in helper waits for) with a
+    passing test, and the action dialog open for an edit."""
+    from tests.pack_util import install_folder
+
+    if viewport == "desktop":
+        install_folder(site, "theme_nocturne")
+        site.set_setting("theme", "theme_nocturne")
+    workflow = make_workflow(site, admin, conditions=EXPECTED, actions=[
+        {"type": "set_fields", "values": {"summary": "toy!"}, "delay": None, "unique": False}])
+    gadget = site.records.create("gadgets", {"name": "Kite", "kind": "toy", "quantity": 20},
+                                 admin)
+    log_in(page)
+    page.goto(f"/admin/workflows/{workflow['id']}/rules")
+    page.locator("#wf-test-record").focus()
+    page.get_by_role("option", name="Kite").click()
+    page.locator('[name="prev_field"]').select_option(label="Kind")
+    page.locator('[name="prev_value"]').fill("tool")
+    page.get_by_role("button", name="Run the test").click()
+    expect(page.locator(".wf-verdict-line")).to_contain_text("the actions would run")
+    screenshot(page, "workflow-test-passing" if viewport == "phone" else "workflow-test-nocturne",
+               viewport)
+    page.locator(".wf-action").first.get_by_role("button", name="Edit").click()
+    dialog = page.locator("#wf-action-dialog")
+    expect(dialog.locator('[data-pair="value"]')).to_have_value("toy!")
+    screenshot(page, "workflow-action-dialog", viewport)
+    dialog.get_by_role("button", name="Cancel").click()
+    assert site.records.get("gadgets", gadget["id"], admin)["summary"] in (None, "")
