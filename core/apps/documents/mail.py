@@ -7,8 +7,9 @@ or with ``crbm settings set smtp.host mail.example.com`` ... The password is sto
 here, just before use. Nothing here logs the SMTP password or a message's text (which may
 hold a secret link).
 
-``send_mail`` sends one message (plain text, optional cc and attachments) and returns what
-left as a ``SentMail``. ``send_record_mail`` does the same for a message about a record and
+``send_mail`` sends one message (plain text, or text with an HTML alternative; optional cc
+and attachments) and returns what left as a ``SentMail``; a caller that may retry (a job)
+gives the ``message_id`` so a repeated message carries the same Message-ID. ``send_record_mail`` does the same for a message about a record and
 then hands it to ``crbm_mail_sent`` so a plugin can keep it in the record's history.
 
 What is checked before connecting (so a refused message never half-leaves): the settings,
@@ -66,6 +67,7 @@ class SentMail:
     message_id: str
     sent_at: dt.datetime  # aware, UTC
     from_address: str
+    html: str | None = None  # the HTML alternative, when the message had one
 
 
 # -- addresses -----------------------------------------------------------------------------
@@ -151,11 +153,14 @@ def _attach(message: EmailMessage, attachment: Attachment) -> None:
 
 def send_mail(site, to: str | Iterable[str], subject: str, text: str, *,
               cc: str | Iterable[str] = (), attachments: Iterable[Attachment] = (),
-              smtp: dict | None = None) -> SentMail:
+              smtp: dict | None = None, html: str | None = None,
+              message_id: str | None = None) -> SentMail:
     """Send one plain-text message (with ``attachments``, each with its MIME type) to
     ``to`` and ``cc``: a comma separated str or a list. Raises MailError saying what went
     wrong; nothing is sent when an address or the settings are bad. ``smtp``: settings
-    to try instead of the site's (the administration page's test message)."""
+    to try instead of the site's (the administration page's test message). ``html``: an
+    HTML alternative to ``text`` (multipart/alternative; the caller sanitizes it).
+    ``message_id``: the Message-ID header ("<...@...>") instead of a fresh one."""
     smtp = smtp_settings(site, smtp)
     recipients = parse_addresses(to, "to")
     copies = parse_addresses(cc, "cc")
@@ -183,15 +188,17 @@ def send_mail(site, to: str | Iterable[str], subject: str, text: str, *,
         message["Cc"] = ", ".join(copies)
     message["Subject"] = subject
     message["Date"] = format_datetime(sent_at)
-    message["Message-ID"] = make_msgid(domain=from_address.rpartition("@")[2].rstrip(">")
-                                       or None)
+    message["Message-ID"] = message_id or make_msgid(
+        domain=from_address.rpartition("@")[2].rstrip(">") or None)
     message.set_content(text)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
     for attachment in attachments:
         _attach(message, attachment)
     _deliver(smtp, host, port, use_ssl, message)
     return SentMail(to=recipients, cc=copies, subject=subject, text=text,
                     attachments=attachments, message_id=message["Message-ID"],
-                    sent_at=sent_at, from_address=from_address)
+                    sent_at=sent_at, from_address=from_address, html=html)
 
 
 def _deliver(smtp: dict, host: str, port: int, use_ssl: bool, message: EmailMessage) -> None:
@@ -267,16 +274,19 @@ def _explained(exc: Exception, server: str) -> Message:
 def send_record_mail(site, user, module_name: str | None, record_id: str | None,
                      to: str | Iterable[str], subject: str, text: str, *,
                      cc: str | Iterable[str] = (),
-                     attachments: Iterable[Attachment] = ()) -> SentMail:
-    """Send a message about a record (``send_mail``), then call ``crbm_mail_sent`` so it
-    is kept in the record's history.
+                     attachments: Iterable[Attachment] = (), html: str | None = None,
+                     message_id: str | None = None) -> SentMail:
+    """Send a message about a record (``send_mail``, with its ``html`` alternative and
+    ``message_id`` when given), then call ``crbm_mail_sent`` so it is kept in the
+    record's history.
 
     Once the message has left it cannot be called back, so a failing history hook does
     not fail the send: raising would tell the user it was not sent and invite a second
     copy to the customer. The failure is logged (which message, which record, the error;
     never the message's text or attachments) and the SentMail returned.
     """
-    sent = send_mail(site, to, subject, text, cc=cc, attachments=attachments)
+    sent = send_mail(site, to, subject, text, cc=cc, attachments=attachments, html=html,
+                     message_id=message_id)
     try:
         site.hook.crbm_mail_sent(site=site, mail=sent, user=user, module=module_name,
                                  record_id=record_id)
