@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -222,3 +223,26 @@ def test_the_editor_in_the_dark_theme_and_its_action_dialog(page, site, admin, v
     screenshot(page, "workflow-action-dialog", viewport)
     dialog.get_by_role("button", name="Cancel").click()
     assert site.records.get("gadgets", gadget["id"], admin)["summary"] in (None, "")
+
+
+@pytest.mark.parametrize("viewport", ["phone"])
+def test_a_refused_save_marks_the_condition_it_names(page, site, admin, viewport):
+    workflow = make_workflow(site, admin, conditions=EXPECTED)
+    log_in(page)
+    page.goto(f"/admin/workflows/{workflow['id']}/rules")
+    quantity = rows(page).nth(3)
+    control(quantity, "Value").fill("")  # "at least" nothing
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.locator("#wf-problems")).to_contain_text("Nothing was saved")
+    marked = rows(page).nth(3)
+    expect(marked).to_have_class(re.compile(r"\binvalid\b"))
+    problem = page.locator(".wf-problem")
+    expect(problem).to_have_count(1)
+    expect(problem).to_contain_text("Group 2 › condition 2: the value for Quantity: a value is needed")
+    screenshot(page, "workflow-refused", viewport)
+    # the edit is still there to correct; corrected, it saves
+    control(rows(page).nth(3), "Value").fill("12")
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.get_by_text("The conditions and actions were saved.")).to_be_visible()
+    saved = json.loads(site.records.get("workflows", workflow["id"], admin)["conditions"])
+    assert saved["conditions"][1]["conditions"][1]["value"] == "12"
