@@ -203,10 +203,11 @@ def test_the_editor_in_the_dark_theme_and_its_action_dialog(page, site, admin, v
     if viewport == "desktop":
         install_folder(site, "theme_nocturne")
         site.set_setting("theme", "theme_nocturne")
-    workflow = make_workflow(site, admin, conditions=EXPECTED, actions=[
-        {"type": "set_fields", "values": {"summary": "toy!"}, "delay": None, "unique": False}])
+    # the gadget first: the (active) workflow would otherwise run on its creation
     gadget = site.records.create("gadgets", {"name": "Kite", "kind": "toy", "quantity": 20},
                                  admin)
+    workflow = make_workflow(site, admin, conditions=EXPECTED, actions=[
+        {"type": "set_fields", "values": {"summary": "toy!"}, "delay": None, "unique": False}])
     log_in(page)
     page.goto(f"/admin/workflows/{workflow['id']}/rules")
     page.locator("#wf-test-record").focus()
