@@ -682,6 +682,7 @@ function workflowEditor(root, data) {
     dialogForm.elements.delay_unit.value = delay ? delay.unit : "days";
     dialogForm.elements.unique.checked = Boolean(draft.unique);
     dialogError.hidden = true;
+    dialog.returnValue = "";  // Escape keeps the last one: only a new "Apply" applies
     drawParams();
     if (typeof dialog.showModal === "function") dialog.showModal(); else dialog.setAttribute("open", "");
     (index === null ? typeSelect : paramsBox.querySelector("input, select, textarea") || typeSelect).focus();

@@ -114,6 +114,12 @@ def test_building_saving_and_testing_a_workflow(page, site, admin, viewport):
     assert conditions_json(page) == EXPECTED
     add_actions(page)
     assert [a["type"] for a in actions_json(page)] == ["set_fields", "webhook"]
+    # a dialog closed with Escape adds nothing (even after an earlier "Apply")
+    page.get_by_role("button", name="+ Add action").click()
+    page.locator("#wf-action-dialog [data-action-type]").select_option(label="Call a webhook")
+    page.keyboard.press("Escape")
+    expect(page.locator("#wf-action-dialog")).to_be_hidden()
+    expect(page.locator(".wf-action")).to_have_count(2)
     expect(page.locator(".wf-action").nth(1).locator(".badge")).to_have_text(
         "after 5 days · unique")
     screenshot(page, "workflow-editor", viewport)
