@@ -217,8 +217,9 @@ def check_actions(site, module: str, actions_value, gettext) -> list[tuple[tuple
         if kind.check is not None and not out:
             try:  # as the engine calls it: the module's definition and the whole action
                 found = kind.check(site, site.registry.modules[module], action) or []
-            except CrbmError as exc:  # a check that refuses by raising says the same
-                found = [str(exc)]
+            except Exception as exc:  # a (plugin's) check that breaks: refuse the save,
+                log.exception("workflow action check %s failed", kind.name)  # never a 500
+                found = [str(exc) or type(exc).__name__]
             for text in found:
                 say(_say(text, gettext))
     return out
