@@ -29,7 +29,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from common import progress  # bench/common.py, beside this file
 
-from core.jobs import worker
+from core.jobs import worker as job_worker
 from core.kernel.database import engine_for
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
@@ -124,8 +124,8 @@ class Jobs(threading.Thread):
         self.site, self.stop = site, threading.Event()
 
     def run(self):
-        while not self.stop.wait(worker.CHECKPOINT_SECONDS):
-            worker.checkpoint(self.site)
+        while not self.stop.wait(job_worker.CHECKPOINT_SECONDS):
+            job_worker.checkpoint(self.site)
 
 
 def quantile(values: list[float], q: float) -> float:

@@ -167,3 +167,6 @@ def crbm_job_handlers(site):
 def crbm_scheduled_tasks(site):
     return [ScheduledTask(engine.TASK, N_("Process workflows"), engine.process,
                           "@every 15m")]
+
+
+from plugins.workflows.web import crbm_record_actions, crbm_web_routes  # noqa: F401 (the editor: its hooks)
