@@ -21,7 +21,7 @@ from core import __version__
 from core.apps.packs.pack_archive import PackError, build, check_offline
 from core.kernel import crypto
 from core.kernel.errors import CrbmError, MetadataError
-from core.kernel.plugins import hooks_implemented
+from core.kernel.plugins import dependency_order, hooks_implemented
 from core.kernel.site import Site, create_site
 from core.kernel.users import (
     create_user,
@@ -794,10 +794,12 @@ def demo(ctx, size, seed, username):
 
 
 def load_demo(site: Site, owner, size: int, seed: int) -> None:
-    """Run each plugin's demo hook in turn, with a progress bar per plugin."""
+    """Run each plugin's demo hook in turn, with a progress bar per plugin: a plugin's
+    after those of the plugins it requires (workflows name email templates, say)."""
     rng = random.Random(seed)
-    hook = site.hook.crbm_demo_data
-    for impl in reversed(hook.get_hookimpls()):  # pluggy's call order
+    rank = {p.name: i for i, p in enumerate(dependency_order(site.plugins))}
+    impls = list(reversed(site.hook.crbm_demo_data.get_hookimpls()))  # registration order
+    for impl in sorted(impls, key=lambda impl: rank.get(impl.plugin_name, -1)):
         bar = None
 
         def progress(done, total, _name=impl.plugin_name):
