@@ -215,11 +215,7 @@ def enqueue(site, name, payload, *, at=None, key=None):
 def on_write(site, module, batch, user, connection, trigger: str) -> None:
     """The workflows a save (``batch`` of RecordChange) or delete (``batch`` of record
     dicts) sets off."""
-    if module.name in OWN_MODULES:
-        if module.name == "workflows":
-            invalidate(site)
-        return
-    found = workflows_for(site, module.name, trigger, connection)
+    found = workflows_for(site, module.name, trigger, connection)  # none on OWN_MODULES
     if not found:
         return
     clock = conditions.Clock(None, None, date_settings(site))

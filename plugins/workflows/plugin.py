@@ -47,6 +47,18 @@ def crbm_after_delete(site, module, records, user, connection):
     engine.on_write(site, module, records, user, connection, "deleted")
 
 
+@hookimpl(specname="crbm_after_save")
+@for_modules("workflows")
+def after_saving_workflows(site):
+    engine.invalidate(site)  # this process sees a changed workflow at once
+
+
+@hookimpl(specname="crbm_after_delete")
+@for_modules("workflows")
+def after_deleting_workflows(site):
+    engine.invalidate(site)
+
+
 @hookimpl(specname="crbm_before_save")
 @for_modules("workflows")
 def before_saving_workflows(site, module, batch, connection):
