@@ -313,3 +313,22 @@ def test_site_overrides_one_template_or_stylesheet(site, admin):
         assert client.get("/static/crbm.css").text == ":root { --color-bg: #000; }"  # site
         assert "dependentFields" in client.get("/static/crbm.js").text  # the rest: core
         assert client.get("/static/../site.yaml").status_code == 404
+
+
+def test_routing_by_first_segment_answers_as_every_route_would(client, widget):
+    """core.web.app.SegmentRouter tries only the routes a path's first segment can match:
+    pages, the API, a wrong method (405), a trailing slash and an unknown path answer as
+    Starlette's loop over every route answers, and a route added later is found."""
+    assert client.get(f"/m/widgets/{widget['id']}").status_code == 200
+    assert client.get("/health").json()["status"] == "ok"
+    assert client.delete("/health").status_code == 405  # the path exists, not the method
+    assert client.get("/nonesuch/page").status_code == 404
+    slash = client.get("/health/", follow_redirects=False)
+    assert (slash.status_code, slash.headers["location"]) == (307, "http://testserver/health")
+
+    async def late(request):
+        from starlette.responses import PlainTextResponse
+        return PlainTextResponse("late")
+
+    client.app.router.routes.insert(0, Route("/late", late))
+    assert client.get("/late").text == "late"
