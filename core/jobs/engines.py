@@ -12,7 +12,9 @@ of CRBM's own.
 
 Each engine knows one task, ``crbm.job``, whose argument is the envelope of a CRBM job
 (``runner.run`` does the rest), and offers: ``defer(envelope, at) -> ref``,
-``cancel(ref)``, ``serve(stop, concurrency, tick)`` (run jobs until ``stop`` is set).
+``cancel(ref)``, ``serve(stop, concurrency, tick)`` (run jobs until ``stop`` is set),
+``run_due(now) -> int`` (run, in this thread and through the engine, every job due at
+``now``; for tests under a fixed clock and for operators: ``core.jobs.run_due_jobs``).
 """
 from __future__ import annotations
 
@@ -62,6 +64,21 @@ class HueyEngine:
 
     def cancel(self, ref: str) -> None:
         self.huey.revoke_by_id(ref, revoke_once=True)
+
+    def run_due(self, now: dt.datetime) -> int:
+        """Huey's own steps, as its consumer takes them: scheduled tasks whose eta has come
+        at ``now`` to the queue (``read_schedule``), then ``dequeue``/``execute`` until the
+        queue is empty — a job that enqueues another at once sees it run too; a retry or a
+        later job (eta after ``now``) goes back to the schedule. How many ran."""
+        stamp = now.astimezone(dt.UTC).replace(tzinfo=None)
+        for task in self.huey.read_schedule(stamp):
+            self.huey.enqueue(task)
+        ran = 0
+        while (task := self.huey.dequeue()) is not None:
+            if self.huey.ready_to_run(task, stamp) and not self.huey.is_revoked(task, stamp, peek=True):
+                ran += 1
+            self.huey.execute(task, stamp)
+        return ran
 
     def serve(self, stop: threading.Event, concurrency: int, tick: Callable[[], None]) -> None:
         """Run jobs in ``concurrency`` threads (Huey's dequeue/execute), moving due scheduled
@@ -144,6 +161,25 @@ class ProcrastinateEngine:
                 {"task": TASK, "id": job_id, "attempt": attempt}).scalars().all()
         for procrastinate_id in found:
             self._open().job_manager.cancel_job_by_id(procrastinate_id)
+
+    def run_due(self, now: dt.datetime) -> int:
+        """The waiting jobs due at ``now`` (procrastinate's job manager: ``list_jobs``) are
+        made due for the database's clock too — their ``scheduled_at`` cleared, the one
+        write outside procrastinate's API: its fetch compares with the server's ``now()``,
+        which no fixed clock in Python reaches — then procrastinate's worker runs until
+        the queue has caught up (``wait=False``). How many were due."""
+        import sqlalchemy as sa
+
+        due = [job.id for job in self._open().job_manager.list_jobs(task=TASK, status="todo")
+               if job.scheduled_at is None or job.scheduled_at <= now]
+        if not due:
+            return 0
+        with self.site.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE procrastinate_jobs SET scheduled_at = NULL "
+                                 "WHERE status = 'todo' AND id = ANY(:ids)"), {"ids": due})
+        self._app().run_worker(wait=False, concurrency=1, install_signal_handlers=False,
+                               delete_jobs="successful", listen_notify=False)
+        return len(due)
 
     def serve(self, stop: threading.Event, concurrency: int, tick: Callable[[], None]) -> None:
         """procrastinate's worker (another App: its async pool) in an event loop here, with

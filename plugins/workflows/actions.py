@@ -55,6 +55,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from core.kernel import i18n
 from core.kernel.errors import N_, CrbmError
+from plugins.workflows.history import said
 
 DELAY_UNITS = {"minutes": N_("minutes"), "hours": N_("hours"), "days": N_("days"),
                "weeks": N_("weeks")}
@@ -304,24 +305,22 @@ def _check_send_email(site, module, params) -> list[str]:
 def _run_send_email(ctx: ActionContext, params) -> str:
     api = _templates()
     if api is None:
-        raise ActionFailed(_("the email templates plugin is not installed"))
+        raise ActionFailed(said(N_("the email templates plugin is not installed")))
     from core.apps.documents.mail import MailError
     recipients, missing = resolve_recipients(ctx, params.get("to") or [])
     if not recipients:
-        raise ActionFailed(_("no recipient: %s") % "; ".join(missing))
+        raise ActionFailed(said(N_("no recipient: %s"), "; ".join(missing)))
     addresses = [item["address"] for item in recipients]
     try:  # one message to all: a retry cannot have sent to some and not others
         api.send(ctx.site, params["template_id"], ctx.module.name, ctx.record["id"],
                  addresses, user=ctx.user, idempotency_key=ctx.key)
     except api.TemplateError as exc:
-        raise ActionFailed(_("template: %s") % exc) from exc
+        raise ActionFailed(said(N_("template: %s"), exc)) from exc
     except MailError as exc:  # an address refused: for good; the server down: later
-        raise ActionFailed(_("sending failed: %s") % exc,
+        raise ActionFailed(said(N_("sending failed: %s"), exc),
                            permanent=getattr(exc, "field", None) is not None) from exc
-    result = _("email sent to %s") % ", ".join(addresses)
-    if missing:
-        result += " (" + "; ".join(missing) + ")"
-    return result
+    sent_to = ", ".join(addresses) + (" (" + "; ".join(missing) + ")" if missing else "")
+    return said(N_("email sent to %s"), sent_to)
 
 
 # -- set_fields ------------------------------------------------------------------------------
@@ -342,10 +341,10 @@ def _run_set_fields(ctx: ActionContext, params) -> str:
     values = dict(params.get("values") or {})
     gone = [n for n in values if n not in ctx.module.fields]
     if gone:
-        raise ActionFailed(_("field '%s' no longer exists") % "', '".join(gone))
+        raise ActionFailed(said(N_("field '%s' no longer exists"), "', '".join(gone)))
     ctx.site.records.update(ctx.module.name, ctx.record["id"], values, ctx.user,
                             connection=ctx.connection)
-    return _("fields set: %s") % ", ".join(values)
+    return said(N_("fields set: %s"), ", ".join(values))
 
 
 # -- create_record ---------------------------------------------------------------------------
@@ -360,8 +359,8 @@ def _render_value(ctx: ActionContext, value):
         names = {k: ("" if v is None else v) for k, v in ctx.record.items()}
         return env.from_string(value).render(**names)
     except TemplateError as exc:
-        raise ActionFailed(_("value '%(value)s': %(error)s") % {"value": value,
-                                                                "error": exc}) from exc
+        raise ActionFailed(said(N_("value '%(value)s': %(error)s"), value=value,
+                                error=exc)) from exc
 
 
 def _check_create_record(site, module, params) -> list[str]:
@@ -400,7 +399,7 @@ def _check_create_record(site, module, params) -> list[str]:
 def _run_create_record(ctx: ActionContext, params) -> str:
     target = params["module"]
     if target not in ctx.site.registry.modules:
-        raise ActionFailed(_("module '%s' does not exist") % target)
+        raise ActionFailed(said(N_("module '%s' does not exist"), target))
     values = {k: _render_value(ctx, v) for k, v in (params.get("values") or {}).items()}
     link = params.get("link_field")
     if link:
@@ -410,7 +409,7 @@ def _run_create_record(ctx: ActionContext, params) -> str:
                 f"{(link or '').removesuffix('_id')}_type" in ctx.site.registry.module(target).fields:
             values.setdefault(f"{link.removesuffix('_id')}_type", ctx.module.name)
     created = ctx.site.records.create(target, values, ctx.user, connection=ctx.connection)
-    return _("record created in %(module)s: %(id)s") % {"module": target, "id": created["id"]}
+    return said(N_("record created in %(module)s: %(id)s"), module=target, id=created["id"])
 
 
 # -- assign ----------------------------------------------------------------------------------
@@ -457,18 +456,18 @@ def _round_robin(ctx: ActionContext, team_id: str, conn) -> str | None:
 
 def _run_assign(ctx: ActionContext, params) -> str:
     if "assigned_user_id" not in ctx.module.fields:
-        raise ActionFailed(_("%s has no assigned user") % ctx.module.name)
+        raise ActionFailed(said(N_("%s has no assigned user"), ctx.module.name))
 
     def assign(conn):
         if params.get("team_id"):
             user_id = _round_robin(ctx, params["team_id"], conn)
             if user_id is None:
-                raise ActionFailed(_("team has no active member"))
+                raise ActionFailed(said(N_("team has no active member")))
         else:
             user_id = str(params["user_id"])
             user = _users(ctx.site, [user_id], conn).get(user_id)
             if user is None or not user["active"]:
-                raise ActionFailed(_("user to assign is missing or inactive"))
+                raise ActionFailed(said(N_("user to assign is missing or inactive")))
         ctx.site.records.update(ctx.module.name, ctx.record["id"],
                                 {"assigned_user_id": user_id}, ctx.user, connection=conn)
         return user_id
@@ -478,8 +477,8 @@ def _run_assign(ctx: ActionContext, params) -> str:
     else:
         with ctx.site.engine.begin() as conn:
             user_id = assign(conn)
-    return _("assigned to %s") % _users(ctx.site, [user_id]).get(user_id, {}).get(
-        "username", user_id)
+    return said(N_("assigned to %s"), _users(ctx.site, [user_id]).get(user_id, {}).get(
+        "username", user_id))
 
 
 # -- webhook ---------------------------------------------------------------------------------
@@ -509,11 +508,11 @@ def _run_webhook(ctx: ActionContext, params) -> str:
         response = httpx.post(params["url"], content=body, headers=headers,
                               timeout=WEBHOOK_TIMEOUT)
     except httpx.HTTPError as exc:
-        raise ActionFailed(_("webhook: %s") % exc, permanent=False) from exc
+        raise ActionFailed(said(N_("webhook: %s"), exc), permanent=False) from exc
     if response.status_code >= 400:
-        raise ActionFailed(_("webhook: HTTP %d") % response.status_code,
+        raise ActionFailed(said(N_("webhook: HTTP %d"), response.status_code),
                            permanent=response.status_code < 500 and response.status_code != 429)
-    return _("webhook: HTTP %d") % response.status_code
+    return said(N_("webhook: HTTP %d"), response.status_code)
 
 
 # -- notify ----------------------------------------------------------------------------------
@@ -537,7 +536,7 @@ def _check_notify(site, module, params) -> list[str]:
 def _run_notify(ctx: ActionContext, params) -> str:
     notify = _notifications()
     if notify is None:
-        raise ActionFailed(_("notifications are not available"))
+        raise ActionFailed(said(N_("notifications are not available")))
     ids = []
     for r in params.get("to") or []:
         uid = {"assigned_user": ctx.record.get("assigned_user_id"),
@@ -545,12 +544,12 @@ def _run_notify(ctx: ActionContext, params) -> str:
         if uid:
             ids.append(str(uid))
     if not ids:
-        raise ActionFailed(_("no user to notify"))
+        raise ActionFailed(said(N_("no user to notify")))
     message = _render_value(ctx, params["message"])
     made = notify(ctx.site, ids, message, module=ctx.module.name,
                   record_id=str(ctx.record["id"]), key=f"workflow:{ctx.key}"[:200],
                   connection=None)  # keyed on the run: a redelivered job adds nothing
-    return _("notified %d user(s)") % made
+    return said(N_("notified %d user(s)"), made)
 
 
 # -- start_workflow --------------------------------------------------------------------------

@@ -54,11 +54,12 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from core.kernel.errors import CrbmError
+from core.kernel.errors import N_, CrbmError
 from core.kernel.records import SYSTEM_USER, User
 from plugins.workflows import actions as actions_mod
-from plugins.workflows import conditions
+from plugins.workflows import conditions, history
 from plugins.workflows.dates import date_settings
+from plugins.workflows.history import said
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ def on_write(site, module, batch, user, connection, trigger: str) -> None:
                 continue
             if depth >= MAX_DEPTH:
                 _log(site, connection, workflow, record["id"], trigger, None, "skipped",
-                     "skipped: depth limit")
+                     said(N_("skipped: depth limit")))
                 continue
             run_workflow(site, workflow, module, record, previous, user, connection, depth,
                          trigger)
@@ -271,7 +272,7 @@ def run_workflow(site, workflow: Loaded, module, record, previous, user, connect
         type_ = types.get(kind)
         if type_ is None:
             _log(site, connection, workflow, record["id"], trigger, index, "failed",
-                 f"unknown action '{kind}' (its plugin removed?)")
+                 said(N_("unknown action '%s' (its plugin removed?)"), kind))
             continue
         delay = actions_mod.delay_of(action)
         if delay is None and kind in IN_TRANSACTION:
@@ -288,7 +289,7 @@ def run_workflow(site, workflow: Loaded, module, record, previous, user, connect
             key = f"workflow:{workflow.id}:{record['id']}:{index}"
             _cancel_pending(site, connection, workflow.id, record["id"], index)
         run_id = _log(site, connection, workflow, record["id"], trigger, index, "pending",
-                      f"due {at.isoformat(timespec='minutes')}" if at else None,
+                      said(N_("due %s"), at.isoformat(timespec="minutes")) if at else None,
                       run_key=(f"{run_key}:{index}" if run_key else None))
         after_commit(site, connection, (JOB, {
             "run_id": run_id, "workflow_id": workflow.id, "record_id": str(record["id"]),
@@ -304,7 +305,7 @@ def _run_now(site, workflow, type_, action, ctx, trigger) -> None:
             result = type_.run(ctx, action)
     except (CrbmError, sa.exc.SQLAlchemyError) as exc:
         _log(site, ctx.connection, workflow, ctx.record["id"], trigger, ctx.index, "failed",
-             str(exc))
+             _said(exc))
         return
     finally:
         _DEPTH.reset(token)
@@ -354,12 +355,22 @@ def _log(site, connection, workflow: Loaded, record_id, trigger, index, status, 
     values = {"name": f"{label}: {status}"[:250], "workflow_id": workflow.id,
               "module_name": workflow.module, "record_id": str(record_id), "trigger": trigger,
               "action_index": index, "status": status,
-              "message": (message or "")[:4000] or None, "started_at": now,
+              "message": (message or "")[:4000] or None,
+              "message_i18n": history.stored(message), "started_at": now,
               "finished_at": None if status == "pending" else now,
               "run_key": run_key or uuid.uuid4().hex}
     created = site.records.create("workflow_runs", values, SYSTEM_USER,
                                   connection=connection)
     return str(created["id"])
+
+
+REPLACED = said(N_("replaced (unique)"))
+
+
+def _said(exc: Exception) -> str:
+    """An error's message, kept translatable when it was written so (a ``Said``/``Message``)."""
+    first = exc.args[0] if exc.args else None
+    return first if history.said_of(first) is not None else str(exc)
 
 
 def _cancel_pending(site, connection, workflow_id, record_id, index) -> None:
@@ -369,13 +380,14 @@ def _cancel_pending(site, connection, workflow_id, record_id, index) -> None:
         table.c.action_index == index, table.c.status == "pending",
         table.c.deleted.is_(False)).values(status="cancelled",
                                            finished_at=dt.datetime.now(dt.UTC),
-                                           message="replaced (unique)"))
+                                           message=REPLACED, message_i18n=history.stored(REPLACED)))
 
 
 def _finish(site, conn, run_id, status, message) -> None:
     table = _runs(site)
     conn.execute(table.update().where(table.c.id == run_id).values(
         status=status, message=(message or "")[:4000] or None,
+        message_i18n=history.stored(message),
         finished_at=dt.datetime.now(dt.UTC), name=sa.func.replace(
             table.c.name, ": pending", f": {status}")))
 
@@ -395,7 +407,7 @@ def run_job(site, payload: dict) -> None:
     row = _workflow_row(site, payload["workflow_id"], None)
     if row is None:
         with site.engine.begin() as conn:
-            _finish(site, conn, run["id"], "cancelled", "the workflow was deleted")
+            _finish(site, conn, run["id"], "cancelled", said(N_("the workflow was deleted")))
         return
     workflow = _loaded(site, row)
     index = int(payload["index"])
@@ -409,11 +421,12 @@ def run_job(site, payload: dict) -> None:
         record = None
     if record is None:
         with site.engine.begin() as conn:
-            _finish(site, conn, run["id"], "cancelled", "the record was deleted")
+            _finish(site, conn, run["id"], "cancelled", said(N_("the record was deleted")))
         return
     if index >= len(workflow.actions):
         with site.engine.begin() as conn:
-            _finish(site, conn, run["id"], "failed", "the action was removed from the workflow")
+            _finish(site, conn, run["id"], "failed",
+                    said(N_("the action was removed from the workflow")))
         return
     action = workflow.actions[index]
     type_ = actions_mod.action_types(site).get(action.get("type"))
@@ -421,7 +434,7 @@ def run_job(site, payload: dict) -> None:
     token = _DEPTH.set(int(payload.get("depth", 0)) + 1)
     try:
         if type_ is None:
-            raise actions_mod.ActionFailed(f"unknown action '{action.get('type')}'")
+            raise actions_mod.ActionFailed(said(N_("unknown action '%s'"), action.get("type")))
         ctx = actions_mod.ActionContext(
             site, {"id": workflow.id, "name": workflow.name}, module, record, user, None,
             key=str(run["id"]), depth=int(payload.get("depth", 0)), index=index,
@@ -437,14 +450,15 @@ def run_job(site, payload: dict) -> None:
     except actions_mod.ActionFailed as exc:
         with site.engine.begin() as conn:
             if exc.permanent:
-                _finish(site, conn, run["id"], "failed", str(exc))
+                _finish(site, conn, run["id"], "failed", _said(exc))
                 return
+            retrying = said(N_("retrying: %s"), str(exc)[:3900])
             conn.execute(runs.update().where(runs.c.id == run["id"])
-                         .values(message=f"retrying: {exc}"[:4000]))
+                         .values(message=retrying, message_i18n=history.stored(retrying)))
         raise
     except CrbmError as exc:
         with site.engine.begin() as conn:
-            _finish(site, conn, run["id"], "failed", str(exc))
+            _finish(site, conn, run["id"], "failed", _said(exc))
     finally:
         _DEPTH.reset(token)
 
@@ -504,7 +518,7 @@ def _claim(site, conn, workflow, record_id, run_key) -> bool:
     """The run of (workflow, record, day), unless one is there already (a retried task)."""
     try:
         with conn.begin_nested():
-            _log(site, conn, workflow, record_id, "scheduled", None, "done", "matched",
+            _log(site, conn, workflow, record_id, "scheduled", None, "done", said(N_("matched")),
                  run_key=run_key)
     except (sa.exc.IntegrityError, CrbmError):
         return False

@@ -24,7 +24,7 @@ from core.kernel import i18n
 from core.kernel.errors import N_, ValidationError
 from core.kernel.hookspecs import for_modules, hookimpl
 from core.kernel.hooktypes import AdminLink, JobHandler, ScheduledTask
-from plugins.workflows import actions, conditions, engine
+from plugins.workflows import actions, conditions, engine, history
 
 __version__ = "0.2.0"
 
@@ -182,3 +182,8 @@ def crbm_scheduled_tasks(site):
 
 
 from plugins.workflows.web import crbm_record_actions, crbm_web_routes  # noqa: F401 (the editor: its hooks)
+
+
+@hookimpl
+def crbm_field_types(site):
+    return [history.MessageType(), history.MessageI18nType()]  # the run history's messages, translated when read

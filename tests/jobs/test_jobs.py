@@ -170,3 +170,37 @@ def test_an_invalid_schedule_is_refused_and_nothing_saved(probed, bad, where):
     with pytest.raises(scheduler.ScheduleError, match=where):
         scheduler.configure(probed, "probe.periodic", schedule=bad)
     assert scheduler.states(probed) == before
+
+
+def test_run_due_jobs_runs_what_is_due_at_a_fixed_time_through_the_engine(probed):
+    import time_machine
+    with time_machine.travel(T0, tick=False):
+        now = jobs.enqueue(probed, "probe.effect", {"mark": "now"})
+        later = jobs.enqueue(probed, "probe.effect", {"mark": "later"},
+                             at=T0 + dt.timedelta(days=2))
+        replaced = jobs.enqueue(probed, "probe.effect", {"mark": "replaced"},
+                                at=T0 + dt.timedelta(days=1), key="quiet")
+        kept = jobs.enqueue(probed, "probe.effect", {"mark": "kept"},
+                            at=T0 + dt.timedelta(days=1), key="quiet")
+        failing = jobs.enqueue(probed, "probe.fail", {"mark": "fire"})
+        assert jobs.run_due_jobs(probed) == 2  # "now" and the first try of "fire"
+    assert jobs.status(probed, now)["status"] == "done"
+    assert jobs.status(probed, later)["status"] == "pending"
+    assert jobs.status(probed, failing)["status"] == "pending"  # its retry waits its backoff
+    with time_machine.travel(T0 + dt.timedelta(days=1), tick=False):
+        jobs.run_due_jobs(probed)
+    assert count(probed, "effect", "kept") == 1 and count(probed, "effect", "replaced") == 0
+    assert jobs.status(probed, replaced)["status"] == "cancelled"
+    assert jobs.status(probed, kept)["status"] == "done"
+    assert jobs.status(probed, later)["status"] == "pending"
+    assert count(probed, "attempt", "fire") == 2  # a retry when its backoff is over, once
+    jobs.run_due_jobs(probed, T0 + dt.timedelta(days=3))
+    assert count(probed, "effect", "later") == 1
+    assert count(probed, "attempt", "fire") == 3  # its 2 retries spent: failed for good
+    assert jobs.status(probed, failing)["status"] == "failed"
+    assert jobs.run_due_jobs(probed, T0 + dt.timedelta(days=3)) == 0
+
+
+def test_run_due_jobs_refuses_a_naive_time(probed):
+    with pytest.raises(ValueError, match="aware"):
+        jobs.run_due_jobs(probed, dt.datetime(2030, 1, 1))

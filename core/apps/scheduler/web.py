@@ -1,7 +1,7 @@
 """Administration: the Scheduler page (implementation guide §7.1.3; administrators only).
 
-/admin/scheduler lists every scheduled task with its schedule (editable as every N minutes,
-hourly, daily at, weekly on a day at, monthly on a day at, or a cron expression), on/off,
+/admin/scheduler lists every scheduled task with its schedule (editable as every N seconds
+(1-3600), every N minutes, hourly at a minute past the hour, daily at, weekly on a day at, monthly on a day at, or a cron expression), on/off,
 last run, duration, result and next run, a "Run now" button (enqueues a run), and whether
 the OS cron's ``crbm scheduler run-due`` has been seen lately. An invalid schedule re-renders
 the page (422) with the error at that task's form and saves nothing.
@@ -19,7 +19,8 @@ from core.kernel.errors import N_, Message
 from core.web.pages import page
 from core.web.templating import flash
 
-KINDS = [("every", N_("Every N minutes")), ("hourly", N_("Hourly")),
+KINDS = [("seconds", N_("Every N seconds")), ("every", N_("Every N minutes")),
+         ("hourly", N_("Hourly at minute")),
          ("daily", N_("Daily at")), ("weekly", N_("Weekly on")),
          ("monthly", N_("Monthly on day")), ("cron", N_("Cron expression"))]
 WEEKDAYS = [("1", N_("Monday")), ("2", N_("Tuesday")), ("3", N_("Wednesday")),
@@ -27,21 +28,25 @@ WEEKDAYS = [("1", N_("Monday")), ("2", N_("Tuesday")), ("3", N_("Wednesday")),
             ("0", N_("Sunday"))]
 STATUS_LABELS = {"ok": N_("Succeeded"), "failed": N_("Failed"), "running": N_("Running")}
 BAD_TIME = N_("\"%(value)s\" is not a time of day: write HH:MM, e.g. 03:30")
+MAX_SECONDS = 3600  # "every N seconds" up to an hour: longer is written in minutes
+MAX_MINUTES = 1440
 BAD_NUMBER = N_("\"%(value)s\" is not a whole number from %(low)d to %(high)d")
 
 
 def describe(schedule: str) -> dict:
     """The form's fields for ``schedule`` (the kind it is simplest written as)."""
-    values = {"kind": "cron", "cron": schedule, "minutes": "5", "time": "03:00",
-              "weekday": "1", "monthday": "1"}
-    every = re.fullmatch(r"@every (\d+)m", schedule)
-    if every:
+    values = {"kind": "cron", "cron": schedule, "seconds": "30", "minutes": "5",
+              "minute": "0", "time": "03:00", "weekday": "1", "monthday": "1"}
+    every = re.fullmatch(r"@every (\d+)([sm])", schedule)
+    if every and every.group(2) == "s" and 1 <= int(every.group(1)) <= MAX_SECONDS:
+        return {**values, "kind": "seconds", "seconds": every.group(1)}
+    if every and every.group(2) == "m" and 1 <= int(every.group(1)) <= MAX_MINUTES:
         return {**values, "kind": "every", "minutes": every.group(1)}
     fields = schedule.split()
     if len(fields) == 5 and fields[0].isdigit():
         minute, hour, monthday, month, weekday = fields
-        if fields[1:] == ["*", "*", "*", "*"] and minute == "0":
-            return {**values, "kind": "hourly"}
+        if fields[1:] == ["*", "*", "*", "*"] and int(minute) <= 59:
+            return {**values, "kind": "hourly", "minute": str(int(minute))}
         if hour.isdigit() and month == "*":
             at = f"{int(hour):02d}:{int(minute):02d}"
             if monthday == "*" and weekday == "*":
@@ -63,13 +68,15 @@ def compose(form) -> str:
     """The schedule the form's fields say; ``ScheduleError`` naming the bad field."""
     kind = str(form.get("kind", "cron"))
     text = {name: str(form.get(name, "")).strip()
-            for name in ("minutes", "time", "weekday", "monthday", "cron")}
+            for name in ("seconds", "minutes", "minute", "time", "weekday", "monthday", "cron")}
     if kind == "cron":
         return scheduler.check_schedule(text["cron"])
+    if kind == "seconds":
+        return f"@every {_number(text['seconds'], 1, MAX_SECONDS)}s"
     if kind == "every":
-        return f"@every {_number(text['minutes'], 1, 1440)}m"
+        return f"@every {_number(text['minutes'], 1, MAX_MINUTES)}m"
     if kind == "hourly":
-        return "0 * * * *"
+        return f"{_number(text['minute'] or '0', 0, 59)} * * * *"  # blank: on the hour
     match = re.fullmatch(r"(\d{1,2}):(\d{2})", text["time"])
     if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
         raise scheduler.ScheduleError(Message(BAD_TIME, value=text["time"]))

@@ -1,6 +1,7 @@
 """The guide's two workflow examples (§7.5.5) end to end: real email to a local SMTP server
-(aiosmtpd), a fixed clock (time-machine) moved day by day, the engine's jobs run by its own
-handler when due (``queue``, conftest).
+(aiosmtpd), a fixed clock (time-machine) moved day by day, the engine's jobs put on the real
+queue (``core.jobs.enqueue``, its key replacing the pending job for Unique) and run when due
+by ``core.jobs.run_due_jobs`` — Huey on SQLite/MariaDB, procrastinate on PostgreSQL.
 
 (a) "assigned leads that have a promising temperature which have been ignored for two days
 cause a reminder email to be sent to the user to whom the lead is assigned" — leads do not
@@ -18,9 +19,11 @@ import socket
 from email import policy
 
 import pytest
+import sqlalchemy as sa
 import time_machine
 from aiosmtpd.controller import Controller
 
+from core import jobs
 from core.kernel.users import create_user
 from plugins.workflows.tests.conftest import make_workflow, runs
 
@@ -51,6 +54,13 @@ def inbox(wsite):
 
 
 @pytest.fixture
+def due(wsite):
+    """Run the jobs due at the (fixed) current time, through the site's real queue."""
+    yield lambda: jobs.run_due_jobs(wsite)
+    jobs.close(wsite)
+
+
+@pytest.fixture
 def bob(wsite):
     return create_user(wsite, "bob", "Sales-pass-word-1", email="bob@example.com",
                        display_name="Bob Seller")
@@ -67,7 +77,7 @@ def on_day(day: int, hour: int = 9):
 
 
 def test_a_promising_lead_ignored_for_two_days_reminds_its_assigned_user(
-        wsite, admin, bob, inbox, queue):
+        wsite, admin, bob, inbox, due):
     reminder = template(wsite, admin, "wf_leads", "Reminder: {{ name }} is waiting")
     make_workflow(wsite, admin, "wf_leads", [
         {"type": "send_email", "template_id": reminder["id"], "to": [{"kind": "assigned_user"}],
@@ -82,28 +92,31 @@ def test_a_promising_lead_ignored_for_two_days_reminds_its_assigned_user(
                                                 "assigned_user_id": bob.id}, admin)
         wsite.records.create("wf_leads", {"name": "Cold Ltd", "temperature": "cold",
                                           "assigned_user_id": bob.id}, admin)
-        queue.drain()
+        due()
     with on_day(2):  # someone works on it: the reminder moves
         wsite.records.update("wf_leads", hot["id"], {"status": "contacted"}, admin)
-        queue.drain()
+        due()
     with on_day(3, hour=12):
-        queue.drain()
+        due()
         assert inbox.messages == []  # 2 days after day 1, but it was touched on day 2
     with on_day(4, hour=9):
-        queue.drain()
+        due()
     [message] = inbox.messages
     assert message["To"] == "bob@example.com"
     assert message["Subject"] == "Reminder: Hot Inc is waiting"
     assert "Bob Seller, have a look at Hot Inc." in message.get_body(("plain",)).get_content()
     statuses = sorted(r["status"] for r in runs(wsite, record_id=hot["id"]))
     assert statuses == ["cancelled", "done"]
+    table = wsite.tables.tables["crbm_jobs"]
+    with wsite.engine.connect() as conn:  # the queue's own record: replaced, then run
+        assert sorted(conn.execute(sa.select(table.c.status)).scalars()) == ["cancelled", "done"]
     with on_day(9):
-        queue.drain()
+        due()
     assert len(inbox.messages) == 1
 
 
 @pytest.mark.parametrize("unique, expected_days", [(True, [8]), (False, [6, 7, 8])])
-def test_five_quiet_days(wsite, admin, bob, inbox, queue, unique, expected_days):
+def test_five_quiet_days(wsite, admin, bob, inbox, due, unique, expected_days):
     quiet = template(wsite, admin, "contacts", "Five quiet days with {{ name }}")
     make_workflow(wsite, admin, "contacts", [
         {"type": "send_email", "template_id": quiet["id"], "to": [{"kind": "assigned_user"}],
@@ -122,7 +135,7 @@ def test_five_quiet_days(wsite, admin, bob, inbox, queue, unique, expected_days)
                                      {"last_activity_on": (DAY1 + dt.timedelta(day - 1)).date()},
                                      admin)
             before = len(inbox.messages)
-            queue.drain()
+            due()
             sent_on += [day] * (len(inbox.messages) - before)
     assert sent_on == expected_days
     assert {m["Subject"] for m in inbox.messages} == {"Five quiet days with Ada Quiet"}

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import html
 
+import pytest
 import sqlalchemy as sa
 
+from core.apps.scheduler.web import compose, describe
 from core.jobs import scheduler
 from core.kernel import i18n, users
 from core.kernel.users import create_user
@@ -29,7 +31,7 @@ def test_the_page_lists_every_task_and_is_linked_from_the_administration(site, w
     assert page.status_code == 200
     row = row_of(page.text, "webhooks.deliver")
     assert "Send webhook deliveries" in row and "Run now" in row
-    assert 'value="@every 5s"' in row  # not a number of minutes: shown as written
+    assert '<option value="seconds" selected>' in row and 'name="seconds" value="5"' in row
     assert "has not been seen lately" in page.text
 
 
@@ -38,6 +40,8 @@ def test_schedules_are_edited_in_the_pages_terms(site, web):
              ({"kind": "weekly", "weekday": "5", "time": "18:05"}, "5 18 * * 5"),
              ({"kind": "monthly", "monthday": "1", "time": "00:00"}, "0 0 1 * *"),
              ({"kind": "hourly"}, "0 * * * *"),
+             ({"kind": "hourly", "minute": "17"}, "17 * * * *"),
+             ({"kind": "seconds", "seconds": "45"}, "@every 45s"),
              ({"kind": "every", "minutes": "15"}, "@every 15m"),
              ({"kind": "cron", "cron": "*/10 8-18 * * 1-5"}, "*/10 8-18 * * 1-5")]
     for fields, expected in cases:
@@ -56,6 +60,24 @@ def test_schedules_are_edited_in_the_pages_terms(site, web):
     assert not next(s for s in scheduler.states(site) if s.name == "jobs.prune").enabled
 
 
+@pytest.mark.parametrize("schedule, kind, fields", [
+    ("@every 5s", "seconds", {"seconds": "5"}),
+    ("@every 3600s", "seconds", {"seconds": "3600"}),
+    ("@every 15m", "every", {"minutes": "15"}),
+    ("0 * * * *", "hourly", {"minute": "0"}),
+    ("17 * * * *", "hourly", {"minute": "17"}),
+    ("30 3 * * *", "daily", {"time": "03:30"}),
+    ("5 18 * * 5", "weekly", {"time": "18:05", "weekday": "5"}),
+    ("0 0 1 * *", "monthly", {"time": "00:00", "monthday": "1"}),
+    ("@every 7200s", "cron", {"cron": "@every 7200s"}),  # past the seconds' bound: as written
+    ("@every 2h", "cron", {"cron": "@every 2h"}),
+    ("*/10 8-18 * * 1-5", "cron", {"cron": "*/10 8-18 * * 1-5"})])
+def test_describe_and_compose_round_trip(schedule, kind, fields):
+    described = describe(schedule)
+    assert described["kind"] == kind and fields.items() <= described.items()
+    assert compose(described) == schedule  # what the form shows is saved back unchanged
+
+
 def test_bad_input_is_refused_at_the_tasks_form_and_nothing_saved(site, web):
     before = schedule_of(site, "jobs.prune")
     cases = [({"kind": "cron", "cron": "61 * * * *"},
@@ -63,6 +85,10 @@ def test_bad_input_is_refused_at_the_tasks_form_and_nothing_saved(site, web):
              ({"kind": "cron", "cron": "@every 2 weeks"}, '"@every 2 weeks" is not a valid interval'),
              ({"kind": "daily", "time": "25:00"}, '"25:00" is not a time of day'),
              ({"kind": "every", "minutes": "0"}, '"0" is not a whole number from 1 to 1440'),
+             ({"kind": "seconds", "seconds": "3601"},
+              '"3601" is not a whole number from 1 to 3600'),
+             ({"kind": "seconds", "seconds": "0"}, '"0" is not a whole number from 1 to 3600'),
+             ({"kind": "hourly", "minute": "60"}, '"60" is not a whole number from 0 to 59'),
              ({"kind": "monthly", "monthday": "31", "time": "03:00"},
               '"31" is not a whole number from 1 to 28')]
     for fields, message in cases:
@@ -108,6 +134,7 @@ def test_the_page_speaks_french(site, admin):
         assert "Élaguer le journal des travaux d’arrière-plan terminés" in row
         assert "Réussie" in row and "0 travaux terminés supprimés" in row
         assert "Exécuter maintenant" in row and "Chaque jour à" in row
+        assert "Toutes les N secondes" in row_of(page, "webhooks.deliver")
         response = client.post("/admin/scheduler/jobs.prune",
                                data={"_csrf": client.csrf, "kind": "cron", "cron": "61 * * * *"})
         assert "« 61 * * * * » n’est pas une expression cron valide" in \
