@@ -430,6 +430,30 @@ def _check_assign(site, module, params) -> list[str]:
     return [problem] if problem else []
 
 
+def prepare_round_robin(site, workflows: list[Mapping], conn) -> None:
+    """Make the counter rows of the workflows' round-robin assignments as they are saved
+    (counter -1: no turn taken yet), so an assigning save only bumps an existing row: two
+    first assignments inserting the same missing row at once deadlock on MariaDB's gap
+    locks, and a deadlock ends the user's whole transaction."""
+    wanted = set()
+    for workflow in workflows:
+        try:
+            listed = json.loads(workflow.get("actions") or "[]")
+        except ValueError:
+            continue
+        wanted |= {(str(workflow["id"]), index) for index, action in enumerate(listed)
+                   if isinstance(action, dict) and action.get("type") == "assign"
+                   and action.get("round_robin")}
+    if not wanted:
+        return
+    rr = site.tables.tables["workflow_round_robin"]
+    have = set(conn.execute(sa.select(rr.c.workflow_id, rr.c.action_index).where(
+        rr.c.workflow_id.in_(sorted({w for w, _ in wanted})))).tuples())
+    if wanted - have:
+        conn.execute(rr.insert(), [{"workflow_id": w, "action_index": i, "counter": -1}
+                                   for w, i in sorted(wanted - have)])
+
+
 def _round_robin(ctx: ActionContext, team_id: str, conn) -> str | None:
     """The next active member of the team for this workflow action: a counter row in
     ``workflow_round_robin`` bumped by an UPDATE (its row lock orders concurrent saves)."""

@@ -303,6 +303,8 @@ def _run_now(site, workflow, type_, action, ctx, trigger) -> None:
     try:
         with ctx.connection.begin_nested():
             result = type_.run(ctx, action)
+    except sa.exc.OperationalError:  # a deadlock or a lost connection ends the whole
+        raise  # transaction, the user's save with it: say so, never lose it silently
     except (CrbmError, sa.exc.SQLAlchemyError) as exc:
         _log(site, ctx.connection, workflow, ctx.record["id"], trigger, ctx.index, "failed",
              _said(exc))

@@ -49,8 +49,9 @@ def crbm_after_delete(site, module, records, user, connection):
 
 @hookimpl(specname="crbm_after_save")
 @for_modules("workflows")
-def after_saving_workflows(site):
+def after_saving_workflows(site, batch, connection):
     engine.invalidate(site)  # this process sees a changed workflow at once
+    actions.prepare_round_robin(site, [change.record for change in batch], connection)
 
 
 @hookimpl(specname="crbm_after_delete")
