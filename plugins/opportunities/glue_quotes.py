@@ -5,8 +5,8 @@
   declared while that module exists); the quote's ``opportunity_id`` itself is
   extends/quotes.yaml, which the registry skips on its own when quotes is inactive.
 - "Create quote" on an opportunity: the new-quote form with the account and the
-  opportunity filled in (and the account's addresses and terms, by their ``fill``), coming
-  back to the opportunity's Quotes subpanel once saved.
+  opportunity filled in (and the account's addresses and terms, by their ``fill``); once
+  saved, the user is on the new quote, to add its lines.
 """
 from __future__ import annotations
 
@@ -28,8 +28,7 @@ def crbm_metadata_dirs():
 def create_quote_url(record: dict) -> str:
     """The new-quote form for this opportunity (its labels spare the form a lookup)."""
     params = {"name": record.get("name") or "", "opportunity_id": record["id"],
-              "opportunity_id__label": record.get("name") or "",
-              "return": f"/m/opportunities/{record['id']}#sub-quotes"}
+              "opportunity_id__label": record.get("name") or ""}
     if record.get("account_id"):
         params |= {"account_id": record["account_id"],
                    "account_id__label": record.get("account_id__label") or ""}
