@@ -127,13 +127,13 @@ def window(today: dt.date, settings: ForecastSettings) -> list[Period]:
             for step in range(-settings.history_periods, settings.future_periods)]
 
 
-def site_today(site) -> dt.date:
-    """Today in the site's time zone (site setting ``timezone``)."""
+def site_today(site, moment: dt.datetime | None = None) -> dt.date:
+    """The day ``moment`` (default: now) is in the site's time zone (setting ``timezone``)."""
     try:
         zone = ZoneInfo(str(site.settings.get("timezone") or "UTC"))
     except (ValueError, KeyError):
         zone = ZoneInfo("UTC")
-    return dt.datetime.now(zone).date()
+    return (moment or dt.datetime.now(dt.UTC)).astimezone(zone).date()
 
 
 def keep_periods(site, today: dt.date | None = None) -> str:
@@ -158,6 +158,7 @@ def keep_periods(site, today: dt.date | None = None) -> str:
     return f"{len(missing)} periods created, {len(gone)} removed"
 
 
-def periods_task(site, due) -> str:
-    """The scheduled task's run: the window as of the due day, in the site's time zone."""
-    return keep_periods(site)
+def periods_task(site, due: dt.datetime) -> str:
+    """The scheduled task's run: the window as of the due day, in the site's time zone (a
+    run late or retried keeps the periods its due day had)."""
+    return keep_periods(site, site_today(site, due))

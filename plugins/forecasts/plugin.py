@@ -56,7 +56,7 @@ def before_saving_entries(site, module, batch, user, connection) -> None:
 
     owners = {c.record.get("assigned_user_id") for c in batch} - {None}
     allowed = owners if user.is_admin or user.id == SYSTEM_USER.id else \
-        rollup.in_team(site, user.id, owners)
+        rollup.in_team(site, user.id, owners, connection)
     pairs: dict[tuple, int] = {}
     for index, change in enumerate(batch):
         owner = change.record.get("assigned_user_id")

@@ -48,12 +48,15 @@ def team(site, root_id: str) -> sa.Subquery:
     ).subquery("people")
 
 
-def in_team(site, root_id: str, user_ids) -> set[str]:
-    """Which of ``user_ids`` are ``root_id`` or below them."""
+def in_team(site, root_id: str, user_ids, connection=None) -> set[str]:
+    """Which of ``user_ids`` are ``root_id`` or below them (``connection``: the caller's
+    transaction, if any)."""
     people = team(site, root_id)
+    stmt = sa.select(people.c.id).where(people.c.id.in_([str(u) for u in user_ids]))
+    if connection is not None:
+        return set(connection.execute(stmt).scalars())
     with site.engine.connect() as conn:
-        return set(conn.execute(sa.select(people.c.id).where(
-            people.c.id.in_([str(u) for u in user_ids]))).scalars())
+        return set(conn.execute(stmt).scalars())
 
 
 def branches(site, root_id: str) -> dict[str, list[str]]:

@@ -7,7 +7,8 @@ total. Each row has the committed and best-case figures its user entered (editab
 by that user and anyone above them: one form, saved in one transaction, only changed
 rows written; a refused value is shown beside its row and nothing is saved) and the
 pipeline worked out in SQL (rollup.py). The chart is inline SVG made here: bars per row
-for committed, weighted pipeline and closed won, scaled to the largest figure.
+for committed, weighted pipeline and closed won, scaled to the largest figure; its legend
+is HTML below it (it wraps on a phone).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import sqlalchemy as sa
+from babel import numbers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
@@ -31,7 +33,7 @@ URL, ADMIN_URL = "/forecasts", "/admin/forecasts"
 ENTRY_FIELDS = ("committed", "best_case")
 SERIES = (("committed", N_("Committed")), ("weighted", N_("Weighted pipeline")),
           ("won", N_("Closed won")))
-CHART_WIDTH, LABEL_WIDTH, BAR, GAP = 640, 150, 10, 14
+CHART_WIDTH, LABEL_WIDTH, BAR, GAP = 480, 110, 10, 14
 
 
 @dataclass
@@ -91,10 +93,15 @@ def _context(request: Request, params) -> dict:
     total = Row(None, "", found.total(chosen["id"]))
     total.values = {name: sum((r.entry[name] or Decimal(0) for r in rows if r.entry),
                               Decimal(0)) for name in ENTRY_FIELDS}
-    for row in rows:
-        row.values = {name: (row.entry or {}).get(name) for name in ENTRY_FIELDS}
+    digits = numbers.get_currency_precision(context["currency"])
+    for row in rows:  # shown with the currency's digits ("17500.00", not the column's six)
+        row.values = {name: _plain((row.entry or {}).get(name), digits) for name in ENTRY_FIELDS}
     context.update(rows=rows, total=total, chart=_chart(rows))
     return context
+
+
+def _plain(value, digits: int) -> Decimal | None:
+    return None if value is None else Decimal(value).quantize(Decimal(1).scaleb(-digits))
 
 
 def _chart(rows: list[Row]) -> dict:
@@ -116,8 +123,8 @@ def _chart(rows: list[Row]) -> dict:
                          "width": int(room * amount / largest)})
         groups.append({"name": row.name, "y": y, "bars": bars})
         y += BAR * len(SERIES) + GAP
-    return {"groups": groups, "height": y + 20, "width": CHART_WIDTH, "x": LABEL_WIDTH,
-            "bar": BAR - 2, "legend_y": y + 8}
+    return {"groups": groups, "height": y, "width": CHART_WIDTH, "x": LABEL_WIDTH,
+            "bar": BAR - 2}
 
 
 @page()

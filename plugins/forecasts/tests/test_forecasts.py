@@ -10,10 +10,11 @@ from decimal import Decimal
 import pytest
 
 from core.apps.admin import access_admin as aa
+from core.jobs import scheduler
 from core.kernel.errors import ValidationError
 from core.kernel.records import SYSTEM_USER, Query
 from core.kernel.users import create_user
-from core.testing import signed_in
+from core.testing import api_client, bearer, signed_in
 from plugins.forecasts import periods, rollup
 
 PASSWORD = "correct horse battery"
@@ -75,6 +76,12 @@ def test_periods_follow_the_fiscal_year_and_are_kept_idempotently(site, admin, t
         "FY2026/27 Q1": (dt.date(2026, 4, 1), dt.date(2026, 6, 30)),
         "FY2026/27 Q2": (dt.date(2026, 7, 1), dt.date(2026, 9, 30))}
     assert periods.keep_periods(site, TODAY) == "0 periods created, 0 removed"
+    # the scheduler's task: the window of its due day (late on the 20th in UTC is already
+    # the 21st in Auckland: still Q1), idempotent
+    site.set_setting("timezone", "Pacific/Auckland")
+    due = dt.datetime(2026, 5, 20, 23, 0, tzinfo=dt.UTC)
+    assert scheduler.run_task(site, "forecasts.periods", due) == "0 periods created, 0 removed"
+    site.set_setting("timezone", "UTC")
     # a forecast keeps its period when the settings change; empty ones of the old kind go
     site.records.create("forecast_entries", {"period_id": quarters["FY2026/27 Q2"]["id"],
                                              "assigned_user_id": admin.id,
@@ -201,6 +208,10 @@ def test_the_forecast_page(site, admin, team):
             "forecast_entries", admin, Query(limit=None))} == {Decimal("12000"),
                                                               Decimal("8000")}
         assert web.get(f"/forecasts?user={team['rita'].id}").status_code == 200
+    # the REST API reads them, as each user's roles allow
+    with api_client(site) as api:
+        listed = api.get("/api/v1/forecast_entries", headers=bearer(site, team["dana"]))
+        assert listed.status_code == 200 and len(listed.json()["data"]) == 2
     with signed_in(site, "rita", PASSWORD) as web:
         assert web.get(f"/forecasts?user={team['dana'].id}").status_code == 403
     with signed_in(site, "admin") as web:
