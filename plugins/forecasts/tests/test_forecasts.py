@@ -221,3 +221,12 @@ def test_the_forecast_page(site, admin, team):
                                                  "fiscal_year_start": "13",
                                                  "future_periods": "4", "history_periods": "1"})
         assert bad.status_code == 422 and periods.forecast_settings(site).fiscal_year_start == 4
+
+
+def test_demo_forecasts(site, admin):
+    import cli
+
+    cli.load_demo(site, admin, 3, seed=1)
+    assert site.records.count("forecast_periods", admin) == 8  # 4 ahead, 4 past (quarterly)
+    entries = site.records.list("forecast_entries", admin, Query(limit=None))
+    assert entries and all(e["best_case"] >= e["committed"] > 0 for e in entries)

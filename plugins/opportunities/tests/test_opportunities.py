@@ -151,6 +151,7 @@ def test_a_quote_made_from_an_opportunity(site, admin, acme, web):
     assert params["opportunity_id"] == [made["id"]] and params["account_id"] == [acme["id"]]
     form = web.get(link).text
     assert f'value="{made["id"]}"' in form and f'value="{acme["id"]}"' in form
+    assert 'value="Acme Corporation"' in form and 'value="Rockets"' in form  # the pickers' text
     response = web.post(link, data={"_csrf": web.csrf, "name": "Rockets", "account_id":
                                     acme["id"], "opportunity_id": made["id"],
                                     "stage": "draft"}, follow_redirects=False)
