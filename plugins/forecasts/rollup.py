@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Self
 
 import sqlalchemy as sa
 
@@ -76,7 +77,7 @@ class Figures:
     won: Decimal = Decimal(0)
     deals: int = 0  # open opportunities counted in face
 
-    def __iadd__(self, other: Figures) -> Figures:
+    def __iadd__(self, other: Figures) -> Self:
         self.face += other.face
         self.weighted += other.weighted
         self.won += other.won

@@ -189,7 +189,7 @@ def test_the_forecast_page(site, admin, team):
     q1 = by_name(site)["FY2026/27 Q1"]
     with signed_in(site, "dana", PASSWORD) as web:
         page = web.get(f"/forecasts?period={q1['id']}").text
-        rows = dict(re.findall(r'<tr[^>]*data-user="([^"]+)">(.*?)</tr>', page, re.S))
+        rows = dict(re.findall(r'<tr[^>]*data-user="([^"]+)">(.*?)</tr>', page, re.DOTALL))
         assert "$15,000.00" in rows[team["max"].id] and "$10,500.00" in rows["total"]
         assert "<svg" in page and 'class="bar-weighted"' in page
         saved = web.post("/forecasts", data={
@@ -199,14 +199,14 @@ def test_the_forecast_page(site, admin, team):
         assert saved.status_code == 303
         entries = site.records.list("forecast_entries", admin, Query(limit=None))
         assert sorted((e["assigned_user_id"] == team["max"].id, e["committed"]) for e in
-                      entries) == [(False, Decimal("12000")), (True, Decimal("8000"))]
+                      entries) == [(False, Decimal(12000)), (True, Decimal(8000))]
         refused = web.post("/forecasts", data={
             "_csrf": web.csrf, "period": q1["id"], "user": team["dana"].id,
             f"committed_{team['dana'].id}": "1", f"committed_{team['max'].id}": "-1"})
         assert refused.status_code == 422
         assert {e["committed"] for e in site.records.list(
-            "forecast_entries", admin, Query(limit=None))} == {Decimal("12000"),
-                                                              Decimal("8000")}
+            "forecast_entries", admin, Query(limit=None))} == {Decimal(12000),
+                                                              Decimal(8000)}
         assert web.get(f"/forecasts?user={team['rita'].id}").status_code == 200
     # the REST API reads them, as each user's roles allow
     with api_client(site) as api:

@@ -28,7 +28,7 @@ def test_probability_and_forecast_category_follow_the_stage(site, admin, acme):
     made = deal(site, admin, acme)
     assert (made["sales_stage"], made["probability"], made["forecast_category"]) == \
         ("prospecting", 10, "pipeline")
-    assert made["amount"] == Decimal("12000") and made["amount_currency"] == "USD"
+    assert made["amount"] == Decimal(12000) and made["amount_currency"] == "USD"
     moved = site.records.update("opportunities", made["id"],
                                 {"sales_stage": "proposal_price_quote"}, admin, base=made)
     assert moved["probability"] == 65
