@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 
 import sqlalchemy as sa
 
+from core.apps.admin import reports_to
 from core.kernel.access import ACTIONS, DEFAULT_SETTINGS, SETTINGS_KEY, Rule, check_rule
 from core.kernel.errors import N_, Message, NotFoundError, ValidationError
 from core.kernel.records import now
@@ -398,7 +399,8 @@ def save_settings(site, values: Mapping[str, bool]) -> dict:
 # -- for the administration screens --------------------------------------------------------
 
 USER_COLUMNS = ("id", "username", "display_name", "email", "is_admin", "active", "auth_source",
-                "can_assign_access", "must_change_password", "last_login_at", "created_at")
+                "can_assign_access", "must_change_password", "last_login_at", "created_at",
+                "reports_to_id")
 
 
 def _user_columns(users: sa.Table) -> list:
@@ -486,15 +488,19 @@ def user_choices(site) -> list[dict]:
 
 
 def update_user_profile(site, user_id: str, *, display_name: str | None, email: str | None,
-                        is_admin: bool, can_assign_access: bool) -> None:
+                        is_admin: bool, can_assign_access: bool,
+                        reports_to_id: str | None = None) -> None:
     """What an administrator edits on a user's page. Being an administrator changes what
-    the access rules admit, so this bumps the access epoch like every change here."""
+    the access rules admit, so this bumps the access epoch like every change here. A
+    manager (``reports_to_id``) making a loop is refused (reports_to.py), nothing saved."""
     users = _t(site, "crbm_users")
     with site.engine.begin() as conn:
         row = _exists(conn, users, user_id, "user")
+        reports_to.check_reports_to(conn, users, user_id, reports_to_id)
         conn.execute(users.update().where(users.c.id == str(user_id)).values(
             display_name=display_name or row.username, email=email or None,
             is_admin=bool(is_admin), can_assign_access=bool(can_assign_access),
+            reports_to_id=str(reports_to_id) if reports_to_id else None,
             modified_at=now()))
         bump_epoch(conn, site.tables)
 

@@ -265,6 +265,7 @@ def _user_page(request: Request, user_id: str, status: int = 200, errors=None,
                    values=values or target, errors=errors or {}, notice=notice,
                    new_password=new_password, full=me.is_admin, is_self=target["id"] == me.id,
                    team_items=_team_items(access_admin.teams(site)),
+                   managers=[u for u in access_admin.user_choices(site) if u["id"] != user_id],
                    role_items=_role_items(_ordered_roles(site)),
                    user_teams=set(access_admin.user_teams(site, user_id)),
                    user_roles=set(access_admin.user_roles(site, user_id)))
@@ -283,16 +284,22 @@ def user_profile(request: Request, form):
     target = access_admin.get_user(site, user_id)
     values = {**target, "display_name": _text(form, "display_name"),
               "email": _text(form, "email"), "is_admin": _checked(form, "is_admin"),
-              "can_assign_access": _checked(form, "can_assign_access")}
+              "can_assign_access": _checked(form, "can_assign_access"),
+              "reports_to_id": _text(form, "reports_to_id") or None}
     errors: dict = {}
     email = _email(values["email"], errors)
     if target["id"] == me.id and not values["is_admin"]:
         errors["is_admin"] = Message(N_("You cannot remove your own administrator rights."))
+    if not errors:
+        try:
+            access_admin.update_user_profile(
+                site, user_id, display_name=values["display_name"], email=email,
+                is_admin=values["is_admin"], can_assign_access=values["can_assign_access"],
+                reports_to_id=values["reports_to_id"])
+        except ValidationError as exc:
+            errors.update(exc.errors)
     if errors:
         return _user_page(request, user_id, status=422, errors=errors, values=values)
-    access_admin.update_user_profile(site, user_id, display_name=values["display_name"],
-                                     email=email, is_admin=values["is_admin"],
-                                     can_assign_access=values["can_assign_access"])
     flash(request, N_("The user was saved."))
     return _redirect(f"/admin/users/{user_id}")
 
