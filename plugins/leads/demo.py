@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from core.kernel.records import Query
 from plugins.accounts.plugin import (
     INDUSTRIES,
     Weighted,
@@ -74,15 +75,20 @@ def load(site, user, size: int, rng, progress) -> None:
         rows = [lead_row(rng, pools, user.id) for _ in range(min(BATCH, total - start))]
         made += site.records.create_many("leads", rows, user)
         progress(len(made), total)
-    # a few were won over: converted as a user would, an opportunity with them when the
-    # opportunities plugin is there
+    # a few were won over: converted as a user would — at companies already accounts (a
+    # new department buying; the demo's size stays its number of accounts) —, with an
+    # opportunity when the opportunities plugin is there
+    accounts = site.records.list("accounts", user, Query(fields=["name"], limit=None))
+    if not accounts:
+        return
     chosen = rng.sample(made, max(1, int(len(made) * CONVERTED_SHARE)))
     stages = []
     if convert.has_opportunities(site):
         field = site.registry.module(convert.OPPORTUNITIES).fields.get("sales_stage")
         stages = [value for value, _label in site.registry.choices(field)] if field else []
     for lead_id in chosen:
-        lead = site.records.get("leads", lead_id, user)
+        account = rng.choice(accounts)
+        lead = site.records.update("leads", lead_id, {"account_name": account["name"]}, user)
         opportunity = None
         if stages and rng.random() < 0.6:
             deal = rng.choice(["Licences", "Pilot", "Services", "Renewal"])
@@ -91,5 +97,5 @@ def load(site, user, size: int, rng, progress) -> None:
                            "amount": str(rng.randrange(20, 900) * 100),
                            "date_closed": closes.isoformat(),
                            "sales_stage": rng.choice(stages[:4])}
-        convert.convert(site, user, lead_id, opportunity=opportunity)
+        convert.convert(site, user, lead_id, account_id=account["id"], opportunity=opportunity)
 
