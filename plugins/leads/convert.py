@@ -117,11 +117,11 @@ def _account_values(site, lead: dict, name: str, b2c: bool) -> dict:
                                                             else None)
     if b2c and "phone_alternate" in accounts.fields and lead.get("phone_work"):
         values["phone_alternate"] = lead.get("phone_mobile")
-    for name in leads.fields:  # the person's address is the account's billing address
-        if name.startswith("primary_address_") and lead.get(name):
-            target = "billing_address_" + name.removeprefix("primary_address_")
+    for part in leads.fields:  # the person's address is the account's billing address
+        if part.startswith("primary_address_") and lead.get(part):
+            target = "billing_address_" + part.removeprefix("primary_address_")
             if target in accounts.fields:
-                values[target] = lead[name]
+                values[target] = lead[part]
     return {k: v for k, v in values.items() if v is not None}
 
 

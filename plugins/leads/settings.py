@@ -75,7 +75,7 @@ def account_name(pattern: str, person: dict) -> str:
     salutation, first and last name ("l, s f" → "Doe, Mr. John"; without a salutation
     "Doe, John"; without a first name "Doe")."""
     text = _PART.sub(lambda m: f"\0{(person.get(PARTS[m.group(1)]) or '').strip()}\0", pattern)
-    pieces = [piece for piece in text.split("\0")]
+    pieces = text.split("\0")
     # a literal between two empty parts, or at an end beside an empty one, goes
     out, pending = [], ""
     for index, piece in enumerate(pieces):
