@@ -12,7 +12,8 @@ transaction through the record service (validation, access, change log, hooks), 
   given, at the account, with the lead's same-named fields (lead source, description...).
   Written against the opportunities plugin's contract (those required fields); refused
   with a clear message on a site without that module.
-- **The lead** becomes Converted and links to what it became (``converted_*_id``). Its row
+- **The lead** becomes Converted and links to what it became (``converted_account_id``,
+  ``converted_contact_id``; the opportunity's ``lead_id`` points back at it). Its row
   is locked first and its state read again, so two people converting at once make one
   contact; a converted lead is refused with a message saying so.
 
@@ -173,14 +174,14 @@ def convert(site, user, lead_id: str, *, account_id: str | None = None,
             if opportunity is not None:
                 given = {k: opportunity.get(k) for k in OPPORTUNITY_FIELDS
                          if opportunity.get(k) not in (None, "")}
+                if "lead_id" in site.registry.module(OPPORTUNITIES).fields:
+                    given["lead_id"] = lead_id  # extends/opportunities.yaml
                 try:
                     made = conversion.convert(site, user, "leads", lead_id, OPPORTUNITIES,
                                               values={**given, "account_id": account["id"]},
                                               connection=conn)
                 except ValidationError as exc:
                     raise _prefixed(exc, "opportunity") from None
-                if "converted_opportunity_id" in site.registry.module("leads").fields:
-                    links["converted_opportunity_id"] = made["id"]
             lead = site.records.update("leads", lead_id, links, user, base=lead,
                                        connection=conn)
         finally:

@@ -10,8 +10,9 @@ Provides:
   Converted, Recycled, Dead), lead source (contacts' ``lead_source_dom``), temperature,
   do-not-call and email opt-out, personal-data flags (GDPR), duplicate-merge flags on the
   name, emails and phones, and the links to what it became (``converted_account_id``,
-  ``converted_contact_id``; ``converted_opportunity_id`` is added by
-  ``glue_opportunities`` only while the opportunities plugin is active). Subpanels
+  ``converted_contact_id``; while the opportunities plugin is active, the opportunity's
+  ``lead_id`` — extends/opportunities.yaml — and a subpanel of the lead's opportunities —
+  glue_opportunities.py: a relationship only, so no column depends on the glue). Subpanels
   "Converted leads" on accounts and contacts (extends/);
 - **Convert** (convert.py): the detail page's button, the page ``/leads/<id>/convert``
   (web.py) and the API action ``POST /api/v1/leads/{id}/actions/convert`` (api_actions.py),
@@ -36,7 +37,7 @@ from plugins.leads.settings import lead_settings
 
 __version__ = "0.1.0"
 
-LINKS = ("converted_account_id", "converted_contact_id", "converted_opportunity_id")
+LINKS = ("converted_account_id", "converted_contact_id")
 
 
 @hookimpl
@@ -69,8 +70,9 @@ def crbm_before_save(site, batch, user, connection):
 @for_modules("leads")
 def crbm_record_actions(site, record, user):
     if lead_convert.is_converted(record) or \
+            not site.access.can(user, site.registry.module("contacts"), "edit") or \
             not site.records.allowed("leads", [record["id"]], user, "edit"):
-        return []
+        return []  # the page would refuse them
     return [Action(N_("Convert lead"), f"/leads/{record['id']}/convert", primary=True)]
 
 

@@ -53,6 +53,11 @@ def convert_view(request: Request, form):
     lead = site.records.get("leads", lead_id, user)
     if lead_convert.is_converted(lead):
         return _back(request, lead_id, lead_convert.already_message(lead))
+    if form is None:  # what the post would refuse, said at once (a posted form says it too)
+        try:
+            lead_convert.check_rights(site, user, lead, new_account=False, opportunity=False)
+        except lead_convert.ConvertRefused as exc:
+            raise HTTPException(403, exc.args[0]) from None
     settings = lead_setup.lead_settings(site)
     suggested = lead_convert.suggested_account_name(site, lead)
     matches = lead_convert.accounts_named(site, user, suggested)

@@ -35,14 +35,14 @@ def load(site, user, size: int, rng, progress) -> None:
     if total <= 0:
         return
     pools = build_pools(rng, scale=min(1000, max(200, total // 40)))
-    made = site.records.create_many("targets", [target_row(rng, pools, user.id)
+    made = site.records.create_many("prospects", [target_row(rng, pools, user.id)
                                                 for _ in range(total)], user)
     progress(total, total)
     people = {module: [r["id"] for r in site.records.list(module, user, Query(
         fields=["id"], limit=2000))] for module in members.member_modules(site)}
-    people["targets"] = made
+    people["prospects"] = made
     for name, kind, share in LISTS:
-        target_list = site.records.create("target_lists", {"name": name, "list_type": kind},
+        target_list = site.records.create("prospect_lists", {"name": name, "list_type": kind},
                                           user)
         for module, ids in people.items():
             chosen = [i for i in ids if rng.random() < share]

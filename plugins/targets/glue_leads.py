@@ -1,11 +1,18 @@
-"""Targets × leads: target lists hold leads (the folder ``leads/``: its overlays add the
-lists' ``leads`` relationship and the targets' ``lead_id``), and "Promote to lead".
-Registered by the targets manifest's ``glue`` only while the leads plugin is active."""
+"""Targets × leads: target lists hold leads, and "Promote to lead". Registered by the
+targets manifest's ``glue`` only while the leads plugin is active. Its folder ``leads/``
+adds relationships only (the lists' ``leads``, the target's ``leads`` subpanel); the
+columns live on the leads' side (extends/leads.yaml: the link table, ``prospect_id``), so
+disabling either plugin leaves the schema as the remaining plugins define it.
+
+A target is promoted once: while a live lead's ``prospect_id`` names it (whoever may see
+that lead: the rule holds for everyone, read on the promoting transaction).
+"""
 from __future__ import annotations
 
 import contextvars
 from pathlib import Path
 
+import sqlalchemy as sa
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
@@ -18,7 +25,7 @@ from core.web.pages import page
 from core.web.templating import flash
 
 FOLDER = Path(__file__).parent / "leads"
-LABELS = (N_("Promoted to lead"), N_("Leads"))  # the overlays' labels, for the catalogs
+LABELS = (N_("Leads"),)  # the overlays' labels, for the catalogs
 _promoting = contextvars.ContextVar("promoting_target", default=False)
 
 
@@ -28,33 +35,36 @@ class PromoteRefused(CrbmError):
         self.forbidden = forbidden
 
 
+def promoted(site, target_id: str, connection) -> bool:
+    """Whether a live lead was made from the target (``prospect_id``)."""
+    leads = site.registry.module("leads")
+    table = site.tables.tables[leads.table]
+    return connection.execute(sa.select(table.c.id).where(
+        table.c.prospect_id == str(target_id), table.c.deleted.is_(False)).limit(1)
+    ).first() is not None
+
+
 def promote(site, user, target_id: str) -> dict:
-    """A new lead from the target (its same-named fields), the target linked to it; one
+    """A new lead from the target (its same-named fields) pointing back at it; one
     transaction. Returns the lead."""
-    target = site.records.get("targets", target_id, user)
-    if target.get("lead_id"):
-        raise PromoteRefused(Message(N_("%(name)s was already promoted to a lead."),
-                                     name=target["name"]))
-    if not site.records.allowed("targets", [target_id], user, "edit") or \
+    target = site.records.get("prospects", target_id, user)
+    if not site.records.allowed("prospects", [target_id], user, "edit") or \
             not site.access.can(user, site.registry.module("leads"), "edit"):
         raise PromoteRefused(Message(N_("You may not promote %(name)s: it takes editing the "
                                         "target and creating leads."), name=target["name"]),
                              forbidden=True)
     with site.engine.begin() as conn:
-        site.records.lock("targets", [target_id], connection=conn)
-        target = site.records.get("targets", target_id, user, connection=conn)
-        if target.get("lead_id"):
+        site.records.lock("prospects", [target_id], connection=conn)  # promoters queue
+        if promoted(site, target_id, conn):
             raise PromoteRefused(Message(N_("%(name)s was already promoted to a lead."),
                                          name=target["name"]))
-        lead = conversion.convert(site, user, "targets", target_id, "leads",
-                                  values={"status": "new"}, connection=conn)
         token = _promoting.set(True)
         try:
-            site.records.update("targets", target_id, {"lead_id": lead["id"]}, user,
-                                base=target, connection=conn)
+            return conversion.convert(site, user, "prospects", target_id, "leads",
+                                      values={"status": "new", "prospect_id": target_id},
+                                      connection=conn)
         finally:
             _promoting.reset(token)
-    return lead
 
 
 @hookimpl
@@ -63,23 +73,27 @@ def crbm_metadata_dirs():
 
 
 @hookimpl
-@for_modules("targets")
+@for_modules("leads")
 def crbm_before_save(batch):
     if _promoting.get():
         return
     for change in batch:
-        if "lead_id" in change.changes and (change.changes["lead_id"][1] or not change.is_new):
-            raise VetoError(Message(N_("Promoted to lead is set by promoting the target.")))
+        if "prospect_id" in change.changes and (change.changes["prospect_id"][1]
+                                                or not change.is_new):
+            raise VetoError(Message(N_("Promoted from target is set by promoting the "
+                                       "target.")))
 
 
 @hookimpl
-@for_modules("targets")
+@for_modules("prospects")
 def crbm_record_actions(site, record, user):
-    if record.get("lead_id") or not site.records.allowed("targets", [record["id"]], user,
-                                                         "edit") \
-            or not site.access.can(user, site.registry.module("leads"), "edit"):
+    if not site.access.can(user, site.registry.module("leads"), "edit") or \
+            not site.records.allowed("prospects", [record["id"]], user, "edit"):
         return []
-    return [Action(N_("Promote to lead"), f"/targets/{record['id']}/promote", post=True,
+    with site.engine.connect() as conn:
+        if promoted(site, record["id"], conn):
+            return []
+    return [Action(N_("Promote to lead"), f"/prospects/{record['id']}/promote", post=True,
                    primary=True)]
 
 
@@ -93,15 +107,15 @@ def promote_view(request, form):
         if exc.forbidden:
             raise HTTPException(403, exc.args[0]) from None
         flash(request, exc.args[0], "error")
-        return RedirectResponse(f"/m/targets/{target_id}", 303)
+        return RedirectResponse(f"/m/prospects/{target_id}", 303)
     except ValidationError as exc:
         flash(request, Message(N_("The lead could not be made: %(reason)s"), reason=str(exc)),
               "error")
-        return RedirectResponse(f"/m/targets/{target_id}", 303)
+        return RedirectResponse(f"/m/prospects/{target_id}", 303)
     flash(request, Message(N_("%(name)s promoted to a lead."), name=lead["name"]), "info")
     return RedirectResponse(f"/m/leads/{lead['id']}", 303)
 
 
 @hookimpl
 def crbm_web_routes(site):
-    return [Route("/targets/{record_id}/promote", promote_view, methods=["POST"])]
+    return [Route("/prospects/{record_id}/promote", promote_view, methods=["POST"])]

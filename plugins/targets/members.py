@@ -1,5 +1,5 @@
-"""Target list members: adding targets, contacts or leads to a target list — the ticked
-rows of a list page, or every record its filters and search match — in one transaction.
+"""Target list members (module ``prospect_lists``): adding targets (``prospects``),
+contacts or leads to a target list — the ticked rows of a list page, or every record its filters and search match — in one transaction.
 
 Access as the record service's ``link`` applies it, set-based: the user must be able to
 edit the target list and to see each record added (one query per 500 records, the
@@ -15,10 +15,10 @@ from core.kernel.database import link_columns
 from core.kernel.errors import N_, Message, NotFoundError
 from core.kernel.records import Query, now
 
-LISTS = "target_lists"
+LISTS = "prospect_lists"
 IN_BATCH = 500
 # the member modules a target list holds, by the list's relationship to them
-MEMBER_RELATIONSHIPS = {"targets": "targets", "contacts": "contacts", "leads": "leads"}
+MEMBER_RELATIONSHIPS = {"prospects": "prospects", "contacts": "contacts", "leads": "leads"}
 
 
 def member_modules(site) -> list[str]:

@@ -15,7 +15,7 @@ from core.web.pages import page
 from core.web.templating import flash
 from plugins.targets import members
 
-URL = "/target_lists/add/{module}"
+URL = "/prospect_lists/add/{module}"
 
 
 @page()
@@ -45,11 +45,11 @@ def add_view(request: Request, form):
                 flash(request, Message(N_("%(added)s added to the target list (%(already)s "
                                           "were in it already)."), added=added,
                                        already=len(ids) - hidden - added), "info")
-                return RedirectResponse(f"/m/target_lists/{list_id}", 303)
+                return RedirectResponse(f"/m/prospect_lists/{list_id}", 303)
     lists = site.records.list(members.LISTS, user, Query(fields=["name"], limit=200,
                                                          sort="name"), action="edit")
     return request.app.state.templates.render(
-        request, "target_lists_add.html", status=422 if errors else 200, module=module,
+        request, "prospect_lists_add.html", status=422 if errors else 200, module=module,
         count=len(ids), lists=lists, carried=carried, errors=errors,
         action=URL.format(module=module_name))
 

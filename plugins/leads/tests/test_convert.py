@@ -155,6 +155,10 @@ def test_rights_missing_refuse_and_nothing_is_made(site, admin):
     theirs = new_lead(site, admin, last_name="Roe")
     with pytest.raises(convert.ConvertRefused, match="You may not edit the lead Mr. John Roe"):
         convert.convert(site, watcher, theirs["id"])
+    with signed_in(site, "watcher") as client:  # no button; the page refuses at once
+        assert "Convert lead" not in client.get(f"/m/leads/{theirs['id']}").text
+        refused = client.get(f"/leads/{theirs['id']}/convert")
+        assert refused.status_code == 403 and "You may not edit the lead" in refused.text
     assert made(site, admin) == (1, 1)
 
 

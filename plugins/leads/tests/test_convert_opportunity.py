@@ -27,7 +27,7 @@ def opp_site(database_url, tmp_path):
 def test_an_opportunity_is_made_in_the_same_transaction(opp_site):
     site = opp_site
     admin = create_user(site, "admin", ADMIN_PASSWORD, is_admin=True)
-    assert "converted_opportunity_id" in site.registry.module("leads").fields
+    assert "opportunities" in site.registry.module("leads").relationships
     lead = new_lead(site, admin)
     stage = site.registry.choices(site.registry.module("opportunities")
                                   .fields["sales_stage"])[0][0]
@@ -49,7 +49,9 @@ def test_an_opportunity_is_made_in_the_same_transaction(opp_site):
             follow_redirects=False)
         assert done.status_code == 303, done.text
     lead = site.records.get("leads", lead["id"], admin)
-    opportunity = site.records.get("opportunities", lead["converted_opportunity_id"], admin)
+    [opportunity] = site.records.related("leads", lead["id"], "opportunities", admin)
+    opportunity = site.records.get("opportunities", opportunity["id"], admin)
+    assert opportunity["lead_id"] == lead["id"]
     assert (opportunity["name"], str(opportunity["date_closed"]), opportunity["sales_stage"],
             opportunity["account_id"], opportunity["lead_source"]) == (
         "Acme Rockets - 40 seats", "2031-03-31", stage, lead["converted_account_id"],
