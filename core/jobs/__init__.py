@@ -31,7 +31,8 @@ import sqlalchemy as sa
 
 from core.kernel.hooktypes import JobHandler
 
-__all__ = ["JobHandler", "cancel", "enqueue", "handlers", "run_due_jobs", "status"]
+__all__ = ["JobHandler", "after_commit", "cancel", "enqueue", "handlers", "run_due_jobs",
+           "status"]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,53 @@ def enqueue(site, name: str, payload: dict | None = None, *, at: dt.datetime | N
             engine_ref=engine(site).ref_of(envelope), created_at=now, updated_at=now))
     defer(site, envelope, at)
     return job_id
+
+
+# -- enqueueing once a transaction has committed ---------------------------------------------
+# A save hook that wants work done after the save (mail the new assignee) must not enqueue
+# inside the transaction: a rollback would leave the job, and the job could run before the
+# commit and not find what it is about. The job waits on the connection until its commit.
+
+_PENDING, _COMMITTED = "crbm_jobs_pending", "crbm_jobs_committed"
+_LISTENING: weakref.WeakSet = weakref.WeakSet()
+
+
+def after_commit(site, connection, name: str, payload: dict | None = None, *,
+                 at: dt.datetime | None = None, key: str | None = None) -> None:
+    """``enqueue(site, name, payload, at=, key=)`` once ``connection``'s transaction has
+    committed; nothing if it rolls back. The engine's ``commit`` event marks the job
+    committed, the pool's ``checkin`` (the connection given back, after the commit)
+    enqueues it; a queue that refuses is logged (the save stands)."""
+    engine_ = connection.engine
+    if engine_ not in _LISTENING:
+        _listen(site, engine_)
+    connection.info.setdefault(_PENDING, []).append((name, payload, at, key))
+
+
+def _listen(site, engine_) -> None:
+    site_ref = weakref.ref(site)
+
+    def committed(conn):
+        pending = conn.info.pop(_PENDING, None)
+        if pending:
+            conn.info.setdefault(_COMMITTED, []).extend(pending)
+
+    def rolled_back(conn):
+        conn.info.pop(_PENDING, None)
+
+    def checked_in(dbapi_connection, record):
+        found, waiting = site_ref(), record.info.pop(_COMMITTED, None)
+        record.info.pop(_PENDING, None)  # never committed: dropped
+        for name, payload, at, key in waiting or () if found is not None else ():
+            try:
+                enqueue(found, name, payload, at=at, key=key)
+            except Exception:
+                log.exception("could not enqueue %s after commit", name)
+
+    sa.event.listen(engine_, "commit", committed)
+    sa.event.listen(engine_, "rollback", rolled_back)
+    sa.event.listen(engine_.pool, "checkin", checked_in)
+    _LISTENING.add(engine_)
 
 
 def defer(site, envelope: dict, at: dt.datetime | None) -> None:

@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from core.apps.calendar import holidays
 from core.apps.documents.mail import MailError, is_configured, send_mail
+from core.apps.notifications import assignment
 from core.kernel import i18n, users
 from core.kernel.i18n import N_
 from core.kernel.identity import client_ip, load_user
@@ -383,8 +384,10 @@ def _theme_choices(request: Request) -> dict:
 def preferences(request: Request, form):
     user = request.state.user
     holiday_sets = holidays.choices(request.app.state.site)  # (pack name, label)
+    site = request.app.state.site
     if request.method == "GET":
         values, errors, status = user.preferences.to_dict(), {}, 200
+        values["assignment_email"] = assignment.email_enabled(site, user.id)
     else:
         values = {k: str(form.get(k, "")).strip() for k in PREFERENCE_FIELDS}
         values["number_locale"] = values["number_locale"] or None
@@ -396,9 +399,12 @@ def preferences(request: Request, form):
             problems["theme"] = THEME_NOT_INSTALLED  # only the themes offered
         if values["holidays"] and values["holidays"] not in dict(holiday_sets):
             problems.setdefault("holidays", HOLIDAYS_NOT_INSTALLED)  # only the sets offered
+        values["assignment_email"] = bool(form.get("assignment_email"))
         if not problems:
             saved = i18n.Preferences.from_dict(values)
-            users.save_preferences(request.app.state.site, user.id, saved.to_dict())
+            users.save_preferences(site, user.id, saved.to_dict())
+            # kept by the notifications application (its table), not in the kernel's prefs
+            assignment.set_email(site, user.id, values["assignment_email"])
             flash(request, N_("Preferences saved."), "info")
             return RedirectResponse("/preferences", 303)
         tr = translator(request)

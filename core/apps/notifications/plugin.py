@@ -4,6 +4,9 @@ API routes, and the bell in the top bar.
 The bell's count costs no statement: the table declares it as a count the request's user
 query reads along (``tables.py``, ``info["user_count"]``), so the number arrives on
 ``WebUser.counts`` with the user, and ``crbm_navigation`` only hands it on.
+
+Assignment notifications (assignment.py): the module feature ``notify_assignment``, the
+save hook that notifies a record's new assignee, and the job that mails them.
 """
 from __future__ import annotations
 
@@ -19,6 +22,25 @@ SCHEDULE = "30 3 * * *"  # daily, in the quiet hours
 def crbm_tables(metadata):
     from core.apps.notifications import tables
     tables.tables(metadata)
+
+
+@hookimpl
+def crbm_module_features(site):
+    from core.apps.notifications.assignment import NotifyAssignment
+    return [NotifyAssignment()]
+
+
+@hookimpl
+def crbm_after_save(site, module, batch, user, connection):
+    if module.features.get("notify_assignment"):  # the feature's modules only: cheap
+        from core.apps.notifications import assignment
+        assignment.on_save(site, module, batch, user, connection)
+
+
+@hookimpl
+def crbm_job_handlers(site):
+    from core.apps.notifications import assignment
+    return assignment.job_handlers()
 
 
 @hookimpl

@@ -16,6 +16,7 @@ from core.kernel.database import ID
 from core.kernel.fields import UTCDateTime
 
 TABLE = "crbm_notifications"
+PREFERENCES = "crbm_notification_preferences"
 MAX_MESSAGE = 2000  # characters: a line or two about a record, not a mail body
 MAX_URL = 2000
 MAX_KEY = 200
@@ -36,9 +37,17 @@ def tables(metadata: sa.MetaData) -> None:
         sa.Column("key", sa.String(MAX_KEY)),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("read_at", UTCDateTime()),
+        # when it was also mailed (assignment notices): a redelivered job mails it once
+        sa.Column("emailed_at", UTCDateTime()),
         sa.Index("ix_crbm_notifications_unread", "user_id", "read_at", "id"),
         sa.Index("ix_crbm_notifications_user", "user_id", "id"),
         sa.Index("ix_crbm_notifications_key", "user_id", "key", unique=True),
+    )
+    # A user's choices about notifications; no row: the defaults (assignment_email on)
+    sa.Table(
+        PREFERENCES, metadata,
+        sa.Column("user_id", ID, primary_key=True),
+        sa.Column("assignment_email", sa.Boolean, nullable=False),
     )
     # The top bar's count rides on the request's user query (core.kernel.identity
     # user_query: no statement of its own): unread rows up to BADGE_CAP, so a user with
