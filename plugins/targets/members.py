@@ -27,6 +27,11 @@ def member_modules(site) -> list[str]:
             if lists is not None and rel in lists.relationships and m in site.registry.modules]
 
 
+def can_join_lists(site, module) -> bool:
+    """Whether the records of ``module`` can be members of a target list."""
+    return module.name in member_modules(site)
+
+
 def list_query(module, params) -> Query:
     """The Query a list page shows for these parameters (its filters ``f_<field>``, quick
     search ``q``): what "every record the list shows" means, as the list page reads it."""

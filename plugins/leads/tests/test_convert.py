@@ -33,7 +33,7 @@ def test_the_page_converts_once_and_the_lead_links_to_what_it_became(site, admin
     page = web.get(f"/m/leads/{lead['id']}").text
     assert f'href="/leads/{lead["id"]}/convert"' in page and "Convert lead" in page
     form = web.get(f"/leads/{lead['id']}/convert").text
-    assert 'value="Acme Rockets"' in form and "Opportunity" not in form  # no such module here
+    assert 'value="Acme Rockets"' in form and "Create an opportunity" in form
     done = web.post(f"/leads/{lead['id']}/convert", data={
         "_csrf": web.csrf, "account_mode": "new", "account_name": "Acme Rockets Inc."},
         follow_redirects=False)
@@ -167,8 +167,9 @@ def test_the_api_action_converts_once(site, admin):
     url = f"/api/v1/leads/{lead['id']}/actions/convert"
     with api_client(site) as api:
         auth = bearer(site, admin)
-        refused = api.post(url, headers=auth, json={"opportunity": {"name": "Deal"}})
-        assert refused.status_code == 422 and "no opportunities" in refused.text
+        refused = api.post(url, headers=auth, json={"opportunity": {"name": "Deal",
+                                                                     "amount": "lots"}})
+        assert refused.status_code == 422 and "opportunity.amount" in refused.text
         bad = api.post(url, headers=auth, json={"account_name": ""})
         assert bad.status_code == 200, bad.text  # empty: the lead's company
         body = bad.json()
