@@ -27,9 +27,9 @@ def member_modules(site) -> list[str]:
             if lists is not None and rel in lists.relationships and m in site.registry.modules]
 
 
-def can_join_lists(site, module) -> bool:
-    """Whether the records of ``module`` can be members of a target list."""
-    return module.name in member_modules(site)
+def can_join_lists(site, module_name: str) -> bool:
+    """Whether the records of this module can be members of a target list."""
+    return module_name in member_modules(site)
 
 
 def list_query(module, params) -> Query:

@@ -35,7 +35,7 @@ __version__ = "0.1.0"
 def crbm_list_actions(site, module, user):
     from plugins.targets import members
 
-    if not members.can_join_lists(site, module) or \
+    if not members.can_join_lists(site, module.name) or \
             not site.access.can(user, site.registry.module(members.LISTS), "edit"):
         return []
     return [ListAction(N_("Add to target list"), f"/prospect_lists/add/{module.name}")]
