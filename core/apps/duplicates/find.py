@@ -133,7 +133,7 @@ def find_groups(site, module, record_ids, user) -> list[list[Duplicate]]:
     other = k.alias("other")
     a_names, b_names = k.alias("a_names"), k.alias("b_names")
     table = site.records.table(module)
-    live = table.alias("live")
+    live, mine = table.alias("live"), table.alias("mine")
     parent: dict[str, str] = {}
 
     def root(x: str) -> str:
@@ -151,7 +151,9 @@ def find_groups(site, module, record_ids, user) -> list[list[Duplicate]]:
                 alias.c.module == k.c.module, alias.c.record_id == side, alias.c.kind == dk.NAME)
             stmt = (sa.select(k.c.record_id, other.c.record_id, k.c.kind, a_names.c.key,
                               b_names.c.key)
-                    .select_from(k.join(other, sa.and_(
+                    .select_from(k.join(mine, sa.and_(mine.c.id == k.c.record_id,
+                                                      mine.c.deleted.is_(False)))
+                        .join(other, sa.and_(
                         other.c.module == k.c.module, other.c.kind == k.c.kind,
                         other.c.key == k.c.key, other.c.record_id != k.c.record_id))
                         .join(live, sa.and_(live.c.id == other.c.record_id,
