@@ -128,7 +128,7 @@ def test_a_user_who_may_not_edit_or_delete_every_record_is_refused(site, admin, 
 
 @pytest.mark.parametrize(("ids", "choices", "error", "where"), [
     (lambda p: [p["jane"]["id"]], {}, ValidationError, "two to five records"),
-    (lambda p: [p["jane"]["id"], *["00000000-0000-4000-8000-00000000000%d" % i for i in range(5)]],
+    (lambda p: [p["jane"]["id"], *[f"00000000-0000-4000-8000-00000000000{i}" for i in range(5)]],
      {}, ValidationError, "6 given"),
     (lambda p: [p["jane"]["id"], p["acme"]["id"]], {}, NotFoundError, "Contact not found"),
     (lambda p: [p["jane"]["id"], p["dupe"]["id"]], {"email1": "someone-else"}, ValidationError,
