@@ -63,13 +63,17 @@ def find_duplicates(site, module, values, user, *, exclude_id: str | None = None
                          .select_from(joined)
                          .where(k.c.module == plan.module, k.c.kind == kind, k.c.key.in_(mine[kind])))
     if mine.get(dk.BUCKET):
-        names = k.alias("names")  # the bucket's records' names, by primary key
-        parts.append(sa.select(k.c.record_id, k.c.kind, names.c.key.label("name"))
-                     .select_from(joined.join(names, sa.and_(
-                         names.c.module == k.c.module, names.c.record_id == k.c.record_id,
-                         names.c.kind == dk.NAME)))
-                     .where(k.c.module == plan.module, k.c.kind == dk.BUCKET,
-                            k.c.key == mine[dk.BUCKET][0]))
+        # the bucket's live records first (a derived table: no planner starts from every
+        # name of the module instead — SQLite's did, having no statistics), then their
+        # names by primary key
+        bucket = sa.select(k.c.record_id).select_from(joined).where(
+            k.c.module == plan.module, k.c.kind == dk.BUCKET, k.c.key == mine[dk.BUCKET][0]) \
+            .limit(MAX_CANDIDATES).subquery("bucket")
+        names = k.alias("names")
+        parts.append(sa.select(names.c.record_id, sa.literal(dk.BUCKET).label("kind"),
+                               names.c.key.label("name"))
+                     .where(names.c.module == plan.module, names.c.kind == dk.NAME,
+                            names.c.record_id.in_(sa.select(bucket.c.record_id))))
     if not parts:
         return []
     found: dict[str, Duplicate] = {}

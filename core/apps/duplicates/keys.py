@@ -9,7 +9,8 @@ flagged field contributes depends on its type (``Plan``):
   cheap and certain, where guessing at others' would merge different people;
 - a **phone** field: the number in E.164 (``phonenumbers``), read in the region of the
   record's country (its first ``*_country`` field: a name such as "France" or a code
-  such as "FR") or else the site's (setting ``phone_region``, default ``US``);
+  such as "FR") or else the site's (setting ``phone_region``, default ``US``), with its
+  extension if it has one (colleagues behind one switchboard are not duplicates);
 - the **name** (a ``name`` field, or a composed name's text parts): its words
   normalized (accents, case and punctuation dropped: ``fields.search_key``) and sorted,
   compared fuzzily (rapidfuzz's token_sort_ratio) — but only with the names of the same
@@ -100,7 +101,9 @@ def phone_key(value, region: str) -> str | None:
         return None
     if not phonenumbers.is_possible_number(number):
         return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    key = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    # an extension tells colleagues behind one switchboard apart
+    return f"{key}x{number.extension}" if number.extension else key
 
 
 def name_key(text) -> str:

@@ -46,6 +46,7 @@ def test_normalized_keys():
     assert dk.phone_key("020 7946 0958", "GB") == "+442079460958"
     assert dk.phone_key("01 42 68 53 00", dk.region_of("France")) == "+33142685300"
     assert dk.phone_key("12", "US") is None
+    assert dk.phone_key("+1 212 555 0100 x204", "US") == "+12125550100x204"  # a switchboard's
     assert dk.name_key("Doe, JANE") == dk.name_key("jane  doe") == "doe jane"
 
 
