@@ -126,6 +126,12 @@ def _summary_fields(module) -> list[str]:
             if module.fields[n].stored] if plan else []
 
 
+def _name_of(names, module: str, record_id):
+    """The join to a record's name key (by primary key)."""
+    return sa.and_(names.c.module == module, names.c.record_id == record_id,
+                   names.c.kind == dk.NAME)
+
+
 def find_groups(site, module, record_ids, user) -> list[list[Duplicate]]:
     """Groups of likely duplicates among ``record_ids`` and the records they duplicate
     (the list action): each group two or more records ``user`` may view, biggest first."""
@@ -138,21 +144,11 @@ def find_groups(site, module, record_ids, user) -> list[list[Duplicate]]:
     a_names, b_names = k.alias("a_names"), k.alias("b_names")
     table = site.records.table(module)
     live, mine = table.alias("live"), table.alias("mine")
-    parent: dict[str, str] = {}
-
-    def root(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
     reasons: dict[tuple[str, str], set[str]] = {}
     ids = list(dict.fromkeys(str(i) for i in record_ids))[:MAX_SELECTION]
     with site.engine.connect() as conn:
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
-            names_of = lambda alias, side: sa.and_(
-                alias.c.module == k.c.module, alias.c.record_id == side, alias.c.kind == dk.NAME)
             stmt = (sa.select(k.c.record_id, other.c.record_id, k.c.kind, a_names.c.key,
                               b_names.c.key)
                     .select_from(k.join(mine, sa.and_(mine.c.id == k.c.record_id,
@@ -162,8 +158,8 @@ def find_groups(site, module, record_ids, user) -> list[list[Duplicate]]:
                         other.c.key == k.c.key, other.c.record_id != k.c.record_id))
                         .join(live, sa.and_(live.c.id == other.c.record_id,
                                             live.c.deleted.is_(False)))
-                        .outerjoin(a_names, names_of(a_names, k.c.record_id))
-                        .outerjoin(b_names, names_of(b_names, other.c.record_id)))
+                        .outerjoin(a_names, _name_of(a_names, plan.module, k.c.record_id))
+                        .outerjoin(b_names, _name_of(b_names, plan.module, other.c.record_id)))
                     .where(k.c.module == plan.module, k.c.record_id.in_(chunk),
                            k.c.kind.in_([dk.EMAIL, dk.PHONE, dk.BUCKET]))
                     .limit(MAX_CANDIDATES * 20))
@@ -173,18 +169,27 @@ def find_groups(site, module, record_ids, user) -> list[list[Duplicate]]:
                         continue
                     kind = dk.NAME
                 reasons.setdefault(tuple(sorted((a, b))), set()).add(kind)
-                parent[root(a)] = root(b)
-    if not parent:
+    if not reasons:
         return []
-    # the selected records that are themselves deleted or invisible drop out here
-    found = {i: Duplicate(i, "") for i in parent}
+    # records the user may not view drop out before grouping: no group is joined through one
+    visible = {d.id: d for d in _visible(site, module, user,
+                                         {i: Duplicate(i, "") for pair in reasons for i in pair})}
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
     for (a, b), why in reasons.items():
-        for x in (a, b):
-            found[x].reasons = sorted(set(found[x].reasons) | why)
-    visible = {d.id: d for d in _visible(site, module, user, found)}
+        if a in visible and b in visible:
+            parent[root(a)] = root(b)
+            for x in (a, b):
+                visible[x].reasons = sorted(set(visible[x].reasons) | why)
     groups: dict[str, list[Duplicate]] = {}
-    for record_id, hit in visible.items():
-        groups.setdefault(root(record_id), []).append(hit)
+    for record_id in parent:
+        groups.setdefault(root(record_id), []).append(visible[record_id])
     out = [sorted(g, key=lambda d: (d.name.casefold(), d.id)) for g in groups.values()
            if len(g) > 1]
     out.sort(key=lambda g: (-len(g), g[0].name.casefold()))

@@ -191,18 +191,18 @@ def _move_references(site, records, conn, module, survivor, ids, losers, user, m
             where.append(table.c[f.spec["type_field"]] == module.name)
         if other.name == module.name:
             where.append(table.c.id.not_in(ids))  # the merged records themselves: above
-        pointing = list(conn.execute(sa.select(table.c.id).where(*where)).scalars())
+        pointing = dict(conn.execute(sa.select(table.c.id, table.c[f.name]).where(*where)).all())
         if not pointing:
             continue
-        records.update_many(other.name, pointing, {f.name: survivor}, mover)
+        records.update_many(other.name, list(pointing), {f.name: survivor}, mover)
         moved[other.name] = moved.get(other.name, 0) + len(pointing)
         if other.features.get("audited") and not f.audited:
             # the record service logs audited fields only; a move is worth a line anyway
             stamp = now()
             conn.execute(log.insert(), [
-                {"module": other.name, "record_id": i, "field": f.name, "old_value": None,
+                {"module": other.name, "record_id": i, "field": f.name, "old_value": loser,
                  "new_value": survivor, "changed_at": stamp, "changed_by": user.id}
-                for i in pointing])
+                for i, loser in pointing.items()])
     return moved
 
 
