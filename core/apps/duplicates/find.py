@@ -102,7 +102,8 @@ def _visible(site, module, user, found: dict[str, Duplicate]) -> list[Duplicate]
     """The hits ``user`` may view, with their names, best first (one read, by id)."""
     if not found:
         return []
-    shown = [n for n in dict.fromkeys(["id", module.name_field, *_summary_fields(module)]) if n]
+    shown = [n for n in dict.fromkeys(["id", module.name_field, "created_at",
+                                        *_summary_fields(module)]) if n]
     visible = []
     ids = list(found)
     for start in range(0, len(ids), 500):
@@ -190,7 +191,8 @@ def find_groups(site, module, record_ids, user) -> list[list[Duplicate]]:
     groups: dict[str, list[Duplicate]] = {}
     for record_id in parent:
         groups.setdefault(root(record_id), []).append(visible[record_id])
-    out = [sorted(g, key=lambda d: (d.name.casefold(), d.id)) for g in groups.values()
+    # oldest first: the record a merge keeps unless the user picks another
+    out = [sorted(g, key=lambda d: (d.record.get("created_at"), d.id)) for g in groups.values()
            if len(g) > 1]
     out.sort(key=lambda g: (-len(g), g[0].name.casefold()))
     return out

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from core.kernel import i18n
 from core.kernel.database import link_columns
 from core.kernel.errors import N_, Message, NotFoundError, ValidationError, VetoError
 from core.kernel.records import Query, User, now
@@ -82,7 +83,9 @@ def merge_rows(module) -> list[tuple[str, str, list[str]]]:
             if f.name not in rows[key][2]:
                 rows[key][2].append(f.name)
             return
-        label = module.fields[key].label if key in module.fields else f.label
+        # a composite's row is named after it ("Primary address"), not its first part
+        label = module.fields[key].label if key in module.fields else \
+            i18n.label(f.spec["label_of"]) if "label_of" in f.spec else f.label
         rows[key] = (key, label, [f.name])
 
     by_name = {f.name: f for f in writable}

@@ -39,7 +39,13 @@ def _checked_module(request: Request):
 def duplicates_view(request: Request, form):
     module = views._module(request)
     back = f"/m/{module.name}?" + str(form.get("back", ""))
-    ids = views._selected_ids(request, module, form)  # the ticked rows, or the filter's
+    if form.get("all") == "1":  # every row the list's filters match: the first ones
+        query, _ = views._list_query(request, module, form)
+        query.fields, query.limit = ["id"], MAX_SELECTION + 1
+        ids = [r["id"] for r in request.app.state.site.records.list(
+            module.name, request.state.user, query)]
+    else:
+        ids = [str(i) for i in form.getlist("ids")][:MAX_SELECTION + 1]
     if not ids:
         flash(request, Message(N_("Select at least one record first.")), "error")
         return RedirectResponse(back, 303)
@@ -49,8 +55,10 @@ def duplicates_view(request: Request, form):
         limited=len(ids) > MAX_SELECTION, max_selection=MAX_SELECTION, max_records=MAX_RECORDS)
 
 
-def _merge_context(request: Request, module, ids: list[str]):
-    """The records (as the user sees them, with labels) and the rows of the merge table."""
+def _merge_context(request: Request, module, ids: list[str], survivor: str):
+    """The records (as the user sees them, with labels) and the rows of the merge table,
+    each with the record whose value is offered first: the survivor's, or where it has
+    none the first record that has one."""
     site, user = request.app.state.site, request.state.user
     found = {r["id"]: r for r in site.records.list(
         module.name, user, Query(filters=[("id", "in", ids)], limit=None, labels=True))}
@@ -60,7 +68,11 @@ def _merge_context(request: Request, module, ids: list[str]):
     for key, label, names in merge_rows(module):
         shown = [" · ".join(t for t in (_text(fmt, module, n, r) for n in names) if t)
                  for r in records]
-        rows.append({"key": key, "label": label, "values": shown,
+        if not any(shown):
+            continue  # empty everywhere: nothing to choose
+        order = sorted(range(len(records)), key=lambda i: records[i]["id"] != survivor)
+        first = next((records[i]["id"] for i in order if shown[i]), survivor)
+        rows.append({"key": key, "label": label, "values": shown, "default": first,
                      "same": len(set(shown)) <= 1})
     return records, rows
 
@@ -79,12 +91,12 @@ def merge_view(request: Request, form):
     ids = list(dict.fromkeys(str(i) for i in params.getlist("ids") if str(i).strip()))
     site, user = request.app.state.site, request.state.user
     error = None
+    chosen = {key: str(form.get(f"v_{key}")) for key, _, _ in merge_rows(module)
+              if form.get(f"v_{key}")} if form is not None else {}
     if form is not None:
-        survivor = str(form.get("survivor") or "")
-        choices = {key: str(form.get(f"v_{key}")) for key, _, _ in merge_rows(module)
-                   if form.get(f"v_{key}")}
         try:
-            merged = merge(site, module, ids, user, survivor=survivor, choices=choices)
+            merged = merge(site, module, ids, user, survivor=str(form.get("survivor") or ""),
+                           choices=chosen)
         except (ValidationError, NotFoundError, VetoError) as exc:
             error = exc
         else:
@@ -92,7 +104,8 @@ def merge_view(request: Request, form):
                                    count=len(merged.losers) + 1,
                                    name=merged.survivor.get(module.name_field or "") or ""))
             return RedirectResponse(f"/m/{module.name}/{merged.survivor['id']}", 303)
-    records, rows = _merge_context(request, module, ids[:MAX_RECORDS + 1])
+    survivor = str((form or {}).get("survivor") or (ids[0] if ids else ""))
+    records, rows = _merge_context(request, module, ids[:MAX_RECORDS + 1], survivor)
     if error is None and not 2 <= len(ids) <= MAX_RECORDS:
         error = ValidationError({"records": Message(
             N_("Choose two to five records to merge (%(count)s given)."), count=len(ids))})
@@ -106,10 +119,7 @@ def merge_view(request: Request, form):
         404 if isinstance(error, NotFoundError) else 422
     return request.app.state.templates.render(
         request, "duplicates_merge.html", status=status, module=module, records=records,
-        rows=rows, errors=messages, ids=ids,
-        survivor=str((form or {}).get("survivor") or (records[0]["id"] if records else "")),
-        chosen={key: str(form.get(f"v_{key}")) for key, _, _ in merge_rows(module)
-                if form.get(f"v_{key}")} if form is not None else {},
+        rows=rows, errors=messages, ids=ids, survivor=survivor, chosen=chosen,
         can_merge=2 <= len(records) == len(ids) <= MAX_RECORDS)
 
 
