@@ -39,10 +39,10 @@ class Duplicate:
 
 
 def _live(site, module, keys_table):
-    """The key rows of live records of ``module``."""
+    """The key rows of live records of ``module`` (deleted ones keep their keys)."""
     table = site.records.table(module)
-    return table, keys_table.join(table, sa.and_(table.c.id == keys_table.c.record_id,
-                                                 table.c.deleted.is_(False)))
+    return keys_table.join(table, sa.and_(table.c.id == keys_table.c.record_id,
+                                          table.c.deleted.is_(False)))
 
 
 def find_duplicates(site, module, values, user, *, exclude_id: str | None = None) -> list[Duplicate]:
@@ -55,7 +55,7 @@ def find_duplicates(site, module, values, user, *, exclude_id: str | None = None
         return []
     mine = dk.keys_of(plan, values, dk.default_region(site))
     k = site.tables.tables[dk.TABLE]
-    _, joined = _live(site, module, k)
+    joined = _live(site, module, k)
     parts = []
     for kind in (dk.EMAIL, dk.PHONE):
         if mine.get(kind):

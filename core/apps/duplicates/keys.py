@@ -261,13 +261,16 @@ def backfill(site, batch: int = 2_000) -> int:
         keyed = sa.select(sa.literal(1)).where(
             keys.c.module == plan.module, keys.c.record_id == table.c.id,
             keys.c.kind == SIGNATURE, keys.c.key == plan.signature)
+        after = ""  # keyset: each batch starts past the last, not at the table's start
         while True:
             with site.engine.begin() as conn:
                 rows = [dict(r) for r in conn.execute(
-                    sa.select(*(table.c[n] for n in names)).where(~keyed.exists())
+                    sa.select(*(table.c[n] for n in names))
+                    .where(table.c.id > after, ~keyed.exists())
                     .order_by(table.c.id).limit(batch)).mappings()]
                 refresh(site, module, rows, conn)
             done += len(rows)
             if len(rows) < batch:
                 break
+            after = rows[-1]["id"]
     return done
