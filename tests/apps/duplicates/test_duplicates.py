@@ -178,3 +178,18 @@ def test_find_duplicates_list_action_groups_the_selection(site, admin, world):
         assert "similar name" in found.text
         assert f"ids={john['id']}" in found.text and f"ids={twin['id']}" in found.text
         assert web.get("/m/products").text.count("Find duplicates") == 0
+
+
+def test_the_demo_contacts_hold_a_few_people_entered_twice(site, admin):
+    import random
+
+    from plugins.accounts.plugin import crbm_demo_data as demo_accounts
+    from plugins.contacts.plugin import crbm_demo_data as demo_contacts
+
+    for demo in (demo_accounts, demo_contacts):
+        demo(site=site, user=admin, size=150, rng=random.Random(3), progress=lambda *a: None)
+    contacts = site.records.list("contacts", admin, Query(fields=["id"], limit=None))
+    assert len(contacts) == 300
+    groups = find_groups(site, "contacts", [c["id"] for c in contacts], admin)
+    assert 1 <= len(groups) <= 10
+    assert all("email" in d.reasons for group in groups for d in group)
