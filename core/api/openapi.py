@@ -27,6 +27,7 @@ from core.api import listing, resources
 from core.api.endpoint import Call, api
 from core.api.problems import PROBLEM_SCHEMA
 from core.api.schemas import shapes
+from core.apps.duplicates import keys as duplicate_keys
 from core.apps.notifications import rest as notifications_api
 from core.apps.webhooks import api as webhooks_api
 from core.kernel.errors import N_, Message
@@ -152,6 +153,13 @@ def _module_paths(site, module, shape, paths: dict, schemas: dict) -> None:
                                            "schema": {"type": "string"}}}},
                                **_problems("400", "404", "409", "413", "415", "422")}},
     }
+    if duplicate_keys.plan_of(module) is not None:  # the module flags merge_duplicates fields
+        paths[base]["post"]["parameters"] = [{
+            "name": "duplicates", "in": "query", "required": False,
+            "schema": {"enum": ["check", "ignore"], "default": "check"},
+            "description": "check: a likely duplicate of an existing record is refused with "
+                           "409, its problem listing them as `duplicates`; ignore: create "
+                           "anyway"}]
     paths[f"{base}/bulk"] = {"post": {
         "operationId": f"{name}_bulk", "summary": f"Create or update up to "
                                                   f"{resources.MAX_BULK} {label}", "tags": tag,

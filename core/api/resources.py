@@ -34,6 +34,7 @@ from core.api.actions import ApiAction
 from core.api.endpoint import Call, api, problem_of
 from core.api.problems import ApiProblem
 from core.api.schemas import shapes, to_json
+from core.apps.duplicates import api as duplicates_api
 from core.kernel.errors import ConflictError, CrbmError, NotFoundError, ValidationError
 
 PREFIX = "/api/v1"
@@ -216,17 +217,20 @@ def create_record(call: Call):
     module, site = call.module, call.site
     if not site.access.can(call.user, module, "edit"):
         raise ApiProblem(403, f"You may not create {module.label}.")
-    record = _create(call, module, call.body)
+    record = _create(call, module, call.body, check_duplicates=True)
     return 201, shapes(site.registry, module).record_json(record), \
         {"Location": _url(module.name, record["id"]), **_etag(record)}
 
 
-def _create(call: Call, module, body) -> dict:
+def _create(call: Call, module, body, check_duplicates: bool = False) -> dict:
     if not isinstance(body, dict):
         raise ApiProblem(422, "The body must be a JSON object of field values.")
     _input(call, body, "create", module)
     values = dict(body)
     teams = values.pop("teams", None) or ()
+    if check_duplicates:  # likely duplicates: 409 with them, unless ?duplicates=ignore
+        duplicates_api.check_create(call.site, module, values, call.user,
+                                      call.request.query_params)
     return call.site.records.create(module.name, values, call.user, teams=teams)
 
 

@@ -20,6 +20,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, St
 from starlette.routing import Route
 
 from core.apps.admin import access_admin
+from core.apps.duplicates import find_duplicates
 from core.apps.fills import fills
 from core.kernel import i18n
 from core.kernel.errors import (
@@ -589,7 +590,10 @@ def create_view(request: Request, form):
     posted = editor.read_into(values, form, module, fields) if editor else None
     if errors and editor:
         errors |= editor.check(module, posted)
-    if not errors:
+    duplicates = []
+    if not errors and form.get("_duplicates") != "ignore":  # warn first; "Save anyway" posts ignore
+        duplicates = find_duplicates(request.app.state.site, module, values, request.state.user)
+    if not errors and not duplicates:
         try:
             record = _service(request).create(module.name, values, request.state.user,
                                               teams=_chosen_teams(module, form) or ())
@@ -604,8 +608,9 @@ def create_view(request: Request, form):
                                              "view"):
                 target = f"/m/{module.name}"  # saved, but their rights do not show it to them
             return RedirectResponse(_return_to(request, form, target), 303)
-    return _render(request, "edit.html", status=422, **_edit_context(
+    return _render(request, "edit.html", status=409 if duplicates else 422, **_edit_context(
         request, module, layout, _submitted(form, fields), errors, record=None, quick=quick,
+        duplicates=duplicates,
         teams=_chosen_teams(module, form) or [],
         line_editor=_posted_lines_editor(request, module, fields, posted, errors, form),
         link=form.get("_link", ""), return_to=_return_to(request, form, ""),

@@ -3,7 +3,8 @@
 Provides the ``contacts`` module (modules/contacts.yaml) — name composed from salutation,
 first and last name, the account link with the account's phone shown alongside, two
 addresses, personal-data flags for GDPR — the ``salutation_dom`` and ``lead_source_dom``
-dropdown lists, and demo contacts (about two per account) through ``crbm_demo_data``.
+dropdown lists, and demo contacts (about two per account, a few entered twice) through
+``crbm_demo_data``.
 """
 from __future__ import annotations
 
@@ -116,7 +117,8 @@ def contact_row(rng: random.Random, pools, account: dict | None, user_id: str) -
 
 @hookimpl(trylast=True)
 def crbm_demo_data(site, user, size, rng, progress):
-    """``size`` × 2 contacts: every account gets at least one, the rest spread at random."""
+    """``size`` × 2 contacts: every account gets at least one, the rest spread at random;
+    about one in a hundred is a person entered twice (``_enter_twice``)."""
     total = size * PER_ACCOUNT
     if total <= 0:
         return
@@ -129,8 +131,32 @@ def crbm_demo_data(site, user, size, rng, progress):
     else:
         chosen = [None] * total
     pools = build_pools(rng, scale=min(1000, max(200, total // 40)))
+    # its own generator, so the shared one (and every plugin's data after this) stays as it was
+    twins = random.Random(f"contacts-twins-{total}")
     for start in range(0, total, BATCH):
         batch = [contact_row(rng, pools, account, user.id)
                  for account in chosen[start:start + BATCH]]
+        _enter_twice(twins, batch)
         site.records.create_many("contacts", batch, user)
         progress(start + len(batch), total)
+
+
+def _enter_twice(rng: random.Random, batch: list[dict], share: float = 0.01) -> None:
+    """About ``share`` of the people entered a second time, as two colleagues do: the same
+    person, email and account, another title, maybe a shortened first name (what "Find
+    duplicates" and the merge page are for). A row is taken over only where its
+    account has someone else in the batch, so every account keeps a contact."""
+    per_account: dict = {}
+    for row in batch:
+        per_account[row["account_id"]] = per_account.get(row["account_id"], 0) + 1
+    for i in range(1, len(batch)):
+        if rng.random() >= share or per_account[batch[i]["account_id"]] < 2:
+            continue
+        original = batch[rng.randrange(i)]
+        per_account[batch[i]["account_id"]] -= 1
+        per_account[original["account_id"]] += 1
+        # what the colleague typed differently: the title, maybe a shortened first name
+        twin = {**original, "title": batch[i]["title"], "department": batch[i]["department"]}
+        if rng.random() < 0.5:
+            twin["first_name"] = original["first_name"][:max(3, len(original["first_name"]) - 1)]
+        batch[i] = twin
