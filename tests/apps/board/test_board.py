@@ -290,11 +290,11 @@ def test_a_french_reader_gets_the_board_in_french(pipeline):
     users.save_preferences(site, who["tess"].id, {"language": "fr"})
     with client_of(site, "tess") as web:
         page = web.get("/m/deals/board")
-        for words in ("Tableau", "Liste", "Valeur nominale", "Pondéré", "Déplacer vers…"):
+        for words in ("Vue tableau", "Vue liste", "Valeur nominale", "Pondéré", "Déplacer vers…"):
             assert words in page.text
         face = columns_of(page.text)["prospecting"]["face"].replace("\u202f", " ") \
             .replace("\xa0", " ")
         assert face == "1 000,00 $US"
         refused = move(web, who["ids"]["South pole"], "won")
         assert refused.json()["error"] == \
-            "Il n’y a pas de Deal de ce type, ou vous ne pouvez pas le voir."
+            "Cet enregistrement (Deal) n’existe pas, ou vous ne pouvez pas le voir."
