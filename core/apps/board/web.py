@@ -52,11 +52,15 @@ def _keep(request: Request, params) -> dict:
             and str(v).strip()}
 
 
-def figures(fmt, spec: board.BoardSpec, column: board.Column) -> dict:
-    """A column's totals as its header shows them, in the reader's formats."""
+def figures(fmt, module, spec: board.BoardSpec, column: board.Column) -> dict:
+    """A column's totals as its header shows them, in the reader's formats (an empty
+    column's in the amount field's own currency)."""
     def money(sums):
         if not sums:
-            return fmt.number(0) if spec.amount else ""
+            f = module.fields[spec.amount]
+            code = spec.currency(module) and \
+                (f.spec.get("currency") or getattr(f.type, "default_code", None))
+            return fmt.currency(0, code) if code else fmt.number(0)
         return " + ".join(fmt.currency(v, code) if code else fmt.number(v, 2)
                           for code, v in sorted(sums.items(), key=lambda i: i[0] or ""))
     return {"count": fmt.number(column.count), "n": column.count,
@@ -97,7 +101,7 @@ def _context(request: Request, module, spec: board.BoardSpec, columns) -> dict:
     fmt = _fmt(request)
     keep = _keep(request, request.query_params)
     return dict(module=module, spec=spec, columns=columns, keep=keep,
-                figures={c.value: figures(fmt, spec, c) for c in columns},
+                figures={c.value: figures(fmt, module, spec, c) for c in columns},
                 card_fields=[module.fields[n] for n in spec.card if n in module.fields],
                 labels=_labels(request, module), initials=_initials,
                 can_edit=_can(request, module, "edit"), urlencode=urlencode,
@@ -191,7 +195,7 @@ def move_view(request: Request, form):
                              board.columns(site, module, spec))
     fmt = _fmt(request)
     return JSONResponse({"ok": True, "version": record["version"],
-                         "columns": {c.value: figures(fmt, spec, c) for c in shown}})
+                         "columns": {c.value: figures(fmt, module, spec, c) for c in shown}})
 
 
 def _parse(query_string: str):

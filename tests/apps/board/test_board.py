@@ -148,8 +148,8 @@ def test_the_board_shows_columns_cards_and_totals(pipeline):
             "cards": ["Southern cross", "Northern lights"]}  # by amount, largest first
         assert (columns["proposal"]["face"], columns["proposal"]["weighted"]) == \
             ("$2,500.50", "$1,000.20")
-        assert columns["won"] == {"title": "Closed won", "count": "0", "face": "0",
-                                  "weighted": "0", "cards": []}
+        assert columns["won"] == {"title": "Closed won", "count": "0", "face": "$0.00",
+                                  "weighted": "$0.00", "cards": []}
         card = page.text[page.text.index("Northern lights"):]
         assert "Acme" in card[:1500] and "Mar 31, 2027" in card[:1500]  # account, close date
         assert ">TT</span>" in card[:1500]  # the assignee's initials
