@@ -1,0 +1,78 @@
+"""Web forms (web-to-lead): forms an administrator designs and embeds on the company's web
+site; each submission becomes a lead or a contact, assigned and announced by email
+(issue 19, item 6; 1CRM's "web-to-lead forms").
+
+Provides the ``web_forms`` module (modules/web_forms.yaml, administrators only: name,
+target module — leads or contacts, whichever the site has —, the fields asked for in
+order, the required ones, thank-you page, who submissions are assigned to, the web site
+allowed to post it, whether a signed timestamp is required, active), and:
+
+- the check at save (``crbm_before_save``): every field named exists in the target module
+  and a visitor may fill it in, the required ones are among them and include what the
+  module itself requires, the web site and thank-you page are http(s) addresses
+  (forms.py, ``problems``);
+- the "Embed" page of a form (``/admin/web-forms/<id>/embed``, a button on its detail
+  page): the HTML snippet to paste — a plain ``<form>`` posting to the public endpoint,
+  with the honeypot field and, when required, the script fetching a signed timestamp —
+  and a live preview of it;
+- the public endpoint ``POST /forms/<id>`` (web.py: rate limit per IP through
+  ``core.web.throttle``, 64 KB body limit, Origin and CORS for the form's own web site,
+  honeypot, signed timestamp, required fields, the record service's validation) and
+  ``GET /forms/<id>/token``;
+- the job ``web_forms.notify``: the assignee's email about the new record, sent after the
+  record is committed, through the site's outgoing mail (core.apps.documents.mail).
+
+It requires no plugin. When the ``leads`` plugin is loaded, a leads form without its own
+user assigns submissions per its "Assign New Leads To" setting
+(``plugins.leads.settings.lead_settings(site).assign_new_leads_to``), looked up only then.
+"""
+from __future__ import annotations
+
+from core.kernel.errors import N_, ValidationError
+from core.kernel.hookspecs import for_modules, hookimpl
+from core.kernel.hooktypes import JobHandler
+from core.web.actions import Action
+
+from . import forms
+
+__version__ = "0.1.0"
+CHECKED = frozenset({"target_module", "form_fields", "required_fields", "allowed_origin",
+                     "thank_you_url"})
+
+
+@hookimpl
+@for_modules(forms.MODULE)
+def crbm_before_save(site, module, batch, user, connection):
+    errors = {}
+    for change in batch:
+        if change.is_new or CHECKED & set(change.changes):
+            errors.update(forms.problems(site, change.record))
+    if errors:
+        raise ValidationError(errors)
+
+
+@hookimpl
+def crbm_record_actions(site, module, record, user):
+    if module.name != forms.MODULE:
+        return []
+    return [Action(N_("Embed code and preview"), f"/admin/web-forms/{record['id']}/embed",
+                   primary=True)]
+
+
+@hookimpl
+def crbm_web_routes(site):
+    from . import web
+    return web.routes
+
+
+@hookimpl
+def crbm_job_handlers(site):
+    from . import web
+    return [JobHandler(web.NOTIFY, web.notify)]
+
+
+@hookimpl
+def crbm_admin_links(site):
+    from core.kernel.hooktypes import AdminLink
+    return [AdminLink(N_("Web forms"), f"/m/{forms.MODULE}",
+                      N_("Forms for your web site whose submissions become leads or contacts."))]
