@@ -76,3 +76,19 @@ def crbm_admin_links(site):
     from core.kernel.hooktypes import AdminLink
     return [AdminLink(N_("Web forms"), f"/m/{forms.MODULE}",
                       N_("Forms for your web site whose submissions become leads or contacts."))]
+
+
+@hookimpl(trylast=True)
+def crbm_demo_data(site, user, rng, progress):
+    """A "Contact us" form for the demo's web site: into leads when the site has them."""
+    target = "leads" if "leads" in site.registry.modules else "contacts"
+    module = site.registry.module(target)
+    wanted = [n for n in ("first_name", "last_name", "account_name", "email1", "phone_work",
+                          "description") if n in {f.name for f in forms.offered(module)}]
+    site.records.create(forms.MODULE, {
+        "name": "Contact us", "target_module": target, "form_fields": "\n".join(wanted),
+        "required_fields": "\n".join(n for n in ("last_name", "email1") if n in wanted),
+        "thank_you_url": "https://www.example.com/thank-you",
+        "allowed_origin": "https://www.example.com", "assign_to_id": user.id,
+        "description": "The form on the web site's contact page."}, user)
+    progress(1, 1)

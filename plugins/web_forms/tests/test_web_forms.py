@@ -217,3 +217,13 @@ def test_a_flood_from_one_address_is_cut_at_the_limit(site, admin, sales, http, 
 def web_forms_limit(site) -> int:
     from plugins.web_forms import web
     return web._rule(site).limit
+
+
+def test_the_demo_site_has_a_form_ready_to_embed(site, admin, web):
+    import cli
+    cli.load_demo(site, admin, 3, seed=1)
+    [made] = site.records.list(forms.MODULE, admin)
+    assert made["name"] == "Contact us" and made["target_module"] in ("leads", "contacts")
+    page = web.get(f"/admin/web-forms/{made['id']}/embed")
+    assert page.status_code == 200 and "HTML to paste into your web page" in page.text
+    assert "Correct the form" not in page.text
