@@ -145,8 +145,8 @@ def snippet(site, design: FormDesign, action: str, fmt) -> Markup:
     labelled (with the labels in ``fmt``'s language), the honeypot hidden from people, and
     — when the form requires it — a small script fetching a fresh signed timestamp."""
     module = site.registry.module(design.target)
-    lines = [f'<form method="post" action="{escape(action)}" accept-charset="utf-8" '
-             f'class="crbm-web-form">']
+    lines = [(f'<form method="post" action="{escape(action)}" accept-charset="utf-8" '
+              f'class="crbm-web-form">')]
     for name in design.fields:
         f = module.fields[name]
         star = " *" if name in design.required else ""
@@ -173,10 +173,10 @@ def snippet(site, design: FormDesign, action: str, fmt) -> Markup:
     lines.append(f'  <p><button type="submit">{escape(fmt.gettext(N_("Send")))}</button></p>')
     lines.append("</form>")
     if design.require_token:  # a fresh timestamp when the page is shown
-        lines.append(
-            "<script>(function(f){fetch(f.action+'/token').then(function(r){return r.json()})"
-            ".then(function(d){f.elements['" + TOKEN + "'].value=d.token})})"
-            "(document.currentScript.previousElementSibling);</script>")
+        lines.append("<script>(function(f){fetch(f.action+'/token')"
+                     ".then(function(r){return r.json()})"
+                     ".then(function(d){f.elements['" + TOKEN + "'].value=d.token})})"
+                     "(document.currentScript.previousElementSibling);</script>")
     return Markup("\n".join(lines))
 
 

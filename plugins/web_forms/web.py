@@ -211,7 +211,7 @@ def _receive(request: Request, site, design: forms.FormDesign, origin: str | Non
     try:  # the record is committed: the assignee hears of it from a job
         jobs.enqueue(site, NOTIFY, {"form_id": design.id, "module": design.target,
                                     "record_id": record["id"], "user_id": user.id})
-    except Exception:  # noqa: BLE001  the submission is kept; the mail is what is lost
+    except Exception:
         log.exception("web_forms: could not queue the notification for %s", record["id"])
     return _done(request, design, headers, record)
 

@@ -100,12 +100,12 @@ def board_view(request: Request, form):
 def _context(request: Request, module, spec: board.BoardSpec, columns) -> dict:
     fmt = _fmt(request)
     keep = _keep(request, request.query_params)
-    return dict(module=module, spec=spec, columns=columns, keep=keep,
-                figures={c.value: figures(fmt, module, spec, c) for c in columns},
-                card_fields=[module.fields[n] for n in spec.card if n in module.fields],
-                labels=_labels(request, module), initials=_initials,
-                can_edit=_can(request, module, "edit"), urlencode=urlencode,
-                targets=[(c.value, c.label) for c in columns if c.value != board.NONE])
+    return {"module": module, "spec": spec, "columns": columns, "keep": keep,
+            "figures": {c.value: figures(fmt, module, spec, c) for c in columns},
+            "card_fields": [module.fields[n] for n in spec.card if n in module.fields],
+            "labels": _labels(request, module), "initials": _initials,
+            "can_edit": _can(request, module, "edit"), "urlencode": urlencode,
+            "targets": [(c.value, c.label) for c in columns if c.value != board.NONE]}
 
 
 @page()

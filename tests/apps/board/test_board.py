@@ -5,9 +5,8 @@ predicate), and a move goes through the record service — refused moves change 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-import textwrap
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -15,13 +14,13 @@ from starlette.testclient import TestClient
 
 from core.apps.admin import access_admin as aa
 from core.apps.board import board
+from core.kernel import users
 from core.kernel.records import Query
 from core.kernel.registry import MetadataError
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
 from core.testing import ADMIN_PASSWORD, csrf_of
 from core.web.app import create_app
-from core.kernel import users
 from tests.apps.board.deals import plugin as deals_plugin
 from tests.pack_util import install_folder
 
@@ -84,7 +83,7 @@ def columns_of(html: str) -> dict[str, dict]:
     """Each column's title, count, totals and card names as the board shows them."""
     out = {}
     for match in re.finditer(r'<section class="board-column" data-column="(?P<v>[^"]*)"'
-                             r'(?P<body>.*?)</section>', html, re.S):
+                             r'(?P<body>.*?)</section>', html, re.DOTALL):
         body = match["body"]
         out[match["v"]] = {
             "title": re.search(r"<h2[^>]*>(.*?)</h2>", body).group(1),
@@ -97,8 +96,8 @@ def columns_of(html: str) -> dict[str, dict]:
 
 def test_a_board_declaration_is_checked_with_the_registry(tmp_path):
     """Every problem of a declaration at once, with its JSON path; nothing boots."""
-    yaml = (deals_plugin.__file__.rsplit("/", 1)[0]) + "/modules/deals.yaml"
-    text = open(yaml).read()
+    folder_of_deals = Path(deals_plugin.__file__).parent
+    text = (folder_of_deals / "modules" / "deals.yaml").read_text()
     bad = text.replace("field: stage", "field: next_step") \
         .replace("amount: amount\n", "amount: name\n") \
         .replace("card: [account_id, close_date]", "card: [account_id, nowhere]") \
@@ -108,7 +107,7 @@ def test_a_board_declaration_is_checked_with_the_registry(tmp_path):
     (folder / "dropdowns").mkdir()
     (folder / "modules" / "deals.yaml").write_text(bad)
     (folder / "dropdowns" / "deals.yaml").write_text(
-        open(yaml.replace("modules/deals.yaml", "dropdowns/deals.yaml")).read())
+        (folder_of_deals / "dropdowns" / "deals.yaml").read_text())
     import types
     plugin = types.ModuleType("bad_deals")
     plugin.__file__ = str(folder / "plugin.py")
@@ -133,7 +132,7 @@ def test_a_board_declaration_is_checked_with_the_registry(tmp_path):
 
 
 def test_the_board_shows_columns_cards_and_totals(pipeline):
-    site, who = pipeline
+    site, _ = pipeline
     with client_of(site, "admin") as web:
         listing = web.get("/m/deals")
         assert 'href="/m/deals/board"' in listing.text  # the List | Board switch
@@ -204,7 +203,7 @@ def test_a_team_level_user_sees_and_counts_only_their_teams_cards(pipeline):
     assert len(reads) == 1 and "GROUP BY" in reads[0]
     counts = {c.value: (c.count, c.face, c.weighted) for c in columns}
     from decimal import Decimal
-    assert counts["prospecting"] == (1, {"USD": Decimal("1000")}, {"USD": Decimal("100")})
+    assert counts["prospecting"] == (1, {"USD": Decimal(1000)}, {"USD": Decimal(100)})
     assert counts["proposal"][0] == 1 and counts["negotiation"] == (0, None, None)
     with client_of(site, "tess") as web:
         shown = columns_of(web.get("/m/deals/board").text)
