@@ -22,9 +22,11 @@ allowed to post it, whether a signed timestamp is required, active), and:
 - the job ``web_forms.notify``: the assignee's email about the new record, sent after the
   record is committed, through the site's outgoing mail (core.apps.documents.mail).
 
-It requires no plugin. When the ``leads`` plugin is loaded, a leads form without its own
-user assigns submissions per its "Assign New Leads To" setting
-(``plugins.leads.settings.lead_settings(site).assign_new_leads_to``), looked up only then.
+It requires no plugin. Its own hook ``crbm_web_form_assignee`` (hookspecs.py) names who a
+form without its own user assigns submissions to; the glue with the leads plugin
+(glue_leads.py, registered only while leads is active) answers it for leads with that
+plugin's "Assign New Leads To" (``plugins.leads.settings.lead_settings(site)
+.assign_new_leads_to``).
 """
 from __future__ import annotations
 
@@ -81,7 +83,9 @@ def crbm_admin_links(site):
 @hookimpl(trylast=True)
 def crbm_demo_data(site, user, rng, progress):
     """A "Contact us" form for the demo's web site: into leads when the site has them."""
-    target = "leads" if "leads" in site.registry.modules else "contacts"
+    target = next((m for m in ("leads", "contacts") if m in site.registry.modules), None)
+    if target is None:
+        return  # neither plugin is there: no form to show
     module = site.registry.module(target)
     wanted = [n for n in ("first_name", "last_name", "account_name", "email1", "phone_work",
                           "description") if n in {f.name for f in forms.offered(module)}]

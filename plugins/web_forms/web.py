@@ -152,15 +152,10 @@ def _parse(request: Request, body: bytes) -> dict:
 
 
 def _assignee(request: Request, site, design: forms.FormDesign):
-    """Who the record is created as: the form's user, for leads the leads plugin's
-    "Assign New Leads To" (when that plugin is loaded), else the form's maker."""
-    candidates = [design.assign_to_id]
-    if design.target == "leads" and any(p.name == "leads" for p in site.plugins):
-        try:  # the leads plugin's setting, built in parallel: guarded
-            from plugins.leads.settings import lead_settings  # type: ignore[import-not-found]
-            candidates.append(getattr(lead_settings(site), "assign_new_leads_to", None))
-        except (ImportError, AttributeError):
-            log.warning("web_forms: the leads plugin has no lead_settings().assign_new_leads_to")
+    """Who the record is created as: the form's user, else whom the glue with the target's
+    plugin names (leads: "Assign New Leads To", glue_leads.py), else the form's maker."""
+    candidates = [design.assign_to_id,
+                  site.hook.crbm_web_form_assignee(site=site, module=design.target)]
     candidates.append(design.created_by)
     for uid in filter(None, candidates):
         user = load_user_by_id(request.app, uid)
