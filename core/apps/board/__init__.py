@@ -1,0 +1,1 @@
+"""Kanban boards: a list view of any module that declares ``features.board``."""
