@@ -38,7 +38,7 @@ from core import jobs
 from core.kernel import i18n
 from core.kernel.errors import N_, Message, NotFoundError, ValidationError, VetoError
 from core.kernel.identity import client_ip, load_user_by_id
-from core.kernel.records import SYSTEM_USER
+from core.kernel.records import SYSTEM_USER, User
 from core.web import throttle
 from core.web.pages import page
 
@@ -278,34 +278,57 @@ def embed_view(request: Request, form):
 
 
 def notify(site, payload: dict) -> None:
-    """The job: mail the assignee about the new record (keyed on it: a retry after a
-    sent mail sends the same Message-ID, which mail servers and clients fold into one)."""
+    """The job: mail the assignee about the new record, in their language, with a link and
+    the records it likely duplicates (core.apps.duplicates, among what the assignee may
+    see). Keyed on the record: a retry after a sent mail sends the same Message-ID, which
+    mail servers and clients fold into one."""
     from core.apps.documents import mail
+    from core.apps.duplicates import find_duplicates
     form = site.records.get(forms.MODULE, payload["form_id"], SYSTEM_USER, action=None)
     module = site.registry.module(payload["module"])
     try:
         record = site.records.get(module.name, payload["record_id"], SYSTEM_USER, action=None)
     except NotFoundError:
         return  # deleted meanwhile: nothing to tell
-    email = _email_of(site, payload["user_id"])
-    if not email:
+    person = _person(site, payload["user_id"])
+    if person is None or not person["email"]:
         return
+    tr = i18n.gettext_for(i18n.Preferences.from_dict(person["preferences"]), site.locale_dirs)
+    base = str(site.settings.get("base_url") or "").rstrip("/")
     name = record.get(module.name_field) if module.name_field else None
     name = name or " ".join(filter(None, (record.get("first_name"), record.get("last_name"))))
-    subject = f"New {module.label_singular} from web form {form['name']}: {name or record['id']}"
-    lines = [f"A visitor sent the web form \u201c{form['name']}\u201d.", "",
-             *(f"{module.fields[n].label}: {record.get(n)}" for n in forms._names(
-                 form.get("form_fields")) if n in module.fields and record.get(n)),
-             "", f"Record: /m/{module.name}/{record['id']}"]
-    mail.send_mail(site, email, subject, "\n".join(lines),
+    what = tr.gettext(str(module.label_singular))
+    subject = tr.gettext("New %(module)s from the web form %(form)s: %(name)s") % {
+        "module": what, "form": form["name"], "name": name or record["id"]}
+    lines = [tr.gettext("A visitor sent the web form \u201c%(form)s\u201d.") % {
+        "form": form["name"]}, "",
+        *(f"{tr.gettext(str(module.fields[n].label))}: {record.get(n)}" for n in forms._names(
+            form.get("form_fields")) if n in module.fields and record.get(n)),
+        "", f"{base}/m/{module.name}/{record['id']}"]
+    twins = find_duplicates(site, module, record, person["user"], exclude_id=record["id"])
+    if twins:
+        lines += ["", tr.gettext("It may be a duplicate of:")]
+        lines += [f"- {twin.name}: {base}/m/{module.name}/{twin.id}" for twin in twins]
+    mail.send_mail(site, person["email"], subject, "\n".join(lines),
                    message_id=f"<web-form-{record['id']}@crbm>")
 
 
-def _email_of(site, user_id: str) -> str | None:
+def _person(site, user_id: str) -> dict | None:
+    """The assignee's address and stored preferences (their language)."""
     import sqlalchemy as sa
     table = site.tables.tables["crbm_users"]
     with site.engine.connect() as conn:
-        return conn.execute(sa.select(table.c.email).where(table.c.id == user_id)).scalar()
+        row = conn.execute(sa.select(table.c.username, table.c.is_admin, table.c.email,
+                                     table.c.preferences).where(
+            table.c.id == user_id, table.c.active.is_(True))).first()
+    if row is None:
+        return None
+    try:
+        preferences = json.loads(row.preferences) if row.preferences else None
+    except ValueError:
+        preferences = None
+    return {"email": row.email, "preferences": preferences,
+            "user": User(str(user_id), row.username, bool(row.is_admin))}
 
 
 routes = [

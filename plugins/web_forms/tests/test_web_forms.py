@@ -130,8 +130,18 @@ def test_a_submission_becomes_an_assigned_contact_and_its_assignee_is_mailed(
         assert worker.submit(jobs.run_due_jobs, site).result() == 1
     [message] = inbox.messages
     assert message["To"] == "sam@example.com"
-    assert message["Subject"] == "New Contact from web form Contact us: Zoé Zimmer"
+    assert message["Subject"] == "New Contact from the web form Contact us: Zoé Zimmer"
     assert "Email: zoe@example.org" in message.get_content()
+    assert f"/m/contacts/{zoe['id']}" in message.get_content()
+    assert "duplicate" not in message.get_content()
+    # the same person again: the assignee is told whom it likely duplicates
+    again = http.post(f"/forms/{form_id}", headers={"Origin": SITE}, data={
+        "first_name": "Zoe", "last_name": "Zimmer", "email1": "ZOE@example.org"})
+    assert again.status_code == 303
+    with ThreadPoolExecutor(1) as worker:
+        assert worker.submit(jobs.run_due_jobs, site).result() == 1
+    twin_mail = inbox.messages[-1].get_content()
+    assert "It may be a duplicate of:" in twin_mail and f"/m/contacts/{zoe['id']}" in twin_mail
     # a script's post (fetch) gets JSON
     fetched = http.post(f"/forms/{form_id}", headers={"Origin": SITE,
                                                        "Accept": "application/json"},
