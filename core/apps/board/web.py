@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 from core.apps.board import board
+from core.kernel.records import Query
 from core.kernel.errors import (
     N_,
     ConflictError,
@@ -195,7 +196,22 @@ def move_view(request: Request, form):
                              board.columns(site, module, spec))
     fmt = _fmt(request)
     return JSONResponse({"ok": True, "version": record["version"],
-                         "columns": {c.value: figures(fmt, module, spec, c) for c in shown}})
+                         "columns": {c.value: figures(fmt, module, spec, c) for c in shown},
+                         "card": _card_html(request, module, spec, columns, record["id"], to)})
+
+
+def _card_html(request: Request, module, spec: board.BoardSpec, columns, record_id: str,
+               value: str) -> str:
+    """The moved card drawn again: its save may have changed what it shows (an
+    opportunity's probability follows its stage)."""
+    site, user = request.app.state.site, request.state.user
+    rows = site.records.list(module.name, user, Query(
+        filters=[("id", "eq", record_id)], fields=board.card_fields(module, spec),
+        labels=True, limit=1))
+    column = board.Column(value or board.NONE, "")
+    column.cards, column.more = rows, None
+    return _render(request, "_board_cards.html", column=column,
+                   **_context(request, module, spec, columns)).body.decode()
 
 
 def _parse(query_string: str):

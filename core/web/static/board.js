@@ -64,6 +64,15 @@ document.addEventListener("DOMContentLoaded", () => {
     card.dataset.version = data.version;
     const version = card.querySelector("input[name=version]");
     if (version) version.value = data.version;
+    if (data.card) {  // drawn again: the save may have changed what it shows
+      const drawn = document.createElement("template");
+      drawn.innerHTML = data.card;
+      const fresh = drawn.content.querySelector("[data-card]");
+      if (fresh) {
+        card.replaceChildren(...fresh.childNodes);
+        card.querySelectorAll("[data-move-form] button").forEach((b) => { b.hidden = true; });
+      }
+    }
     showFigures(data.columns);
   };
 
