@@ -90,10 +90,12 @@ def rows(site, module: ModuleDef, record_id: str, panel: str, user) -> list[dict
             [kind.open_field] if kind.open_field else []), *(
             [kind.when] if kind.when else []), *(
             ["assigned_user_id"] if "assigned_user_id" in kind.module.fields else [])]
+        # the soonest open ones, the latest done ones: those the panel shows first
+        order = None if not kind.when else kind.when if panel == "activities" else f"-{kind.when}"
         for link in kind.link_fields:
             for row in site.records.list(kind.module.name, user, Query(
                     filters=[(link, "eq", record_id), *status], fields=list(dict.fromkeys(fields)),
-                    labels=True, sort=f"-{kind.when}" if kind.when else None, limit=ROWS)):
+                    labels=True, sort=order, limit=ROWS)):
                 out[(kind.module.name, row["id"])] = {"kind": kind, "row": row}
     ordered = sorted(out.values(), key=lambda item: _sort_key(
         item["row"].get(item["kind"].when) if item["kind"].when else None))
