@@ -527,6 +527,15 @@ def add_to_layouts(body: dict, additions: dict) -> dict:
 
 # -- building ------------------------------------------------------------------------------
 
+def _opted_in(merged: dict, fields: dict) -> dict:
+    """``modules_with_feature: X`` on a field: its ``modules`` are every module opting in to X
+    (a "related to" parent link any module may join by saying so in its own YAML)."""
+    return {name: {**spec, "modules": [m for m, body in merged.items() if (
+        body.get("features") or {}).get(spec["modules_with_feature"])]}
+        if isinstance(spec, dict) and "modules_with_feature" in spec else spec
+        for name, spec in fields.items()}
+
+
 def build_registry(layers: list[Layer], extra_types: Iterable[FieldType] = (),
                    features: Iterable[ModuleFeature] = ()) -> Registry:
     """Merge the layers in order and check the result. Raises ``MetadataError``.
@@ -581,6 +590,8 @@ def build_registry(layers: list[Layer], extra_types: Iterable[FieldType] = (),
                 merged[name] = doc.body
             sources.setdefault(name, []).append(doc.source)
 
+    merged = {name: {**body, "fields": _opted_in(merged, body.get("fields") or {})}
+              for name, body in merged.items()}
     modules = {}
     for name, body in merged.items():
         source = sources[name][-1] if len(sources[name]) == 1 else " + ".join(sources[name])

@@ -3,13 +3,14 @@
 Provides the ``emails`` module (modules/emails.yaml: subject, from, to, cc, body, date sent,
 status, direction, message id, the record it was about in ``parent_id``, its account, the
 first attachment as a file), the ``email_status_dom`` and ``email_direction_dom`` lists,
-and the account's "History" subpanel (extends/accounts.yaml).
+the account's "Emails" subpanel (extends/accounts.yaml), and a place in the History panel
+of the record an email is about (``features.activity`` in modules/emails.yaml; core.apps.activities).
 
 Every message sent with ``core.apps.documents.mail.send_record_mail`` reaches ``crbm_mail_sent`` here and
 becomes an email record with status "sent":
 - ``parent_id`` is the record the mail was about, when its module is one the field allows;
 - ``account_id`` is the record itself for an account, else the record's own ``account_id``
-  when its module has one (a contact's, a quote's...), so the account's History shows
+  when its module has one (a contact's, a quote's...), so the account's Emails and History show
   the mail whichever of its records it was sent from.
 
 The modules whose records CRBM mails (the shipped order documents) are listed in

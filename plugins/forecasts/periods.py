@@ -3,9 +3,10 @@ of forecast periods (current period and into the future) to be retained", the mo
 fiscal year starts in).
 
 The setting ``forecasts`` (JSON in ``crbm_settings``): ``period`` (monthly | quarterly),
-``fiscal_year_start`` (1-12), ``future_periods`` (the current one and those after it) and
-``history_periods`` (past ones kept). ``forecast_settings(site)`` reads it typed, with
-defaults; ``clean_settings(form)`` checks what the admin page posts.
+``future_periods`` (the current one and those after it) and ``history_periods`` (past ones
+kept). The fiscal year's first month and "today" are the company calendar's
+(core.apps.calendar.settings, Admin → Company calendar). ``forecast_settings(site)`` reads
+them typed, with defaults; ``clean_settings(form)`` checks what the admin page posts.
 
 Periods are counted from the fiscal year's first month: with a year starting in April, Q1
 is April-June and the year 2026/27 runs from April 2026 to March 2027. Month arithmetic is
@@ -19,10 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass
-from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
 
+from core.apps.calendar.settings import calendar_settings
 from core.kernel.errors import N_, Message
 from core.kernel.records import SYSTEM_USER, Query
 
@@ -35,12 +36,12 @@ PERIODS, ENTRIES = "forecast_periods", "forecast_entries"
 @dataclass(frozen=True)
 class ForecastSettings:
     period: str = "quarterly"
-    fiscal_year_start: int = 1
+    fiscal_year_start: int = 1  # the company calendar's, not stored in ``forecasts``
     future_periods: int = 4  # the current period and those after it
     history_periods: int = 4
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "fiscal_year_start"}
 
 
 def forecast_settings(site) -> ForecastSettings:
@@ -49,13 +50,11 @@ def forecast_settings(site) -> ForecastSettings:
     stored = stored if isinstance(stored, dict) else {}
     out = ForecastSettings()
     kind = stored.get("period")
-    start = stored.get("fiscal_year_start")
     future = stored.get("future_periods")
     history = stored.get("history_periods")
     return ForecastSettings(
         period=kind if kind in KINDS else out.period,
-        fiscal_year_start=start if isinstance(start, int) and 1 <= start <= 12
-        else out.fiscal_year_start,
+        fiscal_year_start=calendar_settings(site).fiscal_year_start,
         future_periods=future if isinstance(future, int) and 1 <= future <= MAX_PERIODS
         else out.future_periods,
         history_periods=history if isinstance(history, int) and 0 <= history <= MAX_PERIODS
@@ -65,12 +64,12 @@ def forecast_settings(site) -> ForecastSettings:
 def clean_settings(form) -> tuple[dict, dict[str, Message]]:
     """The settings a form posts, and the problems keyed by field (nothing saved if any)."""
     values = {name: str(form.get(name) or "").strip() for name in
-              ("period", "fiscal_year_start", "future_periods", "history_periods")}
+              ("period", "future_periods", "history_periods")}
     errors: dict[str, Message] = {}
     if values["period"] not in KINDS:
         errors["period"] = Message(N_("choose monthly or quarterly"))
     out: dict = {"period": values["period"]}
-    for name, low, high in (("fiscal_year_start", 1, 12), ("future_periods", 1, MAX_PERIODS),
+    for name, low, high in (("future_periods", 1, MAX_PERIODS),
                             ("history_periods", 0, MAX_PERIODS)):
         try:
             number = int(values[name])
@@ -128,12 +127,8 @@ def window(today: dt.date, settings: ForecastSettings) -> list[Period]:
 
 
 def site_today(site, moment: dt.datetime | None = None) -> dt.date:
-    """The day ``moment`` (default: now) is in the site's time zone (setting ``timezone``)."""
-    try:
-        zone = ZoneInfo(str(site.settings.get("timezone") or "UTC"))
-    except (ValueError, KeyError):
-        zone = ZoneInfo("UTC")
-    return (moment or dt.datetime.now(dt.UTC)).astimezone(zone).date()
+    """The day ``moment`` (default: now) is in the company's time zone."""
+    return calendar_settings(site).today(moment)
 
 
 def keep_periods(site, today: dt.date | None = None) -> str:

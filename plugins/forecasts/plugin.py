@@ -25,9 +25,9 @@ Provides:
   ``/api/v1/forecast_periods``);
 - demo forecasts: the periods and the demo user's committed figures.
 
-Why a second "fiscal year start": 1CRM keeps one in its company settings; CRBM's workflows
-plugin keeps its own for date filters, and forecasts cannot require workflows. Both should
-move to one company-calendar setting of the core when there is one.
+The fiscal year's first month and the time zone of "today" are the company calendar's
+(core.apps.calendar.settings, Admin → Company calendar), shared with workflows and
+opportunities: 1CRM keeps one fiscal year start in its company settings.
 """
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def crbm_navigation(site, user):
 @hookimpl
 def crbm_admin_links(site):
     return [AdminLink(N_("Forecasts"), "/admin/forecasts",
-                      N_("Forecast period, fiscal year start, periods kept"))]
+                      N_("Forecast period, periods kept"))]
 
 
 @hookimpl(trylast=True)

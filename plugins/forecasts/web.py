@@ -191,10 +191,6 @@ def _differs(posted: str | None, current) -> bool:
 
 # -- Admin → Forecasts -------------------------------------------------------------------------
 
-MONTHS = (N_("January"), N_("February"), N_("March"), N_("April"), N_("May"), N_("June"),
-          N_("July"), N_("August"), N_("September"), N_("October"), N_("November"),
-          N_("December"))
-
 
 @page()
 def settings_page(request: Request, form):
@@ -213,7 +209,7 @@ def settings_page(request: Request, form):
         values = {name: str(form.get(name) or "") for name in values}
     response = request.app.state.templates.render(
         request, "admin_forecasts.html", status=422 if errors else 200, values=values,
-        errors=errors, months=list(enumerate(MONTHS, start=1)),
+        errors=errors,
         kinds=[("monthly", N_("Monthly")), ("quarterly", N_("Quarterly"))])
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -30,8 +30,8 @@ Provides:
   forecast category follows a close (Closed Won → Closed, Closed Lost → Omitted) or a
   reopening (back to Pipeline) unless the same save sets it; and with the company setting
   "Automatically update close date" on (default), a save that moves the stage into
-  Closed Won or Closed Lost sets ``date_closed`` to today in the site's time zone (setting
-  ``timezone``) — unless that save sets the date itself. A new record created already
+  Closed Won or Closed Lost sets ``date_closed`` to today in the company's time zone
+  (Admin → Company calendar, core.apps.calendar.settings) — unless that save sets the date itself. A new record created already
   closed keeps the date it is given (an import of past deals), and gets today only when it
   has none.
 - the setting ``opportunities`` (``{"auto_close_date": bool}``), edited on Admin →
@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from starlette.exceptions import HTTPException
@@ -58,6 +57,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
+from core.apps.calendar.settings import calendar_settings
 from core.kernel.errors import N_, Message, ValidationError
 from core.kernel.hookspecs import for_modules, hookimpl
 from core.kernel.hooktypes import AdminLink
@@ -89,12 +89,8 @@ def auto_close_date(site) -> bool:
 
 
 def site_today(site) -> dt.date:
-    """Today in the site's time zone (site setting ``timezone``, UTC when unset or unknown)."""
-    try:
-        zone = ZoneInfo(str(site.settings.get("timezone") or "UTC"))
-    except (ValueError, KeyError):  # an unknown name (ZoneInfoNotFoundError is a KeyError)
-        zone = ZoneInfo("UTC")
-    return dt.datetime.now(zone).date()
+    """Today in the company's time zone (Admin → Company calendar)."""
+    return calendar_settings(site).today()
 
 
 def stage_probabilities(registry) -> dict[str, int]:

@@ -3,7 +3,8 @@
 Every date filter works in **calendar days of the site's time zone**: "today", "the current
 week", "the end of the fiscal quarter", "3 months before now" are days, worked out here from
 one clock reading (``now``, an aware datetime) and the site's ``DateSettings`` (time zone,
-first day of the week, first month of the fiscal year). A date field is compared with those
+first day of the week, first month of the fiscal year: the company calendar, Admin → Company
+calendar). A date field is compared with those
 days as it is; a date-and-time field (stored in UTC) by the day it falls on in the site's
 time zone — so a range of days becomes the range of instants from the local midnight that
 starts its first day to the one that ends its last (``day_start``): a comparison of the
@@ -25,9 +26,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
+from core.apps.calendar.settings import calendar_settings
 from core.kernel.errors import N_
-
-SETTING = "workflows"  # the site setting: {"timezone", "week_start", "fiscal_year_start"}
 
 PERIODS = ("day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year")
 PERIOD_LABELS = {"day": N_("day"), "week": N_("week"), "month": N_("month"),
@@ -61,19 +61,10 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def date_settings(site) -> DateSettings:
-    """The site's ``workflows`` setting, typed; a missing or bad value keeps its default
-    (a new site counts in UTC, weeks from Monday, fiscal years from January)."""
-    stored = site.settings.get(SETTING)
-    stored = stored if isinstance(stored, dict) else {}
-    defaults = DateSettings()
-    zone = stored.get("timezone")
-    week = stored.get("week_start")
-    fiscal = stored.get("fiscal_year_start")
-    return DateSettings(
-        timezone=zone if isinstance(zone, str) and _zone(zone).key == zone else defaults.timezone,
-        week_start=week if isinstance(week, int) and 0 <= week <= 6 else defaults.week_start,
-        fiscal_year_start=fiscal if isinstance(fiscal, int) and 1 <= fiscal <= 12
-        else defaults.fiscal_year_start)
+    """The company calendar (core.apps.calendar.settings, Admin → Company calendar) as the
+    three things date filters need."""
+    cal = calendar_settings(site)
+    return DateSettings(cal.time_zone, cal.week_start, cal.fiscal_year_start)
 
 
 def add_months(day: dt.date, months: int) -> dt.date:

@@ -4,8 +4,9 @@ or deleted, or when a date comes, under conditions.
 The plugin brings:
 
 - the condition library (``conditions.py``: the JSON shape, checking, in-memory evaluation,
-  SQL for scans; ``dates.py``: the calendar its date filters count in, from the site setting
-  ``workflows`` — ``timezone``, ``week_start``, ``fiscal_year_start``);
+  SQL for scans; ``dates.py``: the calendar its date filters count in — the company
+  calendar's time zone, first day of the week and fiscal year start, Admin → Company
+  calendar, core.apps.calendar.settings);
 - the actions registry (``actions.py``) and its hook ``crbm_workflow_actions``
   (``hookspecs.py``) for plugins that add actions;
 - the ``workflows`` module (administrators only) with its run history ``workflow_runs``;

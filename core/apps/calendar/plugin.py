@@ -1,17 +1,24 @@
-"""The calendar and its holiday sets as a built-in plugin."""
+"""The calendar, its holiday sets and the company calendar setting (settings.py) as a
+built-in plugin."""
 from __future__ import annotations
 
 from core.kernel.errors import N_
 from core.kernel.hookspecs import hookimpl
-from core.kernel.hooktypes import NavEntry
+from core.kernel.hooktypes import AdminLink, NavEntry
 
 
 @hookimpl(tryfirst=True)  # the applications' pages come before third-party plugins' pages
 def crbm_web_routes(site):
-    from core.apps.calendar import web
-    return web.routes
+    from core.apps.calendar import settings_web, web
+    return web.routes + settings_web.routes
 
 
 @hookimpl(tryfirst=True)  # first in the top bar, where it has always been
 def crbm_navigation(site, user):
     return [NavEntry(N_("Calendar"), "/calendar")]
+
+
+@hookimpl(tryfirst=True)  # among the kernel's entries, in BUILTIN_PLUGINS order
+def crbm_admin_links(site):
+    return [AdminLink(N_("Company calendar"), "/admin/calendar",
+                      N_("Time zone, first day of the week, fiscal year start, work day"))]

@@ -46,7 +46,7 @@ def test_modules_as_registered(site):
     accounts, contacts = site.registry.module("accounts"), site.registry.module("contacts")
     assert (accounts.label, accounts.label_singular) == ("Accounts", "Account")
     assert accounts.features == {"assignable": True, "team_owned": True, "audited": True,
-                                 "importable": True}
+                                 "importable": True, "activities": True}
     assert contacts.features["personal_data"] is True
     # composite fields arrive flat
     assert {"billing_address_city", "shipping_address_country", "annual_revenue_currency",

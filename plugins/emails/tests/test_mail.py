@@ -103,7 +103,7 @@ def test_a_quote_reaches_the_server_with_its_pdf_and_is_filed_on_the_account(sit
     history = site.records.related("accounts", acme["id"], "emails", admin)
     assert [e["id"] for e in history] == [filed["id"]]
     accounts = site.registry.module("accounts")
-    assert accounts.relationships["emails"]["label"] == "History"
+    assert accounts.relationships["emails"]["label"] == "Emails"
     assert "emails" in accounts.layouts["subpanels"]
 
 
@@ -115,7 +115,7 @@ def test_the_account_page_shows_the_mail_and_its_pdf_downloads(site, admin, inbo
         csrf = re.search(r'name="_csrf" value="([^"]+)"', login.text).group(1)
         client.post("/login", data={"_csrf": csrf, "username": "admin", "password": PASSWORD})
         page = html.unescape(client.get(f"/m/accounts/{acme['id']}").text)
-        assert "History" in page and 'id="sub-emails"' in page  # rows come when opened
+        assert "Emails" in page and 'id="sub-emails"' in page  # rows come when opened
         history = client.get(f"/m/accounts/{acme['id']}/subpanel/emails?fragment=1").text
         assert "Your quote Q-1001" in html.unescape(history)
         download = client.get(f"/m/emails/{filed['id']}/file/attachment")

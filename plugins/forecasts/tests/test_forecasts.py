@@ -50,7 +50,8 @@ def team(site, admin):
         deal(dana, "7000", "prospecting", "2026-09-30"),           # Q2, 10 %: 700
         deal(dana, "1000", "prospecting", "2026-07-01", probability=55),  # Q2: 550
     ], admin)
-    site.set_setting(periods.SETTING, {"period": "quarterly", "fiscal_year_start": 4,
+    site.set_setting("calendar", {"fiscal_year_start": 4})  # the company calendar's
+    site.set_setting(periods.SETTING, {"period": "quarterly",
                                        "future_periods": 2, "history_periods": 1})
     periods.keep_periods(site, TODAY)
     return {"dana": dana, "max": max_, "rita": rita, "acme": acme}
@@ -78,15 +79,15 @@ def test_periods_follow_the_fiscal_year_and_are_kept_idempotently(site, admin, t
     assert periods.keep_periods(site, TODAY) == "0 periods created, 0 removed"
     # the scheduler's task: the window of its due day (late on the 20th in UTC is already
     # the 21st in Auckland: still Q1), idempotent
-    site.set_setting("timezone", "Pacific/Auckland")
+    site.set_setting("calendar", {"fiscal_year_start": 4, "time_zone": "Pacific/Auckland"})
     due = dt.datetime(2026, 5, 20, 23, 0, tzinfo=dt.UTC)
     assert scheduler.run_task(site, "forecasts.periods", due) == "0 periods created, 0 removed"
-    site.set_setting("timezone", "UTC")
+    site.set_setting("calendar", {"fiscal_year_start": 4})
     # a forecast keeps its period when the settings change; empty ones of the old kind go
     site.records.create("forecast_entries", {"period_id": quarters["FY2026/27 Q2"]["id"],
                                              "assigned_user_id": admin.id,
                                              "committed": "100"}, admin)
-    site.set_setting(periods.SETTING, {"period": "monthly", "fiscal_year_start": 4,
+    site.set_setting(periods.SETTING, {"period": "monthly",
                                        "future_periods": 3, "history_periods": 0})
     assert periods.keep_periods(site, TODAY) == "3 periods created, 2 removed"
     assert sorted(by_name(site, "monthly")) == ["2026-05", "2026-06", "2026-07"]
@@ -113,7 +114,7 @@ def test_roll_ups_equal_the_hand_computed_totals(site, admin, team):
     assert figures(seen.of(q1["id"], max_.id)) == money("5000", "4000", 0)
     assert figures(seen.of(q1["id"], rita.id)) == money("10000", "6500", "4000")
     # monthly periods, the same fiscal year
-    site.set_setting(periods.SETTING, {"period": "monthly", "fiscal_year_start": 4,
+    site.set_setting(periods.SETTING, {"period": "monthly",
                                        "future_periods": 2, "history_periods": 1})
     periods.keep_periods(site, TODAY)
     months = by_name(site, "monthly")
@@ -217,10 +218,11 @@ def test_the_forecast_page(site, admin, team):
     with signed_in(site, "admin") as web:
         page = web.get("/admin/forecasts")
         assert page.status_code == 200
+        assert "/admin/calendar" in page.text  # the fiscal year is the company calendar's
+        before = periods.forecast_settings(site)
         bad = web.post("/admin/forecasts", data={"_csrf": web.csrf, "period": "weekly",
-                                                 "fiscal_year_start": "13",
                                                  "future_periods": "4", "history_periods": "1"})
-        assert bad.status_code == 422 and periods.forecast_settings(site).fiscal_year_start == 4
+        assert bad.status_code == 422 and periods.forecast_settings(site) == before
 
 
 def test_demo_forecasts(site, admin):

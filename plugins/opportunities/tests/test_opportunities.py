@@ -65,7 +65,7 @@ def test_bad_values_are_refused_with_the_field_named(site, admin, acme):
 
 
 def test_closing_sets_the_close_date_to_today_in_the_site_time_zone(site, admin, acme):
-    site.set_setting("timezone", "Pacific/Auckland")
+    site.set_setting("calendar", {"time_zone": "Pacific/Auckland"})
     # 2026-03-10 20:00 UTC is already the 11th in Auckland
     with time_machine.travel(dt.datetime(2026, 3, 10, 20, 0, tzinfo=dt.UTC), tick=False):
         made = deal(site, admin, acme, date_closed="2026-06-30")

@@ -147,15 +147,21 @@ def test_paris_days_start_at_its_midnights_across_clock_changes():
                                                                        tzinfo=dt.UTC)
 
 
-def test_the_site_setting_gives_the_calendar(probes):
+def test_the_company_calendar_gives_the_dates(probes):
     site, _admin = probes
     assert dates.date_settings(site) == DateSettings()
+    # a site whose workflows setting predates the company calendar still counts by it
     with site.engine.begin() as conn:
         table = site.tables.tables["crbm_settings"]
         conn.execute(table.insert().values(key="workflows", value='{"timezone": "Europe/Paris", '
                                            '"week_start": 6, "fiscal_year_start": 4}'))
         site.settings_changed(conn)
     assert dates.date_settings(site) == DateSettings("Europe/Paris", 6, 4)
+    # once Admin -> Company calendar is saved, it alone counts
+    site.set_setting("calendar", {"time_zone": "America/Toronto", "week_start": 0,
+                                  "fiscal_year_start": 7, "work_day_start": "09:00",
+                                  "work_day_end": "17:00"})
+    assert dates.date_settings(site) == DateSettings("America/Toronto", 0, 7)
 
 
 def test_today_is_the_current_day_unless_a_clock_is_given(probes):

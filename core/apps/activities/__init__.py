@@ -1,0 +1,1 @@
+"""Activities and History panels on the detail page of any module that opts in."""

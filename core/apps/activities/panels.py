@@ -1,0 +1,131 @@
+"""The **Activities** and **History** panels of a record (user guide §1.2), for every module
+whose YAML says ``features: {activities: true}``.
+
+Which modules are activities is metadata too: a module with ``features.activity`` is one
+kind (the activities plugin's calls, meetings, tasks and notes; the emails plugin's emails).
+Its options::
+
+    activity:
+      open: {field: status, values: [planned]}   # in Activities while it holds; else History
+      when: date_start                           # the date the panels sort and show
+
+A kind without ``open`` is always history (notes, emails). A kind's record belongs to a
+record when one of its link fields names it: its "Related to" (``parent_id``, a parent link
+whose ``modules`` include the record's module) or a plain related field to that module (a
+call's ``account_id`` on an account's page, a task's ``contact_id`` on a contact's).
+
+Why here and not as the kernel's subpanels: a subpanel is one module through one field;
+these panels mix several modules, split by a status, through several fields. The rows are
+read through the record service (each reader's access predicate in SQL, one statement per
+kind and link field — never per row) and only when a panel is opened: the detail page
+itself gains no statement.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from core.kernel.records import Query
+from core.kernel.registry import ModuleDef
+
+ROWS = 50  # per kind and link field; the kind's own list shows the rest
+PANELS = ("activities", "history")
+
+
+@dataclass(frozen=True)
+class Kind:
+    module: ModuleDef
+    link_fields: tuple[str, ...]  # its fields that may name the record
+    open_field: str | None
+    open_values: tuple[str, ...]
+    when: str | None
+
+
+def kinds(registry, module: ModuleDef) -> list[Kind]:
+    """The activity kinds that may be about a record of ``module``, in registry order."""
+    out = []
+    for other in registry.modules.values():
+        options = other.features.get("activity")
+        if options is None or options is False:
+            continue
+        options = options if isinstance(options, dict) else {}
+        links = tuple(f.name for f in other.fields.values() if f.type.name == "related" and (
+            module.name in (f.spec.get("modules") or ()) or f.spec.get("module") == module.name))
+        if links:
+            opened = options.get("open") or {}
+            out.append(Kind(other, links, opened.get("field"), tuple(opened.get("values", ())),
+                            options.get("when")))
+    return out
+
+
+def _done_values(registry, kind: Kind) -> list[str]:
+    field = kind.module.fields[kind.open_field]
+    return [value for value, _ in registry.choices(field) if value not in kind.open_values]
+
+
+def _sort_key(value) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
+    return dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def rows(site, module: ModuleDef, record_id: str, panel: str, user) -> list[dict]:
+    """The panel's rows, each ``{"kind": Kind, "row": dict}``: Activities soonest first,
+    History newest first. Records the user may not list are never read."""
+    out: dict[tuple[str, str], dict] = {}
+    for kind in kinds(site.registry, module):
+        if site.access.mode(user, kind.module) == "disabled":
+            continue
+        if kind.open_field is None:
+            if panel == "activities":
+                continue
+            status = []
+        else:
+            wanted = list(kind.open_values) if panel == "activities" else \
+                _done_values(site.registry, kind)
+            status = [(kind.open_field, "in", wanted)]
+        fields = ["id", kind.module.name_field or "id", *(
+            [kind.open_field] if kind.open_field else []), *(
+            [kind.when] if kind.when else []), *(
+            ["assigned_user_id"] if "assigned_user_id" in kind.module.fields else [])]
+        # the soonest open ones, the latest done ones: those the panel shows first
+        order = None if not kind.when else kind.when if panel == "activities" else f"-{kind.when}"
+        for link in kind.link_fields:
+            for row in site.records.list(kind.module.name, user, Query(
+                    filters=[(link, "eq", record_id), *status], fields=list(dict.fromkeys(fields)),
+                    labels=True, sort=order, limit=ROWS)):
+                out[(kind.module.name, row["id"])] = {"kind": kind, "row": row}
+    ordered = sorted(out.values(), key=lambda item: _sort_key(
+        item["row"].get(item["kind"].when) if item["kind"].when else None))
+    return ordered if panel == "activities" else ordered[::-1]
+
+
+def create_links(site, module: ModuleDef, record_id: str, title: str, panel: str,
+                 user) -> list[tuple[str, str]]:
+    """(label, URL) of the quick creates in a panel: the kinds the user may create, their
+    links prefilled with the record (and its status: "Log a call" is a held one)."""
+    from urllib.parse import urlencode
+
+    back = f"/m/{module.name}/{record_id}#sub-{panel}"
+    out = []
+    for kind in kinds(site.registry, module):
+        if not site.access.can(user, kind.module, "edit"):
+            continue
+        if panel == "activities" and kind.open_field is None:
+            continue  # a note is never open
+        params: dict[str, str] = {}
+        for link in kind.link_fields:
+            params[link], params[f"{link}__label"] = record_id, title
+            type_field = kind.module.fields[link].spec.get("type_field")
+            if type_field:
+                params[type_field] = module.name
+        if kind.open_field and panel == "history":
+            done = _done_values(site.registry, kind)
+            if not done:
+                continue
+            params[kind.open_field] = done[0]  # held, completed: a record of what was done
+        params["return"] = back
+        out.append((kind.module.label_singular, f"/m/{kind.module.name}/new?{urlencode(params)}"))
+    return out

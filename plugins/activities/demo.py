@@ -1,0 +1,85 @@
+"""Demo activities: for the first demo accounts (a handful whatever the demo's size) and
+their contacts, the story of a sales relationship — calls and meetings in the last weeks
+held (now and then not held), the next ones planned, tasks done and to do, notes. Times fall
+in the company's work day (Admin → Company calendar); the same seed makes the same story."""
+from __future__ import annotations
+
+import datetime as dt
+
+from core.apps.calendar.settings import calendar_settings
+from core.kernel.records import Query
+
+ACCOUNTS = 12
+CALLS = ("Follow-up on the proposal", "Introductory call", "Support escalation",
+         "Renewal check-in", "Pricing questions", "Reference call", "Onboarding kick-off")
+MEETINGS = ("Quarterly business review", "Product demo", "Contract negotiation",
+            "Technical workshop", "Site visit", "Executive lunch")
+LOCATIONS = ("Their office", "Our office, room 2", "Video call", "Café near their office")
+TASKS = ("Send the updated quote", "Prepare the demo environment", "Check credit terms",
+         "Draft the statement of work", "Book the site visit", "Send meeting minutes",
+         "Update the contact list")
+NOTES = (("Buying process", "Decisions over 20k go to the CFO; budget is set in October."),
+         ("Competitors", "They also talk to two competitors; price matters less than support."),
+         ("Preferences", "Prefers calls in the morning; email summaries after every meeting."))
+
+
+def _at(cal, day: dt.date, rng) -> dt.datetime:
+    """A time in the company's work day on ``day``, on the half hour, stored as UTC."""
+    start = cal.work_day_start.hour * 60 + cal.work_day_start.minute
+    end = cal.work_day_end.hour * 60 + cal.work_day_end.minute - 60
+    minutes = start + 30 * rng.randrange(max(1, (end - start) // 30))
+    local = dt.datetime.combine(day, dt.time(minutes // 60, minutes % 60), tzinfo=cal.tz)
+    return local.astimezone(dt.UTC)
+
+
+def load(site, user, rng) -> None:
+    if site.records.count("calls", user, cap=0):
+        return  # once
+    accounts = site.records.list("accounts", user, Query(fields=["id", "name"], sort="name",
+                                                         limit=ACCOUNTS))
+    if not accounts:
+        return
+    people: dict[str, list[dict]] = {}
+    for c in site.records.list("contacts", user, Query(
+            fields=["id", "account_id"], filters=[("account_id", "in",
+                                                   [a["id"] for a in accounts])], limit=None)):
+        people.setdefault(c["account_id"], []).append(c)
+    cal = calendar_settings(site)
+    today = cal.today()
+    calls, meetings, tasks, notes = [], [], [], []
+    for account in accounts:
+        contacts = people.get(account["id"], [])
+
+        def about(account=account, contacts=contacts) -> dict:
+            """The record an activity is about: the account, or now and then a contact."""
+            if contacts and rng.random() < 0.4:
+                return {"parent_id": rng.choice(contacts)["id"], "parent_type": "contacts"}
+            return {"parent_id": account["id"], "parent_type": "accounts"}
+
+        base = {"assigned_user_id": user.id}
+        for days in (-rng.randint(20, 40), -rng.randint(3, 15), rng.randint(2, 20)):
+            status = "planned" if days > 0 else rng.choice(("held", "held", "held", "not_held"))
+            calls.append({**base, **about(), "account_id": account["id"],
+                          "name": rng.choice(CALLS), "status": status,
+                          "direction": rng.choice(("outbound", "outbound", "inbound")),
+                          "date_start": _at(cal, today + dt.timedelta(days=days), rng),
+                          "duration_minutes": rng.choice((10, 15, 15, 30, 45))})
+        for days in (-rng.randint(10, 60), rng.randint(5, 30)):
+            start = _at(cal, today + dt.timedelta(days=days), rng)
+            meetings.append({**base, **about(), "name": rng.choice(MEETINGS),
+                             "status": "planned" if days > 0 else "held",
+                             "location": rng.choice(LOCATIONS), "date_start": start,
+                             "date_end": start + dt.timedelta(minutes=rng.choice((30, 60, 90)))})
+        for done, days in ((True, -rng.randint(5, 30)), (False, rng.randint(1, 14))):
+            contact = rng.choice(contacts)["id"] if contacts else None
+            tasks.append({**base, **about(), "name": rng.choice(TASKS), "contact_id": contact,
+                          "status": "completed" if done else rng.choice(
+                              ("not_started", "in_progress", "pending_input")),
+                          "priority": rng.choice(("high", "medium", "medium", "low")),
+                          "date_start": today + dt.timedelta(days=days - 3),
+                          "date_due": today + dt.timedelta(days=days)})
+        subject, text = rng.choice(NOTES)
+        notes.append({**base, **about(), "name": subject, "description": text})
+    for module, rows in (("calls", calls), ("meetings", meetings), ("tasks", tasks),
+                         ("notes", notes)):
+        site.records.create_many(module, rows, user)

@@ -1,0 +1,98 @@
+"""Activities: calls, meetings, tasks and notes about the records of any module that opts in
+(user guide §1.2 "Activities" and "History"; implementation guide §7.7).
+
+Provides:
+
+- four modules (modules/*.yaml), each a kind of activity for core.apps.activities
+  (``features.activity``: which statuses are open, which date the panels show):
+  **calls** (direction, status Planned/Held/Not Held, start, duration in minutes, a direct
+  account), **meetings** (location, start and end or all day, the same statuses),
+  **tasks** (start and due dates, priority High/Medium/Low, status Not Started/In
+  Progress/Completed/Pending Input/Deferred, a contact) and **notes** (a text and one
+  attachment, always history). Their statuses, directions and priorities are protected
+  dropdowns (dropdowns/activities.yaml): the panels and the reports to come rely on them.
+- "Related to" on each (``parent_id``, a dynamic parent link declared with
+  ``modules_with_feature: activities``): it may name a record of every module whose YAML
+  says ``features: {activities: true}`` — accounts, contacts, opportunities today; a module
+  that opts in later needs nothing from this plugin. Those modules' detail pages then show
+  the **Activities** (open calls, meetings, tasks) and **History** (held or not held,
+  completed or deferred, notes, emails) panels with quick creates prefilled with the record
+  (core.apps.activities, core/web/templates/detail.html).
+- save rules (``crbm_before_save``, once per batch): a new call without a start starts now
+  (logging a call is a title and Save: two taps on a phone); a meeting ends after it starts (an
+  all-day meeting may end the day it starts); a task is not due before it starts — a
+  refused row names its field and nothing is saved.
+- demo activities around the demo accounts and their contacts: past calls and meetings
+  held (a few not held), future ones planned, open and completed tasks, notes.
+
+Why one plugin for four modules: they are one feature in 1CRM and for a user (the panels
+mix them), they share their statuses and their demo story; nobody removes notes but keeps
+calls. Invitees, resources, recurrence, reminders, the calendar's views and iCalendar are
+the next rounds of issue 20.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from core.kernel.errors import N_, Message, ValidationError
+from core.kernel.hookspecs import for_modules, hookimpl
+
+__version__ = "0.1.0"
+
+
+def _problem(errors: dict, batch, index: int, name: str, message: Message) -> None:
+    errors[name if len(batch) == 1 else f"row {index + 1}: {name}"] = message
+
+
+def _as_utc(value):
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+@hookimpl(specname="crbm_before_save")
+@for_modules("calls")
+def calls_start_now_unless_told(site, module, batch) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    for change in batch:
+        if change.is_new and change.record.get("date_start") is None:
+            change.record["date_start"] = now
+
+
+@hookimpl(specname="crbm_before_save")
+@for_modules("meetings")
+def meetings_end_after_they_start(site, module, batch) -> None:
+    errors: dict[str, Message] = {}
+    for index, change in enumerate(batch):
+        start = _as_utc(change.record.get("date_start"))
+        end = _as_utc(change.record.get("date_end"))
+        if start is None or end is None:
+            continue
+        if change.record.get("all_day"):
+            if end.date() < start.date():
+                _problem(errors, batch, index, "date_end",
+                         Message(N_("an all-day meeting cannot end before the day it starts")))
+        elif end <= start:
+            _problem(errors, batch, index, "date_end", Message(N_("must be after the start")))
+    if errors:
+        raise ValidationError(errors)
+
+
+@hookimpl(specname="crbm_before_save")
+@for_modules("tasks")
+def tasks_are_due_after_they_start(site, module, batch) -> None:
+    errors: dict[str, Message] = {}
+    for index, change in enumerate(batch):
+        start, due = change.record.get("date_start"), change.record.get("date_due")
+        if start is not None and due is not None and due < start:
+            _problem(errors, batch, index, "date_due",
+                     Message(N_("cannot be before the start date")))
+    if errors:
+        raise ValidationError(errors)
+
+
+@hookimpl
+def crbm_demo_data(site, user, size, rng, progress):
+    from plugins.activities import demo
+
+    demo.load(site, user, rng)
