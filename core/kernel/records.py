@@ -161,7 +161,7 @@ class RecordService:
         """One record, if the user may ``action`` it (NotFoundError otherwise: whether a
         record exists is not told to someone who may not see it)."""
         module = self.registry.module(module_name)
-        stmt, _ = self._select(module, user, Query(limit=None, labels=labels), action)
+        stmt, _ = self.select(module, user, Query(limit=None, labels=labels), action)
         stmt = stmt.where(self.table(module).c.id == str(record_id))
         with self._reading(connection) as conn:
             row = conn.execute(stmt).mappings().first()
@@ -170,17 +170,17 @@ class RecordService:
         return dict(row)
 
     def list(self, module_name: str, user: User, query: Query | None = None,
-             action: str = "list") -> list[dict]:
+             action: str = "list", connection=None) -> list[dict]:
         """Records the user may ``action`` ("list"; "export" and "report" for those)."""
         module = self.registry.module(module_name)
-        stmt, _ = self._select(module, user, query or Query(), action)
-        with self.engine.connect() as conn:
+        stmt, _ = self.select(module, user, query or Query(), action)
+        with self._reading(connection) as conn:
             return dicts(conn.execute(stmt))
 
     def _counting(self, module: ModuleDef, user: User, query: Query, cap: int | None):
         """SELECT how many match (up to cap + 1), unordered and without ids (an index may
         cover it): the access predicate's disjoint parts added up, but for a search."""
-        stmt, table = self._select(module, user, Query(query.filters, query.search, limit=None,
+        stmt, table = self.select(module, user, Query(query.filters, query.search, limit=None,
                                                        fields=["id"]), None)
         stmt = stmt.order_by(None).with_only_columns(sa.literal_column("1"))
         parts = [sa.true()] if self.access is None else \
@@ -213,7 +213,7 @@ class RecordService:
         if not dense and query.search and cap is not None and query.after is None:
             # Hits (up to the cap) gathered once, counted and the page sorted from them:
             # one pass over the keys' indexes, where a count and a page would make two.
-            stmt, _ = self._select(module, user, query, "list", hits_cap=cap)
+            stmt, _ = self.select(module, user, query, "list", hits_cap=cap)
             with self.engine.connect() as conn:
                 rows = dicts(conn.execute(stmt))
             matched = rows[0]["__total"] if rows else \
@@ -230,11 +230,11 @@ class RecordService:
                 return [], 0
             if cap is not None and matched > cap:
                 self._dense = {**self._dense, hint: True} if len(self._dense) < 10_000 else {}
-            stmt, _ = self._select(module, user, query, "list",
+            stmt, _ = self.select(module, user, query, "list",
                                    scan=cap is not None and matched > cap and not query.search)
             with self.engine.connect() as conn:
                 return dicts(conn.execute(stmt)), matched
-        stmt, _ = self._select(module, user, query, "list", scan=dense and not query.search)
+        stmt, _ = self.select(module, user, query, "list", scan=dense and not query.search)
         total = self._counting(module, user, query, cap).scalar_subquery()
         with self.engine.connect() as conn:
             rows = dicts(conn.execute(stmt.add_columns(total.label("__total"))))
@@ -264,7 +264,7 @@ class RecordService:
         rel = module.relationships[relationship]
         other = self.registry.module(rel["module"])
         query = query or Query()
-        stmt, other_table = self._select(other, user, query, "list")
+        stmt, other_table = self.select(other, user, query, "list")
         if rel["kind"] == "one_to_many":
             stmt = stmt.where(other_table.c[rel["field"]] == record_id)
         else:
@@ -371,8 +371,9 @@ class RecordService:
         """The caller's connection (left open), or a new one."""
         return nullcontext(connection) if connection is not None else self.engine.connect()
 
-    def _select(self, module: ModuleDef, user: User, query: Query, action: str,
-                scan: bool = False, hits_cap: int | None = None):
+    def select(self, module: ModuleDef, user: User, query: Query, action: str,
+               scan: bool = False, hits_cap: int | None = None):
+        """(SELECT, table) of what ``user`` may ``action`` by ``query``: every read's base."""
         table = self.table(module)
         names = list(query.fields) if query.fields is not None else list(module.fields)
         if "id" not in names:
@@ -603,7 +604,7 @@ class RecordService:
             return self.get(module_name, record_id, user, connection=conn)
 
     def update_many(self, module_name: str, record_ids: Sequence[str],
-                    values: Mapping[str, Any], user: User) -> int:
+                    values: Mapping[str, Any], user: User, *, connection=None) -> int:
         """Give many records the same values (mass update), all or nothing.
 
         One locking read of every record, then the save pipeline once for the lot (one
@@ -612,7 +613,7 @@ class RecordService:
         """
         module = self.registry.module(module_name)
         table = self.table(module)
-        with self.engine.begin() as conn:
+        with self._writing(connection) as conn:
             currents = dicts(conn.execute(
                 sa.select(*(table.c[f.name] for f in module.stored_fields))
                 .where(table.c.id.in_([str(i) for i in record_ids]),
@@ -830,7 +831,7 @@ class RecordService:
             raise NotFoundError(f"no {module.label_singular} with id {record_id}")
 
     def delete_many(self, module_name: str, record_ids: Sequence[str], user: User, *,
-                    skip_in_use: bool = False) -> Deleted:
+                    skip_in_use: bool = False, connection=None) -> Deleted:
         """Soft-delete the records among ``record_ids`` the user may delete, in one
         transaction, with what the metadata deletes along (``on_delete``: core.kernel.deletion).
 
@@ -841,7 +842,7 @@ class RecordService:
         Returns how many of ``record_ids`` were deleted."""
         module = self.registry.module(module_name)
         table = self.table(module)
-        with self.engine.begin() as conn:
+        with self._writing(connection) as conn:
             records = dicts(conn.execute(
                 sa.select(*(table.c[f.name] for f in module.stored_fields))
                 .where(table.c.id.in_([str(i) for i in record_ids]),

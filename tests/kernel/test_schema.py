@@ -84,7 +84,7 @@ def test_lists_sort_text_along_an_index_regardless_of_case(site, admin):
     expected = {"ix_accounts_name_ci"} if dialect in ("sqlite", "postgresql") else set()
     assert sort_indexes(site, "accounts") >= expected
     if dialect == "sqlite":  # the list's own query walks it
-        stmt, _ = site.records._select(site.registry.module("accounts"), admin,
+        stmt, _ = site.records.select(site.registry.module("accounts"), admin,
                                        Query(sort="-name", limit=50, fields=["name"]), "list")
         sql = str(stmt.compile(site.engine, compile_kwargs={"literal_binds": True}))
         with site.engine.connect() as conn:

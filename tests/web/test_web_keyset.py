@@ -118,7 +118,7 @@ def test_a_keyset_page_seeks_the_sort_index(site, admin, gadgets):
     for sort in ("name", "-name"):
         query = Query(sort=sort, limit=10, fields=["id", "name"],
                       after={"name": last["name"], "id": last["id"]})
-        stmt, _ = records._select(module, admin, query, "list")
+        stmt, _ = records.select(module, admin, query, "list")
         with records.engine.connect() as conn:
             sql = stmt.compile(conn, compile_kwargs={"literal_binds": True})
             if dialect == "sqlite":

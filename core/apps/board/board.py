@@ -134,7 +134,7 @@ def _totals_select(site, module: ModuleDef, spec: BoardSpec, user: User, query: 
     # The record service's own list statement, so the WHERE is exactly the list view's
     # (``_select`` is what ``page`` and ``count`` build theirs from; no public builder
     # returns a statement to aggregate over, and the kernel is at its size cap).
-    stmt, table = records._select(module, user, Query(query.filters, query.search, limit=None,
+    stmt, table = records.select(module, user, Query(query.filters, query.search, limit=None,
                                                       fields=["id"]), "list")
     keys = [table.c[spec.field]]
     code = spec.currency(module)

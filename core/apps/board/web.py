@@ -23,7 +23,6 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 from core.apps.board import board
-from core.kernel.records import Query
 from core.kernel.errors import (
     N_,
     ConflictError,
@@ -32,6 +31,7 @@ from core.kernel.errors import (
     ValidationError,
     VetoError,
 )
+from core.kernel.records import Query
 from core.web.pages import page
 from core.web.templating import flash
 from core.web.views import _can, _fmt, _labels, _list_query, _module, _options, _render, _said

@@ -19,14 +19,11 @@ In one transaction, through the record service:
    happened: "Merged from ..." on the survivor, "Merged into ..." on each loser, and the
    moved records' changed field on each of them.
 
-The record service opens its own transaction in ``update_many`` and ``delete_many``, which
-take no connection: ``_InTransaction`` hands it the merge's connection instead of the
-engine, so every step joins the one transaction (a rollback undoes them all).
+Every step is given the merge's connection, so they all join the one transaction (a
+rollback undoes them all).
 """
 from __future__ import annotations
 
-import copy
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -50,22 +47,6 @@ class Merged:
     losers: list[str]
     moved: dict[str, int] = field(default_factory=dict)  # module label -> records moved
     links: int = 0  # many-to-many links moved
-
-
-class _InTransaction:
-    """An engine whose ``begin`` and ``connect`` give the one open connection."""
-
-    def __init__(self, engine, conn):
-        self._engine, self._conn = engine, conn
-
-    def begin(self):
-        return nullcontext(self._conn)
-
-    def connect(self):
-        return nullcontext(self._conn)
-
-    def __getattr__(self, name):
-        return getattr(self._engine, name)
 
 
 def merge_rows(module) -> list[tuple[str, str, list[str]]]:
@@ -132,11 +113,10 @@ def merge(site, module, record_ids, user, *, survivor: str | None = None,
         raise ValidationError(bad)
 
     with site.engine.begin() as conn:
-        records = copy.copy(site.records)  # the same service, bound to this transaction
-        records.engine = _InTransaction(site.engine, conn)
+        records = site.records
         records.lock(module.name, ids, connection=conn)
         found = {r["id"]: r for r in records.list(
-            module.name, user, Query(filters=[("id", "in", ids)], limit=None))}
+            module.name, user, Query(filters=[("id", "in", ids)], limit=None), connection=conn)}
         missing = [i for i in ids if i not in found]
         if missing:
             raise NotFoundError(Message(
@@ -172,7 +152,7 @@ def merge(site, module, record_ids, user, *, survivor: str | None = None,
         mover = User(user.id, user.username, is_admin=True)  # the module docstring, step 3
         moved = _move_references(site, records, conn, module, survivor, ids, losers, user, mover)
         links = _move_links(site, conn, module, survivor, losers)
-        deleted = records.delete_many(module.name, losers, user)
+        deleted = records.delete_many(module.name, losers, user, connection=conn)
         if deleted != len(losers):  # someone else deleted one meanwhile: all or nothing
             raise NotFoundError(Message(N_("A record to merge was deleted meanwhile: "
                                            "nothing was merged.")))
@@ -197,7 +177,8 @@ def _move_references(site, records, conn, module, survivor, ids, losers, user, m
         pointing = dict(conn.execute(sa.select(table.c.id, table.c[f.name]).where(*where)).all())
         if not pointing:
             continue
-        records.update_many(other.name, list(pointing), {f.name: survivor}, mover)
+        records.update_many(other.name, list(pointing), {f.name: survivor}, mover,
+                            connection=conn)
         moved[other.name] = moved.get(other.name, 0) + len(pointing)
         if other.features.get("audited") and not f.audited:
             # the record service logs audited fields only; a move is worth a line anyway

@@ -149,7 +149,7 @@ def test_keys_are_filled_after_a_sync(site, admin, people):
 
 def plan(site, user, module, text) -> str:
     """The database's plan of a list page of this search, as text."""
-    stmt, _ = site.records._select(site.registry.module(module), user,
+    stmt, _ = site.records.select(site.registry.module(module), user,
                                    Query(search=text, limit=20), "list")
     sql = str(stmt.compile(site.engine, compile_kwargs={"literal_binds": True}))
     dialect = site.engine.dialect.name
