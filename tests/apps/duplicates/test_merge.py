@@ -1,5 +1,6 @@
-"""Merging duplicates (core.apps.duplicates.merge): two contacts, each with quotes, emails
-and many-to-many links (the kitchen sink's gadgets), merged field by field into one. The
+"""Merging duplicates (core.apps.duplicates.merge): two contacts, each with calls, quotes,
+emails, target-list memberships and many-to-many links (the kitchen sink's gadgets),
+merged field by field into one. The
 survivor holds every related record and link (a link both had, once), the loser is deleted,
 the change log tells it; access still applies afterwards, and a user who may not edit or
 delete every record is refused with nothing changed. Bad input is refused naming what. Then
@@ -38,13 +39,22 @@ def pair(site, admin):
     emails = [site.records.create("emails", {"name": f"Hello {who['first_name']}",
                                              "parent_type": "contacts", "parent_id": who["id"]},
                                   admin) for who in (jane, dupe)]
+    calls = [site.records.create("calls", {"name": f"Call {who['first_name']}",
+                                           "parent_type": "contacts", "parent_id": who["id"]},
+                                 admin)["id"] for who in (jane, dupe)]
+    lists = {name: site.records.create("prospect_lists", {"name": name}, admin)["id"]
+             for name in ("Newsletter", "Trade show")}
+    site.records.link("contacts", jane["id"], "prospect_lists", lists["Newsletter"], admin)
+    for name in lists:  # J. is on both: the newsletter membership both had stays once
+        site.records.link("contacts", dupe["id"], "prospect_lists", lists[name], admin)
     gadgets = {name: site.records.create("gadgets", {"name": name}, admin)["id"]
                for name in ("Both", "Janes", "Dupes")}
     for who, names in ((jane, ["Both", "Janes"]), (dupe, ["Both", "Dupes"])):
         for name in names:
             site.records.link("contacts", who["id"], "gadgets", gadgets[name], admin)
     return {"acme": acme, "jane": jane, "dupe": dupe, "quotes": [q["id"] for q in quotes],
-            "shipped": shipped["id"], "emails": [e["id"] for e in emails], "gadgets": gadgets}
+            "shipped": shipped["id"], "emails": [e["id"] for e in emails], "gadgets": gadgets,
+            "calls": calls, "lists": lists}
 
 
 def related_names(site, user, module, record_id, relationship):
@@ -73,15 +83,21 @@ def test_merge_moves_every_related_record_and_link_and_deletes_the_loser(site, a
     assert [site.records.get("emails", e, admin)["parent_type"] for e in pair["emails"]] == \
         ["contacts", "contacts"]
     assert related_names(site, admin, "contacts", jane["id"], "gadgets") == ["Both", "Dupes", "Janes"]
+    assert pointing(site, admin, "calls", "parent_id", jane["id"]) == sorted(pair["calls"])
+    assert related_names(site, admin, "contacts", jane["id"], "prospect_lists") == \
+        ["Newsletter", "Trade show"]
+    assert related_names(site, admin, "prospect_lists", pair["lists"]["Newsletter"],
+                         "contacts") == ["Jane Doe"]
     links = site.tables.tables["contacts_gadgets_links"]
     with site.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(links)).scalar() == 3
     log = site.records.change_log("contacts", jane["id"])
     merged_entry = [e for e in log if e["field"] == "(merged)"]
     assert len(merged_entry) == 1
-    # the loser's: one email, two quotes, one link (the gadget both had is linked once)
+    # the loser's: a call, an email, two quotes, two links (a gadget and a target list; the
+    # gadget and the list both had are linked once)
     assert merged_entry[0]["new_value"] == \
-        f"Merged from J. Doe ({dupe['id']}); moved 1 Email, 2 Quotes, 1 link"
+        f"Merged from J. Doe ({dupe['id']}); moved 1 Call, 1 Email, 2 Quotes, 2 links"
     assert any(e["field"] == "email1" and e["new_value"] == "jdoe@acme.example" for e in log)
     assert [e["new_value"] for e in site.records.change_log("contacts", dupe["id"])
             if e["field"] == "(merged)"] == [f"Merged into Jane Doe ({jane['id']})"]
