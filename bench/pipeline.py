@@ -14,7 +14,10 @@ check on create, and converting a lead — each against a raw baseline in the sa
    both users; against the baseline: ONE raw GROUP BY (count, sum amount, sum
    amount × probability / 100 per sales stage, not deleted) plus the raw SELECT of the
    first 50 cards of each stage (the card's columns and its account's name), SQLAlchemy
-   Core on the same connection pool. Printed: median ms, the ratio to the baseline and
+   Core on the same connection pool — with no access predicate, so the Team-level rows
+   weigh a filtered board against the unfiltered statements. The admin's board must
+   match the baseline (same counts, same cards in the same order) or the bench stops.
+   Printed: median ms, the ratio to the baseline and
    the process CPU ms per call (client and server both run here; CPU is what the
    machine's load changes least).
 2. duplicate check on create against N contacts: bench/duplicates.py's ``build``,
