@@ -61,6 +61,12 @@ def bench_site(database_url: str | None) -> Iterator[Site]:
             if database_url:  # leave the server database as we found it
                 TWINS.drop_all(site.engine, checkfirst=True)
                 site.tables.drop_all(site.engine, checkfirst=True)
+                if site.engine.dialect.name == "postgresql":
+                    # the job queue's schema too (procrastinate: tables, types, functions),
+                    # which sync_schema applies on PostgreSQL; as bench/jobs.py does
+                    with site.engine.begin() as conn:
+                        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+                        conn.exec_driver_sql("CREATE SCHEMA public")
             site.close()
 
 

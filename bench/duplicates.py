@@ -41,6 +41,8 @@ from core.kernel.users import create_user
 from plugins.accounts.plugin import build_pools
 from plugins.contacts.plugin import ACCOUNT_FIELDS, contact_row
 
+BASELINE = "baseline: SELECT id by email"
+
 
 def checks(site, admin, rng: random.Random) -> dict[str, dict]:
     """The new contacts checked, built from existing ones so a hit is a hit at every size."""
@@ -67,6 +69,72 @@ def checks(site, admin, rng: random.Random) -> dict[str, dict]:
     }
 
 
+def build(site, admin, n: int, seed: int, rng: random.Random) -> dict:
+    """N demo contacts (two per account, the accounts written first) through the batch
+    path, duplicate keys kept on the way; what writing them took. bench/pipeline.py
+    builds its contacts (and the accounts its opportunities hang on) with this too."""
+    accounts = n // 2
+    progress(f"creating {accounts:,} accounts and {n:,} contacts, {BATCH:,} per batch")
+    create_in_batches(site, "accounts", demo_rows(accounts, admin.id, seed), admin)
+    companies = site.records.list("accounts", admin, Query(fields=ACCOUNT_FIELDS, limit=None))
+    pools = build_pools(rng, scale=min(1000, max(200, n // 40)))
+    t0 = time.perf_counter()
+    rows = [contact_row(rng, pools, companies[i // 2], admin.id) for i in range(n)]
+    create_in_batches(site, "contacts", rows, admin)
+    written = time.perf_counter() - t0
+    # what keeping the keys adds to a batch write: the last batch's keys made again
+    # (one DELETE and one executemany INSERT), rolled back
+    last = site.records.list("contacts", admin, Query(limit=BATCH, sort="-created_at"))
+    with site.engine.connect() as conn, conn.begin() as tx:
+        t1 = time.perf_counter()
+        duplicate_keys.refresh(site, site.registry.module("contacts"), last, conn)
+        upkeep = (time.perf_counter() - t1) / len(last) * 1000
+        tx.rollback()
+    if site.engine.dialect.name == "postgresql":
+        with site.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE contacts")
+            conn.exec_driver_sql(f"ANALYZE {duplicate_keys.TABLE}")
+    with site.engine.connect() as conn:
+        key_rows = conn.execute(sa.select(sa.func.count()).select_from(
+            site.tables.tables[duplicate_keys.TABLE])).scalar()
+    return {"contacts": n, "accounts": accounts, "written": written, "upkeep": upkeep,
+            "rekeyed": len(last), "key_rows": key_rows}
+
+
+def measure(site, admin, rng: random.Random, rounds: int, warmup: int):
+    """Each check's times (the baseline's first) and answers, the checks taking turns."""
+    contacts = site.tables.tables["contacts"]
+    new = checks(site, admin, rng)
+    email = new["same email"]["email1"].lower()
+
+    def baseline():
+        with site.engine.connect() as conn:
+            return conn.execute(sa.select(contacts.c.id).where(
+                contacts.c.email1 == email, contacts.c.deleted.is_(False)).limit(10)).all()
+
+    calls = {BASELINE: baseline}
+    calls |= {label: (lambda values=values: find_duplicates(site, "contacts", values, admin))
+              for label, values in new.items()}
+    progress(f"duplicate checks: {rounds} of each kind, interleaved")
+    return interleaved(calls, rounds, warmup)
+
+
+def report(built: dict, times: dict, answers: dict) -> list[str]:
+    """The printed lines: the write's cost, then each check's median and ratio."""
+    lines = [(f"writing the contacts: {built['written']:.1f} s through create_many, keys kept "
+              f"on the way ({built['key_rows']:,} key rows); keeping them costs "
+              f"{built['upkeep'] * 1000:.0f} µs a record (a batch of {built['rekeyed']:,} "
+              f"keyed again)")]
+    base = median_ms(times[BASELINE])
+    for label, seconds in times.items():
+        ms = median_ms(seconds)
+        found = answers[label]
+        said = f"{len(found)} row(s)" if label == BASELINE else \
+            f"{len(found)} found" + (f" ({', '.join(found[0].reasons)})" if found else "")
+        lines.append(f"{label:<30} {ms:8.2f} ms  ratio {ms / base:7.2f}  {said}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--contacts", type=int, default=100_000, help="contacts (100,000)")
@@ -80,57 +148,13 @@ def main() -> None:
         progress("creating schema")
         site.sync_schema()
         admin = create_user(site, "bench-admin", "bench-password-123", is_admin=True)
-        accounts = args.contacts // 2
-        progress(f"creating {accounts:,} accounts and {args.contacts:,} contacts, {BATCH:,} per batch")
-        create_in_batches(site, "accounts", demo_rows(accounts, admin.id, args.seed), admin)
-        companies = site.records.list("accounts", admin, Query(fields=ACCOUNT_FIELDS, limit=None))
-        pools = build_pools(rng, scale=min(1000, max(200, args.contacts // 40)))
-        t0 = time.perf_counter()
-        rows = [contact_row(rng, pools, companies[i // 2], admin.id) for i in range(args.contacts)]
-        create_in_batches(site, "contacts", rows, admin)
-        written = time.perf_counter() - t0
-        # what keeping the keys adds to a batch write: the last batch's keys made again
-        # (one DELETE and one executemany INSERT), rolled back
-        last = site.records.list("contacts", admin, Query(limit=BATCH, sort="-created_at"))
-        with site.engine.connect() as conn, conn.begin() as tx:
-            t1 = time.perf_counter()
-            duplicate_keys.refresh(site, site.registry.module("contacts"), last, conn)
-            upkeep = (time.perf_counter() - t1) / len(last) * 1000
-            tx.rollback()
-        if site.engine.dialect.name == "postgresql":
-            with site.engine.begin() as conn:
-                conn.exec_driver_sql("ANALYZE contacts")
-                conn.exec_driver_sql(f"ANALYZE {duplicate_keys.TABLE}")
-        keys_table = site.tables.tables[duplicate_keys.TABLE]
-        contacts = site.tables.tables["contacts"]
-        with site.engine.connect() as conn:
-            key_rows = conn.execute(sa.select(sa.func.count()).select_from(keys_table)).scalar()
-        new = checks(site, admin, rng)
-        email = new["same email"]["email1"].lower()
-
-        def baseline():
-            with site.engine.connect() as conn:
-                return conn.execute(sa.select(contacts.c.id).where(
-                    contacts.c.email1 == email, contacts.c.deleted.is_(False)).limit(10)).all()
-
-        calls = {"baseline: SELECT id by email": baseline}
-        calls |= {label: (lambda values=values: find_duplicates(site, "contacts", values, admin))
-                  for label, values in new.items()}
-        progress(f"measuring: {args.checks} checks of each kind, interleaved")
-        times, answers = interleaved(calls, args.checks, args.warmup)
+        built = build(site, admin, args.contacts, args.seed, rng)
+        times, answers = measure(site, admin, rng, args.checks, args.warmup)
 
     print(f"CRBM bench/duplicates.py — duplicate check on create, {args.contacts:,} contacts "
-          f"({accounts:,} accounts), {backend_name(site)}, median of {args.checks} checks each")
-    print(f"writing the contacts: {written:.1f} s through create_many, keys kept on the way "
-          f"({key_rows:,} key rows); keeping them costs {upkeep * 1000:.0f} µs a record "
-          f"(a batch of {len(last):,} keyed again)")
-    base = median_ms(times["baseline: SELECT id by email"])
-    for label, seconds in times.items():
-        ms = median_ms(seconds)
-        found = answers[label]
-        said = f"{len(found)} row(s)" if label.startswith("baseline") else \
-            f"{len(found)} found" + (f" ({', '.join(found[0].reasons)})" if found else "")
-        print(f"{label:<30} {ms:8.2f} ms  ratio {ms / base:7.2f}  {said}")
+          f"({built['accounts']:,} accounts), {backend_name(site)}, median of {args.checks} "
+          f"checks each")
+    print("\n".join(report(built, times, answers)))
 
 
 if __name__ == "__main__":

@@ -178,7 +178,7 @@ def test_the_close_date_setting_page(site, admin, web):
     assert plugin.URL in web.get("/admin").text
 
 
-def test_demo_pipeline(site, admin):
+def test_demo_pipeline(site, admin, web):
     import cli
 
     cli.load_demo(site, admin, 6, seed=1)
@@ -189,3 +189,11 @@ def test_demo_pipeline(site, admin):
     today = dt.date.today()
     assert all(r["date_closed"] > today for r in rows if not r["sales_stage"].startswith("closed"))
     assert site.records.count("opportunity_contacts", admin) > 10
+    # the pipeline's board: a column per sales stage but closed lost, with its cards
+    board = web.get("/m/opportunities/board")
+    assert board.status_code == 200
+    shown = re.findall(r'<section class="board-column" data-column="([^"]*)"', board.text)
+    assert shown == [o["value"] for o in site.registry.dropdowns["sales_stage_dom"]
+                     if o["value"] != "closed_lost"]
+    assert board.text.count('class="board-card-title"') == \
+        sum(r["sales_stage"] != "closed_lost" for r in rows)
