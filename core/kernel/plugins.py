@@ -329,17 +329,16 @@ def dependents(candidates: list[Candidate], name: str) -> list[str]:
 
 
 def dependency_order(found: list[Plugin]) -> list[Plugin]:
-    """``found`` with every plugin after those it requires, or optionally requires when
-    present (by name otherwise): the order their metadata layers merge in, so an overlay can
-    add to what such a plugin added, and their demo data is made in."""
-    names = {p.name for p in found}
-    done: list[Plugin] = []
-    placed: set[str] = set()
+    """``found`` with every plugin after those it requires, and those it optionally requires
+    when present but for a cycle of optional ones (by name otherwise): the order their
+    metadata layers merge in, so an overlay can add to what such a plugin added, and their
+    demo data is made in."""
+    names, done, placed = {p.name for p in found}, [], set()
     pending = sorted(found, key=lambda p: p.name)
     while pending:
-        ready = [p for p in pending if not ({*p.manifest.requires, *p.manifest.optional_requires}
-                                            & names) - placed - {p.name}] or pending[:1]
-        first = ready[0]
+        first = next((p for p in pending if not ({*p.manifest.requires, *p.manifest.optional_requires}
+                                                 & names) - placed - {p.name}), None) or \
+            next((p for p in pending if not set(p.manifest.requires) & names - placed), pending[0])
         done.append(first)
         placed.add(first.name)
         pending.remove(first)

@@ -53,10 +53,8 @@ def crbm_before_save(site, module, batch, user, connection):
         raise ValidationError(errors)
 
 
-@hookimpl
+@for_modules(forms.MODULE)
 def crbm_record_actions(site, module, record, user):
-    if module.name != forms.MODULE:
-        return []
     return [Action(N_("Embed code and preview"), f"/admin/web-forms/{record['id']}/embed",
                    primary=True)]
 
