@@ -14,7 +14,15 @@ plugin's — gets these fixtures with no import and no conftest:
 - ``web``: a ``TestClient`` of the web UI signed in as ``admin`` (``web.csrf`` is the form
   token); ``api_client(site)`` and ``bearer(site, user)``: the REST API's client and header;
 - ``crbm_extra_plugins``: a session fixture, empty here — override it in a conftest to boot
-  every site with test-only plugin modules too (CRBM's own suite adds its kitchen_sink).
+  every site with test-only plugin modules too (CRBM's own suite adds its kitchen_sink);
+- ``smtp_inbox``: a real SMTP server (aiosmtpd) on 127.0.0.1 and a free port, ``site``'s
+  ``smtp`` setting pointed at it (from ``SMTP_FROM_ADDRESS``), stopped after the test; it
+  yields an ``SmtpInbox``: ``.messages`` (``email.message.EmailMessage``, policy default) and
+  ``.envelopes`` (``.mail_from``, ``.rcpt_tos``) in arrival order, ``.port``. For a server
+  without a site, or one with other aiosmtpd ``Controller`` arguments (AUTH, ...), use
+  ``with smtp_server(**controller_kwargs) as inbox:`` and ``inbox.settings(**overrides)``
+  (the ``smtp`` setting pointing there); ``smtp_settings(port)`` for a port where nothing
+  listens (``free_port()``). aiosmtpd is CRBM's ``test`` extra: install it to use these.
 
 SQLite by default. Set ``CRBM_TEST_DATABASE_URL`` to a PostgreSQL or MariaDB server URL
 (e.g. postgresql+psycopg://postgres@127.0.0.1/postgres) and the session makes its own
@@ -30,10 +38,15 @@ their arguments are kept; the helpers below them may change.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import email
 import os
 import re
 import shutil
+import socket
 import uuid
+from email import policy
+from email.message import EmailMessage
 from pathlib import Path
 from types import ModuleType
 
@@ -310,3 +323,80 @@ def api_client(site):
     from core.web.app import create_app
 
     return TestClient(create_app(site), base_url=API_BASE_URL, raise_server_exceptions=False)
+
+
+# -- outgoing mail: a real SMTP server that keeps what it receives -----------------------------
+
+SMTP_HOST = "127.0.0.1"
+SMTP_FROM_ADDRESS = "crm@example.com"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (now): for a test server, or to see
+    what "nobody answers" looks like."""
+    with socket.socket() as s:
+        s.bind((SMTP_HOST, 0))
+        return s.getsockname()[1]
+
+
+def smtp_settings(port: int, **overrides) -> dict:
+    """The site's ``smtp`` setting for a plain (no TLS, no login) server on 127.0.0.1:
+    ``site.set_setting("smtp", smtp_settings(port))``; ``overrides`` change or add keys."""
+    return {"host": SMTP_HOST, "port": port, "starttls": False, "ssl": False,
+            "from_address": SMTP_FROM_ADDRESS, **overrides}
+
+
+@dataclasses.dataclass
+class Envelope:
+    """Who a received message came from and went to, as the SMTP dialogue said (Bcc
+    recipients are here, not in the headers)."""
+    mail_from: str
+    rcpt_tos: list[str]
+
+
+class SmtpInbox:
+    """What a test SMTP server received, in arrival order: ``messages`` (parsed,
+    ``policy.default``) and their ``envelopes``; ``port`` is where it listens. It is the
+    aiosmtpd handler too (``handle_DATA``)."""
+
+    def __init__(self):
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[Envelope] = []
+        self.port: int | None = None
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(Envelope(envelope.mail_from, list(envelope.rcpt_tos)))
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+    def settings(self, **overrides) -> dict:
+        """The site's ``smtp`` setting pointing at this server (see ``smtp_settings``)."""
+        return smtp_settings(self.port, **overrides)
+
+
+@contextlib.contextmanager
+def smtp_server(**controller_kwargs):
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 and a free port for the ``with`` block,
+    yielding its ``SmtpInbox``. ``controller_kwargs`` go to aiosmtpd's ``Controller``
+    (e.g. ``authenticator=..., auth_required=True, auth_require_tls=False``)."""
+    # imported here: aiosmtpd is a test extra, and this module loads in every pytest run
+    # where CRBM is installed, mail tests or not
+    from aiosmtpd.controller import Controller
+
+    inbox = SmtpInbox()
+    controller = Controller(inbox, hostname=SMTP_HOST, port=free_port(), **controller_kwargs)
+    controller.start()
+    inbox.port = controller.port
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_inbox(site):
+    """A real SMTP server for the test, ``site``'s ``smtp`` setting pointed at it (from
+    ``SMTP_FROM_ADDRESS``): an ``SmtpInbox`` with the ``messages`` it received."""
+    with smtp_server() as inbox:
+        site.set_setting("smtp", inbox.settings())
+        yield inbox

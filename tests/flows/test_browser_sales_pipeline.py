@@ -10,14 +10,10 @@ today. Every step shows in the change logs. Screenshots: the board and the forec
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
-import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import expect
 
 from core import jobs
@@ -32,30 +28,6 @@ expect.set_options(timeout=TIMEOUT_MS)
 
 SITE = "https://www.example.com"
 THREE_STAGES = ("qualification", "needs_analysis", "value_proposition")
-
-
-class Inbox:
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content,
-                                                      policy=email.policy.default))
-        return "250 OK"
-
-
-@pytest.fixture
-def inbox(site):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    site.set_setting("smtp", {"host": "127.0.0.1", "port": port, "starttls": False,
-                              "ssl": False, "from_address": "crm@example.com"})
-    yield box
-    controller.stop()
 
 
 def run_jobs(site) -> int:
@@ -78,7 +50,7 @@ def stage_column(page, value):
     return page.locator(f'.board-column[data-column="{value}"]')
 
 
-def test_a_web_lead_becomes_a_won_deal_with_a_quote(site, admin, inbox, server, page,
+def test_a_web_lead_becomes_a_won_deal_with_a_quote(site, admin, smtp_inbox, server, page,
                                                      viewport):
     # Sam receives new leads; the web site's form names nobody, so "Assign New Leads To" does
     sam = create_user(site, "sam", "correct horse battery", display_name="Sam Seller")
@@ -103,7 +75,7 @@ def test_a_web_lead_becomes_a_won_deal_with_a_quote(site, admin, inbox, server, 
     assert (lead["assigned_user_id"], lead["status"], lead["lead_source"]) == \
         (sam.id, "new", "web_site")
     assert run_jobs(site) >= 1
-    [mail] = [m for m in inbox.messages if m["To"] == "sam@example.com"]
+    [mail] = [m for m in smtp_inbox.messages if m["To"] == "sam@example.com"]
     assert "Lovelace" in mail["Subject"] and f"/m/leads/{lead['id']}" in mail.get_content()
 
     # 2. converted on its page: account, contact and opportunity in one go

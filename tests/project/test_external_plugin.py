@@ -34,7 +34,7 @@ def test_crbm_publishes_its_site_fixtures_as_a_pytest_plugin():
     assert entry_points(ROOT / "setup.cfg")["pytest11"].split() == ["crbm", "=", "core.testing"]
     testing = importlib.import_module("core.testing")
     for fixture in ("site", "admin", "make_site", "database_url", "quick_hashes", "web",
-                    "crbm_extra_plugins"):
+                    "crbm_extra_plugins", "smtp_inbox"):
         assert callable(getattr(testing, fixture)), fixture
     config = configparser.ConfigParser()
     config.read(ROOT / "setup.cfg")

@@ -3,19 +3,15 @@ lockout, inactive users, forced and voluntary password changes, reset links, the
 check, preferences, logout, and the `crbm settings` / `crbm user (de)activate` commands."""
 import base64
 import datetime as dt
-import email
 import hashlib
 import html
 import json
 import logging
 import re
-import socket
-from email import policy
 from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
@@ -23,6 +19,7 @@ import cli
 from core.kernel import crypto, users
 from core.kernel.records import now
 from core.kernel.users import authenticate, create_user, set_active
+from core.testing import free_port
 from core.web import throttle
 from core.web.app import create_app
 
@@ -106,33 +103,11 @@ def dana(site):
     return create_user(site, "dana", "dana's long password", email="Dana@Example.com")
 
 
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def inbox(site):
-    """A real SMTP server on localhost, and the site configured to use it."""
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    site.set_setting("smtp", {"host": "127.0.0.1", "port": controller.port, "username": "",
-                              "password": "", "starttls": False, "ssl": False,
-                              "from_address": "crm@example.com"})
+def inbox(site, smtp_inbox):
+    """The shared test SMTP server, reset links pointing at the site's configured address."""
     site.set_setting("base_url", SITE_URL)  # where reset links point (never the Host header)
-    yield box
-    controller.stop()
+    return smtp_inbox
 
 
 SITE_URL = "https://crm.example.com"

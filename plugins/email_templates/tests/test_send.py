@@ -1,13 +1,9 @@
 """Sending a template through the site's mail path to a real SMTP server (aiosmtpd): both
 parts arrive, values are escaped in the HTML, the recipient's language picks the
 translation, a keyed send keeps its Message-ID, and what cannot be sent says why."""
-import email
-import socket
-from email import policy
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from core.apps.documents.mail import MailError
 from core.kernel import i18n, users
@@ -15,30 +11,6 @@ from plugins.email_templates import render
 from plugins.email_templates.render import TemplateError
 
 MODULE = "email_templates"
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-@pytest.fixture
-def inbox(site):
-    """A real SMTP server on localhost, and the site configured to use it."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    site.set_setting("smtp", {"host": "127.0.0.1", "port": port, "starttls": False,
-                              "ssl": False, "from_address": "crm@example.com"})
-    yield box
-    controller.stop()
 
 
 @pytest.fixture
@@ -72,11 +44,11 @@ def user_with(site, name: str, email: str, language: str):
     return person
 
 
-def test_the_message_arrives_with_both_parts_and_escaped_values(site, admin, inbox, follow_up,
+def test_the_message_arrives_with_both_parts_and_escaped_values(site, admin, smtp_inbox, follow_up,
                                                                 contact):
     sent = render.send(site, follow_up["id"], "contacts", contact["id"],
                        ["Jane Doe <jane@example.com>"], user=admin)
-    [message] = inbox.messages
+    [message] = smtp_inbox.messages
     assert message.get_content_type() == "multipart/alternative"
     assert message["Subject"] == "Following up, <b>Jane</b>"  # the subject is text
     assert message["To"] == "Jane Doe <jane@example.com>"
@@ -91,23 +63,25 @@ def test_the_message_arrives_with_both_parts_and_escaped_values(site, admin, inb
     assert filed["message_id"] == sent.message_id and filed["name"] == message["Subject"]
 
 
-def test_a_french_recipient_gets_the_french_translation(site, admin, inbox, follow_up, contact):
+def test_a_french_recipient_gets_the_french_translation(site, admin, smtp_inbox, follow_up,
+                                                        contact):
     user_with(site, "marie", "marie@example.com", "fr")
     render.send(site, follow_up["id"], "contacts", contact["id"], ["marie@example.com"],
                 user=admin)
-    assert inbox.messages[-1]["Subject"] == "Suite à notre rendez-vous, <b>Jane</b>"
+    assert smtp_inbox.messages[-1]["Subject"] == "Suite à notre rendez-vous, <b>Jane</b>"
     # a sender writing in French to an unknown address: the sender's language
     pierre = user_with(site, "pierre", "pierre@example.com", "fr")
     render.send(site, follow_up["id"], "contacts", contact["id"], ["someone@example.org"],
                 user=pierre)
-    assert inbox.messages[-1]["Subject"].startswith("Suite à notre rendez-vous")
+    assert smtp_inbox.messages[-1]["Subject"].startswith("Suite à notre rendez-vous")
     # the caller's language wins
     render.send(site, follow_up["id"], "contacts", contact["id"], ["marie@example.com"],
                 user=admin, language="en")
-    assert inbox.messages[-1]["Subject"].startswith("Following up")
+    assert smtp_inbox.messages[-1]["Subject"].startswith("Following up")
 
 
-def test_a_keyed_send_keeps_its_message_id_for_a_retry(site, admin, inbox, follow_up, contact):
+def test_a_keyed_send_keeps_its_message_id_for_a_retry(site, admin, smtp_inbox, follow_up,
+                                                       contact):
     key = "workflow:42:contact:" + contact["id"]
     first = render.send(site, follow_up["id"], "contacts", contact["id"], ["a@example.com"],
                         user=admin, idempotency_key=key)
@@ -118,10 +92,11 @@ def test_a_keyed_send_keeps_its_message_id_for_a_retry(site, admin, inbox, follo
     assert first.message_id == again.message_id == render.message_id_for(site, key)
     assert first.message_id.endswith("@example.com>")  # the from address's domain
     assert other.message_id != first.message_id
-    assert [m["Message-ID"] for m in inbox.messages] == [first.message_id] * 2 + [other.message_id]
+    assert [m["Message-ID"] for m in smtp_inbox.messages] == \
+        [first.message_id] * 2 + [other.message_id]
 
 
-def test_what_cannot_be_sent_sends_nothing_and_says_why(site, admin, inbox, follow_up):
+def test_what_cannot_be_sent_sends_nothing_and_says_why(site, admin, smtp_inbox, follow_up):
     alone = site.records.create("contacts", {"last_name": "Alone"}, admin)
     with pytest.raises(TemplateError) as caught:
         render.send(site, follow_up["id"], "contacts", alone["id"], ["a@example.com"],
@@ -131,13 +106,13 @@ def test_what_cannot_be_sent_sends_nothing_and_says_why(site, admin, inbox, foll
         render.send(site, follow_up["id"], "contacts", alone["id"], ["not an address"],
                     user=admin)
     assert bad.value.field == "to"
-    assert inbox.messages == []
+    assert smtp_inbox.messages == []
     emails = site.tables.tables["emails"]
     with site.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(emails)).scalar() == 0
 
 
-def test_the_template_attachment_travels_with_the_message(site, admin, inbox, follow_up,
+def test_the_template_attachment_travels_with_the_message(site, admin, smtp_inbox, follow_up,
                                                           contact):
     key = "0123456789abcdef/brochure.pdf"
     stored = site.folder / "files" / key
@@ -146,7 +121,7 @@ def test_the_template_attachment_travels_with_the_message(site, admin, inbox, fo
     site.records.update(MODULE, follow_up["id"], {"attachment": key}, admin)
     render.send(site, follow_up["id"], "contacts", contact["id"], ["a@example.com"],
                 user=admin)
-    [message] = inbox.messages
+    [message] = smtp_inbox.messages
     assert message.get_content_type() == "multipart/mixed"
     [attached] = list(message.iter_attachments())
     assert (attached.get_filename(), attached.get_content_type(), attached.get_content()) == \
@@ -156,4 +131,4 @@ def test_the_template_attachment_travels_with_the_message(site, admin, inbox, fo
     with pytest.raises(TemplateError, match="attachment brochure.pdf is missing"):
         render.send(site, follow_up["id"], "contacts", contact["id"], ["a@example.com"],
                     user=admin)
-    assert len(inbox.messages) == 1
+    assert len(smtp_inbox.messages) == 1

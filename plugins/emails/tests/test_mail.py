@@ -1,19 +1,16 @@
 """Mail about a record (core.apps.documents.mail) and its history (plugins/emails), through a real SMTP
 server on localhost: what arrives, what is filed on the account, and what is refused."""
-import email
 import html
 import logging
 import re
-import socket
-from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from starlette.testclient import TestClient
 
 from core.apps.documents.mail import Attachment, MailError, send_mail, send_record_mail
 from core.kernel.hookspecs import hookimpl
 from core.kernel.records import Query
+from core.testing import free_port, smtp_settings
 from core.web.app import create_app
 
 PASSWORD = "correct horse battery"
@@ -21,42 +18,15 @@ PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\ntraile
 BODY = "Dear Jane,\n\nplease find our quote attached.\n\nKind regards"
 
 
-class Inbox:
-    def __init__(self):
-        self.messages, self.recipients = [], []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        self.recipients.append(sorted(envelope.rcpt_tos))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def use_smtp(site, port: int) -> None:
-    site.set_setting("smtp", {"host": "127.0.0.1", "port": port, "starttls": False,
-                              "ssl": False, "from_address": "crm@example.com"})
-
-
-@pytest.fixture
-def inbox(site):
-    """A real SMTP server on localhost, and the site configured to use it."""
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    use_smtp(site, controller.port)
-    yield box
-    controller.stop()
-
-
 @pytest.fixture
 def acme(site, admin):
     return site.records.create("accounts", {"name": "Acme Corporation",
                                             "email1": "info@acme.example"}, admin)
+
+
+def recipients(smtp_inbox) -> list[list[str]]:
+    """Each message's envelope recipients (Bcc included), sorted."""
+    return [sorted(envelope.rcpt_tos) for envelope in smtp_inbox.envelopes]
 
 
 def emails_of(site, admin) -> list[dict]:
@@ -73,11 +43,11 @@ def send_quote(site, admin, acme, **kwargs):
 # -- sent and filed ------------------------------------------------------------------------
 
 def test_a_quote_reaches_the_server_with_its_pdf_and_is_filed_on_the_account(site, admin,
-                                                                              inbox, acme):
+                                                                              smtp_inbox, acme):
     sent = send_quote(site, admin, acme)
 
-    [message] = inbox.messages
-    assert inbox.recipients == [["boss@acme.example", "jane@acme.example"]]
+    [message] = smtp_inbox.messages
+    assert recipients(smtp_inbox) == [["boss@acme.example", "jane@acme.example"]]
     assert (message["From"], message["To"], message["Cc"], message["Subject"]) == (
         "crm@example.com", "Jane Buyer <jane@acme.example>", "boss@acme.example",
         "Your quote Q-1001")
@@ -107,7 +77,7 @@ def test_a_quote_reaches_the_server_with_its_pdf_and_is_filed_on_the_account(sit
     assert "emails" in accounts.layouts["subpanels"]
 
 
-def test_the_account_page_shows_the_mail_and_its_pdf_downloads(site, admin, inbox, acme):
+def test_the_account_page_shows_the_mail_and_its_pdf_downloads(site, admin, smtp_inbox, acme):
     send_quote(site, admin, acme)
     [filed] = emails_of(site, admin)
     with TestClient(create_app(site)) as client:
@@ -123,13 +93,13 @@ def test_the_account_page_shows_the_mail_and_its_pdf_downloads(site, admin, inbo
     assert "Q-1001.pdf" in download.headers["content-disposition"]
 
 
-def test_a_mail_about_a_contact_is_filed_on_the_contact_and_its_account(site, admin, inbox,
+def test_a_mail_about_a_contact_is_filed_on_the_contact_and_its_account(site, admin, smtp_inbox,
                                                                          acme):
     jane = site.records.create("contacts", {"first_name": "Jane", "last_name": "Buyer",
                                             "account_id": acme["id"]}, admin)
     send_record_mail(site, admin, "contacts", jane["id"], "jane@acme.example, ops@acme.example",
                      "Welcome", "Hello")
-    assert inbox.recipients == [["jane@acme.example", "ops@acme.example"]]
+    assert recipients(smtp_inbox) == [["jane@acme.example", "ops@acme.example"]]
     [filed] = emails_of(site, admin)
     assert (filed["parent_type"], filed["parent_id"], filed["account_id"]) == (
         "contacts", jane["id"], acme["id"])
@@ -139,7 +109,7 @@ def test_a_mail_about_a_contact_is_filed_on_the_contact_and_its_account(site, ad
 
 
 def test_a_mail_about_a_module_the_history_does_not_know_is_filed_without_links(site, admin,
-                                                                                inbox):
+                                                                                smtp_inbox):
     widget = site.records.create("widgets", {"name": "Sprocket"}, admin)
     send_record_mail(site, admin, "widgets", widget["id"], "a@b.example", "About it", "Text")
     [filed] = emails_of(site, admin)
@@ -147,9 +117,9 @@ def test_a_mail_about_a_module_the_history_does_not_know_is_filed_without_links(
     assert filed["status"] == "sent"
 
 
-def test_plain_mail_is_not_filed(site, admin, inbox):
+def test_plain_mail_is_not_filed(site, admin, smtp_inbox):
     sent = send_mail(site, "dana@example.com", "Reset your CRBM password", "a secret link")
-    assert len(inbox.messages) == 1 and sent.to == ["dana@example.com"]
+    assert len(smtp_inbox.messages) == 1 and sent.to == ["dana@example.com"]
     assert sent.attachments == () and sent.cc == []
     assert emails_of(site, admin) == []
 
@@ -166,26 +136,26 @@ def test_plain_mail_is_not_filed(site, admin, inbox):
      "jane@acme.example\r\nBcc: all@victims.example"),
     ("jane@acme.example", ["boss@acme.example", "boss"], "cc", "boss"),
 ])
-def test_bad_addresses_are_refused_before_anything_is_sent(site, admin, inbox, acme, to, cc,
+def test_bad_addresses_are_refused_before_anything_is_sent(site, admin, smtp_inbox, acme, to, cc,
                                                            field, bad):
     with pytest.raises(MailError) as refused:
         send_quote(site, admin, acme, to=to, cc=cc)
     assert str(refused.value) == f"{bad!r} is not an email address"
     assert refused.value.field == field
-    assert inbox.messages == [] and emails_of(site, admin) == []
+    assert smtp_inbox.messages == [] and emails_of(site, admin) == []
 
 
-def test_a_mail_needs_a_recipient(site, admin, inbox, acme):
+def test_a_mail_needs_a_recipient(site, admin, smtp_inbox, acme):
     for nobody in ("", " , ", []):
         with pytest.raises(MailError, match="no recipient") as refused:
             send_quote(site, admin, acme, to=nobody)
         assert refused.value.field == "to"
-    assert inbox.messages == [] and emails_of(site, admin) == []
+    assert smtp_inbox.messages == [] and emails_of(site, admin) == []
 
 
 def test_a_server_that_does_not_answer_is_named_and_nothing_is_filed(site, admin, acme):
     port = free_port()  # nothing listens there
-    use_smtp(site, port)
+    site.set_setting("smtp", smtp_settings(port))
     with pytest.raises(MailError, match=f"Nothing answers at 127.0.0.1:{port} "
                                         r"\(connection refused\): check the mail server's"):
         send_quote(site, admin, acme)
@@ -208,7 +178,7 @@ class BrokenHistory:
         raise RuntimeError("history store unavailable")
 
 
-def test_a_failing_history_does_not_unsend_the_mail(site, admin, inbox, acme, caplog):
+def test_a_failing_history_does_not_unsend_the_mail(site, admin, smtp_inbox, acme, caplog):
     broken = BrokenHistory()
     site.plugin_manager.register(broken)
     try:
@@ -216,7 +186,7 @@ def test_a_failing_history_does_not_unsend_the_mail(site, admin, inbox, acme, ca
             sent = send_quote(site, admin, acme)
     finally:
         site.plugin_manager.unregister(broken)
-    assert len(inbox.messages) == 1 and sent.subject == "Your quote Q-1001"
+    assert len(smtp_inbox.messages) == 1 and sent.subject == "Your quote Q-1001"
     [record] = caplog.records
     assert sent.message_id in record.getMessage() and acme["id"] in record.getMessage()
     assert "RuntimeError: history store unavailable" in record.getMessage()

@@ -1,13 +1,9 @@
 """Assignment notifications on leads (features.notify_assignment, core.apps.notifications):
 the new assignee gets the bell and, while their preference is on, an email through the
 site's outgoing mail (a real SMTP server here, aiosmtpd) — once, whatever the retries."""
-import email
-import socket
-from email import policy
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from core import jobs
 from core.kernel import i18n, users
@@ -15,28 +11,12 @@ from core.testing import ADMIN_PASSWORD, signed_in
 from plugins.leads import convert
 
 
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
 @pytest.fixture
-def inbox(site):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    site.set_setting("smtp", {"host": "127.0.0.1", "port": port, "starttls": False,
-                              "ssl": False, "from_address": "crm@example.com"})
+def inbox(site, smtp_inbox):
+    """The shared test SMTP server; links in the mail point at the site's address, and the
+    job queue the mail went through is closed after."""
     site.set_setting("base_url", "https://crm.example.com")
-    yield box
-    controller.stop()
+    yield smtp_inbox
     jobs.close(site)
 
 

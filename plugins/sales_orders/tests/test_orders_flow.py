@@ -13,7 +13,6 @@ from pypdf import PdfReader
 from core.apps.documents import printing
 from core.kernel.errors import ValidationError, VetoError
 from core.kernel.i18n import Preferences, formatter
-from plugins.emails.tests.test_mail import Inbox, free_port, use_smtp
 from plugins.invoices import api as invoicing
 from plugins.quotes import plugin as quotes
 from plugins.sales_orders import plugin as sales_orders
@@ -226,23 +225,14 @@ def test_refusals_change_nothing(site, admin, shop):
     assert state() == before
 
 
-def test_a_quote_is_mailed_with_its_pdf(site, admin, shop):
-    from aiosmtpd.controller import Controller
-
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        use_smtp(site, controller.port)
-        quote = site.records.create("quotes", {"name": "Coffee machines",
-                                               "account_id": shop["account"],
-                                               "line_items": quote_lines(shop)[1:]}, admin)
-        sent = printing.email_record(site, "quotes", quote["id"], admin, "quote", FMT,
-                                     to="achats@cafe.example", subject="Your quote",
-                                     text="Please find our quote attached.")
-    finally:
-        controller.stop()
-    [message] = box.messages
+def test_a_quote_is_mailed_with_its_pdf(site, admin, shop, smtp_inbox):
+    quote = site.records.create("quotes", {"name": "Coffee machines",
+                                           "account_id": shop["account"],
+                                           "line_items": quote_lines(shop)[1:]}, admin)
+    sent = printing.email_record(site, "quotes", quote["id"], admin, "quote", FMT,
+                                 to="achats@cafe.example", subject="Your quote",
+                                 text="Please find our quote attached.")
+    [message] = smtp_inbox.messages
     [attachment] = list(message.iter_attachments())
     assert attachment.get_filename() == f"{quote['number']}.pdf"
     assert "$252.00" in pdf_text(attachment.get_content())

@@ -5,15 +5,11 @@ creates nothing — missing fields, a honeypot hit, a flood from one address, an
 body, an unknown or inactive form, another web site, a missing, hasty or stale timestamp."""
 from __future__ import annotations
 
-import email
-import socket
 from concurrent.futures import ThreadPoolExecutor
-from email import policy
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from core import jobs
 from core.kernel.errors import ValidationError
@@ -25,29 +21,6 @@ from tests.browser import live_server
 
 SITE = "https://www.example.com"
 FIELDS = "first_name\nlast_name\nemail1\ndescription"
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-@pytest.fixture
-def inbox(site):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    site.set_setting("smtp", {"host": "127.0.0.1", "port": port, "starttls": False,
-                              "ssl": False, "from_address": "crm@example.com"})
-    yield box
-    controller.stop()
 
 
 @pytest.fixture
@@ -96,7 +69,7 @@ def test_a_design_is_checked_when_it_is_saved(site, admin):
 
 
 def test_a_submission_becomes_an_assigned_contact_and_its_assignee_is_mailed(
-        site, admin, sales, inbox, http, web):
+        site, admin, sales, smtp_inbox, http, web):
     form_id = sales["form"]["id"]
     # the administrator's page: the snippet to paste and its preview
     embed = web.get(f"/admin/web-forms/{form_id}/embed")
@@ -123,12 +96,12 @@ def test_a_submission_becomes_an_assigned_contact_and_its_assignee_is_mailed(
     # created through the record service as Sam, assigned to him (not to what was posted)
     assert zoe["assigned_user_id"] == sales["sam"].id and zoe["created_by"] == sales["sam"].id
     assert zoe["lead_source"] == "web_site"
-    assert inbox.messages == []  # the mail is the job's, after the commit
+    assert smtp_inbox.messages == []  # the mail is the job's, after the commit
     # in a thread of its own: procrastinate runs an event loop, and a browser test's
     # Playwright may hold this thread's
     with ThreadPoolExecutor(1) as worker:
         assert worker.submit(jobs.run_due_jobs, site).result() == 1
-    [message] = inbox.messages
+    [message] = smtp_inbox.messages
     assert message["To"] == "sam@example.com"
     assert message["Subject"] == "New Contact from the web form Contact us: Zoé Zimmer"
     assert "Email: zoe@example.org" in message.get_content()
@@ -140,7 +113,7 @@ def test_a_submission_becomes_an_assigned_contact_and_its_assignee_is_mailed(
     assert again.status_code == 303
     with ThreadPoolExecutor(1) as worker:
         assert worker.submit(jobs.run_due_jobs, site).result() == 1
-    twin_mail = inbox.messages[-1].get_content()
+    twin_mail = smtp_inbox.messages[-1].get_content()
     assert "It may be a duplicate of:" in twin_mail and f"/m/contacts/{zoe['id']}" in twin_mail
     # a script's post (fetch) gets JSON
     fetched = http.post(f"/forms/{form_id}", headers={"Origin": SITE,

@@ -14,43 +14,25 @@ two days gets it.
 from __future__ import annotations
 
 import datetime as dt
-import email
-import socket
-from email import policy
 
 import pytest
 import sqlalchemy as sa
 import time_machine
-from aiosmtpd.controller import Controller
 
 from core import jobs
 from core.kernel.users import create_user
+from core.testing import smtp_server
 from plugins.workflows.tests.conftest import make_workflow, runs
 
 DAY1 = dt.datetime(2031, 3, 3, 9, 0, tzinfo=dt.UTC)
 
 
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
 @pytest.fixture
 def inbox(wsite):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    wsite.set_setting("smtp", {"host": "127.0.0.1", "port": port, "starttls": False,
-                               "ssl": False, "from_address": "crm@example.com"})
-    yield box
-    controller.stop()
+    """The shared test SMTP server, the workflow site (not ``site``) pointed at it."""
+    with smtp_server() as box:
+        wsite.set_setting("smtp", box.settings())
+        yield box
 
 
 @pytest.fixture

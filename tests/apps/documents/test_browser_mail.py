@@ -8,7 +8,11 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.apps.documents.test_web_admin_mail import SMTP_PASSWORD, SMTP_USER, Inbox, free_port
+from tests.apps.documents.test_web_admin_mail import (
+    SMTP_PASSWORD,
+    SMTP_USER,
+    inbox,  # noqa: F401 (the fixture)
+)
 from tests.browser import TIMEOUT_MS, at, log_in, screenshot
 
 pytestmark = [pytest.mark.browser,
@@ -16,21 +20,8 @@ pytestmark = [pytest.mark.browser,
 expect.set_options(timeout=TIMEOUT_MS)
 
 
-@pytest.fixture
-def inbox():
-    from aiosmtpd.controller import Controller
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port(),
-                            authenticator=box.authenticate, auth_required=True,
-                            auth_require_tls=False)
-    controller.start()
-    box.port = controller.port
-    yield box
-    controller.stop()
-
-
 def test_an_administrator_sets_up_mail_and_sends_a_test_message(page, viewport, server, site,
-                                                                admin, inbox):
+                                                                admin, inbox):  # noqa: F811
     page.goto("/password/forgot")
     expect(page.get_by_role("alert")).to_have_text(
         "Password reset by email is not available on this site. Ask an administrator to set "

@@ -3,16 +3,12 @@ that wants a user name and password: saving the settings (the password sealed, n
 again, never logged), the test message arriving, and clear errors for a wrong port, a
 wrong password and a wrong security setting; and what "Forgot your password?" says before
 mail is set up."""
-import email
 import html
 import logging
 import re
-import socket
-from email import policy
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from click.testing import CliRunner
 from starlette.testclient import TestClient
@@ -21,6 +17,7 @@ import cli
 from core.apps.documents import mail
 from core.kernel import crypto
 from core.kernel.users import create_user
+from core.testing import free_port, smtp_server
 from core.web.app import create_app
 
 pytestmark = [pytest.mark.usefixtures("quick_hashes"),
@@ -31,41 +28,29 @@ PASSWORD = "correct horse battery"
 SMTP_USER, SMTP_PASSWORD = "crm-sender", "Smtp-Pa55word-that-must-stay-hidden"
 
 
-class Inbox:
-    """Takes mail only from SMTP_USER with SMTP_PASSWORD."""
-
-    def __init__(self):
-        self.messages, self.logins = [], []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-    def authenticate(self, server, session, envelope, mechanism, auth_data):
+def only_our_sender(logins: list):
+    """An aiosmtpd authenticator taking SMTP_USER with SMTP_PASSWORD only; every login
+    tried is appended to ``logins``."""
+    def authenticate(server, session, envelope, mechanism, auth_data):
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
         login = (auth_data.login.decode(), auth_data.password.decode())
-        self.logins.append(login)
+        logins.append(login)
         # handled=False: aiosmtpd answers (235, or 535 for a refusal) itself
         return AuthResult(success=login == (SMTP_USER, SMTP_PASSWORD), handled=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return authenticate
 
 
 @pytest.fixture
 def inbox():
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port(),
-                            authenticator=box.authenticate, auth_required=True,
-                            auth_require_tls=False)
-    controller.start()
-    box.port = controller.port
-    yield box
-    controller.stop()
+    """The shared test SMTP server, wanting a login: mail only from SMTP_USER with
+    SMTP_PASSWORD; ``inbox.logins`` are the logins tried. The site is not pointed at it:
+    the tests set it up through Admin → Outgoing mail."""
+    logins = []
+    with smtp_server(authenticator=only_our_sender(logins), auth_required=True,
+                     auth_require_tls=False) as box:
+        box.logins = logins
+        yield box
 
 
 def csrf_of(page_html: str) -> str:

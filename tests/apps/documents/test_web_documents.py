@@ -8,7 +8,6 @@ import pytest
 from starlette.testclient import TestClient
 
 from core.web.app import create_app
-from plugins.emails.tests.test_mail import Inbox, free_port, use_smtp
 from plugins.sales_orders.tests.test_orders_flow import pdf_text, quote_lines, shop  # noqa: F401 (fixture)
 
 PASSWORD = "correct horse battery"
@@ -29,18 +28,6 @@ def client(site, admin, shop):  # noqa: F811 (the flow test's fixture)
         yield client
 
 
-@pytest.fixture
-def inbox(site):
-    from aiosmtpd.controller import Controller
-
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    use_smtp(site, controller.port)
-    yield box
-    controller.stop()
-
-
 def flash_of(client, url: str) -> str:
     page = client.get(url).text
     found = re.search(r'class="flash[^"]*"[^>]*>(.*?)</', page, re.DOTALL)
@@ -48,7 +35,7 @@ def flash_of(client, url: str) -> str:
 
 
 def test_a_quote_is_approved_printed_and_mailed_from_its_page(site, admin, shop,  # noqa: F811
-                                                              client, inbox):
+                                                              client, smtp_inbox):
     quote = site.records.create("quotes", {"name": "Office fit-out", "account_id": shop["account"],
                                            "line_items": quote_lines(shop)}, admin)
     page = client.get(f"/m/quotes/{quote['id']}").text
@@ -75,12 +62,12 @@ def test_a_quote_is_approved_printed_and_mailed_from_its_page(site, admin, shop,
     bad = client.post(f"/m/quotes/{quote['id']}/email/quote", data={
         "_csrf": client.csrf, "to": "not an address", "subject": "Your quote", "text": "Hi"})
     assert bad.status_code == 422 and "is not an email address" in bad.text
-    assert inbox.messages == []
+    assert smtp_inbox.messages == []
     sent = client.post(f"/m/quotes/{quote['id']}/email/quote", data={
         "_csrf": client.csrf, "to": "achats@cafe.example", "subject": "Your quote",
         "text": "Please find it attached."}, follow_redirects=False)
     assert sent.status_code == 303
-    [message] = inbox.messages
+    [message] = smtp_inbox.messages
     [attachment] = list(message.iter_attachments())
     assert attachment.get_filename() == f"{quote['number']}.pdf"
     page = client.get(f"/m/accounts/{shop['account']}").text
@@ -106,7 +93,7 @@ def test_converting_from_the_page_and_refusing_a_cancelled_quote(site, admin,
 
 
 def test_text_no_font_can_print_is_refused_with_what_and_where(site, admin, shop,  # noqa: F811
-                                                               client, inbox):
+                                                               client, smtp_inbox):
     account = site.records.create("accounts", {"name": "Pharaoh 𓀀 Imports",
                                                "email1": "orders@pharaoh.example"}, admin)
     quote = site.records.create("quotes", {"name": "Papyrus", "account_id": account["id"],
@@ -123,4 +110,4 @@ def test_text_no_font_can_print_is_refused_with_what_and_where(site, admin, shop
         "_csrf": client.csrf, "to": "orders@pharaoh.example", "subject": "Your quote",
         "text": "Attached."})
     assert answer.status_code == 422 and "U+13000" in answer.text
-    assert inbox.messages == []
+    assert smtp_inbox.messages == []
