@@ -12,13 +12,15 @@ transaction through the record service (validation, access, change log, hooks), 
   given, at the account, with the lead's same-named fields (lead source, description...).
   Written against the opportunities plugin's contract (those required fields); refused
   with a clear message on a site without that module.
+- **A first meeting** (optional, when the activities plugin is active): ``name``,
+  ``date_start``, ``date_end``, ``location`` as given, related to the new contact.
 - **The lead** becomes Converted and links to what it became (``converted_account_id``,
   ``converted_contact_id``; the opportunity's ``lead_id`` points back at it). Its row
   is locked first and its state read again, so two people converting at once make one
   contact; a converted lead is refused with a message saying so.
 
 Rights: editing the lead, creating (edit right on) accounts — unless an existing account
-is used —, contacts and, if asked, opportunities; viewing a picked account. Refusals are
+is used —, contacts and, if asked, opportunities and meetings; viewing a picked account. Refusals are
 ``ConvertRefused`` (``forbidden``: a right is missing; else the lead's state) and
 ``ValidationError`` with the record named in each key (``account.name``,
 ``opportunity.amount``) for bad values.
@@ -34,6 +36,8 @@ from core.kernel.records import Query
 from plugins.leads.settings import account_name, lead_settings
 
 OPPORTUNITIES = "opportunities"
+MEETINGS = "meetings"
+MEETING_FIELDS = ("name", "date_start", "date_end", "location")
 # what the opportunities plugin requires of a new opportunity besides its account
 OPPORTUNITY_FIELDS = ("name", "amount", "date_closed", "sales_stage")
 # person fields a B2B company account does not take from the lead (they are the person's)
@@ -59,6 +63,7 @@ class Converted:
     contact: dict
     opportunity: dict | None
     account_created: bool
+    meeting: dict | None = None
 
 
 def is_converted(lead: dict) -> bool:
@@ -67,6 +72,10 @@ def is_converted(lead: dict) -> bool:
 
 def has_opportunities(site) -> bool:
     return OPPORTUNITIES in site.registry.modules
+
+
+def has_meetings(site) -> bool:
+    return MEETINGS in site.registry.modules
 
 
 def accounts_named(site, user, name: str | None) -> list[dict]:
@@ -86,14 +95,15 @@ def suggested_account_name(site, lead: dict) -> str:
     return " ".join((lead.get("account_name") or "").split())
 
 
-def check_rights(site, user, lead: dict, *, new_account: bool, opportunity: bool) -> None:
+def check_rights(site, user, lead: dict, *, new_account: bool, opportunity: bool,
+                 meeting: bool = False) -> None:
     """Refuse (ConvertRefused, forbidden) what the user may not do; nothing is written."""
     registry = site.registry
     if not site.records.allowed("leads", [lead["id"]], user, "edit"):
         raise ConvertRefused(Message(N_("You may not edit the lead %(name)s, so you cannot "
                                         "convert it."), name=lead.get("name")), forbidden=True)
     needed = (["accounts"] if new_account else []) + ["contacts"] + \
-        ([OPPORTUNITIES] if opportunity else [])
+        ([OPPORTUNITIES] if opportunity else []) + ([MEETINGS] if meeting else [])
     for name in needed:
         module = registry.module(name)
         if not site.access.can(user, module, "edit"):
@@ -127,7 +137,8 @@ def _account_values(site, lead: dict, name: str, b2c: bool) -> dict:
 
 
 def convert(site, user, lead_id: str, *, account_id: str | None = None,
-            account_name: str | None = None, opportunity: dict | None = None) -> Converted:
+            account_name: str | None = None, opportunity: dict | None = None,
+            meeting: dict | None = None) -> Converted:
     """Convert the lead (see the module's docstring); returns what was made."""
     lead = site.records.get("leads", lead_id, user)  # NotFoundError if they may not see it
     if is_converted(lead):
@@ -135,8 +146,11 @@ def convert(site, user, lead_id: str, *, account_id: str | None = None,
     if opportunity is not None and not has_opportunities(site):
         raise ValidationError({"opportunity": Message(N_(
             "this site has no opportunities: convert without one"))})
+    if meeting is not None and not has_meetings(site):
+        raise ValidationError({"meeting": Message(N_(
+            "this site has no meetings: convert without one"))})
     check_rights(site, user, lead, new_account=not account_id,
-                 opportunity=opportunity is not None)
+                 opportunity=opportunity is not None, meeting=meeting is not None)
     settings = lead_settings(site)
     with site.engine.begin() as conn:
         site.records.lock("leads", [lead_id], connection=conn)
@@ -182,11 +196,21 @@ def convert(site, user, lead_id: str, *, account_id: str | None = None,
                                               connection=conn)
                 except ValidationError as exc:
                     raise _prefixed(exc, "opportunity") from None
+            first_meeting = None
+            if meeting is not None:  # with the person the lead became
+                given = {k: meeting.get(k) for k in MEETING_FIELDS
+                         if meeting.get(k) not in (None, "")}
+                try:
+                    first_meeting = site.records.create(MEETINGS, {
+                        **given, "parent_type": "contacts", "parent_id": contact["id"]},
+                        user, connection=conn)
+                except ValidationError as exc:
+                    raise _prefixed(exc, "meeting") from None
             lead = site.records.update("leads", lead_id, links, user, base=lead,
                                        connection=conn)
         finally:
             converting.reset(token)
-    return Converted(lead, account, contact, made, not account_id)
+    return Converted(lead, account, contact, made, not account_id, first_meeting)
 
 
 def already_message(lead: dict) -> Message:

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 ADMIN_URL = "/admin/leads"
 OPPORTUNITY_INPUTS = ("opportunity_name", "amount", "date_closed", "sales_stage")
+MEETING_INPUTS = ("meeting_name", "meeting_start", "meeting_end", "meeting_location")
 
 
 def _render(request: Request, name: str, status: int = 200, **context):
@@ -63,9 +64,14 @@ def convert_view(request: Request, form):
     matches = lead_convert.accounts_named(site, user, suggested)
     offer_opportunity = lead_convert.has_opportunities(site) and site.access.can(
         user, site.registry.module(lead_convert.OPPORTUNITIES), "edit")
+    offer_meeting = lead_convert.has_meetings(site) and site.access.can(
+        user, site.registry.module(lead_convert.MEETINGS), "edit")
     errors: dict = {}
     if form is None:
-        values = {"account_mode": "existing" if matches else "new",
+        values = {"create_meeting": "", "meeting_start": "", "meeting_end": "",
+                  "meeting_location": "", "meeting_name": str(Message(
+                      N_("Meeting with %(name)s"), name=lead.get("name") or "")),
+                  "account_mode": "existing" if matches else "new",
                   "account_id": matches[0]["id"] if matches else "",
                   "account_id__label": matches[0]["name"] if matches else "",
                   "account_name": suggested, "create_opportunity": "",
@@ -74,7 +80,7 @@ def convert_view(request: Request, form):
     else:
         values = {key: str(form.get(key) or "").strip() for key in (
             "account_mode", "account_id", "account_id__label", "account_name",
-            "create_opportunity", *OPPORTUNITY_INPUTS)}
+            "create_opportunity", *OPPORTUNITY_INPUTS, "create_meeting", *MEETING_INPUTS)}
         existing = values["account_mode"] == "existing"
         if existing and not values["account_id"]:
             errors["account_id"] = Message(N_("pick an account, or choose to create one"))
@@ -83,12 +89,21 @@ def convert_view(request: Request, form):
             opportunity = {"name": values["opportunity_name"], "amount": values["amount"],
                            "date_closed": values["date_closed"],
                            "sales_stage": values["sales_stage"]}
+        meeting = None
+        if values["create_meeting"] and offer_meeting:  # the times are in the user's zone
+            meeting = {"name": values["meeting_name"], "location": values["meeting_location"]}
+            for key, given in (("date_start", "meeting_start"), ("date_end", "meeting_end")):
+                try:
+                    meeting[key] = request.state.fmt.from_local_input(values[given]) \
+                        if values[given] else None
+                except ValueError:
+                    errors[given] = Message(N_("is not a date and time"))
         if not errors:
             try:
                 done = lead_convert.convert(
                     site, user, lead_id, account_id=values["account_id"] if existing else None,
                     account_name=None if existing else values["account_name"],
-                    opportunity=opportunity)
+                    opportunity=opportunity, meeting=meeting)
             except lead_convert.ConvertRefused as exc:
                 if exc.forbidden:
                     raise HTTPException(403, exc.args[0]) from None
@@ -103,11 +118,12 @@ def convert_view(request: Request, form):
                 to = f"/m/accounts/{done.account['id']}" if settings.b2c \
                     else f"/m/contacts/{done.contact['id']}"
                 return RedirectResponse(to, 303)
-    known = {"account_id", "account_name", *OPPORTUNITY_INPUTS}
+    known = {"account_id", "account_name", *OPPORTUNITY_INPUTS, *MEETING_INPUTS}
     general = [f"{key}: {message}" for key, message in errors.items() if key not in known]
     return _render(request, "leads_convert.html", status=422 if errors else 200, lead=lead,
                    values=values, errors=errors, general=general, matches=matches,
                    b2c=settings.b2c, offer_opportunity=offer_opportunity,
+                   offer_meeting=offer_meeting,
                    stages=_stages(site))
 
 
@@ -115,7 +131,9 @@ def _input_of(key: str) -> str:
     """The page's input for an error's key (``opportunity.amount`` -> ``amount``)."""
     return {"account.name": "account_name", "opportunity.name": "opportunity_name",
             "opportunity.amount": "amount", "opportunity.date_closed": "date_closed",
-            "opportunity.sales_stage": "sales_stage"}.get(key, key)
+            "opportunity.sales_stage": "sales_stage", "meeting.name": "meeting_name",
+            "meeting.date_start": "meeting_start", "meeting.date_end": "meeting_end",
+            "meeting.location": "meeting_location"}.get(key, key)
 
 
 @page()

@@ -198,3 +198,39 @@ def test_an_account_name_is_needed(site, admin):
         convert.convert(site, admin, lead["id"])
     assert "account.name" in caught.value.errors
     assert made(site, admin) == (0, 0)
+
+
+def test_a_first_meeting_is_made_with_the_contact_or_nothing_is(site, admin, web):
+    lead = new_lead(site, admin)
+    form = web.get(f"/leads/{lead['id']}/convert").text
+    assert "Schedule a meeting with them" in form and 'value="Meeting with Mr. John Doe"' in form
+    base = {"_csrf": web.csrf, "account_mode": "new", "account_name": "Acme Rockets",
+            "create_meeting": "1", "meeting_name": "Kick-off", "meeting_location": "Their office"}
+    # ends before it starts: the meeting's own rule refuses, and nothing at all is made
+    refused = web.post(f"/leads/{lead['id']}/convert", data={
+        **base, "meeting_start": "2027-01-12T10:00", "meeting_end": "2027-01-12T09:00"})
+    assert refused.status_code == 422 and 'id="f-meeting_end"' in refused.text
+    assert made(site, admin) == (0, 0) and site.records.count("meetings", admin) == 0
+    done = web.post(f"/leads/{lead['id']}/convert", data={
+        **base, "meeting_start": "2027-01-12T10:00", "meeting_end": "2027-01-12T11:00"},
+        follow_redirects=False)
+    assert done.status_code == 303
+    contact_id = done.headers["location"].rsplit("/", 1)[1]
+    [meeting] = site.records.list("meetings", admin, Query(fields=[
+        "name", "location", "date_start", "date_end", "parent_type", "parent_id"]))
+    assert (meeting["name"], meeting["location"], meeting["parent_type"], meeting["parent_id"],
+            meeting["date_start"].isoformat(), meeting["date_end"].isoformat()) == \
+        ("Kick-off", "Their office", "contacts", contact_id, "2027-01-12T10:00:00+00:00",
+         "2027-01-12T11:00:00+00:00")  # the admin's zone is UTC
+
+
+def test_the_api_converts_with_a_first_meeting(site, admin):
+    lead = new_lead(site, admin)
+    with api_client(site) as api:
+        done = api.post(f"/api/v1/leads/{lead['id']}/actions/convert", headers=bearer(site, admin),
+                        json={"meeting": {"name": "Call back", "date_start": "2027-02-01T09:00:00Z",
+                                          "date_end": "2027-02-01T09:30:00Z"}})
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert body["meeting"]["parent_id"] == body["contact"]["id"]
+    assert body["meeting"]["name"] == "Call back"
