@@ -150,8 +150,12 @@ def test_a_multi_word_search_still_matches_a_field_from_its_start(site, admin, a
 
 def test_demo_data(site, admin):
     advanced = []
-    site.hook.crbm_demo_data(site=site, user=admin, size=50, rng=random.Random(1),
-                             progress=lambda done, total: advanced.append((done, total)))
+    given = {"site": site, "user": admin, "size": 50, "rng": random.Random(1),
+             "progress": lambda done, total: advanced.append((done, total))}
+    # these two plugins' demos only (converting demo leads, say, makes contacts too)
+    for impl in reversed(site.hook.crbm_demo_data.get_hookimpls()):  # registration order
+        if impl.plugin_name in ("accounts", "contacts"):
+            impl.function(**{name: given[name] for name in impl.argnames})
     accounts = site.records.list("accounts", admin, Query(limit=None))
     contacts = site.records.list("contacts", admin, Query(limit=None))
     assert len(accounts) == 50
