@@ -43,8 +43,8 @@ Provides:
 - demo opportunities across the stages, closing over the next two quarters, for the demo
   accounts, some with contacts in roles (demo.py).
 
-Assignment notifications: TODO — switched on by the module flag ``features:
-notify_assignment`` once the metadata schema knows it (issue 19, another part).
+Assignment notifications come from the module flag ``features: notify_assignment``
+(core.apps.notifications); the board by sales stage from ``features: board``.
 """
 from __future__ import annotations
 
