@@ -60,6 +60,16 @@ def crbm_extra_plugins():
     return [kitchen_sink]
 
 
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes(request):
+    """Every test of CRBM's own suite hashes passwords with cheap argon2 parameters (the
+    same code path; ``quick_hashes``): an administrator per test and a sign-in per web test
+    cost ~0.3 s of argon2 each at the real parameters, minutes over the suite on each of the
+    three databases. A test marked ``real_hashes`` keeps the production parameters."""
+    if "real_hashes" not in request.keywords:
+        request.getfixturevalue("quick_hashes")
+
+
 @pytest.fixture
 def site(make_site):
     kitchen_sink.RECORDER.reset()

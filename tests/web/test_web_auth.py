@@ -786,3 +786,4 @@ def test_loading_the_user_rebuilds_the_registry_only_when_the_metadata_epoch_mov
     site._settings_epoch = other_epoch
     assert client.get("/m/accounts").status_code == 200
     assert "stale" not in site.settings
+
