@@ -24,6 +24,8 @@ The mail's words are in the organizer's language (their preferences).
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import hashlib
 import json
@@ -126,9 +128,24 @@ def invitation_ics(event, method: str = "REQUEST") -> bytes:
 
 # -- enqueueing ----------------------------------------------------------------------------
 
+_QUIET = contextvars.ContextVar("activities_invitations_quiet", default=False)
+
+
+@contextlib.contextmanager
+def quiet():
+    """Saves in this block mail no invitation (the demo's meetings)."""
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
+
+
 def _enqueue(site, connection, meeting_ids) -> None:
     from core import jobs
 
+    if _QUIET.get():
+        return
     for meeting_id in sorted({str(m) for m in meeting_ids if m}):
         jobs.after_commit(site, connection, JOB, {"meeting_id": meeting_id},
                           key=f"{JOB}:{meeting_id}")

@@ -130,3 +130,26 @@ def _admin_web(site):
 
     return signed_in(site, "admin", ADMIN_PASSWORD)
 
+
+
+def test_demo_rooms_and_invitees(site, admin):
+    import sqlalchemy as sa
+
+    import cli
+    from core.kernel.records import Query
+    from plugins.activities import invitations
+
+    cli.load_demo(site, admin, 3, seed=1)
+    rooms = site.records.list("resources", admin, Query(fields=["name", "resource_type"],
+                                                        limit=None))
+    assert {"meeting_room", "projector", "conference_phone"} <= {
+        r["resource_type"] for r in rooms}
+    planned = [m["id"] for m in site.records.list("meetings", admin, Query(
+        filters=[("status", "eq", "planned")], limit=None))]
+    found = inv.invitees_of(site, "meetings", planned)
+    assert all(any(i.kind == "users" for i in found[m]) for m in planned)
+    assert any(i.kind == "contacts" for m in planned for i in found[m])
+    queued = site.tables.tables["crbm_jobs"]
+    with site.engine.connect() as conn:  # the demo mails no invitation
+        assert conn.execute(sa.select(sa.func.count()).select_from(queued).where(
+            queued.c.name == invitations.JOB)).scalar() == 0
