@@ -29,6 +29,8 @@ the API for free, and the meeting's page shows invitees as an ordinary subpanel.
 """
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import hashlib
 import hmac
 from collections import defaultdict
@@ -65,7 +67,6 @@ def invitable_modules(site) -> list[str]:
 
 
 def _reading(site, connection):
-    import contextlib
     return contextlib.nullcontext(connection) if connection is not None else site.engine.connect()
 
 
@@ -109,7 +110,8 @@ def _names_of(site, conn, kind: str, ids) -> dict[str, tuple[str, str | None]]:
 def invitees_of(site, module_name: str, ids, connection=None) -> dict[str, list[Invitee]]:
     """Each meeting's (or call's) invitees, by activity id; a live activity with none maps
     to ``[]``. Users first, then records, each by name. One statement for the invitee rows,
-    one per kind for names and addresses."""
+    one per kind for names and addresses. No access check: the caller passes the ids of
+    activities its user may see (a calendar's, a feed's query already filtered them)."""
     field = ACTIVITY_FIELDS[module_name]
     ids = [str(i) for i in ids]
     out: dict[str, list[Invitee]] = {i: [] for i in ids}
@@ -233,7 +235,6 @@ def _meeting_times(site, conn, ids) -> dict[str, dict]:
 
 
 def _aware(value):
-    import datetime as dt
     if isinstance(value, dt.datetime) and value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
     return value

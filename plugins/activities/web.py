@@ -25,6 +25,7 @@ from plugins.activities import invitees as inv
 
 ANSWER_LABELS = {"none": N_("No answer"), "accepted": N_("Accepted"),
                  "tentative": N_("Tentative"), "declined": N_("Declined")}
+ANOTHER = N_("another meeting")  # one the reader may not see: its name is not told
 BUTTONS = (("accepted", N_("Accept")), ("tentative", N_("Tentative")),
            ("declined", N_("Decline")))
 
@@ -92,10 +93,13 @@ def meeting_actions(site, record, user) -> list[Action]:
     busy = inv.busy_users(site, [record["id"]]).get(record["id"], [])
     if busy and record.get("status") == "planned":
         tr = i18n.active()
-        names = ", ".join(f"{c.name} (“{c.meeting_name}”)" for c in busy)
+        visible = site.records.allowed("meetings", [c.meeting_id for c in busy], user, "view")
+        names = ", ".join(f"{c.name} (“{c.meeting_name}”)" if c.meeting_id in visible
+                          else f"{c.name} ({tr.gettext(ANOTHER)})" for c in busy)
         text = tr.gettext("Warning — busy at that time: %(names)s") % {"names": names}
+        target = next((c.meeting_id for c in busy if c.meeting_id in visible), None)
         actions.append(Action(text.replace("%", "%%"),
-                              f"/m/meetings/{busy[0].meeting_id}"))
+                              f"/m/meetings/{target}" if target else "#"))
     return actions
 
 

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 
 from core import jobs
 from core.kernel.users import create_user, save_preferences
-from plugins.activities import invitations, invitees as inv
+from plugins.activities import invitations
+from plugins.activities import invitees as inv
 
 PASSWORD = "correct horse battery"
 START = dt.datetime(2027, 3, 10, 9, 0, tzinfo=dt.UTC)
@@ -106,7 +107,7 @@ def test_a_moved_meeting_sends_an_update_and_a_deleted_one_a_cancel(site, admin,
                                                                      smtp_inbox):
     import icalendar
 
-    meeting, _sophie, wile = story
+    meeting, _sophie, _wile = story
     jobs.run_due_jobs(site)
     smtp_inbox.messages.clear()
     current = site.records.get("meetings", meeting["id"], admin)
@@ -125,8 +126,8 @@ def test_a_moved_meeting_sends_an_update_and_a_deleted_one_a_cancel(site, admin,
 
     # Wile is uninvited: he alone gets a CANCEL
     smtp_inbox.messages.clear()
-    row = [i for i in inv.invitees_of(site, "meetings", [meeting["id"]])[meeting["id"]]
-           if i.kind == "contacts"][0]
+    row = next(i for i in inv.invitees_of(site, "meetings", [meeting["id"]])[meeting["id"]]
+           if i.kind == "contacts")
     site.records.delete("invitees", row.invitee_record_id, admin)
     jobs.run_due_jobs(site)
     assert [str(m["To"]) for m in smtp_inbox.messages] == ["wile@acme.example"]

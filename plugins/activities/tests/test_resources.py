@@ -153,3 +153,32 @@ def test_demo_rooms_and_invitees(site, admin):
     with site.engine.connect() as conn:  # the demo mails no invitation
         assert conn.execute(sa.select(sa.func.count()).select_from(queued).where(
             queued.c.name == invitations.JOB)).scalar() == 0
+
+
+def test_the_warning_does_not_name_a_meeting_the_reader_may_not_see(site, admin):
+    from core.apps.admin import access_admin as aa
+    from core.kernel.records import SYSTEM_USER
+
+    aa.save_settings(site, {"inherit_created_by": False})
+    east = aa.create_team(site, "East")
+    tess = create_user(site, "tess", PASSWORD)
+    sophie = create_user(site, "sophie", PASSWORD, display_name="Sophie Martin")
+    aa.set_team_members(site, east, add=[tess.id])
+    role = aa.create_role(site, "Team meetings")
+    rights = ("view", "list", "edit", "delete", "export", "report")
+    aa.set_role_rules(site, role, {"meetings": ("enabled", {a: "team" for a in rights})})
+    aa.set_user_roles(site, tess.id, [role])
+    secret = site.records.create("meetings", {
+        "name": "Secret merger talks", "date_start": START,
+        "date_end": START + dt.timedelta(hours=1)}, SYSTEM_USER)
+    mine = site.records.create("meetings", {
+        "name": "Team lunch", "date_start": START, "date_end": START + dt.timedelta(hours=1),
+        "assigned_user_id": None}, SYSTEM_USER, teams=[east])
+    for m in (secret, mine):
+        site.records.create("invitees", {"meeting_id": m["id"], "user_id": sophie.id},
+                            SYSTEM_USER)
+    with signed_in(site, "tess", PASSWORD) as web:
+        page = web.get(f"/m/meetings/{mine['id']}")
+        assert page.status_code == 200
+        assert "Warning — busy at that time: Sophie Martin (another meeting)" in page.text
+        assert "Secret merger talks" not in page.text
