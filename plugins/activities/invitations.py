@@ -10,15 +10,17 @@ Contract:
   answer, RSVP). Small and public, for the .ics import/export code to share.
 - ``invitation_ics(...)``: a VCALENDAR with METHOD REQUEST (or CANCEL), the VEVENT and its
   VTIMEZONE, as bytes.
-- After a meeting's save (time, place... changed) or an invitee added, and after a meeting
-  or an invitee is deleted, one job ``activities.invitations`` per meeting is enqueued once
-  the transaction commits (``core.jobs.after_commit``, keyed by meeting: edits in a row make
-  one job). The job mails each invitee with an address — users, contacts, leads — a REQUEST
-  for the meeting's current revision, and a CANCEL to those uninvited or to everyone when
-  the meeting is deleted. What was sent is kept in ``activities_invitation_mail`` (meeting,
-  address, revision, method): a redelivered or repeated job sends nothing twice; the
-  Message-ID is derived from the same key, so a mail sent just before a crash is the same
-  message if sent again.
+- After a meeting's save that changes its invitation (time, place, subject, text; called
+  off as "not held" while still to come, or back on: ``invitees.invitation_changed``) or
+  an invitee added, and after a meeting or an invitee is deleted, one job
+  ``activities.invitations`` per meeting is enqueued once the transaction commits
+  (``core.jobs.after_commit``, keyed by meeting: edits in a row make one job). The job
+  mails each invitee with an address — users, contacts, leads — a REQUEST for the
+  meeting's current revision, and a CANCEL to those uninvited, or to everyone when the
+  meeting is deleted or called off. What was sent is kept in ``activities_invitation_mail``
+  (meeting, address, revision, method): a redelivered or repeated job sends nothing twice;
+  the Message-ID is derived from the same key, so a mail sent just before a crash is the
+  same message if sent again.
 
 The mail's words are in the organizer's language (their preferences).
 """
@@ -151,13 +153,11 @@ def _enqueue(site, connection, meeting_ids) -> None:
                           key=f"{JOB}:{meeting_id}")
 
 
-SAID = {"date_start", "date_end", "all_day", "location", "name", "status", "description"}
-
-
 def after_save(site, module, batch, connection) -> None:
+    from plugins.activities.invitees import invitation_changed
+
     if module.name == "meetings":
-        _enqueue(site, connection, [c.record["id"] for c in batch
-                                    if not c.is_new and SAID & set(c.changes)])
+        _enqueue(site, connection, [c.record["id"] for c in batch if invitation_changed(c)])
     else:  # invitees: a new one is invited; a changed answer changes nobody's invitation
         _enqueue(site, connection, [c.record.get("meeting_id") for c in batch
                                     if c.is_new or "meeting_id" in c.changes])
@@ -231,7 +231,7 @@ def send_invitations(site, payload: dict) -> str:
         name, email = found.get(kind, {}).get(r.user_id or r.invitee_id, ("", None))
         if not email:
             continue
-        live = not r.deleted and not meeting["deleted"]
+        live = not r.deleted and not meeting["deleted"] and meeting["status"] != "not_held"
         person = inv.Invitee(kind, r.user_id or r.invitee_id, name, email,
                              r.accept_status or "none", r.id)
         if email.lower() not in people or live:

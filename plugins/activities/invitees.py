@@ -289,14 +289,30 @@ def _raise_clashes(batch, clashes, *, field: str, row_of: dict) -> None:
     raise ValidationError(errors)
 
 
+INVITATION_FIELDS = ("date_start", "date_end", "all_day", "location", "name", "description")
+
+
+def invitation_changed(change) -> bool:
+    """Whether an update changes what the meeting's invitation says: its time, place,
+    subject or text, or it is called off ("not held" while still to come) or back on.
+    Marking a meeting held changes nobody's calendar."""
+    if change.is_new:
+        return False
+    if set(INVITATION_FIELDS) & set(change.changes):
+        return True
+    old, new = change.changes.get("status", (None, None))
+    start = _aware(change.record.get("date_start"))
+    return "not_held" in (old, new) and old != new and start is not None and \
+        start > dt.datetime.now(dt.UTC)
+
+
 def before_save_meetings(site, batch, connection) -> None:
     """A meeting moved (or brought back from "not held") must not double-book its
     resources; iCalendar's SEQUENCE moves when what an invitation says changes."""
     moved = [c for c in batch if not c.is_new and {
         "date_start", "date_end", "status", "all_day"} & set(c.changes)]
     for change in batch:
-        if not change.is_new and {"date_start", "date_end", "all_day", "location", "name",
-                                  "status"} & set(change.changes):
+        if invitation_changed(change):
             change.record["ical_sequence"] = int(change.record.get("ical_sequence") or 0) + 1
     if not moved:
         return

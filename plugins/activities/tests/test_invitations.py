@@ -160,3 +160,25 @@ def test_meeting_event_all_day(site):
     assert parsed.decoded("DTSTART") == dt.date(2027, 3, 10)
     assert parsed.decoded("DTEND") == dt.date(2027, 3, 12)
     assert int(parsed["SEQUENCE"]) == 3
+
+
+def test_marking_a_meeting_held_mails_nobody_calling_it_off_cancels(site, admin, story,
+                                                                     smtp_inbox):
+    import icalendar
+
+    meeting, _s, _w = story
+    jobs.run_due_jobs(site)
+    smtp_inbox.messages.clear()
+    current = site.records.get("meetings", meeting["id"], admin)
+    site.records.update("meetings", meeting["id"], {"status": "held"}, admin, base=current)
+    jobs.run_due_jobs(site)
+    assert smtp_inbox.messages == []
+    current = site.records.get("meetings", meeting["id"], admin)
+    assert current["ical_sequence"] == 0
+    site.records.update("meetings", meeting["id"], {"status": "not_held"}, admin,
+                        base=current)
+    jobs.run_due_jobs(site)
+    assert sorted(str(m["To"]) for m in smtp_inbox.messages) == [
+        "sophie@example.com", "wile@acme.example"]
+    for message in smtp_inbox.messages:
+        assert str(icalendar.Calendar.from_ical(ics_of(message))["METHOD"]) == "CANCEL"
