@@ -16,9 +16,10 @@ Contract:
 - **Conflicts** (``crbm_before_save`` on invitees and meetings, so on every write path
   including the REST API): a resource already in an overlapping meeting that is not "not
   held" is refused with a ``ValidationError`` naming the resource and the other meeting;
-  nothing is saved. One statement per batch finds the overlaps. A user already busy is
-  only a warning: ``busy_users`` answers it (the meeting's page shows it next to its
-  buttons); it never refuses.
+  nothing is saved. One statement per batch finds the overlaps, after taking the resources'
+  row locks (``records.lock``: two concurrent bookings of a room queue, the second sees the
+  first). A user already busy is only a warning: ``busy_users`` answers it (the meeting's
+  page shows it next to its buttons); it never refuses.
 - **Answer links**: ``answer_token`` signs (HMAC-SHA256 with the site's secret) an invitee
   id and an answer; ``/invitations/<invitee id>/<answer>/<token>`` sets the answer without
   logging in (web.py). A meeting's invited user answers from its page (record actions).
@@ -217,6 +218,8 @@ def before_save_invitees(site, batch, connection) -> None:
     booked = [(c.record["meeting_id"], c.record["invitee_id"]) for c in batch
               if c.record.get("meeting_id") and c.record.get("invitee_type") == "resources"]
     if booked:
+        # bookers of one resource queue here, so two saves cannot both find it free
+        site.records.lock("resources", {r for _, r in booked}, connection=connection)
         meetings = _meeting_times(site, connection, {m for m, _ in booked})
         wanted_slots = [(meetings[m], r) for m, r in booked if m in meetings]
         clashes = _overlaps(site, connection, wanted_slots, kind="resources")
@@ -322,6 +325,7 @@ def before_save_meetings(site, batch, connection) -> None:
         inv.c.invitee_type == "resources", inv.c.deleted.is_(False))).all()
     if not rows:
         return
+    site.records.lock("resources", {r for _, r in rows}, connection=connection)
     by_id = {c.record["id"]: c.record for c in moved}
     clashes = _overlaps(site, connection, [(by_id[m], r) for m, r in rows], kind="resources")
     index_of = {c.record["id"]: i for i, c in enumerate(batch)}
