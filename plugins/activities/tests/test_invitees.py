@@ -177,3 +177,35 @@ def test_invitees_in_the_api(site, admin, people):
     again = client.post("/api/v1/invitees", json={"meeting_id": demo["id"],
                                                   "user_id": sophie.id}, headers=headers)
     assert again.status_code == 422 and "already invited" in again.text
+
+
+def test_a_lead_is_invited_and_mailed_like_a_contact(site, admin):
+    lead = site.records.create("leads", {"first_name": "Road", "last_name": "Runner",
+                                         "email1": "beep@desert.example"}, admin)
+    demo = meeting(site, admin)
+    site.records.create("invitees", {"meeting_id": demo["id"], "invitee_id": lead["id"],
+                                     "invitee_type": "leads"}, admin)
+    found = inv.invitees_of(site, "meetings", [demo["id"]])[demo["id"]]
+    assert [(i.kind, i.name, i.email) for i in found] == [
+        ("leads", "Road Runner", "beep@desert.example")]
+
+
+def test_french_pages(site, admin, people):
+    from core.kernel import i18n
+    from core.kernel.users import save_preferences
+    from tests.pack_util import install_folder
+
+    install_folder(site, "lang_fr")
+    sophie, _wile = people
+    save_preferences(site, sophie.id, i18n.Preferences(language="fr").to_dict())
+    room = site.records.create("resources", {"name": "Salle Lumière",
+                                             "has_projector": True}, admin)
+    demo = meeting(site, admin)
+    site.records.create("invitees", {"meeting_id": demo["id"], "user_id": sophie.id}, admin)
+    with signed_in(site, "sophie", PASSWORD) as web:
+        page = web.get(f"/m/meetings/{demo['id']}").text
+        assert "Invités" in page and ">Accepter<" in page and ">Refuser<" in page
+        assert "Peut-être" in page
+        page = web.get(f"/m/resources/{room['id']}").text
+        assert "Salle de réunion" in page and "Vidéoprojecteur" in page
+        assert "Équipement" in page
