@@ -225,7 +225,12 @@ def send_invitations(site, payload: dict) -> str:
         history = {(r.address, r.sequence, r.method) for r in conn.execute(
             sa.select(sent_t.c.address, sent_t.c.sequence, sent_t.c.method)
             .where(sent_t.c.meeting_id == meeting_id))}
-    people: dict[str, tuple] = {}  # address -> (Invitee, live, row id); a live row wins
+    people: dict[str, tuple] = {}  # address -> (Invitee, live); a live row wins
+    rooms = sorted(found.get("resources", {}).get(r.invitee_id, ("",))[0] for r in rows
+                   if r.invitee_type == "resources" and not r.deleted)
+    if rooms:  # where to go: the place and the rooms booked
+        meeting["location"] = " — ".join(x for x in (meeting.get("location"),
+                                                      ", ".join(rooms)) if x)
     for r in rows:
         kind = "users" if r.user_id else r.invitee_type
         name, email = found.get(kind, {}).get(r.user_id or r.invitee_id, ("", None))

@@ -62,6 +62,7 @@ def test_invitees_get_a_request_both_parsers_read(site, admin, story, smtp_inbox
     assert message["Subject"] == "Invitation: Product demo"
     body = message.get_body(("plain",)).get_content()
     assert "2027-03-10 10:00 (Europe/Paris)" in body
+    assert "Location: Our office — Salle Lumière" in body  # the room booked
     assert "/invitations/" in body
     data = ics_of(message)
 
@@ -73,6 +74,7 @@ def test_invitees_get_a_request_both_parsers_read(site, admin, story, smtp_inbox
     assert event["DTSTART"].params["TZID"] == "Europe/Paris"
     assert event.decoded("DTSTART") == START
     assert str(event["ORGANIZER"]) == "mailto:olivia@example.com"
+    assert str(event["LOCATION"]) == "Our office — Salle Lumière"
     attendees = {str(a): a.params for a in event["ATTENDEE"]}
     assert set(attendees) == {"mailto:sophie@example.com", "mailto:wile@acme.example"}
     assert attendees["mailto:wile@acme.example"]["PARTSTAT"] == "NEEDS-ACTION"
