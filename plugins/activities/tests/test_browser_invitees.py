@@ -55,4 +55,12 @@ def test_a_meeting_shows_its_invitees_and_the_user_accepts(page, site, admin, vi
     expect(page.locator("body")).to_contain_text(
         "Salle Lumière is already booked for “Quarterly business review” at that time")
     screenshot(page, "invitees-refused", viewport)
-    assert site.records.count("invitees", admin) == 3
+    assert site.records.count("invitees", admin) == 3  # nothing saved
+
+    # the organizer is invited to both: the demo's page warns, and both stay saved
+    site.records.create("invitees", {"meeting_id": demo["id"], "user_id": admin.id}, admin)
+    page.goto(f"/m/meetings/{demo['id']}")
+    warning = page.get_by_role("link", name="Warning — busy at that time: admin "
+                                            "(“Quarterly business review”)")
+    expect(warning).to_be_visible()
+    screenshot(page, "invitees-busy", viewport)
