@@ -1,7 +1,11 @@
 """Demo activities: for the first demo accounts (a handful whatever the demo's size) and
 their contacts, the story of a sales relationship — calls and meetings in the last weeks
 held (now and then not held), the next ones planned, tasks done and to do, notes. Times fall
-in the company's work day (Admin → Company calendar); the same seed makes the same story."""
+in the company's work day (Admin → Company calendar); the same seed makes the same story.
+Resources: three meeting rooms with their equipment, a projector and a conference phone;
+planned meetings invite their assignee, the account's contacts and, in our office, a free
+room (the demo goes through the same save rules: no double booking). The demo mails no
+invitation."""
 from __future__ import annotations
 
 import datetime as dt
@@ -46,7 +50,7 @@ def load(site, user, rng) -> None:
         people.setdefault(c["account_id"], []).append(c)
     cal = calendar_settings(site)
     today = cal.today()
-    calls, meetings, tasks, notes = [], [], [], []
+    calls, meetings, tasks, notes, meeting_contacts = [], [], [], [], []
     for account in accounts:
         contacts = people.get(account["id"], [])
 
@@ -66,6 +70,7 @@ def load(site, user, rng) -> None:
                           "duration_minutes": rng.choice((10, 15, 15, 30, 45))})
         for days in (-rng.randint(10, 60), rng.randint(5, 30)):
             start = _at(cal, today + dt.timedelta(days=days), rng)
+            meeting_contacts.append(contacts)
             meetings.append({**base, **about(), "name": rng.choice(MEETINGS),
                              "status": "planned" if days > 0 else "held",
                              "location": rng.choice(LOCATIONS), "date_start": start,
@@ -80,6 +85,52 @@ def load(site, user, rng) -> None:
                           "date_due": today + dt.timedelta(days=days)})
         subject, text = rng.choice(NOTES)
         notes.append({**base, **about(), "name": subject, "description": text})
+    made = {}
     for module, rows in (("calls", calls), ("meetings", meetings), ("tasks", tasks),
                          ("notes", notes)):
-        site.records.create_many(module, rows, user)
+        made[module] = site.records.create_many(module, rows, user)
+    _invitees(site, user, rng, list(zip(made["meetings"], meetings, meeting_contacts)))
+
+
+RESOURCES = (
+    {"name": "Salle Lumière", "resource_type": "meeting_room", "location": "2nd floor",
+     "capacity": 12, "has_tv": True, "has_projector": True, "has_screen": True,
+     "has_conf_phone": True},
+    {"name": "Salle Verte", "resource_type": "meeting_room", "location": "2nd floor",
+     "capacity": 6, "has_screen": True, "has_pc": True},
+    {"name": "Boardroom", "resource_type": "meeting_room", "location": "3rd floor",
+     "capacity": 20, "has_tv": True, "has_projector": True, "has_screen": True,
+     "has_pc": True, "has_conf_phone": True},
+    {"name": "Mobile projector", "resource_type": "projector", "location": "IT desk"},
+    {"name": "Polycom conference phone", "resource_type": "conference_phone",
+     "location": "IT desk"},
+)
+
+
+def _invitees(site, user, rng, meetings) -> None:
+    """Resources, then invitees of the planned meetings: the assignee, one or two of the
+    account's contacts and, in our office, a free room."""
+    from plugins.activities import invitations
+
+    rooms = site.records.create_many("resources", [dict(r) for r in RESOURCES], user)
+    booked: dict[str, list[tuple]] = {}
+    rows = []
+    for meeting_id, meeting, contacts in meetings:
+        if meeting["status"] != "planned":
+            continue
+        rows.append({"meeting_id": meeting_id, "user_id": user.id,
+                     "accept_status": "accepted"})
+        for contact in rng.sample(contacts, min(len(contacts), rng.choice((1, 2)))):
+            rows.append({"meeting_id": meeting_id, "invitee_id": contact["id"],
+                         "invitee_type": "contacts",
+                         "accept_status": rng.choice(("none", "accepted", "tentative"))})
+        if "Our office" in meeting["location"]:
+            span = (meeting["date_start"], meeting["date_end"])
+            for room in rooms[:3]:
+                if all(not (s < span[1] and e > span[0]) for s, e in booked.get(room, [])):
+                    booked.setdefault(room, []).append(span)
+                    rows.append({"meeting_id": meeting_id, "invitee_id": room,
+                                 "invitee_type": "resources", "accept_status": "accepted"})
+                    break
+    with invitations.quiet():
+        site.records.create_many("invitees", rows, user)

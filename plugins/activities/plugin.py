@@ -25,10 +25,17 @@ Provides:
 - demo activities around the demo accounts and their contacts: past calls and meetings
   held (a few not held), future ones planned, open and completed tasks, notes.
 
+- **invitees** of meetings and calls (users, contacts, leads, resources) with their answer,
+  and **resources** (meeting rooms with their equipment, projectors...): invitees.py —
+  ``invitees_of`` for the calendar and iCalendar code, the conflict check at save (a
+  resource is never double-booked; a busy user is a warning), signed answer links (web.py).
+- **invitations** by mail with an iCalendar (.ics) request, update or cancel: invitations.py,
+  sent by a job once the save has committed, once per invitee and revision.
+
 Why one plugin for four modules: they are one feature in 1CRM and for a user (the panels
 mix them), they share their statuses and their demo story; nobody removes notes but keeps
-calls. Invitees, resources, recurrence, reminders, the calendar's views and iCalendar are
-the next rounds of issue 20.
+calls. Recurrence, reminders, the calendar's views and .ics import/export are other parts of
+issue 20.
 """
 from __future__ import annotations
 
@@ -76,6 +83,67 @@ def meetings_end_after_they_start(site, module, batch) -> None:
             _problem(errors, batch, index, "date_end", Message(N_("must be after the start")))
     if errors:
         raise ValidationError(errors)
+
+
+@hookimpl(specname="crbm_before_save")
+@for_modules("meetings")
+def meetings_keep_their_resources(site, module, batch, connection) -> None:
+    from plugins.activities import invitees
+
+    invitees.before_save_meetings(site, batch, connection)
+
+
+@hookimpl(specname="crbm_before_save")
+@for_modules("invitees")
+def invitees_rules(site, module, batch, connection) -> None:
+    from plugins.activities import invitees
+
+    invitees.before_save_invitees(site, batch, connection)
+
+
+@hookimpl(specname="crbm_after_save")
+@for_modules("meetings", "invitees")
+def invitations_after_save(site, module, batch, user, connection) -> None:
+    from plugins.activities import invitations
+
+    invitations.after_save(site, module, batch, connection)
+
+
+@hookimpl(specname="crbm_after_delete")
+@for_modules("meetings", "invitees")
+def invitations_after_delete(site, module, records, user, connection) -> None:
+    from plugins.activities import invitations
+
+    invitations.after_delete(site, module, records, connection)
+
+
+@hookimpl
+def crbm_job_handlers(site):
+    from plugins.activities import invitations
+
+    return invitations.job_handlers()
+
+
+@hookimpl
+def crbm_tables(metadata):
+    from plugins.activities import invitations
+
+    invitations.tables(metadata)
+
+
+@hookimpl
+def crbm_web_routes(site):
+    from plugins.activities import web
+
+    return web.routes
+
+
+@hookimpl
+@for_modules("meetings")
+def crbm_record_actions(site, module, record, user):
+    from plugins.activities import web
+
+    return web.meeting_actions(site, record, user)
 
 
 @hookimpl(specname="crbm_before_save")
