@@ -111,23 +111,27 @@ def read_files(site, uploads_in) -> list[tuple[str, bytes, str]]:
     return out
 
 
-def attach(site, note_id: str, files, user) -> list[int]:
-    """Store checked files and list them under the note; the files of a failed insert are
-    removed again."""
+def attach(site, note_id, files, user, values=None) -> str:
+    """Store checked files and list them under the note — or, given ``values`` instead of
+    a note, under a new note made of them, in the same transaction; the stored files go
+    again if anything fails. The note's id."""
     store = site.folder / "files"
     keys = [uploads.store(store, name, data) for name, data, _ in files]
     table = site.tables.tables[TABLE]
     now = dt.datetime.now(dt.UTC)
     try:
         with site.engine.begin() as conn:
-            return [conn.execute(sa.insert(table).values(
-                note_id=str(note_id), file_key=key, name=name, size=len(data),
-                content_type=kind, created_at=now, created_by=str(user.id))).inserted_primary_key[0]
-                for key, (name, data, kind) in zip(keys, files, strict=True)]
+            if values is not None:
+                note_id = site.records.create(NOTES, values, user, connection=conn)["id"]
+            conn.execute(sa.insert(table), [
+                {"note_id": str(note_id), "file_key": key, "name": name, "size": len(data),
+                 "content_type": kind, "created_at": now, "created_by": str(user.id)}
+                for key, (name, data, kind) in zip(keys, files, strict=True)])
     except Exception:
         for key in keys:
             _remove(store, key)
         raise
+    return str(note_id)
 
 
 def _remove(store: Path, key: str) -> None:
@@ -146,9 +150,16 @@ def listed(site, note_id: str) -> list[dict]:
 
 
 def _error(request, exc: ValidationError, status: int = 400):
-    said = "; ".join(str(request.state.fmt.gettext(m.text) % m.values
-                         if isinstance(m, Message) else m) for m in exc.errors.values())
+    said = "; ".join(_said(request, m) for m in exc.errors.values())
     return JSONResponse({"error": said}, status_code=status)
+
+
+def _said(request, message) -> str:
+    """A message in the user's language."""
+    if not isinstance(message, Message):
+        return str(message)
+    text = request.state.fmt.gettext(message.template)
+    return text % message.params if message.params else text
 
 
 def _files(form) -> list:
@@ -178,16 +189,11 @@ def drop_view(request, form):
         raise HTTPException(403, Message(N_("You may not create notes.")))
     try:
         files = read_files(site, _files(form))
-        note = site.records.create(NOTES, {"name": files[0][0], "parent_id": record["id"],
-                                           "parent_type": module.name}, user)
+        note_id = attach(site, None, files, user, values={
+            "name": files[0][0], "parent_id": record["id"], "parent_type": module.name})
     except ValidationError as exc:
         return _error(request, exc)
-    try:
-        attach(site, note["id"], files, user)
-    except Exception:
-        site.records.delete(NOTES, note["id"], user)
-        raise
-    return JSONResponse({"note": note["id"], "url": f"/m/{NOTES}/{note['id']}"})
+    return JSONResponse({"note": note_id, "url": f"/m/{NOTES}/{note_id}"})
 
 
 @page()
@@ -216,7 +222,8 @@ def file_view(request, form):
     """``GET /m/notes/<id>/attachments/<n>``: one attachment, to a reader of the note."""
     site, user = request.app.state.site, request.state.user
     note_id = request.path_params["record_id"]
-    site.records.get(NOTES, note_id, user, fields=["id"])  # NotFound (404) if not visible
+    if not site.records.permissions(NOTES, note_id, user, ("view",))["view"]:
+        raise NotFoundError(f"no note with id {note_id}")  # 404: no bytes, not even a hint
     table = site.tables.tables[TABLE]
     try:
         number = int(request.path_params["attachment"])
