@@ -122,6 +122,8 @@ def test_only_a_reader_of_the_note_gets_the_file(site, admin, web, acme):
     aa.set_role_rules(site, role, {"notes": ("enabled", {a: "team" for a in rights})})
     aa.set_user_roles(site, tess.id, [role])
     mine = site.records.create("notes", {"name": "East note"}, SYSTEM_USER, teams=[east])
+    hidden = site.records.create("accounts", {"name": "Hidden"}, SYSTEM_USER)
+    web.post(f"/m/accounts/{hidden['id']}/deny", data={"_csrf": web.csrf, "who_user": tess.id})
     with signed_in(site, "tess", PASSWORD) as other:
         denied = other.get(url)
         assert denied.status_code in (403, 404) and b"secret numbers" not in denied.content
@@ -130,5 +132,11 @@ def test_only_a_reader_of_the_note_gets_the_file(site, admin, web, acme):
         added = other.post(f"/m/notes/{note_id}/attachments", data={"_csrf": other.csrf},
                            files=[("file", ("x.txt", b"x", "text/plain"))])
         assert added.status_code in (403, 404)
-    assert len(rows(site)) == 1
+        # nor drop a file on an account that is not hers to see
+        assert other.get(f"/m/accounts/{hidden['id']}").status_code == 404
+        dropped = other.post(f"/m/accounts/{hidden['id']}/drop-note",
+                             data={"_csrf": other.csrf},
+                             files=[("file", ("x.txt", b"x", "text/plain"))])
+        assert dropped.status_code in (403, 404)
+    assert len(rows(site)) == 1 and len(stored_files(site)) == 1
     assert web.get(url).content == b"secret numbers"  # the admin still may
