@@ -27,7 +27,9 @@ def acme(site, admin):
 @pytest.fixture
 def statements(site):
     class Seen(list):
-        offsets: list = []
+        def __init__(self):
+            super().__init__()
+            self.offsets = []
 
         def clear(self):
             super().clear()
