@@ -134,3 +134,24 @@ def facts(site, module: ModuleDef, record: dict, user: User, panels: list[dict])
     out.team_choices.sort(key=lambda t: t[1] or "")
     out.denies.sort(key=lambda d: d["id"])
     return out
+
+
+def parent_labels(site, module: ModuleDef, record: dict, user: User) -> None:
+    """Name the record a "Related to" link (a related field with ``modules``: the target's
+    module is in its type field) points to, as ``<field>__label`` — the record service
+    joins the names of plain links only. Read through the record service with the reader:
+    a record they may not see is "(no access)"; one statement per such link that is set
+    (a note's, a call's page: one)."""
+    for f in module.fields.values():
+        value = record.get(f.name)
+        if f.type.name != "related" or "modules" not in f.spec or not value:
+            continue
+        target = record.get(f.spec.get("type_field"))
+        other = site.registry.modules.get(target) if target in (f.spec["modules"] or ()) \
+            else None
+        if other is None or other.name_field is None or \
+                site.access.mode(user, other) == "disabled":
+            continue
+        found = site.records.list(other.name, user, Query(
+            filters=[("id", "eq", value)], fields=["id", other.name_field], limit=1), "view")
+        record[f"{f.name}__label"] = str(found[0][other.name_field] or value) if found else None

@@ -400,6 +400,7 @@ def detail_view(request: Request, form):
     record_id = request.path_params["record_id"]
     record = _service(request).get(module.name, record_id, user, labels=True)
     site = request.app.state.site
+    detail.parent_labels(site, module, record, user)  # "Related to": Acme, not its id
     request.app.state.recent.note(user.id, module.name, record_id)
     subpanels = _subpanels(request, module)
     facts = detail.facts(site, module, record, user, subpanels)

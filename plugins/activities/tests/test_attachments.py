@@ -57,6 +57,7 @@ def test_a_dropped_file_becomes_a_note_about_the_record(site, admin, web, acme):
     note_page = web.get(f"/m/notes/{note['id']}").text
     link = f"/m/notes/{note['id']}/attachments/{row['id']}"
     assert link in note_page and "Attachments" in note_page
+    assert f'<a href="/m/accounts/{acme["id"]}">Acme Corporation</a>' in note_page  # Related to
     got = web.get(link)
     assert got.status_code == 200 and got.content == PDF
     assert got.headers["content-type"] == "application/octet-stream"  # a download, never run

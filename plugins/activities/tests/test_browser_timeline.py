@@ -2,7 +2,8 @@
 phone) the fields, newest first, filtered to calls and back, "Load more"; the subpanels
 collapsed with their counts, one opened and still open on the next visit (remembered for
 the user); a file dropped on History becomes a note with it attached, and a program
-dropped is refused with a message. Screenshots: timeline-<viewport>, timeline-drop-<viewport>
+dropped is refused with a message. Screenshots: timeline-<viewport>, timeline-drop-<viewport>,
+timeline-note-<viewport>
 (test-artifacts/screenshots/)."""
 from __future__ import annotations
 
@@ -94,3 +95,4 @@ def test_an_account_page_shows_its_timeline_panels_and_takes_a_dropped_file(
     # the note's page lists the file for download
     page.goto(f"/m/notes/{note['id']}")
     expect(page.locator("#attachments")).to_contain_text("minutes.txt")
+    screenshot(page, "timeline-note", viewport)
