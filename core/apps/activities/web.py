@@ -78,6 +78,7 @@ def timeline_view(request: Request, form):
     return request.app.state.templates.render(
         request, "timeline_rows.html" if fragment else "timeline.html",
         module=module, record=record, title=title, entries=entries,
+        own_labels=site.registry.option_labels(module.name),  # a dropdown's change: its labels
         labels=labels, choices=choices, kind=kind, more_url=more_url, base=base,
         first_page=cursor is None)
 

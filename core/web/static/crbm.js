@@ -525,7 +525,7 @@ function timelines(root) {
     if ("IntersectionObserver" in window) {
       const seen = new IntersectionObserver((entries) => {
         if (entries.some((entry) => entry.isIntersecting)) { seen.disconnect(); card.reload(); }
-      });
+      }, { rootMargin: "200px" });
       seen.observe(card);
     } else card.reload();
   });

@@ -81,6 +81,7 @@ def test_timeline_mixes_activities_emails_and_changes_newest_first(site, admin, 
              for word in ("Industry", "Created", "Site visit", "Your quote", "Kick-off call")]
     assert order == sorted(order), shown
     assert "Held" in html and "by admin" in html  # the status; who changed the field
+    assert "→ <ins>Banking</ins>" in html  # a dropdown's label, not its stored value
     only_calls = items(fragment(web, acme, "&kind=calls"))
     assert len(only_calls) == 1 and "Kick-off call" in only_calls[0]
     changes = items(fragment(web, acme, "&kind=changes"))
