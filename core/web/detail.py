@@ -9,7 +9,8 @@ account. Here they are one ``UNION ALL`` of small selects, each answering
 - ``right``: for edit and delete, 1 if the user may do it to this record;
 - ``count``: per subpanel, how many related records the user may list (capped at
   ``COUNT_CAP`` + 1: "1,000+"), with the same access predicate as the rows — a count never
-  includes a record its reader may not see;
+  includes a record its reader may not see; and (``panel:activities``, ``panel:history``)
+  the Activities and History panels' (core/apps/activities/panels.py ``count_selects``);
 - ``team``: the teams (the record's own with n = 1; an administrator gets every team, the
   deny form's choices);
 - ``deny``: an administrator's view of the record's denies (n = 1 for a user);
@@ -92,6 +93,10 @@ def _facts_select(site, module: ModuleDef, user: User, panels: list[dict]) -> sa
         parts.append(sa.select(*_row("user", users.c.id, sa.literal(0), sa.func.coalesce(
             users.c.display_name, users.c.username))).where(sa.or_(
                 users.c.id == created_by, users.c.id.in_(writers))))
+    if module.features.get("activities"):  # the Activities and History panels' counts
+        from core.apps.activities.panels import count_selects
+        for name, counted in count_selects(site, module, record_id, user).items():
+            parts.append(sa.select(*_row("count", sa.literal(f"panel:{name}"), counted)))
     if "crbm_panel_state" in tables:
         state = tables["crbm_panel_state"]
         user_id = sa.bindparam("user_id", type_=state.c.user_id.type)

@@ -417,7 +417,8 @@ def detail_view(request: Request, form):
                    subpanels=subpanels, count_cap=detail.COUNT_CAP, log=log, image=image,
                    rights=facts.rights, teams=facts.teams, can_create=_can(request, module, "edit"),
                    denies=facts.denies, team_choices=facts.team_choices if user.is_admin else [],
-                   user_names=facts.user_names, open_panels=facts.open_panels)
+                   user_names=facts.user_names, open_panels=facts.open_panels,
+                   panel_counts=facts.counts)
 
 
 def _subpanels(request: Request, module: ModuleDef) -> list[dict]:

@@ -145,6 +145,8 @@ def test_timeline_shows_only_what_the_reader_may_see(site, admin, acme):
         assert "East call" in html and "Hidden" not in html
         detail = web.get(f"/m/accounts/{acme['id']}").text
         assert 'data-kind="calls"' in detail and 'data-kind="meetings"' not in detail
+        # History's count in its heading: her team's call only
+        assert re.search(r'id="sub-history".*?data-panel-count="1"', detail, re.DOTALL)
     with signed_in(site, "tess", PASSWORD) as web:
         other = web.get("/m/accounts/00000000-0000-0000-0000-000000000000/timeline?fragment=1")
         assert other.status_code == 404
@@ -162,6 +164,9 @@ def test_detail_page_reads_no_entry_and_remembers_open_panels_per_user(site, adm
         count = len(statements)
         assert count <= 6, statements
         assert 'data-timeline="/m/accounts/' in page and "Kick-off call" not in page
+        # the Activities and History panels' counts come in the same statement
+        assert re.search(r'id="sub-activities".*?data-panel-count="0"', page, re.DOTALL)
+        assert re.search(r'id="sub-history".*?data-panel-count="1"', page, re.DOTALL)
         assert not re.search(r'<details[^>]*id="sub-contacts"[^>]*\sopen[\s>]', page)
         # opened here: remembered for the user, on the server
         assert web.post("/panels/state", data={"_csrf": web.csrf, "panel": "accounts:contacts",
