@@ -476,6 +476,12 @@ function dropTarget(panel) {
       const answer = await response.json().catch(() => ({}));
       if (!response.ok) throw new Error(answer.error || response.statusText);
       status.textContent = panel.dataset.dropDone || "";
+      const count = panel.querySelector(".count[data-panel-count]");
+      if (count) {  // one note more in History
+        const n = Number(count.dataset.panelCount) + 1;
+        count.dataset.panelCount = String(n);
+        count.textContent = n.toLocaleString(document.documentElement.lang || undefined);
+      }
       panel.open = true;
       if (panel.reload) panel.reload();
       document.querySelectorAll("[data-timeline]").forEach((t) => t.reload && t.reload());

@@ -83,6 +83,7 @@ def test_an_account_page_shows_its_timeline_panels_and_takes_a_dropped_file(
     with page.expect_response(lambda r: "drop-note" in r.url):
         page.evaluate(DROP, ["#sub-history", "minutes.txt", "We agreed on the price."])
     expect(history.locator(".subpanel-rows")).to_contain_text("minutes.txt")
+    expect(history.locator("summary .count")).to_have_text("27")  # 25 notes, a call, this one
     expect(entries.first).to_contain_text("minutes.txt")
     [note] = [n for n in site.records.list("notes", admin) if n["name"] == "minutes.txt"]
     assert note["parent_id"] == acme["id"]
