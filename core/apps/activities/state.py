@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Route
 
+from core.apps.activities.panels import PANELS
 from core.kernel.database import ID
 from core.kernel.errors import N_, Message, NotFoundError
 from core.web.pages import page
@@ -47,9 +48,11 @@ def state_view(request, form):
     if not (_NAME.fullmatch(module) and _NAME.fullmatch(panel)):
         raise HTTPException(400, Message(N_("There is no such subpanel.")))
     try:
-        site.registry.module(module)
+        found = site.registry.module(module)
     except NotFoundError:
         raise HTTPException(404, Message(N_("There is no such module."))) from None
+    if panel not in found.relationships and panel not in PANELS:  # no made-up rows
+        raise HTTPException(404, Message(N_("There is no such subpanel.")))
     remember(site, request.state.user.id, module, panel, form.get("open") == "1")
     return Response(status_code=204)
 

@@ -185,8 +185,9 @@ def test_detail_page_reads_no_entry_and_remembers_open_panels_per_user(site, adm
         # bad input: refused, nothing stored; no token: refused
         assert web.post("/panels/state", data={"_csrf": web.csrf, "panel": "../x",
                                                "open": "1"}).status_code == 400
-        assert web.post("/panels/state", data={"_csrf": web.csrf, "panel": "nosuch:x",
-                                               "open": "1"}).status_code == 404
+        for made_up in ("nosuch:x", "accounts:nosuch"):
+            assert web.post("/panels/state", data={"_csrf": web.csrf, "panel": made_up,
+                                                   "open": "1"}).status_code == 404
         assert web.post("/panels/state", data={"panel": "accounts:contacts",
                                                "open": "1"}).status_code == 403
     create_user(site, "sam", PASSWORD)
