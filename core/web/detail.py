@@ -9,11 +9,15 @@ account. Here they are one ``UNION ALL`` of small selects, each answering
 - ``right``: for edit and delete, 1 if the user may do it to this record;
 - ``count``: per subpanel, how many related records the user may list (capped at
   ``COUNT_CAP`` + 1: "1,000+"), with the same access predicate as the rows — a count never
-  includes a record its reader may not see;
+  includes a record its reader may not see; and (``panel:activities``, ``panel:history``)
+  the Activities and History panels' (core/apps/activities/panels.py ``count_selects``);
 - ``team``: the teams (the record's own with n = 1; an administrator gets every team, the
   deny form's choices);
 - ``deny``: an administrator's view of the record's denies (n = 1 for a user);
-- ``user``: the names of whoever created the record or appears in its change log.
+- ``user``: the names of whoever created the record or appears in its change log;
+- ``open``: the panels of the module this user keeps open (``crbm_panel_state``, the
+  activities app's table, where installed): the page renders them open, their rows fetched
+  at once, and the user's choice follows them from browser to browser.
 
 Subpanel rows are read only when a subpanel is opened (``subpanel_view``, a fragment that
 crbm.js fetches; without JavaScript the same URL is a page of its own).
@@ -39,6 +43,7 @@ class Facts:
     team_choices: list[tuple[str, str]] = field(default_factory=list)  # (id, name) by name
     denies: list[dict] = field(default_factory=list)
     user_names: dict[str, str] = field(default_factory=dict)
+    open_panels: set[str] = field(default_factory=set)
 
 
 def _row(kind: str, key, n, label=None) -> list:
@@ -88,6 +93,15 @@ def _facts_select(site, module: ModuleDef, user: User, panels: list[dict]) -> sa
         parts.append(sa.select(*_row("user", users.c.id, sa.literal(0), sa.func.coalesce(
             users.c.display_name, users.c.username))).where(sa.or_(
                 users.c.id == created_by, users.c.id.in_(writers))))
+    if module.features.get("activities"):  # the Activities and History panels' counts
+        from core.apps.activities.panels import count_selects
+        for name, counted in count_selects(site, module, record_id, user).items():
+            parts.append(sa.select(*_row("count", sa.literal(f"panel:{name}"), counted)))
+    if "crbm_panel_state" in tables:
+        state = tables["crbm_panel_state"]
+        user_id = sa.bindparam("user_id", type_=state.c.user_id.type)
+        parts.append(sa.select(*_row("open", state.c.panel, sa.literal(1)))
+                     .where(state.c.user_id == user_id, state.c.module == module.name))
     return sa.union_all(*parts)
 
 
@@ -103,7 +117,8 @@ def facts(site, module: ModuleDef, record: dict, user: User, panels: list[dict])
         cache[key] = _facts_select(site, module, user, panels)
     with site.engine.connect() as conn:
         rows = conn.execute(cache[key], {"record_id": str(record["id"]),
-                                         "created_by": record.get("created_by")}).all()
+                                         "created_by": record.get("created_by"),
+                                         "user_id": str(user.id)}).all()
     out = Facts(rights={"edit": False, "delete": False})
     for kind, key, n, label in rows:
         if kind == "right":
@@ -118,7 +133,30 @@ def facts(site, module: ModuleDef, record: dict, user: User, panels: list[dict])
             out.denies.append({"id": int(key), "name": label, "user_id": n or None})
         elif kind == "user":
             out.user_names[key] = label
+        elif kind == "open":
+            out.open_panels.add(key)
     out.teams.sort()
     out.team_choices.sort(key=lambda t: t[1] or "")
     out.denies.sort(key=lambda d: d["id"])
     return out
+
+
+def parent_labels(site, module: ModuleDef, record: dict, user: User) -> None:
+    """Name the record a "Related to" link (a related field with ``modules``: the target's
+    module is in its type field) points to, as ``<field>__label`` — the record service
+    joins the names of plain links only. Read through the record service with the reader:
+    a record they may not see is "(no access)"; one statement per such link that is set
+    (a note's, a call's page: one)."""
+    for f in module.fields.values():
+        value = record.get(f.name)
+        if f.type.name != "related" or "modules" not in f.spec or not value:
+            continue
+        target = record.get(f.spec.get("type_field"))
+        other = site.registry.modules.get(target) if target in (f.spec["modules"] or ()) \
+            else None
+        if other is None or other.name_field is None or \
+                site.access.mode(user, other) == "disabled":
+            continue
+        found = site.records.list(other.name, user, Query(
+            filters=[("id", "eq", value)], fields=["id", other.name_field], limit=1), "view")
+        record[f"{f.name}__label"] = str(found[0][other.name_field] or value) if found else None

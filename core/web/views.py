@@ -400,6 +400,7 @@ def detail_view(request: Request, form):
     record_id = request.path_params["record_id"]
     record = _service(request).get(module.name, record_id, user, labels=True)
     site = request.app.state.site
+    detail.parent_labels(site, module, record, user)  # "Related to": Acme, not its id
     request.app.state.recent.note(user.id, module.name, record_id)
     subpanels = _subpanels(request, module)
     facts = detail.facts(site, module, record, user, subpanels)
@@ -416,7 +417,8 @@ def detail_view(request: Request, form):
                    subpanels=subpanels, count_cap=detail.COUNT_CAP, log=log, image=image,
                    rights=facts.rights, teams=facts.teams, can_create=_can(request, module, "edit"),
                    denies=facts.denies, team_choices=facts.team_choices if user.is_admin else [],
-                   user_names=facts.user_names)
+                   user_names=facts.user_names, open_panels=facts.open_panels,
+                   panel_counts=facts.counts)
 
 
 def _subpanels(request: Request, module: ModuleDef) -> list[dict]:

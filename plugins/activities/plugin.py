@@ -8,8 +8,8 @@ Provides:
   **calls** (direction, status Planned/Held/Not Held, start, duration in minutes, a direct
   account), **meetings** (location, start and end or all day, the same statuses),
   **tasks** (start and due dates, priority High/Medium/Low, status Not Started/In
-  Progress/Completed/Pending Input/Deferred, a contact) and **notes** (a text and one
-  attachment, always history). Their statuses, directions and priorities are protected
+  Progress/Completed/Pending Input/Deferred, a contact) and **notes** (a text and any
+  number of attachments, always history). Their statuses, directions and priorities are protected
   dropdowns (dropdowns/activities.yaml): the panels and the reports to come rely on them.
 - "Related to" on each (``parent_id``, a dynamic parent link declared with
   ``modules_with_feature: activities``): it may name a record of every module whose YAML
@@ -22,6 +22,9 @@ Provides:
   (logging a call is a title and Save: two taps on a phone); a meeting ends after it starts (an
   all-day meeting may end the day it starts); a task is not due before it starts — a
   refused row names its field and nothing is saved.
+- notes' attachments (attachments.py): files in the site's file store, size-limited and
+  sniffed, served only to the note's readers; a file dropped on a record's History panel
+  becomes a note about the record with the file attached.
 - demo activities around the demo accounts and their contacts: past calls and meetings
   held (a few not held), future ones planned, open and completed tasks, notes.
 
@@ -125,20 +128,6 @@ def crbm_job_handlers(site):
 
 
 @hookimpl
-def crbm_tables(metadata):
-    from plugins.activities import invitations
-
-    invitations.tables(metadata)
-
-
-@hookimpl
-def crbm_web_routes(site):
-    from plugins.activities import web
-
-    return web.routes
-
-
-@hookimpl
 @for_modules("meetings")
 def crbm_record_actions(site, module, record, user):
     from plugins.activities import web
@@ -164,3 +153,27 @@ def crbm_demo_data(site, user, size, rng, progress):
     from plugins.activities import demo
 
     demo.load(site, user, rng)
+
+
+# -- tables and pages of invitations.py, attachments.py and web.py ---------------------------
+# (one hookimpl per hook name: a second function of the same name would replace the first)
+
+@hookimpl
+def crbm_tables(metadata):
+    from plugins.activities import attachments, invitations
+
+    invitations.tables(metadata)
+    attachments.tables(metadata)
+
+
+@hookimpl(tryfirst=True)  # before the generic /m/{module}/{id}/... routes
+def crbm_web_routes(site):
+    from plugins.activities import attachments, web
+
+    return [*attachments.routes, *web.routes]
+
+
+@hookimpl
+def crbm_jinja_environment(site, env):
+    from plugins.activities import attachments
+    attachments.jinja(site, env)

@@ -25,6 +25,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+
 from core.kernel.records import Query
 from core.kernel.registry import ModuleDef
 
@@ -128,4 +130,35 @@ def create_links(site, module: ModuleDef, record_id: str, title: str, panel: str
             params[kind.open_field] = done[0]  # held, completed: a record of what was done
         params["return"] = back
         out.append((kind.module.label_singular, f"/m/{kind.module.name}/new?{urlencode(params)}"))
+    return out
+
+
+def count_selects(site, module: ModuleDef, record_id, user) -> dict[str, sa.ScalarSelect]:
+    """Per panel, a scalar SELECT of how many activities it holds for the record bound as
+    ``record_id`` (a bind parameter: core/web/detail.py puts these in the detail page's one
+    facts statement), each kind read with the reader's list predicate, a record reached
+    through two link fields counted once."""
+    out = {}
+    for panel in PANELS:
+        parts = []
+        for kind in kinds(site.registry, module):
+            if site.access.mode(user, kind.module) == "disabled":
+                continue
+            if kind.open_field is None:
+                if panel == "activities":
+                    continue
+                status = []
+            else:
+                wanted = list(kind.open_values) if panel == "activities" else \
+                    _done_values(site.registry, kind)
+                status = [(kind.open_field, "in", wanted)]
+            for link in kind.link_fields:
+                stmt, table = site.records.select(kind.module, user, Query(
+                    filters=status, fields=["id"], limit=None), "list")
+                parts.append(stmt.with_only_columns(
+                    sa.literal(kind.module.name).label("kind"), table.c.id)
+                    .where(table.c[link] == record_id).order_by(None))
+        if parts:
+            rows = sa.union(*parts).subquery()
+            out[panel] = sa.select(sa.func.count()).select_from(rows).scalar_subquery()
     return out

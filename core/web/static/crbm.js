@@ -394,18 +394,23 @@ function lineItems(root) {
 }
 
 // Subpanels (detail.html) come with their counts; an opened one fetches its rows (a
-// fragment of the subpanel's own page, which its link leads to without JavaScript). The
-// subpanels a user opened open again on the next record of the module (this browser's
-// localStorage), and so does the one named in the address (#sub-contacts).
+// fragment of the subpanel's own page, which its link leads to without JavaScript). Which
+// ones a user keeps open is remembered for them on the server (POST /panels/state: the
+// page comes with them open, whatever the browser), and the one named in the address
+// (#sub-contacts) opens too.
 function subpanels(root) {
-  const KEY = "crbm.subpanels.open";
-  const read = () => { try { return new Set(JSON.parse(localStorage.getItem(KEY) || "[]")); }
-    catch { return new Set(); } };
-  const write = (set) => { try { localStorage.setItem(KEY, JSON.stringify([...set])); }
-    catch { /* private browsing: nothing is remembered */ } };
+  const holder = root.querySelector("[data-panel-state]");
+  const remember = (key, open) => {
+    if (!holder) return;
+    const body = new URLSearchParams({ _csrf: holder.dataset.csrf, panel: key, open: open ? "1" : "0" });
+    fetch(holder.dataset.panelState, { method: "POST", body, credentials: "same-origin",
+                                       headers: { "X-CSRF-Token": holder.dataset.csrf } })
+      .catch(() => { /* offline: not remembered this time */ });
+  };
   root.querySelectorAll("details.subpanel[data-rows]").forEach((panel) => {
     const box = panel.querySelector(".subpanel-rows");
     let loaded = false;
+    let remembered = panel.open;  // as the server has it
     const load = async () => {
       if (loaded || panel.hasAttribute("data-empty")) return;
       loaded = true;
@@ -423,12 +428,111 @@ function subpanels(root) {
         box.removeAttribute("aria-busy");
       }
     };
+    panel.reload = () => { loaded = false; panel.removeAttribute("data-empty"); return load(); };
     panel.addEventListener("toggle", () => {
-      const open = read();
-      if (panel.open) { open.add(panel.dataset.subpanel); load(); }
-      else open.delete(panel.dataset.subpanel);
-      write(open);
+      if (panel.open) load();
+      if (panel.open !== remembered) { remembered = panel.open; remember(panel.dataset.subpanel, panel.open); }
     });
-    if (read().has(panel.dataset.subpanel) || location.hash === `#${panel.id}`) panel.open = true;
+    if (location.hash === `#${panel.id}`) { remembered = true; panel.open = true; }
+    if (panel.open) load();
+    if (panel.dataset.drop) dropTarget(panel);
+  });
+  timelines(root);
+}
+
+// Files dropped on a record's History panel become a note about the record with them
+// attached (plugins/activities/attachments.py checks them: size, content); the panel's
+// rows and the timeline are read again, a refusal is said in the panel.
+function dropTarget(panel) {
+  const holder = document.querySelector("[data-panel-state]");
+  let status = panel.querySelector(".drop-status");
+  if (!status) {
+    status = document.createElement("p");
+    status.className = "drop-status";
+    status.setAttribute("role", "status");
+    panel.querySelector("summary").after(status);
+  }
+  const hint = panel.dataset.dropHint || "";
+  panel.addEventListener("dragover", (e) => {
+    if (![...e.dataTransfer.types].includes("Files")) return;
+    e.preventDefault();
+    panel.classList.add("drop-over");
+  });
+  panel.addEventListener("dragleave", (e) => {
+    if (!panel.contains(e.relatedTarget)) panel.classList.remove("drop-over");
+  });
+  panel.addEventListener("drop", async (e) => {
+    if (!e.dataTransfer.files.length) return;
+    e.preventDefault();
+    panel.classList.remove("drop-over");
+    const body = new FormData();
+    body.append("_csrf", holder ? holder.dataset.csrf : "");
+    [...e.dataTransfer.files].forEach((file) => body.append("file", file, file.name));
+    status.className = "drop-status";
+    status.textContent = panel.dataset.dropBusy || "…";
+    try {
+      const response = await fetch(panel.dataset.drop, { method: "POST", body, credentials: "same-origin",
+                                                        headers: { Accept: "application/json" } });
+      const answer = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(answer.error || response.statusText);
+      status.textContent = panel.dataset.dropDone || "";
+      const count = panel.querySelector(".count[data-panel-count]");
+      if (count) {  // one note more in History
+        const n = Number(count.dataset.panelCount) + 1;
+        count.dataset.panelCount = String(n);
+        count.textContent = n.toLocaleString(document.documentElement.lang || undefined);
+      }
+      panel.open = true;
+      if (panel.reload) panel.reload();
+      document.querySelectorAll("[data-timeline]").forEach((t) => t.reload && t.reload());
+    } catch (error) {
+      status.className = "drop-status error";
+      status.textContent = error.message;
+    }
+  });
+  status.textContent = hint;
+}
+
+// The record's timeline (detail.html, core/apps/activities/timeline.py): its first page
+// is read when the card comes into view, a filter reads it again for one kind, and "Load
+// more" appends the next page (its link carries the cursor; without JavaScript it is the
+// timeline's own page).
+function timelines(root) {
+  root.querySelectorAll("[data-timeline]").forEach((card) => {
+    const list = card.querySelector(".tl-list");
+    const buttons = [...card.querySelectorAll(".tl-filter [data-kind]")];
+    let kind = "";
+    const fetchInto = async (url, replace) => {
+      list.setAttribute("aria-busy", "true");
+      try {
+        const response = await fetch(url + (url.includes("?") ? "&" : "?") + "fragment=1",
+                                     { headers: { Accept: "text/html" }, credentials: "same-origin" });
+        if (!response.ok) throw new Error(response.status);
+        if (response.redirected) { location.reload(); return; }
+        const html = await response.text();
+        if (replace) list.innerHTML = html;
+        else { list.querySelector(".tl-more")?.remove(); list.insertAdjacentHTML("beforeend", html); }
+      } catch { /* the link stays: the timeline's own page */ } finally {
+        list.removeAttribute("aria-busy");
+      }
+    };
+    card.reload = () => fetchInto(card.dataset.timeline + (kind ? `?kind=${encodeURIComponent(kind)}` : ""), true);
+    buttons.forEach((button) => button.addEventListener("click", () => {
+      kind = button.dataset.kind;
+      buttons.forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
+      card.reload();
+    }));
+    list.addEventListener("click", (e) => {
+      const more = e.target.closest("a[data-more]");
+      if (!more) return;
+      e.preventDefault();
+      fetchInto(more.getAttribute("href"), false);
+    });
+    if ("IntersectionObserver" in window) {
+      const seen = new IntersectionObserver((entries) => {
+        if (entries.some((entry) => entry.isIntersecting)) { seen.disconnect(); card.reload(); }
+      }, { rootMargin: "200px" });
+      seen.observe(card);
+    } else card.reload();
   });
 }
