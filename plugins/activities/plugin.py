@@ -25,9 +25,15 @@ Provides:
 - demo activities around the demo accounts and their contacts: past calls and meetings
   held (a few not held), future ones planned, open and completed tasks, notes.
 
+- **recurrence** (recurrence.py): a "Repeat" rule (RFC 5545 RRULE) on calls, meetings and
+  tasks, its occurrences made as ordinary records ahead of time (scheduled task
+  ``activities.recurrence`` and on save), "this occurrence" and "this and following" edits.
+- **reminders** (reminders.py): in the app and/or by email, N minutes before a call or a
+  meeting, exactly once (scheduled task ``activities.reminders`` and a mail job).
+
 Why one plugin for four modules: they are one feature in 1CRM and for a user (the panels
 mix them), they share their statuses and their demo story; nobody removes notes but keeps
-calls. Invitees, resources, recurrence, reminders, the calendar's views and iCalendar are
+calls. Invitees, resources, the calendar's views and iCalendar are
 the next rounds of issue 20.
 """
 from __future__ import annotations
@@ -36,6 +42,7 @@ import datetime as dt
 
 from core.kernel.errors import N_, Message, ValidationError
 from core.kernel.hookspecs import for_modules, hookimpl
+from core.kernel.hooktypes import ScheduledTask
 
 __version__ = "0.1.0"
 
@@ -96,3 +103,46 @@ def crbm_demo_data(site, user, size, rng, progress):
     from plugins.activities import demo
 
     demo.load(site, user, rng)
+
+
+# -- recurrence and reminders (recurrence.py, reminders.py) ------------------------------------
+
+@hookimpl
+def crbm_field_types(site):
+    from plugins.activities.recurrence import RecurrenceType
+    return [RecurrenceType(site)]
+
+
+@hookimpl
+def crbm_tables(metadata):
+    from plugins.activities import reminders
+    reminders.tables(metadata)
+
+
+@hookimpl(specname="crbm_before_save")
+@for_modules("meetings", "calls", "tasks")
+def occurrences_detach_when_edited(site, module, batch, user, connection) -> None:
+    from plugins.activities import recurrence
+    recurrence.before_save(site, module, batch, user, connection)
+
+
+@hookimpl(specname="crbm_after_save")
+@for_modules("meetings", "calls", "tasks")
+def series_materialise_on_save(site, module, batch, user, connection) -> None:
+    from plugins.activities import recurrence
+    recurrence.after_save(site, module, batch, user, connection)
+
+
+@hookimpl
+def crbm_job_handlers(site):
+    from plugins.activities import reminders
+    return reminders.job_handlers()
+
+
+@hookimpl
+def crbm_scheduled_tasks(site):
+    from plugins.activities import recurrence, reminders
+    return [ScheduledTask(recurrence.TASK, N_("Create the occurrences of recurring activities"),
+                          recurrence.run_task, "@every 1h"),
+            ScheduledTask(reminders.TASK, N_("Send call and meeting reminders"),
+                          reminders.run_task, "@every 1m")]
