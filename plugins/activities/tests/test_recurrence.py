@@ -13,6 +13,7 @@ from dateutil import rrule as du
 from core.kernel.errors import ValidationError
 from core.kernel.records import SYSTEM_USER
 from plugins.activities import recurrence
+from tests.pack_util import install_folder
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = dt.datetime(2027, 2, 22, 8, 0, tzinfo=dt.UTC)  # a Monday; 90 days ahead: late May
@@ -182,11 +183,12 @@ def test_this_and_following_splits_the_series(site, admin):
 def test_the_rule_in_words_english_and_french(site, admin):
     from core.kernel import i18n
 
+    install_folder(site, "lang_fr")
     en = i18n.formatter(i18n.Preferences(language="en"), site.locale_dirs)
     fr = i18n.formatter(i18n.Preferences(language="fr"), site.locale_dirs)
     rule = "RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE;COUNT=10"
     assert recurrence.describe(en, rule) == "Every 2 weeks on Monday, Wednesday, 10 times"
-    assert recurrence.describe(fr, rule) == "Toutes les 2 semaines le lundi, mercredi, 10 fois"
+    assert recurrence.describe(fr, rule) == "Toutes les 2 semaines le Lundi, Mercredi, 10 fois"
     assert "1000" in recurrence.describe(en, "RRULE:FREQ=DAILY")
     assert recurrence.describe(en, "RRULE:FREQ=MONTHLY;BYDAY=2TU") == \
         "Every month on the second Tuesday — occurrences are created ahead of time, at most " \
