@@ -133,6 +133,13 @@ def series_materialise_on_save(site, module, batch, user, connection) -> None:
     recurrence.after_save(site, module, batch, user, connection)
 
 
+@hookimpl(specname="crbm_before_delete")
+@for_modules("meetings", "calls", "tasks")
+def series_take_their_future_occurrences(site, module, records, user, connection) -> None:
+    from plugins.activities import recurrence
+    recurrence.before_delete(site, module, records, user, connection)
+
+
 @hookimpl
 def crbm_job_handlers(site):
     from plugins.activities import reminders

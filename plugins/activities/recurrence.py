@@ -532,11 +532,34 @@ def split(site, module_name: str, occurrence_id: str, values: dict, user, *,
         if not series_id:
             raise ValidationError({"recurrence_rule": Message(N_(
                 "this record is not an occurrence of a series"))})
-        if rule is None:
-            rule = conn.execute(sa.select(table.c.recurrence_rule)
-                                .where(table.c.id == series_id)).scalar()
-            rule = "\n".join(line for line in _lines(rule or "")
+        if rule is None:  # the old series' rule, its COUNT less the occurrences before
+            series = dict(conn.execute(sa.select(table).where(table.c.id == series_id))
+                          .mappings().one())
+            pivot = _utc(conn.execute(sa.select(table.c.recurrence_start)
+                                      .where(table.c.id == occurrence_id)).scalar())
+            rule = "\n".join(line for line in _lines(series["recurrence_rule"] or "")
                              if not line.upper().startswith("EXDATE"))
+            count = re.search(r"COUNT=(\d+)", rule, re.IGNORECASE)
+            if count:
+                before = len(occurrences(module_name, series, until=pivot - dt.timedelta(
+                    seconds=1)))
+                rule = rule.replace(count.group(0), f"COUNT={max(1, int(count.group(1)) - before)}")
         return site.records.update(module_name, occurrence_id,
                                    {**values, "recurrence_rule": f"{SCOPE}\n{rule}"}, user,
                                    connection=conn)
+
+
+def before_delete(site, module, records, user, connection) -> None:
+    """A deleted series takes its future occurrences along, except those edited alone
+    (past ones are history: they stay, no longer linked)."""
+    ids = [r["id"] for r in records if r.get("recurrence_rule")]
+    if not ids:
+        return
+    table = _table(site, module.name)
+    moment = dt.datetime.now(dt.UTC)
+    rows = connection.execute(sa.select(table.c.id, table.c.recurrence_start).where(
+        table.c.recurrence_series_id.in_(ids), table.c.deleted.is_(False),
+        table.c.recurrence_detached.is_not(True))).all()
+    future = [r.id for r in rows if r.recurrence_start and _utc(r.recurrence_start) >= moment]
+    if future:
+        site.records.delete_many(module.name, future, SYSTEM_USER, connection=connection)

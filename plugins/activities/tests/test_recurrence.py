@@ -215,3 +215,30 @@ def test_the_edit_form_repeat_section_builds_the_rule_and_the_detail_says_it(sit
     assert bad.status_code in (200, 400, 422)
     assert "the number of times must be at least 1" in bad.text
 
+
+
+def test_deleting_a_series_takes_its_future_occurrences_but_not_edited_ones(site, admin,
+                                                                           time_machine):
+    series = weekly_meeting(site, admin)  # 1 March to 17 May
+    rows = series_of(site, admin, "meetings", series["id"])
+    edited = rows[-1]
+    site.records.update("meetings", edited["id"], {"location": "Rooftop"}, admin)
+    time_machine.move_to(dt.datetime(2027, 3, 20, tzinfo=dt.UTC))
+    site.records.delete("meetings", series["id"], admin)
+    meetings = site.registry.module("meetings")
+    table = site.records.table(meetings)
+    with site.engine.connect() as conn:
+        left = conn.execute(sa.select(table.c.date_start, table.c.location).where(
+            table.c.deleted.is_(False)).order_by(table.c.date_start)).all()
+    assert [r.date_start.date() for r in left] == [dt.date(2027, 3, 8), dt.date(2027, 3, 15),
+                                                   dt.date(2027, 5, 17)]
+    assert left[-1].location == "Rooftop"
+
+
+def test_this_and_following_keeps_what_is_left_of_a_count(site, admin):
+    series = weekly_meeting(site, admin, "FREQ=WEEKLY;COUNT=10")
+    pivot = series_of(site, admin, "meetings", series["id"])[3]  # the 5th of 10
+    new = recurrence.split(site, "meetings", pivot["id"], {"name": "Renamed"}, admin)
+    assert new["recurrence_rule"] == "RRULE:FREQ=WEEKLY;COUNT=6"
+    assert len(series_of(site, admin, "meetings", new["id"])) == 5
+    assert len(series_of(site, admin, "meetings", series["id"])) == 3
