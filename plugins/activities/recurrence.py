@@ -180,14 +180,17 @@ def describe(fmt, text: str) -> str:
         du.MONTHLY: fmt.ngettext("Every month", "Every %(num)s months", n),
         du.YEARLY: fmt.ngettext("Every year", "Every %(num)s years", n),
     }.get(rule._freq, str(text)) % {"num": n}
-    if rule._freq == du.WEEKLY and rule._byweekday:
+    told = str(text).upper()  # what the rule says (dateutil fills the rest from the start)
+    if rule._freq == du.WEEKLY and rule._byweekday and "BYDAY" in told:
         days = ", ".join(_(_DAY_NAMES[d]) for d in sorted(rule._byweekday))
         words += " " + _("on %(days)s") % {"days": days}
     if rule._freq == du.MONTHLY and rule._bynweekday:
         day, nth = rule._bynweekday[0]
         words += " " + _("on the %(nth)s %(day)s") % {"nth": _(_ORDINALS.get(nth, str(nth))),
                                                          "day": _(_DAY_NAMES[day])}
-    elif rule._freq == du.MONTHLY and rule._bymonthday:
+    elif rule._freq == du.MONTHLY and rule._bynmonthday == (-1,) and not rule._bymonthday:
+        words += " " + _("on the last day of the month")
+    elif rule._freq == du.MONTHLY and rule._bymonthday and "BYMONTHDAY" in told:
         words += " " + _("on day %(day)s") % {"day": ", ".join(map(str, rule._bymonthday))}
     if rule._count:
         words += ", " + fmt.ngettext("once", "%(num)s times", rule._count) % {"num": rule._count}
@@ -260,7 +263,8 @@ class RecurrenceType(FieldType):
             rule = expand_rule(text, dt.datetime(2030, 1, 1, tzinfo=dt.UTC))._rrule[0]
             state.update(freq={v: k for k, v in _FREQS.items()}.get(rule._freq, ""),
                          interval=rule._interval,
-                         days=[_DAYS[d] for d in rule._byweekday or ()],
+                         days=[_DAYS[d] for d in rule._byweekday or ()
+                               if "BYDAY" in text.upper()],
                          monthly="weekday" if rule._bynweekday else "day",
                          exdates=[line for line in _lines(text)
                                   if line.upper().startswith("EXDATE")])

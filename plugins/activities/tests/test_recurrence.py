@@ -242,3 +242,17 @@ def test_this_and_following_keeps_what_is_left_of_a_count(site, admin):
     assert new["recurrence_rule"] == "RRULE:FREQ=WEEKLY;COUNT=6"
     assert len(series_of(site, admin, "meetings", new["id"])) == 5
     assert len(series_of(site, admin, "meetings", series["id"])) == 3
+
+
+@pytest.mark.parametrize("rule, words", [
+    ("FREQ=WEEKLY", "Every week"),  # no day named: the start's, unsaid
+    ("FREQ=MONTHLY;COUNT=3", "Every month, 3 times"),
+    ("FREQ=MONTHLY;BYMONTHDAY=-1;COUNT=6", "Every month on the last day of the month, 6 times"),
+    ("FREQ=MONTHLY;BYMONTHDAY=15;COUNT=1", "Every month on day 15, once"),
+    ("FREQ=YEARLY;UNTIL=20301231T230000Z", "Every year, until Dec 31, 2030"),
+])
+def test_more_rules_in_words(site, rule, words):
+    from core.kernel import i18n
+
+    en = i18n.formatter(i18n.Preferences(language="en"), site.locale_dirs)
+    assert recurrence.describe(en, rule).split(" — ")[0] == words
