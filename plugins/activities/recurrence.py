@@ -215,6 +215,7 @@ class RecurrenceType(FieldType):
     name = "recurrence"
     default_size = 2000
     widget = "recurrence_widget.html"
+    stylesheet = "/static/recurrence.css"
     wide = True
     searchable = False
     json_kind = "string"
