@@ -42,7 +42,7 @@ import datetime as dt
 
 from core.kernel.errors import N_, Message, ValidationError
 from core.kernel.hookspecs import for_modules, hookimpl
-from core.kernel.hooktypes import ScheduledTask
+from core.kernel.hooktypes import AdminLink, ScheduledTask
 
 __version__ = "0.1.0"
 
@@ -153,3 +153,18 @@ def crbm_scheduled_tasks(site):
                           recurrence.run_task, "@every 1h"),
             ScheduledTask(reminders.TASK, N_("Send call and meeting reminders"),
                           reminders.run_task, "@every 1m")]
+
+
+@hookimpl
+def crbm_admin_links(site):
+    return [AdminLink(N_("Recurring activities"), "/admin/recurring-activities",
+                      N_("How far ahead, and how many at a time, the occurrences of recurring "
+                         "calls, meetings and tasks are made."))]
+
+
+@hookimpl
+def crbm_web_routes(site):
+    from starlette.routing import Route
+
+    from plugins.activities.recurrence_web import URL, limits_page
+    return [Route(URL, limits_page, methods=["GET", "POST"])]

@@ -256,3 +256,20 @@ def test_more_rules_in_words(site, rule, words):
 
     en = i18n.formatter(i18n.Preferences(language="en"), site.locale_dirs)
     assert recurrence.describe(en, rule).split(" — ")[0] == words
+
+
+def test_the_admin_sets_the_limits_and_a_bad_value_is_refused(site, web):
+    page = web.get("/admin")
+    assert "/admin/recurring-activities" in page.text
+    page = web.get("/admin/recurring-activities")
+    assert page.status_code == 200 and 'value="90"' in page.text and 'value="500"' in page.text
+    bad = web.post("/admin/recurring-activities",
+                   data={"_csrf": web.csrf, "days_ahead": "-3", "per_run": "20"})
+    assert bad.status_code == 400 and "&#39;-3&#39; is not a whole number from 1 to 3660" in \
+        bad.text
+    assert recurrence.limits(site) == (90, 500)  # nothing saved
+    saved = web.post("/admin/recurring-activities",
+                     data={"_csrf": web.csrf, "days_ahead": "30", "per_run": "20"},
+                     follow_redirects=True)
+    assert saved.status_code == 200 and "The setting was saved." in saved.text
+    assert recurrence.limits(site) == (30, 20)
