@@ -47,6 +47,7 @@ import sqlalchemy as sa
 from dateutil import rrule as du
 from markupsafe import escape
 
+from core.kernel import i18n
 from core.kernel.errors import N_, Message, ValidationError
 from core.kernel.fields import FieldError, FieldType, is_blank
 from core.kernel.records import SYSTEM_USER
@@ -491,6 +492,12 @@ def before_save(site, module, batch, user, connection) -> None:
                     "change how it repeats"))
             if not record.get("recurrence_tz"):
                 record["recurrence_tz"] = _user_zone(site, user, connection)
+            elif record["recurrence_tz"] not in i18n.AVAILABLE_TIMEZONES:
+                errors["recurrence_tz"] = Message(N_("%(value)s is not a time zone"),
+                                                  value=repr(record["recurrence_tz"]))
+            # (meetings and calls always have a start: required, or now for a new call)
+            if module.name == "tasks" and record.get("date_due") is None:
+                errors["date_due"] = Message(N_("a repeating task needs a due date"))
         if _MATERIALISING.get() or change.is_new or not record.get("recurrence_series_id"):
             continue
         if set(change.changes) - NOT_DETACHING and not record.get("recurrence_detached"):

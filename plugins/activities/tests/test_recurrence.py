@@ -273,3 +273,22 @@ def test_the_admin_sets_the_limits_and_a_bad_value_is_refused(site, web):
                      follow_redirects=True)
     assert saved.status_code == 200 and "The setting was saved." in saved.text
     assert recurrence.limits(site) == (30, 20)
+
+
+def test_a_repeating_task_needs_a_due_date_and_a_series_a_real_time_zone(site, admin):
+    with pytest.raises(ValidationError) as caught:
+        site.records.create("tasks", {"name": "Someday", "recurrence_rule": "FREQ=DAILY"},
+                            admin)
+    assert set(caught.value.errors) == {"date_due"}
+    with pytest.raises(ValidationError) as caught:
+        weekly_meeting(site, admin, recurrence_tz="Mars/Olympus_Mons")
+    assert set(caught.value.errors) == {"recurrence_tz"}
+    assert site.records.count("tasks", admin) == site.records.count("meetings", admin) == 0
+
+
+def test_the_scheduler_knows_both_tasks(site):
+    from core.jobs import scheduler
+
+    tasks = scheduler.tasks(site)
+    assert tasks[recurrence.TASK].schedule == "@every 1h"
+    assert tasks["activities.reminders"].schedule == "@every 1m"
