@@ -467,7 +467,29 @@ def _user_zone(site, user, connection) -> str:
     return zone or site.settings.get("timezone") or "UTC"
 
 
-_SPLITS: dict[int, list] = {}  # a save's "this and following", by its connection
+# a save's "this and following" between its before and after hooks, by (connection, record);
+# a save refused in between leaves its entry, replaced by the record's next save
+_SPLITS: dict[tuple[int, str], tuple] = {}
+
+
+def _rest_of_count(site, module_name, series_id, pivot, rule, connection) -> str | None:
+    """A split's rule: the series' own (the form shows it) with its COUNT less the
+    occurrences before the pivot; a rule the user changed stays as it is."""
+    table = _table(site, module_name)
+    series = connection.execute(sa.select(table).where(table.c.id == series_id)).mappings() \
+        .first()
+    if not rule or series is None or pivot is None:
+        return rule
+    own = "\n".join(line for line in _lines(series["recurrence_rule"] or "")
+                    if not line.upper().startswith("EXDATE"))
+    count = re.search(r"COUNT=(\d+)", rule, re.IGNORECASE)
+    if count is None or _lines(own) != [line for line in _lines(rule)
+                                        if not line.upper().startswith("EXDATE")]:
+        return rule
+    before = len(occurrences(module_name, dict(series), until=_utc(pivot) - dt.timedelta(
+        seconds=1)))
+    return "\n".join(line for line in _lines(rule) if not line.upper().startswith("EXDATE")) \
+        .replace(count.group(0), f"COUNT={max(1, int(count.group(1)) - before)}")
 
 
 def before_save(site, module, batch, user, connection) -> None:
@@ -476,12 +498,16 @@ def before_save(site, module, batch, user, connection) -> None:
     for change in batch:
         record = change.record
         rule = record.get("recurrence_rule") or ""
+        _SPLITS.pop((id(connection), record.get("id")), None)  # a refused save's, if any
         if rule.upper().startswith(SCOPE):
             series_id = record.get("recurrence_series_id")
             record["recurrence_rule"] = rule[len(SCOPE):].strip() or None
             if series_id and not change.is_new:
-                _SPLITS.setdefault(id(connection), []).append(
-                    (series_id, record["id"], record.get("recurrence_start")))
+                record["recurrence_rule"] = _rest_of_count(
+                    site, module.name, series_id, record.get("recurrence_start"),
+                    record["recurrence_rule"], connection)
+                _SPLITS[(id(connection), record["id"])] = (
+                    series_id, record["id"], record.get("recurrence_start"))
                 record.update(recurrence_series_id=None, recurrence_key=None,
                               recurrence_detached=False, recurrence_start=None)
                 continue
@@ -508,7 +534,8 @@ def before_save(site, module, batch, user, connection) -> None:
 
 def after_save(site, module, batch, user, connection) -> None:
     """Materialise the series this save made or changed; finish a split."""
-    splits = _SPLITS.pop(id(connection), [])
+    splits = [_SPLITS.pop((id(connection), c.record["id"])) for c in batch
+              if (id(connection), c.record["id"]) in _SPLITS]
     token = _MATERIALISING.set(True)
     try:
         for series_id, _occurrence_id, occurrence_start in splits:
@@ -544,18 +571,9 @@ def split(site, module_name: str, occurrence_id: str, values: dict, user, *,
         if not series_id:
             raise ValidationError({"recurrence_rule": Message(N_(
                 "this record is not an occurrence of a series"))})
-        if rule is None:  # the old series' rule, its COUNT less the occurrences before
-            series = dict(conn.execute(sa.select(table).where(table.c.id == series_id))
-                          .mappings().one())
-            pivot = _utc(conn.execute(sa.select(table.c.recurrence_start)
-                                      .where(table.c.id == occurrence_id)).scalar())
-            rule = "\n".join(line for line in _lines(series["recurrence_rule"] or "")
-                             if not line.upper().startswith("EXDATE"))
-            count = re.search(r"COUNT=(\d+)", rule, re.IGNORECASE)
-            if count:
-                before = len(occurrences(module_name, series, until=pivot - dt.timedelta(
-                    seconds=1)))
-                rule = rule.replace(count.group(0), f"COUNT={max(1, int(count.group(1)) - before)}")
+        if rule is None:  # the old series' rule (before_save takes off the COUNT done)
+            rule = conn.execute(sa.select(table.c.recurrence_rule)
+                                .where(table.c.id == series_id)).scalar()
         return site.records.update(module_name, occurrence_id,
                                    {**values, "recurrence_rule": f"{SCOPE}\n{rule}"}, user,
                                    connection=conn)

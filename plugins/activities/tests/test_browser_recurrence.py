@@ -46,3 +46,16 @@ def test_a_weekly_meeting_from_the_form_and_one_occurrence_edited(page, site, ad
     expect(page.locator("main")).to_contain_text("Room 7")
     edited = site.records.get("meetings", rows[1].id, admin)
     assert edited["recurrence_detached"] is True and edited["recurrence_rule"] is None
+    # another: "this and the following" with the form's rule (the series' own)
+    page.goto(f"/m/meetings/{rows[2].id}/edit")
+    page.get_by_label("this and the following occurrences").check()
+    page.get_by_label("Location").fill("Room 9")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("main")).to_contain_text("Every week on Monday, Thursday, 3 times")
+    first = site.records.get("meetings", rows[0].id, admin)  # the first's series: ended
+    series = site.records.get("meetings", first["recurrence_series_id"], admin)
+    assert "UNTIL=" in series["recurrence_rule"] and "COUNT" not in series["recurrence_rule"]
+    with site.engine.connect() as conn:
+        after = conn.execute(sa.select(table.c.location).where(
+            table.c.recurrence_series_id == rows[2].id, table.c.deleted.is_(False))).all()
+    assert [r.location for r in after] == ["Room 9", "Room 9"]
