@@ -292,3 +292,26 @@ def test_the_scheduler_knows_both_tasks(site):
     tasks = scheduler.tasks(site)
     assert tasks[recurrence.TASK].schedule == "@every 1h"
     assert tasks["activities.reminders"].schedule == "@every 1m"
+
+
+def test_the_api_writes_a_series_refuses_a_bad_rule_and_detaches_an_edited_occurrence(
+        site, admin):
+    from core.testing import api_client, bearer
+
+    api, headers = api_client(site), bearer(site, admin)
+    made = api.post("/api/v1/meetings", headers=headers, json={
+        "name": "API weekly", "date_start": "2027-03-01T09:00:00Z",
+        "date_end": "2027-03-01T10:00:00Z", "recurrence_rule": "FREQ=WEEKLY;COUNT=3",
+        "recurrence_tz": "Europe/Paris"})
+    assert made.status_code == 201, made.text
+    series_id = made.json()["id"]
+    rows = series_of(site, admin, "meetings", series_id)
+    assert len(rows) == 2
+    bad = api.post("/api/v1/meetings", headers=headers, json={
+        "name": "Bad", "date_start": "2027-03-01T09:00:00Z",
+        "date_end": "2027-03-01T10:00:00Z", "recurrence_rule": "FREQ=DAILY;COUNT=5000"})
+    assert bad.status_code == 422 and "recurrence_rule" in bad.text and "1000" in bad.text
+    moved = api.patch(f"/api/v1/meetings/{rows[0]['id']}", headers=headers,
+                      json={"location": "Lisbon"})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["recurrence_detached"] is True
