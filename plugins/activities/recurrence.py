@@ -63,7 +63,8 @@ SCOPE = "X-CRBM-SCOPE:FOLLOWING"  # a form's "this and following" rides on the r
 OWN = frozenset({"id", "created_at", "created_by", "modified_at", "modified_by", "version",
                  "deleted", "status", "date_start", "date_end", "date_due", "recurrence_rule",
                  "recurrence_tz", "recurrence_series_id", "recurrence_key",
-                 "recurrence_detached", "recurrence_start"})
+                 "recurrence_detached", "recurrence_start",
+                 "ical_sequence"})  # an occurrence's own iCalendar revision (invitees.py)
 NOT_DETACHING = frozenset({"status", "modified_at", "modified_by", "version"})
 _MATERIALISING = contextvars.ContextVar("crbm_materialising", default=False)
 _FREQS = {"DAILY": du.DAILY, "WEEKLY": du.WEEKLY, "MONTHLY": du.MONTHLY, "YEARLY": du.YEARLY}
