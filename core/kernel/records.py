@@ -578,13 +578,13 @@ class RecordService:
             return self.get(module_name, change.record["id"], user, connection=conn,
                             action=None)
 
-    def create_many(self, module_name: str, rows: Iterable[Mapping[str, Any]], user: User) -> list[str]:
-        """Create many records in one transaction (imports, demo data). All or nothing."""
-        module = self.registry.module(module_name)
-        rows = list(rows)
+    def create_many(self, module_name: str, rows: Iterable[Mapping[str, Any]], user: User, *,
+                    connection=None) -> list[str]:
+        """Create many records in one transaction (imports, demo data; or the caller's). All or nothing."""
+        module, rows = self.registry.module(module_name), list(rows)
         if not rows:
             return []
-        with self.engine.begin() as conn:
+        with self._writing(connection) as conn:
             return [c.record["id"] for c in self._save(conn, module, user, rows, None).batch]
 
     def update(self, module_name: str, record_id: str, values: Mapping[str, Any], user: User,

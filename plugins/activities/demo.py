@@ -74,7 +74,9 @@ def load(site, user, rng) -> None:
             meetings.append({**base, **about(), "name": rng.choice(MEETINGS),
                              "status": "planned" if days > 0 else "held",
                              "location": rng.choice(LOCATIONS), "date_start": start,
-                             "date_end": start + dt.timedelta(minutes=rng.choice((30, 60, 90)))})
+                             "date_end": start + dt.timedelta(minutes=rng.choice((30, 60, 90))),
+                             **({"reminder_minutes": 15, "reminder_popup": True}
+                                if days > 0 else {})})
         for done, days in ((True, -rng.randint(5, 30)), (False, rng.randint(1, 14))):
             contact = rng.choice(contacts)["id"] if contacts else None
             tasks.append({**base, **about(), "name": rng.choice(TASKS), "contact_id": contact,
@@ -85,6 +87,30 @@ def load(site, user, rng) -> None:
                           "date_due": today + dt.timedelta(days=days)})
         subject, text = rng.choice(NOTES)
         notes.append({**base, **about(), "name": subject, "description": text})
+    # the recurring ones (plugins/activities/recurrence.py): the team's weekly pipeline
+    # meeting on Mondays for the quarter, a fortnightly call with the first account, and a
+    # monthly report task; their occurrences are made on save
+    monday = today - dt.timedelta(days=today.weekday())
+    start = dt.datetime.combine(monday, dt.time(9, 30), tzinfo=cal.tz).astimezone(dt.UTC)
+    meetings.append({"assigned_user_id": user.id, "name": "Weekly pipeline review",
+                     "location": "Our office, room 2", "date_start": start,
+                     "date_end": start + dt.timedelta(hours=1), "status": "planned",
+                     "recurrence_rule": "FREQ=WEEKLY;BYDAY=MO;COUNT=13",
+                     "recurrence_tz": str(cal.tz), "reminder_minutes": 10,
+                     "reminder_popup": True})
+    calls.append({"assigned_user_id": user.id, "parent_id": accounts[0]["id"],
+                  "parent_type": "accounts", "account_id": accounts[0]["id"],
+                  "name": f"Fortnightly check-in with {accounts[0]['name']}",
+                  "direction": "outbound", "status": "planned", "duration_minutes": 30,
+                  "date_start": _at(cal, today + dt.timedelta(days=1), rng),
+                  "recurrence_rule": "FREQ=WEEKLY;INTERVAL=2;COUNT=8",
+                  "recurrence_tz": str(cal.tz)})
+    tasks.append({"assigned_user_id": user.id, "name": "Send the monthly sales report",
+                  "priority": "medium", "status": "not_started",
+                  "date_due": (today.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+                  - dt.timedelta(days=1),  # the last day of this month
+                  "recurrence_rule": "FREQ=MONTHLY;BYMONTHDAY=-1;COUNT=6",
+                  "recurrence_tz": str(cal.tz)})
     made = {}
     for module, rows in (("calls", calls), ("meetings", meetings), ("tasks", tasks),
                          ("notes", notes)):

@@ -35,10 +35,15 @@ Provides:
 - **invitations** by mail with an iCalendar (.ics) request, update or cancel: invitations.py,
   sent by a job once the save has committed, once per invitee and revision.
 
+- **recurrence** (recurrence.py): a "Repeat" rule (RFC 5545 RRULE) on calls, meetings and
+  tasks, its occurrences made as ordinary records ahead of time (scheduled task
+  ``activities.recurrence`` and on save), "this occurrence" and "this and following" edits.
+- **reminders** (reminders.py): in the app and/or by email, N minutes before a call or a
+  meeting, exactly once (scheduled task ``activities.reminders`` and a mail job).
+
 Why one plugin for four modules: they are one feature in 1CRM and for a user (the panels
 mix them), they share their statuses and their demo story; nobody removes notes but keeps
-calls. Recurrence, reminders, the calendar's views and .ics import/export are other parts of
-issue 20.
+calls. The calendar's views and .ics import/export are other parts of issue 20.
 """
 from __future__ import annotations
 
@@ -46,6 +51,7 @@ import datetime as dt
 
 from core.kernel.errors import N_, Message, ValidationError
 from core.kernel.hookspecs import for_modules, hookimpl
+from core.kernel.hooktypes import AdminLink, ScheduledTask
 
 __version__ = "0.1.0"
 
@@ -121,13 +127,6 @@ def invitations_after_delete(site, module, records, user, connection) -> None:
 
 
 @hookimpl
-def crbm_job_handlers(site):
-    from plugins.activities import invitations
-
-    return invitations.job_handlers()
-
-
-@hookimpl
 @for_modules("meetings")
 def crbm_record_actions(site, module, record, user):
     from plugins.activities import web
@@ -155,25 +154,82 @@ def crbm_demo_data(site, user, size, rng, progress):
     demo.load(site, user, rng)
 
 
-# -- tables and pages of invitations.py, attachments.py and web.py ---------------------------
+# -- tables, jobs and pages of invitations.py, attachments.py, reminders.py, web.py ------------
 # (one hookimpl per hook name: a second function of the same name would replace the first)
 
 @hookimpl
 def crbm_tables(metadata):
-    from plugins.activities import attachments, invitations
+    from plugins.activities import attachments, invitations, reminders
 
     invitations.tables(metadata)
     attachments.tables(metadata)
+    reminders.tables(metadata)
+
+
+@hookimpl
+def crbm_job_handlers(site):
+    from plugins.activities import invitations, reminders
+
+    return [*invitations.job_handlers(), *reminders.job_handlers()]
 
 
 @hookimpl(tryfirst=True)  # before the generic /m/{module}/{id}/... routes
 def crbm_web_routes(site):
-    from plugins.activities import attachments, web
+    from starlette.routing import Route
 
-    return [*attachments.routes, *web.routes]
+    from plugins.activities import attachments, web
+    from plugins.activities.recurrence_web import URL, limits_page
+
+    return [*attachments.routes, *web.routes,
+            Route(URL, limits_page, methods=["GET", "POST"])]
 
 
 @hookimpl
 def crbm_jinja_environment(site, env):
     from plugins.activities import attachments
     attachments.jinja(site, env)
+
+
+# -- recurrence and reminders (recurrence.py, reminders.py) ------------------------------------
+
+@hookimpl
+def crbm_field_types(site):
+    from plugins.activities.recurrence import RecurrenceType
+    return [RecurrenceType(site)]
+
+
+@hookimpl(specname="crbm_before_save")
+@for_modules("meetings", "calls", "tasks")
+def occurrences_detach_when_edited(site, module, batch, user, connection) -> None:
+    from plugins.activities import recurrence
+    recurrence.before_save(site, module, batch, user, connection)
+
+
+@hookimpl(specname="crbm_after_save")
+@for_modules("meetings", "calls", "tasks")
+def series_materialise_on_save(site, module, batch, user, connection) -> None:
+    from plugins.activities import recurrence
+    recurrence.after_save(site, module, batch, user, connection)
+
+
+@hookimpl(specname="crbm_before_delete")
+@for_modules("meetings", "calls", "tasks")
+def series_take_their_future_occurrences(site, module, records, user, connection) -> None:
+    from plugins.activities import recurrence
+    recurrence.before_delete(site, module, records, user, connection)
+
+
+@hookimpl
+def crbm_scheduled_tasks(site):
+    from plugins.activities import recurrence, reminders
+    return [ScheduledTask(recurrence.TASK, N_("Create the occurrences of recurring activities"),
+                          recurrence.run_task, "@every 1h"),
+            ScheduledTask(reminders.TASK, N_("Send call and meeting reminders"),
+                          reminders.run_task, "@every 1m")]
+
+
+@hookimpl
+def crbm_admin_links(site):
+    return [AdminLink(N_("Recurring activities"), "/admin/recurring-activities",
+                      N_("How far ahead, and how many at a time, the occurrences of recurring "
+                         "calls, meetings and tasks are made."))]
