@@ -93,11 +93,12 @@ def load(site, user, rng) -> None:
     monday = today - dt.timedelta(days=today.weekday())
     start = dt.datetime.combine(monday, dt.time(9, 30), tzinfo=cal.tz).astimezone(dt.UTC)
     meetings.append({"assigned_user_id": user.id, "name": "Weekly pipeline review",
-                     "location": "Our office, room 2", "date_start": start,
+                     "location": "Video call", "date_start": start,
                      "date_end": start + dt.timedelta(hours=1), "status": "planned",
                      "recurrence_rule": "FREQ=WEEKLY;BYDAY=MO;COUNT=13",
                      "recurrence_tz": str(cal.tz), "reminder_minutes": 10,
                      "reminder_popup": True})
+    meeting_contacts.append([])  # the team only: invited below, with every coming week
     calls.append({"assigned_user_id": user.id, "parent_id": accounts[0]["id"],
                   "parent_type": "accounts", "account_id": accounts[0]["id"],
                   "name": f"Fortnightly check-in with {accounts[0]['name']}",

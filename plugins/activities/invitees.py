@@ -31,6 +31,7 @@ the API for free, and the meeting's page shows invitees as an ordinary subpanel.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -40,6 +41,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 
 from core.kernel.errors import N_, Message, ValidationError
+from core.kernel.records import SYSTEM_USER, now
 
 MODULE = "invitees"
 ACTIVITY_FIELDS = {"meetings": "meeting_id", "calls": "call_id"}
@@ -372,10 +374,72 @@ def token_ok(site, invitee_record_id: str, answer: str, token: str) -> bool:
 def set_answer(site, invitee_record_id: str, answer: str) -> dict:
     """Record an invitee's answer as the system (the signed link is the right to do it);
     through the record service, so it is logged and announced like any change."""
-    from core.kernel.records import SYSTEM_USER
 
     current = site.records.get(MODULE, invitee_record_id, SYSTEM_USER)
     if current.get("accept_status") == answer:
         return current
     return site.records.update(MODULE, invitee_record_id, {"accept_status": answer},
                                SYSTEM_USER, base=current)
+
+
+# -- a series' invitees are its occurrences' (recurrence.py) -----------------------------------
+
+def _copies(site, connection, module_name: str, pairs) -> None:
+    """Invite to each occurrence what its series has: ``pairs`` of (occurrence id, invitee
+    row). Answers start over; no mail (the series' invitation is the one sent). A room
+    booked at an occurrence's time refuses the whole save, as a booking by hand would."""
+    from plugins.activities import invitations
+
+    field = ACTIVITY_FIELDS[module_name]
+    rows = [{field: occurrence, "user_id": r.user_id, "invitee_id": r.invitee_id,
+             "invitee_type": r.invitee_type, "accept_status": "none"} for occurrence, r in pairs]
+    if rows:
+        with invitations.quiet():
+            site.records.create_many("invitees", rows, SYSTEM_USER, connection=connection)
+
+
+def copy_to_occurrences(site, module_name: str, series_id: str, occurrence_ids,
+                        connection) -> None:
+    """New occurrences of a series get its invitees (one read, one batch)."""
+    if module_name not in ACTIVITY_FIELDS or not occurrence_ids:
+        return
+    inv = _table(site, "invitees")
+    rows = connection.execute(sa.select(inv.c.user_id, inv.c.invitee_id, inv.c.invitee_type)
+                              .where(inv.c[ACTIVITY_FIELDS[module_name]] == str(series_id),
+                                     inv.c.deleted.is_(False))).all()
+    _copies(site, connection, module_name, [(o, r) for o in occurrence_ids for r in rows])
+
+
+def follow_series(site, batch, connection) -> None:
+    """Someone invited to a series is invited to its future occurrences not changed on
+    their own (the ones changed alone keep their own invitees)."""
+    new = [c.record for c in batch if c.is_new]
+    for module_name, field in ACTIVITY_FIELDS.items():
+        activities = _table(site, module_name)
+        if "recurrence_series_id" not in activities.c:
+            continue
+        by_series: dict[str, list] = {}
+        for r in new:
+            if r.get(field):
+                by_series.setdefault(str(r[field]), []).append(r)
+        if not by_series:
+            continue
+        occurrences = connection.execute(sa.select(
+            activities.c.id, activities.c.recurrence_series_id).where(
+            activities.c.recurrence_series_id.in_(list(by_series)),
+            activities.c.recurrence_detached.is_not(True), activities.c.deleted.is_(False),
+            activities.c.date_start >= now()
+        )).all()
+        pairs = []
+        for o in occurrences:
+            for r in by_series[str(o.recurrence_series_id)]:
+                pairs.append((o.id, _Invitee(r.get("user_id"), r.get("invitee_id"),
+                                             r.get("invitee_type"))))
+        _copies(site, connection, module_name, pairs)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Invitee:
+    user_id: str | None
+    invitee_id: str | None
+    invitee_type: str | None

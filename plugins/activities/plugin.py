@@ -118,6 +118,14 @@ def invitations_after_save(site, module, batch, user, connection) -> None:
     invitations.after_save(site, module, batch, connection)
 
 
+@hookimpl(specname="crbm_after_save")
+@for_modules("invitees")
+def invitees_follow_their_series(site, module, batch, user, connection) -> None:
+    from plugins.activities import invitees
+
+    invitees.follow_series(site, batch, connection)
+
+
 @hookimpl(specname="crbm_after_delete")
 @for_modules("meetings", "invitees")
 def invitations_after_delete(site, module, records, user, connection) -> None:

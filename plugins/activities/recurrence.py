@@ -438,7 +438,10 @@ def _one(site, module_name, module, table, series, user, conn, now, horizon, bud
     rows = [_occurrence_values(module_name, module, series, s)
             for key, s in wanted.items() if key not in known and s <= horizon][:budget]
     if rows:
-        site.records.create_many(module_name, rows, user, connection=conn)
+        from plugins.activities import invitees
+
+        made = site.records.create_many(module_name, rows, user, connection=conn)
+        invitees.copy_to_occurrences(site, module_name, series["id"], made, conn)
     return len(rows)
 
 

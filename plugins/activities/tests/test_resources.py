@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from core.kernel.errors import ValidationError
+from core.kernel.records import Query
 from core.kernel.users import create_user
 from core.testing import api_client, bearer, signed_in
 from plugins.activities import invitees as inv
@@ -182,3 +183,30 @@ def test_the_warning_does_not_name_a_meeting_the_reader_may_not_see(site, admin)
         assert page.status_code == 200
         assert "Warning — busy at that time: Sophie Martin (another meeting)" in page.text
         assert "Secret merger talks" not in page.text
+
+
+def test_a_weekly_meeting_books_its_room_every_week_and_its_invitees_follow(site, admin, rooms):
+    """A series' invitees are its occurrences' — the room too: a meeting put in that room at
+    the third week's time is refused, and a contact invited to the series later is invited
+    to every coming week not changed on its own."""
+    room, _projector = rooms
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).replace(microsecond=0)
+    weekly = meeting(site, admin, "Weekly pipeline review", soon,
+                     recurrence_rule="FREQ=WEEKLY;COUNT=4", recurrence_tz="Europe/Paris")
+    book(site, admin, weekly["id"], room["id"])
+    occurrences = site.records.list("meetings", admin, Query(
+        filters={"recurrence_series_id": weekly["id"]}, sort="date_start"))
+    assert len(occurrences) == 3
+    third_week = occurrences[1]
+    clash = meeting(site, admin, "Board lunch", third_week["date_start"])
+    with pytest.raises(ValidationError) as caught:
+        book(site, admin, clash["id"], room["id"])
+    assert "Weekly pipeline review" in str(caught.value.errors["invitee_id"])
+
+    contact = site.records.create("contacts", {"last_name": "Okafor"}, admin)
+    site.records.create("invitees", {"meeting_id": weekly["id"], "invitee_id": contact["id"],
+                                     "invitee_type": "contacts"}, admin)
+    found = inv.invitees_of(site, "meetings", [o["id"] for o in occurrences])
+    for occurrence in occurrences:
+        kinds = sorted(i.kind for i in found[occurrence["id"]])
+        assert kinds == ["contacts", "resources"], occurrence["date_start"]
