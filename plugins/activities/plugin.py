@@ -22,6 +22,10 @@ Provides:
   (logging a call is a title and Save: two taps on a phone); a meeting ends after it starts (an
   all-day meeting may end the day it starts); a task is not due before it starts — a
   refused row names its field and nothing is saved.
+- iCalendar (ical.py, ical_web.py): a meeting, call or task exported as .ics (detail page
+  button, list mass action), a date range exported, .ics files imported all or nothing
+  (create or update by UID, the ``ical_uid`` field of extends/ical_*.yaml), a per-user secret
+  subscription feed and free/busy URL (§7.13), managed from the preferences page.
 - demo activities around the demo accounts and their contacts: past calls and meetings
   held (a few not held), future ones planned, open and completed tasks, notes.
 
@@ -36,6 +40,7 @@ import datetime as dt
 
 from core.kernel.errors import N_, Message, ValidationError
 from core.kernel.hookspecs import for_modules, hookimpl
+from core.kernel.hooktypes import ListAction
 
 __version__ = "0.1.0"
 
@@ -96,3 +101,44 @@ def crbm_demo_data(site, user, size, rng, progress):
     from plugins.activities import demo
 
     demo.load(site, user, rng)
+
+
+@hookimpl
+def crbm_tables(metadata):
+    from plugins.activities import ical
+
+    ical.tables(metadata)
+
+
+@hookimpl
+def crbm_web_routes(site):
+    from plugins.activities import ical_web
+
+    return ical_web.routes
+
+
+@hookimpl
+def crbm_record_actions(site, module, record, user):
+    from core.web.actions import Action
+    from plugins.activities import ical
+
+    if module.name not in ical.MODULES:
+        return []
+    return [Action(N_("Export .ics"), f"/ical/export/{module.name}/{record['id']}.ics")]
+
+
+@hookimpl
+def crbm_list_actions(site, module, user):
+    from plugins.activities import ical
+
+    if module.name not in ical.MODULES or not site.access.can(user, module, "export"):
+        return []
+    return [ListAction(N_("Export .ics"), f"/ical/export/{module.name}")]
+
+
+@hookimpl
+def crbm_jinja_environment(site, env):
+    from plugins.activities import ical
+
+    env.globals.setdefault("preference_sections", []).append("ical_preferences.html")
+    env.globals["calendar_feed_status"] = lambda user: ical.feed_status(site, user.id)
