@@ -123,7 +123,7 @@ def _list_query(module, params) -> Query:
 def import_page(request: Request, form):
     site, user = request.app.state.site, request.state.user
     error, result, status = None, None, 200
-    if form is not None:
+    if form is not None and "file" in form:  # (the list's "Import…" button posts no file)
         upload = form.get("file")
         data = upload.file.read(ical.MAX_BYTES + 1) if hasattr(upload, "file") else b""
         if not data:

@@ -133,7 +133,8 @@ def crbm_list_actions(site, module, user):
 
     if module.name not in ical.MODULES or not site.access.can(user, module, "export"):
         return []
-    return [ListAction(N_("Export .ics"), f"/ical/export/{module.name}")]
+    return [ListAction(N_("Export .ics"), f"/ical/export/{module.name}"),
+            ListAction(N_("Import .ics…"), "/ical/import")]
 
 
 @hookimpl
