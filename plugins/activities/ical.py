@@ -744,5 +744,5 @@ def parse_when(value: str | None, tz, default: dt.datetime) -> dt.datetime:
     value = value.strip()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), tz).astimezone(dt.UTC)
-    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    parsed = dt.datetime.fromisoformat(value)
     return _utc(parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed)

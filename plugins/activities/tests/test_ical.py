@@ -203,7 +203,7 @@ def test_bad_calendars_are_refused_with_their_line_and_nothing_is_stored(
         site, admin, web, body, line, reason):
     response = upload(web, CALENDAR.format(body=body).encode())
     assert response.status_code == 422
-    error = re.search(r'id="ical-error">(.*?)</p>', response.text, re.S).group(1)
+    error = re.search(r'id="ical-error">(.*?)</p>', response.text, re.DOTALL).group(1)
     assert f"Line {line}:" in error and reason in error.replace("&#39;", "'"), error
     assert site.records.count("meetings", admin) == 0
 
@@ -273,7 +273,7 @@ def team_user(site):
 
 def test_the_subscription_feed_shows_only_what_its_owner_may_see_and_can_be_revoked(
         site, admin, monkeypatch):
-    tess, soon = team_user(site)
+    _tess, _soon = team_user(site)
     with signed_in(site, "tess", PASSWORD) as web:
         prefs = web.get("/preferences").text
         assert "You have no calendar address." in prefs

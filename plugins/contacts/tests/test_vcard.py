@@ -124,7 +124,7 @@ def test_bad_cards_are_refused_with_their_line_and_nothing_is_stored(
         site, admin, web, content, line, reason):
     response = upload(web, content.encode())
     assert response.status_code == 422
-    error = re.search(r'id="vcard-error">(.*?)</p>', response.text, re.S).group(1)
+    error = re.search(r'id="vcard-error">(.*?)</p>', response.text, re.DOTALL).group(1)
     assert f"Line {line}:" in error and reason in error, error
     assert site.records.count("contacts", admin) == 0
 
