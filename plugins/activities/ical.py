@@ -59,6 +59,7 @@ PRODID = "-//CRBM//Activities//EN"
 UID_SUFFIX = "@crbm"
 FEEDS = "crbm_calendar_feeds"
 FEED_DAYS_BACK = 180
+DAY = dt.timedelta(days=1)
 MAX_FEED_ROWS = 5000  # per module: a feed is read by a calendar client every few minutes
 
 TASK_PRIORITY = {"high": 1, "medium": 5, "low": 9}
@@ -368,26 +369,31 @@ def feed(site, token: str) -> bytes:
 
 def busy_periods(site, owner: User, start: dt.datetime, end: dt.datetime
                  ) -> list[tuple[dt.datetime, dt.datetime]]:
-    """The owner's busy times (UTC) overlapping [start, end): their meetings and calls
-    not cancelled ("not held"), read as the owner; merged when they overlap."""
+    """The owner's busy times (UTC) overlapping [start, end): the meetings and calls of
+    their feed (``FEED_SELECTORS``) not cancelled ("not held"), read as the owner; merged
+    when they overlap. Only times leave this function, never a subject."""
     periods = []
-    meetings = "meetings" in site.registry.modules
-    if meetings:
-        for r in site.records.list("meetings", owner, Query(filters=[
-                ("assigned_user_id", "eq", owner.id), ("status", "ne", "not_held"),
-                ("date_start", "lt", end), ("date_end", "gt", start)],
-                fields=["date_start", "date_end", "all_day"], limit=None)):
-            periods.append((_utc(r["date_start"]), _utc(r["date_end"]) if not r["all_day"]
-                            else _utc(r["date_end"]) + dt.timedelta(days=1)))
-    if "calls" in site.registry.modules:
-        for r in site.records.list("calls", owner, Query(filters=[
-                ("assigned_user_id", "eq", owner.id), ("status", "ne", "not_held"),
-                ("date_start", "lt", end), ("date_start", "gt", start - dt.timedelta(days=1))],
-                fields=["date_start", "duration_minutes"], limit=None)):
-            begin = _utc(r["date_start"])
-            finish = begin + dt.timedelta(minutes=int(r["duration_minutes"] or 0))
-            if finish > start and finish > begin:
-                periods.append((begin, finish))
+    for module_name, when, fields in (
+            ("meetings", [("date_start", "lt", end), ("date_end", "gt", start - DAY)],
+             ["date_start", "date_end", "all_day"]),
+            ("calls", [("date_start", "lt", end), ("date_start", "gt", start - DAY)],
+             ["date_start", "duration_minutes"])):
+        if module_name not in site.registry.modules:
+            continue
+        for selector in FEED_SELECTORS:
+            filters = selector(site, module_name, owner)
+            if filters is None:
+                continue
+            for r in site.records.list(module_name, owner, Query(
+                    filters=[*filters, ("status", "ne", "not_held"), *when],
+                    fields=fields, limit=None)):
+                begin = _utc(r["date_start"])
+                if module_name == "calls":
+                    finish = begin + dt.timedelta(minutes=int(r["duration_minutes"] or 0))
+                else:
+                    finish = _utc(r["date_end"]) + (DAY if r["all_day"] else dt.timedelta())
+                if finish > begin:
+                    periods.append((begin, finish))
     return merge([(max(a, start), min(b, end)) for a, b in periods if b > start and a < end])
 
 
