@@ -614,8 +614,18 @@ def _as_datetime(value, tz) -> dt.datetime:
     return dt.datetime.combine(value, dt.time(), tz).astimezone(dt.UTC)
 
 
-def _values_of(site, component, tz, block: Block) -> tuple[str, dict]:
-    """(module name, record values) of a VEVENT or VTODO."""
+def _values_of(site, component, tz, block: Block, zones: dict | None = None
+               ) -> tuple[str, dict]:
+    """(module name, record values) of a VEVENT or VTODO. ``zones``: the file's own
+    VTIMEZONEs by TZID — icalendar keeps the first definition of a TZID it ever parsed for
+    the whole process, so a time in a zone this file defines is re-read in that one."""
+    def decoded(name):
+        value = component.decoded(name)
+        tzid = component[name].params.get("TZID") if name in component else None
+        if isinstance(value, dt.datetime) and tzid and zones and str(tzid) in zones:
+            value = value.replace(tzinfo=None).replace(tzinfo=zones[str(tzid)])
+        return value
+
     def need(name, message, **params):
         if component.get(name) is None or str(component.get(name)).strip() == "":
             raise ImportProblem(block.line, Message(message, **params))
@@ -625,10 +635,11 @@ def _values_of(site, component, tz, block: Block) -> tuple[str, dict]:
     need("SUMMARY", N_("the %(kind)s has no SUMMARY (its subject)"), kind=block.name)
     values = {"name": text["SUMMARY"][:255], "description": text.get("DESCRIPTION")}
     if block.name == "VTODO":
-        start, due = component.get("DTSTART"), component.get("DUE")
+        start = decoded("DTSTART") if component.get("DTSTART") is not None else None
+        due = decoded("DUE") if component.get("DUE") is not None else None
         values.update(
-            date_start=_as_datetime(start.dt, tz).astimezone(tz).date() if start else None,
-            date_due=_as_datetime(due.dt, tz).astimezone(tz).date() if due else None)
+            date_start=_as_datetime(start, tz).astimezone(tz).date() if start else None,
+            date_due=_as_datetime(due, tz).astimezone(tz).date() if due else None)
         priority = int(component.get("PRIORITY") or 0)
         values["priority"] = "high" if 1 <= priority <= 4 else "low" if priority >= 6 \
             else "medium"
@@ -636,10 +647,10 @@ def _values_of(site, component, tz, block: Block) -> tuple[str, dict]:
             values["status"] = TASK_STATUS_BACK[str(component["STATUS"]).upper()]
         return "tasks", values
     need("DTSTART", N_("the event has no DTSTART (its start)"))
-    start = component.decoded("DTSTART")
+    start = decoded("DTSTART")
     all_day = not isinstance(start, dt.datetime)
     if component.get("DTEND") is not None:
-        end = component.decoded("DTEND")
+        end = decoded("DTEND")
     elif component.get("DURATION") is not None:
         end = start + component.decoded("DURATION")
     else:
@@ -678,10 +689,19 @@ def import_ics(site, user, data: bytes, zone: dt.tzinfo | None = None) -> Import
         raise ImportProblem(root.line, Message(N_("this calendar cannot be read (%(reason)s)"),
                                                reason=str(exc))) from None
     components = [c for c in cal.subcomponents if c.name in ("VEVENT", "VTODO")]
+    zones = {}
+    for block, zone in zip([b for b in root.children if b.name == "VTIMEZONE"],
+                           cal.walk("VTIMEZONE"), strict=False):
+        try:
+            zones[str(zone["TZID"])] = zone.to_tz(lookup_tzid=False)
+        except Exception as exc:  # noqa: BLE001 - whatever makes the zone unusable
+            raise ImportProblem(block.line, Message(N_(
+                "the VTIMEZONE %(tzid)s cannot be used (%(reason)s)"), tzid=str(zone["TZID"]),
+                reason=str(exc) or exc.__class__.__name__)) from None
     rows = []
     for block, component in zip(blocks, components, strict=True):
         try:
-            module_name, values = _values_of(site, component, tz, block)
+            module_name, values = _values_of(site, component, tz, block, zones)
         except ImportProblem:
             raise
         except (ValueError, TypeError, KeyError) as exc:

@@ -360,3 +360,29 @@ def test_free_busy_by_token_and_by_email_and_published_from_outlook(site, admin)
     assert client.get("/ical/freebusy/wrong.vfb").status_code == 404
     assert client.get(f"/ical/freebusy/{token}.vfb?email=nobody@example.com").status_code \
         == 404
+
+
+def test_a_zone_defined_by_the_file_is_that_files_own(site, admin):
+    """icalendar remembers the first VTIMEZONE of a TZID for the whole process; two files
+    defining "Office Time" differently each get theirs."""
+    template = CALENDAR.format(body="""BEGIN:VTIMEZONE
+TZID:Office Time
+BEGIN:STANDARD
+DTSTART:19700101T000000
+TZOFFSETFROM:{o}
+TZOFFSETTO:{o}
+END:STANDARD
+END:VTIMEZONE
+BEGIN:VEVENT
+UID:office-{o}@example.com
+DTSTART;TZID=Office Time:20270601T100000
+DTEND;TZID=Office Time:20270601T110000
+SUMMARY:At the office {o}
+END:VEVENT
+""")
+    for offset, hours in (("+0200", 8), ("+0500", 5)):
+        ical.import_ics(site, admin, template.replace("{o}", offset).encode())
+        [meeting] = site.records.list("meetings", admin, Query(filters=[
+            ("name", "eq", f"At the office {offset}")], limit=None))
+        assert ical._utc(meeting["date_start"]) == dt.datetime(2027, 6, 1, hours,
+                                                                tzinfo=dt.UTC)
