@@ -690,13 +690,13 @@ def import_ics(site, user, data: bytes, zone: dt.tzinfo | None = None) -> Import
                                                reason=str(exc))) from None
     components = [c for c in cal.subcomponents if c.name in ("VEVENT", "VTODO")]
     zones = {}
-    for block, zone in zip([b for b in root.children if b.name == "VTIMEZONE"],
-                           cal.walk("VTIMEZONE"), strict=False):
+    for block, vtimezone in zip([b for b in root.children if b.name == "VTIMEZONE"],
+                                cal.walk("VTIMEZONE"), strict=False):
         try:
-            zones[str(zone["TZID"])] = zone.to_tz(lookup_tzid=False)
+            zones[str(vtimezone["TZID"])] = vtimezone.to_tz(lookup_tzid=False)
         except Exception as exc:  # noqa: BLE001 - whatever makes the zone unusable
             raise ImportProblem(block.line, Message(N_(
-                "the VTIMEZONE %(tzid)s cannot be used (%(reason)s)"), tzid=str(zone["TZID"]),
+                "the VTIMEZONE %(tzid)s cannot be used (%(reason)s)"), tzid=str(vtimezone["TZID"]),
                 reason=str(exc) or exc.__class__.__name__)) from None
     rows = []
     for block, component in zip(blocks, components, strict=True):
