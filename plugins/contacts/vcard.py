@@ -222,7 +222,9 @@ def values_of(card, line_no: int) -> dict:
         values[name] = email
     free = []
     for tel in card.contents.get("tel", []):
-        number = str(tel.value).removeprefix("tel:").strip()
+        number = str(tel.value).strip()
+        if number.startswith("tel:"):  # an RFC 3966 URI (4.0): "-" separates the digits
+            number = number.removeprefix("tel:").split(";", 1)[0].replace("-", " ")
         kinds = _kinds(tel)
         name = "phone_mobile" if "cell" in kinds else "phone_fax" if "fax" in kinds else \
             "phone_home" if "home" in kinds else "phone_work" if "work" in kinds else None

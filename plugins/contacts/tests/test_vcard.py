@@ -29,6 +29,26 @@ def wile(site, admin):
         "description": "Orders rockets; pays late, always pays."}, admin)
 
 
+@pytest.fixture
+def fresh_site(tmp_path, synced_sqlite, crbm_extra_plugins):
+    """Another site with a database of its own (a SQLite file, whatever the test database)."""
+    import shutil
+
+    from core.kernel.site import Site, create_site
+
+    folder = create_site(tmp_path / "fresh", f"sqlite:///{tmp_path / 'fresh.db'}")
+    shutil.copyfile(synced_sqlite[0], tmp_path / "fresh.db")
+    site = Site(folder, extra_plugins=list(crbm_extra_plugins))
+    yield site
+    site.close()
+
+
+FIELDS = ("salutation", "first_name", "last_name", "title", "department", "email1", "email2",
+          "phone_work", "phone_mobile", "primary_address_street", "primary_address_city",
+          "primary_address_state", "primary_address_postal_code", "primary_address_country",
+          "birthdate", "description")
+
+
 @pytest.mark.parametrize("version", ["3.0", "4.0"])
 def test_a_contact_exports_as_vcard_and_reads_back(web, wile, version):
     detail = web.get(f"/m/contacts/{wile['id']}").text
@@ -57,17 +77,30 @@ def test_a_contact_exports_as_vcard_and_reads_back(web, wile, version):
     assert web.get(f"/vcard/contacts/{wile['id']}.vcf?version=2.1").status_code == 400
 
 
+@pytest.mark.parametrize("version", ["3.0", "4.0"])
 def test_the_ticked_contacts_export_in_one_file_and_import_into_another_site(
-        site, admin, web, wile):
+        site, admin, web, wile, fresh_site, version):
     other = site.records.create("contacts", {"first_name": "Road", "last_name": "Runner"},
                                 admin)
     listing = web.get("/m/contacts").text
     assert "/vcard/contacts?version=4.0" in listing and "/vcard/import" in listing
-    response = web.post("/vcard/contacts?version=4.0", data={
+    response = web.post(f"/vcard/contacts?version={version}", data={
         "_csrf": web.csrf, "ids": [wile["id"], other["id"]]})
     assert response.status_code == 200
     cards = list(vobject.readComponents(response.text))
     assert sorted(c.fn.value for c in cards) == ["Road Runner", "Wile E. Coyote"]
+    # into a fresh site that has the account: the same people, linked to it by name
+    boss = create_user(fresh_site, "boss", PASSWORD, is_admin=True)
+    acme = fresh_site.records.create("accounts", {"name": "Acme Corporation"}, boss)
+    assert vcard.import_vcf(fresh_site, boss, response.content).created == 2
+    [copy] = fresh_site.records.list("contacts", boss, Query(filters=[
+        ("last_name", "eq", "Coyote")], limit=None))
+    assert {f: str(copy[f]) for f in FIELDS} == {f: str(wile[f]) for f in FIELDS}
+    assert copy["account_id"] == acme["id"]
+    # "all": every contact the list's search matches
+    everyone = web.post(f"/vcard/contacts?version={version}", data={
+        "_csrf": web.csrf, "all": "1", "q": "Runner"})
+    assert [c.fn.value for c in vobject.readComponents(everyone.text)] == ["Road Runner"]
     # back into the same site: the UIDs are ours, so both are updated, none created
     result = vcard.import_vcf(site, admin, response.content)
     assert (result.created, result.updated) == (0, 2)
