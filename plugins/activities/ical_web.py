@@ -182,7 +182,11 @@ async def freebusy(request: Request):
     site, token = request.app.state.site, request.path_params["token"]
     try:
         if request.method == "PUT":
-            data = await request.body()
+            data = b""
+            async for chunk in request.stream():  # never more than the limit in memory
+                data += chunk
+                if len(data) > ical.MAX_BYTES:
+                    return PlainTextResponse("Payload Too Large", 413)
             await run_in_threadpool(ical.publish_freebusy, site, token, data)
             return Response(status_code=204)
         body = await run_in_threadpool(_freebusy, site, token, request.query_params)

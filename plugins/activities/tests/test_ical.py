@@ -237,6 +237,11 @@ def test_the_list_mass_action_exports_the_ticked_meetings(site, web, meetings):
     assert response.status_code == 200
     [event] = icalendar.Calendar.from_ical(response.content).walk("VEVENT")
     assert str(event["SUMMARY"]) == "Kick-off with Acme"
+    # "all": every meeting the list's search matches
+    everything = web.post("/ical/export/meetings", data={"_csrf": web.csrf, "all": "1",
+                                                         "q": "Offsite"})
+    assert [str(e["SUMMARY"]) for e in icalendar.Calendar.from_ical(
+        everything.content).walk("VEVENT")] == ["Offsite"]
 
 
 def team_user(site):
@@ -357,6 +362,8 @@ def test_free_busy_by_token_and_by_email_and_published_from_outlook(site, admin)
     assert ":20270607T140000Z/20270607T150000Z" in mine.replace(
         "\r\n ", "")
     assert client.put(f"/ical/freebusy/{token}.vfb", content=b"hello").status_code == 400
+    assert client.put(f"/ical/freebusy/{token}.vfb",
+                      content=b"x" * (ical.MAX_BYTES + 1)).status_code == 413
     assert client.get("/ical/freebusy/wrong.vfb").status_code == 404
     assert client.get(f"/ical/freebusy/{token}.vfb?email=nobody@example.com").status_code \
         == 404
