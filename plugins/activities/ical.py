@@ -710,6 +710,11 @@ def import_ics(site, user, data: bytes, zone: dt.tzinfo | None = None) -> Import
         if module_name not in site.registry.modules:
             raise ImportProblem(block.line, Message(N_("%(kind)s: this site has no module "
                                                        "for it"), kind=block.name))
+        module = site.registry.module(module_name)
+        if site.access is not None and not site.access.can(user, module, "edit"):
+            raise ImportProblem(block.line, Message(N_(
+                "%(kind)s: you may not create or change %(module)s"), kind=block.name,
+                module=module.label))
         uid = str(component.get("UID") or "").strip() or f"{uuid.uuid4()}{UID_SUFFIX}"
         rows.append((block, module_name, uid[:255], values))
     if not rows:

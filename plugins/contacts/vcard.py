@@ -282,6 +282,9 @@ def import_vcf(site, user, data: bytes) -> Imported:
 
 def _write(site, user, rows) -> Imported:
     created = updated = 0
+    if site.access is not None and not site.access.can(
+            user, site.registry.module("contacts"), "edit"):
+        raise VcardProblem(None, Message(N_("you may not create or change contacts")))
     with site.engine.begin() as conn:
         orgs = list({v["_org"] for _, _, v in rows if v.get("_org")})
         accounts = {}

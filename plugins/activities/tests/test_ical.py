@@ -278,7 +278,7 @@ def team_user(site):
 
 def test_the_subscription_feed_shows_only_what_its_owner_may_see_and_can_be_revoked(
         site, admin, monkeypatch):
-    _tess, _soon = team_user(site)
+    _tess, soon = team_user(site)
     with signed_in(site, "tess", PASSWORD) as web:
         prefs = web.get("/preferences").text
         assert "You have no calendar address." in prefs
@@ -319,7 +319,13 @@ def test_the_subscription_feed_shows_only_what_its_owner_may_see_and_can_be_revo
         web.post("/ical/feed", data={"_csrf": web.csrf, "do": "revoke"})
         assert web.get(new_path).status_code == 404
         assert "You have no calendar address." in web.get("/preferences").text
-    assert web.get("/ical/feed/not-a-token.ics").status_code == 404
+        assert web.get("/ical/feed/not-a-token.ics").status_code == 404
+        # her role disables calls: a calendar with a call is refused, nothing stored
+        call = ical.calendar(site, [("calls", {"id": "x", "name": "A call", "date_start":
+                                               soon, "duration_minutes": 5})]).to_ical()
+        refused = web.post("/ical/import", data={"_csrf": web.csrf},
+                           files={"file": ("c.ics", call, "text/calendar")})
+        assert refused.status_code == 422 and "may not create" in refused.text
 
 
 def test_free_busy_by_token_and_by_email_and_published_from_outlook(site, admin):

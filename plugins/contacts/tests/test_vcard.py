@@ -182,3 +182,6 @@ def test_exports_follow_what_the_user_may_see(site, admin, wile):
         response = web.post("/vcard/contacts?version=3.0", data={
             "_csrf": web.csrf, "ids": [wile["id"]]}, follow_redirects=False)
         assert response.status_code == 303 and "Coyote" not in response.text
+        refused = upload(web, CARD.encode())
+        assert refused.status_code == 422 and "may not create" in refused.text
+    assert site.records.count("contacts", admin) == 1
