@@ -140,6 +140,20 @@ def test_a_range_outside_the_events_is_empty_and_a_bad_range_is_refused(web, mee
     assert web.get("/ical/export.ics?start=tomorrow").status_code == 400
 
 
+def test_a_record_with_an_rrule_exports_it_as_is():
+    """Whatever the recurrence plugin stores in ``rrule`` is the VEVENT's RRULE."""
+    record = {"id": "m1", "name": "Weekly", "date_start": paris(2027, 3, 1, 10),
+              "date_end": paris(2027, 3, 1, 11), "rrule": "RRULE:FREQ=WEEKLY;COUNT=10;BYDAY=MO"}
+    event = ical.vevent(None, "meetings", record, PARIS)
+    cal = ical.new_calendar()
+    cal.add_component(event)
+    cal.add_missing_timezones()
+    text = cal.to_ical().decode()
+    assert "RRULE:FREQ=WEEKLY;COUNT=10;BYDAY=MO" in text
+    parsed = vobject.readOne(text).vevent
+    assert [d.day for d in list(parsed.getrruleset())[:3]] == [1, 8, 15]
+
+
 def test_the_rrule_text_travels_when_the_record_has_one(site, admin, fresh_site):
     if "rrule" not in site.registry.module("meetings").fields:
         pytest.skip("recurrence (plugins/activities/recurrence.py) adds the rrule field")
