@@ -8,8 +8,12 @@ Contract:
   UID is the record's ``ical_uid`` (kept from an import) else ``<id>@crbm``; DTSTART/DTEND
   are in the organizer's — the assigned user's — time zone, and ``calendar()`` adds the
   VTIMEZONE of every zone used (``Calendar.add_missing_timezones``). An all-day meeting is
-  a DATE range (DTEND exclusive). A record with an ``rrule`` field (recurrence.py) carries
-  its RRULE text as it is.
+  a DATE range (DTEND exclusive). A series (recurrence.py: ``recurrence_rule``, "RRULE:" and
+  "EXDATE" lines; or a plain ``rrule`` field) carries its RRULE and EXDATEs, in the series'
+  zone (``recurrence_tz``); its materialised occurrences are left out when the series is in
+  the same file (the RRULE stands for them), and an occurrence edited on its own is the
+  series' UID with a RECURRENCE-ID (its original start), as RFC 5545 says. On import an
+  RRULE becomes the series' rule and a RECURRENCE-ID updates the matching occurrence.
 - ``import_ics(site, user, data)``: every VEVENT and VTODO of a file created, or updated
   when its UID is already on a record the user may edit (``ical_uid``, indexed; or the
   ``<id>@crbm`` of one of ours), **all or nothing in one transaction**. The file is
@@ -62,6 +66,8 @@ FEED_DAYS_BACK = 180
 DAY = dt.timedelta(days=1)
 MAX_FEED_ROWS = 5000  # per module: a feed is read by a calendar client every few minutes
 
+# the fields a series keeps its rule in: recurrence.py's, or a plain one
+RULE_FIELDS = ("recurrence_rule", "rrule")
 TASK_PRIORITY = {"high": 1, "medium": 5, "low": 9}
 TASK_STATUS = {"not_started": "NEEDS-ACTION", "in_progress": "IN-PROCESS",
                "pending_input": "NEEDS-ACTION", "completed": "COMPLETED",
@@ -251,11 +257,43 @@ def vevent(site, module_name: str, record: dict, tz: dt.tzinfo) -> icalendar.Eve
         event.add("status", "CANCELLED")
     elif record.get("status"):
         event.add("status", "CONFIRMED")
-    if record.get("rrule"):  # recurrence.py's field, when that plugin part is there
-        event.add("rrule", icalendar.vRecur.from_ical(str(record["rrule"]).removeprefix(
-            "RRULE:")))
+    rule = next((record[f] for f in RULE_FIELDS if record.get(f)), None)
+    if rule and not record.get("recurrence_series_id"):
+        add_rule(event, rule)
     event.add("x-crbm-module", module_name)
     return event
+
+
+def add_rule(component, text: str) -> None:
+    """The "RRULE:" and "EXDATE…:" lines of a stored rule as properties (other lines, such
+    as a form's scope marker, are not iCalendar)."""
+    for line in str(text).replace("\\n", "\n").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        name, params, value = Contentline(line if ":" in line else f"RRULE:{line}").parts()
+        if name.upper() == "RRULE":
+            component.add("rrule", icalendar.vRecur.from_ical(value))
+        elif name.upper() == "EXDATE":
+            dates = icalendar.vDDDLists.from_ical(value, params.get("TZID"))
+            component.add("exdate", [_utc(d) for d in dates])
+
+
+def rule_text(component) -> str | None:
+    """A VEVENT's RRULE and EXDATEs as recurrence.py stores them (EXDATE in UTC)."""
+    if component.get("RRULE") is None:
+        return None
+    rules = component.get("RRULE")
+    rules = rules if isinstance(rules, list) else [rules]
+    lines = [f"RRULE:{rules[0].to_ical().decode()}"]
+    exdates = component.get("EXDATE") or []
+    for prop in exdates if isinstance(exdates, list) else [exdates]:
+        for when in prop.dts:
+            value = when.dt
+            lines.append("EXDATE:" + (_utc(value).strftime("%Y%m%dT%H%M%SZ")
+                                      if isinstance(value, dt.datetime)
+                                      else value.strftime("%Y%m%d")))
+    return "\n".join(lines)
 
 
 def vtodo(site, record: dict, tz: dt.tzinfo) -> icalendar.Todo:
@@ -294,12 +332,24 @@ def calendar(site, items: Iterable[tuple[str, dict]], name: str | None = None
     zones = zones_of(site, (r.get("assigned_user_id") for _, r in items))
     cal = new_calendar(name)
     days = []
+    here = {(m, r["id"]): r for m, r in items}
     for module_name, record in items:
-        tz = zones.get(record.get("assigned_user_id")) or zoneinfo.ZoneInfo("UTC")
+        tz = _known(record.get("recurrence_tz")) or zones.get(record.get("assigned_user_id")) \
+            or zoneinfo.ZoneInfo("UTC")
+        series = here.get((module_name, record.get("recurrence_series_id")))
+        if series is not None and not record.get("recurrence_detached"):
+            continue  # the series' RRULE stands for it
         if MODULES.get(module_name) == "VTODO":
-            cal.add_component(vtodo(site, record, tz))
+            component = vtodo(site, record, tz)
         else:
-            cal.add_component(vevent(site, module_name, record, tz))
+            component = vevent(site, module_name, record, tz)
+        if series is not None and record.get("recurrence_start"):
+            component["UID"] = icalendar.vText(uid_of(series))
+            original = _utc(record["recurrence_start"])
+            component.add("recurrence-id", original.astimezone(tz)
+                          if isinstance(component.decoded("DTSTART", None), dt.datetime)
+                          else original.astimezone(tz).date())
+        cal.add_component(component)
         days += [d for d in (_date(_utc(record.get("date_start"))),
                              _date(record.get("date_due"))) if d]
     if days:
@@ -588,6 +638,10 @@ def check_ics(data: bytes) -> Block:
     return root
 
 
+def _known(name) -> zoneinfo.ZoneInfo | None:
+    return zoneinfo.ZoneInfo(str(name)) if name and _known_zone(str(name)) else None
+
+
 def _known_zone(name: str) -> bool:
     try:
         zoneinfo.ZoneInfo(name)
@@ -667,14 +721,27 @@ def _values_of(site, component, tz, block: Block, zones: dict | None = None
                                          1440)
         if cancelled:
             values["status"] = "not_held"
+        _rule_values(site, module_name, component, values)
         return module_name, values
     values.update(date_end=finish, all_day=all_day, location=text.get("LOCATION"))
     if cancelled:
         values["status"] = "not_held"
-    if component.get("RRULE") is not None and "rrule" in \
-            site.registry.module("meetings").fields:
-        values["rrule"] = component.get("RRULE").to_ical().decode()
+    _rule_values(site, module_name, component, values)
     return module_name, values
+
+
+def _rule_values(site, module_name, component, values) -> None:
+    """The series' rule (and zone) when the module keeps one and this is not an override."""
+    fields = site.registry.module(module_name).fields
+    field = next((f for f in RULE_FIELDS if f in fields), None)
+    if field is None or component.get("RECURRENCE-ID") is not None:
+        return
+    text = rule_text(component)
+    if text:
+        values[field] = text if field == "recurrence_rule" else text.split("\n")[0][6:]
+        tzid = component["DTSTART"].params.get("TZID")
+        if "recurrence_tz" in fields and tzid and _known_zone(str(tzid)):
+            values["recurrence_tz"] = str(tzid)
 
 
 def import_ics(site, user, data: bytes, zone: dt.tzinfo | None = None) -> Imported:
@@ -716,7 +783,10 @@ def import_ics(site, user, data: bytes, zone: dt.tzinfo | None = None) -> Import
                 "%(kind)s: you may not create or change %(module)s"), kind=block.name,
                 module=module.label))
         uid = str(component.get("UID") or "").strip() or f"{uuid.uuid4()}{UID_SUFFIX}"
-        rows.append((block, module_name, uid[:255], values))
+        rid = None
+        if component.get("RECURRENCE-ID") is not None:  # one occurrence of a series, changed
+            rid = _as_datetime(component.decoded("RECURRENCE-ID"), tz)
+        rows.append((block, module_name, uid[:230], values, rid))
     if not rows:
         raise ImportProblem(root.line, Message(N_("the calendar holds no event and no task")))
     return _write(site, user, rows)
@@ -727,38 +797,60 @@ def existing_by_uid(site, user, module_name, uids, conn) -> dict[str, dict]:
     among ``uids`` (two queries)."""
     out = {}
     ours = [u.removesuffix(UID_SUFFIX) for u in uids if u.endswith(UID_SUFFIX)]
+    series = "recurrence_series_id" in site.registry.module(module_name).fields
+    fields = ["id", "ical_uid", "version", *(["recurrence_series_id"] if series else [])]
     for filters in ([("ical_uid", "in", list(uids))], [("id", "in", ours)] if ours else None):
         if filters is None:
             continue
         for r in site.records.list(module_name, user, Query(
-                filters=filters, fields=["id", "ical_uid", "version"], limit=None),
-                action="edit", connection=conn):
-            out.setdefault(r["ical_uid"] or f"{r['id']}{UID_SUFFIX}", r)
+                filters=filters, fields=fields, limit=None), action="edit", connection=conn):
+            key = r["ical_uid"] or f"{r['id']}{UID_SUFFIX}"
+            # a series' occurrences may carry its UID: the series is the one a UID names
+            if key not in out or (out[key].get("recurrence_series_id")
+                                  and not r.get("recurrence_series_id")):
+                out[key] = r
     return out
 
 
+def _stamp(when: dt.datetime) -> str:
+    return when.strftime("%Y%m%dT%H%M%SZ")
+
+
 def _write(site, user, rows) -> Imported:
+    """Series and single items first, then the changed occurrences (RECURRENCE-ID): each
+    updates the occurrence its series materialised at that start, or, without one, is a
+    record of its own (UID ``<uid>#<start>``)."""
     created: dict[str, int] = {}
     updated: dict[str, int] = {}
+    rows = sorted(rows, key=lambda row: row[4] is not None)
     with site.engine.begin() as conn:
-        found: dict[str, dict] = {}
+        found: dict[tuple, dict] = {}
         by_module: dict[str, list[str]] = {}
-        for _, module_name, uid, _ in rows:
-            by_module.setdefault(module_name, []).append(uid)
+        for _, module_name, uid, _, rid in rows:
+            by_module.setdefault(module_name, []).append(uid if rid is None
+                                                         else f"{uid}#{_stamp(rid)}")
         for module_name, uids in by_module.items():
             found.update({(module_name, k): v for k, v in existing_by_uid(
                 site, user, module_name, uids, conn).items()})
-        for block, module_name, uid, values in rows:
-            current = found.get((module_name, uid))
+        for block, module_name, uid, values, rid in rows:
+            key = uid if rid is None else f"{uid}#{_stamp(rid)}"
+            current = found.get((module_name, key))
+            series = found.get((module_name, uid)) if rid is not None else None
+            if current is None and series is not None and \
+                    "recurrence_series_id" in site.registry.module(module_name).fields:
+                current = next(iter(site.records.list(module_name, user, Query(filters=[
+                    ("recurrence_series_id", "eq", series["id"]),
+                    ("recurrence_start", "eq", rid)], fields=["id"], limit=1),
+                    action="edit", connection=conn)), None)
             try:
                 if current:
                     site.records.update(module_name, current["id"], values, user,
                                         connection=conn)
                     updated[module_name] = updated.get(module_name, 0) + 1
                 else:
-                    record = site.records.create(module_name, {**values, "ical_uid": uid},
+                    record = site.records.create(module_name, {**values, "ical_uid": key},
                                                  user, connection=conn)
-                    found[(module_name, uid)] = record
+                    found[(module_name, key)] = record
                     created[module_name] = created.get(module_name, 0) + 1
             except ValidationError as exc:
                 field, reason = next(iter(exc.errors.items()))

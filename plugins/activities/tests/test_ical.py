@@ -155,18 +155,28 @@ def test_a_record_with_an_rrule_exports_it_as_is():
 
 
 def test_the_rrule_text_travels_when_the_record_has_one(site, admin, fresh_site):
-    if "rrule" not in site.registry.module("meetings").fields:
-        pytest.skip("recurrence (plugins/activities/recurrence.py) adds the rrule field")
+    field = next((f for f in ical.RULE_FIELDS if f in site.registry.module("meetings").fields),
+                 None)
+    if field is None:
+        pytest.skip("recurrence (plugins/activities/recurrence.py) adds the rule field")
+    save_preferences(site, admin.id, {"timezone": "Europe/Paris"})
     meeting = site.records.create("meetings", {
         "name": "Weekly", "date_start": paris(2027, 3, 1, 10), "date_end": paris(2027, 3, 1, 11),
-        "rrule": "FREQ=WEEKLY;COUNT=10;BYDAY=MO"}, admin)
-    body = ical.calendar(site, [("meetings", meeting)]).to_ical()
-    assert "RRULE:FREQ=WEEKLY;COUNT=10;BYDAY=MO" in body.decode()
-    other = fresh_site
-    boss = create_user(other, "boss", PASSWORD, is_admin=True)
-    ical.import_ics(other, boss, body)
-    [copy] = other.records.list("meetings", boss, Query(limit=None))
-    assert "FREQ=WEEKLY" in copy["rrule"] and "COUNT=10" in copy["rrule"]
+        field: "RRULE:FREQ=WEEKLY;COUNT=10;BYDAY=MO"}, admin)
+    items = [("meetings", r) for r in site.records.list("meetings", admin, Query(limit=None))]
+    body = ical.calendar(site, items).to_ical()
+    [event] = icalendar.Calendar.from_ical(body).walk("VEVENT")  # occurrences: the RRULE
+    assert "FREQ=WEEKLY;COUNT=10;BYDAY=MO" in body.decode()
+    assert event.decoded("DTSTART") == paris(2027, 3, 1, 10)
+    boss = create_user(fresh_site, "boss", PASSWORD, is_admin=True)
+    save_preferences(fresh_site, boss.id, {"timezone": "Europe/Paris"})
+    ical.import_ics(fresh_site, boss, body, PARIS)
+    copies = fresh_site.records.list("meetings", boss, Query(limit=None, sort="date_start"))
+    [copy] = [c for c in copies if not c.get("recurrence_series_id")]
+    assert "FREQ=WEEKLY" in copy[field] and "COUNT=10" in copy[field]
+    assert sorted(ical._utc(c["date_start"]) for c in copies) == sorted(
+        ical._utc(c["date_start"]) for _, c in items)
+    assert meeting["id"] in {c["id"] for _, c in items}
 
 
 CALENDAR = """BEGIN:VCALENDAR
