@@ -103,22 +103,22 @@ def crbm_demo_data(site, user, size, rng, progress):
     demo.load(site, user, rng)
 
 
-@hookimpl
-def crbm_tables(metadata):
+@hookimpl(specname="crbm_tables")
+def ical_tables(metadata):
     from plugins.activities import ical
 
     ical.tables(metadata)
 
 
-@hookimpl
-def crbm_web_routes(site):
+@hookimpl(specname="crbm_web_routes")
+def ical_web_routes(site):
     from plugins.activities import ical_web
 
     return ical_web.routes
 
 
-@hookimpl
-def crbm_record_actions(site, module, record, user):
+@hookimpl(specname="crbm_record_actions")
+def ical_record_actions(site, module, record, user):
     from core.web.actions import Action
     from plugins.activities import ical
 
@@ -127,8 +127,8 @@ def crbm_record_actions(site, module, record, user):
     return [Action(N_("Export .ics"), f"/ical/export/{module.name}/{record['id']}.ics")]
 
 
-@hookimpl
-def crbm_list_actions(site, module, user):
+@hookimpl(specname="crbm_list_actions")
+def ical_list_actions(site, module, user):
     from plugins.activities import ical
 
     if module.name not in ical.MODULES or not site.access.can(user, module, "export"):
@@ -137,8 +137,8 @@ def crbm_list_actions(site, module, user):
             ListAction(N_("Import .ics…"), "/ical/import")]
 
 
-@hookimpl
-def crbm_jinja_environment(site, env):
+@hookimpl(specname="crbm_jinja_environment")
+def ical_jinja_environment(site, env):
     from plugins.activities import ical
 
     env.globals.setdefault("preference_sections", []).append("ical_preferences.html")

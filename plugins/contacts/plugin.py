@@ -168,15 +168,15 @@ def _enter_twice(rng: random.Random, batch: list[dict], share: float = 0.01) -> 
         batch[i] = twin
 
 
-@hookimpl
-def crbm_web_routes(site):
+@hookimpl(specname="crbm_web_routes")
+def vcard_web_routes(site):
     from plugins.contacts import vcard_web
 
     return vcard_web.routes
 
 
-@hookimpl
-def crbm_record_actions(site, module, record, user):
+@hookimpl(specname="crbm_record_actions")
+def vcard_record_actions(site, module, record, user):
     from core.web.actions import Action
 
     if module.name != "contacts":
@@ -184,8 +184,8 @@ def crbm_record_actions(site, module, record, user):
     return [Action(N_("Export vCard"), f"/vcard/contacts/{record['id']}.vcf?version=3.0")]
 
 
-@hookimpl
-def crbm_list_actions(site, module, user):
+@hookimpl(specname="crbm_list_actions")
+def vcard_list_actions(site, module, user):
     if module.name != "contacts" or not site.access.can(user, module, "export"):
         return []
     return [ListAction(N_("Export vCard 3.0"), "/vcard/contacts?version=3.0"),

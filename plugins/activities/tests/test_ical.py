@@ -423,3 +423,38 @@ END:VEVENT
             ("name", "eq", f"At the office {offset}")], limit=None))
         assert ical._utc(meeting["date_start"]) == dt.datetime(2027, 6, 1, hours,
                                                                 tzinfo=dt.UTC)
+
+
+def test_an_occurrence_moved_on_its_own_travels_as_a_recurrence_id(site, admin, fresh_site):
+    if "recurrence_series_id" not in site.registry.module("meetings").fields:
+        pytest.skip("recurrence (plugins/activities/recurrence.py) materialises occurrences")
+    save_preferences(site, admin.id, {"timezone": "Europe/Paris"})
+    today = dt.datetime.now(PARIS).date() + dt.timedelta(days=2)
+    first = dt.datetime.combine(today, dt.time(10), PARIS)
+    series = site.records.create("meetings", {
+        "name": "Weekly sync", "date_start": first, "date_end": first + dt.timedelta(hours=1),
+        "recurrence_rule": "RRULE:FREQ=WEEKLY;COUNT=4"}, admin)
+    occurrences = site.records.list("meetings", admin, Query(filters=[
+        ("recurrence_series_id", "eq", series["id"])], sort="date_start", limit=None))
+    assert len(occurrences) == 3
+    moved = occurrences[1]  # the third week's, an hour later
+    site.records.update("meetings", moved["id"], {
+        "date_start": ical._utc(moved["date_start"]) + dt.timedelta(hours=1),
+        "date_end": ical._utc(moved["date_end"]) + dt.timedelta(hours=1)}, admin)
+    items = [("meetings", r) for r in site.records.list("meetings", admin, Query(limit=None))]
+    body = ical.calendar(site, items).to_ical()
+    events = icalendar.Calendar.from_ical(body).walk("VEVENT")
+    assert len(events) == 2 and {str(e["UID"]) for e in events} == {f"{series['id']}@crbm"}
+    [override] = [e for e in events if e.get("RECURRENCE-ID") is not None]
+    assert override.decoded("RECURRENCE-ID") == ical._utc(moved["date_start"])
+    assert override.decoded("DTSTART") == ical._utc(moved["date_start"]) + dt.timedelta(hours=1)
+    [main] = [e for e in vobject.readOne(body.decode()).vevent_list if "rrule" in e.contents]
+    assert len(list(main.getrruleset())) == 4
+    boss = create_user(fresh_site, "boss", PASSWORD, is_admin=True)
+    save_preferences(fresh_site, boss.id, {"timezone": "Europe/Paris"})
+    ical.import_ics(fresh_site, boss, body, PARIS)
+    starts = sorted(ical._utc(r["date_start"]) for r in fresh_site.records.list(
+        "meetings", boss, Query(limit=None)))
+    assert starts == sorted(ical._utc(r["date_start"]) for _, r in items)
+    again = ical.import_ics(fresh_site, boss, body, PARIS)  # nothing new the second time
+    assert not again.created and fresh_site.records.count("meetings", boss) == 4
