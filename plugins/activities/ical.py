@@ -25,7 +25,7 @@ Contract:
   as its SHA-256 only (as the OAuth refresh tokens and password-reset tokens are: a random
   256-bit token needs no slow hash, and a hash lets the URL be looked up). Regenerating
   replaces it, revoking deletes it. ``/ical/feed/<token>.ics`` lists the activities of
-  ``FEED_SELECTORS`` (assigned to the owner; the invitees' plugin appends "invited")
+  ``FEED_SELECTORS`` (assigned to the owner, or invited and not declined: invitees.py)
   read through ``site.records.list`` **as the owner**: the access predicate in SQL, so the
   feed never shows what its owner may not see.
 - free/busy (implementation guide §7.13): ``/ical/freebusy/<token>.vfb`` answers a
@@ -381,11 +381,30 @@ def records_in_range(site, user, start: dt.datetime, end: dt.datetime, *,
 
 # Which records of a module are on a user's feed: each selector gives the filters of one
 # query (None: nothing from this module); the feed is their union, read as the user. The
-# invitees' part of issue 20 appends ``lambda site, module, user: [("id", "in", invited)]``.
+# invitees' part of issue 20 is read by ``_invited`` below.
 FeedSelector = Callable[[object, str, User], list | None]
-FEED_SELECTORS: list[FeedSelector] = [
-    lambda site, module_name, user: [("assigned_user_id", "eq", user.id)],
-]
+
+
+def _assigned(site, module_name: str, user: User) -> list | None:
+    return [("assigned_user_id", "eq", user.id)]
+
+
+def _invited(site, module_name: str, user: User) -> list | None:
+    """The meetings and calls the user is invited to and has not declined (invitees.py,
+    the invitees' part of issue 20, when it is there)."""
+    try:
+        from plugins.activities import invitees
+    except ImportError:
+        return None
+    if module_name not in invitees.ACTIVITY_FIELDS or invitees.MODULE not in \
+            site.registry.modules:
+        return None
+    ids = [activity for activity, answer in invitees.invited_activities(
+        site, module_name, [user.id]).get(user.id, []) if answer != "declined"]
+    return [("id", "in", ids)] if ids else None
+
+
+FEED_SELECTORS: list[FeedSelector] = [_assigned, _invited]
 
 
 def feed_records(site, owner: User, since: dt.datetime) -> list[tuple[str, dict]]:

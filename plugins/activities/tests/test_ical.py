@@ -458,3 +458,24 @@ def test_an_occurrence_moved_on_its_own_travels_as_a_recurrence_id(site, admin, 
     assert starts == sorted(ical._utc(r["date_start"]) for _, r in items)
     again = ical.import_ics(fresh_site, boss, body, PARIS)  # nothing new the second time
     assert not again.created and fresh_site.records.count("meetings", boss) == 4
+
+
+def test_the_feed_and_free_busy_hold_the_meetings_the_owner_is_invited_to(site, admin):
+    if "invitees" not in site.registry.modules:
+        pytest.skip("invitees (plugins/activities/invitees.py) come with another part")
+    sophie = create_user(site, "sophie", PASSWORD)
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0, second=0) + dt.timedelta(days=1)
+    for name, answer in (("Invited", "accepted"), ("Declined", "declined")):
+        meeting = site.records.create("meetings", {
+            "name": name, "date_start": start, "date_end": start + dt.timedelta(hours=1)},
+            admin)
+        site.records.create("invitees", {"meeting_id": meeting["id"], "user_id": sophie.id,
+                                         "accept_status": answer}, admin)
+    token = ical.new_feed_token(site, sophie.id)
+    names = [str(e["SUMMARY"]) for e in icalendar.Calendar.from_ical(
+        ical.feed(site, token)).walk("VEVENT")]
+    assert names == ["Invited"]
+    row = ical.user_by_token(site, token)
+    assert ical.busy_periods(site, ical.as_user(row), start - dt.timedelta(hours=1),
+                             start + dt.timedelta(hours=3)) == [
+        (start, start + dt.timedelta(hours=1))]
