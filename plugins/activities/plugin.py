@@ -25,6 +25,10 @@ Provides:
 - notes' attachments (attachments.py): files in the site's file store, size-limited and
   sniffed, served only to the note's readers; a file dropped on a record's History panel
   becomes a note about the record with the file attached.
+- iCalendar (ical.py, ical_web.py): a meeting, call or task exported as .ics (detail page
+  button, list mass action), a date range exported, .ics files imported all or nothing
+  (create or update by UID, the ``ical_uid`` field of extends/ical_*.yaml), a per-user secret
+  subscription feed and free/busy URL (§7.13), managed from the preferences page.
 - demo activities around the demo accounts and their contacts: past calls and meetings
   held (a few not held), future ones planned, open and completed tasks, notes.
 
@@ -51,7 +55,7 @@ import datetime as dt
 
 from core.kernel.errors import N_, Message, ValidationError
 from core.kernel.hookspecs import for_modules, hookimpl
-from core.kernel.hooktypes import AdminLink, ScheduledTask
+from core.kernel.hooktypes import AdminLink, ListAction, ScheduledTask
 
 __version__ = "0.1.0"
 
@@ -241,3 +245,45 @@ def crbm_admin_links(site):
     return [AdminLink(N_("Recurring activities"), "/admin/recurring-activities",
                       N_("How far ahead, and how many at a time, the occurrences of recurring "
                          "calls, meetings and tasks are made."))]
+
+
+@hookimpl(specname="crbm_tables")
+def ical_tables(metadata):
+    from plugins.activities import ical
+
+    ical.tables(metadata)
+
+
+@hookimpl(specname="crbm_web_routes")
+def ical_web_routes(site):
+    from plugins.activities import ical_web
+
+    return ical_web.routes
+
+
+@hookimpl(specname="crbm_record_actions")
+def ical_record_actions(site, module, record, user):
+    from core.web.actions import Action
+    from plugins.activities import ical
+
+    if module.name not in ical.MODULES:
+        return []
+    return [Action(N_("Export .ics"), f"/ical/export/{module.name}/{record['id']}.ics")]
+
+
+@hookimpl(specname="crbm_list_actions")
+def ical_list_actions(site, module, user):
+    from plugins.activities import ical
+
+    if module.name not in ical.MODULES or not site.access.can(user, module, "export"):
+        return []
+    return [ListAction(N_("Export .ics"), f"/ical/export/{module.name}"),
+            ListAction(N_("Import .ics…"), "/ical/import")]
+
+
+@hookimpl(specname="crbm_jinja_environment")
+def ical_jinja_environment(site, env):
+    from plugins.activities import ical
+
+    env.globals.setdefault("preference_sections", []).append("ical_preferences.html")
+    env.globals["calendar_feed_status"] = lambda user: ical.feed_status(site, user.id)

@@ -5,13 +5,19 @@ first and last name, the account link with the account's phone shown alongside, 
 addresses, personal-data flags for GDPR — the ``salutation_dom`` and ``lead_source_dom``
 dropdown lists, and demo contacts (about two per account, a few entered twice) through
 ``crbm_demo_data``.
+
+vCard (vcard.py, vcard_web.py): a contact, or the contacts ticked on the list, exported as
+vCard 3.0 or 4.0 (detail button, list mass actions), and .vcf files imported all or nothing
+(create or update by UID: the ``vcard_uid`` field), from /vcard/import.
 """
 from __future__ import annotations
 
 import datetime as dt
 import random
 
+from core.kernel.errors import N_
 from core.kernel.hookspecs import hookimpl
+from core.kernel.hooktypes import ListAction
 from core.kernel.records import Query
 from plugins.accounts.plugin import COUNTRIES, Weighted, ascii_slug, build_pools, pick_country
 
@@ -160,3 +166,28 @@ def _enter_twice(rng: random.Random, batch: list[dict], share: float = 0.01) -> 
         if rng.random() < 0.5:
             twin["first_name"] = original["first_name"][:max(3, len(original["first_name"]) - 1)]
         batch[i] = twin
+
+
+@hookimpl(specname="crbm_web_routes")
+def vcard_web_routes(site):
+    from plugins.contacts import vcard_web
+
+    return vcard_web.routes
+
+
+@hookimpl(specname="crbm_record_actions")
+def vcard_record_actions(site, module, record, user):
+    from core.web.actions import Action
+
+    if module.name != "contacts":
+        return []
+    return [Action(N_("Export vCard"), f"/vcard/contacts/{record['id']}.vcf?version=3.0")]
+
+
+@hookimpl(specname="crbm_list_actions")
+def vcard_list_actions(site, module, user):
+    if module.name != "contacts" or not site.access.can(user, module, "export"):
+        return []
+    return [ListAction(N_("Export vCard 3.0"), "/vcard/contacts?version=3.0"),
+            ListAction(N_("Export vCard 4.0"), "/vcard/contacts?version=4.0"),
+            ListAction(N_("Import vCard…"), "/vcard/import")]
