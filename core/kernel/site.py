@@ -126,7 +126,8 @@ class Site:
         try:
             plugins.check_hooks(self.plugin_manager)  # a code pack's misspelt hook too
             registry = build_registry(self.layers(enabled, customizations),
-                                      self._extra_field_types(), self._module_features())
+                                      self._provided("crbm_field_types"),
+                                      self._provided("crbm_module_features"))
         except Exception:
             self._hook_pack_plugins(before)
             raise
@@ -253,8 +254,9 @@ class Site:
         try:
             if problems:
                 raise MetadataError(problems)
-            everything = database.schema_for(build_registry(layers, self._extra_field_types(),
-                                                                    self._all_features()))
+            features = {f.name: f for f in reversed(self._provided("crbm_module_features", True))}
+            everything = database.schema_for(build_registry(
+                layers, self._provided("crbm_field_types", True), list(features.values())))
         except MetadataError:  # the plugins on disk do not build together: keep nothing
             log.warning("the disabled plugins' metadata does not build; their columns are "
                         "not protected from `db sync --allow-drop`")
@@ -263,26 +265,17 @@ class Site:
                 if name in self.tables.tables for column in table.columns.keys()  # noqa: SIM118
                 if column not in self.tables.tables[name].columns}
 
-    def _extra_field_types(self):
-        return [t for types in self.hook.crbm_field_types(site=self) for t in types]
-
-    def _all_features(self):
-        """The module features of every plugin on disk, disabled ones too: the modules of
-        a disabled plugin may use a feature only another disabled plugin provides (the
-        line items), and its tables' columns are kept all the same. A disabled plugin's
-        module is imported for this, never hooked."""
-        features = {f.name: f for f in self._module_features()}
-        for candidate in self.plugin_candidates:
-            provide = getattr(candidate.load(), "crbm_module_features", None) \
-                if candidate.disabled else None
-            for feature in (provide(site=self) if provide else None) or ():
-                features.setdefault(feature.name, feature)
-        return list(features.values())
-
-    def _module_features(self):
-        """The module features the plugins provide (``crbm_module_features``)."""
-        return [f for features in self.hook.crbm_module_features(site=self)
-                for f in features or ()]
+    def _provided(self, hook: str, every_plugin: bool = False) -> list:
+        """What the plugins answer to a hook that provides things (``crbm_field_types``,
+        ``crbm_module_features``). ``every_plugin``: the disabled ones' too — their modules
+        may use a field type or feature only a disabled plugin provides (the line items, a
+        recurrence rule), and their tables' columns are kept all the same (kept_columns).
+        A disabled plugin's module is imported for this, never hooked."""
+        found = [x for xs in getattr(self.hook, hook)(site=self) for x in xs or ()]
+        for candidate in self.plugin_candidates if every_plugin else ():
+            provide = getattr(candidate.load(), hook, None) if candidate.disabled else None
+            found += (provide(site=self) if provide else None) or []
+        return found
 
     def layers(self, packs: list[EnabledPack] | None = None,
                customizations: list | None = None) -> list[Layer]:
