@@ -98,10 +98,15 @@ def agenda_view(request: Request, form):
     company = request.query_params.get("view") == "company"
     resources, team, chosen = _shown(request, request.query_params) if company \
         else ([], "", [])
-    creatable = [k for k in events.kinds(site.registry)
-                 if not k.dated and site.records.access is None
-                 or not k.dated and site.records.access.can(user, k.module, "edit")]
+    creatable = sorted((k for k in events.kinds(site.registry) if not k.dated and (
+        site.records.access is None or site.records.access.can(user, k.module, "edit"))),
+        key=lambda k: k.end is None)  # a range chosen is most often a meeting
+    try:  # ?date=YYYY-MM-DD: the day to open on (links, tests); else today
+        opening = dt.date.fromisoformat(str(request.query_params.get("date", ""))).isoformat()
+    except ValueError:
+        opening = None
     config = {
+        "date": opening,
         "events": "/calendar/events.json", "move": "/calendar/events/move",
         "firstDay": (cal.week_start + 1) % 7,  # the component counts from Sunday
         "slotMinTime": f"{cal.work_day_start:%H:%M}", "slotMaxTime": f"{cal.work_day_end:%H:%M}",
@@ -153,10 +158,13 @@ def events_json(request: Request, form):
                                   "start": day.isoformat(),
                                   "end": (day + dt.timedelta(days=1)).isoformat(),
                                   "allDay": True, "display": "background",
-                                  "classNames": ["crbm-holiday"]})
+                                  "classNames": ["crbm-holiday"],
+                                  **({"resourceIds": ids} if company else {})})
                     found.append({"id": f"holiday-label-{day.isoformat()}", "title": name,
                                   "start": day.isoformat(), "allDay": True,
+                                  "end": (day + dt.timedelta(days=1)).isoformat(),
                                   "editable": False, "classNames": ["crbm-holiday-label"],
+                                  **({"resourceIds": ids} if company else {}),
                                   "extendedProps": {"holiday": True}})
     return JSONResponse(found, headers={"Cache-Control": "private, no-cache"})
 

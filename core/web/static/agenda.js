@@ -89,12 +89,13 @@
 
   const resourceViews = config.company;
   const calendar = EventCalendar.create(el, {
+    ...(config.date ? { date: config.date } : {}),
     view: resourceViews ? (phone ? "resourceTimeGridDay" : "resourceTimeGridWeek")
       : (phone ? "listWeek" : "timeGridWeek"),
     headerToolbar: {
       start: "prev,next today", center: "title",
       end: resourceViews ? "resourceTimeGridDay,resourceTimeGridWeek"
-        : (phone ? "timeGridDay,listWeek,dayGridMonth" : "timeGridDay,timeGridWeek,dayGridMonth,listWeek"),
+        : "listWeek,timeGridDay,timeGridWeek,dayGridMonth",
     },
     buttonText: {
       today: texts.today, dayGridMonth: texts.month, listWeek: texts.list, listDay: texts.list,
@@ -108,7 +109,11 @@
     slotMaxTime: config.slotMaxTime,
     flexibleSlotTimeLimits: true,
     scrollTime: config.slotMinTime,
-    height: phone ? "auto" : "calc(100vh - 12rem)",
+    height: "auto",  // the work day fits; earlier or later events stretch it
+    ...(phone ? { views: {  // seven columns in 375px: "T 29", and "T" above a month
+      timeGridWeek: { dayHeaderFormat: { weekday: "narrow", day: "numeric" } },
+      dayGridMonth: { dayHeaderFormat: { weekday: "narrow" } },
+    } } : {}),
     nowIndicator: true,
     dayMaxEvents: true,
     editable: true,
