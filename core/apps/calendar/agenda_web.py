@@ -81,13 +81,17 @@ def _shown(request: Request, params) -> tuple[list[dict], str, list[str]]:
     return everyone[:MAX_USERS], "", chosen
 
 
+TEXTS = {  # what agenda.js says, in the reader's language
+    "today": N_("Today"), "day": N_("Day"), "week": N_("Week"), "month": N_("Month"),
+    "list": N_("Agenda"), "busy": events.BUSY, "saving": N_("Saving…"), "moved": N_("Moved."),
+    "noEvents": N_("Nothing planned."), "allDay": N_("All day"),
+    "failed": N_("Not saved: the server did not answer."),
+    "otherUser": N_("An event keeps its person here: open it to change who it is for."),
+}
+
+
 def _texts(fmt) -> dict:
-    g = fmt.gettext
-    return {"today": g("Today"), "day": g("Day"), "week": g("Week"), "month": g("Month"),
-            "list": g("List"), "busy": g("Busy"), "saving": g("Saving…"),
-            "moved": g("Moved."), "noEvents": g("Nothing planned."),
-            "allDay": g("All day"), "failed": g("Not saved: the server did not answer."),
-            "otherUser": g("An event keeps its person here: open it to change who it is for.")}
+    return {key: fmt.gettext(text) for key, text in TEXTS.items()}
 
 
 @page()
