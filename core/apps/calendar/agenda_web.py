@@ -30,8 +30,7 @@ from starlette.routing import Route
 
 from core.apps.calendar import events, holidays
 from core.apps.calendar.settings import calendar_settings
-from core.kernel.errors import N_, ConflictError, Message, NotFoundError, ValidationError, \
-    VetoError
+from core.kernel.errors import N_, ConflictError, Message, NotFoundError, ValidationError, VetoError
 from core.kernel.records import Query
 from core.web.pages import page
 from core.web.views import _fmt, _render, _said

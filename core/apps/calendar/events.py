@@ -53,6 +53,11 @@ class Kind:
     open_values: tuple[str, ...]
 
 
+def _has(module: ModuleDef, name: str, type_name: str) -> str | None:
+    f = module.fields.get(name)
+    return name if f is not None and f.stored and f.type.name == type_name else None
+
+
 def kinds(registry) -> list[Kind]:
     """The modules the calendar shows (the module docstring), in registry order."""
     found = []
@@ -63,14 +68,10 @@ def kinds(registry) -> list[Kind]:
         when = module.fields.get(spec.get("when", ""))
         if when is None or not when.stored or when.type.name not in ("date", "datetime"):
             continue
-        fields = module.fields
-
-        def has(name, type_name):
-            f = fields.get(name)
-            return name if f is not None and f.stored and f.type.name == type_name else None
         found.append(Kind(module, when.name, when.type.name == "date",
-                          has("date_end", "datetime"), has("duration_minutes", "integer"),
-                          has("all_day", "checkbox"), spec["open"].get("field"),
+                          _has(module, "date_end", "datetime"),
+                          _has(module, "duration_minutes", "integer"),
+                          _has(module, "all_day", "checkbox"), spec["open"].get("field"),
                           tuple(spec["open"].get("values", ()))))
     return found
 
@@ -86,7 +87,7 @@ def _utc(value):
 
 
 def _floating(value: dt.datetime, tz) -> str:
-    return _utc(value).astimezone(tz).strftime("%Y-%m-%dT%H:%M:%S")
+    return value.astimezone(tz).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
 def _predicate(site, reader, module, action, table):
@@ -96,7 +97,8 @@ def _predicate(site, reader, module, action, table):
     return access.predicate(reader, module, action, table)
 
 
-def statement(site, reader, kind: Kind, user_ids, start: dt.datetime, end: dt.datetime):
+def statement(site, reader, kind: Kind, user_ids, start: dt.datetime, end: dt.datetime,
+              tz=UTC):
     """The one SELECT of a kind: the shown users' rows in [start, end) (aware UTC), with
     ``seen`` and ``editable`` as the reader's predicates (module docstring)."""
     module = kind.module
@@ -111,18 +113,18 @@ def statement(site, reader, kind: Kind, user_ids, start: dt.datetime, end: dt.da
                        else_=False).label("editable")]
     for name, label in ((kind.end, "end"), (kind.duration, "minutes"),
                         (kind.all_day, "all_day"), (kind.open_field, "status")):
-        if name:
-            columns.append(table.c[name].label(label))
+        # a column the kind lacks is NULL: every row has the same attributes
+        columns.append(table.c[name].label(label) if name else sa.null().label(label))
     where = [table.c.deleted.is_(False), owner.in_(list(user_ids))]
-    if kind.dated:
-        where += [when >= start.date() - dt.timedelta(days=1), when <= end.date()]
+    if kind.dated:  # the reader's days: start and end are midnights on their clock
+        where += [when >= start.astimezone(tz).date(), when < end.astimezone(tz).date()]
     else:
         # an event that starts before the range shows if it is still on at its start; a
         # day is the longest a call lasts, meetings say when they end
         if kind.end:
-            where += [when < end, sa.or_(sa.func.coalesce(table.c[kind.end], when) >= start,
-                                         when >= start - dt.timedelta(days=1))]
-        else:
+            where += [when < end, sa.or_(table.c[kind.end] > start, sa.and_(
+                table.c[kind.end].is_(None), when >= start - dt.timedelta(days=1)))]
+        else:  # the exact end (start + duration) is checked as the event is made
             where += [when < end, when >= start - dt.timedelta(days=1)]
     return sa.select(*columns).where(*where).order_by(when, table.c.id)
 
@@ -138,8 +140,9 @@ def read(site, reader, user_ids, start: dt.datetime, end: dt.datetime, tz, gette
     busy = gettext(BUSY)
     with site.engine.connect() as conn:
         for kind in kinds(site.registry):
-            for row in conn.execute(statement(site, reader, kind, user_ids, start, end)):
-                event = _event(kind, row._mapping, tz)
+            label = str(kind.module.label_singular)
+            for row in conn.execute(statement(site, reader, kind, user_ids, start, end, tz)):
+                event = _event(kind, row, tz, label, start)
                 if event is None:
                     continue
                 if not row.seen:
@@ -154,18 +157,18 @@ def read(site, reader, user_ids, start: dt.datetime, end: dt.datetime, tz, gette
     return events
 
 
-def _event(kind: Kind, row, tz) -> dict | None:
-    start = row["start"]
+def _event(kind: Kind, row, tz, label: str, since: dt.datetime) -> dict | None:
+    """The component's event of a row; None if it has no date or ended before ``since``."""
+    start = row.start
     if start is None:
         return None
-    module = kind.module
-    closed = kind.open_field is not None and row.get("status") not in kind.open_values
-    classes = [f"crbm-kind-{module.name}"] + (["crbm-done"] if closed else [])
-    event = {"id": f"{module.name}:{row['id']}", "title": row["name"] or "",
-             "classNames": classes, "editable": bool(row["editable"]),
-             "extendedProps": {"module": module.name, "record": row["id"],
-                               "url": f"/m/{module.name}/{row['id']}",
-                               "version": row["version"], "kind": str(module.label_singular)}}
+    name = kind.module.name
+    closed = kind.open_field is not None and row.status not in kind.open_values
+    event = {"id": f"{name}:{row.id}", "title": row.name or "",
+             "classNames": [f"crbm-kind-{name}", "crbm-done"] if closed
+             else [f"crbm-kind-{name}"], "editable": bool(row.editable),
+             "extendedProps": {"module": name, "record": row.id, "url": f"/m/{name}/{row.id}",
+                               "version": row.version, "kind": label}}
     if kind.dated:
         day = start if isinstance(start, dt.date) and not isinstance(start, dt.datetime) \
             else start.date()
@@ -173,11 +176,14 @@ def _event(kind: Kind, row, tz) -> dict | None:
                      allDay=True, durationEditable=False)
         return event
     start = _utc(start)
-    all_day = bool(row.get("all_day"))
-    end = _utc(row.get("end"))
+    all_day = bool(row.all_day)
+    end = _utc(row.end)
     if end is None or end < start:
-        minutes = row.get("minutes")
+        minutes = row.minutes
         end = start + dt.timedelta(minutes=minutes if minutes else DEFAULT_MINUTES)
+    if end <= since and not (all_day and start.astimezone(tz).date()
+                             >= since.astimezone(tz).date()):
+        return None  # over before the range begins (the SELECT reads a day early)
     if all_day:
         first = start.astimezone(tz).date()
         last = max(end.astimezone(tz).date(), first)
