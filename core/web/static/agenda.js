@@ -110,6 +110,7 @@
     flexibleSlotTimeLimits: true,
     scrollTime: config.slotMinTime,
     height: "auto",  // the work day fits; earlier or later events stretch it
+    ...(phone ? { slotLabelFormat: { hour: "numeric" } } : {}),  // "9 AM": a narrow hour column
     ...(phone ? { views: {  // seven columns in 375px: "T 29", and "T" above a month
       timeGridWeek: { dayHeaderFormat: { weekday: "narrow", day: "numeric" } },
       dayGridMonth: { dayHeaderFormat: { weekday: "narrow" } },

@@ -5,6 +5,7 @@ the task list, and one statement per kind."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 
 import sqlalchemy as sa
 
@@ -194,3 +195,23 @@ def test_one_statement_per_kind_whatever_the_number_of_events(site, admin):
     assert len(found) == 30
     assert len([s for s in statements if "meetings" in s]) == 1
     assert len(statements) == len(events.kinds(site.registry))
+
+
+def test_a_french_reader_gets_french_words_and_the_company_week(site, admin):
+    from core.kernel import i18n, users
+    install_folder(site, "lang_fr")
+    marie = create_user(site, "marie", PASSWORD)
+    users.save_preferences(site, marie.id, i18n.Preferences(language="fr").to_dict())
+    role = aa.create_role(site, "Own meetings")
+    rights = ("view", "list", "edit", "delete", "export", "report")
+    aa.set_role_rules(site, role, {"meetings": ("enabled", {a: "owner" for a in rights})})
+    aa.set_user_roles(site, marie.id, [role])
+    site.set_setting("calendar", {"week_start": 6})  # the company's weeks start on Sunday
+    meeting(site, "Secret", MON, admin)
+    with signed_in(site, "marie", PASSWORD) as web:
+        page = html.unescape(web.get("/calendar/agenda", params={"view": "company"}).text)
+        assert "Calendrier de l’entreprise" in page and "Tous les employés" in page
+        assert '"firstDay": 0' in page and '"today": "Aujourd' in page
+        assert "Mon agenda" in web.get("/calendar/agenda").text
+        shown = week(web, users=admin.id, resources="1")
+    assert [e["title"] for e in shown] == ["Occupé"]
