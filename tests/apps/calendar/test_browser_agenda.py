@@ -65,6 +65,11 @@ def test_week_and_month_show_a_meeting_and_the_holiday(page, server, site, admin
     expect(page.locator(".ec-event", has_text="Pipeline review")).to_be_visible()
     expect(page.locator(".crbm-holiday-label")).to_have_text("Canada Day")
     screenshot(page, "calendar-month", viewport)
+    page.get_by_role("link", name="My tasks").click()
+    expect(page).to_have_url(at(server, "/calendar/tasks"))
+    expect(page.locator("table.agenda-tasks")).to_contain_text("Send the Acme quote")
+    screenshot(page, "calendar-tasks", viewport)
+    page.get_by_role("link", name="Calendar", exact=True).last.click()
     page.get_by_role("link", name="Year").click()
     expect(page).to_have_url(at(server, r"/calendar/holidays\?year=\d+"))
 
