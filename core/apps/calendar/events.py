@@ -227,6 +227,8 @@ def move(site, reader, fmt, kind: Kind, record_id: str, start: str, end: str | N
         if ends is not None and kind.end:
             # an all-day event's end is exclusive in the component, inclusive here
             values[kind.end] = ends - dt.timedelta(days=1) if all_day else ends
+        elif all_day and kind.end:  # a timed event dropped on the all-day row: that day
+            values[kind.end] = begins
         elif ends is not None and kind.duration and not all_day:
             values[kind.duration] = max(int((ends - begins).total_seconds() // 60), 0)
     base = {"version": int(version)} if version and str(version).isdigit() else None

@@ -215,3 +215,29 @@ def test_a_french_reader_gets_french_words_and_the_company_week(site, admin):
         assert "Mon agenda" in web.get("/calendar/agenda").text
         shown = week(web, users=admin.id, resources="1")
     assert [e["title"] for e in shown] == ["Occupé"]
+
+
+def test_the_agenda_stands_without_the_activities_plugin(make_site):
+    site = make_site()
+    site.disable_plugin("activities", with_dependents=True)
+    assert events.kinds(site.registry) == []
+    create_user(site, "admin", PASSWORD, is_admin=True)
+    with signed_in(site, "admin") as web:
+        assert web.get("/calendar/agenda").status_code == 200
+        assert web.get("/calendar/agenda", params={"view": "company"}).status_code == 200
+        assert web.get("/calendar/tasks").status_code == 200
+        assert week(web) == []
+        refused = web.post("/calendar/events/move", data={
+            "_csrf": web.csrf, "module": "meetings", "id": "x", "start": "2027-03-08T10:00"})
+        assert refused.status_code == 422 and "meetings" in refused.json()["error"]
+
+
+def test_a_meeting_dropped_on_the_all_day_row_becomes_that_day(site, admin):
+    record = meeting(site, "Offsite", MON, admin)
+    with signed_in(site, "admin") as web:
+        moved = web.post("/calendar/events/move", data={
+            "_csrf": web.csrf, "module": "meetings", "id": record["id"],
+            "start": "2027-03-12", "end": "", "all_day": "1"})
+        assert moved.status_code == 200, moved.text
+        (event,) = week(web)
+    assert (event["allDay"], event["start"], event["end"]) == (True, "2027-03-12", "2027-03-13")
