@@ -166,7 +166,8 @@ def events_json(request: Request, form):
                     found.append({"id": f"holiday-label-{day.isoformat()}", "title": name,
                                   "start": day.isoformat(), "allDay": True,
                                   "end": (day + dt.timedelta(days=1)).isoformat(),
-                                  "editable": False, "classNames": ["crbm-holiday-label"],
+                                  "editable": False, "startEditable": False,
+                                  "durationEditable": False, "classNames": ["crbm-holiday-label"],
                                   **({"resourceIds": ids} if company else {}),
                                   "extendedProps": {"holiday": True}})
     return JSONResponse(found, headers={"Cache-Control": "private, no-cache"})

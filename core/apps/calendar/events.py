@@ -148,6 +148,7 @@ def read(site, reader, user_ids, start: dt.datetime, end: dt.datetime, tz, gette
                 if not row.seen:
                     event = {"start": event["start"], "end": event["end"],
                              "allDay": event["allDay"], "title": busy, "editable": False,
+                             "startEditable": False, "durationEditable": False,
                              "classNames": ["crbm-busy"], "extendedProps": {"busy": True}}
                 if resources:
                     event["resourceIds"] = [row.owner]

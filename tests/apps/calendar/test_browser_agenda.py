@@ -179,3 +179,31 @@ def test_click_drag_opens_the_quick_create_with_the_times(page, server, site, ad
     expect(page).to_have_url(at(server, r"/calendar/agenda\?date=2027-06-29"))
     switch(page, "Day")
     expect(page.locator(".ec-event", has_text="Coffee with Jane")).to_be_visible()
+
+
+def test_a_team_level_user_sees_busy_blocks_not_titles(page, server, site, admin, viewport):
+    aa.save_settings(site, {"inherit_created_by": False})
+    east = aa.create_team(site, "Sales East")
+    tess = create_user(site, "tess", helpers.PASSWORD)
+    boss = create_user(site, "boss", helpers.PASSWORD)
+    aa.set_team_members(site, east, add=[tess.id])
+    role = aa.create_role(site, "Team meetings")
+    rights = ("view", "list", "edit", "delete", "export", "report")
+    aa.set_role_rules(site, role, {"meetings": ("enabled", {a: "team" for a in rights})})
+    aa.set_user_roles(site, tess.id, [role])
+    site.records.create("meetings", {
+        "name": "Team standup", "status": "planned", "date_start": TUESDAY,
+        "date_end": TUESDAY + dt.timedelta(minutes=30), "assigned_user_id": boss.id},
+        admin, teams=[east])
+    site.records.create("meetings", {
+        "name": "Board dinner with the bank", "status": "planned",
+        "date_start": TUESDAY + dt.timedelta(hours=3),
+        "date_end": TUESDAY + dt.timedelta(hours=5), "assigned_user_id": boss.id}, admin)
+    log_in(page, "tess")
+    page.goto(f"/calendar/agenda?view=company&u={boss.id}&u={tess.id}&date=2027-06-29")
+    expect(page.locator(".ec-event", has_text="Team standup")).to_be_visible()
+    busy = page.locator(".ec-event.crbm-busy")
+    expect(busy).to_have_count(1)
+    expect(busy).to_contain_text("Busy")
+    expect(page.locator("#agenda")).not_to_contain_text("Board dinner")
+    screenshot(page, "calendar-busy", viewport)
