@@ -9,13 +9,13 @@ from core.kernel.hooktypes import AdminLink, NavEntry
 
 @hookimpl(tryfirst=True)  # the applications' pages come before third-party plugins' pages
 def crbm_web_routes(site):
-    from core.apps.calendar import settings_web, web
-    return web.routes + settings_web.routes
+    from core.apps.calendar import agenda_web, settings_web, web
+    return web.routes + agenda_web.routes + settings_web.routes
 
 
 @hookimpl(tryfirst=True)  # first in the top bar, where it has always been
 def crbm_navigation(site, user):
-    return [NavEntry(N_("Calendar"), "/calendar")]
+    return [NavEntry(N_("Calendar"), "/calendar/agenda")]  # the agenda links the rest
 
 
 @hookimpl(tryfirst=True)  # among the kernel's entries, in BUILTIN_PLUGINS order

@@ -55,8 +55,10 @@ def test_choose_a_holiday_set_and_browse_the_calendar(page, server, site, admin,
     install_folder(site, "holidays_ca")
     install_folder(site, "holidays_fi")
     log_in(page)
-    page.get_by_role("link", name="Calendar").click()
-    expect(page).to_have_url(at(server, "/calendar"))
+    page.get_by_role("link", name="Calendar").click()  # the agenda, which names no set either
+    expect(page).to_have_url(at(server, "/calendar/agenda"))
+    expect(page.get_by_text("No holiday calendar is chosen, so no holidays are shown.")).to_be_visible()
+    page.goto("/calendar")  # the holidays' month grid
     expect(page.get_by_text("No holiday calendar is chosen, so no holidays are shown.")).to_be_visible()
     screenshot(page, "holidays-none", viewport)
     page.get_by_role("link", name="Go to preferences").click()

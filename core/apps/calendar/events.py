@@ -1,0 +1,236 @@
+"""What the calendar shows: the planned activities of some users in a range, as the
+calendar component's events.
+
+Which modules are events is metadata: every module with ``features.activity`` whose
+activity has an ``open`` status (something planned: calls, meetings, tasks — not notes or
+emails, which are history only) and whose ``when`` field is a stored date or datetime.
+Its other fields are read by convention, when the module has them: ``date_end`` (a
+datetime: when it ends), ``duration_minutes`` (else how long it lasts), ``all_day``. A
+``when`` of type date (a task's due date) is an all-day event.
+
+Contract:
+
+- ``read(site, reader, user_ids, start, end)``: one SELECT per kind, never per row. Each
+  row carries the reader's access predicate as a column (``CASE WHEN <predicate>``,
+  compiled by core.kernel.access, in SQL): a row the reader may see comes with its title
+  and link; a row of a shown user that the reader may *not* see comes as a "Busy" block —
+  its time only, no title, no id, not editable. So a Team-level user sees that a colleague
+  is busy without learning with whom.
+- ``move(site, reader, fmt, module, id, start, end, all_day)``: the new times through
+  ``RecordService.update`` (access checked, save rules run: a refused move raises
+  ValidationError naming the field).
+
+Times travel as the reader's wall-clock time without an offset ("floating", in the
+component's words): the component only knows fixed UTC offsets, so a month crossing a
+daylight-saving change would be an hour off for half its events with one offset. The
+server converts both ways with the reader's time zone (i18n.Formatter).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from core.kernel.access import owner_field
+from core.kernel.errors import N_, Message, ValidationError
+from core.kernel.fields import UTC
+from core.kernel.registry import ModuleDef
+
+BUSY = N_("Busy")
+DEFAULT_MINUTES = 30  # a datetime event with neither end nor duration
+
+
+@dataclass(frozen=True)
+class Kind:
+    module: ModuleDef
+    when: str  # the start (or due) field
+    dated: bool  # ``when`` is a date: an all-day event
+    end: str | None  # a datetime field: when it ends
+    duration: str | None  # an integer field: minutes
+    all_day: str | None  # a checkbox field
+    open_field: str | None
+    open_values: tuple[str, ...]
+
+
+def _has(module: ModuleDef, name: str, type_name: str) -> str | None:
+    f = module.fields.get(name)
+    return name if f is not None and f.stored and f.type.name == type_name else None
+
+
+def kinds(registry) -> list[Kind]:
+    """The modules the calendar shows (the module docstring), in registry order."""
+    found = []
+    for module in registry.modules.values():
+        spec = module.features.get("activity")
+        if not isinstance(spec, dict) or not spec.get("open"):
+            continue
+        when = module.fields.get(spec.get("when", ""))
+        if when is None or not when.stored or when.type.name not in ("date", "datetime"):
+            continue
+        found.append(Kind(module, when.name, when.type.name == "date",
+                          _has(module, "date_end", "datetime"),
+                          _has(module, "duration_minutes", "integer"),
+                          _has(module, "all_day", "checkbox"), spec["open"].get("field"),
+                          tuple(spec["open"].get("values", ()))))
+    return found
+
+
+def kind_of(registry, name: str) -> Kind | None:
+    return next((k for k in kinds(registry) if k.module.name == name), None)
+
+
+def _utc(value):
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _floating(value: dt.datetime, tz) -> str:
+    return value.astimezone(tz).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def _predicate(site, reader, module, action, table):
+    access = site.records.access
+    if access is None:
+        return sa.true()
+    return access.predicate(reader, module, action, table)
+
+
+def statement(site, reader, kind: Kind, user_ids, start: dt.datetime, end: dt.datetime,
+              tz=UTC):
+    """The one SELECT of a kind: the shown users' rows in [start, end) (aware UTC), with
+    ``seen`` and ``editable`` as the reader's predicates (module docstring)."""
+    module = kind.module
+    table = site.records.table(module)
+    owner = table.c[owner_field(module)]
+    when = table.c[kind.when]
+    columns = [table.c.id, table.c.name, when.label("start"), owner.label("owner"),
+               table.c.version,
+               sa.case((_predicate(site, reader, module, "view", table), True),
+                       else_=False).label("seen"),
+               sa.case((_predicate(site, reader, module, "edit", table), True),
+                       else_=False).label("editable")]
+    for name, label in ((kind.end, "end"), (kind.duration, "minutes"),
+                        (kind.all_day, "all_day"), (kind.open_field, "status")):
+        # a column the kind lacks is NULL: every row has the same attributes
+        columns.append(table.c[name].label(label) if name else sa.null().label(label))
+    where = [table.c.deleted.is_(False), owner.in_(list(user_ids))]
+    if kind.dated:  # the reader's days: start and end are midnights on their clock
+        where += [when >= start.astimezone(tz).date(), when < end.astimezone(tz).date()]
+    else:
+        # an event that starts before the range shows if it is still on at its start; a
+        # day is the longest a call lasts, meetings say when they end
+        if kind.end:
+            where += [when < end, sa.or_(table.c[kind.end] > start, sa.and_(
+                table.c[kind.end].is_(None), when >= start - dt.timedelta(days=1)))]
+        else:  # the exact end (start + duration) is checked as the event is made
+            where += [when < end, when >= start - dt.timedelta(days=1)]
+    return sa.select(*columns).where(*where).order_by(when, table.c.id)
+
+
+def read(site, reader, user_ids, start: dt.datetime, end: dt.datetime, tz, gettext,
+         resources: bool = False) -> list[dict]:
+    """The component's events (module docstring). ``resources``: each event names its
+    user as ``resourceId`` (the company view)."""
+    user_ids = list(dict.fromkeys(user_ids))
+    if not user_ids:
+        return []
+    events = []
+    busy = gettext(BUSY)
+    with site.engine.connect() as conn:
+        for kind in kinds(site.registry):
+            label = str(kind.module.label_singular)
+            for row in conn.execute(statement(site, reader, kind, user_ids, start, end, tz)):
+                event = _event(kind, row, tz, label, start)
+                if event is None:
+                    continue
+                if not row.seen:
+                    event = {"start": event["start"], "end": event["end"],
+                             "allDay": event["allDay"], "title": busy, "editable": False,
+                             "startEditable": False, "durationEditable": False,
+                             "classNames": ["crbm-busy"], "extendedProps": {"busy": True}}
+                if resources:
+                    event["resourceIds"] = [row.owner]
+                events.append(event)
+    for n, event in enumerate(e for e in events if e.get("extendedProps", {}).get("busy")):
+        event["id"] = f"busy-{n}"
+    return events
+
+
+def _event(kind: Kind, row, tz, label: str, since: dt.datetime) -> dict | None:
+    """The component's event of a row; None if it has no date or ended before ``since``."""
+    start = row.start
+    if start is None:
+        return None
+    name = kind.module.name
+    closed = kind.open_field is not None and row.status not in kind.open_values
+    event = {"id": f"{name}:{row.id}", "title": row.name or "",
+             "classNames": [f"crbm-kind-{name}", "crbm-done"] if closed
+             else [f"crbm-kind-{name}"], "editable": bool(row.editable),
+             "extendedProps": {"module": name, "record": row.id, "url": f"/m/{name}/{row.id}",
+                               "version": row.version, "kind": label}}
+    if kind.dated:
+        day = start if isinstance(start, dt.date) and not isinstance(start, dt.datetime) \
+            else start.date()
+        event.update(start=day.isoformat(), end=(day + dt.timedelta(days=1)).isoformat(),
+                     allDay=True, durationEditable=False)
+        return event
+    start = _utc(start)
+    all_day = bool(row.all_day)
+    end = _utc(row.end)
+    if end is None or end < start:
+        minutes = row.minutes
+        end = start + dt.timedelta(minutes=minutes if minutes else DEFAULT_MINUTES)
+    if end <= since and not (all_day and start.astimezone(tz).date()
+                             >= since.astimezone(tz).date()):
+        return None  # over before the range begins (the SELECT reads a day early)
+    if all_day:
+        first = start.astimezone(tz).date()
+        last = max(end.astimezone(tz).date(), first)
+        event.update(start=first.isoformat(), end=(last + dt.timedelta(days=1)).isoformat(),
+                     allDay=True)
+    else:
+        event.update(start=_floating(start, tz), end=_floating(end, tz), allDay=False)
+        if not (kind.end or kind.duration):
+            event["durationEditable"] = False
+    return event
+
+
+def _moment(fmt, text: str, name: str) -> dt.datetime:
+    try:
+        value = fmt.from_local_input(str(text)[:19])
+    except ValueError:
+        value = None
+    if value is None:
+        raise ValidationError({name: Message(N_("%(value)s is not a date and time"),
+                                             value=repr(text))})
+    return value
+
+
+def move(site, reader, fmt, kind: Kind, record_id: str, start: str, end: str | None,
+         all_day: bool, version: str | None = None) -> dict:
+    """Save a dragged or resized event's new times (module docstring); the record as
+    stored. Raises what RecordService.update raises."""
+    values: dict = {}
+    if kind.dated:
+        try:
+            values[kind.when] = dt.date.fromisoformat(str(start)[:10])
+        except ValueError:
+            raise ValidationError({kind.when: Message(N_("%(value)s is not a date"),
+                                                      value=repr(start))}) from None
+    else:
+        begins = _moment(fmt, start, kind.when)
+        ends = _moment(fmt, end, kind.end or kind.when) if end else None
+        values[kind.when] = begins
+        if kind.all_day and kind.all_day in kind.module.fields:
+            values[kind.all_day] = bool(all_day)
+        if ends is not None and kind.end:
+            # an all-day event's end is exclusive in the component, inclusive here
+            values[kind.end] = ends - dt.timedelta(days=1) if all_day else ends
+        elif all_day and kind.end:  # a timed event dropped on the all-day row: that day
+            values[kind.end] = begins
+        elif ends is not None and kind.duration and not all_day:
+            values[kind.duration] = max(int((ends - begins).total_seconds() // 60), 0)
+    base = {"version": int(version)} if version and str(version).isdigit() else None
+    return site.records.update(kind.module.name, record_id, values, reader, base=base)
