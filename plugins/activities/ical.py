@@ -228,7 +228,9 @@ def _common(component, record: dict) -> None:
         component.add("created", _utc(record["created_at"]))
     if record.get("modified_at"):
         component.add("last-modified", _utc(record["modified_at"]))
-    if record.get("version") is not None:
+    if record.get("ical_sequence") is not None:  # a meeting's, as its invitations say
+        component.add("sequence", int(record["ical_sequence"]))
+    elif record.get("version") is not None:
         component.add("sequence", max(int(record["version"]) - 1, 0))
 
 

@@ -3,7 +3,8 @@
 Contract:
 
 - ``meeting_event(meeting, organizer, attendees, tz_name, sequence)``: the VEVENT of a
-  meeting (``icalendar.Event``): UID ``<meeting id>@crbm`` (stable for the meeting's life),
+  meeting (``icalendar.Event``), ical.py's ``vevent`` — the same UID ``<meeting id>@crbm``
+  (or the imported one), times and a series' RRULE as an export —, with
   SEQUENCE its ``ical_sequence`` (moved by invitees.py when the time, place, subject or
   status change), DTSTART/DTEND with the TZID of the organizer's time zone (a DATE for an
   all-day meeting), ORGANIZER, one ATTENDEE per invitee with an address (PARTSTAT from the
@@ -70,33 +71,22 @@ def _aware(value: dt.datetime) -> dt.datetime:
 def meeting_event(meeting: dict, organizer: tuple[str, str | None] | None,
                   attendees, tz_name: str | None, sequence: int | None = None,
                   *, stamp: dt.datetime | None = None):
-    """The meeting's VEVENT. ``meeting``: id, name, location, description, date_start,
-    date_end (aware or naive UTC), all_day, status; ``organizer``: (name, email);
-    ``attendees``: ``invitees.Invitee``-like (kind, id, name, email, accept_status) — those
-    without an address are left out; ``tz_name``: the organizer's time zone (DTSTART's
-    TZID)."""
+    """The meeting's VEVENT: ical.py's (the same UID, times, RRULE of a series as an export
+    or the feed gives: a client that has both sees one event), plus what an invitation
+    adds. ``meeting``: the record (``cancelled`` set for a CANCEL); ``organizer``: (name,
+    email); ``attendees``: ``invitees.Invitee``-like (kind, id, name, email,
+    accept_status) — those without an address are left out; ``tz_name``: the organizer's
+    time zone (DTSTART's TZID)."""
     import icalendar
 
-    zone = _zone(tz_name)
-    event = icalendar.Event()
-    event.add("uid", f"{meeting['id']}@crbm")
+    from plugins.activities import ical
+
+    event = ical.vevent(None, "meetings", meeting, _zone(tz_name))
+    for name in ("DTSTAMP", "SEQUENCE", "STATUS"):  # an invitation's own
+        event.pop(name, None)
     event.add("dtstamp", stamp or dt.datetime.now(dt.UTC).replace(microsecond=0))
     event.add("sequence", int(sequence if sequence is not None
                               else meeting.get("ical_sequence") or 0))
-    event.add("summary", meeting.get("name") or "")
-    start, end = _aware(meeting["date_start"]), _aware(meeting["date_end"])
-    if meeting.get("all_day"):
-        first = start.astimezone(zone).date()
-        last = max(end.astimezone(zone).date(), first)
-        event.add("dtstart", first)
-        event.add("dtend", last + dt.timedelta(days=1))
-    else:
-        event.add("dtstart", start.astimezone(zone))
-        event.add("dtend", end.astimezone(zone))
-    if meeting.get("location"):
-        event.add("location", meeting["location"])
-    if meeting.get("description"):
-        event.add("description", meeting["description"])
     event.add("status", "CANCELLED" if meeting.get("cancelled") else "CONFIRMED")
     if organizer and organizer[1]:
         who = icalendar.vCalAddress(f"mailto:{organizer[1]}")

@@ -184,3 +184,30 @@ def test_marking_a_meeting_held_mails_nobody_calling_it_off_cancels(site, admin,
         "sophie@example.com", "wile@acme.example"]
     for message in smtp_inbox.messages:
         assert str(icalendar.Calendar.from_ical(ics_of(message))["METHOD"]) == "CANCEL"
+
+
+def test_a_weekly_meeting_s_invitation_carries_its_rule(site, admin, smtp_inbox):
+    """A series is invited to once, with its RRULE (the same VEVENT as its export): the
+    invitee's calendar program makes the weeks, and the copies of the invitees on the
+    occurrences mail nobody."""
+    import icalendar
+    import vobject
+
+    save_preferences(site, admin.id, {"timezone": "Europe/Paris"})
+    wile = site.records.create("contacts", {"first_name": "Wile", "last_name": "Coyote",
+                                            "email1": "wile@acme.example"}, admin)
+    weekly = site.records.create("meetings", {
+        "name": "Weekly pipeline review", "date_start": START,
+        "date_end": START + dt.timedelta(hours=1), "recurrence_tz": "Europe/Paris",
+        "recurrence_rule": "RRULE:FREQ=WEEKLY;BYDAY=WE;COUNT=6"}, admin)
+    site.records.create("invitees", {"meeting_id": weekly["id"], "invitee_id": wile["id"],
+                                     "invitee_type": "contacts"}, admin)
+    jobs.run_due_jobs(site)
+    assert len(smtp_inbox.messages) == 1
+    data = ics_of(smtp_inbox.messages[0])
+    event = icalendar.Calendar.from_ical(data).walk("VEVENT")[0]
+    assert str(event["UID"]) == f"{weekly['id']}@crbm"
+    assert event["RRULE"].to_ical().decode() == "FREQ=WEEKLY;COUNT=6;BYDAY=WE"
+    parsed = vobject.readOne(data.decode()).vevent
+    assert parsed.rrule.value == "FREQ=WEEKLY;COUNT=6;BYDAY=WE"
+    assert len(list(parsed.getrruleset())) == 6
