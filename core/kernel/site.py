@@ -126,8 +126,8 @@ class Site:
         try:
             plugins.check_hooks(self.plugin_manager)  # a code pack's misspelt hook too
             registry = build_registry(self.layers(enabled, customizations),
-                                      self._provided("crbm_field_types"),
-                                      self._provided("crbm_module_features"))
+                                      self.provided("crbm_field_types"),
+                                      self.provided("crbm_module_features"))
         except Exception:
             self._hook_pack_plugins(before)
             raise
@@ -254,9 +254,9 @@ class Site:
         try:
             if problems:
                 raise MetadataError(problems)
-            features = {f.name: f for f in reversed(self._provided("crbm_module_features", True))}
+            features = {f.name: f for f in reversed(self.provided("crbm_module_features", True))}
             everything = database.schema_for(build_registry(
-                layers, self._provided("crbm_field_types", True), list(features.values())))
+                layers, self.provided("crbm_field_types", True), list(features.values())))
         except MetadataError:  # the plugins on disk do not build together: keep nothing
             log.warning("the disabled plugins' metadata does not build; their columns are "
                         "not protected from `db sync --allow-drop`")
@@ -265,7 +265,7 @@ class Site:
                 if name in self.tables.tables for column in table.columns.keys()  # noqa: SIM118
                 if column not in self.tables.tables[name].columns}
 
-    def _provided(self, hook: str, every_plugin: bool = False) -> list:
+    def provided(self, hook: str, every_plugin: bool = False) -> list:
         """What the plugins answer to a hook that provides things (``crbm_field_types``,
         ``crbm_module_features``). ``every_plugin``: the disabled ones' too — their modules
         may use a field type or feature only a disabled plugin provides (the line items, a

@@ -202,6 +202,13 @@ def crbm_jinja_environment(site, env):
     attachments.jinja(site, env)
 
 
+@hookimpl
+def crbm_api_actions(site):
+    from plugins.activities import api_actions
+
+    return api_actions.actions()
+
+
 # -- recurrence and reminders (recurrence.py, reminders.py) ------------------------------------
 
 @hookimpl

@@ -189,8 +189,8 @@ class Studio:
         cached = self.__dict__.get("_base_cache")
         if cached is None or cached[0] is not self.registry:
             base = build_registry(self.site.layers(customizations=[]),
-                                  self.site._extra_field_types(),
-                                  self.site._module_features())
+                                  self.site.provided("crbm_field_types"),
+                                  self.site.provided("crbm_module_features"))
             cached = self.__dict__["_base_cache"] = (self.registry, base)
         return cached[1]
 
@@ -220,8 +220,8 @@ class Studio:
             current[item.key] = item
         candidate = list(current.values())
         try:
-            build_registry(site.layers(customizations=candidate), site._extra_field_types(),
-                           site._module_features())
+            build_registry(site.layers(customizations=candidate), site.provided("crbm_field_types"),
+                           site.provided("crbm_module_features"))
         except MetadataError as exc:
             raise StudioError([Problem(p.path, p.reason) for p in exc.problems]) from None
         before = site.state()

@@ -124,6 +124,13 @@ def test_a_busy_user_is_a_warning_not_a_refusal(site, admin, rooms):
     with _admin_web(site) as web:
         page = web.get(f"/m/meetings/{second['id']}")
         assert "Warning — busy at that time: Sophie Martin (“Board meeting”)" in page.text
+    # the same warning for an API client, the other meeting named only to who may see it
+    answer = api_client(site).post(f"/api/v1/meetings/{second['id']}/actions/conflicts",
+                                   json={}, headers=bearer(site, admin))
+    assert answer.status_code == 200
+    assert answer.json()["busy"] == [{"user_id": sophie.id, "user_name": "Sophie Martin",
+                                      "meeting_id": first["id"],
+                                      "meeting_name": "Board meeting"}]
 
 
 def _admin_web(site):
