@@ -22,8 +22,10 @@ Contract:
   ``invitees``). A shown user invited to an event (an attendance row naming them whose
   ``accept_status``, when the module has one, is not ``declined``) sees it in their
   calendar and in their column of the company view, as if it were theirs; the same
-  access columns decide title or "Busy". Still one statement per kind: the attendance
-  rows are an outer join, one row per (event, invited shown user), merged here.
+  access columns decide title or "Busy". Still one statement per kind: the owners' rows
+  ``UNION ALL`` the events joined to the shown users' attendance rows (each half uses
+  its index; an ``OR`` across an outer join read the whole range), merged here into one
+  event per record with every column it belongs in.
 - ``read(..., of=<invitable module>)``: the resource view — the columns are records of
   that module (meeting rooms), an event is in a column when an attendance row books that
   record for it.
@@ -100,8 +102,24 @@ class Attendance:
 DECLINED = "declined"
 
 
+_ATTENDANCE: dict[tuple[int, str], tuple[object, Attendance | None]] = {}
+
+
 def attendance(registry, kind_name: str) -> Attendance | None:
-    """The module saying who attends events of ``kind_name`` (module docstring)."""
+    """The module saying who attends events of ``kind_name`` (module docstring); looked
+    up once per registry (a plugin enabled or disabled makes a new registry)."""
+    key = (id(registry), kind_name)
+    cached = _ATTENDANCE.get(key)
+    if cached is not None and cached[0] is registry:
+        return cached[1]
+    found = _attendance(registry, kind_name)
+    if len(_ATTENDANCE) > 64:
+        _ATTENDANCE.clear()
+    _ATTENDANCE[key] = (registry, found)
+    return found
+
+
+def _attendance(registry, kind_name: str) -> Attendance | None:
     for module in registry.modules.values():
         fields = [f for f in module.fields.values() if f.stored and not f.system]
         activity = next((f.name for f in fields if f.type.name == "related"
@@ -163,25 +181,7 @@ def statement(site, reader, kind: Kind, user_ids, start: dt.datetime, end: dt.da
                         (kind.all_day, "all_day"), (kind.open_field, "status")):
         # a column the kind lacks is NULL: every row has the same attributes
         columns.append(table.c[name].label(label) if name else sa.null().label(label))
-    source = table
     where = [table.c.deleted.is_(False)]
-    if att is None:
-        columns.append(sa.null().label("attendee"))
-        where.append(owner.in_(ids))
-    else:
-        inv = site.records.table(att.module).alias("attendance")
-        on = [inv.c[att.activity] == table.c.id, inv.c.deleted.is_(False)]
-        if att.answer:
-            on.append(sa.func.coalesce(inv.c[att.answer], "") != DECLINED)
-        if of == "users":
-            on.append(inv.c[att.user].in_(ids))
-            columns.append(inv.c[att.user].label("attendee"))
-            source = table.outerjoin(inv, sa.and_(*on))
-            where.append(sa.or_(owner.in_(ids), inv.c.id.isnot(None)))
-        else:
-            on += [inv.c[att.record].in_(ids), inv.c[att.record_type] == of]
-            columns.append(inv.c[att.record].label("attendee"))
-            source = table.join(inv, sa.and_(*on))
     if kind.dated:  # the reader's days: start and end are midnights on their clock
         where += [when >= start.astimezone(tz).date(), when < end.astimezone(tz).date()]
     else:
@@ -192,7 +192,26 @@ def statement(site, reader, kind: Kind, user_ids, start: dt.datetime, end: dt.da
                 table.c[kind.end].is_(None), when >= start - dt.timedelta(days=1)))]
         else:  # the exact end (start + duration) is checked as the event is made
             where += [when < end, when >= start - dt.timedelta(days=1)]
-    return sa.select(*columns).select_from(source).where(*where).order_by(when, table.c.id)
+    owned = sa.select(*columns, sa.null().label("attendee")).where(owner.in_(ids), *where)
+    if att is None:
+        return owned.order_by(when, table.c.id)
+    inv = site.records.table(att.module).alias("attendance")
+    on = [inv.c[att.activity] == table.c.id, inv.c.deleted.is_(False)]
+    if att.answer:
+        on.append(sa.func.coalesce(inv.c[att.answer], "") != DECLINED)
+    if of == "users":
+        on.append(inv.c[att.user].in_(ids))
+        column = inv.c[att.user]
+    else:
+        on += [inv.c[att.record].in_(ids), inv.c[att.record_type] == of]
+        column = inv.c[att.record]
+    invited = sa.select(*columns, column.label("attendee")).select_from(
+        table.join(inv, sa.and_(*on))).where(*where)
+    if of != "users":
+        return invited.order_by(when, table.c.id)
+    # the owners' rows and the invited ones: two index-friendly halves of one statement
+    both = sa.union_all(owned, invited).subquery("shown")
+    return sa.select(both).order_by(both.c.start, both.c.id)
 
 
 def read(site, reader, user_ids, start: dt.datetime, end: dt.datetime, tz, gettext,
@@ -214,11 +233,12 @@ def read(site, reader, user_ids, start: dt.datetime, end: dt.datetime, tz, gette
                 continue
             merged: dict[str, dict] = {}  # an event once, with every column it is in
             for row in conn.execute(query):
-                columns = [c for c in ((row.owner,) if of == "users" else ()) + (row.attendee,)
-                           if c is not None and c in shown]
-                if row.id in merged:
-                    have = merged[row.id].setdefault("resourceIds", [])
-                    have += [c for c in columns if c not in have]
+                # its column: the owner's row, or an invited user's or booked resource's
+                column = row.owner if row.attendee is None else row.attendee
+                known = merged.get(row.id)
+                if known is not None:  # invited too, or booking another shown resource
+                    if resources and column in shown and column not in known["resourceIds"]:
+                        known["resourceIds"].append(column)
                     continue
                 event = _event(kind, row, tz, label, start)
                 if event is None:
@@ -228,12 +248,10 @@ def read(site, reader, user_ids, start: dt.datetime, end: dt.datetime, tz, gette
                              "allDay": event["allDay"], "title": busy, "editable": False,
                              "startEditable": False, "durationEditable": False,
                              "classNames": ["crbm-busy"], "extendedProps": {"busy": True}}
-                event["resourceIds"] = list(dict.fromkeys(columns))
+                if resources:
+                    event["resourceIds"] = [column] if column in shown else []
                 merged[row.id] = event
                 events.append(event)
-    if not resources:
-        for event in events:
-            event.pop("resourceIds", None)
     for n, event in enumerate(e for e in events if e.get("extendedProps", {}).get("busy")):
         event["id"] = f"busy-{n}"
     return events
