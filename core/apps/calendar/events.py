@@ -23,9 +23,9 @@ Contract:
   ``accept_status``, when the module has one, is not ``declined``) sees it in their
   calendar and in their column of the company view, as if it were theirs; the same
   access columns decide title or "Busy". Still one statement per kind: the owners' rows
-  ``UNION ALL`` the events joined to the shown users' attendance rows (each half uses
-  its index; an ``OR`` across an outer join read the whole range), merged here into one
-  event per record with every column it belongs in.
+  ``UNION ALL`` the events joined to the shown users' attendance rows (each half on its
+  own index: owner, attendance user), merged here into one event per record with every
+  column it belongs in.
 - ``read(..., of=<invitable module>)``: the resource view — the columns are records of
   that module (meeting rooms), an event is in a column when an attendance row books that
   record for it.
