@@ -3,9 +3,14 @@ core/web/static/vendor/event-calendar, driven by static/agenda.js):
 
 - ``GET /calendar/agenda``: the reader's day, week, month and list views; with
   ``?view=company`` the company view — users side by side (all active users, the ones
-  chosen with ``users=<id>,<id>``, or a team's members with ``team=<id>``). The year view
+  chosen with ``users=<id>,<id>``, or a team's members with ``team=<id>``); with
+  ``?view=resources`` the resource view — the records of the ``resources`` module the
+  reader may list (meeting rooms, projectors) side by side, an event in a resource's
+  column when an attendance row books it (events.py), the same busy rule. The year view
   is the year's holidays page (/calendar/holidays); the task list is /calendar/tasks.
-- ``GET /calendar/events.json?start=&end=[&users=][&team=][&resources=1]``: the events
+- ``GET /calendar/events.json?start=&end=[&users=][&team=][&resources=1][&of=resources]``:
+  the events (the events of the shown users, invited ones included; ``of=resources``: of
+  the resources named by ``users``, only those the reader may list)
   (core.apps.calendar.events: one statement per kind, busy blocks for what the reader
   may not see) and the reader's holidays as background events.
 - ``POST /calendar/events/move`` (``module``, ``id``, ``start``, ``end``, ``all_day``,
@@ -37,6 +42,7 @@ from core.web.views import _fmt, _render, _said
 
 MAX_DAYS = 62  # a month view and its edges; more is not a calendar's question
 MAX_USERS = 200
+RESOURCES = "resources"  # the module whose records are the resource view's columns
 BAD_RANGE = Message(N_("Ask for a range of at most %(days)s days, start before end."),
                     days=MAX_DAYS)
 
@@ -80,12 +86,25 @@ def _shown(request: Request, params) -> tuple[list[dict], str, list[str]]:
     return everyone[:MAX_USERS], "", chosen
 
 
+def _bookable(site, user, chosen=None) -> list[dict]:
+    """The resource view's columns: the resources the reader may list (in SQL), by name;
+    ``chosen``: only those ids."""
+    if RESOURCES not in site.registry.modules:
+        return []
+    filters = [("id", "in", list(chosen))] if chosen is not None else []
+    rows = site.records.list(RESOURCES, user, Query(filters=filters, sort="name",
+                                                    limit=MAX_USERS, fields=["id", "name"]))
+    return [{"id": r["id"], "title": r["name"] or ""} for r in rows]
+
+
 TEXTS = {  # what agenda.js says, in the reader's language
     "today": N_("Today"), "day": N_("Day"), "week": N_("Week"), "month": N_("Month"),
     "list": N_("Agenda"), "busy": events.BUSY, "saving": N_("Saving…"), "moved": N_("Moved."),
     "noEvents": N_("Nothing planned."), "allDay": N_("All day"),
     "failed": N_("Not saved: the server did not answer."),
     "otherUser": N_("An event keeps its person here: open it to change who it is for."),
+    "otherResource": N_("A booking keeps its resource here: open the meeting to change "
+                        "what it books."),
 }
 
 
@@ -98,9 +117,13 @@ def agenda_view(request: Request, form):
     site, user = request.app.state.site, request.state.user
     fmt = _fmt(request)
     cal = calendar_settings(site)
-    company = request.query_params.get("view") == "company"
+    view = request.query_params.get("view")
+    booking = view == RESOURCES and RESOURCES in site.registry.modules
+    company = view == "company"
     resources, team, chosen = _shown(request, request.query_params) if company \
         else ([], "", [])
+    if booking:
+        resources = _bookable(site, user)
     creatable = sorted((k for k in events.kinds(site.registry) if not k.dated and (
         site.records.access is None or site.records.access.can(user, k.module, "edit"))),
         key=lambda k: k.end is None)  # a range chosen is most often a meeting
@@ -114,7 +137,8 @@ def agenda_view(request: Request, form):
         "firstDay": (cal.week_start + 1) % 7,  # the component counts from Sunday
         "slotMinTime": f"{cal.work_day_start:%H:%M}", "slotMaxTime": f"{cal.work_day_end:%H:%M}",
         "locale": fmt.prefs.language.replace("_", "-"), "texts": _texts(fmt),
-        "company": company, "resources": resources,
+        "company": company or booking, "resources": resources,
+        "of": RESOURCES if booking else "",
         "users": ",".join(r["id"] for r in resources),
         "create": [{"module": k.module.name, "label": str(k.module.label_singular),
                     "start": k.when, "end": k.end, "duration": k.duration,
@@ -124,7 +148,7 @@ def agenda_view(request: Request, form):
         "offset": int(dt.datetime.now(fmt.tz).utcoffset().total_seconds() // 60),
     }
     return _render(request, "calendar_agenda.html", config=json.dumps(config),
-                   company=company, all_users=_users(site) if company else [],
+                   company=company, booking=booking, bookable=bool(resources), all_users=_users(site) if company else [],
                    teams=_teams(site) if company else [], team=team, chosen=set(chosen),
                    has_resources="resources" in site.registry.modules,
                    holiday_set=holidays.for_user(site, user.preferences),
@@ -147,11 +171,17 @@ def events_json(request: Request, form):
     if first is None or not first < last or (last - first).days > MAX_DAYS:
         return JSONResponse({"error": _said(request, BAD_RANGE)}, 400)
     company = bool(params.get("users") or params.get("team") or params.get("resources"))
-    ids = [u["id"] for u in _shown(request, params)[0]] if company else [user.id]
+    of = "users"
+    if params.get("of") == RESOURCES and RESOURCES in site.registry.modules:
+        of, company = RESOURCES, True
+        asked = [i for i in str(params.get("users", "")).split(",") if i.strip()]
+        ids = [r["id"] for r in _bookable(site, user, asked[:MAX_USERS])]
+    else:
+        ids = [u["id"] for u in _shown(request, params)[0]] if company else [user.id]
     start = dt.datetime.combine(first, dt.time(), fmt.tz).astimezone(dt.UTC)
     end = dt.datetime.combine(last, dt.time(), fmt.tz).astimezone(dt.UTC)
     found = events.read(site, user, ids, start, end, fmt.tz, fmt.gettext,
-                        resources=company)
+                        resources=company, of=of)
     chosen = holidays.for_user(site, user.preferences)
     if chosen is not None:
         for year in range(first.year, last.year + 1):

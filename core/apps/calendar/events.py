@@ -16,6 +16,19 @@ Contract:
   and link; a row of a shown user that the reader may *not* see comes as a "Busy" block —
   its time only, no title, no id, not editable. So a Team-level user sees that a colleague
   is busy without learning with whom.
+- **Invitations** (metadata, no import of the plugin that has them): a kind's *attendance*
+  module is one with a related field to the kind, a user field, and a related field to
+  the modules saying ``features: {invitable: true}`` (the activities plugin's
+  ``invitees``). A shown user invited to an event (an attendance row naming them whose
+  ``accept_status``, when the module has one, is not ``declined``) sees it in their
+  calendar and in their column of the company view, as if it were theirs; the same
+  access columns decide title or "Busy". Still one statement per kind: the owners' rows
+  ``UNION ALL`` the events joined to the shown users' attendance rows (each half on its
+  own index: owner, attendance user), merged here into one event per record with every
+  column it belongs in.
+- ``read(..., of=<invitable module>)``: the resource view — the columns are records of
+  that module (meeting rooms), an event is in a column when an attendance row books that
+  record for it.
 - ``move(site, reader, fmt, module, id, start, end, all_day)``: the new times through
   ``RecordService.update`` (access checked, save rules run: a refused move raises
   ValidationError naming the field).
@@ -76,6 +89,52 @@ def kinds(registry) -> list[Kind]:
     return found
 
 
+@dataclass(frozen=True)
+class Attendance:
+    module: ModuleDef
+    activity: str  # the related field to the kind
+    user: str | None  # the user field
+    record: str | None  # the related field to the invitable modules
+    record_type: str | None  # its module-name column
+    answer: str | None  # accept_status, a dropdown: "declined" rows do not count
+
+
+DECLINED = "declined"
+
+
+_ATTENDANCE: dict[tuple[int, str], tuple[object, Attendance | None]] = {}
+
+
+def attendance(registry, kind_name: str) -> Attendance | None:
+    """The module saying who attends events of ``kind_name`` (module docstring); looked
+    up once per registry (a plugin enabled or disabled makes a new registry)."""
+    key = (id(registry), kind_name)
+    cached = _ATTENDANCE.get(key)
+    if cached is not None and cached[0] is registry:
+        return cached[1]
+    found = _attendance(registry, kind_name)
+    if len(_ATTENDANCE) > 64:
+        _ATTENDANCE.clear()
+    _ATTENDANCE[key] = (registry, found)
+    return found
+
+
+def _attendance(registry, kind_name: str) -> Attendance | None:
+    for module in registry.modules.values():
+        fields = [f for f in module.fields.values() if f.stored and not f.system]
+        activity = next((f.name for f in fields if f.type.name == "related"
+                         and f.spec.get("module") == kind_name), None)
+        record = next((f for f in fields if f.type.name == "related"
+                       and f.spec.get("modules_with_feature") == "invitable"
+                       and f.spec.get("type_field")), None)
+        user = next((f.name for f in fields if f.type.name == "user"), None)
+        if activity is None or record is None or user is None:
+            continue
+        return Attendance(module, activity, user, record.name, record.spec["type_field"],
+                          _has(module, "accept_status", "dropdown"))
+    return None
+
+
 def kind_of(registry, name: str) -> Kind | None:
     return next((k for k in kinds(registry) if k.module.name == name), None)
 
@@ -98,13 +157,20 @@ def _predicate(site, reader, module, action, table):
 
 
 def statement(site, reader, kind: Kind, user_ids, start: dt.datetime, end: dt.datetime,
-              tz=UTC):
+              tz=UTC, of: str = "users"):
     """The one SELECT of a kind: the shown users' rows in [start, end) (aware UTC), with
-    ``seen`` and ``editable`` as the reader's predicates (module docstring)."""
+    ``seen`` and ``editable`` as the reader's predicates (module docstring). With an
+    attendance module, also the events the shown users are invited to (``of="users"``) or
+    that book the shown records of module ``of``; ``attendee`` names the invited one (NULL
+    on an owner's row). None when ``of`` is a module and the kind has no attendance."""
     module = kind.module
     table = site.records.table(module)
     owner = table.c[owner_field(module)]
     when = table.c[kind.when]
+    ids = list(user_ids)
+    att = attendance(site.registry, module.name)
+    if of != "users" and att is None:
+        return None
     columns = [table.c.id, table.c.name, when.label("start"), owner.label("owner"),
                table.c.version,
                sa.case((_predicate(site, reader, module, "view", table), True),
@@ -115,7 +181,7 @@ def statement(site, reader, kind: Kind, user_ids, start: dt.datetime, end: dt.da
                         (kind.all_day, "all_day"), (kind.open_field, "status")):
         # a column the kind lacks is NULL: every row has the same attributes
         columns.append(table.c[name].label(label) if name else sa.null().label(label))
-    where = [table.c.deleted.is_(False), owner.in_(list(user_ids))]
+    where = [table.c.deleted.is_(False)]
     if kind.dated:  # the reader's days: start and end are midnights on their clock
         where += [when >= start.astimezone(tz).date(), when < end.astimezone(tz).date()]
     else:
@@ -126,22 +192,54 @@ def statement(site, reader, kind: Kind, user_ids, start: dt.datetime, end: dt.da
                 table.c[kind.end].is_(None), when >= start - dt.timedelta(days=1)))]
         else:  # the exact end (start + duration) is checked as the event is made
             where += [when < end, when >= start - dt.timedelta(days=1)]
-    return sa.select(*columns).where(*where).order_by(when, table.c.id)
+    owned = sa.select(*columns, sa.null().label("attendee")).where(owner.in_(ids), *where)
+    if att is None:
+        return owned.order_by(when, table.c.id)
+    inv = site.records.table(att.module).alias("attendance")
+    on = [inv.c[att.activity] == table.c.id, inv.c.deleted.is_(False)]
+    if att.answer:
+        on.append(sa.func.coalesce(inv.c[att.answer], "") != DECLINED)
+    if of == "users":
+        on.append(inv.c[att.user].in_(ids))
+        column = inv.c[att.user]
+    else:
+        on += [inv.c[att.record].in_(ids), inv.c[att.record_type] == of]
+        column = inv.c[att.record]
+    invited = sa.select(*columns, column.label("attendee")).select_from(
+        table.join(inv, sa.and_(*on))).where(*where)
+    if of != "users":
+        return invited.order_by(when, table.c.id)
+    # the owners' rows and the invited ones: two index-friendly halves of one statement
+    both = sa.union_all(owned, invited).subquery("shown")
+    return sa.select(both).order_by(both.c.start, both.c.id)
 
 
 def read(site, reader, user_ids, start: dt.datetime, end: dt.datetime, tz, gettext,
-         resources: bool = False) -> list[dict]:
+         resources: bool = False, of: str = "users") -> list[dict]:
     """The component's events (module docstring). ``resources``: each event names its
-    user as ``resourceId`` (the company view)."""
+    columns as ``resourceIds`` (the company view: its owner and its invited users among
+    the shown; the resource view, ``of`` a module: the shown records it books)."""
     user_ids = list(dict.fromkeys(user_ids))
     if not user_ids:
         return []
+    shown = set(user_ids)
     events = []
     busy = gettext(BUSY)
     with site.engine.connect() as conn:
         for kind in kinds(site.registry):
             label = str(kind.module.label_singular)
-            for row in conn.execute(statement(site, reader, kind, user_ids, start, end, tz)):
+            query = statement(site, reader, kind, user_ids, start, end, tz, of)
+            if query is None:
+                continue
+            merged: dict[str, dict] = {}  # an event once, with every column it is in
+            for row in conn.execute(query):
+                # its column: the owner's row, or an invited user's or booked resource's
+                column = row.owner if row.attendee is None else row.attendee
+                known = merged.get(row.id)
+                if known is not None:  # invited too, or booking another shown resource
+                    if resources and column in shown and column not in known["resourceIds"]:
+                        known["resourceIds"].append(column)
+                    continue
                 event = _event(kind, row, tz, label, start)
                 if event is None:
                     continue
@@ -151,7 +249,8 @@ def read(site, reader, user_ids, start: dt.datetime, end: dt.datetime, tz, gette
                              "startEditable": False, "durationEditable": False,
                              "classNames": ["crbm-busy"], "extendedProps": {"busy": True}}
                 if resources:
-                    event["resourceIds"] = [row.owner]
+                    event["resourceIds"] = [column] if column in shown else []
+                merged[row.id] = event
                 events.append(event)
     for n, event in enumerate(e for e in events if e.get("extendedProps", {}).get("busy")):
         event["id"] = f"busy-{n}"

@@ -32,9 +32,9 @@
   async function save(info) {
     const event = info.event;
     const props = event.extendedProps || {};
-    if (info.newResource) {  // another person's column: not a move of time
+    if (info.newResource) {  // another person's (resource's) column: not a move of time
       info.revert();
-      say(texts.otherUser, "error");
+      say(config.of ? texts.otherResource : texts.otherUser, "error");
       return;
     }
     const body = new URLSearchParams({
@@ -70,7 +70,7 @@
     const endDate = info.allDay ? new Date(info.end.getTime() - 86400000) : info.end;
     const end = info.allDay ? wall(endDate).slice(0, 10) + "T10:00" : wall(info.end);
     when.textContent = start.replace("T", " ") + " – " + end.replace("T", " ");
-    const assignee = info.resource ? info.resource.id : "";
+    const assignee = info.resource && !config.of ? info.resource.id : "";
     dialog.querySelectorAll("a[data-module]").forEach((link) => {
       const kind = config.create.find((k) => k.module === link.dataset.module);
       const params = new URLSearchParams({ _layout: "quick", return: location.pathname + location.search });
@@ -124,7 +124,8 @@
     resources: config.resources,
     eventSources: [{
       url: config.events,
-      extraParams: resourceViews ? { users: config.users || "-", resources: "1" } : {},
+      extraParams: resourceViews ? { users: config.users || "-", resources: "1",
+        ...(config.of ? { of: config.of } : {}) } : {},
     }],
     eventClick(info) {
       const url = info.event.extendedProps && info.event.extendedProps.url;

@@ -241,3 +241,95 @@ def test_a_meeting_dropped_on_the_all_day_row_becomes_that_day(site, admin):
         assert moved.status_code == 200, moved.text
         (event,) = week(web)
     assert (event["allDay"], event["start"], event["end"]) == (True, "2027-03-12", "2027-03-13")
+
+
+def test_an_invited_user_sees_the_meeting_in_their_calendar_and_column(site, admin):
+    aa.save_settings(site, {"inherit_created_by": False})
+    east = aa.create_team(site, "East")
+    tess = create_user(site, "tess", PASSWORD)
+    ann = create_user(site, "ann", PASSWORD)
+    boss = create_user(site, "boss", PASSWORD)
+    aa.set_team_members(site, east, add=[tess.id])
+    role = aa.create_role(site, "Team meetings")
+    rights = ("view", "list", "edit", "delete", "export", "report")
+    aa.set_role_rules(site, role, {"meetings": ("enabled", {a: "team" for a in rights})})
+    aa.set_user_roles(site, tess.id, [role])
+    kickoff = meeting(site, "Kickoff", MON, boss, teams=[east])
+    board = meeting(site, "Board dinner with the bank", MON + dt.timedelta(days=1), boss)
+    dropped = meeting(site, "Declined lunch", MON + dt.timedelta(days=2), boss, teams=[east])
+    for record, answer in ((kickoff, "accepted"), (board, "none"), (dropped, "declined")):
+        site.records.create("invitees", {"meeting_id": record["id"], "user_id": tess.id,
+                                         "accept_status": answer}, SYSTEM_USER)
+    site.records.create("invitees", {"meeting_id": kickoff["id"], "user_id": ann.id},
+                        SYSTEM_USER)
+    with signed_in(site, "tess", PASSWORD) as web:
+        mine = week(web)
+        # her own calendar: the one she may see by title, the other as Busy; not the declined
+        assert sorted(e["title"] for e in mine) == ["Busy", "Kickoff"]
+        assert "Board dinner" not in str(mine) and "Declined" not in str(mine)
+        company = week(web, users=f"{tess.id},{ann.id}", resources="1")
+    by_title = {e["title"]: e for e in company}
+    assert sorted(by_title["Kickoff"]["resourceIds"]) == sorted([tess.id, ann.id])
+    assert by_title["Busy"]["resourceIds"] == [tess.id]
+    assert len(company) == 2  # the meeting once, in both columns
+    with signed_in(site, "admin") as web:  # the owner's column too when boss is shown
+        shown = week(web, users=f"{boss.id},{tess.id}", resources="1")
+    columns = {e["title"]: sorted(e["resourceIds"]) for e in shown}
+    assert columns["Kickoff"] == sorted([boss.id, tess.id])
+    assert columns["Declined lunch"] == [boss.id]
+
+
+def test_invited_meetings_cost_no_extra_statement(site, admin):
+    ann = create_user(site, "ann", PASSWORD)
+    for i in range(20):
+        record = meeting(site, f"M{i}", MON + dt.timedelta(hours=i), admin)
+        site.records.create("invitees", {"meeting_id": record["id"], "user_id": ann.id},
+                            SYSTEM_USER)
+    statements = []
+
+    def count(conn, cursor, statement, *rest):
+        statements.append(statement)
+    sa.event.listen(site.engine, "before_cursor_execute", count)
+    try:
+        found = events.read(site, admin, [ann.id], MON - dt.timedelta(days=1),
+                            MON + dt.timedelta(days=7), dt.UTC, str)
+    finally:
+        sa.event.remove(site.engine, "before_cursor_execute", count)
+    assert len(found) == 20
+    assert len(statements) == len(events.kinds(site.registry))
+
+
+def test_the_resource_view_shows_bookings_by_resource(site, admin):
+    tess = create_user(site, "tess", PASSWORD)
+    role = aa.create_role(site, "Own meetings")
+    rights = ("view", "list", "edit", "delete", "export", "report")
+    aa.set_role_rules(site, role, {"meetings": ("enabled", {a: "owner" for a in rights})})
+    aa.set_user_roles(site, tess.id, [role])
+    room = site.records.create("resources", {"name": "Salle Lumière"}, admin)
+    beamer = site.records.create("resources", {"name": "Beamer"}, admin)
+    mine = meeting(site, "Tess's demo", MON, tess)
+    secret = meeting(site, "Secret board", MON + dt.timedelta(days=1), admin)
+    meeting(site, "Not booked", MON, tess)
+    for record, resource in ((mine, room), (mine, beamer), (secret, room)):
+        site.records.create("invitees", {"meeting_id": record["id"], "invitee_id": resource["id"],
+                                         "invitee_type": "resources"}, SYSTEM_USER)
+    with signed_in(site, "tess", PASSWORD) as web:
+        page = html.unescape(web.get("/calendar/agenda", params={"view": "resources"}).text)
+        assert "Resource calendar" in page and "Beamer" in page
+        assert '"of": "resources"' in page
+        shown = week(web, users=f"{room['id']},{beamer['id']}", resources="1", of="resources")
+    columns = {e["title"]: sorted(e["resourceIds"]) for e in shown}
+    assert columns == {"Tess's demo": sorted([room["id"], beamer["id"]]),
+                       "Busy": [room["id"]]}
+    assert "Secret board" not in str(shown)
+    with signed_in(site, "tess", PASSWORD) as web:  # a made-up id is no column
+        assert week(web, users="nope", resources="1", of="resources") == []
+
+
+def test_a_french_reader_gets_the_resource_calendar_in_french(site, admin):
+    from core.kernel import i18n, users
+    install_folder(site, "lang_fr")
+    users.save_preferences(site, admin.id, i18n.Preferences(language="fr").to_dict())
+    with signed_in(site, "admin") as web:
+        page = html.unescape(web.get("/calendar/agenda", params={"view": "resources"}).text)
+    assert "Calendrier des ressources" in page and "Aucune ressource" in page
