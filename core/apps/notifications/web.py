@@ -1,6 +1,9 @@
 """The notifications page (``/notifications``): the signed-in user's own, newest first, a
 page at a time (``?before=<id>`` for older ones, ``?unread=1`` for unread ones only),
 unread ones in bold, each linking to what it is about while the reader may still see it.
+``/notifications/live.json?after=<id>`` is what the bell polls (crbm.js): the unread
+count and the unread notifications newer than ``after`` (at most five), which the page
+shows as a pop-up — a call's reminder comes to the screen without a reload.
 "Mark read" per row and "Mark all read" are forms (POST, CSRF-checked by ``page``) that
 come back to the page the reader was on; "all" means up to the newest one the page showed,
 so a notification arriving meanwhile stays unread.
@@ -8,7 +11,7 @@ so a notification arriving meanwhile stays unread.
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 from core.apps.notifications import inbox
@@ -17,6 +20,7 @@ from core.web.pages import page
 from core.web.templating import flash
 
 URL = "/notifications"
+LIVE_SIZE = 5  # pop-ups at a time: more is a flood, the page lists them all
 
 
 def _number(text) -> int | None:
@@ -50,6 +54,19 @@ def notifications_page(request: Request, form):
 
 
 @page()
+def live(request: Request, form):
+    site, user = request.app.state.site, request.state.user
+    after = _number(request.query_params.get("after")) or 0
+    found = inbox.page(site, user, unread_only=True, size=LIVE_SIZE)
+    newest = max((n.id for n in found.items), default=after)
+    return JSONResponse({
+        "unread": found.unread, "newest": max(newest, after),
+        "new": [{"id": n.id, "message": n.message, "link": n.link}
+                for n in reversed(found.items) if n.id > after]},
+        headers={"Cache-Control": "no-store"})
+
+
+@page()
 def mark_read(request: Request, form):
     site, user = request.app.state.site, request.state.user
     notification_id = _number(request.path_params["id"])
@@ -69,6 +86,7 @@ def mark_all_read(request: Request, form):
 
 routes = [
     Route(URL, notifications_page, methods=["GET"]),
+    Route(URL + "/live.json", live, methods=["GET"]),
     Route(URL + "/read-all", mark_all_read, methods=["POST"]),
     Route(URL + "/{id}/read", mark_read, methods=["POST"]),
 ]

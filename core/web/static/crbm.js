@@ -13,6 +13,7 @@ document.addEventListener("DOMContentLoaded", () => {
   holidayHints(document);
   lineItems(document);
   subpanels(document);
+  liveNotifications(document);
 });
 
 // Fields with depends-on show only while their controlling dropdown has one of the values;
@@ -535,4 +536,67 @@ function timelines(root) {
       seen.observe(card);
     } else card.reload();
   });
+}
+
+// The bell (the top bar's counted /notifications link) asks every minute, while the page is
+// shown, for notifications newer than the last it saw: the count follows, and each new one
+// pops up at the corner (a reminder due now, a record assigned) — the page need not be
+// reloaded. The first answer only sets where "new" starts. window.crbmPollNotifications()
+// asks at once (the tests, a page that knows something arrived).
+function liveNotifications(root) {
+  const bell = root.querySelector('a.counted[href="/notifications"]');
+  if (!bell) return;
+  let after = null;
+  const poll = async () => {
+    const query = after === null ? "" : `?after=${after}`;
+    let answer;
+    try {
+      const response = await fetch(`/notifications/live.json${query}`,
+                                   {headers: {Accept: "application/json"}});
+      if (!response.ok) return;
+      answer = await response.json();
+    } catch (error) { return; }
+    if (after !== null) answer.new.forEach(popUp);
+    after = answer.newest;
+    showCount(bell, answer.unread);
+  };
+  window.crbmPollNotifications = poll;
+  poll();
+  setInterval(() => { if (!document.hidden) poll(); }, 60000);
+}
+
+function showCount(bell, unread) {
+  let badge = bell.querySelector(".nav-count");
+  if (!unread) { if (badge) badge.remove(); return; }
+  if (!badge) {
+    badge = document.createElement("span");
+    badge.className = "nav-count";
+    bell.append(" ", badge);
+  }
+  badge.textContent = unread > 99 ? "99+" : String(unread);
+  bell.dataset.navCount = unread;
+}
+
+function popUp(notification) {
+  let stack = document.querySelector(".toasts");
+  if (!stack) {
+    stack = document.createElement("div");
+    stack.className = "toasts";
+    stack.setAttribute("role", "log");
+    stack.setAttribute("aria-live", "polite");
+    document.body.append(stack);
+  }
+  const toast = document.createElement("div");
+  toast.className = "toast";
+  const text = document.createElement(notification.link ? "a" : "span");
+  text.textContent = notification.message;
+  if (notification.link) text.href = notification.link;
+  const close = document.createElement("button");
+  close.type = "button";
+  close.className = "toast-close";
+  close.setAttribute("aria-label", document.body.dataset.dismissText || "Dismiss");
+  close.textContent = "×";
+  close.addEventListener("click", () => toast.remove());
+  toast.append(text, close);
+  stack.append(toast);
 }

@@ -53,3 +53,29 @@ def test_the_bell_counts_opens_the_list_and_marking_read_empties_it(page, server
 
     page.get_by_role("link", name="Acme Corporation was assigned to you").click()
     expect(page).to_have_url(at(server, f"/m/accounts/{acme['id']}"))
+
+
+def test_a_notification_arriving_while_the_page_is_open_pops_up(page, server, site, admin,
+                                                                 viewport):
+    """A reminder (or any notification) made while the user is on a page comes to the
+    screen at the bell's next poll — no reload: a pop-up linking to it, the count up."""
+    log_in(page)
+    bell = page.locator("a.counted[href='/notifications']")
+    expect(bell).to_be_visible()
+    page.evaluate("window.crbmPollNotifications()")  # the first poll: where "new" starts
+    meeting = site.records.create("meetings", {
+        "name": "Quarterly business review", "date_start": "2031-03-10T09:00:00+00:00",
+        "date_end": "2031-03-10T10:00:00+00:00"}, admin)
+    notify(site, [admin.id], "Reminder: Quarterly business review at 10:00",
+           module="meetings", record_id=meeting["id"])
+    page.evaluate("window.crbmPollNotifications()")  # what the minute's timer does
+    toast = page.locator(".toasts .toast")
+    expect(toast).to_have_count(1)
+    expect(toast.get_by_role("link", name="Reminder: Quarterly business review at 10:00")
+           ).to_have_attribute("href", f"/m/meetings/{meeting['id']}")
+    expect(bell.locator(".nav-count")).to_have_text("1")
+    screenshot(page, "notifications-popup", viewport)
+    page.evaluate("window.crbmPollNotifications()")  # seen: no second pop-up
+    expect(toast).to_have_count(1)
+    toast.get_by_role("button", name="Dismiss").click()
+    expect(toast).to_have_count(0)

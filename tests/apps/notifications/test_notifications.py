@@ -284,3 +284,22 @@ def test_prune_removes_read_ones_past_the_retention_and_keeps_unread_ones(site, 
 def test_the_studio_refuses_a_module_named_like_the_api_path(site):
     from core.apps.studio.studio import module_name_problem
     assert module_name_problem("notifications") is not None
+
+
+def test_the_bell_s_poll_gives_the_count_and_only_the_reader_s_new_ones(site, people, admin,
+                                                                         web):
+    """``/notifications/live.json?after=<id>``: the unread count and the unread ones newer
+    than what the page saw, oldest first — another user's never; no-store."""
+    notify(site, [admin.id], "First")
+    first = web.get("/notifications/live.json").json()
+    assert first["unread"] == 1 and [n["message"] for n in first["new"]] == ["First"]
+    notify(site, [admin.id], "Second")
+    notify(site, [admin.id], "Third")
+    notify(site, [u.id for u in people.values()], "Not for admin")
+    answer = web.get(f"/notifications/live.json?after={first['newest']}")
+    assert answer.headers["cache-control"] == "no-store"
+    data = answer.json()
+    assert data["unread"] == 3
+    assert [n["message"] for n in data["new"]] == ["Second", "Third"]
+    assert web.get(f"/notifications/live.json?after={data['newest']}").json()["new"] == []
+    assert web.get("/notifications/live.json?after=nonsense").status_code == 200
