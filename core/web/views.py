@@ -567,6 +567,7 @@ def create_view(request: Request, form):
         if "assigned_user_id" in module.fields:  # new records are yours unless you say
             values.setdefault("assigned_user_id", request.state.user.id)
         values.update(_filled_from_links(request, module, fields, values))
+        _name_prefilled_links(request, module, fields, values)
         for f in fields:  # what the record would get anyway (a quote's stage starts Draft)
             if "default" in f.spec:
                 values.setdefault(f.name, f.spec["default"])
@@ -635,6 +636,25 @@ def _filled_from_links(request: Request, module: ModuleDef, fields, values: dict
             out.update(forms.form_state(group, [module.fields[n] for n in group if n in shown],
                                         _fmt(request)))
     return out
+
+
+def _name_prefilled_links(request: Request, module: ModuleDef, fields, values: dict) -> None:
+    """A link the URL gave by id only (``?meeting_id=…``) shows its record's name, read with
+    the reader's rights (one statement per such link; one they may not see stays an id)."""
+    site, user = request.app.state.site, request.state.user
+    for f in fields:
+        value = _uuid(values.get(f.name))
+        if f.type.name != "related" or not value or values.get(f"{f.name}__label"):
+            continue
+        target = site.registry.modules.get(
+            values.get(f.spec.get("type_field")) if "modules" in f.spec else f.spec.get("module"))
+        if target is None or target.name_field is None or \
+                site.access.mode(user, target) == "disabled":
+            continue
+        found = site.records.list(target.name, user, Query(
+            filters=[("id", "eq", value)], fields=["id", target.name_field], limit=1), "view")
+        if found and found[0][target.name_field]:
+            values[f"{f.name}__label"] = str(found[0][target.name_field])
 
 
 def _uuid(text) -> str | None:

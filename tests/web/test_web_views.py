@@ -338,3 +338,15 @@ def test_routing_by_first_segment_answers_as_every_route_would(client, widget):
 
     client.app.router.routes.insert(0, Route("/late", late))
     assert client.get("/late").text == "late"
+
+
+def test_a_link_given_by_id_in_the_url_shows_its_record_s_name(client, site, admin):
+    """``/m/contacts/new?account_id=<id>`` (a link made elsewhere, without the name): the
+    picker shows "Acme Corporation", not the id; an id that names nothing stays as given."""
+    acme = site.records.create("accounts", {"name": "Acme Corporation"}, admin)
+    page = client.get(f"/m/contacts/new?account_id={acme['id']}")
+    assert page.status_code == 200
+    assert 'value="Acme Corporation"' in page.text
+    missing = "00000000-0000-4000-8000-000000000000"
+    page = client.get(f"/m/contacts/new?account_id={missing}")
+    assert page.status_code == 200 and f'value="{missing}"' in page.text
