@@ -201,3 +201,19 @@ def test_demo_activities_tell_a_story(site, admin):
     assert {t["status"] for t in tasks} & {"completed"} and \
         {t["status"] for t in tasks} & {"not_started", "in_progress", "pending_input"}
     assert site.records.count("notes", admin) > 0
+
+
+def test_a_call_takes_its_account_s_teams_under_the_related_to_rule(site, admin):
+    """Implementation guide §7.3.6: with "Inherit from 'Related To' Account" on, a call
+    logged on an account gets the account's teams (its non-inheritable ones excepted)."""
+    from core.apps.admin import access_admin as aa
+
+    support = aa.create_team(site, "Support")
+    board = aa.create_team(site, "Board", non_inheritable=True)
+    acme = site.records.create("accounts", {"name": "Acme"}, admin, teams=[support, board])
+    aa.save_settings(site, {"inherit_created_by": False, "inherit_related": True})
+    call = site.records.create("calls", {"name": "Follow-up", "account_id": acme["id"]}, admin)
+    assert set(site.records.teams_of("calls", [call["id"]])[call["id"]]) == {support}
+    aa.save_settings(site, {"inherit_related": False})
+    other = site.records.create("calls", {"name": "Cold call", "account_id": acme["id"]}, admin)
+    assert not site.records.teams_of("calls", [other["id"]]).get(other["id"])
