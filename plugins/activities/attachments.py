@@ -182,7 +182,7 @@ def drop_view(request, form):
         notes = site.registry.module(NOTES)
     except NotFoundError:
         raise HTTPException(404, Message(N_("There is no such module."))) from None
-    if module.name not in (notes.fields["parent_id"].spec.get("modules") or ()):
+    if not _notes_may_be_about(notes, module.name):
         raise HTTPException(404, Message(N_("There is no such module.")))
     record = site.records.get(module.name, request.path_params["record_id"], user)
     if not site.access.can(user, notes, "edit"):
@@ -248,20 +248,24 @@ routes = [
 ]
 
 
+def _notes_may_be_about(notes, module_name: str) -> bool:
+    return module_name in (notes.fields["parent_id"].spec.get("modules") or ())
+
+
 def jinja(site, env) -> None:
     """The note page's attachments card (``detail_cards``: a template and its data, None
     off notes' pages — one statement there) and the History panel's drop target
     (``history_drop``: the URL a dropped file is posted to, for modules notes may be
     about)."""
     def data(module, record, user):
-        if module.name != NOTES:
+        if module is not site.registry.modules.get(NOTES):
             return None
         return {"files": listed(site, record["id"]), "limit_mb": f"{max_bytes(site) / 2**20:g}"}
 
     def drop(module, record, user) -> str | None:
         notes = site.registry.modules.get(NOTES)
-        if notes is None or module.name not in (notes.fields["parent_id"].spec.get("modules")
-                                                or ()) or not site.access.can(user, notes, "edit"):
+        if notes is None or not _notes_may_be_about(notes, module.name) or \
+                not site.access.can(user, notes, "edit"):
             return None
         return f"/m/{module.name}/{record['id']}/drop-note"
 

@@ -143,19 +143,21 @@ def _enqueue(site, connection, meeting_ids) -> None:
                           key=f"{JOB}:{meeting_id}")
 
 
-def after_save(site, module, batch, connection) -> None:
+def after_save_meetings(site, batch, connection) -> None:
     from plugins.activities.invitees import invitation_changed
 
-    if module.name == "meetings":
-        _enqueue(site, connection, [c.record["id"] for c in batch if invitation_changed(c)])
-    else:  # invitees: a new one is invited; a changed answer changes nobody's invitation
-        _enqueue(site, connection, [c.record.get("meeting_id") for c in batch
-                                    if c.is_new or "meeting_id" in c.changes])
+    _enqueue(site, connection, [c.record["id"] for c in batch if invitation_changed(c)])
 
 
-def after_delete(site, module, records, connection) -> None:
-    _enqueue(site, connection, [r["id"] if module.name == "meetings" else r.get("meeting_id")
-                                for r in records])
+def after_save_invitees(site, batch, connection) -> None:
+    """A new invitee is invited; a changed answer changes nobody's invitation."""
+    _enqueue(site, connection, [c.record.get("meeting_id") for c in batch
+                                if c.is_new or "meeting_id" in c.changes])
+
+
+def after_delete(site, meeting_ids, connection) -> None:
+    """A meeting deleted, or invitees removed from theirs: the job mails the CANCELs."""
+    _enqueue(site, connection, meeting_ids)
 
 
 # -- the job ---------------------------------------------------------------------------------

@@ -115,11 +115,19 @@ def invitees_rules(site, module, batch, connection) -> None:
 
 
 @hookimpl(specname="crbm_after_save")
-@for_modules("meetings", "invitees")
-def invitations_after_save(site, module, batch, user, connection) -> None:
+@for_modules("meetings")
+def invitations_follow_their_meeting(site, module, batch, user, connection) -> None:
     from plugins.activities import invitations
 
-    invitations.after_save(site, module, batch, connection)
+    invitations.after_save_meetings(site, batch, connection)
+
+
+@hookimpl(specname="crbm_after_save")
+@for_modules("invitees")
+def invitations_for_new_invitees(site, module, batch, user, connection) -> None:
+    from plugins.activities import invitations
+
+    invitations.after_save_invitees(site, batch, connection)
 
 
 @hookimpl(specname="crbm_after_save")
@@ -131,11 +139,19 @@ def invitees_follow_their_series(site, module, batch, user, connection) -> None:
 
 
 @hookimpl(specname="crbm_after_delete")
-@for_modules("meetings", "invitees")
-def invitations_after_delete(site, module, records, user, connection) -> None:
+@for_modules("meetings")
+def invitations_cancelled_with_their_meeting(site, module, records, user, connection) -> None:
     from plugins.activities import invitations
 
-    invitations.after_delete(site, module, records, connection)
+    invitations.after_delete(site, [r["id"] for r in records], connection)
+
+
+@hookimpl(specname="crbm_after_delete")
+@for_modules("invitees")
+def invitations_cancelled_for_the_uninvited(site, module, records, user, connection) -> None:
+    from plugins.activities import invitations
+
+    invitations.after_delete(site, [r.get("meeting_id") for r in records], connection)
 
 
 @hookimpl
@@ -269,20 +285,17 @@ def ical_web_routes(site):
 
 
 @hookimpl(specname="crbm_record_actions")
+@for_modules("meetings", "calls", "tasks")  # ical.MODULES
 def ical_record_actions(site, module, record, user):
     from core.web.actions import Action
-    from plugins.activities import ical
 
-    if module.name not in ical.MODULES:
-        return []
     return [Action(N_("Export .ics"), f"/ical/export/{module.name}/{record['id']}.ics")]
 
 
 @hookimpl(specname="crbm_list_actions")
+@for_modules("meetings", "calls", "tasks")  # ical.MODULES
 def ical_list_actions(site, module, user):
-    from plugins.activities import ical
-
-    if module.name not in ical.MODULES or not site.access.can(user, module, "export"):
+    if not site.access.can(user, module, "export"):
         return []
     return [ListAction(N_("Export .ics"), f"/ical/export/{module.name}"),
             ListAction(N_("Import .ics…"), "/ical/import")]

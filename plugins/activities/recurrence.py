@@ -526,8 +526,9 @@ def before_save(site, module, batch, user, connection) -> None:
                 errors["recurrence_tz"] = Message(N_("%(value)s is not a time zone"),
                                                   value=repr(record["recurrence_tz"]))
             # (meetings and calls always have a start: required, or now for a new call)
-            if module.name == "tasks" and record.get("date_due") is None:
-                errors["date_due"] = Message(N_("a repeating task needs a due date"))
+            anchor = _anchor(module.name)  # (a task's due date; a start is required anyway)
+            if record.get(anchor) is None:
+                errors[anchor] = Message(N_("a repeating task needs a due date"))
         if _MATERIALISING.get() or change.is_new or not record.get("recurrence_series_id"):
             continue
         if set(change.changes) - NOT_DETACHING and not record.get("recurrence_detached"):

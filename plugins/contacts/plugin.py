@@ -16,7 +16,7 @@ import datetime as dt
 import random
 
 from core.kernel.errors import N_
-from core.kernel.hookspecs import hookimpl
+from core.kernel.hookspecs import for_modules, hookimpl
 from core.kernel.hooktypes import ListAction
 from core.kernel.records import Query
 from plugins.accounts.plugin import COUNTRIES, Weighted, ascii_slug, build_pools, pick_country
@@ -176,17 +176,17 @@ def vcard_web_routes(site):
 
 
 @hookimpl(specname="crbm_record_actions")
+@for_modules("contacts")
 def vcard_record_actions(site, module, record, user):
     from core.web.actions import Action
 
-    if module.name != "contacts":
-        return []
     return [Action(N_("Export vCard"), f"/vcard/contacts/{record['id']}.vcf?version=3.0")]
 
 
 @hookimpl(specname="crbm_list_actions")
+@for_modules("contacts")
 def vcard_list_actions(site, module, user):
-    if module.name != "contacts" or not site.access.can(user, module, "export"):
+    if not site.access.can(user, module, "export"):
         return []
     return [ListAction(N_("Export vCard 3.0"), "/vcard/contacts?version=3.0"),
             ListAction(N_("Export vCard 4.0"), "/vcard/contacts?version=4.0"),
