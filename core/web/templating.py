@@ -182,6 +182,10 @@ class Templates:
         env.globals["option_tags"] = display.option_tags
         env.globals["field_stylesheets"] = display.field_stylesheets
         env.globals["list_actions"] = self.list_actions
+        # the cards plugins add beside a record's fields (env.globals["detail_cards"]: a
+        # template and a data function each): called through this global, which a theme's
+        # sandbox trusts like every global, not from inside a list it does not
+        env.globals["detail_card_data"] = lambda card, *args: card["data"](*args)
         self.site.hook.crbm_jinja_environment(site=self.site, env=env)
         return env
 
