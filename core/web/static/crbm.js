@@ -434,7 +434,8 @@ function subpanels(root) {
       if (panel.open) load();
       if (panel.open !== remembered) { remembered = panel.open; remember(panel.dataset.subpanel, panel.open); }
     });
-    if (location.hash === `#${panel.id}`) { remembered = true; panel.open = true; }
+    // reached by its link (back from creating a row in it): opened, and remembered open
+    if (location.hash === `#${panel.id}`) panel.open = true;
     if (panel.open) load();
     if (panel.dataset.drop) dropTarget(panel);
   });
