@@ -141,3 +141,17 @@ def log_in(page, username: str = "admin", password: str = PASSWORD) -> None:
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def box_of(locator) -> dict:
+    """``locator``'s bounding box once it is on screen. A component that re-renders after
+    its data arrives (the calendar) may replace the element between a check that it is
+    visible and the measure: measured again then, a few times, each after waiting for it."""
+    from playwright.sync_api import expect
+
+    for _ in range(5):
+        expect(locator).to_be_visible()
+        box = locator.bounding_box()
+        if box is not None:
+            return box
+    raise AssertionError(f"{locator} never stayed on screen long enough to be measured")

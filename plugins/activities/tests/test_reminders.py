@@ -19,6 +19,14 @@ from tests.pack_util import install_folder
 START = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) + dt.timedelta(minutes=10)
 
 
+@pytest.fixture(autouse=True)
+def _start_soon():
+    """Ten minutes from the test's own now (a module constant would be from collection
+    time, long past when a whole suite reaches this file)."""
+    global START
+    START = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) + dt.timedelta(minutes=10)
+
+
 def wait_for(condition, seconds: float = 60, what: str = "the condition"):
     deadline = time.monotonic() + seconds
     while not condition():

@@ -14,7 +14,7 @@ from core.apps.admin import access_admin as aa
 from core.kernel.users import create_user
 from tests import browser as helpers
 from tests.apps.calendar.test_browser_holidays import choose_holidays
-from tests.browser import at, log_in, screenshot
+from tests.browser import at, box_of, log_in, screenshot
 from tests.pack_util import install_folder
 
 pytestmark = pytest.mark.browser
@@ -81,9 +81,9 @@ def test_drag_a_meeting_to_another_day(page, server, site, admin, viewport):
     switch(page, "Week")
     event = page.locator(".ec-event", has_text="Pipeline review")
     expect(event).to_be_visible()
-    box = event.bounding_box()
+    box = box_of(event)
     # the same time, two days later: the column of Thursday July 1st
-    target = page.locator(".ec-time-grid .ec-body .ec-day").nth(3).bounding_box()
+    target = box_of(page.locator(".ec-time-grid .ec-body .ec-day").nth(3))
     start = (box["x"] + box["width"] / 2, box["y"] + 8)
     page.mouse.move(*start)
     page.mouse.down()
@@ -121,7 +121,7 @@ def test_company_view_shows_two_users_side_by_side(page, server, site, admin, vi
 
 def drag(page, source, target) -> None:
     """Drag ``source`` (a locator) onto the middle of ``target`` (a locator), by the mouse."""
-    box, to = source.bounding_box(), target.bounding_box()
+    box, to = box_of(source), box_of(target)
     start = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.move(*start)
     page.mouse.down()
@@ -158,7 +158,7 @@ def test_click_drag_opens_the_quick_create_with_the_times(page, server, site, ad
     page.goto("/calendar/agenda?date=2027-06-29")
     switch(page, "Day")
     expect(page.locator(".ec-time-grid.ec-day-view")).to_be_visible()
-    slots = page.locator(".ec-time-grid .ec-body .ec-day").first.bounding_box()
+    slots = box_of(page.locator(".ec-time-grid .ec-body .ec-day").first)
     x = slots["x"] + slots["width"] / 2
     top = slots["y"]
     slot = 24  # px per half hour (the component's default slot height)

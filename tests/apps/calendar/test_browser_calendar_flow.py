@@ -19,7 +19,7 @@ from core.kernel.users import create_user
 from tests import browser as helpers
 from tests.apps.calendar.test_browser_agenda import switch
 from tests.apps.calendar.test_browser_holidays import choose_holidays
-from tests.browser import log_in, screenshot
+from tests.browser import box_of, log_in, screenshot
 from tests.pack_util import install_folder
 
 pytestmark = pytest.mark.browser
@@ -101,8 +101,8 @@ def test_a_weekly_meeting_with_a_room_through_the_calendar(page, server, site, a
 
     # drag the second occurrence from Tuesday to Thursday: only it moves, and is detached
     switch(page, "Week")
-    box = occurrence.bounding_box()
-    thursday = page.locator(".ec-time-grid .ec-body .ec-day").nth(3).bounding_box()
+    box = box_of(occurrence)
+    thursday = box_of(page.locator(".ec-time-grid .ec-body .ec-day").nth(3))
     start = (box["x"] + box["width"] / 2, box["y"] + 8)
     page.mouse.move(*start)
     page.mouse.down()
