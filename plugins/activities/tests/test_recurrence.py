@@ -34,7 +34,8 @@ def series_of(site, admin, module, series_id, *, deleted=False):
         stmt = sa.select(table).where(table.c.recurrence_series_id == series_id)
         if not deleted:
             stmt = stmt.where(table.c.deleted.is_(False))
-        return [dict(r) for r in conn.execute(stmt.order_by(table.c.date_start)).mappings()]
+        order = [table.c.date_start] + ([table.c.date_due] if "date_due" in table.c else [])
+        return [dict(r) for r in conn.execute(stmt.order_by(*order)).mappings()]
 
 
 def starts(rows):
