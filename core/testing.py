@@ -29,8 +29,9 @@ SQLite by default. Set ``CRBM_TEST_DATABASE_URL`` to a PostgreSQL or MariaDB ser
 database there and drops it afterwards.
 
 Why it is fast: each test's SQLite site starts from a copy of one database synced once per
-session (creating ~60 tables per test would cost minutes); on a server, the synced rows are
-kept and put back after each test whose schema did not change (``Baseline``).
+session (creating ~100 tables per test would cost minutes); on a server, the synced rows are
+kept and put back after each test whose schema did not change, or only grew — what it added is
+dropped first (``Baseline``). A site's job queue is closed with the site.
 
 What the published names are is a contract with third-party suites: the fixtures above and
 their arguments are kept; the helpers below them may change.
