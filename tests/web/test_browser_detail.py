@@ -41,7 +41,8 @@ def test_subpanels_show_counts_and_open_to_their_rows(page, site, admin, viewpor
     expect(contacts.get_by_role("link", name="Coyote")).to_have_count(0)  # not read yet
     screenshot(page, "detail-subpanels-closed", viewport)
 
-    contacts.get_by_role("heading", name="Contacts").click()  # open it: the rows come
+    with page.expect_response(lambda r: r.url.endswith("/panels/state")):  # remembered
+        contacts.get_by_role("heading", name="Contacts").click()  # open it: the rows come
     for name in ("Wile E. Coyote", "Road Runner", "Pepe Le Pew"):
         expect(contacts.get_by_role("link", name=name)).to_be_visible()
     expect(contacts).to_contain_text("Courier")
@@ -55,7 +56,8 @@ def test_subpanels_show_counts_and_open_to_their_rows(page, site, admin, viewpor
     panel = page.locator("#sub-contacts")
     expect(panel.get_by_role("link", name="Hank Scorpio")).to_be_visible()
     expect(page.locator("#sub-quotes .count")).to_have_text("0")
-    panel.get_by_role("heading", name="Contacts").click()  # closed again: remembered too
+    with page.expect_response(lambda r: r.url.endswith("/panels/state")):
+        panel.get_by_role("heading", name="Contacts").click()  # closed again: remembered too
     page.goto(f"/m/accounts/{acme['id']}")
     expect(page.locator("#sub-contacts")).not_to_have_attribute("open", "")
 

@@ -404,7 +404,8 @@ function subpanels(root) {
   const remember = (key, open) => {
     if (!holder) return;
     const body = new URLSearchParams({ _csrf: holder.dataset.csrf, panel: key, open: open ? "1" : "0" });
-    fetch(holder.dataset.panelState, { method: "POST", body, credentials: "same-origin",
+    // keepalive: a panel closed just before leaving the page is still remembered
+    fetch(holder.dataset.panelState, { method: "POST", body, credentials: "same-origin", keepalive: true,
                                        headers: { "X-CSRF-Token": holder.dataset.csrf } })
       .catch(() => { /* offline: not remembered this time */ });
   };
