@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.kernel.errors import N_
-from core.kernel.records import status_value
+from core.kernel.records import Query, status_value
 
 
 @dataclass(frozen=True)
@@ -42,3 +42,22 @@ def record_actions(site, module, record: dict, user) -> list[Action]:
                               f"{action['name']}", post=True))
     return out + [action for actions in site.module_hooks.of(module).crbm_record_actions(
         site=site, module=module, record=record, user=user) for action in actions or ()]
+
+
+def selection_query(module, form, fields=None) -> Query:
+    """What a list's mass action (``ListAction``) acts on, from the list form it posts: the
+    ticked ``ids``, or with ``all`` every record the list shows for its filters
+    (``f_<field>``) and quick search (``q``). Read it with ``site.records.list(..., query,
+    action)``: the reader's access applies there, in SQL."""
+    if form.get("all") != "1":
+        return Query(filters=[("id", "in", [str(i) for i in form.getlist("ids")])],
+                     fields=fields, limit=None)
+    filters = []
+    for name in module.layouts.get("filters", []):
+        for f in module.expand(name):
+            value = str(form.get(f"f_{f.name}", "")).strip()
+            if value:
+                op, typed = f.type.list_filter(value)
+                filters.append((f.name, op, typed))
+    return Query(filters=filters, search=str(form.get("q", "")).strip() or None,
+                 fields=fields, limit=None)

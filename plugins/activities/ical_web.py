@@ -28,7 +28,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from core.kernel.errors import N_, Message, NotFoundError
-from core.kernel.records import Query
+from core.web.actions import selection_query
 from core.web.pages import page
 from core.web.templating import flash
 from plugins.activities import ical
@@ -93,30 +93,14 @@ def export_selected(request: Request, form):
     if module_name not in ical.MODULES or module_name not in site.registry.modules:
         raise HTTPException(404)
     module = site.registry.module(module_name)
-    if form.get("all") == "1":
-        query = _list_query(module, form)
-    else:
-        query = Query(filters=[("id", "in", [str(i) for i in form.getlist("ids")])],
-                      limit=None)
-    records = site.records.list(module_name, user, query, action="export")
+    records = site.records.list(module_name, user, selection_query(module, form),
+                                action="export")
     if not records:
         flash(request, Message(N_("Nothing was selected: tick some rows, or choose all of "
                                   "them.")), "error")
         return RedirectResponse(f"/m/{module_name}", 303)
     return _download(ical.calendar(site, [(module_name, r) for r in records]).to_ical(),
                      f"{module_name}.ics")
-
-
-def _list_query(module, params) -> Query:
-    """What the list shows for its filters ``f_<field>`` and quick search ``q``."""
-    filters = []
-    for name in module.layouts.get("filters", []):
-        for f in module.expand(name):
-            value = str(params.get(f"f_{f.name}", "")).strip()
-            if value:
-                op, typed = f.type.list_filter(value)
-                filters.append((f.name, op, typed))
-    return Query(filters=filters, search=str(params.get("q", "")).strip() or None, limit=None)
 
 
 @page()

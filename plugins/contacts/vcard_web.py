@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from core.kernel.errors import N_, Message, NotFoundError
-from core.kernel.records import Query
+from core.web.actions import selection_query
 from core.web.pages import page
 from core.web.templating import flash
 from plugins.contacts import vcard
@@ -45,24 +45,12 @@ def export_one(request: Request, form):
                      f"{(contact.get('last_name') or 'contact').replace(chr(34), '')}.vcf")
 
 
-def _list_query(module, params) -> Query:
-    filters = []
-    for name in module.layouts.get("filters", []):
-        for f in module.expand(name):
-            value = str(params.get(f"f_{f.name}", "")).strip()
-            if value:
-                op, typed = f.type.list_filter(value)
-                filters.append((f.name, op, typed))
-    return Query(filters=filters, search=str(params.get("q", "")).strip() or None, limit=None)
-
-
 @page()
 def export_selected(request: Request, form):
     site, user = request.app.state.site, request.state.user
     version = _version(request)
-    query = _list_query(site.registry.module("contacts"), form) if form.get("all") == "1" \
-        else Query(filters=[("id", "in", [str(i) for i in form.getlist("ids")])], limit=None)
-    contacts = site.records.list("contacts", user, query, action="export")
+    contacts = site.records.list("contacts", user, selection_query(
+        site.registry.module("contacts"), form), action="export")
     if not contacts:
         flash(request, Message(N_("Nothing was selected: tick some rows, or choose all of "
                                   "them.")), "error")

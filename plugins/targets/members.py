@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from core.kernel.database import link_columns
 from core.kernel.errors import N_, Message, NotFoundError
-from core.kernel.records import Query, now
+from core.kernel.records import now
 
 LISTS = "prospect_lists"
 IN_BATCH = 500
@@ -30,20 +30,6 @@ def member_modules(site) -> list[str]:
 def can_join_lists(site, module_name: str) -> bool:
     """Whether the records of this module can be members of a target list."""
     return module_name in member_modules(site)
-
-
-def list_query(module, params) -> Query:
-    """The Query a list page shows for these parameters (its filters ``f_<field>``, quick
-    search ``q``): what "every record the list shows" means, as the list page reads it."""
-    filters = []
-    for name in module.layouts.get("filters", []):
-        for f in module.expand(name):
-            value = str(params.get(f"f_{f.name}", "")).strip()
-            if value:
-                op, typed = f.type.list_filter(value)
-                filters.append((f.name, op, typed))
-    return Query(filters=filters, search=str(params.get("q", "")).strip() or None,
-                 fields=["id"], limit=None)
 
 
 def add_members(site, user, list_id: str, module_name: str, record_ids) -> tuple[int, int]:

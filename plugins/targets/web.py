@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from core.kernel.errors import N_, Message, NotFoundError
 from core.kernel.records import Query
+from core.web.actions import selection_query
 from core.web.pages import page
 from core.web.templating import flash
 from plugins.targets import members
@@ -29,8 +30,8 @@ def add_view(request: Request, form):
                if key in ("ids", "all", "q") or key.startswith("f_")]
     list_id = str(form.get("target_list_id") or "").strip()
     everything = form.get("all") == "1"
-    ids = [r["id"] for r in site.records.list(module_name, user, members.list_query(
-        module, form))] if everything else [str(i) for i in form.getlist("ids")]
+    ids = [r["id"] for r in site.records.list(module_name, user, selection_query(
+        module, form, fields=["id"]))] if everything else [str(i) for i in form.getlist("ids")]
     errors = {}
     if list_id:
         if not ids:
