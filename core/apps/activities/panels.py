@@ -73,21 +73,26 @@ def _sort_key(value) -> dt.datetime:
     return dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
-def rows(site, module: ModuleDef, record_id: str, panel: str, user) -> list[dict]:
-    """The panel's rows, each ``{"kind": Kind, "row": dict}``: Activities soonest first,
-    History newest first. Records the user may not list are never read."""
-    out: dict[tuple[str, str], dict] = {}
+def _panel_kinds(site, module: ModuleDef, panel: str, user):
+    """(kind, status filter) for each kind the panel shows to this reader: Activities the
+    open ones of kinds that have a status, History the done ones and every kind without."""
     for kind in kinds(site.registry, module):
         if site.access.mode(user, kind.module) == "disabled":
             continue
         if kind.open_field is None:
-            if panel == "activities":
-                continue
-            status = []
-        else:
-            wanted = list(kind.open_values) if panel == "activities" else \
-                _done_values(site.registry, kind)
-            status = [(kind.open_field, "in", wanted)]
+            if panel != "activities":
+                yield kind, []
+            continue
+        wanted = list(kind.open_values) if panel == "activities" else \
+            _done_values(site.registry, kind)
+        yield kind, [(kind.open_field, "in", wanted)]
+
+
+def rows(site, module: ModuleDef, record_id: str, panel: str, user) -> list[dict]:
+    """The panel's rows, each ``{"kind": Kind, "row": dict}``: Activities soonest first,
+    History newest first. Records the user may not list are never read."""
+    out: dict[tuple[str, str], dict] = {}
+    for kind, status in _panel_kinds(site, module, panel, user):
         fields = ["id", kind.module.name_field or "id", *(
             [kind.open_field] if kind.open_field else []), *(
             [kind.when] if kind.when else []), *(
@@ -141,17 +146,7 @@ def count_selects(site, module: ModuleDef, record_id, user) -> dict[str, sa.Scal
     out = {}
     for panel in PANELS:
         parts = []
-        for kind in kinds(site.registry, module):
-            if site.access.mode(user, kind.module) == "disabled":
-                continue
-            if kind.open_field is None:
-                if panel == "activities":
-                    continue
-                status = []
-            else:
-                wanted = list(kind.open_values) if panel == "activities" else \
-                    _done_values(site.registry, kind)
-                status = [(kind.open_field, "in", wanted)]
+        for kind, status in _panel_kinds(site, module, panel, user):
             for link in kind.link_fields:
                 stmt, table = site.records.select(kind.module, user, Query(
                     filters=status, fields=["id"], limit=None), "list")
