@@ -105,6 +105,7 @@ def kernel_tables(metadata: sa.MetaData) -> None:
         # delegation (guide 7.3): a non-admin who may assign roles and teams to users
         sa.Column("can_assign_access", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("reports_to_id", ID),  # their manager (a user): forecasts roll up along it
+        sa.Column("department", sa.String(100)),  # the company calendar shows one department
     )
     access_tables(metadata)
     pack_tables(metadata)

@@ -122,6 +122,7 @@ _CHECKS = {
     # site's business (core.apps.packs.packs), checked where the choice is offered
     "theme": (lambda v: v in (None, "") or _pack_name(v), N_("Unknown theme")),
     "holidays": (lambda v: v in (None, "") or _pack_name(v), N_("Unknown holiday set")),
+    "week_start": (lambda v: v in (None, "", *"0123456"), N_("Not a day of the week")),
 }
 
 
@@ -144,6 +145,7 @@ class Preferences:
     number_locale: str | None = None
     theme: str | None = None  # an installed theme pack; None: the site's default look
     holidays: str | None = None  # an installed holiday pack shown on calendars and date pickers
+    week_start: str | None = None  # "0" Monday .. "6" Sunday; None: the company's first day
 
     @classmethod
     def from_dict(cls, data: Mapping | None) -> Preferences:
@@ -153,7 +155,7 @@ class Preferences:
         for key in ("language", "number_locale"):
             if key in good:
                 good[key] = _locale_name(good[key])  # None for "" number_locale
-        for key in ("theme", "holidays"):
+        for key in ("theme", "holidays", "week_start"):
             if key in good:
                 good[key] = good[key] or None
         return cls(**good)

@@ -23,6 +23,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from core.apps.calendar import holidays
+from core.apps.calendar.settings import WEEKDAYS
 from core.apps.documents.mail import MailError, is_configured, send_mail
 from core.apps.notifications import assignment
 from core.kernel import i18n, users
@@ -43,7 +44,7 @@ REQUIRED = N_("Required")
 THEME_NOT_INSTALLED = N_("That theme is not installed on this site.")
 HOLIDAYS_NOT_INSTALLED = N_("That holiday calendar is not installed on this site.")
 PREFERENCE_FIELDS = ("language", "timezone", "date_format", "time_format", "number_locale",
-                     "theme", "holidays")
+                     "theme", "holidays", "week_start")
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -414,7 +415,7 @@ def preferences(request: Request, form):
                   languages=_choices(values["language"],
                                      i18n.available_languages(request.app.state.site.locale_dirs)),
                   timezones=i18n.AVAILABLE_TIMEZONES, **_theme_choices(request),
-                  holiday_sets=holiday_sets,
+                  holiday_sets=holiday_sets, weekdays=list(enumerate(WEEKDAYS)),
                   date_formats=_choices(values["date_format"], date_format_choices(language)),
                   time_formats=_choices(values["time_format"], time_format_choices(language)))
 

@@ -400,7 +400,7 @@ def save_settings(site, values: Mapping[str, bool]) -> dict:
 
 USER_COLUMNS = ("id", "username", "display_name", "email", "is_admin", "active", "auth_source",
                 "can_assign_access", "must_change_password", "last_login_at", "created_at",
-                "reports_to_id")
+                "reports_to_id", "department")
 
 
 def _user_columns(users: sa.Table) -> list:
@@ -489,7 +489,8 @@ def user_choices(site) -> list[dict]:
 
 def update_user_profile(site, user_id: str, *, display_name: str | None, email: str | None,
                         is_admin: bool, can_assign_access: bool,
-                        reports_to_id: str | None = None) -> None:
+                        reports_to_id: str | None = None,
+                        department: str | None = None) -> None:
     """What an administrator edits on a user's page. Being an administrator changes what
     the access rules admit, so this bumps the access epoch like every change here. A
     manager (``reports_to_id``) making a loop is refused (reports_to.py), nothing saved."""
@@ -501,7 +502,7 @@ def update_user_profile(site, user_id: str, *, display_name: str | None, email: 
             display_name=display_name or row.username, email=email or None,
             is_admin=bool(is_admin), can_assign_access=bool(can_assign_access),
             reports_to_id=str(reports_to_id) if reports_to_id else None,
-            modified_at=now()))
+            department=(department or "").strip()[:100] or None, modified_at=now()))
         bump_epoch(conn, site.tables)
 
 

@@ -285,7 +285,8 @@ def user_profile(request: Request, form):
     values = {**target, "display_name": _text(form, "display_name"),
               "email": _text(form, "email"), "is_admin": _checked(form, "is_admin"),
               "can_assign_access": _checked(form, "can_assign_access"),
-              "reports_to_id": _text(form, "reports_to_id") or None}
+              "reports_to_id": _text(form, "reports_to_id") or None,
+              "department": _text(form, "department") or None}
     errors: dict = {}
     email = _email(values["email"], errors)
     if target["id"] == me.id and not values["is_admin"]:
@@ -295,7 +296,7 @@ def user_profile(request: Request, form):
             access_admin.update_user_profile(
                 site, user_id, display_name=values["display_name"], email=email,
                 is_admin=values["is_admin"], can_assign_access=values["can_assign_access"],
-                reports_to_id=values["reports_to_id"])
+                reports_to_id=values["reports_to_id"], department=values["department"])
         except ValidationError as exc:
             errors.update(exc.errors)
     if errors:

@@ -3,7 +3,8 @@ core/web/static/vendor/event-calendar, driven by static/agenda.js):
 
 - ``GET /calendar/agenda``: the reader's day, week, month and list views; with
   ``?view=company`` the company view — users side by side (all active users, the ones
-  chosen with ``users=<id>,<id>``, or a team's members with ``team=<id>``); with
+  chosen with ``users=<id>,<id>``, a team's members with ``team=<id>``, or the people of
+  a department — the users' Department on their admin page — with ``department=<name>``); with
   ``?view=resources`` the resource view — the records of the ``resources`` module the
   reader may list (meeting rooms, projectors) side by side, an event in a resource's
   column when an attendance row books it (events.py), the same busy rule. The year view
@@ -50,11 +51,17 @@ BAD_RANGE = Message(N_("Ask for a range of at most %(days)s days, start before e
 def _users(site) -> list[dict]:
     table = site.tables.tables["crbm_users"]
     with site.engine.connect() as conn:
-        rows = conn.execute(sa.select(table.c.id, table.c.username, table.c.display_name)
+        rows = conn.execute(sa.select(table.c.id, table.c.username, table.c.display_name,
+                                      table.c.department)
                             .where(table.c.active.is_(True))
                             .order_by(sa.func.lower(sa.func.coalesce(
                                 table.c.display_name, table.c.username)))).all()
-    return [{"id": r.id, "title": r.display_name or r.username} for r in rows]
+    return [{"id": r.id, "title": r.display_name or r.username,
+             "department": (r.department or "").strip()} for r in rows]
+
+
+def _departments(users: list[dict]) -> list[str]:
+    return sorted({u["department"] for u in users if u["department"]}, key=str.lower)
 
 
 def _teams(site) -> list[dict]:
@@ -69,21 +76,27 @@ def _teams(site) -> list[dict]:
     return list(out.values())
 
 
-def _shown(request: Request, params) -> tuple[list[dict], str, list[str]]:
-    """(users side by side, team id, chosen ids) of a company view's parameters."""
+def _shown(request: Request, params) -> tuple[list[dict], str, list[str], str]:
+    """(users side by side, team id, chosen ids, department) of a company view's
+    parameters; the people are those of the team, of the department and chosen, each
+    given narrowing the others."""
     site = request.app.state.site
     everyone = _users(site)
     chosen = [u for u in str(params.get("users", "")).split(",") if u.strip()]
     chosen += [str(u) for u in params.getlist("u")] if hasattr(params, "getlist") else []
     team = str(params.get("team", ""))
+    department = str(params.get("department", "")).strip()
+    shown = everyone
     if team:
         found = next((t for t in _teams(site) if t["id"] == team), None)
         if found is None:
             raise HTTPException(404, Message(N_("There is no such team.")))
-        return [u for u in everyone if u["id"] in found["members"]][:MAX_USERS], team, chosen
+        shown = [u for u in shown if u["id"] in found["members"]]
+    if department:
+        shown = [u for u in shown if u["department"].lower() == department.lower()]
     if chosen:
-        return [u for u in everyone if u["id"] in set(chosen)][:MAX_USERS], "", chosen
-    return everyone[:MAX_USERS], "", chosen
+        shown = [u for u in shown if u["id"] in set(chosen)]
+    return shown[:MAX_USERS], team, chosen, department
 
 
 def _bookable(site, user, chosen=None) -> list[dict]:
@@ -120,8 +133,8 @@ def agenda_view(request: Request, form):
     view = request.query_params.get("view")
     booking = view == RESOURCES and RESOURCES in site.registry.modules
     company = view == "company"
-    resources, team, chosen = _shown(request, request.query_params) if company \
-        else ([], "", [])
+    resources, team, chosen, department = _shown(request, request.query_params) if company \
+        else ([], "", [], "")
     if booking:
         resources = _bookable(site, user)
     creatable = sorted((k for k in events.kinds(site.registry) if not k.dated and (
@@ -134,7 +147,8 @@ def agenda_view(request: Request, form):
     config = {
         "date": opening,
         "events": "/calendar/events.json", "move": "/calendar/events/move",
-        "firstDay": (cal.week_start + 1) % 7,  # the component counts from Sunday
+        # the reader's own first day (preferences), else the company's; counted from Sunday
+        "firstDay": (int(user.preferences.week_start or cal.week_start) + 1) % 7,
         "slotMinTime": f"{cal.work_day_start:%H:%M}", "slotMaxTime": f"{cal.work_day_end:%H:%M}",
         "locale": fmt.prefs.language.replace("_", "-"), "texts": _texts(fmt),
         "company": company or booking, "resources": resources,
@@ -147,8 +161,11 @@ def agenda_view(request: Request, form):
         # the component takes a fixed offset: the reader's now (events.py says why)
         "offset": int(dt.datetime.now(fmt.tz).utcoffset().total_seconds() // 60),
     }
+    everyone = _users(site) if company else []
     return _render(request, "calendar_agenda.html", config=json.dumps(config),
-                   company=company, booking=booking, bookable=bool(resources), all_users=_users(site) if company else [],
+                   company=company, booking=booking, bookable=bool(resources),
+                   all_users=everyone, departments=_departments(everyone),
+                   department=department, nobody=company and not resources,
                    teams=_teams(site) if company else [], team=team, chosen=set(chosen),
                    has_resources="resources" in site.registry.modules,
                    holiday_set=holidays.for_user(site, user.preferences),

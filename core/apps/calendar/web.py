@@ -108,7 +108,8 @@ def month_view(request: Request, form):
     year = _number(request, "year", today.year, MIN_YEAR, MAX_YEAR, BAD_YEAR)
     month = _number(request, "month", today.month if year == today.year else 1, 1, 12, BAD_MONTH)
     week = week_locale(fmt.prefs)
-    first_weekday = week.first_week_day
+    # the reader's own first day (preferences) over their locale's
+    first_weekday = int(fmt.prefs.week_start or week.first_week_day)
     span = (week.weekend_end - week.weekend_start) % 7  # Sat..Sun: 1; Fri..Sat elsewhere
     weekend = {(week.weekend_start + i) % 7 for i in range(span + 1)}
     chosen = _user_set(request)

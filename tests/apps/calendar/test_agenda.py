@@ -333,3 +333,57 @@ def test_a_french_reader_gets_the_resource_calendar_in_french(site, admin):
     with signed_in(site, "admin") as web:
         page = html.unescape(web.get("/calendar/agenda", params={"view": "resources"}).text)
     assert "Calendrier des ressources" in page and "Aucune ressource" in page
+
+
+def config_of(page: str) -> dict:
+    import json
+    import re
+    return json.loads(html.unescape(re.search(r'data-config="([^"]*)"', page).group(1)))
+
+
+def test_company_view_shows_one_department(site, admin):
+    ann, bob = create_user(site, "ann", PASSWORD), create_user(site, "bob", PASSWORD)
+    with signed_in(site, "admin") as web:
+        for person, department in ((ann, "Sales"), (bob, "Support"), (admin, "sales")):
+            saved = web.post(f"/admin/users/{person.id}/profile", data={
+                "_csrf": web.csrf, "display_name": person.username, "email": "",
+                "is_admin": "1" if person is admin else "", "department": department},
+                follow_redirects=False)
+            assert saved.status_code == 303, saved.text
+        page = web.get("/calendar/agenda", params={"view": "company"}).text
+        assert '<option value="">All departments</option>' in page
+        assert "<option>Sales</option>" in page and "<option>Support</option>" in page
+        everyone = config_of(page)["users"].split(",")
+        assert set(everyone) == {ann.id, bob.id, admin.id}
+        # the department's name in any case: Sales is ann's and the admin's "sales"
+        sales = web.get("/calendar/agenda", params={"view": "company", "department": "SALES"})
+        assert set(config_of(sales.text)["users"].split(",")) == {ann.id, admin.id}
+        assert "<option selected>Sales</option>" in sales.text
+        # narrowed by the people chosen too; nobody left says so
+        one = web.get("/calendar/agenda", params={"view": "company", "department": "Sales",
+                                                  "u": ann.id})
+        assert config_of(one.text)["users"] == ann.id
+        none = web.get("/calendar/agenda", params={"view": "company", "department": "Sales",
+                                                   "u": bob.id})
+        assert config_of(none.text)["users"] == ""
+        assert "Nobody matches this choice of team, department and people." in none.text
+
+
+def test_a_user_may_start_their_week_on_another_day(site, admin):
+    site.set_setting("calendar", {"week_start": 0})  # the company's weeks start on Monday
+    with signed_in(site, "admin") as web:
+        assert config_of(web.get("/calendar/agenda").text)["firstDay"] == 1
+        form = {"_csrf": web.csrf, "language": "en", "timezone": "UTC",
+                "date_format": "medium", "time_format": "short", "number_locale": ""}
+        refused = web.post("/preferences", data={**form, "week_start": "9"})
+        assert refused.status_code == 400 and "Not a day of the week" in refused.text
+        assert config_of(web.get("/calendar/agenda").text)["firstDay"] == 1  # unchanged
+        saved = web.post("/preferences", data={**form, "week_start": "6"},
+                         follow_redirects=False)
+        assert saved.status_code == 303
+        assert config_of(web.get("/calendar/agenda").text)["firstDay"] == 0  # Sunday
+        month = web.get("/calendar", params={"year": 2027, "month": 7}).text
+        assert month.index('<abbr title="Sunday">') < month.index('<abbr title="Monday">')
+        # back to the company's
+        web.post("/preferences", data={**form, "week_start": ""})
+        assert config_of(web.get("/calendar/agenda").text)["firstDay"] == 1
