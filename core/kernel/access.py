@@ -12,7 +12,8 @@ The model, all of it data that administrators edit:
 - **Additive rights** on: a user gets what *any* of their roles grants (the union);
   off: only what *every* role grants (the intersection).
 - Administrators see everything except modules flagged ``hr``; there they are subject
-  to roles like everyone else.
+  to roles like everyone else. A module flagged ``private`` (a user's mail accounts) is
+  each record's owner's alone, administrators' too: roles may narrow that, not widen it.
 
 ``AccessControl.predicate(user, module, action, table)`` is the one enforcement point:
 it turns (user, module, action) into a SQL boolean over the module's table, which the
@@ -157,7 +158,14 @@ def _terms(grants: Grants, role: RoleGrant, module: ModuleDef, action: str) -> f
         elif level != "all":
             terms.add((level,))
         action = PREREQUISITE.get(action)
+    if module.definition.get("private"):
+        terms.add(("owner",))
     return frozenset([NONE]) if NONE in terms else frozenset(terms)
+
+
+def _bypass(user, module: ModuleDef) -> bool:
+    """Administrators pass every check, except in hr and private modules."""
+    return user.is_admin and not (module.definition.get("hr") or module.definition.get("private"))
 
 
 def _dnf(grants: Grants, module: ModuleDef, action: str) -> list[frozenset]:
@@ -221,7 +229,7 @@ class AccessControl:
 
     def restricts(self, user, module: ModuleDef, action: str) -> bool:
         """Whether the user's predicate is anything but "every record"."""
-        if user.is_admin and not module.definition.get("hr"):
+        if _bypass(user, module):
             return False
         grants = self.grants(user)
         return _dnf(grants, module, action) != [frozenset()] or module.name in grants.denied_modules
@@ -242,12 +250,11 @@ class AccessControl:
 
     def can(self, user, module: ModuleDef, action: str) -> bool:
         """Whether the user may ``action`` some record of the module (buttons, menus)."""
-        return user.is_admin and not module.definition.get("hr") or \
-            bool(_dnf(self.grants(user), module, action))
+        return _bypass(user, module) or bool(_dnf(self.grants(user), module, action))
 
     def mode(self, user, module: ModuleDef) -> str:
         """The module's access for the user: enabled, limited or disabled."""
-        if user.is_admin and not module.definition.get("hr"):
+        if _bypass(user, module):
             return "enabled"
         if module.definition.get("access_level") == "fixed":
             return "disabled"
@@ -388,7 +395,8 @@ def inherited_teams(conn, tables: sa.MetaData, registry, module: ModuleDef, reco
     """record id -> the teams a new record inherits under the inheritance rules.
 
     Non-inheritable teams are never inherited. The "related" rule follows the field the
-    module names in ``features.inherit_teams_from`` (e.g. a contact's account).
+    module names in ``features.inherit_teams_from`` (e.g. a contact's account; a dynamic
+    parent — an activity's "Related to" — to the record of whichever module it names).
     """
     t = tables.tables
     members, teams = t["crbm_team_members"], t["crbm_teams"]
@@ -405,19 +413,22 @@ def inherited_teams(conn, tables: sa.MetaData, registry, module: ModuleDef, reco
                                 .where(members.c.user_id.in_(wanted_users),
                                        teams.c.non_inheritable.is_(False))):
             user_teams.setdefault(row.user_id, set()).add(row.team_id)
-    parent_teams: dict[str, set[str]] = {}
+    parent_teams: dict[tuple, set[str]] = {}
     source = module.features.get("inherit_teams_from")
+    spec = module.fields[source].spec if source else {}
+
+    def parent(r: Mapping) -> tuple:  # (module, id) of the record a new one inherits from
+        return spec.get("module") or r.get(spec.get("type_field", "")), r.get(source)
     if settings["inherit_related"] and source:
-        target = registry.module(module.fields[source].spec["module"])
-        parent_ids = {r.get(source) for r in records} - {None}
-        if parent_ids:
+        parents = {parent(r) for r in records if all(parent(r))}
+        if parents:
             links = t["crbm_record_teams"]
-            for row in conn.execute(sa.select(links.c.record_id, links.c.team_id)
+            for row in conn.execute(sa.select(links.c.module, links.c.record_id, links.c.team_id)
                                     .join(teams, teams.c.id == links.c.team_id)
-                                    .where(links.c.module == target.name,
-                                           links.c.record_id.in_(parent_ids),
+                                    .where(sa.tuple_(links.c.module, links.c.record_id)
+                                           .in_(sorted(parents)),
                                            teams.c.non_inheritable.is_(False))):
-                parent_teams.setdefault(row.record_id, set()).add(row.team_id)
+                parent_teams.setdefault((row.module, row.record_id), set()).add(row.team_id)
     out = {}
     for record in records:
         found = set()
@@ -426,6 +437,6 @@ def inherited_teams(conn, tables: sa.MetaData, registry, module: ModuleDef, reco
         if settings["inherit_assigned"]:
             found |= user_teams.get(record.get("assigned_user_id"), set())
         if source and settings["inherit_related"]:
-            found |= parent_teams.get(record.get(source), set())
+            found |= parent_teams.get(parent(record), set())
         out[record["id"]] = found
     return out

@@ -92,10 +92,8 @@ class ConflictError(CrbmError):
         self.record_id = record_id
         self.fields = fields
         changed = ", ".join(fields) if fields else "(no visible field)"
-        super().__init__(
-            f"record {record_id} was changed by someone else since you opened it; "
-            f"changed fields: {changed}. Reload and apply your edits again."
-        )
+        super().__init__(f"record {record_id} was changed by someone else since you opened it; "
+                         f"changed fields: {changed}. Reload and apply your edits again.")
 
 
 class NotFoundError(CrbmError):

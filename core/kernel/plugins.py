@@ -237,11 +237,8 @@ def _read_manifest(path: Path, name: str) -> Manifest:
 
 def discover_shipped(root: Path = SHIPPED_PLUGINS) -> list[tuple[str, str]]:
     """(name, import path) of each shipped plugin, sorted by name."""
-    return [
-        (d.name, f"plugins.{d.name}.plugin")
-        for d in sorted(root.iterdir())
-        if d.is_dir() and (d / "plugin.py").is_file()
-    ]
+    return [(d.name, f"plugins.{d.name}.plugin") for d in sorted(root.iterdir())
+            if d.is_dir() and (d / "plugin.py").is_file()]
 
 
 def _version_of(module: ModuleType, fallback: str) -> str:

@@ -662,9 +662,9 @@ def _check_module(module: ModuleDef, registry: Registry) -> list[MetadataProblem
     inherit = module.features.get("inherit_teams_from")
     if inherit:
         link = fields.get(inherit)
-        if link is None or not link.type.is_link or "module" not in link.spec:
+        if link is None or not link.type.is_link or not {"module", "type_field"} & set(link.spec):
             problem("$.features.inherit_teams_from",
-                    "must name a related field of this module with a fixed 'module'")
+                    "must name a related field of this module (or its dynamic parent)")
         elif not module.features.get("team_owned"):
             problem("$.features.inherit_teams_from", "only team-owned modules have teams")
     for i, name in enumerate(module.features.get("email_to", [])):

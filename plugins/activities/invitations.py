@@ -93,6 +93,13 @@ def meeting_event(meeting: dict, organizer: tuple[str, str | None] | None,
         who.params["CN"] = icalendar.vText(organizer[0] or organizer[1])
         event.add("organizer", who)
     for person in attendees:
+        if person.kind == "resources":  # a room or equipment: no mailbox, its own id
+            who = icalendar.vCalAddress(f"urn:uuid:{person.id}")
+            who.params["CUTYPE"] = icalendar.vText("RESOURCE")
+            who.params["CN"] = icalendar.vText(person.name or "")
+            who.params["ROLE"] = icalendar.vText("NON-PARTICIPANT")
+            event.add("attendee", who, encode=0)
+            continue
         if not person.email:
             continue
         who = icalendar.vCalAddress(f"mailto:{person.email}")
@@ -223,9 +230,12 @@ def send_invitations(site, payload: dict) -> str:
     if rooms:  # where to go: the place and the rooms booked
         meeting["location"] = " — ".join(x for x in (meeting.get("location"),
                                                       ", ".join(rooms)) if x)
+    booked = []  # the resources, ATTENDEE;CUTYPE=RESOURCE in what is sent (mailed to nobody)
     for r in rows:
         kind = "users" if r.user_id else r.invitee_type
         name, email = found.get(kind, {}).get(r.user_id or r.invitee_id, ("", None))
+        if kind == "resources" and not r.deleted:
+            booked.append(inv.Invitee(kind, r.invitee_id, name, None, "accepted", r.id))
         if not email:
             continue
         live = not r.deleted and not meeting["deleted"] and meeting["status"] != "not_held"
@@ -241,7 +251,7 @@ def send_invitations(site, payload: dict) -> str:
     tz_name = _tz_of(site, organizer)
     organizer_pair = ((organizer["display_name"] or organizer["username"], organizer["email"])
                       if organizer else None)
-    attendees = [p for p, live in people.values() if live]
+    attendees = [p for p, live in people.values() if live] + booked
     try:
         prefs = json.loads(organizer["preferences"]) if organizer and organizer[
             "preferences"] else None

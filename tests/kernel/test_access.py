@@ -215,6 +215,26 @@ def test_admins_see_everything_except_hr(site, admin):
     assert len(site.records.list("payslips", admin)) == 1  # "admin" level: admins only
 
 
+def test_a_private_module_is_each_owners_alone_admins_included(org, site, admin):
+    sue, sam = org["sue"], org["sam"]
+    mine = site.records.create("diaries", {"name": "Sue's", "assigned_user_id": sue.id}, sue)
+    site.records.create("diaries", {"name": "Admin's", "assigned_user_id": admin.id}, admin)
+    diaries = site.registry.module("diaries")
+    everything = role(site, "Everything", {a: "all" for a in ("view", "list", "edit")},
+                      module="diaries")
+    aa.set_role_users(site, everything, add=[sam.id])
+    assert names(site, sue, "diaries") == ["Sue's"]
+    assert names(site, sam, "diaries") == []  # "all" in a role does not widen it
+    assert names(site, admin, "diaries") == ["Admin's"]
+    with pytest.raises(NotFoundError):
+        site.records.get("diaries", mine["id"], admin)
+    assert site.access.restricts(admin, diaries, "view")
+    assert site.records.count("diaries", sam) == 0
+    closed = role(site, "No diaries", {}, access="disabled", module="diaries")
+    aa.set_role_users(site, closed, add=[sue.id])
+    assert names(site, sue, "diaries") == []  # a role may narrow it
+
+
 def test_data_privacy_manager_may_erase_personal_data(org, site):
     contacts = site.registry.module("contacts")
     assert not site.access.can(org["sam"], contacts, "personal")

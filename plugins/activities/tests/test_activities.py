@@ -217,3 +217,29 @@ def test_a_call_takes_its_account_s_teams_under_the_related_to_rule(site, admin)
     aa.save_settings(site, {"inherit_related": False})
     other = site.records.create("calls", {"name": "Cold call", "account_id": acme["id"]}, admin)
     assert not site.records.teams_of("calls", [other["id"]]).get(other["id"])
+
+
+def test_meetings_tasks_and_notes_take_the_teams_of_what_they_are_related_to(site, admin):
+    """The same rule through "Related to": a meeting about an account, a task about a
+    contact, several notes about records of different modules created together — each
+    takes the teams of its own parent, and one statement reads them all."""
+    from core.apps.admin import access_admin as aa
+
+    east, west = aa.create_team(site, "East"), aa.create_team(site, "West")
+    acme = site.records.create("accounts", {"name": "Acme"}, admin, teams=[east])
+    wile = site.records.create("contacts", {"last_name": "Coyote"}, admin, teams=[west])
+    aa.save_settings(site, {"inherit_created_by": False, "inherit_related": True})
+    start = dt.datetime(2027, 3, 8, 9, tzinfo=dt.UTC)
+    meeting = site.records.create("meetings", {
+        "name": "Review", "date_start": start, "date_end": start + dt.timedelta(hours=1),
+        "parent_type": "accounts", "parent_id": acme["id"]}, admin)
+    task = site.records.create("tasks", {"name": "Call back", "parent_type": "contacts",
+                                         "parent_id": wile["id"]}, admin)
+    note_ids = site.records.create_many("notes", [
+        {"name": "About Acme", "parent_type": "accounts", "parent_id": acme["id"]},
+        {"name": "About Wile", "parent_type": "contacts", "parent_id": wile["id"]},
+        {"name": "About nothing"}], admin)
+    assert site.records.teams_of("meetings", [meeting["id"]])[meeting["id"]] == [east]
+    assert site.records.teams_of("tasks", [task["id"]])[task["id"]] == [west]
+    teams = site.records.teams_of("notes", note_ids)
+    assert [teams.get(i, []) for i in note_ids] == [[east], [west], []]

@@ -76,7 +76,9 @@ def test_invitees_get_a_request_both_parsers_read(site, admin, story, smtp_inbox
     assert str(event["ORGANIZER"]) == "mailto:olivia@example.com"
     assert str(event["LOCATION"]) == "Our office — Salle Lumière"
     attendees = {str(a): a.params for a in event["ATTENDEE"]}
-    assert set(attendees) == {"mailto:sophie@example.com", "mailto:wile@acme.example"}
+    room = f"urn:uuid:{story_room(site)}"
+    assert set(attendees) == {"mailto:sophie@example.com", "mailto:wile@acme.example", room}
+    assert (attendees[room]["CUTYPE"], attendees[room]["CN"]) == ("RESOURCE", "Salle Lumière")
     assert attendees["mailto:wile@acme.example"]["PARTSTAT"] == "NEEDS-ACTION"
     assert attendees["mailto:wile@acme.example"]["RSVP"] == "TRUE"
     assert calendar.walk("VTIMEZONE")[0]["TZID"] == "Europe/Paris"
@@ -92,7 +94,12 @@ def test_invitees_get_a_request_both_parsers_read(site, admin, story, smtp_inbox
     assert vevent.dtstart.value.hour == 10
     assert vevent.organizer.value == "mailto:olivia@example.com"
     assert sorted(a.value for a in vevent.attendee_list) == [
-        "mailto:sophie@example.com", "mailto:wile@acme.example"]
+        "mailto:sophie@example.com", "mailto:wile@acme.example", room]
+
+
+def story_room(site) -> str:
+    from core.kernel.records import SYSTEM_USER, Query
+    return site.records.list("resources", SYSTEM_USER, Query(fields=["id"]))[0]["id"]
 
 
 def test_a_job_delivered_again_sends_nothing_twice(site, story, smtp_inbox):

@@ -45,8 +45,8 @@ def pair(site, admin):
     lists = {name: site.records.create("prospect_lists", {"name": name}, admin)["id"]
              for name in ("Newsletter", "Trade show")}
     site.records.link("contacts", jane["id"], "prospect_lists", lists["Newsletter"], admin)
-    for name in lists:  # J. is on both: the newsletter membership both had stays once
-        site.records.link("contacts", dupe["id"], "prospect_lists", lists[name], admin)
+    for list_id in lists.values():  # J. is on both: the newsletter membership both had stays once
+        site.records.link("contacts", dupe["id"], "prospect_lists", list_id, admin)
     gadgets = {name: site.records.create("gadgets", {"name": name}, admin)["id"]
                for name in ("Both", "Janes", "Dupes")}
     for who, names in ((jane, ["Both", "Janes"]), (dupe, ["Both", "Dupes"])):
