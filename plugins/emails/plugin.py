@@ -24,11 +24,20 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from core.kernel.errors import NotFoundError
 from core.kernel.hookspecs import hookimpl
+from plugins.emails import folders
 
 __version__ = "0.1.0"
 
 MODULE = "emails"
 ACCOUNTS = "accounts"
+
+
+# (one hookimpl per hook name in this module: a second function of the same name would
+# replace the first; use @hookimpl(specname=...) with a name of its own)
+
+@hookimpl
+def crbm_tables(metadata):
+    folders.tables(metadata)
 
 
 @hookimpl
