@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from core.kernel.errors import NotFoundError
 from core.kernel.hookspecs import hookimpl
-from plugins.emails import folders
+from plugins.emails import attachments, folders
 
 __version__ = "0.1.0"
 
@@ -38,6 +38,12 @@ ACCOUNTS = "accounts"
 @hookimpl
 def crbm_tables(metadata):
     folders.tables(metadata)
+    attachments.tables(metadata)
+
+
+@hookimpl
+def crbm_web_routes(site):
+    return attachments.routes
 
 
 @hookimpl
