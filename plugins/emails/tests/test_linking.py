@@ -96,7 +96,7 @@ def test_a_message_to_several_contacts_shows_on_each_one_s_history(site, admin, 
         for contact in (people["jane"], people["john"]):
             page = web.get(f"/m/contacts/{contact['id']}").text
             assert re.search(r'id="sub-history".*?data-panel-count="(\d+)"', page,
-                             re.S).group(1) == "1"
+                             re.DOTALL).group(1) == "1"
         timeline = web.get(f"/m/contacts/{people['john']['id']}/timeline?fragment=1").text
         assert "Minutes of our meeting" in timeline
 

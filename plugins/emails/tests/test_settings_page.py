@@ -82,10 +82,9 @@ def test_group_folders_are_added_and_bad_names_refused(site, admin):
         assert response.status_code == 200
         assert "The group folder Partner mail was added." in text(response.text)
         assert "<li>Partner mail</li>" in text(response.text)
-        for name, message in (("partner MAIL", "There is already a group folder called "
-                                               "partner MAIL."),
-                              ("customer support", "There is already a group folder called "
-                                                   "customer support."),
+        taken = "There is already a group folder called %s."
+        for name, message in (("partner MAIL", taken % "partner MAIL"),
+                              ("customer support", taken % "customer support"),
                               ("   ", "A folder needs a name."),
                               ("x" * 101, "At most 100 characters, on one line.")):
             refused = web.post("/admin/email/folders", data={"_csrf": web.csrf,

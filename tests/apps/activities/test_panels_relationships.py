@@ -51,7 +51,7 @@ def test_the_panel_its_count_and_the_timeline_show_a_linked_email(site, admin, l
         for contact in (ann, bob):  # Ann's through contact_id and the link: once
             page = web.get(f"/m/contacts/{contact['id']}").text
             assert re.search(r'id="sub-history".*?data-panel-count="(\d+)"', page,
-                             re.S).group(1) == "1"
+                             re.DOTALL).group(1) == "1"
             timeline = web.get(f"/m/contacts/{contact['id']}/timeline?fragment=1").text
             assert timeline.count("Shared minutes") == 1
 
@@ -72,7 +72,7 @@ def test_a_reader_who_may_not_list_the_email_does_not_see_it(site, admin, linked
         assert "Shared minutes" not in web.get(
             f"/m/contacts/{bob['id']}/panel/history?fragment=1").text
         page = web.get(f"/m/contacts/{bob['id']}").text
-        found = re.search(r'id="sub-history".*?data-panel-count="(\d+)"', page, re.S)
+        found = re.search(r'id="sub-history".*?data-panel-count="(\d+)"', page, re.DOTALL)
         assert found is None or found.group(1) == "0"
     # the link table is what names it: removing the link takes it off Bob's History
     site.records.unlink("emails", linked[2]["id"], "contacts", bob["id"], admin)
