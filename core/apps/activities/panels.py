@@ -19,8 +19,8 @@ with every contact it is with: plugins/emails, the ``contacts`` relationship).
 Why here and not as the kernel's subpanels: a subpanel is one module through one field;
 these panels mix several modules, split by a status, through several fields. The rows are
 read through the record service (each reader's access predicate in SQL, one statement per
-kind and link field or relationship — never per row) and only when a panel is opened: the detail page
-itself gains no statement.
+kind and link field or relationship — never per row) and only when a panel is opened: the
+detail page itself gains no statement.
 """
 from __future__ import annotations
 
@@ -116,6 +116,17 @@ def rows(site, module: ModuleDef, record_id: str, panel: str, user) -> list[dict
     """The panel's rows, each ``{"kind": Kind, "row": dict}``: Activities soonest first,
     History newest first. Records the user may not list are never read."""
     out: dict[tuple[str, str], dict] = {}
+    with site.engine.connect() as conn:
+        _read_rows(site, conn, module, record_id, panel, user, out)
+    ordered = sorted(out.values(), key=lambda item: _sort_key(
+        item["row"].get(item["kind"].when) if item["kind"].when else None))
+    return ordered if panel == "activities" else ordered[::-1]
+
+
+def _read_rows(site, conn, module: ModuleDef, record_id: str, panel: str, user,
+               out: dict) -> None:
+    """``rows``' reading, on one connection: each kind's sources, into ``out`` by (kind, id)
+    (a record reached two ways is one row)."""
     for kind, status in _panel_kinds(site, module, panel, user):
         fields = ["id", kind.module.name_field or "id", *(
             [kind.open_field] if kind.open_field else []), *(
@@ -126,12 +137,8 @@ def rows(site, module: ModuleDef, record_id: str, panel: str, user) -> list[dict
         for stmt, _ in sources(site, kind, user, Query(
                 filters=status, fields=list(dict.fromkeys(fields)), labels=True, sort=order,
                 limit=ROWS), str(record_id)):
-            with site.engine.connect() as conn:
-                for row in dicts(conn.execute(stmt)):
-                    out[(kind.module.name, row["id"])] = {"kind": kind, "row": row}
-    ordered = sorted(out.values(), key=lambda item: _sort_key(
-        item["row"].get(item["kind"].when) if item["kind"].when else None))
-    return ordered if panel == "activities" else ordered[::-1]
+            for row in dicts(conn.execute(stmt)):
+                out[(kind.module.name, row["id"])] = {"kind": kind, "row": row}
 
 
 def create_links(site, module: ModuleDef, record_id: str, title: str, panel: str,

@@ -12,9 +12,9 @@ Contract:
   reader may see (the route checks that first). A kind the reader's roles disable is gone.
 - Paging is by key, not by OFFSET: the order is (time, kind, id) descending, the cursor
   the last entry shown, and each source (kind × link field or many-to-many relationship,
-  the log; ``panels.sources``) answers only the
-  rows beyond it, at most ``PAGE`` + 1 each: a page costs one statement per source
-  whatever the page's depth, and an entry added meanwhile never shifts a page.
+  ``panels.sources``; the log) answers only the rows beyond it, at most ``PAGE`` + 1 each:
+  a page costs one statement per source whatever the page's depth, and an entry added
+  meanwhile never shifts a page.
 
 Why not one ``UNION``: the kinds' times differ in type (a date, a date-time) and their
 cursor comparisons differ with the kind; a statement per source is as many as the History
