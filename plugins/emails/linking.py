@@ -2,7 +2,9 @@
 (implementation guide §7.4.1, third section; issue 21 point 3).
 
 Contract — for every **new** email record, however it is created (the IMAP fetch's
-``create_many``, the web form, the API, a sent message filed by ``crbm_mail_sent``):
+``create_many``, the web form, the API, a sent message filed by ``crbm_mail_sent``), and
+every email whose addresses (or, for the thread, Message-IDs) an update changes — a draft
+given its recipients, then sent — adding to the links it has:
 
 - **Contacts.** The addresses that say whom the message is with — an inbound message's
   sender, an outbound one's recipients (To, Cc, Bcc), read with ``email.utils.getaddresses``
@@ -54,6 +56,9 @@ LEADS = "leads"
 RELATIONSHIP = "contacts"  # the emails↔contacts many-to-many (plugins/contacts/extends)
 CHUNK = 500  # addresses or Message-IDs per IN list: every database takes that many
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+# an update changing one of these links or threads the email again
+ADDRESS_FIELDS = ("direction", "from_address", "to_addresses", "cc_addresses", "bcc_addresses")
+THREAD_FIELDS = ("message_id", "in_reply_to", "references")
 
 
 # -- addresses ------------------------------------------------------------------------------
@@ -121,11 +126,14 @@ def match(site, connection, module_name: str, wanted) -> dict[str, list[dict]]:
 
 def before_save(site, batch, user, connection) -> None:
     """Link the new emails of ``batch`` to their contacts, accounts and leads, and thread
-    them (see the module's docstring)."""
-    records = [change.record for change in batch if change.is_new]
+    them (see the module's docstring); an email whose addresses change (a draft given its
+    recipients, then sent) is linked again, adding to its links."""
+    thread(site, [c.record for c in batch
+                  if c.is_new or any(f in c.changes for f in THREAD_FIELDS)], connection)
+    records = [c.record for c in batch
+               if c.is_new or any(f in c.changes for f in ADDRESS_FIELDS)]
     if not records:
         return
-    thread(site, records, connection)
     settings = email_settings(site)
     wanted = {record["id"]: parties(record, settings.ignore_domains) for record in records}
     every = {address for found in wanted.values() for _, address in found}
@@ -146,19 +154,28 @@ def before_save(site, batch, user, connection) -> None:
                      for lead in leads.get(address, ())), None)
         if lead and not record.get("parent_id"):
             record["parent_id"], record[_type_field(site)] = lead["id"], LEADS
-    add_links(site, connection, user, list(links))
+    changed = [c.record["id"] for c in batch
+               if not c.is_new and any(f in c.changes for f in ADDRESS_FIELDS)]
+    add_links(site, connection, user, list(links), changed)
 
 
-def add_links(site, connection, user, pairs: list[tuple[str, str]]) -> None:
-    """(email id, contact id) rows into the emails↔contacts link table, in one insert.
-    Only for new emails: no pair can be there already."""
-    if not pairs:
-        return
+def add_links(site, connection, user, pairs: list[tuple[str, str]],
+              existing: list[str] = ()) -> None:
+    """(email id, contact id) rows into the emails↔contacts link table, in one insert;
+    ``existing``: the emails among them that may have links already (those are read
+    first, in one statement per ``CHUNK``, and kept)."""
     emails = site.registry.module(MODULE)
     if RELATIONSHIP not in emails.relationships:
         return  # the contacts plugin is not active (its extends/emails.yaml brings it)
     mine, theirs = link_columns(emails, RELATIONSHIP)
     table = site.tables.tables[emails.link_table(RELATIONSHIP)]
+    existing = sorted(set(existing))
+    for start in range(0, len(existing) if pairs else 0, CHUNK):
+        have = set(connection.execute(sa.select(table.c[mine], table.c[theirs]).where(
+            table.c[mine].in_(existing[start:start + CHUNK]))).tuples())
+        pairs = [pair for pair in pairs if pair not in have]
+    if not pairs:
+        return
     stamp = dt.datetime.now(dt.UTC)
     connection.execute(table.insert(), [{mine: e, theirs: c, "created_at": stamp,
                                          "created_by": user.id} for e, c in pairs])

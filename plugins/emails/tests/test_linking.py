@@ -191,3 +191,21 @@ def test_threads_resolve_within_one_batch_whatever_the_order(site, admin, people
     assert orphan["thread_id"] == "<root@x>"
     root = site.records.create("emails", inbound(message_id="<root@x>"), admin)
     assert root["thread_id"] == "<root@x>"
+
+
+def test_a_draft_given_its_recipients_later_is_linked_then(site, admin, people):
+    draft = site.records.create("emails", {"name": "Offer", "status": "draft",
+                                           "direction": "outbound"}, admin)
+    assert draft["contact_id"] is None
+    updated = site.records.update("emails", draft["id"], {"to_addresses": "jane@acme.example"},
+                                  admin)
+    assert (updated["contact_id"], updated["account_id"]) == (people["jane"]["id"],
+                                                              people["acme"]["id"])
+    # a Cc added: John's link is added, Jane's kept (once), the contact stays Jane
+    updated = site.records.update("emails", draft["id"], {
+        "cc_addresses": "john@acme.example", "status": "sent"}, admin)
+    assert updated["contact_id"] == people["jane"]["id"]
+    assert linked_contacts(site, draft["id"]) == {people["jane"]["id"], people["john"]["id"]}
+    # other changes leave the links alone
+    site.records.update("emails", draft["id"], {"name": "Our offer"}, admin)
+    assert linked_contacts(site, draft["id"]) == {people["jane"]["id"], people["john"]["id"]}
