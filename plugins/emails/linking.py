@@ -19,6 +19,9 @@ given its recipients, then sent — adding to the links it has:
 - **Leads** (only while the leads plugin is active): an address no contact has is matched
   against the leads' email fields the same way; the first lead matched becomes the email's
   "Related to" (``parent_id``/``parent_type``) when that is still empty.
+- **Whose contacts**: every contact not deleted, whoever may see it — filing is the
+  system's. Who sees the email on a History is still decided by the email's own access,
+  and a contact's name is shown only to those who may see the contact.
 - **Ignored domains**: an address at a domain of ``ignore_domains`` (or a subdomain of one)
   is never matched — your own company's people are not contacts.
 - **Threads**: ``thread_id`` is the Message-ID of the thread's first message. The message's

@@ -99,6 +99,9 @@ def test_a_message_to_several_contacts_shows_on_each_one_s_history(site, admin, 
                              re.DOTALL).group(1) == "1"
         timeline = web.get(f"/m/contacts/{people['john']['id']}/timeline?fragment=1").text
         assert "Minutes of our meeting" in timeline
+        # the email's own page lists its contacts
+        page = web.get(f"/m/emails/{email_id}").text
+        assert re.search(r'id="sub-contacts".*?data-count="2"', page, re.DOTALL)
 
 
 def test_links_already_given_are_kept(site, admin, people):
