@@ -25,8 +25,15 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from core.kernel.errors import N_, NotFoundError
 from core.kernel.hookspecs import for_modules, hookimpl
 from core.kernel.hooktypes import AdminLink
-from plugins.emails import (attachments, folders, group_actions, linking, outbound,
-                            settings_web, tracking)
+from plugins.emails import (
+    attachments,
+    folders,
+    group_actions,
+    linking,
+    outbound,
+    settings_web,
+    tracking,
+)
 
 __version__ = "0.1.0"
 
