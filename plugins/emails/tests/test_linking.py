@@ -212,3 +212,14 @@ def test_a_draft_given_its_recipients_later_is_linked_then(site, admin, people):
     # other changes leave the links alone
     site.records.update("emails", draft["id"], {"name": "Our offer"}, admin)
     assert linked_contacts(site, draft["id"]) == {people["jane"]["id"], people["john"]["id"]}
+
+
+def test_without_the_contacts_plugin_emails_are_still_threaded_and_stored(site, admin):
+    gone = site.disable_plugin("contacts", with_dependents=True)
+    if "emails" in gone:
+        pytest.skip("emails went with contacts")
+    assert "contact_id" not in site.registry.module("emails").fields
+    first, reply = site.records.create_many("emails", [
+        inbound(), inbound(name="Re: it", message_id="<r@x>", in_reply_to=ORIGINAL)], admin)
+    assert stored(site, admin, reply)["thread_id"] == ORIGINAL
+    assert stored(site, admin, first)["account_id"] is None
