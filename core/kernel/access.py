@@ -163,8 +163,7 @@ def _terms(grants: Grants, role: RoleGrant, module: ModuleDef, action: str) -> f
     return frozenset([NONE]) if NONE in terms else frozenset(terms)
 
 
-def _bypass(user, module: ModuleDef) -> bool:
-    """Administrators pass every check, except in hr and private modules."""
+def _bypass(user, module: ModuleDef) -> bool:  # administrators pass, but in hr and private
     return user.is_admin and not (module.definition.get("hr") or module.definition.get("private"))
 
 
@@ -191,8 +190,7 @@ class AccessControl:
 
     # -- the enforcement point -------------------------------------------------------------
 
-    def predicate(self, user, module: ModuleDef, action: str, table: sa.Table,
-                  scan: bool = False):
+    def predicate(self, user, module: ModuleDef, action: str, table: sa.Table, scan: bool = False):
         """SQL that is true for the records of ``module`` the user may ``action``.
 
         Shapes of the same truth, for the database's planner: by default team membership
@@ -209,8 +207,7 @@ class AccessControl:
             grants.compiled[key] = self._compile(grants, module, action, table, scan)
         return grants.compiled[key]
 
-    def _compile(self, grants: Grants, module: ModuleDef, action: str, table: sa.Table,
-                 scan):
+    def _compile(self, grants: Grants, module: ModuleDef, action: str, table: sa.Table, scan):
         ways = {}  # the ways in (key -> SQL): a one-term disjunct's alternatives, or an AND
         for c in _dnf(grants, module, action):  # (of no term: every record)
             alts = [self._term_sql(t, grants, module, table, scan) for t in sorted(c)]

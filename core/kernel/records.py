@@ -575,8 +575,7 @@ class RecordService:
         with self._writing(connection) as conn:
             [change] = self._save(conn, module, user, [values], None, teams).batch
             # what they just wrote, even if their rights will not show it to them again
-            return self.get(module_name, change.record["id"], user, connection=conn,
-                            action=None)
+            return self.get(module_name, change.record["id"], user, connection=conn, action=None)
 
     def create_many(self, module_name: str, rows: Iterable[Mapping[str, Any]], user: User, *,
                     connection=None) -> list[str]:
@@ -667,8 +666,7 @@ class RecordService:
 
     def _step_number(self, save: _Save) -> None:
         if save.is_new:
-            self._number(save.conn, save.module, [c.record for c in save.batch],
-                         save.stamp.date())
+            self._number(save.conn, save.module, [c.record for c in save.batch], save.stamp.date())
 
     def _step_before_save(self, save: _Save) -> None:
         self._hooks(save.module).crbm_before_save(
@@ -701,8 +699,7 @@ class RecordService:
             if old == new or moving.get((save.module.name, change.record["id"])) == (old, new) \
                     or (old in free and new in free):  # a declared action, or a free move
                 continue
-            action = next((a for a in spec["actions"] if old in a["from"] and a["to"] == new),
-                          None)
+            action = next((a for a in spec["actions"] if old in a["from"] and a["to"] == new), None)
             values = {"field": f.label, "from": labels.get(old, old or "—"),
                       "to": labels.get(new, new or "—")}
             message = Message(N_("%(field)s cannot go from %(from)s to %(to)s"), **values) \
@@ -1352,8 +1349,7 @@ class _UniqueGuard:
         unique = [f for f in module.stored_fields
                   if f.spec.get("unique") or f.name == sequence_field(module)]
         with self.service.engine.connect() as fresh:
-            errors = self.service._check_unique(fresh, module, unique, self.records,
-                                                self.currents)
+            errors = self.service._check_unique(fresh, module, unique, self.records, self.currents)
         if not errors:
             return False  # not a value a writer chose: a fault, reported as one
         raise ValidationError(errors) from exc

@@ -67,13 +67,14 @@ def create_site(folder: Path, database_url: str | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for sub in ("files", "packs"):
         (folder / sub).mkdir(exist_ok=True)
-    config = {
-        "database_url": database_url or f"sqlite:///{folder / 'crbm.db'}",
-        "secret_key": secrets.token_urlsafe(32),
-    }
+    config = {"database_url": database_url or f"sqlite:///{folder / 'crbm.db'}",
+              "secret_key": secrets.token_urlsafe(32)}
     (folder / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
     (folder / CONFIG).chmod(0o600)  # it holds the secret key
     return folder
+
+
+_SCHEMAS: dict[tuple, sa.MetaData] = {}  # Site._schema's, by definitions and plugins
 
 
 class Site:
@@ -134,12 +135,23 @@ class Site:
         self.enabled_packs = enabled
         self.metadata_epoch = epoch
         self.registry: Registry = registry
-        self.tables = database.schema_for(registry)
-        self.hook.crbm_tables(metadata=self.tables)
+        self.tables = self._schema(registry)
         self.access = AccessControl(self.engine, self.tables, lambda: self.settings)
         self.records = RecordService(self.engine, registry, self.tables, self.hook, self.access,
                                      settings=lambda: self.settings, site=self)
         self.access_predicates = self._read_access_predicates()
+
+    def _schema(self, registry) -> sa.MetaData:
+        """The registry's tables and the plugins' own (``crbm_tables``), built once per
+        process for the same definitions and plugins and shared, read-only: most of a
+        boot's time (each test boots a site)."""
+        key = (json.dumps([m.definition for m in registry.modules.values()], default=repr),
+               tuple(sorted(name for name, _ in self.plugin_manager.list_name_plugin())))
+        if key not in _SCHEMAS:
+            _SCHEMAS.clear() if len(_SCHEMAS) >= 8 else None
+            _SCHEMAS[key] = database.schema_for(registry)
+            self.hook.crbm_tables(metadata=_SCHEMAS[key])
+        return _SCHEMAS[key]
 
     def refresh(self, epoch: int) -> bool:
         """Rebuild the registry if another worker changed it (``epoch`` read from the
@@ -180,10 +192,8 @@ class Site:
         return sorted(json.loads(row.value)) if row else []
 
     def _load_plugins(self, disabled: list[str]) -> None:
-        self.plugin_candidates = plugins.discover(self._extra_plugins, disabled,
-                                                  self._plugins_root)
-        self.plugin_manager, self.plugins = plugins.load_plugins(
-            candidates=self.plugin_candidates)
+        self.plugin_candidates = plugins.discover(self._extra_plugins, disabled, self._plugins_root)
+        self.plugin_manager, self.plugins = plugins.load_plugins(candidates=self.plugin_candidates)
         self.hook = self.plugin_manager.hook
         # the hooks that take a module, as called for one: ``site.module_hooks.of(module)``
         self.module_hooks = plugins.ModuleHooks(self.hook)

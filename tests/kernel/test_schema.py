@@ -106,3 +106,19 @@ def test_lists_sort_text_along_an_index_regardless_of_case(site, admin):
                            new=True)
     assert "ix_vehicles_name_ci" in sort_indexes(site, "vehicles")
     assert site.check_schema().in_sync
+
+
+def test_sites_with_the_same_modules_share_their_tables_until_one_changes(site, admin,
+                                                                          make_site):
+    """Site._schema: building the tables is most of a boot, so two sites of the same
+    definitions and plugins share one (read-only) MetaData; a change to the definitions
+    (a Studio field) gives that site its own, and the other keeps what it had."""
+    other = make_site("other")
+    assert other.tables is site.tables
+    before = set(site.tables.tables["accounts"].columns.keys())
+    site.studio.save_field(admin, "accounts", "loyalty_tier", {"type": "text"}, new=True)
+    assert site.tables is not other.tables
+    assert "loyalty_tier" in site.tables.tables["accounts"].columns
+    assert set(other.tables.tables["accounts"].columns.keys()) == before
+    other.reload()  # it reads the same customization now: the new shape, shared again
+    assert other.tables is site.tables
