@@ -342,3 +342,44 @@ def test_connection(box: Mailbox) -> Message:
         raise MailboxError(Message(N_("Connected, but there is no folder %(folder)s on "
                                       "the server."), folder=", ".join(missing)))
     return Message(N_("Connected: %(count)s folders to fetch."), count=len(box.monitored))
+
+
+# -- the "Test connection" button -------------------------------------------------------------
+
+def record_actions(site, module, record, user) -> list:
+    from core.web.actions import Action
+
+    return [Action(N_("Test connection"), f"/mailboxes/{module.name}/{record['id']}/test",
+                   post=True)]
+
+
+def test_view(request, form):
+    """``POST /mailboxes/{module}/{record_id}/test``: sign in to the server and say how it
+    went, to a user who may see the mailbox (its owner; an administrator for a group
+    inbox) — 404 otherwise."""
+    from starlette.exceptions import HTTPException
+    from starlette.responses import RedirectResponse
+
+    from core.web.templating import flash
+
+    site, user = request.app.state.site, request.state.user
+    module, record_id = request.path_params["module"], request.path_params["record_id"]
+    if module not in MODULES:
+        raise HTTPException(404)
+    record = site.records.get(module, record_id, user)  # NotFound: someone else's
+    with site.engine.connect() as conn:
+        box = load(site, conn, module, record["id"])
+    try:
+        flash(request, test_connection(box), "info")
+    except MailboxError as error:
+        flash(request, error.message, "error")
+    return RedirectResponse(f"/m/{module}/{record['id']}", 303)
+
+
+def routes() -> list:
+    from starlette.routing import Route
+
+    from core.web.pages import page
+
+    return [Route("/mailboxes/{module}/{record_id}/test", page()(test_view),
+                  methods=["POST"])]

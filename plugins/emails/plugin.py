@@ -23,8 +23,8 @@ import secrets
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from core.kernel.errors import NotFoundError
-from core.kernel.hookspecs import hookimpl
-from plugins.emails import attachments, folders
+from core.kernel.hookspecs import for_modules, hookimpl
+from plugins.emails import attachments, fetch, folders, mailboxes
 
 __version__ = "0.1.0"
 
@@ -44,6 +44,41 @@ def crbm_tables(metadata):
 @hookimpl
 def crbm_web_routes(site):
     return attachments.routes
+
+
+# -- fetching mail (mailboxes.py: sealed secrets, connections; fetch.py: the job) ----------
+
+@hookimpl(specname="crbm_tables")
+def fetching_tables(metadata):
+    mailboxes.tables(metadata)
+    fetch.tables(metadata)
+
+
+@hookimpl(specname="crbm_before_save")
+@for_modules(*mailboxes.MODULES)
+def seal_mailbox_secrets(site, module, batch, connection):
+    mailboxes.before_save(site, module, batch, connection)
+
+
+@hookimpl(specname="crbm_scheduled_tasks")
+def fetching_tasks(site):
+    return fetch.scheduled_tasks()
+
+
+@hookimpl(specname="crbm_job_handlers")
+def fetching_jobs(site):
+    return fetch.job_handlers()
+
+
+@hookimpl(specname="crbm_record_actions")
+@for_modules(*mailboxes.MODULES)
+def mailbox_actions(site, module, record, user):
+    return mailboxes.record_actions(site, module, record, user)
+
+
+@hookimpl(specname="crbm_web_routes")
+def mailbox_routes(site):
+    return mailboxes.routes()
 
 
 @hookimpl
