@@ -21,7 +21,6 @@ policy (``policy.default``) — no MIME of our own:
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 from dataclasses import dataclass, field
 from email import policy
 from email.header import decode_header, make_header
@@ -100,8 +99,7 @@ def _addresses(message: EmailMessage, name: str) -> str:
         value = message.get(name)
         if value is None:
             return ""
-        found = [email.utils.formataddr((a.display_name, a.addr_spec))
-                 for a in getattr(value, "addresses", ()) if a.addr_spec]
+        found = [str(a) for a in getattr(value, "addresses", ()) if a.addr_spec]
         return ", ".join(found) if found else " ".join(str(value).split())
     except Exception:  # noqa: BLE001 - a bad message is read best-effort, never raised
         return " ".join(_header(message, name).split())
@@ -129,14 +127,15 @@ def _text(part) -> str:
     """A text part's content, decoded from its charset; replacement characters where the
     charset is unknown or the bytes do not fit it."""
     try:
-        return part.get_content()
+        text = part.get_content()
     except Exception:  # noqa: BLE001 - a bad message is read best-effort, never raised
         data = part.get_payload(decode=True) or b""
         charset = part.get_content_charset() or "utf-8"
         try:
-            return data.decode(charset, errors="replace")
+            text = data.decode(charset, errors="replace")
         except LookupError:  # a charset Python does not know
-            return data.decode("utf-8", errors="replace")
+            text = data.decode("utf-8", errors="replace")
+    return text.replace("\r\n", "\n")
 
 
 def _files(message: EmailMessage, bodies: set[int]):

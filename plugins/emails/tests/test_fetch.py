@@ -2,6 +2,9 @@
 tests (imap_server.py): three folders, the sent folder, re-runs, a message moved between
 runs, a UIDVALIDITY change, POP3, SSL/STARTTLS and the certificate options, a refused
 sign-in; and the mailboxes' secrets: sealed, never shown, a user's account their own."""
+from email.message import EmailMessage
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
@@ -10,7 +13,7 @@ from core.kernel import crypto
 from core.kernel.records import Query
 from core.kernel.users import create_user
 from core.testing import api_client, bearer, signed_in
-from plugins.emails import fetch, folders, mailboxes, settings
+from plugins.emails import attachments, fetch, folders, mailboxes, settings
 from plugins.emails.tests.imap_server import HOST, PASSWORD, USER, Dovecot
 
 USER_PASSWORD = "correct horse battery"
@@ -309,3 +312,92 @@ def test_the_test_connection_button_says_how_it_went(site, ann, dovecot, imap):
         refused = web.post(f"/mailboxes/mail_accounts/{bad['id']}/test",
                            data={"_csrf": web.csrf})
         assert "refused the sign-in" in refused.text
+
+
+# -- real-world messages, attachments, the raw message, group inboxes -------------------------
+
+MESSAGES = Path(__file__).parent / "messages"
+
+
+def test_real_world_messages_are_filed_with_their_attachments(site, ann, dovecot, imap):
+    for path in sorted(MESSAGES.glob("*.eml")):
+        imap.append("INBOX", path.read_bytes())
+    imap.append("INBOX", b"\r\n\r\n")  # not a message at all
+    site.set_setting(settings.SETTING, {"keep_raw": True})
+    box = account(site, ann, dovecot)
+
+    result = run(site, box)
+
+    assert result.filed == len(list(MESSAGES.glob("*.eml")))
+    assert [p.template for p in result.problems] == [
+        "A message in %(folder)s could not be read (%(reason)s)."]
+    emails = {e["name"]: e for e in filed(site, ann)}
+    assert {"Café crème à Noël", "お見積もりのご送付", "Grüße aus München ✈️",
+            "Broken message and bad base64"} <= set(emails)
+    news = site.records.get("emails", emails["Our December newsletter"]["id"], ann)
+    assert "<script" not in news["body_html"] and "alert(1)" not in news["body_html"]
+    files = attachments.listed(site, [news["id"]])[news["id"]]
+    assert [(f["name"], f["inline"], f["content_id"]) for f in files] == [
+        ("logo.png", True, "logo.png@01DC6354"), ("prices-2026.pdf", False, None)]
+    assert attachments.read(site, files[1]) == b"%PDF-1.4 prices"
+    raw = (site.folder / "files" / news["raw_message"]).read_bytes()
+    assert raw == (MESSAGES / "related_inline.eml").read_bytes()
+    stored = site.records.get("mail_accounts", box["id"], ann)
+    assert "could not be read" in stored["last_error"]
+    assert run(site, box).filed == 0  # the unreadable one is not tried again and again
+
+
+def test_an_attachment_over_the_limit_is_left_out_with_a_note(site, ann, dovecot, imap):
+    big = EmailMessage()
+    big["From"], big["To"], big["Subject"] = "jane@example.org", USER, "The big file"
+    big["Message-ID"] = "<big@example.org>"
+    big.set_content("Here it is.")
+    big.add_attachment(b"\0" * (25 * 2**20), maintype="application", subtype="octet-stream",
+                       filename="big.bin")
+    big.add_attachment(b"small", maintype="text", subtype="plain", filename="small.txt")
+    imap.append("INBOX", big.as_bytes())
+    site.config["emails"] = {"max_attachment_mb": 10}
+    box = account(site, ann, dovecot)
+
+    assert run(site, box).filed == 1
+    [email] = filed(site, ann)
+    assert "[Attachment big.bin (25.0 MB) was not kept: it is larger than 10 MB.]" \
+        in email["body"]
+    assert [f["name"] for f in attachments.listed(site, [email["id"]])[email["id"]]] == [
+        "small.txt"]
+    assert email["raw_message"] is None  # the site does not keep raw messages
+
+
+def test_a_25_mb_attachment_within_the_limit_is_kept(site, ann, dovecot, imap):
+    big = EmailMessage()
+    big["From"], big["To"], big["Subject"] = "jane@example.org", USER, "The big file"
+    big.set_content("Here it is.")
+    data = bytes(range(256)) * (25 * 2**20 // 256)
+    big.add_attachment(data, maintype="application", subtype="octet-stream", filename="big.bin")
+    imap.append("INBOX", big.as_bytes())
+    box = account(site, ann, dovecot)
+    assert run(site, box).filed == 1
+    [email] = filed(site, ann)
+    [kept] = attachments.listed(site, [email["id"]])[email["id"]]
+    assert kept["size"] == 25 * 2**20 and attachments.read(site, kept) == data
+
+
+def test_a_group_inbox_files_into_the_group_folder(site, admin, dovecot, imap):
+    imap.append("INBOX", message(1, "Help!"))
+    inbox = site.records.create("group_inboxes", {
+        "name": "Support", "email_address": "support@example.org", "protocol": "imap",
+        "host": HOST, "port": dovecot.imap, "security": "none",
+        "certificate_validation": "none", "username": USER, "password": PASSWORD,
+        "folders": "INBOX", "assigned_user_id": admin.id}, admin)
+    row, secrets = raw_rows(site, "group_inboxes", inbox["id"])
+    assert row["password"] is None and PASSWORD not in repr(secrets)
+
+    result = fetch.fetch_mailbox(site, "group_inboxes", inbox["id"])
+
+    assert result.filed == 1
+    [email] = filed(site, admin)
+    with site.engine.begin() as conn:
+        group_inbox = folders.ensure_group(site, conn)["Group Inbox"]
+    assert (email["group_inbox_id"], email["folder_id"], email["assigned_user_id"]) == (
+        inbox["id"], group_inbox, admin.id)
+    assert email["mail_account_id"] is None
