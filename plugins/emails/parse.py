@@ -21,15 +21,29 @@ policy (``policy.default``) — no MIME of our own:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from email import policy
 from email.header import decode_header, make_header
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from email.parser import BytesParser
 
 from plugins.emails.attachments import File
 
-_PARSER = BytesParser(policy=policy.default)
+
+class _Headers(HeaderRegistry):
+    """The modern policy's header objects, each parsed once: the parser and the content
+    methods ask for a part's Content-Type a dozen times, and each ask would parse it anew
+    (most of the time a message took). The objects are immutable, so sharing is safe."""
+
+    @functools.lru_cache(maxsize=2048)  # noqa: B019 - one registry, for the process's life
+    def __call__(self, name, value):
+        return super().__call__(name, value)
+
+
+POLICY = policy.default.clone(header_factory=_Headers())
+_PARSER = BytesParser(policy=POLICY)
 
 
 class ParseError(ValueError):
@@ -179,7 +193,7 @@ def _attached_message(part) -> File:
     inner = part.get_payload()
     inner = inner[0] if isinstance(inner, list) and inner else inner
     try:
-        data = inner.as_bytes(policy=policy.default.clone(linesep="\r\n"))
+        data = inner.as_bytes(policy=POLICY.clone(linesep="\r\n"))
         subject = " ".join(_header(inner, "subject").split())
     except Exception:  # noqa: BLE001 - a bad message is read best-effort, never raised
         data, subject = (part.get_payload(decode=True) or b""), ""
