@@ -196,7 +196,7 @@ def _fetch_imap(site, box, target, limit: int, run: Run) -> None:
                 selected = client.select_folder(folder, readonly=True)
             except Exception as error:  # noqa: BLE001 - one missing folder; the others go on
                 run.problems.append(Message(N_("Folder %(folder)s: %(reason)s"),
-                                            folder=folder, reason=mailboxes._reason(error)))
+                                            folder=folder, reason=mailboxes.reason(error)))
                 continue
             uidvalidity = int(selected.get(b"UIDVALIDITY") or 0)
             state = _state(site, box, folder)

@@ -230,25 +230,25 @@ def _failure(error: BaseException, box: Mailbox, signing_in: bool) -> MailboxErr
     if signing_in and not isinstance(error, OSError):
         return MailboxError(Message(N_("%(server)s refused the sign-in of %(user)s: "
                                        "%(reason)s"), server=where, user=box.username,
-                                    reason=_reason(error)))
+                                    reason=reason(error)))
     if isinstance(error, ssl.SSLCertVerificationError):
         return MailboxError(Message(N_("The certificate of %(server)s is not trusted "
                                        "(%(reason)s)."), server=where,
-                                    reason=error.verify_message or _reason(error)))
+                                    reason=error.verify_message or reason(error)))
     if isinstance(error, ssl.SSLError):
         return MailboxError(Message(N_("The secure connection to %(server)s failed "
                                        "(%(reason)s)."), server=where,
-                                    reason=error.reason or _reason(error)))
+                                    reason=error.reason or reason(error)))
     if isinstance(error, TimeoutError):
         return MailboxError(Message(N_("%(server)s did not answer in time."), server=where))
     if isinstance(error, OSError):
         return MailboxError(Message(N_("Cannot connect to %(server)s (%(reason)s)."),
-                                    server=where, reason=_reason(error)))
+                                    server=where, reason=reason(error)))
     return MailboxError(Message(N_("%(server)s answered with an error: %(reason)s"),
-                                server=where, reason=_reason(error)))
+                                server=where, reason=reason(error)))
 
 
-def _reason(error: BaseException) -> str:
+def reason(error: BaseException) -> str:
     text = error.args[0] if error.args else type(error).__name__
     if isinstance(text, bytes):
         text = text.decode(errors="replace")
