@@ -64,9 +64,9 @@ def message(number: int, subject: str | None = None, *, sender="Jane Roe <jane@e
              f"Date: Mon, 1 Dec 2025 10:{number % 60:02d}:00 +0100"]
     if mid:
         lines.append(f"Message-ID: {mid}")
-    lines += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", extra, "",
-              f"Body of message {number}."]
-    return "\r\n".join(line for line in lines if line is not None).encode()
+    lines += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
+              *([extra] if extra else []), "", f"Body of message {number}."]
+    return "\r\n".join(lines).encode()
 
 
 def filed(site, user) -> list[dict]:
@@ -277,6 +277,25 @@ def test_passwords_are_sealed_at_rest_and_never_shown(site, ann, dovecot, admin)
     with site.engine.connect() as conn:
         assert mailboxes.credentials(site, conn, "mail_accounts",
                                      [box["id"]])[box["id"]]["password"] == "new one"
+
+
+def test_a_password_given_through_the_api_is_sealed_and_not_returned(site, ann, dovecot):
+    with api_client(site) as api:
+        made = api.post("/api/v1/mail_accounts", headers=bearer(site, ann), json={
+            "name": "From the API", "email_address": USER, "protocol": "imap", "host": HOST,
+            "security": "ssl", "certificate_validation": "third_party", "username": USER,
+            "password": "api secret 9"})
+        assert made.status_code == 201, made.text
+        assert "api secret 9" not in made.text and "sealed:v1:" not in made.text
+        record_id = made.json()["id"]
+        changed = api.patch(f"/api/v1/mail_accounts/{record_id}", headers={
+            **bearer(site, ann), "If-Match": made.headers["etag"]}, json={"name": "Renamed"})
+        assert changed.status_code == 200, changed.text
+    row, secrets = raw_rows(site, "mail_accounts", record_id)
+    assert row["password"] is None and "api secret 9" not in repr(secrets)
+    with site.engine.connect() as conn:  # the rename kept it
+        assert mailboxes.credentials(site, conn, "mail_accounts",
+                                     [record_id])[record_id]["password"] == "api secret 9"
 
 
 def test_another_user_cannot_read_someones_mail_account(site, ann, dovecot, admin):
