@@ -41,7 +41,7 @@ from cryptography import x509
 from core.kernel import crypto
 from core.kernel.database import ID
 from core.kernel.errors import N_, Message
-from core.kernel.fields import UTCDateTime
+from core.kernel.fields import FieldType, UTCDateTime
 
 MAIL_ACCOUNTS = "mail_accounts"
 GROUP_INBOXES = "group_inboxes"
@@ -73,6 +73,30 @@ def tables(metadata) -> None:
 
 
 # -- secrets -------------------------------------------------------------------------------
+
+class SecretType(FieldType):
+    """A secret typed into a form and never shown back (``password``, ``smtp_password``): a
+    password input left empty, nothing on the detail page or in lists. Its value never
+    reaches the column anyway (``before_save``); this type keeps the form from asking the
+    browser to remember it or to show it."""
+
+    name = "secret"
+    default_size = 2000
+    json_kind = "string"
+    input_type = "password"
+    input_attrs = ' autocomplete="new-password"'
+    searchable = False
+
+    def display_text(self, fmt, f, value, record, options):
+        return ""
+
+    def form_text(self, value, fmt):
+        return ""
+
+
+def field_types() -> list[FieldType]:
+    return [SecretType()]
+
 
 def before_save(site, module, batch, connection) -> None:
     """Take the secrets out of the records being saved: sealed into ``SECRETS``, the

@@ -54,6 +54,11 @@ def fetching_tables(metadata):
     fetch.tables(metadata)
 
 
+@hookimpl(specname="crbm_field_types")
+def mailbox_field_types(site):
+    return mailboxes.field_types()
+
+
 @hookimpl(specname="crbm_before_save")
 @for_modules(*mailboxes.MODULES)
 def seal_mailbox_secrets(site, module, batch, connection):

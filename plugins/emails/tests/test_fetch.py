@@ -263,6 +263,8 @@ def test_passwords_are_sealed_at_rest_and_never_shown(site, ann, dovecot, admin)
             page = web.get(url)
             assert page.status_code == 200
             assert PASSWORD not in page.text and "sealed:v1:" not in page.text
+        form = web.get(f"/m/mail_accounts/{box['id']}/edit").text
+        assert 'name="password" value="" type="password"' in form
     with api_client(site) as api:
         answer = api.get(f"/api/v1/mail_accounts/{box['id']}", headers=bearer(site, ann))
         assert answer.status_code == 200
