@@ -2,6 +2,7 @@
 tests (imap_server.py): three folders, the sent folder, re-runs, a message moved between
 runs, a UIDVALIDITY change, POP3, SSL/STARTTLS and the certificate options, a refused
 sign-in; and the mailboxes' secrets: sealed, never shown, a user's account their own."""
+import logging
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -213,9 +214,13 @@ def test_tls_with_a_self_signed_certificate_follows_the_validation_option(
     assert run(site, trusted).filed == 1
 
 
-def test_a_refused_sign_in_is_a_clear_last_error(site, ann, dovecot, imap):
+def test_a_refused_sign_in_is_a_clear_last_error(site, ann, dovecot, imap, caplog):
+    caplog.set_level(logging.DEBUG)
+    good = account(site, ann, dovecot, name="Good")
+    run(site, good)
     box = account(site, ann, dovecot, password="wrong password")
     result = run(site, box)
+    assert PASSWORD not in caplog.text and "wrong password" not in caplog.text  # never logged
     assert result.filed == 0
     error = site.records.get("mail_accounts", box["id"], ann)["last_error"]
     assert f"refused the sign-in of {USER}" in error and "wrong password" not in error
