@@ -38,8 +38,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import imaplib
 import json
 import logging
+import poplib
 
 import sqlalchemy as sa
 
@@ -152,6 +154,9 @@ def fetch_mailbox(site, module: str, mailbox_id: str) -> Run:
             _fetch_imap(site, box, target, limit, run)
     except mailboxes.MailboxError as error:
         run.problems.insert(0, error.message)
+    except (OSError, imaplib.IMAP4.error, poplib.error_proto) as error:
+        # the server went away mid-run: what was filed stays filed, the next run goes on
+        run.problems.insert(0, mailboxes.failure(error, box, signing_in=False).message)
     _record_outcome(site, box, run)
     return run
 
@@ -208,8 +213,11 @@ def _fetch_imap(site, box, target, limit: int, run: Run) -> None:
             for at in range(0, len(uids), CHUNK):
                 chunk = uids[at:at + CHUNK]
                 found = client.fetch(chunk, [b"BODY.PEEK[]"])
-                items = [(uid, found.get(uid, {}).get(b"BODY[]") or b"") for uid in chunk]
-                _file(site, box, target, folder, uidvalidity, items, sent, run)
+                # a message deleted since the search is simply not there any more
+                items = [(uid, found[uid][b"BODY[]"]) for uid in chunk
+                         if b"BODY[]" in found.get(uid, {})]
+                _file(site, box, target, folder, uidvalidity, items, sent, run,
+                      last_uid=chunk[-1])
     finally:
         with contextlib.suppress(Exception):
             client.logout()
@@ -228,7 +236,7 @@ def _fetch_pop3(site, box, target, limit: int, run: Run) -> None:
         for at in range(0, len(new), CHUNK):
             items = [(number, b"\r\n".join(session.retr(number)[1]) + b"\r\n")
                      for number in new[at:at + CHUNK]]
-            _file(site, box, target, POP3_INBOX, None, items, False, run)
+            _file(site, box, target, POP3_INBOX, None, items, False, run, last_uid=None)
     finally:
         with contextlib.suppress(Exception):
             session.quit()
@@ -283,8 +291,10 @@ def _known_keys(site, keys, conn=None) -> set[str]:
     return found
 
 
-def _file(site, box, target, folder: str, uidvalidity, items, sent: bool, run: Run) -> None:
-    """File one chunk of ``(uid, raw)``: one transaction with the folder's new last UID."""
+def _file(site, box, target, folder: str, uidvalidity, items, sent: bool, run: Run, *,
+          last_uid: int | None) -> None:
+    """File one chunk of ``(uid, raw)``: one transaction with the folder's new last UID
+    (None: POP3, no UIDs)."""
     run.seen += len(items)
     keep_raw = settings.email_settings(site).keep_raw
     limit = attachments.max_bytes(site)
@@ -301,7 +311,6 @@ def _file(site, box, target, folder: str, uidvalidity, items, sent: bool, run: R
         key = message_key(box.id, parsed)
         values, files = _values(site, box, target, parsed, key, sent, limit)
         prepared.append((key, values, files, raw if keep_raw else None))
-    last_uid = max((uid for uid, _ in items), default=None) if uidvalidity is not None else None
     try:
         _write(site, box, target, folder, uidvalidity, last_uid, prepared, run)
     except CrbmError:

@@ -245,7 +245,7 @@ def check_self_signed(sock) -> None:
                                       "is not trusted."))) from None
 
 
-def _failure(error: BaseException, box: Mailbox, signing_in: bool) -> MailboxError:
+def failure(error: BaseException, box: Mailbox, signing_in: bool) -> MailboxError:
     """What a connection error means to the user, naming the server (never a secret)."""
     host, port = box.address
     where = f"{host}:{port}"
@@ -310,7 +310,7 @@ def imap(box: Mailbox):
                     client.shutdown()
             if not trust_self_signed and _self_signed_retry(error, box):
                 continue
-            raise _failure(error, box, signing_in) from None
+            raise failure(error, box, signing_in) from None
     raise AssertionError("unreachable")
 
 
@@ -342,7 +342,7 @@ def pop3(box: Mailbox) -> poplib.POP3:
                     session.close()
             if not trust_self_signed and _self_signed_retry(error, box):
                 continue
-            raise _failure(error, box, signing_in) from None
+            raise failure(error, box, signing_in) from None
     raise AssertionError("unreachable")
 
 
