@@ -2,7 +2,9 @@
 tests (imap_server.py): three folders, the sent folder, re-runs, a message moved between
 runs, a UIDVALIDITY change, POP3, SSL/STARTTLS and the certificate options, a refused
 sign-in; and the mailboxes' secrets: sealed, never shown, a user's account their own."""
+import html
 import logging
+import re
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -284,6 +286,38 @@ def test_passwords_are_sealed_at_rest_and_never_shown(site, ann, dovecot, admin)
     with site.engine.connect() as conn:
         assert mailboxes.credentials(site, conn, "mail_accounts",
                                      [box["id"]])[box["id"]]["password"] == "new one"
+
+
+def test_the_edit_form_left_empty_keeps_the_password_and_a_new_one_replaces_it(site, ann,
+                                                                               dovecot):
+    box = account(site, ann, dovecot)
+    values = {"name": "Renamed", "email_address": USER, "protocol": "imap", "host": HOST,
+              "port": str(dovecot.imap), "security": "none", "certificate_validation": "none",
+              "username": USER, "auth_method": "password", "folders": "INBOX",
+              "batch_size": "100", "active": "1", "smtp_mode": "site"}
+    with signed_in(site, "ann", USER_PASSWORD) as web:
+        for password, expected in (("", PASSWORD), ("typed anew", "typed anew")):
+            edit = web.get(f"/m/mail_accounts/{box['id']}/edit").text
+            base = html.unescape(re.search(r'name="_base" value="([^"]+)"', edit).group(1))
+            saved = web.post(f"/m/mail_accounts/{box['id']}/edit", data={
+                "_csrf": web.csrf, "_base": base, **values, "password": password})
+            assert saved.status_code == 200 and 'class="error' not in saved.text
+            assert PASSWORD not in saved.text and "typed anew" not in saved.text
+            with site.engine.connect() as conn:
+                stored = mailboxes.credentials(site, conn, "mail_accounts", [box["id"]])
+            assert stored[box["id"]]["password"] == expected
+            assert raw_rows(site, "mail_accounts", box["id"])[0]["password"] is None
+    assert site.records.get("mail_accounts", box["id"], ann)["name"] == "Renamed"
+    [entry] = [e for e in site.records.change_log("mail_accounts", box["id"])
+               if e["field"] == "password"] or [None]
+    assert entry is None  # the change log never names it
+
+
+def test_the_fetch_task_is_on_the_scheduler_page(site):
+    from core.jobs import scheduler
+
+    task = scheduler.tasks(site)[fetch.TASK]
+    assert task.schedule == "@every 5m"
 
 
 def test_a_password_given_through_the_api_is_sealed_and_not_returned(site, ann, dovecot):
