@@ -39,7 +39,7 @@ from core.apps.documents import mail
 from core.kernel import crypto
 from core.kernel.errors import N_, Message
 from core.kernel.hooktypes import JobHandler, ScheduledTask
-from plugins.emails import attachments, folders
+from plugins.emails import attachments, folders, mailboxes
 from plugins.emails.settings import email_settings
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,10 @@ def _sender(site, conn, record) -> tuple[str | None, dict | None]:
                 own = {"host": account["smtp_host"], "port": account["smtp_port"],
                        "ssl": security == "ssl", "starttls": security == "starttls",
                        "username": account["smtp_username"] or "",
-                       "password": account["smtp_password"],
+                       # sealed apart from the record (mailboxes.py), given back in clear
+                       "password": mailboxes.credentials(
+                           site, conn, "mail_accounts", [account["id"]]
+                       ).get(account["id"], {}).get("smtp_password", ""),
                        "from_address": account["email_address"]}
             return account["email_address"], own
     if record.get("from_address"):

@@ -27,9 +27,11 @@ from core.kernel.hookspecs import for_modules, hookimpl
 from core.kernel.hooktypes import AdminLink
 from plugins.emails import (
     attachments,
+    fetch,
     folders,
     group_actions,
     linking,
+    mailboxes,
     outbound,
     settings_web,
     tracking,
@@ -98,6 +100,48 @@ def emails_settings_link(site):
     return [AdminLink(N_("Email settings"), settings_web.URL,
                       N_("Linking received mail, ignored domains, batches, tracking, group "
                          "folders."))]
+
+
+# -- fetching mail (mailboxes.py: sealed secrets, connections; fetch.py: the job) ----------
+
+@hookimpl(specname="crbm_tables")
+def fetching_tables(metadata):
+    mailboxes.tables(metadata)
+    fetch.tables(metadata)
+
+
+@hookimpl
+def crbm_field_types(site):
+    # named so (not specname): a disabled plugin's types are found by this name
+    # (Site.provided), to keep its tables' columns
+    return mailboxes.field_types()
+
+
+@hookimpl(specname="crbm_before_save")
+@for_modules(*mailboxes.MODULES)
+def seal_mailbox_secrets(site, module, batch, connection):
+    mailboxes.before_save(site, module, batch, connection)
+
+
+@hookimpl(specname="crbm_scheduled_tasks")
+def fetching_tasks(site):
+    return fetch.scheduled_tasks()
+
+
+@hookimpl(specname="crbm_job_handlers")
+def fetching_jobs(site):
+    return fetch.job_handlers()
+
+
+@hookimpl(specname="crbm_record_actions")
+@for_modules(*mailboxes.MODULES)
+def mailbox_actions(site, module, record, user):
+    return mailboxes.record_actions(site, module, record, user)
+
+
+@hookimpl(specname="crbm_web_routes")
+def mailbox_routes(site):
+    return mailboxes.routes()
 
 
 @hookimpl
