@@ -151,4 +151,17 @@ def file_view(request, form):
                         content_disposition_type=disposition, headers=uploads.FILE_HEADERS)
 
 
+def jinja(site, env) -> None:
+    """The email page's attachments card (``detail_cards``), when it has some."""
+    def data(module, record, user):
+        if module is not site.registry.modules.get(EMAILS):
+            return None
+        files = listed(site, [record["id"]]).get(record["id"])
+        return {"files": files} if files else None
+
+    cards = env.globals.setdefault("detail_cards", [])
+    cards[:] = [c for c in cards if c["template"] != "email_attachments.html"]
+    cards.append({"template": "email_attachments.html", "data": data})
+
+
 routes = [Route("/email/{email_id}/attachments/{attachment:int}", file_view)]

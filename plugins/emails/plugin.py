@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from core.kernel.errors import N_, NotFoundError
 from core.kernel.hookspecs import hookimpl
-from plugins.emails import attachments, folders
+from plugins.emails import attachments, folders, outbound, tracking
 
 __version__ = "0.1.0"
 
@@ -39,11 +39,28 @@ ACCOUNTS = "accounts"
 def crbm_tables(metadata):
     folders.tables(metadata)
     attachments.tables(metadata)
+    tracking.tables(metadata)
 
 
 @hookimpl
 def crbm_web_routes(site):
-    return attachments.routes
+    return [*attachments.routes, *tracking.routes]
+
+
+@hookimpl
+def crbm_jinja_environment(site, env):
+    attachments.jinja(site, env)
+    tracking.jinja(site, env)
+
+
+@hookimpl
+def crbm_job_handlers(site):
+    return outbound.job_handlers()
+
+
+@hookimpl
+def crbm_scheduled_tasks(site):
+    return outbound.scheduled_tasks()
 
 
 @hookimpl

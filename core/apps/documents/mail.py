@@ -154,16 +154,22 @@ def _attach(message: EmailMessage, attachment: Attachment) -> None:
 def send_mail(site, to: str | Iterable[str], subject: str, text: str, *,
               cc: str | Iterable[str] = (), attachments: Iterable[Attachment] = (),
               smtp: dict | None = None, html: str | None = None,
-              message_id: str | None = None) -> SentMail:
+              message_id: str | None = None, bcc: str | Iterable[str] = (),
+              headers: dict[str, str] | None = None,
+              from_address: str | None = None) -> SentMail:
     """Send one plain-text message (with ``attachments``, each with its MIME type) to
     ``to`` and ``cc``: a comma separated str or a list. Raises MailError saying what went
     wrong; nothing is sent when an address or the settings are bad. ``smtp``: settings
     to try instead of the site's (the administration page's test message). ``html``: an
     HTML alternative to ``text`` (multipart/alternative; the caller sanitizes it).
-    ``message_id``: the Message-ID header ("<...@...>") instead of a fresh one."""
+    ``message_id``: the Message-ID header ("<...@...>") instead of a fresh one. ``bcc``:
+    blind copies (in the envelope, never in the headers); ``headers``: more headers
+    (In-Reply-To, References); ``from_address``: the sender instead of the settings' (a
+    user writing from their own address)."""
     smtp = smtp_settings(site, smtp)
     recipients = parse_addresses(to, "to")
     copies = parse_addresses(cc, "cc")
+    blind = parse_addresses(bcc, "bcc")
     if not recipients:
         raise MailError(Message(N_("no recipient: give at least one email address")),
                         field="to")
@@ -173,11 +179,12 @@ def send_mail(site, to: str | Iterable[str], subject: str, text: str, *,
         port = int(smtp.get("port") or (465 if use_ssl else 25))
     except (TypeError, ValueError):
         raise MailError(f"smtp.port must be a number, not {smtp.get('port')!r}") from None
-    from_address = parse_addresses(str(smtp["from_address"]), "from")[:1]
+    sender = from_address
+    from_address = parse_addresses(str(from_address or smtp["from_address"]), "from")[:1]
     if not from_address:
         raise MailError(Message(N_("no from address: set one at Admin → Outgoing mail")))
     from_address = from_address[0]
-    if smtp.get("from_name") and "<" not in from_address:
+    if smtp.get("from_name") and "<" not in from_address and not sender:
         from_address = formataddr((str(smtp["from_name"]), from_address))
     subject = " ".join(str(subject).split())  # one header line, whatever a template made
     sent_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -186,8 +193,13 @@ def send_mail(site, to: str | Iterable[str], subject: str, text: str, *,
     message["To"] = ", ".join(recipients)
     if copies:
         message["Cc"] = ", ".join(copies)
+    if blind:  # smtplib's send_message puts it in the envelope and drops the header
+        message["Bcc"] = ", ".join(blind)
     message["Subject"] = subject
     message["Date"] = format_datetime(sent_at)
+    for name, value in (headers or {}).items():
+        if value:
+            message[name] = " ".join(str(value).split())  # one line: no header injection
     message["Message-ID"] = message_id or make_msgid(
         domain=from_address.rpartition("@")[2].rstrip(">") or None)
     message.set_content(text)
