@@ -52,8 +52,8 @@ LIST_FIELDS = ["id", "name", "from_address", "to_addresses", "date_sent", "is_re
                "direction", "send_at", "folder_id"]
 MASS_ACTIONS = ("move", "read", "unread", "delete")
 SEND_ACTIONS = ("draft", "send", "later")
-_REMOTE_IMG = re.compile(r"""(<img\b[^>]*?\ssrc=)(["'])\s*(?:https?:)?//[^"']*\2""", re.I)
-_CID_IMG = re.compile(r"""(<img\b[^>]*?\ssrc=)(["'])\s*cid:([^"']*)\2""", re.I)
+_REMOTE_IMG = re.compile(r"""(<img\b[^>]*?\ssrc=)(["'])\s*(?:https?:)?//[^"']*\2""", re.IGNORECASE)
+_CID_IMG = re.compile(r"""(<img\b[^>]*?\ssrc=)(["'])\s*cid:([^"']*)\2""", re.IGNORECASE)
 
 
 def _site_user(request):

@@ -16,28 +16,28 @@ from plugins.emails import folders
 
 CONTACTS = 10
 SUBJECTS = (
-    ("Question about your proposal", "<p>Hello,</p><p>thank you for the proposal you sent last "
+    ("Question about your proposal", ("<p>Hello,</p><p>thank you for the proposal you sent last "
      "week. Could you tell us whether the price includes installation and the first year of "
-     "support?</p><p>Best regards,</p>"),
-    ("Meeting next Tuesday", "<p>Hi,</p><p>would Tuesday at 10:00 work for you to go through "
-     "the rollout plan? Our IT lead will join.</p><p>Thanks,</p>"),
-    ("Invoice INV-2031", "<p>Hello,</p><p>we received invoice INV-2031. Our purchase order "
-     "number is <b>PO-77812</b>; could you add it and send the invoice again?</p>"),
-    ("Renewal of our contract", "<p>Good morning,</p><p>our contract ends at the end of next "
-     "quarter. We would like to renew for two years: can you send us the terms?</p>"),
-    ("Thank you for the demo", "<p>Hi,</p><p>the team enjoyed yesterday's demo. A few "
+     "support?</p><p>Best regards,</p>")),
+    ("Meeting next Tuesday", ("<p>Hi,</p><p>would Tuesday at 10:00 work for you to go through "
+     "the rollout plan? Our IT lead will join.</p><p>Thanks,</p>")),
+    ("Invoice INV-2031", ("<p>Hello,</p><p>we received invoice INV-2031. Our purchase order "
+     "number is <b>PO-77812</b>; could you add it and send the invoice again?</p>")),
+    ("Renewal of our contract", ("<p>Good morning,</p><p>our contract ends at the end of next "
+     "quarter. We would like to renew for two years: can you send us the terms?</p>")),
+    ("Thank you for the demo", ("<p>Hi,</p><p>the team enjoyed yesterday's demo. A few "
      "questions came up about the reporting module:</p><ul><li>Can reports be scheduled?</li>"
-     "<li>Is there an export to Excel?</li></ul><p>Regards,</p>"),
-    ("Newsletter: spring product update", "<p>Our spring update is out.</p>"
+     "<li>Is there an export to Excel?</li></ul><p>Regards,</p>")),
+    ("Newsletter: spring product update", ("<p>Our spring update is out.</p>"
      '<p><img src="https://newsletter.example.com/banner.png" alt="Spring update"></p>'
-     "<p>Read what is new in the product.</p>"),
+     "<p>Read what is new in the product.</p>")),
 )
 REPLY = ("<p>Hello {first},</p><p>thank you for your message — I am looking into it and will "
          "come back to you before the end of the week.</p><p>Kind regards,</p>")
 ANSWER = "<p>Thank you, that works for us. Talk soon!</p>"
-QUESTION = ("Problem with the login page", "<p>Hello support,</p><p>since this morning our "
+QUESTION = ("Problem with the login page", ("<p>Hello support,</p><p>since this morning our "
             "users cannot sign in: the page says their password has expired. Can you help?"
-            "</p><p>Thanks,</p>")
+            "</p><p>Thanks,</p>"))
 
 
 def _address(contact: dict) -> str:

@@ -199,7 +199,7 @@ def test_send_queues_the_email_with_its_files_in_sent(site, admin, jane):
         done = web.post("/email/compose", data={
             "_csrf": web.csrf, "to": '"Jane Roe" <jane@acme.example>', "cc": "boss@acme.example",
             "subject": "Our offer", "html": "<p>Hello <b>Jane</b></p><script>x()</script>",
-            "action": "send", "related": '{"contact_id": "%s"}' % jane["id"]},
+            "action": "send", "related": f'{{"contact_id": "{jane["id"]}"}}'},
             files=[("files", ("offer.pdf", b"%PDF-1.4 offer", "application/pdf")),
                    ("files", ("notes.txt", b"notes", "text/plain"))], follow_redirects=False)
         assert done.status_code == 303
