@@ -30,6 +30,7 @@ import datetime as dt
 import html as htmllib
 import json
 import re
+from email.utils import parseaddr
 
 import nh3
 import sqlalchemy as sa
@@ -93,6 +94,12 @@ def _folder_of(site, user, folder_id: str | None, kind: str = "inbox") -> folder
     return folders.find(site, user, standard[kind])
 
 
+def display_name(addresses: str | None) -> str:
+    """The first address's name, else the address: what a list row shows of a sender."""
+    name, address = parseaddr((addresses or "").split(",")[0])
+    return name or address or (addresses or "")
+
+
 def _mailbox(request, folder: folders.Folder, opened: dict | None = None, **extra):
     """The three panes: folders, ``folder``'s list, and the ``opened`` email."""
     site, user = _site_user(request)
@@ -113,7 +120,8 @@ def _mailbox(request, folder: folders.Folder, opened: dict | None = None, **extr
     return _render(request, "email_client.html", folder=folder, folders=visible,
                    counts=counts, label=lambda f: f.label(gettext), pager=pager,
                    page_url=lambda changes: "/email?" + paging.url(keep, changes),
-                   search=search, opened=opened, trash_days=trash.keep_days(site, user),
+                   search=search, opened=opened, display_name=display_name,
+                   today=request.state.fmt.date(dt.datetime.now(dt.UTC)), trash_days=trash.keep_days(site, user),
                    csp=extra.pop("csp", None), **extra)
 
 
@@ -388,10 +396,12 @@ def _compose_page(request, values: dict, errors: dict | None = None, status: int
     about = None
     module = site.registry.module(MODULE)
     type_field = module.fields["parent_id"].spec.get("type_field", "parent_type")
-    if related.get("parent_id") and related.get(type_field):
+    if related.get("parent_id") and related.get(type_field) in site.registry.modules:
         about = {"module": related[type_field], "id": related["parent_id"]}
-    elif related.get("contact_id"):
+    elif related.get("contact_id") and "contacts" in site.registry.modules:
         about = {"module": "contacts", "id": related["contact_id"]}
+    if about:
+        about["label"] = site.registry.module(about["module"]).label_singular
     return _render(request, "email_compose.html", status=status, values=values,
                    errors=errors or {}, templates=_templates(site, user), about=about,
                    related_json=json.dumps(related), max_mb=attachments.max_bytes(site) // 2**20)

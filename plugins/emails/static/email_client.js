@@ -18,7 +18,7 @@ function dropzones(root) {
     const show = () => {
       list.replaceChildren(...Array.from(input.files).map((file) => {
         const item = document.createElement("li");
-        item.textContent = `📎 ${file.name}`;
+        item.textContent = file.name;
         return item;
       }));
     };

@@ -59,8 +59,8 @@ def test_the_mailbox_shows_folders_unread_counts_and_the_list_newest_first(site,
         assert page.status_code == 200
         text = page.text
         assert text.index("Newer") < text.index("Older")
-        assert re.search(r'message-row unread[^>]*>\s*<input[^>]*>\s*<a[^>]*>\s*<span class="who">'
-                         r'&#34;Jane Roe&#34; &lt;jane@acme.example&gt;', text)
+        assert re.search(r'message-row unread[^>]*>\s*<input[^>]*>\s*<a[^>]*>\s*'
+                         r'<span class="who" [^>]*>Jane Roe</span>', text)
         for name in ("Inbox", "Sent", "Drafts", "Trash", "Group Inbox", "Customer Support"):
             assert f'<span class="folder-name">{name}</span>' in text
         # unread: one in the Inbox, one in Customer Support
