@@ -82,16 +82,31 @@ def unread_counts(site, folder_ids: list[str]) -> dict[str, int]:
     return {folder_id: count for folder_id, count in rows}
 
 
-def _folder_of(site, user, folder_id: str | None, kind: str = "inbox") -> folders.Folder:
+def visible_folders(site, user) -> list[folders.Folder]:
+    """``folders.visible`` in one statement once the standard folders exist (every page
+    shows them; making them is the first visit's job)."""
+    table = site.tables.tables[folders.TABLE]
+    with site.engine.connect() as conn:
+        rows = conn.execute(sa.select(table).where(sa.or_(
+            table.c.owner_user_id == user.id, table.c.owner_user_id.is_(None)))
+            .order_by(table.c.owner_user_id.is_(None), table.c.position, table.c.name)).all()
+    found = [folders.Folder(r.id, r.owner_user_id, r.kind, r.name, r.position) for r in rows]
+    kinds = {f.kind for f in found if not f.is_group}
+    groups = {f.name for f in found if f.is_group}
+    if folders.STANDARD_KINDS <= kinds and set(folders.GROUP) <= groups:
+        return found
+    return folders.visible(site, user)
+
+
+def _folder_of(site, user, folder_id: str | None, kind: str = "inbox",
+               visible: list[folders.Folder] | None = None) -> folders.Folder:
     """The folder asked for (404 if it is not the reader's to open), else their ``kind``."""
-    if folder_id:
-        folder = folders.find(site, user, folder_id)
-        if folder is None:
-            raise HTTPException(404, Message(N_("There is no such folder.")))
-        return folder
-    with site.engine.begin() as conn:
-        standard = folders.ensure_personal(site, conn, user.id)
-    return folders.find(site, user, standard[kind])
+    visible = visible if visible is not None else visible_folders(site, user)
+    for folder in visible:
+        if (folder.id == str(folder_id)) if folder_id else \
+                (folder.kind == kind and not folder.is_group):
+            return folder
+    raise HTTPException(404, Message(N_("There is no such folder.")))
 
 
 def display_name(addresses: str | None) -> str:
@@ -100,11 +115,11 @@ def display_name(addresses: str | None) -> str:
     return name or address or (addresses or "")
 
 
-def _mailbox(request, folder: folders.Folder, opened: dict | None = None, **extra):
+def _mailbox(request, folder: folders.Folder, visible: list[folders.Folder],
+             opened: dict | None = None, **extra):
     """The three panes: folders, ``folder``'s list, and the ``opened`` email."""
     site, user = _site_user(request)
     gettext = i18n.active().gettext
-    visible = folders.visible(site, user)
     counts = unread_counts(site, [f.id for f in visible])
     params = request.query_params
     search = (params.get("q") or "").strip()[:100]
@@ -128,19 +143,22 @@ def _mailbox(request, folder: folders.Folder, opened: dict | None = None, **extr
 @page()
 def mailbox(request, form):
     site, user = _site_user(request)
-    folder = _folder_of(site, user, request.query_params.get("folder"))
-    return _mailbox(request, folder)
+    visible = visible_folders(site, user)
+    folder = _folder_of(site, user, request.query_params.get("folder"), visible=visible)
+    return _mailbox(request, folder, visible)
 
 
 # -- reading -----------------------------------------------------------------------------------
 
-def _email(site, user, email_id: str) -> dict:
+def _email(site, user, email_id: str, visible: list[folders.Folder] | None = None) -> dict:
     """The email if the reader may see it and it is in a folder of theirs (404 otherwise)."""
     try:
         email = site.records.get(MODULE, email_id, user, labels=True)
     except NotFoundError:
         raise HTTPException(404, Message(N_("There is no such email."))) from None
-    if email.get("folder_id") and folders.find(site, user, email["folder_id"]) is None:
+    mine = {f.id for f in visible} if visible is not None else None
+    if email.get("folder_id") and (email["folder_id"] not in mine if mine is not None else
+                                   folders.find(site, user, email["folder_id"]) is None):
         raise HTTPException(404, Message(N_("There is no such email.")))  # someone else's box
     return email
 
@@ -199,17 +217,18 @@ def _links_of(site, user, email: dict) -> list[dict]:
 @page()
 def read_email(request, form):
     site, user = _site_user(request)
-    email = _email(site, user, request.path_params["email_id"])
+    visible = visible_folders(site, user)
+    email = _email(site, user, request.path_params["email_id"], visible)
     if not email.get("is_read"):
         site.records.update(MODULE, email["id"], {"is_read": True}, user)
         email["is_read"] = True
-    folder = _folder_of(site, user, email.get("folder_id"))
+    folder = _folder_of(site, user, email.get("folder_id"), visible=visible)
     files = attachments.listed(site, [email["id"]]).get(email["id"], [])
     show = request.query_params.get("images") == "1"
     body, blocked = None, 0
     if email.get("body_html"):
         body, blocked = blocked_html(email["id"], email["body_html"], files, show)
-    return _mailbox(request, folder, opened=email, body_doc=srcdoc(request, body, show)
+    return _mailbox(request, folder, visible, opened=email, body_doc=srcdoc(request, body, show)
                     if body is not None else None, blocked=blocked, show_images=show,
                     files=[f for f in files if not f["inline"]],
                     links=_links_of(site, user, email), csp=page_policy(show))
@@ -222,7 +241,7 @@ def _mine(site, user, ids: list[str]) -> list[dict]:
     ids = [str(i) for i in ids if i][:500]
     if not ids:
         return []
-    visible = [f.id for f in folders.visible(site, user)]
+    visible = [f.id for f in visible_folders(site, user)]
     return site.records.list(MODULE, user, Query(
         filters=[("id", "in", ids), ("folder_id", "in", visible)], limit=None,
         fields=["id", "folder_id"]))
