@@ -57,6 +57,16 @@ _REMOTE_IMG = re.compile(r"""(<img\b[^>]*?\ssrc=)(["'])\s*(?:https?:)?//[^"']*\2
 _CID_IMG = re.compile(r"""(<img\b[^>]*?\ssrc=)(["'])\s*cid:([^"']*)\2""", re.IGNORECASE)
 
 
+def indexes(metadata) -> None:
+    """A folder's page, newest first, is read from (folder, date sent, id) alone, and its
+    unread count from (folder, read): however many emails the folder holds."""
+    table = metadata.tables.get(MODULE)
+    if table is None or not {"folder_id", "date_sent", "is_read"} <= set(table.c.keys()):
+        return
+    sa.Index("ix_emails_folder_date", table.c.folder_id, table.c.date_sent, table.c.id)
+    sa.Index("ix_emails_folder_unread", table.c.folder_id, table.c.is_read, table.c.deleted)
+
+
 def _site_user(request):
     return request.app.state.site, request.state.user
 

@@ -147,9 +147,10 @@ def store_file(files_dir: Path, filename: str, content: bytes) -> str:
 
 @hookimpl(specname="crbm_tables")
 def client_tables(metadata):
-    from plugins.emails import trash
+    from plugins.emails import client, trash
 
     trash.tables(metadata)
+    client.indexes(metadata)
 
 
 @hookimpl(specname="crbm_web_routes")
