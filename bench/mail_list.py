@@ -121,7 +121,7 @@ def main() -> None:
     with bench_site(args.database_url) as site:
         progress("creating schema")
         site.sync_schema()
-        mia, box, senders = build(site, args)
+        _, box, senders = build(site, args)
         client = TestClient(create_app(site)).__enter__()
         sign_in(client, "mia", PASSWORD)
         deep = "/email"

@@ -11,9 +11,9 @@ import pytest
 from playwright.sync_api import expect
 
 from core import jobs
+from plugins.emails import folders
 from tests import browser as helpers
 from tests.browser import log_in, screenshot
-from plugins.emails import folders
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=helpers.TIMEOUT_MS)
