@@ -383,3 +383,23 @@ def test_the_demo_inbox(site, admin):
     assert [e["status"] for e in emails_in(site, admin, box["drafts"])] == ["draft"]
     assert [e["name"] for e in emails_in(site, admin, box["Customer Support"])] == [
         "Problem with the login page"]
+
+
+def test_a_sent_email_leaves_through_the_outbound_queue(site, admin, jane, smtp_inbox):
+    from core import jobs
+
+    box = boxes(site, admin)
+    with signed_in(site, "admin") as web:
+        assert web.post("/email/compose", data={
+            "_csrf": web.csrf, "to": "jane@acme.example", "subject": "Your price list",
+            "html": "<p>Attached.</p>", "action": "send",
+            "related": f'{{"contact_id": "{jane["id"]}"}}'},
+            files=[("files", ("prices.txt", b"Installation included.", "text/plain"))],
+            follow_redirects=False).status_code == 303
+    jobs.run_due_jobs(site)
+    [message] = smtp_inbox.messages
+    assert (message["Subject"], message["To"]) == ("Your price list", "jane@acme.example")
+    [attached] = message.iter_attachments()
+    assert attached.get_filename() == "prices.txt"
+    [email] = emails_in(site, admin, box["sent"])
+    assert email["status"] == "sent" and email["contact_id"] == jane["id"]
