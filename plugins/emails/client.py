@@ -80,16 +80,24 @@ def _render(request, name: str, status: int = 200, csp: str | None = None, **con
 
 # -- the folders and the list ----------------------------------------------------------------
 
+UNREAD_CAP = 999  # "999+": a count past it is not worth reading a big folder's index for
+
+
 def unread_counts(site, folder_ids: list[str]) -> dict[str, int]:
-    """folder id -> unread emails in it, for all the reader's folders in one statement."""
-    module = site.registry.module(MODULE)
-    table = site.records.table(module)
+    """folder id -> unread emails in it (at most UNREAD_CAP + 1), for all the reader's
+    folders in one statement: each folder's unread rows capped, then counted."""
+    if not folder_ids:
+        return {}
+    table = site.records.table(site.registry.module(MODULE))
+    unread = sa.or_(table.c.is_read.is_(False), table.c.is_read.is_(None))
+    capped = [sa.select(table.c.folder_id).where(
+        table.c.folder_id == folder_id, table.c.deleted.is_(False), unread)
+        .limit(UNREAD_CAP + 1).subquery() for folder_id in folder_ids]
+    rows = sa.union_all(*(sa.select(sub.c.folder_id) for sub in capped)).subquery()
     with site.engine.connect() as conn:
-        rows = conn.execute(sa.select(table.c.folder_id, sa.func.count()).where(
-            table.c.folder_id.in_(folder_ids), table.c.deleted.is_(False),
-            sa.or_(table.c.is_read.is_(False), table.c.is_read.is_(None)))
-            .group_by(table.c.folder_id)).all()
-    return {folder_id: count for folder_id, count in rows}
+        found = conn.execute(sa.select(rows.c.folder_id, sa.func.count())
+                             .group_by(rows.c.folder_id)).all()
+    return {folder_id: count for folder_id, count in found}
 
 
 def visible_folders(site, user) -> list[folders.Folder]:
@@ -143,7 +151,7 @@ def _mailbox(request, folder: folders.Folder, visible: list[folders.Folder],
         raise HTTPException(400, Message(N_("This list cannot be shown so."))) from None
     keep = {"folder": folder.id, **({"q": search} if search else {})}
     return _render(request, "email_client.html", folder=folder, folders=visible,
-                   counts=counts, label=lambda f: f.label(gettext), pager=pager,
+                   counts=counts, unread_cap=UNREAD_CAP, label=lambda f: f.label(gettext), pager=pager,
                    page_url=lambda changes: "/email?" + paging.url(keep, changes),
                    search=search, opened=opened, display_name=display_name,
                    today=request.state.fmt.date(dt.datetime.now(dt.UTC)), trash_days=trash.keep_days(site, user),
