@@ -21,8 +21,9 @@ Pages (all through ``core.web.pages.page``: signed in, CSRF-checked posts):
   "queued" (the outbound queue sends it and files it in Sent), Send later → ``send_at``.
   Files (drag-and-drop or picked) are stored with ``attachments.add`` in the email's
   transaction; nothing is half-stored.
-- ``GET /email/template/{id}?module=&record=`` — an email template rendered for the record
-  the message is about (JSON: subject and HTML), for the compose page's "Insert template".
+- ``GET /email/template/{id}?module=&record=`` (glue_email_templates.py, while the
+  email_templates plugin is active) — a template rendered for the record the message is
+  about (JSON: subject and HTML), for the compose page's "Insert template".
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from email.utils import parseaddr
 import nh3
 import sqlalchemy as sa
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from core.apps.documents.mail import MailError, parse_addresses
@@ -609,40 +610,11 @@ def _enqueue(site) -> None:
     outbound.enqueue(site)
 
 
-@page()
-def template_json(request, form):
-    """An email template rendered for the record the message is about."""
-    site, user = _site_user(request)
-    if "email_templates" not in site.registry.modules:
-        raise HTTPException(404)
-    from plugins.email_templates import render
-
-    params = request.query_params
-    module_name, record_id = params.get("module") or "", params.get("record") or ""
-    try:
-        template = site.records.get("email_templates", request.path_params["template_id"], user)
-    except NotFoundError:
-        raise HTTPException(404, Message(N_("There is no such template."))) from None
-    wanted = template.get("for_module")
-    if wanted and wanted != module_name:
-        return JSONResponse({"error": i18n.active().gettext(
-            "This template is for another kind of record.")}, status_code=400)
-    if not module_name or not record_id:
-        return JSONResponse({"error": i18n.active().gettext(
-            "This email is about no record to fill the template with.")}, status_code=400)
-    try:
-        mail = render.render(site, template, module_name, record_id, user=user)
-    except CrbmError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400)
-    return JSONResponse({"subject": mail.subject, "html": nh3.clean(mail.html or "")})
-
-
 routes = [
     Route("/email", mailbox),
     Route("/email/compose", compose, methods=["GET", "POST"]),
     Route("/email/mass", mass_action, methods=["POST"]),
     Route("/email/folders", new_folder, methods=["POST"]),
     Route("/email/trash-rule", trash_rule, methods=["POST"]),
-    Route("/email/template/{template_id}", template_json),
     Route("/email/{email_id}", read_email),
 ]
