@@ -5,15 +5,21 @@ in the company's work day (Admin → Company calendar); the same seed makes the 
 Resources: three meeting rooms with their equipment, a projector and a conference phone;
 planned meetings invite their assignee, the account's contacts and, in our office, a free
 room (the demo goes through the same save rules: no double booking). The demo mails no
-invitation."""
+invitation. Colleagues: three users of the Sales and Support departments (signing in needs a
+password an administrator gives them) share the accounts with the demo's user and the weekly
+pipeline meeting, so the company calendar has people side by side."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from core.apps.calendar.settings import calendar_settings
-from core.kernel.records import Query
+from core.kernel.errors import NotFoundError
+from core.kernel.records import Query, User
+from core.kernel.users import create_user, get_user
 
 ACCOUNTS = 12
+PIPELINE = "Weekly pipeline review"
 CALLS = ("Follow-up on the proposal", "Introductory call", "Support escalation",
          "Renewal check-in", "Pricing questions", "Reference call", "Onboarding kick-off")
 MEETINGS = ("Quarterly business review", "Product demo", "Contract negotiation",
@@ -36,9 +42,35 @@ def _at(cal, day: dt.date, rng) -> dt.datetime:
     return local.astimezone(dt.UTC)
 
 
+COLLEAGUES = (("sophie.martin", "Sophie Martin", "Sales"), ("tom.becker", "Tom Becker", "Sales"),
+              ("priya.nair", "Priya Nair", "Support"))
+
+
+def _colleagues(site, user) -> list[User]:
+    """The demo's colleagues (made once, without a usable password), and the demo user in
+    the Sales department."""
+    users = site.tables.tables["crbm_users"]
+    out = []
+    for username, name, department in COLLEAGUES:
+        try:
+            found = get_user(site, username)
+        except NotFoundError:
+            found = create_user(site, username, secrets.token_urlsafe(24) + "aA1!")
+        with site.engine.begin() as conn:
+            conn.execute(users.update().where(users.c.id == found.id).values(
+                display_name=name, department=department,
+                email=f"{username}@crbm-demo.example"))
+        out.append(found)
+    with site.engine.begin() as conn:
+        conn.execute(users.update().where(users.c.id == user.id, users.c.department.is_(None))
+                     .values(department="Sales"))
+    return out
+
+
 def load(site, user, rng) -> None:
     if site.records.count("calls", user, cap=0):
         return  # once
+    team = [user, *_colleagues(site, user)]
     accounts = site.records.list("accounts", user, Query(fields=["id", "name"], sort="name",
                                                          limit=ACCOUNTS))
     if not accounts:
@@ -60,7 +92,9 @@ def load(site, user, rng) -> None:
                 return {"parent_id": rng.choice(contacts)["id"], "parent_type": "contacts"}
             return {"parent_id": account["id"], "parent_type": "accounts"}
 
-        base = {"assigned_user_id": user.id}
+        # the demo user's accounts, and now and then a colleague's: the company calendar
+        owner = user if rng.random() < 0.5 else rng.choice(team)
+        base = {"assigned_user_id": owner.id}
         for days in (-rng.randint(20, 40), -rng.randint(3, 15), rng.randint(2, 20)):
             status = "planned" if days > 0 else rng.choice(("held", "held", "held", "not_held"))
             calls.append({**base, **about(), "account_id": account["id"],
@@ -92,7 +126,7 @@ def load(site, user, rng) -> None:
     # monthly report task; their occurrences are made on save
     monday = today - dt.timedelta(days=today.weekday())
     start = dt.datetime.combine(monday, dt.time(9, 30), tzinfo=cal.tz).astimezone(dt.UTC)
-    meetings.append({"assigned_user_id": user.id, "name": "Weekly pipeline review",
+    meetings.append({"assigned_user_id": user.id, "name": PIPELINE,
                      "location": "Video call", "date_start": start,
                      "date_end": start + dt.timedelta(hours=1), "status": "planned",
                      "recurrence_rule": "FREQ=WEEKLY;BYDAY=MO;COUNT=13",
@@ -116,7 +150,7 @@ def load(site, user, rng) -> None:
     for module, rows in (("calls", calls), ("meetings", meetings), ("tasks", tasks),
                          ("notes", notes)):
         made[module] = site.records.create_many(module, rows, user)
-    _invitees(site, user, rng, list(zip(made["meetings"], meetings, meeting_contacts)))
+    _invitees(site, user, rng, list(zip(made["meetings"], meetings, meeting_contacts)), team)
 
 
 RESOURCES = (
@@ -134,9 +168,10 @@ RESOURCES = (
 )
 
 
-def _invitees(site, user, rng, meetings) -> None:
+def _invitees(site, user, rng, meetings, team) -> None:
     """Resources, then invitees of the planned meetings: the assignee, one or two of the
-    account's contacts and, in our office, a free room."""
+    account's contacts and, in our office, a free room; the whole team to the pipeline
+    review (no contacts)."""
     from plugins.activities import invitations
 
     rooms = site.records.create_many("resources", [dict(r) for r in RESOURCES], user)
@@ -145,8 +180,12 @@ def _invitees(site, user, rng, meetings) -> None:
     for meeting_id, meeting, contacts in meetings:
         if meeting["status"] != "planned":
             continue
-        rows.append({"meeting_id": meeting_id, "user_id": user.id,
+        rows.append({"meeting_id": meeting_id, "user_id": meeting["assigned_user_id"],
                      "accept_status": "accepted"})
+        if meeting["name"] == PIPELINE:  # the team's own meeting
+            rows += [{"meeting_id": meeting_id, "user_id": member.id,
+                      "accept_status": rng.choice(("accepted", "accepted", "tentative"))}
+                     for member in team if member.id != meeting["assigned_user_id"]]
         for contact in rng.sample(contacts, min(len(contacts), rng.choice((1, 2)))):
             rows.append({"meeting_id": meeting_id, "invitee_id": contact["id"],
                          "invitee_type": "contacts",

@@ -177,6 +177,9 @@ def before_save_invitees(site, batch, connection) -> None:
         if bool(r.get("user_id")) == bool(r.get("invitee_id")):
             _problem(errors, batch, index, "user_id",
                      Message(N_("give a user or a contact, lead or resource (one of them)")))
+        elif r.get("call_id") and r.get("invitee_type") == "resources":  # rooms are booked
+            _problem(errors, batch, index, "invitee_id",  # for meetings; a call books none
+                     Message(N_("a call books no resource: invite it to a meeting")))
     if errors:
         raise ValidationError(errors)
     # an invitee once per activity: in the batch and against what is stored (one statement)

@@ -226,7 +226,7 @@ def _links_of(site, user, email: dict) -> list[dict]:
     for field, target in (("contact_id", "contacts"), ("account_id", "accounts"),
                           ("parent_id", email.get(module.fields["parent_id"].spec.get(
                               "type_field", "parent_type")))):
-        if email.get(field) and target and target in site.registry.modules:
+        if field in module.fields and email.get(field) and target in site.registry.modules:
             out.append({"label": module.fields[field].label, "url":
                         f"/m/{target}/{email[field]}", "name": email.get(f"{field}__label")
                         or email[field]})

@@ -23,8 +23,17 @@ import secrets
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from core.kernel.errors import N_, NotFoundError
-from core.kernel.hookspecs import hookimpl
-from plugins.emails import attachments, folders, outbound, tracking
+from core.kernel.hookspecs import for_modules, hookimpl
+from core.kernel.hooktypes import AdminLink
+from plugins.emails import (
+    attachments,
+    folders,
+    group_actions,
+    linking,
+    outbound,
+    settings_web,
+    tracking,
+)
 
 __version__ = "0.1.0"
 
@@ -61,6 +70,34 @@ def crbm_job_handlers(site):
 @hookimpl
 def crbm_scheduled_tasks(site):
     return outbound.scheduled_tasks()
+
+
+@hookimpl(specname="crbm_before_save")
+@for_modules(MODULE)
+def emails_link_and_thread(site, batch, user, connection):
+    """New emails: their contacts, account, lead and thread (linking.py), then the contacts
+    a group inbox makes for unknown senders (group_actions.py) — in that order."""
+    linking.before_save(site, batch, user, connection)
+    group_actions.create_contacts(site, batch, user, connection)
+
+
+@hookimpl(specname="crbm_after_save")
+@for_modules(MODULE)
+def emails_group_inbox_actions(site, batch, user, connection):
+    """New emails of a group inbox: its action (create case, bug, bounce handling)."""
+    group_actions.run_actions(site, batch, user, connection)
+
+
+@hookimpl(specname="crbm_web_routes")
+def emails_settings_routes(site):
+    return settings_web.routes
+
+
+@hookimpl(specname="crbm_admin_links")
+def emails_settings_link(site):
+    return [AdminLink(N_("Email settings"), settings_web.URL,
+                      N_("Linking received mail, ignored domains, batches, tracking, group "
+                         "folders."))]
 
 
 @hookimpl

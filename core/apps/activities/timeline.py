@@ -11,9 +11,10 @@ Contract:
   reader's access predicate in SQL, and the change log is read only for a record the
   reader may see (the route checks that first). A kind the reader's roles disable is gone.
 - Paging is by key, not by OFFSET: the order is (time, kind, id) descending, the cursor
-  the last entry shown, and each source (kind × link field, the log) answers only the
-  rows beyond it, at most ``PAGE`` + 1 each: a page costs one statement per source
-  whatever the page's depth, and an entry added meanwhile never shifts a page.
+  the last entry shown, and each source (kind × link field or many-to-many relationship,
+  ``panels.sources``; the log) answers only the rows beyond it, at most ``PAGE`` + 1 each:
+  a page costs one statement per source whatever the page's depth, and an entry added
+  meanwhile never shifts a page.
 
 Why not one ``UNION``: the kinds' times differ in type (a date, a date-time) and their
 cursor comparisons differ with the kind; a statement per source is as many as the History
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from core.apps.activities.panels import kinds as activity_kinds
+from core.apps.activities.panels import sources as activity_sources
 from core.kernel.errors import N_
 from core.kernel.records import Query
 from core.kernel.registry import ModuleDef
@@ -100,10 +102,8 @@ def page(site, module: ModuleDef, record: dict, user, kind: str | None = None,
             fields = ["id", other.name_field or "id", *(
                 [k.open_field] if k.open_field else []), *(
                 ["assigned_user_id"] if "assigned_user_id" in other.fields else [])]
-            for link in k.link_fields:
-                stmt, table = site.records.select(other, user, Query(
-                    filters=[(link, "eq", record_id)], fields=list(dict.fromkeys(fields)),
-                    labels=True, limit=None), "list")
+            for stmt, table in activity_sources(site, k, user, Query(
+                    fields=list(dict.fromkeys(fields)), labels=True, limit=None), record_id):
                 at = table.c.created_at
                 if when is not None and when.stored and when.type.name == "datetime":
                     at = sa.func.coalesce(table.c[when.name], table.c.created_at)

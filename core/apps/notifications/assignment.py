@@ -57,20 +57,25 @@ def _users(site, conn, ids: list[str]) -> dict[str, dict]:
     out = {}
     for start in range(0, len(ids), IN_BATCH):
         stmt = sa.select(users.c.id, users.c.username, users.c.display_name, users.c.email,
-                         users.c.active, users.c.preferences, prefs.c.assignment_email) \
+                         users.c.active, users.c.preferences, prefs.c.assignment_email,
+                         users.c.is_admin) \
             .select_from(users.outerjoin(prefs, prefs.c.user_id == users.c.id)) \
             .where(users.c.id.in_(ids[start:start + IN_BATCH]))
         out.update({row.id: dict(row._mapping) for row in conn.execute(stmt)})
     return out
 
 
-def _translator(site, user_row: dict | None):
+def _preferences(user_row: dict | None) -> i18n.Preferences:
     try:
         stored = json.loads(user_row["preferences"]) if user_row and user_row["preferences"] \
             else None
     except ValueError:
         stored = None
-    return i18n.gettext_for(i18n.Preferences.from_dict(stored), site.locale_dirs)
+    return i18n.Preferences.from_dict(stored)
+
+
+def _translator(site, user_row: dict | None):
+    return i18n.gettext_for(_preferences(user_row), site.locale_dirs)
 
 
 def on_save(site, module, batch, user, connection) -> None:
@@ -158,11 +163,18 @@ def send_mail_job(site, payload: dict) -> str:
         return "no mail: the user is inactive, has no address or does not want it"
     if not mail.is_configured(site.settings):
         return "no mail: outgoing mail is not set up"
+    from core.apps.notifications import fields
+    from core.kernel.records import User
+
     tr = _translator(site, person)
     base = str(site.settings.get("base_url") or "").rstrip("/")
+    reader = User(person["id"], person["username"], bool(person["is_admin"]))
+    more = fields.lines(site, reader, i18n.formatter(_preferences(person), site.locale_dirs),
+                        [(n.module, n.record_id) for n in notes[:MAX_LISTED] if n.module])
     lines = []
     for note in notes[:MAX_LISTED]:
         lines.append(note.message)
+        lines.extend(more.get((note.module, note.record_id), ()))  # Admin → Notification emails
         if base and note.module and note.record_id:
             lines.append(f"{base}/m/{note.module}/{note.record_id}")
         lines.append("")

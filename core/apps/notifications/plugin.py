@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from core.kernel.errors import N_
 from core.kernel.hookspecs import hookimpl
-from core.kernel.hooktypes import NavEntry, ScheduledTask
+from core.kernel.hooktypes import AdminLink, NavEntry, ScheduledTask
 
 TASK = "notifications.prune"
 SCHEDULE = "30 3 * * *"  # daily, in the quiet hours
@@ -51,8 +51,14 @@ def crbm_scheduled_tasks(site):
 
 @hookimpl(tryfirst=True)  # before the generic /api/v1/{module} routes, like every app's
 def crbm_web_routes(site):
-    from core.apps.notifications import rest, web
-    return [*rest.routes, *web.routes]
+    from core.apps.notifications import fields_web, rest, web
+    return [*rest.routes, *web.routes, *fields_web.routes]
+
+
+@hookimpl
+def crbm_admin_links(site):
+    return [AdminLink(N_("Notification emails"), "/admin/notification-emails",
+                      N_("More fields of a record in the email that tells its new assignee"))]
 
 
 @hookimpl  # after the applications' and plugins' links: the bell sits by Admin and Log out

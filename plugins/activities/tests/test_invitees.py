@@ -54,6 +54,13 @@ def test_users_and_contacts_are_invited_with_an_answer(site, admin, people):
     site.records.create("invitees", {"call_id": call["id"], "user_id": sophie.id}, admin)
     assert [i.name for i in inv.invitees_of(site, "calls", [call["id"]])[call["id"]]] == [
         "Sophie Martin"]
+    # ... but books no room: resources are for meetings
+    room = site.records.create("resources", {"name": "Salle Verte"}, admin)
+    with pytest.raises(ValidationError) as caught:
+        site.records.create("invitees", {"call_id": call["id"], "invitee_id": room["id"],
+                                         "invitee_type": "resources"}, admin)
+    assert "a call books no resource" in str(caught.value.errors["invitee_id"])
+    assert len(inv.invitees_of(site, "calls", [call["id"]])[call["id"]]) == 1
 
 
 def test_leads_are_invitable_while_the_leads_plugin_is_on(site):
