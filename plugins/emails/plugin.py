@@ -222,3 +222,57 @@ def store_file(files_dir: Path, filename: str, content: bytes) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(content)
     return key
+
+
+# -- the mail client (client.py, trash.py, demo.py) -------------------------------------------
+
+@hookimpl(specname="crbm_tables")
+def client_tables(metadata):
+    from plugins.emails import client, trash
+
+    trash.tables(metadata)
+    client.indexes(metadata)
+
+
+@hookimpl(specname="crbm_web_routes")
+def client_web_routes(site):
+    from plugins.emails import client
+
+    return client.routes
+
+
+@hookimpl(specname="crbm_navigation")
+def client_navigation(site, user):
+    from core.kernel.hooktypes import NavEntry
+
+    if MODULE not in site.registry.modules or not site.access.can(
+            user, site.registry.module(MODULE), "list"):
+        return []
+    return [NavEntry(N_("Email"), "/email")]
+
+
+@hookimpl(specname="crbm_record_actions")
+def client_record_actions(site, module, record, user):
+    """"Email" on the page of any record whose module has an email address field."""
+    from core.web.actions import Action
+
+    if MODULE not in site.registry.modules or not any(
+            f.type.name == "email" and record.get(f.name) for f in module.fields.values()):
+        return []
+    return [Action(N_("Email"), f"/email/compose?module={module.name}&record={record['id']}")]
+
+
+@hookimpl(specname="crbm_scheduled_tasks")
+def client_scheduled_tasks(site):
+    from core.kernel.hooktypes import ScheduledTask
+    from plugins.emails import trash
+
+    return [ScheduledTask(trash.TASK, N_("Empty each user's Trash by their rule"),
+                          trash.run_task, "@every 1h")]
+
+
+@hookimpl(specname="crbm_demo_data", trylast=True)  # the contacts and accounts come first
+def client_demo_data(site, user, size, rng, progress):
+    from plugins.emails import demo
+
+    demo.load(site, user, size, rng, progress)
