@@ -163,7 +163,12 @@ class HtmlType(TextAreaType):
 
     def normalize(self, value, spec):
         text = super().normalize(value, spec)
-        return None if text is None else nh3.clean(text)
+        return None if text is None else nh3.clean(text, url_schemes=URL_SCHEMES)
+
+
+# nh3's, and cid: — an email's inline image names a part of its own message (RFC 2392),
+# which a browser cannot fetch: the mail client points it at the stored attachment
+URL_SCHEMES = nh3.ALLOWED_URL_SCHEMES | {"cid"}
 
 
 class FileType(FieldType):

@@ -396,6 +396,7 @@ def test_real_world_messages_are_filed_with_their_attachments(site, ann, dovecot
             "Broken message and bad base64"} <= set(emails)
     news = site.records.get("emails", emails["Our December newsletter"]["id"], ann)
     assert "<script" not in news["body_html"] and "alert(1)" not in news["body_html"]
+    assert 'src="cid:logo.png@01DC6354"' in news["body_html"]  # the inline image is kept
     files = attachments.listed(site, [news["id"]])[news["id"]]
     assert [(f["name"], f["inline"], f["content_id"]) for f in files] == [
         ("logo.png", True, "logo.png@01DC6354"), ("prices-2026.pdf", False, None)]

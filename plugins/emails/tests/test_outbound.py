@@ -4,12 +4,14 @@ reason kept; the per-run limit; two workers on one email; opens counted only whe
 import datetime as dt
 import threading
 
+import pytest
 import sqlalchemy as sa
 import time_machine
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from core import jobs
 from core.kernel.records import SYSTEM_USER
-from core.testing import signed_in
+from core.testing import signed_in, smtp_server
 from plugins.emails import attachments, folders, outbound, tracking
 from plugins.emails.attachments import File
 
@@ -145,3 +147,33 @@ def test_opens_are_counted_only_while_tracking_is_on(site, admin, smtp_inbox):
             site.tables.tables[tracking.TABLE])).scalar() == 2
         assert conn.execute(sa.select(table.c.open_count).where(
             table.c.id == email["id"])).scalar() == 2
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_a_mail_account_of_its_own_sends_through_its_own_server(site, admin, smtp_inbox):
+    """smtp_mode "own": the account's server, signed in with its password (sealed apart
+    from the record, mailboxes.py), From its address; the site's server gets nothing."""
+    logins = []
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login = (auth_data.login.decode(), auth_data.password.decode())
+        logins.append(login)
+        return AuthResult(success=login == ("olivia", "Own-Smtp-Secret-9"), handled=False)
+
+    with smtp_server(authenticator=authenticate, auth_required=True,
+                     auth_require_tls=False) as own:
+        account = site.records.create("mail_accounts", {
+            "name": "Work", "email_address": "olivia@acme.example", "host": "127.0.0.1",
+            "username": "olivia", "password": "Imap-Secret-1", "smtp_mode": "own",
+            "smtp_host": "127.0.0.1", "smtp_port": own.port, "smtp_security": "none",
+            "smtp_username": "olivia", "smtp_password": "Own-Smtp-Secret-9",
+            "assigned_user_id": admin.id}, admin)
+        email = queued(site, admin, mail_account_id=account["id"])
+        assert outbound.run_queue(site) == "1 sent, 0 not sent"
+    assert logins == [("olivia", "Own-Smtp-Secret-9")]
+    [message] = own.messages
+    assert message["From"] == "olivia@acme.example" and message["To"] == "Jane Roe <jane@example.org>"
+    assert smtp_inbox.messages == []
+    assert stored(site, email["id"])["status"] == "sent"
