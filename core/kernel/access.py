@@ -12,8 +12,8 @@ The model, all of it data that administrators edit:
 - **Additive rights** on: a user gets what *any* of their roles grants (the union);
   off: only what *every* role grants (the intersection).
 - Administrators see everything except modules flagged ``hr``; there they are subject
-  to roles like everyone else. A module flagged ``private`` (a user's mail accounts) is
-  each record's owner's alone, administrators' too: roles may narrow that, not widen it.
+  to roles like everyone else. A ``private`` module's records are their owner's alone,
+  admins' too (roles narrow that, never widen it); ``private: [fields]``: until one is set.
 
 ``AccessControl.predicate(user, module, action, table)`` is the one enforcement point:
 it turns (user, module, action) into a SQL boolean over the module's table, which the
@@ -158,8 +158,8 @@ def _terms(grants: Grants, role: RoleGrant, module: ModuleDef, action: str) -> f
         elif level != "all":
             terms.add((level,))
         action = PREREQUISITE.get(action)
-    if module.definition.get("private"):
-        terms.add(("owner",))
+    if private := module.definition.get("private"):  # true, or the fields that share a record
+        terms.add(("private", tuple(private) if isinstance(private, list) else ()))
     return frozenset([NONE]) if NONE in terms else frozenset(terms)
 
 
@@ -238,6 +238,8 @@ class AccessControl:
         ways = {"mine": owner == grants.user_id}
         if term[0] == "role":
             ways[term] = owner.in_(sorted(term[1]))
+        elif term[0] == "private":  # shared once a field is set (one a plugin took: never)
+            ways.update({f: table.c[f].is_not(None) for f in term[1] if f in table.c})
         elif term[0] == "team" and module.features.get("team_owned") and grants.teams:
             links = self.tables.tables["crbm_record_teams"]
             mine = sa.and_(links.c.module == module.name, links.c.team_id.in_(grants.teams))

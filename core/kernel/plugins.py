@@ -300,8 +300,7 @@ def check_requirements(candidates: list[Candidate]) -> None:
             if other.disabled:
                 raise PluginError(f"{manifest.where}: $.requires.{name}: requires plugin "
                                   f"{name!r}, which is disabled (crbm plugins enable {name})")
-            if spec and not SpecifierSet(spec).contains(other.manifest.version,
-                                                        prereleases=True):
+            if spec and not SpecifierSet(spec).contains(other.manifest.version, prereleases=True):
                 raise PluginError(f"{manifest.where}: $.requires.{name}: requires {name} "
                                   f"{spec}, but {other.manifest.version} is installed")
         for name, spec in manifest.optional_requires.items():  # when there, in range

@@ -106,8 +106,7 @@ def now() -> dt.datetime:
 
 class RecordService:
     def __init__(self, engine: sa.Engine, registry: Registry, tables: sa.MetaData, hook,
-                 access_control: access.AccessControl | None = None, settings=dict,
-                 site=None):
+                 access_control: access.AccessControl | None = None, settings=dict, site=None):
         self.site = site  # passed to the hooks and module features that take it
         self.engine = engine
         self.registry = registry

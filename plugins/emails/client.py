@@ -282,7 +282,9 @@ def mass_action(request, form):
         into = folders.find(site, user, form.get("target"))
         if into is None:
             raise HTTPException(404, Message(N_("There is no such folder.")))
-        site.records.update_many(MODULE, ids, {"folder_id": into.id}, user)
+        # a group folder shares them with every user (modules/emails.yaml: private)
+        site.records.update_many(MODULE, ids, {"folder_id": into.id, "shared_at": (
+            dt.datetime.now(dt.UTC) if into.is_group else None)}, user)
         done = Message(N_("%(count)s emails moved to %(folder)s."), count=len(ids),
                        folder=into.label(i18n.active().gettext))
     elif action in ("read", "unread"):

@@ -104,6 +104,7 @@ def load(site, user, size, rng, progress) -> None:
     email(name=QUESTION[0], from_address=_address(asker), to_addresses="support@crbm.example",
           body_html=QUESTION[1], date_sent=now - dt.timedelta(minutes=35), status="received",
           direction="inbound", folder_id=group["Customer Support"], is_read=False,
+          shared_at=now - dt.timedelta(minutes=35),
           contact_id=asker["id"], account_id=asker.get("account_id"),
           message_id="<demo-support-1@example>")
     site.records.create_many("emails", rows, user)

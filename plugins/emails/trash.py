@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from core.kernel.database import ID
 from core.kernel.fields import UTCDateTime
-from core.kernel.records import SYSTEM_USER
+from core.kernel.records import SYSTEM_USER, User
 
 TABLE = "emails_trash_rules"
 TASK = "emails.empty_trash"
@@ -60,8 +60,8 @@ def set_keep_days(site, user, days: int) -> None:
                              .values(keep_days=days, updated_at=now))
 
 
-def expired(site, now: dt.datetime) -> list[str]:
-    """Ids of the emails past their owner's Trash rule, every user at once."""
+def expired(site, now: dt.datetime) -> list[tuple[str, str]]:
+    """(id, owner) of the emails past their owner's Trash rule, every user at once."""
     emails = site.records.table(site.registry.module("emails"))
     folders, rules = site.tables.tables["emails_folders"], site.tables.tables[TABLE]
     # the Trash folders grouped by their owner's days (few distinct values): one clause each
@@ -78,12 +78,17 @@ def expired(site, now: dt.datetime) -> list[str]:
         clauses = [sa.and_(emails.c.folder_id.in_(ids),
                            emails.c.modified_at < now - dt.timedelta(days=days))
                    for days, ids in by_days.items()]
-        return list(conn.execute(sa.select(emails.c.id).where(
-            emails.c.deleted.is_(False), sa.or_(*clauses)).limit(BATCH)).scalars())
+        return [tuple(r) for r in conn.execute(sa.select(
+            emails.c.id, emails.c.assigned_user_id).where(
+            emails.c.deleted.is_(False), sa.or_(*clauses)).limit(BATCH))]
 
 
 def run_task(site, due_at) -> str:
-    ids = expired(site, dt.datetime.now(dt.UTC))
-    if ids:
-        site.records.delete_many("emails", ids, SYSTEM_USER)
-    return f"deleted {len(ids)} emails from Trash"
+    by_owner: dict[str, list[str]] = {}
+    for email_id, owner in expired(site, dt.datetime.now(dt.UTC)):
+        by_owner.setdefault(owner or "", []).append(email_id)
+    deleted = 0
+    for owner, ids in by_owner.items():  # as their owner: a mailbox is theirs (private)
+        who = User(owner, "trash", False) if owner else SYSTEM_USER
+        deleted += site.records.delete_many("emails", ids, who)
+    return f"deleted {deleted} emails from Trash"

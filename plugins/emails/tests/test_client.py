@@ -363,7 +363,8 @@ def test_the_trash_is_emptied_by_each_users_rule(site, admin):
                          .values(modified_at=now - dt.timedelta(days=days)))
     assert trash.run_task(site, now) == "deleted 1 emails from Trash"
     assert trash.run_task(site, now) == "deleted 0 emails from Trash"  # nothing twice
-    left = {e["name"] for e in site.records.list("emails", admin, Query(limit=None))}
+    left = {e["name"] for who in (admin, ann)  # each mailbox is its owner's
+            for e in site.records.list("emails", who, Query(limit=None))}
     assert left == {"new mine", "old hers", "in the inbox"}
     assert new_mine["id"]
 
@@ -403,3 +404,35 @@ def test_a_sent_email_leaves_through_the_outbound_queue(site, admin, jane, smtp_
     assert attached.get_filename() == "prices.txt"
     [email] = emails_in(site, admin, box["sent"])
     assert email["status"] == "sent" and email["contact_id"] == jane["id"]
+
+
+def test_a_mailbox_is_its_owners_until_an_email_is_filed_or_shared(site, admin, jane):
+    """modules/emails.yaml private: another user — an administrator too — reads none of
+    someone's unfiled mail through any path (page, list, API); filed on a contact, or put
+    in a group folder, it is shared as the roles say (here: with everyone)."""
+    from core.testing import api_client, bearer
+
+    ann = create_user(site, "ann", ADMIN_PASSWORD)
+    mine = boxes(site, ann)
+    secret = received(site, ann, mine["inbox"], "Salary review", message_id="<s@x>",
+                      from_address="hr@elsewhere.example")
+    filed = received(site, ann, mine["inbox"], "About the proposal", contact_id=jane["id"])
+    assert site.records.get("emails", secret["id"], ann)["name"] == "Salary review"
+    names = {e["name"] for e in site.records.list("emails", admin, Query(limit=None))}
+    assert "Salary review" not in names and "About the proposal" in names  # admins too
+    with signed_in(site, "admin") as web:
+        assert web.get(f"/m/emails/{secret['id']}").status_code == 404
+        assert "Salary review" not in web.get("/m/emails").text
+        assert web.get(f"/m/emails/{filed['id']}").status_code == 200
+        assert web.get(f"/email/{secret['id']}/attachments/1").status_code == 404
+    api = api_client(site)
+    assert api.get(f"/api/v1/emails/{secret['id']}", headers=bearer(site, admin)).status_code == 404
+    listed = api.get("/api/v1/emails", headers=bearer(site, admin)).json()
+    assert "Salary review" not in str(listed)
+    # put in a group folder by its owner: every user sees it there; back: private again
+    with signed_in(site, "ann") as web:
+        post(web, "/email/mass", action="move", ids=secret["id"], target=mine["Customer Support"])
+        assert site.records.get("emails", secret["id"], admin)["name"] == "Salary review"
+        post(web, "/email/mass", action="move", ids=secret["id"], target=mine["inbox"])
+    assert "Salary review" not in {e["name"] for e in site.records.list(
+        "emails", admin, Query(limit=None))}
