@@ -2,6 +2,7 @@
 reading pane, compose/reply/forward, mass actions, the Trash rule — and what is refused:
 a bad address, someone else's folder or email, a post without its CSRF token."""
 import datetime as dt
+import html
 import random
 import re
 
@@ -436,3 +437,30 @@ def test_a_mailbox_is_its_owners_until_an_email_is_filed_or_shared(site, admin, 
         post(web, "/email/mass", action="move", ids=secret["id"], target=mine["inbox"])
     assert "Salary review" not in {e["name"] for e in site.records.list(
         "emails", admin, Query(limit=None))}
+
+
+HOSTILE = ('<p onclick="steal()">Hi <a href="javascript:alert(1)">here</a></p>'
+           '<script>alert(2)</script><img src=x onerror="alert(3)">'
+           '<div style="width: expression(alert(4)); background:url(javascript:alert(5))">x</div>'
+           '<iframe src="https://evil.example"></iframe><form action="https://evil.example">'
+           '<input name="password"></form><svg onload="alert(6)"></svg>'
+           '<img src="https://tracker.example/pixel.gif">')
+
+
+def test_hostile_html_mail_is_inert(site, admin):
+    """Scripts, event handlers, javascript: links, CSS expressions, frames, forms and remote
+    images: nh3 (the html field) keeps none of them, and the reading pane adds a sandbox
+    and blocks the remote image until asked."""
+    box = boxes(site, admin)
+    email = received(site, admin, box["inbox"], "Invoice overdue", body_html=HOSTILE)
+    stored = site.records.get("emails", email["id"], admin)["body_html"]
+    for bad in ("<script", "onclick", "onerror", "onload", "javascript:", "expression(",
+                "<iframe", "<form", "<input", "style="):
+        assert bad not in stored.lower(), bad
+    assert "Hi" in stored and "here" in stored
+    with signed_in(site, "admin") as web:
+        page = html.unescape(web.get(f"/email/{email['id']}").text)
+    frame = re.search(r'<iframe class="message-body"[^>]*>', page)[0]
+    assert "allow-scripts" not in frame and "allow-same-origin" not in frame
+    for bad in ("alert(", "tracker.example", "evil.example"):
+        assert bad not in page, bad
