@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from PIL import Image, UnidentifiedImageError
+from starlette.responses import FileResponse
 
 from core.kernel.errors import N_, Message
 from core.kernel.fields import FieldError
@@ -101,3 +102,19 @@ def served_as(path: Path) -> tuple[str, str]:
     itself, anything else as an opaque download."""
     kind = raster_type(path, decode=False)
     return (kind, "inline") if kind else (SAFE_TYPE, "attachment")
+
+
+def stored_file(files_dir: Path, key: str | None) -> Path | None:
+    """The file a stored key names, inside the store; None for no key, a key that leads
+    out of the store, or a file that is gone."""
+    store = Path(files_dir).resolve()
+    path = (store / (key or "")).resolve()
+    return path if key and store in path.parents and path.is_file() else None
+
+
+def file_response(path: Path, filename: str) -> FileResponse:
+    """A stored file for the browser: its type and disposition from its content
+    (``served_as``), never from the name, with ``FILE_HEADERS``."""
+    media_type, disposition = served_as(path)
+    return FileResponse(path, media_type=media_type, filename=filename,
+                        content_disposition_type=disposition, headers=FILE_HEADERS)

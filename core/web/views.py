@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
+from starlette.responses import JSONResponse, RedirectResponse, StreamingResponse
 from starlette.routing import Route
 
 from core.apps.admin import access_admin
@@ -915,15 +915,12 @@ def file_view(request: Request, form):
         raise HTTPException(404, Message(N_("There is no such file.")))
     record = _service(request).get(module.name, request.path_params["record_id"],
                                    request.state.user)
-    files = (request.app.state.site.folder / "files").resolve()
-    path = (files / (record.get(name) or "")).resolve()
-    if not record.get(name) or files not in path.parents or not path.is_file():
+    path = uploads.stored_file(request.app.state.site.folder / "files", record.get(name))
+    if path is None:
         raise HTTPException(404, Message(N_("There is no such file.")))
     # The type and disposition come from the content, never from the user-chosen name:
     # only a raster image is shown inline; the rest is an opaque download (core/web/uploads.py).
-    media_type, disposition = uploads.served_as(path)
-    return FileResponse(path, media_type=media_type, filename=path.name,
-                        content_disposition_type=disposition, headers=uploads.FILE_HEADERS)
+    return uploads.file_response(path, path.name)
 
 
 routes = [

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from starlette.exceptions import HTTPException
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 from core.kernel.database import ID
@@ -232,13 +232,10 @@ def file_view(request, form):
     with site.engine.connect() as conn:
         row = conn.execute(sa.select(table).where(table.c.id == number,
                                                   table.c.note_id == note_id)).first()
-    store = (site.folder / "files").resolve()
-    path = (store / row.file_key).resolve() if row is not None else None
-    if path is None or store not in path.parents or not path.is_file():
+    path = uploads.stored_file(site.folder / "files", row.file_key if row else None)
+    if path is None:
         raise HTTPException(404, Message(N_("There is no such file.")))
-    media_type, disposition = uploads.served_as(path)
-    return FileResponse(path, media_type=media_type, filename=row.name,
-                        content_disposition_type=disposition, headers=uploads.FILE_HEADERS)
+    return uploads.file_response(path, row.name)
 
 
 routes = [

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from starlette.exceptions import HTTPException
-from starlette.responses import FileResponse
 from starlette.routing import Route
 
 from core.kernel.database import ID
@@ -99,10 +98,9 @@ def add(site, conn, email_id: str, files: list[File]) -> list[str]:
 
 def discard(site, keys: list[str]) -> None:
     """Remove stored files no row points at any more (a failed transaction's)."""
-    store = _store(site).resolve()
     for key in keys:
-        path = (store / key).resolve()
-        if store in path.parents and path.is_file():
+        path = uploads.stored_file(_store(site), key)
+        if path is not None:
             path.unlink()
             if not any(path.parent.iterdir()):
                 path.parent.rmdir()
@@ -124,9 +122,8 @@ def listed(site, email_ids: list[str]) -> dict[str, list[dict]]:
 
 def read(site, row: dict) -> bytes:
     """A listed attachment's bytes (to send it on: a forward, the outbound queue)."""
-    store = _store(site).resolve()
-    path = (store / row["file_key"]).resolve()
-    if store not in path.parents or not path.is_file():
+    path = uploads.stored_file(_store(site), row["file_key"])
+    if path is None:
         raise FileNotFoundError(row["file_key"])
     return path.read_bytes()
 
@@ -142,13 +139,10 @@ def file_view(request, form):
         row = conn.execute(sa.select(table).where(
             table.c.id == int(request.path_params["attachment"]),
             table.c.email_id == email["id"])).first()
-    store = _store(site).resolve()
-    path = (store / row.file_key).resolve() if row is not None else None
-    if path is None or store not in path.parents or not path.is_file():
+    path = uploads.stored_file(_store(site), row.file_key if row else None)
+    if path is None:
         raise HTTPException(404, Message(N_("There is no such file.")))
-    media_type, disposition = uploads.served_as(path)
-    return FileResponse(path, media_type=media_type, filename=row.name,
-                        content_disposition_type=disposition, headers=uploads.FILE_HEADERS)
+    return uploads.file_response(path, row.name)
 
 
 def jinja(site, env) -> None:
