@@ -110,6 +110,10 @@ def test_read_reply_with_a_template_attach_and_send(page, server, site, admin, v
     page.goto(f"/m/contacts/{jane['id']}")
     page.locator("#sub-history summary h2").click()
     history = page.locator("#sub-history .subpanel-rows")
+    # the panel's rows come in a fetch of their own, slow on a busy machine (CI runs three
+    # suites on two cores): wait for it to end, then read what it brought
+    expect(page.locator("#sub-history .subpanel-rows[aria-busy]")).to_have_count(0,
+                                                                             timeout=30_000)
     expect(history).to_contain_text("Re: Question about your proposal")
     page.locator("#sub-history").scroll_into_view_if_needed()
     screenshot(page, "email-contact-history", viewport)
