@@ -46,7 +46,7 @@ from core.kernel.records import Query
 from core.web import paging
 from core.web.pages import page
 from core.web.templating import flash
-from plugins.emails import attachments, folders, trash
+from plugins.emails import attachments, folders, outbound, trash
 
 MODULE = "emails"
 PAGE_SIZE = 50
@@ -594,22 +594,13 @@ def save(site, user, values: dict, parsed: dict, action: str, send_at, files) ->
         attachments.discard(site, keys)
         raise
     if action != "draft":
-        _enqueue(site)
+        outbound.enqueue(site)  # after the commit above: the queue finds it
     return email
 
 
 def _sender(site, user) -> str | None:
-    """The From: the user's address (their mail account's, else their user email)."""
+    """The From: the user's email address, else the site's from address."""
     return getattr(user, "email", None) or (site.settings.get("smtp") or {}).get("from_address")
-
-
-def _enqueue(site) -> None:
-    """Wake the outbound queue (plugins/emails/outbound.py) when it is installed."""
-    try:
-        from plugins.emails import outbound
-    except ImportError:  # the queue lands separately; queued emails wait for it
-        return
-    outbound.enqueue(site)
 
 
 routes = [

@@ -29,7 +29,6 @@ from __future__ import annotations
 import datetime as dt
 import html as html_module
 import logging
-import uuid
 
 import nh3
 import sqlalchemy as sa
@@ -224,8 +223,3 @@ def run_task(site, due) -> str:
     """The scheduled task: the queue's run (a module function: the task compares equal
     from one call of ``crbm_scheduled_tasks`` to the next)."""
     return run_queue(site)
-
-
-def new_message_id(site) -> str:
-    """A Message-ID for an email about to be queued (a reply's References name it)."""
-    return f"<{uuid.uuid4()}@{_domain(site, {})}>"
