@@ -551,9 +551,11 @@ def save(site, user, values: dict, parsed: dict, action: str, send_at, files) ->
     with site.engine.begin() as conn:
         standard = folders.ensure_personal(site, conn, user.id)
     html = nh3.clean(values["html"] or "")
+    account = _account(site, user)
     record = {
         "name": (values["subject"].strip() or "-")[:255],
-        "from_address": _sender(site, user),
+        "from_address": account["email_address"] if account else _sender(site, user),
+        "mail_account_id": account["id"] if account else None,
         "to_addresses": ", ".join(parsed.get("to") or []) or None,
         "cc_addresses": ", ".join(parsed.get("cc") or []) or None,
         "bcc_addresses": ", ".join(parsed.get("bcc") or []) or None,
@@ -596,6 +598,16 @@ def save(site, user, values: dict, parsed: dict, action: str, send_at, files) ->
     if action != "draft":
         outbound.enqueue(site)  # after the commit above: the queue finds it
     return email
+
+
+def _account(site, user) -> dict | None:
+    """The user's mail account to send from (their first active one, by name): the outbound
+    queue sends through its own SMTP server when it says so, From its address."""
+    if "mail_accounts" not in site.registry.modules:
+        return None
+    found = site.records.list("mail_accounts", user, Query(
+        filters=[("active", "eq", True)], fields=["id", "email_address"], sort="name", limit=1))
+    return found[0] if found else None
 
 
 def _sender(site, user) -> str | None:

@@ -172,8 +172,15 @@ def test_a_mail_account_of_its_own_sends_through_its_own_server(site, admin, smt
             "assigned_user_id": admin.id}, admin)
         email = queued(site, admin, mail_account_id=account["id"])
         assert outbound.run_queue(site) == "1 sent, 0 not sent"
-    assert logins == [("olivia", "Own-Smtp-Secret-9")]
-    [message] = own.messages
+        # written in the mail client: sent from that account too
+        with signed_in(site, "admin") as web:
+            web.post("/email/compose", data={"_csrf": web.csrf, "to": "jane@example.org",
+                                             "subject": "From the client", "html": "<p>Hi</p>",
+                                             "action": "send"}, follow_redirects=False)
+        jobs.run_due_jobs(site)
+    assert logins == [("olivia", "Own-Smtp-Secret-9")] * 2
+    message = own.messages[0]
     assert message["From"] == "olivia@acme.example" and message["To"] == "Jane Roe <jane@example.org>"
-    assert smtp_inbox.messages == []
     assert stored(site, email["id"])["status"] == "sent"
+    assert [m["Subject"] for m in own.messages] == ["Your quote", "From the client"]
+    assert own.messages[1]["From"] == "olivia@acme.example" and smtp_inbox.messages == []
