@@ -98,3 +98,17 @@ def test_no_reminders_when_turned_off(site, admin, manager):
     site.set_setting("service_contracts", {"reminder_days": "soon"})  # unusable: the default
     assert reminders.reminder_days(site) == 30
     assert reminders.scan(site, TODAY) == 1
+
+
+def test_pages_show_the_contract_its_assets_and_the_accounts_subpanels(site, admin, web):
+    acme = account(site, admin)
+    ours = contract(site, admin, acme["id"], dt.date(2027, 6, 30), annual_fee="2400.00")
+    site.records.create("supported_products", {
+        "name": "Laser printer", "account_id": acme["id"], "subcontract_id": ours["id"],
+        "serial_number": "SN-4711"}, admin)
+    page = web.get(f"/m/subcontracts/{ours['id']}")
+    assert page.status_code == 200
+    assert "Acme support" in page.text and "Supported products" in page.text
+    listing = web.get("/m/supported_products?q=SN-47")
+    assert listing.status_code == 200 and "Laser printer" in listing.text
+    assert "Service subcontracts" in web.get(f"/m/accounts/{acme['id']}").text
