@@ -23,7 +23,8 @@ from core.apps.documents import mail
 from core.kernel.errors import N_
 from core.kernel.fields import UTCDateTime
 from core.kernel.hooktypes import JobHandler
-from core.kernel.records import SYSTEM_USER
+from core.kernel import users
+from core.kernel.records import User
 from plugins.cases import surveys
 from plugins.cases.settings import case_settings
 
@@ -56,6 +57,7 @@ def _cases(site, ids: list[str]) -> dict[str, dict]:
     with site.engine.connect() as conn:
         rows = conn.execute(sa.select(
             table.c.id, table.c.number, table.c.name, table.c.status, table.c.resolution,
+            table.c.assigned_user_id,
             contacts.c.email1.label("email"), contacts.c.first_name, contacts.c.last_name)
             .join(contacts, sa.and_(contacts.c.id == table.c.contact_id,
                                     contacts.c.deleted.is_(False)))
@@ -107,7 +109,10 @@ def run(site, payload: dict) -> None:
         digest = hashlib.sha256(item["key"].encode()).hexdigest()[:32]
         domain = (site.settings.get("smtp") or {}).get("from_address", "crbm.local")
         message_id = f"<case-{digest}@{str(domain).rpartition('@')[2] or 'crbm.local'}>"
-        mail.send_record_mail(site, SYSTEM_USER, MODULE, case["id"], case["email"], subject,
+        # filed on the case's History as its assigned user's (the system is no user)
+        writer = User(id=case["assigned_user_id"], username="", is_admin=False) \
+            if case.get("assigned_user_id") else users.first_admin(site)
+        mail.send_record_mail(site, writer, MODULE, case["id"], case["email"], subject,
                               text, message_id=message_id)
         with site.engine.begin() as conn:
             conn.execute(table.insert().values(key=item["key"], sent_at=dt.datetime.now(dt.UTC)))

@@ -12,9 +12,9 @@ Before the write (values the insert/update itself stores, no second UPDATE):
 After the write, in the same transaction, for the whole batch:
 
 - **Notifications**: the assigned user (when it is not they who saved) gets a notification
-  of a new case, and of each status change (one per case and version: ``key``, so a
-  retried write notifies once). Being given a case is the kernel's
-  ``notify_assignment`` (an email too, by their preference).
+  of each status change (one per case and version: ``key``, so a retried write notifies
+  once). Being given a case — a new one, or reassigned — is the kernel's
+  ``notify_assignment`` (a notification, and an email by their preference).
 - **Contacts** (setting ``notify_contacts``): the case's contact is mailed when the case is
   created and when its status changes; **surveys** (setting ``surveys``): a closed case's
   contact gets the survey link. Both through the job queue after the commit
@@ -67,9 +67,8 @@ def after_save(site, batch, user, connection) -> None:
         return
     for record, event in events:
         assignee = record.get("assigned_user_id")
-        if assignee and assignee != user.id:
-            text = N_("New case %(number)s: %(name)s") if event == "created" else \
-                N_("Case %(number)s is now %(status)s: %(name)s")
+        if event == "status" and assignee and assignee != user.id:
+            text = N_("Case %(number)s is now %(status)s: %(name)s")
             notify(site, [assignee], text % {
                 "number": record.get("number"), "name": record.get("name"),
                 "status": _status_label(site, record.get("status"))},
