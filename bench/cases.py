@@ -15,8 +15,8 @@ would store them (numbers from 1001, search keys, the team rows). Two requests, 
 - search: ``/m/cases?q=10`` — a quick search on the number and subject.
 
 The raw side is the list's query alone: one SELECT of the list's columns for the cases of
-the agent's team (``id IN`` the team's record rows — the same rows her predicate reads),
-newest first, 20 rows, no count, no page. Ratio = page / raw: what access control's full
+the agent's team (``EXISTS`` a team row of the case, along the number's index: the
+plainest fast form), newest first, 20 rows, no count, no page. Ratio = page / raw: what access control's full
 predicate, the count, paging, the template and HTTP cost on top.
 """
 from __future__ import annotations
@@ -115,9 +115,9 @@ def raw(site, team_id: str, search: str | None = None) -> int:
     links = site.tables.tables["crbm_record_teams"]
     cols = [table.c[n] for n in ("id", "number", "name", "account_id", "status", "priority",
                                  "assigned_user_id", "modified_at")]
-    team = sa.select(links.c.record_id).where(links.c.module == "cases",
-                                              links.c.team_id == team_id)
-    where = [table.c.deleted.is_(False), table.c.id.in_(team)]
+    team = sa.exists().where(links.c.module == "cases", links.c.team_id == team_id,
+                             links.c.record_id == table.c.id)
+    where = [table.c.deleted.is_(False), team]
     if search:
         key = search_key(search)
         where.append(sa.or_(*(sa.and_(table.c[f"_sk_{n}"] >= key,

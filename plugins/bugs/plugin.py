@@ -1,5 +1,5 @@
 """Bugs: bugs and enhancement requests (user guide "Customer Service"), numbered from 1001,
-with product (with the products plugin), versions found and fixed in, type, status,
+with product (the products plugin's overlay), versions found and fixed in, type, status,
 priority and resolution; linked to cases many-to-many (``bugs_cases``: a bug's Cases and a
 case's Bugs subpanels). With the emails plugin, a group inbox's "Create bug" makes one per
 new message (glue_emails.py). Demo bugs are linked to the demo cases (demo.py)."""

@@ -17,7 +17,8 @@ of its own with its contract:
 - pdf/work_order.yaml: the work order, with the standard terms of the settings;
 - glue_emails.py (with the emails plugin): cases from group inboxes, mail filed on a case
   by its subject pattern (only from the case's own contact or account), the pattern on
-  replies, "New case status"; glue_products.py: a case's product.
+  replies, "New case status". A case's product is the products plugin's overlay
+  (plugins/products/extends/cases.yaml), there only while both are active.
 """
 from __future__ import annotations
 
