@@ -11,8 +11,8 @@ ACCOUNTS = 12
 SKILLS = (("Networking", "Routers, VPNs, firewalls."), ("Printers", "Laser and inkjet printers."),
           ("Accounting software", "Set-up and year-end closing."),
           ("On-site installation", "Hardware installed at the customer's."))
-SUBJECTS = ("Printer jams on every page", "Cannot connect to the VPN", "Invoice shows the "
-            "wrong tax", "Password reset does not arrive", "Request for on-site training",
+SUBJECTS = ("Printer jams on every page", "Cannot connect to the VPN",
+            "Invoice shows the wrong tax", "Password reset does not arrive", "Request for on-site training",
             "Year-end closing fails", "Scanner is very slow", "New office needs cabling",
             "Licence key rejected", "Backup did not run last night")
 STATUSES = ("new", "assigned", "in_progress", "pending", "closed", "closed")

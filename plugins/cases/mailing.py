@@ -20,10 +20,10 @@ import logging
 import sqlalchemy as sa
 
 from core.apps.documents import mail
+from core.kernel import users
 from core.kernel.errors import N_
 from core.kernel.fields import UTCDateTime
 from core.kernel.hooktypes import JobHandler
-from core.kernel import users
 from core.kernel.records import User
 from plugins.cases import surveys
 from plugins.cases.settings import case_settings

@@ -50,7 +50,7 @@ def test_a_group_inbox_creates_cases_unless_the_subject_names_ones_case(site, ad
         received(inbox, "jane@acme.example", "Printer jams"),
         received(inbox, "New Person <new@person.example>", "Hello")], admin)
     cases = site.records.list("cases", admin, Query(limit=None, sort="number"))
-    assert [(c["number"], c["contact_id"]) for c in cases][0] == ("1001", jane["id"])
+    assert (cases[0]["number"], cases[0]["contact_id"]) == ("1001", jane["id"])
     assert cases[1]["contact_id"] is not None  # the contact made for the unknown sender
     site.records.create_many("emails", [
         received(inbox, "jane@acme.example", "Re: Case ID#: 1001 still jams"),

@@ -102,7 +102,7 @@ def test_the_pattern_is_the_settings_and_a_bad_one_is_refused(site, admin):
 
 
 def test_replies_from_a_case_carry_its_pattern(site, admin, acme):
-    account, jane = acme
+    _, jane = acme
     case = site.records.create("cases", {"name": "Printer", "contact_id": jane["id"]}, admin)
     for subject, expected in (("Re: Printer", "Re: Case ID#: 1001 Printer"),
                               ("Case ID#: 1001 as is", "Case ID#: 1001 as is"),
@@ -137,7 +137,7 @@ def test_admin_case_settings_page(site, admin, web):
 
 
 def _survey_link(site, admin, acme, smtp_inbox) -> tuple[dict, str]:
-    account, jane = acme
+    _, jane = acme
     site.set_setting("cases", {"surveys": True})
     case = site.records.create("cases", {"name": "Printer", "contact_id": jane["id"]}, admin)
     site.records.update("cases", case["id"], {"status": "closed"}, admin)
@@ -173,7 +173,7 @@ def test_survey_links_forged_or_used_twice(site, admin, acme, smtp_inbox):
 
 
 def test_contacts_are_mailed_on_create_and_status_change_once(site, admin, acme, smtp_inbox):
-    account, jane = acme
+    _, jane = acme
     agent = create_user(site, "agent", PASSWORD)
     site.set_setting("cases", {"notify_contacts": True})
     case = site.records.create("cases", {"name": "Printer", "contact_id": jane["id"],
@@ -281,3 +281,25 @@ def test_demo_cases(site, admin):
     assert made and all(c["number"] >= "1001" for c in made)
     demo.load(site, admin, 3, random.Random(1), lambda done, total: None)
     assert len(site.records.list("cases", admin, Query(limit=None))) == len(made)  # once
+
+
+def test_compose_from_a_case_and_a_bad_new_case_status(site, admin, web, acme):
+    account, jane = acme
+    case = site.records.create("cases", {"name": "Printer", "contact_id": jane["id"],
+                                         "account_id": account["id"]}, admin)
+    page = web.get(f"/email/compose?module=cases&record={case['id']}").text
+    assert 'value="Case ID#: 1001 Printer"' in page and "jane@acme.example" in page
+    assert '<option value="pending" selected>' in page  # "New case status", Pending first
+    # another record: no case field on its compose page
+    assert 'name="new_case_status"' not in web.get(
+        f"/email/compose?module=contacts&record={jane['id']}").text
+    related = f'{{"parent_id": "{case["id"]}", "parent_type": "cases"}}'
+    for status in ("hacked", "closed"):
+        assert web.post("/email/compose", data={
+            "_csrf": web.csrf, "to": "jane@acme.example", "subject": "Printer", "html": "x",
+            "related": related, "new_case_status": status, "action": "draft"},
+            follow_redirects=False).status_code == 303
+    drafts = site.records.list("emails", admin, Query(filters={"parent_id": case["id"]},
+                                                      sort="created_at"))
+    assert [d["new_case_status"] for d in drafts] == [None, "closed"]
+    assert site.records.get("cases", case["id"], admin)["status"] == "new"  # a draft: not yet

@@ -10,7 +10,6 @@ on the case page; after N days a Pending case auto-closes (fixed clock)."""
 import datetime as dt
 import json
 import re
-from urllib.parse import urlsplit
 
 import pytest
 from starlette.testclient import TestClient
