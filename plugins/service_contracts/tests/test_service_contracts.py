@@ -112,3 +112,19 @@ def test_pages_show_the_contract_its_assets_and_the_accounts_subpanels(site, adm
     listing = web.get("/m/supported_products?q=SN-47")
     assert listing.status_code == 200 and "Laser printer" in listing.text
     assert "Service subcontracts" in web.get(f"/m/accounts/{acme['id']}").text
+
+
+def test_each_asset_and_subcontract_lists_its_cases(site, admin, web):
+    acme = account(site, admin)
+    ours = contract(site, admin, acme["id"], dt.date(2027, 6, 30))
+    printer = site.records.create("supported_products", {
+        "name": "Laser printer", "account_id": acme["id"], "subcontract_id": ours["id"]}, admin)
+    case = site.records.create("cases", {
+        "name": "Paper jam", "account_id": acme["id"], "subcontract_id": ours["id"],
+        "supported_product_id": printer["id"]}, admin)
+    site.records.create("cases", {"name": "Other trouble", "account_id": acme["id"]}, admin)
+    for module, record in (("supported_products", printer), ("subcontracts", ours)):
+        history = site.records.related(module, record["id"], "cases", admin)
+        assert [r["id"] for r in history] == [case["id"]]
+    page = web.get(f"/m/cases/{case['id']}")
+    assert "Laser printer" in page.text and "Acme support" in page.text
