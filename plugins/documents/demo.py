@@ -40,23 +40,23 @@ def load(site, user, rng) -> None:
     made = []
     for name, category, subcategory, status, department, texts in DOCUMENTS:
         key = uploads.store(store, f"{name.lower().replace(' ', '_')}.pdf", pdf(texts[0]))
-        doc = site.records.create("documents", {
+        doc = site.records.create("library_documents", {
             "name": name, "category": category, "subcategory": subcategory, "status": status,
             "department": department, "keywords": name.lower(), "file": key,
             "change_note": "First version"}, user)
         for number, text in enumerate(texts[1:], start=2):
             key = uploads.store(store, f"{name.lower().replace(' ', '_')}.pdf", pdf(text))
-            doc = site.records.update("documents", doc["id"], {
+            doc = site.records.update("library_documents", doc["id"], {
                 "file": key, "change_note": f"Revision {number}"}, user)
         made.append(doc["id"])
     key = uploads.store(store, "handbook.txt", HANDBOOK.encode())
-    site.records.create("documents", {"name": "Employee handbook", "category": "hr",
+    site.records.create("library_documents", {"name": "Employee handbook", "category": "hr",
                                       "subcategory": "policies", "status": "active",
                                       "department": "Human Resources", "file": key}, user)
     if accounts and "documents" in site.registry.module("accounts").relationships:
         link = site.tables.tables[site.registry.module("accounts").link_table("documents")]
         with site.engine.begin() as conn:
             conn.execute(sa.insert(link), [
-                {"accounts_id": account, "documents_id": doc, "created_at": now(),
+                {"accounts_id": account, "library_documents_id": doc, "created_at": now(),
                  "created_by": str(user.id)}
                 for account in accounts for doc in (made[0], made[2])])

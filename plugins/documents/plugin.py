@@ -34,7 +34,7 @@ from core.kernel.hooktypes import AdminLink
 
 __version__ = "0.1.0"
 
-DOCUMENTS, REVISIONS = "documents", "document_revisions"
+DOCUMENTS, REVISIONS = "library_documents", "document_revisions"
 NEW_REVISIONS = "documents.new_revisions"  # connection.info: ids given a file in this write
 OWNED = ("revision", "file_name", "file_size", "file_mime_type", "file_text")
 
@@ -43,8 +43,7 @@ def opted_in(registry) -> list[tuple[object, str]]:
     """(module, relationship) of every module related to documents many-to-many."""
     return [(module, name) for module in registry.modules.values()
             for name, rel in module.relationships.items()
-            if rel.get("kind") == "many_to_many" and rel.get("module") == DOCUMENTS
-            and module.name != DOCUMENTS]
+            if rel.get("kind") == "many_to_many" and rel.get("module") == DOCUMENTS]
 
 
 @hookimpl(specname="crbm_before_save")

@@ -3,7 +3,7 @@ file dropped on a record's Documents subpanel.
 
 Contract:
 
-- **Downloads** — ``/m/documents/<id>/file/file`` (the latest revision, the link the
+- **Downloads** — ``/m/library_documents/<id>/file/file`` (the latest revision, the link the
   document's page shows) and ``/m/document_revisions/<id>/file/file`` (any revision) — are
   answered only to a user who may see the document **and every record it is related to**
   (a document attached to a confidential opportunity is as confidential as it), decided in
@@ -11,7 +11,7 @@ Contract:
   in, a linked record the user may not view). Anyone else gets the same 404 as for a
   missing file: no bytes, no hint. These routes come before the generic file route, which
   checks only the record.
-- **Uploads** — ``POST /m/documents/<id>/revisions`` (file + change note: the next revision)
+- **Uploads** — ``POST /m/library_documents/<id>/revisions`` (file + change note: the next revision)
   and ``POST /m/<module>/<id>/drop-document`` (each file dropped becomes a document with
   the admin's default category and status, revision 1, related to the record) — read the
   request body through ``_limited``: a body over the site's limit (``files.settings``) is
@@ -87,7 +87,7 @@ def _row(site, module_name: str, record_id: str, columns: tuple[str, ...]):
 
 @page()
 def document_file(request: Request, form):
-    """``GET /m/documents/<id>/file/file``: the latest revision's file."""
+    """``GET /m/library_documents/<id>/file/file``: the latest revision's file."""
     site, user = request.app.state.site, request.state.user
     if request.path_params["field"] != "file":
         raise HTTPException(404, Message(NO_FILE))
@@ -207,7 +207,7 @@ def _refused(request: Request, exc: ValidationError, back: str):
 
 @page()
 def new_revision(request: Request, form):
-    """``POST /m/documents/<id>/revisions``: a new file for a document one may edit."""
+    """``POST /m/library_documents/<id>/revisions``: a new file for a document one may edit."""
     site, user = request.app.state.site, request.state.user
     document_id = request.path_params["record_id"]
     rights = site.records.permissions(DOCUMENTS, document_id, user, ("view", "edit"))
@@ -293,13 +293,13 @@ def _now():
 
 
 def _relationship(site, module) -> str | None:
-    return next((name for m, name in opted_in(site.registry) if m.name == module.name), None)
+    return next((name for m, name in opted_in(site.registry) if m is module), None)
 
 
 routes = [
-    Route("/m/documents/{record_id}/file/{field}", document_file),
+    Route(f"/m/{DOCUMENTS}/{{record_id}}/file/{{field}}", document_file),
     Route("/m/document_revisions/{record_id}/file/{field}", revision_file),
-    Route("/m/documents/{record_id}/revisions", _limited(new_revision), methods=["POST"]),
+    Route(f"/m/{DOCUMENTS}/{{record_id}}/revisions", _limited(new_revision), methods=["POST"]),
     Route("/m/{module}/{record_id}/drop-document", _limited(drop_documents), methods=["POST"]),
 ]
 
@@ -335,7 +335,7 @@ def jinja(site, env) -> None:
     form) and, on the page of a record whose module opts in, the drop card (a plain form,
     and the script that makes the Documents subpanel a drop target)."""
     def revisions(module, record, user):
-        if module.name != DOCUMENTS:
+        if module is not site.registry.modules.get(DOCUMENTS):
             return None
         return {"revisions": _names(site, revisions_of(site, record["id"])),
                 "limit_mb": f"{files.settings(site).max_upload_mb:g}"}

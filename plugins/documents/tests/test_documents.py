@@ -36,7 +36,7 @@ def revisions(site, admin, doc_id) -> list[dict]:
 
 
 def create_with_file(web, name, data, **fields):
-    return web.post("/m/documents/new", data={"_csrf": web.csrf, "name": "Price list",
+    return web.post("/m/library_documents/new", data={"_csrf": web.csrf, "name": "Price list",
                                                "status": "active", **fields},
                     files={"file": (name, data, "application/pdf")}, follow_redirects=False)
 
@@ -52,12 +52,12 @@ def test_three_revisions_of_a_pdf_each_downloadable_latest_text_searchable(site,
     files = [pdf(t) for t in texts]
     doc_id = document_id(create_with_file(web, "prices.pdf", files[0], change_note="First"))
     for number, data in enumerate(files[1:], start=2):
-        answer = web.post(f"/m/documents/{doc_id}/revisions",
+        answer = web.post(f"/m/library_documents/{doc_id}/revisions",
                           data={"_csrf": web.csrf, "change_note": f"Revision {number}"},
                           files={"file": ("prices.pdf", data, "application/pdf")},
                           follow_redirects=False)
         assert answer.status_code == 303, answer.text
-    doc = site.records.get("documents", doc_id, admin)
+    doc = site.records.get("library_documents", doc_id, admin)
     assert doc["revision"] == 3 and doc["file_name"] == "prices.pdf"
     assert doc["file_mime_type"] == "application/pdf" and doc["file_size"] == len(files[2])
     assert "twelve euros and sprockets" in doc["file_text"] and "eleven" not in doc["file_text"]
@@ -69,9 +69,9 @@ def test_three_revisions_of_a_pdf_each_downloadable_latest_text_searchable(site,
         got = web.get(f"/m/document_revisions/{rev['id']}/file/file")
         assert got.status_code == 200 and got.content == data
         assert got.headers["content-type"] == "application/octet-stream"
-    latest = web.get(f"/m/documents/{doc_id}/file/file")
+    latest = web.get(f"/m/library_documents/{doc_id}/file/file")
     assert latest.status_code == 200 and latest.content == files[2]
-    page = web.get(f"/m/documents/{doc_id}").text
+    page = web.get(f"/m/library_documents/{doc_id}").text
     assert "Revision 3" in page and all(f"/m/document_revisions/{r['id']}/file/file" in page
                                         for r in revs)
     assert len(stored_files(site)) == 3  # every revision's file kept
@@ -85,9 +85,9 @@ def test_revisions_are_not_changed_and_owned_fields_follow_the_file(site, admin,
     with pytest.raises(ValidationError):
         site.records.create("document_revisions", {"name": "x", "document_id": doc_id,
                                                    "revision": 9}, admin)
-    site.records.update("documents", doc_id, {"file_text": "forged", "revision": 7,
+    site.records.update("library_documents", doc_id, {"file_text": "forged", "revision": 7,
                                               "file": None}, admin)
-    doc = site.records.get("documents", doc_id, admin)
+    doc = site.records.get("library_documents", doc_id, admin)
     assert doc["file_text"] == "hello world" and doc["revision"] == 1 and doc["file"]
 
 
@@ -113,7 +113,7 @@ def test_text_of_docx_odt_and_plain_text(site, admin, web):
               "opendocument.text"),
              ("notes.txt", "Naïve café notes".encode(), "Naïve café", "notes", "text/plain")]
     for name, content, first, second, kind in cases:
-        doc = site.records.get("documents", document_id(create_with_file(web, name, content)),
+        doc = site.records.get("library_documents", document_id(create_with_file(web, name, content)),
                                admin)
         assert first in doc["file_text"] and second in doc["file_text"], (name, doc)
         assert kind in doc["file_mime_type"]
@@ -122,21 +122,21 @@ def test_text_of_docx_odt_and_plain_text(site, admin, web):
 def test_an_unknown_type_is_stored_without_text_and_a_program_is_refused(site, admin, web):
     blob = bytes(range(256)) * 40
     doc_id = document_id(create_with_file(web, "drawing.xyz", blob))
-    doc = site.records.get("documents", doc_id, admin)
+    doc = site.records.get("library_documents", doc_id, admin)
     assert doc["file_mime_type"] == "application/octet-stream" and doc["file_text"] is None
-    assert web.get(f"/m/documents/{doc_id}/file/file").content == blob
+    assert web.get(f"/m/library_documents/{doc_id}/file/file").content == blob
     before = stored_files(site)
     for name, data in (("invoice.pdf", PROGRAM), ("setup.bat", b"del *.*"),
                        ("run.sh", b"#!/bin/sh\nrm -rf /")):
         refused = create_with_file(web, name, data)
         assert refused.status_code in (400, 422) and "is a program" in refused.text, name
-    assert site.records.count("documents", admin) == 1 and stored_files(site) == before
-    refused = web.post(f"/m/documents/{doc_id}/revisions", data={"_csrf": web.csrf},
+    assert site.records.count("library_documents", admin) == 1 and stored_files(site) == before
+    refused = web.post(f"/m/library_documents/{doc_id}/revisions", data={"_csrf": web.csrf},
                        files={"file": ("tool.exe", PROGRAM, "application/pdf")},
                        follow_redirects=False)
     assert refused.status_code == 303
-    assert "is a program" in web.get(f"/m/documents/{doc_id}").text
-    assert site.records.get("documents", doc_id, admin)["revision"] == 1
+    assert "is a program" in web.get(f"/m/library_documents/{doc_id}").text
+    assert site.records.get("library_documents", doc_id, admin)["revision"] == 1
     assert stored_files(site) == before
 
 
@@ -148,7 +148,7 @@ def test_a_100_mb_upload_over_the_limit_is_refused_and_nothing_is_stored(
     with open(big, "wb") as handle:  # 100 MB on disk, sparse: the test holds none of it
         handle.truncate(100 * 2**20)
     with open(big, "rb") as handle:
-        refused = web.post(f"/m/documents/{doc_id}/revisions", data={"_csrf": web.csrf},
+        refused = web.post(f"/m/library_documents/{doc_id}/revisions", data={"_csrf": web.csrf},
                            files={"file": ("video.mov", handle, "video/quicktime")},
                            headers={"Accept": "application/json"})
     assert refused.status_code == 413
@@ -157,7 +157,7 @@ def test_a_100_mb_upload_over_the_limit_is_refused_and_nothing_is_stored(
         dropped = web.post(f"/m/accounts/{acme['id']}/drop-document", data={"_csrf": web.csrf},
                            files={"file": ("video.mov", handle, "video/quicktime")})
     assert dropped.status_code == 413 and "larger than 20 MB" in dropped.text
-    assert stored_files(site) == before and site.records.count("documents", admin) == 1
+    assert stored_files(site) == before and site.records.count("library_documents", admin) == 1
     # the limit is the admin's: a smaller one refuses a smaller file, by its bytes
     site.set_setting("documents", {"max_upload_mb": 0.001, "default_status": "draft"})
     small = web.post(f"/m/accounts/{acme['id']}/drop-document", data={"_csrf": web.csrf},
@@ -179,7 +179,7 @@ def test_a_file_dropped_on_the_documents_subpanel_becomes_a_document(site, admin
                              ("file", ("notes.txt", b"call notes", "text/plain"))])
     assert answer.status_code == 200, answer.text
     ids = answer.json()["documents"]
-    docs = [site.records.get("documents", i, admin) for i in ids]
+    docs = [site.records.get("library_documents", i, admin) for i in ids]
     assert [d["name"] for d in docs] == ["Contract.pdf", "notes.txt"]
     assert all(d["category"] == "sales" and d["status"] == "active" and d["revision"] == 1
                for d in docs)
@@ -205,20 +205,20 @@ def test_a_user_who_may_not_see_the_parent_gets_404_on_the_file(site, admin, web
                       files={"file": ("salaries.txt", b"secret numbers", "text/plain")})
     [doc_id] = answer.json()["documents"]
     [rev] = revisions(site, admin, doc_id)
-    urls = [f"/m/documents/{doc_id}/file/file", f"/m/document_revisions/{rev['id']}/file/file"]
+    urls = [f"/m/library_documents/{doc_id}/file/file", f"/m/document_revisions/{rev['id']}/file/file"]
     tess = create_user(site, "tess", PASSWORD)
     with signed_in(site, "tess", PASSWORD) as other:  # she sees documents and accounts
         assert all(other.get(u).content == b"secret numbers" for u in urls)
-        assert other.get(f"/m/documents/{doc_id}/file/nothing").status_code == 404
-        assert other.get("/m/documents/nope/file/file").status_code == 404
+        assert other.get(f"/m/library_documents/{doc_id}/file/nothing").status_code == 404
+        assert other.get("/m/library_documents/nope/file/file").status_code == 404
     web.post(f"/m/accounts/{acme['id']}/deny", data={"_csrf": web.csrf, "who_user": tess.id})
     with signed_in(site, "tess", PASSWORD) as other:
         assert other.get(f"/m/accounts/{acme['id']}").status_code == 404
-        assert other.get(f"/m/documents/{doc_id}").status_code == 200  # the record: hers
+        assert other.get(f"/m/library_documents/{doc_id}").status_code == 200  # the record: hers
         for url in urls:
             denied = other.get(url)
             assert denied.status_code == 404 and b"secret numbers" not in denied.content
-        added = other.post(f"/m/documents/{doc_id}/revisions", data={"_csrf": other.csrf},
+        added = other.post(f"/m/library_documents/{doc_id}/revisions", data={"_csrf": other.csrf},
                            files={"file": ("x.txt", b"x", "text/plain")})
         assert added.status_code == 404
         dropped = other.post(f"/m/accounts/{acme['id']}/drop-document",
@@ -226,15 +226,15 @@ def test_a_user_who_may_not_see_the_parent_gets_404_on_the_file(site, admin, web
                              files={"file": ("x.txt", b"x", "text/plain")})
         assert dropped.status_code == 404
     # a document she may not see at all: the same 404
-    secret = site.records.create("documents", {"name": "Board minutes", "status": "draft"},
+    secret = site.records.create("library_documents", {"name": "Board minutes", "status": "draft"},
                                  SYSTEM_USER)
     aa.save_settings(site, {"inherit_created_by": False})
     role = aa.create_role(site, "Own documents")
     rights = ("view", "list", "edit", "delete", "export", "report")
-    aa.set_role_rules(site, role, {"documents": ("enabled", {a: "owner" for a in rights})})
+    aa.set_role_rules(site, role, {"library_documents": ("enabled", {a: "owner" for a in rights})})
     aa.set_user_roles(site, tess.id, [role])
     with signed_in(site, "tess", PASSWORD) as other:
-        assert other.get(f"/m/documents/{secret['id']}/file/file").status_code == 404
+        assert other.get(f"/m/library_documents/{secret['id']}/file/file").status_code == 404
     assert web.get(urls[0]).content == b"secret numbers"  # the admin still may
 
 
@@ -265,6 +265,6 @@ def test_demo_documents(site, admin):
     from plugins.documents import demo
 
     demo.load(site, admin, random.Random(1))
-    price = site.records.list("documents", admin, Query(filters={"name": "Price list"}))[0]
+    price = site.records.list("library_documents", admin, Query(filters={"name": "Price list"}))[0]
     assert price["revision"] == 3 and "sprockets" in price["file_text"]
     assert sa is not None
