@@ -54,6 +54,7 @@ def documents_take_their_file(site, module, batch, connection):
 
     store = site.folder / "files"
     errors: dict = {}
+    connection.info[NEW_REVISIONS] = set()  # a rolled-back write's leftovers go
     for index, change in enumerate(batch):
         record = change.record
         old_file, new_file = change.changes.get("file", (record.get("file"), record.get("file")))
