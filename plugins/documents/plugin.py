@@ -55,6 +55,8 @@ def documents_take_their_file(site, module, batch, connection):
     store = site.folder / "files"
     errors: dict = {}
     connection.info[NEW_REVISIONS] = set()  # a rolled-back write's leftovers go
+    taken = _filed(site, connection, [c.record.get("file") for c in batch
+                                      if "file" in c.changes and c.record.get("file")])
     for index, change in enumerate(batch):
         record = change.record
         old_file, new_file = change.changes.get("file", (record.get("file"), record.get("file")))
@@ -69,7 +71,8 @@ def documents_take_their_file(site, module, batch, connection):
         path = uploads.stored_file(store, new_file)
         name = str(new_file).rsplit("/", 1)[-1]
         try:
-            if path is None:
+            if path is None or new_file in taken:  # another document's file is not taken
+                path = None
                 raise ValidationError({"file": Message(N_("%(file)s is not a stored file."),
                                                        file=name)})
             kind = files.check(site, name, path, path.stat().st_size)
@@ -90,6 +93,18 @@ def documents_take_their_file(site, module, batch, connection):
     if errors:
         connection.info.pop(NEW_REVISIONS, None)
         raise ValidationError(errors)
+
+
+def _filed(site, connection, keys: list[str]) -> set[str]:
+    """The keys among these already filed as some revision's file (one statement): an
+    import naming another document's file key must not make that file its own."""
+    if not keys:
+        return set()
+    import sqlalchemy as sa
+
+    table = site.records.table(site.registry.module(REVISIONS))
+    return set(connection.execute(sa.select(table.c.file).where(
+        table.c.file.in_(sorted(set(keys))))).scalars())
 
 
 def _discard(store, key: str) -> None:

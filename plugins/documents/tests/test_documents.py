@@ -89,6 +89,11 @@ def test_revisions_are_not_changed_and_owned_fields_follow_the_file(site, admin,
                                               "file": None}, admin)
     doc = site.records.get("library_documents", doc_id, admin)
     assert doc["file_text"] == "hello world" and doc["revision"] == 1 and doc["file"]
+    # another document's file key (an import could name one) is not taken, nor removed
+    with pytest.raises(ValidationError) as refused:
+        site.records.create("library_documents", {"name": "Copy", "file": doc["file"]}, admin)
+    assert "file" in refused.value.errors
+    assert web.get(f"/m/library_documents/{doc_id}/file/file").content == b"hello world"
 
 
 def test_text_of_docx_odt_and_plain_text(site, admin, web):
