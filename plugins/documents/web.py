@@ -296,7 +296,19 @@ def _relationship(site, module) -> str | None:
     return next((name for m, name in opted_in(site.registry) if m is module), None)
 
 
+@page()
+def no_new_revision(request: Request, form):
+    """``/m/document_revisions/new``: revisions come from a document's new file; the form
+    is not offered (back to the documents, saying so)."""
+    from core.web.templating import flash
+
+    flash(request, N_("Revisions are made by uploading a new file to the document; they "
+                      "are not changed."), "info")
+    return RedirectResponse(f"/m/{DOCUMENTS}", status_code=303)
+
+
 routes = [
+    Route(f"/m/{REVISIONS}/new", no_new_revision, methods=["GET", "POST"]),
     Route(f"/m/{DOCUMENTS}/{{record_id}}/file/{{field}}", document_file),
     Route("/m/document_revisions/{record_id}/file/{field}", revision_file),
     Route(f"/m/{DOCUMENTS}/{{record_id}}/revisions", _limited(new_revision), methods=["POST"]),

@@ -102,5 +102,19 @@ def restore_view(request: Request, form):
     return RedirectResponse(f"/m/{ARTICLES}/{article_id}", status_code=303)
 
 
+@page()
+def no_new_version(request: Request, form):
+    """``/m/kb_article_versions/new`` (the Versions subpanel's "Create"): versions come from
+    saving the article, so the form is not offered; back to the article, saying so."""
+    from core.web.templating import flash
+
+    flash(request, N_("Versions are kept by saving the article; they are not changed."),
+          "info")
+    back = request.query_params.get("return", "")
+    return RedirectResponse(back if back.startswith("/m/") else f"/m/{ARTICLES}",
+                            status_code=303)
+
+
 routes = [Route("/kb", kb_page),
+          Route(f"/m/{VERSIONS}/new", no_new_version, methods=["GET", "POST"]),
           Route("/kb/versions/{version_id}/restore", restore_view, methods=["POST"])]

@@ -77,7 +77,10 @@ def test_every_save_of_the_body_keeps_the_previous_version_and_restores(site, ad
     now = site.records.get("kb_articles", article["id"], admin)
     assert (now["name"], now["body"], now["version_number"]) == ("VPN", "<p>one</p>", 4)
     assert versions(site, admin, article["id"])[-1]["body"] == "<p>three</p>"  # kept too
-    # versions are made by the plugin only
+    # versions are made by the plugin only: the subpanel's Create leads back, saying so
+    back = web.get(f"/m/kb_article_versions/new?return=/m/kb_articles/{article['id']}",
+                   follow_redirects=False)
+    assert back.status_code == 303 and back.headers["location"].endswith(article["id"])
     with pytest.raises(ValidationError):
         site.records.update("kb_article_versions", kept[0]["id"], {"body": "forged"}, admin)
     with pytest.raises(ValidationError):
