@@ -15,12 +15,16 @@ Contract:
   away from a document (an empty file field keeps the latest), and the plugin's fields
   (revision, file name/size/type/text) change only with a new file, whatever a writer says.
 - **Related to any module that opts in**: a module opts in with a many-to-many relationship
-  to documents (``kind: many_to_many, module: documents``) and the ``documents`` subpanel;
-  this plugin's ``extends/`` does so for accounts, contacts, opportunities and quotes (an
+  to documents (``kind: many_to_many, module: library_documents``) and the ``documents``
+  subpanel; this plugin's ``extends/`` does so for accounts, contacts, opportunities and quotes (an
   overlay on a module whose plugin is not active is skipped). Found from the registry
   (``opted_in``), never from a list here.
 - **Files served** by ``web.py`` only to a user who may see the document and every record it
   is related to (the same 404 as a missing file otherwise).
+
+The module is ``library_documents`` (labelled "Documents"): the kernel's own word
+"documents" names its PDF documents, and the layer test keeps module names out of the
+kernel's code.
 
 Why the file is the document's own field rather than an upload page of its own: the
 generic form, quick create, import and the drop all give a document a file the same way,
