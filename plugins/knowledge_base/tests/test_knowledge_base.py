@@ -13,6 +13,7 @@ from core.kernel.errors import ValidationError
 from core.kernel.records import SYSTEM_USER, Query
 from core.kernel.users import create_user
 from core.testing import signed_in
+from plugins.knowledge_base import images
 
 PASSWORD = "correct horse battery"
 HOSTILE = ('<p onclick="steal()">Reset your password <a href="javascript:alert(1)">here</a>'
@@ -149,9 +150,11 @@ def test_images_uploaded_into_an_article_show_and_are_served_to_its_readers(site
                      follow_redirects=False)
     assert added.status_code == 303
     body = site.records.get("kb_articles", article["id"], admin)["body"]
-    assert '<img src="/kb/images/1" alt="screen.png">' in body
-    assert '<img src="/kb/images/1"' in web.get(f"/m/kb_articles/{article['id']}").text
-    got = web.get("/kb/images/1")
+    [image] = images.listed(site, article["id"])  # numbers run on across tests (sequences)
+    url = f"/kb/images/{image['id']}"
+    assert f'<img src="{url}" alt="screen.png">' in body
+    assert f'<img src="{url}"' in web.get(f"/m/kb_articles/{article['id']}").text
+    got = web.get(url)
     assert got.status_code == 200 and got.headers["content-type"] == "image/png"
     assert got.content == png()
     # an SVG (script in XML) or a program is refused, nothing added
@@ -159,7 +162,8 @@ def test_images_uploaded_into_an_article_show_and_are_served_to_its_readers(site
     web.post(f"/kb/articles/{article['id']}/images", data={"_csrf": web.csrf},
              files={"image": ("logo.svg", svg, "image/svg+xml")})
     assert site.records.get("kb_articles", article["id"], admin)["body"] == body
-    assert web.get("/kb/images/2").status_code == 404
+    assert len(images.listed(site, article["id"])) == 1
+    assert web.get(f"/kb/images/{image['id'] + 1}").status_code == 404
     # a reader who may not see the article gets 404
     aa.save_settings(site, {"inherit_created_by": False})
     tess = create_user(site, "tess", PASSWORD)
@@ -168,7 +172,7 @@ def test_images_uploaded_into_an_article_show_and_are_served_to_its_readers(site
     aa.set_role_rules(site, role, {"kb_articles": ("enabled", {a: "owner" for a in rights})})
     aa.set_user_roles(site, tess.id, [role])
     with signed_in(site, "tess", PASSWORD) as other:
-        denied = other.get("/kb/images/1")
+        denied = other.get(url)
         assert denied.status_code == 404 and denied.content != png()
 
 
