@@ -14,6 +14,7 @@ from core.kernel.errors import N_, Message, ValidationError
 from core.kernel.hookspecs import for_modules, hookimpl
 from plugins.service_contracts import reminders
 
+__version__ = "0.1.0"
 SUBCONTRACTS, ASSETS = "subcontracts", "supported_products"
 
 

@@ -183,3 +183,29 @@ def test_demo_knowledge_base(site, admin):
     assert site.records.count("kb_categories", admin) == 4
     assert site.records.count("kb_articles", admin) == 4
     assert site.records.count("kb_article_versions", admin) == 1
+
+
+def test_a_solved_case_becomes_a_draft_article(site, admin, web):
+    case = site.records.create("cases", {
+        "name": "Printer prints blank pages", "description": "Every page <b>blank</b>.",
+        "resolution": "Replace the toner.\n\nThen print a test page."}, admin)
+    detail = web.get(f"/m/cases/{case['id']}")
+    assert f'action="/kb/from-case/{case["id"]}"' in detail.text and "Create article" in detail.text
+    made = web.post(f"/kb/from-case/{case['id']}", data={"_csrf": web.csrf},
+                    follow_redirects=False)
+    assert made.status_code == 303 and made.headers["location"].endswith("/edit")
+    [article] = site.records.list("kb_articles", admin, Query(filters={"name": case["name"]}))
+    assert article["status"] == "draft" and not article["portal"]
+    assert article["summary"] == f"From case {case['number']}"
+    assert "<p>Every page &lt;b&gt;blank&lt;/b&gt;.</p>" in article["body"]
+    assert "<p>Replace the toner.</p><p>Then print a test page.</p>" in article["body"]
+    # someone who may not see the case gets the same answer as for no case at all
+    tess = create_user(site, "tess", PASSWORD)
+    role = aa.create_role(site, "Own cases")
+    rights = ("view", "list", "edit", "delete")
+    aa.set_role_rules(site, role, {"cases": ("enabled", {a: "owner" for a in rights})})
+    aa.set_user_roles(site, tess.id, [role])
+    with signed_in(site, "tess", PASSWORD) as client:
+        refused = client.post(f"/kb/from-case/{case['id']}", data={"_csrf": client.csrf})
+        assert refused.status_code == 404
+    assert site.records.count("kb_articles", admin) == 1
