@@ -176,11 +176,9 @@ class RecordService:
         with self._reading(connection) as conn:
             return dicts(conn.execute(stmt))
 
-    def _counting(self, module: ModuleDef, user: User, query: Query, cap: int | None,
-                  dense: bool = False):
-        """SELECT how many match (up to cap + 1), unordered and without ids (an index may
-        cover it): the access predicate's disjoint parts added up, but for a search or a
-        list known to match past the cap (each row checked until the cap is reached)."""
+    def _counting(self, module: ModuleDef, user: User, query: Query, cap: int | None, dense=False):
+        """SELECT how many match (up to cap + 1), unordered, without ids: the access predicate's
+        disjoint parts added up, but for a search or a list known to match past the cap (``dense``)."""
         stmt, table = self.select(module, user, Query(query.filters, query.search, limit=None,
                                                        fields=["id"]), None)
         stmt = stmt.order_by(None).with_only_columns(sa.literal_column("1"))
