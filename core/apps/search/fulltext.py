@@ -117,8 +117,8 @@ class FullTextFeature(ModuleFeature):
             if f is None:
                 problems.append((f"fields[{i}]", f"field {name!r} does not exist"))
             elif not f.stored or f.type.name not in TEXT_TYPES:
-                problems.append((f"fields[{i}]", f"field {name!r} is a {f.type.name} field: "
-                                 f"only {', '.join(TEXT_TYPES)} fields can be indexed"))
+                problems.append((f"fields[{i}]", f"field {name!r} ({f.type.name}) cannot be "
+                                 f"indexed: only {', '.join(TEXT_TYPES)} fields"))
             elif name in names[:i]:
                 problems.append((f"fields[{i}]", f"field {name!r} is named twice"))
         return problems

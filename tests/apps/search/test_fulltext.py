@@ -147,10 +147,100 @@ def test_operators_are_words(site, admin):
     assert titles(fulltext.search(site, admin, "boiler OR near")) == []  # OR is a word
     assert titles(fulltext.search(site, admin, "-boiler")) == ["Boiler service"]
     assert titles(fulltext.search(site, admin, '"near')) == ["Near or not"]
-    assert titles(fulltext.search(site, admin, "near OR")) == ["Near or not"]
+    assert titles(fulltext.search(site, admin, "not OR near")) == ["Near or not"]
 
 
 def test_deleted_records_never_hit(site, admin):
     a = note(site, admin, "Gone", "deleted note")
     site.records.delete("notes", a["id"], admin)
     assert fulltext.search(site, admin, "deleted").counts == {}
+
+
+MEMOS = """name: memos
+label: Memos
+fields:
+  name: {type: name, label: Subject}
+  body: {type: html, label: Body}
+  pages: {type: integer, label: Pages}
+features:
+  full_text: {fields: [name, pages, nowhere, name]}
+layouts:
+  list: {columns: [name]}
+"""
+
+
+def test_a_declaration_is_checked_with_the_registry(tmp_path):
+    import types
+
+    from core.kernel.registry import MetadataError
+    from core.kernel.site import Site, create_site
+    folder = tmp_path / "memos"
+    (folder / "modules").mkdir(parents=True)
+    (folder / "modules" / "memos.yaml").write_text(MEMOS)
+    plugin = types.ModuleType("memos")
+    plugin.__file__ = str(folder / "plugin.py")
+    with pytest.raises(MetadataError) as caught:
+        Site(create_site(tmp_path / "site"), extra_plugins=[plugin])
+    said = str(caught.value)
+    for problem in ("$.features.full_text.fields[1]: field 'pages' (integer) cannot be indexed: "
+                    "only name, text, textarea, html, email, url, phone fields",
+                    "$.features.full_text.fields[2]: field 'nowhere' does not exist",
+                    "$.features.full_text.fields[3]: field 'name' is named twice"):
+        assert problem in said
+    (folder / "modules" / "memos.yaml").write_text(MEMOS.replace("fields: [name, pages, nowhere, "
+                                                                 "name]", "fields: []"))
+    with pytest.raises(MetadataError) as caught:
+        Site(create_site(tmp_path / "other"), extra_plugins=[plugin])
+    assert "$.features.full_text.fields" in str(caught.value)
+    # html is indexed as its text; opting in is one line
+    (folder / "modules" / "memos.yaml").write_text(MEMOS.replace("fields: [name, pages, nowhere, "
+                                                                 "name]", "fields: [name, body]"))
+    site = Site(create_site(tmp_path / "third"), extra_plugins=[plugin])
+    try:
+        site.sync_schema()
+        admin = create_user(site, "root", PASSWORD, is_admin=True)
+        site.records.create("memos", {"name": "Plan", "body": "<p>Hello <b>wor</b>ld &amp; "
+                                      "<i>friends</i></p><script>evil()</script>"}, admin)
+        found = fulltext.search(site, admin, "friends")
+        assert str(found.hits[0].snippet) == "Hello wor ld &amp; <mark>friends</mark>"
+        assert fulltext.search(site, admin, "evil").hits == []
+    finally:
+        site.close()
+
+
+def test_header_box_search_page_and_type_ahead(site, admin, web):
+    for i in range(7):
+        note(site, admin, f"Pump {i}", "pressure checked")
+    site.records.create("emails", {"name": "Pump offer", "body": "A pump for you",
+                                   "direction": "inbound"}, admin)
+    home = web.get("/")
+    assert 'action="/search"' in home.text and "/static/search.js" in home.text
+    page = web.get("/search", params={"q": "pump"})
+    assert page.status_code == 200
+    assert page.text.count('class="search-hit"') == 6  # 5 notes + 1 email
+    assert 'data-module="notes" data-count="7"' in page.text
+    assert 'data-module="emails" data-count="1"' in page.text
+    assert "<mark>Pump</mark>" in page.text or "<mark>pump</mark>" in page.text
+    assert "module=notes" in page.text  # "All results in Notes"
+    one = web.get("/search", params={"q": "pump", "module": "notes", "page": "x"})
+    assert one.text.count('class="search-hit"') == 7
+    assert web.get("/search", params={"q": "pump", "module": "nope", "page": "99999"}) \
+        .status_code == 200
+    data = web.get("/search.json", params={"q": "pum"}).json()
+    assert {c["module"]: c["count"] for c in data["counts"]} == {"notes": 7, "emails": 1}
+    assert len(data["hits"]) == 8 and data["hits"][0]["url"].startswith("/m/")
+    assert web.get("/search.json").json()["hits"] == []
+    assert web.get("/search").status_code == 200
+
+
+
+def test_a_french_reader_gets_the_search_page_in_french(site, admin, web):
+    from core.kernel import users
+    from tests.pack_util import install_folder
+    install_folder(site, "lang_fr")
+    users.save_preferences(site, admin.id, {"language": "fr"})
+    note(site, admin, "Chaudière", "entretien annuel de la chaudière")
+    page = web.get("/search", params={"q": "chaudiere"})
+    for words in ("Rechercher", "Tous les modules", "1 résultat", "<mark>chaudière</mark>"):
+        assert words in page.text
+    assert "Aucun résultat." in web.get("/search", params={"q": "zzzz"}).text
