@@ -161,6 +161,16 @@ def is_ready(site, conn, module) -> bool:
     return False
 
 
+def prime(site) -> None:
+    """Note the opted-in modules whose index exists (one statement, as the site boots), so
+    a save does not ask."""
+    wanted = {_names(m)[0]: m.name for m in modules(site)}
+    if wanted:
+        with site.engine.connect() as conn:
+            present = set(sa.inspect(conn).get_table_names())
+        _ready(site).update(name for table, name in wanted.items() if table in present)
+
+
 def ensure(site, conn, module) -> None:
     """Create the module's index if missing (idempotent)."""
     fts, fti = _names(module)

@@ -20,6 +20,12 @@ def crbm_schema_synced(site):
 
 
 @hookimpl
+def crbm_startup(site):
+    from core.apps.search import fulltext
+    fulltext.prime(site)
+
+
+@hookimpl
 def crbm_module_features(site):
     from core.apps.search.fulltext import FullTextFeature
     return [FullTextFeature()]
