@@ -276,16 +276,42 @@ def on_save(site, module, batch, conn) -> None:
     refresh(site, conn, module, changed)
 
 
+SPECS = "crbm_fulltext_specs"
+
+
+def tables(metadata: sa.MetaData) -> None:
+    """The fields each module's index was made from: another list empties it, and the
+    backfill indexes every record again."""
+    sa.Table(SPECS, metadata, sa.Column("module", sa.String(60), primary_key=True),
+             sa.Column("fields", sa.String(2000), nullable=False))
+
+
+def _clear(conn, module) -> None:
+    quote = conn.dialect.identifier_preparer.quote
+    for name in _names(module) if conn.dialect.name == "sqlite" else _names(module)[:1]:
+        conn.exec_driver_sql(f"DELETE FROM {quote(name)}")
+
+
 def backfill(site, batch: int = 2_000) -> int:
-    """Create each opted-in module's index if missing and index its live rows that have
-    no entry, by keyset batches of ``batch`` (each its own transaction). Returns how many
-    rows were indexed."""
+    """Create each opted-in module's index if missing (emptied if its fields changed) and
+    index its live rows that have no entry, by keyset batches of ``batch`` (each its own
+    transaction). Returns how many rows were indexed."""
     done = 0
+    specs = site.tables.tables.get(SPECS)
     for module in modules(site):
         spec = spec_of(module)
         table = site.tables.tables[module.table]
         with site.engine.begin() as conn:
             ensure(site, conn, module)
+            if specs is not None:
+                signature = ",".join(spec.fields)
+                stored = conn.execute(sa.select(specs.c.fields)
+                                      .where(specs.c.module == module.name)).scalar()
+                if stored != signature:
+                    if stored is not None:
+                        _clear(conn, module)
+                        conn.execute(specs.delete().where(specs.c.module == module.name))
+                    conn.execute(specs.insert().values(module=module.name, fields=signature))
         fts, fti = _names(module)
         has = sa.table(fti if site.engine.dialect.name == "sqlite" else fts,
                        sa.column("record_id"))

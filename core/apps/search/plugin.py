@@ -20,6 +20,12 @@ def crbm_schema_synced(site):
 
 
 @hookimpl
+def crbm_tables(metadata):
+    from core.apps.search import fulltext
+    fulltext.tables(metadata)
+
+
+@hookimpl
 def crbm_startup(site):
     from core.apps.search import fulltext
     fulltext.prime(site)

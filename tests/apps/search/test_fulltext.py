@@ -244,3 +244,19 @@ def test_a_french_reader_gets_the_search_page_in_french(site, admin, web):
     for words in ("Rechercher", "Tous les modules", "1 résultat", "<mark>chaudière</mark>"):
         assert words in page.text
     assert "Aucun résultat." in web.get("/search", params={"q": "zzzz"}).text
+
+
+def test_another_field_list_indexes_every_record_again(site, admin):
+    note(site, admin, "Subject only", "a body word")
+    assert titles(fulltext.search(site, admin, "body")) == ["Subject only"]
+    module = site.registry.module("notes")
+    specs = site.tables.tables[fulltext.SPECS]
+    with site.engine.begin() as conn:  # as if the index had been made from the title alone
+        conn.execute(specs.update().where(specs.c.module == "notes").values(fields="name"))
+        fulltext._clear(conn, module)
+        fulltext.refresh(site, conn, module, [{"id": "x", "name": "stale"}])
+    assert fulltext.backfill(site) == 1
+    assert titles(fulltext.search(site, admin, "body")) == ["Subject only"]
+    with site.engine.connect() as conn:
+        assert conn.execute(sa.select(specs.c.fields).where(specs.c.module == "notes")) \
+            .scalar() == "name,description"
