@@ -234,13 +234,16 @@ def refresh(site, conn, module, records: list) -> None:
                 f'WHERE record_id IN ({marks}))', tuple(part))
         conn.exec_driver_sql(f'INSERT INTO "{fts}" (rowid, title, body) VALUES (?, ?, ?)',
                              [(number[d[0]], d[1], d[2]) for d in docs])
-    elif dialect == "postgresql":
+    elif dialect == "postgresql":  # one statement for the lot: arrays, unnest
         conn.execute(sa.text(
-            f'INSERT INTO "{fts}" (record_id, doc) VALUES (:id, '
-            f"setweight(to_tsvector('simple', :title), 'A') || "
-            f"setweight(to_tsvector('simple', :body), 'B')) "
+            f'INSERT INTO "{fts}" (record_id, doc) SELECT u.id, '
+            f"setweight(to_tsvector('simple', u.title), 'A') || "
+            f"setweight(to_tsvector('simple', u.body), 'B') "
+            f"FROM unnest(CAST(:ids AS text[]), CAST(:titles AS text[]), "
+            f"CAST(:bodies AS text[])) AS u(id, title, body) "
             f"ON CONFLICT (record_id) DO UPDATE SET doc = excluded.doc"),
-            [{"id": d[0], "title": d[1], "body": d[2]} for d in docs])
+            {"ids": [d[0] for d in docs], "titles": [d[1] for d in docs],
+             "bodies": [d[2] for d in docs]})
     else:
         conn.execute(sa.text(
             f"INSERT INTO `{fts}` (record_id, title, body) VALUES (:id, :title, :body) "
@@ -457,6 +460,12 @@ def search(site, user, text, modules=None, limit: int = 20, offset: int = 0,
         return results
     chosen = searchable(site, user, set(modules) if modules else None)
     with site.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # the GIN index, always: under the LIMIT of the ranking window the planner
+            # otherwise hopes a sequential scan finds the matches early (a miss read
+            # the whole index table: 32 ms at 50,000 notes, 2 ms from the index)
+            conn.begin()
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
         chosen = [m for m in chosen if is_ready(site, conn, m)]
         if not chosen:
             return results
