@@ -116,10 +116,7 @@ def bare(site, module, text):
 
 def explain(site, user, module, text) -> str:
     terms = fulltext.terms_of(text)
-    with site.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.begin()
-            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # as search() does
+    with site.engine.connect() as conn, fulltext._index_first(conn):  # as search() does
         stmt = fulltext.ranked_select(module, *fulltext._statement(site, conn, user, module,
                                                                     terms), 20,
                                       fulltext.COUNT_CAP + 1)
