@@ -58,6 +58,7 @@ MAX_QUERY_CHARS = 1_000  # of a query's text: a 10,000-character query is answer
 MAX_WORDS = 16
 MAX_WORD = 64  # characters: longer runs are not words a user types (nor PostgreSQL's limit)
 MAX_INDEXED = 200_000  # characters of a record's body indexed
+MAX_TITLE = 10_000  # and of its title
 COUNT_CAP = 1_000  # per module: "1,000+"
 SNIPPET = 160  # characters around the first hit
 _WORD = re.compile(r"[^\W_]+")
@@ -189,17 +190,20 @@ def ensure(site, conn, module) -> None:
     else:
         if not sa.inspect(conn).has_table(fts):
             conn.exec_driver_sql("SET SESSION innodb_ft_enable_stopword = OFF")
-            conn.exec_driver_sql(
-                f"CREATE TABLE `{fts}` (record_id VARCHAR(64) NOT NULL PRIMARY KEY, "
-                f"title TEXT NOT NULL, body MEDIUMTEXT NOT NULL, FULLTEXT KEY "
-                f"`ftx_{fts}`(title, body)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 "
-                f"COLLATE=utf8mb4_bin")
+            try:
+                conn.exec_driver_sql(
+                    f"CREATE TABLE `{fts}` (record_id VARCHAR(64) NOT NULL PRIMARY KEY, "
+                    f"title TEXT NOT NULL, body MEDIUMTEXT NOT NULL, FULLTEXT KEY "
+                    f"`ftx_{fts}`(title, body)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 "
+                    f"COLLATE=utf8mb4_bin")
+            finally:  # the pooled connection as it was
+                conn.exec_driver_sql("SET SESSION innodb_ft_enable_stopword = ON")
     _ready(site).add(module.name)
 
 
 def _doc(spec: Spec, record) -> tuple[str, str]:
     """A record's indexed title and body: their words, space-separated."""
-    title = " ".join(words(record.get(spec.title), MAX_INDEXED))
+    title = " ".join(words(str(record.get(spec.title) or ""), MAX_TITLE))
     parts = []
     for name in spec.body:
         value = record.get(name)
@@ -525,8 +529,17 @@ def _hit(module, record, terms, score) -> Hit:
     title = str(record.get(spec.title) or "").strip() or record["id"]
     body = " ".join(html_text(record.get(n)) if n in spec.html else str(record.get(n) or "")
                     for n in spec.body)
-    return Hit(module.name, record["id"], title, snippet(body, terms) or highlight(title, terms),
+    return Hit(module.name, record["id"], title, snippet(body, terms) or _opening(body),
                float(score or 0), f"/m/{module.name}/{record['id']}")
+
+
+def _opening(body: str) -> Markup:
+    """The body's start, escaped: the snippet of a record found by its title."""
+    body = " ".join(body[:SNIPPET * 4].split())
+    if len(body) <= SNIPPET:
+        return escape(body)
+    cut = body.rfind(" ", 0, SNIPPET)
+    return escape(body[:cut if cut > SNIPPET // 2 else SNIPPET]) + Markup(" …")
 
 
 def _matches(token: str, terms: list[str]) -> bool:
