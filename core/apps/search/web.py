@@ -3,8 +3,8 @@
 ``/search?q=...`` — every opted-in module the reader may list, grouped by module: each
 module's count (capped: "1,000+"), its best hits with their highlighted snippets and
 links; ``&module=<name>`` shows that module alone, a page at a time (``&page=N``).
-``/search.json?q=...`` — the header box's type-ahead (core/web/static/search.js, debounced):
-the best few hits and the counts. Any input is answered: unknown modules are ignored, a
+``/search.json?q=...[&module=<name>]`` — the header box's type-ahead
+(core/web/static/search.js, debounced): the best few hits and the counts. Any input is answered: unknown modules are ignored, a
 bad page number is page 1, a 10,000-character query is cut (fulltext.terms_of).
 """
 from __future__ import annotations
@@ -64,8 +64,10 @@ def search_page(request: Request, form):
 def search_json(request: Request, form):
     site, user = request.app.state.site, request.state.user
     text = request.query_params.get("q", "")
-    results = fulltext.search(site, user, text, limit=TYPE_AHEAD)
     labels = {m.name: str(m.label) for m in fulltext.searchable(site, user)}
+    chosen = request.query_params.get("module")
+    results = fulltext.search(site, user, text, [chosen] if chosen in labels else None,
+                              limit=TYPE_AHEAD)
     return JSONResponse({
         "q": results.text, "cap": results.cap,
         "counts": [{"module": name, "label": labels.get(name, name), "count": n}

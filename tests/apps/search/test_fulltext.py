@@ -230,6 +230,8 @@ def test_header_box_search_page_and_type_ahead(site, admin, web):
     assert {c["module"]: c["count"] for c in data["counts"]} == {"notes": 7, "emails": 1}
     assert len(data["hits"]) == 8 and data["hits"][0]["url"].startswith("/m/")
     assert web.get("/search.json").json()["hits"] == []
+    only = web.get("/search.json", params={"q": "pump", "module": "emails"}).json()
+    assert [h["title"] for h in only["hits"]] == ["Pump offer"]
     assert web.get("/search").status_code == 200
 
 
