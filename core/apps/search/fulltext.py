@@ -62,7 +62,7 @@ MAX_TITLE = 10_000  # and of its title
 COUNT_CAP = 1_000  # per module: "1,000+"
 SNIPPET = 160  # characters around the first hit
 _WORD = re.compile(r"[^\W_]+")
-_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.S | re.I)
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.DOTALL | re.IGNORECASE)
 
 
 def fold(text) -> str:
@@ -120,8 +120,8 @@ class FullTextFeature(ModuleFeature):
             if f is None:
                 problems.append((f"fields[{i}]", f"field {name!r} does not exist"))
             elif not f.stored or f.type.name not in TEXT_TYPES:
-                problems.append((f"fields[{i}]", f"field {name!r} ({f.type.name}) cannot be "
-                                 f"indexed: only {', '.join(TEXT_TYPES)} fields"))
+                problems.append((f"fields[{i}]", (f"field {name!r} ({f.type.name}) cannot be "
+                                                  f"indexed: only {', '.join(TEXT_TYPES)} fields")))
             elif name in names[:i]:
                 problems.append((f"fields[{i}]", f"field {name!r} is named twice"))
         return problems

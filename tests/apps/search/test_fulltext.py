@@ -182,8 +182,8 @@ def test_a_declaration_is_checked_with_the_registry(tmp_path):
     with pytest.raises(MetadataError) as caught:
         Site(create_site(tmp_path / "site"), extra_plugins=[plugin])
     said = str(caught.value)
-    for problem in ("$.features.full_text.fields[1]: field 'pages' (integer) cannot be indexed: "
-                    "only name, text, textarea, html, email, url, phone fields",
+    for problem in (("$.features.full_text.fields[1]: field 'pages' (integer) cannot be "
+                     "indexed: only name, text, textarea, html, email, url, phone fields"),
                     "$.features.full_text.fields[2]: field 'nowhere' does not exist",
                     "$.features.full_text.fields[3]: field 'name' is named twice"):
         assert problem in said
