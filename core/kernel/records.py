@@ -176,15 +176,17 @@ class RecordService:
         with self._reading(connection) as conn:
             return dicts(conn.execute(stmt))
 
-    def _counting(self, module: ModuleDef, user: User, query: Query, cap: int | None):
+    def _counting(self, module: ModuleDef, user: User, query: Query, cap: int | None,
+                  dense: bool = False):
         """SELECT how many match (up to cap + 1), unordered and without ids (an index may
-        cover it): the access predicate's disjoint parts added up, but for a search."""
+        cover it): the access predicate's disjoint parts added up, but for a search or a
+        list known to match past the cap (each row checked until the cap is reached)."""
         stmt, table = self.select(module, user, Query(query.filters, query.search, limit=None,
                                                        fields=["id"]), None)
         stmt = stmt.order_by(None).with_only_columns(sa.literal_column("1"))
         parts = [sa.true()] if self.access is None else \
-            [self.access.predicate(user, module, "list", table, True)] if query.search else \
-            self.access.predicate(user, module, "list", table, "parts")
+            [self.access.predicate(user, module, "list", table, True)] if query.search or dense \
+            else self.access.predicate(user, module, "list", table, "parts")
         stmt = sa.union_all(*(stmt.where(p) for p in parts)) if parts[1:] else stmt.where(parts[0])
         return sa.select(sa.func.count()).select_from(
             (stmt.limit(cap + 1) if cap is not None else stmt).subquery())
@@ -234,7 +236,7 @@ class RecordService:
             with self.engine.connect() as conn:
                 return dicts(conn.execute(stmt)), matched
         stmt, _ = self.select(module, user, query, "list", scan=dense and not query.search)
-        total = self._counting(module, user, query, cap).scalar_subquery()
+        total = self._counting(module, user, query, cap, dense).scalar_subquery()
         with self.engine.connect() as conn:
             rows = dicts(conn.execute(stmt.add_columns(total.label("__total"))))
         if dense and (rows[0]["__total"] if rows else 0) <= cap:

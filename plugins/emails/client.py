@@ -47,6 +47,7 @@ from core.web import paging
 from core.web.pages import page
 from core.web.templating import flash
 from plugins.emails import attachments, folders, outbound, trash
+from plugins.emails import compose as compose_extras
 
 MODULE = "emails"
 PAGE_SIZE = 50
@@ -422,7 +423,17 @@ def _draft_values(site, user, params, fmt) -> dict:
         record, address = _record_address(site, user, params["module"], params["record"])
         values["to"] = address or ""
         values["related"] = _related(site, user, params["module"], record["id"])
+        extra = compose_extras.extras(site, user, params["module"], record["id"])
+        values["to"] = values["to"] or extra.to or ""
+        values["subject"] = extra.subject or ""
     return values
+
+
+def _extras(site, user, related: dict) -> compose_extras.ComposeExtras:
+    """What other plugins add to composing an email about its "Related to" record."""
+    type_field = site.registry.module(MODULE).fields["parent_id"].spec.get("type_field",
+                                                                          "parent_type")
+    return compose_extras.extras(site, user, related.get(type_field), related.get("parent_id"))
 
 
 def _related_of(email: dict) -> dict:
@@ -444,6 +455,7 @@ def _compose_page(request, values: dict, errors: dict | None = None, status: int
         about["label"] = site.registry.module(about["module"]).label_singular
     return _render(request, "email_compose.html", status=status, values=values,
                    errors=errors or {}, templates=_templates(site, user), about=about,
+                   extras=_extras(site, user, related).fields,
                    related_json=json.dumps(related), max_mb=attachments.max_bytes(site) // 2**20)
 
 
@@ -503,6 +515,8 @@ def compose(request, form):
         if send_at is None:
             errors["send_at"] = Message(N_("%(value)s is not a date and time."),
                                         value=repr(values["send_at"]))
+    values["extra"] = compose_extras.posted(_extras(site, user, _clean_related(
+        site, user, values["related"])), form)
     files = _files(form)
     try:
         attachments.check(site, files)
@@ -573,6 +587,7 @@ def save(site, user, values: dict, parsed: dict, action: str, send_at, files) ->
         "thread_id": values.get("thread_id")[:255] or values.get("in_reply_to")[:255] or None,
         "assigned_user_id": user.id,
         **_clean_related(site, user, values.get("related") or {}),
+        **(values.get("extra") or {}),
     }
     carried = []
     if values.get("forward_of"):

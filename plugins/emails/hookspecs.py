@@ -17,3 +17,15 @@ def crbm_email_group_actions(site):
     transaction (``connection``): ``inbox`` the group inbox's fields, ``emails`` its new
     email records (contact and account linked). Raising refuses the whole batch (the fetch
     tries it again later). See plugins/emails/group_actions.py."""
+
+
+@hookspec
+def crbm_email_compose(site, module, record_id, user):
+    """Composing an email about a record (``module``, ``record_id``: the "Related to" of the
+    compose page — written from the record, or a reply to an email filed on it): return a
+    ``plugins.emails.compose.ComposeExtras`` or None. Its ``to`` and ``subject`` fill an
+    empty To and Subject when composing from the record; its ``fields`` are more of the
+    emails module's own fields (dropdowns: ``ComposeField(name, label, options, default)``)
+    the page shows and stores with the email — a case's "New case status". Called with the
+    reader's ``user``: say nothing about a record they may not view. See
+    plugins/emails/compose.py."""

@@ -138,7 +138,8 @@ def test_cli_plugins_list_disable_enable(tmp_path, database_url):
     refused = crbm("plugins", "disable", "products")
     assert refused.exit_code == 1
     assert refused.output.strip() == (
-        "Error: plugin 'products' is required by invoices, purchases, quotes, sales_orders: "
+        "Error: plugin 'products' is required by invoices, purchases, quotes, sales_orders, "
+        "service_contracts: "
         "disable them first (or disable with dependents)")
     done = crbm("plugins", "disable", "quotes", "--with-dependents")
     assert done.exit_code == 0 and "Disabled quotes, sales_orders." in done.output
