@@ -275,13 +275,11 @@ def remove(site, conn, module, ids: list[str]) -> None:
 
 
 def on_save(site, module, batch, conn) -> None:
-    """The batch's new records and those whose indexed fields changed, in one go."""
-    spec = spec_of(module)
-    if spec is None:
-        return
-    changed = [c.record for c in batch
-               if c.is_new or any(name in c.changes for name in spec.fields)]
-    refresh(site, conn, module, changed)
+    """Every record of the batch, in one go: a ``crbm_before_save`` may have set an
+    indexed field without it being among the changes (the documents plugin's text of a
+    new revision), so the changes are not trusted to say what to index."""
+    if spec_of(module) is not None:
+        refresh(site, conn, module, [c.record for c in batch])
 
 
 SPECS = "crbm_fulltext_specs"
