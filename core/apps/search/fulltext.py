@@ -167,10 +167,14 @@ def prime(site) -> None:
     """Note the opted-in modules whose index exists (one statement, as the site boots), so
     a save does not ask."""
     wanted = {_names(m)[0]: m.name for m in modules(site)}
-    if wanted:
+    if not wanted:
+        return
+    try:
         with site.engine.connect() as conn:
             present = set(sa.inspect(conn).get_table_names())
-        _ready(site).update(name for table, name in wanted.items() if table in present)
+    except sa.exc.DBAPIError:  # no database yet: a save asks (is_ready)
+        return
+    _ready(site).update(name for table, name in wanted.items() if table in present)
 
 
 def ensure(site, conn, module) -> None:
