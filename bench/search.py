@@ -11,11 +11,15 @@ its cost stays near the plain page's as N grows (the aim: flat from 10k to 1M, w
 20 ms). Runs against the code on PYTHONPATH: point it at an older checkout to compare.
 
 SQLite in a temp dir unless --database-url names an empty database (tables dropped after).
+
+``--global [--rows N] [--db postgresql]``: the global full-text search instead
+(bench/fulltext.py: 1,000,000 indexed notes, a restricted user vs a bare FTS query).
 """
 from __future__ import annotations
 
 import argparse
 import random
+import sys
 
 from common import (  # bench/common.py, beside this file
     BATCH,
@@ -89,4 +93,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if "--global" in sys.argv:  # the global full-text search: bench/fulltext.py
+        import fulltext
+        fulltext.main()
+    else:
+        main()
