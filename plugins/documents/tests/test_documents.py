@@ -75,6 +75,12 @@ def test_three_revisions_of_a_pdf_each_downloadable_latest_text_searchable(site,
     assert "Revision 3" in page and all(f"/m/document_revisions/{r['id']}/file/file" in page
                                         for r in revs)
     assert len(stored_files(site)) == 3  # every revision's file kept
+    # the latest file's text is searchable (the global search), an earlier one's no more
+    found = web.get("/search.json", params={"q": "sprockets",
+                                            "module": "library_documents"}).json()
+    assert [h["id"] for h in found["hits"]] == [doc_id]
+    assert "<mark>sprockets</mark>" in found["hits"][0]["snippet"]
+    assert web.get("/search.json", params={"q": "eleven"}).json()["hits"] == []
 
 
 def test_revisions_are_not_changed_and_owned_fields_follow_the_file(site, admin, web):

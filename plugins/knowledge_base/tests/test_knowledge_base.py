@@ -209,3 +209,35 @@ def test_a_solved_case_becomes_a_draft_article(site, admin, web):
         refused = client.post(f"/kb/from-case/{case['id']}", data={"_csrf": client.csrf})
         assert refused.status_code == 404
     assert site.records.count("kb_articles", admin) == 1
+
+
+def test_articles_are_found_ranked_with_snippets_and_only_by_their_readers(site, admin, web):
+    site.records.create_many("kb_articles", [
+        {"name": "Printer offline", "body": "<p>When the <b>printer</b> is offline, restart "
+                                            "the printer spooler.</p>", "status": "published"},
+        {"name": "Billing questions", "body": "<p>Invoices can be sent to a printer too.</p>",
+         "status": "published"},
+        {"name": "Internal escalation", "body": "<p>Printer vendor hotline: 555-0100.</p>",
+         "status": "published"}], admin)
+    found = web.get("/search.json", params={"q": "printer", "module": "kb_articles"}).json()
+    assert found["hits"][0]["title"] == "Printer offline"  # in the title and twice in the body
+    assert {h["title"] for h in found["hits"]} == {"Printer offline", "Billing questions",
+                                                    "Internal escalation"}
+    assert "<mark>printer</mark>" in found["hits"][0]["snippet"].lower()
+    assert "<b>" not in found["hits"][0]["snippet"]  # the body's text, not its markup
+    assert 'action="/search"' in web.get("/kb").text  # the KB's own box searches its articles
+    # Tess may list only her own articles: no hit, snippet or count of the others
+    aa.save_settings(site, {"inherit_created_by": False})
+    tess = create_user(site, "tess", PASSWORD)
+    role = aa.create_role(site, "Own articles")
+    rights = ("view", "list", "edit", "delete", "export", "report")
+    aa.set_role_rules(site, role, {"kb_articles": ("enabled", {a: "owner" for a in rights})})
+    aa.set_user_roles(site, tess.id, [role])
+    [billing] = site.records.list("kb_articles", admin, Query(filters={"name": "Billing questions"}))
+    site.records.update("kb_articles", billing["id"], {"assigned_user_id": tess.id}, admin)
+    with signed_in(site, "tess", PASSWORD) as client:
+        mine = client.get("/search.json", params={"q": "printer"}).json()
+        assert [h["title"] for h in mine["hits"]] == ["Billing questions"]
+        assert {c["module"]: c["count"] for c in mine["counts"]}.get("kb_articles") == 1
+        page = client.get("/search", params={"q": "hotline"}).text
+        assert "555-0100" not in page and "Internal escalation" not in page
