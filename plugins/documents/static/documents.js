@@ -12,7 +12,8 @@
     const csrf = card.querySelector("input[name=_csrf]").value;
     const status = document.createElement("p");
     status.className = "drop-status";
-    status.setAttribute("role", "status");
+    // announced when it changes, but not a page "status" of its own: the page's flash is that
+    status.setAttribute("aria-live", "polite");
     status.textContent = card.dataset.dropHint || "";
     card.appendChild(status);
     const targets = [card, document.getElementById(config.panel)].filter(Boolean);
