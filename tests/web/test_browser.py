@@ -279,7 +279,7 @@ def test_list_search_filter_sort_and_pages(page, server, site, admin, viewport):
     assert names(page) == ordered[:20]
     screenshot(page, "list", viewport)
 
-    search = page.get_by_role("searchbox", name="Search")
+    search = page.get_by_role("searchbox", name="Search", exact=True)
     search.fill("Bra")
     search.press("Enter")
     expect(count_text(page)).to_have_text("1–20 of 20")
