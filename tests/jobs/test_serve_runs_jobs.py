@@ -15,6 +15,13 @@ from tests.jobs.jobs_probe import count, wait_for
 from tests.jobs.test_workers_postgres import LAUNCH, ROOT, only_the_probe_task
 
 
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def test_crbm_serve_alone_runs_jobs_and_tasks(probed):
     only_the_probe_task(probed)
     scheduler.configure(probed, "probe.periodic", schedule="@every 1s")
@@ -30,7 +37,9 @@ def test_crbm_serve_alone_runs_jobs_and_tasks(probed):
         wait_for(lambda: jobs.status(probed, job)["status"] == "done", seconds=60,
                  what="crbm serve to run the job")
         wait_for(lambda: count(probed, "periodic") >= 1, what="crbm serve to run the task")
-        assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+        # the worker may be running before the web server has bound its port
+        wait_for(lambda: answers(f"http://127.0.0.1:{port}/health"), seconds=60,
+                 what="crbm serve to answer /health")
     finally:
         server.terminate()
         server.wait(30)
