@@ -120,6 +120,9 @@ def server(site):
 def page(browser, viewport, server):
     context = browser.new_context(base_url=server, accept_downloads=True, **VIEWPORTS[viewport])
     context.set_default_timeout(TIMEOUT_MS)
+    # (a navigation loads the page and its static files from a server that shares two cores
+    # with two other suites in CI: it gets longer than one wait on the page)
+    context.set_default_navigation_timeout(3 * TIMEOUT_MS)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -21,6 +21,9 @@ Contract:
   sets the case's status once it is sent or queued — one ``update_many`` per status, as
   the writer of the email (their edit right on the case applies; a case they may not edit
   is left as it is).
+- **An answer reopens a waiting case**: an inbound email filed on a case in the auto-close
+  status (Pending) makes it Active (in_progress) again, in the same transaction — a customer who
+  answered the "will close" warning keeps their case open.
 - **Group inbox "Create case"** (``crbm_email_group_actions``): each new message of the
   batch not already filed on a case becomes a case (subject, body, the sender's contact and
   account), assigned to the case queue user, else to the inbox's user; the message is
@@ -35,6 +38,7 @@ import re
 import sqlalchemy as sa
 
 from core.kernel.hookspecs import for_modules, hookimpl
+from core.kernel.records import SYSTEM_USER
 from plugins.cases.settings import case_settings
 from plugins.emails.group_actions import GroupAction
 
@@ -141,6 +145,24 @@ def _cases_email_after_save(site, batch, user, connection):
             by_status.setdefault(record["new_case_status"], set()).add(record["parent_id"])
     for status, ids in by_status.items():
         site.records.update_many(MODULE, sorted(ids), {"status": status}, user,
+                                 connection=connection)
+    answered = {c.record["parent_id"] for c in batch if c.is_new and
+                c.record.get("direction") == "inbound" and c.record.get(type_field) == MODULE
+                and c.record.get("parent_id")}
+    if answered:
+        reopen_answered(site, answered, connection)
+
+
+def reopen_answered(site, case_ids, connection) -> None:
+    """The customer answered: a case waiting in the auto-close status (Pending) is Active
+    Progress, so it does not close for want of an answer it got."""
+    waiting = case_settings(site).auto_close_status
+    table = site.records.table(site.registry.module(MODULE))
+    ids = list(connection.execute(sa.select(table.c.id).where(
+        table.c.id.in_(sorted(case_ids)), table.c.deleted.is_(False),
+        table.c.status == waiting)).scalars())
+    if ids:
+        site.records.update_many(MODULE, ids, {"status": "in_progress"}, SYSTEM_USER,
                                  connection=connection)
 
 

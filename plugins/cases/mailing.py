@@ -1,5 +1,6 @@
 """Mail to a case's contact: "your case was opened", "your case is now <status>" (setting
-``notify_contacts``) and the survey link (setting ``surveys``) — the job ``cases.mail``.
+``notify_contacts``), the survey link (setting ``surveys``) and the warning that a waiting
+case will close (autoclose.py) — the job ``cases.mail``.
 
 Contract: the cases' save hook (rules.py) enqueues one job per batch after the commit with
 ``items`` (kind, case id, key; the survey id for a survey). The job reads every case and
@@ -44,7 +45,8 @@ def job_handlers() -> list[JobHandler]:
     return [JobHandler(JOB, run, retries=5)]
 
 
-def _done(site, keys: list[str]) -> set[str]:
+def sent(site, keys: list[str]) -> set[str]:
+    """Which of ``keys`` were sent already."""
     table = site.tables.tables[LOG]
     with site.engine.connect() as conn:
         return set(conn.execute(sa.select(table.c.key).where(table.c.key.in_(keys))).scalars())
@@ -79,6 +81,12 @@ def message(site, item: dict, case: dict) -> tuple[str, str]:
         body = N_("Your case \"%(name)s\" was closed. Please tell us how we did: give it 1 "
                   "to 5 stars at this link (it works once):") % {"name": case["name"]}
         return subject, f"{hello}\n\n{body}\n\n{surveys.link(site, item['survey'])}\n"
+    if item["kind"] == "warning":
+        subject = f"{tag} {case['name']}"
+        body = N_("Your case %(number)s is waiting for your answer. Without one it will be "
+                  "closed in %(days)s days; reply to this message to keep it open.") % {
+            "number": case["number"], "days": item.get("days", "")}
+        return subject, f"{hello}\n\n{body}\n"
     if item["kind"] == "created":
         subject = f"{tag} {case['name']}"
         body = N_("We received your request \"%(name)s\" and opened case %(number)s. Keep "
@@ -97,7 +105,7 @@ def run(site, payload: dict) -> None:
     items = [i for i in payload.get("items") or () if isinstance(i, dict) and i.get("key")]
     if not items or MODULE not in site.registry.modules:
         return
-    done = _done(site, [i["key"] for i in items])
+    done = sent(site, [i["key"] for i in items])
     items = [i for i in items if i["key"] not in done]
     cases = _cases(site, sorted({i["case"] for i in items}))
     table = site.tables.tables[LOG]

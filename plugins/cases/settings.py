@@ -7,7 +7,9 @@ nothing saved when there is one.
 - ``queue_user_id``: new cases with no assigned user are assigned to this user (empty: off).
 - ``auto_close_status`` / ``auto_close_days``: a case that has been in that status (Pending
   by default) for that many days is closed as "Closed - Expired" by the task
-  ``cases.auto_close`` (0 days: off).
+  ``cases.auto_close`` (0 days: off). ``auto_close_warn_days``: that many days into the
+  wait (fewer than ``auto_close_days``), the contact is mailed a warning that the case will
+  close (1CRM's "Warn When No Activity"; 0: no warning).
 - ``subject_pattern``: how a case is named in mail subjects, ``nnnn`` standing for its
   number ("Case ID#: nnnn", 1CRM's ``case_email_subject``). An incoming subject carrying
   it anywhere files the message on that case (glue_emails.py), replies from a case carry it.
@@ -39,6 +41,7 @@ class CaseSettings:
     queue_user_id: str = ""
     auto_close_status: str = "pending"
     auto_close_days: int = 0
+    auto_close_warn_days: int = 0
     subject_pattern: str = "Case ID#: nnnn"
     notify_contacts: bool = False
     surveys: bool = False
@@ -78,8 +81,9 @@ def case_settings(site) -> CaseSettings:
     for name in ("notify_contacts", "surveys"):
         if isinstance(stored.get(name), bool):
             values[name] = stored[name]
-    if _number(stored.get("auto_close_days"), 0, 3650) is not None:
-        values["auto_close_days"] = stored["auto_close_days"]
+    for name in ("auto_close_days", "auto_close_warn_days"):
+        if _number(stored.get(name), 0, 3650) is not None:
+            values[name] = stored[name]
     if stored.get("auto_close_status") in STATUSES:
         values["auto_close_status"] = stored["auto_close_status"]
     for name in ("queue_user_id", "work_order_terms"):
@@ -105,13 +109,18 @@ def clean(form, user_ids) -> tuple[dict, dict[str, Message]]:
     if status not in STATUSES:
         errors["auto_close_status"] = Message(N_("Choose a status of an open case."))
     out["auto_close_status"] = status
-    text = str(form.get("auto_close_days") or "0").strip()
-    days = int(text) if text.isdigit() else None
-    if days is None or not 0 <= days <= 3650:
-        errors["auto_close_days"] = Message(N_("%(value)s is not a whole number from %(low)s "
-                                               "to %(high)s"), value=repr(text), low=0,
-                                            high=3650)
-    out["auto_close_days"] = days
+    for name in ("auto_close_days", "auto_close_warn_days"):
+        text = str(form.get(name) or "0").strip()
+        days = int(text) if text.isdigit() else None
+        if days is None or not 0 <= days <= 3650:
+            errors[name] = Message(N_("%(value)s is not a whole number from %(low)s to "
+                                      "%(high)s"), value=repr(text), low=0, high=3650)
+        out[name] = days
+    warn, close = out["auto_close_warn_days"], out["auto_close_days"]
+    if warn and close is not None and "auto_close_warn_days" not in errors and \
+            not (close and warn < close):
+        errors["auto_close_warn_days"] = Message(N_("Warn fewer days after than the case "
+                                                    "closes (%(days)s)."), days=close or 0)
     pattern = " ".join(str(form.get("subject_pattern") or "").split())
     if pattern.count(PLACEHOLDER) != 1 or not pattern.replace(PLACEHOLDER, "").strip() \
             or len(pattern) > 100:

@@ -214,6 +214,46 @@ def test_auto_close_on_a_fixed_clock(site, admin, acme):
     assert autoclose.run(site, later + dt.timedelta(days=100)) is None  # off
 
 
+def test_a_waiting_case_warns_its_contact_once_and_an_answer_keeps_it_open(
+        site, admin, acme, smtp_inbox):
+    """1CRM's "Warn When No Activity": N days into the wait the contact is told the case
+    will close; their answer puts the case back In Progress, so it does not close."""
+    _account, jane = acme
+    site.set_setting("cases", {"auto_close_days": 7, "auto_close_warn_days": 5,
+                               "auto_close_status": "pending"})
+    case = site.records.create("cases", {"name": "Printer", "status": "pending",
+                                         "contact_id": jane["id"]}, admin)
+    nobody = site.records.create("cases", {"name": "No contact", "status": "pending"}, admin)
+    since = case["pending_since"]
+    assert autoclose.run(site, since + dt.timedelta(days=4)) is None
+    assert autoclose.run(site, since + dt.timedelta(days=5, minutes=1)) == "1 warning(s) queued"
+    jobs.run_due_jobs(site)
+    assert autoclose.run(site, since + dt.timedelta(days=5, hours=2)) is None  # sent once
+    jobs.run_due_jobs(site)
+    [warning] = smtp_inbox.messages
+    assert warning["Subject"] == "Case ID#: 1001 Printer"
+    assert "will be closed in 2 days" in warning.get_content()
+    # the customer answers: filed on the case, which is In Progress again and stays open
+    site.records.create("emails", inbound("Re: Case ID#: 1001 Printer", "jane@acme.example",
+                                          body="Still broken."), admin)
+    assert site.records.get("cases", case["id"], admin)["status"] == "in_progress"
+    assert autoclose.run(site, since + dt.timedelta(days=8)) == "1 case(s) closed"
+    assert site.records.get("cases", nobody["id"], admin)["status"] == "closed_expired"
+    assert site.records.get("cases", case["id"], admin)["status"] == "in_progress"
+
+
+def test_a_warning_must_come_before_the_close(site):
+    _, errors = clean({"auto_close_status": "pending", "auto_close_days": "7",
+                       "auto_close_warn_days": "7", "subject_pattern": "Case nnnn"}, set())
+    assert set(errors) == {"auto_close_warn_days"}
+    _, errors = clean({"auto_close_status": "pending", "auto_close_days": "0",
+                       "auto_close_warn_days": "3", "subject_pattern": "Case nnnn"}, set())
+    assert set(errors) == {"auto_close_warn_days"}
+    values, errors = clean({"auto_close_status": "pending", "auto_close_days": "7",
+                            "auto_close_warn_days": "5", "subject_pattern": "Case nnnn"}, set())
+    assert not errors and values["auto_close_warn_days"] == 5
+
+
 def test_find_technician_lists_users_rated_well_enough(site, admin, web):
     ann, bob, cy = (create_user(site, n, PASSWORD) for n in ("ann", "bob", "cy"))
     net, prn = site.records.create_many("service_skills", [{"name": "Networking"},
