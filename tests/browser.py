@@ -144,6 +144,7 @@ def log_in(page, username: str = "admin", password: str = PASSWORD) -> None:
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    page.wait_for_load_state()  # the page's deferred scripts have run: its widgets work
 
 
 def box_of(locator) -> dict:

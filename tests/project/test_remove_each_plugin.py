@@ -11,11 +11,21 @@ from starlette.testclient import TestClient
 import cli
 from core.kernel import plugins
 from core.kernel.users import create_user
+from core.testing import SERVER_URL
 from core.web.app import create_app
 from tests import api_util
 
 SHIPPED = [name for name, _ in plugins.discover_shipped()]
 PASSWORD = "correct horse battery"
+# On PostgreSQL and MariaDB a sample: what differs there is only the schema of a site with
+# fewer plugins (the pages and the API are the same code), and each case syncs ~100 tables
+# afresh — minutes per server suite for all. accounts takes most of the others with it,
+# products and emails leave the overlays other plugins extend them with, cases is a
+# numbered module with its own tables and full-text index.
+ON_SERVERS = {"accounts", "products", "emails", "cases"}
+EVERY_PLUGIN = [name if name in ON_SERVERS else pytest.param(name, marks=pytest.mark.skipif(
+    bool(SERVER_URL), reason="every plugin on SQLite; a sample on a server database"))
+    for name in SHIPPED]
 
 
 def check_remaining_pages(site) -> None:
@@ -41,7 +51,7 @@ def check_remaining_pages(site) -> None:
             assert api.get(f"/api/v1/{name}/{record_id}", headers=headers).status_code == 200
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", EVERY_PLUGIN)
 def test_a_site_without_the_plugin_boots_checks_clean_and_serves(make_site, name):
     site = make_site()
     gone = site.disable_plugin(name, with_dependents=True)
