@@ -161,10 +161,12 @@ class Baseline:
                     if not undone:
                         return False
             with engine.begin() as conn:
+                written = _nonempty(conn, self.tables)
                 for table in reversed(self.tables):
-                    conn.execute(table.delete())
+                    if table.name in written:
+                        conn.execute(table.delete())
                 for table in self.tables:
-                    if self.rows[table.name]:
+                    if self.rows[table.name] and table.name in written:
                         conn.execute(table.insert(), self.rows[table.name])
             return True
         except sa.exc.DBAPIError:
@@ -203,6 +205,16 @@ class Baseline:
         if mysql:
             conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 1")
         return _columns(conn) == self.columns
+
+
+def _nonempty(conn, tables: list[sa.Table]) -> set[str]:
+    """The tables holding a row, in one statement: a test writes to a few of the ~150, and
+    a DELETE of each of the others would cost the teardown a round trip for nothing."""
+    quote = conn.dialect.identifier_preparer.quote
+    dual = "" if conn.dialect.name == "postgresql" else " FROM DUAL"
+    parts = [f"SELECT '{t.name}'{dual} WHERE EXISTS (SELECT 1 FROM {quote(t.name)})"
+             for t in tables]
+    return set(conn.exec_driver_sql(" UNION ALL ".join(parts)).scalars()) if parts else set()
 
 
 class ServerState:
