@@ -282,12 +282,14 @@ def schema_shape(metadata: sa.MetaData) -> tuple:
 @pytest.fixture
 def make_site(tmp_path, database_url, request, crbm_extra_plugins):
     """Boot a site (shipped and installed plugins + ``crbm_extra_plugins``), schema synced:
-    ``make_site(folder_name="site", sync=True, **site_kwargs)``. Closed after the test."""
+    ``make_site(folder_name="site", sync=True, extra_plugins=(), **site_kwargs)``. Closed
+    after the test. ``extra_plugins`` (a test's own plugin modules) only add tables: the
+    site still starts from the synced copy or baseline, and only theirs are made."""
     from core.kernel.site import Site, create_site
 
     sites = []
 
-    def make(folder_name: str = "site", sync: bool = True, **kwargs):
+    def make(folder_name: str = "site", sync: bool = True, extra_plugins=(), **kwargs):
         folder = tmp_path / folder_name
         if not (folder / "site.yaml").exists():
             create_site(folder, database_url)
@@ -304,8 +306,8 @@ def make_site(tmp_path, database_url, request, crbm_extra_plugins):
             elif ServerState.at_baseline:
                 empty_database(database_url)
                 ServerState.at_baseline = False
-            capture = default and not ServerState.baseline.captured
-        site = Site(folder, extra_plugins=list(crbm_extra_plugins), **kwargs)
+            capture = default and not extra_plugins and not ServerState.baseline.captured
+        site = Site(folder, extra_plugins=[*crbm_extra_plugins, *extra_plugins], **kwargs)
         if sync or (copied is not None and schema_shape(site.tables) != copied):
             site.sync_schema()
         if capture:

@@ -13,13 +13,11 @@ import pytest
 
 from core.kernel.errors import ValidationError
 from core.kernel.records import Query
-from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
 from core.testing import signed_in
 from core.web import csv_export
 from tests.api_util import bearer
 from tests.api_util import client as api_client
-from tests.plugins.kitchen_sink import plugin as kitchen_sink
 from tests.plugins.rating import plugin as rating
 
 PASSWORD = "correct horse battery"
@@ -27,12 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def rated(tmp_path, database_url):
-    folder = create_site(tmp_path / "site", database_url)
-    site = Site(folder, extra_plugins=[kitchen_sink, rating])
-    site.sync_schema()
-    yield site, create_user(site, "admin", PASSWORD, is_admin=True)
-    site.close()
+def rated(make_site):
+    site = make_site(extra_plugins=[rating])
+    return site, create_user(site, "admin", PASSWORD, is_admin=True)
 
 
 @pytest.fixture

@@ -44,12 +44,9 @@ def plugin_with(folder, module_yaml: str):
 
 
 @pytest.fixture
-def desk(tmp_path, database_url):
-    site = Site(create_site(tmp_path / "site", database_url),
-                extra_plugins=[plugin_with(tmp_path / "tickets", TICKETS)])
-    site.sync_schema()
-    yield site, create_user(site, "admin", "correct horse battery", is_admin=True)
-    site.close()
+def desk(tmp_path, make_site):
+    site = make_site(extra_plugins=[plugin_with(tmp_path / "tickets", TICKETS)])
+    return site, create_user(site, "admin", "correct horse battery", is_admin=True)
 
 
 def test_the_status_moves_only_through_its_actions_on_every_path(desk):

@@ -9,10 +9,8 @@ import pytest
 from playwright.sync_api import expect
 
 from core.kernel.records import Query
-from core.kernel.site import Site, create_site
 from tests import browser as helpers
 from tests.browser import log_in, screenshot
-from tests.plugins.kitchen_sink import plugin as kitchen_sink
 from tests.plugins.rating import plugin as rating
 
 pytestmark = pytest.mark.browser
@@ -20,13 +18,9 @@ expect.set_options(timeout=helpers.TIMEOUT_MS)
 
 
 @pytest.fixture
-def site(tmp_path, database_url):
+def site(make_site):
     """A site with the rating plugin (the browser fixtures serve this one)."""
-    folder = create_site(tmp_path / "site", database_url)
-    site = Site(folder, extra_plugins=[kitchen_sink, rating])
-    site.sync_schema()
-    yield site
-    site.close()
+    return make_site(extra_plugins=[rating])
 
 
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])

@@ -30,11 +30,9 @@ READ_ONLY = {"view": "all", "list": "all", "edit": "none", "delete": "none",
 TEAM = {a: "team" for a in ("view", "list", "edit", "delete", "export", "report")}
 
 
-def make_pipeline(folder, database_url):
-    """A site with the deals module, teams North and South, a Team-level user of North
+def make_pipeline(site):
+    """The deals module's site given teams North and South, a Team-level user of North
     (tess) and a read-only user (rita), and deals in both teams."""
-    site = Site(create_site(folder, database_url), extra_plugins=[deals_plugin])
-    site.sync_schema()
     admin = create_user(site, "admin", ADMIN_PASSWORD, is_admin=True)
     north, south = aa.create_team(site, "North"), aa.create_team(site, "South")
     tess = create_user(site, "tess", ADMIN_PASSWORD, display_name="Tess Turner")
@@ -64,10 +62,8 @@ def make_pipeline(folder, database_url):
 
 
 @pytest.fixture
-def pipeline(tmp_path, database_url):
-    site, who = make_pipeline(tmp_path / "site", database_url)
-    yield site, who
-    site.close()
+def pipeline(make_site):
+    return make_pipeline(make_site(extra_plugins=[deals_plugin]))
 
 
 def client_of(site, username: str) -> TestClient:
