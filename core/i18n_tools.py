@@ -73,7 +73,8 @@ def extract_messages(output: Path, sources: Sequence[Path] | None = None) -> int
 _MODULE_LABELS = (("label",), ("label_singular",), ("tab_group",), ("fields", str, "label"),
                   ("fields", str, "help"), ("relationships", str, "label"),
                   ("layouts", "detail", int, "label"), ("layouts", "edit", int, "label"),
-                  ("features", "transitions", "actions", int, "label"))  # the buttons
+                  ("features", "transitions", "actions", int, "label"),  # the buttons
+                  ("add", "detail", int, "label"), ("add", "edit", int, "label"))  # overlays
 _DROPDOWN_LABELS = ((str, int, "label"),)
 
 

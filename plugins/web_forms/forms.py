@@ -165,12 +165,14 @@ def snippet(site, design: FormDesign, action: str, fmt) -> Markup:
                     "integer": "number", "decimal": "number"}.get(f.type.name, "text")
             control = f'<input type="{kind}" name="{name}"{req}>'
         lines.append(f"  <p><label>{label}<br>{control}</label></p>")
+    # (the texts outside the f-strings: message extraction does not read inside them)
+    leave_empty, send = escape(fmt.gettext(N_("Leave this empty"))), escape(fmt.gettext(N_("Send")))
     lines.append(f'  <p style="position:absolute;left:-10000px" aria-hidden="true"><label>'
-                 f'{escape(fmt.gettext(N_("Leave this empty")))} <input name="{HONEYPOT}" '
+                 f'{leave_empty} <input name="{HONEYPOT}" '
                  f'tabindex="-1" autocomplete="off"></label></p>')
     if design.require_token:
         lines.append(f'  <input type="hidden" name="{TOKEN}" value="">')
-    lines.append(f'  <p><button type="submit">{escape(fmt.gettext(N_("Send")))}</button></p>')
+    lines.append(f'  <p><button type="submit">{send}</button></p>')
     lines.append("</form>")
     if design.require_token:  # a fresh timestamp when the page is shown
         lines.append("<script>(function(f){fetch(f.action+'/token')"

@@ -335,6 +335,9 @@ def test_extraction_holds_the_labels_of_module_and_dropdown_yaml(tmp_path):
     ids = {m.id for m in catalog}
     assert {"Accounts", "Account name", "Customer", "Overview", "Date created", "Assigned to",
             "%(label)s: city", "%(label)s currency"} <= ids
+    # a section an overlay adds to another plugin's layouts (products' extends/accounts.yaml),
+    # and a text written next to an f-string (an f-string's inside is not read)
+    assert {"Sales terms", "Leave this empty"} <= ids
     assert "Gadgets" not in ids  # the test plugin is not shipped
 
 
