@@ -67,7 +67,8 @@ def run(site, due: dt.datetime) -> str | None:
     lines = []
     warnings = to_warn(site, due)
     if warnings:
-        jobs.enqueue(site, mailing.JOB, {"items": warnings})
+        # keyed: a run before the job ran replaces it (its items are among this run's)
+        jobs.enqueue(site, mailing.JOB, {"items": warnings}, key=f"{TASK}:warnings")
         lines.append(f"{len(warnings)} warning(s) queued")
     ids = expired(site, due)
     if ids:

@@ -155,7 +155,8 @@ def _cases_email_after_save(site, batch, user, connection):
 
 def reopen_answered(site, case_ids, connection) -> None:
     """The customer answered: a case waiting in the auto-close status (Pending) is Active
-    Progress, so it does not close for want of an answer it got."""
+    again (its assigned user is told, as of any status change), and does not close for want
+    of an answer it got."""
     waiting = case_settings(site).auto_close_status
     table = site.records.table(site.registry.module(MODULE))
     ids = list(connection.execute(sa.select(table.c.id).where(
