@@ -161,12 +161,15 @@ class Baseline:
                     if not undone:
                         return False
             with engine.begin() as conn:
-                written = _nonempty(conn, self.tables)
+                # the tables written to, and those a fresh sync fills (which a test may
+                # have emptied): the others are empty, as the baseline has them
+                touched = _nonempty(conn, self.tables) | {n for n, rows in self.rows.items()
+                                                          if rows}
                 for table in reversed(self.tables):
-                    if table.name in written:
+                    if table.name in touched:
                         conn.execute(table.delete())
                 for table in self.tables:
-                    if self.rows[table.name] and table.name in written:
+                    if self.rows[table.name]:
                         conn.execute(table.insert(), self.rows[table.name])
             return True
         except sa.exc.DBAPIError:
