@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.apps.board.deals import plugin as deals_plugin
 from tests.apps.board.test_board import make_pipeline
 from tests.browser import TIMEOUT_MS, VIEWPORTS, live_server, log_in, screenshot
 
@@ -16,10 +17,8 @@ expect.set_options(timeout=TIMEOUT_MS)
 
 
 @pytest.fixture
-def pipeline(tmp_path, database_url):
-    site, who = make_pipeline(tmp_path / "site", database_url)
-    yield site, who
-    site.close()
+def pipeline(make_site):
+    return make_pipeline(make_site(extra_plugins=[deals_plugin]))
 
 
 @pytest.fixture
