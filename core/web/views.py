@@ -7,16 +7,20 @@ overrides one.
 """
 from __future__ import annotations
 
+import datetime as dt
 import io
 import itertools
+import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from starlette.routing import Route
 
 from core.apps.admin import access_admin
@@ -34,7 +38,7 @@ from core.kernel.errors import (
 )
 from core.kernel.records import Query
 from core.kernel.registry import ModuleDef
-from core.web import csv_export, detail, display, forms, paging, uploads
+from core.web import csv_export, detail, display, exporting, forms, paging, uploads, xlsx_export
 from core.web.actions import record_actions
 from core.web.pages import page
 from core.web.templating import flash, formatter
@@ -190,7 +194,8 @@ def list_view(request: Request, form):
                                     for f in module.expand(n)],
         filter_values=shown, options=lambda f: _options(request, f),
         mass_fields=[f for f in module.fields.values() if f.spec.get("mass_update")],
-        can={a: _can(request, module, a) for a in ("edit", "delete", "export")},
+        can={"edit": _can(request, module, "edit"), "delete": _can(request, module, "delete"),
+             "export": exporting.may_export(request.app.state.site, request.state.user, module)},
         team_choices=_team_choices(request, module) if _can(request, module, "edit") else [],
         keep=keep, urlencode=paging.encode)
 
@@ -210,9 +215,11 @@ def list_action(request: Request, form):
     user = request.state.user
     back = f"/m/{module.name}?" + str(form.get("back", ""))
     action = form.get("action")
-    if action == "export":
-        if not _can(request, module, "export"):
-            raise _refuse(N_("export"))
+    if action in ("export", "export_xlsx"):  # the role's Export right, the site's setting
+        refusal = exporting.export_refusal(request.app.state.site, user, module)
+        if refusal is not None:
+            flash(request, refusal, "error")
+            return RedirectResponse(back, 303)
         return _export(request, module, form, back)
     ids = _selected_ids(request, module, form)
     if not ids:
@@ -316,11 +323,13 @@ def _export_fields(module: ModuleDef, choice: str) -> list:
 
 
 def _export(request: Request, module: ModuleDef, form, back: str):
-    """CSV of the ticked rows, or — nothing ticked, or "all matching" — of every record the
-    list shows across all its pages (its filters, search and order), as 1CRM does. The
-    list's columns or all fields; values as a person reads them. Only records the user may
-    export (the export action's SQL predicate); read in batches of EXPORT_BATCH and written
-    as they come, so a big export is never one big list in memory."""
+    """The ticked rows, or — nothing ticked, or "all matching" — every record the list shows
+    across all its pages (its filters, search and order), as 1CRM does; as CSV or (the
+    action ``export_xlsx``) an Excel workbook. The list's columns or all fields; values as a
+    person reads them (in a workbook numbers and dates stay numbers and dates). Only records
+    the user may export (the export action's SQL predicate); read in batches of EXPORT_BATCH
+    and written as they come, so a big export is never one big list in memory. The caller
+    has asked ``exporting.export_refusal`` (the role's right, the site's setting)."""
     fields = _export_fields(module, str(form.get("export_fields", "")))
     ids = [str(i) for i in form.getlist("ids")]
     batches = _ticked(request, module, ids, fields) if ids and form.get("all") != "1" else \
@@ -334,6 +343,9 @@ def _export(request: Request, module: ModuleDef, form, back: str):
     fmt = _fmt(request)
 
     header = [str(f.label) for f in fields]  # translated now, while the page's language is on
+    if form.get("action") == "export_xlsx":
+        return _export_xlsx(module, fields, header, itertools.chain([first], batches), fmt,
+                            labels)
 
     def lines():  # runs after the handler: each batch in the user's language again
         buffer = io.StringIO()
@@ -353,6 +365,22 @@ def _export(request: Request, module: ModuleDef, form, back: str):
     filename = f"{module.name}.csv"
     return StreamingResponse(lines(), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _export_xlsx(module: ModuleDef, fields, header: list[str], batches, fmt, labels):
+    """The workbook, written here (the page's language on) batch by batch into a temporary
+    file by openpyxl's write-only sheets, sent, then removed (core/web/xlsx_export.py)."""
+    rows = ([_xlsx_value(fmt, f, row, labels) for f in fields]
+            for batch in batches for row in batch)
+    handle, path = tempfile.mkstemp(prefix="crbm-export-", suffix=".xlsx")
+    os.close(handle)
+    try:
+        xlsx_export.write(path, module.label, header, rows, fmt.tz)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return FileResponse(path, media_type=xlsx_export.MEDIA_TYPE, filename=f"{module.name}.xlsx",
+                        background=BackgroundTask(os.unlink, path))
 
 
 def _ticked(request: Request, module: ModuleDef, ids: list[str], fields) -> Iterator[list]:
@@ -377,6 +405,16 @@ def _matching(request: Request, module: ModuleDef, form, fields) -> Iterator[lis
             return
         last = batch[-1]
         query.after = {name: last[name] for name in [*keys, "id"]}
+
+
+def _xlsx_value(fmt, f, row: dict, labels: dict):
+    """A workbook cell: a number or a date as itself (a datetime on the user's clock:
+    xlsx_export), anything else as the CSV's text (labels, names, Yes/No)."""
+    value = row.get(f.name)
+    if f"{f.name}__label" not in row and (
+            csv_export.is_number(value) or isinstance(value, dt.date)):
+        return value
+    return _cell(fmt, f, row, labels)
 
 
 def _cell(fmt, f, row: dict, labels: dict) -> str:

@@ -8,6 +8,9 @@ Signed-in pages (``core.web.pages.page``: login, CSRF on posts):
   tasks of a range (dates in the user's zone; default: this month and the next two), read
   with the export right.
 - ``POST /ical/export/<module>``: the list page's mass action (ticked ``ids`` or ``all``).
+  Refused with a flash message on the list when the role's Export right or the site's
+  export setting (``core.web.exporting``) says no: it is a list's export. (The range is
+  the user's own calendar, as their feed gives it; one record is that record's view.)
 - ``GET|POST /ical/import``: the upload page (.ics), all or nothing, refusals with the line.
 - ``POST /ical/feed``: ``regenerate`` or ``revoke`` the user's secret feed address, from
   the preferences page (the new address is shown once).
@@ -28,6 +31,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from core.kernel.errors import N_, Message, NotFoundError
+from core.web import exporting
 from core.web.actions import selection_query
 from core.web.pages import page
 from core.web.templating import flash
@@ -93,6 +97,10 @@ def export_selected(request: Request, form):
     if module_name not in ical.MODULES or module_name not in site.registry.modules:
         raise HTTPException(404)
     module = site.registry.module(module_name)
+    refusal = exporting.export_refusal(site, user, module)
+    if refusal is not None:
+        flash(request, refusal, "error")
+        return RedirectResponse(f"/m/{module_name}", 303)
     records = site.records.list(module_name, user, selection_query(module, form),
                                 action="export")
     if not records:

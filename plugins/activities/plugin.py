@@ -56,6 +56,7 @@ import datetime as dt
 from core.kernel.errors import N_, Message, ValidationError
 from core.kernel.hookspecs import for_modules, hookimpl
 from core.kernel.hooktypes import AdminLink, ListAction, ScheduledTask
+from core.web import exporting
 
 __version__ = "0.1.0"
 
@@ -297,8 +298,9 @@ def ical_record_actions(site, module, record, user):
 def ical_list_actions(site, module, user):
     if not site.access.can(user, module, "export"):
         return []
-    return [ListAction(N_("Export .ics"), f"/ical/export/{module.name}"),
-            ListAction(N_("Import .ics…"), "/ical/import")]
+    exports = [ListAction(N_("Export .ics"), f"/ical/export/{module.name}")] \
+        if exporting.may_export(site, user, module) else []  # the site's export setting too
+    return [*exports, ListAction(N_("Import .ics…"), "/ical/import")]
 
 
 @hookimpl(specname="crbm_jinja_environment")

@@ -19,6 +19,7 @@ from core.kernel.errors import N_
 from core.kernel.hookspecs import for_modules, hookimpl
 from core.kernel.hooktypes import ListAction
 from core.kernel.records import Query
+from core.web import exporting
 from plugins.accounts.plugin import COUNTRIES, Weighted, ascii_slug, build_pools, pick_country
 
 __version__ = "0.1.0"
@@ -188,6 +189,7 @@ def vcard_record_actions(site, module, record, user):
 def vcard_list_actions(site, module, user):
     if not site.access.can(user, module, "export"):
         return []
-    return [ListAction(N_("Export vCard 3.0"), "/vcard/contacts?version=3.0"),
-            ListAction(N_("Export vCard 4.0"), "/vcard/contacts?version=4.0"),
-            ListAction(N_("Import vCard…"), "/vcard/import")]
+    exports = [ListAction(N_("Export vCard 3.0"), "/vcard/contacts?version=3.0"),
+               ListAction(N_("Export vCard 4.0"), "/vcard/contacts?version=4.0")] \
+        if exporting.may_export(site, user, module) else []  # the site's export setting too
+    return [*exports, ListAction(N_("Import vCard…"), "/vcard/import")]

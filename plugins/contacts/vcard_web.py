@@ -3,7 +3,9 @@
 - ``GET /vcard/contacts/<id>.vcf?version=3.0|4.0``: one contact (the detail page's button),
   if the user may view it.
 - ``POST /vcard/contacts?version=…``: the contacts list's mass actions "Export vCard 3.0"
-  and "Export vCard 4.0" (ticked ``ids`` or ``all``, read with the export right).
+  and "Export vCard 4.0" (ticked ``ids`` or ``all``, read with the export right), refused
+  with a flash message on the list when the role's Export right or the site's export
+  setting says no (``core.web.exporting``).
 - ``GET|POST /vcard/import``: the upload page (.vcf), all or nothing, refusals with the line.
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from core.kernel.errors import N_, Message, NotFoundError
+from core.web import exporting
 from core.web.actions import selection_query
 from core.web.pages import page
 from core.web.templating import flash
@@ -49,8 +52,13 @@ def export_one(request: Request, form):
 def export_selected(request: Request, form):
     site, user = request.app.state.site, request.state.user
     version = _version(request)
-    contacts = site.records.list("contacts", user, selection_query(
-        site.registry.module("contacts"), form), action="export")
+    module = site.registry.module("contacts")
+    refusal = exporting.export_refusal(site, user, module)
+    if refusal is not None:
+        flash(request, refusal, "error")
+        return RedirectResponse("/m/contacts", 303)
+    contacts = site.records.list("contacts", user, selection_query(module, form),
+                                 action="export")
     if not contacts:
         flash(request, Message(N_("Nothing was selected: tick some rows, or choose all of "
                                   "them.")), "error")

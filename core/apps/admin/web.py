@@ -1,5 +1,6 @@
 """The administration screens: users, teams, roles (with the module x action matrix) and
-the access control settings (implementation guide 7.3).
+the access control settings (implementation guide 7.3), with who may export (guide §7.1.2's
+export settings, kept by core/web/exporting.py).
 
 Administrators may do everything here. A user with delegation (``can_assign_access``)
 may open the index, the user list, the teams and roles checkboxes of a user's page, the
@@ -28,6 +29,7 @@ from core.kernel import access, users
 from core.kernel.errors import N_, Message, ValidationError
 from core.kernel.fields import FieldError
 from core.kernel.hooktypes import AdminLink
+from core.web import exporting
 from core.web.pages import page
 from core.web.templating import flash
 
@@ -608,10 +610,14 @@ def access_settings(request: Request, form):
     if form is not None:
         access_admin.save_settings(site, {key: _checked(form, key)
                                           for key in access.DEFAULT_SETTINGS})
+        who = str(form.get("export_who", ""))  # (a form without it keeps the setting)
+        if who in exporting.WHO and who != exporting.export_who(site):
+            exporting.save_export_who(site, who)
         flash(request, N_("The access control settings were saved."))
         return _redirect("/admin/access")
     return _render(request, "admin_access.html", values=access.settings_of(site.settings),
-                   labels=SETTING_LABELS, defaults=access.DEFAULT_SETTINGS)
+                   labels=SETTING_LABELS, defaults=access.DEFAULT_SETTINGS,
+                   export_who=exporting.export_who(site), export_choices=exporting.WHO_LABELS)
 
 
 routes = [
