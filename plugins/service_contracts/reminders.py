@@ -80,7 +80,8 @@ def ending(site, conn, today: dt.date, days: int) -> list:
 
 def scan(site, today: dt.date) -> int:
     """Claim and send the reminders due ``today``; how many this call claimed."""
-    from core.apps.notifications.api import _insert as insert_ignoring, notify
+    from core.apps.notifications.api import _insert as insert_ignoring
+    from core.apps.notifications.api import notify
 
     days = reminder_days(site)
     if days == 0:
