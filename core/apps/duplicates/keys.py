@@ -29,6 +29,7 @@ finds them keyed); readers join the live rows.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ def region_of(value, default: str = DEFAULT_REGION) -> str:
     return _country_codes().get(str(value or "").strip().casefold(), default)
 
 
+@functools.lru_cache(maxsize=8192)  # a company's number comes back on each of its people
 def phone_key(value, region: str) -> str | None:
     """The number in E.164, or None when it cannot be a phone number."""
     text = str(value or "").strip()

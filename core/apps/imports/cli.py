@@ -53,6 +53,8 @@ def import_command(ctx, module, file, mapping_name, source, locale, timezone, du
         user = get_user(site, username) if username else first_admin(site)
         target = run.check_start(site, user, module)
         table = files.open_table(file, max_bytes=run.max_bytes(site))
+        if table.kind == "vcard":
+            source = "vcard"
         if mapping_name:
             found = mappings.find_saved(site, module, mapping_name)
             if found is None:

@@ -10,6 +10,8 @@ costs. What people export from spreadsheets and other CRMs is taken as they writ
   encoding found by ``charset-normalizer`` on the first 64 KiB. A UTF-8 file with a
   stray Windows-1252 line (two files pasted together) still reads: that line alone is
   decoded as Windows-1252 and ``Table.mixed_lines`` counts it.
+- **vCard** (.vcf, 3.0 or 4.0, through vobject, a card at a time): each card a row under
+  ``VCARD_HEADER`` (the card's own property names), which the ``vcard`` source maps.
 - **XLSX** through openpyxl's read-only mode (the sheet is streamed, not loaded): the
   first sheet, cells turned into text (dates ISO, numbers without a spreadsheet's float
   noise).
@@ -71,8 +73,10 @@ class Table:
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(line number in the file, cells) for every row after the header; blank rows
-        are left out. Line numbers are those a text editor or spreadsheet shows."""
-        reader = self._csv_rows() if self.kind == "csv" else self._xlsx_rows()
+        are left out. Line numbers are those a text editor or spreadsheet shows (a
+        vCard's: the card's number)."""
+        reader = {"csv": self._csv_rows, "xlsx": self._xlsx_rows,
+                  "vcard": self._vcard_rows}[self.kind]()
         for line_no, cells in reader:
             if any(c.strip() for c in cells):
                 yield line_no, [unescape(c) for c in cells]
@@ -124,6 +128,70 @@ class Table:
             book.close()
 
 
+    # -- vCard -------------------------------------------------------------------------------
+
+    def _vcard_rows(self) -> Iterator[tuple[int, list[str]]]:
+        import vobject
+        with open(self.path, encoding="utf-8-sig", errors="replace") as text:
+            cards = vobject.readComponents(text, ignoreUnreadable=True)
+            number = 1
+            while True:
+                number += 1
+                try:
+                    card = next(cards)
+                except StopIteration:
+                    return
+                except Exception:  # noqa: BLE001 — vobject raises bare errors on bad cards
+                    yield number, ["!"]  # a row too short to map: skipped with its number
+                    return
+                yield number, _card_cells(card)
+
+
+VCARD_HEADER = ["FN", "N:prefix", "N:given", "N:family", "ORG", "TITLE", "EMAIL:1",
+                "EMAIL:2", "TEL:work", "TEL:cell", "TEL:home", "TEL:fax", "TEL:other",
+                "ADR:street", "ADR:city", "ADR:region", "ADR:code", "ADR:country", "BDAY",
+                "NOTE", "URL", "UID"]
+
+
+def _card_cells(card) -> list[str]:
+    """A card as cells under VCARD_HEADER: what the card says, no field names of ours
+    (the vcard source, sources/vcard.yaml, maps them)."""
+    def values(name):
+        return card.contents.get(name.lower(), [])
+
+    def kinds(line):
+        return {t.strip().lower() for v in line.params.get("TYPE", []) for t in str(v).split(",")}
+
+    cells = dict.fromkeys(VCARD_HEADER, "")
+    fn = values("FN")
+    cells["FN"] = str(fn[0].value) if fn else ""
+    n = values("N")
+    if n and hasattr(n[0].value, "family"):
+        cells["N:prefix"] = str(n[0].value.prefix or "")
+        cells["N:given"] = str(n[0].value.given or "")
+        cells["N:family"] = str(n[0].value.family or "")
+    org = values("ORG")
+    if org:
+        value = org[0].value
+        cells["ORG"] = str(value[0] if isinstance(value, list) and value else value or "")
+    for name in ("TITLE", "NOTE", "URL", "UID", "BDAY"):
+        found = values(name)
+        cells[name] = str(found[0].value) if found else ""
+    for index, line in enumerate(values("EMAIL")[:2], start=1):
+        cells[f"EMAIL:{index}"] = str(line.value)
+    for line in values("TEL"):
+        kind = next((k for k in ("cell", "fax", "home", "work") if k in kinds(line)), "other")
+        key = f"TEL:{kind}"
+        cells[key] = cells[key] or str(line.value)
+    adr = values("ADR")
+    if adr and hasattr(adr[0].value, "street"):
+        a = adr[0].value
+        for key, part in (("street", a.street), ("city", a.city), ("region", a.region),
+                          ("code", a.code), ("country", a.country)):
+            cells[f"ADR:{key}"] = str(part if not isinstance(part, list) else "\n".join(part))
+    return [cells[h] for h in VCARD_HEADER]
+
+
 class _LineCounter:
     """Lines for ``csv.reader``, counting them so a row's first line number is known (a
     quoted cell may span several lines)."""
@@ -170,6 +238,8 @@ def open_table(path: Path, max_bytes: int = MAX_BYTES) -> Table:
         sample = raw.read(SAMPLE_BYTES)
     if sample.startswith(b"PK\x03\x04"):
         table = _open_xlsx(path)
+    elif sample.removeprefix(codecs.BOM_UTF8).lstrip()[:11].upper() == b"BEGIN:VCARD":
+        table = Table(path, "vcard", list(VCARD_HEADER))
     else:
         table = _open_csv(path, sample)
     if not any(h.strip() for h in table.header):

@@ -27,6 +27,7 @@ import yaml
 
 from core.kernel import i18n
 from core.kernel.records import now
+from core.kernel.registry import sequence_field
 
 SOURCES_DIR = Path(__file__).parent / "sources"
 CUSTOM = "custom"
@@ -64,11 +65,19 @@ def sources() -> dict[str, Source]:
 
 
 def importable_fields(module) -> list:
-    """The fields an import may fill: what a person or a file can write, and ``id``
-    (an import keeps the ids it is given, so files that link by id stay linked)."""
+    """The fields an import may fill: what the record service lets a write set (not the
+    system's bookkeeping, computed totals, or a number the sequence gives; a field only
+    forms may not change, like a contact's vCard UID, an import may), except files
+    (a cell cannot carry one), and ``id`` (an import keeps the ids it is given, so files
+    that link by id stay linked)."""
+    number = sequence_field(module)
+    numbered = number and not module.features["sequence"].get("manual")
     return [f for f in module.fields.values()
             if f.name == "id" or (f.type.writable(f.spec) and not f.spec.get("internal")
-                                  and f.name not in ("deleted", "version"))]
+                                  and "computed_by" not in f.spec
+                                  and not (numbered and f.name == number)
+                                  and f.type.name not in ("file", "image")
+                                  and (not f.system or f.name == "assigned_user_id"))]
 
 
 def _names(site, module) -> dict[str, str]:
@@ -86,7 +95,9 @@ def _names(site, module) -> dict[str, str]:
             i18n.deactivate(token)
     for f in fields:  # a field's own name wins over another's label
         names[fold(f.name)] = f.name
-    return names
+    # a field forms may not change is often a plugin's to keep (an article's version
+    # number): mapped only when a source or a person says so
+    return {k: v for k, v in names.items() if not module.fields[v].spec.get("read_only")}
 
 
 def automatic(site, module, header: list[str], source: str = CUSTOM) -> list[str | None]:

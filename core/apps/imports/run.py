@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import shutil
 import uuid
 from collections.abc import Iterable
@@ -49,7 +48,6 @@ from core.kernel.records import Query, User, now
 BATCH = 500
 JOB = "imports.run"
 DUPLICATE_CHOICES = ("import", "skip", "update")
-_ROW_KEY = re.compile(r"^row (\d+): (.*)$")
 
 
 class _RolledBack(Exception):
@@ -68,6 +66,7 @@ class Options:
     duplicates: str = "import"  # likely duplicates (the module's rules): import, skip, update
     match_on: str | None = None  # update mode: records with the same value are updated
     create_missing: bool = True  # an unknown related name creates an empty record
+    add_to: str | None = None  # "<many-to-many relationship>:<record id>": a target list
 
     @classmethod
     def of(cls, data: dict | None) -> Options:
@@ -110,7 +109,13 @@ def start(site, user: User, module_name: str, path: Path, file_name: str,
           columns: list, options: Options, *, queue: bool = True) -> str:
     """A new import session for the file at ``path`` (moved into the site), queued."""
     session_id = draft(site, user, module_name, path, file_name)
-    begin(site, user, session_id, columns, options, queue=queue)
+    try:
+        begin(site, user, session_id, columns, options, queue=queue)
+    except CrbmError:  # refused: no trace of it
+        with site.engine.begin() as conn:
+            conn.execute(_sessions(site).delete().where(_sessions(site).c.id == session_id))
+        shutil.rmtree(upload_dir(site, session_id), ignore_errors=True)
+        raise
     return session_id
 
 
@@ -156,11 +161,35 @@ def begin(site, user: User, session_id: str, columns: list, options: Options, *,
         if options.match_on and options.match_on not in module.fields:
             raise ImportRefused(Message(N_("%(field)s is not a field of %(module)s."),
                                         field=options.match_on, module=module.label))
+        if options.add_to:
+            list_target(site, user, module, options.add_to)
         conn.execute(t.update().where(t.c.id == session_id).values(
             columns=columns, options=asdict(options), status="queued"))
         if queue:
             jobs.after_commit(site, conn, JOB, {"session_id": session_id},
                               key=f"import:{session_id}")
+
+
+def lists_of(module) -> dict[str, str]:
+    """The module's many-to-many relationships (a contact's target lists): name -> the
+    other module's name."""
+    return {name: rel["module"] for name, rel in module.relationships.items()
+            if rel.get("kind") == "many_to_many"}
+
+
+def list_target(site, user: User, module, add_to: str) -> tuple[str, str]:
+    """(relationship, record id) of the "add to" option, checked: a many-to-many
+    relationship of the module and a record of its other side the user may view."""
+    relationship, _, record_id = add_to.partition(":")
+    other = lists_of(module).get(relationship)
+    try:
+        if other is None:
+            raise NotFoundError(relationship)
+        site.records.get(other, record_id, user)
+    except NotFoundError:
+        raise ImportRefused(Message(N_("There is no such list to add the records to."))) \
+            from None
+    return relationship, record_id
 
 
 def max_bytes(site) -> int:
@@ -208,10 +237,16 @@ def run_session(site, session_id: str, progress=None) -> Summary:
                 updated=t.c.updated + counts.updated, skipped=t.c.skipped + counts.skipped))
         if progress is not None:
             progress(done, total)
-    message = None
+    with site.engine.begin() as conn:
+        missing = importer.link_pending(conn)
+    notes = []
     if table.mixed_lines:
-        message = str(Message(N_("%(count)s lines were not UTF-8 and were read as "
-                                 "Windows-1252."), count=table.mixed_lines))
+        notes.append(str(Message(N_("%(count)s lines were not UTF-8 and were read as "
+                                    "Windows-1252."), count=table.mixed_lines)))
+    if missing:
+        notes.append(str(Message(N_("%(count)s links to records of the same module were "
+                                    "not found and were left empty."), count=missing)))
+    message = " ".join(notes) or None
     _finish(site, session_id, "done", message)
     shutil.rmtree(upload_dir(site, session_id), ignore_errors=True)
     with site.engine.connect() as conn:
@@ -310,12 +345,17 @@ class Importer:
         self.reader = Reader(site, module, options.locale, options.timezone,
                              source.values(module.name) if source else None)
         self.fields = [module.fields[c] if c else None for c in columns]
+        # our own full-site export writes a related record's name beside its id
+        # ("account_id__name"): the name finds it on a site where its id differs
+        self.companions = {h.removesuffix("__name"): i for i, h in enumerate(header)
+                           if h.endswith("__name")}
         self.match_field = module.fields.get(options.match_on) if options.match_on else None
         self.created = self.updated = self.skipped = 0
 
     # a batch: parse, resolve, decide create or update, write, record
     def batch(self, conn, rows: list[tuple[int, list[str]]]) -> Summary:
         counts = Summary()
+        self._pending: dict[int, dict[str, str]] = {}  # line -> field -> text, to link later
         parsed, deferred = [], []
         for line_no, cells in rows:
             values, later, problem = self._parse(cells)
@@ -343,6 +383,9 @@ class Importer:
                 continue
             if f.type.name in DEFERRED_TYPES:
                 later[f.name] = text.strip()
+                other = self.companions.get(f.name)
+                if other is not None and other < len(cells) and cells[other].strip():
+                    later[f"{f.name}__name"] = cells[other].strip()
                 continue
             try:
                 values[f.name] = self.reader.value(f, text)
@@ -366,17 +409,27 @@ class Importer:
         wanted: dict[str, set[str]] = {}
         for later in deferred:
             for name, text in later.items():
-                wanted.setdefault(name, set()).add(text)
+                wanted.setdefault(name.removesuffix("__name"), set()).add(text)
         found = {name: self._lookup(conn, self.module.fields[name], texts)
                  for name, texts in wanted.items()}
         keep = []
         for (line_no, cells, values), later in zip(parsed, deferred, strict=True):
             problem = None
             for name, text in later.items():
+                if name.endswith("__name"):
+                    continue
                 target = found[name].get(text) or found[name].get(text.casefold())
+                alias = later.get(f"{name}__name")
+                if target is None and alias:
+                    target = found[name].get(alias) or found[name].get(alias.casefold())
                 f = self.module.fields[name]
                 if target is None and f.type.name == "user":
                     continue  # a user of the old system: the record is the importer's
+                if target is None and f.spec.get("module") == self.module.name and \
+                        self.session_id is not None:
+                    # a parent account further down the file: linked once all are in
+                    self._pending.setdefault(line_no, {})[name] = text
+                    continue
                 if target is None:
                     problem = reason(N_("%(field)s: nothing is called %(value)s"),
                                      field=f.label, value=repr(text))
@@ -408,12 +461,14 @@ class Importer:
         target = self.site.registry.module(f.spec["module"])
         out: dict[str, str] = {}
         service = self.site.records
+        ids = [t for t in texts if len(t) == 36]  # (a filter refuses what is no id)
         for r in service.list(target.name, self.user, Query(
-                filters=[("id", "in", list(texts))], fields=["id"], limit=None),
-                connection=conn):
+                filters=[("id", "in", ids)], fields=["id"], limit=None),
+                connection=conn) if ids else ():
             out[r["id"]] = r["id"]
         name_field = target.name_field
-        rest = [t for t in texts if t not in out]
+        size = target.fields[name_field].spec.get("max_size", 255) if name_field else 0
+        rest = [t for t in texts if t not in out and len(t) <= size]
         if not rest or name_field is None:
             return out
         for r in service.list(target.name, self.user, Query(
@@ -499,38 +554,30 @@ class Importer:
         return found[0] if found else None
 
     def _create(self, conn, counts: Summary, rows: list) -> None:
-        """``create_many`` on the rows; the rows it names as bad are skipped and the rest
-        written again (at most a few rounds; then one at a time)."""
-        for _ in range(3):
-            if not rows:
-                return
-            try:
-                with conn.begin_nested():
-                    ids = self.site.records.create_many(
-                        self.module.name, [v for _, _, v in rows], self.user, connection=conn)
-            except ValidationError as exc:
-                bad = _bad_rows(exc, len(rows))
-                if bad is None:
-                    break
-                for index, problem in sorted(bad.items(), reverse=True):
-                    line_no, cells, _ = rows.pop(index)
-                    self._skip(conn, counts, line_no, cells, problem)
-                continue
-            except VetoError:
-                break
-            counts.created += len(ids)
-            self._record(conn, self.module.name, [(i, "created", None) for i in ids])
+        """``create_many`` on the rows; a batch it refuses is split in halves and each
+        tried again, down to single rows, which get their own verdict. (The service's
+        "row N:" keys are not trusted: a plugin's hook saving other records in the same
+        transaction numbers its own rows.) k bad rows cost about k·log2(batch) tries."""
+        if not rows:
             return
-        for line_no, cells, values in rows:  # one at a time: each row's own verdict
-            try:
-                with conn.begin_nested():
-                    [record_id] = self.site.records.create_many(
-                        self.module.name, [values], self.user, connection=conn)
-            except (ValidationError, VetoError) as exc:
+        try:
+            with conn.begin_nested():
+                ids = self.site.records.create_many(
+                    self.module.name, [v for _, _, v in rows], self.user, connection=conn)
+        except (ValidationError, VetoError) as exc:
+            if len(rows) == 1:
+                line_no, cells, _ = rows[0]
                 self._skip(conn, counts, line_no, cells, _problem(exc))
-                continue
-            counts.created += 1
-            self._record(conn, self.module.name, [(record_id, "created", None)])
+                return
+            middle = len(rows) // 2
+            self._create(conn, counts, rows[:middle])
+            self._create(conn, counts, rows[middle:])
+            return
+        counts.created += len(ids)
+        self._record(conn, self.module.name, [(i, "created", None) for i in ids])
+        self._keep_links(conn, [(line_no, i) for (line_no, _, _), i in zip(rows, ids,
+                                                                            strict=True)])
+        self._add_to_list(conn, ids)
 
     def _update(self, conn, counts: Summary, rows: list) -> None:
         service = self.site.records
@@ -548,6 +595,56 @@ class Importer:
                 continue
             counts.updated += 1
             self._record(conn, self.module.name, [(record_id, "updated", before)])
+            self._keep_links(conn, [(line_no, record_id)])
+            self._add_to_list(conn, [record_id])
+
+    def _add_to_list(self, conn, record_ids: list[str]) -> None:
+        """The "add to" option: link the batch's records to the chosen record (a target
+        list), in the batch's transaction; a link already there is kept as it is."""
+        if not self.options.add_to or not record_ids:
+            return
+        relationship, other_id = self.options.add_to.partition(":")[::2]
+        _, link, mine, theirs = self.site.records._link_parts(self.module.name, relationship)
+        linked = set(conn.execute(sa.select(link.c[mine]).where(
+            link.c[theirs] == other_id, link.c[mine].in_(record_ids))).scalars())
+        rows = [{mine: i, theirs: other_id, "created_at": now(), "created_by": self.user.id}
+                for i in dict.fromkeys(record_ids) if i not in linked]
+        if rows:
+            conn.execute(link.insert(), rows)
+
+    def _keep_links(self, conn, written: list[tuple[int, str]]) -> None:
+        rows = [{"session_id": self.session_id, "record_id": record_id, "field": name,
+                 "value": text[:255], "line_no": line_no}
+                for line_no, record_id in written
+                for name, text in self._pending.get(line_no, {}).items()]
+        if rows:
+            conn.execute(self.site.tables.tables["crbm_import_links"].insert(), rows)
+
+    def link_pending(self, conn) -> int:
+        """Set the links to records that came later in the file; returns how many could
+        not be found (their rows are imported without them)."""
+        table = self.site.tables.tables["crbm_import_links"]
+        links = conn.execute(sa.select(table).where(
+            table.c.session_id == self.session_id)).all()
+        missing = 0
+        by_field: dict[str, set[str]] = {}
+        for link in links:
+            by_field.setdefault(link.field, set()).add(link.value)
+        found = {name: self._lookup(conn, self.module.fields[name], texts)
+                 for name, texts in by_field.items() if name in self.module.fields}
+        for link in links:
+            target = found.get(link.field, {}).get(link.value) or \
+                found.get(link.field, {}).get(link.value.casefold())
+            try:
+                if target is None:
+                    raise NotFoundError(link.value)
+                with conn.begin_nested():
+                    self.site.records.update(self.module.name, link.record_id,
+                                             {link.field: target}, self.user, connection=conn)
+            except (ValidationError, VetoError, NotFoundError):
+                missing += 1
+        conn.execute(table.delete().where(table.c.session_id == self.session_id))
+        return missing
 
     def _record(self, conn, module_name: str, done: list[tuple[str, str, dict | None]]) -> None:
         if self.session_id is None or not done:
@@ -562,24 +659,6 @@ class Importer:
             rows = [r for r in rows if r["record_id"] not in known]
         if rows:
             conn.execute(table.insert(), rows)
-
-
-def _bad_rows(exc: ValidationError, count: int) -> dict[int, dict] | None:
-    """Row index -> reason, from the batch path's "row N: field" keys (None: not all
-    problems name a row)."""
-    bad: dict[int, dict] = {}
-    for key, message in exc.errors.items():
-        found = _ROW_KEY.match(key) if count > 1 else None
-        if found is None:
-            if count == 1:
-                bad.setdefault(0, reason(N_("%(field)s: %(problem)s"), field=key,
-                                         problem=message))
-                continue
-            return None
-        index = int(found.group(1)) - 1
-        bad.setdefault(index, reason(N_("%(field)s: %(problem)s"), field=found.group(2),
-                                     problem=message))
-    return bad
 
 
 def _problem(exc: Exception) -> dict:

@@ -1,5 +1,6 @@
 """The import application's tables (``crbm_tables``): import sessions, what each did to
-which record (to accept or undo it), its skipped rows, and saved mappings."""
+which record (to accept or undo it), its skipped rows, links waiting for
+records later in the file, and saved mappings."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -38,6 +39,14 @@ def tables(metadata: sa.MetaData) -> None:
         sa.Column("module", sa.String(60), nullable=False),
         sa.Column("action", sa.String(10), nullable=False),  # created, updated
         sa.Column("previous", sa.JSON),  # an update's replaced values, by field
+    )
+    sa.Table(  # links to records of the same module met before them: set at the end
+        "crbm_import_links", metadata,
+        sa.Column("session_id", ID, primary_key=True),
+        sa.Column("record_id", ID, primary_key=True),
+        sa.Column("field", sa.String(60), primary_key=True),
+        sa.Column("value", sa.String(255), nullable=False),  # an id or a name, as the file had it
+        sa.Column("line_no", sa.Integer, nullable=False),
     )
     sa.Table(
         "crbm_import_skipped", metadata,

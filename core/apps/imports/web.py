@@ -30,6 +30,7 @@ from starlette.routing import Route
 from core.apps.imports import files, manage, run
 from core.apps.imports import mapping as mappings
 from core.kernel.errors import N_, CrbmError, Message, NotFoundError
+from core.kernel.records import Query
 from core.web import csv_export, views
 from core.web.pages import page
 from core.web.templating import flash
@@ -37,6 +38,7 @@ from core.web.templating import flash
 LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "fi_FI", "sv_SE",
            "pt_BR", "ja_JP")
 SHOWN_SKIPS = 200
+LIST_CHOICES = 100
 
 
 def _site(request: Request):
@@ -49,9 +51,9 @@ def import_order(site, user) -> list:
     modules = [m for m in site.registry.modules.values()
                if m.features.get("importable") and site.access.can(user, m, "import")]
     names = {m.name for m in modules}
-    needs = {m.name: {f.spec["module"] for f in m.fields.values()
-                      if f.type.name == "related" and f.spec.get("module") in names
-                      and f.spec["module"] != m.name} for m in modules}
+    needs = {m.name: {t for f in m.fields.values() if f.type.name == "related"
+                      for t in f.spec.get("modules") or [f.spec["module"]]
+                      if t in names and t != m.name} for m in modules}
     ordered: list = []
     left = list(modules)
     while left:
@@ -127,7 +129,8 @@ def upload_page(request: Request, form):
         error, status = Message(N_("Choose a file to import.")), 422
     return request.app.state.templates.render(
         request, "import_upload.html", status=status, module=module, error=error,
-        sources=mappings.sources(), locales=LOCALES, limit=run.max_bytes(site) // 2**20,
+        sources={k: v for k, v in mappings.sources().items() if k != "vcard"},
+        locales=locale_names(request.state.fmt), limit=run.max_bytes(site) // 2**20,
         saved=mappings.saved(site, module.name))
 
 
@@ -162,8 +165,11 @@ def map_page(request: Request, form):
     module = site.registry.module(session["module"])
     header = session["header"]
     params = form if form is not None else request.query_params
+    table = files.open_table(run.kept_file(site, session["id"]), max_bytes=run.max_bytes(site))
     source = str(params.get("source") or mappings.CUSTOM)
     source = source if source in mappings.sources() else mappings.CUSTOM
+    if table.kind == "vcard":
+        source = "vcard"  # cards: their property names, whatever was chosen
     chosen = str(params.get("mapping") or "")
     found = mappings.find_saved(site, module.name, chosen) if chosen else None
     defaults = dict(found["options"]) if found else {}
@@ -178,7 +184,8 @@ def map_page(request: Request, form):
             source=source, locale=_choice(form.get("locale"), LOCALES, "en_US"),
             timezone=request.state.fmt.prefs.timezone,
             duplicates=_choice(form.get("duplicates"), run.DUPLICATE_CHOICES, "import"),
-            match_on=str(form.get("match_on") or "") or None)
+            match_on=str(form.get("match_on") or "") or None,
+            add_to=str(form.get("add_to") or "") or None)
         name = str(form.get("save_as") or "").strip()[:100]
         try:
             run.begin(site, user, session["id"], columns, options)
@@ -190,7 +197,6 @@ def map_page(request: Request, form):
                               {"locale": options.locale, "duplicates": options.duplicates,
                                "match_on": options.match_on, "source": source}, user.id)
             return RedirectResponse(f"/import/session/{session['id']}", 303)
-    table = files.open_table(run.kept_file(site, session["id"]), max_bytes=run.max_bytes(site))
     samples = table.samples(2)
     rows = [{"index": i, "header": h, "field": columns[i] if i < len(columns) else None,
              "samples": [s[i] if i < len(s) else "" for s in samples]}
@@ -200,13 +206,38 @@ def map_page(request: Request, form):
     return request.app.state.templates.render(
         request, "import_map.html", status=422 if error else 200, session=session,
         module=module, rows=rows, fields=fields, error=error, source=source,
-        saved=mappings.saved(site, module.name), chosen=chosen, locales=LOCALES,
+        saved=mappings.saved(site, module.name), chosen=chosen,
+        locales=locale_names(request.state.fmt),
         locale=_choice(params.get("locale") or defaults.get("locale"), LOCALES, "en_US"),
         duplicates=defaults.get("duplicates", "import"), match_on=defaults.get("match_on"),
         has_duplicate_rules=plan_of(module) is not None,
         match_fields=[f for f in fields if f.name == "id" or f.spec.get("indexed")
                       or f.spec.get("unique") or f.name == module.name_field],
-        mixed=table.mixed_lines)
+        mixed=table.mixed_lines, lists=_lists(site, user, module))
+
+
+def _lists(site, user, module) -> list[tuple[str, list[dict]]]:
+    """(label, records) of each many-to-many relationship the imported records may be
+    added to (a contact's target lists): the first LIST_CHOICES records, by name."""
+    out = []
+    for name, other_name in run.lists_of(module).items():
+        other = site.registry.modules.get(other_name)
+        if other is None or not other.name_field or not site.access.can(user, other, "view"):
+            continue
+        records = site.records.list(other.name, user, Query(
+            fields=["id", other.name_field], sort=other.name_field, limit=LIST_CHOICES))
+        if records:
+            label = module.relationships[name].get("label") or other.label
+            out.append((name, label, [{"id": r["id"], "name": r[other.name_field]}
+                                      for r in records]))
+    return out
+
+
+def locale_names(fmt) -> list[tuple[str, str]]:
+    """(code, name in the reader's language): "de_DE" -> "Deutsch (Deutschland)"/"German
+    (Germany)", the way people recognize how their spreadsheet writes dates."""
+    from babel import Locale
+    return [(code, Locale.parse(code).get_display_name(fmt.locale)) for code in LOCALES]
 
 
 def _choice(value, allowed, default: str) -> str:

@@ -260,3 +260,55 @@ def test_a_user_without_the_import_right_is_refused(site, admin, tmp_path):
     path = _write(tmp_path, "a.csv", "Account name\nX\n")
     with pytest.raises(run.ImportRefused, match="You may not import Accounts"):
         run.draft(site, clerk, "accounts", path, "a.csv")
+
+
+def test_imported_contacts_join_a_target_list(site, admin, tmp_path):
+    fair = site.records.create("prospect_lists", {"name": "Trade fair 2026"}, admin)
+    path = _write(tmp_path, "c.csv", "First name,Last name\nIda,Lund\nOla,Berg\n")
+    table = files.open_table(path)
+    columns = mapping.automatic(site, site.registry.module("contacts"), table.header)
+    session_id = run.start(site, admin, "contacts", path, "c.csv", columns,
+                           run.Options(add_to=f"prospect_lists:{fair['id']}"), queue=False)
+    assert run.run_session(site, session_id).created == 2
+    members = site.records.related("prospect_lists", fair["id"], "contacts", admin)
+    assert sorted(m["last_name"] for m in members) == ["Berg", "Lund"]
+    with pytest.raises(run.ImportRefused, match="no such list"):
+        run.start(site, admin, "contacts", _write(tmp_path, "d.csv", "Last name\nX\n"),
+                  "d.csv", ["last_name"], run.Options(add_to="prospect_lists:nope"))
+
+
+def test_a_vcard_file_imports_contacts_with_their_account(site, admin, tmp_path):
+    path = _write(tmp_path, "phone.vcf", (
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Åsa Berg\r\nN:Berg;Åsa;;;\r\nORG:Nordvik AB\r\n"
+        "EMAIL;TYPE=work:asa@nordvik.example\r\nTEL;TYPE=cell:+46 70 123 45 67\r\n"
+        "ADR;TYPE=work:;;Storgatan 1;Göteborg;;411 01;Sweden\r\nUID:abc-1\r\nEND:VCARD\r\n"
+        "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Li Wei\r\nN:Li;Wei;;;\r\nEMAIL:wei@example.cn\r\n"
+        "END:VCARD\r\n"))
+    table = files.open_table(path)
+    assert table.kind == "vcard"
+    columns = mapping.automatic(site, site.registry.module("contacts"), table.header, "vcard")
+    session_id = run.start(site, admin, "contacts", path, "phone.vcf", columns,
+                           run.Options(source="vcard"), queue=False)
+    assert run.run_session(site, session_id).created == 2
+    [asa] = site.records.list("contacts", admin, Query(filters=[("last_name", "eq", "Berg")]))
+    assert (asa["first_name"], asa["email1"], asa["phone_mobile"], asa["vcard_uid"]) == \
+        ("Åsa", "asa@nordvik.example", "+46 70 123 45 67", "abc-1")
+    assert asa["primary_address_city"] == "Göteborg"
+    assert _names(site, admin, "accounts") == ["Nordvik AB"]
+
+
+@pytest.mark.parametrize("choice, created, updated, skipped", [
+    ("skip", 1, 0, 1), ("update", 1, 1, 0), ("import", 2, 0, 0)])
+def test_likely_duplicates_by_the_module_rules(site, admin, tmp_path, choice, created,
+                                                updated, skipped):
+    jane = site.records.create("contacts", {"first_name": "Jane", "last_name": "Doe",
+                                            "email1": "jane@acme.example"}, admin)
+    path = _write(tmp_path, "c.csv", "First name,Last name,Email,Title\n"
+                                     "Jane,Doe,JANE@acme.example,CFO\nRai,Khan,rai@k.example,\n")
+    session_id, summary = _import(site, admin, "contacts", path, duplicates=choice)
+    assert (summary.created, summary.updated, summary.skipped) == (created, updated, skipped)
+    title = site.records.get("contacts", jane["id"], admin)["title"]
+    assert title == ("CFO" if choice == "update" else None)
+    if choice == "skip":
+        [row] = manage.skipped(site, admin, session_id)
+        assert run.reason_text(row["reason"]) == "likely a duplicate of Jane Doe"
