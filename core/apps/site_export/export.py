@@ -194,14 +194,17 @@ def _table(site, zf, table: sa.Table, entry: str, columns=None, extra=None) -> i
         header.append(extra[0])
     count = 0
     with site.engine.connect() as conn, _entry(zf, entry) as out:
-        writer = csv_export.writer(out)
+        if conn.dialect.name == "postgresql":  # its reads run in autocommit, and a
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")  # cursor
+        writer = csv_export.writer(out)  # streams only inside a transaction
         writer.writerow(header)
-        result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(
-            stmt.order_by(*table.primary_key.columns))
-        for rows in result.partitions(BATCH):
-            for row in rows:
-                writer.writerow([text(v) for v in row])
-            count += len(rows)
+        with conn.begin():
+            result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(
+                stmt.order_by(*table.primary_key.columns))
+            for rows in result.partitions(BATCH):
+                for row in rows:
+                    writer.writerow([text(v) for v in row])
+                count += len(rows)
     return count
 
 
