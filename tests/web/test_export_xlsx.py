@@ -29,7 +29,7 @@ def gadgets(site, admin):
     rows = [{"name": f"G{i:03d}", "kind": "tool" if i % 3 else "toy", "quantity": i,
              "weight": Decimal("1.250") * i, "released_on": dt.date(2026, 3, 1 + i % 28),
              "last_seen_at": dt.datetime(2026, 3, 1, 10, 30, tzinfo=dt.UTC),
-             "notes": f"note {i}", "assigned_user_id": admin.id} for i in range(1, 1001)]
+             "notes": f"note {i}", "assigned_user_id": admin.id} for i in range(1, 801)]
     rows += [{"name": payload, "kind": "other", "quantity": 0, "notes": payload}
              for payload in PAYLOADS]
     site.records.create_many("gadgets", rows, admin)
@@ -55,8 +55,8 @@ def test_the_list_exports_as_a_workbook_with_numbers_and_dates(web, site, admin,
     assert '<button type="submit" name="action" value="export_xlsx"' in page
     rows = workbook(export(web, f_kind="tool", sort="-quantity"))
     assert rows[0] == ["Name", "Kind", "Status", "Quantity", "Widget"]
-    assert len(rows) == 1 + 667  # every page of the list, in batches, in the list's order
-    assert rows[1] == ["G1000", "Tool", "Draft", 1000, None]
+    assert len(rows) == 1 + 534  # every page of the list, in batches, in the list's order
+    assert rows[1] == ["G800", "Tool", "Draft", 800, None]
     assert rows[-1] == ["G001", "Tool", "Draft", 1, None]
     assert all(isinstance(row[3], int) for row in rows[1:])  # numbers stay numbers
 

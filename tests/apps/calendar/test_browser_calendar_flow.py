@@ -117,8 +117,12 @@ def test_a_weekly_meeting_with_a_room_through_the_calendar(page, server, site, a
     for row in (before[0], before[2], before[3]):
         assert after[row.id].date_start == row.date_start and not after[row.id].recurrence_detached
     page.reload()
+    page.wait_for_load_state()  # the calendar's script has run
     switch(page, "Week")
-    expect(page.locator(".ec-event", has_text="Weekly pipeline")).to_have_count(1)
+    # the week's events come in a fetch after the switch, from a server that shares two
+    # cores with two other suites in CI: more time than one wait on the page
+    expect(page.locator(".ec-event", has_text="Weekly pipeline")).to_have_count(
+        1, timeout=3 * helpers.TIMEOUT_MS)
     screenshot(page, "calendar-flow-moved", viewport)
 
     # the room is taken on the third Tuesday at 10: a second meeting cannot book it
