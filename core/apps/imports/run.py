@@ -14,9 +14,9 @@ that dies, or a retried job, starts again after the last committed batch: no row
 imported twice, and the session is never left halfway in an unknown state.
 
 Rows go through the record service's batch path (``create_many``: validation, access,
-hooks and change log once per batch). A batch the service refuses names its bad rows
-("row 7: email"); those are skipped with the reason and the rest of the batch is written
-again, so one bad row costs its own row, not its 499 neighbours.
+hooks and change log once per batch). A batch the service refuses is halved until each
+bad row is alone and skipped with its reason, so one bad row costs its own row, not its
+499 neighbours.
 
 Related fields take ids or names: one query per batch and target module finds them (ids
 first, then names, among the records the user may see); a name nobody has creates an
@@ -350,7 +350,6 @@ class Importer:
         self.companions = {h.removesuffix("__name"): i for i, h in enumerate(header)
                            if h.endswith("__name")}
         self.match_field = module.fields.get(options.match_on) if options.match_on else None
-        self.created = self.updated = self.skipped = 0
 
     # a batch: parse, resolve, decide create or update, write, record
     def batch(self, conn, rows: list[tuple[int, list[str]]]) -> Summary:

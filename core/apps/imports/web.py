@@ -260,9 +260,7 @@ def session_page(request: Request, form):
         row["text"] = run.reason_text(row["reason"], fmt.gettext)
     return request.app.state.templates.render(
         request, "import_session.html", session=session, module=module, skipped=skipped,
-        shown=SHOWN_SKIPS, following=following,
-        records=manage.records(site, user, session["id"])
-        if session["status"] in ("done", "failed") else {})
+        shown=SHOWN_SKIPS, following=following)
 
 
 @page()
