@@ -26,7 +26,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
 PASSWORD = "correct horse battery"  # the conftest admin's
-TIMEOUT_MS = 10_000  # every wait (locators, expect, navigation): a page that needs more is broken
+TIMEOUT_MS = 20_000  # every wait (locators, expect): a page that needs more is broken. Alone a
+# page loads in well under a second; in CI three suites share two cores and one took 10 s.
 
 # name -> Playwright context options
 VIEWPORTS = {
