@@ -89,6 +89,11 @@ def main(ctx, site_dir):
 
 
 def open_site(ctx) -> Site:
+    """The site of ``--site``, after completing a restore that was killed while it
+    switched the site's parts (core/apps/backup/restore.py)."""
+    from core.apps.backup.restore import finish_interrupted
+    for done in finish_interrupted(Path(ctx.obj).resolve()):
+        click.echo(f"Note: {done}", err=True)
     return Site(ctx.obj, extra_plugins=list(ctx.find_root().command.extra_plugins))
 
 
@@ -149,7 +154,8 @@ def serve(ctx, host, port, demo_size, run_jobs, workers):
     from core.jobs.worker import Worker
     from core.web.app import create_app
 
-    if (Path(ctx.obj) / "site.yaml").exists():
+    # (a restore-journal.json: a restore was switching the site in; open_site completes it)
+    if any((Path(ctx.obj) / name).exists() for name in ("site.yaml", "restore-journal.json")):
         site = open_site(ctx)
     else:
         site = initialize(ctx.obj, None, "admin", demo_size)

@@ -52,8 +52,9 @@ BUILTIN_PLUGINS = ("core.apps.field_types.plugin", "core.apps.admin.plugin",
                    "core.apps.calendar.plugin", "core.apps.documents.plugin", "core.apps.scheduler.plugin",
                    "core.apps.webhooks.plugin", "core.apps.oauth.plugin", "core.apps.packs.plugin",
                    "core.apps.admin.prune", "core.apps.search.plugin", "core.apps.studio.plugin",
-                   "core.apps.notifications.plugin", "core.apps.duplicates.plugin", "core.apps.site_export.plugin",
-                   "core.apps.board.plugin", "core.apps.activities.plugin", "core.apps.imports.plugin")
+                   "core.apps.notifications.plugin", "core.apps.duplicates.plugin",
+                   "core.apps.site_export.plugin", "core.apps.board.plugin", "core.apps.activities.plugin",
+                   "core.apps.imports.plugin", "core.apps.backup.plugin")
 SHIPPED_PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 
 

@@ -39,13 +39,14 @@ def ensure_builtins(site) -> None:
     with site.engine.begin() as conn:
         have = set(conn.execute(sa.select(roles.c.builtin).where(roles.c.builtin.is_not(None)))
                    .scalars())
-        for builtin, name in BUILTIN_ROLES.items():
-            if builtin not in have:
-                stamp = now()
-                conn.execute(roles.insert().values(id=str(uuid.uuid4()), name=name,
-                                                   builtin=builtin, created_at=stamp,
-                                                   modified_at=stamp))
-        bump_epoch(conn, site.tables)
+        missing = [(b, name) for b, name in BUILTIN_ROLES.items() if b not in have]
+        for builtin, name in missing:
+            stamp = now()
+            conn.execute(roles.insert().values(id=str(uuid.uuid4()), name=name,
+                                               builtin=builtin, created_at=stamp,
+                                               modified_at=stamp))
+        if missing or not conn.execute(sa.select(_t(site, "crbm_access_epoch").c.epoch)).first():
+            bump_epoch(conn, site.tables)  # (not at every sync: nothing changed)
 
 
 def _name(value, errors: dict, label: str = "name") -> str:
