@@ -32,12 +32,13 @@ def pytest_report_header(config):
 # Modules whose subject does not depend on the database: PDF layout, formulas, the registry,
 # translations and catalogs, the docs, the shipped packs' contents, themes and holiday
 # calendars (their installs and the preferences they store go through the same pack and
-# user code that test_packs, test_web_packs and test_web_auth run on every database). They
-# run once, on SQLite: on a server they would only repeat themselves, and CI's two server
-# suites have a time budget.
+# user code that test_packs, test_web_packs and test_web_auth run on every database), remote
+# copies of backups (files to SFTP and S3 servers). They run once, on SQLite: on a server
+# they would only repeat themselves, and CI's two server suites have a time budget.
 DATABASE_INDEPENDENT = {"test_pdf.py", "test_formula.py", "test_docs.py", "test_registry.py",
                         "test_i18n.py", "test_i18n_templates.py", "test_lang_fr.py",
-                        "test_packs_shipped.py", "test_themes.py", "test_holidays.py"}
+                        "test_packs_shipped.py", "test_themes.py", "test_holidays.py",
+                        "test_remote.py"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -17,6 +17,8 @@ progress=None) -> Path``:
 - ``recipient`` (an age public key, ``age1...``): the archive is encrypted to it
   (``<name>.zip.age``); only the private key, which is never on the server, opens it.
 - ``keep``: afterwards only the ``keep`` newest backups in ``folder`` are kept.
+- ``stamp`` (a scheduled run's due time) names the archive; if that archive is there
+  already, it is returned as it is: a retried run makes no second backup.
 """
 from __future__ import annotations
 
@@ -51,15 +53,17 @@ def default_folder(site) -> Path:
 
 def make_backup(site, folder: Path | None = None, files: str = "all",
                 recipient: str | None = None, keep: int | None = None,
-                progress: Progress | None = None) -> Path:
+                progress: Progress | None = None, stamp: dt.datetime | None = None) -> Path:
     if files not in FILE_SCOPES:
         raise BackupError(f"files must be one of {', '.join(FILE_SCOPES)}, not {files!r}")
-    age_recipient = _recipient(recipient) if recipient else None
+    age_recipient = check_recipient(recipient) if recipient else None
     folder = Path(folder or default_folder(site))
     folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{PREFIX}{(stamp or dt.datetime.now(dt.UTC)):%Y%m%d-%H%M%S-%f}.zip"
+    for made in (final, final.with_name(final.name + ".age")):
+        if stamp is not None and made.exists():
+            return made  # this due time's backup, made by a run that failed after it
     removed_partials = _remove_partials(folder)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-%f")
-    final = folder / f"{PREFIX}{stamp}.zip"
     partial = final.with_name(final.name + ".partial")
     try:
         writer = archives.ArchiveWriter(partial)
@@ -82,7 +86,7 @@ def make_backup(site, folder: Path | None = None, files: str = "all",
     return final
 
 
-def _recipient(text: str):
+def check_recipient(text: str):
     import pyrage
     try:
         return pyrage.x25519.Recipient.from_str(text.strip())
