@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from core.kernel.errors import ValidationError, VetoError
 from core.kernel.records import Query
-from core.kernel.site import Site, create_site
+from core.kernel.site import Site
 from core.kernel.users import create_user
 from core.web.app import create_app
 from plugins.invoices import api, plugin
@@ -29,12 +29,10 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def books(tmp_path, database_url):
-    folder = create_site(tmp_path / "site", database_url)
-    site = Site(folder, extra_plugins=[ledger])
-    site.sync_schema()
-    yield site, create_user(site, "admin", PASSWORD, is_admin=True)
-    site.close()
+def books(make_site):
+    # (make_site: from the synced copy or server baseline, only the ledger's tables made)
+    site = make_site(extra_plugins=[ledger])
+    return site, create_user(site, "admin", PASSWORD, is_admin=True)
 
 
 def service(name, quantity, price, tax=None) -> dict:
