@@ -39,6 +39,7 @@ MANIFEST = "manifest.json"
 DATABASE = "database/"
 SITE = "site/"
 CHUNK = 1 << 20
+COMPRESS_LEVEL = 1
 
 
 class ArchiveError(CrbmError):
@@ -59,8 +60,7 @@ class _Hashing:
 
 class ArchiveWriter:
     def __init__(self, path: Path):
-        self.zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED,
-                                   compresslevel=6, allowZip64=True)
+        self.zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
         self.members: dict[str, dict] = {}
 
     def member(self, name: str):
@@ -85,6 +85,9 @@ class _Member:
     def __enter__(self) -> _Hashing:
         info = zipfile.ZipInfo(self.name, time.localtime()[:6])
         info.compress_type = zipfile.ZIP_DEFLATED
+        # level 1: a fifth faster than zlib's default 6 for ~16 % more bytes (bench/backup.py);
+        # a ZipInfo carries its own level (``_compresslevel``, still honoured by 3.13+)
+        info._compresslevel = COMPRESS_LEVEL
         self.raw = self.writer.zip.open(info, "w", force_zip64=True)
         self.hashing = _Hashing(self.raw)
         return self.hashing
