@@ -100,7 +100,8 @@ def restore(archive_path: Path, folder: Path, *, database_url: str | None = None
             current = yaml.safe_load((folder / CONFIG).read_text()) if existing else {}
             target_url, created_database = _new_database(
                 database_url, current.get("database_url"), staging, stamp)
-            if created_database:
+            if created_database:  # (its URL may hold the database password)
+                (staging / LEFTOVER).touch(mode=0o600)
                 (staging / LEFTOVER).write_text(json.dumps({"url": created_database}))
             config["database_url"] = target_url
             (staging / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))

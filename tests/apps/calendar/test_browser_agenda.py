@@ -177,6 +177,9 @@ def test_click_drag_opens_the_quick_create_with_the_times(page, server, site, ad
     page.get_by_label("Subject").fill("Coffee with Jane")
     page.get_by_role("button", name="Save").click()
     expect(page).to_have_url(at(server, r"/calendar/agenda\?date=2027-06-29"))
+    # the first view's events fetched before switching (CI: a switch during that fetch
+    # once left the day drawn without its events)
+    page.wait_for_load_state("networkidle")
     switch(page, "Day")
     expect(page.locator(".ec-event", has_text="Coffee with Jane")).to_be_visible()
 
