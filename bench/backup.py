@@ -56,7 +56,6 @@ import io
 import json
 import os
 import pstats
-import random
 import resource
 import shutil
 import sqlite3
@@ -72,15 +71,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from common import backend_name, bench_site, progress, site_arguments  # bench/common.py
-from faker import Faker
-from scale import PASSWORD, USERNAME, Bench, analyze, build_to  # bench/scale.py
+from scale import Bench, analyze, build_to, new_bench  # bench/scale.py
 
 from core.apps.backup import snapshot
 from core.apps.backup.backup import make_backup
 from core.apps.backup.restore import restore
 from core.kernel.site import Site
-from core.kernel.users import create_user
-from plugins.accounts.plugin import build_pools
 
 MB = 2**20
 BIG = ("accounts", "contacts")  # the tables the records are in: counted after restores
@@ -93,12 +89,7 @@ TOOLS = {"sqlite": ("SQLite backup API", "SQLite backup API, back"),  # backup, 
 
 def build(site: Site, records: int, seed: int) -> Bench:
     """N/2 accounts and as many contacts, as bench/scale.py builds them."""
-    user = create_user(site, USERNAME, PASSWORD, is_admin=True, must_change_password=False)
-    rng = random.Random(seed)
-    fake = Faker()
-    fake.seed_instance(seed)
-    bench = Bench(site, user, rng, build_pools(rng, scale=1000),
-                  [fake.catch_phrase() + "." for _ in range(200)])
+    bench = new_bench(site, seed)
     build_to(bench, records // 2)
     analyze(site)  # MariaDB's table sizes come from its statistics
     return bench

@@ -112,6 +112,16 @@ class Bench:
     detail_id: str = ""
 
 
+def new_bench(site: Site, seed: int) -> Bench:
+    """The bench user (an administrator) and the seeded generators every build draws from."""
+    user = create_user(site, USERNAME, PASSWORD, is_admin=True, must_change_password=False)
+    rng = random.Random(seed)
+    fake = Faker()
+    fake.seed_instance(seed)
+    return Bench(site, user, rng, build_pools(rng, scale=1000),
+                 [fake.catch_phrase() + "." for _ in range(200)])
+
+
 def build_to(bench: Bench, size: int) -> None:
     """Accounts (and one contact each) up to ``size``, 5,000 per create_many."""
     site, user = bench.site, bench.user
@@ -467,12 +477,7 @@ def main() -> None:
         progress("creating schema")
         site.sync_schema()
         raw_table.create(site.engine)
-        user = create_user(site, USERNAME, PASSWORD, is_admin=True, must_change_password=False)
-        rng = random.Random(args.seed)
-        fake = Faker()
-        fake.seed_instance(args.seed)
-        bench = Bench(site, user, rng, build_pools(rng, scale=1000),
-                      [fake.catch_phrase() + "." for _ in range(200)])
+        bench = new_bench(site, args.seed)
         bench.detail_id = related_records(bench)
         counter = Statements(site.engine)
         with TestClient(create_app(site)) as client:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import random
 import re
 import signal
 import socket
@@ -47,12 +46,9 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 from common import BATCH, backend_name, progress  # bench/common.py, beside this file
-from faker import Faker
-from scale import PASSWORD, USERNAME, Bench, build_to, related_records  # bench/scale.py
+from scale import PASSWORD, USERNAME, build_to, new_bench, related_records  # bench/scale.py
 
 from core.kernel.site import Site, create_site
-from core.kernel.users import create_user
-from plugins.accounts.plugin import build_pools
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_NAME = "crbm-bench-workers"  # PostgreSQL's application_name of the served site's connections
@@ -68,12 +64,7 @@ def build(folder: Path, database_url: str | None, accounts: int, seed: int) -> t
     if sa.inspect(site.engine).get_table_names():
         sys.exit(f"{site.database_url} is not empty: give the benchmark a database of its own")
     site.sync_schema()
-    user = create_user(site, USERNAME, PASSWORD, is_admin=True, must_change_password=False)
-    rng = random.Random(seed)
-    fake = Faker()
-    fake.seed_instance(seed)
-    bench = Bench(site, user, rng, build_pools(rng, scale=1000),
-                  [fake.catch_phrase() + "." for _ in range(200)])
+    bench = new_bench(site, seed)
     detail = related_records(bench)
     build_to(bench, accounts)
     return site, detail
