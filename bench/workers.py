@@ -71,9 +71,9 @@ def build(folder: Path, database_url: str | None, accounts: int, seed: int) -> t
 
 
 class Server:
-    """``crbm serve --workers W`` on a free port, in its own process group."""
+    """``crbm serve --workers W [options]`` on a free port, in its own process group."""
 
-    def __init__(self, folder: Path, workers: int):
+    def __init__(self, folder: Path, workers: int, *options: str):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -81,7 +81,7 @@ class Server:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from cli import main; main()", "--site", str(folder),
-             "serve", "--workers", str(workers), "--port", str(self.port)],
+             "serve", "--workers", str(workers), "--port", str(self.port), *options],
             cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
         deadline = time.perf_counter() + 120
         while time.perf_counter() < deadline and self.proc.poll() is None:
@@ -117,13 +117,19 @@ class Server:
         return lines
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_group(self.proc)
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the process group ``proc`` leads (started with ``start_new_session``), its
+    children included; SIGKILL after 30 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def cpu_of(pids) -> float:

@@ -14,6 +14,7 @@ import logging
 import sqlalchemy as sa
 
 from core import jobs
+from core.log_context import correlated
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,11 @@ def _mark(site, job_id: str, **values) -> None:
 def run(site, envelope: dict) -> None:
     if site is None:  # the site was closed while its worker still ran
         return
+    with correlated(f"job-{envelope['id']}"):  # its log lines carry the job's id
+        _run(site, envelope)
+
+
+def _run(site, envelope: dict) -> None:
     job_id, name, attempt = envelope["id"], envelope["name"], envelope.get("attempt", 0)
     table = jobs._table(site)
     with site.engine.connect() as conn:

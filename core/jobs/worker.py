@@ -18,6 +18,7 @@ import time
 
 from core import jobs
 from core.jobs import scheduler
+from core.site_restart import RestartWatch
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,13 @@ class Worker:
         self.stop_event = threading.Event()
         self._last_checkpoint = self._last_seen = -SEEN_SECONDS
         self.thread: threading.Thread | None = None
+        self.restart = RestartWatch(site.folder)
 
     def tick(self) -> None:
+        if self.restart.needed():  # restored under us: stop, to be started on the new site
+            log.error("the site was restored after this worker started: stopping; restart it")
+            self.stop_event.set()
+            return
         if self.scheduler_tick:
             try:
                 scheduler.run_due(self.site)

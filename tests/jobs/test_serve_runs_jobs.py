@@ -1,7 +1,10 @@
 """A newcomer's ``crbm serve`` alone runs background jobs and scheduled tasks: its embedded
-worker, in the real process (started as ``crbm`` is, with the jobs_probe test plugin)."""
+worker, in the real process (started as ``crbm`` is, with the jobs_probe test plugin). And it
+is a well-behaved service: ready when its database answers, its requests logged as JSON lines
+with their ids in the site's log file, stopped gracefully by SIGTERM (exit status 0)."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -40,9 +43,17 @@ def test_crbm_serve_alone_runs_jobs_and_tasks(probed):
         # the worker may be running before the web server has bound its port
         wait_for(lambda: answers(f"http://127.0.0.1:{port}/health"), seconds=60,
                  what="crbm serve to answer /health")
+        ready = httpx.get(f"http://127.0.0.1:{port}/ready", headers={"X-Request-ID": "lb-1"})
     finally:
-        server.terminate()
-        server.wait(30)
+        server.terminate()  # SIGTERM: what systemd, Docker and Kubernetes send
+        status = server.wait(30)
+    assert status == 0 and ready.json()["status"] == "ready"
+    logged = [json.loads(line) for line in
+              (probed.folder / "logs" / "crbm.log").read_text().splitlines()]
+    [access] = [e for e in logged if e.get("request_id") == "lb-1"]
+    assert access["http"]["path"] == "/ready" and access["pid"] == server.pid
+    assert any(e["msg"].startswith("stopping") for e in logged)
+    assert not [e for e in logged if e["level"] in ("ERROR", "CRITICAL")]
     with probed.engine.connect() as conn:
         pids = set(conn.exec_driver_sql("SELECT DISTINCT pid FROM jobs_probe_effects").scalars())
     assert pids == {server.pid}

@@ -13,19 +13,29 @@ progress=None) -> Path``:
   files; ``all`` — also the uploaded files (``files/``) and import uploads. Never the
   database's own files, the job queue, the backups folder, or a restore's leftovers.
 - Written as ``<name>.partial`` and renamed when whole: a backup killed midway leaves no
-  archive that looks finished; the next backup removes such leftovers and says so.
+  archive that looks finished. The partial is locked (``flock``) while its backup runs —
+  the kernel lets go when the process ends, however it ends — so a partial nobody holds
+  is a killed backup's: ``partials(folder)`` tells those from the ones being written (the
+  Backups page lists them), and the next backup removes them, says so (``report``: a line
+  each, and the log) and lists them in its manifest's ``interrupted_before``. A backup
+  still running elsewhere (a scheduled one, a ``crbm backup``) is left alone.
 - ``recipient`` (an age public key, ``age1...``): the archive is encrypted to it
   (``<name>.zip.age``); only the private key, which is never on the server, opens it.
 - ``keep``: afterwards only the ``keep`` newest backups in ``folder`` are kept.
 - ``stamp`` (a scheduled run's due time) names the archive; if that archive is there
   already, it is returned as it is: a retried run makes no second backup.
+
+``pause_for_tests(step)`` is a test seam, inert unless ``CRBM_TEST_PAUSE_AT`` names the step:
+a test kills the process at that exact point (tests/apps/backup/test_killed.py).
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,11 +46,19 @@ from core.apps.backup import archive as archives
 from core.apps.backup import snapshot
 from core.kernel.errors import CrbmError
 
+try:
+    import fcntl  # the partials' locks (POSIX); elsewhere every partial counts as killed
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+log = logging.getLogger(__name__)
+
 FILE_SCOPES = ("none", "config", "all")
 PREFIX = "crbm-backup-"
 DATA_FOLDERS = ("files", "imports")  # what users uploaded: only in scope "all"
 CONFIG = "site.yaml"
 Progress = Callable[[str, int, int], None]
+PAUSE = "CRBM_TEST_PAUSE_AT"
 
 
 class BackupError(CrbmError):
@@ -53,7 +71,8 @@ def default_folder(site) -> Path:
 
 def make_backup(site, folder: Path | None = None, files: str = "all",
                 recipient: str | None = None, keep: int | None = None,
-                progress: Progress | None = None, stamp: dt.datetime | None = None) -> Path:
+                progress: Progress | None = None, stamp: dt.datetime | None = None,
+                report: Callable[[str], None] | None = None) -> Path:
     if files not in FILE_SCOPES:
         raise BackupError(f"files must be one of {', '.join(FILE_SCOPES)}, not {files!r}")
     age_recipient = check_recipient(recipient) if recipient else None
@@ -64,7 +83,14 @@ def make_backup(site, folder: Path | None = None, files: str = "all",
         if stamp is not None and made.exists():
             return made  # this due time's backup, made by a run that failed after it
     removed_partials = _remove_partials(folder)
+    for name in removed_partials:
+        line = f"Removed {name}, left by an interrupted backup"
+        log.warning("%s (in %s)", line, folder)
+        if report:
+            report(line)
     partial = final.with_name(final.name + ".partial")
+    written = [partial]  # the partials, and their locks
+    locks = [_claimed(partial)]
     try:
         writer = archives.ArchiveWriter(partial)
         tables = _write_database(site, writer, progress)
@@ -73,14 +99,21 @@ def make_backup(site, folder: Path | None = None, files: str = "all",
         writer.close(_manifest(site, files, tables, removed_partials))
         if age_recipient is not None:
             encrypted = final.with_name(final.name + ".age.partial")
+            written.append(encrypted)
+            locks.append(_claimed(encrypted))
             import pyrage
             pyrage.encrypt_file(str(partial), str(encrypted), [age_recipient])
             partial.unlink()
             partial, final = encrypted, final.with_name(final.name + ".age")
         os.replace(partial, final)
     except BaseException:
-        partial.unlink(missing_ok=True)
+        for path in written:
+            path.unlink(missing_ok=True)
         raise
+    finally:
+        for fd in locks:
+            if fd is not None:
+                os.close(fd)
     if keep:
         prune(folder, keep)
     return final
@@ -112,7 +145,18 @@ def _write_database(site, writer: archives.ArchiveWriter, progress: Progress | N
             done.append(entry)
             if progress:
                 progress(table.name, index + 1, len(tables))
+            if index == 0:
+                pause_for_tests("backup-dump")  # a table is in the partial; the rest to come
     return done
+
+
+def pause_for_tests(step: str) -> None:
+    """Test seam: with ``CRBM_TEST_PAUSE_AT=<step>`` in the environment, say ``paused at
+    <step>`` on standard error and wait for a line on standard input, so that a test can
+    kill the process exactly there. Unset (always, outside tests): nothing."""
+    if os.environ.get(PAUSE) == step:
+        print(f"paused at {step}", file=sys.stderr, flush=True)
+        sys.stdin.readline()
 
 
 def backed_up_tables(site) -> list[sa.Table]:
@@ -187,12 +231,50 @@ def _manifest(site, files: str, tables: list[dict], removed_partials: list[str])
     }
 
 
+def _claimed(partial: Path) -> int | None:
+    """The partial made, locked (the lock's descriptor: close it when done). Locked under a
+    hidden name, then renamed: whoever finds a partial finds it locked while it is written."""
+    if fcntl is None:
+        return None
+    hidden = partial.with_name("." + partial.name)
+    fd = os.open(hidden, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.replace(hidden, partial)
+    return fd
+
+
+def _being_written(path: Path) -> bool:
+    """Whether a backup that is running holds this partial."""
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return True  # just renamed into its archive: not a leftover either
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # (lets go of the probe's lock too)
+
+
+def partials(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(leftovers of backups that were killed, partials being written now) in ``folder``,
+    oldest first. A hidden one is a partial killed before it got its name."""
+    found = sorted([*folder.glob(f"{PREFIX}*.partial"), *folder.glob(f".{PREFIX}*.partial")],
+                   key=lambda p: p.name.lstrip("."))
+    running = [p for p in found if _being_written(p)]
+    return [p for p in found if p not in running], running
+
+
 def _remove_partials(folder: Path) -> list[str]:
-    """Leftovers of a backup that was killed: removed, and named in the next manifest."""
-    found = sorted(folder.glob(f"{PREFIX}*.partial"))
-    for path in found:
+    """Leftovers of backups that were killed: removed, and named in the next manifest."""
+    killed, _running = partials(folder)
+    for path in killed:
         path.unlink(missing_ok=True)
-    return [p.name for p in found]
+    return [p.name for p in killed]
 
 
 def backups_in(folder: Path) -> list[Path]:

@@ -45,8 +45,10 @@ def backup_command(ctx, folder, files, recipient, keep):
     from cli import open_site
     site = open_site(ctx)
     bar, progress = _bar("Backing up")
+    notes: list[str] = []  # leftovers of killed backups it removed: said after the bar
     try:
-        path = backups.make_backup(site, folder, files, recipient, keep, progress)
+        path = backups.make_backup(site, folder, files, recipient, keep, progress,
+                                   report=notes.append)
     except CrbmError as exc:
         bar.__exit__(None, None, None)
         click.secho(f"Error: {exc}", fg="red", err=True)
@@ -54,6 +56,8 @@ def backup_command(ctx, folder, files, recipient, keep):
     finally:
         site.close()
     bar.__exit__(None, None, None)
+    for line in notes:
+        click.echo(f"Note: {line}")
     click.echo(f"Backup written: {path} ({path.stat().st_size / 2**20:.1f} MB)")
 
 
@@ -74,7 +78,8 @@ def restore_command(ctx, archive, database_url, replace, identity):
     bar, progress = _bar("Restoring")
     try:
         done = restores.restore(archive, folder, database_url=database_url, replace=replace,
-                                identity=identity, progress=progress)
+                                identity=identity, progress=progress,
+                                extra_plugins=ctx.find_root().command.extra_plugins)
     except (CrbmError, ArchiveError) as exc:
         bar.__exit__(None, None, None)
         click.secho(f"Error: {exc}. Nothing was changed.", fg="red", err=True)

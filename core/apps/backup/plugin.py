@@ -22,8 +22,8 @@ def crbm_scheduled_tasks(site):
 
 @hookimpl
 def crbm_web_routes(site):
-    from core.apps.backup import web
-    return web.routes
+    from core.apps.backup import restore_web, web
+    return restore_web.routes + web.routes  # /admin/backups/restore before /{name}
 
 
 @hookimpl

@@ -133,7 +133,7 @@ def prune(remote: Remote, keep: int) -> list[str]:
 
 def download(remote: Remote, name: str, target: Path) -> None:
     """Fetch the backup ``name`` from the remote into ``target``."""
-    if not _is_backup(name):
+    if not is_backup_name(name):
         raise RemoteError(f"{name!r} is not the name of a backup")
     target = Path(target)
     partial = target.with_name(target.name + ".partial")
@@ -146,12 +146,13 @@ def download(remote: Remote, name: str, target: Path) -> None:
         raise
 
 
-def _is_backup(name: str) -> bool:
+def is_backup_name(name: str) -> bool:
+    """A backup's file name (``crbm-backup-….zip`` or ``.zip.age``), with no folder in it."""
     return name.startswith(PREFIX) and name.endswith((".zip", ".age")) and "/" not in name
 
 
 def _newest_first(names) -> list[str]:
-    return sorted((n for n in names if _is_backup(n)), reverse=True)  # names sort by time
+    return sorted((n for n in names if is_backup_name(n)), reverse=True)  # names sort by time
 
 
 def _port(text: str) -> int:

@@ -3,8 +3,8 @@
 Contract — ``restore(archive_path, folder, *, database_url=None, replace=False,
 identity=None, progress=None) -> Restored``:
 
-1. **Checked first.** The archive is decrypted if it is an age file (``identity``: the
-   private key's file), then checked whole (``archive.open_archive``: manifest, every
+1. **Checked first** (alone: ``inspect``). The archive is decrypted if it is an age file
+   (``identity``: the private key's file, or its text), then checked whole (``archive.open_archive``: manifest, every
    member's checksum, not made by a newer CRBM), and every plugin it was made with must
    be installed here (the missing are named). Nothing has been touched yet.
 2. **Built aside.** A staging site is made in ``<folder>/.restore-<stamp>/``: the archive's
@@ -18,21 +18,41 @@ identity=None, progress=None) -> Restored``:
 3. **Switched in.** ``restore-journal.json`` lists the moves; then each part the archive
    holds (packs, uploaded files, the database file) is moved aside into
    ``.before-restore-<stamp>/`` and the staged one moved in, ``site.yaml`` last — the one
-   file that says which database is the site's. A restore killed before the journal
-   leaves the site as it was (the staging folder and database are removed by the next
-   restore); killed during the moves, ``finish_interrupted(folder)`` (run by every
-   ``crbm`` command that opens the site) completes them. The previous database is never
-   dropped: ``Restored.previous_database`` names it.
+   file that says which database is the site's — and ``core.site_restart.MARKER`` written,
+   so the processes still running on the previous site stop serving it. The previous
+   database is never dropped: ``Restored.previous_database`` names it.
+
+**Killed** (kill -9, a crash, a power cut), a restore is never left half-done, and what it
+left is reported. ``finish_interrupted(folder)`` — run by every ``crbm`` command that opens
+the site (``cli.open_site``, ``crbm serve`` and ``crbm worker`` too) and by every restore —
+deals with it, and returns a line saying what it did, which the commands print:
+
+- killed before the journal, the site is as it was; its staging folder, and the server
+  database it had made, are removed (one that cannot be dropped yet is kept, and tried
+  again the next time);
+- killed during the moves, the journal's moves are completed (each once): the site is
+  wholly the restored one.
+
+A restore holds a lock on the site folder (``flock`` on the folder itself) from its checks
+to its last move; the kernel lets go of it when the process ends, however it ends. So a
+restore still running is told from a killed one: ``finish_interrupted`` leaves a running
+restore's staging alone (waiting only while it switches, which takes a moment), and a
+second restore into the same folder is refused.
 
 Replacing a site needs ``replace=True`` (the CLI's confirmation); a new site needs an empty
-or missing folder.
+or missing folder (a killed restore's leftovers aside). The steps ``restore-load`` (a table
+loaded, its transaction open), ``restore-switch`` (the journal written, nothing moved) and
+``restore-aside:<part>`` (that part of the old site moved aside, the new one not yet in)
+are points a test can stop the process at (``backup.pause_for_tests``).
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +60,19 @@ from pathlib import Path
 import sqlalchemy as sa
 import yaml
 
+from core import site_restart
 from core.apps.backup import archive as archives
 from core.apps.backup import snapshot
-from core.apps.backup.backup import CONFIG, DATA_FOLDERS
+from core.apps.backup.backup import CONFIG, DATA_FOLDERS, pause_for_tests
 from core.kernel import database, plugins
 from core.kernel.errors import CrbmError
+
+try:
+    import fcntl  # the restore lock (POSIX); elsewhere a running restore is not told apart
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+log = logging.getLogger(__name__)
 
 JOURNAL = "restore-journal.json"
 STAGING = ".restore-"
@@ -73,20 +101,32 @@ class Restored:
 
 
 def restore(archive_path: Path, folder: Path, *, database_url: str | None = None,
-            replace: bool = False, identity: Path | None = None,
+            replace: bool = False, identity: Path | str | None = None,
             progress: Progress | None = None, extra_plugins=()) -> Restored:
     """(See the module's contract. ``extra_plugins``: plugin modules the site runs with
     besides the installed ones, as ``Site`` takes them.)"""
     folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = _lock(folder, wait=False)
+    if lock is None:
+        raise RestoreError(f"another restore into {folder} is running")
+    try:
+        return _restore(archive_path, folder, database_url, replace, identity, progress,
+                        extra_plugins)
+    finally:
+        os.close(lock)
+
+
+def _restore(archive_path, folder: Path, database_url, replace, identity, progress,
+             extra_plugins) -> Restored:
+    cleaned = _complete_switch(folder) + _remove_staging_leftovers(folder)
     existing = (folder / CONFIG).is_file()
     if existing and not replace:
         raise RestoreError(f"{folder} holds a site: confirm replacing it (crbm restore "
                            "--replace); the current one is kept aside")
-    if not existing and folder.exists() and any(folder.iterdir()):
+    if not existing and any(folder.iterdir()):
         raise RestoreError(f"{folder} is not empty and holds no site: restore into an empty "
                            "folder, or into a site with --replace")
-    folder.mkdir(parents=True, exist_ok=True)
-    cleaned = finish_interrupted(folder) + _remove_staging_leftovers(folder)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
     staging = folder / f"{STAGING}{stamp}"
     staging.mkdir()
@@ -128,7 +168,8 @@ def restore(archive_path: Path, folder: Path, *, database_url: str | None = None
             for leftover in folder.iterdir():
                 shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
         raise
-    finish_interrupted(folder)
+    pause_for_tests("restore-switch")  # (from here on, the journal's moves are done)
+    _complete_switch(folder, interrupted=False)
     result.folder, result.cleaned = folder, cleaned
     result.database_url = sa.make_url(final_url).render_as_string(hide_password=True)
     if existing:
@@ -143,7 +184,7 @@ def restore(archive_path: Path, folder: Path, *, database_url: str | None = None
 
 # -- checks -----------------------------------------------------------------------------
 
-def _decrypted(path: Path, identity: Path | None, staging: Path) -> Path:
+def _decrypted(path: Path, identity: Path | str | None, staging: Path) -> Path:
     if not path.is_file():
         raise RestoreError(f"{path}: no such file")
     with open(path, "rb") as head:
@@ -154,25 +195,42 @@ def _decrypted(path: Path, identity: Path | None, staging: Path) -> Path:
         raise RestoreError(f"{path.name} is encrypted: give the private key's file "
                            "(--identity)")
     import pyrage
+    named = "the key given" if isinstance(identity, str) else Path(identity).name
     try:
-        key = pyrage.x25519.Identity.from_str(_secret_key_line(Path(identity)))
+        text = identity if isinstance(identity, str) else Path(identity).read_text()
+        key = pyrage.x25519.Identity.from_str(_secret_key_line(text))
     except (OSError, pyrage.IdentityError) as exc:
-        raise RestoreError(f"{identity}: not an age private key ({exc})") from None
+        raise RestoreError(f"{named}: not an age private key ({exc})") from None
     plain = staging / "backup.zip"
     try:
         pyrage.decrypt_file(str(path), str(plain), [key])
     except pyrage.DecryptError as exc:
-        raise RestoreError(f"{path.name} cannot be decrypted with {Path(identity).name}: "
-                           f"{exc}") from None
+        raise RestoreError(f"{path.name} cannot be decrypted with {named}: {exc}") from None
     return plain
 
 
-def _secret_key_line(identity: Path) -> str:
-    """The key of an age identity file (``age-keygen``'s: comments, then the key)."""
-    for line in identity.read_text().splitlines():
+def _secret_key_line(identity: str) -> str:
+    """The key of an age identity (``age-keygen``'s file: comments, then the key)."""
+    for line in identity.splitlines():
         if line.strip().startswith("AGE-SECRET-KEY-"):
             return line.strip()
     raise OSError("no AGE-SECRET-KEY- line")
+
+
+def inspect(archive_path: Path, *, identity: Path | str | None = None,
+            extra_plugins=()) -> dict:
+    """Check a backup as a restore would first (decrypted, every checksum, the version,
+    the plugins it needs) and return its manifest; nothing is restored. Raises
+    RestoreError or ArchiveError saying what is wrong."""
+    with tempfile.TemporaryDirectory(prefix="crbm-inspect-") as scratch:
+        path = _decrypted(Path(archive_path), identity, Path(scratch))
+        archive = archives.open_archive(path)
+        try:
+            _check_plugins(archive.manifest, extra_plugins)
+            _archived_config(archive)
+            return archive.manifest
+        finally:
+            archive.close()
 
 
 def _check_plugins(manifest: dict, extra_plugins) -> None:
@@ -227,17 +285,22 @@ def _new_database(given: str | None, current: str | None, staging: Path, stamp: 
     return created, created
 
 
-def _drop_database(url: str) -> None:
+def _drop_database(url: str) -> str | None:
+    """Drop a database a restore made; None, or why it could not be dropped. Only ever one
+    whose restore is over (failed, or killed: the lock says so), so on PostgreSQL the
+    sessions a killed restore left open, which the server has not noticed yet, are ended."""
     url_obj = sa.make_url(url)
-    server = url_obj.set(database="postgres" if url_obj.get_backend_name() == "postgresql"
-                         else "")
+    postgresql = url_obj.get_backend_name() == "postgresql"
+    server = url_obj.set(database="postgres" if postgresql else "")
     engine = database.engine_for(server.render_as_string(hide_password=False))
     try:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             quoted = conn.dialect.identifier_preparer.quote(url_obj.database)
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")
-    except sa.exc.SQLAlchemyError:
-        pass  # named in the error the restore reports; nothing else to do here
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}"
+                                 + (" WITH (FORCE)" if postgresql else ""))
+        return None
+    except sa.exc.SQLAlchemyError as exc:
+        return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
     finally:
         engine.dispose()
 
@@ -270,10 +333,19 @@ def _load_database(archive: archives.Archive, staging: Path, progress: Progress 
         # then every table — those again too: the sync's hooks may have written in them
         names = [t.name for t in site.tables.sorted_tables if t.name in wanted]
         described = _make_described(site, archive, set(names))
-        done = _load(site, archive, names + [t.name for t in described], progress, described)
+
+        def loading(name, done, total):
+            if progress:
+                progress(name, done, total)
+            if done == 1:
+                pause_for_tests("restore-load")  # (inside the load's transaction)
+
+        done = _load(site, archive, names + [t.name for t in described], loading, described)
         with site.engine.begin() as conn:
             for name in names:
                 snapshot.reset_sequences(conn, site.tables.tables[name])
+        with site.engine.begin() as conn:  # before the hooks below query what was loaded
+            snapshot.analyze(conn, [site.tables.tables[n] for n in names] + described)
         site.after_sync()  # what the sync's hooks derive from rows: full-text indexes...
         diff = site.check_schema()
         if not diff.in_sync:
@@ -345,10 +417,40 @@ def _write_journal(folder: Path, staging: Path, previous: Path, moves: list[str]
     os.replace(temporary, journal)
 
 
+def _lock(folder: Path, wait: bool) -> int | None:
+    """The site folder's restore lock (see the module's docstring): its descriptor, to
+    close when done; None if another process holds it and ``wait`` is false."""
+    fd = os.open(folder, os.O_RDONLY)
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return None
+    return fd
+
+
 def finish_interrupted(folder: Path) -> list[str]:
+    """Deal with what a killed restore left in ``folder`` (see the module's docstring):
+    complete its switch, or remove what it had staged. Returns a line per thing done, for
+    the caller to report (each is logged as a warning too); nothing when nothing was
+    left, or when what is there belongs to a restore still running."""
+    folder = Path(folder)
+    journal = (folder / JOURNAL).is_file()
+    if not journal and not any(folder.glob(f"{STAGING}*")):
+        return []
+    lock = _lock(folder, wait=journal)  # a running switch takes a moment: waited for
+    if lock is None:
+        return []  # a restore is building its site aside: its staging folder is its own
+    try:
+        return _complete_switch(folder) + _remove_staging_leftovers(folder)
+    finally:
+        os.close(lock)
+
+
+def _complete_switch(folder: Path, interrupted: bool = True) -> list[str]:
     """Complete the moves of a restore's journal (each one once: a move already made is
-    not made again), then remove the journal and the staging folder. Returns what it did,
-    for the caller to report."""
+    not made again), then remove the journal and the staging folder. (The lock held.)"""
     journal = Path(folder) / JOURNAL
     if not journal.is_file():
         return []
@@ -365,22 +467,44 @@ def finish_interrupted(folder: Path) -> list[str]:
         for suffix in ("-wal", "-shm"):  # a SQLite file's log goes with it
             if (folder / f"{name}{suffix}").exists():
                 os.replace(folder / f"{name}{suffix}", previous / f"{name}{suffix}")
+        pause_for_tests(f"restore-aside:{name}")
         os.replace(staged, live)
     journal.unlink()
+    # the processes still running on the previous site stop serving it (core.site_restart)
+    (folder / site_restart.MARKER).write_text(dt.datetime.now(dt.UTC).isoformat() + "\n")
     shutil.rmtree(staging, ignore_errors=True)
     if not any(previous.iterdir()):
         previous.rmdir()
-    return [f"completed the restore recorded in {JOURNAL}"]
+    kept = f"; the previous site's files are kept in {previous.name}" \
+        if previous.exists() else ""
+    if not interrupted:  # this restore's own switch: nothing to report
+        return []
+    return [_said(f"A restore was interrupted while it switched the site in: completed the "
+                  f"restore from {JOURNAL}, the site is the restored one{kept}")]
 
 
 def _remove_staging_leftovers(folder: Path) -> list[str]:
     """Staging folders of restores killed before their switch (no journal): removed,
-    with the server database each had made."""
+    with the server database each had made. (The lock held.)"""
     cleaned = []
     for staging in sorted(folder.glob(f"{STAGING}*")):
-        leftover = staging / LEFTOVER
+        leftover, dropped = staging / LEFTOVER, ""
         if leftover.is_file():
-            _drop_database(json.loads(leftover.read_text())["url"])
+            url = sa.make_url(json.loads(leftover.read_text())["url"])
+            problem = _drop_database(url.render_as_string(hide_password=False))
+            if problem:  # kept, to try again: never a database left behind unsaid
+                cleaned.append(_said(
+                    f"A restore was interrupted before it switched the site in: the site "
+                    f"is as it was, but the database it had made, {url.database}, could not "
+                    f"be dropped ({problem}); {staging.name} is kept to try again"))
+                continue
+            dropped = f" and the database it had made, {url.database}"
         shutil.rmtree(staging, ignore_errors=True)
-        cleaned.append(f"removed {staging.name}, left by an interrupted restore")
+        cleaned.append(_said(f"A restore was interrupted before it switched the site in: "
+                             f"the site is as it was; removed {staging.name}{dropped}"))
     return cleaned
+
+
+def _said(line: str) -> str:
+    log.warning("%s", line)
+    return line

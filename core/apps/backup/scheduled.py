@@ -19,12 +19,9 @@ Contract:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-
-import sqlalchemy as sa
 
 from core.apps.backup import backup as backups
 from core.kernel import crypto
@@ -90,9 +87,12 @@ def run_backup(site, due: dt.datetime) -> str:
     """The task: this due time's backup made (or found made), copied and pruned."""
     settings = settings_of(site)
     try:
+        removed: list[str] = []
         path = backups.make_backup(site, settings.folder, settings.files, settings.recipient,
-                                   settings.keep, stamp=due)
+                                   settings.keep, stamp=due, report=removed.append)
         said = f"{path.name} ({path.stat().st_size / 2**20:.1f} MB)"
+        if removed:
+            said += f"; {'; '.join(removed)}"
         target = remote_of(site, settings)
         if target is not None:
             from core.apps.backup import remote
@@ -108,29 +108,12 @@ def run_backup(site, due: dt.datetime) -> str:
 def _tell_administrators(site, due: dt.datetime, exc: Exception) -> None:
     """A notification for each administrator and, if mail is set up, a mail: once per due
     time (a retried run that fails again says nothing new)."""
+    from core.apps.notifications.admins import notify_administrators
     reason = str(exc) if isinstance(exc, CrbmError) else f"{type(exc).__name__}: {exc}"
-    text = f"The backup of {due:%Y-%m-%d %H:%M} UTC failed: {reason}"[:480]
-    users = site.tables.tables["crbm_users"]
-    with site.engine.connect() as conn:
-        admins = conn.execute(sa.select(users.c.id, users.c.email).where(
-            users.c.is_admin.is_(True), users.c.active.is_(True))).all()
-    try:
-        from core.apps.notifications import notify
-        if not notify(site, [a.id for a in admins], text, url="/admin/backups",
-                      key=f"backup-failed:{due.isoformat()}"):
-            return  # told already, by an earlier try of this run
-    except Exception:
-        log.exception("could not notify the administrators of a failed backup")
-    try:
-        from core.apps.documents import mail
-        addresses = sorted({a.email for a in admins if a.email})
-        if addresses and mail.is_configured(site.settings):
-            digest = hashlib.sha256(f"crbm-backup:{due.isoformat()}".encode()).hexdigest()
-            mail.send_mail(site, addresses, "CRBM: the backup failed",
-                           text + "\n\nAdministration → Backups shows the settings and the "
-                           "backups made.\n", message_id=f"<{digest[:40]}@crbm.invalid>")
-    except Exception:
-        log.exception("could not mail the administrators of a failed backup")
+    notify_administrators(
+        site, f"The backup of {due:%Y-%m-%d %H:%M} UTC failed: {reason}", url="/admin/backups",
+        key=f"backup-failed:{due.isoformat()}", subject="CRBM: the backup failed",
+        footer="Administration → Backups shows the settings and the backups made.")
 
 
 def tasks():

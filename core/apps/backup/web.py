@@ -12,9 +12,12 @@ Administrators only (403 before anything is read). The page:
 - **Back up now** queues the Scheduler's "Back up the site" task (its result shows on the
   Scheduler page, where it is scheduled too).
 - **The local backups**, newest first, each one a download (administrators only: an
-  archive holds the whole database).
-Restoring is done on the server, with ``crbm restore`` (docs/operations.md): it replaces
-the site's files and database, which a running web process must not be doing.
+  archive holds the whole database). Above them, a warning names the leftovers of
+  backups that were interrupted (killed, or the server stopped, mid-way: a ``.partial``
+  no running backup holds, ``backup.partials``) with their time, and says the next backup
+  removes them; a backup being written now is shown as such, not as interrupted.
+Restoring: *Restore a backup…* (``restore_web``: behind a proof of access to the server),
+or ``crbm restore`` on the server.
 """
 from __future__ import annotations
 
@@ -111,12 +114,28 @@ def _page(request: Request, values: dict, status: int = 200, errors: dict | None
     site = request.app.state.site
     settings = scheduled.settings_of(site)
     stored = settings.remote or {}
-    made = [(p.name, p.stat().st_size, dt.datetime.fromtimestamp(p.stat().st_mtime, dt.UTC))
-            for p in backups.backups_in(settings.folder)] if settings.folder.is_dir() else []
+    made, interrupted, running = [], [], []
+    if settings.folder.is_dir():
+        made = _described(backups.backups_in(settings.folder))
+        killed, writing = backups.partials(settings.folder)
+        interrupted, running = _described(killed), _described(writing)
     return _render(request, "admin_backups.html", status=status, values=values,
                    errors=errors or {}, tested=tested, scopes=SCOPES, kinds=KINDS,
                    stored_secrets={n for n in scheduled.SECRETS if stored.get(n)},
-                   made=made)
+                   made=made, interrupted=interrupted, running=running)
+
+
+def _described(paths) -> list[tuple[str, int, dt.datetime]]:
+    """(name, size, last written) of each file still there."""
+    found = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # removed meanwhile (a backup finished or cleaned it)
+            continue
+        found.append((path.name, stat.st_size, dt.datetime.fromtimestamp(stat.st_mtime,
+                                                                            dt.UTC)))
+    return found
 
 
 @page()

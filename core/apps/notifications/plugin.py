@@ -65,4 +65,4 @@ def crbm_admin_links(site):
 def crbm_navigation(site, user):
     from core.apps.notifications.tables import TABLE
     unread = dict(getattr(user, "counts", ())).get(TABLE, 0)
-    return [NavEntry(N_("Notifications"), "/notifications", count=unread)]
+    return [NavEntry(N_("Notifications"), "/notifications", count=unread, icon="bell")]

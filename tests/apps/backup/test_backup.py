@@ -14,6 +14,7 @@ import uuid
 import zipfile
 from contextlib import contextmanager
 
+import httpx
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -28,6 +29,8 @@ from core.kernel.records import Query
 from core.kernel.site import Site, create_site
 from core.kernel.users import create_user
 from core.testing import ADMIN_PASSWORD, SERVER_URL, api_client, bearer, signed_in
+from tests.browser import live_server
+from tests.pack_util import SHIPPED, install_folder
 
 # -- what "the same site" means -------------------------------------------------------------
 
@@ -141,7 +144,7 @@ def test_a_backup_restored_into_a_new_site_is_the_same_site(demo, admin, tmp_pat
             restored.close()
 
 
-def test_restoring_in_place_keeps_the_previous_site_aside(demo, admin, tmp_path):
+def test_restoring_in_place_keeps_the_previous_site_aside(demo, admin, tmp_path, caplog):
     path = backup.make_backup(demo, tmp_path / "backups", files="config")
     before = table_rows(demo)
     [account] = demo.records.list("accounts", admin, Query(limit=1))
@@ -152,6 +155,8 @@ def test_restoring_in_place_keeps_the_previous_site_aside(demo, admin, tmp_path)
     demo.close()
     done = restore_to(path, demo.folder, replace=True)
     try:
+        # a restore that went through says nothing of interrupted ones
+        assert not done.cleaned and "interrupted" not in caplog.text
         restored = reopen(demo.folder)
         assert table_rows(restored) == before  # the change after the backup is gone
         # scope "config": the uploaded files are the site's own, not replaced
@@ -167,16 +172,21 @@ def test_restoring_in_place_keeps_the_previous_site_aside(demo, admin, tmp_path)
 
 @pytest.mark.skipif(SERVER_URL is not None, reason="Studio fields: SQLite (a server database "
                     "is made again after them); the round trips above run everywhere")
-def test_studio_fields_and_disabled_plugins_come_back(site, admin, tmp_path):
+def test_studio_fields_packs_and_disabled_plugins_come_back(site, admin, tmp_path):
     site.studio.save_field(admin, "accounts", "loyalty_tier",
                            {"type": "dropdown", "options": "account_type_dom"}, new=True)
+    for pack in ("lang_fr", "theme_nocturne", "holidays_fi"):
+        install_folder(site, SHIPPED / pack, admin)
     created = site.records.create("accounts", {"name": "Tiered", "loyalty_tier": "partner"},
                                   admin)
     site.disable_plugin("knowledge_base", with_dependents=True)
-    path = backup.make_backup(site, tmp_path / "backups", files="none")
+    path = backup.make_backup(site, tmp_path / "backups", files="config")
     restore_to(path, tmp_path / "restored")
     restored = reopen(tmp_path / "restored")
     try:
+        assert {p.name for p in restored.enabled_packs} == \
+            {"lang_fr", "theme_nocturne", "holidays_fi"} == {p.name for p in site.enabled_packs}
+        assert folder_files(restored.folder) == folder_files(site.folder)  # the packs' files
         assert "knowledge_base" in restored.disabled_plugins
         assert "kb_articles" in backup.other_tables(restored)  # its data kept, as it was
         assert restored.records.get("accounts", created["id"], admin)["loyalty_tier"] == "partner"
@@ -380,39 +390,43 @@ def test_the_commands(site, admin, tmp_path):
 # -- consistency while clients write -------------------------------------------------------------
 
 def test_a_backup_taken_while_clients_write_holds_whole_transactions(site, admin, tmp_path):
-    """Writers keep creating invoices with lines (each one transaction) before, during and
-    after the backup: in the restored site every invoice's amount is the sum of its lines,
-    and no line is without its invoice."""
+    """20 API clients keep creating invoices with lines (each one transaction) over real HTTP
+    before, during and after the backup: in the restored site every invoice's amount is the
+    sum of its lines, and no line is without its invoice."""
     account = site.records.create("accounts", {"name": "Busy Buyer"}, admin)
     stop, started, errors, made = threading.Event(), threading.Event(), [], []
+    auth = bearer(site, admin)
 
-    def write(seed):
+    def write(seed, base):
         rng = random.Random(seed)
-        while not stop.is_set():
-            lines = [{"kind": "service", "name": f"Work {n}", "quantity": rng.randint(1, 9),
-                      "unit_price": rng.randint(1, 500)} for n in range(rng.randint(1, 4))]
-            try:
-                made.append(site.records.create("invoices", {
+        with httpx.Client(base_url=base, headers=auth, timeout=60) as api:
+            while not stop.is_set():
+                lines = [{"kind": "service", "name": f"Work {n}",
+                          "quantity": rng.randint(1, 9), "unit_price": rng.randint(1, 500)}
+                         for n in range(rng.randint(1, 4))]
+                reply = api.post("/api/v1/invoices", json={
                     "name": "Invoice", "account_id": account["id"], "amount_currency": "USD",
-                    "line_items": [{"lines": lines}]}, admin)["id"])
-            except Exception as exc:  # noqa: BLE001 (reported below)
-                errors.append(exc)
-                return
-            if len(made) >= 8:
-                started.set()
+                    "line_items": [{"lines": lines}]})
+                if reply.status_code != 201:
+                    errors.append(f"{reply.status_code}: {reply.text[:300]}")
+                    return
+                made.append(reply.json()["id"])
+                if len(made) >= 20:
+                    started.set()
 
-    writers = [threading.Thread(target=write, args=(n,)) for n in range(8)]
-    for thread in writers:
-        thread.start()
-    try:
-        assert started.wait(60), errors
-        before = len(made)
-        path = backup.make_backup(site, tmp_path / "backups", files="none")
-        during = len(made) - before
-    finally:
-        stop.set()
+    with live_server(site) as base:
+        writers = [threading.Thread(target=write, args=(n, base)) for n in range(20)]
         for thread in writers:
-            thread.join()
+            thread.start()
+        try:
+            assert started.wait(60), errors
+            before = len(made)
+            path = backup.make_backup(site, tmp_path / "backups", files="none")
+            during = len(made) - before
+        finally:
+            stop.set()
+            for thread in writers:
+                thread.join()
     assert not errors and during > 0, (errors, during)
     with spare_database() as target:
         restore_to(path, tmp_path / "restored", database_url=target)

@@ -1,0 +1,1 @@
+"""Storage utilization (1CRM guide §7.2.7): see plugin.py."""
