@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import random
+import signal
 import sys
 from pathlib import Path
 
@@ -89,12 +90,18 @@ def main(ctx, site_dir):
 
 
 def open_site(ctx) -> Site:
-    """The site of ``--site``, after completing a restore that was killed while it
-    switched the site's parts (core/apps/backup/restore.py)."""
-    from core.apps.backup.restore import finish_interrupted
-    for done in finish_interrupted(Path(ctx.obj).resolve()):
-        click.echo(f"Note: {done}", err=True)
+    """The site of ``--site``, after dealing with a restore that was killed there."""
+    finish_interrupted_restore(ctx)
     return Site(ctx.obj, extra_plugins=list(ctx.find_root().command.extra_plugins))
+
+
+def finish_interrupted_restore(ctx) -> None:
+    """Complete a restore killed while it switched the site's parts, or remove what one
+    killed earlier had staged, and say so (core/apps/backup/restore.py)."""
+    from core.apps.backup.restore import finish_interrupted
+    if Path(ctx.obj).is_dir():
+        for done in finish_interrupted(Path(ctx.obj).resolve()):
+            click.echo(f"Note: {done}", err=True)
 
 
 # -- site set-up ---------------------------------------------------------------------------
@@ -154,8 +161,9 @@ def serve(ctx, host, port, demo_size, run_jobs, workers):
     from core.jobs.worker import Worker
     from core.web.app import create_app
 
-    # (a restore-journal.json: a restore was switching the site in; open_site completes it)
-    if any((Path(ctx.obj) / name).exists() for name in ("site.yaml", "restore-journal.json")):
+    # a restore killed in this folder first: it may be what makes the site (or nothing)
+    finish_interrupted_restore(ctx)
+    if (Path(ctx.obj) / "site.yaml").exists():
         site = open_site(ctx)
     else:
         site = initialize(ctx.obj, None, "admin", demo_size)
@@ -164,25 +172,43 @@ def serve(ctx, host, port, demo_size, run_jobs, workers):
         raise CrbmError("the database is behind the module definitions; run `crbm db check` "
                         "to see the difference and `crbm db sync` to apply it")
     click.echo(f"Serving CRBM on http://{host}:{port}/  (Ctrl+C to stop)")
+    configure_logging(site)
     few_malloc_arenas()
     background = Worker(site).start() if run_jobs else None
+    # uvicorn stops gracefully on SIGTERM, then raises it again: ending here, with the
+    # embedded worker stopped (finally) and exit status 0, not killed by the signal
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         if workers == 1:
-            uvicorn.run(create_app(site), host=host, port=port, log_level="warning")
+            uvicorn.run(create_app(site), host=host, port=port, **UVICORN)
         else:  # each worker process opens the site itself (worker_app): nothing crosses a fork
             os.environ["CRBM_SITE"] = str(Path(ctx.obj).resolve())
             uvicorn.run("cli:worker_app", factory=True, workers=workers, host=host, port=port,
-                        log_level="warning")
+                        **UVICORN)
     finally:
         if background is not None:
             background.stop(wait=False)
+
+
+# our logging (configure_logging) for uvicorn's lines too; the access log is ours, with
+# request ids (core/web/request_ids.py); on SIGTERM the requests in flight get 30 s to end
+UVICORN = {"log_config": None, "access_log": False, "timeout_graceful_shutdown": 30}
 
 
 def worker_app():
     """The application of one of `crbm serve --workers N`'s processes (the site: CRBM_SITE)."""
     from core.web.app import create_app
     few_malloc_arenas()
-    return create_app(Site(Path(os.environ["CRBM_SITE"])))
+    site = Site(Path(os.environ["CRBM_SITE"]))
+    configure_logging(site)
+    return create_app(site)
+
+
+def configure_logging(site) -> None:
+    """A long-running process's logs: JSON lines in the site's log file, warnings on
+    stderr (core/apps/logs/setup.py; site.yaml ``logging``)."""
+    from core.apps.logs import setup
+    setup.configure(site)
 
 
 def few_malloc_arenas() -> None:
@@ -204,11 +230,10 @@ def few_malloc_arenas() -> None:
 def worker(ctx, concurrency, no_scheduler):
     """Run background jobs and scheduled tasks in the foreground until Ctrl+C or SIGTERM;
     start any number, on any number of machines sharing the site's database."""
-    import signal
-
     from core.jobs.worker import Worker
 
     site = open_site(ctx.parent)
+    configure_logging(site)
     runner = Worker(site, concurrency, scheduler_tick=not no_scheduler)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop_event.set())
     click.echo(f"Running CRBM jobs, {concurrency} at once (Ctrl+C to stop)")

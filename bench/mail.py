@@ -23,14 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-
-# bench/calendar.py, beside this file, would stand for the standard library's calendar,
-# which the email package imports: load the standard ones first, without this folder
-_HERE = sys.path.pop(0)
-import calendar  # noqa: F401
 from email.message import EmailMessage
-
-sys.path.insert(0, _HERE)
 
 from common import bench_site, progress
 

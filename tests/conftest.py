@@ -71,6 +71,17 @@ def _cheap_password_hashes(request):
         request.getfixturevalue("quick_hashes")
 
 
+@pytest.fixture(autouse=True)
+def _activity_written_when_asked(monkeypatch):
+    """User activity (core/apps/activity_tracking) is noted on every request and written by
+    a thread every few seconds; in the suite it is written only when a test flushes it (or
+    an app shuts down): no background statement lands in a test counting statements, and
+    no thread outlives its test's app."""
+    from core.apps.activity_tracking import recorder
+
+    monkeypatch.setattr(recorder, "FLUSH_SECONDS", 0)
+
+
 @pytest.fixture
 def site(make_site):
     kitchen_sink.RECORDER.reset()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 import time
 import warnings
 from collections.abc import Collection
@@ -674,9 +675,13 @@ def engine_for(url: str, **kwargs) -> sa.Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
+        # this process's writers queue on a lock, not in SQLite's busy handler, whose sleeps
+        # let a steady stream of writers starve one past busy_timeout (20 API clients did)
+        writers = threading.RLock()
+
         @contextlib.contextmanager
         def begin():  # writers lock first (BEGIN IMMEDIATE): what they read holds as they write
-            with engine.connect() as conn, conn.begin():
+            with writers, engine.connect() as conn, conn.begin():
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
                 yield conn
 
@@ -688,6 +693,9 @@ def engine_for(url: str, **kwargs) -> sa.Engine:
     else:  # MariaDB/MySQL
         kwargs.setdefault("pool_recycle", 3600)
         url_obj = url_obj.update_query_dict({"charset": "utf8mb4"})
+    # a connection for each of the web's request threads (WEB_THREADS) and the background
+    # ones: a request never waits for one (QueuePool's waiters can starve under load)
+    kwargs.setdefault("max_overflow", 25)
     engine = sa.create_engine(url_obj, **kwargs)
     if postgresql:  # writers transact
         engine.begin = engine.execution_options(isolation_level="READ COMMITTED").begin

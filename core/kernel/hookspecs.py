@@ -227,9 +227,13 @@ def crbm_pdf_context(site, module, record, context, user, fmt):
 # -- the site's life and the applications' services (typed; results: core.kernel.hooktypes)
 
 if TYPE_CHECKING:
+    import click
+    from jinja2 import Environment
     from sqlalchemy import MetaData
 
-    from core.kernel.hooktypes import JobHandler, ScheduledTask, SiteService
+    from core.kernel.hooktypes import (AccessPredicate, JobHandler, ListAction, ModuleFeature,
+                                       NavEntry, ScheduledTask, SiteService)
+    from core.kernel.registry import ModuleDef
     from core.kernel.site import Site
 
 
@@ -277,12 +281,10 @@ def crbm_job_handlers(site: Site) -> list[JobHandler] | None:
     fails with that message on its record; it never stops a worker."""
 
 
-if TYPE_CHECKING:
-    import click
-    from jinja2 import Environment
-
-    from core.kernel.hooktypes import AccessPredicate, ListAction, ModuleFeature, NavEntry
-    from core.kernel.registry import ModuleDef
+@hookspec
+def crbm_file_references(site: Site) -> list[tuple[str, str]] | None:
+    """``(table, column)`` pairs holding file-store keys outside file and image fields (the
+    emails plugin's attachments): Maintenance's orphan cleaning keeps the files they name."""
 
 
 @hookspec

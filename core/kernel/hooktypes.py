@@ -60,6 +60,7 @@ class NavEntry:
     label: str
     url: str
     count: int | None = None  # a badge beside the label (WebUser.counts: unread notifications)
+    icon: str | None = None  # a Lucide icon's name (core/web/icons.py); the bar shows it
 
 
 @dataclass(frozen=True)

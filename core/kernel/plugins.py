@@ -54,7 +54,9 @@ BUILTIN_PLUGINS = ("core.apps.field_types.plugin", "core.apps.admin.plugin",
                    "core.apps.admin.prune", "core.apps.search.plugin", "core.apps.studio.plugin",
                    "core.apps.notifications.plugin", "core.apps.duplicates.plugin",
                    "core.apps.site_export.plugin", "core.apps.board.plugin", "core.apps.activities.plugin",
-                   "core.apps.imports.plugin", "core.apps.backup.plugin")
+                   "core.apps.imports.plugin", "core.apps.backup.plugin", "core.apps.storage.plugin",
+                   "core.apps.maintenance.plugin", "core.apps.logs.plugin", "core.apps.smart_lists.plugin",
+                   "core.apps.activity_tracking.plugin", "core.apps.favourites.plugin")
 SHIPPED_PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 
 

@@ -20,7 +20,7 @@ import contextvars
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,15 +30,8 @@ from core.kernel import access, sequences
 from core.kernel import deletion as deleting
 from core.kernel.database import CaseFolded, case_folded, link_columns
 from core.kernel.deletion import Deleted
-from core.kernel.errors import (
-    N_,
-    ConflictError,
-    InUse,
-    InUseError,
-    Message,
-    NotFoundError,
-    ValidationError,
-)
+from core.kernel.errors import (N_, ConflictError, InUse, InUseError, Message, NotFoundError,
+                                ValidationError)
 from core.kernel.fields import OPERATORS, UTC, FieldError, search_key
 from core.kernel.plugins import ModuleHooks
 from core.kernel.registry import FieldDef, ModuleDef, Registry, sequence_field
@@ -108,9 +101,7 @@ class RecordService:
     def __init__(self, engine: sa.Engine, registry: Registry, tables: sa.MetaData, hook,
                  access_control: access.AccessControl | None = None, settings=dict, site=None):
         self.site = site  # passed to the hooks and module features that take it
-        self.engine = engine
-        self.registry = registry
-        self.tables = tables
+        self.engine, self.registry, self.tables = engine, registry, tables
         self.hook = hook  # pluggy's pm.hook
         # the record hooks as called for one module (implementations scoped to others,
         # ``hookspecs.for_modules``, left out)
@@ -754,10 +745,10 @@ class RecordService:
         (a single record that lost that race is a ``ConflictError``)."""
         module, table, records = save.module, self.table(save.module), \
             [c.record for c in save.batch]
-        if save.is_new:
-            with self._unique_guard(module, records):  # with quick search's keys
-                save.conn.execute(table.insert(), [{**r, **search_keys(module, r)}
-                                                   for r in records])
+        if save.is_new:  # with quick search's keys; without the columns no record fills
+            rows = _filled(table, [{**r, **search_keys(module, r)} for r in records])
+            with _UniqueGuard(self, module, records):
+                save.conn.execute(table.insert(), rows)
             return
         columns = sorted({name for c in save.batch for name in c.changes})
         keyed = [f"_sk_{n}" for n in module.search_fields if n in columns]
@@ -773,7 +764,7 @@ class RecordService:
         statement = table.update().where(table.c.id == sa.bindparam("b_id"),
                                          table.c.version == sa.bindparam("b_version")) \
             .values({c: sa.bindparam(f"v_{c}") for c in targets})
-        with self._unique_guard(module, records, [save.current(c) for c in save.batch]):
+        with _UniqueGuard(self, module, records, [save.current(c) for c in save.batch]):
             written = save.conn.execute(statement, params if len(params) > 1 else params[0])
         if len(params) == 1 and written.rowcount != 1:  # someone committed in between
             current = save.currents[0]
@@ -1309,13 +1300,6 @@ class RecordService:
                 column.in_(values[start:start + 500]))).scalars())
         return found
 
-    def _unique_guard(self, module: ModuleDef, records: list[dict],
-                      currents: list[dict] | None = None):
-        """Around a write: a unique violation the checks could not foresee (a writer that
-        committed the same value in between, a hook that set it) becomes the same
-        ValidationError, worked out on a fresh connection once this write has failed."""
-        return _UniqueGuard(self, module, records, currents)
-
     def _log_changes(self, conn, module: ModuleDef, changed: list[tuple[str, dict]], user: User,
                      every_field: bool = False):
         if not module.features.get("audited"):
@@ -1332,14 +1316,15 @@ class RecordService:
             conn.execute(self.tables.tables["crbm_change_log"].insert(), rows)
 
 
-class _UniqueGuard:
+class _UniqueGuard(AbstractContextManager):
+    """Around a write: a unique violation the checks could not foresee (a writer that
+    committed the same value in between, a hook that set it) becomes the same
+    ValidationError, worked out on a fresh connection once this write has failed."""
+
     def __init__(self, service: RecordService, module: ModuleDef, records: list[dict],
-                 currents: list[dict] | None):
+                 currents: list[dict] | None = None):
         self.service, self.module, self.records, self.currents = \
             service, module, records, currents
-
-    def __enter__(self):
-        return self
 
     def __exit__(self, kind, exc, tb):
         if kind is None or not issubclass(kind, sa.exc.IntegrityError):
@@ -1479,6 +1464,16 @@ def search_keys(module: ModuleDef, record: Mapping[str, Any],
     (all of them by default): every write of those fields writes its keys with it."""
     return {f"_sk_{n}": search_key(record.get(n)) for n in module.search_fields
             if names is None or n in names}
+
+
+def _filled(table: sa.Table, rows: list[dict]) -> list[dict]:
+    """An insert's rows without the columns that none of them fills and that have no
+    default: a new record leaves most of its columns empty (34 of an account's 46), and
+    binding those NULLs was half of an executemany's time on SQLite (~20 µs a row)."""
+    empty = {k for k, v in rows[0].items() if v is None and table.c[k].default is None
+             and table.c[k].server_default is None and all(r[k] is None for r in rows)}
+    return [{k: v for k, v in r.items() if k not in empty} for r in rows] if empty else rows
+
 
 def _differences(module: ModuleDef, before: Mapping, after: Mapping) -> list[str]:
     return [f.name for f in module.stored_fields

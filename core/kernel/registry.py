@@ -144,6 +144,7 @@ class ModuleDef:
     definition: dict  # the merged YAML document, as written
     fields: dict[str, FieldDef]
     sources: list[str] = field(default_factory=list)
+    dropdowns: dict = field(default_factory=dict, repr=False, compare=False)  # registry.dropdowns
 
     def _renamed(self, key: str) -> str | None:
         """The label the Studio gave this module in the active language, if any."""
@@ -602,7 +603,7 @@ def build_registry(layers: list[Layer], extra_types: Iterable[FieldType] = (),
                 continue
         modules[name] = ModuleDef(name, body,
                                   _expand_fields(body, types, source, problems, provided),
-                                  sources[name])
+                                  sources[name], dropdowns)
 
     registry = Registry(modules, dropdowns, types, frozenset(protected & set(dropdowns)),
                         provided)

@@ -26,15 +26,8 @@ from core.kernel import database, plugins, sequences
 from core.kernel.access import AccessControl
 from core.kernel.errors import CrbmError, MetadataProblem
 from core.kernel.records import RecordService
-from core.kernel.registry import (
-    Layer,
-    MetadataError,
-    Registry,
-    build_registry,
-    plugin_layers,
-    read_extensions,
-    read_folder,
-)
+from core.kernel.registry import (Layer, MetadataError, Registry, build_registry, plugin_layers,
+                                  read_extensions, read_folder)
 
 CONFIG = "site.yaml"
 # Site setting: the plugins kept on disk but not loaded (``crbm plugins disable``). Read at

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 
+import anyio
+import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -15,21 +18,57 @@ from starlette.routing import Match, Mount, Route, Router, get_route_path
 from core import __version__
 from core.api import openapi, resources
 from core.api.problems import ApiProblem
-from core.kernel.errors import NotFoundError
+from core.apps.activity_tracking.recorder import ActivityMiddleware, ActivityRecorder
+from core.kernel.errors import N_, Message, NotFoundError
 from core.kernel.identity import load_user
 from core.web import auth, views
 from core.web.recent import RecentItems
+from core.web.request_ids import RequestIdMiddleware
 from core.web.security import SecurityHeadersMiddleware
+from core.web.site_guard import RestartGuardMiddleware
 from core.web.templating import LayeredStaticFiles, Templates, ThemeFiles, lookup_dirs
 
 SESSION_DAYS = 14
+WEB_THREADS = 20  # the server databases' pools hold 30 (core.kernel.database.engine_for)
+log = logging.getLogger("crbm.web")
 
 
 def create_app(site) -> Starlette:
     https = bool(site.config.get("https", False))
 
-    async def health(request: Request):
+    async def health(request: Request):  # liveness: the process answers
         return JSONResponse({"status": "ok", "version": __version__})
+
+    async def ready(request: Request):
+        """Readiness, for a load balancer: 503 while the database does not answer, so traffic
+        goes to the other workers. (A stopping worker stops accepting connections at once:
+        uvicorn's graceful shutdown finishes the requests in flight, then the lifespan.)"""
+        try:
+            await run_in_threadpool(_ping, site)
+        except Exception as exc:  # noqa: BLE001 - any driver error: not ready, and why
+            log.warning("not ready: the database does not answer: %s", exc)
+            return JSONResponse({"status": "unavailable", "reason": "database"},
+                                status_code=503)
+        return JSONResponse({"status": "ready", "version": __version__})
+
+    async def server_error(request: Request, exc: Exception):
+        """An unexpected error: logged with its traceback and the request's id, and the
+        user shown that id to quote, never the traceback."""
+        request_id = getattr(request.state, "request_id", None)
+        log.error("unhandled error on %s %s", request.method, request.url.path,
+                  exc_info=exc, extra={"request_id": request_id})
+        message = Message(N_("An unexpected error happened; it was logged with the "
+                             "reference %(id)s."), id=request_id or "-")
+        # (sent from outside the request-id middleware, which the error went through)
+        headers = {"X-Request-ID": request_id} if request_id else {}
+        if request.url.path.startswith("/api/"):
+            return ApiProblem(500, str(message), headers=headers).response()
+        with contextlib.suppress(Exception):  # the error page itself may be what broke
+            response = await _error_page(request, 500, message)
+            response.headers.update(headers)
+            return response
+        return JSONResponse({"error": "internal error", "request_id": request_id},
+                            status_code=500, headers=headers)
 
     async def http_error(request: Request, exc: HTTPException):
         if request.url.path.startswith("/api/"):  # API clients get problem objects, not pages
@@ -41,16 +80,24 @@ def create_app(site) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        # requests wait in the thread pool's queue (first come, first served), not for a
+        # database connection: at most WEB_THREADS run at once, each with a connection
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WEB_THREADS
         yield
+        log.info("stopping: the requests in flight are done")
         await run_in_threadpool(app.state.recent.close)  # this worker's last views
+        await run_in_threadpool(activity.close)  # and last user activity
 
     # the applications' pages and plugins' pages (crbm_web_routes: the applications' first)
     # come before the API's generic /api/v1/{module} and the generic views
+    # user activity, noted in memory by a middleware, written in batches by a thread
+    activity = ActivityRecorder(site)
     plugin_routes = [route for routes in site.hook.crbm_web_routes(site=site)
                      for route in routes or ()]
     app = Starlette(
         routes=[
             Route("/health", health),
+            Route("/ready", ready),
             Mount("/static", LayeredStaticFiles(lookup_dirs(site, "static")), name="static"),
             # theme packs come and go while the site runs: looked up on each request
             Mount("/theme/{name}", ThemeFiles(site), name="theme"),
@@ -61,20 +108,30 @@ def create_app(site) -> Starlette:
             *views.routes,
         ],
         middleware=[
+            Middleware(RestartGuardMiddleware, folder=site.folder),
+            Middleware(RequestIdMiddleware),
             Middleware(SecurityHeadersMiddleware, https=https),
             Middleware(SessionMiddleware, secret_key=site.config["secret_key"],
                        session_cookie="crbm_session", max_age=SESSION_DAYS * 86400,
                        same_site="lax", https_only=https),
+            Middleware(ActivityMiddleware, recorder=activity),  # inside: sees the session
         ],
-        exception_handlers={HTTPException: http_error, NotFoundError: not_found},
+        exception_handlers={HTTPException: http_error, NotFoundError: not_found,
+                            Exception: server_error},
         lifespan=lifespan,
     )
     app.router = SegmentRouter(app.router.routes, lifespan=lifespan)
     app.state.site = site
     app.state.templates = Templates(site)
     app.state.recent = RecentItems(site)  # detail pages note views, written in batches
+    app.state.activity = activity
     app.state.check_ip = bool(site.settings.get("validate_ip", False))
     return app
+
+
+def _ping(site) -> None:
+    with site.engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
 
 
 class SegmentRouter(Router):

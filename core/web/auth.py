@@ -166,7 +166,7 @@ def too_many_resets(tr, seconds: int) -> str:
 
 @page(public=True)
 def login(request: Request, form):
-    if request.method == "GET":
+    if form is None:  # GET (and HEAD)
         if request.state.user:
             return RedirectResponse(safe_next(request.query_params.get("next")), 303)
         ended = request.session.pop("ended", None)
@@ -242,7 +242,7 @@ def password_change(request: Request, form):
         flash(request, N_("Your password is managed by your organisation's directory "
                           "(LDAP); change it there."), "error")
         return RedirectResponse("/", 303)
-    if request.method == "GET":
+    if form is None:  # GET (and HEAD)
         return render(request, "password_change.html", errors={})
     site, tr = request.app.state.site, translator(request)
     current, new = str(form.get("current", "")), str(form.get("new", ""))
@@ -307,11 +307,11 @@ def password_forgot(request: Request, form):
     settings = site.settings
     problem = reset_by_mail_problem(settings)
     if problem:  # say so, whoever asks: it tells nothing about any account
-        if request.method != "GET":
+        if form is not None:
             log.warning("password reset by email refused: %s", problem)
         return render(request, "password_forgot.html", unavailable=True,
-                      status=200 if request.method == "GET" else 503)
-    if request.method == "GET":
+                      status=200 if form is None else 503)
+    if form is None:  # GET (and HEAD)
         return render(request, "password_forgot.html")
     address, rule = throttle.ip_subject(client_ip(request)), throttle.reset_rule(settings)
     throttled = address_throttled(site, rule, address)
@@ -338,7 +338,7 @@ def password_reset(request: Request, form):
     target = reset_links.reset_token_user(site, token)
     if target is None:
         return render(request, "password_reset.html", status=410, invalid=True)
-    if request.method == "GET":
+    if form is None:  # GET (and HEAD)
         return render(request, "password_reset.html", target=target, errors={})
     new = str(form.get("new", ""))
     errors = password_errors(tr, target.username, new, str(form.get("confirm", "")))
@@ -386,7 +386,7 @@ def preferences(request: Request, form):
     user = request.state.user
     holiday_sets = holidays.choices(request.app.state.site)  # (pack name, label)
     site = request.app.state.site
-    if request.method == "GET":
+    if form is None:  # GET (and HEAD)
         values, errors, status = user.preferences.to_dict(), {}, 200
         values["assignment_email"] = assignment.email_enabled(site, user.id)
     else:

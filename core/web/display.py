@@ -6,6 +6,13 @@ and the list rows around it.
 It is Python rather than a Jinja macro because a list page shows it for every cell: list
 views call ``value_html`` in one loop in the view, and a Jinja call per cell costs
 several times more. Every value is escaped; ``html`` fields were sanitized when saved.
+
+A dropdown value whose option has a ``color`` (metadata/schema/dropdowns.json: a name from
+a fixed palette) is shown as a badge, ``<span class="badge badge-option badge-<color>">``
+around its label, wherever a value is shown (lists, detail, subpanels, board cards): a
+status or a stage is found at a glance. The stylesheet gives each palette name a light tint
+and dark text (contrast at least 4.5:1); the label is always there, so the colour is never
+the only sign. Values of options without a colour are shown as before.
 """
 from __future__ import annotations
 
@@ -28,7 +35,38 @@ def value_html(fmt, module, f, record: dict, labels: dict) -> Markup:
     value = record.get(f.name)
     if value is None or value == "" or value == []:
         return EMPTY
-    return f.type.html(fmt, module, f, record, labels)  # core/kernel/fields.py: FieldType.html
+    return _html_of(module, f)(fmt, module, f, record, labels)
+
+
+def option_colors(module, f) -> dict[str, str]:
+    """Stored value -> palette colour of the options of ``f``'s list that have one (empty
+    for a field without a list, or a list without colours)."""
+    options = getattr(module, "dropdowns", {}).get(f.spec.get("options"), ())
+    return {o["value"]: o["color"] for o in options if o.get("color")}
+
+
+def _html_of(module, f):
+    """``f``'s cell builder: its type's (core/kernel/fields.py: ``FieldType.html``), with
+    badges around the values whose option has a colour."""
+    colors = option_colors(module, f) if f.type.has_options else None
+    return functools.partial(_badges, f.type.html, colors) if colors else f.type.html
+
+
+def _badges(html, colors: dict[str, str], fmt, module, f, record: dict, labels: dict) -> Markup:
+    value = record[f.name]
+    if isinstance(value, list):  # a multiselect: a badge per value
+        known = labels.get(f.name, {})
+        return Markup(" ").join(badge(colors.get(v), known.get(v, v)) for v in value)
+    color = colors.get(value)
+    return badge(color, html(fmt, module, f, record, labels)) if color else \
+        html(fmt, module, f, record, labels)
+
+
+def badge(color: str | None, label) -> Markup:
+    """A value's badge (``label`` is escaped unless it is markup already); without a colour,
+    a neutral one."""
+    tint = f" badge-{color}" if color else ""
+    return Markup(f'<span class="badge badge-option{tint}">{escape(label)}</span>')
 
 
 def field_stylesheets(module) -> list[str]:
@@ -74,7 +112,7 @@ def list_rows(module, fields, rows: list[dict], labels: dict, fmt, select_label:
     select, name = escape(select_label), escape(module.name)
     first, rest = fields[0], fields[1:]
     head = f'<td data-label="{escape(first.label)}">'
-    cells = [(f, f.name, f.type.html, f'<td data-label="{escape(f.label)}"',
+    cells = [(f, f.name, _html_of(module, f), f'<td data-label="{escape(f.label)}"',
               f'<td data-label="{escape(f.label)}"{EMPTY_CLASS}>{EMPTY}</td>') for f in rest]
     out = []
     for row in rows:

@@ -94,7 +94,9 @@ SAFE_NAMES: dict[str, frozenset[str] | None] = {
         "core.apps.studio.studio.DropdownSummary", "core.apps.studio.studio.FieldInfo", "core.apps.studio.studio.LogEntry",
         "core.apps.studio.studio.ModuleSummary", "core.apps.studio.studio.Problem", "core.apps.studio.studio.RemovedItem",
         "core.kernel.hooktypes.NavEntry", "core.kernel.hooktypes.ListAction",
-        "core.web.paging.Pager"], ALL),
+        "core.web.paging.Pager", "core.apps.smart_lists.lists.State",
+        "core.apps.smart_lists.lists.SmartList", "core.apps.smart_lists.lists.Kpi",
+        "core.apps.smart_lists.lists.Figure"], ALL),
     "core.apps.oauth.oauth_clients.ApiClient": frozenset({
         "id", "name", "publisher", "is_public", "enabled", "grant_types", "user_id",
         "redirect_uris", "secret_set_at", "created_at"}),

@@ -40,7 +40,7 @@ from starlette.staticfiles import StaticFiles
 
 from core.kernel import i18n
 from core.kernel.errors import N_, Message
-from core.web import display
+from core.web import display, icons
 from core.web.sandbox import PackSandbox
 from core.web.security import csrf_token
 
@@ -179,6 +179,7 @@ class Templates:
         env.filters["nl2br"] = lambda text: Markup("<br>").join((text or "").splitlines())
         env.globals["tr"] = translate
         env.globals["show"] = display.show
+        env.globals["icon"] = icons.icon
         env.globals["option_tags"] = display.option_tags
         env.globals["field_stylesheets"] = display.field_stylesheets
         env.globals["list_actions"] = self.list_actions

@@ -26,6 +26,7 @@ from starlette.routing import Route
 from core.apps.admin import access_admin
 from core.apps.duplicates import find_duplicates
 from core.apps.fills import fills
+from core.apps.smart_lists import lists as smart_lists
 from core.kernel import i18n
 from core.kernel.errors import (
     N_,
@@ -71,16 +72,20 @@ def _refuse(what: str):
     return HTTPException(403, Message(N_("You are not allowed to %(what)s here."), what=what))
 
 
-def _team_choices(request: Request, module: ModuleDef) -> list[tuple[str, str]]:
-    """Every team, for a team-owned module's pickers: read again only when the access epoch
-    moved (every change to the teams moves it, and the signed-in user's row brings it)."""
-    if not module.features.get("team_owned"):
-        return []
+def _share_teams(request: Request) -> list[tuple[str, str]]:
+    """Every team (a smart list's sharing, a team-owned module's pickers): read again only
+    when the access epoch moved (every change to the teams moves it, and the signed-in
+    user's row brings it)."""
     state, epoch = request.app.state, request.state.user.access_epoch
     known = getattr(state, "team_names", None)
     if known is None or known[0] != epoch or epoch is None:
         known = state.team_names = (epoch, access_admin.team_names(state.site))
     return known[1]
+
+
+def _team_choices(request: Request, module: ModuleDef) -> list[tuple[str, str]]:
+    """Every team, for a team-owned module's pickers."""
+    return _share_teams(request) if module.features.get("team_owned") else []
 
 
 def _service(request: Request):
@@ -139,51 +144,53 @@ def home(request: Request, form):
 
 # -- list ----------------------------------------------------------------------------------
 
-def _list_columns(module: ModuleDef) -> list[str]:
-    """The list layout's columns, composites expanded into their parts."""
-    return [f.name for name in module.list_columns() for f in module.expand(name)
-            if f.stored or f.type.derived][:12]
+def _list_columns(module: ModuleDef, chosen: list[str] | None = None) -> list[str]:
+    """The list layout's columns (or the ``chosen`` ones: a smart list's, the user's),
+    composites expanded into their parts."""
+    return smart_lists.expanded(module, chosen)
 
 
 def _list_query(request: Request, module: ModuleDef, params) -> tuple[Query, dict]:
     """The list's Query from URL (or form) parameters, and the filter values shown."""
-    filters, shown = [], {}
-    for name in module.layouts.get("filters", []):
-        for f in module.expand(name):
-            value = str(params.get(f"f_{f.name}", "")).strip()
-            if not value:
-                continue
-            shown[f.name] = value
-            op, typed = f.type.list_filter(value)  # "eq" for codes, "starts" for words...
-            filters.append((f.name, op, typed))
-    sort = str(params.get("sort", "")) or None
-    if sort and sort.lstrip("-") not in {f.name for f in module.stored_fields}:
-        sort = None
-    return Query(filters=filters, search=str(params.get("q", "")).strip() or None, sort=sort), shown
+    return smart_lists.list_query(module, params)
 
 
 @page()
 def list_view(request: Request, form):
     module = _module(request)
     user = request.state.user
-    params = request.query_params
+    site = request.app.state.site
+    try:  # the smart list tabs, the one open (?list=), the columns and KPIs: one statement
+        smart = smart_lists.state(site, user, module, request.query_params)
+    except NotFoundError:
+        raise HTTPException(404, Message(N_("There is no such smart list, or you may not "
+                                            "see it."))) from None
+    params = smart.params  # the smart list's parameters, the URL's over them
     query, shown = _list_query(request, module, params)
     size = int(params["size"]) if params.get("size", "").isdigit() and \
         int(params["size"]) in PAGE_SIZES else 20
-    columns = _list_columns(module)
+    columns = _list_columns(module, smart.columns)
     query.fields, query.labels = columns, True
-    exact = params.get("count") == "exact"
+    exact = request.query_params.get("count") == "exact"
     try:  # the first pages by number, the others by keyset cursor (core/web/paging.py)
-        pager = paging.read(_service(request), request.app.state.site.registry, module, user,
-                            query, params, size, cap=None if exact else COUNT_CAP)
+        pager = paging.read(_service(request), site.registry, module, user,
+                            query, request.query_params, size, cap=None if exact else COUNT_CAP)
     except ValidationError as exc:
         pager, exact = paging.Pager([], 0, None, False, False, size=size), True
         flash(request, Message(N_("Cannot list: %(reason)s"), reason=str(exc)), "error")
     rows, total = pager.rows, pager.total
     capped = not exact and total > COUNT_CAP  # past the cap the page count is unknown
-    keep = {k: v for k, v in params.items() if k not in paging.PAGING}
+    # every paging, sort and size link carries the URL's own parameters (list= among them)
+    keep = {k: v for k, v in request.query_params.items() if k not in paging.PAGING
+            and k not in ("chooser", "save")}
     fields = [module.fields[c] for c in columns]
     fmt = _fmt(request)
+    kpis = []
+    if smart.kpis:  # one more statement: the list's own, aggregated
+        try:
+            kpis = smart_lists.kpis(site, module, user, query, smart.kpis, fmt)
+        except ValidationError:
+            kpis = []  # the list's filters were refused: said above, no figures
     row_html = display.list_rows(module, fields, rows, _labels(request, module), fmt,
                                  fmt.gettext("Select"))
     return _render(
@@ -197,7 +204,14 @@ def list_view(request: Request, form):
         can={"edit": _can(request, module, "edit"), "delete": _can(request, module, "delete"),
              "export": exporting.may_export(request.app.state.site, request.state.user, module)},
         team_choices=_team_choices(request, module) if _can(request, module, "edit") else [],
-        keep=keep, urlencode=paging.encode)
+        keep=keep, urlencode=paging.encode, smart=smart, kpis=kpis,
+        list_params={k: v for k, v in params.items() if str(v).strip()},
+        column_rows=smart_lists.chooser_rows(module, smart.columns or module.list_columns()),
+        share_team_choices=_share_teams(request),
+        may_change_list=smart.current is not None and smart_lists.may_change(user, smart.current),
+        open_chooser="chooser" in request.query_params,
+        open_save="save" in request.query_params,
+        kpi_values=[f"{k.fn}:{k.field or ''}" for k in smart.kpis], **smart_lists.pickers(module))
 
 
 def _selected_ids(request: Request, module: ModuleDef, form) -> list[str]:

@@ -196,6 +196,13 @@ def crbm_tables(metadata):
 
 
 @hookimpl
+def crbm_file_references(site):
+    from plugins.activities import attachments
+
+    return [(attachments.TABLE, "file_key")]  # Maintenance keeps the notes' attachments
+
+
+@hookimpl
 def crbm_job_handlers(site):
     from plugins.activities import invitations, reminders
 

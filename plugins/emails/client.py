@@ -481,7 +481,7 @@ def _send_at(fmt, text: str) -> dt.datetime | None:
 @page()
 def compose(request, form):
     site, user = _site_user(request)
-    if request.method == "GET":
+    if form is None:  # GET (and HEAD)
         return _compose_page(request, _draft_values(site, user, request.query_params, request.state.fmt))
     action = form.get("action")
     if action not in SEND_ACTIONS:

@@ -59,6 +59,11 @@ def crbm_web_routes(site):
 
 
 @hookimpl
+def crbm_file_references(site):
+    return [(attachments.TABLE, "file_key")]  # the attachments' files are in use
+
+
+@hookimpl
 def crbm_jinja_environment(site, env):
     attachments.jinja(site, env)
     tracking.jinja(site, env)
@@ -248,7 +253,7 @@ def client_navigation(site, user):
     if MODULE not in site.registry.modules or not site.access.can(
             user, site.registry.module(MODULE), "list"):
         return []
-    return [NavEntry(N_("Email"), "/email")]
+    return [NavEntry(N_("Email"), "/email", icon="mail")]
 
 
 @hookimpl(specname="crbm_record_actions")

@@ -100,7 +100,7 @@ def crbm_web_routes(site):
 
 @hookimpl
 def crbm_navigation(site, user):
-    return [NavEntry(N_("Forecasts"), "/forecasts")]
+    return [NavEntry(N_("Forecasts"), "/forecasts", icon="trending-up")]
 
 
 @hookimpl

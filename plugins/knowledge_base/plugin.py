@@ -115,6 +115,13 @@ def crbm_tables(metadata):
 
 
 @hookimpl
+def crbm_file_references(site):
+    from plugins.knowledge_base import images
+
+    return [(images.TABLE, "file_key")]  # Maintenance keeps the articles' images
+
+
+@hookimpl
 def crbm_web_routes(site):
     from plugins.knowledge_base import images, web
 
@@ -142,7 +149,7 @@ def crbm_navigation(site, user):
     articles = site.registry.modules.get(ARTICLES)
     if articles is None or not site.access.can(user, articles, "list"):
         return []
-    return [NavEntry(N_("Knowledge base"), "/kb")]
+    return [NavEntry(N_("Knowledge base"), "/kb", icon="book-open")]
 
 
 @hookimpl

@@ -295,7 +295,7 @@ def admin_ldap(request: Request, form):
                                             "settings.")))
     site = request.app.state.site
     stored = settings_of(site)
-    if request.method == "GET":
+    if form is None:  # GET (and HEAD)
         return _render(request, stored, stored)
     values = _from_form(form, stored)
     problems = settings_problems(values)

@@ -3,6 +3,7 @@ each is called at its documented point and a plugin implementing it (the ``hook_
 test plugin) has the documented effect."""
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -110,8 +111,11 @@ def test_jinja_environment_navigation_and_list_actions_show_on_the_pages(probed,
     client = signed_in(probed)
     assert client.get("/probe").text == "HI!"  # the plugin's filter in the environment
     page = client.get("/m/gadgets").text
-    assert '<a href="/probe">Probe desk</a>' in page  # the top bar
-    assert page.index(">Calendar</a>") < page.index(">Probe desk</a>")
+    # the top bar: an entry without an icon of its own gets the plain one
+    assert re.search(r'<a class="nav-entry" href="/probe" title="Probe desk">\s*<svg[^>]*>'
+                     r'<use href="[^"]*#circle"></use></svg><span class="nav-label">Probe desk'
+                     r'</span></a>', page)
+    assert page.index('title="Calendar"') < page.index('title="Probe desk"')
     assert 'formaction="/probe/polish" data-confirm="Polish them?">Polish</button>' in page
     assert "/probe/polish" not in client.get("/m/gadget_parts").text
 

@@ -287,8 +287,8 @@ def test_first_login_forces_a_password_change(site, app):
 def test_the_password_can_be_changed_any_time(site, app):
     with TestClient(app) as other, TestClient(app) as client:
         log_in(other), log_in(client)
-        home = client.get("/")
-        assert 'href="/password/change"' in home.text
+        # the user's own page links it (the bar keeps to the modules and the apps)
+        assert 'href="/password/change"' in client.get("/preferences").text
         page = client.get("/password/change")
         assert page.status_code == 200 and "before you continue" not in page.text
         response = post(client, "/password/change",
@@ -787,3 +787,11 @@ def test_loading_the_user_rebuilds_the_registry_only_when_the_metadata_epoch_mov
     assert client.get("/m/accounts").status_code == 200
     assert "stale" not in site.settings
 
+
+
+def test_head_answers_as_get_on_pages_that_take_a_form(web):
+    """A monitor's or a proxy's HEAD request is a GET without the body (HTTP), never the
+    form's POST: it found a 500 on /login."""
+    web.cookies.clear()
+    for url in ("/login", "/password/forgot"):
+        assert web.head(url).status_code == web.get(url).status_code == 200, url

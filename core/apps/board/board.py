@@ -118,13 +118,16 @@ class Column:
     weighted: dict[str | None, Decimal] | None = None
     cards: list[dict] | None = None
     more: str | None = None  # the cursor of the column's next cards, if any
+    color: str | None = None  # the option's palette colour (its ``color``), if it has one
 
 
 def columns(site, module: ModuleDef, spec: BoardSpec) -> list[Column]:
-    """The board's columns in the dropdown's order, hidden values left out."""
+    """The board's columns in the dropdown's order, hidden values left out, each with its
+    option's colour (the header shows it)."""
     f = module.fields[spec.field]
-    return [Column(value, label) for value, label in site.registry.choices(f)
-            if value not in spec.hidden]
+    colors = {o["value"]: o.get("color") for o in site.registry.dropdowns[f.spec["options"]]}
+    return [Column(value, label, color=colors.get(value))
+            for value, label in site.registry.choices(f) if value not in spec.hidden]
 
 
 def _totals_select(site, module: ModuleDef, spec: BoardSpec, user: User, query: Query):

@@ -102,6 +102,7 @@ def _context(request: Request, module, spec: board.BoardSpec, columns) -> dict:
     fmt = _fmt(request)
     keep = _keep(request, request.query_params)
     return {"module": module, "spec": spec, "columns": columns, "keep": keep,
+            "tinted": any(c.color for c in columns),  # the list has colours: columns show them
             "figures": {c.value: figures(fmt, module, spec, c) for c in columns},
             "card_fields": [module.fields[n] for n in spec.card if n in module.fields],
             "labels": _labels(request, module), "initials": _initials,

@@ -15,7 +15,7 @@ def crbm_web_routes(site):
 
 @hookimpl(tryfirst=True)  # first in the top bar, where it has always been
 def crbm_navigation(site, user):
-    return [NavEntry(N_("Calendar"), "/calendar/agenda")]  # the agenda links the rest
+    return [NavEntry(N_("Calendar"), "/calendar/agenda", icon="calendar")]  # the agenda links the rest
 
 
 @hookimpl(tryfirst=True)  # among the kernel's entries, in BUILTIN_PLUGINS order

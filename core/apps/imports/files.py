@@ -42,6 +42,7 @@ from core.kernel.errors import N_, CrbmError, Message
 
 MAX_BYTES = 100 * 1024 * 1024  # the default upload limit (site setting imports_max_mb)
 SAMPLE_BYTES = 64 * 1024
+LINES_BLOCK = 256 * 1024  # bytes of lines decoded at once
 DELIMITERS = ",;\t|"
 csv.field_size_limit(10 * 1024 * 1024)  # a long description, not a runaway quote
 _EXCEL_TEXT = re.compile(r'^="(.*)"$', re.DOTALL)
@@ -54,7 +55,10 @@ class FileProblem(CrbmError):
 
 def unescape(text: str) -> str:
     """A cell as its author meant it: Excel's ``="..."`` and ``'`` protections taken off."""
-    text = text.replace("\r\n", "\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    if not text.startswith(("=", "'")):  # most cells: nothing to take off (no regex)
+        return text
     found = _EXCEL_TEXT.match(text)
     if found:
         return found.group(1).replace('""', '"')
@@ -81,6 +85,17 @@ class Table:
             if any(c.strip() for c in cells):
                 yield line_no, [unescape(c) for c in cells]
 
+    def count(self) -> int:
+        """How many rows ``rows`` gives (the progress bar's total), a pass over the file
+        that keeps no cells (about half the time of ``rows``)."""
+        reader = {"csv": self._csv_rows, "xlsx": self._xlsx_rows,
+                  "vcard": self._vcard_rows}[self.kind]()
+        mixed = self.mixed_lines  # counted by the pass that reads the rows, not by this one
+        try:
+            return sum(1 for _, cells in reader if any(unescape(c).strip() for c in cells))
+        finally:
+            self.mixed_lines = mixed
+
     def samples(self, count: int = 2) -> list[list[str]]:
         """The first ``count`` rows (the mapping screen's sample values)."""
         out = []
@@ -93,26 +108,33 @@ class Table:
     # -- CSV --------------------------------------------------------------------------------
 
     def _lines(self) -> Iterator[str]:
-        """The file's text a line at a time, each line decoded on its own (mixed files)."""
+        """The file's text a line at a time, each line decoded on its own (mixed files):
+        a block of lines at once, and line by line only in a block that has a line the
+        encoding cannot decode."""
         with open(self.path, "rb") as raw:
-            first = True
-            for line in raw:
-                if first:
-                    line, first = line.removeprefix(codecs.BOM_UTF8), False
+            first = raw.readline().removeprefix(codecs.BOM_UTF8)
+            block = [first]
+            while block:
                 try:
-                    yield line.decode(self.encoding)
+                    yield from [line.decode(self.encoding) for line in block]
                 except UnicodeDecodeError:
-                    self.mixed_lines += 1
-                    yield line.decode("cp1252", errors="replace")
+                    yield from map(self._decode, block)
+                block = raw.readlines(LINES_BLOCK)
+
+    def _decode(self, line: bytes) -> str:
+        try:
+            return line.decode(self.encoding)
+        except UnicodeDecodeError:
+            self.mixed_lines += 1
+            return line.decode("cp1252", errors="replace")
 
     def _csv_rows(self) -> Iterator[tuple[int, list[str]]]:
-        lines = self._lines()
-        counter = _LineCounter(lines)
-        reader = csv.reader(counter, delimiter=self.delimiter, quotechar='"')
+        reader = csv.reader(self._lines(), delimiter=self.delimiter, quotechar='"')
+        start = 1  # a row's first line: the one after the last line of the row before
         for index, cells in enumerate(reader):
             if index >= self._skip:
-                yield counter.start, cells
-            counter.start = counter.count + 1
+                yield start, cells
+            start = reader.line_num + 1
 
     # -- XLSX -------------------------------------------------------------------------------
 
@@ -190,22 +212,6 @@ def _card_cells(card) -> list[str]:
                           ("code", a.code), ("country", a.country)):
             cells[f"ADR:{key}"] = str(part if not isinstance(part, list) else "\n".join(part))
     return [cells[h] for h in VCARD_HEADER]
-
-
-class _LineCounter:
-    """Lines for ``csv.reader``, counting them so a row's first line number is known (a
-    quoted cell may span several lines)."""
-
-    def __init__(self, lines):
-        self._lines, self.count, self.start = lines, 0, 1
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        line = next(self._lines)
-        self.count += 1
-        return line
 
 
 def _text_of(value) -> str:

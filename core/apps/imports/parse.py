@@ -27,6 +27,7 @@ from core.kernel.fields import UTC, FieldError
 
 NUMBER_TYPES = ("integer", "decimal", "currency", "percentage")
 DEFERRED_TYPES = ("related", "user")  # resolved per batch by a query
+CHOSEN_MAX = 10_000  # dropdown cells remembered (a bound: a free-text column mapped to one)
 _PLAIN_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 _DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}(:\d{2})?)(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$")
 
@@ -41,6 +42,7 @@ class Reader:
         self.tz = ZoneInfo(timezone)
         self.source_values = source_values or {}
         self._options: dict[str, dict[str, str]] = {}
+        self._chosen: dict[tuple[str, str], str] = {}  # (field, cell) -> a dropdown's value
 
     def options(self, f) -> dict[str, str]:
         """Folded value or label (every installed language) -> stored value."""
@@ -79,6 +81,8 @@ class Reader:
         return f.type.from_text(text, f.spec)
 
     def _choice(self, f, text: str):
+        if (f.name, text) in self._chosen:  # a column repeats a handful of values
+            return self._chosen[f.name, text]
         options = self.options(f)
         if f.type.name == "multiselect":
             parts = [p.strip() for p in re.split(r"[,^]+", text) if p.strip()]
@@ -87,10 +91,14 @@ class Reader:
                 raise FieldError(Message(N_("%(value)s is not one of the list's values"),
                                          value=repr(bad[0])))
             return [options[fold(p)] for p in parts]
-        if fold(text) not in options:
+        folded = fold(text)
+        if folded not in options:
             raise FieldError(Message(N_("%(value)s is not one of the list's values"),
                                      value=repr(text)))
-        return options[fold(text)]
+        if len(self._chosen) > CHOSEN_MAX:
+            self._chosen.clear()
+        self._chosen[f.name, text] = options[folded]
+        return options[folded]
 
     def _number(self, text: str) -> str:
         text = text.replace("\u00a0", " ").replace("\u202f", " ").strip()

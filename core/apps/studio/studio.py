@@ -31,7 +31,14 @@ from core.apps.field_types import formula
 from core.kernel import customizations, database, i18n
 from core.kernel.customizations import Item
 from core.kernel.errors import N_, CrbmError, MetadataError
-from core.kernel.registry import SYSTEM_FIELDS, ModuleDef, Registry, build_registry, default_label
+from core.kernel.registry import (
+    DROPDOWNS_SCHEMA,
+    SYSTEM_FIELDS,
+    ModuleDef,
+    Registry,
+    build_registry,
+    default_label,
+)
 
 # The 21 custom field types of the guide (7.5.2), in its order, with their English names.
 FIELD_TYPES: list[tuple[str, str]] = [
@@ -84,6 +91,14 @@ def module_name_problem(name: str) -> str | None:
         return f"{name!r} is reserved: the kernel's {name} are not a module"
     return None
 FORBIDDEN_IN_VALUES = '"<>&'
+# The colours an option may have (its ``color``: a badge in lists, a board column's colour),
+# in the schema's order (metadata/schema/dropdowns.json), with the names the editor shows.
+COLOR_NAMES = {"gray": N_("Gray"), "blue": N_("Blue"), "teal": N_("Teal"),
+               "green": N_("Green"), "amber": N_("Amber"), "orange": N_("Orange"),
+               "red": N_("Red"), "purple": N_("Purple"), "pink": N_("Pink")}
+OPTION_COLORS: list[tuple[str, str]] = [
+    (color, COLOR_NAMES[color]) for lists in DROPDOWNS_SCHEMA["patternProperties"].values()
+    for color in lists["items"]["properties"]["color"]["enum"]]
 
 
 class StudioError(CrbmError):
@@ -220,18 +235,24 @@ class Studio:
             current[item.key] = item
         candidate = list(current.values())
         try:
-            build_registry(site.layers(customizations=candidate), site.provided("crbm_field_types"),
-                           site.provided("crbm_module_features"))
+            registry = build_registry(site.layers(customizations=candidate),
+                                      site.provided("crbm_field_types"),
+                                      site.provided("crbm_module_features"))
         except MetadataError as exc:
             raise StudioError([Problem(p.path, p.reason) for p in exc.problems]) from None
         before = site.state()
         created_tables: list[str] = []
         added_columns: list[tuple[str, str]] = []
         try:
-            site.reload(customizations=candidate)
-            diff = database.sync(site.engine, site.registry, metadata=site.tables,
-                                 only=database.changed_tables(before[1], site.tables))
+            # the tables and columns first, the registry after: this process's other
+            # requests use the site's registry meanwhile, and one swapped in before its
+            # ALTER TABLE (waiting for its lock under load) selects a column not there yet.
+            # (_schema: the tables reload builds next, made once and cached for it)
+            tables = site._schema(registry)
+            diff = database.sync(site.engine, registry, metadata=tables,
+                                 only=database.changed_tables(before[1], tables))
             created_tables, added_columns = diff.created_tables, diff.added_columns
+            site.reload(customizations=candidate)
             with site.engine.begin() as conn:
                 customizations.write(conn, site.tables.tables["crbm_customizations"],
                                      list(items), list(removed), getattr(user, "id", None))
@@ -960,7 +981,8 @@ class Studio:
     def dropdown(self, name: str) -> list[dict]:
         if name not in self.registry.dropdowns:
             raise refuse("name", f"no dropdown list named {name!r}")
-        return [{"value": o["value"], "label": o["label"], "labels": dict(o.get("labels", {}))}
+        return [{"value": o["value"], "label": o["label"], "labels": dict(o.get("labels", {})),
+                 **({"color": o["color"]} if o.get("color") else {})}
                 for o in self.registry.dropdowns[name]]
 
     def languages(self) -> list[tuple[str, str]]:
@@ -999,8 +1021,13 @@ class Studio:
             seen.add(value)
             labels = {k: str(v).strip() for k, v in (option.get("labels") or {}).items()
                       if str(v).strip() and k != "en"}
+            color = option.get("color") or None  # kept as given: an edit must not lose it
+            if color is not None and color not in COLOR_NAMES:
+                problems.append(Problem(where, f"{color!r} is not a color "
+                                        f"(one of: {', '.join(COLOR_NAMES)})"))
             clean.append({"value": value, "label": label or value,
-                          **({"labels": labels} if labels else {})})
+                          **({"labels": labels} if labels else {}),
+                          **({"color": color} if color else {})})
         if problems:
             raise StudioError(problems)
         verb = "created" if create else "edited"

@@ -6,8 +6,10 @@ reloads; this module only turns forms into its calls and its refusals into messa
 
 - ``/admin/studio/dropdowns``: every list, modified ones marked, protected ones marked;
   creating a list, resetting every list.
-- ``/admin/studio/dropdowns/{name}?language=xx``: one list's options (database value and
-  display value in the chosen language): add, remove, reorder, save, reset.
+- ``/admin/studio/dropdowns/{name}?language=xx``: one list's options (database value,
+  display value in the chosen language, colour): add, remove, reorder, save, reset. What
+  the page does not show (other languages' display values; a colour, when the form sends
+  none) is kept as it was.
 - ``/admin/studio/tabs``: tab groups and their modules, modules hidden for everyone.
 - ``/admin/studio/tabs/rename?language=xx``: the name of each module's tab per language.
 
@@ -25,7 +27,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from core.apps.admin.web import _admin_only, _redirect, _render, _site
-from core.apps.studio.studio import StudioError
+from core.apps.studio.studio import OPTION_COLORS, StudioError
 from core.apps.studio.web import flash_change, problem_lines
 from core.kernel import i18n
 from core.kernel.errors import N_, Message
@@ -38,6 +40,7 @@ MAX_ROWS = 1000
 LIST_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*_dom$")
 GROUP_KEY_RE = re.compile(r"^[a-z0-9]{1,12}$")
 MAX_LABEL = 100
+BLANK_ROW = {"orig": "", "value": "", "label": "", "english": "", "color": ""}
 
 NOT_FOUND = N_("There is no dropdown list called %(name)s.")
 PROTECTED = N_("This list drives how CRBM works (stages, statuses and the like): it can only "
@@ -126,20 +129,26 @@ def _rows_of(options: list[dict], language: str) -> list[dict]:
         labels = option.get("labels") or {}
         english = option.get("label", "")
         rows.append({"orig": option["value"], "value": option["value"], "english": english,
-                     "label": english if language == "en" else labels.get(language, "")})
+                     "label": english if language == "en" else labels.get(language, ""),
+                     "color": option.get("color", "")})
     return rows
 
 
 def _posted_rows(form, current: dict[str, dict]) -> list[dict]:
     """The rows as the form sent them, in order (``orig``: the database value the row had
-    when the page was shown, empty for a new row)."""
+    when the page was shown, empty for a new row). A form without colours (one made before
+    they were, a script's) keeps each row's own."""
     rows = []
-    for orig, value, label in zip_longest(form.getlist("orig"), form.getlist("value"),
-                                          form.getlist("label"), fillvalue=""):
+    colors = form.getlist("color") if "color" in form else None
+    for orig, value, label, color in zip_longest(form.getlist("orig"), form.getlist("value"),
+                                                 form.getlist("label"), colors or [],
+                                                 fillvalue=""):
         orig, value, label = str(orig), str(value).strip(), " ".join(str(label).split())
         base = current.get(orig) if orig else None
+        if colors is None:
+            color = base.get("color", "") if base else ""
         rows.append({"orig": orig if base else "", "value": value, "label": label,
-                     "english": base.get("label", "") if base else ""})
+                     "english": base.get("label", "") if base else "", "color": str(color)})
     return rows[:MAX_ROWS + 1]
 
 
@@ -153,14 +162,14 @@ def _apply_op(rows: list[dict], op: str) -> list[dict]:
     rows = list(rows)
     if not 0 <= i < len(rows):
         if action == "add":
-            rows.append({"orig": "", "value": "", "label": "", "english": ""})
+            rows.append(dict(BLANK_ROW))
         return rows
     if action == "up" and i > 0:
         rows[i - 1], rows[i] = rows[i], rows[i - 1]
     elif action == "down" and i < len(rows) - 1:
         rows[i + 1], rows[i] = rows[i], rows[i + 1]
     elif action == "add":
-        rows.insert(i + 1, {"orig": "", "value": "", "label": "", "english": ""})
+        rows.insert(i + 1, dict(BLANK_ROW))
     elif action == "remove":
         rows.pop(i)
     return rows
@@ -209,7 +218,8 @@ def _options(rows: list[dict], current: dict[str, dict], language: str) -> list[
                 labels[language] = row["label"]
             else:
                 labels.pop(language, None)
-        options.append({"value": row["value"], "label": label, "labels": labels})
+        options.append({"value": row["value"], "label": label, "labels": labels,
+                        "color": row.get("color", "")})
     return options
 
 
@@ -217,12 +227,13 @@ def _editor(request: Request, name: str, summary, language: str, rows=None, stat
             row_errors=None, errors=None, create=False):
     if rows is None:
         rows = _rows_of(_studio(request).dropdown(name), language) if not create else \
-            [{"orig": "", "value": "", "label": "", "english": ""}]
+            [dict(BLANK_ROW)]
     return _render(request, "studio_dropdown.html", status=status, list_name=name, summary=summary,
                    language=language, languages=_languages(request), rows=rows,
                    language_name=dict(_languages(request)).get(language, language),
                    row_errors=row_errors or {}, errors=errors or [], create=create,
-                   protected_reason=Message(PROTECTED))
+                   protected_reason=Message(PROTECTED), colors=OPTION_COLORS,
+                   blank_row=BLANK_ROW)
 
 
 def _save_rows(request: Request, form, name: str, summary, create: bool):

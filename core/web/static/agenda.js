@@ -115,6 +115,9 @@
       timeGridWeek: { dayHeaderFormat: { weekday: "narrow", day: "numeric" } },
       dayGridMonth: { dayHeaderFormat: { weekday: "narrow" } },
     } } : {}),
+    // Svelte aborts a fetch when the view changes; a lazy calendar then never asks again
+    // for the same week, and a quick switch from List to Week would show no events.
+    lazyFetching: false,
     nowIndicator: true,
     dayMaxEvents: true,
     editable: true,

@@ -14,7 +14,38 @@ document.addEventListener("DOMContentLoaded", () => {
   lineItems(document);
   subpanels(document);
   liveNotifications(document);
+  moduleMenus(document);
 });
+
+// The top bar's module groups open as menus: a click (or Enter) on a group opens it and
+// closes the others; Escape or a click elsewhere closes it. Where a theme or a phone's
+// drawer shows every group open, the buttons are plain labels (CSS) and this changes
+// nothing anyone sees.
+function moduleMenus(root) {
+  const groups = [...root.querySelectorAll(".tab-group")];
+  const close = (except) => groups.forEach((group) => {
+    if (group === except) return;
+    group.classList.remove("open");
+    group.querySelector(".tab-group-button").setAttribute("aria-expanded", "false");
+  });
+  groups.forEach((group) => {
+    const button = group.querySelector(".tab-group-button");
+    button.addEventListener("click", () => {
+      const open = group.classList.toggle("open");
+      button.setAttribute("aria-expanded", String(open));
+      close(group);
+      if (open) group.querySelector(".tab-group-menu a").focus();
+    });
+    group.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape" || !group.classList.contains("open")) return;
+      close(null);
+      button.focus();
+    });
+  });
+  document.addEventListener("click", (event) => {
+    if (!event.target.closest(".tab-group")) close(null);
+  });
+}
 
 // Fields with depends-on show only while their controlling dropdown has one of the values;
 // dropdowns with conditional options offer only the options allowed for that value.

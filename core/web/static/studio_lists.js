@@ -168,6 +168,11 @@ function dropdownEditor(form) {
     }
     changed();
   });
+  form.addEventListener("change", (e) => {  // a row's colour swatch follows its select
+    if (!e.target.matches("select[name=color]")) return;
+    const swatch = e.target.closest("[data-option-row]").querySelector("[data-swatch]");
+    if (swatch) swatch.dataset.color = e.target.value;
+  });
   draggable({ root: body, itemSelector: "[data-option-row]", zoneSelector: "[data-rows]",
               onMove: () => { renumber(); changed(); } });
 }

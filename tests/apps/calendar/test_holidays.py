@@ -286,7 +286,8 @@ def test_a_french_user_reads_french_names(client, site, admin, canada):
 
 
 def test_header_links_to_the_calendar(client):
-    assert re.search(r'<a href="/calendar/agenda"[^>]*>Calendar</a>', client.get("/").text)
+    assert re.search(r'<a class="nav-entry" href="/calendar/agenda" title="Calendar">.*?'
+                     r'<span class="nav-label">Calendar</span></a>', client.get("/").text)
 
 
 # -- the JSON for date fields --------------------------------------------------------------

@@ -131,9 +131,36 @@ def test_a_mixed_encoding_file_reads_every_line(site, admin, tmp_path):
     path = tmp_path / "mixed.csv"
     path.write_bytes("Account name,Billing address: city\nKraków SA,Kraków\n".encode() +
                      "Café Rouge,Besançon\n".encode("cp1252"))
-    _, summary = _import(site, admin, "accounts", path)
+    session_id, summary = _import(site, admin, "accounts", path)
     assert summary.created == 2
     assert _names(site, admin, "accounts") == ["Café Rouge", "Kraków SA"]
+    assert manage.session(site, admin, session_id)["message"] == \
+        "1 lines were not UTF-8 and were read as Windows-1252."
+
+
+def test_a_long_file_keeps_its_line_numbers_and_odd_lines(site, admin, tmp_path):
+    """Past the first blocks the reader decodes at once: a cell of three lines, a
+    Windows-1252 line and a bad row further down are read and numbered as an editor
+    shows them."""
+    filler = "x" * 120
+    rows = [f"Firm {i},{filler},firm{i}@example.com\n" for i in range(4000)]
+    rows[1500] = 'Firm 1500,"Hauptstrasse 1\nHof 2\nPostfach",firm1500@example.com\n'
+    rows[3000] = "Firm 3000,Besançon,firm3000@example.com\n"
+    rows[3500] = "Firm 3500,,not-an-email\n"
+    path = tmp_path / "long.csv"
+    path.write_bytes(b"Account name,Billing address: street,Email\n" + b"".join(
+        r.encode("cp1252" if i == 3000 else "utf-8") for i, r in enumerate(rows)))
+    assert path.stat().st_size > 2 * files.LINES_BLOCK
+    session_id, summary = _import(site, admin, "accounts", path)
+    assert (summary.total, summary.created, summary.skipped) == (4000, 3999, 1)
+    [skip] = manage.skipped(site, admin, session_id)
+    assert skip["line_no"] == 3500 + 2 + 2  # the header, and the cell's two more lines
+    assert manage.session(site, admin, session_id)["message"] == \
+        "1 lines were not UTF-8 and were read as Windows-1252."
+    [firm] = site.records.list("accounts", admin, Query(filters=[("name", "eq", "Firm 1500")]))
+    assert firm["billing_address_street"] == "Hauptstrasse 1\nHof 2\nPostfach"
+    [firm] = site.records.list("accounts", admin, Query(filters=[("name", "eq", "Firm 3000")]))
+    assert firm["billing_address_street"] == "Besançon"
 
 
 def test_xlsx_with_real_dates_and_numbers(site, admin, tmp_path):

@@ -164,12 +164,12 @@ def test_an_admin_designs_vehicles_and_a_user_works_with_them(page, server, site
     page.goto("/admin/studio/tabs/rename")
     page.locator('input[name="label_vehicles"]').fill("Fleet vehicles")
     page.get_by_role("button", name=re.compile("^Save")).click()
-    expect(page.locator("nav")).to_contain_text("Fleet vehicles")
+    expect(page.locator("nav.tabs")).to_contain_text("Fleet vehicles")
     page.get_by_role("button", name="Log out").click()
 
     # -- a user who is not an administrator ------------------------------------------------
     log_in(page, "sam")
-    expect(page.locator("nav")).to_contain_text("Fleet vehicles")
+    expect(page.locator("nav.tabs")).to_contain_text("Fleet vehicles")
     page.goto(f"/m/accounts/{acme['id']}")
     subpanel = page.locator("details.subpanel", has_text="Vehicles").filter(
         has=page.get_by_role("link", name="Create")).last

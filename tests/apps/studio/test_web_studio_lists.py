@@ -79,7 +79,8 @@ def in_nav(page_html: str) -> list[str]:
 def nav_labels(page_html: str) -> dict[str, str]:
     """The navigation: module name -> the tab's text."""
     nav = re.search(r'<nav class="tabs".*?</nav>', page_html, re.DOTALL).group(0)
-    return {m: html.unescape(t) for m, t in re.findall(r'href="/m/([a-z_]+)"[^>]*>(.*?)</a>', nav)}
+    return {m: html.unescape(re.sub(r"<[^>]+>", "", t))  # (its icon aside)
+            for m, t in re.findall(r'href="/m/([a-z_]+)"[^>]*>(.*?)</a>', nav)}
 
 
 def signed_in(site, username: str, language: str = "en", is_admin: bool = False):

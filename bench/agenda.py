@@ -1,7 +1,7 @@
 """Benchmark: the calendar's events endpoint (core/apps/calendar/agenda_web.py, events.py)
 against the raw range query it is built on, in the same run, on the same data.
 
-    PYTHONPATH=<a CRBM tree> .venv/bin/python bench/calendar.py [--events N] [--users U]
+    PYTHONPATH=<a CRBM tree> .venv/bin/python bench/agenda.py [--events N] [--users U]
         [--requests R] [--database-url URL]
 
 The reader "tess" is Team-level on calls, meetings and tasks (a member of one team of
@@ -22,19 +22,6 @@ access control, busy blocks, holidays, time zones, JSON and HTTP cost on top.
 SQLite in a temp dir unless --database-url names an empty database (tables dropped after).
 """
 from __future__ import annotations
-
-import os
-import sys
-
-# This file is named calendar.py, as the standard library's calendar module, and a script's
-# folder comes first on sys.path: without this, faker's `from calendar import timegm` would
-# import this file. The standard module is imported first, then the folder goes back (last)
-# for `from common import`.
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
-import calendar  # noqa: F401  the standard library's, now cached in sys.modules
-
-sys.path.append(HERE)
 
 import argparse
 import datetime as dt
@@ -175,7 +162,7 @@ def main() -> None:
         client.__exit__(None, None, None)
         backend = backend_name(site)
 
-    print(f"CRBM bench/calendar.py — events endpoint vs raw range query, {backend}, "
+    print(f"CRBM bench/agenda.py — events endpoint vs raw range query, {backend}, "
           f"Team-level reader, median of {args.requests} requests each")
     for label, (ms, raw_ms, shown, busy, raw_rows, statements) in results.items():
         print(f"{label:<13} endpoint {ms:7.2f} ms ({shown:,} events, {busy:,} busy, "
