@@ -32,13 +32,21 @@ def pytest_report_header(config):
 # Modules whose subject does not depend on the database: PDF layout, formulas, the registry,
 # translations and catalogs, the docs, the shipped packs' contents, themes and holiday
 # calendars (their installs and the preferences they store go through the same pack and
-# user code that test_packs, test_web_packs and test_web_auth run on every database), remote
-# copies of backups (files to SFTP and S3 servers). They run once, on SQLite: on a server
-# they would only repeat themselves, and CI's two server suites have a time budget.
+# user code that test_packs and test_web_auth run on every database), remote copies of
+# backups (files to SFTP and S3 servers); and screens and file formats over records whose
+# SQL other modules run on every database: vCards and iCalendar files, LDAP sign-in, the
+# workflow editor and its checks, the Studio's layout and dropdown editors (the Studio's
+# DDL is test_studio's and test_web_studio's), the pack pages (install and DDL:
+# test_packs), sending a template, the workbook export (its query is the list's). They run
+# once, on SQLite: on a server they would only repeat themselves, and CI runs the three
+# suites side by side on two cores within its time budget.
 DATABASE_INDEPENDENT = {"test_pdf.py", "test_formula.py", "test_docs.py", "test_registry.py",
                         "test_i18n.py", "test_i18n_templates.py", "test_lang_fr.py",
                         "test_packs_shipped.py", "test_themes.py", "test_holidays.py",
-                        "test_remote.py"}
+                        "test_remote.py", "test_vcard.py", "test_ical.py", "test_ldap.py",
+                        "test_editor.py", "test_checks.py", "test_web_studio_layout.py",
+                        "test_web_studio_lists.py", "test_send.py", "test_web_packs.py",
+                        "test_export_xlsx.py"}
 
 
 def pytest_collection_modifyitems(config, items):
