@@ -110,6 +110,17 @@ def test_nocturne_chosen_in_the_preferences(page, server, site, admin, viewport)
     for what, locator in checks.items():
         assert contrast(locator) >= 4.5, what
 
+    # a coloured option keeps its colour, in the dark theme's tint and as readable
+    site.records.create_many("opportunities", [
+        {"name": "Initech renewal", "account_id": account_id, "sales_stage": "qualification"}],
+        admin)
+    page.goto("/m/opportunities")
+    badge = page.locator("table.records .badge-blue").first
+    expect(badge).to_have_text("Qualification")
+    expect(badge).to_have_css("background-color", "rgb(30, 58, 138)")
+    assert contrast(badge) >= 4.5
+    screenshot(page, "theme-nocturne-opportunities", viewport)
+
     nav_link = page.locator("nav.tabs").get_by_role("link", name="Contacts")
     log_out = page.get_by_role("button", name="Log out")
     bar = page.locator("header.topbar").bounding_box()

@@ -443,3 +443,40 @@ def test_themes_without_templates_are_not_sandboxed(site, app, client, admin):
     set_preferences(site, admin, theme="theme_tiny")
     home = client.get("/")
     assert 'id="tiny-home"' in home.text and "data-theme-failed" not in home.text
+
+
+# -- option colours ----------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+TONES = ("gray", "blue", "teal", "green", "amber", "orange", "red", "purple", "pink")
+
+
+def tone_variables(css: str) -> dict[str, str]:
+    """The --tone-* custom properties a stylesheet sets."""
+    return dict(re.findall(r"--(tone-[a-z]+-(?:bg|text)):\s*(#[0-9a-fA-F]{6})", css))
+
+
+def contrast_ratio(first: str, second: str) -> float:
+    """WCAG 2's contrast ratio of two #rrggbb colours."""
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    high, low = sorted((luminance(first), luminance(second)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("stylesheet", ["core/web/static/crbm.css",
+                                        "personality_packs/theme_nocturne/static/theme.css"])
+def test_every_option_colour_is_readable_in_the_kernel_and_the_dark_theme(stylesheet):
+    tones = tone_variables((ROOT / stylesheet).read_text(encoding="utf-8"))
+    for tone in TONES:
+        ratio = contrast_ratio(tones[f"tone-{tone}-bg"], tones[f"tone-{tone}-text"])
+        assert ratio >= 4.5, f"{stylesheet}: {tone} badges' text is {ratio:.1f}:1"
+
+
+def test_the_dark_themes_badge_rule_leaves_coloured_options_their_colour():
+    # theme.css comes after crbm.css: a plain `.badge` rule there would paint every
+    # coloured option's badge its one grey (same specificity, later wins)
+    css = (ROOT / "personality_packs/theme_nocturne/static/theme.css").read_text(encoding="utf-8")
+    assert not re.search(r"(^|\})\s*\.badge\s*\{[^}]*background", css, re.MULTILINE)
