@@ -421,3 +421,30 @@ def test_pick_a_related_account_by_typing(page, server, site, admin, viewport):
     expect(page).to_have_url(at(server, f"/m/contacts/{contact['id']}"))
     expect(detail_value(page, "Account").get_by_role("link")).to_have_text("Zephyr Logistics")
     assert site.records.get("contacts", contact["id"], admin)["account_id"] == zephyr["id"]
+
+
+def test_a_pick_is_not_undone_by_a_search_typed_before_it(page, server, site, admin, viewport):
+    """The list the field's focus offered is clicked while the search typed since is still
+    on its way: its late reply must not open the list again over the form (CI once saw it
+    cover the next button)."""
+    make_accounts(site, admin, [{"name": "Zephyr Logistics"}])
+    contact = site.records.create("contacts", {"first_name": "Jane", "last_name": "Doe"}, admin)
+    log_in(page)
+    page.goto(f"/m/contacts/{contact['id']}/edit")
+    field = page.get_by_label("Account", exact=True)
+    suggestions = page.locator(".picker").filter(has=field).get_by_role("option")
+    held = []  # the typed search's request, answered only after the pick
+    page.route(re.compile(r".*/pick\?q=Zep.*"), lambda route: held.append(route))
+    field.click()
+    expect(suggestions.filter(has_text="Zephyr Logistics")).to_be_visible()  # the focus's list
+    with page.expect_request(re.compile(r".*/pick\?q=Zep.*")):
+        field.press_sequentially("Zep")
+    suggestions.filter(has_text="Zephyr Logistics").click()
+    expect(field).to_have_value("Zephyr Logistics")
+    with page.expect_response(re.compile(r".*/pick\?q=Zep.*")):
+        held[0].continue_()
+    # the reply has been read (two frames after it) and the list is still closed
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => "
+                  "requestAnimationFrame(done)))")
+    expect(suggestions).to_have_count(0)
+    assert page.locator(".picker").filter(has=field).locator(".picker-results").is_hidden()

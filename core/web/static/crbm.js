@@ -90,7 +90,11 @@ function pickers(root) {
       const select = picker.closest("form").elements[typeField];
       return select && select.value ? `/m/${select.value}/pick` : picker.dataset.source;
     };
+    let latest = 0;  // replies can arrive out of order: only the newest search counts
     const choose = (item) => {
+      // a search still waiting (typed before this pick) must not open the list again
+      clearTimeout(timer);
+      latest += 1;
       hidden.value = item.dataset.id;
       text.value = item.textContent;
       list.hidden = true;
@@ -110,7 +114,6 @@ function pickers(root) {
       });
       return params;
     };
-    let latest = 0;  // replies can arrive out of order: only the newest search counts
     const search = async () => {
       const ticket = ++latest;
       const response = await fetch(`${source()}?${query()}`,
