@@ -469,8 +469,7 @@ def _aggregates(d: Definition, base) -> list:
         else:
             out.append(getattr(sa.func, c.aggregate)(value).label(f"c{i}"))
         if c.field.type.name == "currency":
-            out += [sa.func.min(base.c[f"c{i}_lo"]).label(f"c{i}_lo"),
-                    sa.func.max(base.c[f"c{i}_hi"]).label(f"c{i}_hi")]
+            out += _currency_codes(base, i)
     return out
 
 
@@ -527,9 +526,15 @@ def _partials(d: Definition, base) -> list:
         else:
             out.append(getattr(sa.func, c.aggregate)(value).label(f"c{i}"))
         if c.field.type.name == "currency":
-            out += [sa.func.min(base.c[f"c{i}_lo"]).label(f"c{i}_lo"),
-                    sa.func.max(base.c[f"c{i}_hi"]).label(f"c{i}_hi")]
+            out += _currency_codes(base, i)
     return out
+
+
+def _currency_codes(table, i: int) -> list:
+    """A currency column's lowest and highest code over ``table``'s rows: when they differ,
+    the figure adds several currencies and is shown as a plain number, marked mixed."""
+    return [sa.func.min(table.c[f"c{i}_lo"]).label(f"c{i}_lo"),
+            sa.func.max(table.c[f"c{i}_hi"]).label(f"c{i}_hi")]
 
 
 def _combined(d: Definition, part) -> list:
@@ -550,8 +555,7 @@ def _combined(d: Definition, part) -> list:
         else:
             out.append(getattr(sa.func, c.aggregate)(value).label(f"c{i}"))
         if c.field.type.name == "currency":
-            out += [sa.func.min(part.c[f"c{i}_lo"]).label(f"c{i}_lo"),
-                    sa.func.max(part.c[f"c{i}_hi"]).label(f"c{i}_hi")]
+            out += _currency_codes(part, i)
     return out
 
 

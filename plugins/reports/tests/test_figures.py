@@ -198,3 +198,24 @@ def test_bad_definitions_are_refused_with_every_problem_and_its_place(site):
         check(site.registry, "{nope")
     with pytest.raises(ReportError, match="no module"):
         check(site.registry, {"module": "spaceships", "columns": [{"field": "name"}]})
+
+
+def test_a_sum_over_several_currencies_is_a_number_marked_mixed_not_an_amount(site, admin):
+    account = site.records.create("accounts", {"name": "Mix Corp"}, SYSTEM_USER)
+    site.records.create_many("opportunities", [
+        {"name": f"Mix {i}", "account_id": account["id"], "amount": amount,
+         "amount_currency": currency, "sales_stage": stage}
+        for i, (amount, currency, stage) in enumerate([
+            ("100", "USD", "prospecting"), ("50", "USD", "prospecting"),
+            ("200", "USD", "qualification"), ("30", "EUR", "qualification")])], SYSTEM_USER)
+    definition = check(site.registry, {
+        "module": "opportunities", "columns": [{"field": "amount", "aggregate": "sum"}],
+        "filters": [{"field": "name", "op": "starts", "value": "Mix "}],
+        "group_by": [{"field": "sales_stage"}]})
+    result = run(site, definition, admin, _fmt())
+    cells = {g.keys[0]: g.cells[0] for g in result.groups if g.level == 0}
+    one, two = cells["prospecting"], cells["qualification"]
+    assert (cents(one.value), one.mixed, one.text) == (Decimal("150.00"), False, "$150.00")
+    assert (cents(two.value), two.mixed) == (Decimal("230.00"), True)  # 200 USD + 30 EUR
+    assert "$" not in two.text and "€" not in two.text
+    assert result.total.cells[0].mixed
